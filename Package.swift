@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+// The background-job system of a multi-broker trading platform. See README.md and DESIGN.md.
+import PackageDescription
+
+/// Each C library is wrapped exactly once; only its wrapper module depends on the system target.
+let package = Package(
+    name: "TradingJobs",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tm", targets: ["tm"]),
+        .library(name: "TMRedis", targets: ["TMRedis"]),
+        .library(name: "TMPostgres", targets: ["TMPostgres"]),
+        .library(name: "TMHTTP", targets: ["TMHTTP"]),
+        .library(name: "TMCrypto", targets: ["TMCrypto"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries (Debian: libhiredis-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        .systemLibrary(name: "CLibpq", path: "Sources/CLibpq"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+
+        // Shared plumbing with no C dependency: configuration, blocking-work threads.
+        .target(name: "TMCore"),
+
+        // One thin wrapper per C library.
+        .target(name: "TMRedis", dependencies: ["CHiredis", "TMCore"]),
+        .target(name: "TMPostgres", dependencies: ["CLibpq", "TMCore"]),
+        .target(name: "TMHTTP", dependencies: ["CCurl", "TMCore"]),
+        .target(name: "TMCrypto", dependencies: ["COpenSSL", "TMCore"]),
+
+        // Schema and migrations of the trading domain.
+        .target(
+            name: "TMDatabase",
+            dependencies: ["TMPostgres", "TMCore"],
+            resources: [.copy("Migrations")]
+        ),
+
+        // Executables.
+        .executableTarget(
+            name: "tm",
+            dependencies: [
+                "TMCore", "TMRedis", "TMPostgres", "TMCrypto", "TMDatabase",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
+
+        // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
+        .target(name: "TestSupport", dependencies: ["TMCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "TMCoreTests", dependencies: ["TMCore", "TestSupport"]),
+        .testTarget(name: "TMRedisTests", dependencies: ["TMRedis", "TestSupport"]),
+        .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
+        .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
+        .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
+        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
