@@ -77,6 +77,8 @@ public final class BlockingThread: @unchecked Sendable {
     }
 
     private func loop() {
+        // Foundation on Linux does not pass a name set before `start()` to the OS thread.
+        Thread.current.name = name
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }

@@ -1,0 +1,247 @@
+import CHiredis
+import Foundation
+import TMCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One synchronous connection to Redis over hiredis.
+///
+/// Guarantees:
+/// - Arguments are sent as length-prefixed byte vectors (binary-safe; nothing is ever formatted
+///   into a command string), and error replies are thrown as `RedisError.server`.
+/// - A pipeline writes all its commands before reading any reply, so N commands cost one round trip,
+///   and replies come back in command order.
+/// - A connection the server closed while it sat idle is noticed before the next command is written
+///   (no round trip needed) and replaced; a server that is down is retried with exponential backoff
+///   for `configuration.reconnectWindow` before the command fails as not executed.
+/// - A failure after a command was written throws `.connection(mayHaveExecuted: true)` and discards
+///   the connection, so a late reply can never be read as the answer to a later command.
+///
+/// Not thread-safe: use it from one thread at a time. `RedisClient` gives it a thread of its own.
+public final class RedisConnection {
+    public let configuration: RedisConfiguration
+    private var context: UnsafeMutablePointer<redisContext>?
+    /// SHA1s of scripts this process has loaded (`RedisScript` falls back on NOSCRIPT).
+    var loadedScripts: [String: String] = [:]
+
+    /// Connects now, so a wrong address or password is reported at once.
+    public init(configuration: RedisConfiguration) throws {
+        self.configuration = configuration
+        try ensureConnected()
+    }
+
+    deinit { close() }
+
+    /// Whether a live connection is currently held (it may still turn out to be dead on next use).
+    public var isConnected: Bool { context != nil }
+
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    /// Sends one command and returns its reply. `timeout` overrides the command timeout, for
+    /// blocking commands such as `XREADGROUP ... BLOCK`.
+    @discardableResult
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) throws -> RedisValue {
+        let results = try exchange([command], timeout: timeout)
+        return try results[0].get()
+    }
+
+    /// Sends one command: `try connection.send("SET", key, value)`.
+    @discardableResult
+    public func send(_ name: String, _ arguments: any RedisArgumentConvertible...) throws -> RedisValue {
+        try send(RedisCommand(name, arguments: arguments))
+    }
+
+    /// Sends every command in one write and reads the replies in order. A server error for one
+    /// command is that command's result; a connection failure throws for the whole pipeline.
+    public func pipeline(_ commands: [RedisCommand]) throws -> [Result<RedisValue, RedisError>] {
+        if commands.isEmpty { return [] }
+        return try exchange(commands, timeout: nil)
+    }
+
+    // MARK: - Wire
+
+    private func exchange(_ commands: [RedisCommand], timeout: Duration?) throws -> [Result<RedisValue, RedisError>] {
+        try ensureConnected()
+        guard let context else { throw RedisError.connection(reason: "not connected", mayHaveExecuted: false) }
+        if let timeout { setTimeout(context, timeout + configuration.commandTimeout) }
+        defer { if timeout != nil, let c = self.context { setTimeout(c, configuration.commandTimeout) } }
+
+        for command in commands {
+            let status = command.arguments.withArgv { argc, argv, lengths in
+                redisAppendCommandArgv(context, argc, argv, lengths)
+            }
+            guard status == REDIS_OK else { throw fail(context, mayHaveExecuted: false) }
+        }
+        var results: [Result<RedisValue, RedisError>] = []
+        results.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw fail(context, mayHaveExecuted: true)
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            defer { freeReplyObject(raw) }
+            if reply.pointee.type == REDIS_REPLY_ERROR {
+                results.append(.failure(RedisError.fromReply(Self.text(reply))))
+            } else {
+                results.append(.success(try Self.value(reply)))
+            }
+        }
+        return results
+    }
+
+    /// Records the context's error, drops the connection and returns the error to throw.
+    private func fail(_ context: UnsafeMutablePointer<redisContext>, mayHaveExecuted: Bool) -> RedisError {
+        let reason = Self.errorText(context)
+        close()
+        return .connection(reason: reason, mayHaveExecuted: mayHaveExecuted)
+    }
+
+    private static func value(_ reply: UnsafeMutablePointer<redisReply>) throws -> RedisValue {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STATUS: return .simple(text(reply))
+        case REDIS_REPLY_INTEGER: return .integer(Int64(r.integer))
+        case REDIS_REPLY_NIL: return .null
+        case REDIS_REPLY_STRING:
+            guard let str = r.str else { return .bulk([]) }
+            return .bulk(Array(UnsafeRawBufferPointer(start: str, count: r.len)))
+        case REDIS_REPLY_ARRAY:
+            var values: [RedisValue] = []
+            values.reserveCapacity(r.elements)
+            for i in 0..<r.elements {
+                guard let element = r.element[i] else { values.append(.null); continue }
+                if element.pointee.type == REDIS_REPLY_ERROR {
+                    // Inside arrays (EXEC, script results) an error is data, not a failed command.
+                    values.append(.simple(text(element)))
+                } else {
+                    values.append(try value(element))
+                }
+            }
+            return .array(values)
+        default:
+            throw RedisError.protocolViolation("unknown reply type \(r.type)")
+        }
+    }
+
+    private static func text(_ reply: UnsafeMutablePointer<redisReply>) -> String {
+        guard let str = reply.pointee.str else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: reply.pointee.len), as: UTF8.self)
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            let text = String(decoding: bytes, as: UTF8.self)
+            return text.isEmpty ? "error \(context.pointee.err)" : text
+        }
+    }
+
+    // MARK: - Connecting
+
+    /// Makes sure a usable connection is held before a command is written.
+    private func ensureConnected() throws {
+        if let context {
+            if Self.peerClosed(context.pointee.fd) { close() } else { return }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.reconnectWindow
+        var delay = Duration.milliseconds(25)
+        while true {
+            do {
+                try connectOnce()
+                return
+            } catch let error as RedisError where error.isConnectionError {
+                guard clock.now + delay < deadline else { throw error }
+                Thread.sleep(forTimeInterval: delay.seconds)
+                delay = min(delay * 2, .seconds(1))
+            }
+        }
+    }
+
+    private func connectOnce() throws {
+        let tv = Self.timeval(configuration.connectTimeout)
+        let raw: UnsafeMutablePointer<redisContext>? =
+            if let path = configuration.socketPath {
+                redisConnectUnixWithTimeout(path, tv)
+            } else {
+                redisConnectWithTimeout(configuration.host, Int32(configuration.port), tv)
+            }
+        guard let raw else { throw RedisError.connection(reason: "out of memory creating a context", mayHaveExecuted: false) }
+        if raw.pointee.err != 0 {
+            let reason = "cannot connect to \(configuration): \(Self.errorText(raw))"
+            redisFree(raw)
+            throw RedisError.connection(reason: reason, mayHaveExecuted: false)
+        }
+        setTimeout(raw, configuration.commandTimeout)
+        if configuration.socketPath == nil { _ = redisEnableKeepAlive(raw) }
+        context = raw
+
+        var handshake: [RedisCommand] = []
+        if let password = configuration.password {
+            if let user = configuration.username {
+                handshake.append(RedisCommand("AUTH", user, password))
+            } else {
+                handshake.append(RedisCommand("AUTH", password))
+            }
+        }
+        if configuration.database != 0 { handshake.append(RedisCommand("SELECT", configuration.database)) }
+        if let name = configuration.clientName { handshake.append(RedisCommand("CLIENT", "SETNAME", name)) }
+        guard !handshake.isEmpty else { return }
+        do {
+            for result in try exchange(handshake, timeout: nil) { _ = try result.get() }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func setTimeout(_ context: UnsafeMutablePointer<redisContext>, _ duration: Duration) {
+        _ = redisSetTimeout(context, Self.timeval(duration))
+    }
+
+    private static func timeval(_ duration: Duration) -> timeval {
+        let micros = max(duration.milliseconds, 1) * 1000
+        return Glibc.timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+    }
+
+    /// True when an idle socket is readable or hung up: RESP2 servers never speak unasked, so this
+    /// means the server closed the connection (restart, timeout, CLIENT KILL).
+    private static func peerClosed(_ fd: Int32) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, 0)
+        if ready < 0 { return true }
+        return ready > 0 && (pfd.revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0
+    }
+}
+
+extension Array where Element == RedisArgument {
+    /// Lays the arguments out as the C `argv`/`argvlen` pair hiredis expects, without copying per argument.
+    func withArgv<R>(_ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+        let total = reduce(0) { $0 + $1.bytes.count }
+        let storage = UnsafeMutablePointer<CChar>.allocate(capacity: Swift.max(total, 1))
+        let argv = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
+        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        defer {
+            storage.deallocate()
+            argv.deallocate()
+            lengths.deallocate()
+        }
+        var offset = 0
+        for (i, argument) in enumerated() {
+            argument.bytes.withUnsafeBytes { raw in
+                if let base = raw.baseAddress {
+                    UnsafeMutableRawPointer(storage + offset).copyMemory(from: base, byteCount: raw.count)
+                }
+            }
+            argv[i] = UnsafePointer(storage + offset)
+            lengths[i] = argument.bytes.count
+            offset += argument.bytes.count
+        }
+        return body(Int32(count), argv, lengths)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// A throwaway `redis-server` on a free loopback port with AOF on, for tests that stop, restart or
+/// shut down Redis without disturbing other tests.
+///
+/// Guarantees: `restart()` keeps the port and the data directory, so clients can reconnect to the
+/// same address and find what was persisted; `destroy()` stops the server and removes its files.
+public final class EphemeralRedis: @unchecked Sendable {
+    public let port: Int
+    public let directory: URL
+    private var process: Process?
+
+    public var url: String { "redis://127.0.0.1:\(port)/0" }
+
+    public static func start() throws -> EphemeralRedis {
+        let redis = try EphemeralRedis()
+        try redis.startServer()
+        return redis
+    }
+
+    private init() throws {
+        port = try freeLoopbackPort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tm-redis-\(port)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { destroy() }
+
+    /// Starts the server (again) on the same port and data directory, and waits until it answers.
+    public func startServer() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.redisServerPath())
+        process.arguments = [
+            "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--enable-debug-command", "local",
+            "--logfile", directory.appendingPathComponent("redis.log").path,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try waitUntil(answering: true)
+    }
+
+    /// Kills the server at once (SIGKILL): no chance to persist anything beyond what AOF already has.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Stops the server gracefully (SIGTERM), waiting for it to exit.
+    public func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    public func restart() throws {
+        stop()
+        try startServer()
+    }
+
+    public func destroy() {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Waits until the server is reachable (after a start) or no longer reachable (after a shutdown).
+    public func waitUntil(answering: Bool, timeout: Duration = .seconds(10)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if Self.answers(port: port) == answering { return }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    private static func answers(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return false }
+        let ping = "PING\r\n"
+        _ = ping.withCString { send(fd, $0, strlen($0), 0) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 && buffer.starts(with: Array("+PONG".utf8))
+    }
+
+    private static func redisServerPath() throws -> String {
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "redis-server not found: run scripts/install-deps.sh"])
+    }
+}

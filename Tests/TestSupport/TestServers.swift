@@ -1,0 +1,85 @@
+import Foundation
+import TMCore
+
+/// The servers the test harness (`make test`, i.e. `scripts/tm-servers.sh up test`) started.
+///
+/// Tests read their addresses from `.tm/test/env` (or `TM_ENV_FILE`), never from the developer's
+/// `.tm/env`, so a test run cannot touch the data of `make up`. Tests that must kill or restart a
+/// server use `EphemeralRedis` / `EphemeralPostgres` instead, so they never disturb other tests.
+public enum TestServers {
+    /// The checkout's top folder, found from this source file's path.
+    public static let repositoryRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    public static let environment: TMEnvironment = {
+        let process = ProcessInfo.processInfo.environment
+        let file = process["TM_ENV_FILE"] ?? repositoryRoot.appendingPathComponent(".tm/test/env").path
+        return TMEnvironment(process: process, envFile: file)
+    }()
+
+    /// `TM_REDIS_URL` of the harness's Redis.
+    public static var redisURL: String { get throws { try required("TM_REDIS_URL") } }
+
+    /// `TM_DATABASE_URL` of the harness's PostgreSQL.
+    public static var databaseURL: String { get throws { try required("TM_DATABASE_URL") } }
+
+    private static func required(_ key: String) throws -> String {
+        guard let value = environment[key] else {
+            throw ConfigurationError(
+                variable: key,
+                reason: "not set: run `make test`, or `scripts/tm-servers.sh up test` before `swift test`")
+        }
+        return value
+    }
+
+    /// A name unique to this process and call, for keys, tables and databases tests create.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Where the test products were built (for tests that run the `tm` executable).
+    public static var productsDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+}
+
+/// Runs a command to completion and returns its exit status and output; for test set-up only.
+@discardableResult
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A free TCP port on 127.0.0.1, as chosen by the kernel.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EMFILE) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
