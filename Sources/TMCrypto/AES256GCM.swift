@@ -1,0 +1,110 @@
+import COpenSSL
+
+/// AES-256-GCM through libcrypto's `EVP_CIPHER_CTX`; internal so that callers go through
+/// `SecretKeyring`, which always draws a fresh random nonce (a reused GCM nonce is fatal to security).
+enum AES256GCM {
+    static let keyCount = 32
+    static let nonceCount = 12
+    static let tagCount = 16
+    /// EVP update calls take Int32 lengths; larger inputs are processed in chunks of this size.
+    private static let chunk = 1 << 20
+
+    static func seal(_ plaintext: [UInt8], key: UnsafeRawBufferPointer, nonce: [UInt8], aad: [UInt8]) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
+        precondition(key.count == keyCount && nonce.count == nonceCount)
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw failure("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let keyPtr = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
+
+        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 else { throw failure("EVP_EncryptInit_ex") }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(nonceCount), nil) == 1 else { throw failure("set IV length") }
+        guard EVP_EncryptInit_ex(ctx, nil, nil, keyPtr, nonce) == 1 else { throw failure("EVP_EncryptInit_ex(key)") }
+        try feedAAD(ctx, aad, encrypting: true)
+
+        var ciphertext = [UInt8](repeating: 0, count: plaintext.count)
+        var written = 0
+        try plaintext.withUnsafeBufferPointer { input in
+            try ciphertext.withUnsafeMutableBufferPointer { output in
+                var offset = 0
+                while offset < input.count {
+                    let n = min(chunk, input.count - offset)
+                    var outLen: Int32 = 0
+                    guard EVP_EncryptUpdate(ctx, output.baseAddress! + written, &outLen, input.baseAddress! + offset, Int32(n)) == 1 else {
+                        throw failure("EVP_EncryptUpdate")
+                    }
+                    written += Int(outLen)
+                    offset += n
+                }
+            }
+        }
+        var finalLen: Int32 = 0
+        var scratch = [UInt8](repeating: 0, count: 16)  // GCM writes nothing here; a valid buffer regardless
+        guard EVP_EncryptFinal_ex(ctx, &scratch, &finalLen) == 1, written + Int(finalLen) == plaintext.count else {
+            throw failure("EVP_EncryptFinal_ex")
+        }
+        var tag = [UInt8](repeating: 0, count: tagCount)
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(tagCount), &tag) == 1 else { throw failure("get tag") }
+        return (ciphertext, tag)
+    }
+
+    /// Throws `CryptoError.authenticationFailed` when the tag does not verify; no plaintext is
+    /// returned in that case (the decrypted bytes are wiped).
+    static func open(_ ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, key: UnsafeRawBufferPointer, nonce: ArraySlice<UInt8>, aad: [UInt8]) throws -> [UInt8] {
+        precondition(key.count == keyCount && nonce.count == nonceCount && tag.count == tagCount)
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw failure("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let keyPtr = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let nonceBytes = Array(nonce)
+        var tagBytes = Array(tag)
+
+        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 else { throw failure("EVP_DecryptInit_ex") }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(nonceCount), nil) == 1 else { throw failure("set IV length") }
+        guard EVP_DecryptInit_ex(ctx, nil, nil, keyPtr, nonceBytes) == 1 else { throw failure("EVP_DecryptInit_ex(key)") }
+        try feedAAD(ctx, aad, encrypting: false)
+
+        var plaintext = [UInt8](repeating: 0, count: ciphertext.count)
+        var written = 0
+        try ciphertext.withUnsafeBufferPointer { input in
+            try plaintext.withUnsafeMutableBufferPointer { output in
+                var offset = 0
+                while offset < input.count {
+                    let n = min(chunk, input.count - offset)
+                    var outLen: Int32 = 0
+                    guard EVP_DecryptUpdate(ctx, output.baseAddress! + written, &outLen, input.baseAddress! + offset, Int32(n)) == 1 else {
+                        throw failure("EVP_DecryptUpdate")
+                    }
+                    written += Int(outLen)
+                    offset += n
+                }
+            }
+        }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(tagCount), &tagBytes) == 1 else { throw failure("set tag") }
+        var finalLen: Int32 = 0
+        var scratch = [UInt8](repeating: 0, count: 16)
+        // DecryptFinal is where GCM checks the tag; its failure means tampering or a wrong key.
+        guard EVP_DecryptFinal_ex(ctx, &scratch, &finalLen) == 1 else {
+            ERR_clear_error()
+            plaintext.withUnsafeMutableBytes { if let p = $0.baseAddress { OPENSSL_cleanse(p, $0.count) } }
+            throw CryptoError.authenticationFailed
+        }
+        return plaintext
+    }
+
+    private static func feedAAD(_ ctx: OpaquePointer, _ aad: [UInt8], encrypting: Bool) throws {
+        var offset = 0
+        while offset < aad.count {
+            let n = min(chunk, aad.count - offset)
+            var outLen: Int32 = 0
+            let rc = aad.withUnsafeBufferPointer { buf in
+                encrypting
+                    ? EVP_EncryptUpdate(ctx, nil, &outLen, buf.baseAddress! + offset, Int32(n))
+                    : EVP_DecryptUpdate(ctx, nil, &outLen, buf.baseAddress! + offset, Int32(n))
+            }
+            guard rc == 1 else { throw failure("AAD update") }
+            offset += n
+        }
+    }
+
+    private static func failure(_ operation: String) -> CryptoError {
+        .libcrypto(operation: operation, detail: libcryptoErrorDetail())
+    }
+}
