@@ -1,0 +1,357 @@
+import CCurl
+import Foundation
+import TMCore
+
+/// libcurl's process-wide setup. `curl_global_init` is not thread-safe and must run once before any
+/// handle is made; a static let is initialised exactly once, atomically, on first use.
+enum CurlGlobal {
+    static let initResult: CURLcode = tm_curl_global_init()
+}
+
+/// A synchronous HTTP client over one reusable libcurl easy handle.
+///
+/// Guarantees:
+/// - Keep-alive: requests to the same host reuse the connection (`curl_easy_reset` between requests
+///   clears per-request options but keeps the connection, DNS and TLS session caches).
+/// - Every request is bounded by its timeout (request's, else the configuration's), including DNS.
+/// - TLS peers and host names are verified unless `Configuration.verifyTLS` is explicitly false.
+/// - Redirects are not followed unless `maxRedirects > 0`, and then only for GET and HEAD, so a POST
+///   is never silently re-sent elsewhere; a 3xx otherwise comes back as a response.
+/// - Any status is a response; only transport failures throw, as `HTTPClientError`, classified into
+///   "certainly not sent" and "may have reached the server".
+/// - Only `http` and `https` URLs are accepted, also for redirects.
+///
+/// Not thread-safe: use one instance from one thread at a time (a libcurl easy handle must never be
+/// used concurrently). `send` blocks; from async code use `AsyncHTTPClient`, which owns its
+/// clients on dedicated threads.
+public final class HTTPClient {
+    /// How a client talks to servers; the defaults are the safe production ones.
+    public struct Configuration: Sendable {
+        /// Where a proxy comes from.
+        public enum Proxy: Sendable, Equatable {
+            /// libcurl's usual `http_proxy`/`https_proxy`/`no_proxy` environment variables.
+            case environment
+            /// Never use a proxy, whatever the environment says.
+            case none
+            /// This proxy URL.
+            case url(String)
+        }
+
+        /// Verify the server's certificate chain and host name. Turn off only for local development.
+        public var verifyTLS: Bool
+        /// A PEM bundle of trusted CAs; nil uses the system's (libcurl's built-in default).
+        public var caBundlePath: String?
+        public var userAgent: String
+        /// Default limit for a whole request.
+        public var timeout: Duration
+        /// Default limit for DNS + TCP + TLS.
+        public var connectTimeout: Duration
+        /// Redirects followed for GET/HEAD only; 0 (the default) never follows.
+        public var maxRedirects: Int
+        /// A longer response body fails with `.outcomeUnknown(kind: .responseTooLarge)`.
+        public var maxResponseBytes: Int
+        public var proxy: Proxy
+        /// Sent before each request's own headers (e.g. `Accept: application/json`).
+        public var defaultHeaders: [(name: String, value: String)]
+
+        public init(
+            verifyTLS: Bool = true,
+            caBundlePath: String? = nil,
+            userAgent: String = "tm-http/1.0",
+            timeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(10),
+            maxRedirects: Int = 0,
+            maxResponseBytes: Int = 64 << 20,
+            proxy: Proxy = .environment,
+            defaultHeaders: [(name: String, value: String)] = []
+        ) {
+            self.verifyTLS = verifyTLS
+            self.caBundlePath = caBundlePath
+            self.userAgent = userAgent
+            self.timeout = timeout
+            self.connectTimeout = connectTimeout
+            self.maxRedirects = maxRedirects
+            self.maxResponseBytes = maxResponseBytes
+            self.proxy = proxy
+            self.defaultHeaders = defaultHeaders
+        }
+    }
+
+    public let configuration: Configuration
+    private let handle: UnsafeMutableRawPointer
+    /// libcurl writes its detailed message here (CURL_ERROR_SIZE bytes); kept for the handle's life.
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+
+    /// Creates the client and its libcurl handle. Fails only if libcurl cannot initialise.
+    public init(configuration: Configuration = Configuration()) throws(HTTPClientError) {
+        let global = CurlGlobal.initResult
+        guard global == CURLE_OK, let handle = curl_easy_init() else {
+            throw .notSent(.init(kind: .other, curlCode: Int(global.rawValue), message: "libcurl initialisation failed",
+                                 method: .get, url: ""))
+        }
+        self.configuration = configuration
+        self.handle = handle
+        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
+
+    /// Sends the request and waits for the complete response. Blocks the calling thread.
+    public func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
+        let redacted = HTTPRequest.redactedURL(request.url)
+        func invalid(_ message: String) -> HTTPClientError {
+            .notSent(.init(kind: .invalidRequest, curlCode: nil, message: message, method: request.method, url: redacted))
+        }
+
+        // Validate before libcurl sees anything: C strings stop at NUL, and CR/LF in a header would
+        // let data smuggle extra headers or requests onto the wire.
+        let lowerURL = request.url.lowercased()
+        guard lowerURL.hasPrefix("http://") || lowerURL.hasPrefix("https://") else {
+            throw invalid("only http and https URLs are supported")
+        }
+        // Bytes, not Characters: "\r\n" is one Character and would slip past a Character test.
+        guard !request.url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            throw invalid("URL contains whitespace or control characters")
+        }
+        let allHeaders = configuration.defaultHeaders + request.headers
+        for header in allHeaders {
+            guard HTTPClient.isValidHeaderName(header.name) else { throw invalid("invalid header name") }
+            guard !header.value.utf8.contains(where: { $0 == 0 || $0 == 0x0D || $0 == 0x0A }) else {
+                throw invalid("header '\(header.name)' has a control character in its value")
+            }
+        }
+
+        curl_easy_reset(handle)
+        errorBuffer[0] = 0
+        let transfer = Transfer(maxBytes: configuration.maxResponseBytes)
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+
+        var setupError = CURLE_OK
+        func set(_ code: CURLcode) { if setupError == CURLE_OK && code != CURLE_OK { setupError = code } }
+
+        set(tm_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer))
+        // Signals are process-wide and unsafe with threads; libcurl then needs the threaded resolver
+        // for DNS timeouts, which Debian's libcurl has.
+        set(tm_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+        set(tm_curl_setopt_string(handle, CURLOPT_URL, request.url))
+        set(tm_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
+        set(tm_curl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        set(tm_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, HTTPClient.curlMilliseconds(request.timeout ?? configuration.timeout)))
+        set(tm_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS,
+                                HTTPClient.curlMilliseconds(request.connectTimeout ?? configuration.connectTimeout)))
+        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0))
+        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0))
+        if let ca = configuration.caBundlePath { set(tm_curl_setopt_string(handle, CURLOPT_CAINFO, ca)) }
+        set(tm_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent))
+        set(tm_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
+        switch configuration.proxy {
+        case .environment: break
+        case .none: set(tm_curl_setopt_string(handle, CURLOPT_PROXY, ""))  // "" disables env proxies
+        case .url(let proxy): set(tm_curl_setopt_string(handle, CURLOPT_PROXY, proxy))
+        }
+        let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
+        set(tm_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0))
+        if followsRedirects { set(tm_curl_setopt_long(handle, CURLOPT_MAXREDIRS, configuration.maxRedirects)) }
+
+        // Method and body.
+        let encoded = request.body.encoded
+        let sendsBody = encoded != nil || [.post, .put, .patch].contains(request.method)
+        if sendsBody {
+            // POSTFIELDS mode sends Content-Length (never chunked) and lets CUSTOMREQUEST rename the method.
+            let data = encoded?.data ?? Data()
+            set(tm_curl_setopt_long(handle, CURLOPT_POST, 1))
+            set(tm_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(data.count)))
+            // COPYPOSTFIELDS: libcurl keeps its own copy, so no Swift buffer must outlive this call.
+            data.withUnsafeBytes { raw in
+                let empty: StaticString = ""
+                let pointer = raw.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
+                set(tm_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: pointer)))
+            }
+            if request.method != .post { set(tm_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue)) }
+        } else {
+            switch request.method {
+            case .head: set(tm_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
+            case .get: set(tm_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+            default: set(tm_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue))
+            }
+        }
+
+        // Headers: an explicit Content-Type wins over the body's; "Expect:" stops libcurl waiting up
+        // to a second for `100 Continue` on larger bodies.
+        var lines: [String] = []
+        func has(_ name: String) -> Bool { allHeaders.contains { $0.name.caseInsensitiveCompare(name) == .orderedSame } }
+        if let encoded, !has("Content-Type") { lines.append("Content-Type: \(encoded.contentType)") }
+        for header in allHeaders {
+            // libcurl drops "Name:" (empty value); "Name;" is its spelling for an empty header.
+            lines.append(header.value.isEmpty ? "\(header.name);" : "\(header.name): \(header.value)")
+        }
+        if !has("Expect") { lines.append("Expect:") }
+        for line in lines {
+            guard let appended = curl_slist_append(headerList, line) else {
+                throw invalid("out of memory building headers")
+            }
+            headerList = appended
+        }
+        set(tm_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
+
+        // Callbacks get the transfer through an unretained pointer; withExtendedLifetime below keeps
+        // it alive for the whole perform.
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        set(tm_curl_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION, { buffer, size, count, userdata in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let length = size * count
+            if let buffer { transfer.headerLine(UnsafeRawBufferPointer(start: buffer, count: length)) }
+            return length
+        }))
+        set(tm_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context))
+        set(tm_curl_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION, { buffer, size, count, userdata in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let length = size * count
+            guard let buffer, length > 0 else { return length }
+            // Returning less than `length` makes libcurl abort with CURLE_WRITE_ERROR.
+            return transfer.bodyChunk(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : 0
+        }))
+        set(tm_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context))
+        // libcurl silently re-sends a request when a reused connection dies before any response byte
+        // arrives — even after the whole request was written, so the server may already have acted on
+        // it. For POST/PATCH that could place an order twice; abort the second attempt instead and let
+        // the caller decide (the error is `.outcomeUnknown`). The callback also tells us precisely
+        // whether sending ever began.
+        transfer.allowsRetry = request.method.isIdempotent
+        set(tm_curl_setopt_prereq_callback(handle, { userdata, _, _, _, _ in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            transfer.attempts += 1
+            if transfer.attempts > 1 && !transfer.allowsRetry {
+                transfer.refusedRetry = true
+                return 1  // CURL_PREREQFUNC_ABORT
+            }
+            return 0  // CURL_PREREQFUNC_OK
+        }))
+        set(tm_curl_setopt_ptr(handle, CURLOPT_PREREQDATA, context))
+
+        guard setupError == CURLE_OK else {
+            throw .notSent(.init(kind: .invalidRequest, curlCode: Int(setupError.rawValue),
+                                 message: message(for: setupError), method: request.method, url: redacted))
+        }
+
+        let code = withExtendedLifetime(transfer) { curl_easy_perform(handle) }
+
+        guard code == CURLE_OK else {
+            let progress = HTTPClientError.Progress(
+                requestSize: getLong(CURLINFO_REQUEST_SIZE),
+                uploaded: getOffT(CURLINFO_SIZE_UPLOAD_T),
+                pretransferMicros: getOffT(CURLINFO_PRETRANSFER_TIME_T),
+                startTransferMicros: getOffT(CURLINFO_STARTTRANSFER_TIME_T),
+                attempts: transfer.attempts
+            )
+            if transfer.refusedRetry {
+                throw .outcomeUnknown(.init(kind: .connectionLost, curlCode: Int(code.rawValue),
+                                            message: "connection closed before a response; \(request.method.rawValue) not re-sent automatically",
+                                            method: request.method, url: redacted))
+            }
+            if transfer.tooLarge {
+                throw .outcomeUnknown(.init(kind: .responseTooLarge, curlCode: Int(code.rawValue),
+                                            message: "response body exceeds \(configuration.maxResponseBytes) bytes",
+                                            method: request.method, url: redacted))
+            }
+            throw HTTPClientError.classify(code: code, message: message(for: code), progress: progress,
+                                           method: request.method, url: redacted)
+        }
+
+        let metrics = HTTPResponse.Metrics(
+            total: .microseconds(getOffT(CURLINFO_TOTAL_TIME_T)),
+            connect: .microseconds(getOffT(CURLINFO_CONNECT_TIME_T)),
+            firstByte: .microseconds(getOffT(CURLINFO_STARTTRANSFER_TIME_T)),
+            newConnections: getLong(CURLINFO_NUM_CONNECTS)
+        )
+        return HTTPResponse(status: getLong(CURLINFO_RESPONSE_CODE), headers: transfer.headers, body: transfer.body,
+                            metrics: metrics)
+    }
+
+    // MARK: Helpers
+
+    /// libcurl treats 0 as "no limit", so a tiny positive duration must stay at least 1 ms.
+    static func curlMilliseconds(_ duration: Duration) -> Int {
+        Int(clamping: max(1, duration.milliseconds))
+    }
+
+    /// RFC 9110 token characters.
+    static func isValidHeaderName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            default:
+                return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+            }
+        }
+    }
+
+    private func message(for code: CURLcode) -> String {
+        let detail = String(cString: errorBuffer)
+        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+    }
+
+    private func getLong(_ info: CURLINFO) -> Int {
+        var value: Int = 0
+        return tm_curl_getinfo_long(handle, info, &value) == CURLE_OK ? value : 0
+    }
+
+    private func getOffT(_ info: CURLINFO) -> Int {
+        var value: curl_off_t = 0
+        return tm_curl_getinfo_off_t(handle, info, &value) == CURLE_OK ? Int(value) : 0
+    }
+}
+
+/// The state of one transfer, filled by libcurl's callbacks on the calling thread.
+private final class Transfer {
+    let maxBytes: Int
+    var body = Data()
+    var headers: [(name: String, value: String)] = []
+    var tooLarge = false
+    /// Times a connection was ready and the request about to be written (PREREQFUNCTION calls).
+    var attempts = 0
+    var allowsRetry = true
+    var refusedRetry = false
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    func headerLine(_ bytes: UnsafeRawBufferPointer) {
+        var line = String(decoding: bytes, as: UTF8.self)
+        while line.hasSuffix("\r\n") || line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            // A new status line: interim (1xx) or redirect responses' headers must not leak into the final one.
+            headers.removeAll()
+            body.removeAll()
+            return
+        }
+        if line.isEmpty { return }
+        if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
+            // Obsolete line folding: continuation of the previous value.
+            headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = String(line[..<colon])
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        headers.append((name, value))
+    }
+
+    func bodyChunk(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard body.count + bytes.count <= maxBytes else {
+            tooLarge = true
+            return false
+        }
+        body.append(contentsOf: bytes)
+        return true
+    }
+}
+
+/// A libcurl easy handle must not be shared between threads; `AsyncHTTPClient` is the Sendable form.
+@available(*, unavailable)
+extension HTTPClient: Sendable {}

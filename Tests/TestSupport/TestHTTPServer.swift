@@ -1,0 +1,392 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A small HTTP/1.1 server on raw POSIX sockets for tests: it listens on 127.0.0.1 with an
+/// OS-assigned port, serves each TCP connection on its own thread with keep-alive, and lets a test
+/// script per request what happens — a response, a late response, silence (to provoke "timeout
+/// after sending"), a dropped connection, or a truncated body.
+///
+/// Guarantees: only the loopback interface is ever bound; every request is recorded *before* its
+/// behaviour runs, so a test can prove the server received a request the client gave up on;
+/// `connectionsAccepted` counts TCP connections, so a test can prove keep-alive; `stop()` (also run
+/// on deinit) closes the listener and every connection, wakes delayed or hanging handlers, and waits
+/// (bounded) for the threads to end. Writes never raise SIGPIPE. Supports `Content-Length` request
+/// bodies only (not chunked uploads).
+public final class TestHTTPServer: @unchecked Sendable {
+    /// One request as the server parsed it.
+    public struct Request: Sendable {
+        public let method: String
+        /// The request target as sent: path plus query string.
+        public let target: String
+        public let version: String
+        public let headers: [(name: String, value: String)]
+        public let body: Data
+        /// 1-based number of the TCP connection the request arrived on (in accept order).
+        public let connection: Int
+
+        /// The target without its query string.
+        public var path: String { String(target.prefix { $0 != "?" }) }
+        /// The raw query string (after `?`), if any.
+        public var query: String? {
+            guard let mark = target.firstIndex(of: "?") else { return nil }
+            return String(target[target.index(after: mark)...])
+        }
+        /// The body as UTF-8 text (lossy).
+        public var bodyText: String { String(decoding: body, as: UTF8.self) }
+
+        /// The first value of a header, compared case-insensitively.
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+
+        /// Every value of a header, in order.
+        public func headers(named name: String) -> [String] {
+            headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        }
+    }
+
+    /// What the server does with one request.
+    public enum Behavior: Sendable {
+        /// Responds at once. `Content-Length` is added unless given.
+        case respond(status: Int, headers: [(String, String)] = [], body: Data = Data())
+        /// Responds after the delay (woken early only by `stop()`).
+        case respondAfter(Duration, status: Int, headers: [(String, String)] = [], body: Data = Data())
+        /// Reads the request and never answers; the connection stays open until the client closes it or `stop()`.
+        case hang
+        /// Reads the request and closes the connection without a byte of response.
+        case close
+        /// Sends status and headers with `Content-Length: declaredLength`, then only `body`, then closes.
+        case partial(status: Int, declaredLength: Int, body: Data)
+
+        /// A text response.
+        public static func text(_ status: Int, _ text: String, headers: [(String, String)] = []) -> Behavior {
+            .respond(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")] + headers, body: Data(text.utf8))
+        }
+
+        /// A JSON response.
+        public static func json(_ status: Int, _ json: String, headers: [(String, String)] = []) -> Behavior {
+            .respond(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(json.utf8))
+        }
+    }
+
+    /// Thrown when the listening socket cannot be set up.
+    public struct SocketError: Error, CustomStringConvertible {
+        public let operation: String
+        public let errno: Int32
+        public var description: String { "\(operation) failed: \(String(cString: strerror(errno)))" }
+    }
+
+    /// The port the server listens on, chosen by the OS.
+    public let port: UInt16
+    /// `http://127.0.0.1:<port>` — append a path.
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    private let route: @Sendable (Request) -> Behavior
+    private let closeOnAccept: Bool
+    private let listenFD: Int32
+    /// Guards everything below and is signalled on stop.
+    private let state = NSCondition()
+    private var stopped = false
+    private var openConnections: Set<Int32> = []
+    private var recorded: [Request] = []
+    private var accepted = 0
+    private var liveThreads = 0
+
+    /// Starts listening. With `closeOnAccept` every connection is closed as soon as it is accepted,
+    /// before anything is read (the route is never called).
+    public init(closeOnAccept: Bool = false, route: @escaping @Sendable (Request) -> Behavior) throws {
+        self.route = route
+        self.closeOnAccept = closeOnAccept
+        let (fd, port) = try TestHTTPServer.bindLoopback()
+        guard listen(fd, 64) == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError(operation: "listen", errno: e)
+        }
+        self.listenFD = fd
+        self.port = port
+        liveThreads = 1
+        let acceptThread = Thread { [self] in acceptLoop() }
+        acceptThread.name = "test-http-accept-\(port)"
+        acceptThread.start()
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Every request received so far, in arrival order.
+    public var requests: [Request] {
+        state.lock(); defer { state.unlock() }
+        return recorded
+    }
+
+    /// TCP connections accepted so far.
+    public var connectionsAccepted: Int {
+        state.lock(); defer { state.unlock() }
+        return accepted
+    }
+
+    /// Waits until at least `count` requests were received or `timeout` passed; returns whether they were.
+    @discardableResult
+    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(5)) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout.asTimeInterval)
+        state.lock(); defer { state.unlock() }
+        while recorded.count < count {
+            if !state.wait(until: deadline) { return recorded.count >= count }
+        }
+        return true
+    }
+
+    /// Closes the listener and all connections, wakes waiting handlers, and waits up to 5 s for the
+    /// server's threads to finish. Idempotent.
+    public func stop() {
+        state.lock()
+        if !stopped {
+            stopped = true
+            // shutdown (not close) wakes threads blocked in accept/recv; each thread closes its own
+            // descriptor, so no number is closed twice or reused underneath another thread.
+            shutdown(listenFD, Int32(SHUT_RDWR))
+            for fd in openConnections { shutdown(fd, Int32(SHUT_RDWR)) }
+            state.broadcast()
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while liveThreads > 0 {
+            if !state.wait(until: deadline) { break }
+        }
+        state.unlock()
+    }
+
+    /// A loopback port with nothing listening on it (bound, then released), for "connection refused".
+    public static func unusedLoopbackPort() throws -> UInt16 {
+        let (fd, port) = try bindLoopback()
+        close(fd)
+        return port
+    }
+
+    // MARK: Implementation
+
+    private static func bindLoopback() throws -> (Int32, UInt16) {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw SocketError(operation: "socket", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian  // 127.0.0.1 only
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError(operation: "bind", errno: e)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError(operation: "getsockname", errno: e)
+        }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    private func threadFinished() {
+        state.lock()
+        liveThreads -= 1
+        state.broadcast()
+        state.unlock()
+    }
+
+    private func acceptLoop() {
+        defer {
+            close(listenFD)
+            threadFinished()
+        }
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            state.lock()
+            if stopped {
+                state.unlock()
+                if fd >= 0 { close(fd) }
+                return
+            }
+            guard fd >= 0 else {
+                state.unlock()
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
+            accepted += 1
+            let number = accepted
+            if closeOnAccept {
+                state.unlock()
+                close(fd)
+                continue
+            }
+            openConnections.insert(fd)
+            liveThreads += 1
+            state.unlock()
+            let thread = Thread { [self] in serve(fd: fd, connection: number) }
+            thread.name = "test-http-conn-\(number)"
+            thread.start()
+        }
+    }
+
+    private func serve(fd: Int32, connection: Int) {
+        defer {
+            state.lock()
+            openConnections.remove(fd)
+            close(fd)
+            state.unlock()
+            threadFinished()
+        }
+        var buffer = [UInt8]()
+        while let request = readRequest(fd: fd, buffer: &buffer, connection: connection) {
+            state.lock()
+            recorded.append(request)
+            state.broadcast()
+            state.unlock()
+
+            let keepAlive = request.header("Connection")?.lowercased() != "close" && request.version == "HTTP/1.1"
+            switch route(request) {
+            case let .respond(status, headers, body):
+                guard write(fd: fd, response(status, headers, body, request: request, keepAlive: keepAlive)) else { return }
+            case let .respondAfter(delay, status, headers, body):
+                guard sleepUnlessStopped(delay) else { return }
+                guard write(fd: fd, response(status, headers, body, request: request, keepAlive: keepAlive)) else { return }
+            case .hang:
+                // Drain until the client gives up (EOF) or stop() shuts the socket down.
+                var scratch = [UInt8](repeating: 0, count: 4096)
+                while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) > 0 {}
+                return
+            case .close:
+                return
+            case let .partial(status, declaredLength, body):
+                let head = "HTTP/1.1 \(status) \(TestHTTPServer.reason(status))\r\nContent-Length: \(declaredLength)\r\n\r\n"
+                _ = write(fd: fd, Data(head.utf8) + body)
+                return
+            }
+            if !keepAlive { return }
+        }
+    }
+
+    /// Waits for `delay`; false if the server was stopped meanwhile.
+    private func sleepUnlessStopped(_ delay: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(delay.asTimeInterval)
+        state.lock(); defer { state.unlock() }
+        while !stopped {
+            if !state.wait(until: deadline) { return !stopped }
+        }
+        return false
+    }
+
+    private func response(_ status: Int, _ headers: [(String, String)], _ body: Data, request: Request, keepAlive: Bool) -> Data {
+        var head = "HTTP/1.1 \(status) \(TestHTTPServer.reason(status))\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if !headers.contains(where: { $0.0.caseInsensitiveCompare("Content-Length") == .orderedSame }) {
+            head += "Content-Length: \(body.count)\r\n"
+        }
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        return request.method == "HEAD" ? Data(head.utf8) : Data(head.utf8) + body
+    }
+
+    private func write(fd: Int32, _ data: Data) -> Bool {
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                #if canImport(Glibc)
+                let flags = Int32(MSG_NOSIGNAL)
+                #else
+                let flags: Int32 = 0
+                #endif
+                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    /// Reads one request (head + Content-Length body), keeping any bytes beyond it in `buffer` for
+    /// the next one. Nil on EOF, error, or bytes that are not HTTP (e.g. a TLS ClientHello).
+    private func readRequest(fd: Int32, buffer: inout [UInt8], connection: Int) -> Request? {
+        let terminator: [UInt8] = [13, 10, 13, 10]
+        var headEnd: Int?
+        while true {
+            if let first = buffer.first, !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first) { return nil }
+            if buffer.count >= 4 {
+                headEnd = (0...(buffer.count - 4)).first { buffer[$0..<$0 + 4].elementsEqual(terminator) }
+                if headEnd != nil { break }
+            }
+            if buffer.count > 1 << 20 || !receive(fd: fd, into: &buffer) { return nil }
+        }
+        let head = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
+        guard requestLine.count == 3 else { return nil }
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        let length = headers.first { $0.name.caseInsensitiveCompare("Content-Length") == .orderedSame }
+            .flatMap { Int($0.value) } ?? 0
+        let bodyStart = headEnd! + 4
+        while buffer.count < bodyStart + length {
+            if !receive(fd: fd, into: &buffer) { return nil }
+        }
+        let body = Data(buffer[bodyStart..<bodyStart + length])
+        buffer.removeFirst(bodyStart + length)
+        return Request(method: String(requestLine[0]), target: String(requestLine[1]), version: String(requestLine[2]),
+                       headers: headers, body: body, connection: connection)
+    }
+
+    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            buffer.append(contentsOf: chunk[0..<n])
+            return true
+        }
+    }
+
+    private static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 201: return "Created"
+        case 204: return "No Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 404: return "Not Found"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 503: return "Service Unavailable"
+        default: return "Status"
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var asTimeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
