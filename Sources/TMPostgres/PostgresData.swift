@@ -1,0 +1,592 @@
+import Foundation
+
+/// A Postgres type, identified by its OID.
+///
+/// Guarantees: the named constants are the fixed OIDs of the built-in types (stable across servers);
+/// `.unknown` (OID 0) lets the server infer a parameter's type from context.
+public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public init(_ oid: UInt32) { self.rawValue = oid }
+
+    public static let unknown = PostgresDataType(0)
+    public static let bool = PostgresDataType(16)
+    public static let bytea = PostgresDataType(17)
+    public static let name = PostgresDataType(19)
+    public static let int8 = PostgresDataType(20)
+    public static let int2 = PostgresDataType(21)
+    public static let int4 = PostgresDataType(23)
+    public static let text = PostgresDataType(25)
+    public static let oid = PostgresDataType(26)
+    public static let json = PostgresDataType(114)
+    public static let float4 = PostgresDataType(700)
+    public static let float8 = PostgresDataType(701)
+    public static let bpchar = PostgresDataType(1042)
+    public static let varchar = PostgresDataType(1043)
+    public static let date = PostgresDataType(1082)
+    public static let timestamp = PostgresDataType(1114)
+    public static let timestamptz = PostgresDataType(1184)
+    public static let numeric = PostgresDataType(1700)
+    public static let uuid = PostgresDataType(2950)
+    public static let jsonb = PostgresDataType(3802)
+
+    public var description: String {
+        switch self {
+        case .unknown: "unknown"
+        case .bool: "bool"
+        case .bytea: "bytea"
+        case .name: "name"
+        case .int8: "int8"
+        case .int2: "int2"
+        case .int4: "int4"
+        case .text: "text"
+        case .oid: "oid"
+        case .json: "json"
+        case .float4: "float4"
+        case .float8: "float8"
+        case .bpchar: "bpchar"
+        case .varchar: "varchar"
+        case .date: "date"
+        case .timestamp: "timestamp"
+        case .timestamptz: "timestamptz"
+        case .numeric: "numeric"
+        case .uuid: "uuid"
+        case .jsonb: "jsonb"
+        default: "oid \(rawValue)"
+        }
+    }
+}
+
+/// One parameter value in Postgres text format, with its declared type.
+///
+/// Guarantees: `bytes == nil` is SQL NULL; otherwise the bytes are the value's text representation
+/// as the server's input function for `type` accepts it (bytea as `\x` hex, so it never holds NUL).
+public struct PostgresData: Sendable, Hashable {
+    public var type: PostgresDataType
+    public var bytes: [UInt8]?
+
+    public init(type: PostgresDataType, bytes: [UInt8]?) {
+        self.type = type
+        self.bytes = bytes
+    }
+
+    public init(type: PostgresDataType, text: String) {
+        self.init(type: type, bytes: Array(text.utf8))
+    }
+
+    /// Encodes any encodable value.
+    public init(_ value: some PostgresEncodable) {
+        self = value.postgresData()
+    }
+
+    /// An untyped NULL; the server infers the type from context.
+    public static let null = PostgresData(type: .unknown, bytes: nil)
+}
+
+/// A Swift value that can be sent as a query parameter.
+///
+/// Guarantees (for conformers): `postgresData()` is total (never fails) and its text is accepted by the
+/// input function of `postgresDataType`; the value travels as a bind parameter, never spliced into SQL.
+public protocol PostgresEncodable {
+    /// The type declared for the parameter; `.unknown` lets the server infer it.
+    static var postgresDataType: PostgresDataType { get }
+    func postgresData() -> PostgresData
+}
+
+/// A Swift value that can be decoded from a result column in text format.
+///
+/// Guarantees (for conformers): decoding is exact or fails with a `PostgresDecodingFailure` that
+/// states the reason; it never rounds silently. NULL goes through `decodeNull()`, which fails for
+/// every non-optional type.
+public protocol PostgresDecodable {
+    /// Decodes a non-NULL value from its text representation; `type` is the column's type.
+    static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Self
+    /// Decodes SQL NULL: only `Optional` succeeds (with `nil`).
+    static func decodeNull() throws -> Self
+}
+
+extension PostgresDecodable {
+    public static func decodeNull() throws -> Self {
+        throw PostgresDecodingFailure("value is NULL; decode as \(Self.self)? to accept NULL")
+    }
+}
+
+/// Convenience for types that are both.
+public typealias PostgresCodable = PostgresEncodable & PostgresDecodable
+
+extension PostgresEncodable {
+    func text(_ string: String) -> PostgresData { PostgresData(type: Self.postgresDataType, text: string) }
+}
+
+@inline(__always)
+func utf8String(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+
+// MARK: - Optional
+
+extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
+    public static var postgresDataType: PostgresDataType { Wrapped.postgresDataType }
+    public func postgresData() -> PostgresData {
+        switch self {
+        case .some(let value): value.postgresData()
+        // A typed NULL, so `\(optionalInt)` works where the server could not infer the type.
+        case .none: PostgresData(type: Wrapped.postgresDataType, bytes: nil)
+        }
+    }
+}
+
+extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Wrapped? {
+        try Wrapped.decodePostgres(bytes, type: type)
+    }
+    public static func decodeNull() throws -> Wrapped? { nil }
+}
+
+extension PostgresData: PostgresEncodable {
+    public static var postgresDataType: PostgresDataType { .unknown }
+    public func postgresData() -> PostgresData { self }
+}
+
+// MARK: - Text
+
+extension String: PostgresCodable {
+    // Unknown rather than text: lets a string bind to enum, varchar, citext, jsonb... columns.
+    public static var postgresDataType: PostgresDataType { .unknown }
+    public func postgresData() -> PostgresData { text(self) }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> String {
+        utf8String(bytes)
+    }
+}
+
+extension Substring: PostgresEncodable {
+    public static var postgresDataType: PostgresDataType { .unknown }
+    public func postgresData() -> PostgresData { text(String(self)) }
+}
+
+// MARK: - Integers
+
+extension PostgresDecodable where Self: FixedWidthInteger {
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Self {
+        let text = utf8String(bytes)
+        guard let value = Self(text, radix: 10) else {
+            throw PostgresDecodingFailure(
+                "'\(text.prefix(40))' (\(type)) is not an integer in the range of \(Self.self)")
+        }
+        return value
+    }
+}
+
+extension Int: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .int8 }
+    public func postgresData() -> PostgresData { text(String(self)) }
+}
+
+extension Int64: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .int8 }
+    public func postgresData() -> PostgresData { text(String(self)) }
+}
+
+extension Int32: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .int4 }
+    public func postgresData() -> PostgresData { text(String(self)) }
+}
+
+extension Int16: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .int2 }
+    public func postgresData() -> PostgresData { text(String(self)) }
+}
+
+// MARK: - Bool
+
+extension Bool: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .bool }
+    public func postgresData() -> PostgresData { text(self ? "t" : "f") }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Bool {
+        switch utf8String(bytes) {
+        case "t", "true": return true
+        case "f", "false": return false
+        case let other: throw PostgresDecodingFailure("'\(other.prefix(40))' (\(type)) is not a boolean")
+        }
+    }
+}
+
+// MARK: - Floating point (not for money)
+
+extension Double: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .float8 }
+    public func postgresData() -> PostgresData {
+        if isNaN { return text("NaN") }
+        if isInfinite { return text(self < 0 ? "-Infinity" : "Infinity") }
+        return text(description)  // shortest representation that round-trips
+    }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Double {
+        let text = utf8String(bytes)
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default:
+            guard let value = Double(text), value.isFinite else {
+                throw PostgresDecodingFailure("'\(text.prefix(40))' (\(type)) is not a number")
+            }
+            return value
+        }
+    }
+}
+
+// MARK: - Decimal (numeric, exact)
+
+extension Decimal: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .numeric }
+
+    public func postgresData() -> PostgresData {
+        // Decimal's description is plain positional notation ("-0.00000001"), which numeric accepts.
+        text(isNaN ? "NaN" : description)
+    }
+
+    /// Foundation's Decimal holds 38 significant decimal digits; refuse anything longer rather than
+    /// round, because these are amounts of money.
+    public static let maximumSignificantDigits = 38
+
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Decimal {
+        try parseExactDecimal(utf8String(bytes), type: type)
+    }
+
+    static func parseExactDecimal(_ text: String, type: PostgresDataType) throws -> Decimal {
+        var utf8 = Substring(text).utf8[...]
+        var negative = false
+        if let first = utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            negative = first == UInt8(ascii: "-")
+            utf8 = utf8.dropFirst()
+        }
+        var digits: [UInt8] = []
+        var fractionDigits = 0
+        var seenPoint = false
+        for byte in utf8 {
+            if byte == UInt8(ascii: ".") && !seenPoint {
+                seenPoint = true
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                digits.append(byte - UInt8(ascii: "0"))
+                if seenPoint { fractionDigits += 1 }
+            } else {
+                let reason = (text == "NaN" || text.hasSuffix("Infinity"))
+                    ? "\(text) cannot be represented as Decimal"
+                    : "'\(text.prefix(48))' (\(type)) is not a decimal number"
+                throw PostgresDecodingFailure(reason)
+            }
+        }
+        guard !digits.isEmpty else {
+            throw PostgresDecodingFailure("'\(text.prefix(48))' (\(type)) is not a decimal number")
+        }
+        // Trailing fractional zeros carry no value; leading zeros neither.
+        while fractionDigits > 0, digits.last == 0 {
+            digits.removeLast()
+            fractionDigits -= 1
+        }
+        let firstNonZero = digits.firstIndex(where: { $0 != 0 }) ?? digits.endIndex
+        digits.removeFirst(firstNonZero)
+        if digits.isEmpty { return Decimal.zero }
+        var exponent = -fractionDigits
+        // Integer trailing zeros can move into the exponent, keeping the mantissa short.
+        while digits.count > maximumSignificantDigits, digits.last == 0 {
+            digits.removeLast()
+            exponent += 1
+        }
+        guard digits.count <= maximumSignificantDigits else {
+            throw PostgresDecodingFailure(
+                "numeric with \(digits.count) significant digits exceeds Decimal's \(maximumSignificantDigits)")
+        }
+        guard exponent >= -128, exponent <= 127 else {
+            throw PostgresDecodingFailure("numeric exponent \(exponent) is outside Decimal's range")
+        }
+        // Integer arithmetic on at most 38 digits, in chunks of up to 18 that fit a UInt64: every
+        // intermediate value is an integer below 10^38, which Decimal holds exactly.
+        var significand = Decimal.zero
+        var start = 0
+        while start < digits.count {
+            let end = min(start + 18, digits.count)
+            var chunk: UInt64 = 0
+            for d in digits[start..<end] { chunk = chunk * 10 + UInt64(d) }
+            var scale = Decimal(1)
+            for _ in start..<end { scale *= 10 }
+            significand = significand * scale + Decimal(chunk)
+            start = end
+        }
+        return Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: significand)
+    }
+}
+
+// MARK: - UUID
+
+extension UUID: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .uuid }
+    public func postgresData() -> PostgresData { text(uuidString.lowercased()) }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> UUID {
+        let text = utf8String(bytes)
+        guard let uuid = UUID(uuidString: text) else {
+            throw PostgresDecodingFailure("'\(text.prefix(40))' (\(type)) is not a UUID")
+        }
+        return uuid
+    }
+}
+
+// MARK: - bytea
+
+extension PostgresData {
+    static func byteaHex<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        out.reserveCapacity(2 + bytes.count * 2)
+        for b in bytes {
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 0x0f)])
+        }
+        return out
+    }
+
+    static func decodeByteaHex(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> [UInt8] {
+        guard bytes.count >= 2, bytes.first == UInt8(ascii: "\\"),
+              bytes[bytes.startIndex + 1] == UInt8(ascii: "x"), bytes.count % 2 == 0
+        else {
+            throw PostgresDecodingFailure("(\(type)) is not bytea in hex format (bytea_output must be 'hex')")
+        }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count - 2) / 2)
+        var i = bytes.startIndex + 2
+        while i < bytes.endIndex {
+            guard let hi = nibble(bytes[i]), let lo = nibble(bytes[i + 1]) else {
+                throw PostgresDecodingFailure("(\(type)) has an invalid hex digit in bytea")
+            }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}
+
+extension Array: PostgresEncodable where Element == UInt8 {
+    public static var postgresDataType: PostgresDataType { .bytea }
+    public func postgresData() -> PostgresData { PostgresData(type: .bytea, bytes: PostgresData.byteaHex(self)) }
+}
+
+extension Array: PostgresDecodable where Element == UInt8 {
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> [UInt8] {
+        try PostgresData.decodeByteaHex(bytes, type: type)
+    }
+}
+
+extension Data: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .bytea }
+    public func postgresData() -> PostgresData { PostgresData(type: .bytea, bytes: PostgresData.byteaHex(self)) }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Data {
+        Data(try PostgresData.decodeByteaHex(bytes, type: type))
+    }
+}
+
+// MARK: - JSON
+
+/// A JSON document for `jsonb` (or `json`) columns, carried as raw UTF-8 bytes.
+///
+/// Guarantees: the bytes are sent and received unchanged (the server validates them on insert);
+/// `decode` / `init(encoding:)` bridge to `Codable` with the given coders.
+public struct PostgresJSON: Sendable, Hashable, PostgresCodable, CustomStringConvertible {
+    public var bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ string: String) { self.bytes = Array(string.utf8) }
+    public init(data: Data) { self.bytes = Array(data) }
+
+    /// Encodes `value` with `encoder` (sorted keys by default, so equal values give equal bytes).
+    public init<T: Encodable>(encoding value: T, encoder: JSONEncoder = PostgresJSON.defaultEncoder()) throws {
+        self.bytes = Array(try encoder.encode(value))
+    }
+
+    public static func defaultEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+    public var data: Data { Data(bytes) }
+    public var description: String { string }
+
+    public func decode<T: Decodable>(_ type: T.Type, decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        try decoder.decode(type, from: Data(bytes))
+    }
+
+    public static var postgresDataType: PostgresDataType { .jsonb }
+    public func postgresData() -> PostgresData { PostgresData(type: .jsonb, bytes: bytes) }
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> PostgresJSON {
+        PostgresJSON(bytes: Array(bytes))
+    }
+}
+
+// MARK: - Date (timestamptz)
+
+extension Date: PostgresCodable {
+    public static var postgresDataType: PostgresDataType { .timestamptz }
+
+    /// Sent in UTC with microseconds, the precision of timestamptz.
+    public func postgresData() -> PostgresData {
+        text(PostgresTimestamp.format(microseconds: PostgresTimestamp.microseconds(of: self)))
+    }
+
+    public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Date {
+        let micros = try PostgresTimestamp.parse(utf8String(bytes), type: type)
+        return PostgresTimestamp.date(microseconds: micros)
+    }
+}
+
+/// Conversion between instants and Postgres' ISO timestamp text, on integer microseconds so that
+/// the value is never rounded through a calendar.
+enum PostgresTimestamp {
+    static func microseconds(of date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    static func date(microseconds: Int64) -> Date {
+        // Whole seconds and the fraction separately keep microseconds exact in the Double.
+        let (seconds, micros) = microseconds.quotientAndRemainder(dividingBy: 1_000_000)
+        return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
+    }
+
+    // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian, as Postgres uses).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    static func civilFromDays(_ z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = z0 + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    static func format(microseconds: Int64) -> String {
+        let perDay: Int64 = 86_400_000_000
+        var days = microseconds / perDay
+        var rem = microseconds % perDay
+        if rem < 0 { rem += perDay; days -= 1 }
+        let (year, month, day) = civilFromDays(days)
+        let secondsOfDay = rem / 1_000_000
+        let micros = rem % 1_000_000
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        // Year 0 is 1 BC in Postgres' (and the Gregorian) numbering.
+        let (displayYear, era) = year <= 0 ? (1 - year, " BC") : (year, "")
+        return "\(pad(displayYear, 4))-\(pad(month, 2))-\(pad(day, 2)) "
+            + "\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2))"
+            + ".\(pad(micros, 6))+00\(era)"
+    }
+
+    /// Parses `YYYY-MM-DD[ HH:MM:SS[.ffffff]][±HH[:MM[:SS]]]` (DateStyle ISO) into microseconds since
+    /// 1970 UTC. A value without an offset (timestamp, date) is taken as UTC.
+    static func parse(_ text: String, type: PostgresDataType) throws -> Int64 {
+        if text == "infinity" || text == "-infinity" {
+            throw PostgresDecodingFailure("\(text) (\(type)) cannot be represented as Date")
+        }
+        if text.hasSuffix(" BC") {
+            throw PostgresDecodingFailure("'\(text.prefix(40))' (\(type)) is a BC date, which is not supported")
+        }
+        func fail() -> PostgresDecodingFailure {
+            PostgresDecodingFailure("'\(text.prefix(40))' (\(type)) is not an ISO timestamp (DateStyle must be ISO)")
+        }
+        let chars = Array(text.utf8)
+        var i = 0
+        func number(minDigits: Int, maxDigits: Int) throws -> Int64 {
+            var value: Int64 = 0
+            var count = 0
+            while i < chars.count, count < maxDigits, chars[i] >= 48, chars[i] <= 57 {
+                value = value * 10 + Int64(chars[i] - 48)
+                i += 1
+                count += 1
+            }
+            guard count >= minDigits else { throw fail() }
+            return value
+        }
+        func expect(_ c: Character) throws {
+            guard i < chars.count, chars[i] == c.asciiValue! else { throw fail() }
+            i += 1
+        }
+        let year = try number(minDigits: 4, maxDigits: 9)
+        try expect("-")
+        let month = try number(minDigits: 2, maxDigits: 2)
+        try expect("-")
+        let day = try number(minDigits: 2, maxDigits: 2)
+        guard (1...12).contains(month), (1...31).contains(day) else { throw fail() }
+        var micros: Int64 = 0
+        if i < chars.count, chars[i] == UInt8(ascii: " ") || chars[i] == UInt8(ascii: "T") {
+            i += 1
+            let hour = try number(minDigits: 2, maxDigits: 2)
+            try expect(":")
+            let minute = try number(minDigits: 2, maxDigits: 2)
+            try expect(":")
+            let second = try number(minDigits: 2, maxDigits: 2)
+            guard hour <= 24, minute <= 59, second <= 60 else { throw fail() }
+            micros = ((hour * 60 + minute) * 60 + second) * 1_000_000
+            if i < chars.count, chars[i] == UInt8(ascii: ".") {
+                i += 1
+                var fraction: Int64 = 0
+                var digits = 0
+                while i < chars.count, chars[i] >= 48, chars[i] <= 57 {
+                    if digits < 6 { fraction = fraction * 10 + Int64(chars[i] - 48) }
+                    digits += 1
+                    i += 1
+                }
+                guard digits > 0 else { throw fail() }
+                for _ in digits..<max(digits, 6) { fraction *= 10 }
+                micros += fraction
+            }
+        }
+        var offsetSeconds: Int64 = 0
+        if i < chars.count {
+            let sign: Int64
+            switch chars[i] {
+            case UInt8(ascii: "+"): sign = 1
+            case UInt8(ascii: "-"): sign = -1
+            case UInt8(ascii: "Z"):
+                sign = 0
+            default: throw fail()
+            }
+            i += 1
+            if sign != 0 {
+                let hours = try number(minDigits: 2, maxDigits: 2)
+                var minutes: Int64 = 0
+                var seconds: Int64 = 0
+                if i < chars.count, chars[i] == UInt8(ascii: ":") {
+                    i += 1
+                    minutes = try number(minDigits: 2, maxDigits: 2)
+                    if i < chars.count, chars[i] == UInt8(ascii: ":") {
+                        i += 1
+                        seconds = try number(minDigits: 2, maxDigits: 2)
+                    }
+                }
+                offsetSeconds = sign * (hours * 3600 + minutes * 60 + seconds)
+            }
+        }
+        guard i == chars.count else { throw fail() }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        return days * 86_400_000_000 + micros - offsetSeconds * 1_000_000
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// One column of a result: its name (as the server labelled it) and its type OID, which decoders use
+/// to describe and check values. A plain value: equal columns compare equal.
+public struct PostgresColumn: Sendable, Hashable {
+    public var name: String
+    public var type: PostgresDataType
+    public init(name: String, type: PostgresDataType) {
+        self.name = name
+        self.type = type
+    }
+}
+
+/// The column list shared by all rows of a result, with a name index built once.
+final class PostgresColumnSet: Sendable {
+    let columns: [PostgresColumn]
+    let indexByName: [String: Int]
+
+    init(_ columns: [PostgresColumn]) {
+        self.columns = columns
+        var index: [String: Int] = [:]
+        // The first column of a name wins, as in `SELECT a.id, b.id`.
+        for (i, column) in columns.enumerated() where index[column.name] == nil { index[column.name] = i }
+        self.indexByName = index
+    }
+}
+
+/// One row of a result, copied out of libpq so it outlives the connection and crosses threads.
+///
+/// Guarantees: decoding a NULL into a non-optional type, an unknown column, or an unparsable value
+/// throws a `.decoding` `PostgresError` whose `column` and message name the column and the reason
+/// (never the value of a text column in full).
+public struct PostgresRow: Sendable {
+    let columnSet: PostgresColumnSet
+    let values: [[UInt8]?]
+
+    init(columnSet: PostgresColumnSet, values: [[UInt8]?]) {
+        self.columnSet = columnSet
+        self.values = values
+    }
+
+    public var columns: [PostgresColumn] { columnSet.columns }
+    public var columnNames: [String] { columnSet.columns.map(\.name) }
+    public var count: Int { values.count }
+
+    public func index(of column: String) throws -> Int {
+        guard let index = columnSet.indexByName[column] else {
+            throw PostgresError(
+                kind: .decoding,
+                message: "no column '\(column)' in result (columns: \(columnNames.joined(separator: ", ")))",
+                column: column)
+        }
+        return index
+    }
+
+    public func isNull(_ column: String) throws -> Bool { values[try index(of: column)] == nil }
+
+    public func isNull(_ index: Int) throws -> Bool {
+        try checkIndex(index)
+        return values[index] == nil
+    }
+
+    public func decode<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try decode(try index(of: column), as: type)
+    }
+
+    public func decode<T: PostgresDecodable>(_ index: Int, as type: T.Type = T.self) throws -> T {
+        try checkIndex(index)
+        let column = columnSet.columns[index]
+        do {
+            guard let bytes = values[index] else { return try T.decodeNull() }
+            return try T.decodePostgres(bytes[...], type: column.type)
+        } catch let failure as PostgresDecodingFailure {
+            throw PostgresError(
+                kind: .decoding,
+                message: "column '\(column.name)' as \(T.self): \(failure.reason)",
+                column: column.name)
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw PostgresError(kind: .decoding, message: "column '\(column.name)' as \(T.self): \(error)", column: column.name)
+        }
+    }
+
+    /// The raw text-format bytes of a column (nil for NULL).
+    public func raw(_ index: Int) throws -> [UInt8]? {
+        try checkIndex(index)
+        return values[index]
+    }
+
+    private func checkIndex(_ index: Int) throws {
+        guard values.indices.contains(index) else {
+            throw PostgresError(kind: .decoding, message: "column index \(index) out of range 0..<\(values.count)")
+        }
+    }
+}
+
+/// The outcome of one statement: its rows (possibly none), columns, and affected-row count.
+///
+/// Guarantees: fully materialised and independent of the connection (safe to keep and send across
+/// tasks); `affectedRows` is the count the server reported for INSERT/UPDATE/DELETE/SELECT/..., 0 otherwise.
+public struct PostgresResult: Sendable, RandomAccessCollection {
+    public let columns: [PostgresColumn]
+    public let rows: [PostgresRow]
+    public let affectedRows: Int
+    /// The command tag, e.g. `INSERT 0 1`.
+    public let commandTag: String
+
+    init(columns: [PostgresColumn], rows: [PostgresRow], affectedRows: Int, commandTag: String) {
+        self.columns = columns
+        self.rows = rows
+        self.affectedRows = affectedRows
+        self.commandTag = commandTag
+    }
+
+    public var startIndex: Int { rows.startIndex }
+    public var endIndex: Int { rows.endIndex }
+    public subscript(position: Int) -> PostgresRow { rows[position] }
+
+    /// The first row, or nil when there is none.
+    public var firstRow: PostgresRow? { rows.first }
+
+    /// Decodes the first column of the first row: convenient for `SELECT count(*)`-style queries.
+    /// Throws when there is no row.
+    public func scalar<T: PostgresDecodable>(as type: T.Type = T.self) throws -> T {
+        guard let row = rows.first else {
+            throw PostgresError(kind: .decoding, message: "expected a row, the query returned none")
+        }
+        return try row.decode(0, as: type)
+    }
+}
