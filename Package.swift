@@ -32,10 +32,13 @@ let package = Package(
         .target(name: "TMHTTP", dependencies: ["CCurl", "TMCore"]),
         .target(name: "TMCrypto", dependencies: ["COpenSSL", "TMCore"]),
 
+        // Distributed locks with fencing tokens checked by guarded Postgres writes.
+        .target(name: "TMLocks", dependencies: ["TMRedis", "TMPostgres", "TMCrypto", "TMCore"]),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
-            dependencies: ["TMPostgres", "TMCore"],
+            dependencies: ["TMPostgres", "TMCrypto", "TMCore"],
             resources: [.copy("Migrations")]
         ),
 
@@ -43,20 +46,21 @@ let package = Package(
         .executableTarget(
             name: "tm",
             dependencies: [
-                "TMCore", "TMRedis", "TMPostgres", "TMCrypto", "TMDatabase",
+                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
 
         // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
-        .target(name: "TestSupport", dependencies: ["TMCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["TMCore", "TMPostgres", "TMDatabase"], path: "Tests/TestSupport"),
         .testTarget(name: "TMCoreTests", dependencies: ["TMCore", "TestSupport"]),
         .testTarget(name: "TMRedisTests", dependencies: ["TMRedis", "TestSupport"]),
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
         .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
-        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TestSupport"]),
+        .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
+        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TestSupport", "tm"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -355,3 +355,11 @@ private final class Transfer {
 /// A libcurl easy handle must not be shared between threads; `AsyncHTTPClient` is the Sendable form.
 @available(*, unavailable)
 extension HTTPClient: Sendable {}
+
+extension HTTPClient {
+    /// The libcurl version string, e.g. "libcurl/7.88.1 OpenSSL/3.0.19 zlib/1.2.13 ...".
+    public static var libraryVersion: String {
+        guard let text = curl_version() else { return "unknown" }
+        return String(cString: text)
+    }
+}

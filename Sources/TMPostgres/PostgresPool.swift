@@ -112,6 +112,9 @@ public final class PostgresPool: Sendable {
         try await withConnection { try $0.transaction(body) }
     }
 
+    /// How many callers are waiting for a connection right now (for metrics and tests).
+    public var waitingCount: Int { state.withLock { $0.waiters.count } }
+
     /// Fails queued waiters, lets running work finish, closes every connection and stops the threads.
     /// Later calls throw a `.connection` error.
     public func shutdown() async {

@@ -245,3 +245,8 @@ extension Array where Element == RedisArgument {
         return body(Int32(count), argv, lengths)
     }
 }
+
+extension RedisConnection {
+    /// The hiredis version this build links, e.g. "0.14.1".
+    public static var libraryVersion: String { "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)" }
+}

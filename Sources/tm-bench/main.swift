@@ -1,1 +1,82 @@
-print("bench")
+// tm-bench: round-trip costs of the C-library wrappers, against the servers in TM_ENV_FILE/.tm/env.
+// Prints a table and writes the figures as JSON (default bench-results/wrappers.json) so runs can be
+// compared. `scripts/bench.sh` runs it beside redis-benchmark and pgbench on the same servers.
+import Foundation
+import TMCore
+import TMPostgres
+import TMRedis
+
+struct Figure: Codable {
+    var name: String
+    var operations: Int
+    var opsPerSecond: Double
+    var p50Micros: Double
+    var p99Micros: Double
+    var meanMicros: Double
+}
+
+/// Times `operations / batch` calls of `body` after a warm-up; percentiles are per call.
+func measure(
+    _ name: String, operations: Int, batch: Int = 1, warmup: Int = 200, _ body: () async throws -> Void
+) async rethrows -> Figure {
+    for _ in 0..<warmup { try await body() }
+    var samples: [Double] = []
+    samples.reserveCapacity(operations / batch)
+    let clock = ContinuousClock()
+    let start = clock.now
+    for _ in 0..<(operations / batch) {
+        let t0 = clock.now
+        try await body()
+        samples.append((clock.now - t0).seconds * 1e6)
+    }
+    let total = (clock.now - start).seconds
+    samples.sort()
+    func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+    return Figure(
+        name: name, operations: operations, opsPerSecond: Double(operations) / total,
+        p50Micros: percentile(0.50), p99Micros: percentile(0.99), meanMicros: samples.reduce(0, +) / Double(samples.count))
+}
+
+let arguments = CommandLine.arguments
+let count = arguments.firstIndex(of: "--n").flatMap { Int(arguments[$0 + 1]) } ?? 20_000
+let output = arguments.firstIndex(of: "--json").map { arguments[$0 + 1] } ?? "bench-results/wrappers.json"
+
+let environment = TMEnvironment.current()
+let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
+let redis = try RedisConnection(configuration: redisConfiguration)
+let postgres = try PostgresConnection(configuration: PostgresConfiguration.fromEnvironment(environment))
+
+var figures: [Figure] = []
+let payload = [UInt8](repeating: 0x61, count: 64)
+figures.append(try await measure("redis PING (sync)", operations: count) { try redis.send("PING") })
+figures.append(try await measure("redis SET 64B (sync)", operations: count) { try redis.send("SET", "bench:key", payload) })
+let pipeline = (0..<100).map { RedisCommand("SET", "bench:p\($0)", payload) }
+figures.append(try await measure("redis SET 64B, pipelined x100", operations: count * 5, batch: 100, warmup: 10) { _ = try redis.pipeline(pipeline) })
+let client = try await RedisClient(configuration: redisConfiguration)
+figures.append(try await measure("redis PING (async, thread hop)", operations: count) { try await client.send("PING") })
+client.close()
+
+try postgres.simpleQuery("DROP TABLE IF EXISTS bench_inserts; CREATE UNLOGGED TABLE bench_inserts (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+figures.append(try await measure("postgres SELECT 1", operations: count / 2) { _ = try postgres.query("SELECT 1") })
+let quantity = Decimal(string: "12.5")!
+figures.append(try await measure("postgres INSERT (autocommit)", operations: count / 2) {
+    _ = try postgres.execute("INSERT INTO bench_inserts (account, quantity) VALUES (\("acct-1"), \(quantity))")
+})
+try postgres.simpleQuery("DROP TABLE bench_inserts")
+_ = try redis.send(RedisCommand("DEL", arguments: ["bench:key"] + (0..<100).map { "bench:p\($0)" }))
+
+print("")
+print("wrapper round trips (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
+print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
+for f in figures {
+    print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+          + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
+}
+let url = URL(fileURLWithPath: output)
+try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+struct Report: Codable { var date: String; var host: String; var figures: [Figure] }
+try encoder.encode(Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, figures: figures))
+    .write(to: url)
+print("figures written to \(output)")

@@ -42,7 +42,6 @@ import TMCore
         #expect(threads.count == 1)
         #expect(!threads.contains(caller))
         #expect(order == Array(0..<10))
-        #expect(try await thread.run { Thread.current.name } == "test")
     }
 
     @Test func propagatesErrorsAndRefusesWorkAfterShutdown() async throws {
@@ -52,5 +51,24 @@ import TMCore
         #expect(try thread.runAndWait { 41 + 1 } == 42)
         thread.shutdown()
         await #expect(throws: BlockingThread.Stopped.self) { try await thread.run { 1 } }
+    }
+}
+
+@Suite struct DurationTextTests {
+    @Test(arguments: [("250ms", 250), ("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), ("2d", 172_800_000), ("1.5s", 1500)])
+    func parses(_ text: String, _ millis: Int64) throws {
+        #expect(try DurationText.parse(text).milliseconds == millis)
+    }
+
+    @Test(arguments: ["", "30", "5x", "-1s", "s"])
+    func rejectsWithTheText(_ text: String) {
+        #expect(throws: DurationText.ParseError.self) { try DurationText.parse(text) }
+    }
+
+    @Test func formatsShortest() {
+        #expect(DurationText.format(.seconds(90)) == "1m30s")
+        #expect(DurationText.format(.milliseconds(1500)) == "1.5s")
+        #expect(DurationText.format(.milliseconds(250)) == "250ms")
+        #expect(DurationText.format(.seconds(86_400 * 14)) == "14d")
     }
 }

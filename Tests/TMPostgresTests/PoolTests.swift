@@ -30,19 +30,31 @@ import TestSupport
         await pool.shutdown()
     }
 
+    /// Waits (boundedly) until `condition` holds; steps are driven by state, not by sleeps, so a
+    /// loaded machine cannot reorder them.
+    func eventually(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     @Test func waitersAreServedInOrder() async throws {
         let pool = PostgresPool(configuration: try TestServer.configuration(), size: 1)
         let order = Order()
-        let holder = Task { try await pool.withConnection { conn in try conn.query("SELECT pg_sleep(0.3)") } }
-        try await Task.sleep(for: .milliseconds(100))
+        let release = Gate()
+        let holder = Task { try await pool.withConnection { _ in release.wait() } }
+        try await eventually { pool.waitingCount == 0 && release.isWaiting }
         var waiters: [Task<Void, Error>] = []
         for i in 0..<4 {
             waiters.append(Task {
                 try await pool.withConnection { _ in () }
                 await order.append(i)
             })
-            try await Task.sleep(for: .milliseconds(30))  // enqueue in a known order
+            try await eventually { pool.waitingCount == i + 1 }  // enqueue in a known order
         }
+        release.open()
         _ = try await holder.value
         for w in waiters { try await w.value }
         #expect(await order.values == [0, 1, 2, 3])
@@ -51,12 +63,15 @@ import TestSupport
 
     @Test func cancelledWaiterLeavesTheQueue() async throws {
         let pool = PostgresPool(configuration: try TestServer.configuration(), size: 1)
-        let holder = Task { try await pool.withConnection { conn in try conn.query("SELECT pg_sleep(0.3)") } }
-        try await Task.sleep(for: .milliseconds(100))
+        let release = Gate()
+        let holder = Task { try await pool.withConnection { _ in release.wait() } }
+        try await eventually { release.isWaiting }
         let waiter = Task { try await pool.query("SELECT 1") }
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually { pool.waitingCount == 1 }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(pool.waitingCount == 0)
+        release.open()
         _ = try await holder.value
         #expect(try await pool.query("SELECT 2").scalar(as: Int.self) == 2)
         await pool.shutdown()
@@ -174,4 +189,27 @@ import TestSupport
 actor Order {
     var values: [Int] = []
     func append(_ value: Int) { values.append(value) }
+}
+
+/// A one-shot gate a pooled connection's thread can block on, so a test decides when it is released.
+final class Gate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var opened = false
+    private var waiting = false
+
+    var isWaiting: Bool { condition.lock(); defer { condition.unlock() }; return waiting }
+
+    func wait() {
+        condition.lock()
+        waiting = true
+        while !opened { condition.wait() }
+        condition.unlock()
+    }
+
+    func open() {
+        condition.lock()
+        opened = true
+        condition.broadcast()
+        condition.unlock()
+    }
 }

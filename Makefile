@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make up    runs the whole system locally (servers, migrations, demo data, services) until Ctrl-C
+#   make test  installs what is missing, starts its own servers and runs the whole test suite
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: up test bench build down deps servers-test clean
+
+up:
+	@scripts/up.sh
+
+test: deps servers-test
+	@echo "==> building and running the tests (swift test)"
+	TM_ENV_FILE=$(CURDIR)/.tm/test/env swift test
+
+servers-test:
+	@scripts/tm-servers.sh up test
+
+bench: deps
+	@scripts/bench.sh
+
+build: deps
+	swift build
+
+deps:
+	@scripts/install-deps.sh
+
+down:
+	@scripts/tm-servers.sh down all
+
+clean: down
+	rm -rf .build .tm

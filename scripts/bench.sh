@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make bench`: the wrappers' round trips (tm-bench) beside redis-benchmark and pgbench doing the
+# same operations, one client at a time, against the same loopback servers (the test profile).
+# Writes bench-results/wrappers.json, bench-results/peers.json and prints both tables.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export TM_ENV_FILE=$root/.tm/test/env
+scripts/tm-servers.sh up test >/dev/null
+# shellcheck disable=SC1090
+source "$TM_ENV_FILE"
+redis_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_REDIS_URL")
+pg_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_DATABASE_URL")
+db=${TM_DATABASE_URL##*/}
+n=${BENCH_N:-20000}
+export PGOPTIONS="-c client_min_messages=warning"
+mkdir -p bench-results
+
+swift build -c release --product tm-bench >/dev/null
+.build/release/tm-bench --n "$n" --json bench-results/wrappers.json
+
+echo
+echo "peers on the same servers, 1 client"
+rb=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 1 -n "$n" -d 64 -t ping_mbulk,set --csv -q 2>/dev/null)
+pb_dir=$(mktemp -d)
+echo "INSERT INTO bench_pgbench (account, quantity) VALUES ('acct-1', 12.5);" >"$pb_dir/insert.sql"
+echo "SELECT 1;" >"$pb_dir/select.sql"
+psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE IF EXISTS bench_pgbench; CREATE UNLOGGED TABLE bench_pgbench (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())"
+pg_insert=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/insert.sql" -h 127.0.0.1 -p "$pg_port" -U postgres "$db" 2>/dev/null)
+pg_select=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/select.sql" -h 127.0.0.1 -p "$pg_port" -U postgres "$db" 2>/dev/null)
+psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE bench_pgbench"
+rm -rf "$pb_dir"
+
+python3 - "$rb" "$pg_insert" "$pg_select" <<'PY'
+import csv, io, json, re, sys
+rb, pg_insert, pg_select = sys.argv[1:4]
+figures = []
+for row in csv.DictReader(io.StringIO(rb)):
+    figures.append({"name": "redis-benchmark " + row["test"], "opsPerSecond": float(row["rps"]),
+                    "p50Micros": float(row["p50_latency_ms"]) * 1000, "p99Micros": float(row["p99_latency_ms"]) * 1000,
+                    "meanMicros": float(row["avg_latency_ms"]) * 1000})
+for name, out in (("pgbench INSERT (extended protocol)", pg_insert), ("pgbench SELECT 1 (extended protocol)", pg_select)):
+    tps = float(re.search(r"tps = ([0-9.]+)", out).group(1))
+    lat = float(re.search(r"latency average = ([0-9.]+) ms", out).group(1))
+    figures.append({"name": name, "opsPerSecond": tps, "p50Micros": None, "p99Micros": None, "meanMicros": lat * 1000})
+print(f"{'operation':34}      ops/s     p50 µs     p99 µs    mean µs")
+for f in figures:
+    p50 = f"{f['p50Micros']:10.1f}" if f["p50Micros"] is not None else "         -"
+    p99 = f"{f['p99Micros']:10.1f}" if f["p99Micros"] is not None else "         -"
+    print(f"{f['name']:34} {f['opsPerSecond']:10.0f} {p50} {p99} {f['meanMicros']:10.1f}")
+json.dump({"figures": figures}, open("bench-results/peers.json", "w"), indent=2)
+print("figures written to bench-results/peers.json")
+PY

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make up`: the whole system on this machine, until Ctrl-C.
+# Starts Redis and PostgreSQL under .tm/ (reused if already up), builds tm, migrates, seeds demo
+# users and broker accounts, checks everything with `tm doctor`, then runs the services and shows
+# what they do. Ctrl-C stops the services; the data servers keep running (`make down` stops them).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="/opt/swift/usr/bin:$PATH"
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "servers"
+scripts/tm-servers.sh up dev
+
+step "building tm (swift build)"
+swift build --product tm 2>&1 | grep -E 'error|warning: unre|Compiling|Build complete' | tail -n 3
+tm=$root/.build/debug/tm
+
+step "migrations"
+"$tm" migrate
+
+step "demo data"
+"$tm" demo seed
+
+step "health"
+"$tm" doctor || true
+
+cat <<MSG
+
+The system is up. In another terminal, from this folder:
+  .build/debug/tm doctor            # health of Redis, Postgres, migrations, secret key
+  .build/debug/tm migrate --status  # applied and pending migrations
+  .build/debug/tm demo show         # the demo users and broker accounts
+(tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
+ \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
+
+Services: the scheduler, dispatcher, order-worker and broker simulator join this command as
+they are built; until then it watches the data servers. Ctrl-C stops; \`make down\` stops the servers.
+MSG
+
+pids=()
+cleanup() {
+  trap - INT TERM
+  echo
+  step "stopping services (Redis and PostgreSQL keep running; \`make down\` stops them)"
+  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  exit 0
+}
+trap cleanup INT TERM
+
+# shellcheck disable=SC1091
+source .tm/env
+redis_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_REDIS_URL")
+pg_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_DATABASE_URL")
+db=${TM_DATABASE_URL##*/}
+step "watching (every 10 s)"
+while true; do
+  ops=$(redis-cli -h 127.0.0.1 -p "$redis_port" info stats 2>/dev/null | sed -n 's/^instantaneous_ops_per_sec:\([0-9]*\).*/\1/p')
+  keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" dbsize 2>/dev/null || echo "?")
+  counts=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -tAF ' ' -c \
+    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM broker_accounts), (SELECT count(*) FROM orders), (SELECT count(*) FROM trades), (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())" 2>/dev/null || echo "? ? ? ? ?")
+  read -r users accounts orders trades conns <<<"$counts"
+  printf '%s  redis: %s keys, %s ops/s | postgres: %s users, %s accounts, %s orders, %s trades, %s connections\n' \
+    "$(date +%H:%M:%S)" "${keys:-?}" "${ops:-?}" "$users" "$accounts" "$orders" "$trades" "$conns"
+  sleep 10 &
+  wait $! || true
+done
