@@ -13,7 +13,12 @@ step "servers"
 scripts/tm-servers.sh up dev
 
 step "building tm (swift build)"
-swift build --product tm 2>&1 | grep -E 'error|warning: unre|Compiling|Build complete' | tail -n 3
+if ! swift build --product tm >.tm/build.log 2>&1; then
+  grep -E 'error' .tm/build.log | head -n 20 >&2 || tail -n 20 .tm/build.log >&2
+  echo "build failed; the full log is in .tm/build.log" >&2
+  exit 1
+fi
+tail -n 1 .tm/build.log
 tm=$root/.build/debug/tm
 
 step "migrations"
@@ -39,11 +44,12 @@ they are built; until then it watches the data servers. Ctrl-C stops; \`make dow
 MSG
 
 pids=()
+sleeper=""
 cleanup() {
   trap - INT TERM
   echo
   step "stopping services (Redis and PostgreSQL keep running; \`make down\` stops them)"
-  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]:-}" $sleeper; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   exit 0
 }
@@ -64,5 +70,6 @@ while true; do
   printf '%s  redis: %s keys, %s ops/s | postgres: %s users, %s accounts, %s orders, %s trades, %s connections\n' \
     "$(date +%H:%M:%S)" "${keys:-?}" "${ops:-?}" "$users" "$accounts" "$orders" "$trades" "$conns"
   sleep 10 &
-  wait $! || true
+  sleeper=$!
+  wait "$sleeper" || true
 done
