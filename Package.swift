@@ -15,6 +15,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C libraries (Debian: libhiredis-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -24,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
 
         // Shared plumbing with no C dependency: configuration, blocking-work threads.
-        .target(name: "TMCore"),
+        .target(name: "TMCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // One thin wrapper per C library.
         .target(name: "TMRedis", dependencies: ["CHiredis", "TMCore"]),
@@ -34,6 +36,12 @@ let package = Package(
 
         // Distributed locks with fencing tokens checked by guarded Postgres writes.
         .target(name: "TMLocks", dependencies: ["TMRedis", "TMPostgres", "TMCrypto", "TMCore"]),
+
+        // Queues on Redis Streams: manifests, idempotent enqueue, consumers, retries, dead letters.
+        .target(
+            name: "TMQueue",
+            dependencies: ["TMRedis", "TMCrypto", "TMCore", .product(name: "Yams", package: "Yams")]
+        ),
 
         // Schema and migrations of the trading domain.
         .target(
@@ -59,6 +67,7 @@ let package = Package(
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
         .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
+        .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TestSupport", "tm"]),
     ],

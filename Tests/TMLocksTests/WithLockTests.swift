@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TMCore
 import TestSupport
 import TMLocks
 import TMRedis
@@ -42,8 +43,8 @@ import TMRedis
         defer { holder.close(); contender.close() }
         let resource = TestServers.uniqueName("lost")
         let (started, startedContinuation) = AsyncStream<Void>.makeStream()
-        let sawCancellation = Shared(false)
-        let finishedWork = Shared(false)
+        let sawCancellation = Locked(false)
+        let finishedWork = Locked(false)
 
         let run = Task {
             try await holder.lock.withLock(resource, ttl: .seconds(1)) { _ in
@@ -51,10 +52,10 @@ import TMRedis
                 do {
                     try await Task.sleep(for: .seconds(40))
                 } catch {
-                    sawCancellation.value = true
+                    sawCancellation.withLock { $0 = true }
                     throw error
                 }
-                finishedWork.value = true
+                finishedWork.withLock { $0 = true }
                 return 0
             }
         }
@@ -67,8 +68,8 @@ import TMRedis
         await #expect(throws: LockError.leaseLost(resource: resource)) { try await run.value }
         // Noticed at a renewal (every ttl/3), not at the end of the 40 s of work.
         #expect(ContinuousClock.now - start < .seconds(20))
-        #expect(sawCancellation.value)
-        #expect(!finishedWork.value)
+        #expect(sawCancellation.current)
+        #expect(!finishedWork.current)
         // The ex-holder's release did not remove the new holder's lock.
         #expect(try await contender.owner(resource) == takeover.token)
         #expect(try await contender.lock.release(takeover))
@@ -110,11 +111,11 @@ import TMRedis
         defer { holder.close(); other.close() }
         let resource = TestServers.uniqueName("busy")
         let held = try #require(try await holder.lock.tryAcquire(resource, ttl: .seconds(30)))
-        let ran = Shared(false)
+        let ran = Locked(false)
         await #expect(throws: LockError.self) {
-            try await other.lock.withLock(resource, ttl: .seconds(5), waitUpTo: .milliseconds(100)) { _ in ran.value = true }
+            try await other.lock.withLock(resource, ttl: .seconds(5), waitUpTo: .milliseconds(100)) { _ in ran.withLock { $0 = true } }
         }
-        #expect(!ran.value)
+        #expect(!ran.current)
         // The failed attempt must not have released somebody else's lock.
         #expect(try await holder.owner(resource) == held.token)
         #expect(try await holder.lock.release(held))
@@ -136,7 +137,7 @@ import TMRedis
         let lock = DistributedLock(redis: redis)
         let resource = TestServers.uniqueName("outage")
         let (started, startedContinuation) = AsyncStream<Void>.makeStream()
-        let sawCancellation = Shared(false)
+        let sawCancellation = Locked(false)
 
         let run = Task {
             try await lock.withLock(resource, ttl: .seconds(1)) { _ in
@@ -144,7 +145,7 @@ import TMRedis
                 do {
                     try await Task.sleep(for: .seconds(40))
                 } catch {
-                    sawCancellation.value = true
+                    sawCancellation.withLock { $0 = true }
                     throw error
                 }
                 return 0
@@ -156,6 +157,6 @@ import TMRedis
         // The lease (1 s) is given up at its expiry, not after the client's 6 s reconnect window.
         await #expect(throws: LockError.leaseLost(resource: resource)) { try await run.value }
         #expect(ContinuousClock.now - start < .seconds(5))
-        #expect(sawCancellation.value)
+        #expect(sawCancellation.current)
     }
 }

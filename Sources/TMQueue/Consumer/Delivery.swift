@@ -1,0 +1,70 @@
+import Foundation
+
+/// One delivery of a message to a handler.
+///
+/// `epoch` is the message's fencing epoch: it rises on every delivery (first read, reclaim after a
+/// crash), so a handler can pass it to its guarded writes and a consumer that was paused and lost
+/// the message cannot overwrite the result of the newer delivery.
+public struct Delivery: Sendable {
+    public let queue: String
+    public let shard: Int
+    /// The stream entry id of this delivery (changes when a retry re-enqueues the message).
+    public let streamID: String
+    /// The message id: stable across retries, replays and dead-lettering.
+    public let id: String
+    public let key: String?
+    public let payload: [UInt8]
+    /// This handler attempt, from 1; crashes and reclaims do not count, only handler failures.
+    public let attempt: Int
+    public let epoch: Int64
+    /// Times this stream entry was handed out (1, or more after reclaims).
+    public let deliveries: Int
+    public let enqueuedAt: Date
+    /// The failed attempts before this one.
+    public let history: [AttemptRecord]
+
+    /// Decodes the payload; a payload that does not fit `T` is rejected for good (no retry can fix
+    /// it), with the decoder's reason naming the field.
+    public func decode<T: Decodable>(_ type: T.Type = T.self, decoder: JSONDecoder = JSONDecoder()) throws -> T {
+        do {
+            return try decoder.decode(T.self, from: Data(payload))
+        } catch let error as DecodingError {
+            throw MessageRejected(Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return text.isEmpty ? "(payload)" : text
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "\(parent == "(payload)" ? "" : parent + ".")\(key.stringValue): required field is missing"
+        case .typeMismatch(let type, let context): return "\(path(context)): expected \(type): \(context.debugDescription)"
+        case .valueNotFound(let type, let context): return "\(path(context)): expected \(type), found null"
+        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// Tells the runtime whether a handler's error is worth retrying. Errors that do not adopt it are
+/// retried (a transient failure is the common case); bad input and revoked credentials are not.
+public protocol RetryClassifying: Error {
+    var isRetryable: Bool { get }
+}
+
+/// The message itself is wrong (invalid field, unknown account, ...): dead-letter it at once with
+/// this reason; an operator can correct and replay it (`tm dlq replay --patch`).
+public struct MessageRejected: Error, RetryClassifying, CustomStringConvertible, Sendable {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var isRetryable: Bool { false }
+    public var description: String { reason }
+}
+
+/// What a handler returns: an optional result, kept under the message's idempotency key so a
+/// duplicate enqueue or a replay of finished work is answered with it.
+public typealias QueueHandler = @Sendable (Delivery) async throws -> String?

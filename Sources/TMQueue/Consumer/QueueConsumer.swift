@@ -1,0 +1,458 @@
+import Foundation
+import Logging
+import TMCore
+import TMRedis
+
+/// Consumes one queue: fetches, runs the handler, and settles every delivery exactly one way —
+/// acknowledged, scheduled for retry, or dead-lettered.
+///
+/// The life of a message (each step one atomic script, see `QueueScripts`):
+/// 1. **Fetch**: `XREADGROUP` (batched, blocking) into this consumer's pending list; the fencing
+///    epoch of each message is raised.
+/// 2. **Run**: the payload must be JSON (else dead-lettered as `malformed`), then the handler runs.
+///    Long handlers are kept alive by heartbeats (`XCLAIM ... JUSTID`), which do not count as deliveries.
+/// 3. **Settle**: success → ack + delete + outcome recorded under the idempotency key; a retryable
+///    failure with attempts left → into the delayed set with backoff (full jitter), back on the
+///    stream when due; otherwise → the DLQ with the whole attempt history.
+/// 4. **Reclaim**: entries idle past the visibility timeout (their consumer died) are taken over
+///    with `XAUTOCLAIM`; a crash does not use up an attempt, but a message reclaimed more than
+///    `max_reclaims` times is dead-lettered as a poison pill.
+///
+/// Guarantees: at-least-once delivery — nothing leaves the stream before its outcome is recorded;
+/// a consumer that lost a message (epoch moved on) cannot settle it; `stop()` (or cancelling `run`)
+/// stops fetching, lets in-flight handlers finish within the grace period and leaves the rest
+/// pending for another consumer to reclaim.
+public final class QueueConsumer: Sendable {
+    public struct Options: Sendable {
+        /// The consumer group (one per subscriber of the queue).
+        public var group: String = "workers"
+        /// This consumer's name within the group; unique per process.
+        public var consumerName: String = QueueConsumer.defaultConsumerName()
+        /// Handlers running at once (default: the manifest's `concurrency`).
+        public var concurrency: Int?
+        public var batchSize: Int?
+        /// The shards this consumer reads (default: all).
+        public var shards: [Int]?
+        /// How long one blocking read waits; also how quickly `stop()` is noticed by the fetcher.
+        public var blockTimeout: Duration = .milliseconds(500)
+        public var shutdownGrace: Duration = .seconds(10)
+        /// Default: a third of the visibility timeout.
+        public var heartbeatInterval: Duration?
+        /// Default: half the visibility timeout, at most 5 s.
+        public var reclaimInterval: Duration?
+        /// How often the delayed set is checked when nothing is due sooner.
+        public var promoteInterval: Duration = .milliseconds(200)
+
+        public init() {}
+    }
+
+    /// Running totals, for tests, logs and metrics.
+    public struct Counters: Sendable, Equatable {
+        public var handled = 0
+        public var retried = 0
+        public var deadLettered = 0
+        public var reclaimed = 0
+        /// Outcomes refused because another consumer had taken the message over.
+        public var stale = 0
+        public var promoted = 0
+    }
+
+    public let manifest: QueueManifest
+    public let options: Options
+    public let redisConfiguration: RedisConfiguration
+    private let handler: QueueHandler
+    private let logger: Logger
+    private let slots: Slots
+    private let state = Locked(State())
+
+    private struct State {
+        var stopping = false
+        var counters = Counters()
+        var inFlight: [String: InFlight] = [:]
+    }
+
+    private struct InFlight {
+        let delivery: Delivery
+        let startedAt: ContinuousClock.Instant
+    }
+
+    public init(manifest: QueueManifest, redis: RedisConfiguration, options: Options = Options(), handler: @escaping QueueHandler) {
+        self.manifest = manifest
+        self.options = options
+        self.redisConfiguration = redis
+        self.handler = handler
+        var logger = Logger(label: "tm.queue.\(manifest.name)")
+        logger[metadataKey: "queue"] = .string(manifest.name)
+        logger[metadataKey: "consumer"] = .string(options.consumerName)
+        self.logger = logger
+        self.slots = Slots(options.concurrency ?? manifest.concurrency)
+    }
+
+    public static func defaultConsumerName() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+    }
+
+    public var counters: Counters { state.withLock { $0.counters } }
+    public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
+
+    /// Stops fetching; `run` returns once in-flight work is settled or the grace period is over.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        slots.close()
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    var shards: [Int] { options.shards ?? Array(0..<manifest.shards) }
+
+    /// Runs until `stop()` or cancellation.
+    public func run() async throws {
+        let control = try await RedisClient(configuration: redisConfiguration, name: "q-ctl")
+        defer { control.close() }
+        for shard in shards { try await ensureGroup(control, QueueKeys(queue: manifest.name, shard: shard)) }
+        logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(options.group)"])
+
+        let (deliveries, sink) = AsyncStream<Delivery>.makeStream()
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { background in
+                // Producers of deliveries: the stream ends when all of them have stopped.
+                background.addTask {
+                    await withTaskGroup(of: Void.self) { producers in
+                        for shard in self.shards {
+                            producers.addTask { await self.fetchLoop(shard: shard, control: control, sink: sink) }
+                        }
+                        producers.addTask { await self.reclaimLoop(control: control, sink: sink) }
+                    }
+                    sink.finish()
+                }
+                background.addTask { await self.promoteLoop(control: control) }
+                background.addTask { await self.heartbeatLoop(control: control) }
+
+                await withTaskGroup(of: Void.self) { handlers in
+                    for await delivery in deliveries {
+                        handlers.addTask { await self.process(delivery, control: control) }
+                    }
+                    // Stopping: give in-flight handlers the grace period, then cancel them; their
+                    // messages stay pending and are reclaimed by another consumer.
+                    let deadline = ContinuousClock.now + options.shutdownGrace
+                    while inFlightCount > 0, ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                    if inFlightCount > 0 {
+                        logger.warning("grace period over; leaving in-flight messages for reclaim", metadata: ["in_flight": "\(inFlightCount)"])
+                        handlers.cancelAll()
+                    }
+                }
+                background.cancelAll()
+            }
+        } onCancel: {
+            self.stop()
+        }
+        logger.info("stopped", metadata: ["handled": "\(counters.handled)", "dead_lettered": "\(counters.deadLettered)"])
+    }
+
+    // MARK: - Loops
+
+    private func fetchLoop(shard: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
+        let keys = QueueKeys(queue: manifest.name, shard: shard)
+        var reader: RedisClient?
+        var backoff = Duration.milliseconds(50)
+        let batch = options.batchSize ?? manifest.batchSize
+        while !isStopping {
+            let wanted = await slots.acquire(max: batch)
+            guard wanted > 0 else { break }
+            do {
+                if reader == nil { reader = try await RedisClient(configuration: redisConfiguration, name: "q-read") }
+                let reply = try await reader!.send(
+                    RedisCommand("XREADGROUP", "GROUP", options.group, options.consumerName, "COUNT", wanted,
+                                 "BLOCK", options.blockTimeout.milliseconds, "STREAMS", keys.stream, ">"),
+                    timeout: options.blockTimeout)
+                let entries = reply.array?.first?.array?[1].array ?? []
+                slots.release(wanted - entries.count)
+                backoff = .milliseconds(50)
+                if entries.isEmpty { continue }
+                var envelopes: [(String, MessageEnvelope)] = []
+                for entry in entries {
+                    guard let parts = entry.array, parts.count == 2, let sid = parts[0].string else { continue }
+                    do {
+                        envelopes.append((sid, try MessageEnvelope(fields: parts[1].array ?? [])))
+                    } catch {
+                        // Not one of ours (written by hand?): dead-letter it rather than loop on it.
+                        slots.release()
+                        await deadLetterForeign(sid: sid, fields: parts[1].array ?? [], keys: keys, control: control)
+                    }
+                }
+                guard !envelopes.isEmpty else { continue }
+                let epochs = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: envelopes.map { $0.1.id })
+                for ((sid, envelope), epoch) in zip(envelopes, epochs.array ?? []) {
+                    sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: epoch.int ?? 0, deliveries: 1)))
+                }
+            } catch {
+                slots.release(wanted)
+                if case RedisError.server(let code, _) = error, code == "NOGROUP" {
+                    try? await ensureGroup(control, keys)
+                    continue
+                }
+                reader?.close()
+                reader = nil
+                logger.warning("fetch failed; retrying", metadata: ["shard": "\(shard)", "error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+        reader?.close()
+    }
+
+    private func reclaimLoop(control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
+        let interval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
+        while !isStopping {
+            try? await Task.sleep(for: interval)
+            for shard in shards where !isStopping {
+                let wanted = slots.tryAcquire(max: options.batchSize ?? manifest.batchSize)
+                guard wanted > 0 else { break }
+                let keys = QueueKeys(queue: manifest.name, shard: shard)
+                let now = nowMillis()
+                do {
+                    let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
+                        options.group, options.consumerName, manifest.visibilityTimeout.milliseconds, wanted,
+                        manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0",
+                        keys.idempotency(""), manifest.retention.deadLetters.milliseconds,
+                    ])
+                    let claimed = reply.array?[0].array ?? []
+                    let dead = Int(reply.array?[1].int ?? 0)
+                    slots.release(wanted - claimed.count)
+                    state.withLock {
+                        $0.counters.reclaimed += claimed.count
+                        $0.counters.deadLettered += dead
+                    }
+                    if dead > 0 { logger.error("dead-lettered poison messages after repeated crashes", metadata: ["shard": "\(shard)", "count": "\(dead)"]) }
+                    if !claimed.isEmpty { logger.info("reclaimed idle messages", metadata: ["shard": "\(shard)", "count": "\(claimed.count)"]) }
+                    for item in claimed {
+                        guard let parts = item.array, parts.count == 4, let sid = parts[0].string,
+                              let envelope = try? MessageEnvelope(fields: parts[1].array ?? []) else {
+                            slots.release()
+                            continue
+                        }
+                        sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1))))
+                    }
+                } catch {
+                    slots.release(wanted)
+                    logger.warning("reclaim failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func promoteLoop(control: RedisClient) async {
+        while !Task.isCancelled {
+            var sleep = options.promoteInterval
+            for shard in shards {
+                let keys = QueueKeys(queue: manifest.name, shard: shard)
+                let now = nowMillis()
+                do {
+                    let reply = try await control.run(QueueScripts.promote, keys: [keys.stream, keys.delayed], arguments: [now, 1000])
+                    let moved = Int(reply.array?[0].int ?? 0)
+                    if moved > 0 { state.withLock { $0.counters.promoted += moved } }
+                    if moved == 1000 { sleep = .zero }
+                    if let next = reply.array?[1].int { sleep = min(sleep, .milliseconds(max(next - now, 0))) }
+                } catch {
+                    logger.warning("promoting delayed messages failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
+                }
+            }
+            if sleep > .zero { try? await Task.sleep(for: sleep) } else { await Task.yield() }
+        }
+    }
+
+    private func heartbeatLoop(control: RedisClient) async {
+        let interval = options.heartbeatInterval ?? manifest.visibilityTimeout / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            let due = state.withLock { state in
+                state.inFlight.values.filter { ContinuousClock.now - $0.startedAt >= interval }.map(\.delivery)
+            }
+            for (shard, group) in Dictionary(grouping: due, by: \.shard) {
+                let keys = QueueKeys(queue: manifest.name, shard: shard)
+                var arguments: [any RedisArgumentConvertible] = [options.group, options.consumerName]
+                for delivery in group { arguments += [delivery.streamID, delivery.id, delivery.epoch] }
+                do {
+                    let alive = try await control.run(QueueScripts.heartbeat, keys: [keys.stream, keys.epochs], arguments: arguments)
+                    for (delivery, flag) in zip(group, alive.array ?? []) where flag.int == 0 {
+                        logger.warning("message taken over by another consumer; this attempt's outcome will be discarded",
+                                       metadata: ["message_id": "\(delivery.id)", "epoch": "\(delivery.epoch)"])
+                    }
+                } catch {
+                    logger.warning("heartbeat failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: - One delivery
+
+    private func delivery(_ envelope: MessageEnvelope, sid: String, shard: Int, epoch: Int64, deliveries: Int) -> Delivery {
+        Delivery(
+            queue: manifest.name, shard: shard, streamID: sid, id: envelope.id, key: envelope.key.isEmpty ? nil : envelope.key,
+            payload: envelope.payload, attempt: envelope.failedAttempts + 1, epoch: epoch, deliveries: deliveries,
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), history: envelope.history)
+    }
+
+    private func register(_ delivery: Delivery) -> Delivery {
+        state.withLock { $0.inFlight[delivery.streamID] = InFlight(delivery: delivery, startedAt: .now) }
+        return delivery
+    }
+
+    private func process(_ delivery: Delivery, control: RedisClient) async {
+        defer {
+            state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.streamID) }
+            slots.release()
+        }
+        var logger = self.logger
+        logger[metadataKey: "message_id"] = .string(delivery.id)
+
+        if (try? JSONSerialization.jsonObject(with: Data(delivery.payload), options: [.fragmentsAllowed])) == nil {
+            await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), control: control, logger: logger)
+            return
+        }
+        let outcome: Settlement
+        do {
+            let result = try await handler(delivery)
+            outcome = .complete(result: result)
+        } catch {
+            if Task.isCancelled && isStopping {
+                return  // shutdown past the grace period: leave it pending for reclaim
+            }
+            let message = "\(error)"
+            let retryable = (error as? RetryClassifying)?.isRetryable ?? true
+            if !retryable {
+                let kind: AttemptRecord.Kind = error is MessageRejected ? .malformed : .nonRetryable
+                outcome = .deadLetter(reason: kind == .malformed ? "invalid" : "non_retryable", kind: kind, error: message)
+            } else if delivery.attempt >= manifest.maxDeliveries {
+                outcome = .deadLetter(reason: "exhausted", kind: .error, error: message)
+            } else {
+                outcome = .retry(error: message, delay: manifest.backoff.delay(forRetry: delivery.attempt))
+            }
+        }
+        await settle(delivery, outcome, control: control, logger: logger)
+    }
+
+    enum Settlement {
+        case complete(result: String?)
+        case retry(error: String, delay: Duration)
+        case deadLetter(reason: String, kind: AttemptRecord.Kind, error: String)
+    }
+
+    /// Records the outcome. Retries the script on connection errors (it is idempotent thanks to the
+    /// epoch check), so a Redis restart does not turn a finished handler into a redelivery.
+    private func settle(_ delivery: Delivery, _ settlement: Settlement, control: RedisClient, logger: Logger) async {
+        let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
+        let now = nowMillis()
+        let script: RedisScript
+        var redisKeys: [any RedisArgumentConvertible]
+        let arguments: [any RedisArgumentConvertible]
+        switch settlement {
+        case .complete(let result):
+            script = QueueScripts.complete
+            redisKeys = [keys.stream, keys.epochs]
+            if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
+            arguments = [options.group, delivery.streamID, delivery.id, delivery.epoch, result ?? "", manifest.retention.completed.milliseconds, now]
+        case .retry(let error, let delay):
+            script = QueueScripts.retry
+            redisKeys = [keys.stream, keys.delayed, keys.epochs]
+            var envelope = MessageEnvelope(
+                id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt,
+                enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
+            envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
+            arguments = [options.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+        case .deadLetter(let reason, let kind, let error):
+            script = QueueScripts.deadLetter
+            redisKeys = [keys.stream, keys.deadLetters, keys.epochs]
+            if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
+            var history = delivery.history
+            history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
+            let historyJSON = String(decoding: (try? JSONEncoder().encode(history)) ?? Data("[]".utf8), as: UTF8.self)
+            arguments = [
+                options.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
+                delivery.attempt, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
+                manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
+            ]
+        }
+        var backoff = Duration.milliseconds(50)
+        let deadline = ContinuousClock.now + manifest.visibilityTimeout
+        while true {
+            do {
+                let reply = try await control.run(script, keys: redisKeys, arguments: arguments)
+                if reply.string == "stale" {
+                    state.withLock { $0.counters.stale += 1 }
+                    logger.warning("outcome discarded: the message was taken over by another consumer", metadata: ["epoch": "\(delivery.epoch)"])
+                    return
+                }
+                state.withLock { state in
+                    switch settlement {
+                    case .complete: state.counters.handled += 1
+                    case .retry: state.counters.retried += 1
+                    case .deadLetter: state.counters.deadLettered += 1
+                    }
+                }
+                switch settlement {
+                case .complete: logger.debug("handled", metadata: ["attempt": "\(delivery.attempt)"])
+                case .retry(let error, let delay):
+                    logger.info("attempt failed; retry scheduled", metadata: ["attempt": "\(delivery.attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(error)"])
+                case .deadLetter(let reason, _, let error):
+                    logger.error("dead-lettered", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)", "error": "\(error)"])
+                }
+                return
+            } catch {
+                guard ContinuousClock.now + backoff < deadline else {
+                    logger.error("could not record the outcome; the message will be redelivered", metadata: ["error": "\(error)"])
+                    return
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+            }
+        }
+    }
+
+    /// An entry without our fields cannot be handled; it goes to the DLQ so the queue keeps moving.
+    private func deadLetterForeign(sid: String, fields: [RedisValue], keys: QueueKeys, control: RedisClient) async {
+        let now = nowMillis()
+        let id = "foreign-\(sid)"
+        do {
+            _ = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: [id])
+            let epoch = try await control.send("HGET", keys.epochs, id).string ?? "1"
+            var raw: [String: String] = [:]
+            var i = 0
+            while i + 1 < fields.count { raw[fields[i].string ?? "?"] = fields[i + 1].string; i += 2 }
+            let payload = (try? JSONSerialization.data(withJSONObject: raw)) ?? Data("{}".utf8)
+            let error = "stream entry has no 'id' field: not written by a tm producer"
+            let history = "[{\"at\":\(now),\"consumer\":\"\(options.consumerName)\",\"attempt\":1,\"kind\":\"malformed\",\"error\":\"\(error)\"}]"
+            _ = try await control.run(QueueScripts.deadLetter, keys: [keys.stream, keys.deadLetters, keys.epochs], arguments: [
+                options.group, sid, id, epoch, "", Array(payload), 1, now, history, "malformed", error, now, manifest.name,
+                "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
+            ])
+            state.withLock { $0.counters.deadLettered += 1 }
+            logger.error("dead-lettered a foreign stream entry", metadata: ["stream_id": "\(sid)"])
+        } catch {
+            logger.warning("could not dead-letter a foreign entry", metadata: ["stream_id": "\(sid)", "error": "\(error)"])
+        }
+    }
+
+    private func ensureGroup(_ control: RedisClient, _ keys: QueueKeys) async throws {
+        do {
+            try await control.send("XGROUP", "CREATE", keys.stream, options.group, "0", "MKSTREAM")
+        } catch let error as RedisError where error.serverCode == "BUSYGROUP" {
+            // Created already, by us earlier or by another consumer.
+        }
+    }
+}
+
+extension MessageEnvelope {
+    /// The JSON member of the delayed set (read back by the promote script).
+    var delayedMember: String {
+        let object: [String: String] = [
+            "id": id, "key": key, "payload": String(decoding: payload, as: UTF8.self),
+            "attempt": String(failedAttempts), "enqueued_at": String(enqueuedAt), "history": historyJSON,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

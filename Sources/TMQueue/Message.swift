@@ -1,0 +1,99 @@
+import Foundation
+import TMRedis
+
+/// One failed attempt at a message, kept with it through retries and into the dead-letter queue.
+public struct AttemptRecord: Codable, Sendable, Hashable {
+    /// Why the attempt ended: the handler threw (`error`), refused the message for good
+    /// (`non_retryable`), the payload was unusable (`malformed`), or the consumer vanished
+    /// mid-handler and the message was reclaimed too often (`crash`).
+    public enum Kind: String, Codable, Sendable { case error, nonRetryable = "non_retryable", malformed, crash }
+
+    /// Milliseconds since 1970 (UTC).
+    public var at: Int64
+    public var consumer: String
+    public var attempt: Int
+    public var kind: Kind
+    public var error: String
+
+    public init(at: Int64, consumer: String, attempt: Int, kind: Kind, error: String) {
+        self.at = at
+        self.consumer = consumer
+        self.attempt = attempt
+        self.kind = kind
+        // Keep dead letters readable and bounded: a stack trace is not an error message.
+        self.error = error.count > 1000 ? String(error.prefix(1000)) + "…" : error
+    }
+
+    public var date: Date { Date(timeIntervalSince1970: Double(at) / 1000) }
+}
+
+/// The fields a message carries in its stream entry, its delayed-set member and its dead letter.
+struct MessageEnvelope: Sendable {
+    var id: String
+    var key: String
+    var payload: [UInt8]
+    /// Handler attempts that already failed (0 for a new message).
+    var failedAttempts: Int
+    var enqueuedAt: Int64
+    var history: [AttemptRecord]
+
+    static let fieldNames = ["id", "key", "payload", "attempt", "enqueued_at", "history"]
+
+    var historyJSON: String {
+        guard !history.isEmpty, let data = try? JSONEncoder().encode(history) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The flat field list of the stream entry, for XADD.
+    var streamFields: [RedisArgument] {
+        [
+            "id", RedisArgument(id), "key", RedisArgument(key), "payload", RedisArgument(bytes: payload),
+            "attempt", RedisArgument(failedAttempts), "enqueued_at", RedisArgument(enqueuedAt), "history", RedisArgument(historyJSON),
+        ]
+    }
+
+    /// Rebuilds an envelope from the field/value pairs of a stream entry.
+    init(fields: [RedisValue]) throws {
+        var map: [String: RedisValue] = [:]
+        var i = 0
+        while i + 1 < fields.count {
+            if let name = fields[i].string { map[name] = fields[i + 1] }
+            i += 2
+        }
+        guard let id = map["id"]?.string else { throw EnvelopeError.missingField("id") }
+        self.id = id
+        self.key = map["key"]?.string ?? ""
+        self.payload = map["payload"]?.bytes ?? []
+        self.failedAttempts = Int(map["attempt"]?.string ?? "0") ?? 0
+        self.enqueuedAt = Int64(map["enqueued_at"]?.string ?? "0") ?? 0
+        if let text = map["history"]?.bytes, !text.isEmpty {
+            self.history = (try? JSONDecoder().decode([AttemptRecord].self, from: Data(text))) ?? []
+        } else {
+            self.history = []
+        }
+        self.extraFields = map
+    }
+
+    init(id: String, key: String, payload: [UInt8], failedAttempts: Int, enqueuedAt: Int64, history: [AttemptRecord]) {
+        self.id = id
+        self.key = key
+        self.payload = payload
+        self.failedAttempts = failedAttempts
+        self.enqueuedAt = enqueuedAt
+        self.history = history
+        self.extraFields = [:]
+    }
+
+    /// Every field of the entry as read (dead letters carry more: reason, dead_at, ...).
+    var extraFields: [String: RedisValue]
+
+    enum EnvelopeError: Error, CustomStringConvertible {
+        case missingField(String)
+        var description: String {
+            switch self { case .missingField(let name): return "stream entry without the '\(name)' field" }
+        }
+    }
+}
+
+/// Milliseconds since 1970, the time unit of every queue script.
+func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }

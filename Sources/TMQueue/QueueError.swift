@@ -1,0 +1,27 @@
+/// What enqueueing and queue operations can refuse, each naming the queue and the reason.
+public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownQueue(String, known: [String])
+    case payloadNotJSON(queue: String, reason: String)
+    case payloadTooLarge(queue: String, bytes: Int, limit: Int)
+    /// Backpressure: the backlog is at the queue's `max_length`; nothing was enqueued or trimmed.
+    case queueFull(queue: String, shard: Int, backlog: Int, limit: Int)
+    case invalidDelay(String)
+    case unexpectedScriptReply(String)
+
+    public var description: String {
+        switch self {
+        case .unknownQueue(let name, let known):
+            return "unknown queue '\(name)' (known: \(known.joined(separator: ", ")))"
+        case .payloadNotJSON(let queue, let reason):
+            return "\(queue): payload: not valid JSON: \(reason)"
+        case .payloadTooLarge(let queue, let bytes, let limit):
+            return "\(queue): payload: \(bytes) bytes is over the queue's limit of \(limit) bytes (max_payload_bytes)"
+        case .queueFull(let queue, let shard, let backlog, let limit):
+            return "\(queue) shard \(shard) is full: \(backlog) messages waiting, max_length is \(limit); nothing was enqueued — retry later or raise max_length"
+        case .invalidDelay(let reason):
+            return "delay: \(reason)"
+        case .unexpectedScriptReply(let reply):
+            return "unexpected reply from a queue script: \(reply)"
+        }
+    }
+}

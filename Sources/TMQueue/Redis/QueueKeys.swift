@@ -1,0 +1,34 @@
+/// The Redis keys of one queue shard. Every key shares the hash tag `{<queue>.<shard>}`, so a
+/// script touching several of them stays within one Redis Cluster slot.
+public struct QueueKeys: Sendable, Hashable {
+    public let queue: String
+    public let shard: Int
+
+    public init(queue: String, shard: Int) {
+        self.queue = queue
+        self.shard = shard
+    }
+
+    var prefix: String { "tm:{\(queue).\(shard)}:" }
+    /// Ready and in-flight messages (acked entries are deleted, so this is the unfinished work).
+    public var stream: String { prefix + "stream" }
+    /// Messages waiting for a retry or a delayed start: a sorted set scored by due time (ms).
+    public var delayed: String { prefix + "delayed" }
+    /// Dead letters, each with its original id, key, payload and attempt history.
+    public var deadLetters: String { prefix + "dlq" }
+    /// Fencing epoch per message id, raised on every delivery.
+    public var epochs: String { prefix + "epochs" }
+    /// The idempotency record of `key`: which message it named and what became of it.
+    public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
+
+    /// The shard for `shardKey`: FNV-1a, so every process (and language) agrees.
+    public static func shard(for shardKey: String, shards: Int) -> Int {
+        guard shards > 1 else { return 0 }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in shardKey.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(shards))
+    }
+}

@@ -1,0 +1,193 @@
+import TMRedis
+
+/// The Lua scripts that make each step of a message's life atomic. Every script touches the keys
+/// of one queue shard only (one hash tag), and every script that finishes a delivery first checks
+/// the delivery's fencing epoch, so a consumer that lost its message (paused past the visibility
+/// timeout, reclaimed elsewhere) can no longer ack, retry or dead-letter it.
+enum QueueScripts {
+    /// Idempotent, bounded enqueue.
+    /// KEYS: stream, delayed, [idempotency]
+    /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt
+    /// → {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog}
+    static let enqueue = RedisScript("""
+        if KEYS[3] then
+          local existing = redis.call('GET', KEYS[3])
+          if existing then return {'duplicate', existing} end
+        end
+        local limit = tonumber(ARGV[6])
+        if limit > 0 then
+          local backlog = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+          if backlog >= limit then return {'full', tostring(backlog)} end
+        end
+        local where
+        if tonumber(ARGV[5]) > tonumber(ARGV[4]) then
+          redis.call('ZADD', KEYS[2], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
+            attempt = ARGV[8], history = ARGV[9], enqueued_at = ARGV[10]}))
+          where = 'delayed'
+        else
+          where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3],
+            'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
+        end
+        if KEYS[3] then
+          redis.call('SET', KEYS[3], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ARGV[7])
+        end
+        return {'ok', ARGV[1], where}
+        """)
+
+    /// Moves due messages from the delayed set into the stream.
+    /// KEYS: stream, delayed. ARGV: now, limit → {moved, nextDue | ""}
+    static let promote = RedisScript("""
+        local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        for _, member in ipairs(due) do
+          local m = cjson.decode(member)
+          redis.call('XADD', KEYS[1], '*', 'id', m.id, 'key', m.key, 'payload', m.payload,
+            'attempt', m.attempt, 'enqueued_at', m.enqueued_at, 'history', m.history)
+          redis.call('ZREM', KEYS[2], member)
+        end
+        local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+        return {#due, nxt[2] or ''}
+        """)
+
+    /// Raises the fencing epoch of freshly read messages. KEYS: epochs. ARGV: ids → epochs
+    static let raiseEpochs = RedisScript("""
+        local out = {}
+        for i, id in ipairs(ARGV) do out[i] = redis.call('HINCRBY', KEYS[1], id, 1) end
+        return out
+        """)
+
+    /// Takes over messages idle past the visibility timeout (XAUTOCLAIM), raising their epochs;
+    /// a message reclaimed more than maxReclaims times is a poison pill and goes to the DLQ.
+    /// KEYS: stream, epochs, dlq
+    /// ARGV: group, consumer, minIdle, count, maxReclaims, now, queue, dlqMinID, idempotencyPrefix, deadTTL
+    /// → {{streamID, fields, epoch, deliveries}...}, deadCount
+    static let reclaim = RedisScript("""
+        local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+        local out, dead = {}, 0
+        for _, entry in ipairs(res[2]) do
+          local sid, fields = entry[1], entry[2]
+          if fields and #fields > 0 then
+            local f = {}
+            for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+            local p = redis.call('XPENDING', KEYS[1], ARGV[1], sid, sid, 1)
+            local deliveries = (p[1] and p[1][4]) or 1
+            if deliveries > tonumber(ARGV[5]) + 1 then
+              local history = cjson.decode(f.history or '[]')
+              history[#history + 1] = {at = tonumber(ARGV[6]), consumer = ARGV[2], attempt = tonumber(f.attempt or '0') + 1,
+                kind = 'crash', error = 'delivered ' .. (deliveries - 1) .. ' times without an outcome: its consumers crashed, hung or were killed'}
+              redis.call('XACK', KEYS[1], ARGV[1], sid)
+              redis.call('XDEL', KEYS[1], sid)
+              redis.call('HDEL', KEYS[2], f.id)
+              redis.call('XADD', KEYS[3], '*', 'id', f.id, 'key', f.key or '', 'payload', f.payload or '',
+                'attempt', f.attempt or '0', 'enqueued_at', f.enqueued_at or '0', 'history', cjson.encode(history),
+                'reason', 'crash', 'error', history[#history].error, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
+              redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
+              if f.key and f.key ~= '' then
+                redis.call('SET', ARGV[9] .. f.key, cjson.encode({id = f.id, state = 'dead'}), 'PX', ARGV[10])
+              end
+              dead = dead + 1
+            else
+              out[#out + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
+            end
+          else
+            redis.call('XACK', KEYS[1], ARGV[1], sid)
+          end
+        end
+        return {out, dead}
+        """)
+
+    /// Keeps long handlers' messages from being reclaimed: XCLAIM ... JUSTID to the same consumer
+    /// resets the idle time without counting a delivery. Only messages this consumer still owns at
+    /// the same epoch are touched. KEYS: stream, epochs. ARGV: group, consumer, (sid, id, epoch)... → {1|0...}
+    static let heartbeat = RedisScript("""
+        local alive = {}
+        for i = 3, #ARGV, 3 do
+          local sid, id, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+          local ok = 0
+          if redis.call('HGET', KEYS[2], id) == epoch then
+            local p = redis.call('XPENDING', KEYS[1], ARGV[1], sid, sid, 1)
+            if p[1] and p[1][2] == ARGV[2] then
+              redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, sid, 'JUSTID')
+              ok = 1
+            end
+          end
+          alive[#alive + 1] = ok
+        end
+        return alive
+        """)
+
+    /// Success: ack, delete and record the outcome under the idempotency key, in one step, so a
+    /// duplicate or a replay of finished work is answered from the record.
+    /// KEYS: stream, epochs, [idempotency]. ARGV: group, sid, id, epoch, result, ttl, now → "ok" | "stale"
+    static let complete = RedisScript("""
+        if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('XDEL', KEYS[1], ARGV[2])
+        redis.call('HDEL', KEYS[2], ARGV[3])
+        if KEYS[3] then
+          local record = {id = ARGV[3], state = 'done', at = tonumber(ARGV[7])}
+          if ARGV[5] ~= '' then record.result = ARGV[5] end
+          redis.call('SET', KEYS[3], cjson.encode(record), 'PX', ARGV[6])
+        end
+        return 'ok'
+        """)
+
+    /// A failed attempt with retries left: ack and delete the entry and park the message, with its
+    /// grown history, in the delayed set until its backoff has passed.
+    /// KEYS: stream, delayed, epochs. ARGV: group, sid, id, epoch, due, member → "ok" | "stale"
+    static let retry = RedisScript("""
+        if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('XDEL', KEYS[1], ARGV[2])
+        redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+        return 'ok'
+        """)
+
+    /// No retries left, or a non-retryable failure: move the message to the DLQ with its original
+    /// id, key, payload and whole history, atomically with the ack.
+    /// KEYS: stream, dlq, epochs, [idempotency]
+    /// ARGV: group, sid, id, epoch, key, payload, attempt, enqueuedAt, history, reason, error, now, queue, dlqMinID, ttl
+    /// → "ok" | "stale"
+    static let deadLetter = RedisScript("""
+        if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('XDEL', KEYS[1], ARGV[2])
+        redis.call('HDEL', KEYS[3], ARGV[3])
+        local dead = redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'key', ARGV[5], 'payload', ARGV[6],
+          'attempt', ARGV[7], 'enqueued_at', ARGV[8], 'history', ARGV[9], 'reason', ARGV[10], 'error', ARGV[11],
+          'dead_at', ARGV[12], 'queue', ARGV[13], 'stream_id', ARGV[2])
+        redis.call('XTRIM', KEYS[2], 'MINID', ARGV[14])
+        if KEYS[4] then
+          redis.call('SET', KEYS[4], cjson.encode({id = ARGV[3], state = 'dead', dead_letter = dead}), 'PX', ARGV[15])
+        end
+        return 'ok'
+        """)
+
+    /// Puts a dead letter back on its queue with a fresh attempt count, keeping its id and key.
+    /// Skipped when the key's record says the work is queued or done (a replay must never repeat
+    /// finished work). The dead letter is removed once replayed.
+    /// KEYS: stream, dlq, [idempotency]. ARGV: dlqID, payload ("" = original), now, ttl
+    /// → {"replayed", id, streamID} | {"skipped", state, id} | {"missing"}
+    static let replay = RedisScript("""
+        local entries = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
+        if #entries == 0 then return {'missing'} end
+        local f = {}
+        local fields = entries[1][2]
+        for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+        if KEYS[3] then
+          local existing = redis.call('GET', KEYS[3])
+          if existing then
+            local record = cjson.decode(existing)
+            if record.state ~= 'dead' then return {'skipped', record.state, record.id or ''} end
+          end
+        end
+        local payload = f.payload
+        if ARGV[2] ~= '' then payload = ARGV[2] end
+        local sid = redis.call('XADD', KEYS[1], '*', 'id', f.id, 'key', f.key or '', 'payload', payload,
+          'attempt', '0', 'enqueued_at', ARGV[3], 'history', '[]')
+        if KEYS[3] then
+          redis.call('SET', KEYS[3], cjson.encode({id = f.id, state = 'queued', replayed_from = ARGV[1]}), 'PX', ARGV[4])
+        end
+        redis.call('XDEL', KEYS[2], ARGV[1])
+        return {'replayed', f.id, sid}
+        """)
+}

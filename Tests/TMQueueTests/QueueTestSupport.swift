@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import TMCore
+import TMQueue
+import TMRedis
+
+/// A queue of its own for one test, on the harness's Redis; `cleanUp()` deletes its keys.
+struct TestQueue {
+    let manifest: QueueManifest
+    let redis: RedisClient
+    let producer: QueueProducer
+    let redisConfiguration: RedisConfiguration
+
+    init(_ configure: (inout QueueManifest) -> Void = { _ in }, redisURL: String? = nil) async throws {
+        var manifest = QueueManifest(name: TestServers.uniqueName("q").replacingOccurrences(of: "_", with: "-"))
+        manifest.visibilityTimeout = .seconds(5)
+        manifest.backoff = .init(base: .milliseconds(50), cap: .milliseconds(400), jitter: .full)
+        configure(&manifest)
+        self.manifest = manifest
+        redisConfiguration = try RedisConfiguration(url: try redisURL ?? TestServers.redisURL)
+        redis = try await RedisClient(configuration: redisConfiguration)
+        producer = QueueProducer(redis: redis, catalog: try QueueCatalog([manifest]))
+    }
+
+    var name: String { manifest.name }
+    func keys(_ shard: Int = 0) -> QueueKeys { QueueKeys(queue: manifest.name, shard: shard) }
+
+    @discardableResult
+    func enqueue(_ json: String, key: String? = nil, delay: Duration? = nil) async throws -> EnqueueResult {
+        try await producer.enqueue(name, OutgoingMessage(payload: Array(json.utf8), key: key, delay: delay))
+    }
+
+    /// Starts a consumer in the background; stop it with `consumer.stop()` and await the task.
+    func consume(options: QueueConsumer.Options = QueueConsumer.Options(), _ handler: @escaping QueueHandler) -> (QueueConsumer, Task<Void, Error>) {
+        var options = options
+        options.blockTimeout = .milliseconds(200)
+        options.promoteInterval = .milliseconds(20)
+        let consumer = QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options, handler: handler)
+        return (consumer, Task { try await consumer.run() })
+    }
+
+    /// The dead letters of shard 0: (entry id, fields).
+    func deadLetters(_ shard: Int = 0) async throws -> [(id: String, fields: [String: String])] {
+        let reply = try await redis.send("XRANGE", keys(shard).deadLetters, "-", "+")
+        return (reply.array ?? []).map { entry in
+            let parts = entry.array ?? []
+            let flat = parts[1].array ?? []
+            var fields: [String: String] = [:]
+            var i = 0
+            while i + 1 < flat.count { fields[flat[i].string ?? ""] = flat[i + 1].string ?? ""; i += 2 }
+            return (parts[0].string ?? "", fields)
+        }
+    }
+
+    func streamLength(_ shard: Int = 0) async throws -> Int {
+        Int(try await redis.send("XLEN", keys(shard).stream).int ?? -1)
+    }
+
+    func cleanUp() async {
+        for shard in 0..<manifest.shards {
+            let k = keys(shard)
+            _ = try? await redis.send("DEL", k.stream, k.delayed, k.deadLetters, k.epochs)
+            if let idem = try? await redis.send("KEYS", k.idempotency("*")).array, !idem.isEmpty {
+                _ = try? await redis.send(RedisCommand("DEL", arguments: idem.compactMap(\.string)))
+            }
+        }
+        redis.close()
+    }
+}
+
+struct Timeout: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Waits (bounded; generous for a loaded 2-core machine) until `condition` holds.
+func eventually(_ what: String, within limit: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw Timeout(what: what) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
