@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "tm",
             dependencies: [
-                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase",
+                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,9 +67,14 @@ let package = Package(
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
         .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
-        .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TestSupport"]),
+        .executableTarget(
+            name: "queue-test-worker",
+            dependencies: ["TMQueue", "TMPostgres", "TMRedis", "TMCore"],
+            path: "Tests/QueueTestWorker"
+        ),
+        .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TestSupport", "queue-test-worker"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
-        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TestSupport", "tm"]),
+        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TestSupport", "tm"]),
     ],
     swiftLanguageModes: [.v6]
 )

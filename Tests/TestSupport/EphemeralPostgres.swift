@@ -218,56 +218,19 @@ public final class EphemeralPostgres: @unchecked Sendable {
     /// Runs a command to completion; output goes to a temp file and is included in the error when the
     /// command fails.
     ///
-    /// Not Foundation `Process`: on Linux it notices a child's exit through a socket the child inherits,
-    /// so `pg_ctl start` (whose daemonised postmaster keeps that socket) never "exits". posix_spawn with
-    /// every descriptor above stderr closed also keeps the server from holding the tests' sockets.
+    /// Through `ChildProcess`, not Foundation `Process`, which never sees `pg_ctl start` exit (the
+    /// daemonised postmaster keeps a descriptor `Process` watches).
     static func run(_ executable: String, _ arguments: [String]) throws {
         let outputPath = NSTemporaryDirectory() + "/tm-pg-cmd-\(UUID().uuidString).log"
-        let outputFD = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard outputFD >= 0 else { throw Failure(description: "cannot create \(outputPath): errno \(errno)") }
-        defer {
-            close(outputFD)
-            unlink(outputPath)
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-        // glibc ≥ 2.34 has these, but its headers hide them from Swift; look them up at run time.
-        if let closeFrom = SpawnExtras.closeFrom { _ = closeFrom(&actions, 3) }
+        defer { unlink(outputPath) }
         // The postgres user may not be able to enter our working directory.
-        if let chdir = SpawnExtras.chdir { _ = chdir(&actions, "/") }
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw Failure(description: "cannot run \(executable): error \(spawned)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw Failure(description: "waitpid failed: errno \(errno)") }
-        }
-        let exitedNormally = (status & 0x7f) == 0
-        let exitCode = (status >> 8) & 0xff
-        guard exitedNormally, exitCode == 0 else {
+        let child = try ChildProcess(executable, arguments, logFile: outputPath, workingDirectory: "/")
+        let code = try child.wait(timeout: .seconds(120))
+        guard code == 0 else {
             let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            let how = exitedNormally ? "exited \(exitCode)" : "was killed by signal \(status & 0x7f)"
+            let how = code > 128 ? "was killed by signal \(code - 128)" : "exited \(code)"
             throw Failure(description: "\(([executable] + arguments).joined(separator: " ")) \(how): \(text)")
         }
-    }
-
-    /// glibc extensions to posix_spawn, found with dlsym (nil when the C library lacks them).
-    enum SpawnExtras {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        typealias ChangeDirectory = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-        static let closeFrom: CloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
-            .map { unsafeBitCast($0, to: CloseFrom.self) }
-        static let chdir: ChangeDirectory? = dlsym(nil, "posix_spawn_file_actions_addchdir_np")
-            .map { unsafeBitCast($0, to: ChangeDirectory.self) }
     }
 
     /// Servers to clean up when the process exits.

@@ -8,7 +8,7 @@ import Foundation
 public final class EphemeralRedis: @unchecked Sendable {
     public let port: Int
     public let directory: URL
-    private var process: Process?
+    private var process: ChildProcess?
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
@@ -28,34 +28,24 @@ public final class EphemeralRedis: @unchecked Sendable {
 
     /// Starts the server (again) on the same port and data directory, and waits until it answers.
     public func startServer() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.redisServerPath())
-        process.arguments = [
+        process = try ChildProcess(try Self.redisServerPath(), [
             "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--enable-debug-command", "local",
             "--logfile", directory.appendingPathComponent("redis.log").path,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        ])
         try waitUntil(answering: true)
     }
 
     /// Kills the server at once (SIGKILL): no chance to persist anything beyond what AOF already has.
     public func kill() {
-        guard let process, process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        self.process = nil
+        process?.kill()
+        process = nil
     }
 
     /// Stops the server gracefully (SIGTERM), waiting for it to exit.
     public func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-        self.process = nil
+        process?.terminate()
+        process = nil
     }
 
     public func restart() throws {

@@ -121,7 +121,6 @@ public final class QueueConsumer: Sendable {
                         for shard in self.shards {
                             producers.addTask { await self.fetchLoop(shard: shard, control: control, sink: sink) }
                         }
-                        producers.addTask { await self.reclaimLoop(control: control, sink: sink) }
                     }
                     sink.finish()
                 }
@@ -153,8 +152,13 @@ public final class QueueConsumer: Sendable {
 
     // MARK: - Loops
 
+    /// Reads one shard. Before a blocking read, and at most once per reclaim interval, the same
+    /// slots are first offered to messages whose consumer died (`reclaim`), so a busy fetcher never
+    /// starves recovery and recovery never exceeds the concurrency limit.
     private func fetchLoop(shard: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
+        let reclaimInterval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
+        var nextReclaim = ContinuousClock.now
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
         let batch = options.batchSize ?? manifest.batchSize
@@ -162,6 +166,15 @@ public final class QueueConsumer: Sendable {
             let wanted = await slots.acquire(max: batch)
             guard wanted > 0 else { break }
             do {
+                if ContinuousClock.now >= nextReclaim {
+                    let claimed = try await reclaim(keys, count: wanted, control: control, sink: sink)
+                    // A full batch means more may be waiting: look again at once.
+                    nextReclaim = claimed == wanted ? .now : .now + reclaimInterval
+                    if claimed > 0 {
+                        slots.release(wanted - claimed)
+                        continue
+                    }
+                }
                 if reader == nil { reader = try await RedisClient(configuration: redisConfiguration, name: "q-read") }
                 let reply = try await reader!.send(
                     RedisCommand("XREADGROUP", "GROUP", options.group, options.consumerName, "COUNT", wanted,
@@ -203,44 +216,32 @@ public final class QueueConsumer: Sendable {
         reader?.close()
     }
 
-    private func reclaimLoop(control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
-        let interval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
-        while !isStopping {
-            try? await Task.sleep(for: interval)
-            for shard in shards where !isStopping {
-                let wanted = slots.tryAcquire(max: options.batchSize ?? manifest.batchSize)
-                guard wanted > 0 else { break }
-                let keys = QueueKeys(queue: manifest.name, shard: shard)
-                let now = nowMillis()
-                do {
-                    let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
-                        options.group, options.consumerName, manifest.visibilityTimeout.milliseconds, wanted,
-                        manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0",
-                        keys.idempotency(""), manifest.retention.deadLetters.milliseconds,
-                    ])
-                    let claimed = reply.array?[0].array ?? []
-                    let dead = Int(reply.array?[1].int ?? 0)
-                    slots.release(wanted - claimed.count)
-                    state.withLock {
-                        $0.counters.reclaimed += claimed.count
-                        $0.counters.deadLettered += dead
-                    }
-                    if dead > 0 { logger.error("dead-lettered poison messages after repeated crashes", metadata: ["shard": "\(shard)", "count": "\(dead)"]) }
-                    if !claimed.isEmpty { logger.info("reclaimed idle messages", metadata: ["shard": "\(shard)", "count": "\(claimed.count)"]) }
-                    for item in claimed {
-                        guard let parts = item.array, parts.count == 4, let sid = parts[0].string,
-                              let envelope = try? MessageEnvelope(fields: parts[1].array ?? []) else {
-                            slots.release()
-                            continue
-                        }
-                        sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1))))
-                    }
-                } catch {
-                    slots.release(wanted)
-                    logger.warning("reclaim failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
-                }
-            }
+    /// Takes over up to `count` messages idle past the visibility timeout and yields them; returns
+    /// how many it took (each holds one of the caller's slots).
+    private func reclaim(_ keys: QueueKeys, count: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async throws -> Int {
+        let now = nowMillis()
+        let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
+            options.group, options.consumerName, manifest.visibilityTimeout.milliseconds, count,
+            manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0",
+            keys.idempotency(""), manifest.retention.deadLetters.milliseconds,
+        ])
+        let claimed = reply.array?[0].array ?? []
+        let dead = Int(reply.array?[1].int ?? 0)
+        if dead > 0 {
+            state.withLock { $0.counters.deadLettered += dead }
+            logger.error("dead-lettered poison messages after repeated crashes", metadata: ["shard": "\(keys.shard)", "count": "\(dead)"])
         }
+        guard !claimed.isEmpty else { return 0 }
+        logger.info("reclaimed idle messages", metadata: ["shard": "\(keys.shard)", "count": "\(claimed.count)"])
+        var taken = 0
+        for item in claimed {
+            guard let parts = item.array, parts.count == 4, let sid = parts[0].string,
+                  let envelope = try? MessageEnvelope(fields: parts[1].array ?? []) else { continue }
+            taken += 1
+            state.withLock { $0.counters.reclaimed += 1 }
+            sink.yield(register(delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1))))
+        }
+        return taken
     }
 
     private func promoteLoop(control: RedisClient) async {

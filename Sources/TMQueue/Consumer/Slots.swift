@@ -34,16 +34,6 @@ final class Slots: Sendable {
         }
     }
 
-    /// Takes up to `max` free slots without waiting (0 when none are free).
-    func tryAcquire(max: Int) -> Int {
-        state.withLock { state in
-            guard !state.closed, state.waiters.isEmpty else { return 0 }
-            let n = min(max, state.free)
-            state.free -= n
-            return n
-        }
-    }
-
     func release(_ count: Int = 1) {
         guard count > 0 else { return }
         let wake: [(CheckedContinuation<Int, Never>, Int)] = state.withLock { state in

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import TestSupport
+import TMCore
+import TMQueue
+import TMRedis
+
+/// `QueueInspector` against the harness's Redis: the numbers an operator sees match what the
+/// runtime did.
+@Suite(.timeLimit(.minutes(2))) struct QueueInspectorTests {
+    @Test func theNumbersMatchWhatHappened() async throws {
+        // Two handler slots: once two handlers are blocked nothing more is fetched, so exactly two
+        // entries stay pending and the rest stay undelivered.
+        let queue = try await TestQueue { $0.concurrency = 2; $0.batchSize = 1 }
+        defer { Task { await queue.cleanUp() } }
+        let release = Locked(false)
+        let blocked = Locked<Set<String>>([])
+        var options = QueueConsumer.Options()
+        options.consumerName = "inspector-\(getpid())"
+        options.shutdownGrace = .seconds(5)
+        let (consumer, task) = queue.consume(options: options) { delivery in
+            if String(decoding: delivery.payload, as: UTF8.self).contains("bad") { throw MessageRejected("bad on purpose") }
+            blocked.withLock { _ = $0.insert(delivery.id) }
+            while !release.current { try await Task.sleep(for: .milliseconds(20)) }
+            return nil
+        }
+        try await queue.enqueue(#"{"bad":true}"#)
+        try await eventually("the bad message dead-lettered") { consumer.counters.deadLettered == 1 }
+        for n in 0..<5 { try await queue.enqueue("{\"n\":\(n)}") }
+        let delayed = try await queue.enqueue(#"{"later":true}"#, delay: .seconds(60))
+        #expect(delayed.streamID == nil)
+        try await eventually("two handlers blocked") { blocked.current.count == 2 }
+
+        let inspector = QueueInspector(redis: queue.redis, catalog: try QueueCatalog([queue.manifest]))
+        let status = try await inspector.status(of: queue.name)
+        #expect(status.queue == queue.name)
+        #expect(status.shards.count == 1)
+        let shard = status.shards[0]
+        #expect(shard.exists)
+        #expect(shard.length == 5)  // 2 in flight + 3 ready; the dead letter left the stream
+        #expect(shard.pending == 2)
+        #expect(shard.undelivered == 3)
+        #expect(shard.delayed == 1)
+        #expect(shard.deadLetters == 1)
+        #expect(shard.errors.isEmpty)
+        let due = try #require(shard.nextDueInMs)
+        #expect(due > 30_000 && due <= 60_000)
+        let oldest = try #require(shard.oldestPending)
+        #expect(oldest.consumer == options.consumerName)
+        #expect(oldest.deliveries == 1)
+        #expect(oldest.idleMs >= 0 && oldest.idleMs < 30_000)
+        #expect(shard.groups.map(\.name) == ["workers"])
+        let consumers = shard.groups[0].consumers
+        #expect(consumers.map(\.name) == [options.consumerName])
+        #expect(consumers.first?.pending == 2)
+        #expect((consumers.first?.idleMs ?? -1) >= 0 && (consumers.first?.idleMs ?? .max) < 30_000)
+        #expect(status.totals.length == 5 && status.totals.pending == 2 && status.totals.delayed == 1)
+        #expect(status.totals.deadLetters == 1 && status.totals.consumers == 1)
+
+        // It round-trips as JSON, the form `tm queues --json` prints.
+        let decoded = try JSONDecoder().decode(QueueStatus.self, from: JSONEncoder().encode(status))
+        #expect(decoded == status)
+
+        release.withLock { $0 = true }
+        try await eventually("the blocked and ready messages handled") { consumer.counters.handled == 5 }
+        consumer.stop()
+        try await task.value
+        let drained = try await inspector.status(of: queue.keys())
+        #expect(drained.length == 0 && drained.pending == 0 && drained.undelivered == 0)
+        #expect(drained.delayed == 1 && drained.deadLetters == 1)
+    }
+
+    @Test func unusedShardsAndQueuesShowZeros() async throws {
+        let queue = try await TestQueue { $0.shards = 3 }
+        defer { Task { await queue.cleanUp() } }
+        let inspector = QueueInspector(redis: queue.redis, catalog: try QueueCatalog([queue.manifest]))
+
+        let empty = try await inspector.status(of: queue.name)
+        #expect(empty.shards.map(\.shard) == [0, 1, 2])
+        for shard in empty.shards {
+            #expect(!shard.exists)
+            #expect(shard.length == 0 && shard.pending == 0 && shard.delayed == 0 && shard.deadLetters == 0)
+            #expect(shard.groups.isEmpty && shard.oldestPending == nil && shard.nextDueInMs == nil && shard.errors.isEmpty)
+        }
+        #expect(empty.totals.length == 0 && empty.totals.pending == 0 && empty.totals.consumers == 0)
+        #expect(empty.totals.undelivered == 0 && empty.totals.oldestPendingIdleMs == nil)
+
+        // A shard the manifest does not declare reads as zeros too, not as an error.
+        let undeclared = try await inspector.status(of: QueueKeys(queue: queue.name, shard: 7))
+        #expect(!undeclared.exists && undeclared.length == 0 && undeclared.errors.isEmpty)
+
+        // One message on one shard: that shard counts it, the totals sum the shards.
+        let sent = try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), shardKey: "acct-42"))
+        let one = try await inspector.status(of: queue.name)
+        #expect(one.shards.map(\.length) == (0..<3).map { $0 == sent.shard ? 1 : 0 })
+        #expect(one.totals.length == 1 && one.totals.undelivered == 1)
+
+        await #expect(throws: QueueError.unknownQueue("no-such-queue", known: [queue.name])) {
+            try await inspector.status(of: "no-such-queue")
+        }
+    }
+
+    @Test func aKeyOfTheWrongTypeIsReportedNotFatal() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        try await queue.redis.send("SET", queue.keys().delayed, "oops")
+        let inspector = QueueInspector(redis: queue.redis, catalog: try QueueCatalog([queue.manifest]))
+        let shard = try await inspector.status(of: queue.keys())
+        #expect(shard.errors.count == 2)  // ZCARD and ZRANGE refused with WRONGTYPE
+        #expect(shard.errors.allSatisfy { $0.contains("WRONGTYPE") })
+        #expect(shard.length == 0)
+    }
+}

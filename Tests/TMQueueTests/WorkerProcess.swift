@@ -1,0 +1,38 @@
+import Foundation
+import TestSupport
+import TMPostgres
+
+/// A `queue-test-worker` process: a real consumer in a process of its own, so tests can SIGKILL it.
+final class WorkerProcess: @unchecked Sendable {
+    let child: ChildProcess
+    let name: String
+
+    init(queue: String, redisURL: String, databaseURL: String, name: String, extra: [String] = []) throws {
+        self.name = name
+        child = try ChildProcess(
+            TestServers.productsDirectory.appendingPathComponent("queue-test-worker").path,
+            ["--queue", queue, "--redis", redisURL, "--database", databaseURL, "--consumer", name] + extra,
+            captureOutput: true)
+        // The test's clock starts when the consumer does.
+        try child.waitForOutput("ready")
+    }
+
+    /// SIGKILL: no chance to finish, ack or clean up — what a crash or an OOM kill looks like.
+    func kill() { child.kill() }
+
+    /// SIGTERM: a graceful stop.
+    func terminate() { child.terminate() }
+}
+
+/// The tables `queue-test-worker` writes, in a database of their own.
+func makeEffectsDatabase() throws -> TestDatabase {
+    let database = try TestDatabase(prefix: "tm_q")
+    let db = try database.connect()
+    defer { db.close() }
+    try db.simpleQuery("""
+        CREATE TABLE test_attempts (message_id text NOT NULL, consumer text NOT NULL, deliveries int NOT NULL, epoch bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+        CREATE TABLE test_effects (message_id text PRIMARY KEY, consumer text NOT NULL, epoch bigint NOT NULL);
+        CREATE TABLE test_runs (message_id text NOT NULL, consumer text NOT NULL, applied boolean NOT NULL);
+        """)
+    return database
+}
