@@ -74,7 +74,10 @@ let package = Package(
         ),
         .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TestSupport", "queue-test-worker"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
-        .testTarget(name: "TMDatabaseTests", dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TestSupport", "tm"]),
+        .testTarget(
+            name: "TMDatabaseTests",
+            dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TMQueue", "TMCore", "TestSupport", "tm"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -54,14 +54,10 @@ struct Enqueue: AsyncParsableCommand {
             throw ValidationError("--delay: \(error)")
         }
         let bytes = try readPayload()
-        let environment = TMEnvironment.current()
         do {
-            let catalog = try QueueCatalog.load(environment: environment)
-            // Refuse an unknown queue before connecting: the error lists the known ones.
-            _ = try catalog.manifest(queue)
-            let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "tm-enqueue")
-            defer { redis.close() }
-            let producer = QueueProducer(redis: redis, catalog: catalog)
+            let system = try await QueueSystem.open(checking: [queue], clientName: "tm-enqueue")
+            defer { system.close() }
+            let producer = QueueProducer(redis: system.redis, catalog: system.catalog)
             let result = try await producer.enqueue(queue, OutgoingMessage(payload: bytes, key: key, delay: delayValue, shardKey: shardKey))
             report(result)
         } catch let error as ExitCode {

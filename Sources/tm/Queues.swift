@@ -29,13 +29,10 @@ struct Queues: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = TMEnvironment.current()
         do {
-            let catalog = try QueueCatalog.load(environment: environment)
-            for name in queues { _ = try catalog.manifest(name) }
-            let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "tm-queues")
-            defer { redis.close() }
-            let inspector = QueueInspector(redis: redis, catalog: catalog)
+            let system = try await QueueSystem.open(checking: queues, clientName: "tm-queues")
+            defer { system.close() }
+            let inspector = QueueInspector(redis: system.redis, catalog: system.catalog)
             let names = queues.isEmpty ? nil : queues
             guard let watch else {
                 print(try render(try await inspector.status(queues: names)))

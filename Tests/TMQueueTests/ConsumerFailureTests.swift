@@ -44,6 +44,77 @@ import TMRedis
         #expect(try await queue.deadLetters().isEmpty)
     }
 
+    @Test func aPausedConsumerThatLostItsMessageCannotOverwriteTheNewerResult() async throws {
+        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
+        defer { Task { await queue.cleanUp() } }
+        let database = try makeEffectsDatabase()
+        let db = try database.connect()
+        defer { db.close() }
+        let redisURL = try TestServers.redisURL
+
+        let paused = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "paused",
+                                       extra: ["--sleep-ms", "1500", "--visibility-ms", "1000", "--fenced"])
+        defer { paused.terminate() }
+        try await queue.enqueue(#"{"order":"o-2"}"#)
+        try await eventually("the first worker started") {
+            try db.query("SELECT count(*)::int AS n FROM test_attempts").rows[0].decode("n", as: Int.self) == 1
+        }
+        paused.child.pause()  // frozen mid-handler: no heartbeats, the visibility timeout runs out
+        let successor = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "successor",
+                                          extra: ["--sleep-ms", "0", "--visibility-ms", "1000", "--fenced"])
+        defer { successor.terminate() }
+        try await eventually("the successor's effect") {
+            try db.query("SELECT count(*)::int AS n FROM test_effects WHERE consumer = 'successor'").rows[0].decode("n", as: Int.self) == 1
+        }
+        paused.child.resume()  // wakes up, finishes its handler and tries to write with its old epoch
+        try await eventually("the paused worker's late write was attempted") {
+            try db.query("SELECT count(*)::int AS n FROM test_runs WHERE consumer = 'paused'").rows[0].decode("n", as: Int.self) == 1
+        }
+        let effect = try db.query("SELECT consumer, epoch FROM test_effects").rows
+        #expect(effect.count == 1)
+        #expect(try effect[0].decode("consumer", as: String.self) == "successor")
+        let late = try db.query("SELECT applied FROM test_runs WHERE consumer = 'paused'").rows[0]
+        #expect(try late.decode("applied", as: Bool.self) == false)
+        try await eventually("acknowledged once") { try await queue.streamLength() == 0 }
+        #expect(try await queue.deadLetters().isEmpty)
+    }
+
+    @Test func sigtermFinishesInFlightWorkWithinTheGraceAndLeavesTheRestForReclaim() async throws {
+        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
+        defer { Task { await queue.cleanUp() } }
+        let database = try makeEffectsDatabase()
+        let db = try database.connect()
+        defer { db.close() }
+        let redisURL = try TestServers.redisURL
+        func count(_ sql: PostgresQuery) throws -> Int { try db.query(sql).rows[0].decode("n", as: Int.self) }
+
+        // Graceful: three handlers of 800 ms in flight, a 5 s grace: all three finish, then it exits.
+        let graceful = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "graceful",
+                                         extra: ["--sleep-ms", "800", "--visibility-ms", "1000", "--concurrency", "3", "--grace-ms", "5000"])
+        for i in 0..<3 { try await queue.enqueue("{\"n\":\(i)}") }
+        try await eventually("three in flight") { try count("SELECT count(*)::int AS n FROM test_attempts") == 3 }
+        graceful.child.signal(SIGTERM)
+        #expect(try graceful.child.wait(timeout: .seconds(10)) == 0)
+        #expect(try count("SELECT count(*)::int AS n FROM test_effects") == 3)
+        #expect(try await queue.streamLength() == 0)
+
+        // Past the grace: a 10 s handler, a 300 ms grace: the process exits without settling the
+        // message, which stays pending and is handled by the next consumer.
+        let impatient = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "impatient",
+                                          extra: ["--sleep-ms", "10000", "--visibility-ms", "1000", "--grace-ms", "300"])
+        try await queue.enqueue(#"{"n":99}"#)
+        try await eventually("in flight") { try count("SELECT count(*)::int AS n FROM test_attempts WHERE consumer = 'impatient'") == 1 }
+        impatient.child.signal(SIGTERM)
+        #expect(try impatient.child.wait(timeout: .seconds(10)) == 0)
+        #expect(try count("SELECT count(*)::int AS n FROM test_effects") == 3)
+        #expect(try await queue.streamLength() == 1)
+        let next = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "next",
+                                     extra: ["--sleep-ms", "0", "--visibility-ms", "1000"])
+        defer { next.terminate() }
+        try await eventually("handled by the next consumer") { try count("SELECT count(*)::int AS n FROM test_effects") == 4 }
+        try await eventually("acknowledged") { try await queue.streamLength() == 0 }
+    }
+
     @Test func soakWithAConsumerKilledEverySecondLosesNothingAndDuplicatesNothing() async throws {
         let total = Int(ProcessInfo.processInfo.environment["TM_SOAK_MESSAGES"] ?? "") ?? 20_000
         let queue = try await TestQueue { $0.visibilityTimeout = .seconds(2); $0.maxLength = total + 1 }

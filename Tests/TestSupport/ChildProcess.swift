@@ -135,3 +135,11 @@ public final class ChildProcess: @unchecked Sendable {
             .map { unsafeBitCast($0, to: ChangeDirectory.self) }
     }
 }
+
+extension ChildProcess {
+    /// SIGSTOP: the process is frozen (no heartbeats, no progress), like a long GC pause or a VM stall.
+    public func pause() { signal(SIGSTOP) }
+
+    /// SIGCONT: the frozen process carries on as if nothing happened.
+    public func resume() { signal(SIGCONT) }
+}
