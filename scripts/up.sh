@@ -36,6 +36,9 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm doctor            # health of Redis, Postgres, migrations, secret key
   .build/debug/tm migrate --status  # applied and pending migrations
   .build/debug/tm demo show         # the demo users and broker accounts
+  .build/debug/tm queues            # every queue: backlog, in flight, delayed, dead letters, consumers
+  .build/debug/tm enqueue notifications --json '{"user":"asha@demo.tm.local","text":"hello"}'
+  .build/debug/tm dlq list orders   # dead letters, then show / replay / purge / export
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
@@ -60,8 +63,11 @@ source .tm/env
 redis_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_REDIS_URL")
 pg_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_DATABASE_URL")
 db=${TM_DATABASE_URL##*/}
-step "watching (every 10 s)"
+step "watching (every 10 s; the queues every minute)"
+tick=0
 while true; do
+  if [ $((tick % 6)) -eq 0 ]; then "$tm" queues 2>&1 | sed 's/^/    /' || true; fi
+  tick=$((tick + 1))
   ops=$(redis-cli -h 127.0.0.1 -p "$redis_port" info stats 2>/dev/null | sed -n 's/^instantaneous_ops_per_sec:\([0-9]*\).*/\1/p')
   keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" dbsize 2>/dev/null || echo "?")
   counts=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -tAF ' ' -c \

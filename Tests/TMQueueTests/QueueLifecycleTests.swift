@@ -194,14 +194,16 @@ import TMRedis
     }
 
     @Test func heartbeatsKeepALongHandlerFromBeingReclaimedWithoutCountingDeliveries() async throws {
-        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
+        // A handler running 2.5 visibility timeouts; heartbeats every third of one. Generous margins:
+        // the suite shares 2 cores with soak tests.
+        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(3) }
         defer { Task { await queue.cleanUp() } }
         let runs = Locked<[(consumer: String, deliveries: Int, epoch: Int64)]>([])
         var options = QueueConsumer.Options()
         options.reclaimInterval = .milliseconds(200)
         let handler: QueueHandler = { delivery in
             runs.withLock { $0.append(("", delivery.deliveries, delivery.epoch)) }
-            try await Task.sleep(for: .milliseconds(3500))
+            try await Task.sleep(for: .milliseconds(7500))
             return nil
         }
         let (first, firstTask) = queue.consume(options: options, handler)
