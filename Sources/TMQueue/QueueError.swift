@@ -6,6 +6,7 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Backpressure: the backlog is at the queue's `max_length`; nothing was enqueued or trimmed.
     case queueFull(queue: String, shard: Int, backlog: Int, limit: Int)
     case invalidDelay(String)
+    case invalidKey(String)
     case unexpectedScriptReply(String)
 
     public var description: String {
@@ -20,6 +21,8 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(queue) shard \(shard) is full: \(backlog) messages waiting, max_length is \(limit); nothing was enqueued — retry later or raise max_length"
         case .invalidDelay(let reason):
             return "delay: \(reason)"
+        case .invalidKey(let reason):
+            return "key: \(reason)"
         case .unexpectedScriptReply(let reply):
             return "unexpected reply from a queue script: \(reply)"
         }

@@ -31,4 +31,34 @@ extension RedisConnection {
         loadedScripts[script.source] = sha
         return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
     }
+
+    /// Runs `script` once per call in one pipeline (one round trip), results in call order. Each
+    /// call's script error is that call's result. The script is loaded first if needed, and the
+    /// pipeline is sent again if a `SCRIPT FLUSH` slipped in between.
+    public func runPipelined(
+        _ script: RedisScript, calls: [(keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible])]
+    ) throws -> [Result<RedisValue, RedisError>] {
+        guard !calls.isEmpty else { return [] }
+        for attempt in 0..<2 {
+            let sha: String
+            if let cached = loadedScripts[script.source], attempt == 0 {
+                sha = cached
+            } else {
+                guard let loaded = try send("SCRIPT", "LOAD", script.source).string else {
+                    throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: "not a string")
+                }
+                loadedScripts[script.source] = loaded
+                sha = loaded
+            }
+            let commands = calls.map { call in
+                RedisCommand("EVALSHA", arguments: [sha, call.keys.count] + call.keys + call.arguments)
+            }
+            let results = try pipeline(commands)
+            let missing = results.contains { if case .failure(let e) = $0 { return e.serverCode == "NOSCRIPT" } else { return false } }
+            // NOSCRIPT means none of the calls ran (the script is absent for all): safe to resend.
+            if !missing { return results }
+            loadedScripts[script.source] = nil
+        }
+        throw RedisError.server(code: "NOSCRIPT", message: "script could not be loaded")
+    }
 }

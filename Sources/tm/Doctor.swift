@@ -76,8 +76,8 @@ struct Doctor: ParsableCommand {
             let version = Self.infoField("redis_version", in: info) ?? "?"
             let aof = Self.infoField("aof_enabled", in: persistence) == "1"
             let detail = "Redis \(version) at \(configuration) (\(source("TM_REDIS_URL", environment))), PING \(Self.format(rtt)), AOF \(aof ? "on" : "off")"
-            guard Self.versionAtLeast(version, 6, 2) else {
-                return Check(name: "redis", ok: false, detail: detail, remedy: "Redis 6.2 or newer is needed (XAUTOCLAIM, GETDEL); upgrade the server")
+            guard Self.versionAtLeast(version, 7, 0) else {
+                return Check(name: "redis", ok: false, detail: detail, remedy: "Redis 7.0 or newer is needed (XAUTOCLAIM's reply, XINFO STREAM FULL); upgrade the server")
             }
             return Check(name: "redis", ok: true, detail: detail)
         } catch {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import TMCore
-import TMQueue
+@testable import TMQueue
 import TMRedis
 
 /// The life of a message through the runtime, against the harness's real Redis.
@@ -216,5 +216,91 @@ import TMRedis
         #expect(runs.current.count == 1)
         #expect(runs.current.first?.deliveries == 1)
         #expect(first.counters.reclaimed + second.counters.reclaimed == 0)
+    }
+}
+
+/// The fixes a review found, each pinned by a test.
+@Suite(.timeLimit(.minutes(2))) struct QueueEdgeCaseTests {
+    @Test func aSettleScriptRunTwiceAfterALostReplyChangesNothing() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        let sent = try await queue.enqueue(#"{"n":1}"#)
+        try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
+        let read = try await queue.redis.send("XREADGROUP", "GROUP", QueueConsumer.group, "c1", "COUNT", 1, "STREAMS", keys.stream, ">")
+        let sid = try #require(read.array?.first?.array?[1].array?.first?.array?.first?.string)
+        let epoch = try #require(try await queue.redis.send("HINCRBY", keys.epochs, sent.id, 1).int)
+        let member = #"{"id":"\#(sent.id)","key":"","payload":"{\"n\":1}","attempt":"1","enqueued_at":"0","history":"[]"}"#
+        let retry: [any RedisArgumentConvertible] = [QueueConsumer.group, sid, sent.id, epoch, 0, member]
+        // The first run's reply is "lost": the consumer sends the same script again.
+        let first = try await queue.redis.run(QueueScripts.retry, keys: [keys.stream, keys.delayed, keys.epochs], arguments: retry)
+        let again = try await queue.redis.run(QueueScripts.retry, keys: [keys.stream, keys.delayed, keys.epochs], arguments: retry)
+        #expect(first.string == "ok")
+        #expect(again.string == "stale")
+        #expect(try await queue.redis.send("ZCARD", keys.delayed).int == 1)
+        #expect(try await queue.streamLength() == 0)
+    }
+
+    @Test func aForeignEntryLeftPendingDoesNotStopTheShard() async throws {
+        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
+        defer { Task { await queue.cleanUp() } }
+        // A foreign entry delivered to a consumer that died before dead-lettering it.
+        try await queue.redis.send("XGROUP", "CREATE", queue.keys().stream, QueueConsumer.group, "0", "MKSTREAM")
+        try await queue.redis.send("XADD", queue.keys().stream, "*", "payload", "written by hand")
+        try await queue.redis.send("XREADGROUP", "GROUP", QueueConsumer.group, "ghost", "COUNT", 10, "STREAMS", queue.keys().stream, ">")
+        let handled = Locked(0)
+        var options = QueueConsumer.Options()
+        options.reclaimInterval = .milliseconds(100)
+        let (consumer, task) = queue.consume(options: options) { _ in
+            handled.withLock { $0 += 1 }
+            return nil
+        }
+        try await queue.enqueue(#"{"n":1}"#)
+        try await eventually("the good message handled and the foreign one buried") {
+            let buried = try await queue.deadLetters().count
+            return handled.current == 1 && buried == 1
+        }
+        consumer.stop()
+        try await task.value
+        #expect(try await queue.deadLetters()[0].fields["reason"] == "malformed")
+    }
+
+    @Test func aReplayedMessageFencesAboveItsEarlierDeliveries() async throws {
+        let queue = try await TestQueue { $0.maxDeliveries = 2 }
+        defer { Task { await queue.cleanUp() } }
+        struct Down: Error {}
+        let epochs = Locked<[Int64]>([])
+        let failing = Locked(true)
+        let (consumer, task) = queue.consume { delivery in
+            epochs.withLock { $0.append(delivery.epoch) }
+            if failing.current { throw Down() }
+            return nil
+        }
+        try await queue.enqueue(#"{"n":1}"#)
+        try await eventually("dead-lettered") { consumer.counters.deadLettered == 1 }
+        failing.withLock { $0 = false }
+        let letters = DeadLetterQueue(redis: queue.redis, manifest: queue.manifest)
+        let dead = try await letters.list()
+        _ = try await letters.replay(ids: dead.map(\.id))
+        try await eventually("handled after replay") { consumer.counters.handled == 1 }
+        consumer.stop()
+        try await task.value
+        let seen = epochs.current
+        #expect(seen == seen.sorted() && Set(seen).count == seen.count, "epochs \(seen) must keep rising across the replay")
+    }
+
+    @Test func enqueueBatchIsOneRoundTripAndKeepsOrderAndErrors() async throws {
+        let queue = try await TestQueue { $0.maxLength = 3 }
+        defer { Task { await queue.cleanUp() } }
+        let messages = (0..<5).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8), key: "k\($0 % 4)") }
+            + [OutgoingMessage(payload: [0x7B, 0x00, 0x7D, 0x00])]
+        let results = try await queue.producer.enqueueBatch(queue.name, messages)
+        #expect(results.count == 6)
+        #expect(try results[0].get().duplicate == false)
+        #expect(try results[2].get().duplicate == false)
+        #expect(throws: QueueError.self) { try results[3].get() }  // the fourth exceeds max_length 3
+        #expect(try results[4].get().duplicate == true)  // k0 again
+        #expect(throws: QueueError.self) { try results[5].get() }  // UTF-16, not UTF-8 JSON
+        #expect(try await queue.streamLength() == 3)
     }
 }

@@ -24,8 +24,6 @@ import TMRedis
 /// pending for another consumer to reclaim.
 public final class QueueConsumer: Sendable {
     public struct Options: Sendable {
-        /// The consumer group (one per subscriber of the queue).
-        public var group: String = "workers"
         /// This consumer's name within the group; unique per process.
         public var consumerName: String = QueueConsumer.defaultConsumerName()
         /// Handlers running at once (default: the manifest's `concurrency`).
@@ -88,6 +86,10 @@ public final class QueueConsumer: Sendable {
         self.slots = Slots(options.concurrency ?? manifest.concurrency)
     }
 
+    /// The consumer group every consumer of a queue joins. One group per stream: settling a message
+    /// deletes it, so a second group would never see it; several subscribers each get a queue.
+    public static let group = "workers"
+
     public static func defaultConsumerName() -> String {
         "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
     }
@@ -110,10 +112,12 @@ public final class QueueConsumer: Sendable {
         let control = try await RedisClient(configuration: redisConfiguration, name: "q-ctl")
         defer { control.close() }
         for shard in shards { try await ensureGroup(control, QueueKeys(queue: manifest.name, shard: shard)) }
-        logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(options.group)"])
+        logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(Self.group)"])
 
         let (deliveries, sink) = AsyncStream<Delivery>.makeStream()
-        await withTaskCancellationHandler {
+        // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":
+        // the work runs in a task of its own, and cancellation only calls `stop()`.
+        let work = Task {
             await withTaskGroup(of: Void.self) { background in
                 // Producers of deliveries: the stream ends when all of them have stopped.
                 background.addTask {
@@ -144,6 +148,9 @@ public final class QueueConsumer: Sendable {
                 }
                 background.cancelAll()
             }
+        }
+        await withTaskCancellationHandler {
+            await work.value
         } onCancel: {
             self.stop()
         }
@@ -159,29 +166,39 @@ public final class QueueConsumer: Sendable {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
         let reclaimInterval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
         var nextReclaim = ContinuousClock.now
+        var cursor = "0-0"
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
-        let batch = options.batchSize ?? manifest.batchSize
+        // With several shards, one shard's blocking read must not hold every slot.
+        let batch = min(options.batchSize ?? manifest.batchSize, max(1, slots.capacity / shards.count))
         while !isStopping {
             let wanted = await slots.acquire(max: batch)
             guard wanted > 0 else { break }
+            var held = wanted  // slots not yet handed to a delivery or given back
+            guard !isStopping else {
+                slots.release(held)
+                break
+            }
             do {
                 if ContinuousClock.now >= nextReclaim {
-                    let claimed = try await reclaim(keys, count: wanted, control: control, sink: sink)
-                    // A full batch means more may be waiting: look again at once.
-                    nextReclaim = claimed == wanted ? .now : .now + reclaimInterval
+                    let (claimed, next) = try await reclaim(keys, count: wanted, cursor: cursor, control: control, sink: sink)
+                    cursor = next
+                    held -= claimed
+                    // More may be waiting when the scan has not wrapped around: look again at once.
+                    nextReclaim = cursor != "0-0" ? .now : .now + reclaimInterval
                     if claimed > 0 {
-                        slots.release(wanted - claimed)
+                        slots.release(held)
                         continue
                     }
                 }
                 if reader == nil { reader = try await RedisClient(configuration: redisConfiguration, name: "q-read") }
                 let reply = try await reader!.send(
-                    RedisCommand("XREADGROUP", "GROUP", options.group, options.consumerName, "COUNT", wanted,
+                    RedisCommand("XREADGROUP", "GROUP", Self.group, options.consumerName, "COUNT", wanted,
                                  "BLOCK", options.blockTimeout.milliseconds, "STREAMS", keys.stream, ">"),
                     timeout: options.blockTimeout)
                 let entries = reply.array?.first?.array?[1].array ?? []
-                slots.release(wanted - entries.count)
+                slots.release(held - entries.count)
+                held = entries.count
                 backoff = .milliseconds(50)
                 if entries.isEmpty { continue }
                 var envelopes: [(String, MessageEnvelope)] = []
@@ -192,16 +209,21 @@ public final class QueueConsumer: Sendable {
                     } catch {
                         // Not one of ours (written by hand?): dead-letter it rather than loop on it.
                         slots.release()
+                        held -= 1
                         await deadLetterForeign(sid: sid, fields: parts[1].array ?? [], keys: keys, control: control)
                     }
                 }
                 guard !envelopes.isEmpty else { continue }
                 let epochs = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: envelopes.map { $0.1.id })
                 for ((sid, envelope), epoch) in zip(envelopes, epochs.array ?? []) {
+                    held -= 1
                     sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: epoch.int ?? 0, deliveries: 1)))
                 }
+                slots.release(held)
             } catch {
-                slots.release(wanted)
+                // Entries read but not yet handed out stay pending and are reclaimed later.
+                slots.release(held)
+                nextReclaim = .now + reclaimInterval
                 if case RedisError.server(let code, _) = error, code == "NOGROUP" {
                     try? await ensureGroup(control, keys)
                     continue
@@ -218,20 +240,23 @@ public final class QueueConsumer: Sendable {
 
     /// Takes over up to `count` messages idle past the visibility timeout and yields them; returns
     /// how many it took (each holds one of the caller's slots).
-    private func reclaim(_ keys: QueueKeys, count: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async throws -> Int {
+    private func reclaim(
+        _ keys: QueueKeys, count: Int, cursor: String, control: RedisClient, sink: AsyncStream<Delivery>.Continuation
+    ) async throws -> (claimed: Int, nextCursor: String) {
         let now = nowMillis()
         let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
-            options.group, options.consumerName, manifest.visibilityTimeout.milliseconds, count,
+            Self.group, options.consumerName, manifest.visibilityTimeout.milliseconds, count,
             manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0",
-            keys.idempotency(""), manifest.retention.deadLetters.milliseconds,
+            keys.idempotency(""), manifest.retention.deadLetters.milliseconds, cursor,
         ])
         let claimed = reply.array?[0].array ?? []
         let dead = Int(reply.array?[1].int ?? 0)
+        let nextCursor = reply.array?[2].string ?? "0-0"
         if dead > 0 {
             state.withLock { $0.counters.deadLettered += dead }
             logger.error("dead-lettered poison messages after repeated crashes", metadata: ["shard": "\(keys.shard)", "count": "\(dead)"])
         }
-        guard !claimed.isEmpty else { return 0 }
+        guard !claimed.isEmpty else { return (0, nextCursor) }
         logger.info("reclaimed idle messages", metadata: ["shard": "\(keys.shard)", "count": "\(claimed.count)"])
         var taken = 0
         for item in claimed {
@@ -241,7 +266,7 @@ public final class QueueConsumer: Sendable {
             state.withLock { $0.counters.reclaimed += 1 }
             sink.yield(register(delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1))))
         }
-        return taken
+        return (taken, nextCursor)
     }
 
     private func promoteLoop(control: RedisClient) async {
@@ -265,7 +290,9 @@ public final class QueueConsumer: Sendable {
     }
 
     private func heartbeatLoop(control: RedisClient) async {
-        let interval = options.heartbeatInterval ?? manifest.visibilityTimeout / 3
+        // The first heartbeat can come up to two intervals after the read: a third of the
+        // visibility timeout is the most that still keeps the message.
+        let interval = min(options.heartbeatInterval ?? manifest.visibilityTimeout / 3, manifest.visibilityTimeout / 3)
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let due = state.withLock { state in
@@ -273,7 +300,7 @@ public final class QueueConsumer: Sendable {
             }
             for (shard, group) in Dictionary(grouping: due, by: \.shard) {
                 let keys = QueueKeys(queue: manifest.name, shard: shard)
-                var arguments: [any RedisArgumentConvertible] = [options.group, options.consumerName]
+                var arguments: [any RedisArgumentConvertible] = [Self.group, options.consumerName]
                 for delivery in group { arguments += [delivery.streamID, delivery.id, delivery.epoch] }
                 do {
                     let alive = try await control.run(QueueScripts.heartbeat, keys: [keys.stream, keys.epochs], arguments: arguments)
@@ -298,13 +325,13 @@ public final class QueueConsumer: Sendable {
     }
 
     private func register(_ delivery: Delivery) -> Delivery {
-        state.withLock { $0.inFlight[delivery.streamID] = InFlight(delivery: delivery, startedAt: .now) }
+        state.withLock { $0.inFlight[delivery.inFlightKey] = InFlight(delivery: delivery, startedAt: .now) }
         return delivery
     }
 
     private func process(_ delivery: Delivery, control: RedisClient) async {
         defer {
-            state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.streamID) }
+            state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.inFlightKey) }
             slots.release()
         }
         var logger = self.logger
@@ -355,7 +382,7 @@ public final class QueueConsumer: Sendable {
             script = QueueScripts.complete
             redisKeys = [keys.stream, keys.epochs]
             if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
-            arguments = [options.group, delivery.streamID, delivery.id, delivery.epoch, result ?? "", manifest.retention.completed.milliseconds, now]
+            arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, result ?? "", manifest.retention.completed.milliseconds, now]
         case .retry(let error, let delay):
             script = QueueScripts.retry
             redisKeys = [keys.stream, keys.delayed, keys.epochs]
@@ -363,7 +390,7 @@ public final class QueueConsumer: Sendable {
                 id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt,
                 enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
             envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
-            arguments = [options.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+            arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
         case .deadLetter(let reason, let kind, let error):
             script = QueueScripts.deadLetter
             redisKeys = [keys.stream, keys.deadLetters, keys.epochs]
@@ -372,7 +399,7 @@ public final class QueueConsumer: Sendable {
             history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
             let historyJSON = String(decoding: (try? JSONEncoder().encode(history)) ?? Data("[]".utf8), as: UTF8.self)
             arguments = [
-                options.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
+                Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
                 delivery.attempt, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
                 manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
             ]
@@ -427,7 +454,7 @@ public final class QueueConsumer: Sendable {
             let error = "stream entry has no 'id' field: not written by a tm producer"
             let history = "[{\"at\":\(now),\"consumer\":\"\(options.consumerName)\",\"attempt\":1,\"kind\":\"malformed\",\"error\":\"\(error)\"}]"
             _ = try await control.run(QueueScripts.deadLetter, keys: [keys.stream, keys.deadLetters, keys.epochs], arguments: [
-                options.group, sid, id, epoch, "", Array(payload), 1, now, history, "malformed", error, now, manifest.name,
+                Self.group, sid, id, epoch, "", Array(payload), 1, now, history, "malformed", error, now, manifest.name,
                 "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
             ])
             state.withLock { $0.counters.deadLettered += 1 }
@@ -439,7 +466,7 @@ public final class QueueConsumer: Sendable {
 
     private func ensureGroup(_ control: RedisClient, _ keys: QueueKeys) async throws {
         do {
-            try await control.send("XGROUP", "CREATE", keys.stream, options.group, "0", "MKSTREAM")
+            try await control.send("XGROUP", "CREATE", keys.stream, Self.group, "0", "MKSTREAM")
         } catch let error as RedisError where error.serverCode == "BUSYGROUP" {
             // Created already, by us earlier or by another consumer.
         }
@@ -456,4 +483,9 @@ extension MessageEnvelope {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+extension Delivery {
+    /// Identifies one delivery: the same stream entry reclaimed by this consumer is a new delivery.
+    var inFlightKey: String { "\(streamID)#\(epoch)" }
 }

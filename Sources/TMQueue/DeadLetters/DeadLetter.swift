@@ -23,7 +23,8 @@ public struct DeadLetter: Sendable, Hashable {
     public let attempts: Int
     public let enqueuedAt: Date
     public let deadAt: Date
-    /// Why it was dead-lettered: `max_deliveries`, `non_retryable`, `malformed`, `crash`, ...
+    /// Why it was dead-lettered: `exhausted` (max_deliveries reached), `non_retryable`, `invalid`
+    /// (the handler rejected the message), `malformed` (not JSON, or not written by a tm producer), `crash`.
     public let reason: String
     /// The last error.
     public let error: String

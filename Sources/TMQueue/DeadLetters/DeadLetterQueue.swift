@@ -301,6 +301,12 @@ public struct DeadLetterQueue: Sendable {
             for (letter, reply) in zip(group, replies) {
                 if case .success(let value) = reply, value.int == 1 { purged.append(letter) } else { gone.append(letter.id) }
             }
+            // Dead letters keep their fencing epoch (a replay must fence above it); a purged one
+            // will never be delivered again, so its epoch goes too.
+            let purgedHere = purged.filter { $0.shard == shard }.map(\.messageID)
+            if !purgedHere.isEmpty {
+                _ = try? await redis.send(RedisCommand("HDEL", arguments: [keys(shard).epochs] + purgedHere))
+            }
         }
         return PurgeReport(queue: queue, dryRun: false, purged: purged, missing: gone)
     }

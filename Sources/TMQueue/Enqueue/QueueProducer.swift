@@ -72,7 +72,7 @@ public struct QueueProducer: Sendable {
         }
         let batch = prepared
         let replies = try await redis.withConnection { connection in
-            batch.map { _, p in Result { try connection.run(QueueScripts.enqueue, keys: p.keys, arguments: p.arguments) } }
+            try connection.runPipelined(QueueScripts.enqueue, calls: batch.map { (keys: $0.1.keys, arguments: $0.1.arguments) })
         }
         for ((index, p), reply) in zip(prepared, replies) {
             results[index] = Result { try p.interpret(try reply.get()) }
@@ -112,6 +112,10 @@ public struct QueueProducer: Sendable {
         guard message.payload.count <= manifest.maxPayloadBytes else {
             throw QueueError.payloadTooLarge(queue: queue, bytes: message.payload.count, limit: manifest.maxPayloadBytes)
         }
+        // JSON travels as UTF-8 (and is embedded as text in the delayed set): no other encoding.
+        guard !message.payload.contains(0), String(bytes: message.payload, encoding: .utf8) != nil else {
+            throw QueueError.payloadNotJSON(queue: queue, reason: "not UTF-8 text")
+        }
         let document: Any
         do {
             document = try JSONSerialization.jsonObject(with: Data(message.payload), options: [.fragmentsAllowed])
@@ -120,7 +124,7 @@ public struct QueueProducer: Sendable {
         }
         if let delay = message.delay, delay < .zero { throw QueueError.invalidDelay("must not be negative") }
         if let key = message.key, key.isEmpty || key.utf8.count > 512 {
-            throw QueueError.payloadNotJSON(queue: queue, reason: "the idempotency key must be 1 to 512 bytes")
+            throw QueueError.invalidKey("must be 1 to 512 bytes")
         }
 
         let shardKey = message.shardKey

@@ -29,7 +29,9 @@ enum QueueScripts {
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
         end
         if KEYS[3] then
-          redis.call('SET', KEYS[3], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ARGV[7])
+          -- A delayed message's record must outlive its delay.
+          local ttl = tonumber(ARGV[7]) + math.max(tonumber(ARGV[5]) - tonumber(ARGV[4]), 0)
+          redis.call('SET', KEYS[3], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ttl)
         end
         return {'ok', ARGV[1], where}
         """)
@@ -55,44 +57,51 @@ enum QueueScripts {
         return out
         """)
 
-    /// Takes over messages idle past the visibility timeout (XAUTOCLAIM), raising their epochs;
-    /// a message reclaimed more than maxReclaims times is a poison pill and goes to the DLQ.
+    /// Takes over messages idle past the visibility timeout (XAUTOCLAIM from `cursor`, so a long
+    /// pending list is walked across calls rather than rescanned from the start), raising their
+    /// epochs; a message reclaimed more than maxReclaims times is a poison pill and goes to the DLQ,
+    /// and so does an entry without our fields (it could never be settled).
     /// KEYS: stream, epochs, dlq
-    /// ARGV: group, consumer, minIdle, count, maxReclaims, now, queue, dlqMinID, idempotencyPrefix, deadTTL
-    /// → {{streamID, fields, epoch, deliveries}...}, deadCount
+    /// ARGV: group, consumer, minIdle, count, maxReclaims, now, queue, dlqMinID, idempotencyPrefix, deadTTL, cursor
+    /// → {{streamID, fields, epoch, deliveries}...}, deadCount, nextCursor
     static let reclaim = RedisScript("""
-        local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+        local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[11], 'COUNT', ARGV[4])
         local out, dead = {}, 0
+        local function bury(sid, f, kind, message)
+          local history = cjson.decode(f.history or '[]')
+          history[#history + 1] = {at = tonumber(ARGV[6]), consumer = ARGV[2], attempt = tonumber(f.attempt or '0') + 1,
+            kind = kind, error = message}
+          redis.call('XACK', KEYS[1], ARGV[1], sid)
+          redis.call('XDEL', KEYS[1], sid)
+          redis.call('XADD', KEYS[3], '*', 'id', f.id, 'key', f.key or '', 'payload', f.payload or '',
+            'attempt', f.attempt or '0', 'enqueued_at', f.enqueued_at or '0', 'history', cjson.encode(history),
+            'reason', kind, 'error', message, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
+          redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
+          if f.key and f.key ~= '' then
+            redis.call('SET', ARGV[9] .. f.key, cjson.encode({id = f.id, state = 'dead'}), 'PX', ARGV[10])
+          end
+          dead = dead + 1
+        end
         for _, entry in ipairs(res[2]) do
-          local sid, fields = entry[1], entry[2]
-          if fields and #fields > 0 then
+          if type(entry) == 'table' and type(entry[2]) == 'table' and #entry[2] > 0 then
+            local sid, fields = entry[1], entry[2]
             local f = {}
             for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
             local p = redis.call('XPENDING', KEYS[1], ARGV[1], sid, sid, 1)
             local deliveries = (p[1] and p[1][4]) or 1
-            if deliveries > tonumber(ARGV[5]) + 1 then
-              local history = cjson.decode(f.history or '[]')
-              history[#history + 1] = {at = tonumber(ARGV[6]), consumer = ARGV[2], attempt = tonumber(f.attempt or '0') + 1,
-                kind = 'crash', error = 'delivered ' .. (deliveries - 1) .. ' times without an outcome: its consumers crashed, hung or were killed'}
-              redis.call('XACK', KEYS[1], ARGV[1], sid)
-              redis.call('XDEL', KEYS[1], sid)
-              redis.call('HDEL', KEYS[2], f.id)
-              redis.call('XADD', KEYS[3], '*', 'id', f.id, 'key', f.key or '', 'payload', f.payload or '',
-                'attempt', f.attempt or '0', 'enqueued_at', f.enqueued_at or '0', 'history', cjson.encode(history),
-                'reason', 'crash', 'error', history[#history].error, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
-              redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
-              if f.key and f.key ~= '' then
-                redis.call('SET', ARGV[9] .. f.key, cjson.encode({id = f.id, state = 'dead'}), 'PX', ARGV[10])
-              end
-              dead = dead + 1
+            if not f.id then
+              f.id = 'foreign-' .. sid
+              bury(sid, f, 'malformed', 'stream entry has no id field: not written by a tm producer')
+            elseif deliveries > tonumber(ARGV[5]) + 1 then
+              bury(sid, f, 'crash', 'delivered ' .. (deliveries - 1) .. ' times without an outcome: its consumers crashed, hung or were killed')
             else
               out[#out + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
             end
-          else
-            redis.call('XACK', KEYS[1], ARGV[1], sid)
+          elseif type(entry) == 'table' then
+            redis.call('XACK', KEYS[1], ARGV[1], entry[1])
           end
         end
-        return {out, dead}
+        return {out, dead, res[1]}
         """)
 
     /// Keeps long handlers' messages from being reclaimed: XCLAIM ... JUSTID to the same consumer
@@ -116,10 +125,13 @@ enum QueueScripts {
         """)
 
     /// Success: ack, delete and record the outcome under the idempotency key, in one step, so a
-    /// duplicate or a replay of finished work is answered from the record.
+    /// duplicate or a replay of finished work is answered from the record. Like every settle
+    /// script it refuses (`stale`) unless the epoch matches and the entry is still pending, so a
+    /// re-run after a lost reply, or a consumer that lost the message, changes nothing.
     /// KEYS: stream, epochs, [idempotency]. ARGV: group, sid, id, epoch, result, ttl, now → "ok" | "stale"
     static let complete = RedisScript("""
         if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
         redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
         redis.call('XDEL', KEYS[1], ARGV[2])
         redis.call('HDEL', KEYS[2], ARGV[3])
@@ -136,6 +148,7 @@ enum QueueScripts {
     /// KEYS: stream, delayed, epochs. ARGV: group, sid, id, epoch, due, member → "ok" | "stale"
     static let retry = RedisScript("""
         if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
         redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
         redis.call('XDEL', KEYS[1], ARGV[2])
         redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
@@ -149,9 +162,10 @@ enum QueueScripts {
     /// → "ok" | "stale"
     static let deadLetter = RedisScript("""
         if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
         redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
         redis.call('XDEL', KEYS[1], ARGV[2])
-        redis.call('HDEL', KEYS[3], ARGV[3])
+        -- The epoch is kept: a replay's deliveries must fence above every earlier one.
         local dead = redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'key', ARGV[5], 'payload', ARGV[6],
           'attempt', ARGV[7], 'enqueued_at', ARGV[8], 'history', ARGV[9], 'reason', ARGV[10], 'error', ARGV[11],
           'dead_at', ARGV[12], 'queue', ARGV[13], 'stream_id', ARGV[2])
