@@ -304,3 +304,29 @@ import TMRedis
         #expect(try await queue.streamLength() == 3)
     }
 }
+
+extension QueueEdgeCaseTests {
+    @Test func deadConsumersAreForgottenButOwnersOfPendingWorkAreKept() async throws {
+        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(60) }
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
+        try await queue.enqueue(#"{"n":1}"#)
+        try await queue.redis.send("XREADGROUP", "GROUP", QueueConsumer.group, "owns-work", "COUNT", 1, "STREAMS", keys.stream, ">")
+        try await queue.redis.send("XGROUP", "CREATECONSUMER", keys.stream, QueueConsumer.group, "long-gone")
+        try await Task.sleep(for: .milliseconds(300))
+        var options = QueueConsumer.Options()
+        options.forgetConsumersAfter = .milliseconds(200)
+        let (consumer, task) = queue.consume(options: options) { _ in nil }
+        try await eventually("the silent consumer forgotten") {
+            let names = try await queue.redis.send("XINFO", "CONSUMERS", keys.stream, QueueConsumer.group).array ?? []
+            let listed = names.compactMap { $0.array?[1].string }
+            return !listed.contains("long-gone")
+        }
+        consumer.stop()
+        try await task.value
+        let remaining = (try await queue.redis.send("XINFO", "CONSUMERS", keys.stream, QueueConsumer.group).array ?? [])
+            .compactMap { entry -> String? in entry.array?[1].string }
+        #expect(remaining.contains("owns-work"))
+    }
+}

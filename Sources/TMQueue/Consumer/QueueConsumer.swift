@@ -40,6 +40,8 @@ public final class QueueConsumer: Sendable {
         public var reclaimInterval: Duration?
         /// How often the delayed set is checked when nothing is due sooner.
         public var promoteInterval: Duration = .milliseconds(200)
+        /// Consumers with nothing pending and silent this long are removed from the group.
+        public var forgetConsumersAfter: Duration = .seconds(3600)
 
         public init() {}
     }
@@ -269,8 +271,17 @@ public final class QueueConsumer: Sendable {
         return (taken, nextCursor)
     }
 
+    /// Moves due delayed messages onto the stream, and now and then forgets dead consumers.
     private func promoteLoop(control: RedisClient) async {
+        var nextPrune = ContinuousClock.now
         while !Task.isCancelled {
+            if ContinuousClock.now >= nextPrune {
+                nextPrune = .now + .seconds(60)
+                for shard in shards {
+                    let keys = QueueKeys(queue: manifest.name, shard: shard)
+                    _ = try? await control.run(QueueScripts.pruneConsumers, keys: [keys.stream], arguments: [Self.group, options.forgetConsumersAfter.milliseconds])
+                }
+            }
             var sleep = options.promoteInterval
             for shard in shards {
                 let keys = QueueKeys(queue: manifest.name, shard: shard)

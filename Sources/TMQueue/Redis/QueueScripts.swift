@@ -204,4 +204,20 @@ enum QueueScripts {
         redis.call('XDEL', KEYS[2], ARGV[1])
         return {'replayed', f.id, sid}
         """)
+
+    /// Forgets consumers that own nothing and have been silent for `minIdle` (killed processes leave
+    /// their names behind; the group would grow by one per crash).
+    /// KEYS: stream. ARGV: group, minIdleMs → removed count
+    static let pruneConsumers = RedisScript("""
+        local removed = 0
+        for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+          local info = {}
+          for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+          if info.pending == 0 and info.idle > tonumber(ARGV[2]) then
+            redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info.name)
+            removed = removed + 1
+          end
+        end
+        return removed
+        """)
 }
