@@ -51,3 +51,6 @@ for f in figures:
 json.dump({"figures": figures}, open("bench-results/peers.json", "w"), indent=2)
 print("figures written to bench-results/peers.json")
 PY
+
+# The queue benchmarks (enqueue, drain, latency, recovery; Sidekiq beside them with BENCH_PEERS=1).
+scripts/bench-queue.sh

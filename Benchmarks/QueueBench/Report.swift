@@ -78,7 +78,7 @@ enum Format {
 }
 
 /// Prints rows under a header, each column padded to its widest cell.
-func printTable(_ title: String, header: [String], rows: [[String]]) {
+func printFigures(_ title: String, header: [String], rows: [[String]]) {
     let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { column, cell in

@@ -51,15 +51,10 @@ struct Arguments: Sendable {
         return number
     }
 
-    /// A duration written `500ms`, `5s` or `2m` (a bare number is seconds).
+    /// A duration written as in the manifests: `500ms`, `5s`, `2m`.
     func duration(_ name: String, default value: Duration) throws -> Duration {
         guard let text = values[name] else { return value }
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
-        for (suffix, seconds) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number > 0 { return .milliseconds(Int64(number * seconds * 1000)) }
-        }
-        if let number = Double(text), number > 0 { return .milliseconds(Int64(number * 1000)) }
-        throw BenchError("\(name) \(text): expected a duration such as 500ms, 5s or 2m")
+        do { return try DurationText.parse(text) } catch { throw BenchError("\(name): \(error)") }
     }
 }
 
@@ -71,13 +66,6 @@ func wallNanos() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-}
-
-extension Duration {
-    var secondsDouble: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }
 
 enum Stats {
