@@ -116,6 +116,7 @@ public final class QueueConsumer: Sendable {
         for shard in shards { try await ensureGroup(control, QueueKeys(queue: manifest.name, shard: shard)) }
         logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(Self.group)"])
 
+        let settler = ScriptBatcher(redis: control)
         let (deliveries, sink) = AsyncStream<Delivery>.makeStream()
         // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":
         // the work runs in a task of its own, and cancellation only calls `stop()`.
@@ -135,7 +136,7 @@ public final class QueueConsumer: Sendable {
 
                 await withTaskGroup(of: Void.self) { handlers in
                     for await delivery in deliveries {
-                        handlers.addTask { await self.process(delivery, control: control) }
+                        handlers.addTask { await self.process(delivery, settler: settler) }
                     }
                     // Stopping: give in-flight handlers the grace period, then cancel them; their
                     // messages stay pending and are reclaimed by another consumer.
@@ -340,7 +341,7 @@ public final class QueueConsumer: Sendable {
         return delivery
     }
 
-    private func process(_ delivery: Delivery, control: RedisClient) async {
+    private func process(_ delivery: Delivery, settler: ScriptBatcher) async {
         defer {
             state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.inFlightKey) }
             slots.release()
@@ -349,7 +350,7 @@ public final class QueueConsumer: Sendable {
         logger[metadataKey: "message_id"] = .string(delivery.id)
 
         if (try? JSONSerialization.jsonObject(with: Data(delivery.payload), options: [.fragmentsAllowed])) == nil {
-            await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), control: control, logger: logger)
+            await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), settler: settler, logger: logger)
             return
         }
         let outcome: Settlement
@@ -371,7 +372,7 @@ public final class QueueConsumer: Sendable {
                 outcome = .retry(error: message, delay: manifest.backoff.delay(forRetry: delivery.attempt))
             }
         }
-        await settle(delivery, outcome, control: control, logger: logger)
+        await settle(delivery, outcome, settler: settler, logger: logger)
     }
 
     enum Settlement {
@@ -382,7 +383,7 @@ public final class QueueConsumer: Sendable {
 
     /// Records the outcome. Retries the script on connection errors (it is idempotent thanks to the
     /// epoch check), so a Redis restart does not turn a finished handler into a redelivery.
-    private func settle(_ delivery: Delivery, _ settlement: Settlement, control: RedisClient, logger: Logger) async {
+    private func settle(_ delivery: Delivery, _ settlement: Settlement, settler: ScriptBatcher, logger: Logger) async {
         let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
         let now = nowMillis()
         let script: RedisScript
@@ -419,7 +420,7 @@ public final class QueueConsumer: Sendable {
         let deadline = ContinuousClock.now + manifest.visibilityTimeout
         while true {
             do {
-                let reply = try await control.run(script, keys: redisKeys, arguments: arguments)
+                let reply = try await settler.run(script, keys: redisKeys, arguments: arguments)
                 if reply.string == "stale" {
                     state.withLock { $0.counters.stale += 1 }
                     logger.warning("outcome discarded: the message was taken over by another consumer", metadata: ["epoch": "\(delivery.epoch)"])
