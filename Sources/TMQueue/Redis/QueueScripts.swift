@@ -131,8 +131,8 @@ enum QueueScripts {
     /// KEYS: stream, epochs, [idempotency]. ARGV: group, sid, id, epoch, result, ttl, now → "ok" | "stale"
     static let complete = RedisScript("""
         if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return 'stale' end
-        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
-        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
+        if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
         redis.call('XDEL', KEYS[1], ARGV[2])
         redis.call('HDEL', KEYS[2], ARGV[3])
         if KEYS[3] then
@@ -148,8 +148,8 @@ enum QueueScripts {
     /// KEYS: stream, delayed, epochs. ARGV: group, sid, id, epoch, due, member → "ok" | "stale"
     static let retry = RedisScript("""
         if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
-        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
-        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
+        if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
         redis.call('XDEL', KEYS[1], ARGV[2])
         redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
         return 'ok'
@@ -162,8 +162,8 @@ enum QueueScripts {
     /// → "ok" | "stale"
     static let deadLetter = RedisScript("""
         if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
-        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 'stale' end
-        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
+        if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
         redis.call('XDEL', KEYS[1], ARGV[2])
         -- The epoch is kept: a replay's deliveries must fence above every earlier one.
         local dead = redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'key', ARGV[5], 'payload', ARGV[6],
