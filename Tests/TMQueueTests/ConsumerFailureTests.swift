@@ -9,23 +9,18 @@ import TMRedis
 /// Consumers dying and Redis restarting: nothing is lost, nothing is done twice.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct ConsumerFailureTests {
     @Test func aConsumerKilledMidHandlerIsReclaimedAfterTheVisibilityTimeout() async throws {
-        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(2) }
-        defer { Task { await queue.cleanUp() } }
-        let database = try makeEffectsDatabase()
-        let db = try database.connect()
-        defer { db.close() }
-        let redisURL = try TestServers.redisURL
+        let fixture = try await WorkerFixture { $0.visibilityTimeout = .seconds(2) }
+        defer { Task { await fixture.cleanUp() } }
+        let (queue, db) = (fixture.queue, fixture.db)
 
-        let doomed = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "doomed",
-                                       extra: ["--sleep-ms", "3000", "--visibility-ms", "2000"])
+        let doomed = try fixture.worker("doomed", ["--sleep-ms", "3000", "--visibility-ms", "2000"])
         let sent = try await queue.enqueue(#"{"order":"o-1"}"#)
         try await eventually("the first worker started the handler") {
             try db.query("SELECT count(*)::int AS n FROM test_attempts").rows[0].decode("n", as: Int.self) == 1
         }
         doomed.kill()
         let killedAt = ContinuousClock.now
-        let survivor = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "survivor",
-                                         extra: ["--sleep-ms", "100", "--visibility-ms", "2000"])
+        let survivor = try fixture.worker("survivor", ["--sleep-ms", "100", "--visibility-ms", "2000"])
         defer { survivor.terminate() }
         try await eventually("the message's effect") {
             try db.query("SELECT count(*)::int AS n FROM test_effects").rows[0].decode("n", as: Int.self) == 1
@@ -45,23 +40,18 @@ import TMRedis
     }
 
     @Test func aPausedConsumerThatLostItsMessageCannotOverwriteTheNewerResult() async throws {
-        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
-        defer { Task { await queue.cleanUp() } }
-        let database = try makeEffectsDatabase()
-        let db = try database.connect()
-        defer { db.close() }
-        let redisURL = try TestServers.redisURL
+        let fixture = try await WorkerFixture { $0.visibilityTimeout = .seconds(1) }
+        defer { Task { await fixture.cleanUp() } }
+        let (queue, db) = (fixture.queue, fixture.db)
 
-        let paused = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "paused",
-                                       extra: ["--sleep-ms", "1500", "--visibility-ms", "1000", "--fenced"])
+        let paused = try fixture.worker("paused", ["--sleep-ms", "1500", "--visibility-ms", "1000", "--fenced"])
         defer { paused.terminate() }
         try await queue.enqueue(#"{"order":"o-2"}"#)
         try await eventually("the first worker started") {
             try db.query("SELECT count(*)::int AS n FROM test_attempts").rows[0].decode("n", as: Int.self) == 1
         }
         paused.child.pause()  // frozen mid-handler: no heartbeats, the visibility timeout runs out
-        let successor = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "successor",
-                                          extra: ["--sleep-ms", "0", "--visibility-ms", "1000", "--fenced"])
+        let successor = try fixture.worker("successor", ["--sleep-ms", "0", "--visibility-ms", "1000", "--fenced"])
         defer { successor.terminate() }
         try await eventually("the successor's effect") {
             try db.query("SELECT count(*)::int AS n FROM test_effects WHERE consumer = 'successor'").rows[0].decode("n", as: Int.self) == 1
@@ -80,17 +70,13 @@ import TMRedis
     }
 
     @Test func sigtermFinishesInFlightWorkWithinTheGraceAndLeavesTheRestForReclaim() async throws {
-        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(1) }
-        defer { Task { await queue.cleanUp() } }
-        let database = try makeEffectsDatabase()
-        let db = try database.connect()
-        defer { db.close() }
-        let redisURL = try TestServers.redisURL
-        func count(_ sql: PostgresQuery) throws -> Int { try db.query(sql).rows[0].decode("n", as: Int.self) }
+        let fixture = try await WorkerFixture { $0.visibilityTimeout = .seconds(1) }
+        defer { Task { await fixture.cleanUp() } }
+        let (queue, db) = (fixture.queue, fixture.db)
+        func count(_ sql: PostgresQuery) throws -> Int { try fixture.count(sql) }
 
         // Graceful: three handlers of 800 ms in flight, a 5 s grace: all three finish, then it exits.
-        let graceful = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "graceful",
-                                         extra: ["--sleep-ms", "800", "--visibility-ms", "1000", "--concurrency", "3", "--grace-ms", "5000"])
+        let graceful = try fixture.worker("graceful", ["--sleep-ms", "800", "--visibility-ms", "1000", "--concurrency", "3", "--grace-ms", "5000"])
         for i in 0..<3 { try await queue.enqueue("{\"n\":\(i)}") }
         try await eventually("three in flight") { try count("SELECT count(*)::int AS n FROM test_attempts") == 3 }
         graceful.child.signal(SIGTERM)
@@ -100,16 +86,14 @@ import TMRedis
 
         // Past the grace: a 10 s handler, a 300 ms grace: the process exits without settling the
         // message, which stays pending and is handled by the next consumer.
-        let impatient = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "impatient",
-                                          extra: ["--sleep-ms", "10000", "--visibility-ms", "1000", "--grace-ms", "300"])
+        let impatient = try fixture.worker("impatient", ["--sleep-ms", "10000", "--visibility-ms", "1000", "--grace-ms", "300"])
         try await queue.enqueue(#"{"n":99}"#)
         try await eventually("in flight") { try count("SELECT count(*)::int AS n FROM test_attempts WHERE consumer = 'impatient'") == 1 }
         impatient.child.signal(SIGTERM)
         #expect(try impatient.child.wait(timeout: .seconds(10)) == 0)
         #expect(try count("SELECT count(*)::int AS n FROM test_effects") == 3)
         #expect(try await queue.streamLength() == 1)
-        let next = try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "next",
-                                     extra: ["--sleep-ms", "0", "--visibility-ms", "1000"])
+        let next = try fixture.worker("next", ["--sleep-ms", "0", "--visibility-ms", "1000"])
         defer { next.terminate() }
         try await eventually("handled by the next consumer") { try count("SELECT count(*)::int AS n FROM test_effects") == 4 }
         try await eventually("acknowledged") { try await queue.streamLength() == 0 }
@@ -117,12 +101,9 @@ import TMRedis
 
     @Test func soakWithAConsumerKilledEverySecondLosesNothingAndDuplicatesNothing() async throws {
         let total = Int(ProcessInfo.processInfo.environment["TM_SOAK_MESSAGES"] ?? "") ?? 20_000
-        let queue = try await TestQueue { $0.visibilityTimeout = .seconds(2); $0.maxLength = total + 1 }
-        defer { Task { await queue.cleanUp() } }
-        let database = try makeEffectsDatabase()
-        let db = try database.connect()
-        defer { db.close() }
-        let redisURL = try TestServers.redisURL
+        let fixture = try await WorkerFixture { $0.visibilityTimeout = .seconds(2); $0.maxLength = total + 1 }
+        defer { Task { await fixture.cleanUp() } }
+        let (queue, db) = (fixture.queue, fixture.db)
 
         var ids = Set<String>()
         for chunk in stride(from: 0, to: total, by: 1000) {
@@ -132,8 +113,7 @@ import TMRedis
         #expect(ids.count == total)
 
         func start(_ i: Int, _ generation: Int) throws -> WorkerProcess {
-            try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: "w\(i).\(generation)",
-                              extra: ["--visibility-ms", "2000", "--concurrency", "8"])
+            try fixture.worker("w\(i).\(generation)", ["--visibility-ms", "2000", "--concurrency", "8"])
         }
         var workers = try (0..<4).map { try start($0, 0) }
         defer { workers.forEach { $0.terminate() } }

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import TMQueue
 import TMPostgres
 
 /// A `queue-test-worker` process: a real consumer in a process of its own, so tests can SIGKILL it.
@@ -35,4 +36,32 @@ func makeEffectsDatabase() throws -> TestDatabase {
         CREATE TABLE test_runs (message_id text NOT NULL, consumer text NOT NULL, applied boolean NOT NULL);
         """)
     return database
+}
+
+/// A test queue, a database with the worker's tables, and worker processes wired to both.
+final class WorkerFixture: @unchecked Sendable {
+    let queue: TestQueue
+    let database: TestDatabase
+    let db: PostgresConnection
+    let redisURL: String
+
+    init(_ configure: (inout QueueManifest) -> Void) async throws {
+        queue = try await TestQueue(configure)
+        database = try makeEffectsDatabase()
+        db = try database.connect()
+        redisURL = try TestServers.redisURL
+    }
+
+    /// Starts a `queue-test-worker` on this queue and database, and waits until it consumes.
+    func worker(_ name: String, _ extra: [String] = []) throws -> WorkerProcess {
+        try WorkerProcess(queue: queue.name, redisURL: redisURL, databaseURL: database.url, name: name, extra: extra)
+    }
+
+    /// `SELECT count(*)::int AS n ...` as a number.
+    func count(_ sql: PostgresQuery) throws -> Int { try db.query(sql).rows[0].decode("n", as: Int.self) }
+
+    func cleanUp() async {
+        db.close()
+        await queue.cleanUp()
+    }
 }
