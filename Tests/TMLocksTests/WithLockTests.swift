@@ -13,11 +13,12 @@ import TMRedis
         let contender = try await RedisFixture(name: "contender")
         defer { holder.close(); contender.close() }
         let resource = TestServers.uniqueName("renew")
-        let ttl = Duration.milliseconds(1500)
+        // Renewed every second; a stall of the whole 3 s on a loaded 2-core machine would be needed to lose it.
+        let ttl = Duration.seconds(3)
 
         let (attempts, fencingToken) = try await holder.lock.withLock(resource, ttl: ttl) { lease in
-            // Work for well over two TTLs while another process keeps trying to take the lock.
-            let until = ContinuousClock.now + ttl * 3
+            // Work for two TTLs while another client keeps trying to take the lock.
+            let until = ContinuousClock.now + ttl * 2
             var attempts = 0
             while ContinuousClock.now < until {
                 if let stolen = try await contender.lock.tryAcquire(resource, ttl: .seconds(30)) {
