@@ -330,3 +330,29 @@ extension QueueEdgeCaseTests {
         #expect(remaining.contains("owns-work"))
     }
 }
+
+extension QueueEdgeCaseTests {
+    @Test func aBacklogIsReadWithEpochsInOneStepAndBadEntriesInItStillGoToTheDLQ() async throws {
+        let queue = try await TestQueue { $0.batchSize = 2; $0.concurrency = 2 }
+        defer { Task { await queue.cleanUp() } }
+        // A backlog before any consumer: full batches switch the fetcher to the one-step read.
+        var ids: [String] = []
+        for n in 0..<7 { ids.append(try await queue.enqueue("{\"n\":\(n)}").id) }
+        try await queue.redis.send("XADD", queue.keys().stream, "*", "payload", "no id field")
+        try await queue.redis.send("XADD", queue.keys().stream, "*", "id", "raw-2", "key", "", "payload", "{oops",
+                                   "attempt", "0", "enqueued_at", "0", "history", "[]")
+        for n in 7..<10 { ids.append(try await queue.enqueue("{\"n\":\(n)}").id) }
+        let seen = Locked<[String: Int64]>([:])
+        let (consumer, task) = queue.consume { delivery in
+            seen.withLock { $0[delivery.id] = delivery.epoch }
+            return nil
+        }
+        try await eventually("all settled") { consumer.counters.handled == 10 && consumer.counters.deadLettered == 2 }
+        consumer.stop()
+        try await task.value
+        #expect(Set(seen.current.keys) == Set(ids))
+        #expect(seen.current.values.allSatisfy { $0 == 1 })
+        #expect(try await queue.streamLength() == 0)
+        #expect(Set(try await queue.deadLetters().compactMap { $0.fields["reason"] }) == ["malformed"])
+    }
+}

@@ -170,6 +170,7 @@ public final class QueueConsumer: Sendable {
         let reclaimInterval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
         var nextReclaim = ContinuousClock.now
         var cursor = "0-0"
+        var backlog = false
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
         // With several shards, one shard's blocking read must not hold every slot.
@@ -195,32 +196,54 @@ public final class QueueConsumer: Sendable {
                     }
                 }
                 if reader == nil { reader = try await RedisClient(configuration: redisConfiguration, name: "q-read") }
-                let reply = try await reader!.send(
-                    RedisCommand("XREADGROUP", "GROUP", Self.group, options.consumerName, "COUNT", wanted,
-                                 "BLOCK", options.blockTimeout.milliseconds, "STREAMS", keys.stream, ">"),
-                    timeout: options.blockTimeout)
-                let entries = reply.array?.first?.array?[1].array ?? []
+                // (stream id, fields, epoch if already raised)
+                var entries: [(String, [RedisValue], Int64?)] = []
+                if backlog {
+                    // The last read was full: more is likely waiting, so read and raise epochs in one step.
+                    let reply = try await reader!.run(QueueScripts.fetch, keys: [keys.stream, keys.epochs],
+                                                      arguments: [Self.group, options.consumerName, wanted])
+                    for item in reply.array ?? [] {
+                        guard let parts = item.array, parts.count == 3, let sid = parts[0].string else { continue }
+                        entries.append((sid, parts[1].array ?? [], parts[2].int.flatMap { $0 > 0 ? $0 : nil }))
+                    }
+                } else {
+                    let reply = try await reader!.send(
+                        RedisCommand("XREADGROUP", "GROUP", Self.group, options.consumerName, "COUNT", wanted,
+                                     "BLOCK", options.blockTimeout.milliseconds, "STREAMS", keys.stream, ">"),
+                        timeout: options.blockTimeout)
+                    for item in reply.array?.first?.array?[1].array ?? [] {
+                        guard let parts = item.array, parts.count == 2, let sid = parts[0].string else { continue }
+                        entries.append((sid, parts[1].array ?? [], nil))
+                    }
+                }
+                backlog = entries.count == wanted
                 slots.release(held - entries.count)
                 held = entries.count
                 backoff = .milliseconds(50)
                 if entries.isEmpty { continue }
-                var envelopes: [(String, MessageEnvelope)] = []
-                for entry in entries {
-                    guard let parts = entry.array, parts.count == 2, let sid = parts[0].string else { continue }
+                var envelopes: [(String, MessageEnvelope, Int64?)] = []
+                for (sid, fields, epoch) in entries {
                     do {
-                        envelopes.append((sid, try MessageEnvelope(fields: parts[1].array ?? [])))
+                        envelopes.append((sid, try MessageEnvelope(fields: fields), epoch))
                     } catch {
                         // Not one of ours (written by hand?): dead-letter it rather than loop on it.
                         slots.release()
                         held -= 1
-                        await deadLetterForeign(sid: sid, fields: parts[1].array ?? [], keys: keys, control: control)
+                        await deadLetterForeign(sid: sid, fields: fields, keys: keys, control: control)
                     }
                 }
                 guard !envelopes.isEmpty else { continue }
-                let epochs = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: envelopes.map { $0.1.id })
-                for ((sid, envelope), epoch) in zip(envelopes, epochs.array ?? []) {
+                let unraised = envelopes.filter { $0.2 == nil }.map(\.1.id)
+                var raised: [Int64] = []
+                if !unraised.isEmpty {
+                    raised = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: unraised)
+                        .array?.map { $0.int ?? 0 } ?? []
+                }
+                var next = raised.makeIterator()
+                for (sid, envelope, epoch) in envelopes {
                     held -= 1
-                    sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: epoch.int ?? 0, deliveries: 1)))
+                    let epoch = epoch ?? next.next() ?? 0
+                    sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: epoch, deliveries: 1)))
                 }
                 slots.release(held)
             } catch {

@@ -50,6 +50,23 @@ enum QueueScripts {
         return {#due, nxt[2] or ''}
         """)
 
+    /// Reads without blocking and raises the epochs in the same step: one round trip per batch
+    /// while there is a backlog (an idle consumer blocks in a plain XREADGROUP instead).
+    /// KEYS: stream, epochs. ARGV: group, consumer, count → {{streamID, fields, epoch}...}
+    static let fetch = RedisScript("""
+        local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+        if not res then return {} end
+        local out = {}
+        for _, e in ipairs(res[1][2]) do
+          local id
+          for i = 1, #e[2], 2 do if e[2][i] == 'id' then id = e[2][i + 1] end end
+          local epoch = 0
+          if id then epoch = redis.call('HINCRBY', KEYS[2], id, 1) end
+          out[#out + 1] = {e[1], e[2], epoch}
+        end
+        return out
+        """)
+
     /// Raises the fencing epoch of freshly read messages. KEYS: epochs. ARGV: ids → epochs
     static let raiseEpochs = RedisScript("""
         local out = {}
