@@ -37,19 +37,9 @@ struct MessageEnvelope: Sendable {
     var enqueuedAt: Int64
     var history: [AttemptRecord]
 
-    static let fieldNames = ["id", "key", "payload", "attempt", "enqueued_at", "history"]
-
     var historyJSON: String {
         guard !history.isEmpty, let data = try? JSONEncoder().encode(history) else { return "[]" }
         return String(decoding: data, as: UTF8.self)
-    }
-
-    /// The flat field list of the stream entry, for XADD.
-    var streamFields: [RedisArgument] {
-        [
-            "id", RedisArgument(id), "key", RedisArgument(key), "payload", RedisArgument(bytes: payload),
-            "attempt", RedisArgument(failedAttempts), "enqueued_at", RedisArgument(enqueuedAt), "history", RedisArgument(historyJSON),
-        ]
     }
 
     /// Rebuilds an envelope from the field/value pairs of a stream entry.
@@ -66,12 +56,12 @@ struct MessageEnvelope: Sendable {
         self.payload = map["payload"]?.bytes ?? []
         self.failedAttempts = Int(map["attempt"]?.string ?? "0") ?? 0
         self.enqueuedAt = Int64(map["enqueued_at"]?.string ?? "0") ?? 0
-        if let text = map["history"]?.bytes, !text.isEmpty {
+        // Most messages have no failed attempts: skip the decoder for the empty history.
+        if let text = map["history"]?.bytes, !text.isEmpty, text != Array("[]".utf8) {
             self.history = (try? JSONDecoder().decode([AttemptRecord].self, from: Data(text))) ?? []
         } else {
             self.history = []
         }
-        self.extraFields = map
     }
 
     init(id: String, key: String, payload: [UInt8], failedAttempts: Int, enqueuedAt: Int64, history: [AttemptRecord]) {
@@ -81,11 +71,7 @@ struct MessageEnvelope: Sendable {
         self.failedAttempts = failedAttempts
         self.enqueuedAt = enqueuedAt
         self.history = history
-        self.extraFields = [:]
     }
-
-    /// Every field of the entry as read (dead letters carry more: reason, dead_at, ...).
-    var extraFields: [String: RedisValue]
 
     enum EnvelopeError: Error, CustomStringConvertible {
         case missingField(String)

@@ -58,23 +58,12 @@ import TMRedis
 
     @Test func listReplayAndPurgeAreRecordedAndGuarded() async throws {
         let database = try TestDatabase(migrated: true)
-        let name = TestServers.uniqueName("dlq").replacingOccurrences(of: "_", with: "-")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try "name: \(name)\nvisibility_timeout: 5s\n".write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
-        let manifest = try QueueCatalog.load(directory: directory).manifest(name)
-
+        let scratch = try ScratchQueue(settings: "visibility_timeout: 5s")
+        defer { scratch.cleanUp() }
+        let (name, directory, manifest) = (scratch.name, scratch.directory, try scratch.manifest())
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
         let keys = QueueKeys(queue: name, shard: 0)
-        defer {
-            let cleanup = redis
-            Task {
-                let idem = (try? await cleanup.send("KEYS", keys.idempotency("*")).array?.compactMap(\.string)) ?? []
-                _ = try? await cleanup.send(RedisCommand("DEL", arguments: [keys.stream, keys.delayed, keys.deadLetters, keys.epochs] + idem))
-                cleanup.close()
-            }
-        }
         try await deadLetter(manifest, redis: redis, [
             (#"{"order":1,"fail":"broker timeout"}"#, "cli-1"),
             (#"{"order":2,"fail":"price: outside the band"}"#, "cli-2"),
@@ -178,22 +167,11 @@ import TMRedis
     }
 
     @Test func exportPrintsJSONLines() async throws {
-        let name = TestServers.uniqueName("dlqx").replacingOccurrences(of: "_", with: "-")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try "name: \(name)\n".write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
-        let manifest = try QueueCatalog.load(directory: directory).manifest(name)
+        let scratch = try ScratchQueue(settings: "")
+        defer { scratch.cleanUp() }
+        let (name, directory, manifest) = (scratch.name, scratch.directory, try scratch.manifest())
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        let keys = QueueKeys(queue: name, shard: 0)
-        defer {
-            let cleanup = redis
-            Task {
-                let idem = (try? await cleanup.send("KEYS", keys.idempotency("*")).array?.compactMap(\.string)) ?? []
-                _ = try? await cleanup.send(RedisCommand("DEL", arguments: [keys.stream, keys.delayed, keys.deadLetters, keys.epochs] + idem))
-                cleanup.close()
-            }
-        }
+        defer { redis.close() }
         try await deadLetter(manifest, redis: redis, [(#"{"n":1,"fail":"a"}"#, "x-1"), (#"{"n":2,"fail":"b"}"#, "x-2")])
         let result = try run(["dlq", "export", name], ["TM_REDIS_URL": try TestServers.redisURL, "TM_QUEUES_DIR": directory.path])
         #expect(result.status == 0, "\(result.output)")

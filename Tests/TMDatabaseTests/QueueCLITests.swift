@@ -7,35 +7,7 @@ import TMRedis
 @Suite(.timeLimit(.minutes(2))) struct QueueCLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
-    /// A manifest folder holding one uniquely named queue; `cleanUp()` deletes it and its keys.
-    struct Scratch {
-        let name: String
-        let directory: URL
-        let shards: Int
-
-        init(shards: Int = 1) throws {
-            name = "cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            self.shards = shards
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try "name: \(name)\nshards: \(shards)\nmax_payload_bytes: 1024\n"
-                .write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
-        }
-
-        func cleanUp() {
-            try? FileManager.default.removeItem(at: directory)
-            guard let url = try? TestServers.redisURL, let configuration = try? RedisConfiguration(url: url),
-                  let redis = try? RedisConnection(configuration: configuration) else { return }
-            defer { redis.close() }
-            for shard in 0..<shards {
-                let keys = (try? redis.send("KEYS", "tm:{\(name).\(shard)}:*").array ?? []) ?? []
-                let names = keys.compactMap(\.string)
-                if !names.isEmpty { _ = try? redis.send(RedisCommand("DEL", arguments: names)) }
-            }
-        }
-    }
-
-    func run(_ arguments: [String], _ scratch: Scratch) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], _ scratch: ScratchQueue) throws -> (status: Int32, output: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["TM_ENV_FILE"] = "/nonexistent"
         environment["TM_REDIS_URL"] = try TestServers.redisURL
@@ -60,7 +32,7 @@ import TMRedis
     }
 
     @Test func enqueueWithAKeyTwiceIsNewThenADuplicateOfTheFirst() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchQueue(settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
         let first = try run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1", "--output", "json"], scratch)
         #expect(first.status == 0, "\(first.output)")
@@ -93,7 +65,7 @@ import TMRedis
     }
 
     @Test func badInputAndUnknownQueuesAreRefusedWithTheReason() throws {
-        let scratch = try Scratch()
+        let scratch = try ScratchQueue(settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
         let badJSON = try run(["enqueue", scratch.name, "--json", #"{"order": 1"#], scratch)
         #expect(badJSON.status == 1)
@@ -119,7 +91,7 @@ import TMRedis
     }
 
     @Test func aDelayedEnqueueShowsUpAsDelayed() throws {
-        let scratch = try Scratch(shards: 2)
+        let scratch = try ScratchQueue(shards: 2, settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
         let enqueued = try run(["enqueue", scratch.name, "--json", #"{"later":true}"#, "--delay", "30s", "--shard-key", "acct-1", "--output", "json"], scratch)
         #expect(enqueued.status == 0, "\(enqueued.output)")

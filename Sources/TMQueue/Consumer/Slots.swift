@@ -50,8 +50,6 @@ final class Slots: Sendable {
         for (continuation, n) in wake { continuation.resume(returning: n) }
     }
 
-    var inUse: Int { state.withLock { capacity - $0.free } }
-
     func close() {
         let waiters = state.withLock { state -> [CheckedContinuation<Int, Never>] in
             state.closed = true
