@@ -37,11 +37,11 @@ let package = Package(
         // Distributed locks with fencing tokens checked by guarded Postgres writes.
         .target(name: "TMLocks", dependencies: ["TMRedis", "TMPostgres", "TMCrypto", "TMCore"]),
 
+        // YAML manifests (queues, functions, schedules): typed fields, errors naming field and reason.
+        .target(name: "TMManifest", dependencies: ["TMCore", .product(name: "Yams", package: "Yams")]),
+
         // Queues on Redis Streams: manifests, idempotent enqueue, consumers, retries, dead letters.
-        .target(
-            name: "TMQueue",
-            dependencies: ["TMRedis", "TMCrypto", "TMCore", .product(name: "Yams", package: "Yams")]
-        ),
+        .target(name: "TMQueue", dependencies: ["TMRedis", "TMCrypto", "TMCore", "TMManifest"]),
 
         // Schema and migrations of the trading domain.
         .target(

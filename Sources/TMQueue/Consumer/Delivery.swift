@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// One delivery of a message to a handler.
 ///
@@ -29,31 +30,9 @@ public struct Delivery: Sendable {
         do {
             return try decoder.decode(T.self, from: Data(payload))
         } catch let error as DecodingError {
-            throw MessageRejected(Self.describe(error))
+            throw MessageRejected(DecodingErrorText.describe(error, root: "(payload)"))
         }
     }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            let text = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            return text.isEmpty ? "(payload)" : text
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let parent = path(context)
-            return "\(parent == "(payload)" ? "" : parent + ".")\(key.stringValue): required field is missing"
-        case .typeMismatch(let type, let context): return "\(path(context)): expected \(type): \(context.debugDescription)"
-        case .valueNotFound(let type, let context): return "\(path(context)): expected \(type), found null"
-        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
-        @unknown default: return "\(error)"
-        }
-    }
-}
-
-/// Tells the runtime whether a handler's error is worth retrying. Errors that do not adopt it are
-/// retried (a transient failure is the common case); bad input and revoked credentials are not.
-public protocol RetryClassifying: Error {
-    var isRetryable: Bool { get }
 }
 
 /// The message itself is wrong (invalid field, unknown account, ...): dead-letter it at once with

@@ -1,5 +1,6 @@
 import Foundation
 import TMCore
+import TMManifest
 
 /// One queue as declared in `Queues/<name>.yaml`: how its messages are delivered, retried,
 /// dead-lettered and kept.
@@ -78,17 +79,5 @@ public struct QueueManifest: Sendable, Hashable {
     public init(name: String) { self.name = name }
 }
 
-/// A manifest that cannot be used, naming the file, the field and the reason.
-public struct QueueManifestError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let file: String
-    public let field: String
-    public let reason: String
-
-    public init(file: String, field: String, reason: String) {
-        self.file = file
-        self.field = field
-        self.reason = reason
-    }
-
-    public var description: String { "\(file): \(field): \(reason)" }
-}
+/// A queue manifest that cannot be used, naming the file, the field and the reason.
+public typealias QueueManifestError = ManifestError
