@@ -43,6 +43,15 @@ let package = Package(
         // Queues on Redis Streams: manifests, idempotent enqueue, consumers, retries, dead letters.
         .target(name: "TMQueue", dependencies: ["TMRedis", "TMCrypto", "TMCore", "TMManifest"]),
 
+        // The function side of the invocation protocol: what every function executable links.
+        .target(name: "TMFunctionRuntime", dependencies: ["TMCore", .product(name: "Logging", package: "swift-log")]),
+
+        // Functions: manifests, invokers (cold, warm), reserved concurrency, the dispatcher.
+        .target(
+            name: "TMFunctions",
+            dependencies: ["TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMManifest", "TMCore", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -54,8 +63,8 @@ let package = Package(
         .executableTarget(
             name: "tm",
             dependencies: [
-                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
+                "TMFunctionRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
@@ -74,6 +83,11 @@ let package = Package(
             path: "Tests/QueueTestWorker"
         ),
         .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TestSupport", "queue-test-worker"]),
+        .executableTarget(name: "test-function", dependencies: ["TMFunctionRuntime"], path: "Tests/TestFunction"),
+        .testTarget(
+            name: "TMFunctionsTests",
+            dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TestSupport", "test-function", "tm"]
+        ),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",

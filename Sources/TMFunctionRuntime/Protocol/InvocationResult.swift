@@ -1,0 +1,87 @@
+import Foundation
+
+/// What a function prints on stdout: one JSON document (one line in warm mode).
+///
+/// - `{"status":"ok"}` — every record succeeded (optionally `results`: message id → text kept
+///   under the message's idempotency key);
+/// - `{"status":"partial","failures":[{"message_id":…,"error":…,"retryable":true}]}` — only the
+///   listed records failed (Lambda's partial batch response); the others succeeded;
+/// - `{"status":"error","error":…,"retryable":false}` — the whole batch failed.
+public struct InvocationResult: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case ok, partial, error }
+
+    /// One record that failed.
+    public struct Failure: Codable, Sendable, Equatable {
+        public var messageID: String
+        public var error: String
+        /// False for bad input or a revoked credential: dead-letter at once.
+        public var retryable: Bool
+
+        public init(messageID: String, error: String, retryable: Bool = true) {
+            self.messageID = messageID
+            self.error = error
+            self.retryable = retryable
+        }
+
+        enum CodingKeys: String, CodingKey { case messageID = "message_id", error, retryable }
+    }
+
+    public var status: Status
+    public var failures: [Failure]?
+    public var error: String?
+    public var retryable: Bool?
+    public var results: [String: String]?
+
+    public init(status: Status, failures: [Failure]? = nil, error: String? = nil, retryable: Bool? = nil, results: [String: String]? = nil) {
+        self.status = status
+        self.failures = failures
+        self.error = error
+        self.retryable = retryable
+        self.results = results
+    }
+
+    public static func ok(results: [String: String]? = nil) -> InvocationResult { InvocationResult(status: .ok, results: results) }
+
+    public static func failed(_ error: String, retryable: Bool = true) -> InvocationResult {
+        InvocationResult(status: .error, error: error, retryable: retryable)
+    }
+
+    /// ok when nothing failed, else partial.
+    public static func from(failures: [Failure], results: [String: String]) -> InvocationResult {
+        InvocationResult(status: failures.isEmpty ? .ok : .partial, failures: failures.isEmpty ? nil : failures,
+                         results: results.isEmpty ? nil : results)
+    }
+
+    public func encodedLine() throws -> [UInt8] {
+        var bytes = Array(try InvocationWire.encoder.encode(self))
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    /// Checks what a function printed; the reason names what is wrong, for the attempt's history.
+    public static func parse(_ bytes: [UInt8]) throws(UnparsableResult) -> InvocationResult {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw UnparsableResult(reason: "no result on stdout") }
+        let result: InvocationResult
+        do {
+            result = try JSONDecoder().decode(InvocationResult.self, from: Data(text.utf8))
+        } catch {
+            throw UnparsableResult(reason: "stdout is not a result: '\(Self.excerpt(text))'")
+        }
+        if result.status == .partial && (result.failures ?? []).isEmpty {
+            throw UnparsableResult(reason: "status partial without failures")
+        }
+        return result
+    }
+
+    static func excerpt(_ text: String) -> String {
+        let line = text.replacingOccurrences(of: "\n", with: "\\n")
+        return line.count > 200 ? String(line.prefix(200)) + "…" : line
+    }
+}
+
+/// The function's stdout could not be read as a result.
+public struct UnparsableResult: Error, CustomStringConvertible, Sendable, Equatable {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import TMCore
+import TMFunctionRuntime
+import TMQueue
+import TMRedis
+
+/// Everything one function needs inside a dispatcher: the invoker (cold or warm), its share of the
+/// reserved concurrency, a batch collector, and the consumers of its queues.
+///
+/// Guarantees: no invocation starts without a concurrency slot from Redis; each record of a batch
+/// is settled by its own outcome (a partial failure retries only the failed records); every
+/// invocation is recorded, with its stderr kept under its invocation id.
+final class FunctionService: Sendable {
+    let manifest: FunctionManifest
+    let invoker: any FunctionInvoking
+    let concurrency: ReservedConcurrency
+    let log: InvocationLog?
+    let dispatcherName: String
+    private let logger: Logger
+    private let counters = Locked<[InvocationOutcome.Kind: Int]>([:])
+    private let stopping = Locked(false)
+    private let batcher = Locked<BatchCollector?>(nil)
+
+    init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?, dispatcherName: String) {
+        self.manifest = manifest
+        self.invoker = invoker
+        // A slot outlives its invocation only if the dispatcher dies: by then the process is dead too.
+        concurrency = ReservedConcurrency(function: manifest.name, limit: manifest.reservedConcurrency,
+                                          lease: manifest.timeout + manifest.killGrace + .seconds(10), redis: redis)
+        self.log = log
+        self.dispatcherName = dispatcherName
+        var logger = Logger(label: "tm.dispatch.\(manifest.name)")
+        logger[metadataKey: "function"] = .string(manifest.name)
+        self.logger = logger
+        let collector = BatchCollector(size: manifest.batchSize, window: manifest.batchWindow) { [weak self] batch in
+            await self?.invoke(batch)
+        }
+        batcher.withLock { $0 = collector }
+    }
+
+    /// The queue handler: the delivery joins a batch and gets that batch's verdict on it.
+    func handle(_ delivery: Delivery) async throws -> String? {
+        guard let batcher = batcher.current else { throw CancellationError() }
+        return try await batcher.submit(delivery)
+    }
+
+    func stop() { stopping.withLock { $0 = true } }
+
+    var outcomeCounts: [InvocationOutcome.Kind: Int] { counters.current }
+
+    private func invoke(_ batch: [BatchCollector.Pending]) async {
+        let invocationID = UUID()
+        let id = invocationID.uuidString.lowercased()
+        do {
+            // Shutdown does not abandon a batch waiting for a slot: it answers it below.
+            guard try await concurrency.acquire(id, shouldStop: { [stopping] in stopping.current }) else {
+                for pending in batch { pending.answer(.failure(CancellationError())) }
+                return
+            }
+        } catch {
+            let failure = FunctionFailure(reason: "could not take a concurrency slot: \(error)", isRetryable: true)
+            for pending in batch { pending.answer(.failure(failure)) }
+            return
+        }
+        let startedAt = Date()
+        let records = batch.map { pending in
+            InvocationRecord(messageID: pending.delivery.id, key: pending.delivery.key, queue: pending.delivery.queue,
+                             attempt: pending.delivery.attempt, enqueuedAtMillis: Int64(pending.delivery.enqueuedAt.timeIntervalSince1970 * 1000),
+                             body: String(decoding: pending.delivery.payload, as: UTF8.self))
+        }
+        let request = InvocationRequest(
+            invocationID: id, function: manifest.name, attempt: records.map(\.attempt).max() ?? 1,
+            deadlineMillis: Int64((startedAt.timeIntervalSince1970 + manifest.timeout.seconds) * 1000), records: records)
+        let outcome = await invoker.invoke(request)
+        do { try await concurrency.release(id) } catch {
+            logger.warning("could not release a concurrency slot; it expires on its own", metadata: ["error": "\(error)"])
+        }
+        counters.withLock { $0[outcome.kind, default: 0] += 1 }
+
+        var failed = 0
+        for pending in batch {
+            if let failure = outcome.failure(of: pending.delivery.id) {
+                failed += 1
+                pending.answer(.failure(FunctionFailure(reason: failure.error, isRetryable: failure.retryable)))
+            } else {
+                pending.answer(.success(outcome.result?.results?[pending.delivery.id]))
+            }
+        }
+        let level: Logger.Level = outcome.kind == .ok ? .debug : .warning
+        logger.log(level: level, "invoked", metadata: [
+            "invocation_id": "\(id)", "outcome": "\(outcome.kind.rawValue)", "records": "\(batch.count)", "failed": "\(failed)",
+            "duration_ms": "\(outcome.duration.milliseconds)", "cold": "\(outcome.cold)",
+            "reason": "\(outcome.reason ?? "")",
+        ])
+        log?.record(InvocationEntry(
+            id: invocationID, function: manifest.name, source: batch.first?.delivery.queue ?? "", attempt: request.attempt,
+            records: batch.count, failed: failed, outcome: outcome, startedAt: startedAt))
+    }
+}
+
+extension Duration {
+    /// Whole and fractional seconds, for wall-clock deadlines.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,84 @@
+// test-function: the function executable the runtime's tests and benchmarks invoke. Each record's
+// body says what to do, so one executable can echo, fail N times, sleep past its deadline, crash,
+// exit non-zero, print garbage or reject bad input:
+//
+//   {"mode": "echo" | "noop" | "environment" | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
+//    "fail_until_attempt": N, "sleep_ms": N}
+//
+// TEST_MODE sets the default mode. With TEST_TRACE_FILE, the process appends "spawn <pid>" when it
+// starts and "start|end <pid> <unix ms>" around each invocation, so tests can count processes and
+// measure how many invocations ran at once.
+import Foundation
+import TMFunctionRuntime
+
+struct Instructions: Decodable {
+    var mode: String?
+    var failUntilAttempt: Int?
+    var sleepMs: Int?
+    enum CodingKeys: String, CodingKey { case mode, failUntilAttempt = "fail_until_attempt", sleepMs = "sleep_ms" }
+}
+
+struct Failing: Error, CustomStringConvertible {
+    let description: String
+}
+
+func trace(_ event: String) {
+    guard let path = ProcessInfo.processInfo.environment["TEST_TRACE_FILE"] else { return }
+    let line = "\(event) \(getpid()) \(Int64(Date().timeIntervalSince1970 * 1000))\n"
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard fd >= 0 else { return }
+    _ = line.withCString { write(fd, $0, strlen($0)) }  // one small O_APPEND write: atomic
+    close(fd)
+}
+
+struct TestFunction: FunctionHandler {
+    let records = RecordHandler { record, context in
+        let instructions = try record.decode(Instructions.self)
+        let mode = instructions.mode ?? ProcessInfo.processInfo.environment["TEST_MODE"] ?? "echo"
+        switch mode {
+        case "echo":
+            context.logger.info("echo", metadata: ["message_id": "\(record.messageID)"])
+            return record.body
+        case "noop":
+            return nil
+        case "fail":
+            if record.attempt <= instructions.failUntilAttempt ?? Int.max {
+                throw Failing(description: "failing on purpose (attempt \(record.attempt))")
+            }
+            return "succeeded on attempt \(record.attempt)"
+        case "sleep":
+            // With fail_until_attempt, only those attempts sleep (e.g. time out once, then succeed).
+            if let until = instructions.failUntilAttempt, record.attempt > until { return "no sleep on attempt \(record.attempt)" }
+            try await Task.sleep(for: .milliseconds(instructions.sleepMs ?? 60_000))
+            return "slept"
+        case "crash":
+            context.logger.error("about to crash")
+            fatalError("crashing on purpose")
+        case "exit":
+            exit(3)
+        case "garbage":
+            _ = "hello, this is not a result\n".withCString { write(1, $0, strlen($0)) }
+            exit(0)
+        case "environment":
+            let env = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("TM_") && $0.key != "TM_ENV_FILE" }
+            return String(decoding: try JSONSerialization.data(withJSONObject: env, options: [.sortedKeys]), as: UTF8.self)
+        case "reject":
+            throw RecordRejected("amount: must be positive")
+        default:
+            throw RecordRejected("mode: unknown mode '\(mode)'")
+        }
+    }
+
+    func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
+        trace("start")
+        defer { trace("end") }
+        if request.records.contains(where: { $0.body.contains("\"mode\":\"error\"") }) {
+            return .failed("the whole batch failed on purpose", retryable: true)
+        }
+        return await records.handle(request, context: context)
+    }
+}
+
+trace("spawn")
+if ProcessInfo.processInfo.environment["TEST_IGNORE_SIGTERM"] == "1" { signal(SIGTERM, SIG_IGN) }
+await FunctionMain.run(TestFunction())
