@@ -69,6 +69,11 @@ let package = Package(
         ),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore"], path: "Benchmarks/QueueBench"),
+        .executableTarget(
+            name: "function-bench",
+            dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore"],
+            path: "Benchmarks/FunctionBench"
+        ),
 
         // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
         .target(name: "TestSupport", dependencies: ["TMCore", "TMPostgres", "TMDatabase"], path: "Tests/TestSupport"),

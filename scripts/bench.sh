@@ -54,3 +54,11 @@ PY
 
 # The queue benchmarks (enqueue, drain, latency, recovery; Sidekiq beside them with BENCH_PEERS=1).
 scripts/bench-queue.sh
+
+# The function runtime (issue 4): invocations/s and enqueue-to-start latency, cold vs warm, batch 1
+# and 10, and a cold start's spawn-to-result, through the dispatcher on the test profile's Redis.
+# Writes bench-results/functions.json.
+echo
+swift build -c release --product function-bench >/dev/null
+swift build -c release --product test-function >/dev/null
+.build/release/function-bench --repeats "${BENCH_REPEATS:-3}" --json bench-results/functions.json

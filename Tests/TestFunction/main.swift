@@ -7,7 +7,9 @@
 //
 // TEST_MODE sets the default mode. With TEST_TRACE_FILE, the process appends "spawn <pid>" when it
 // starts and "start|end <pid> <unix ms>" around each invocation, so tests can count processes and
-// measure how many invocations ran at once.
+// measure how many invocations ran at once. With TEST_LATENCY_FILE, it appends "<sent µs> <started
+// µs>" per record when an invocation starts (the function benchmark's enqueue-to-start; "sent" is
+// the body's `sent_us`, else the message's enqueue time).
 import Foundation
 import TMFunctionRuntime
 
@@ -15,7 +17,8 @@ struct Instructions: Decodable {
     var mode: String?
     var failUntilAttempt: Int?
     var sleepMs: Int?
-    enum CodingKeys: String, CodingKey { case mode, failUntilAttempt = "fail_until_attempt", sleepMs = "sleep_ms" }
+    var sentMicros: Int64?
+    enum CodingKeys: String, CodingKey { case mode, failUntilAttempt = "fail_until_attempt", sleepMs = "sleep_ms", sentMicros = "sent_us" }
 }
 
 struct Failing: Error, CustomStringConvertible {
@@ -24,10 +27,13 @@ struct Failing: Error, CustomStringConvertible {
 
 func trace(_ event: String) {
     guard let path = ProcessInfo.processInfo.environment["TEST_TRACE_FILE"] else { return }
-    let line = "\(event) \(getpid()) \(Int64(Date().timeIntervalSince1970 * 1000))\n"
+    appendLine(path, "\(event) \(getpid()) \(Int64(Date().timeIntervalSince1970 * 1000))")
+}
+
+func appendLine(_ path: String, _ text: String) {
     let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
     guard fd >= 0 else { return }
-    _ = line.withCString { write(fd, $0, strlen($0)) }  // one small O_APPEND write: atomic
+    _ = (text + "\n").withCString { write(fd, $0, strlen($0)) }  // one O_APPEND write: not interleaved
     close(fd)
 }
 
@@ -71,6 +77,13 @@ struct TestFunction: FunctionHandler {
 
     func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
         trace("start")
+        if let path = ProcessInfo.processInfo.environment["TEST_LATENCY_FILE"] {
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            appendLine(path, request.records.map { record in
+                let sent = (try? record.decode(Instructions.self))?.sentMicros ?? record.enqueuedAtMillis * 1000
+                return "\(sent) \(now)"
+            }.joined(separator: "\n"))
+        }
         defer { trace("end") }
         if request.records.contains(where: { $0.body.contains("\"mode\":\"error\"") }) {
             return .failed("the whole batch failed on purpose", retryable: true)
