@@ -12,8 +12,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "servers"
 scripts/tm-servers.sh up dev
 
-step "building tm (swift build)"
-if ! swift build --product tm >.tm/build.log 2>&1; then
+step "building tm and the functions (swift build)"
+if ! swift build >.tm/build.log 2>&1; then
   grep -E 'error' .tm/build.log | head -n 20 >&2 || tail -n 20 .tm/build.log >&2
   echo "build failed; the full log is in .tm/build.log" >&2
   exit 1
@@ -39,11 +39,14 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm queues            # every queue: backlog, in flight, delayed, dead letters, consumers
   .build/debug/tm enqueue notifications --json '{"user":"asha@demo.tm.local","text":"hello"}'
   .build/debug/tm dlq list orders   # dead letters, then show / replay / purge / export
+  .build/debug/tm functions         # functions: triggers, settings, running, recent outcomes
+  .build/debug/tm invoke NAME --event event.json   # one invocation, as the dispatcher runs it
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
-Services: the scheduler, dispatcher, order-worker and broker simulator join this command as
-they are built; until then it watches the data servers. Ctrl-C stops; \`make down\` stops the servers.
+Services below: the dispatcher (tm dispatch) invokes Functions/*/ from their queues; the order-worker
+and broker simulator join as they are built. Their log lines are prefixed with their name.
+Ctrl-C stops them gracefully; \`make down\` stops the servers.
 MSG
 
 pids=()
@@ -52,11 +55,17 @@ cleanup() {
   trap - INT TERM
   echo
   step "stopping services (Redis and PostgreSQL keep running; \`make down\` stops them)"
-  for pid in "${pids[@]:-}" $sleeper; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]:-}" $sleeper; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   exit 0
 }
 trap cleanup INT TERM
+
+step "services"
+# Each service's output goes through a prefixing filter; $! is the service itself, so Ctrl-C
+# reaches it as SIGTERM and it stops gracefully (finishing running invocations).
+"$tm" dispatch > >(sed -u 's/^/[dispatch] /') 2>&1 &
+pids+=($!)
 
 # shellcheck disable=SC1091
 source .tm/env

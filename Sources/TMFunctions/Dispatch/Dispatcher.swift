@@ -36,6 +36,7 @@ public final class Dispatcher: Sendable {
     private let services: [FunctionService]
     private let consumers: [QueueConsumer]
     private let logger = Logger(label: "tm.dispatch")
+    private let stopped = Locked(false)
 
     /// - Parameter invokers: one per function to run (cold or warm; see `Dispatcher.invoker(for:)`).
     public init(functions: FunctionCatalog, queues: QueueCatalog, invokers: [String: any FunctionInvoking],
@@ -112,11 +113,14 @@ public final class Dispatcher: Sendable {
             for consumer in consumers { group.addTask { try await consumer.run() } }
             try await group.waitForAll()
         }
+        // Nothing to consume (no functions deployed yet): stay up until told to stop, like a service.
+        while consumers.isEmpty && !stopped.current { try await Task.sleep(for: .milliseconds(200)) }
         for service in services { await service.invoker.shutdown() }
         logger.info("stopped", metadata: ["dispatcher": "\(options.name)"])
     }
 
     public func stop() {
+        stopped.withLock { $0 = true }
         for service in services { service.stop() }
         for consumer in consumers { consumer.stop() }
     }
