@@ -16,6 +16,9 @@ struct Functions: AsyncParsableCommand {
     @Flag(help: "Print as JSON.")
     var json = false
 
+    @Flag(help: "Print Prometheus metrics (counters since the records began; durations over --since).")
+    var prometheus = false
+
     @Option(help: ArgumentHelp("How far back outcomes go, e.g. 15m, 24h.", valueName: "duration"))
     var since = "1h"
 
@@ -26,11 +29,13 @@ struct Functions: AsyncParsableCommand {
         let functions = try QueueSystem.loadCatalogs(environment).functions
         let from = Date().addingTimeInterval(-Double(window.components.seconds))
         var summaries: [String: InvocationSummary] = [:]
+        var totals: [String: [String: Int]] = [:]
         var notes: [String] = []
         do {
             let db = try PostgresConnection(configuration: try PostgresConfiguration.fromEnvironment(environment))
             defer { db.close() }
             summaries = try InvocationSummary.load(db, since: from)
+            if prometheus { totals = try InvocationSummary.totals(db) }
         } catch {
             notes.append("recent outcomes unavailable: \(error)")
         }
@@ -45,7 +50,10 @@ struct Functions: AsyncParsableCommand {
         } catch {
             notes.append("running counts unavailable: \(error)")
         }
-        if json {
+        if prometheus {
+            print(InvocationSummary.prometheus(totals: totals, summaries: summaries, running: running))
+            for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        } else if json {
             print(try renderJSON(functions, summaries, running, notes))
         } else {
             print(render(functions, summaries, running))

@@ -99,6 +99,9 @@ import TMRedis
         let first = (object?["functions"] as? [[String: Any]])?.first
         #expect(first?["name"] as? String == "sleeper")
         #expect((first?["recent"] as? [String: Any])?["total"] as? Int == 1)
+        let metrics = try runProcess(tm, ["functions", "--prometheus"], environment: environment)
+        #expect(metrics.output.contains(#"tm_function_invocations_total{function="sleeper",outcome="ok"} 1"#), "\(metrics.output)")
+        #expect(metrics.output.contains(#"tm_function_running{function="sleeper"} 0"#))
         _ = try? await redis.send("DEL", QueueKeys(queue: queueName, shard: 0).stream, QueueKeys(queue: "fn:sleeper", shard: 0).stream)
     }
 }

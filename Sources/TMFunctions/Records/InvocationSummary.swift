@@ -47,4 +47,43 @@ public struct InvocationSummary: Sendable, Equatable {
         }
         return out
     }
+
+    /// Prometheus exposition text: invocation counters by outcome (all time), duration quantiles
+    /// and cold starts over the summaries' window, and running invocations — for a textfile
+    /// collector or a scrape through `tm functions --prometheus`.
+    public static func prometheus(totals: [String: [String: Int]], summaries: [String: InvocationSummary], running: [String: Int]) -> String {
+        func label(_ text: String) -> String {
+            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        }
+        var lines = [
+            "# HELP tm_function_invocations_total Function invocations by outcome.",
+            "# TYPE tm_function_invocations_total counter",
+        ]
+        for function in totals.keys.sorted() {
+            for (outcome, count) in totals[function]!.sorted(by: { $0.key < $1.key }) {
+                lines.append("tm_function_invocations_total{function=\"\(label(function))\",outcome=\"\(label(outcome))\"} \(count)")
+            }
+        }
+        lines += ["# HELP tm_function_duration_milliseconds Invocation duration over the window.", "# TYPE tm_function_duration_milliseconds summary"]
+        for function in summaries.keys.sorted() {
+            let s = summaries[function]!
+            if let p50 = s.p50Millis { lines.append("tm_function_duration_milliseconds{function=\"\(label(function))\",quantile=\"0.5\"} \(p50)") }
+            if let p99 = s.p99Millis { lines.append("tm_function_duration_milliseconds{function=\"\(label(function))\",quantile=\"0.99\"} \(p99)") }
+            lines.append("tm_function_duration_milliseconds_count{function=\"\(label(function))\"} \(s.total)")
+        }
+        lines += ["# HELP tm_function_running Invocations holding a reserved-concurrency slot now.", "# TYPE tm_function_running gauge"]
+        for function in running.keys.sorted() {
+            lines.append("tm_function_running{function=\"\(label(function))\"} \(running[function]!)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Invocations per function and outcome since the records began.
+    public static func totals(_ db: PostgresConnection) throws -> [String: [String: Int]] {
+        var out: [String: [String: Int]] = [:]
+        for row in try db.query("SELECT function, outcome, count(*)::int AS n FROM function_invocations GROUP BY function, outcome") {
+            out[try row.decode("function", as: String.self), default: [:]][try row.decode("outcome", as: String.self)] = try row.decode("n")
+        }
+        return out
+    }
 }
