@@ -121,7 +121,6 @@ public final class Dispatcher: Sendable {
 
     public func stop() {
         stopped.withLock { $0 = true }
-        for service in services { service.stop() }
         for consumer in consumers { consumer.stop() }
     }
 

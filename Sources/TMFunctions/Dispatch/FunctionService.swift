@@ -19,7 +19,6 @@ final class FunctionService: Sendable {
     let dispatcherName: String
     private let logger: Logger
     private let counters = Locked<[InvocationOutcome.Kind: Int]>([:])
-    private let stopping = Locked(false)
     private let batcher = Locked<BatchCollector?>(nil)
 
     init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?, dispatcherName: String) {
@@ -45,19 +44,15 @@ final class FunctionService: Sendable {
         return try await batcher.submit(delivery)
     }
 
-    func stop() { stopping.withLock { $0 = true } }
-
     var outcomeCounts: [InvocationOutcome.Kind: Int] { counters.current }
 
     private func invoke(_ batch: [BatchCollector.Pending]) async {
         let invocationID = UUID()
         let id = invocationID.uuidString.lowercased()
         do {
-            // Shutdown does not abandon a batch waiting for a slot: it answers it below.
-            guard try await concurrency.acquire(id, shouldStop: { [stopping] in stopping.current }) else {
-                for pending in batch { pending.answer(.failure(CancellationError())) }
-                return
-            }
+            // Waiting for a slot ends when every handler of the batch is gone (a shutdown past its
+            // grace cancels them: their messages stay pending for another dispatcher, no attempt used).
+            guard try await concurrency.acquire(id, shouldStop: { batch.allSatisfy(\.isAnswered) }) else { return }
         } catch {
             let failure = FunctionFailure(reason: "could not take a concurrency slot: \(error)", isRetryable: true)
             for pending in batch { pending.answer(.failure(failure)) }
