@@ -43,6 +43,9 @@ let package = Package(
             dependencies: ["TMRedis", "TMCrypto", "TMCore", .product(name: "Yams", package: "Yams")]
         ),
 
+        // Schedule expressions (five-field cron, rate(...), macros) evaluated in IANA time zones; pure Foundation.
+        .target(name: "TMCron"),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -50,11 +53,21 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
 
+        // The leader-elected scheduler: Schedules/*.yaml fired exactly once per slot onto queues.
+        .target(
+            name: "TMScheduler",
+            dependencies: [
+                "TMCron", "TMQueue", "TMLocks", "TMRedis", "TMPostgres", "TMCore",
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Executables.
         .executableTarget(
             name: "tm",
             dependencies: [
-                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks",
+                "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMCron", "TMScheduler",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,6 +91,10 @@ let package = Package(
         .testTarget(
             name: "TMDatabaseTests",
             dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TMQueue", "TMCore", "TestSupport", "tm"]
+        ),
+        .testTarget(
+            name: "TMSchedulerTests",
+            dependencies: ["TMScheduler", "TMCron", "TMQueue", "TMRedis", "TMPostgres", "TMLocks", "TMCore", "TestSupport", "tm"]
         ),
     ],
     swiftLanguageModes: [.v6]

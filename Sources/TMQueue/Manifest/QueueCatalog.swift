@@ -33,10 +33,7 @@ public struct QueueCatalog: Sendable {
 
     /// Loads every `*.yaml` / `*.yml` file in `directory`.
     public static func load(directory: URL) throws -> QueueCatalog {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-            .sorted()
-        return try QueueCatalog(files.map { file in
+        return try QueueCatalog(try ManifestFolder.yamlFiles(in: directory).map { file in
             let path = directory.appendingPathComponent(file)
             let text = try String(contentsOf: path, encoding: .utf8)
             return try parse(text, file: "Queues/\(file)")
@@ -45,20 +42,7 @@ public struct QueueCatalog: Sendable {
 
     /// Finds the `Queues` folder: `TM_QUEUES_DIR`, else `Queues/` in the current directory or above.
     public static func locate(environment: TMEnvironment = .current()) throws -> URL {
-        if let dir = environment["TM_QUEUES_DIR"] { return URL(fileURLWithPath: dir) }
-        var url = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL
-        while true {
-            let candidate = url.appendingPathComponent("Queues")
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), isDirectory.boolValue {
-                return candidate
-            }
-            let parent = url.deletingLastPathComponent()
-            guard parent.path != url.path else {
-                throw ConfigurationError(variable: "TM_QUEUES_DIR", reason: "no Queues folder here or above; run from the checkout or set TM_QUEUES_DIR")
-            }
-            url = parent
-        }
+        try ManifestFolder.locate("Queues", variable: "TM_QUEUES_DIR", environment: environment)
     }
 
     /// Loads the catalog from `locate(environment:)`.
@@ -71,23 +55,8 @@ public struct QueueCatalog: Sendable {
         func fail(_ field: String, _ reason: String) -> QueueManifestError {
             QueueManifestError(file: file, field: field, reason: reason)
         }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw fail("(document)", "not valid YAML: \(error)")
-        }
-        guard let mapping = root?.mapping else { throw fail("(document)", "expected a mapping of fields, e.g. `name: orders`") }
-        let fields = try Fields(mapping, path: "", fail: fail)
-
-        guard let name = try fields.string("name") else { throw fail("name", "required") }
-        guard name.range(of: "^[a-z][a-z0-9-]{0,62}$", options: .regularExpression) != nil else {
-            throw fail("name", "'\(name)' must be lowercase letters, digits and dashes, starting with a letter")
-        }
-        if !file.hasPrefix("(") {
-            let stem = (file as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: "").replacingOccurrences(of: ".yml", with: "")
-            guard stem == name else { throw fail("name", "'\(name)' does not match the file name '\(stem)'") }
-        }
+        let fields = try Fields.document(text, fail: fail)
+        let name = try fields.manifestName(file: file)
         var manifest = QueueManifest(name: name)
         manifest.description = try fields.string("description")
         if let shards = try fields.int("shards", in: 1...1024) { manifest.shards = shards }
@@ -126,72 +95,5 @@ public struct QueueCatalog: Sendable {
             "max_length", "max_payload_bytes", "concurrency", "batch_size", "backoff", "retention",
         ])
         return manifest
-    }
-}
-
-/// Typed, path-aware access to a YAML mapping, so every error names the full field path.
-private struct Fields {
-    let values: [String: Node]
-    let path: String
-    let fail: (String, String) -> QueueManifestError
-
-    init(_ mapping: Node.Mapping, path: String, fail: @escaping (String, String) -> QueueManifestError) throws {
-        var values: [String: Node] = [:]
-        for (key, value) in mapping {
-            guard let name = key.string else { throw fail(path.isEmpty ? "(document)" : path, "field names must be text") }
-            values[name] = value
-        }
-        self.values = values
-        self.path = path
-        self.fail = fail
-    }
-
-    func field(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
-
-    func scalar(_ name: String) throws -> String? {
-        guard let node = values[name] else { return nil }
-        if case .scalar(let scalar) = node {
-            return scalar.tag == Tag(.null) || scalar.string == "~" ? nil : scalar.string
-        }
-        throw fail(field(name), "expected a single value, not a list or mapping")
-    }
-
-    func string(_ name: String) throws -> String? {
-        guard let text = try scalar(name) else { return nil }
-        guard !text.isEmpty else { throw fail(field(name), "must not be empty") }
-        return text
-    }
-
-    func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let text = try scalar(name) else { return nil }
-        guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
-            throw fail(field(name), "'\(text)' is not a whole number")
-        }
-        guard range.contains(value) else {
-            throw fail(field(name), "\(value) is out of range (\(range.lowerBound)...\(range.upperBound))")
-        }
-        return value
-    }
-
-    func duration(_ name: String, atLeast minimum: Duration) throws -> Duration? {
-        guard let text = try scalar(name) else { return nil }
-        let value: Duration
-        do { value = try DurationText.parse(text) } catch { throw fail(field(name), "\(error)") }
-        guard value >= minimum else {
-            throw fail(field(name), "\(text) is below the minimum of \(DurationText.format(minimum))")
-        }
-        return value
-    }
-
-    func mapping(_ name: String) throws -> Fields? {
-        guard let node = values[name] else { return nil }
-        guard let mapping = node.mapping else { throw fail(field(name), "expected a mapping of fields") }
-        return try Fields(mapping, path: field(name), fail: fail)
-    }
-
-    func rejectUnknown(_ known: Set<String>) throws {
-        for name in values.keys.sorted() where !known.contains(name) {
-            throw fail(field(name), "unknown field (known: \(known.sorted().joined(separator: ", ")))")
-        }
     }
 }
