@@ -12,6 +12,9 @@ struct TM: AsyncParsableCommand {
             falling back to the .tm/env file that `make up` writes, found from the current directory upwards.
             """,
         version: TMVersion.string,
-        subcommands: [Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self]
+        subcommands: [
+            Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self,
+            Schedule.self, Schedules.self,
+        ]
     )
 }
