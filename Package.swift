@@ -43,6 +43,9 @@ let package = Package(
             dependencies: ["TMRedis", "TMCrypto", "TMCore", .product(name: "Yams", package: "Yams")]
         ),
 
+        // Schedule expressions (five-field cron, rate(...), macros) evaluated in IANA time zones; pure Foundation.
+        .target(name: "TMCron"),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -64,6 +67,7 @@ let package = Package(
         // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
         .target(name: "TestSupport", dependencies: ["TMCore", "TMPostgres", "TMDatabase"], path: "Tests/TestSupport"),
         .testTarget(name: "TMCoreTests", dependencies: ["TMCore", "TestSupport"]),
+        .testTarget(name: "TMCronTests", dependencies: ["TMCron"]),
         .testTarget(name: "TMRedisTests", dependencies: ["TMRedis", "TestSupport"]),
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
