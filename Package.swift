@@ -77,6 +77,7 @@ let package = Package(
         // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
         .target(name: "TestSupport", dependencies: ["TMCore", "TMPostgres", "TMDatabase"], path: "Tests/TestSupport"),
         .testTarget(name: "TMCoreTests", dependencies: ["TMCore", "TestSupport"]),
+        .testTarget(name: "TMCronTests", dependencies: ["TMCron"]),
         .testTarget(name: "TMRedisTests", dependencies: ["TMRedis", "TestSupport"]),
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
