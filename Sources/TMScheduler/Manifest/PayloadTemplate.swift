@@ -43,7 +43,7 @@ public indirect enum PayloadTemplate: Sendable {
     private static func parse(_ scalar: Node.Scalar, field: String, fail: (String, String) -> any Error) throws -> PayloadTemplate {
         // Quoted values are always text; plain ones follow YAML's core schema, as a reader expects.
         if scalar.style == .plain {
-            switch scalar.tag {
+            switch Node.scalar(scalar).tag {
             case Tag(.null): return .literal("null")
             case Tag(.bool): return .literal(Node.scalar(scalar).bool == true ? "true" : "false")
             case Tag(.int), Tag(.float):

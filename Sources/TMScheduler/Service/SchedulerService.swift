@@ -71,7 +71,11 @@ public final class SchedulerService: Sendable {
             var wake = now.addingTimeInterval(options.tick.seconds)
             for schedule in catalog.schedules where schedule.enabled {
                 do {
-                    if let next = try await tick(schedule, now: now, term: term) { wake = min(wake, next) }
+                    // A tick once begun is finished: it runs in a task of its own, which a shutdown
+                    // (cancellation) does not interrupt between reserving a slot and enqueueing it.
+                    // A lost lease still stops it, at its next write.
+                    let next = try await Task { try await self.tick(schedule, now: now, term: term) }.value
+                    if let next { wake = min(wake, next) }
                     problem(schedule.name, nil)
                 } catch let error as LockError {
                     throw error  // deposed: no schedule may fire any more
