@@ -1,8 +1,8 @@
 /// `rate(N unit)`: a fixed interval, placed deterministically so that any two schedulers agree on slots.
 ///
 /// Guarantees:
-/// - `minute(s)` and `hour(s)`: fires at every instant that is a whole multiple of N minutes (or hours)
-///   since 1970-01-01T00:00Z. Elapsed time, not wall time: the zone plays no part, and daylight saving
+/// - `second(s)`, `minute(s)` and `hour(s)`: fires at every instant that is a whole multiple of N
+///   seconds (minutes, hours) since 1970-01-01T00:00Z. Elapsed time, not wall time: the zone plays no part, and daylight saving
 ///   changes nothing.
 /// - `day(s)`: fires at local midnight in the zone on every day whose number of days since the local
 ///   date 1970-01-01 is a multiple of N. A midnight skipped or repeated by daylight saving follows the
@@ -11,10 +11,11 @@
 ///   accepted for any N.
 struct RateExpression: Hashable, Sendable {
     enum Unit: String, Hashable, Sendable {
-        case minutes, hours, days
+        case seconds, minutes, hours, days
 
         var seconds: Int64 {
             switch self {
+            case .seconds: 1
             case .minutes: 60
             case .hours: 3_600
             case .days: secondsPerDay
@@ -28,7 +29,7 @@ struct RateExpression: Hashable, Sendable {
     /// The longest accepted interval; longer ones would outrun the "within ~10 years" contract.
     static let longestInterval: Int64 = 3_650 * secondsPerDay
 
-    private static let usage = "expected rate(N unit) with unit minute(s), hour(s) or day(s), e.g. rate(5 minutes)"
+    private static let usage = "expected rate(N unit) with unit second(s), minute(s), hour(s) or day(s), e.g. rate(5 minutes)"
 
     init(parsing text: String) throws(FieldError) {
         // "rate(" ... ")" with optional whitespace inside the parentheses.
@@ -47,11 +48,12 @@ struct RateExpression: Hashable, Sendable {
         }
         let unit: Unit
         switch words[1].lowercased() {
+        case "second", "seconds": unit = .seconds
         case "minute", "minutes": unit = .minutes
         case "hour", "hours": unit = .hours
         case "day", "days": unit = .days
         default:
-            throw FieldError(field: "rate", reason: "unknown unit '\(words[1])' (use minute(s), hour(s) or day(s))")
+            throw FieldError(field: "rate", reason: "unknown unit '\(words[1])' (use second(s), minute(s), hour(s) or day(s))")
         }
         let count = Int64(number) ?? .max
         guard count >= 1 else { throw FieldError(field: "rate", reason: "N must be at least 1") }
@@ -70,7 +72,7 @@ struct RateExpression: Hashable, Sendable {
     /// The first fire time strictly after `instant`.
     func nextFire(after instant: Int64, in localTime: LocalTime) -> Int64? {
         switch unit {
-        case .minutes, .hours:
+        case .seconds, .minutes, .hours:
             return (floorDiv(instant, interval) + 1) * interval
         case .days:
             return localTime.nextFire(of: LocalMidnights(everyDays: count), after: instant)

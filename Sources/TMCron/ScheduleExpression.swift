@@ -6,6 +6,7 @@ import Foundation
 /// - Parsing is strict: anything malformed, out of range, or that could never fire (31 February) throws a
 ///   `ScheduleExpressionError` naming the field and the reason.
 /// - Fire times are whole minutes (every zone offset in use since 1972 is a whole number of minutes),
+///   except those of `rate(N seconds)`, which are whole seconds,
 ///   strictly increasing, and a pure function of the expression, the zone and the instant (given the
 ///   same time-zone database), so two schedulers always agree on the slots. Instants given are truncated to whole seconds.
 /// - Cron expressions and `rate(N days)` match local wall-clock time in the given zone; daylight saving
@@ -14,7 +15,7 @@ import Foundation
 ///   instant), and a wall time repeated by a fall-back fires only at its first occurrence; with an hour
 ///   field starting with `*` (`*`, `*/n`) skipped times simply do not occur and repeated ones fire in
 ///   both occurrences, so "every 15 minutes" stays every 15 minutes of real time.
-/// - `rate(N minutes|hours)` fires at instants that are multiples of the interval since
+/// - `rate(N seconds|minutes|hours)` fires at instants that are multiples of the interval since
 ///   1970-01-01T00:00Z, in any zone.
 /// - The search goes day by day, never minute by minute, and gives up after about 10 years (3,660 days).
 ///   Every accepted expression fires within that, except contrived ones that combine 29 February with a

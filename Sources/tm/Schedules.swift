@@ -158,7 +158,7 @@ struct NextFireTimes: AsyncParsableCommand {
         commandName: "next",
         abstract: "Print the next fire times of an expression (ISO 8601 with the zone's offset), to check it before committing it.")
 
-    @Argument(help: "A five-field cron expression, @daily/@hourly/..., or rate(N minutes|hours|days).")
+    @Argument(help: "A five-field cron expression, @daily/@hourly/..., or rate(N seconds|minutes|hours|days).")
     var expression: String
 
     @Option(help: "The IANA time zone the expression is read in.")

@@ -28,7 +28,9 @@ struct RefusalCase: CustomTestStringConvertible, Sendable {
         RefusalCase("0 0 31 2 *", "day-of-month", "never fires (February has no 31st)"),
         RefusalCase("@every", "expression", "unknown macro '@every' (use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly)"),
         RefusalCase("rate(0 minutes)", "rate", "N must be at least 1"),
-        RefusalCase("rate(5 weeks)", "rate", "unknown unit 'weeks' (use minute(s), hour(s) or day(s))"),
+        RefusalCase("rate(0 seconds)", "rate", "N must be at least 1"),
+        RefusalCase("rate(315360001 seconds)", "rate", "315360001 seconds is longer than 10 years (at most 315360000)"),
+        RefusalCase("rate(5 weeks)", "rate", "unknown unit 'weeks' (use second(s), minute(s), hour(s) or day(s))"),
         RefusalCase("0 0 * JANN *", "month", "unknown month name 'JANN'"),
         RefusalCase(",1 * * * *", "minute", "empty item in list ',1'"),
         RefusalCase("", "expression", "empty expression"),
@@ -72,13 +74,13 @@ struct RefusalCase: CustomTestStringConvertible, Sendable {
         // Macros and rates.
         RefusalCase("@", "expression", "unknown macro '@' (use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly)"),
         RefusalCase("@daily 5", "expression", "unexpected text after @daily"),
-        RefusalCase("rate(5)", "rate", "expected rate(N unit) with unit minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
-        RefusalCase("rate 5 minutes", "rate", "expected rate(N unit) with unit minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
-        RefusalCase("rate(5 minutes", "rate", "expected rate(N unit) with unit minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
+        RefusalCase("rate(5)", "rate", "expected rate(N unit) with unit second(s), minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
+        RefusalCase("rate 5 minutes", "rate", "expected rate(N unit) with unit second(s), minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
+        RefusalCase("rate(5 minutes", "rate", "expected rate(N unit) with unit second(s), minute(s), hour(s) or day(s), e.g. rate(5 minutes)"),
         RefusalCase("rate(five minutes)", "rate", "'five' is not a whole number"),
         RefusalCase("rate(-5 minutes)", "rate", "'-5' is not a whole number"),
         RefusalCase("rate(1.5 hours)", "rate", "'1.5' is not a whole number"),
-        RefusalCase("rate(5 Weeks)", "rate", "unknown unit 'Weeks' (use minute(s), hour(s) or day(s))"),
+        RefusalCase("rate(5 Weeks)", "rate", "unknown unit 'Weeks' (use second(s), minute(s), hour(s) or day(s))"),
         RefusalCase("rate(3651 days)", "rate", "3651 days is longer than 10 years (at most 3650)"),
         RefusalCase("rate(87601 hours)", "rate", "87601 hours is longer than 10 years (at most 87600)"),
         RefusalCase("   ", "expression", "empty expression"),
@@ -113,6 +115,7 @@ struct RefusalCase: CustomTestStringConvertible, Sendable {
         "0 0 29 2 *", "0 0 31 2 MON", "0 0 30 JAN,FEB *", "*/59 * * * *", "0 */23 * * *", "0 0 */30 * *", "0 0 * */11 *", "0 0 * * */6",
         "0 0 * * 7/1", "0\t9\t*\t*\t*", "  0   9 *  * *  ", "\n@daily\n", "@hourly", "@weekly",
         "rate(1 minute)", "rate(60 minutes)", "rate(24 hours)", "rate(1 day)", "rate(3650 days)", "rate(5256000 minutes)",
+        "rate(1 second)", "rate(30 seconds)", "rate(315360000 seconds)",
     ]
 
     @Test(arguments: acceptedCases) func accepted(_ text: String) throws {
@@ -141,6 +144,8 @@ struct RefusalCase: CustomTestStringConvertible, Sendable {
         ("@daily", "0 0 * * *"),
         ("@hourly", "0 * * * *"),
         ("rate(60 minutes)", "rate(1 hour)"),
+        ("rate(60 seconds)", "rate(1 minute)"),
+        ("rate(300 seconds)", "*/5 * * * *"),
         ("rate(24 hours)", "0 0 * * *"),
     ])
     func equivalentSpellings(_ a: String, _ b: String) throws {

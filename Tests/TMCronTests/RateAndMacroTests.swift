@@ -16,6 +16,18 @@ import TMCron
         FireCase("rate(1 minute)", after: "2026-01-01T00:00:59Z",
                  ["2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"],
                  "singular unit"),
+        FireCase("rate(1 second)", after: "2026-01-01T00:00:59Z",
+                 ["2026-01-01T00:01:00Z", "2026-01-01T00:01:01Z", "2026-01-01T00:01:02Z"],
+                 "every second"),
+        FireCase("rate(15 seconds)", after: "2026-01-01T00:00:50Z",
+                 ["2026-01-01T00:01:00Z", "2026-01-01T00:01:15Z", "2026-01-01T00:01:30Z"],
+                 "aligned to the epoch like minutes"),
+        FireCase("rate(7 seconds)", after: "2026-01-01T00:01:00Z",
+                 ["2026-01-01T00:01:03Z", "2026-01-01T00:01:10Z"],
+                 "multiples of 7 s since the epoch, not since the minute"),
+        FireCase("rate(2 seconds)", in: "America/New_York", after: "2026-03-08T06:59:59Z",
+                 ["2026-03-08T03:00:00-04:00", "2026-03-08T03:00:02-04:00"],
+                 "elapsed seconds: daylight saving changes nothing"),
         FireCase("rate(1 hour)", after: "2026-01-01T00:30:00Z",
                  ["2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"],
                  "on the hour"),
@@ -55,7 +67,7 @@ import TMCron
         #expect(try row.actual() == row.expected)
     }
 
-    @Test(arguments: ["rate(7 minutes)", "rate(45 minutes)", "rate(3 hours)"])
+    @Test(arguments: ["rate(10 seconds)", "rate(7 minutes)", "rate(45 minutes)", "rate(3 hours)"])
     func minutesAndHoursDoNotDependOnTheZone(_ text: String) throws {
         let expression = try ScheduleExpression(parsing: text)
         let after = instant("2026-03-07T22:13:00Z")
