@@ -39,11 +39,12 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm queues            # every queue: backlog, in flight, delayed, dead letters, consumers
   .build/debug/tm enqueue notifications --json '{"user":"asha@demo.tm.local","text":"hello"}'
   .build/debug/tm dlq list orders   # dead letters, then show / replay / purge / export
+  .build/debug/tm schedules         # every schedule: next fire times, last slot, the leader
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
-Services: the scheduler, dispatcher, order-worker and broker simulator join this command as
-they are built; until then it watches the data servers. Ctrl-C stops; \`make down\` stops the servers.
+Services: the scheduler runs (its log: .tm/scheduler.log); the dispatcher, order-worker and
+broker simulator join this command as they are built. Ctrl-C stops; \`make down\` stops the servers.
 MSG
 
 pids=()
@@ -57,6 +58,10 @@ cleanup() {
   exit 0
 }
 trap cleanup INT TERM
+
+step "scheduler (tm schedule run; JSON log in .tm/scheduler.log)"
+"$tm" schedule run 2>>.tm/scheduler.log &
+pids+=($!)
 
 # shellcheck disable=SC1091
 source .tm/env

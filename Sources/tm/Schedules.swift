@@ -139,7 +139,7 @@ struct FireSchedule: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let system = try await ScheduleSystem.open(clientName: "tm-schedules-fire")
+            let system = try await ScheduleSystem.open(checking: name, clientName: "tm-schedules-fire")
             defer { system.close() }
             let schedule = try system.schedules.schedule(name)
             let instant = Slot.wholeSeconds(Date())
@@ -237,7 +237,7 @@ struct BackfillSchedule: AsyncParsableCommand {
             let (start, end) = (try parseInstant(from, option: "--from"), try parseInstant(to, option: "--to"))
             guard start <= end else { throw CommandFailure("--to: \(to) is before --from \(from)") }
             guard end <= Date() else { throw CommandFailure("--to: \(to) is in the future; backfill fires past slots only") }
-            let system = try await ScheduleSystem.open(clientName: "tm-schedules-backfill")
+            let system = try await ScheduleSystem.open(checking: name, clientName: "tm-schedules-backfill")
             defer { system.close() }
             let schedule = try system.schedules.schedule(name)
             // Inclusive of `from`: the engine's intervals are (after, through].
@@ -301,10 +301,12 @@ struct ScheduleSystem {
     let redis: RedisClient
     let pool: PostgresPool
 
-    /// Loads the manifests before connecting, so a bad file or name is answered even when the servers are down.
-    static func open(clientName: String) async throws -> ScheduleSystem {
+    /// Loads the manifests and checks that `schedule` exists before connecting, so a bad file or
+    /// name is answered even when the servers are down.
+    static func open(checking schedule: String? = nil, clientName: String) async throws -> ScheduleSystem {
         let environment = TMEnvironment.current()
         let schedules = try ScheduleCatalog.load(environment: environment)
+        if let schedule { _ = try schedules.schedule(schedule) }
         let queues = try QueueCatalog.load(environment: environment)
         let resolver = targetResolver(environment: environment, schedules: schedules, queues: queues)
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: clientName)

@@ -8,12 +8,28 @@ import TMQueue
 /// Several `tm schedule run` processes over one schedule: one leads, and every slot is enqueued
 /// exactly once — across a SIGKILLed leader and a paused (deposed) one.
 @Suite struct LeadershipTests {
+    /// A queue, a `rate(1 second)` schedule onto it and two schedulers (lease 2 s), run for a while
+    /// after the first slot fired; returns the one leading then and the other.
+    func twoSchedulersFiring(
+        _ world: SchedulerFixture, for duration: Duration
+    ) async throws -> (queue: String, schedule: String, leader: ChildProcess, standby: ChildProcess) {
+        let queue = try world.addQueue()
+        let schedule = try world.addSchedule(expression: "rate(1 second)", queue: queue)
+        let schedulers = [try world.startScheduler(leaseTTL: "2s"), try world.startScheduler(leaseTTL: "2s")]
+        try await eventually("the first slot") { try await !world.firings(schedule).isEmpty }
+        try await Task.sleep(for: duration)
+        let leading = try #require(try await world.leader())
+        let leader = try #require(schedulers.first { $0.pid == leading.pid })
+        let standby = try #require(schedulers.first { $0.pid != leading.pid })
+        return (queue, schedule, leader, standby)
+    }
+
     @Test func twoSchedulersEnqueueEverySlotExactlyOnce() async throws {
         try await withScheduler { world in
             let queue = try world.addQueue()
             let schedule = try world.addSchedule(expression: "rate(1 second)", queue: queue)
             let schedulers = [try world.startScheduler(), try world.startScheduler()]
-            try await waitFor("the first slot") { try await !world.firings(schedule).isEmpty }
+            try await eventually("the first slot") { try await !world.firings(schedule).isEmpty }
             try await Task.sleep(for: .seconds(8))
             for scheduler in schedulers { scheduler.terminate() }
             #expect(schedulers.allSatisfy { !$0.isRunning })
@@ -28,18 +44,11 @@ import TMQueue
 
     @Test func aKilledLeaderIsReplacedWithinTheLeaseAndNoSlotIsLostOrDoubled() async throws {
         try await withScheduler { world in
-            let queue = try world.addQueue()
-            let schedule = try world.addSchedule(expression: "rate(1 second)", queue: queue)
-            let schedulers = [try world.startScheduler(leaseTTL: "2s"), try world.startScheduler(leaseTTL: "2s")]
-            try await waitFor("the first slot") { try await !world.firings(schedule).isEmpty }
-            try await Task.sleep(for: .seconds(3))
-            let first = try #require(try await world.leader())
-            let leader = try #require(schedulers.first { $0.pid == first.pid })
-            let standby = try #require(schedulers.first { $0.pid != first.pid })
+            let (queue, schedule, leader, standby) = try await twoSchedulersFiring(world, for: .seconds(3))
 
             leader.kill()
             let killedAt = ContinuousClock.now
-            try await waitFor("the standby to lead") { try await world.leader()?.pid == standby.pid }
+            try await eventually("the standby to lead") { try await world.leader()?.pid == standby.pid }
             let takeover = ContinuousClock.now - killedAt
             // The lease (2 s) must run out, then the standby's next try (every ttl/3) wins; the
             // rest is margin for a loaded machine.
@@ -56,24 +65,18 @@ import TMQueue
 
     @Test func aPausedLeaderFiresNothingOnceAnotherTookOver() async throws {
         try await withScheduler { world in
-            let queue = try world.addQueue()
-            let schedule = try world.addSchedule(expression: "rate(1 second)", queue: queue)
-            let schedulers = [try world.startScheduler(leaseTTL: "2s"), try world.startScheduler(leaseTTL: "2s")]
-            try await waitFor("the first slot") { try await !world.firings(schedule).isEmpty }
-            try await Task.sleep(for: .seconds(2))
+            let (queue, schedule, stale, other) = try await twoSchedulersFiring(world, for: .seconds(2))
             let first = try #require(try await world.leader())
-            let stale = try #require(schedulers.first { $0.pid == first.pid })
-            let other = try #require(schedulers.first { $0.pid != first.pid })
 
             stale.pause()
-            try await waitFor("the other to lead") { try await world.leader()?.pid == other.pid }
+            try await eventually("the other to lead") { try await world.leader()?.pid == other.pid }
             let second = try #require(try await world.leader())
             try await Task.sleep(for: .seconds(2))
             stale.resume()
             try await Task.sleep(for: .seconds(4))
             #expect(stale.isRunning, "the deposed leader stands by instead of crashing")
             #expect(try await world.leader()?.pid == other.pid)
-            for scheduler in schedulers { scheduler.terminate() }
+            for scheduler in [stale, other] { scheduler.terminate() }
 
             let firings = try await world.firings(schedule)
             let byStale = firings.filter { $0.fencingToken == first.fencingToken }

@@ -34,7 +34,7 @@ import TMRedis
 
             try await running(try world.service()) {
                 for name in names {
-                    try await waitFor("\(name) to fire") { try await world.firings(name).contains { $0.state == .enqueued } }
+                    try await eventually("\(name) to fire") { try await world.firings(name).contains { $0.state == .enqueued } }
                 }
             }
             var lastBefore: [String: Date] = [:]
@@ -44,7 +44,7 @@ import TMRedis
             let restartedAt = Date()
             try await running(try world.service()) {
                 for name in names {
-                    try await waitFor("\(name) to fire on time again") {
+                    try await eventually("\(name) to fire on time again") {
                         try await world.firings(name).contains { $0.slot > restartedAt && $0.state == .enqueued }
                     }
                 }
@@ -86,7 +86,7 @@ import TMRedis
 
             try await running(try world.service()) {
                 // Nobody consumes: the first run of each never finishes.
-                try await waitFor("three slots of each") {
+                try await eventually("three slots of each") {
                     for name in [skip, buffer, allow] {
                         if try await world.firings(name).count < 4 { return false }
                     }
@@ -109,10 +109,10 @@ import TMRedis
                     return (consumer, Task { try await consumer.run() })
                 }
                 let bufferedSlot = buffered[1].slot
-                try await waitFor("the buffered slot to fire") {
+                try await eventually("the buffered slot to fire") {
                     try await world.firings(buffer).first { $0.slot == bufferedSlot }?.state == .enqueued
                 }
-                try await waitFor("skip to fire again") { try await world.firings(skip).filter { $0.state == .enqueued }.count >= 2 }
+                try await eventually("skip to fire again") { try await world.firings(skip).filter { $0.state == .enqueued }.count >= 2 }
                 for (consumer, task) in consumers {
                     consumer.stop()
                     try await task.value
@@ -146,7 +146,7 @@ import TMRedis
             try await producer.enqueue(queue, OutgoingMessage(payload: schedule.message(for: late), key: schedule.slot(late).key, shardKey: schedule.slot(late).key))
 
             try await running(service) {
-                try await waitFor("the pending slots to be completed") { try await world.firings(name).allSatisfy { $0.state == .enqueued } }
+                try await eventually("the pending slots to be completed") { try await world.firings(name).allSatisfy { $0.state == .enqueued } }
             }
             #expect(try await world.enqueuedSlots(queue).sorted() == [early, late].map { Slot.iso8601($0, in: .gmt) })
         }

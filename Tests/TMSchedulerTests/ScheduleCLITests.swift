@@ -119,7 +119,7 @@ import TestSupport
             #expect(byName[off]?.notFiring?.contains("disabled") == true)
 
             let scheduler = try world.startScheduler()
-            try await waitFor("a leader") { try await world.leader() != nil }
+            try await eventually("a leader") { try await world.leader() != nil }
             let text = try world.tm(["schedules"])
             #expect(text.status == 0)
             #expect(text.output.contains("leader: ") && text.output.contains(":\(scheduler.pid) (fencing token"), "\(text.output)")

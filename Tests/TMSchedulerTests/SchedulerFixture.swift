@@ -146,20 +146,6 @@ final class SchedulerFixture: @unchecked Sendable {
     }
 }
 
-struct Timeout: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Polls `condition` (bounded, generous for a loaded 2-core machine) until it holds.
-func waitFor(_ what: String, within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw Timeout(what: what) }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-}
-
 /// Runs `body` with a fresh fixture and always cleans it up.
 func withScheduler(_ body: (SchedulerFixture) async throws -> Void) async throws {
     let world = try await SchedulerFixture()

@@ -1,5 +1,6 @@
 import Foundation
 import TMCron
+import TMQueue
 
 /// One schedule as declared in `Schedules/<name>.yaml`: when it fires, where to, with what.
 ///
@@ -63,17 +64,6 @@ public enum OverlapPolicy: String, Sendable, Hashable, CaseIterable {
     case allow
 }
 
-/// A schedule manifest that cannot be used, naming the file, the field and the reason.
-public struct ScheduleManifestError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let file: String
-    public let field: String
-    public let reason: String
-
-    public init(file: String, field: String, reason: String) {
-        self.file = file
-        self.field = field
-        self.reason = reason
-    }
-
-    public var description: String { "\(file): \(field): \(reason)" }
-}
+/// A schedule manifest that cannot be used, naming the file, the field and the reason: the same
+/// error as a queue manifest's, so every manifest format reports alike.
+public typealias ScheduleManifestError = QueueManifestError
