@@ -117,11 +117,13 @@ public struct FiringStore: Sendable {
     static let columns: PostgresQuery = "schedule, slot, state, trigger, queue, idempotency_key, message_id, leader, fencing_token, detail, fired_at"
 
     static func firing(_ row: PostgresRow) throws -> Firing {
-        let state: String = try row.decode("state")
-        let trigger: String = try row.decode("trigger")
+        let (stateText, triggerText): (String, String) = (try row.decode("state"), try row.decode("trigger"))
+        // The table's CHECK constraints allow no other values; a newer schema's would be refused here.
+        guard let state = Firing.State(rawValue: stateText), let trigger = Firing.Trigger(rawValue: triggerText) else {
+            throw PostgresError(kind: .client, message: "schedule_firings: unknown state '\(stateText)' or trigger '\(triggerText)'")
+        }
         return Firing(
-            schedule: try row.decode("schedule"), slot: try row.decode("slot"),
-            state: Firing.State(rawValue: state) ?? .pending, trigger: Firing.Trigger(rawValue: trigger) ?? .schedule,
+            schedule: try row.decode("schedule"), slot: try row.decode("slot"), state: state, trigger: trigger,
             queue: try row.decode("queue"), key: try row.decode("idempotency_key"), messageID: try row.decode("message_id"),
             leader: try row.decode("leader"), fencingToken: try row.decode("fencing_token"), detail: try row.decode("detail"),
             firedAt: try row.decode("fired_at"))
