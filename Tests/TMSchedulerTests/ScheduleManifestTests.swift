@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TMQueue
+import TestSupport
 import TMCron
 @testable import TMScheduler
 
@@ -207,5 +208,35 @@ import TMCron
         #expect(plan.missed == 8640)
         #expect(plan.skipped.count == 1000 && plan.skipped.last == at(86_390))
         #expect(plan.fire == [.init(slot: at(86_400), trigger: .catchUp)])
+    }
+}
+
+/// The schedules the product ships, as `tm schedule run` loads them.
+@Suite struct ShippedSchedulesTests {
+    let catalog = try! ScheduleCatalog.load(directory: TestServers.repositoryRoot.appendingPathComponent("Schedules"))
+
+    @Test func everyShippedScheduleLoadsWithItsTarget() throws {
+        #expect(catalog.schedules.map(\.name) == ["alerts-sweep", "analytics-nightly", "broker-sync", "reconcile", "reconcile-eod"])
+        #expect(try catalog.schedule("broker-sync").target == .function("sync-trigger"))
+        #expect(try catalog.schedule("alerts-sweep").target == .function("alert-evaluator"))
+        let nightly = try catalog.schedule("analytics-nightly")
+        #expect(nightly.target == .function("analytics-batch") && nightly.overlap == .skip)
+    }
+
+    @Test func reconcileFiresEveryQuarterHourOfIndianMarketHoursOnWeekdaysPlusEndOfDay() throws {
+        // Monday 23 November 2026, Asia/Kolkata (UTC+05:30): 00:00 local is 18:30Z the day before.
+        let monday = Date(timeIntervalSince1970: 1_795_372_200)
+        let week = monday.addingTimeInterval(7 * 86_400)
+        let zone = TimeZone(identifier: "Asia/Kolkata")!
+        let intraday = try catalog.schedule("reconcile").times.times(after: monday, through: week, limit: 1000)
+        #expect(intraday.count == 5 * 26, "09:15 ... 15:30 every 15 minutes, Monday to Friday")
+        let local = intraday.map { Slot.iso8601($0, in: zone) }
+        #expect(local.first == "2026-11-23T09:15:00+05:30" && local[25] == "2026-11-23T15:30:00+05:30")
+        #expect(local.last == "2026-11-27T15:30:00+05:30")
+
+        let endOfDay = try catalog.schedule("reconcile-eod")
+        #expect(endOfDay.times.times(after: monday, through: week, limit: 10).map { Slot.iso8601($0, in: zone) }.first == "2026-11-23T15:45:00+05:30")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(endOfDay.message(for: monday))) as? [String: Any])
+        #expect(body["kind"] as? String == "end-of-day")
     }
 }
