@@ -250,7 +250,7 @@ struct BackfillSchedule: AsyncParsableCommand {
             for slot in slots {
                 switch try await system.firer.fire(schedule, at: slot, trigger: .backfill, by: { .cli(identity) }) {
                 case .fired, .completed: printed.fired += 1
-                case .alreadyHandled: printed.alreadyFired += 1
+                case .firedByAnother, .alreadyHandled: printed.alreadyFired += 1
                 }
             }
             await system.pool.shutdown()
@@ -281,6 +281,7 @@ struct FiringOutcomeReport: Codable {
         switch outcome {
         case .fired(let id): (self.outcome, messageID) = ("fired", id)
         case .completed(let id): (self.outcome, messageID) = ("fired", id)
+        case .firedByAnother(let id): (self.outcome, messageID, state) = ("already-fired", id, "enqueued")
         case .alreadyHandled(let firing):
             self.outcome = "already-fired"
             (messageID, state, trigger) = (firing.messageID, firing.state.rawValue, firing.trigger.rawValue)
@@ -289,7 +290,10 @@ struct FiringOutcomeReport: Codable {
 
     var sentence: String {
         if outcome == "fired" { return "fired \(schedule) slot \(slot): message \(messageID ?? "?")" }
-        return "already fired: \(schedule) slot \(slot) is \(state ?? "?") (\(trigger ?? "?")); nothing new was enqueued"
+        var line = "already fired: \(schedule) slot \(slot) is \(state ?? "?")"
+        if let trigger { line += " (\(trigger))" }
+        if let messageID { line += ", message \(messageID)" }
+        return line + "; nothing new was enqueued"
     }
 }
 

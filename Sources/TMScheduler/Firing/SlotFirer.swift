@@ -27,6 +27,8 @@ public struct SlotFirer: Sendable {
         case fired(messageID: String)
         /// The slot had been reserved but not confirmed (a crash); this call completed it.
         case completed(messageID: String)
+        /// Another writer was firing the slot at the same moment: its message is the slot's.
+        case firedByAnother(messageID: String)
         /// The slot was already handled (fired, skipped or buffered) by someone else.
         case alreadyHandled(Firing)
     }
@@ -38,26 +40,30 @@ public struct SlotFirer: Sendable {
         let slot = schedule.slot(instant)
         switch try await store.reserve(slot, state: .pending, trigger: trigger, queue: queue.name, by: try authority()) {
         case .created:
-            return .fired(messageID: try await complete(schedule, slot: slot, queue: queue, by: authority))
+            return .fired(messageID: try await complete(schedule, slot: slot, queue: queue, by: authority).id)
         case .existing(let firing) where firing.state == .pending:
-            return .completed(messageID: try await complete(schedule, slot: slot, queue: queue, by: authority))
+            // Interrupted, or still being fired by someone else: enqueueing under the slot's key
+            // again tells which (a duplicate means the message was already there).
+            let result = try await complete(schedule, slot: slot, queue: queue, by: authority)
+            return result.duplicate ? .firedByAnother(messageID: result.id) : .completed(messageID: result.id)
         case .existing(let firing):
             return .alreadyHandled(firing)
         }
     }
 
-    /// Enqueues a reserved (pending or buffered) slot and marks it enqueued; returns the message id.
+    /// Enqueues a reserved (pending or buffered) slot and marks it enqueued. The result is a
+    /// duplicate when the slot's message had been enqueued already.
     @discardableResult
     public func complete(
         _ schedule: ScheduleManifest, slot: Slot, queue: QueueManifest, by authority: @Sendable () throws -> FiringAuthority
-    ) async throws -> String {
+    ) async throws -> EnqueueResult {
         // Checked before the enqueue too: a leader that knows it is deposed sends nothing.
         _ = try authority()
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog([queue]))
         let result = try await producer.enqueue(queue.name, OutgoingMessage(
             payload: schedule.message(for: slot.instant), key: slot.key, delay: delay(schedule, slot), shardKey: slot.key))
         try await store.markEnqueued(slot, queue: queue.name, messageID: result.id, by: try authority())
-        return result.id
+        return result
     }
 
     /// Records a slot that does not fire now (skipped, or buffered to fire later).

@@ -101,8 +101,8 @@ public final class SchedulerService: Sendable {
                 buffered = true
                 continue
             }
-            let id = try await firer.complete(schedule, slot: slot, queue: queue, by: term.authority)
-            log("fired", schedule, slot, trigger: firing.trigger, ["message_id": "\(id)", "was": "\(firing.state.rawValue)"])
+            let result = try await firer.complete(schedule, slot: slot, queue: queue, by: term.authority)
+            log("fired", schedule, slot, trigger: firing.trigger, ["message_id": "\(result.id)", "was": "\(firing.state.rawValue)"])
         }
 
         var start = try await store.latestSlot(of: schedule.name)
@@ -138,7 +138,7 @@ public final class SchedulerService: Sendable {
                 switch try await firer.fire(schedule, at: due.slot, trigger: due.trigger, by: term.authority) {
                 case .fired(let id), .completed(let id):
                     log("fired", schedule, slot, trigger: due.trigger, ["message_id": "\(id)"])
-                case .alreadyHandled:
+                case .firedByAnother, .alreadyHandled:
                     break
                 }
             }
