@@ -1,5 +1,4 @@
 import Foundation
-import TMCron
 import TMQueue
 
 /// One schedule as declared in `Schedules/<name>.yaml`: when it fires, where to, with what.

@@ -105,9 +105,14 @@ public final class SchedulerService: Sendable {
             log("fired", schedule, slot, trigger: firing.trigger, ["message_id": "\(result.id)", "was": "\(firing.state.rawValue)"])
         }
 
-        var start = try await store.latestSlot(of: schedule.name)
-        if start == nil { start = try await store.firstSeen(schedule.name, now: now, by: try term.authority()) }
-        let plan = DuePlan.make(schedule.times, after: start!, now: now, grace: schedule.misfireGrace, policy: schedule.misfire)
+        // Due slots come after the latest one that has a row; a schedule without any starts when first seen.
+        let start: Date
+        if let latest = try await store.latestSlot(of: schedule.name) {
+            start = latest
+        } else {
+            start = try await store.firstSeen(schedule.name, now: now, by: try term.authority())
+        }
+        let plan = DuePlan.make(schedule.times, after: start, now: now, grace: schedule.misfireGrace, policy: schedule.misfire)
         if plan.missed > 0 {
             logger.warning("missed slots", metadata: [
                 "schedule": "\(schedule.name)", "missed": "\(plan.missed)", "misfire": "\(schedule.misfire)",
