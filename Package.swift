@@ -52,6 +52,9 @@ let package = Package(
             dependencies: ["TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMManifest", "TMCore", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Schedule expressions (five-field cron, rate(...), macros) evaluated in IANA time zones; pure Foundation.
+        .target(name: "TMCron"),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -59,12 +62,23 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
 
+        // The leader-elected scheduler: Schedules/*.yaml fired exactly once per slot onto queues.
+        .target(
+            name: "TMScheduler",
+            dependencies: [
+                "TMCron", "TMQueue", "TMManifest", "TMLocks", "TMRedis", "TMPostgres", "TMCore",
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Executables.
         .executableTarget(
             name: "tm",
             dependencies: [
                 "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
-                "TMFunctionRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TMFunctionRuntime", "TMCron", "TMScheduler",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
@@ -78,6 +92,7 @@ let package = Package(
         // Tests run against real servers; TestSupport starts throwaway ones where a test must kill them.
         .target(name: "TestSupport", dependencies: ["TMCore", "TMPostgres", "TMDatabase"], path: "Tests/TestSupport"),
         .testTarget(name: "TMCoreTests", dependencies: ["TMCore", "TestSupport"]),
+        .testTarget(name: "TMCronTests", dependencies: ["TMCron"]),
         .testTarget(name: "TMRedisTests", dependencies: ["TMRedis", "TestSupport"]),
         .testTarget(name: "TMPostgresTests", dependencies: ["TMPostgres", "TestSupport"]),
         .testTarget(name: "TMHTTPTests", dependencies: ["TMHTTP", "TestSupport"]),
@@ -97,6 +112,10 @@ let package = Package(
         .testTarget(
             name: "TMDatabaseTests",
             dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TMQueue", "TMCore", "TestSupport", "tm"]
+        ),
+        .testTarget(
+            name: "TMSchedulerTests",
+            dependencies: ["TMScheduler", "TMCron", "TMQueue", "TMRedis", "TMPostgres", "TMLocks", "TMCore", "TestSupport", "tm"]
         ),
     ],
     swiftLanguageModes: [.v6]

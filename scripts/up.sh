@@ -41,12 +41,13 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm dlq list orders   # dead letters, then show / replay / purge / export
   .build/debug/tm functions         # functions: triggers, settings, running, recent outcomes
   .build/debug/tm invoke NAME --event event.json   # one invocation, as the dispatcher runs it
+  .build/debug/tm schedules         # every schedule: next fire times, last slot, the leader
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
-Services below: the dispatcher (tm dispatch) invokes Functions/*/ from their queues; the order-worker
-and broker simulator join as they are built. Their log lines are prefixed with their name.
-Ctrl-C stops them gracefully; \`make down\` stops the servers.
+Services below: the scheduler (tm schedule run) fires Schedules/*.yaml; the dispatcher (tm dispatch)
+invokes Functions/*/ from their queues; the order-worker and broker simulator join as they are built.
+Their log lines are prefixed with their name. Ctrl-C stops them gracefully; \`make down\` stops the servers.
 MSG
 
 pids=()
@@ -63,7 +64,9 @@ trap cleanup INT TERM
 
 step "services"
 # Each service's output goes through a prefixing filter; $! is the service itself, so Ctrl-C
-# reaches it as SIGTERM and it stops gracefully (finishing running invocations).
+# reaches it as SIGTERM and it stops gracefully (finishing running invocations, releasing leases).
+"$tm" schedule run > >(sed -u 's/^/[schedule] /') 2>&1 &
+pids+=($!)
 "$tm" dispatch > >(sed -u 's/^/[dispatch] /') 2>&1 &
 pids+=($!)
 

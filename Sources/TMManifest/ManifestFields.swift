@@ -26,7 +26,7 @@ public struct ManifestFields {
     }
 
     /// Parses `text` as a YAML document whose root is a mapping.
-    public static func document(_ text: String, example: String, fail: @escaping (String, String) -> any Error) throws -> ManifestFields {
+    public static func document(_ text: String, example: String = "name: orders", fail: @escaping (String, String) -> any Error) throws -> ManifestFields {
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -35,6 +35,18 @@ public struct ManifestFields {
         }
         guard let mapping = root?.mapping else { throw fail("(document)", "expected a mapping of fields, e.g. `\(example)`") }
         return try ManifestFields(mapping, fail: fail)
+    }
+
+    /// The required `name`: a valid manifest name, and the same as the file's name (`file` in
+    /// parentheses, e.g. `(inline)`, skips that check).
+    public func manifestName(file: String) throws -> String {
+        guard let name = try string("name") else { throw fail("name", "required") }
+        if let problem = ManifestName.validate(name) { throw fail("name", problem) }
+        if !file.hasPrefix("(") {
+            let stem = ManifestName.stem(of: file)
+            guard stem == name else { throw fail("name", "'\(name)' does not match the file name '\(stem)'") }
+        }
+        return name
     }
 
     /// The full path of `name` for error messages.
@@ -61,6 +73,27 @@ public struct ManifestFields {
         guard let text = try string(name) else { return nil }
         guard allowed.contains(text) else { throw fail(field(name), "'\(text)' is not one of \(allowed.joined(separator: ", "))") }
         return text
+    }
+
+    /// A field holding one value of `T` (by raw value), naming the choices when it does not.
+    public func choice<T: RawRepresentable & CaseIterable>(_ name: String, of type: T.Type = T.self) throws -> T? where T.RawValue == String {
+        guard let text = try string(name) else { return nil }
+        guard let value = T(rawValue: text) else {
+            throw fail(field(name), "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// A list of non-empty strings (a single value is not silently taken as a list of one).
+    public func strings(_ name: String) throws -> [String]? {
+        guard let node = values[name] else { return nil }
+        guard let sequence = node.sequence else { throw fail(field(name), "expected a list of values") }
+        return try sequence.enumerated().map { index, item in
+            guard case .scalar(let scalar) = item, !scalar.string.isEmpty else {
+                throw fail("\(field(name))[\(index)]", "expected a non-empty single value")
+            }
+            return scalar.string
+        }
     }
 
     public func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
@@ -151,6 +184,13 @@ public enum ManifestDirectory {
             }
             url = parent
         }
+    }
+
+    /// The `*.yaml` / `*.yml` files of `directory`, sorted by name.
+    public static func yamlFiles(in directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+            .sorted()
     }
 }
 

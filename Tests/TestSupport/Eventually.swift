@@ -1,4 +1,4 @@
-/// A wait that ran out, naming what was awaited.
+/// What `eventually` throws when its condition never held.
 public struct Timeout: Error, CustomStringConvertible {
     public let what: String
     public init(what: String) { self.what = what }

@@ -43,10 +43,7 @@ public struct QueueCatalog: Sendable {
 
     /// Loads every `*.yaml` / `*.yml` file in `directory`.
     public static func load(directory: URL) throws -> QueueCatalog {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-            .sorted()
-        return try QueueCatalog(files.map { file in
+        return try QueueCatalog(try ManifestDirectory.yamlFiles(in: directory).map { file in
             let path = directory.appendingPathComponent(file)
             let text = try String(contentsOf: path, encoding: .utf8)
             return try parse(text, file: "Queues/\(file)")
@@ -68,14 +65,8 @@ public struct QueueCatalog: Sendable {
         func fail(_ field: String, _ reason: String) -> QueueManifestError {
             QueueManifestError(file: file, field: field, reason: reason)
         }
-        let fields = try ManifestFields.document(text, example: "name: orders", fail: fail)
-
-        guard let name = try fields.string("name") else { throw fail("name", "required") }
-        if let problem = ManifestName.validate(name) { throw fail("name", problem) }
-        if !file.hasPrefix("(") {
-            let stem = ManifestName.stem(of: file)
-            guard stem == name else { throw fail("name", "'\(name)' does not match the file name '\(stem)'") }
-        }
+        let fields = try ManifestFields.document(text, fail: fail)
+        let name = try fields.manifestName(file: file)
         var manifest = QueueManifest(name: name)
         manifest.description = try fields.string("description")
         if let shards = try fields.int("shards", in: 1...1024) { manifest.shards = shards }
