@@ -104,4 +104,49 @@ import TMRedis
         #expect(metrics.output.contains(#"tm_function_running{function="sleeper"} 0"#))
         _ = try? await redis.send("DEL", QueueKeys(queue: queueName, shard: 0).stream, QueueKeys(queue: "fn:sleeper", shard: 0).stream)
     }
+
+    @Test func aScheduleFiringAFunctionIsInvokedByTheDispatcherExactlyOnce() async throws {
+        defer { cleanUp() }
+        let queueName = TestServers.uniqueName("cliq").replacingOccurrences(of: "_", with: "-")
+        let function = TestServers.uniqueName("nightly").replacingOccurrences(of: "_", with: "-")
+        var environment = try layout(queue: queueName, function: function)
+        // A schedules-only function and a schedule targeting it.
+        try "name: \(function)\nexecutable: test-function\ntrigger: schedules\nenvironment: {TEST_MODE: echo}\n"
+            .write(to: root.appendingPathComponent("Functions/\(function)/function.yaml"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("Schedules"), withIntermediateDirectories: true)
+        try """
+            name: \(function)
+            expression: "0 2 * * *"
+            target: {function: \(function)}
+            payload: {slot: "{{slot}}", mode: echo}
+            """.write(to: root.appendingPathComponent("Schedules/\(function).yaml"), atomically: true, encoding: .utf8)
+        environment["TM_SCHEDULES_DIR"] = root.appendingPathComponent("Schedules").path
+        let db = try TestDatabase(migrated: true, prefix: "tm_fnsched")
+        environment["TM_DATABASE_URL"] = db.url
+
+        let listing = try runProcess(tm, ["schedules"], environment: environment)
+        #expect(listing.status == 0, "\(listing.output)")
+        #expect(!listing.output.contains("not deployed"), "the function target resolves: \(listing.output)")
+
+        let dispatcher = try ChildProcess(tm, ["dispatch"], environment: environment)
+        defer { dispatcher.terminate(grace: .seconds(10)) }
+        let fired = try runProcess(tm, ["schedules", "fire", function], environment: environment)
+        #expect(fired.status == 0, "\(fired.output)")
+        let again = try runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
+        #expect(again.status == 0, "\(again.output)")
+        try await eventually("three invocations: the manual slot and two nightly slots") { harness.invocations == 3 }
+        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let slot = "schedule:\(function):2026-11-21T02:00:00Z"
+        try await eventually("the 21 November slot settled") {
+            (try await redis.send("GET", QueueKeys(queue: "fn:\(function)", shard: QueueKeys.shard(for: slot, shards: 1)).idempotency(slot)).string ?? "").contains("\"done\"")
+        }
+        let record = try await redis.send("GET", QueueKeys(queue: "fn:\(function)", shard: 0).idempotency(slot)).string ?? ""
+        #expect(record.contains("2026-11-21T02:00:00Z"), "the payload carried the slot time: \(record)")
+        let second = try runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
+        #expect(second.status == 0)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(harness.invocations == 3, "a second backfill fires nothing again")
+        _ = try? await redis.send("DEL", QueueKeys(queue: "fn:\(function)", shard: 0).stream)
+    }
 }
