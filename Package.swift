@@ -55,6 +55,9 @@ let package = Package(
         // Schedule expressions (five-field cron, rate(...), macros) evaluated in IANA time zones; pure Foundation.
         .target(name: "TMCron"),
 
+        // Brokers: the adapter protocol and model, the Kite/Upstox/Alpaca/Binance adapters, shared rate limits and circuit breakers.
+        .target(name: "TMBrokers", dependencies: ["TMHTTP", "TMCrypto", "TMRedis", "TMCore", .product(name: "Logging", package: "swift-log")]),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
