@@ -111,6 +111,8 @@ let package = Package(
             name: "TMFunctionsTests",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TestSupport", "test-function", "tm"]
         ),
+        .executableTarget(name: "rate-limit-probe", dependencies: ["TMBrokers", "TMRedis"], path: "Tests/RateLimitProbe"),
+        .testTarget(name: "TMBrokerResilienceTests", dependencies: ["TMBrokers", "TMRedis", "TMCore", "TestSupport", "rate-limit-probe"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",

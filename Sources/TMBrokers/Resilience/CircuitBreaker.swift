@@ -1,0 +1,107 @@
+import Foundation
+import TMRedis
+
+/// A broker's circuit breaker, shared by every process through Redis: after `threshold` failures
+/// within `window` it opens and calls fail fast for `cooldown`; then one probe call is let through
+/// (half-open) — its success closes the circuit, its failure opens it again.
+///
+/// Failures are the broker being down or unreachable (unavailable, unknown outcome, unreadable
+/// answers), never a refusal or a rate limit: a broker rejecting bad orders is healthy.
+///
+/// Guarantees: state changes are single scripts (no lost update between processes); at most one
+/// probe is in flight while half-open (a probe whose process died frees its turn after `cooldown`).
+public struct CircuitBreaker: Sendable {
+    public enum State: String, Sendable { case closed, open, halfOpen = "half_open" }
+
+    public struct Settings: Sendable {
+        public var threshold = 5
+        public var window: Duration = .seconds(30)
+        public var cooldown: Duration = .seconds(15)
+        public init() {}
+    }
+
+    /// The breaker refused the call.
+    public struct Open: Error, Sendable, CustomStringConvertible {
+        public let name: String
+        public let retryAfter: Duration
+        public var description: String { "circuit open for \(name); next probe in \(retryAfter.components.seconds)s" }
+    }
+
+    public let name: String
+    public let settings: Settings
+    private let redis: RedisClient
+
+    public init(name: String, settings: Settings = Settings(), redis: RedisClient) {
+        self.name = name
+        self.settings = settings
+        self.redis = redis
+    }
+
+    public var key: String { "tm:{cb:\(name)}" }
+
+    private static func millis(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+
+    /// KEYS: breaker hash. ARGV: cooldown ms → {1, state} allowed | {0, wait ms}
+    static let allowScript = RedisScript("""
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+        if state == 'closed' then return {1, 'closed'} end
+        local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0')
+        local cooldown = tonumber(ARGV[1])
+        if state == 'open' then
+          if now < since + cooldown then return {0, since + cooldown - now} end
+          redis.call('HSET', KEYS[1], 'state', 'half_open', 'since', now)
+          return {1, 'half_open'}
+        end
+        -- half-open: the probe is out; a probe lost with its process frees the turn after the cooldown
+        if now < since + cooldown then return {0, since + cooldown - now} end
+        redis.call('HSET', KEYS[1], 'since', now)
+        return {1, 'half_open'}
+        """)
+
+    /// KEYS: breaker hash. ARGV: success (1|0), threshold, window ms → new state
+    static let recordScript = RedisScript("""
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+        if ARGV[1] == '1' then
+          if state ~= 'closed' then redis.call('DEL', KEYS[1]) end
+          if state == 'closed' then redis.call('HDEL', KEYS[1], 'failures', 'window_start') end
+          return 'closed'
+        end
+        if state == 'half_open' then
+          redis.call('HSET', KEYS[1], 'state', 'open', 'since', now)
+          return 'open'
+        end
+        if state == 'open' then return 'open' end
+        local start = tonumber(redis.call('HGET', KEYS[1], 'window_start') or '0')
+        local failures = 0
+        if now - start <= tonumber(ARGV[3]) then failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') else start = now end
+        failures = failures + 1
+        if failures >= tonumber(ARGV[2]) then
+          redis.call('HSET', KEYS[1], 'state', 'open', 'since', now, 'failures', 0, 'window_start', now)
+          return 'open'
+        end
+        redis.call('HSET', KEYS[1], 'failures', failures, 'window_start', start)
+        return 'closed'
+        """)
+
+    /// Throws `Open` when the call must not go out now.
+    public func allow() async throws {
+        let reply = try await redis.run(Self.allowScript, keys: [key], arguments: [Self.millis(settings.cooldown)])
+        if reply.array?.first?.int == 0 {
+            throw Open(name: name, retryAfter: .milliseconds(reply.array?.last?.int ?? 0))
+        }
+    }
+
+    @discardableResult
+    public func record(success: Bool) async throws -> State {
+        let reply = try await redis.run(Self.recordScript, keys: [key], arguments: [success ? "1" : "0", settings.threshold, Self.millis(settings.window)])
+        return State(rawValue: reply.string ?? "closed") ?? .closed
+    }
+
+    public func state() async throws -> State {
+        State(rawValue: try await redis.send("HGET", key, "state").string ?? "closed") ?? .closed
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import TMRedis
+
+/// A broker adapter behind the shared rate limits and circuit breaker: every call first takes its
+/// budget (waiting up to `maxRateWait`), is refused fast while the broker's circuit is open, and
+/// reports its outcome to the breaker.
+///
+/// Guarantees: the wrapped adapter is never called while the circuit is open or the budget is
+/// spent; a refusal is a `BrokerError` (`.unavailable` for an open circuit, `.rateLimited` with the
+/// wait for a spent budget), so callers handle one error model.
+public struct ResilientBrokerAdapter: BrokerAdapter {
+    public let base: any BrokerAdapter
+    /// Whose budget the calls spend (an account or API-key identity; never the key itself).
+    public let budgetKey: String
+    public let limiter: RateLimiter
+    public let breaker: CircuitBreaker
+    public var maxRateWait: Duration = .seconds(5)
+
+    public init(_ base: any BrokerAdapter, budgetKey: String, redis: RedisClient, breaker: CircuitBreaker.Settings = .init()) {
+        self.base = base
+        self.budgetKey = budgetKey
+        limiter = RateLimiter(redis: redis)
+        self.breaker = CircuitBreaker(name: base.broker.rawValue, settings: breaker, redis: redis)
+    }
+
+    public var broker: BrokerKind { base.broker }
+
+    func guarded<T: Sendable>(_ kind: BrokerCallKind, _ call: () async throws -> T) async throws -> T {
+        do {
+            try await breaker.allow()
+        } catch let open as CircuitBreaker.Open {
+            throw BrokerError.unavailable(reason: open.description)
+        }
+        try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, kind), limits: BrokerRateLimits.limits(broker, kind),
+                                  maxWait: maxRateWait)
+        do {
+            let value = try await call()
+            try? await breaker.record(success: true)
+            return value
+        } catch let error as BrokerError {
+            switch error {
+            case .unavailable, .unknownOutcome, .invalidResponse: try? await breaker.record(success: false)
+            case .rejected, .unauthorized, .rateLimited, .notFound: try? await breaker.record(success: true)
+            }
+            throw error
+        }
+    }
+
+    public func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await guarded(.order) { try await base.placeOrder(order, credentials: credentials) }
+    }
+
+    public func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        try await guarded(.read) { try await base.order(clientOrderID: clientOrderID, symbol: symbol, credentials: credentials) }
+    }
+
+    public func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws {
+        try await guarded(.order) { try await base.cancelOrder(brokerOrderID: brokerOrderID, symbol: symbol, credentials: credentials) }
+    }
+
+    public func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await guarded(.read) { try await base.orders(credentials: credentials) }
+    }
+
+    public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
+        try await guarded(.read) { try await base.trades(since: cursor, symbols: symbols, credentials: credentials) }
+    }
+
+    public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
+        try await guarded(.read) { try await base.positions(credentials: credentials) }
+    }
+}
