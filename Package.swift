@@ -58,6 +58,12 @@ let package = Package(
         // Brokers: the adapter protocol and model, the Kite/Upstox/Alpaca/Binance adapters, shared rate limits and circuit breakers.
         .target(name: "TMBrokers", dependencies: ["TMHTTP", "TMCrypto", "TMRedis", "TMCore", .product(name: "Logging", package: "swift-log")]),
 
+        // Broker sync: the sync-trigger and sync-consumer logic (the functions' main.swift only wire it).
+        .target(
+            name: "TMSync",
+            dependencies: ["TMBrokers", "TMFunctionRuntime", "TMQueue", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -79,7 +85,7 @@ let package = Package(
             name: "tm",
             dependencies: [
                 "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
-                "TMFunctionRuntime", "TMCron", "TMScheduler",
+                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

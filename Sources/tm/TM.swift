@@ -14,7 +14,7 @@ struct TM: AsyncParsableCommand {
         version: TMVersion.string,
         subcommands: [
             Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self,
-            Functions.self, Invoke.self, Dispatch.self,
+            Functions.self, Invoke.self, Dispatch.self, Accounts.self,
             Schedule.self, Schedules.self,
         ]
     )

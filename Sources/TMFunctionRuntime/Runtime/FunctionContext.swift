@@ -35,26 +35,47 @@ public protocol FunctionHandler: Sendable {
     func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult
 }
 
-/// Handles the records of a batch one at a time; an error fails only its record (retryable unless
-/// it says otherwise through `RetryClassifying`), so the batch result is ok or partial.
+/// Handles the records of a batch, `concurrency` at a time (default one by one, in order); an
+/// error fails only its record (retryable unless it says otherwise through `RetryClassifying`), so
+/// the batch result is ok or partial.
 public struct RecordHandler: FunctionHandler {
     public typealias Body = @Sendable (InvocationRecord, FunctionContext) async throws -> String?
     private let body: Body
+    private let concurrency: Int
 
-    public init(_ body: @escaping Body) { self.body = body }
+    public init(concurrency: Int = 1, _ body: @escaping Body) {
+        self.body = body
+        self.concurrency = max(1, concurrency)
+    }
 
     public func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
         var failures: [InvocationResult.Failure] = []
         var results: [String: String] = [:]
-        for record in request.records {
-            do {
-                if let result = try await body(record, context) { results[record.messageID] = result }
-            } catch {
-                let retryable = (error as? RetryClassifying)?.isRetryable ?? true
-                context.logger.warning("record failed", metadata: ["message_id": "\(record.messageID)", "error": "\(error)", "retryable": "\(retryable)"])
-                failures.append(.init(messageID: record.messageID, error: "\(error)", retryable: retryable))
+        await withTaskGroup(of: (String, Result<String?, any Error>).self) { group in
+            var pending = request.records.makeIterator()
+            func startNext() -> Bool {
+                guard let record = pending.next() else { return false }
+                group.addTask { (record.messageID, await Result(catching: { try await body(record, context) })) }
+                return true
+            }
+            for _ in 0..<concurrency where !startNext() { break }
+            while let (id, outcome) = await group.next() {
+                switch outcome {
+                case .success(let result): if let result { results[id] = result }
+                case .failure(let error):
+                    let retryable = (error as? RetryClassifying)?.isRetryable ?? true
+                    context.logger.warning("record failed", metadata: ["message_id": "\(id)", "error": "\(error)", "retryable": "\(retryable)"])
+                    failures.append(.init(messageID: id, error: "\(error)", retryable: retryable))
+                }
+                _ = startNext()
             }
         }
         return .from(failures: failures, results: results)
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

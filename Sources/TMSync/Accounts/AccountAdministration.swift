@@ -1,0 +1,143 @@
+import Foundation
+import TMBrokers
+import TMCrypto
+import TMDatabase
+import TMPostgres
+
+/// What `tm accounts` does to `broker_accounts`: add (sealing the credentials), pause, resume, list,
+/// and re-seal every credential under the current key after a key rotation.
+///
+/// Guarantees: credentials are sealed before they reach SQL (the columns refuse plaintext anyway),
+/// bound to their account and column; nothing returned or thrown contains them.
+public enum AccountAdministration {
+    /// Credentials as an operator hands them over (stdin or a file, never the command line).
+    public struct NewCredentials: Sendable {
+        public var apiKey: String
+        public var apiSecret: String?
+        public var accessToken: String?
+
+        /// `{"api_key": ..., "api_secret": ..., "access_token": ...}` or `api_key=...` lines.
+        public static func parse(_ text: String) throws -> NewCredentials {
+            var fields: [String: String] = [:]
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.hasPrefix("{") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
+                    throw AccountError(field: "credentials", reason: "not a JSON object")
+                }
+                for (key, value) in object {
+                    guard let text = value as? String else { throw AccountError(field: key, reason: "must be text") }
+                    fields[key] = text
+                }
+            } else {
+                for line in trimmed.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
+                    guard let eq = line.firstIndex(of: "=") else { throw AccountError(field: "credentials", reason: "expected key=value lines") }
+                    fields[line[..<eq].trimmingCharacters(in: .whitespaces)] = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            for key in fields.keys where !["api_key", "api_secret", "access_token"].contains(key) {
+                throw AccountError(field: key, reason: "unknown credential (known: api_key, api_secret, access_token)")
+            }
+            guard let apiKey = fields["api_key"], !apiKey.isEmpty else { throw AccountError(field: "api_key", reason: "required") }
+            return NewCredentials(apiKey: apiKey, apiSecret: fields["api_secret"].flatMap { $0.isEmpty ? nil : $0 },
+                                  accessToken: fields["access_token"].flatMap { $0.isEmpty ? nil : $0 })
+        }
+    }
+
+    /// A bad request, naming the field and the reason (never a credential's value).
+    public struct AccountError: Error, CustomStringConvertible, Sendable {
+        public let field: String
+        public let reason: String
+        public var description: String { "\(field): \(reason)" }
+    }
+
+    public static func add(_ db: PostgresConnection, keyring: SecretKeyring, userEmail: String, broker: BrokerKind, label: String,
+                           credentials: NewCredentials) throws -> UUID {
+        guard let user = try db.query("SELECT id FROM users WHERE lower(email) = lower(\(userEmail))").rows.first else {
+            throw AccountError(field: "user", reason: "no user with email \(userEmail)")
+        }
+        let id = UUID()
+        func seal(_ value: String?, _ field: String) throws -> String? {
+            try value.map { try keyring.seal($0, associatedData: DemoData.credentialContext(accountID: id, field: field)) }
+        }
+        do {
+            try db.execute("""
+                INSERT INTO broker_accounts (id, user_id, broker, label, api_key_sealed, api_secret_sealed, access_token_sealed)
+                VALUES (\(id), \(try user.decode("id", as: UUID.self)), \(broker.rawValue), \(label), \(try seal(credentials.apiKey, "api_key")),
+                        \(try seal(credentials.apiSecret, "api_secret")), \(try seal(credentials.accessToken, "access_token")))
+                """)
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw AccountError(field: "label", reason: "\(userEmail) already has a \(broker.rawValue) account labelled '\(label)'")
+        }
+        return id
+    }
+
+    /// Pauses (no syncs) or resumes (due at once, any error cleared) an account; false if unknown.
+    public static func setActive(_ db: PostgresConnection, account: UUID, active: Bool) throws -> Bool {
+        if active {
+            return try db.execute("""
+                UPDATE broker_accounts SET status = 'active', error_reason = NULL, next_sync_at = now() WHERE id = \(account) AND status <> 'disabled'
+                """) == 1
+        }
+        return try db.execute("UPDATE broker_accounts SET status = 'paused' WHERE id = \(account) AND status <> 'disabled'") == 1
+    }
+
+    /// Re-seals every credential not sealed under the keyring's current key. Returns (accounts
+    /// changed, values re-sealed). Run with the new key as TM_SECRET_KEY and the old one in
+    /// TM_SECRET_KEYS_PREVIOUS; afterwards the old key can be dropped.
+    public static func rotateKey(_ db: PostgresConnection, keyring: SecretKeyring) throws -> (accounts: Int, values: Int) {
+        try db.transaction { db in
+            var accounts = 0, values = 0
+            for row in try db.query("SELECT id, api_key_sealed, api_secret_sealed, access_token_sealed FROM broker_accounts FOR UPDATE").rows {
+                let id: UUID = try row.decode("id")
+                var changed: [String: String?] = [:]
+                for field in ["api_key", "api_secret", "access_token"] {
+                    guard let sealed: String = try row.decode("\(field)_sealed"), try keyring.needsResealing(sealed) else { continue }
+                    changed[field] = try keyring.reseal(sealed, associatedData: DemoData.credentialContext(accountID: id, field: field))
+                }
+                guard !changed.isEmpty else { continue }
+                accounts += 1
+                values += changed.count
+                for (field, value) in changed {
+                    try db.execute(PostgresQuery(unsafeSQL: "UPDATE broker_accounts SET \(field)_sealed = $1 WHERE id = $2",
+                                                 binds: [value?.postgresData(), id.postgresData()]))
+                }
+            }
+            return (accounts, values)
+        }
+    }
+
+    /// One account as `tm accounts list` shows it, with its last sync's counts.
+    public struct Summary: Sendable, Codable {
+        public var id: String
+        public var user: String
+        public var broker: String
+        public var label: String
+        public var status: String
+        public var errorReason: String?
+        public var lastSyncAt: Date?
+        public var lastOutcome: String?
+        public var nextSyncAt: Date
+        public var fetched: Int?
+        public var created: Int?
+        public var updated: Int?
+        public var trades: Int
+    }
+
+    public static func list(_ db: PostgresConnection) throws -> [Summary] {
+        try db.query("""
+            SELECT a.id, u.email, a.broker, a.label, a.status, a.error_reason, a.last_sync_at, a.last_sync_outcome, a.next_sync_at,
+                   l.fetched_count, l.created_count, l.updated_count,
+                   (SELECT count(*)::int FROM trades t WHERE t.account_id = a.id) AS trades
+            FROM broker_accounts a JOIN users u ON u.id = a.user_id
+            LEFT JOIN LATERAL (SELECT fetched_count, created_count, updated_count FROM sync_logs s
+                               WHERE s.account_id = a.id AND s.outcome IS NOT NULL ORDER BY s.started_at DESC LIMIT 1) l ON true
+            ORDER BY u.email, a.broker, a.label
+            """).rows.map { row in
+            Summary(id: (try row.decode("id", as: UUID.self)).uuidString.lowercased(), user: try row.decode("email"), broker: try row.decode("broker"),
+                    label: try row.decode("label"), status: try row.decode("status"), errorReason: try row.decode("error_reason"),
+                    lastSyncAt: try row.decode("last_sync_at"), lastOutcome: try row.decode("last_sync_outcome"), nextSyncAt: try row.decode("next_sync_at"),
+                    fetched: try row.decode("fetched_count"), created: try row.decode("created_count"), updated: try row.decode("updated_count"),
+                    trades: try row.decode("trades"))
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import TMBrokers
+import TMCore
+import TMCrypto
+import TMDatabase
+import TMPostgres
+
+/// One row of `broker_accounts`, with its credentials still sealed.
+///
+/// Guarantees: the credentials are opened only inside a broker call (`credentials(keyring:)` returns
+/// a `BrokerCredentials` whose values are unsealed on demand, bound to this account and column by
+/// the associated data), and nothing here prints them.
+public struct BrokerAccount: Sendable {
+    public let id: UUID
+    public let userID: UUID
+    public let broker: BrokerKind
+    public let label: String
+    public let status: String
+    public let cursor: TradeCursor
+    public let syncFrequency: Duration
+    let sealedKey: String?
+    let sealedSecret: String?
+    let sealedToken: String?
+
+    static let columns = """
+        id, user_id, broker, label, status, sync_cursor::text AS cursor,
+        extract(epoch FROM sync_frequency)::bigint AS frequency_s, api_key_sealed, api_secret_sealed, access_token_sealed
+        """
+
+    init(row: PostgresRow) throws {
+        id = try row.decode("id")
+        userID = try row.decode("user_id")
+        let brokerName: String = try row.decode("broker")
+        guard let broker = BrokerKind(rawValue: brokerName) else { throw SyncError.unknownBroker(brokerName) }
+        self.broker = broker
+        label = try row.decode("label")
+        status = try row.decode("status")
+        let cursorText: String = try row.decode("cursor")
+        cursor = TradeCursor((try? JSONDecoder().decode([String: String].self, from: Data(cursorText.utf8))) ?? [:])
+        syncFrequency = .seconds(try row.decode("frequency_s", as: Int64.self))
+        sealedKey = try row.decode("api_key_sealed")
+        sealedSecret = try row.decode("api_secret_sealed")
+        sealedToken = try row.decode("access_token_sealed")
+    }
+
+    public static func load(_ db: PostgresConnection, id: UUID) throws -> BrokerAccount? {
+        try db.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM broker_accounts WHERE id = $1", binds: [id.postgresData()]))
+            .rows.first.map(BrokerAccount.init(row:))
+    }
+
+    /// Credentials that unseal themselves when a broker call builds its request.
+    public func credentials(keyring: SecretKeyring) -> BrokerCredentials {
+        let (id, key, secret, token) = (self.id, sealedKey, sealedSecret, sealedToken)
+        return BrokerCredentials {
+            func open(_ sealed: String?, _ field: String) throws -> String? {
+                try sealed.map { try keyring.openString($0, associatedData: DemoData.credentialContext(accountID: id, field: field)) }
+            }
+            guard let apiKey = try open(key, "api_key") else { throw SyncError.missingCredential(account: id, field: "api_key") }
+            return BrokerCredentials.Opened(apiKey: apiKey, apiSecret: try open(secret, "api_secret"), accessToken: try open(token, "access_token"))
+        }
+    }
+
+    /// The rate-limit budget this account spends: its API key's identity without the key itself.
+    public var budgetKey: String { id.uuidString.lowercased() }
+}
+
+/// Sync failures that are about the account or its data rather than the broker.
+public enum SyncError: Error, CustomStringConvertible, Sendable, RetryClassifying {
+    case unknownBroker(String)
+    case missingCredential(account: UUID, field: String)
+    case unknownAccount(UUID)
+
+    /// Wrong data is not fixed by retrying: dead-letter at once with the reason.
+    public var isRetryable: Bool { false }
+
+    public var description: String {
+        switch self {
+        case .unknownBroker(let name): return "broker_accounts.broker: unknown broker '\(name)'"
+        case .missingCredential(let account, let field): return "broker_accounts.\(field)_sealed: missing for account \(account)"
+        case .unknownAccount(let id): return "account_id: no broker account \(id)"
+        }
+    }
+}

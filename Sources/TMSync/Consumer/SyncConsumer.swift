@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import TMBrokers
+import TMCrypto
+import TMLocks
+import TMPostgres
+import TMQueue
+import TMRedis
+
+/// `sync-consumer`: pulls one broker account's orders, trades (since its cursor) and positions into
+/// Postgres, idempotently.
+///
+/// Guarantees:
+/// - one sync per account at a time: a per-account lock, and every write in one transaction fenced
+///   by the lock's token, so a paused ex-holder can never overwrite a newer sync;
+/// - trades are upserted by (account, broker trade id): a re-sync creates nothing twice, and a trade
+///   the broker corrected is updated; platform orders get their fill state, never moving backwards
+///   or out of a terminal state; the position snapshot replaces the previous one;
+/// - a `sync_logs` row records every run (counts, duration, outcome); the cursor and the account's
+///   last sync move only when the run's writes commit;
+/// - an expired or revoked token marks the account `error`, queues a notification for its user and
+///   fails non-retryably (the message is dead-lettered with the reason); an unavailable broker fails
+///   retryably (backoff, then the dead-letter queue).
+public struct SyncConsumer: Sendable {
+    public let pool: PostgresPool
+    public let redis: RedisClient
+    public let producer: QueueProducer
+    public let keyring: SecretKeyring
+    /// The adapter for an account, already behind the shared rate limits and circuit breaker.
+    public let adapter: @Sendable (BrokerAccount) -> any BrokerAdapter
+    public var lockTTL: Duration = .seconds(120)
+    public var tradeEventsQueue = "trade-events"
+    public var notificationsQueue = "notifications"
+
+    public init(pool: PostgresPool, redis: RedisClient, producer: QueueProducer, keyring: SecretKeyring,
+                adapter: @escaping @Sendable (BrokerAccount) -> any BrokerAdapter) {
+        self.pool = pool
+        self.redis = redis
+        self.producer = producer
+        self.keyring = keyring
+        self.adapter = adapter
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case synced(SyncReport)
+        case skipped(String)
+    }
+
+    public struct SyncReport: Sendable, Equatable {
+        public var fetched = 0
+        public var created = 0
+        public var updated = 0
+        public var skipped = 0
+        public var ordersUpdated = 0
+        public var positions = 0
+    }
+
+    public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
+
+    public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
+        var logger = base
+        logger[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
+        guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
+            throw SyncError.unknownAccount(message.accountID)
+        }
+        guard account.status == "active" else { return .skipped("account is \(account.status)") }
+        let locks = DistributedLock(redis: redis)
+        guard let lease = try await locks.tryAcquire(Self.lockResource(account.id), ttl: lockTTL) else {
+            logger.info("skipped: another sync of this account is running")
+            return .skipped("another sync of this account is running")
+        }
+        defer { Task { _ = try? await locks.release(lease) } }
+
+        let started = ContinuousClock.now
+        let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
+        let broker = adapter(account)
+        let credentials = account.credentials(keyring: keyring)
+        do {
+            let orders = try await broker.orders(credentials: credentials)
+            let positions = try await broker.positions(credentials: credentials)
+            let symbols = try await tradeSymbols(account, orders: orders, positions: positions)
+            let batch = try await broker.trades(since: account.cursor, symbols: symbols, credentials: credentials)
+            let duration = ContinuousClock.now - started
+            let (report, changed) = try await pool.transaction(fencedBy: lease) { db in
+                try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
+                                                             logID: logID, duration: duration)
+            }
+            await publish(changed, account: account, logger: logger)
+            logger.info("synced", metadata: [
+                "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
+                "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)",
+            ])
+            return .synced(report)
+        } catch let error as BrokerError {
+            let duration = ContinuousClock.now - started
+            if case .unauthorized(let reason) = error {
+                try await markNeedsUser(account, reason: reason, slot: message.slot, logID: logID, duration: duration, logger: logger)
+            } else {
+                try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
+            }
+            throw error
+        } catch {
+            try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    /// Symbols to read trades for where the broker lists them per symbol (Binance): the account's
+    /// orders and positions now, and the broker's instruments.
+    func tradeSymbols(_ account: BrokerAccount, orders: [BrokerOrder], positions: [BrokerPosition]) async throws -> [String] {
+        var symbols = Set(orders.map(\.symbol)).union(positions.map(\.symbol))
+        if account.broker == .binance {
+            let listed = try await pool.query("SELECT symbol FROM instruments WHERE exchange = 'BINANCE'")
+            for row in listed { symbols.insert(try row.decode("symbol", as: String.self)) }
+        }
+        return symbols.sorted()
+    }
+
+    /// The account needs its user: status `error` with the reason, a notification row (once per
+    /// slot) and a message on the notifications queue.
+    func markNeedsUser(_ account: BrokerAccount, reason: String, slot: String, logID: Int64, duration: Duration, logger: Logger) async throws {
+        let text = "the broker refused the account's credentials (\(reason)); reconnect the account"
+        let notification = try await pool.transaction { db -> UUID? in
+            try db.execute("""
+                UPDATE broker_accounts SET status = 'error', error_reason = \(text), last_sync_outcome = 'error',
+                  consecutive_failures = consecutive_failures + 1 WHERE id = \(account.id)
+                """)
+            try SyncLog.fail(db, logID: logID, error: "unauthorized: \(reason)", duration: duration)
+            let payload = try String(decoding: JSONSerialization.data(withJSONObject: [
+                "account_id": account.id.uuidString.lowercased(), "broker": account.broker.rawValue, "label": account.label, "reason": text,
+            ], options: [.sortedKeys]), as: UTF8.self)
+            return try db.query("""
+                INSERT INTO notifications (user_id, kind, payload, dedup_key)
+                VALUES (\(account.userID), 'sync_error', \(payload)::jsonb, \("sync_error:\(account.id.uuidString.lowercased()):\(slot)"))
+                ON CONFLICT (dedup_key) DO NOTHING RETURNING id
+                """).rows.first.map { try $0.decode("id", as: UUID.self) }
+        }
+        logger.error("account needs its user: credentials refused", metadata: ["reason": "\(reason)"])
+        if let notification {
+            let message = try OutgoingMessage(json: ["notification_id": notification.uuidString.lowercased(), "user_id": account.userID.uuidString.lowercased(), "kind": "sync_error"],
+                                              key: "notification:\(notification.uuidString.lowercased())")
+            _ = try? await producer.enqueue(notificationsQueue, message)
+        }
+    }
+
+    /// Tells the rest of the platform about created and corrected trades (after the commit, keyed
+    /// by trade and content, so a repeat publishes nothing twice).
+    func publish(_ changed: [SyncWriter.ChangedTrade], account: BrokerAccount, logger: Logger) async {
+        guard !changed.isEmpty else { return }
+        let messages = changed.compactMap { trade -> OutgoingMessage? in
+            try? OutgoingMessage(json: TradeEvent(trade, account: account), key: "trade:\(account.id.uuidString.lowercased()):\(trade.trade.brokerTradeID):\(trade.revision)")
+        }
+        for attempt in 1...3 {
+            do {
+                let results = try await producer.enqueueBatch(tradeEventsQueue, messages)
+                let failed = results.filter { if case .failure = $0 { return true } else { return false } }.count
+                if failed > 0 { logger.error("trade events not published", metadata: ["count": "\(failed)"]) }
+                return
+            } catch {
+                logger.warning("publishing trade events failed", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+    }
+}
+
+/// A `trade-events` message: a trade created or corrected by a sync.
+struct TradeEvent: Codable {
+    var event: String
+    var accountID: String
+    var userID: String
+    var tradeID: String
+    var brokerTradeID: String
+    var brokerOrderID: String
+    var symbol: String
+    var side: String
+    var quantity: String
+    var price: String
+    var fee: String
+    var executedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case event, accountID = "account_id", userID = "user_id", tradeID = "trade_id", brokerTradeID = "broker_trade_id",
+             brokerOrderID = "broker_order_id", symbol, side, quantity, price, fee, executedAt = "executed_at"
+    }
+
+    init(_ changed: SyncWriter.ChangedTrade, account: BrokerAccount) {
+        event = changed.created ? "trade.created" : "trade.updated"
+        accountID = account.id.uuidString.lowercased()
+        userID = account.userID.uuidString.lowercased()
+        tradeID = changed.id.uuidString.lowercased()
+        brokerTradeID = changed.trade.brokerTradeID
+        brokerOrderID = changed.trade.brokerOrderID
+        symbol = changed.trade.symbol
+        side = changed.trade.side.rawValue
+        quantity = "\(changed.trade.quantity)"
+        price = "\(changed.trade.price)"
+        fee = "\(changed.trade.fee)"
+        executedAt = ISO8601DateFormatter().string(from: changed.trade.executedAt)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import TMBrokers
+import TMPostgres
+
+/// Applies one sync's fetched data inside its (fenced) transaction.
+struct SyncWriter {
+    let db: PostgresConnection
+    let account: BrokerAccount
+
+    /// A trade this sync created or changed, for `trade-events`.
+    struct ChangedTrade: Sendable {
+        let id: UUID
+        let trade: BrokerTrade
+        let created: Bool
+        /// Distinguishes successive corrections of one trade in event keys.
+        var revision: String { created ? "c" : "u-\(trade.quantity)-\(trade.price)-\(trade.fee)" }
+    }
+
+    func apply(orders: [BrokerOrder], trades batch: TradeBatch, positions: [BrokerPosition], logID: Int64,
+               duration: Duration) throws -> (SyncConsumer.SyncReport, [ChangedTrade]) {
+        var report = SyncConsumer.SyncReport()
+        var changed: [ChangedTrade] = []
+        report.fetched = batch.trades.count
+        for trade in batch.trades {
+            if let result = try upsert(trade) {
+                changed.append(result)
+                if result.created { report.created += 1 } else { report.updated += 1 }
+            } else {
+                report.skipped += 1
+            }
+        }
+        report.ordersUpdated = try updateOrders(orders)
+        report.positions = try replacePositions(positions)
+        try SyncLog.finish(db, logID: logID, report: report, duration: duration)
+        let cursor = String(decoding: try JSONEncoder().encode(batch.next.values), as: UTF8.self)
+        try db.execute("""
+            UPDATE broker_accounts SET sync_cursor = \(cursor)::jsonb, last_sync_at = now(), last_sync_outcome = 'ok',
+              consecutive_failures = 0, error_reason = NULL WHERE id = \(account.id)
+            """)
+        return (report, changed)
+    }
+
+    /// The exchange to record when the broker names none (Alpaca, Binance).
+    var defaultExchange: String {
+        switch account.broker {
+        case .kite, .upstox: return "NSE"
+        case .alpaca: return "US"
+        case .binance: return "BINANCE"
+        }
+    }
+
+    /// Inserts a new trade, updates a corrected one, leaves an unchanged one alone (nil).
+    func upsert(_ trade: BrokerTrade) throws -> ChangedTrade? {
+        let exchange = trade.exchange ?? defaultExchange
+        let rows = try db.query("""
+            INSERT INTO trades (account_id, order_id, broker_trade_id, broker_order_id, symbol, exchange, side, quantity, price, fees, fee_currency, traded_at)
+            VALUES (\(account.id),
+                    (SELECT id FROM orders WHERE account_id = \(account.id)
+                       AND (broker_order_id = \(trade.brokerOrderID) OR (\(trade.clientOrderID) IS NOT NULL AND client_order_id = \(trade.clientOrderID)))
+                     LIMIT 1),
+                    \(trade.brokerTradeID), \(trade.brokerOrderID), \(trade.symbol), \(exchange), \(trade.side.rawValue),
+                    \(trade.quantity), \(trade.price), \(trade.fee), \(trade.feeCurrency), \(trade.executedAt))
+            ON CONFLICT (account_id, broker_trade_id) DO UPDATE SET
+              quantity = EXCLUDED.quantity, price = EXCLUDED.price, fees = EXCLUDED.fees, fee_currency = EXCLUDED.fee_currency,
+              traded_at = EXCLUDED.traded_at, side = EXCLUDED.side, order_id = coalesce(trades.order_id, EXCLUDED.order_id)
+            WHERE (trades.quantity, trades.price, trades.fees, trades.fee_currency, trades.traded_at, trades.side)
+                  IS DISTINCT FROM (EXCLUDED.quantity, EXCLUDED.price, EXCLUDED.fees, EXCLUDED.fee_currency, EXCLUDED.traded_at, EXCLUDED.side)
+            RETURNING id, (xmax = 0) AS created
+            """).rows
+        guard let row = rows.first else { return nil }
+        return ChangedTrade(id: try row.decode("id"), trade: trade, created: try row.decode("created"))
+    }
+
+    /// Moves the platform's own open orders to the fill state the broker reports; never backwards,
+    /// never out of a terminal state. Returns how many orders changed.
+    func updateOrders(_ orders: [BrokerOrder]) throws -> Int {
+        guard !orders.isEmpty else { return 0 }
+        let open = try db.query("""
+            SELECT id, client_order_id, broker_order_id, quantity, filled_quantity, state FROM orders
+            WHERE account_id = \(account.id) AND origin = 'platform'
+              AND state IN ('SUBMITTING', 'ACCEPTED', 'PARTIALLY_FILLED', 'UNKNOWN')
+            FOR UPDATE
+            """).rows
+        guard !open.isEmpty else { return 0 }
+        var byClientID: [String: BrokerOrder] = [:]
+        var byBrokerID: [String: BrokerOrder] = [:]
+        for order in orders {
+            if let client = order.clientOrderID { byClientID[client] = order }
+            byBrokerID[order.brokerOrderID] = order
+        }
+        var changed = 0
+        for row in open {
+            let clientID: String? = try row.decode("client_order_id")
+            let brokerID: String? = try row.decode("broker_order_id")
+            guard let reported = brokerID.flatMap({ byBrokerID[$0] }) ?? clientID.flatMap({ byClientID[$0] }) else { continue }
+            let quantity: Decimal = try row.decode("quantity")
+            let filledBefore: Decimal = try row.decode("filled_quantity")
+            let filled = min(reported.filledQuantity, quantity)
+            guard filled >= filledBefore else { continue }  // a stale report never moves a fill backwards
+            let state = Self.state(reported.status, filled: filled, quantity: quantity)
+            let average = filled > 0 ? reported.averagePrice : nil
+            guard filled > 0 || average == nil else { continue }
+            changed += try db.execute("""
+                UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = \(filled),
+                  average_price = \(average), state = \(state), reject_reason = coalesce(\(reported.rejectReason), reject_reason),
+                  completed_at = CASE WHEN \(state) IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
+                  version = version + 1
+                WHERE id = \(try row.decode("id", as: UUID.self))
+                  AND (filled_quantity, state, average_price) IS DISTINCT FROM (\(filled), \(state), \(average))
+                """)
+        }
+        return changed
+    }
+
+    /// The platform state for a broker status, consistent with the fill (the schema's invariants).
+    static func state(_ status: BrokerOrderStatus, filled: Decimal, quantity: Decimal) -> String {
+        switch status {
+        case .filled: return filled == quantity ? "FILLED" : (filled > 0 ? "PARTIALLY_FILLED" : "ACCEPTED")
+        case .partiallyFilled, .open: return filled == 0 ? "ACCEPTED" : (filled == quantity ? "FILLED" : "PARTIALLY_FILLED")
+        case .cancelled: return "CANCELLED"
+        case .rejected: return "REJECTED"
+        case .expired: return "EXPIRED"
+        }
+    }
+
+    /// The broker's snapshot replaces the stored one (positions are derived, re-fetchable state).
+    func replacePositions(_ positions: [BrokerPosition]) throws -> Int {
+        try db.execute("DELETE FROM positions WHERE account_id = \(account.id)")
+        for position in positions {
+            let average = position.quantity == 0 ? Decimal(0) : position.averagePrice
+            try db.execute("""
+                INSERT INTO positions (account_id, symbol, exchange, quantity, average_price, realized_pnl, as_of)
+                VALUES (\(account.id), \(position.symbol), \(position.exchange ?? defaultExchange), \(position.quantity), \(average),
+                        \(position.realizedPnl ?? 0), now())
+                ON CONFLICT (account_id, exchange, symbol) DO UPDATE SET quantity = EXCLUDED.quantity,
+                  average_price = EXCLUDED.average_price, realized_pnl = EXCLUDED.realized_pnl, as_of = EXCLUDED.as_of
+                """)
+        }
+        return positions.count
+    }
+}
