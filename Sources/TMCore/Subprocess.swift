@@ -159,13 +159,17 @@ public final class Subprocess: @unchecked Sendable {
 
     public var isRunning: Bool { exitStatus == nil }
 
-    /// Waits (bounded, polling) for the child to exit.
+    /// Waits (bounded, polling) for the child to exit. The first polls are 50 µs apart, growing to
+    /// 2 ms: a child that is about to exit (its output just closed) is reaped at once, which is most
+    /// of a cold function invocation's tail.
     public func wait(timeout: Duration) -> ExitStatus? {
         let deadline = ContinuousClock.now + timeout
+        var pause: UInt32 = 50
         while true {
             if let status = exitStatus { return status }
             guard ContinuousClock.now < deadline else { return nil }
-            usleep(2_000)
+            usleep(pause)
+            pause = min(pause * 2, 2_000)
         }
     }
 
