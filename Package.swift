@@ -119,6 +119,10 @@ let package = Package(
         ),
         .executableTarget(name: "rate-limit-probe", dependencies: ["TMBrokers", "TMRedis"], path: "Tests/RateLimitProbe"),
         .testTarget(name: "TMBrokerResilienceTests", dependencies: ["TMBrokers", "TMRedis", "TMCore", "TestSupport", "rate-limit-probe"]),
+        .testTarget(
+            name: "TMSyncTests",
+            dependencies: ["TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",

@@ -16,6 +16,12 @@ public enum AccountAdministration {
         public var apiSecret: String?
         public var accessToken: String?
 
+        public init(apiKey: String, apiSecret: String? = nil, accessToken: String? = nil) {
+            self.apiKey = apiKey
+            self.apiSecret = apiSecret
+            self.accessToken = accessToken
+        }
+
         /// `{"api_key": ..., "api_secret": ..., "access_token": ...}` or `api_key=...` lines.
         public static func parse(_ text: String) throws -> NewCredentials {
             var fields: [String: String] = [:]

@@ -56,7 +56,7 @@ struct SyncWriter {
             INSERT INTO trades (account_id, order_id, broker_trade_id, broker_order_id, symbol, exchange, side, quantity, price, fees, fee_currency, traded_at)
             VALUES (\(account.id),
                     (SELECT id FROM orders WHERE account_id = \(account.id)
-                       AND (broker_order_id = \(trade.brokerOrderID) OR (\(trade.clientOrderID) IS NOT NULL AND client_order_id = \(trade.clientOrderID)))
+                       AND (broker_order_id = \(trade.brokerOrderID) OR client_order_id = \(trade.clientOrderID)::text)
                      LIMIT 1),
                     \(trade.brokerTradeID), \(trade.brokerOrderID), \(trade.symbol), \(exchange), \(trade.side.rawValue),
                     \(trade.quantity), \(trade.price), \(trade.fee), \(trade.feeCurrency), \(trade.executedAt))
@@ -102,11 +102,11 @@ struct SyncWriter {
             guard filled > 0 || average == nil else { continue }
             changed += try db.execute("""
                 UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = \(filled),
-                  average_price = \(average), state = \(state), reject_reason = coalesce(\(reported.rejectReason), reject_reason),
-                  completed_at = CASE WHEN \(state) IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
+                  average_price = \(average)::numeric, state = \(state), reject_reason = coalesce(\(reported.rejectReason)::text, reject_reason),
+                  completed_at = CASE WHEN \(state)::text IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
                   version = version + 1
                 WHERE id = \(try row.decode("id", as: UUID.self))
-                  AND (filled_quantity, state, average_price) IS DISTINCT FROM (\(filled), \(state), \(average))
+                  AND (filled_quantity, state, average_price) IS DISTINCT FROM (\(filled)::numeric, \(state)::text, \(average)::numeric)
                 """)
         }
         return changed

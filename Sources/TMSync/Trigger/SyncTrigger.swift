@@ -34,6 +34,10 @@ public struct SyncTrigger: Sendable {
     public struct Message: Codable, Sendable, Equatable {
         public var accountID: UUID
         public var slot: String
+        public init(accountID: UUID, slot: String) {
+            self.accountID = accountID
+            self.slot = slot
+        }
         enum CodingKeys: String, CodingKey { case accountID = "account_id", slot }
     }
 

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import TestSupport
+import TMBrokers
+import TMCrypto
+import TMDatabase
+import TMPostgres
+import TMQueue
+import TMRedis
+import TMSync
+
+/// A broker whose book the test writes: orders, trades and positions, an optional delay per call
+/// and an error to answer with. (The brokers are what is replaced here; Redis and Postgres are real.)
+final class TestBroker: BrokerAdapter, @unchecked Sendable {
+    let broker: BrokerKind
+    private let lock = NSLock()
+    private var _orders: [BrokerOrder] = []
+    private var _trades: [BrokerTrade] = []
+    private var _positions: [BrokerPosition] = []
+    private var _error: BrokerError?
+    private var _delay: Duration = .zero
+    private(set) var seenCredentials: [String] = []
+
+    init(_ broker: BrokerKind = .kite) { self.broker = broker }
+
+    func set(orders: [BrokerOrder]? = nil, trades: [BrokerTrade]? = nil, positions: [BrokerPosition]? = nil) {
+        lock.withLock {
+            if let orders { _orders = orders }
+            if let trades { _trades = trades }
+            if let positions { _positions = positions }
+        }
+    }
+    func fail(with error: BrokerError?) { lock.withLock { _error = error } }
+    func delay(_ d: Duration) { lock.withLock { _delay = d } }
+
+    private func call(_ credentials: BrokerCredentials) async throws {
+        let (error, delay) = lock.withLock { (_error, _delay) }
+        let key = try credentials.withOpened { $0.apiKey }
+        lock.withLock { seenCredentials.append(key) }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        if let error { throw error }
+    }
+
+    func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder { fatalError("not used by sync") }
+    func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        try await call(credentials)
+        return lock.withLock { _orders.first { $0.clientOrderID == clientOrderID } }
+    }
+    func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws { try await call(credentials) }
+    func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] { try await call(credentials); return lock.withLock { _orders } }
+    func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
+        try await call(credentials)
+        // Like Kite: the day's trades every time; the cursor records the last fill time seen.
+        let trades = lock.withLock { _trades }
+        let last = trades.map(\.executedAt).max().map { String(Int64($0.timeIntervalSince1970)) } ?? cursor.values["last_fill"] ?? ""
+        return TradeBatch(trades: trades, next: TradeCursor(["last_fill": last]))
+    }
+    func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] { try await call(credentials); return lock.withLock { _positions } }
+}
+
+/// A migrated database with one user and one broker account (sealed credentials), unique queues for
+/// the sync's outputs, and a SyncConsumer over them.
+struct SyncFixture {
+    let db: TestDatabase
+    let pool: PostgresPool
+    let redis: RedisClient
+    let keyring: SecretKeyring
+    let account: UUID
+    let user: UUID
+    let broker: TestBroker
+    let tradeEvents: String
+    let notifications: String
+    let secret = "s3cr3t-\(UUID().uuidString)"
+
+    init(broker: TestBroker = TestBroker()) async throws {
+        db = try TestDatabase(migrated: true, prefix: "tm_sync")
+        pool = PostgresPool(configuration: db.configuration, size: 4)
+        redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        keyring = try SecretKeyring(current: try SecretKey.generate())
+        self.broker = broker
+        tradeEvents = TestServers.uniqueName("trade-events").replacingOccurrences(of: "_", with: "-")
+        notifications = TestServers.uniqueName("notifications").replacingOccurrences(of: "_", with: "-")
+        let conn = try db.connect()
+        defer { conn.close() }
+        user = try conn.query("INSERT INTO users (email, display_name) VALUES ('trader@test.local', 'Trader') RETURNING id").rows[0].decode("id")
+        account = try AccountAdministration.add(conn, keyring: keyring, userEmail: "trader@test.local", broker: broker.broker, label: "main",
+                                                credentials: .init(apiKey: "key-\(secret)", apiSecret: secret, accessToken: "token-\(secret)"))
+    }
+
+    var producer: QueueProducer {
+        get throws { QueueProducer(redis: redis, catalog: try QueueCatalog([QueueManifest(name: tradeEvents), QueueManifest(name: notifications)])) }
+    }
+
+    func consumer() throws -> SyncConsumer {
+        var consumer = SyncConsumer(pool: pool, redis: redis, producer: try producer, keyring: keyring) { [broker] _ in broker }
+        consumer.tradeEventsQueue = tradeEvents
+        consumer.notificationsQueue = notifications
+        return consumer
+    }
+
+    func sync(slot: String = "2026-11-22T10:05:00Z", consumer: SyncConsumer? = nil) async throws -> SyncConsumer.Outcome {
+        try await (consumer ?? self.consumer()).sync(SyncTrigger.Message(accountID: account, slot: slot), messageID: UUID().uuidString,
+                                                     logger: Logger(label: "test"))
+    }
+
+    func count(_ sql: String) throws -> Int {
+        let conn = try db.connect()
+        defer { conn.close() }
+        return try conn.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(0, as: Int.self)
+    }
+
+    func streamLength(_ queue: String) async throws -> Int {
+        Int(try await redis.send("XLEN", QueueKeys(queue: queue, shard: 0).stream).int ?? 0)
+    }
+
+    func cleanUp() async {
+        _ = try? await redis.send("DEL", QueueKeys(queue: tradeEvents, shard: 0).stream, QueueKeys(queue: notifications, shard: 0).stream)
+        await pool.shutdown()
+        redis.close()
+    }
+
+    static func trade(_ id: String, order: String, quantity: Decimal, price: Decimal, fee: Decimal = 0, at seconds: Double = 1_795_330_000) -> BrokerTrade {
+        BrokerTrade(brokerTradeID: id, brokerOrderID: order, symbol: "INFY", exchange: "NSE", side: .buy, quantity: quantity, price: price, fee: fee,
+                    feeCurrency: "INR", executedAt: Date(timeIntervalSince1970: seconds))
+    }
+
+    static func order(_ id: String, client: String?, quantity: Decimal, filled: Decimal, average: Decimal?, status: BrokerOrderStatus) -> BrokerOrder {
+        BrokerOrder(brokerOrderID: id, clientOrderID: client, symbol: "INFY", exchange: "NSE", side: .buy, type: .limit, quantity: quantity,
+                    filledQuantity: filled, averagePrice: average, limitPrice: 1500, status: status)
+    }
+}
