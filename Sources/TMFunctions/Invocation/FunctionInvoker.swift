@@ -35,7 +35,9 @@ public struct FunctionLaunch: Sendable {
         for directory in candidates {
             let path = (directory as NSString).appendingPathComponent(manifest.executable)
             if FileManager.default.isExecutableFile(atPath: path) {
-                return FunctionLaunch(manifest: manifest, executablePath: path)
+                // The function sees the configuration the dispatcher resolved (.tm/env included).
+                let base = ProcessInfo.processInfo.environment.merging(environment.values) { _, resolved in resolved }
+                return FunctionLaunch(manifest: manifest, executablePath: path, baseEnvironment: base)
             }
         }
         throw ConfigurationError(
