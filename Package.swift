@@ -63,6 +63,9 @@ let package = Package(
             name: "TMSync",
             dependencies: ["TMBrokers", "TMFunctionRuntime", "TMQueue", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]
         ),
+        // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
+        .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
 
         // Schema and migrations of the trading domain.
         .target(
@@ -123,6 +126,7 @@ let package = Package(
             name: "TMSyncTests",
             dependencies: ["TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",
