@@ -70,6 +70,7 @@ enum IndianBrokerWire {
         let filled = try fields.optionalDecimal("filled_quantity") ?? 0
         let status = status(try fields.text("status"), filled: filled)
         let price = try fields.optionalDecimal("price")
+        let average = try fields.optionalDecimal("average_price")
         var updatedAt: Date?
         for field in dialect.updateTimeFields where updatedAt == nil {
             updatedAt = try fields.optionalDate(field, WireTime.indianLocal)
@@ -83,7 +84,8 @@ enum IndianBrokerWire {
             type: try fields.word("order_type", orderTypes),
             quantity: try fields.decimal("quantity"),
             filledQuantity: filled,
-            averagePrice: filled > 0 ? try fields.optionalDecimal("average_price") : nil,
+            // Both report 0 until something fills.
+            averagePrice: filled > 0 && average != 0 ? average : nil,
             limitPrice: price == 0 ? nil : price,
             status: status,
             rejectReason: status == .rejected || status == .cancelled ? try fields.optionalText("status_message") : nil,
