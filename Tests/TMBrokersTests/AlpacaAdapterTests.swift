@@ -1,5 +1,6 @@
 import Foundation
 import TMBrokers
+import TMCore
 import TMHTTP
 import TestSupport
 import Testing
@@ -35,10 +36,10 @@ import Testing
         #expect(request.header("APCA-API-KEY-ID") == Secrets.apiKey)
         #expect(request.header("APCA-API-SECRET-KEY") == Secrets.apiSecret)
         #expect(request.header("Content-Type") == "application/json")
-        #expect(try JSONParser.parse(request.body) == .object([
+        #expect(try JSONValue.parse(request.bodyText).objectMembers == [
             "symbol": .string("AAPL"), "qty": .string("1.5"), "side": .string("buy"), "type": .string("limit"),
             "time_in_force": .string("day"), "limit_price": .string("187.31"), "client_order_id": .string(order.clientOrderID),
-        ]))
+        ])
         #expect(placed.brokerOrderID == "61e69015-8549-4bfd-b9c3-01e75843f47d")
         #expect(placed.clientOrderID == "CLIENTID")
         #expect(placed.status == .open)
@@ -55,7 +56,7 @@ import Testing
             OrderRequest(clientOrderID: "x", symbol: "AAPL", side: .sell, quantity: 2, type: .stopLimit,
                          limitPrice: decimal("12345678901234.12345678"), stopPrice: decimal("0.3"), timeInForce: .gtc),
             credentials: Secrets.credentials)
-        let body = try JSONParser.parse(try #require(harness.lastRequest).body)
+        let body = try JSONValue.parse(try #require(harness.lastRequest).bodyText)
         #expect(body["limit_price"] == .string("12345678901234.12345678"))
         #expect(body["stop_price"] == .string("0.3"))
         #expect(body["type"] == .string("stop_limit"))
@@ -97,7 +98,7 @@ import Testing
     @Test func pagesThroughEveryFillActivity() async throws {
         // 250 fills: pages of 100, 100 and 50, each asked for after the previous page's last id.
         let fills = (0..<250).map(Self.fill)
-        let ids = try fills.map { try JSONFields(JSONParser.parse($0), context: "fill").text("id") }
+        let ids = try fills.map { try JSONFields(JSONValue.parse($0), context: "fill").text("id") }
         let harness = try BrokerHarness { request in
             let query = formDictionary(request.query ?? "")
             let start = query["page_token"].map { token in ids.firstIndex(of: token)! + 1 } ?? 0

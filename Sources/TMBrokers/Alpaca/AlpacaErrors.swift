@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Alpaca's error answers (`{"code":40310000,"message":…}`) to `BrokerError`.
@@ -16,9 +17,9 @@ import TMHTTP
 /// Reasons are Alpaca's `message` only.
 enum AlpacaErrors {
     static func map(_ response: HTTPResponse, effect: CallEffect) -> BrokerError {
-        let body = try? JSONParser.parse(response.body)
-        let code = body?["code"]?.text
-        let message = ErrorText.clean(body?["message"]?.text)
+        let body = try? JSONValue.parse([UInt8](response.body))
+        let code = body?["code"]?.scalarText
+        let message = ErrorText.clean(body?["message"]?.scalarText)
         if response.status == 403 {
             let lower = message?.lowercased() ?? ""
             let isCredentialProblem = message == nil || lower.hasPrefix("forbidden") || lower.contains("not authorized")

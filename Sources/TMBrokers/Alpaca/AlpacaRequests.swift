@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 extension AlpacaAdapter {
@@ -10,7 +11,7 @@ extension AlpacaAdapter {
             let secret = try opened.requireSecret(.alpaca)
             return HTTPRequest(method, HTTPRequest.url(baseURL + path, query: query),
                                headers: [("APCA-API-KEY-ID", opened.apiKey), ("APCA-API-SECRET-KEY", secret), ("Accept", "application/json")],
-                               body: body.map { .json($0.jsonData) } ?? .none)
+                               body: body.map { .json($0.data) } ?? .none)
         }
         let response = try await transport.send(request, effect: effect)
         guard response.isSuccess else { throw AlpacaErrors.map(response, effect: effect) }
@@ -22,17 +23,17 @@ extension AlpacaAdapter {
 
     /// The `POST /v2/orders` body.
     func placementBody(_ order: OrderRequest) throws(BrokerError) -> JSONValue {
-        var body: [String: JSONValue] = [
-            "symbol": .string(order.symbol),
-            "qty": .string(ExactDecimal.text(order.quantity)),
-            "side": .string(order.side.rawValue),
-            "type": .string(order.type.rawValue),
-            "time_in_force": .string(order.timeInForce.rawValue),
-            "client_order_id": .string(order.clientOrderID),
+        var body: [(key: String, value: JSONValue)] = [
+            ("symbol", .string(order.symbol)),
+            ("qty", .string(ExactDecimal.text(order.quantity))),
+            ("side", .string(order.side.rawValue)),
+            ("type", .string(order.type.rawValue)),
+            ("time_in_force", .string(order.timeInForce.rawValue)),
         ]
         for (name, value) in try OrderPrices.fields(order, broker: .alpaca, limitName: "limit_price", stopName: "stop_price") {
-            body[name] = .string(value)
+            body.append((name, .string(value)))
         }
+        body.append(("client_order_id", .string(order.clientOrderID)))
         return .object(body)
     }
 }

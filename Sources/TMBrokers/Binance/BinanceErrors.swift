@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Binance's error answers (`{"code":-2010,"msg":…}`) to `BrokerError`.
@@ -20,9 +21,9 @@ enum BinanceErrors {
     ]
 
     static func map(_ response: HTTPResponse, effect: CallEffect) -> BrokerError {
-        let body = try? JSONParser.parse(response.body)
-        let code = body?["code"]?.text
-        let message = ErrorText.clean(body?["msg"]?.text)
+        let body = try? JSONValue.parse([UInt8](response.body))
+        let code = body?["code"]?.scalarText
+        let message = ErrorText.clean(body?["msg"]?.scalarText)
         let reason = message ?? "HTTP \(response.status)"
         let labelled = code.map { "\(reason) (\($0))" } ?? reason
         if response.status == 429 || response.status == 418 || code == "-1003" {

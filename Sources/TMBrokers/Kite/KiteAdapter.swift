@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Zerodha Kite Connect v3 (`https://api.kite.trade`).
@@ -82,7 +83,7 @@ public struct KiteAdapter: BrokerAdapter {
         for row in try data.rows(context: "kite order") {
             var order = try IndianBrokerWire.order(row, Self.dialect)
             if order.clientOrderID == nil, let tags = row.members["tags"]?.arrayValue {
-                order.clientOrderID = tags.compactMap(\.text).first
+                order.clientOrderID = tags.compactMap(\.scalarText).first
             }
             orders.append(order)
         }

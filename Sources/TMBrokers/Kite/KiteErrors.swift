@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Kite's error answers (`{"status":"error","message":…,"error_type":…}`) to `BrokerError`.
@@ -18,9 +19,9 @@ enum KiteErrors {
     static let serverTypes: Set<String> = ["NetworkException", "DataException", "GeneralException"]
 
     static func map(_ response: HTTPResponse, effect: CallEffect) -> BrokerError {
-        let body = try? JSONParser.parse(response.body)
-        let message = ErrorText.clean(body?["message"]?.text)
-        let type = body?["error_type"]?.text
+        let body = try? JSONValue.parse([UInt8](response.body))
+        let message = ErrorText.clean(body?["message"]?.scalarText)
+        let type = body?["error_type"]?.scalarText
         let reason = message ?? "HTTP \(response.status)"
         if response.status == 429 { return .rateLimited(retryAfter: RetryAfter.duration(in: response)) }
         if response.status == 403 || type.map(credentialTypes.contains) == true {

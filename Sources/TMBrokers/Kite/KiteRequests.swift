@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 extension KiteAdapter {

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Upstox API v2: orders on the order host (`https://api-hft.upstox.com`), everything else on

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Upstox's error answers (`{"status":"error","errors":[{"errorCode":…,"message":…}]}`) to
@@ -21,9 +22,9 @@ enum UpstoxErrors {
     static let serverCodes: Set<String> = ["UDAPI100500"]
 
     static func map(_ response: HTTPResponse, effect: CallEffect) -> BrokerError {
-        let first = (try? JSONParser.parse(response.body))?["errors"]?.arrayValue?.first
-        let code = first?["errorCode"]?.text ?? first?["error_code"]?.text
-        let message = ErrorText.clean(first?["message"]?.text)
+        let first = (try? JSONValue.parse([UInt8](response.body)))?["errors"]?.arrayValue?.first
+        let code = first?["errorCode"]?.scalarText ?? first?["error_code"]?.scalarText
+        let message = ErrorText.clean(first?["message"]?.scalarText)
         let reason = message ?? "HTTP \(response.status)"
         let labelled = code.map { "\(reason) (\($0))" } ?? reason
         if response.status == 429 || code.map(rateLimitCodes.contains) == true {

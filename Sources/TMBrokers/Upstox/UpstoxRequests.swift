@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 extension UpstoxAdapter {
@@ -10,7 +11,7 @@ extension UpstoxAdapter {
             let token = try opened.requireAccessToken(.upstox)
             return HTTPRequest(method, HTTPRequest.url(base + path, query: query),
                                headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/json"), ("Api-Version", "2.0")],
-                               body: body.map { .json($0.jsonData) } ?? .none)
+                               body: body.map { .json($0.data) } ?? .none)
         }
         let response = try await transport.send(request, effect: effect)
         guard response.isSuccess else { throw UpstoxErrors.map(response, effect: effect) }
@@ -23,17 +24,17 @@ extension UpstoxAdapter {
         let quantity = try IndianBrokerWire.wholeQuantity(order.quantity, broker: .upstox)
         let prices = try OrderPrices.checked(order, broker: .upstox)
         return .object([
-            "quantity": .decimal(quantity),
-            "product": .string(order.product ?? "D"),
-            "validity": .string(try IndianBrokerWire.validityWord(order.timeInForce, broker: .upstox)),
-            "price": .decimal(prices.limit ?? 0),
-            "tag": .string(order.clientOrderID),
-            "instrument_token": .string(order.symbol),
-            "order_type": .string(IndianBrokerWire.orderTypeWord(order.type)),
-            "transaction_type": .string(IndianBrokerWire.sideWord(order.side)),
-            "disclosed_quantity": .number("0"),
-            "trigger_price": .decimal(prices.stop ?? 0),
-            "is_amo": .bool(false),
+            ("quantity", .decimal(quantity)),
+            ("product", .string(order.product ?? "D")),
+            ("validity", .string(try IndianBrokerWire.validityWord(order.timeInForce, broker: .upstox))),
+            ("price", .decimal(prices.limit ?? 0)),
+            ("tag", .string(order.clientOrderID)),
+            ("instrument_token", .string(order.symbol)),
+            ("order_type", .string(IndianBrokerWire.orderTypeWord(order.type))),
+            ("transaction_type", .string(IndianBrokerWire.sideWord(order.side))),
+            ("disclosed_quantity", .number("0")),
+            ("trigger_price", .decimal(prices.stop ?? 0)),
+            ("is_amo", .bool(false)),
         ])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// One JSON object from a broker, read field by field; every missing or malformed field becomes
@@ -14,7 +15,7 @@ public struct JSONFields: Sendable {
     public let context: String
 
     public init(_ value: JSONValue, context: String) throws(BrokerError) {
-        guard let members = value.objectValue else { throw .invalidResponse(reason: "\(context): expected a JSON object") }
+        guard let members = value.objectMembers else { throw .invalidResponse(reason: "\(context): expected a JSON object") }
         self.members = members
         self.context = context
     }
@@ -36,13 +37,13 @@ public struct JSONFields: Sendable {
 
     public func text(_ key: String) throws(BrokerError) -> String {
         guard let value = optionalValue(key) else { throw missing(key) }
-        guard let text = value.text else { throw malformed(key, "text") }
+        guard let text = value.scalarText else { throw malformed(key, "text") }
         return text
     }
 
     public func optionalText(_ key: String) throws(BrokerError) -> String? {
         guard let value = optionalValue(key) else { return nil }
-        guard let text = value.text else { throw malformed(key, "text") }
+        guard let text = value.scalarText else { throw malformed(key, "text") }
         return text
     }
 
@@ -53,7 +54,7 @@ public struct JSONFields: Sendable {
 
     public func optionalDecimal(_ key: String) throws(BrokerError) -> Decimal? {
         guard let value = optionalValue(key) else { return nil }
-        guard let text = value.text, let decimal = ExactDecimal.parse(text) else { throw malformed(key, "a decimal number") }
+        guard let text = value.scalarText, let decimal = ExactDecimal.parse(text) else { throw malformed(key, "a decimal number") }
         return decimal
     }
 
@@ -103,9 +104,10 @@ extension JSONValue {
     /// The response body as JSON, or `invalidResponse` saying what it was meant to be.
     public static func body(of response: HTTPResponse, context: String) throws(BrokerError) -> JSONValue {
         do {
-            return try JSONParser.parse(response.body)
+            return try JSONValue.parse([UInt8](response.body))
         } catch {
-            throw .invalidResponse(reason: "\(context): HTTP \(response.status) body is not JSON (\(error.reason))")
+            let detail = (error as? JSONValue.ParseError).map { " (\($0.reason) at byte \($0.offset))" } ?? ""
+            throw .invalidResponse(reason: "\(context): HTTP \(response.status) body is not JSON\(detail)")
         }
     }
 

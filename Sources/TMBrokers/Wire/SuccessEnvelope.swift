@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Kite's and Upstox's success envelope, `{"status":"success","data":…}`, read once for both.
