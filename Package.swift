@@ -58,6 +58,10 @@ let package = Package(
         // Brokers: the adapter protocol and model, the Kite/Upstox/Alpaca/Binance adapters, shared rate limits and circuit breakers.
         .target(name: "TMBrokers", dependencies: ["TMHTTP", "TMCrypto", "TMRedis", "TMCore", .product(name: "Logging", package: "swift-log")]),
 
+        // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
+        .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
+
         // Schema and migrations of the trading domain.
         .target(
             name: "TMDatabase",
@@ -111,7 +115,8 @@ let package = Package(
             name: "TMFunctionsTests",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TestSupport", "test-function", "tm"]
         ),
-        .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport"]),
+        .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
+        .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",

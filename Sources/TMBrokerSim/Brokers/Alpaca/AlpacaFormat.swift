@@ -1,0 +1,65 @@
+import Foundation
+
+/// Alpaca Trading API v2's JSON: decimals as strings, RFC 3339 UTC times, `{"code":..,"message":..}` errors.
+enum AlpacaFormat {
+    static func error(_ status: Int, code: Int, _ message: String, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+        .json(status, ["code": .int(code), "message": .string(message)], headers: headers)
+    }
+
+    /// Alpaca's error codes are the HTTP status followed by five digits (40110000, 42210000, ...).
+    static func error(_ status: Int, _ message: String) -> HTTPServerResponse { error(status, code: status * 100_000, message) }
+
+    static func invalid(_ message: String) -> HTTPServerResponse { error(422, code: 40_010_001, message) }
+
+    static func status(_ order: SimOrder) -> String {
+        switch order.status {
+        case .open: return "new"
+        case .partiallyFilled: return "partially_filled"
+        case .filled: return "filled"
+        case .cancelled: return "canceled"
+        case .rejected: return "rejected"
+        }
+    }
+
+    static func text(_ value: Decimal) -> JSON { .string(DecimalText.plain(value)) }
+    static func time(_ date: Date?) -> JSON { date.map { .string(Timestamps.rfc3339($0)) } ?? nil }
+
+    static func order(_ order: SimOrder) -> JSON {
+        let type: JSON = order.ticket.type == .market ? "market" : "limit"
+        return [
+            "id": .string(order.id), "client_order_id": .optional(order.clientOrderID), "created_at": time(order.createdAt),
+            "updated_at": time(order.updatedAt), "submitted_at": time(order.createdAt), "filled_at": time(order.filledAt),
+            "expired_at": nil, "canceled_at": time(order.cancelledAt), "failed_at": nil, "replaced_at": nil, "replaced_by": nil,
+            "replaces": nil, "asset_id": .string(order.instrument.assetID), "symbol": .string(order.symbol), "asset_class": "us_equity",
+            "notional": nil, "qty": text(order.quantity), "filled_qty": text(order.filledQuantity),
+            "filled_avg_price": order.averagePrice.map { text($0.rounded(scale: 4)) } ?? nil, "order_class": "", "order_type": type,
+            "type": type, "side": .string(order.side.rawValue), "time_in_force": .string(order.ticket.timeInForce),
+            "limit_price": order.ticket.limitPrice.map(text) ?? nil, "stop_price": nil, "status": .string(status(order)),
+            "extended_hours": false, "legs": nil, "trail_percent": nil, "trail_price": nil, "hwm": nil,
+        ]
+    }
+
+    static func fill(_ trade: SimTrade, orderStatus: String) -> JSON {
+        [
+            "id": .string(trade.id), "activity_type": "FILL", "transaction_time": time(trade.time),
+            "type": trade.leavesQuantity > 0 ? "partial_fill" : "fill", "price": text(trade.price), "qty": text(trade.quantity),
+            "side": .string(trade.side.rawValue), "symbol": .string(trade.symbol), "leaves_qty": text(trade.leavesQuantity),
+            "order_id": .string(trade.orderID), "cum_qty": text(trade.cumulativeQuantity), "order_status": .string(orderStatus),
+        ]
+    }
+
+    static func position(_ line: PositionLine) -> JSON {
+        let quantity = abs(line.quantity)
+        let cost = (line.averagePrice * line.quantity).rounded(scale: 4)
+        let value = (line.lastPrice * line.quantity).rounded(scale: 4)
+        let plpc = cost == 0 ? Decimal(0) : ((value - cost) / abs(cost)).rounded(scale: 6)
+        return [
+            "asset_id": .string(line.instrument.assetID), "symbol": .string(line.instrument.symbol), "exchange": .string(line.instrument.exchange),
+            "asset_class": "us_equity", "asset_marginable": true, "qty": text(line.quantity),
+            "avg_entry_price": text(line.averagePrice.rounded(scale: 4)), "side": line.quantity >= 0 ? "long" : "short",
+            "market_value": text(value), "cost_basis": text(cost), "unrealized_pl": text(value - cost), "unrealized_plpc": text(plpc),
+            "unrealized_intraday_pl": text(value - cost), "unrealized_intraday_plpc": text(plpc), "current_price": text(line.lastPrice),
+            "lastday_price": text(line.instrument.basePrice), "change_today": "0", "qty_available": text(quantity),
+        ]
+    }
+}

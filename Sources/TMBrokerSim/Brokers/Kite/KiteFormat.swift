@@ -1,0 +1,80 @@
+import Foundation
+
+/// Kite Connect v3's JSON for orders, trades and positions (numbers as JSON numbers, times in IST).
+enum KiteFormat {
+    static func status(_ order: SimOrder) -> String {
+        switch order.status {
+        case .open, .partiallyFilled: return "OPEN"  // Kite shows a partly filled order as OPEN with filled_quantity > 0
+        case .filled: return "COMPLETE"
+        case .cancelled: return "CANCELLED"
+        case .rejected: return "REJECTED"
+        }
+    }
+
+    static func order(_ order: SimOrder, apiKey: String, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSON {
+        let filled = filledOverride ?? order.filledQuantity
+        let tag = JSON.optional(order.clientOrderID)
+        return [
+            "placed_by": .string(apiKey.uppercased().prefix(6).description), "order_id": .string(order.id),
+            "exchange_order_id": .string("1100000\(order.number)"), "parent_order_id": nil,
+            "status": .string(statusOverride ?? status(order)), "status_message": .optional(order.statusMessage),
+            "status_message_raw": .optional(order.statusMessage),
+            "order_timestamp": .string(Timestamps.india(order.createdAt)),
+            "exchange_update_timestamp": .string(Timestamps.india(order.updatedAt)),
+            "exchange_timestamp": .string(Timestamps.india(order.createdAt)),
+            "variety": .string(order.ticket.variety.isEmpty ? "regular" : order.ticket.variety), "modified": false,
+            "exchange": .string(order.instrument.exchange), "tradingsymbol": .string(order.symbol),
+            "instrument_token": .number(order.instrument.instrumentToken),
+            "order_type": .string(order.ticket.type == .market ? "MARKET" : "LIMIT"),
+            "transaction_type": .string(order.side == .buy ? "BUY" : "SELL"), "validity": .string(order.ticket.timeInForce),
+            "validity_ttl": 0, "product": .string(order.ticket.product), "quantity": .decimal(order.quantity),
+            "disclosed_quantity": 0, "price": .decimal(order.ticket.limitPrice ?? 0), "trigger_price": 0,
+            "average_price": .decimal(filledOverride == 0 ? 0 : (order.averagePrice?.rounded(scale: 4) ?? 0)),
+            "filled_quantity": .decimal(filled),
+            "pending_quantity": .decimal(statusOverride == nil ? order.remainingQuantity : order.quantity - filled),
+            "cancelled_quantity": .decimal(statusOverride == nil ? order.cancelledQuantity : 0),
+            "market_protection": 0, "meta": [:], "tag": tag, "tags": order.clientOrderID.map { .array([.string($0)]) } ?? nil,
+            "guid": .string(Identifiers.uuid(apiKey, "guid", order.number)),
+        ]
+    }
+
+    /// Kite's order history: the order as it was accepted, then as it is now.
+    static func history(_ order: SimOrder, apiKey: String) -> JSON {
+        var entries: [JSON] = [self.order(order, apiKey: apiKey, statusOverride: "OPEN", filledOverride: 0)]
+        if order.status != .open { entries.append(self.order(order, apiKey: apiKey)) }
+        return .array(entries)
+    }
+
+    static func trade(_ trade: SimTrade, order: SimOrder?) -> JSON {
+        [
+            "trade_id": .string(trade.id), "order_id": .string(trade.orderID), "exchange": .string(trade.instrument.exchange),
+            "tradingsymbol": .string(trade.symbol), "instrument_token": .number(trade.instrument.instrumentToken),
+            "product": .string(order?.ticket.product ?? "CNC"), "average_price": .decimal(trade.price), "quantity": .decimal(trade.quantity),
+            "exchange_order_id": .string("1100000\(trade.orderNumber)"), "transaction_type": .string(trade.side == .buy ? "BUY" : "SELL"),
+            "fill_timestamp": .string(Timestamps.india(trade.time)), "order_timestamp": .string(Timestamps.india(order?.createdAt ?? trade.time)),
+            "exchange_timestamp": .string(Timestamps.india(trade.time)),
+        ]
+    }
+
+    static func position(_ line: PositionLine, day: PositionLine?) -> JSON {
+        let pnl = line.sellValue - line.buyValue + line.quantity * line.lastPrice
+        return [
+            "tradingsymbol": .string(line.instrument.symbol), "exchange": .string(line.instrument.exchange),
+            "instrument_token": .number(line.instrument.instrumentToken), "product": "CNC", "quantity": .decimal(line.quantity),
+            "overnight_quantity": 0, "multiplier": 1, "average_price": .decimal(line.averagePrice.rounded(scale: 4)),
+            "close_price": .decimal(line.instrument.basePrice), "last_price": .decimal(line.lastPrice),
+            "value": .decimal(line.sellValue - line.buyValue), "pnl": .decimal(pnl.rounded(scale: 4)), "m2m": .decimal(pnl.rounded(scale: 4)),
+            "unrealised": .decimal(line.unrealizedPnl.rounded(scale: 4)), "realised": .decimal(line.realizedPnl.rounded(scale: 4)),
+            "buy_quantity": .decimal(line.buyQuantity), "buy_price": .decimal(line.buyPrice), "buy_value": .decimal(line.buyValue),
+            "buy_m2m": .decimal(line.buyValue), "sell_quantity": .decimal(line.sellQuantity), "sell_price": .decimal(line.sellPrice),
+            "sell_value": .decimal(line.sellValue), "sell_m2m": .decimal(line.sellValue),
+            "day_buy_quantity": .decimal(day?.buyQuantity ?? 0), "day_buy_price": .decimal(day?.buyPrice ?? 0),
+            "day_buy_value": .decimal(day?.buyValue ?? 0), "day_sell_quantity": .decimal(day?.sellQuantity ?? 0),
+            "day_sell_price": .decimal(day?.sellPrice ?? 0), "day_sell_value": .decimal(day?.sellValue ?? 0),
+        ]
+    }
+
+    static func success(_ data: JSON, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+        .json(200, ["status": "success", "data": data], headers: headers)
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+/// Zerodha Kite Connect v3: `Authorization: token API_KEY:ACCESS_TOKEN` with `X-Kite-Version: 3`,
+/// form-encoded bodies, `{"status":"success","data":...}` envelopes.
+///
+/// Rules kept from the real API: no dedup of `tag` (a second order with the same tag is a second
+/// order); a `tag` longer than 20 characters rejects the order (InputException); orders 10/s and
+/// 400/min per API key, other endpoints 10/s, beyond which 429 NetworkException.
+public struct KiteFrontEnd: BrokerFrontEnd {
+    public let broker = Broker.kite
+    let context: FrontEndContext
+    static let maxTagLength = 20
+
+    public init(context: FrontEndContext) { self.context = context }
+
+    public func errorResponse(status: Int, message: String) -> HTTPServerResponse {
+        KiteErrors.response(status, KiteErrors.type(for: status), message)
+    }
+
+    public func rateLimitedResponse(retryAfterSeconds: Int) -> HTTPServerResponse {
+        KiteErrors.response(429, "NetworkException", "Too many requests", headers: [("Retry-After", String(retryAfterSeconds))])
+    }
+
+    public func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
+        let credentials: SimCredentials
+        switch authenticate(request) {
+        case .refused(let refusal): return refusal
+        case .accepted(let found): credentials = found
+        }
+        let segments = pathSegments(request.path)
+        let isOrderWrite = segments.first == "orders" && ["POST", "PUT", "DELETE"].contains(request.method)
+        let limits = context.limits
+        let windows: [(key: String, limit: Int, windowMilliseconds: Int)] = isOrderWrite
+            ? [("kite:orders:s:\(credentials.apiKey)", limits.kiteOrdersPerSecond, 1000), ("kite:orders:m:\(credentials.apiKey)", limits.kiteOrdersPerMinute, 60_000)]
+            : [("kite:other:s:\(credentials.apiKey)", limits.kiteOthersPerSecond, 1000)]
+        if let refused = context.admit(windows) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }
+
+        let apiKey = credentials.apiKey
+        switch (request.method, segments) {
+        case ("POST", let s) where s.count == 2 && s[0] == "orders":
+            return place(request, variety: s[1], apiKey: apiKey)
+        case ("DELETE", let s) where s.count == 3 && s[0] == "orders":
+            return cancel(orderID: s[2], apiKey: apiKey)
+        case ("PUT", let s) where s.count == 3 && s[0] == "orders":
+            return KiteErrors.input("Order modification is not supported by the simulator.")
+        case ("GET", ["orders"]):
+            return KiteFormat.success(.array(context.exchange.orders(.kite, apiKey: apiKey).map { KiteFormat.order($0, apiKey: apiKey) }))
+        case ("GET", let s) where s.count == 2 && s[0] == "orders":
+            guard let order = context.exchange.order(.kite, apiKey: apiKey, id: s[1]) else { return orderNotFound() }
+            return KiteFormat.success(KiteFormat.history(order, apiKey: apiKey))
+        case ("GET", let s) where s.count == 3 && s[0] == "orders" && s[2] == "trades":
+            guard let order = context.exchange.order(.kite, apiKey: apiKey, id: s[1]) else { return orderNotFound() }
+            let trades = context.exchange.trades(.kite, apiKey: apiKey).filter { $0.orderID == order.id }
+            return KiteFormat.success(.array(trades.map { KiteFormat.trade($0, order: order) }))
+        case ("GET", ["trades"]):
+            let orders = Dictionary(uniqueKeysWithValues: context.exchange.orders(.kite, apiKey: apiKey).map { ($0.id, $0) })
+            return KiteFormat.success(.array(context.exchange.trades(.kite, apiKey: apiKey).map { KiteFormat.trade($0, order: orders[$0.orderID]) }))
+        case ("GET", ["portfolio", "positions"]):
+            return positions(apiKey: apiKey)
+        case ("GET", ["portfolio", "holdings"]):
+            return KiteFormat.success([])
+        case ("GET", ["user", "profile"]):
+            return KiteFormat.success(["user_id": .string(String(apiKey.uppercased().prefix(6))), "user_type": "individual", "broker": "ZERODHA"])
+        default:
+            return KiteErrors.response(404, "GeneralException", "Route not found")
+        }
+    }
+
+    // MARK: Authentication
+
+    private func authenticate(_ request: HTTPServerRequest) -> Authentication {
+        guard request.header("X-Kite-Version") == "3" else {
+            return .refused(KiteErrors.input("Invalid or missing `X-Kite-Version` header; expected 3."))
+        }
+        guard let header = request.header("Authorization"), header.hasPrefix("token "),
+              let colon = header.dropFirst(6).firstIndex(of: ":") else {
+            return .refused(KiteErrors.response(403, "TokenException", "Incorrect `api_key` or `access_token`."))
+        }
+        let apiKey = String(header.dropFirst(6)[..<colon])
+        let token = String(header.dropFirst(6)[header.index(after: colon)...])
+        guard let credentials = context.exchange.credentials(.kite, apiKey: apiKey), credentials.accessToken == token else {
+            return .refused(KiteErrors.response(403, "TokenException", "Incorrect `api_key` or `access_token`."))
+        }
+        guard credentials.tokenValid else {
+            return .refused(KiteErrors.response(403, "TokenException", "Token is invalid or has expired."))
+        }
+        return .accepted(credentials)
+    }
+
+    // MARK: Orders
+
+    private func place(_ request: HTTPServerRequest, variety: String, apiKey: String) -> HTTPServerResponse {
+        guard ["regular", "amo"].contains(variety) else { return KiteErrors.input("Invalid `variety`: \(variety) is not supported by the simulator.") }
+        let form = request.formFields
+        guard let symbol = form.nonEmpty("tradingsymbol") else { return KiteErrors.input("Missing `tradingsymbol`.") }
+        guard let exchangeName = form.nonEmpty("exchange") else { return KiteErrors.input("Missing `exchange`.") }
+        guard let sideText = form.nonEmpty("transaction_type"), let side = ["BUY": Side.buy, "SELL": .sell][sideText] else {
+            return KiteErrors.input("Invalid `transaction_type`: expected BUY or SELL.")
+        }
+        guard let quantityText = form.nonEmpty("quantity"), let quantity = Int(quantityText) else {
+            return KiteErrors.input("Invalid `quantity`: expected a whole number.")
+        }
+        guard let product = form.nonEmpty("product"), ["CNC", "MIS", "NRML", "MTF"].contains(product) else {
+            return KiteErrors.input("Invalid `product`: expected CNC, MIS, NRML or MTF.")
+        }
+        let type: SimOrderType
+        switch form["order_type"] {
+        case "MARKET": type = .market
+        case "LIMIT": type = .limit
+        case "SL", "SL-M": return KiteErrors.input("Stoploss orders are not supported by the simulator.")
+        default: return KiteErrors.input("Invalid `order_type`: expected MARKET, LIMIT, SL or SL-M.")
+        }
+        var limitPrice: Decimal?
+        if type == .limit {
+            guard let text = form.nonEmpty("price"), let price = DecimalText.parse(text) else { return KiteErrors.input("Missing or invalid `price`.") }
+            limitPrice = price
+        }
+        let validity = form.nonEmpty("validity") ?? "DAY"
+        guard ["DAY", "IOC", "TTL"].contains(validity) else { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
+        let tag = form.nonEmpty("tag")
+        if let tag, tag.count > Self.maxTagLength {
+            return KiteErrors.input("Invalid `tag`: it can be at most \(Self.maxTagLength) characters.")
+        }
+        if let instrument = context.exchange.catalog.instrument(.kite, symbol), instrument.exchange != exchangeName {
+            return KiteErrors.input("Invalid `exchange`: \(symbol) trades on \(instrument.exchange).")
+        }
+        let ticket = OrderTicket(symbol: symbol, side: side, type: type, quantity: Decimal(quantity), limitPrice: limitPrice,
+                                 clientOrderID: tag, timeInForce: validity, product: product, variety: variety)
+        do {
+            let order = try context.exchange.place(.kite, apiKey: apiKey, ticket, clientIDRule: .none)
+            return KiteFormat.success(["order_id": .string(order.id)])
+        } catch {
+            return KiteErrors.placement(error)
+        }
+    }
+
+    private func cancel(orderID: String, apiKey: String) -> HTTPServerResponse {
+        do {
+            let order = try context.exchange.cancel(.kite, apiKey: apiKey, orderID: orderID)
+            return KiteFormat.success(["order_id": .string(order.id)])
+        } catch {
+            guard case .notWorking(let status) = error else { return orderNotFound() }
+            return KiteErrors.response(400, "OrderException", "Order cannot be cancelled as it is \(status == .filled ? "COMPLETE" : status.rawValue.uppercased()).")
+        }
+    }
+
+    private func orderNotFound() -> HTTPServerResponse {
+        KiteErrors.response(400, "GeneralException", "Couldn't find that `order_id`.")
+    }
+
+    private func positions(apiKey: String) -> HTTPServerResponse {
+        let exchange = context.exchange
+        let net = exchange.positions(.kite, apiKey: apiKey)
+        let day = exchange.positions(.kite, apiKey: apiKey, since: Timestamps.startOfIndianDay(exchange.now()))
+        let dayBySymbol = Dictionary(uniqueKeysWithValues: day.map { ($0.instrument.symbol, $0) })
+        return KiteFormat.success([
+            "net": .array(net.map { KiteFormat.position($0, day: dayBySymbol[$0.instrument.symbol]) }),
+            "day": .array(day.map { KiteFormat.position($0, day: $0) }),
+        ])
+    }
+}

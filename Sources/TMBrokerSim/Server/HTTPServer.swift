@@ -1,0 +1,294 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A small HTTP/1.1 server on POSIX sockets, bound to 127.0.0.1 only.
+///
+/// Each TCP connection is served by its own thread, with keep-alive (libcurl reuses connections),
+/// so a handler may block (injected latency, hangs) without holding up other clients.
+///
+/// Guarantees: only loopback is ever bound; request bodies are read by `Content-Length` (chunked
+/// uploads are answered 411 and the connection closed); a handler returning nil closes the
+/// connection without a byte of response (the "response lost" fault); idle connections are closed
+/// after `idleTimeout`; writes never raise SIGPIPE; `stop()` closes the listener and every
+/// connection, fires `stopSignal` so sleeping handlers wake, and waits (bounded) for the threads.
+public final class HTTPServer: @unchecked Sendable {
+    /// Answers one request; nil drops the connection without responding.
+    public typealias Handler = @Sendable (HTTPServerRequest) -> HTTPServerResponse?
+
+    /// Thrown when the listening socket cannot be set up.
+    public struct SocketError: Error, CustomStringConvertible {
+        public let operation: String
+        public let code: Int32
+        public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
+    }
+
+    /// The port bound (the OS's choice when 0 was asked for).
+    public let port: UInt16
+    /// Fired by `stop()`; handlers sleep on it.
+    public let stopSignal: StopSignal
+
+    private let handler: Handler
+    private let listenFD: Int32
+    private let idleTimeout: Int
+    private let maxRequestBytes = 8 << 20
+    private let state = NSCondition()
+    private var stopped = false
+    private var openConnections: Set<Int32> = []
+    private var liveThreads = 0
+
+    /// Binds 127.0.0.1:`port` (0 = any free port) and starts accepting.
+    public init(port: UInt16 = 0, idleTimeoutSeconds: Int = 60, stopSignal: StopSignal = StopSignal(), handler: @escaping Handler) throws {
+        self.handler = handler
+        self.idleTimeout = idleTimeoutSeconds
+        self.stopSignal = stopSignal
+        (listenFD, self.port) = try HTTPServer.bindLoopback(port: port)
+        guard listen(listenFD, 1024) == 0 else {
+            let code = errno
+            close(listenFD)
+            throw SocketError(operation: "listen", code: code)
+        }
+        liveThreads = 1
+        let acceptThread = Thread { [self] in acceptLoop() }
+        acceptThread.name = "broker-sim-accept"
+        acceptThread.start()
+    }
+
+    deinit { stop() }
+
+    /// Stops accepting, closes every connection, wakes sleeping handlers, waits up to 5 s. Idempotent.
+    public func stop() {
+        stopSignal.fire()
+        state.lock()
+        if !stopped {
+            stopped = true
+            // shutdown (not close) wakes threads blocked in accept/recv; each thread closes its own fd.
+            shutdown(listenFD, Int32(SHUT_RDWR))
+            for fd in openConnections { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while liveThreads > 0 {
+            if !state.wait(until: deadline) { break }
+        }
+        state.unlock()
+    }
+
+    // MARK: Sockets
+
+    private static func bindLoopback(port: UInt16) throws -> (Int32, UInt16) {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw SocketError(operation: "socket", code: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian  // 127.0.0.1 only
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw SocketError(operation: "bind 127.0.0.1:\(port)", code: code)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            let code = errno
+            close(fd)
+            throw SocketError(operation: "getsockname", code: code)
+        }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    private func threadFinished() {
+        state.lock()
+        liveThreads -= 1
+        state.broadcast()
+        state.unlock()
+    }
+
+    private func acceptLoop() {
+        defer {
+            close(listenFD)
+            threadFinished()
+        }
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            state.lock()
+            if stopped {
+                state.unlock()
+                if fd >= 0 { close(fd) }
+                return
+            }
+            guard fd >= 0 else {
+                state.unlock()
+                // Out of descriptors or an aborted handshake: keep serving the others.
+                if [EINTR, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) {
+                    if errno != EINTR && errno != ECONNABORTED { usleep(10_000) }
+                    continue
+                }
+                return
+            }
+            openConnections.insert(fd)
+            liveThreads += 1
+            state.unlock()
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            var timeout = timeval(tv_sec: idleTimeout, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let thread = Thread { [self] in serve(fd: fd) }
+            thread.name = "broker-sim-conn"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    private func serve(fd: Int32) {
+        defer {
+            state.lock()
+            openConnections.remove(fd)
+            close(fd)
+            state.unlock()
+            threadFinished()
+        }
+        var buffer = RequestBuffer()
+        while !stopSignal.isFired {
+            let parsed: ParsedRequest
+            switch readRequest(fd: fd, buffer: &buffer) {
+            case .closed: return
+            case .malformed(let status, let reason):
+                let body = JSON.object([("error", .string(reason))])
+                _ = write(fd: fd, encode(.json(status, body), keepAlive: false))
+                return
+            case .request(let request): parsed = request
+            }
+            guard let response = handler(parsed.request) else { return }
+            guard !stopSignal.isFired else { return }
+            guard write(fd: fd, encode(response, keepAlive: parsed.keepAlive)) else { return }
+            if !parsed.keepAlive { return }
+        }
+    }
+
+    private func encode(_ response: HTTPServerResponse, keepAlive: Bool) -> Data {
+        var head = "HTTP/1.1 \(response.status) \(HTTPServerResponse.reasonPhrase(response.status))\r\n"
+        for (name, value) in response.headers where name.caseInsensitiveCompare("Content-Length") != .orderedSame {
+            head += "\(name): \(value)\r\n"
+        }
+        head += "Content-Length: \(response.body.count)\r\n"
+        head += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
+        return Data(head.utf8) + response.body
+    }
+
+    private func write(fd: Int32, _ data: Data) -> Bool {
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                #if canImport(Glibc)
+                let flags = Int32(MSG_NOSIGNAL)
+                #else
+                let flags: Int32 = 0
+                #endif
+                let sent = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
+                if sent < 0 && errno == EINTR { continue }
+                if sent <= 0 { return false }
+                offset += sent
+            }
+            return true
+        }
+    }
+
+    // MARK: Reading requests
+
+    private struct ParsedRequest {
+        let request: HTTPServerRequest
+        let keepAlive: Bool
+    }
+
+    private enum ReadResult {
+        case request(ParsedRequest)
+        case closed
+        case malformed(status: Int, reason: String)
+    }
+
+    /// Bytes received but not yet consumed, plus how far the head terminator search got.
+    private struct RequestBuffer {
+        var bytes: [UInt8] = []
+        var scanned = 0
+    }
+
+    private func readRequest(fd: Int32, buffer: inout RequestBuffer) -> ReadResult {
+        let terminator: [UInt8] = [13, 10, 13, 10]
+        var headEnd: Int?
+        while headEnd == nil {
+            if buffer.bytes.count >= 4 {
+                var i = max(0, buffer.scanned - 3)
+                while i <= buffer.bytes.count - 4 {
+                    if buffer.bytes[i] == 13, buffer.bytes[i..<i + 4].elementsEqual(terminator) { headEnd = i; break }
+                    i += 1
+                }
+                buffer.scanned = buffer.bytes.count
+            }
+            if headEnd != nil { break }
+            if buffer.bytes.count > 64 * 1024 { return .malformed(status: 431, reason: "request head too large") }
+            if !receive(fd: fd, into: &buffer.bytes) { return .closed }
+        }
+        let head = String(decoding: buffer.bytes[0..<headEnd!], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
+        guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
+            return .malformed(status: 400, reason: "malformed request line")
+        }
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        }
+        if header("Transfer-Encoding") != nil {
+            return .malformed(status: 411, reason: "chunked request bodies are not supported; send Content-Length")
+        }
+        let length = header("Content-Length").flatMap { Int($0) } ?? 0
+        guard length >= 0, length <= maxRequestBytes else { return .malformed(status: 413, reason: "request body too large") }
+        let bodyStart = headEnd! + 4
+        while buffer.bytes.count < bodyStart + length {
+            if !receive(fd: fd, into: &buffer.bytes) { return .closed }
+        }
+        let body = Data(buffer.bytes[bodyStart..<bodyStart + length])
+        buffer.bytes.removeFirst(bodyStart + length)
+        buffer.scanned = 0
+
+        let target = String(requestLine[1])
+        let mark = target.firstIndex(of: "?")
+        let path = mark.map { String(target[..<$0]) } ?? target
+        let query = mark.map { String(target[target.index(after: $0)...]) } ?? ""
+        let version = String(requestLine[2])
+        let connection = header("Connection")?.lowercased()
+        let keepAlive = version == "HTTP/1.1" ? connection != "close" : connection == "keep-alive"
+        let request = HTTPServerRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+        return .request(ParsedRequest(request: request, keepAlive: keepAlive))
+    }
+
+    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return false }
+            buffer.append(contentsOf: chunk[0..<count])
+            return true
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// One parsed HTTP/1.1 request as the simulator's server received it.
+///
+/// Guarantees: `path` never contains the query string; `query` is the raw text after `?` (kept raw
+/// because Binance signs the exact bytes); header lookups are case-insensitive.
+public struct HTTPServerRequest: Sendable {
+    public let method: String
+    public let path: String
+    /// The raw query string (after `?`), empty when there is none.
+    public let query: String
+    public let headers: [(name: String, value: String)]
+    public let body: Data
+
+    public init(method: String, path: String, query: String, headers: [(name: String, value: String)], body: Data) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of a header, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// The body as UTF-8 text (lossy).
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+
+    /// The query string's fields, percent-decoded, in order.
+    public var queryFields: FormFields { FormFields(encoded: query) }
+
+    /// The body's fields when it is form-encoded (percent-decoded, in order).
+    public var formFields: FormFields { FormFields(encoded: bodyText) }
+
+    /// The same request with another path (used to strip a broker's prefix).
+    public func withPath(_ newPath: String) -> HTTPServerRequest {
+        HTTPServerRequest(method: method, path: newPath, query: query, headers: headers, body: body)
+    }
+}
+
+/// Ordered `name=value` pairs from a query string or a form body.
+///
+/// Guarantees: `+` decodes to a space and `%XX` to its byte (invalid escapes are kept as written);
+/// lookups return the first value, as most servers do.
+public struct FormFields: Sendable {
+    public let pairs: [(name: String, value: String)]
+
+    public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
+
+    public init(encoded: String) {
+        pairs = encoded.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = FormFields.decode(pieces[0])
+            let value = pieces.count > 1 ? FormFields.decode(pieces[1]) : ""
+            return (name, value)
+        }
+    }
+
+    public subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+    /// A non-empty value, or nil.
+    public func nonEmpty(_ name: String) -> String? {
+        guard let value = self[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    public static func decode<S: StringProtocol>(_ text: S) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        while let byte = utf8.popFirst() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%") where utf8.count >= 2:
+                let hex = String(decoding: utf8.prefix(2), as: UTF8.self)
+                if let value = UInt8(hex, radix: 16) {
+                    bytes.append(value)
+                    utf8 = utf8.dropFirst(2)
+                } else {
+                    bytes.append(byte)
+                }
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// A complete response for the simulator's server to write.
+///
+/// Guarantees: `Content-Length` is always computed by the server from `body`; headers are written in
+/// the order given.
+public struct HTTPServerResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON response (`Content-Type: application/json`).
+    public static func json(_ status: Int, _ value: JSON, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+        HTTPServerResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(value.serialized.utf8))
+    }
+
+    /// A response with no body (e.g. Alpaca's 204 on cancel).
+    public static func empty(_ status: Int) -> HTTPServerResponse { HTTPServerResponse(status: status) }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// The same response with more headers appended.
+    public func adding(headers extra: [(name: String, value: String)]) -> HTTPServerResponse {
+        var copy = self
+        copy.headers += extra
+        return copy
+    }
+
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: return "OK"
+        case 201: return "Created"
+        case 204: return "No Content"
+        case 207: return "Multi-Status"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 409: return "Conflict"
+        case 413: return "Payload Too Large"
+        case 418: return "I'm a teapot"
+        case 422: return "Unprocessable Entity"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        default: return "Status \(status)"
+        }
+    }
+}
