@@ -1,5 +1,5 @@
 import Foundation
-import TMBrokers
+@testable import TMBrokers
 import TMCore
 import TMHTTP
 import TestSupport

@@ -2,7 +2,7 @@ import Foundation
 import TMHTTP
 
 /// Whether a call can change anything at the broker; decides what an uncertain failure means.
-public enum CallEffect: Sendable, Equatable {
+enum CallEffect: Sendable, Equatable {
     /// A look-up: repeating it is harmless, so a failure after sending is just `unavailable`.
     case read
     /// Placement or cancellation: a failure after sending leaves the effect unknown.

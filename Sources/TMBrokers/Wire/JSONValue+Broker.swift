@@ -4,29 +4,29 @@ import TMCore
 /// Reading and writing broker JSON with `JSONValue` (TMCore), whose numbers stay the exact text sent.
 extension JSONValue {
     /// An object's members by name (a repeated name keeps its last value, as `subscript` does).
-    public var objectMembers: [String: JSONValue]? {
+    var objectMembers: [String: JSONValue]? {
         guard case .object(let pairs) = self else { return nil }
         return Dictionary(pairs, uniquingKeysWith: { _, last in last })
     }
 
-    public var arrayValue: [JSONValue]? {
+    var arrayValue: [JSONValue]? {
         if case .array(let items) = self { return items }
         return nil
     }
 
     /// A string's value, or a number's literal (brokers send ids both ways).
-    public var scalarText: String? {
+    var scalarText: String? {
         switch self {
         case .string(let s), .number(let s): return s
         default: return nil
         }
     }
 
-    public var isNull: Bool { self == .null }
+    var isNull: Bool { self == .null }
 
     /// A JSON number holding exactly this decimal (its plain text, never through `Double`).
-    public static func decimal(_ value: Decimal) -> JSONValue { .number(ExactDecimal.text(value)) }
+    static func decimal(_ value: Decimal) -> JSONValue { .number(ExactDecimal.text(value)) }
 
     /// The compact JSON text as bytes, for a request body.
-    public var data: Data { Data(text.utf8) }
+    var data: Data { Data(text.utf8) }
 }
