@@ -126,6 +126,7 @@ let package = Package(
             name: "TMSyncTests",
             dependencies: ["TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMRedis
 
 /// One dead-lettered message as an operator sees it: where it sits, what it carried and every

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMRedis
 
 /// What went wrong with a dead-letter operation, naming the input at fault.

@@ -1,0 +1,39 @@
+import Foundation
+import TMCore
+import TMHTTP
+
+extension AlpacaAdapter {
+    /// Builds (keys open only here), sends and reads one Alpaca call; a non-2xx answer is mapped by
+    /// `AlpacaErrors`; an empty 2xx body (204 after a cancel) reads as `null`.
+    func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
+              effect: CallEffect, context: String, credentials: BrokerCredentials) async throws(BrokerError) -> JSONValue {
+        let request = try credentials.opened(for: .alpaca) { opened throws(BrokerError) -> HTTPRequest in
+            let secret = try opened.requireSecret(.alpaca)
+            return HTTPRequest(method, HTTPRequest.url(baseURL + path, query: query),
+                               headers: [("APCA-API-KEY-ID", opened.apiKey), ("APCA-API-SECRET-KEY", secret), ("Accept", "application/json")],
+                               body: body.map { .json($0.data) } ?? .none)
+        }
+        let response = try await transport.send(request, effect: effect)
+        guard response.isSuccess else { throw AlpacaErrors.map(response, effect: effect) }
+        if response.body.isEmpty { return .null }
+        return try BrokerError.decodingAnswer(to: effect) { () throws(BrokerError) -> JSONValue in
+            try JSONValue.body(of: response, context: context)
+        }
+    }
+
+    /// The `POST /v2/orders` body.
+    func placementBody(_ order: OrderRequest) throws(BrokerError) -> JSONValue {
+        var body: [(key: String, value: JSONValue)] = [
+            ("symbol", .string(order.symbol)),
+            ("qty", .string(ExactDecimal.text(order.quantity))),
+            ("side", .string(order.side.rawValue)),
+            ("type", .string(order.type.rawValue)),
+            ("time_in_force", .string(order.timeInForce.rawValue)),
+        ]
+        for (name, value) in try OrderPrices.fields(order, broker: .alpaca, limitName: "limit_price", stopName: "stop_price") {
+            body.append((name, .string(value)))
+        }
+        body.append(("client_order_id", .string(order.clientOrderID)))
+        return .object(body)
+    }
+}

@@ -1,0 +1,298 @@
+/// A JSON document that keeps numbers as their original text and objects in their original order.
+/// Shared by the dead-letter replay (merge patches, in TMQueue) and the broker adapters (TMBrokers).
+///
+/// Why not `JSONSerialization`: it turns `101.35` into a `Double`, and neither a patched order nor
+/// a broker's price may be rewritten. Guarantees: `parse(text).text` equals `text`
+/// up to insignificant whitespace and string-escape spelling; numbers are never converted.
+public indirect enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    /// The number exactly as written.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    /// Members in document order (a later duplicate key replaces the earlier one when patched).
+    case object([(key: String, value: JSONValue)])
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(text) }
+
+    /// What kind of value this is, for error messages.
+    public var kindName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.last { $0.key == key }?.value
+    }
+
+    /// Compact JSON text.
+    public var text: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    /// Indented JSON text for people (two spaces per level); numbers still exactly as written.
+    public var prettyText: String {
+        var out = ""
+        writePretty(to: &out, indent: "")
+        return out
+    }
+
+    private func writePretty(to out: inout String, indent: String) {
+        let inner = indent + "  "
+        switch self {
+        case .array(let items) where !items.isEmpty:
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                out += inner
+                item.writePretty(to: &out, indent: inner)
+                out += i < items.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "]"
+        case .object(let members) where !members.isEmpty:
+            out += "{\n"
+            for (i, member) in members.enumerated() {
+                out += inner
+                Self.writeString(member.key, to: &out)
+                out += ": "
+                member.value.writePretty(to: &out, indent: inner)
+                out += i < members.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "}"
+        default:
+            write(to: &out)
+        }
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .number(let literal): out += literal
+        case .string(let value): Self.writeString(value, to: &out)
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, member) in members.enumerated() {
+                if i > 0 { out += "," }
+                Self.writeString(member.key, to: &out)
+                out += ":"
+                member.value.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ value: String, to out: inout String) {
+        out += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    // MARK: - Parsing
+
+    /// Why a text is not JSON, with the byte offset where reading stopped.
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public let offset: Int
+        public let reason: String
+        public var description: String { "not valid JSON: \(reason) at byte \(offset)" }
+    }
+
+    public static func parse(_ text: String) throws -> JSONValue { try parse(Array(text.utf8)) }
+
+    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        var parser = Parser(bytes: bytes)
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.position == bytes.count else { throw parser.fail("unexpected text after the document") }
+        return value
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        var position = 0
+
+        func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
+
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        mutating func skipSpace() {
+            while let byte = current, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { position += 1 }
+        }
+
+        mutating func expect(_ literal: String, _ value: JSONValue) throws -> JSONValue {
+            let literalBytes = Array(literal.utf8)
+            guard position + literalBytes.count <= bytes.count, Array(bytes[position..<position + literalBytes.count]) == literalBytes else {
+                throw fail("unexpected character")
+            }
+            position += literalBytes.count
+            return value
+        }
+
+        mutating func value(depth: Int) throws -> JSONValue {
+            // Bounded nesting: a hostile payload must not overflow the stack.
+            guard depth < 512 else { throw fail("nested too deeply") }
+            guard let byte = current else { throw fail("unexpected end of text") }
+            switch byte {
+            case UInt8(ascii: "{"):
+                position += 1
+                var members: [(key: String, value: JSONValue)] = []
+                skipSpace()
+                if current == UInt8(ascii: "}") { position += 1; return .object(members) }
+                while true {
+                    skipSpace()
+                    guard current == UInt8(ascii: "\"") else { throw fail("expected a member name in quotes") }
+                    let key = try string()
+                    skipSpace()
+                    guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a member name") }
+                    position += 1
+                    skipSpace()
+                    members.append((key, try value(depth: depth + 1)))
+                    skipSpace()
+                    if current == UInt8(ascii: ",") { position += 1; continue }
+                    if current == UInt8(ascii: "}") { position += 1; return .object(members) }
+                    throw fail("expected ',' or '}' in an object")
+                }
+            case UInt8(ascii: "["):
+                position += 1
+                var items: [JSONValue] = []
+                skipSpace()
+                if current == UInt8(ascii: "]") { position += 1; return .array(items) }
+                while true {
+                    skipSpace()
+                    items.append(try value(depth: depth + 1))
+                    skipSpace()
+                    if current == UInt8(ascii: ",") { position += 1; continue }
+                    if current == UInt8(ascii: "]") { position += 1; return .array(items) }
+                    throw fail("expected ',' or ']' in an array")
+                }
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+            default: throw fail("unexpected character")
+            }
+        }
+
+        mutating func digits() -> Int {
+            let start = position
+            while let byte = current, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") { position += 1 }
+            return position - start
+        }
+
+        mutating func number() throws -> String {
+            let start = position
+            if current == UInt8(ascii: "-") { position += 1 }
+            if current == UInt8(ascii: "0") {
+                position += 1
+            } else {
+                guard digits() > 0 else { throw fail("expected a digit") }
+            }
+            if current == UInt8(ascii: ".") {
+                position += 1
+                guard digits() > 0 else { throw fail("expected a digit after '.'") }
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                position += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+                guard digits() > 0 else { throw fail("expected a digit in the exponent") }
+            }
+            return String(decoding: bytes[start..<position], as: UTF8.self)
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard position + 4 <= bytes.count,
+                  let value = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16) else {
+                throw fail("expected four hex digits after \\u")
+            }
+            position += 4
+            return value
+        }
+
+        mutating func string() throws -> String {
+            position += 1  // opening quote
+            var scalars = String.UnicodeScalarView()
+            var run = position
+            func flush(_ end: Int) { scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars) }
+            while true {
+                guard let byte = current else { throw fail("unterminated string") }
+                if byte == UInt8(ascii: "\"") {
+                    flush(position)
+                    position += 1
+                    return String(scalars)
+                }
+                if byte < 0x20 { throw fail("control character in a string") }
+                if byte != UInt8(ascii: "\\") { position += 1; continue }
+                flush(position)
+                position += 1
+                guard let escape = current else { throw fail("unterminated escape") }
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append("\"")
+                case UInt8(ascii: "\\"): scalars.append("\\")
+                case UInt8(ascii: "/"): scalars.append("/")
+                case UInt8(ascii: "b"): scalars.append("\u{08}")
+                case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                case UInt8(ascii: "n"): scalars.append("\n")
+                case UInt8(ascii: "r"): scalars.append("\r")
+                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800..<0xDC00).contains(code), current == UInt8(ascii: "\\"),
+                       position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u") {
+                        position += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    // A lone surrogate cannot be represented in a Swift string: use U+FFFD.
+                    scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                default: throw fail("invalid escape")
+                }
+                run = position
+            }
+        }
+    }
+}
