@@ -93,6 +93,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Function executables: each main.swift only wires a library handler to the invocation protocol.
+        .executableTarget(name: "sync-trigger", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-trigger", exclude: ["function.yaml"]),
+        .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore"], path: "Benchmarks/QueueBench"),
         .executableTarget(
@@ -124,7 +127,10 @@ let package = Package(
         .testTarget(name: "TMBrokerResilienceTests", dependencies: ["TMBrokers", "TMRedis", "TMCore", "TestSupport", "rate-limit-probe"]),
         .testTarget(
             name: "TMSyncTests",
-            dependencies: ["TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TMHTTP", "TestSupport",
+                .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
+            ]
         ),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -115,6 +115,18 @@ TM_REDIS_URL=redis://127.0.0.1:$redis_port/0
 TM_DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/$dbname
 TM_SECRET_KEY=$key
 ENV
+  if [ "$profile" = dev ]; then
+    # make up runs broker-sim here; the adapters reach every broker through it.
+    local sim="http://127.0.0.1:${TM_BROKER_SIM_PORT:-7479}"
+    cat >>"$envfile" <<ENV
+TM_BROKER_SIM_URL=$sim
+TM_KITE_BASE_URL=$sim/kite
+TM_UPSTOX_BASE_URL=$sim/upstox
+TM_UPSTOX_ORDER_BASE_URL=$sim/upstox
+TM_ALPACA_BASE_URL=$sim/alpaca
+TM_BINANCE_BASE_URL=$sim/binance
+ENV
+  fi
 }
 
 redis_down() {

@@ -42,11 +42,14 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm functions         # functions: triggers, settings, running, recent outcomes
   .build/debug/tm invoke NAME --event event.json   # one invocation, as the dispatcher runs it
   .build/debug/tm schedules         # every schedule: next fire times, last slot, the leader
+  .build/debug/tm schedules fire broker-sync   # sync every due account now
+  .build/debug/tm accounts          # broker accounts: last sync, outcome, counts
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
-Services below: the scheduler (tm schedule run) fires Schedules/*.yaml; the dispatcher (tm dispatch)
-invokes Functions/*/ from their queues; the order-worker and broker simulator join as they are built.
+Services below: broker-sim (the four brokers, on port ${TM_BROKER_SIM_PORT:-7479}); the scheduler
+(tm schedule run) fires Schedules/*.yaml — broker-sync every 5 minutes; the dispatcher (tm dispatch)
+runs Functions/*/ from their queues (sync-trigger, sync-consumer); the order-worker joins when built.
 Their log lines are prefixed with their name. Ctrl-C stops them gracefully; \`make down\` stops the servers.
 MSG
 
@@ -65,6 +68,10 @@ trap cleanup INT TERM
 step "services"
 # Each service's output goes through a prefixing filter; $! is the service itself, so Ctrl-C
 # reaches it as SIGTERM and it stops gracefully (finishing running invocations, releasing leases).
+# broker-sim stands in for the four brokers (seeded with the demo accounts and their history);
+# .tm/env points the adapters at it.
+"$root/.build/debug/broker-sim" --demo --port "${TM_BROKER_SIM_PORT:-7479}" > >(sed -u 's/^/[broker-sim] /') 2>&1 &
+pids+=($!)
 "$tm" schedule run > >(sed -u 's/^/[schedule] /') 2>&1 &
 pids+=($!)
 "$tm" dispatch > >(sed -u 's/^/[dispatch] /') 2>&1 &
@@ -83,10 +90,10 @@ while true; do
   ops=$(redis-cli -h 127.0.0.1 -p "$redis_port" info stats 2>/dev/null | sed -n 's/^instantaneous_ops_per_sec:\([0-9]*\).*/\1/p')
   keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" dbsize 2>/dev/null || echo "?")
   counts=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -tAF ' ' -c \
-    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM broker_accounts), (SELECT count(*) FROM orders), (SELECT count(*) FROM trades), (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())" 2>/dev/null || echo "? ? ? ? ?")
-  read -r users accounts orders trades conns <<<"$counts"
-  printf '%s  redis: %s keys, %s ops/s | postgres: %s users, %s accounts, %s orders, %s trades, %s connections\n' \
-    "$(date +%H:%M:%S)" "${keys:-?}" "${ops:-?}" "$users" "$accounts" "$orders" "$trades" "$conns"
+    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM broker_accounts), (SELECT count(*) FROM orders), (SELECT count(*) FROM trades), (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()), (SELECT count(*) FROM sync_logs WHERE started_at > now() - interval '5 minutes' AND outcome = 'ok'), (SELECT count(*) FROM sync_logs WHERE started_at > now() - interval '5 minutes' AND outcome = 'error')" 2>/dev/null || echo "? ? ? ? ? ? ?")
+  read -r users accounts orders trades conns synced failed <<<"$counts"
+  printf '%s  redis: %s keys, %s ops/s | postgres: %s users, %s accounts, %s orders, %s trades, %s connections | syncs (5 min): %s ok, %s failed\n' \
+    "$(date +%H:%M:%S)" "${keys:-?}" "${ops:-?}" "$users" "$accounts" "$orders" "$trades" "$conns" "$synced" "$failed"
   sleep 10 &
   sleeper=$!
   wait "$sleeper" || true

@@ -171,7 +171,7 @@ import Testing
         #expect(request.path == "/kite/orders/regular/151220000000001")
     }
 
-    @Test func readsTradesSinceTheLastFillTime() async throws {
+    @Test func readsTheWholeDaysTradesEverySync() async throws {
         let harness = try BrokerHarness { _ in .json(200, Self.trades) }
         let adapter = harness.adapter(.kite)
         let all = try await adapter.trades(since: TradeCursor(), symbols: [], credentials: Secrets.credentials)
@@ -187,9 +187,10 @@ import Testing
         #expect(first.fee == 0)
         #expect(first.executedAt == utc(2026, 11, 20, 3, 45, 2))
         #expect(all.trades[0].price == decimal("0.1"))
-        // Resuming from the cursor returns the last second again (same-second fills) but nothing older.
+        // Resuming returns the whole day again (a late or corrected fill is never skipped); the
+        // cursor only records the last fill time seen.
         let again = try await adapter.trades(since: all.next, symbols: [], credentials: Secrets.credentials)
-        #expect(again.trades.map(\.brokerTradeID) == ["10000002"])
+        #expect(again.trades.map(\.brokerTradeID) == ["10000000", "10000001", "10000002"])
         #expect(again.next == all.next)
     }
 

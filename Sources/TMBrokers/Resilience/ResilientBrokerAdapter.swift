@@ -35,12 +35,12 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
                                   maxWait: maxRateWait)
         do {
             let value = try await call()
-            try? await breaker.record(success: true)
+            _ = try? await breaker.record(success: true)
             return value
         } catch let error as BrokerError {
             switch error {
-            case .unavailable, .unknownOutcome, .invalidResponse: try? await breaker.record(success: false)
-            case .rejected, .unauthorized, .rateLimited, .notFound: try? await breaker.record(success: true)
+            case .unavailable, .unknownOutcome, .invalidResponse: _ = try? await breaker.record(success: false)
+            case .rejected, .unauthorized, .rateLimited, .notFound: _ = try? await breaker.record(success: true)
             }
             throw error
         }

@@ -160,19 +160,20 @@ enum IndianBrokerWire {
     }
 }
 
-/// Kite and Upstox list only the day's trades, so a sync re-reads them: the cursor keeps the last
-/// fill time seen, and trades at or after it are returned again (times have one-second resolution,
-/// so a later fill in the same second must not be skipped; the sync upserts by trade id).
+/// Kite and Upstox list only the day's trades, so every sync returns all of them (the sync upserts
+/// by trade id, so repeats cost nothing): a fill reported late with an earlier exchange time, or a
+/// trade the broker corrected, is never skipped by a time cursor. The cursor keeps the last fill
+/// time seen, for operators.
 enum DayTradeCursor {
     static let key = "last_fill_ms"
 
     static func batch(_ trades: [BrokerTrade], since cursor: TradeCursor) -> TradeBatch {
-        let since = cursor.values[key].flatMap(Int64.init)
-        let fresh = trades
-            .filter { since == nil || WireTime.milliseconds($0.executedAt) >= since! }
-            .sorted { ($0.executedAt, $0.brokerTradeID) < ($1.executedAt, $1.brokerTradeID) }
+        let sorted = trades.sorted { ($0.executedAt, $0.brokerTradeID) < ($1.executedAt, $1.brokerTradeID) }
         var next = cursor
-        if let last = fresh.last { next.values[key] = String(WireTime.milliseconds(last.executedAt)) }
-        return TradeBatch(trades: fresh, next: next)
+        if let last = sorted.last {
+            let seen = WireTime.milliseconds(last.executedAt)
+            next.values[key] = String(max(seen, cursor.values[key].flatMap(Int64.init) ?? seen))
+        }
+        return TradeBatch(trades: sorted, next: next)
     }
 }

@@ -40,11 +40,11 @@ public struct SlotFirer: Sendable {
         let slot = schedule.slot(instant)
         switch try await store.reserve(slot, state: .pending, trigger: trigger, queue: queue.name, by: try authority()) {
         case .created:
-            return .fired(messageID: try await complete(schedule, slot: slot, queue: queue, by: authority).id)
+            return .fired(messageID: try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority).id)
         case .existing(let firing) where firing.state == .pending:
             // Interrupted, or still being fired by someone else: enqueueing under the slot's key
             // again tells which (a duplicate means the message was already there).
-            let result = try await complete(schedule, slot: slot, queue: queue, by: authority)
+            let result = try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority)
             return result.duplicate ? .firedByAnother(messageID: result.id) : .completed(messageID: result.id)
         case .existing(let firing):
             return .alreadyHandled(firing)
@@ -52,16 +52,18 @@ public struct SlotFirer: Sendable {
     }
 
     /// Enqueues a reserved (pending or buffered) slot and marks it enqueued. The result is a
-    /// duplicate when the slot's message had been enqueued already.
+    /// duplicate when the slot's message had been enqueued already. `jitter` delays the message by
+    /// the schedule's jitter (scheduled slots; an operator's fire or backfill goes at once).
     @discardableResult
     public func complete(
-        _ schedule: ScheduleManifest, slot: Slot, queue: QueueManifest, by authority: @Sendable () throws -> FiringAuthority
+        _ schedule: ScheduleManifest, slot: Slot, queue: QueueManifest, jitter: Bool = true,
+        by authority: @Sendable () throws -> FiringAuthority
     ) async throws -> EnqueueResult {
         // Checked before the enqueue too: a leader that knows it is deposed sends nothing.
         _ = try authority()
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog([queue]))
         let result = try await producer.enqueue(queue.name, OutgoingMessage(
-            payload: schedule.message(for: slot.instant), key: slot.key, delay: delay(schedule, slot), shardKey: slot.key))
+            payload: schedule.message(for: slot.instant), key: slot.key, delay: jitter ? delay(schedule, slot) : nil, shardKey: slot.key))
         try await store.markEnqueued(slot, queue: queue.name, messageID: result.id, by: try authority())
         return result
     }
@@ -83,6 +85,11 @@ public struct SlotFirer: Sendable {
         let remaining = jitter - .milliseconds(Int64(elapsed * 1000))
         return remaining > .zero ? remaining : nil
     }
+}
+
+extension Firing.Trigger {
+    /// Fired by the schedule itself (on time, or catching up), as opposed to by an operator.
+    var isScheduled: Bool { self == .schedule || self == .catchUp }
 }
 
 extension ScheduleManifest {

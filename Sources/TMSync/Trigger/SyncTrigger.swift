@@ -47,7 +47,7 @@ public struct SyncTrigger: Sendable {
         let due = try await pool.withConnection { db in
             try db.query("""
                 SELECT id FROM broker_accounts
-                WHERE status = 'active' AND next_sync_at <= \(slot)
+                WHERE status = 'active' AND next_sync_at <= greatest(\(slot), now())
                 ORDER BY next_sync_at LIMIT \(limit)
                 """).rows.map { try $0.decode("id", as: UUID.self) }
         }
