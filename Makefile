@@ -10,8 +10,11 @@ up:
 	@scripts/up.sh
 
 test: deps servers-test
-	@echo "==> building and running the tests (swift test)"
-	TM_ENV_FILE=$(CURDIR)/.tm/test/env swift test
+	@echo "==> building and running the tests (swift test --no-parallel)"
+	@# One test at a time: many tests wait on child processes and Postgres synchronously, and on a
+	@# 2-core machine two such waits in parallel stall every other test's async work (the Swift
+	@# cooperative pool has one thread per core), which turns timing assertions into flakes.
+	TM_ENV_FILE=$(CURDIR)/.tm/test/env swift test --no-parallel
 
 servers-test:
 	@scripts/tm-servers.sh up test

@@ -17,7 +17,7 @@ struct QueueSystem {
     /// with the list of known queues, even when Redis is down), then connects.
     static func open(checking queues: [String] = [], clientName: String) async throws -> QueueSystem {
         let environment = TMEnvironment.current()
-        let (catalog, functions) = try loadCatalogs(environment).combined
+        let (catalog, functions) = try loadCatalogs(environment, strictFunctions: false).combined
         for name in queues { _ = try catalog.manifest(name) }
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: clientName)
         return QueueSystem(environment: environment, catalog: catalog, functions: functions, redis: redis)
@@ -34,13 +34,18 @@ struct QueueSystem {
         }
     }
 
-    static func loadCatalogs(_ environment: TMEnvironment) throws -> Catalogs {
+    /// With `strictFunctions` false (queue commands), a function manifest that cannot load leaves
+    /// the functions out instead of failing: `tm enqueue` must work while a function's manifest is
+    /// being fixed; `tm functions` and `tm dispatch` load strictly and report the error.
+    static func loadCatalogs(_ environment: TMEnvironment, strictFunctions: Bool = true) throws -> Catalogs {
         let queues = try QueueCatalog.load(environment: environment)
-        let functions: FunctionCatalog
+        var functions = try FunctionCatalog([])
         if let directory = try? FunctionCatalog.locate(environment: environment) {
-            functions = try FunctionCatalog.load(directory: directory, queues: queues)
-        } else {
-            functions = try FunctionCatalog([])
+            do {
+                functions = try FunctionCatalog.load(directory: directory, queues: queues)
+            } catch where !strictFunctions {
+                functions = try FunctionCatalog([])
+            }
         }
         return Catalogs(declared: queues, functions: functions)
     }

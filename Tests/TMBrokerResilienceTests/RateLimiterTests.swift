@@ -22,8 +22,8 @@ import TMRedis
         let name = TestServers.uniqueName("budget")
         let arguments = ["--redis", try TestServers.redisURL, "--name", name, "--limit", "10", "--window-ms", "1000", "--duration-ms", "3500"]
         // Two processes, as two function executables calling one broker with one key would be.
-        async let first = Task.detached { try runProcess(probe, arguments) }.value
-        async let second = Task.detached { try runProcess(probe, arguments) }.value
+        async let first = runProcess(probe, arguments)
+        async let second = runProcess(probe, arguments)
         let outputs = try await [first, second]
         #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs.map(\.output))")
         let perProcess = outputs.map { $0.output.split(separator: "\n").compactMap { Int64($0) } }

@@ -10,7 +10,7 @@ import TMCron
 /// 06:00Z (02:00 EDT → 01:00 EST); Europe/London spring 03-29 01:00Z (01:00 GMT → 02:00 BST), fall
 /// 10-25 01:00Z (02:00 BST → 01:00 GMT); America/Havana jumps at midnight (03-08 00:00 → 01:00,
 /// 11-01 01:00 → 00:00); Australia/Lord_Howe shifts by 30 minutes (10-04 02:00 → 02:30, 04-05 02:00 → 01:30).
-@Suite struct DaylightSavingTests {
+@Suite(.serialized) struct DaylightSavingTests {
     static let newYork: [FireCase] = [
         // Spring forward: 02:00-02:59 does not exist on 2026-03-08.
         FireCase("30 2 * * *", in: "America/New_York", after: "2026-03-06T12:00:00Z",

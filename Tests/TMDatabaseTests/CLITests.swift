@@ -6,27 +6,27 @@ import TestSupport
 @Suite struct CLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
-    func run(_ arguments: [String], _ overrides: [String: String]) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], _ overrides: [String: String]) async throws -> (status: Int32, output: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["TM_ENV_FILE"] = "/nonexistent"
         for (key, value) in overrides { environment[key] = value }
-        return try runProcess(tm, arguments, environment: environment)
+        return try await runProcess(tm, arguments, environment: environment)
     }
 
-    @Test func doctorIsGreenOnAMigratedSystemAndNamesARemedyOtherwise() throws {
+    @Test func doctorIsGreenOnAMigratedSystemAndNamesARemedyOtherwise() async throws {
         let database = try TestDatabase()
         let environment = [
             "TM_REDIS_URL": try TestServers.redisURL,
             "TM_DATABASE_URL": database.url,
             "TM_SECRET_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
         ]
-        let before = try run(["doctor"], environment)
+        let before = try await run(["doctor"], environment)
         #expect(before.status == 1)
         #expect(before.output.contains("✘ migrations"))
         #expect(before.output.contains("run `tm migrate`"))
 
-        #expect(try run(["migrate"], environment).status == 0)
-        let after = try run(["doctor"], environment)
+        await #expect(try run(["migrate"], environment).status == 0)
+        let after = try await run(["doctor"], environment)
         #expect(after.status == 0, "\(after.output)")
         for check in ["config", "redis", "postgres", "migrations", "secret key"] {
             #expect(after.output.contains("✔ \(check)"), "\(check) not green: \(after.output)")
@@ -35,7 +35,7 @@ import TestSupport
         var broken = environment
         broken["TM_REDIS_URL"] = "redis://127.0.0.1:\(try freeLoopbackPort())/0"
         broken["TM_SECRET_KEY"] = "dG9vIHNob3J0"
-        let failing = try run(["doctor", "--json"], broken)
+        let failing = try await run(["doctor", "--json"], broken)
         #expect(failing.status == 1)
         struct Check: Decodable { var name: String; var ok: Bool; var remedy: String? }
         let checks = try JSONDecoder().decode([Check].self, from: Data(failing.output.utf8))
@@ -47,8 +47,8 @@ import TestSupport
         #expect(byName["postgres"]?.ok == true)
     }
 
-    @Test func versionNamesTheCLibraries() throws {
-        let result = try run(["version"], [:])
+    @Test func versionNamesTheCLibraries() async throws {
+        let result = try await run(["version"], [:])
         #expect(result.status == 0)
         for library in ["hiredis", "libpq", "libcurl", "libcrypto"] {
             #expect(result.output.contains(library))

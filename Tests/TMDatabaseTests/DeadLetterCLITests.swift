@@ -11,11 +11,11 @@ import TMRedis
 @Suite(.timeLimit(.minutes(2))) struct DeadLetterCLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
-    func run(_ arguments: [String], _ environment: [String: String]) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], _ environment: [String: String]) async throws -> (status: Int32, output: String) {
         var merged = ProcessInfo.processInfo.environment
         merged["TM_ENV_FILE"] = "/nonexistent"
         for (key, value) in environment { merged[key] = value }
-        return try runProcess(tm, arguments, environment: merged)
+        return try await runProcess(tm, arguments, environment: merged)
     }
 
     /// Dead-letters `messages` through a real consumer whose handler rejects each with its `fail` text.
@@ -72,8 +72,8 @@ import TMRedis
             "TM_REDIS_URL": try TestServers.redisURL, "TM_DATABASE_URL": database.url,
             "TM_QUEUES_DIR": directory.path, "USER": "night-operator",
         ]
-        func listed() throws -> [Listed] {
-            let result = try run(["dlq", "list", name, "--json"], environment)
+        func listed() async throws -> [Listed] {
+            let result = try await run(["dlq", "list", name, "--json"], environment)
             #expect(result.status == 0, "\(result.output)")
             return try JSONDecoder().decode([Listed].self, from: Data(result.output.utf8))
         }
@@ -85,46 +85,46 @@ import TMRedis
         func streamLength() async throws -> Int64 { try await redis.send("XLEN", keys.stream).int ?? -1 }
 
         // list: JSON and the table.
-        let letters = try listed()
+        let letters = try await listed()
         #expect(letters.count == 2)
         let timeout = try #require(letters.first { $0.key == "cli-1" })
         let price = try #require(letters.first { $0.key == "cli-2" })
         #expect(timeout.attempts == 1 && timeout.error == "broker timeout")
-        let table = try run(["dlq", "list", name, "--error-contains", "price"], environment)
+        let table = try await run(["dlq", "list", name, "--error-contains", "price"], environment)
         #expect(table.status == 0)
         #expect(table.output.contains("LAST ERROR") && table.output.contains(price.id) && !table.output.contains(timeout.id))
 
         // show: the payload and the history.
-        let shown = try run(["dlq", "show", timeout.id], environment)
+        let shown = try await run(["dlq", "show", timeout.id], environment)
         #expect(shown.status == 0, "\(shown.output)")
         #expect(shown.output.contains("\"order\": 1") && shown.output.contains("history (1 failed attempt") && shown.output.contains("broker timeout"))
 
         // A dry run changes nothing in the queue and is recorded as one.
-        let dry = try run(["dlq", "replay", name, "--all", "--dry-run"], environment)
+        let dry = try await run(["dlq", "replay", name, "--all", "--dry-run"], environment)
         #expect(dry.status == 0, "\(dry.output)")
         #expect(dry.output.contains("dry run, nothing changed: 2 would replay"))
-        #expect(try listed().count == 2)
+        await #expect(try listed().count == 2)
         #expect(try await streamLength() == 0)
         #expect(try records().first?.dryRun == true)
 
         // Refused: no selection, a patch that is not an object, a purge without --yes.
-        let unselected = try run(["dlq", "replay", name], environment)
+        let unselected = try await run(["dlq", "replay", name], environment)
         #expect(unselected.status != 0)
         #expect(unselected.output.contains("add --id ID (repeatable), --all, or --error-contains TEXT"))
-        let badPatch = try run(["dlq", "replay", name, "--all", "--patch", "[1]"], environment)
+        let badPatch = try await run(["dlq", "replay", name, "--all", "--patch", "[1]"], environment)
         #expect(badPatch.status != 0)
         #expect(badPatch.output.contains("--patch: not a JSON object"))
-        let unconfirmed = try run(["dlq", "purge", name, "--id", price.id], environment)
+        let unconfirmed = try await run(["dlq", "purge", name, "--id", price.id], environment)
         #expect(unconfirmed.status != 0)
         #expect(unconfirmed.output.contains("add --yes"))
-        #expect(try listed().count == 2)
+        await #expect(try listed().count == 2)
         #expect(try records().count == 1)
 
         // A real replay: re-enqueued and recorded with the operator and the ids.
-        let replay = try run(["dlq", "replay", name, "--id", timeout.id, "--rate", "50/s", "--reason", "INC-42"], environment)
+        let replay = try await run(["dlq", "replay", name, "--id", timeout.id, "--rate", "50/s", "--reason", "INC-42"], environment)
         #expect(replay.status == 0, "\(replay.output)")
         #expect(try await streamLength() == 1)
-        #expect(try listed().map(\.id) == [price.id])
+        await #expect(try listed().map(\.id) == [price.id])
         let replayed = try #require(try records().first)
         #expect(replayed.action == "replay" && !replayed.dryRun)
         #expect(replayed.operatorName == "night-operator")
@@ -132,12 +132,12 @@ import TMRedis
         #expect(replayed.reason == "INC-42")
         #expect(replayed.result?.contains(#""replayed": 1"#) == true)
         // Again while the key lives: nothing new.
-        let again = try run(["dlq", "replay", name, "--id", timeout.message_id], environment)
+        let again = try await run(["dlq", "replay", name, "--id", timeout.message_id], environment)
         #expect(again.status == 0, "\(again.output)")
         #expect(try await streamLength() == 1)
 
         // A patched replay keeps the original payload in the record.
-        let patched = try run(["dlq", "replay", name, "--id", price.id, "--patch", #"{"price":"101.5","fail":null}"#], environment)
+        let patched = try await run(["dlq", "replay", name, "--id", price.id, "--patch", #"{"price":"101.5","fail":null}"#], environment)
         #expect(patched.status == 0, "\(patched.output)")
         let patchRecord = try #require(try records().first)
         #expect(patchRecord.action == "patch-replay")
@@ -156,10 +156,10 @@ import TMRedis
 
         // Purge with --yes: gone, and recorded with its payload.
         try await deadLetter(manifest, redis: redis, [(#"{"order":3,"fail":"unknown account"}"#, "cli-3")])
-        let third = try #require(try listed().first)
-        let purge = try run(["dlq", "purge", name, "--id", third.id, "--yes"], environment)
+        let third = try await #require(try listed().first)
+        let purge = try await run(["dlq", "purge", name, "--id", third.id, "--yes"], environment)
         #expect(purge.status == 0, "\(purge.output)")
-        #expect(try listed().isEmpty)
+        await #expect(try listed().isEmpty)
         let purgeRecord = try #require(try records().first)
         #expect(purgeRecord.action == "purge" && purgeRecord.messageIDs == [third.message_id])
         #expect(purgeRecord.originalPayloads.contains("unknown account"))
@@ -173,7 +173,7 @@ import TMRedis
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
         try await deadLetter(manifest, redis: redis, [(#"{"n":1,"fail":"a"}"#, "x-1"), (#"{"n":2,"fail":"b"}"#, "x-2")])
-        let result = try run(["dlq", "export", name], ["TM_REDIS_URL": try TestServers.redisURL, "TM_QUEUES_DIR": directory.path])
+        let result = try await run(["dlq", "export", name], ["TM_REDIS_URL": try TestServers.redisURL, "TM_QUEUES_DIR": directory.path])
         #expect(result.status == 0, "\(result.output)")
         let lines = result.output.split(separator: "\n")
         #expect(lines.count == 2)

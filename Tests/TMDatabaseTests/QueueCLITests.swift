@@ -7,12 +7,12 @@ import TMRedis
 @Suite(.timeLimit(.minutes(2))) struct QueueCLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
-    func run(_ arguments: [String], _ scratch: ScratchQueue) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], _ scratch: ScratchQueue) async throws -> (status: Int32, output: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["TM_ENV_FILE"] = "/nonexistent"
         environment["TM_REDIS_URL"] = try TestServers.redisURL
         environment["TM_QUEUES_DIR"] = scratch.directory.path
-        return try runProcess(tm, arguments, environment: environment)
+        return try await runProcess(tm, arguments, environment: environment)
     }
 
     struct Enqueued: Decodable {
@@ -31,74 +31,74 @@ import TMRedis
         var totals: Totals
     }
 
-    @Test func enqueueWithAKeyTwiceIsNewThenADuplicateOfTheFirst() throws {
+    @Test func enqueueWithAKeyTwiceIsNewThenADuplicateOfTheFirst() async throws {
         let scratch = try ScratchQueue(settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
-        let first = try run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1", "--output", "json"], scratch)
+        let first = try await run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1", "--output", "json"], scratch)
         #expect(first.status == 0, "\(first.output)")
         let new = try JSONDecoder().decode(Enqueued.self, from: Data(first.output.utf8))
         #expect(!new.duplicate && !new.delayed && !new.id.isEmpty)
 
-        let again = try run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1", "--output", "json"], scratch)
+        let again = try await run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1", "--output", "json"], scratch)
         #expect(again.status == 0, "\(again.output)")
         let duplicate = try JSONDecoder().decode(Enqueued.self, from: Data(again.output.utf8))
         #expect(duplicate.duplicate && duplicate.id == new.id && duplicate.shard == new.shard)
         #expect(duplicate.state == "queued")
 
         // The human form says so too, and still exits 0.
-        let text = try run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1"], scratch)
+        let text = try await run(["enqueue", scratch.name, "--json", #"{"order":1}"#, "--key", "order-1"], scratch)
         #expect(text.status == 0)
         #expect(text.output.contains("duplicate") && text.output.contains(new.id) && text.output.contains("queued"))
 
         // A payload from a file is a new message (no key).
         let file = scratch.directory.appendingPathComponent("payload.json")
         try #"{"order":2}"#.write(to: file, atomically: true, encoding: .utf8)
-        let fromFile = try run(["enqueue", scratch.name, "--json", "@" + file.path], scratch)
+        let fromFile = try await run(["enqueue", scratch.name, "--json", "@" + file.path], scratch)
         #expect(fromFile.status == 0, "\(fromFile.output)")
         #expect(fromFile.output.hasPrefix("enqueued ") && !fromFile.output.contains(new.id))
 
-        let status = try run(["queues", "--json", "--queue", scratch.name], scratch)
+        let status = try await run(["queues", "--json", "--queue", scratch.name], scratch)
         #expect(status.status == 0, "\(status.output)")
         let queues = try JSONDecoder().decode([Status].self, from: Data(status.output.utf8))
         #expect(queues.map(\.queue) == [scratch.name])
         #expect(queues.first?.totals.length == 2)
     }
 
-    @Test func badInputAndUnknownQueuesAreRefusedWithTheReason() throws {
+    @Test func badInputAndUnknownQueuesAreRefusedWithTheReason() async throws {
         let scratch = try ScratchQueue(settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
-        let badJSON = try run(["enqueue", scratch.name, "--json", #"{"order": 1"#], scratch)
+        let badJSON = try await run(["enqueue", scratch.name, "--json", #"{"order": 1"#], scratch)
         #expect(badJSON.status == 1)
         #expect(badJSON.output.contains("not valid JSON"), "\(badJSON.output)")
 
-        let tooLarge = try run(["enqueue", scratch.name, "--json", "\"" + String(repeating: "x", count: 2000) + "\""], scratch)
+        let tooLarge = try await run(["enqueue", scratch.name, "--json", "\"" + String(repeating: "x", count: 2000) + "\""], scratch)
         #expect(tooLarge.status == 1)
         #expect(tooLarge.output.contains("over the queue's limit of 1024 bytes"), "\(tooLarge.output)")
 
-        let unknown = try run(["enqueue", "no-such-queue", "--json", "{}"], scratch)
+        let unknown = try await run(["enqueue", "no-such-queue", "--json", "{}"], scratch)
         #expect(unknown.status == 1)
         #expect(unknown.output.contains("unknown queue 'no-such-queue'"), "\(unknown.output)")
         #expect(unknown.output.contains(scratch.name), "the known queues are listed: \(unknown.output)")
 
-        let unknownFilter = try run(["queues", "--queue", "no-such-queue"], scratch)
+        let unknownFilter = try await run(["queues", "--queue", "no-such-queue"], scratch)
         #expect(unknownFilter.status == 1)
         #expect(unknownFilter.output.contains("unknown queue"))
 
         // Nothing was written by any refusal.
-        let status = try run(["queues", "--json"], scratch)
+        let status = try await run(["queues", "--json"], scratch)
         let queues = try JSONDecoder().decode([Status].self, from: Data(status.output.utf8))
         #expect(queues.first?.totals.length == 0 && queues.first?.totals.delayed == 0)
     }
 
-    @Test func aDelayedEnqueueShowsUpAsDelayed() throws {
+    @Test func aDelayedEnqueueShowsUpAsDelayed() async throws {
         let scratch = try ScratchQueue(shards: 2, settings: "max_payload_bytes: 1024")
         defer { scratch.cleanUp() }
-        let enqueued = try run(["enqueue", scratch.name, "--json", #"{"later":true}"#, "--delay", "30s", "--shard-key", "acct-1", "--output", "json"], scratch)
+        let enqueued = try await run(["enqueue", scratch.name, "--json", #"{"later":true}"#, "--delay", "30s", "--shard-key", "acct-1", "--output", "json"], scratch)
         #expect(enqueued.status == 0, "\(enqueued.output)")
         let result = try JSONDecoder().decode(Enqueued.self, from: Data(enqueued.output.utf8))
         #expect(result.delayed && !result.duplicate)
 
-        let status = try run(["queues", "--json", "--queue", scratch.name], scratch)
+        let status = try await run(["queues", "--json", "--queue", scratch.name], scratch)
         #expect(status.status == 0, "\(status.output)")
         let queue = try #require(try JSONDecoder().decode([Status].self, from: Data(status.output.utf8)).first)
         #expect(queue.shards.map(\.shard) == [0, 1])
@@ -109,13 +109,13 @@ import TMRedis
         #expect(due > 0 && due <= 30_000)
 
         // The table has a row per shard and a total row for a sharded queue.
-        let table = try run(["queues", "--queue", scratch.name], scratch)
+        let table = try await run(["queues", "--queue", scratch.name], scratch)
         #expect(table.status == 0)
         let rows = table.output.split(separator: "\n").filter { $0.hasPrefix(scratch.name) }
         #expect(rows.count == 3, "\(table.output)")
         #expect(rows.last?.contains("total") == true)
 
-        let badDelay = try run(["enqueue", scratch.name, "--json", "{}", "--delay", "30"], scratch)
+        let badDelay = try await run(["enqueue", scratch.name, "--json", "{}", "--delay", "30"], scratch)
         #expect(badDelay.status != 0)
         #expect(badDelay.output.contains("not a duration"), "\(badDelay.output)")
     }

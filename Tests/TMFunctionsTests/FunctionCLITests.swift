@@ -40,28 +40,28 @@ import TMRedis
         harness.cleanUp()
     }
 
-    @Test func invokeRunsOneInvocationLikeTheDispatcherAndPrintsTheResult() throws {
+    @Test func invokeRunsOneInvocationLikeTheDispatcherAndPrintsTheResult() async throws {
         defer { cleanUp() }
         let environment = try layout(queue: "cli-events", function: "echo")
         let event = root.appendingPathComponent("event.json")
         try #"[{"mode":"echo","n":1},{"mode":"fail","fail_until_attempt":1}]"#.write(to: event, atomically: true, encoding: .utf8)
-        let partial = try runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
+        let partial = try await runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
         #expect(partial.status == 1, "not every record succeeded")
         #expect(partial.output.contains(#""status" : "partial""#), "\(partial.output)")
         #expect(partial.output.contains("failing on purpose (attempt 1)"))
         #expect(partial.output.contains(": partial in "))
 
         try #"{"mode":"echo","n":2}"#.write(to: event, atomically: true, encoding: .utf8)
-        let ok = try runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
+        let ok = try await runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.output.contains(#""status" : "ok""#))
 
-        let unknown = try runProcess(tm, ["invoke", "ehco"], environment: environment)
+        let unknown = try await runProcess(tm, ["invoke", "ehco"], environment: environment)
         #expect(unknown.status != 0)
         #expect(unknown.output.contains("no function 'ehco' (known: echo)"))
 
         try "not json".write(to: event, atomically: true, encoding: .utf8)
-        let bad = try runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
+        let bad = try await runProcess(tm, ["invoke", "echo", "--event", event.path], environment: environment)
         #expect(bad.status != 0)
         #expect(bad.output.contains("--event: not valid JSON"))
     }
@@ -90,16 +90,16 @@ import TMRedis
         #expect(rows.count == 1, "the invocation record was written before exit")
         #expect(try rows.first?.decode("outcome", as: String.self) == "ok")
 
-        let listing = try runProcess(tm, ["functions"], environment: environment)
+        let listing = try await runProcess(tm, ["functions"], environment: environment)
         #expect(listing.status == 0, "\(listing.output)")
         #expect(listing.output.contains("sleeper"))
         #expect(listing.output.contains("queue \(queueName)"))
-        let json = try runProcess(tm, ["functions", "--json"], environment: environment)
+        let json = try await runProcess(tm, ["functions", "--json"], environment: environment)
         let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         let first = (object?["functions"] as? [[String: Any]])?.first
         #expect(first?["name"] as? String == "sleeper")
         #expect((first?["recent"] as? [String: Any])?["total"] as? Int == 1)
-        let metrics = try runProcess(tm, ["functions", "--prometheus"], environment: environment)
+        let metrics = try await runProcess(tm, ["functions", "--prometheus"], environment: environment)
         #expect(metrics.output.contains(#"tm_function_invocations_total{function="sleeper",outcome="ok"} 1"#), "\(metrics.output)")
         #expect(metrics.output.contains(#"tm_function_running{function="sleeper"} 0"#))
         _ = try? await redis.send("DEL", QueueKeys(queue: queueName, shard: 0).stream, QueueKeys(queue: "fn:sleeper", shard: 0).stream)
@@ -124,15 +124,15 @@ import TMRedis
         let db = try TestDatabase(migrated: true, prefix: "tm_fnsched")
         environment["TM_DATABASE_URL"] = db.url
 
-        let listing = try runProcess(tm, ["schedules"], environment: environment)
+        let listing = try await runProcess(tm, ["schedules"], environment: environment)
         #expect(listing.status == 0, "\(listing.output)")
         #expect(!listing.output.contains("not deployed"), "the function target resolves: \(listing.output)")
 
         let dispatcher = try ChildProcess(tm, ["dispatch"], environment: environment)
         defer { dispatcher.terminate(grace: .seconds(10)) }
-        let fired = try runProcess(tm, ["schedules", "fire", function], environment: environment)
+        let fired = try await runProcess(tm, ["schedules", "fire", function], environment: environment)
         #expect(fired.status == 0, "\(fired.output)")
-        let again = try runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
+        let again = try await runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
         #expect(again.status == 0, "\(again.output)")
         try await eventually("three invocations: the manual slot and two nightly slots") { harness.invocations == 3 }
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
@@ -143,7 +143,7 @@ import TMRedis
         }
         let record = try await redis.send("GET", QueueKeys(queue: "fn:\(function)", shard: 0).idempotency(slot)).string ?? ""
         #expect(record.contains("2026-11-21T02:00:00Z"), "the payload carried the slot time: \(record)")
-        let second = try runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
+        let second = try await runProcess(tm, ["schedules", "backfill", function, "--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T23:59:59Z"], environment: environment)
         #expect(second.status == 0)
         try await Task.sleep(for: .milliseconds(500))
         #expect(harness.invocations == 3, "a second backfill fires nothing again")

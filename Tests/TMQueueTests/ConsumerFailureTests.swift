@@ -13,7 +13,8 @@ import TMRedis
         defer { Task { await fixture.cleanUp() } }
         let (queue, db) = (fixture.queue, fixture.db)
 
-        let doomed = try fixture.worker("doomed", ["--sleep-ms", "3000", "--visibility-ms", "2000"])
+        // It sleeps far longer than any stall of a loaded machine: it must be killed mid-handler, never finish.
+        let doomed = try fixture.worker("doomed", ["--sleep-ms", "60000", "--visibility-ms", "2000"])
         let sent = try await queue.enqueue(#"{"order":"o-1"}"#)
         try await eventually("the first worker started the handler") {
             try db.query("SELECT count(*)::int AS n FROM test_attempts").rows[0].decode("n", as: Int.self) == 1

@@ -10,12 +10,12 @@ import TestSupport
     @Test func nextPrintsDaylightSavingCorrectInstants() async throws {
         try await withScheduler { world in
             let arguments = ["schedules", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T00:00:00Z", "-n", "3"]
-            let text = try world.tm(arguments)
+            let text = try await world.tm(arguments)
             #expect(text.status == 0, "\(text.output)")
             // 8 March 2026: clocks jump from 02:00 to 03:00 in New York; the 02:30 job fires once, at the jump.
             #expect(text.output.split(separator: "\n") == ["2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"])
 
-            let json = try world.tm(arguments + ["--json"])
+            let json = try await world.tm(arguments + ["--json"])
             #expect(json.status == 0, "\(json.output)")
             let times = try JSONDecoder().decode([FireTime].self, from: Data(json.output.utf8))
             #expect(times.map(\.utc) == ["2026-03-07T07:30:00Z", "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"])
@@ -25,13 +25,13 @@ import TestSupport
 
     @Test func nextRefusesABadExpressionOrZoneWithTheReason() async throws {
         try await withScheduler { world in
-            let badMinute = try world.tm(["schedules", "next", "61 * * * *"])
+            let badMinute = try await world.tm(["schedules", "next", "61 * * * *"])
             #expect(badMinute.status != 0)
             #expect(badMinute.output.contains("expression") && badMinute.output.contains("61"), "\(badMinute.output)")
-            let badZone = try world.tm(["schedules", "next", "@daily", "--tz", "Moon/Base"])
+            let badZone = try await world.tm(["schedules", "next", "@daily", "--tz", "Moon/Base"])
             #expect(badZone.status != 0)
             #expect(badZone.output.contains("--tz") && badZone.output.contains("Moon/Base"), "\(badZone.output)")
-            let badFrom = try world.tm(["schedules", "next", "@daily", "--from", "yesterday"])
+            let badFrom = try await world.tm(["schedules", "next", "@daily", "--from", "yesterday"])
             #expect(badFrom.status != 0 && badFrom.output.contains("--from"), "\(badFrom.output)")
         }
     }
@@ -74,12 +74,12 @@ import TestSupport
             let hourAgo = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 3600
             let (from, to) = (Slot.iso8601(Date(timeIntervalSince1970: hourAgo), in: .gmt), Slot.iso8601(Date(timeIntervalSince1970: hourAgo + 45 * 60), in: .gmt))
 
-            let first = try world.tm(["schedules", "backfill", name, "--from", from, "--to", to, "--json"])
+            let first = try await world.tm(["schedules", "backfill", name, "--from", from, "--to", to, "--json"])
             #expect(first.status == 0, "\(first.output)")
             let report = try JSONDecoder().decode(BackfillReport.self, from: Data(first.output.utf8))
             #expect((report.slots, report.fired, report.already_fired) == (10, 10, 0))
 
-            let again = try world.tm(["schedules", "backfill", name, "--from", from, "--to", to])
+            let again = try await world.tm(["schedules", "backfill", name, "--from", from, "--to", to])
             #expect(again.status == 0, "\(again.output)")
             #expect(again.output.contains("0 fired, 10 already fired"), "\(again.output)")
 
@@ -88,9 +88,9 @@ import TestSupport
             #expect(Slot.iso8601(firings.first!.slot, in: .gmt) == from && Slot.iso8601(firings.last!.slot, in: .gmt) == to)
             #expect(try await world.enqueuedSlots(queue).sorted() == firings.map { Slot.iso8601($0.slot, in: .gmt) })
 
-            let future = try world.tm(["schedules", "backfill", name, "--from", from, "--to", "2999-01-01T00:00:00Z"])
+            let future = try await world.tm(["schedules", "backfill", name, "--from", from, "--to", "2999-01-01T00:00:00Z"])
             #expect(future.status != 0 && future.output.contains("--to"), "\(future.output)")
-            let unknown = try world.tm(["schedules", "backfill", "nope", "--from", from, "--to", to])
+            let unknown = try await world.tm(["schedules", "backfill", "nope", "--from", from, "--to", to])
             #expect(unknown.status != 0 && unknown.output.contains("no schedule 'nope'"), "\(unknown.output)")
         }
     }
@@ -101,9 +101,9 @@ import TestSupport
             let good = try world.addSchedule(expression: "30 2 * * *", queue: queue, settings: "timezone: Asia/Kolkata")
             let broken = try world.addSchedule(expression: "@hourly", queue: "no-such-queue")
             let off = try world.addSchedule(expression: "@hourly", queue: queue, settings: "enabled: false")
-            #expect(try world.tm(["schedules", "fire", good]).status == 0)
+            await #expect(try world.tm(["schedules", "fire", good]).status == 0)
 
-            let listed = try world.tm(["schedules", "--json"])
+            let listed = try await world.tm(["schedules", "--json"])
             #expect(listed.status == 0, "\(listed.output)")
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601
@@ -120,7 +120,7 @@ import TestSupport
 
             let scheduler = try world.startScheduler()
             try await eventually("a leader") { try await world.leader() != nil }
-            let text = try world.tm(["schedules"])
+            let text = try await world.tm(["schedules"])
             #expect(text.status == 0)
             #expect(text.output.contains("leader: ") && text.output.contains(":\(scheduler.pid) (fencing token"), "\(text.output)")
             #expect(text.output.contains("NOT FIRING: target queue:no-such-queue"), "\(text.output)")

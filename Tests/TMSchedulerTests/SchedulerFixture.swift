@@ -79,8 +79,8 @@ final class SchedulerFixture: @unchecked Sendable {
     }
 
     /// Runs `tm` to completion.
-    func tm(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try runProcess(Self.tm, arguments, environment: try environment())
+    func tm(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await runProcess(Self.tm, arguments, environment: try environment())
     }
 
     /// A scheduler service in this process (for tests that need no process boundary).

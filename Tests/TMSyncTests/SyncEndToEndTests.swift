@@ -99,13 +99,13 @@ import TMSync
         defer { dispatcher.terminate(grace: .seconds(15)) }
 
         func count(_ sql: String) throws -> Int { try db.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(0, as: Int.self) }
-        func fire() throws {
-            let fired = try runProcess(tm, ["schedules", "fire", "broker-sync"], environment: env)
+        func fire() async throws {
+            let fired = try await runProcess(tm, ["schedules", "fire", "broker-sync"], environment: env)
             #expect(fired.status == 0, "\(fired.output)")
         }
 
         // 1. A scheduled sync: every trade the broker has, once.
-        try fire()
+        try await fire()
         do {
             try await eventually("the first sync", within: .seconds(60)) { try count("SELECT count(*)::int FROM sync_logs WHERE outcome = 'ok'") == 1 }
         } catch {
@@ -122,7 +122,7 @@ import TMSync
         _ = try admin(base, "POST", "/admin/accounts/kite/\(apiKey)/expire-token")
         try db.execute("UPDATE broker_accounts SET next_sync_at = now() - interval '1 minute' WHERE id = \(account)")
         try await Task.sleep(for: .milliseconds(1100))  // a new slot
-        try fire()
+        try await fire()
         try await eventually("the account marked error", within: .seconds(60)) {
             try count("SELECT count(*)::int FROM broker_accounts WHERE status = 'error'") == 1
         }
@@ -135,18 +135,18 @@ import TMSync
 
         // 3. The broker fails with 503s: retries with backoff, then a dead letter; replayed once the fault is cleared: synced.
         _ = try admin(base, "POST", "/admin/accounts/kite/\(apiKey)/restore-token")
-        _ = try runProcess(tm, ["accounts", "resume", account.uuidString.lowercased()], environment: env)
+        _ = try await runProcess(tm, ["accounts", "resume", account.uuidString.lowercased()], environment: env)
         _ = try admin(base, "POST", "/admin/faults", #"{"broker":"kite","endpoint":"/orders","status":503,"error_rate":1}"#)
         _ = try admin(base, "POST", "/admin/seed-trades", #"{"broker":"kite","api_key":"\#(apiKey)","count":5,"symbols":["SBIN"]}"#)
         try await Task.sleep(for: .milliseconds(1100))
-        try fire()
+        try await fire()
         try await eventually("a second dead letter after the retries", within: .seconds(60)) { try await deadLetters.list().count == 2 }
         let outage = try await deadLetters.list().first { !$0.error.contains("unauthorized") }
         print("outage dead letter: \(outage?.error ?? "none"); attempts \(outage?.history.map(\.error) ?? [])")
         #expect(outage?.history.count == 3, "three attempts with backoff")
         #expect(try count("SELECT count(*)::int FROM broker_accounts WHERE status = 'active'") == 1, "an outage does not need the user")
         _ = try admin(base, "DELETE", "/admin/faults")
-        let replayed = try runProcess(tm, ["dlq", "replay", "broker-sync", "--id", outage?.messageID ?? "?", "--reason", "broker back"], environment: env)
+        let replayed = try await runProcess(tm, ["dlq", "replay", "broker-sync", "--id", outage?.messageID ?? "?", "--reason", "broker back"], environment: env)
         #expect(replayed.status == 0, "\(replayed.output)")
         do {
             try await eventually("synced after the replay", within: .seconds(60)) { try count("SELECT count(*)::int FROM trades") == 25 }
@@ -163,8 +163,8 @@ import TMSync
             .map { "\($0.error) \($0.history) \(String(decoding: $0.payload, as: UTF8.self))" }
         texts += try db.query("SELECT coalesce(log_tail, '') || coalesce(reason, '') AS t FROM function_invocations").rows.map { try $0.decode("t", as: String.self) }
         texts += try db.query("SELECT coalesce(error, '') AS t FROM sync_logs UNION ALL SELECT coalesce(error_reason, '') FROM broker_accounts UNION ALL SELECT payload::text FROM notifications").rows.map { try $0.decode("t", as: String.self) }
-        texts.append(try runProcess(tm, ["functions", "--prometheus"], environment: env).output)
-        texts.append(try runProcess(tm, ["accounts", "--json"], environment: env).output)
+        texts.append(try await runProcess(tm, ["functions", "--prometheus"], environment: env).output)
+        texts.append(try await runProcess(tm, ["accounts", "--json"], environment: env).output)
         #expect(texts.joined().count > 1000, "there was something to search")
         for text in texts { #expect(!text.contains(secret), "a credential leaked: \(text.prefix(300))") }
     }

@@ -19,13 +19,28 @@ public final class ChildProcess: @unchecked Sendable {
             workingDirectory: workingDirectory)
         pid = process.pid
         command = process.command
+        ChildProcess.register(pid)
         output = captureOutput ? FileHandle(fileDescriptor: dup(process.stdoutFD), closeOnDealloc: true) : nil
         if captureOutput { process.closePipe(process.stdoutFD) }
     }
 
     deinit {
         if isRunning { kill() }
+        ChildProcess.unregister(pid)
     }
+
+    // A test that fails or forgets its clean-up must not leave servers, workers or schedulers running
+    // after the test process ends (they would load the machine and skew later runs): every child
+    // still registered is SIGKILLed when the process exits.
+    private static let running = Locked<Set<pid_t>>([])
+    private static let killAtExit: Void = { atexit { for pid in ChildProcess.running.current { Glibc.kill(pid, SIGKILL) } } }()
+
+    private static func register(_ pid: pid_t) {
+        _ = killAtExit
+        running.withLock { _ = $0.insert(pid) }
+    }
+
+    private static func unregister(_ pid: pid_t) { running.withLock { _ = $0.remove(pid) } }
 
     /// Whether the child is still running (reaps it once it has exited).
     public var isRunning: Bool { process.isRunning }
@@ -34,6 +49,7 @@ public final class ChildProcess: @unchecked Sendable {
     @discardableResult
     public func wait(timeout: Duration = .seconds(30)) throws -> Int32 {
         guard let status = process.wait(timeout: timeout) else { throw POSIXError(.ETIMEDOUT) }
+        ChildProcess.unregister(pid)
         return status.code
     }
 

@@ -46,9 +46,28 @@ public enum TestServers {
     }
 }
 
-/// Runs a command to completion and returns its exit status and output; for test set-up only.
+/// Runs a command to completion on a thread of its own and returns its exit status and output.
+///
+/// The async form is the one async tests get: waiting for a child on one of the two cooperative
+/// threads of a 2-core machine would stall every other test's async work in the meantime.
 @discardableResult
 public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProcessBlocking(executable, arguments, environment: environment) }) }.start()
+    }
+}
+
+/// Runs a command to completion and returns its exit status and output; for synchronous callers.
+@discardableResult
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+) throws -> (status: Int32, output: String) {
+    try runProcessBlocking(executable, arguments, environment: environment)
+}
+
+private func runProcessBlocking(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil
 ) throws -> (status: Int32, output: String) {
     let process = Process()
