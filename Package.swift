@@ -99,6 +99,12 @@ let package = Package(
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore"], path: "Benchmarks/QueueBench"),
         .executableTarget(
+            name: "sync-bench",
+            dependencies: ["TMSync", "TMBrokers", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto", "TMHTTP", "TMCore",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/SyncBench"
+        ),
+        .executableTarget(
             name: "function-bench",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore"],
             path: "Benchmarks/FunctionBench"

@@ -65,3 +65,12 @@ echo
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product function-bench >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product test-function >/dev/null
 .build/static/release/function-bench --repeats "${BENCH_REPEATS:-3}" --json bench-results/functions.json
+
+# Broker sync (issue 5): accounts synced per minute through sync-trigger, the broker-sync queue, the
+# dispatcher and the warm sync-consumer executable, against broker-sim adding 50 ms per call, for
+# 1,000 accounts with 50 trades each, at two reserved concurrencies. Writes bench-results/sync.json.
+echo
+swift build -c release --static-swift-stdlib --scratch-path .build/static --product sync-bench >/dev/null
+swift build -c release --static-swift-stdlib --scratch-path .build/static --product sync-consumer >/dev/null
+swift build -c release --static-swift-stdlib --scratch-path .build/static --product broker-sim >/dev/null
+.build/static/release/sync-bench --accounts "${BENCH_SYNC_ACCOUNTS:-1000}" --trades 50 --latency-ms 50 --concurrency "${BENCH_SYNC_CONCURRENCY:-4,8,16}" --json bench-results/sync.json

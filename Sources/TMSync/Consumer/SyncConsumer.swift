@@ -76,10 +76,19 @@ public struct SyncConsumer: Sendable {
         let broker = adapter(account)
         let credentials = account.credentials(keyring: keyring)
         do {
-            let orders = try await broker.orders(credentials: credentials)
-            let positions = try await broker.positions(credentials: credentials)
-            let symbols = try await tradeSymbols(account, orders: orders, positions: positions)
-            let batch = try await broker.trades(since: account.cursor, symbols: symbols, credentials: credentials)
+            // The broker calls go out together (a sync mostly waits on the broker); only Binance,
+            // which lists trades per symbol, needs the orders and positions first.
+            async let ordersCall = broker.orders(credentials: credentials)
+            async let positionsCall = broker.positions(credentials: credentials)
+            let orders: [BrokerOrder], positions: [BrokerPosition], batch: TradeBatch
+            if account.broker == .binance {
+                (orders, positions) = try await (ordersCall, positionsCall)
+                let symbols = try await tradeSymbols(account, orders: orders, positions: positions)
+                batch = try await broker.trades(since: account.cursor, symbols: symbols, credentials: credentials)
+            } else {
+                async let tradesCall = broker.trades(since: account.cursor, symbols: [], credentials: credentials)
+                (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
+            }
             let duration = ContinuousClock.now - started
             let (report, changed) = try await pool.transaction(fencedBy: lease) { db in
                 try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
