@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// `GET /admin/truth`: the broker-side facts of one account, in one neutral shape for every broker,
 /// so tests can count orders per client id and compare trades and positions with what was synced.

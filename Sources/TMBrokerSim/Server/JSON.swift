@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// A JSON value that keeps object keys in order and numbers as their exact text.
 ///
@@ -59,7 +60,7 @@ public indirect enum JSON: Sendable {
     /// A number, or a string holding a plain decimal (Alpaca and Binance send decimals as strings).
     public var decimalValue: Decimal? {
         switch self {
-        case .number(let text), .string(let text): return DecimalText.parse(text)
+        case .number(let text), .string(let text): return DecimalText.parseLenient(text)
         default: return nil
         }
     }

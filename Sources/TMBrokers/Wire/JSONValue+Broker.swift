@@ -25,7 +25,7 @@ extension JSONValue {
     var isNull: Bool { self == .null }
 
     /// A JSON number holding exactly this decimal (its plain text, never through `Double`).
-    static func decimal(_ value: Decimal) -> JSONValue { .number(ExactDecimal.text(value)) }
+    static func decimal(_ value: Decimal) -> JSONValue { .number(DecimalText.plain(value)) }
 
     /// The compact JSON text as bytes, for a request body.
     var data: Data { Data(text.utf8) }

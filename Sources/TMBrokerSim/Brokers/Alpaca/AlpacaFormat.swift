@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Alpaca Trading API v2's JSON: decimals as strings, RFC 3339 UTC times, `{"code":..,"message":..}` errors.
 enum AlpacaFormat {

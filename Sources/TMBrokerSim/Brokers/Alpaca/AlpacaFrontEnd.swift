@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Alpaca Trading API v2: `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers, JSON bodies.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Binance Spot's JSON: decimals as 8-place strings, times in epoch milliseconds, `{"code":..,"msg":..}` errors.
 enum BinanceFormat {

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Upstox v2's error envelope: `{"status":"error","errors":[{"errorCode":"UDAPI...","message":...}]}`,
 /// with the snake_case twins of each field as Upstox sends them.
