@@ -9,7 +9,7 @@ enum UpstoxErrors {
 
     static func response(_ status: Int, _ code: String, _ message: String, field: String? = nil,
                          headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        let error: JSON = [
+        let error: JSONValue = [
             "errorCode": .string(code), "message": .string(message), "propertyPath": .optional(field), "invalidValue": nil,
             "error_code": .string(code), "property_path": .optional(field), "invalid_value": nil,
         ]
