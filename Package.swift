@@ -139,7 +139,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
-        .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMHTTP", "TMCrypto", "TestSupport"]),
+        .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
             name: "TMDatabaseTests",

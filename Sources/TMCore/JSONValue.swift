@@ -138,10 +138,12 @@ public indirect enum JSONValue: Sendable, Hashable {
         public var description: String { "not valid JSON: \(reason) at byte \(offset)" }
     }
 
-    public static func parse(_ text: String) throws -> JSONValue { try parse(Array(text.utf8)) }
+    /// Parses one JSON document. `maxDepth` bounds nesting so a hostile payload cannot overflow
+    /// the stack; a caller on a thread with a small stack (broker-sim's connections) passes less.
+    public static func parse(_ text: String, maxDepth: Int = 512) throws -> JSONValue { try parse(Array(text.utf8), maxDepth: maxDepth) }
 
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var parser = Parser(bytes: bytes)
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 512) throws -> JSONValue {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
         parser.skipSpace()
@@ -151,6 +153,7 @@ public indirect enum JSONValue: Sendable, Hashable {
 
     private struct Parser {
         let bytes: [UInt8]
+        let maxDepth: Int
         var position = 0
 
         func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
@@ -172,7 +175,7 @@ public indirect enum JSONValue: Sendable, Hashable {
 
         mutating func value(depth: Int) throws -> JSONValue {
             // Bounded nesting: a hostile payload must not overflow the stack.
-            guard depth < 512 else { throw fail("nested too deeply") }
+            guard depth < maxDepth else { throw fail("nested too deeply") }
             guard let byte = current else { throw fail("unexpected end of text") }
             switch byte {
             case UInt8(ascii: "{"):

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMBrokerSim
 import TMCrypto
 import TMHTTP
@@ -118,7 +119,7 @@ final class SimulatorHarness {
         #expect(reply.status == 200, "pin: \(reply.text)")
     }
 
-    func truth(_ broker: String, _ apiKey: String) throws -> JSON {
+    func truth(_ broker: String, _ apiKey: String) throws -> JSONValue {
         try admin(.get, "/truth?broker=\(broker)&api_key=\(apiKey)").json
     }
 }
@@ -130,14 +131,14 @@ struct Reply {
 
     var status: Int { response.status }
     var text: String { response.text ?? "" }
-    var json: JSON { (try? JSON.parse(response.body)) ?? .null }
+    var json: JSONValue { (try? JSONValue.parse(response.body)) ?? .null }
     func header(_ name: String) -> String? { response.header(name) }
 }
 
-extension JSON {
+extension JSONValue {
     /// The field at a dotted path of keys and array indexes, e.g. `data.0.status`.
-    func at(_ path: String) -> JSON? {
-        var current: JSON? = self
+    func at(_ path: String) -> JSONValue? {
+        var current: JSONValue? = self
         for part in path.split(separator: ".") {
             if let index = Int(part) {
                 guard let items = current?.arrayValue, index < items.count else { return nil }

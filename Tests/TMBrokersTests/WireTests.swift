@@ -5,14 +5,14 @@ import TMCrypto
 import TMHTTP
 import Testing
 
-@Suite struct ExactDecimalTests {
+@Suite struct DecimalTextTests {
     @Test func numbersStayExactFromJSONToDecimal() throws {
         let json = try JSONValue.parse(#"{"big": 12345678901234.12345678, "a": 0.1, "b": 0.2, "s": "0.30", "e": 1e-7, "neg": -42.5}"#)
         let fields = try JSONFields(json, context: "test")
         #expect(json["big"] == .number("12345678901234.12345678"))
         let big = try fields.decimal("big")
         #expect(big == decimal("12345678901234.12345678"))
-        #expect(ExactDecimal.text(big) == "12345678901234.12345678")
+        #expect(DecimalText.plain(big) == "12345678901234.12345678")
         // Through Double this would be 0.30000000000000004.
         #expect(try fields.decimal("a") + fields.decimal("b") == decimal("0.3"))
         #expect(try fields.decimal("a") + fields.decimal("b") == fields.decimal("s"))
@@ -22,10 +22,10 @@ import Testing
 
     @Test func onlyWholeLiteralsParse() {
         for bad in ["", "12abc", "1,5", "NaN", "inf", ".5", "5.", "--1", "1e", "0x10", " 1", "1 "] {
-            #expect(ExactDecimal.parse(bad) == nil, "\(bad) must not parse")
+            #expect(DecimalText.parse(bad) == nil, "\(bad) must not parse")
         }
-        #expect(ExactDecimal.parse("007.50") == decimal("7.5"))
-        #expect(ExactDecimal.text(decimal("1500.05")) == "1500.05")
+        #expect(DecimalText.parse("007.50") == decimal("7.5"))
+        #expect(DecimalText.plain(decimal("1500.05")) == "1500.05")
     }
 
     @Test func requestBodiesKeepDecimalLiterals() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// The simulator's control surface under `/admin`: accounts, tokens, faults, history, hand fills,
 /// trade corrections, prices, liquidity, reset, health and the broker-side truth.

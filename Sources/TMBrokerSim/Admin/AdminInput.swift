@@ -1,18 +1,19 @@
 import Foundation
+import TMCore
 
 /// Reads an admin request's JSON body field by field; every refusal names the field and the reason.
 ///
 /// Guarantees: a body that is not a JSON object, a field of the wrong type or range, or (with
 /// `allowing`) a field the endpoint does not know is an `AdminRejection` (400), never a crash.
 struct AdminInput {
-    let fields: JSON
+    let fields: JSONValue
 
     init(_ body: Data, allowing known: Set<String>) throws(AdminRejection) {
-        let parsed: JSON
+        let parsed: JSONValue
         if body.isEmpty {
             parsed = .object([])
         } else {
-            do { parsed = try JSON.parse(body) } catch { throw AdminRejection(field: "body", reason: error.description) }
+            do { parsed = try JSONValue.parse(body) } catch { throw AdminRejection(field: "body", reason: "\(error)") }
         }
         guard let object = parsed.objectFields else { throw AdminRejection(field: "body", reason: "must be a JSON object") }
         if let unknown = object.first(where: { !known.contains($0.0) }) {
@@ -21,7 +22,7 @@ struct AdminInput {
         fields = parsed
     }
 
-    private func present(_ name: String) -> JSON? {
+    private func present(_ name: String) -> JSONValue? {
         guard let value = fields[name], !value.isNull else { return nil }
         return value
     }

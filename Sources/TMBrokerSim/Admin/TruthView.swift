@@ -1,13 +1,14 @@
 import Foundation
+import TMCore
 
 /// `GET /admin/truth`: the broker-side facts of one account, in one neutral shape for every broker,
 /// so tests can count orders per client id and compare trades and positions with what was synced.
 enum TruthView {
-    static func account(_ exchange: Exchange, broker: Broker, apiKey: String) -> JSON {
+    static func account(_ exchange: Exchange, broker: Broker, apiKey: String) -> JSONValue {
         let orders = exchange.orders(broker, apiKey: apiKey)
         var perClientID: [String: Int] = [:]
         for order in orders { if let id = order.clientOrderID { perClientID[id, default: 0] += 1 } }
-        let text = { (value: Decimal) in JSON.string(DecimalText.plain(value)) }
+        let text = { (value: Decimal) in JSONValue.string(DecimalText.plain(value)) }
         return [
             "broker": .string(broker.rawValue), "api_key": .string(apiKey),
             "orders": .array(orders.map { order in
@@ -19,7 +20,7 @@ enum TruthView {
                     "created_at": .string(Timestamps.rfc3339(order.createdAt)),
                 ]
             }),
-            "orders_per_client_id": .object(perClientID.keys.sorted().map { ($0, JSON.int(perClientID[$0]!)) }),
+            "orders_per_client_id": .object(perClientID.keys.sorted().map { ($0, JSONValue.int(perClientID[$0]!)) }),
             "trades": .array(exchange.trades(broker, apiKey: apiKey).map { trade in
                 [
                     "trade_id": .string(trade.id), "order_id": .string(trade.orderID), "symbol": .string(trade.symbol),

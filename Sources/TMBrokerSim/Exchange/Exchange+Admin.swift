@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// What tests and the benchmark do to the exchange directly: pin prices, limit liquidity, fill or
 /// correct by hand, seed history, reset.

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// A tradable instrument at one broker.
 ///
@@ -68,7 +69,7 @@ public struct InstrumentCatalog: Sendable {
 
     /// NSE equities (Kite and Upstox), US equities (Alpaca), crypto pairs (Binance).
     public static let standard: InstrumentCatalog = {
-        func d(_ text: String) -> Decimal { DecimalText.parse(text)! }
+        func d(_ text: String) -> Decimal { DecimalText.parseLenient(text)! }
         var list: [Instrument] = []
         let nse: [(String, String, String, String)] = [
             ("INFY", "INE009A01021", "1500", "408065"),

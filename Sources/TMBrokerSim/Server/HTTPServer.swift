@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -168,7 +169,7 @@ public final class HTTPServer: @unchecked Sendable {
             switch readRequest(fd: fd, buffer: &buffer) {
             case .closed: return
             case .malformed(let status, let reason):
-                let body = JSON.object([("error", .string(reason))])
+                let body = JSONValue.object([("error", .string(reason))])
                 _ = write(fd: fd, encode(.json(status, body), keepAlive: false))
                 return
             case .request(let request): parsed = request

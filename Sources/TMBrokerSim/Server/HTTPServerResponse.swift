@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// A complete response for the simulator's server to write.
 ///
@@ -16,8 +17,8 @@ public struct HTTPServerResponse: Sendable {
     }
 
     /// A JSON response (`Content-Type: application/json`).
-    public static func json(_ status: Int, _ value: JSON, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        HTTPServerResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(value.serialized.utf8))
+    public static func json(_ status: Int, _ value: JSONValue, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+        HTTPServerResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(value.text.utf8))
     }
 
     /// A response with no body (e.g. Alpaca's 204 on cancel).

@@ -25,7 +25,7 @@ extension AlpacaAdapter {
     func placementBody(_ order: OrderRequest) throws(BrokerError) -> JSONValue {
         var body: [(key: String, value: JSONValue)] = [
             ("symbol", .string(order.symbol)),
-            ("qty", .string(ExactDecimal.text(order.quantity))),
+            ("qty", .string(DecimalText.plain(order.quantity))),
             ("side", .string(order.side.rawValue)),
             ("type", .string(order.type.rawValue)),
             ("time_in_force", .string(order.timeInForce.rawValue)),

@@ -56,7 +56,7 @@ extension BinanceAdapter {
             }
             parameters.append(("timeInForce", validity))
         }
-        parameters.append(("quantity", ExactDecimal.text(order.quantity)))
+        parameters.append(("quantity", DecimalText.plain(order.quantity)))
         parameters += try OrderPrices.fields(order, broker: .binance, limitName: "price", stopName: "stopPrice")
         parameters += [("newClientOrderId", order.clientOrderID), ("newOrderRespType", "RESULT")]
         return parameters

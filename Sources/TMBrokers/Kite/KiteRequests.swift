@@ -25,7 +25,7 @@ extension KiteAdapter {
             ("exchange", order.exchange ?? "NSE"),
             ("tradingsymbol", order.symbol),
             ("transaction_type", IndianBrokerWire.sideWord(order.side)),
-            ("quantity", ExactDecimal.text(quantity)),
+            ("quantity", DecimalText.plain(quantity)),
             ("product", order.product ?? "CNC"),
             ("order_type", IndianBrokerWire.orderTypeWord(order.type)),
             ("validity", try IndianBrokerWire.validityWord(order.timeInForce, broker: .kite)),

@@ -6,7 +6,7 @@ import TMHTTP
 /// `BrokerError.invalidResponse` naming the object and the field (never its value, which may be
 /// account data).
 ///
-/// Guarantees: `decimal` reads numbers and numeric strings through `ExactDecimal` (exact);
+/// Guarantees: `decimal` reads numbers and numeric strings through `DecimalText` (TMCore, exact);
 /// `optional...` readers treat a missing field, `null` and `""` alike as absent, but a present
 /// malformed value is still an error, never silently dropped.
 struct JSONFields: Sendable {
@@ -54,7 +54,7 @@ struct JSONFields: Sendable {
 
     func optionalDecimal(_ key: String) throws(BrokerError) -> Decimal? {
         guard let value = optionalValue(key) else { return nil }
-        guard let text = value.scalarText, let decimal = ExactDecimal.parse(text) else { throw malformed(key, "a decimal number") }
+        guard let text = value.scalarText, let decimal = DecimalText.parse(text) else { throw malformed(key, "a decimal number") }
         return decimal
     }
 

@@ -1,17 +1,13 @@
 import Foundation
 import TMCore
 
-/// Reading and writing broker JSON with `JSONValue` (TMCore), whose numbers stay the exact text sent.
+/// Reading and writing broker JSON with `JSONValue` (TMCore), whose numbers stay the exact text
+/// sent; the accessors shared with the simulator (`arrayValue`, `isNull`, `decimal`) are TMCore's.
 extension JSONValue {
     /// An object's members by name (a repeated name keeps its last value, as `subscript` does).
     var objectMembers: [String: JSONValue]? {
         guard case .object(let pairs) = self else { return nil }
         return Dictionary(pairs, uniquingKeysWith: { _, last in last })
-    }
-
-    var arrayValue: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
     }
 
     /// A string's value, or a number's literal (brokers send ids both ways).
@@ -21,11 +17,6 @@ extension JSONValue {
         default: return nil
         }
     }
-
-    var isNull: Bool { self == .null }
-
-    /// A JSON number holding exactly this decimal (its plain text, never through `Double`).
-    static func decimal(_ value: Decimal) -> JSONValue { .number(ExactDecimal.text(value)) }
 
     /// The compact JSON text as bytes, for a request body.
     var data: Data { Data(text.utf8) }

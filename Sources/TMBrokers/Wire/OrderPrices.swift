@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// The prices an order type needs, checked once for every broker before anything is sent.
 ///
@@ -24,8 +25,8 @@ enum OrderPrices {
     static func fields(_ order: OrderRequest, broker: BrokerKind, limitName: String, stopName: String) throws(BrokerError) -> [(String, String)] {
         let prices = try checked(order, broker: broker)
         var fields: [(String, String)] = []
-        if let limit = prices.limit { fields.append((limitName, ExactDecimal.text(limit))) }
-        if let stop = prices.stop { fields.append((stopName, ExactDecimal.text(stop))) }
+        if let limit = prices.limit { fields.append((limitName, DecimalText.plain(limit))) }
+        if let stop = prices.stop { fields.append((stopName, DecimalText.plain(stop))) }
         return fields
     }
 }

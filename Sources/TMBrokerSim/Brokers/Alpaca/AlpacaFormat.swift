@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Alpaca Trading API v2's JSON: decimals as strings, RFC 3339 UTC times, `{"code":..,"message":..}` errors.
 enum AlpacaFormat {
@@ -21,11 +22,11 @@ enum AlpacaFormat {
         }
     }
 
-    static func text(_ value: Decimal) -> JSON { .string(DecimalText.plain(value)) }
-    static func time(_ date: Date?) -> JSON { date.map { .string(Timestamps.rfc3339($0)) } ?? nil }
+    static func text(_ value: Decimal) -> JSONValue { .string(DecimalText.plain(value)) }
+    static func time(_ date: Date?) -> JSONValue { date.map { .string(Timestamps.rfc3339($0)) } ?? nil }
 
-    static func order(_ order: SimOrder) -> JSON {
-        let type: JSON = order.ticket.type == .market ? "market" : "limit"
+    static func order(_ order: SimOrder) -> JSONValue {
+        let type: JSONValue = order.ticket.type == .market ? "market" : "limit"
         return [
             "id": .string(order.id), "client_order_id": .optional(order.clientOrderID), "created_at": time(order.createdAt),
             "updated_at": time(order.updatedAt), "submitted_at": time(order.createdAt), "filled_at": time(order.filledAt),
@@ -39,7 +40,7 @@ enum AlpacaFormat {
         ]
     }
 
-    static func fill(_ trade: SimTrade, orderStatus: String) -> JSON {
+    static func fill(_ trade: SimTrade, orderStatus: String) -> JSONValue {
         [
             "id": .string(trade.id), "activity_type": "FILL", "transaction_time": time(trade.time),
             "type": trade.leavesQuantity > 0 ? "partial_fill" : "fill", "price": text(trade.price), "qty": text(trade.quantity),
@@ -48,7 +49,7 @@ enum AlpacaFormat {
         ]
     }
 
-    static func position(_ line: PositionLine) -> JSON {
+    static func position(_ line: PositionLine) -> JSONValue {
         let quantity = abs(line.quantity)
         let cost = (line.averagePrice * line.quantity).rounded(scale: 4)
         let value = (line.lastPrice * line.quantity).rounded(scale: 4)

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Alpaca Trading API v2: `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers, JSON bodies.
 ///
@@ -81,7 +82,7 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
     // MARK: Orders
 
     private func place(_ request: HTTPServerRequest, apiKey: String) -> HTTPServerResponse {
-        guard let body = try? JSON.parse(request.body), body.objectFields != nil else {
+        guard let body = try? JSONValue.parse(request.body), body.objectFields != nil else {
             return AlpacaFormat.invalid("request body format is invalid")
         }
         guard let symbol = body["symbol"]?.stringValue, !symbol.isEmpty else { return AlpacaFormat.invalid("symbol is required") }

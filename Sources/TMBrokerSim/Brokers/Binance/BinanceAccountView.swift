@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// `GET /api/v3/account`: balances derived from fills and working orders.
 ///
@@ -7,7 +8,7 @@ import Foundation
 enum BinanceAccountView {
     static let startingBalances: [String: Decimal] = ["USDT": 1_000_000, "BTC": 10, "ETH": 100, "BNB": 1_000]
 
-    static func account(exchange: Exchange, apiKey: String) -> JSON {
+    static func account(exchange: Exchange, apiKey: String) -> JSONValue {
         var total = startingBalances
         var locked: [String: Decimal] = [:]
         for trade in exchange.trades(.binance, apiKey: apiKey) {
@@ -24,7 +25,7 @@ enum BinanceAccountView {
                 locked[order.instrument.baseAsset, default: 0] += order.remainingQuantity
             }
         }
-        let balances: [JSON] = total.keys.sorted().map { asset in
+        let balances: [JSONValue] = total.keys.sorted().map { asset in
             let held = locked[asset] ?? 0
             return ["asset": .string(asset), "free": BinanceFormat.text(total[asset]! - held), "locked": BinanceFormat.text(held)]
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Binance Spot's JSON: decimals as 8-place strings, times in epoch milliseconds, `{"code":..,"msg":..}` errors.
 enum BinanceFormat {
@@ -10,8 +11,8 @@ enum BinanceFormat {
         error(400, -1102, "Mandatory parameter '\(parameter)' was not sent, was empty/null, or malformed.")
     }
 
-    static func text(_ value: Decimal) -> JSON { .string(DecimalText.fixed(value, scale: 8)) }
-    static func millis(_ date: Date) -> JSON { .int(Timestamps.milliseconds(date)) }
+    static func text(_ value: Decimal) -> JSONValue { .string(DecimalText.fixed(value, scale: 8)) }
+    static func millis(_ date: Date) -> JSONValue { .int(Timestamps.milliseconds(date)) }
 
     static func status(_ order: SimOrder) -> String {
         switch order.status {
@@ -24,7 +25,7 @@ enum BinanceFormat {
     }
 
     /// The fields every order view shares, in Binance's order.
-    private static func core(_ order: SimOrder) -> [(String, JSON)] {
+    private static func core(_ order: SimOrder) -> [(key: String, value: JSONValue)] {
         [
             ("price", text(order.ticket.limitPrice ?? 0)), ("origQty", text(order.quantity)), ("executedQty", text(order.filledQuantity)),
             ("cummulativeQuoteQty", text(order.filledValue)), ("status", .string(status(order))),
@@ -34,7 +35,7 @@ enum BinanceFormat {
     }
 
     /// `GET /api/v3/order`, `openOrders`, `allOrders`.
-    static func order(_ order: SimOrder) -> JSON {
+    static func order(_ order: SimOrder) -> JSONValue {
         .object([("symbol", .string(order.symbol)), ("orderId", .int(order.number)), ("orderListId", -1),
                  ("clientOrderId", .optional(order.clientOrderID))] + core(order) + [
             ("stopPrice", text(0)), ("icebergQty", text(0)), ("time", millis(order.createdAt)), ("updateTime", millis(order.updatedAt)),
@@ -44,8 +45,8 @@ enum BinanceFormat {
     }
 
     /// `POST /api/v3/order` in the ACK, RESULT or FULL form.
-    static func placed(_ order: SimOrder, trades: [SimTrade], responseType: String) -> JSON {
-        var fields: [(String, JSON)] = [("symbol", .string(order.symbol)), ("orderId", .int(order.number)), ("orderListId", -1),
+    static func placed(_ order: SimOrder, trades: [SimTrade], responseType: String) -> JSONValue {
+        var fields: [(key: String, value: JSONValue)] = [("symbol", .string(order.symbol)), ("orderId", .int(order.number)), ("orderListId", -1),
                                         ("clientOrderId", .optional(order.clientOrderID)), ("transactTime", millis(order.createdAt))]
         guard responseType != "ACK" else { return .object(fields) }
         fields += core(order) + [("workingTime", millis(order.createdAt)), ("selfTradePreventionMode", "EXPIRE_MAKER")]
@@ -58,13 +59,13 @@ enum BinanceFormat {
         return .object(fields)
     }
 
-    static func cancelled(_ order: SimOrder, at time: Date) -> JSON {
+    static func cancelled(_ order: SimOrder, at time: Date) -> JSONValue {
         .object([("symbol", .string(order.symbol)), ("origClientOrderId", .optional(order.clientOrderID)), ("orderId", .int(order.number)),
                  ("orderListId", -1), ("clientOrderId", .string("cancel\(order.number)")), ("transactTime", millis(time))]
                 + core(order) + [("selfTradePreventionMode", "EXPIRE_MAKER")])
     }
 
-    static func trade(_ trade: SimTrade) -> JSON {
+    static func trade(_ trade: SimTrade) -> JSONValue {
         [
             "symbol": .string(trade.symbol), "id": .int(trade.number), "orderId": .int(trade.orderNumber), "orderListId": -1,
             "price": text(trade.price), "qty": text(trade.quantity), "quoteQty": text(trade.quantity * trade.price),

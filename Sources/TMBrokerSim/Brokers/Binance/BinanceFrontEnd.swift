@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Binance Spot: `X-MBX-APIKEY`, HMAC-SHA256 `signature` over query ‖ body, `timestamp` within
 /// `recvWindow` (default 5000 ms, at most 60000), parameters in the query string or a form body.
@@ -165,7 +166,7 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         guard context.exchange.catalog.instrument(.binance, symbol) != nil else { return BinanceFormat.error(400, -1121, "Invalid symbol.") }
         if params["quoteOrderQty"] != nil { return BinanceFormat.error(400, -1106, "Parameter 'quoteOrderQty' sent when not required by the simulator.") }
         guard let quantityText = params.nonEmpty("quantity") else { return BinanceFormat.missing("quantity") }
-        guard let quantity = DecimalText.parse(quantityText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'quantity'.") }
+        guard let quantity = DecimalText.parseLenient(quantityText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'quantity'.") }
         var timeInForce = "GTC"
         var limitPrice: Decimal?
         if type == .limit {
@@ -173,7 +174,7 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
             guard ["GTC", "IOC", "FOK"].contains(tif) else { return BinanceFormat.error(400, -1115, "Invalid timeInForce.") }
             timeInForce = tif
             guard let priceText = params.nonEmpty("price") else { return BinanceFormat.missing("price") }
-            guard let price = DecimalText.parse(priceText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'price'.") }
+            guard let price = DecimalText.parseLenient(priceText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'price'.") }
             limitPrice = price
         }
         let clientID = params.nonEmpty("newClientOrderId") ?? "sim\(Identifiers.uuid(apiKey, "cid", Int(Date().timeIntervalSince1970 * 1e6)).replacingOccurrences(of: "-", with: "").prefix(19))"

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Kite Connect's error envelope: `{"status":"error","message":...,"data":null,"error_type":...}`.
 enum KiteErrors {

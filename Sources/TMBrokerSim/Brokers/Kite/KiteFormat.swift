@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Kite Connect v3's JSON for orders, trades and positions (numbers as JSON numbers, times in IST).
 enum KiteFormat {
@@ -11,9 +12,9 @@ enum KiteFormat {
         }
     }
 
-    static func order(_ order: SimOrder, apiKey: String, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSON {
+    static func order(_ order: SimOrder, apiKey: String, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSONValue {
         let filled = filledOverride ?? order.filledQuantity
-        let tag = JSON.optional(order.clientOrderID)
+        let tag = JSONValue.optional(order.clientOrderID)
         return [
             "placed_by": .string(apiKey.uppercased().prefix(6).description), "order_id": .string(order.id),
             "exchange_order_id": .string("1100000\(order.number)"), "parent_order_id": nil,
@@ -39,13 +40,13 @@ enum KiteFormat {
     }
 
     /// Kite's order history: the order as it was accepted, then as it is now.
-    static func history(_ order: SimOrder, apiKey: String) -> JSON {
-        var entries: [JSON] = [self.order(order, apiKey: apiKey, statusOverride: "OPEN", filledOverride: 0)]
+    static func history(_ order: SimOrder, apiKey: String) -> JSONValue {
+        var entries: [JSONValue] = [self.order(order, apiKey: apiKey, statusOverride: "OPEN", filledOverride: 0)]
         if order.status != .open { entries.append(self.order(order, apiKey: apiKey)) }
         return .array(entries)
     }
 
-    static func trade(_ trade: SimTrade, order: SimOrder?) -> JSON {
+    static func trade(_ trade: SimTrade, order: SimOrder?) -> JSONValue {
         [
             "trade_id": .string(trade.id), "order_id": .string(trade.orderID), "exchange": .string(trade.instrument.exchange),
             "tradingsymbol": .string(trade.symbol), "instrument_token": .number(trade.instrument.instrumentToken),
@@ -56,7 +57,7 @@ enum KiteFormat {
         ]
     }
 
-    static func position(_ line: PositionLine, day: PositionLine?) -> JSON {
+    static func position(_ line: PositionLine, day: PositionLine?) -> JSONValue {
         let pnl = line.sellValue - line.buyValue + line.quantity * line.lastPrice
         return [
             "tradingsymbol": .string(line.instrument.symbol), "exchange": .string(line.instrument.exchange),
@@ -74,7 +75,7 @@ enum KiteFormat {
         ]
     }
 
-    static func success(_ data: JSON, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
+    static func success(_ data: JSONValue, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
         .json(200, ["status": "success", "data": data], headers: headers)
     }
 }

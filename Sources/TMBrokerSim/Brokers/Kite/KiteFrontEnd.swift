@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Zerodha Kite Connect v3: `Authorization: token API_KEY:ACCESS_TOKEN` with `X-Kite-Version: 3`,
 /// form-encoded bodies, `{"status":"success","data":...}` envelopes.
@@ -112,7 +113,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         }
         var limitPrice: Decimal?
         if type == .limit {
-            guard let text = form.nonEmpty("price"), let price = DecimalText.parse(text) else { return KiteErrors.input("Missing or invalid `price`.") }
+            guard let text = form.nonEmpty("price"), let price = DecimalText.parseLenient(text) else { return KiteErrors.input("Missing or invalid `price`.") }
             limitPrice = price
         }
         let validity = form.nonEmpty("validity") ?? "DAY"

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Upstox v2's error envelope: `{"status":"error","errors":[{"errorCode":"UDAPI...","message":...}]}`,
 /// with the snake_case twins of each field as Upstox sends them.
@@ -8,7 +9,7 @@ enum UpstoxErrors {
 
     static func response(_ status: Int, _ code: String, _ message: String, field: String? = nil,
                          headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        let error: JSON = [
+        let error: JSONValue = [
             "errorCode": .string(code), "message": .string(message), "propertyPath": .optional(field), "invalidValue": nil,
             "error_code": .string(code), "property_path": .optional(field), "invalid_value": nil,
         ]

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Upstox v2's JSON for orders, trades and short-term positions (numbers as JSON numbers, IST times).
 enum UpstoxFormat {
@@ -11,7 +12,7 @@ enum UpstoxFormat {
         }
     }
 
-    static func order(_ order: SimOrder, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSON {
+    static func order(_ order: SimOrder, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSONValue {
         let filled = filledOverride ?? order.filledQuantity
         return [
             "exchange": .string(order.instrument.exchange), "product": .string(order.ticket.product),
@@ -32,13 +33,13 @@ enum UpstoxFormat {
     }
 
     /// Upstox's order history: the order as it was accepted, then as it is now.
-    static func history(_ order: SimOrder) -> [JSON] {
-        var entries: [JSON] = [self.order(order, statusOverride: "open", filledOverride: 0)]
+    static func history(_ order: SimOrder) -> [JSONValue] {
+        var entries: [JSONValue] = [self.order(order, statusOverride: "open", filledOverride: 0)]
         if order.status != .open { entries.append(self.order(order)) }
         return entries
     }
 
-    static func trade(_ trade: SimTrade, order: SimOrder?) -> JSON {
+    static func trade(_ trade: SimTrade, order: SimOrder?) -> JSONValue {
         [
             "exchange": .string(trade.instrument.exchange), "product": .string(order?.ticket.product ?? "D"),
             "trading_symbol": .string(trade.symbol), "tradingsymbol": .string(trade.symbol),
@@ -52,7 +53,7 @@ enum UpstoxFormat {
         ]
     }
 
-    static func position(_ line: PositionLine) -> JSON {
+    static func position(_ line: PositionLine) -> JSONValue {
         [
             "exchange": .string(line.instrument.exchange), "multiplier": 1, "value": .decimal(line.sellValue - line.buyValue),
             "pnl": .decimal((line.realizedPnl + line.unrealizedPnl).rounded(scale: 4)), "product": "D",
@@ -68,5 +69,5 @@ enum UpstoxFormat {
         ]
     }
 
-    static func success(_ data: JSON) -> HTTPServerResponse { .json(200, ["status": "success", "data": data]) }
+    static func success(_ data: JSONValue) -> HTTPServerResponse { .json(200, ["status": "success", "data": data]) }
 }

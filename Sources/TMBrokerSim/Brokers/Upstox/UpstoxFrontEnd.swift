@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Upstox API v2: `Authorization: Bearer TOKEN`, JSON bodies, `{"status":"success","data":...}`.
 /// Upstox's order host (`api-hft.upstox.com`) and its main host share this one prefix.
@@ -85,7 +86,7 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
     }
 
     private func place(_ request: HTTPServerRequest, apiKey: String) -> HTTPServerResponse {
-        guard let body = try? JSON.parse(request.body), body.objectFields != nil else {
+        guard let body = try? JSONValue.parse(request.body), body.objectFields != nil else {
             return UpstoxErrors.invalid("body", "Invalid request body: expected a JSON object")
         }
         guard let token = body["instrument_token"]?.stringValue, !token.isEmpty else {

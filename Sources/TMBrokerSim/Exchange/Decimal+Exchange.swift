@@ -1,0 +1,24 @@
+import Foundation
+
+extension Decimal {
+    /// Rounded to `scale` fraction digits.
+    public func rounded(scale: Int, _ mode: NSDecimalNumber.RoundingMode = .bankers) -> Decimal {
+        var source = self
+        var result = Decimal()
+        NSDecimalRound(&result, &source, scale, mode)
+        return result
+    }
+
+    /// True when `self` is a whole multiple of `step` (lot sizes, tick sizes).
+    public func isMultiple(of step: Decimal) -> Bool {
+        guard step > 0 else { return true }
+        let ratio = self / step
+        return ratio == ratio.rounded(scale: 0, .down)
+    }
+
+    /// The nearest multiple of `step`.
+    public func roundedToMultiple(of step: Decimal) -> Decimal {
+        guard step > 0 else { return self }
+        return (self / step).rounded(scale: 0, .plain) * step
+    }
+}

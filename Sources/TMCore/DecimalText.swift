@@ -1,0 +1,83 @@
+import Foundation
+
+/// Decimal text in and out, exactly: the one way the broker adapters (TMBrokers) and the broker
+/// simulator (TMBrokerSim) turn a price, quantity or fee into a `Decimal` and back.
+///
+/// Why not `Decimal(string:)` alone: it reads `"12abc"` as 12; and why never `Double`: it cannot
+/// hold 0.1, so `0.1 + 0.2` would not be `0.3`.
+///
+/// Guarantees: `parse` accepts only a complete decimal literal (`-12.50`, `0.1`, `1e-7`,
+/// `007.50`) and goes straight from the digits to `Decimal`, so `12345678901234.12345678` stays
+/// exactly that; anything else (`12abc`, `1,5`, `NaN`, `.5`, empty, more than 38 significant
+/// digits) is nil, never a prefix guess. `plain` is positional notation with a `.` separator
+/// whatever the locale; `fixed` has exactly the asked number of fraction digits.
+public enum DecimalText {
+    private static let posix = Locale(identifier: "en_US_POSIX")
+
+    /// `-? digits (. digits)? ([eE] [+-]? digits)?`, at most 38 significant digits (what `Decimal`
+    /// holds exactly) and a three-digit exponent; else nil.
+    public static func parse(_ text: String) -> Decimal? {
+        guard isLiteral(text, lenient: false) else { return nil }
+        return Decimal(string: text, locale: posix)
+    }
+
+    /// Like `parse`, and also `+5`, `.5`, `5.` and any number of digits: the forms broker-sim has
+    /// always accepted in requests. Kept separate so the simulator's answers stay as they were;
+    /// the adapters use the strict `parse`.
+    public static func parseLenient(_ text: String) -> Decimal? {
+        guard isLiteral(text, lenient: true) else { return nil }
+        return Decimal(string: text, locale: posix)
+    }
+
+    /// The shortest exact text, e.g. `101.5`, `0.00001`, `-3`.
+    public static func plain(_ value: Decimal) -> String {
+        var copy = value
+        return NSDecimalString(&copy, posix)
+    }
+
+    /// Exactly `scale` fraction digits (rounded half-even), e.g. Binance's `0.10000000`.
+    public static func fixed(_ value: Decimal, scale: Int) -> String {
+        var source = value
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &source, scale, .bankers)
+        let text = plain(rounded)
+        guard scale > 0 else { return text }
+        let parts = text.split(separator: ".", maxSplits: 1)
+        let fraction = parts.count > 1 ? String(parts[1]) : ""
+        return "\(parts[0]).\(fraction)\(String(repeating: "0", count: max(0, scale - fraction.count)))"
+    }
+
+    /// Whether `text` is a whole decimal literal, checked before `Decimal(string:)` sees it
+    /// (which would otherwise read a prefix).
+    private static func isLiteral(_ text: String, lenient: Bool) -> Bool {
+        let bytes = Array(text.utf8)
+        var index = 0
+        func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        /// Consumes a run of digits and returns it.
+        func digits() -> ArraySlice<UInt8> {
+            let start = index
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            return bytes[start..<index]
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") || (lenient && bytes[index] == UInt8(ascii: "+")) { index += 1 }
+        let integer = digits()
+        guard lenient || !integer.isEmpty else { return false }
+        var fraction: ArraySlice<UInt8> = []
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            fraction = digits()
+            guard lenient || !fraction.isEmpty else { return false }
+        }
+        guard !integer.isEmpty || !fraction.isEmpty else { return false }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let exponent = digits()
+            guard !exponent.isEmpty, lenient || exponent.count <= 3 else { return false }
+        }
+        guard index == bytes.count else { return false }
+        if lenient { return true }
+        let significant = (Array(integer) + Array(fraction)).drop { $0 == UInt8(ascii: "0") }
+        return significant.count <= 38
+    }
+}
