@@ -63,6 +63,11 @@ public struct LeaderElection: Sendable {
             }
             // Whichever ends first ends the term: a lost lease stops the work, finished work frees the lease.
             await group.next()
+            if Task.isCancelled {
+                // A shutdown, not a lost lease: the lease is still ours, so the leader finishes the
+                // tick it began (it stops at its next cancellation check) before the lease goes.
+                await group.next()
+            }
             term.lose()
             group.cancelAll()
         }
