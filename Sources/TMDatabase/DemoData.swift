@@ -41,6 +41,8 @@ public enum DemoData {
         ("NASDAQ", "AAPL", "Apple", "equity", "USD", "1", "0.01"),
         ("NYSE", "SPY", "SPDR S&P 500 ETF", "etf", "USD", "1", "0.01"),
         ("BINANCE", "BTCUSDT", "Bitcoin / Tether", "crypto", "USDT", "0.00001", "0.01"),
+        ("BINANCE", "ETHUSDT", "Ether / Tether", "crypto", "USDT", "0.0001", "0.01"),
+        ("BINANCE", "BNBUSDT", "BNB / Tether", "crypto", "USDT", "0.001", "0.01"),
     ]
 
     /// What a seeding run added.
