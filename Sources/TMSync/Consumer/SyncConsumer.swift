@@ -18,6 +18,9 @@ import TMRedis
 ///   or out of a terminal state; the position snapshot replaces the previous one;
 /// - a `sync_logs` row records every run (counts, duration, outcome); the cursor and the account's
 ///   last sync move only when the run's writes commit;
+/// - `trade-events` for created and corrected trades are written to an outbox in the same
+///   transaction and published after it commits, so a crash in between delays them to the
+///   account's next sync rather than losing them;
 /// - an expired or revoked token marks the account `error`, queues a notification for its user and
 ///   fails non-retryably (the message is dead-lettered with the reason); an unavailable broker fails
 ///   retryably (backoff, then the dead-letter queue).
@@ -71,6 +74,8 @@ public struct SyncConsumer: Sendable {
         }
         defer { Task { _ = try? await locks.release(lease) } }
 
+        // Events a previous run committed but did not get to publish (it crashed) go first.
+        await publishOutbox(account: account, logger: logger)
         let started = ContinuousClock.now
         let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
         let broker = adapter(account)
@@ -94,7 +99,7 @@ public struct SyncConsumer: Sendable {
                 try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
                                                              logID: logID, duration: duration)
             }
-            await publish(changed, account: account, logger: logger)
+            if !changed.isEmpty { await publishOutbox(account: account, logger: logger) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
                 "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)",
@@ -152,23 +157,30 @@ public struct SyncConsumer: Sendable {
         }
     }
 
-    /// Tells the rest of the platform about created and corrected trades (after the commit, keyed
-    /// by trade and content, so a repeat publishes nothing twice).
-    func publish(_ changed: [SyncWriter.ChangedTrade], account: BrokerAccount, logger: Logger) async {
-        guard !changed.isEmpty else { return }
-        let messages = changed.compactMap { trade -> OutgoingMessage? in
-            try? OutgoingMessage(json: TradeEvent(trade, account: account), key: "trade:\(account.id.uuidString.lowercased()):\(trade.trade.brokerTradeID):\(trade.revision)")
-        }
-        for attempt in 1...3 {
-            do {
-                let results = try await producer.enqueueBatch(tradeEventsQueue, messages)
-                let failed = results.filter { if case .failure = $0 { return true } else { return false } }.count
-                if failed > 0 { logger.error("trade events not published", metadata: ["count": "\(failed)"]) }
-                return
-            } catch {
-                logger.warning("publishing trade events failed", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
+    /// Publishes the account's outbox to `trade-events` and deletes what was sent. Each message is
+    /// keyed by trade and content, so an event sent twice (a crash between send and delete) is
+    /// enqueued once. A failure leaves the rows for the next sync of the account.
+    func publishOutbox(account: BrokerAccount, logger: Logger) async {
+        do {
+            let rows = try await pool.query("""
+                SELECT id, event_key, payload::text AS payload FROM trade_event_outbox WHERE account_id = \(account.id) ORDER BY id LIMIT 5000
+                """).rows
+            guard !rows.isEmpty else { return }
+            let ids = try rows.map { try $0.decode("id", as: Int64.self) }
+            let messages = try rows.map { row in
+                OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
             }
+            let results = try await producer.enqueueBatch(tradeEventsQueue, messages)
+            let sent = zip(ids, results).compactMap { id, result -> Int64? in if case .success = result { return id } else { return nil } }
+            if sent.count < ids.count { logger.error("trade events not published; kept for the next sync", metadata: ["count": "\(ids.count - sent.count)"]) }
+            for chunk in stride(from: 0, to: sent.count, by: 1000) {
+                let part = sent[chunk..<min(chunk + 1000, sent.count)]
+                try await pool.execute(PostgresQuery(
+                    unsafeSQL: "DELETE FROM trade_event_outbox WHERE id IN (\(part.indices.map { "$\($0 - chunk + 1)" }.joined(separator: ",")))",
+                    binds: part.map { $0.postgresData() }))
+            }
+        } catch {
+            logger.warning("publishing trade events failed; kept for the next sync", metadata: ["error": "\(error)"])
         }
     }
 }
@@ -190,10 +202,15 @@ struct TradeEvent: Codable {
 
     enum CodingKeys: String, CodingKey {
         case event, accountID = "account_id", userID = "user_id", tradeID = "trade_id", brokerTradeID = "broker_trade_id",
-             brokerOrderID = "broker_order_id", symbol, side, quantity, price, fee, executedAt = "executed_at"
+             brokerOrderID = "broker_order_id", symbol, side, quantity, price, fee, executedAt = "executed_at", revision
     }
 
+    /// The message's idempotency key: the trade and its content.
+    var key: String { "trade:\(accountID):\(brokerTradeID):\(revision)" }
+    let revision: String
+
     init(_ changed: SyncWriter.ChangedTrade, account: BrokerAccount) {
+        revision = changed.revision
         event = changed.created ? "trade.created" : "trade.updated"
         accountID = account.id.uuidString.lowercased()
         userID = account.userID.uuidString.lowercased()

@@ -25,6 +25,7 @@ struct SyncWriter {
         report.created = changed.filter(\.created).count
         report.updated = changed.count - report.created
         report.skipped = Set(batch.trades.map(\.brokerTradeID)).count - changed.count
+        try recordEvents(changed)
         report.ordersUpdated = try updateOrders(orders)
         report.positions = try replacePositions(positions)
         try SyncLog.finish(db, logID: logID, report: report, duration: duration)
@@ -34,6 +35,19 @@ struct SyncWriter {
               consecutive_failures = 0, error_reason = NULL WHERE id = \(account.id)
             """)
         return (report, changed)
+    }
+
+    /// Writes the `trade-events` messages of this sync into the outbox, in the sync's transaction:
+    /// they exist exactly when the trades they announce do.
+    func recordEvents(_ changed: [ChangedTrade]) throws {
+        for trade in changed {
+            let event = TradeEvent(trade, account: account)
+            let payload = String(decoding: try JSONEncoder().encode(event), as: UTF8.self)
+            try db.execute("""
+                INSERT INTO trade_event_outbox (account_id, event_key, payload) VALUES (\(account.id), \(event.key), \(payload)::jsonb)
+                ON CONFLICT (event_key) DO NOTHING
+                """)
+        }
     }
 
     /// The exchange to record when the broker names none (Alpaca, Binance).
