@@ -1,7 +1,7 @@
 // queue-test-worker: a consumer process for the tests that kill, restart and soak consumers.
 //
 //   queue-test-worker --queue NAME --redis URL --database URL [--visibility-ms N] [--sleep-ms N]
-//                     [--concurrency N] [--consumer NAME] [--shards N] [--fenced] [--grace-ms N]
+//                     [--concurrency N] [--consumer NAME] [--shards N] [--grace-ms N]
 //
 // Every delivery is recorded in Postgres: a row in `test_attempts` when the handler starts, then
 // the message's effect in `test_effects` (primary key: message id) in one transaction with a
@@ -34,7 +34,6 @@ enum QueueTestWorker {
         manifest.shards = Int(option("--shards") ?? "1")!
         manifest.backoff = .init(base: .milliseconds(20), cap: .milliseconds(200))
         manifest.maxReclaims = 50  // the soak kills consumers on purpose: a reclaim is not a poison pill here
-        let fenced = CommandLine.arguments.contains("--fenced")
         let sleep = Duration.milliseconds(Int64(option("--sleep-ms") ?? "0")!)
         var options = QueueConsumer.Options()
         options.concurrency = Int(option("--concurrency") ?? "8")!

@@ -45,14 +45,14 @@ import TMRedis
         defer { Task { await fixture.cleanUp() } }
         let (queue, db) = (fixture.queue, fixture.db)
 
-        let paused = try fixture.worker("paused", ["--sleep-ms", "1500", "--visibility-ms", "1000", "--fenced"])
+        let paused = try fixture.worker("paused", ["--sleep-ms", "1500", "--visibility-ms", "1000"])
         defer { paused.terminate() }
         try await queue.enqueue(#"{"order":"o-2"}"#)
         try await eventually("the first worker started") {
             try db.query("SELECT count(*)::int AS n FROM test_attempts").rows[0].decode("n", as: Int.self) == 1
         }
         paused.child.pause()  // frozen mid-handler: no heartbeats, the visibility timeout runs out
-        let successor = try fixture.worker("successor", ["--sleep-ms", "0", "--visibility-ms", "1000", "--fenced"])
+        let successor = try fixture.worker("successor", ["--sleep-ms", "0", "--visibility-ms", "1000"])
         defer { successor.terminate() }
         try await eventually("the successor's effect") {
             try db.query("SELECT count(*)::int AS n FROM test_effects WHERE consumer = 'successor'").rows[0].decode("n", as: Int.self) == 1
@@ -73,7 +73,7 @@ import TMRedis
     @Test func sigtermFinishesInFlightWorkWithinTheGraceAndLeavesTheRestForReclaim() async throws {
         let fixture = try await WorkerFixture { $0.visibilityTimeout = .seconds(1) }
         defer { Task { await fixture.cleanUp() } }
-        let (queue, db) = (fixture.queue, fixture.db)
+        let queue = fixture.queue
         func count(_ sql: PostgresQuery) throws -> Int { try fixture.count(sql) }
 
         // Graceful: three handlers of 800 ms in flight, a 5 s grace: all three finish, then it exits.

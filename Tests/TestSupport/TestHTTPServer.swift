@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -73,12 +74,8 @@ public final class TestHTTPServer: @unchecked Sendable {
         }
     }
 
-    /// Thrown when the listening socket cannot be set up.
-    public struct SocketError: Error, CustomStringConvertible {
-        public let operation: String
-        public let errno: Int32
-        public var description: String { "\(operation) failed: \(String(cString: strerror(errno)))" }
-    }
+    /// Thrown when the listening socket cannot be set up (the shared loopback plumbing's error).
+    public typealias SocketError = LoopbackSocket.SocketError
 
     /// The port the server listens on, chosen by the OS.
     public let port: UInt16
@@ -105,7 +102,7 @@ public final class TestHTTPServer: @unchecked Sendable {
         guard listen(fd, 64) == 0 else {
             let e = errno
             close(fd)
-            throw SocketError(operation: "listen", errno: e)
+            throw SocketError(operation: "listen", code: e)
         }
         self.listenFD = fd
         self.port = port
@@ -171,36 +168,8 @@ public final class TestHTTPServer: @unchecked Sendable {
     // MARK: Implementation
 
     private static func bindLoopback() throws -> (Int32, UInt16) {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw SocketError(operation: "socket", errno: errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian  // 127.0.0.1 only
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            let e = errno
-            close(fd)
-            throw SocketError(operation: "bind", errno: e)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let e = errno
-            close(fd)
-            throw SocketError(operation: "getsockname", errno: e)
-        }
-        return (fd, UInt16(bigEndian: address.sin_port))
+        let (fd, port) = try LoopbackSocket.bind()
+        return (fd, port)
     }
 
     private func threadFinished() {
@@ -274,7 +243,7 @@ public final class TestHTTPServer: @unchecked Sendable {
             case .close:
                 return
             case let .partial(status, declaredLength, body):
-                let head = "HTTP/1.1 \(status) \(TestHTTPServer.reason(status))\r\nContent-Length: \(declaredLength)\r\n\r\n"
+                let head = "HTTP/1.1 \(status) \(LoopbackSocket.reasonPhrase(status))\r\nContent-Length: \(declaredLength)\r\n\r\n"
                 _ = write(fd: fd, Data(head.utf8) + body)
                 return
             }
@@ -293,7 +262,7 @@ public final class TestHTTPServer: @unchecked Sendable {
     }
 
     private func response(_ status: Int, _ headers: [(String, String)], _ body: Data, request: Request, keepAlive: Bool) -> Data {
-        var head = "HTTP/1.1 \(status) \(TestHTTPServer.reason(status))\r\n"
+        var head = "HTTP/1.1 \(status) \(LoopbackSocket.reasonPhrase(status))\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !headers.contains(where: { $0.0.caseInsensitiveCompare("Content-Length") == .orderedSame }) {
             head += "Content-Length: \(body.count)\r\n"
@@ -303,23 +272,7 @@ public final class TestHTTPServer: @unchecked Sendable {
         return request.method == "HEAD" ? Data(head.utf8) : Data(head.utf8) + body
     }
 
-    private func write(fd: Int32, _ data: Data) -> Bool {
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                #if canImport(Glibc)
-                let flags = Int32(MSG_NOSIGNAL)
-                #else
-                let flags: Int32 = 0
-                #endif
-                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
-    }
+    private func write(fd: Int32, _ data: Data) -> Bool { LoopbackSocket.sendAll(fd, data) }
 
     /// Reads one request (head + Content-Length body), keeping any bytes beyond it in `buffer` for
     /// the next one. Nil on EOF, error, or bytes that are not HTTP (e.g. a TLS ClientHello).
@@ -355,33 +308,7 @@ public final class TestHTTPServer: @unchecked Sendable {
                        headers: headers, body: body, connection: connection)
     }
 
-    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            buffer.append(contentsOf: chunk[0..<n])
-            return true
-        }
-    }
-
-    private static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: return "OK"
-        case 201: return "Created"
-        case 204: return "No Content"
-        case 301: return "Moved Permanently"
-        case 302: return "Found"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 404: return "Not Found"
-        case 429: return "Too Many Requests"
-        case 500: return "Internal Server Error"
-        case 503: return "Service Unavailable"
-        default: return "Status"
-        }
-    }
+    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool { LoopbackSocket.receive(fd, into: &buffer) }
 }
 
 extension Duration {

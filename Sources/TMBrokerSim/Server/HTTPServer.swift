@@ -21,11 +21,8 @@ public final class HTTPServer: @unchecked Sendable {
     public typealias Handler = @Sendable (HTTPServerRequest) -> HTTPServerResponse?
 
     /// Thrown when the listening socket cannot be set up.
-    public struct SocketError: Error, CustomStringConvertible {
-        public let operation: String
-        public let code: Int32
-        public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
-    }
+    /// A socket call failed (the shared loopback plumbing's error).
+    public typealias SocketError = LoopbackSocket.SocketError
 
     /// The port bound (the OS's choice when 0 was asked for).
     public let port: UInt16
@@ -46,7 +43,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.handler = handler
         self.idleTimeout = idleTimeoutSeconds
         self.stopSignal = stopSignal
-        (listenFD, self.port) = try HTTPServer.bindLoopback(port: port)
+        (listenFD, self.port) = try LoopbackSocket.bind(port: port)
         guard listen(listenFD, 1024) == 0 else {
             let code = errno
             close(listenFD)
@@ -78,39 +75,6 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     // MARK: Sockets
-
-    private static func bindLoopback(port: UInt16) throws -> (Int32, UInt16) {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw SocketError(operation: "socket", code: errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian  // 127.0.0.1 only
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            let code = errno
-            close(fd)
-            throw SocketError(operation: "bind 127.0.0.1:\(port)", code: code)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let code = errno
-            close(fd)
-            throw SocketError(operation: "getsockname", code: code)
-        }
-        return (fd, UInt16(bigEndian: address.sin_port))
-    }
 
     private func threadFinished() {
         state.lock()
@@ -182,7 +146,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func encode(_ response: HTTPServerResponse, keepAlive: Bool) -> Data {
-        var head = "HTTP/1.1 \(response.status) \(HTTPServerResponse.reasonPhrase(response.status))\r\n"
+        var head = "HTTP/1.1 \(response.status) \(LoopbackSocket.reasonPhrase(response.status))\r\n"
         for (name, value) in response.headers where name.caseInsensitiveCompare("Content-Length") != .orderedSame {
             head += "\(name): \(value)\r\n"
         }
@@ -191,23 +155,7 @@ public final class HTTPServer: @unchecked Sendable {
         return Data(head.utf8) + response.body
     }
 
-    private func write(fd: Int32, _ data: Data) -> Bool {
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                #if canImport(Glibc)
-                let flags = Int32(MSG_NOSIGNAL)
-                #else
-                let flags: Int32 = 0
-                #endif
-                let sent = send(fd, raw.baseAddress! + offset, raw.count - offset, flags)
-                if sent < 0 && errno == EINTR { continue }
-                if sent <= 0 { return false }
-                offset += sent
-            }
-            return true
-        }
-    }
+    private func write(fd: Int32, _ data: Data) -> Bool { LoopbackSocket.sendAll(fd, data) }
 
     // MARK: Reading requests
 
@@ -282,14 +230,5 @@ public final class HTTPServer: @unchecked Sendable {
         return .request(ParsedRequest(request: request, keepAlive: keepAlive))
     }
 
-    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
-            buffer.append(contentsOf: chunk[0..<count])
-            return true
-        }
-    }
+    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool { LoopbackSocket.receive(fd, into: &buffer) }
 }
