@@ -16,7 +16,7 @@ public struct InvocationSummary: Sendable, Equatable {
     /// Summaries of invocations started after `since`, keyed by function.
     public static func load(_ db: PostgresConnection, since: Date) throws -> [String: InvocationSummary] {
         let rows = try db.query("""
-            SELECT function, count(*)::int AS total,
+            SELECT function, sum(n)::int AS total,
                    jsonb_object_agg(outcome, n)::text AS outcomes,
                    sum(cold_n)::int AS cold,
                    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)::numeric(12,3)
