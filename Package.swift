@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "TMSyncTests",
             dependencies: [
-                "TMSync", "TMBrokers", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TMHTTP", "TestSupport",
+                "TMSync", "TMBrokers", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMQueue", "TMCrypto", "TMHTTP", "TestSupport",
                 .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
             ]
         ),

@@ -77,6 +77,16 @@ import TMFunctions
         #expect(garbage.failure(of: "m1")?.retryable == true)
     }
 
+    @Test func aStrayPrintGoesToTheLogsNotIntoTheResult() async throws {
+        defer { harness.cleanUp() }
+        let cold = await ColdInvoker(harness.launch(harness.manifest())).invoke(harness.request([#"{"mode":"print"}"#]))
+        #expect(cold.kind == .ok, "\(cold.reason ?? "")")
+        #expect(cold.logTail.contains("a stray print from the function"))
+        let pool = WarmPool(harness.launch(harness.manifest { $0.warm = true }))
+        for _ in 0..<3 { #expect(await pool.invoke(harness.request([#"{"mode":"print"}"#])).kind == .ok) }
+        await pool.shutdown()
+    }
+
     @Test func theEnvironmentCarriesTheInvocation() async throws {
         defer { harness.cleanUp() }
         let invoker = ColdInvoker(harness.launch(harness.manifest("env-check") { $0.environment["TEST_MODE"] = "environment" }))

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TestSupport
 import TMBrokers
+import TMLocks
 import TMPostgres
 import TMSync
 
@@ -80,6 +81,26 @@ import TMSync
         #expect(try conn.query("SELECT state FROM orders WHERE id = \(orderID)").rows[0].decode("state", as: String.self) == "FILLED")
     }
 
+    @Test func aFillReportedWithoutAnAveragePriceDoesNotBlockTheSync() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        let conn = try f.db.connect()
+        defer { conn.close() }
+        try conn.execute("""
+            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price, state, broker_order_id)
+            VALUES (\(f.user), \(f.account), 'order-2', 'cid2', 'INFY', 'NSE', 'buy', 'limit', 10, 1500, 'ACCEPTED', 'O2')
+            """)
+        // Some brokers report a fill before its average (Alpaca's filled_avg_price can be null).
+        f.broker.set(orders: [SyncFixture.order("O2", client: "cid2", quantity: 10, filled: 10, average: nil, status: .filled)],
+                     trades: [SyncFixture.trade("T1", order: "O2", quantity: 10, price: 1500)])
+        guard case .synced(let report) = try await f.sync() else { Issue.record("not synced"); return }
+        #expect(report.created == 1, "the trades land even though the order must wait")
+        #expect(try f.count("SELECT count(*)::int FROM orders WHERE state = 'ACCEPTED' AND filled_quantity = 0") == 1)
+        f.broker.set(orders: [SyncFixture.order("O2", client: "cid2", quantity: 10, filled: 10, average: 1500, status: .filled)])
+        _ = try await f.sync()
+        #expect(try f.count("SELECT count(*)::int FROM orders WHERE state = 'FILLED' AND average_price = 1500") == 1)
+    }
+
     @Test func aTradeChangedAtTheBrokerIsUpdatedAndAnnounced() async throws {
         let f = try await SyncFixture()
         defer { Task { await f.cleanUp() } }
@@ -98,14 +119,34 @@ import TMSync
         f.broker.set(trades: [SyncFixture.trade("T1", order: "O1", quantity: 10, price: 1500)])
         f.broker.delay(.milliseconds(300))
         let first = try f.consumer(), second = try f.consumer()
-        async let a = f.sync(consumer: first)
-        async let b = f.sync(consumer: second)
+        let slot = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
+        async let a = f.sync(slot: slot, consumer: first)
+        async let b = f.sync(slot: slot, consumer: second)
         let outcomes = try await [a, b]
         let synced = outcomes.filter { if case .synced = $0 { return true } else { return false } }
         #expect(synced.count == 1, "\(outcomes)")
-        #expect(outcomes.contains(.skipped("another sync of this account is running")))
+        #expect(outcomes.contains(.skipped("already synced since slot \(slot)")), "the other waited for the lock, then found the work done")
         #expect(try f.count("SELECT count(*)::int FROM sync_logs") == 1)
         #expect(try f.count("SELECT count(*)::int FROM trades") == 1)
+    }
+
+    @Test func aLockHeldPastTheWaitFailsRetryablyInsteadOfBeingAcknowledged() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        // A sync whose process died holding the lock: it stays until its TTL.
+        let stale = try await DistributedLock(redis: f.redis).tryAcquire(SyncConsumer.lockResource(f.account), ttl: .seconds(30))
+        #expect(stale != nil)
+        var consumer = try f.consumer()
+        consumer.lockWait = .milliseconds(300)
+        do {
+            _ = try await f.sync(consumer: consumer)
+            Issue.record("synced while another holder had the lock")
+        } catch let busy as SyncBusy {
+            #expect(busy.description.contains("being synced by another consumer"))
+        }
+        #expect(try f.count("SELECT count(*)::int FROM sync_logs") == 0)
+        if let stale { _ = try await DistributedLock(redis: f.redis).release(stale) }
+        guard case .synced = try await f.sync(consumer: consumer) else { Issue.record("not synced once the lock was free"); return }
     }
 
     @Test func anExpiredTokenMarksTheAccountAndNotifiesTheUserWithoutRetrying() async throws {

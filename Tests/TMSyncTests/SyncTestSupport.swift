@@ -98,7 +98,9 @@ struct SyncFixture {
         return consumer
     }
 
-    func sync(slot: String = "2026-11-22T10:05:00Z", consumer: SyncConsumer? = nil) async throws -> SyncConsumer.Outcome {
+    /// Syncs for `slot`; the default is a new slot every call (after any earlier sync), as each run of
+    /// sync-trigger sends (a message for a slot the account was already synced after is skipped).
+    func sync(slot: String = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)), consumer: SyncConsumer? = nil) async throws -> SyncConsumer.Outcome {
         try await (consumer ?? self.consumer()).sync(SyncTrigger.Message(accountID: account, slot: slot), messageID: UUID().uuidString,
                                                      logger: Logger(label: "test"))
     }

@@ -2,7 +2,7 @@
 // body says what to do, so one executable can echo, fail N times, sleep past its deadline, crash,
 // exit non-zero, print garbage or reject bad input:
 //
-//   {"mode": "echo" | "noop" | "environment" | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
+//   {"mode": "echo" | "noop" | "print" | "environment" | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
 //    "fail_until_attempt": N, "sleep_ms": N}
 //
 // TEST_MODE sets the default mode. With TEST_TRACE_FILE, the process appends "spawn <pid>" when it
@@ -47,6 +47,9 @@ struct TestFunction: FunctionHandler {
             return record.body
         case "noop":
             return nil
+        case "print":
+            print("a stray print from the function")  // must not corrupt the result
+            return "printed"
         case "fail":
             if record.attempt <= instructions.failUntilAttempt ?? Int.max {
                 throw Failing(description: "failing on purpose (attempt \(record.attempt))")
@@ -63,7 +66,8 @@ struct TestFunction: FunctionHandler {
         case "exit":
             exit(3)
         case "garbage":
-            _ = "hello, this is not a result\n".withCString { write(1, $0, strlen($0)) }
+            // Straight onto the protocol stream (a `print` would go to stderr with the logs).
+            _ = "hello, this is not a result\n".withCString { write(FunctionMain.protocolOutput, $0, strlen($0)) }
             exit(0)
         case "environment":
             let env = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("TM_") && $0.key != "TM_ENV_FILE" }

@@ -66,7 +66,10 @@ public struct CircuitBreaker: Sendable {
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
         if ARGV[1] == '1' then
-          if state ~= 'closed' then redis.call('DEL', KEYS[1]) end
+          -- Only the half-open probe closes an open circuit: a call that started before the circuit
+          -- opened and succeeds late says nothing about the broker now.
+          if state == 'open' then return 'open' end
+          if state == 'half_open' then redis.call('DEL', KEYS[1]) end
           if state == 'closed' then redis.call('HDEL', KEYS[1], 'failures', 'window_start') end
           return 'closed'
         end

@@ -63,7 +63,20 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     }
 
     public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
-        try await guarded(.read) { try await base.trades(since: cursor, symbols: symbols, credentials: credentials) }
+        guard broker == .binance else {
+            return try await guarded(.read) { try await base.trades(since: cursor, symbols: symbols, credentials: credentials) }
+        }
+        // Binance lists trades per symbol (its cursor: symbol → last trade id): each symbol is a
+        // request of its own against the shared budget, not one unit for the lot.
+        var trades: [BrokerTrade] = []
+        var next = cursor
+        for symbol in Set(symbols).union(cursor.values.keys).sorted() {
+            let own = TradeCursor(cursor.values.filter { $0.key == symbol })
+            let batch = try await guarded(.read) { try await base.trades(since: own, symbols: [symbol], credentials: credentials) }
+            trades += batch.trades
+            next.values.merge(batch.next.values) { _, newer in newer }
+        }
+        return TradeBatch(trades: trades.sorted { ($0.executedAt, $0.brokerTradeID) < ($1.executedAt, $1.brokerTradeID) }, next: next)
     }
 
     public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {

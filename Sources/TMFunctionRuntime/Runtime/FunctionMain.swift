@@ -13,6 +13,10 @@ import TMCore
 /// dispatcher and the function disagree about the protocol; retrying would not help).
 public enum FunctionMain {
     public static func run(_ handler: some FunctionHandler) async -> Never {
+        // Results go to the real stdout; anything else printing to stdout (a stray `print`, a
+        // library) lands on stderr with the logs instead of corrupting the protocol.
+        resultFD = dup(1)
+        dup2(2, 1)
         JSONLogHandler.bootstrap()
         let environment = ProcessInfo.processInfo.environment
         let logger = Logger(label: "tm.function.\(environment["TM_FUNCTION"] ?? "unknown")")
@@ -39,12 +43,18 @@ public enum FunctionMain {
         return await handler.handle(request, context: FunctionContext(request: request, logger: logger))
     }
 
+    nonisolated(unsafe) static var resultFD: Int32 = 1
+
+    /// The descriptor results are written to (the process's original stdout), for functions and
+    /// tests that must speak the protocol by hand.
+    public static var protocolOutput: Int32 { resultFD }
+
     static func write(_ result: InvocationResult) {
         let line = (try? result.encodedLine()) ?? Array("{\"status\":\"error\",\"error\":\"result could not be encoded\"}\n".utf8)
         line.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+                let written = Glibc.write(resultFD, buffer.baseAddress! + offset, buffer.count - offset)
                 if written <= 0 { if errno == EINTR { continue }; return }
                 offset += written
             }

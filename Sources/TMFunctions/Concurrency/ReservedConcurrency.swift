@@ -27,19 +27,21 @@ public struct ReservedConcurrency: Sendable {
     public var key: String { Self.key(function) }
     public static func key(_ function: String) -> String { "tm:{fn:\(function)}:running" }
 
-    /// KEYS: running. ARGV: now, limit, member, expiry → 1 taken | 0 full
+    /// Times are the Redis server's, so dispatchers with skewed clocks still agree on expiry.
+    /// KEYS: running. ARGV: limit, member, lease ms → 1 taken | 0 full
     static let acquireScript = RedisScript("""
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-        if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-        redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-        redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) - tonumber(ARGV[1]))
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+        redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+        redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
         return 1
         """)
 
     /// Takes a slot for `invocationID` if one is free now.
     public func tryAcquire(_ invocationID: String) async throws -> Bool {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let reply = try await redis.run(Self.acquireScript, keys: [key], arguments: [now, limit, invocationID, now + lease.milliseconds])
+        let reply = try await redis.run(Self.acquireScript, keys: [key], arguments: [limit, invocationID, lease.milliseconds])
         return reply.int == 1
     }
 
@@ -60,7 +62,8 @@ public struct ReservedConcurrency: Sendable {
 
     /// Invocations holding a slot right now (expired slots excluded).
     public func running() async throws -> Int {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let time = try await redis.send("TIME").array ?? []
+        let now = (Int64(time.first?.string ?? "") ?? 0) * 1000 + (Int64(time.last?.string ?? "") ?? 0) / 1000
         return Int(try await redis.send("ZCOUNT", key, "(\(now)", "+inf").int ?? 0)
     }
 }

@@ -109,12 +109,19 @@ public final class Dispatcher: Sendable {
         logger.info("dispatching", metadata: [
             "functions": "\(services.map(\.manifest.name))", "queues": "\(consumers.map(\.manifest.name))", "dispatcher": "\(options.name)",
         ])
+        let housekeeping = Task {
+            while !stopped.current {
+                for service in services { service.invoker.maintain() }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for consumer in consumers { group.addTask { try await consumer.run() } }
             try await group.waitForAll()
         }
         // Nothing to consume (no functions deployed yet): stay up until told to stop, like a service.
         while consumers.isEmpty && !stopped.current { try await Task.sleep(for: .milliseconds(200)) }
+        housekeeping.cancel()
         for service in services { await service.invoker.shutdown() }
         logger.info("stopped", metadata: ["dispatcher": "\(options.name)"])
     }

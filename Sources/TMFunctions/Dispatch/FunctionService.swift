@@ -46,16 +46,24 @@ final class FunctionService: Sendable {
 
     var outcomeCounts: [InvocationOutcome.Kind: Int] { counters.current }
 
-    private func invoke(_ batch: [BatchCollector.Pending]) async {
+    private func invoke(_ waiting: [BatchCollector.Pending]) async {
+        var batch = waiting
         let invocationID = UUID()
         let id = invocationID.uuidString.lowercased()
         do {
             // Waiting for a slot ends when every handler of the batch is gone (a shutdown past its
             // grace cancels them: their messages stay pending for another dispatcher, no attempt used).
-            guard try await concurrency.acquire(id, shouldStop: { batch.allSatisfy(\.isAnswered) }) else { return }
+            guard try await concurrency.acquire(id, shouldStop: { waiting.allSatisfy(\.isAnswered) }) else { return }
         } catch {
             let failure = FunctionFailure(reason: "could not take a concurrency slot: \(error)", isRetryable: true)
             for pending in batch { pending.answer(.failure(failure)) }
+            return
+        }
+        // Handlers cancelled while the batch waited (a shutdown past its grace) left their messages
+        // pending for another dispatcher: they are not run here too.
+        batch = batch.filter { !$0.isAnswered }
+        if batch.isEmpty {
+            try? await concurrency.release(id)
             return
         }
         let startedAt = Date()

@@ -8,6 +8,12 @@ public protocol FunctionInvoking: Sendable {
     func invoke(_ request: InvocationRequest) async -> InvocationOutcome
     /// Stops any processes kept for reuse.
     func shutdown() async
+    /// Housekeeping the dispatcher runs every second (a warm pool closes processes idle too long).
+    func maintain()
+}
+
+extension FunctionInvoking {
+    public func maintain() {}
 }
 
 /// Where a function's executable is and what it is started with.

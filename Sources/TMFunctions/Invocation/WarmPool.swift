@@ -56,6 +56,9 @@ public final class WarmPool: FunctionInvoking {
         return outcome
     }
 
+    /// Idle processes are closed on time even when no invocation comes (a quiet night).
+    public func maintain() { reapIdle() }
+
     /// Closes processes idle longer than the idle timeout.
     func reapIdle() {
         let limit = launch.manifest.idleTimeout

@@ -62,9 +62,18 @@ public final class InvocationLog: Sendable {
         }
     }
 
-    /// Writes everything buffered so far (for shutdown and tests).
-    public func flush() async {
-        while let writer = state.withLock({ $0.writer }) { await writer.value }
+    /// Writes everything buffered so far (for shutdown and tests), waiting at most `timeout`: with
+    /// Postgres unreachable, a shutdown must not hang on records (they are logged as lost).
+    public func flush(timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while state.withLock({ $0.writer }) != nil {
+            guard ContinuousClock.now < deadline else {
+                let left = state.withLock { $0.buffer.count }
+                logger.error("invocation records not written before shutdown", metadata: ["count": "\(left)"])
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     private func writeLoop() async {

@@ -18,13 +18,14 @@ public struct BrokerAccount: Sendable {
     public let status: String
     public let cursor: TradeCursor
     public let syncFrequency: Duration
+    public let lastSyncAt: Date?
     let sealedKey: String?
     let sealedSecret: String?
     let sealedToken: String?
 
     static let columns = """
         id, user_id, broker, label, status, sync_cursor::text AS cursor,
-        extract(epoch FROM sync_frequency)::bigint AS frequency_s, api_key_sealed, api_secret_sealed, access_token_sealed
+        extract(epoch FROM sync_frequency)::bigint AS frequency_s, last_sync_at, api_key_sealed, api_secret_sealed, access_token_sealed
         """
 
     init(row: PostgresRow) throws {
@@ -38,6 +39,7 @@ public struct BrokerAccount: Sendable {
         let cursorText: String = try row.decode("cursor")
         cursor = TradeCursor((try? JSONDecoder().decode([String: String].self, from: Data(cursorText.utf8))) ?? [:])
         syncFrequency = .seconds(try row.decode("frequency_s", as: Int64.self))
+        lastSyncAt = try row.decode("last_sync_at")
         sealedKey = try row.decode("api_key_sealed")
         sealedSecret = try row.decode("api_secret_sealed")
         sealedToken = try row.decode("access_token_sealed")

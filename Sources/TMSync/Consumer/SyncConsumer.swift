@@ -32,6 +32,8 @@ public struct SyncConsumer: Sendable {
     /// The adapter for an account, already behind the shared rate limits and circuit breaker.
     public let adapter: @Sendable (BrokerAccount) -> any BrokerAdapter
     public var lockTTL: Duration = .seconds(120)
+    /// How long a sync waits for another consumer's sync of the same account.
+    public var lockWait: Duration = .seconds(10)
     public var tradeEventsQueue = "trade-events"
     public var notificationsQueue = "notifications"
 
@@ -63,17 +65,41 @@ public struct SyncConsumer: Sendable {
     public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
         var logger = base
         logger[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
+        guard let before = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
+            throw SyncError.unknownAccount(message.accountID)
+        }
+        guard before.status == "active" else { return .skipped("account is \(before.status)") }
+        // Another consumer syncing this account: wait for it (bounded). A lock still held after
+        // that (its holder may have died; the lock expires with its TTL) fails retryably, so the
+        // message comes back with backoff instead of being acknowledged unsynced.
+        let locks = DistributedLock(redis: redis)
+        let lease: LockLease
+        do {
+            lease = try await locks.acquire(Self.lockResource(before.id), ttl: lockTTL, waitUpTo: lockWait)
+        } catch let error as LockError {
+            throw SyncBusy(reason: "account \(before.id.uuidString.lowercased()) is being synced by another consumer (\(error))")
+        }
+        do {
+            let outcome = try await syncLocked(message, messageID: messageID, lease: lease, logger: logger)
+            _ = try? await locks.release(lease)
+            return outcome
+        } catch {
+            _ = try? await locks.release(lease)
+            throw error
+        }
+    }
+
+    /// The sync itself, under the account's lock.
+    func syncLocked(_ message: SyncTrigger.Message, messageID: String, lease: LockLease, logger: Logger) async throws -> Outcome {
+        // Read under the lock: the status, cursor and last sync another consumer may just have moved.
         guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
             throw SyncError.unknownAccount(message.accountID)
         }
         guard account.status == "active" else { return .skipped("account is \(account.status)") }
-        let locks = DistributedLock(redis: redis)
-        guard let lease = try await locks.tryAcquire(Self.lockResource(account.id), ttl: lockTTL) else {
-            logger.info("skipped: another sync of this account is running")
-            return .skipped("another sync of this account is running")
+        if let last = account.lastSyncAt, let slot = ISO8601DateFormatter().date(from: message.slot), last >= slot {
+            logger.info("skipped: synced by another consumer since this slot")
+            return .skipped("already synced since slot \(message.slot)")
         }
-        defer { Task { _ = try? await locks.release(lease) } }
-
         // Events a previous run committed but did not get to publish (it crashed) go first.
         await publishOutbox(account: account, logger: logger)
         let started = ContinuousClock.now
@@ -108,7 +134,12 @@ public struct SyncConsumer: Sendable {
         } catch let error as BrokerError {
             let duration = ContinuousClock.now - started
             if case .unauthorized(let reason) = error {
-                try await markNeedsUser(account, reason: reason, slot: message.slot, logID: logID, duration: duration, logger: logger)
+                // The broker's refusal is what the message dies with, even if recording it fails.
+                do {
+                    try await markNeedsUser(account, reason: reason, slot: message.slot, logID: logID, duration: duration, logger: logger)
+                } catch {
+                    logger.error("could not mark the account as needing its user", metadata: ["error": "\(error)"])
+                }
             } else {
                 try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
             }
@@ -119,13 +150,18 @@ public struct SyncConsumer: Sendable {
         }
     }
 
-    /// Symbols to read trades for where the broker lists them per symbol (Binance): the account's
-    /// orders and positions now, and the broker's instruments.
+    /// Symbols to read trades for where the broker lists them per symbol (Binance): the symbols of
+    /// the account's orders, the pairs of the assets it holds (from the instrument list: base asset
+    /// + quote currency), and the adapter adds the symbols it has read before (its cursor). Not
+    /// every listed instrument: each symbol costs a request against the broker's weight limit.
     func tradeSymbols(_ account: BrokerAccount, orders: [BrokerOrder], positions: [BrokerPosition]) async throws -> [String] {
-        var symbols = Set(orders.map(\.symbol)).union(positions.map(\.symbol))
-        if account.broker == .binance {
-            let listed = try await pool.query("SELECT symbol FROM instruments WHERE exchange = 'BINANCE'")
-            for row in listed { symbols.insert(try row.decode("symbol", as: String.self)) }
+        var symbols = Set(orders.map(\.symbol))
+        let held = Set(positions.map(\.symbol))
+        if account.broker == .binance, !held.isEmpty {
+            for row in try await pool.query("SELECT symbol, currency FROM instruments WHERE exchange = 'BINANCE'") {
+                let symbol: String = try row.decode("symbol"), quote: String = try row.decode("currency")
+                if symbol.hasSuffix(quote), held.contains(String(symbol.dropLast(quote.count))) { symbols.insert(symbol) }
+            }
         }
         return symbols.sorted()
     }
@@ -183,6 +219,13 @@ public struct SyncConsumer: Sendable {
             logger.warning("publishing trade events failed; kept for the next sync", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Another consumer held the account's lock for longer than the wait: retried with backoff (the
+/// lock expires with its TTL if its holder died), never acknowledged unsynced.
+public struct SyncBusy: Error, CustomStringConvertible, Sendable {
+    public let reason: String
+    public var description: String { reason }
 }
 
 /// A `trade-events` message: a trade created or corrected by a sync.

@@ -12,8 +12,10 @@ struct SyncWriter {
         let id: UUID
         let trade: BrokerTrade
         let created: Bool
-        /// Distinguishes successive corrections of one trade in event keys.
-        var revision: String { created ? "c" : "u-\(trade.quantity)-\(trade.price)-\(trade.fee)" }
+        /// The row's version (its transaction id): every correction of a trade gets its own event
+        /// key, even one that restores an earlier value.
+        let version: String
+        var revision: String { created ? "c" : "u-\(version)" }
     }
 
     func apply(orders: [BrokerOrder], trades batch: TradeBatch, positions: [BrokerPosition], logID: Int64,
@@ -99,11 +101,12 @@ struct SyncWriter {
                   traded_at = EXCLUDED.traded_at, side = EXCLUDED.side, order_id = coalesce(trades.order_id, EXCLUDED.order_id)
                 WHERE (trades.quantity, trades.price, trades.fees, trades.fee_currency, trades.traded_at, trades.side)
                       IS DISTINCT FROM (EXCLUDED.quantity, EXCLUDED.price, EXCLUDED.fees, EXCLUDED.fee_currency, EXCLUDED.traded_at, EXCLUDED.side)
-                RETURNING id, broker_trade_id, (xmax = 0) AS created
+                RETURNING id, broker_trade_id, (xmax = 0) AS created, xmin::text AS version
                 """
             for row in try db.query(PostgresQuery(unsafeSQL: sql, binds: binds)).rows {
                 let id: String = try row.decode("broker_trade_id")
-                changed.append(ChangedTrade(id: try row.decode("id"), trade: latest[id]!, created: try row.decode("created")))
+                changed.append(ChangedTrade(id: try row.decode("id"), trade: latest[id]!, created: try row.decode("created"),
+                                            version: try row.decode("version")))
             }
         }
         return changed
@@ -114,7 +117,7 @@ struct SyncWriter {
     func updateOrders(_ orders: [BrokerOrder]) throws -> Int {
         guard !orders.isEmpty else { return 0 }
         let open = try db.query("""
-            SELECT id, client_order_id, broker_order_id, quantity, filled_quantity, state FROM orders
+            SELECT id, client_order_id, broker_order_id, quantity, filled_quantity, average_price, state FROM orders
             WHERE account_id = \(account.id) AND origin = 'platform'
               AND state IN ('SUBMITTING', 'ACCEPTED', 'PARTIALLY_FILLED', 'UNKNOWN')
             FOR UPDATE
@@ -136,8 +139,11 @@ struct SyncWriter {
             let filled = min(reported.filledQuantity, quantity)
             guard filled >= filledBefore else { continue }  // a stale report never moves a fill backwards
             let state = Self.state(reported.status, filled: filled, quantity: quantity)
-            let average = filled > 0 ? reported.averagePrice : nil
-            guard filled > 0 || average == nil else { continue }
+            // A fill needs an average price (the schema insists); a broker that reports a fill
+            // without one keeps the stored average, or the order waits for the next sync.
+            let storedAverage: Decimal? = try row.decode("average_price")
+            let average = filled > 0 ? (reported.averagePrice ?? storedAverage) : nil
+            guard filled == 0 || average != nil else { continue }
             changed += try db.execute("""
                 UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = \(filled),
                   average_price = \(average)::numeric, state = \(state), reject_reason = coalesce(\(reported.rejectReason)::text, reject_reason),
