@@ -19,13 +19,16 @@ public struct BrokerAccount: Sendable {
     public let cursor: TradeCursor
     public let syncFrequency: Duration
     public let lastSyncAt: Date?
+    /// Trade events a sync committed but did not publish (its process died in between).
+    public let hasPendingEvents: Bool
     let sealedKey: String?
     let sealedSecret: String?
     let sealedToken: String?
 
     static let columns = """
         id, user_id, broker, label, status, sync_cursor::text AS cursor,
-        extract(epoch FROM sync_frequency)::bigint AS frequency_s, last_sync_at, api_key_sealed, api_secret_sealed, access_token_sealed
+        extract(epoch FROM sync_frequency)::bigint AS frequency_s, last_sync_at,
+        EXISTS (SELECT 1 FROM trade_event_outbox o WHERE o.account_id = broker_accounts.id) AS pending_events, api_key_sealed, api_secret_sealed, access_token_sealed
         """
 
     init(row: PostgresRow) throws {
@@ -40,6 +43,7 @@ public struct BrokerAccount: Sendable {
         cursor = TradeCursor((try? JSONDecoder().decode([String: String].self, from: Data(cursorText.utf8))) ?? [:])
         syncFrequency = .seconds(try row.decode("frequency_s", as: Int64.self))
         lastSyncAt = try row.decode("last_sync_at")
+        hasPendingEvents = try row.decode("pending_events")
         sealedKey = try row.decode("api_key_sealed")
         sealedSecret = try row.decode("api_secret_sealed")
         sealedToken = try row.decode("access_token_sealed")

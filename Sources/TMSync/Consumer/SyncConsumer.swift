@@ -65,19 +65,15 @@ public struct SyncConsumer: Sendable {
     public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
         var logger = base
         logger[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
-        guard let before = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
-            throw SyncError.unknownAccount(message.accountID)
-        }
-        guard before.status == "active" else { return .skipped("account is \(before.status)") }
         // Another consumer syncing this account: wait for it (bounded). A lock still held after
         // that (its holder may have died; the lock expires with its TTL) fails retryably, so the
         // message comes back with backoff instead of being acknowledged unsynced.
         let locks = DistributedLock(redis: redis)
         let lease: LockLease
         do {
-            lease = try await locks.acquire(Self.lockResource(before.id), ttl: lockTTL, waitUpTo: lockWait)
+            lease = try await locks.acquire(Self.lockResource(message.accountID), ttl: lockTTL, waitUpTo: lockWait)
         } catch let error as LockError {
-            throw SyncBusy(reason: "account \(before.id.uuidString.lowercased()) is being synced by another consumer (\(error))")
+            throw SyncBusy(reason: "account \(message.accountID.uuidString.lowercased()) is being synced by another consumer (\(error))")
         }
         do {
             let outcome = try await syncLocked(message, messageID: messageID, lease: lease, logger: logger)
@@ -101,7 +97,7 @@ public struct SyncConsumer: Sendable {
             return .skipped("already synced since slot \(message.slot)")
         }
         // Events a previous run committed but did not get to publish (it crashed) go first.
-        await publishOutbox(account: account, logger: logger)
+        if account.hasPendingEvents { await publishOutbox(account: account, logger: logger) }
         let started = ContinuousClock.now
         let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
         let broker = adapter(account)
