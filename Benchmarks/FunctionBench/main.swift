@@ -174,7 +174,7 @@ func drain(warm: Bool, batch: Int, count: Int) async throws -> [String: Double] 
     let elapsed = ContinuousClock.now - started
     dispatcher.stop()
     _ = try? await task.value
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let seconds = elapsed.seconds
     let invocations = Double(dispatcher.outcomes.values.flatMap(\.values).reduce(0, +))
     var spawned = invocations
     if let pool = invoker as? WarmPool { spawned = Double(pool.spawned) }

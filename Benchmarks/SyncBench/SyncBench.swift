@@ -150,7 +150,7 @@ enum SyncBench {
             let p: PostgresRow = try db.query("""
                 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms)::float8 AS p99 FROM sync_logs
                 """).rows[0]
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.seconds
             let run = Run(concurrency: concurrency, batch: batch, accounts: accounts, seconds: seconds, accountsPerMinute: Double(accounts) / seconds * 60,
                           tradesCreated: trades, syncP50Millis: try p.decode("p50"), syncP99Millis: try p.decode("p99"))
             runs.append(run)

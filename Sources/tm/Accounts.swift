@@ -37,14 +37,13 @@ struct Accounts: AsyncParsableCommand {
             print("ID                                    USER                  BROKER   LABEL             STATUS  LAST SYNC             OUTCOME  FETCHED/CREATED/UPDATED  TRADES")
             for a in accounts {
                 let counts = a.fetched.map { "\($0)/\(a.created ?? 0)/\(a.updated ?? 0)" } ?? "-"
-                print([a.id, pad(a.user, 22), pad(a.broker, 9), pad(a.label, 18), pad(a.status, 8),
+                print([pad(a.id, 38), pad(a.user, 22), pad(a.broker, 9), pad(a.label, 18), pad(a.status, 8),
                        pad(a.lastSyncAt.map { time.string(from: $0) } ?? "never", 22), pad(a.lastOutcome ?? "-", 9), pad(counts, 25), "\(a.trades)"]
-                        .joined(separator: " "))
+                        .joined())
                 if let reason = a.errorReason { print("    error: \(reason)") }
             }
         }
 
-        func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text.padding(toLength: width, withPad: " ", startingAt: 0) }
     }
 
     struct Add: ParsableCommand {

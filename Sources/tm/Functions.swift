@@ -110,10 +110,6 @@ struct Functions: AsyncParsableCommand {
         let data = try JSONSerialization.data(withJSONObject: ["functions": list, "notes": notes], options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
-
-    func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
-    }
 }
 
 /// `tm invoke`: one invocation, exactly as the dispatcher would run it.
@@ -239,6 +235,12 @@ struct Dispatch: AsyncParsableCommand {
         await log.flush()
         await pool.shutdown()
     }
+}
+
+/// A table cell: `text` padded to `width`, or followed by one space when it is wider, so columns
+/// never run together.
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text.padding(toLength: width, withPad: " ", startingAt: 0)
 }
 
 extension JSONEncoder {

@@ -131,7 +131,7 @@ public final class TestHTTPServer: @unchecked Sendable {
     /// Waits until at least `count` requests were received or `timeout` passed; returns whether they were.
     @discardableResult
     public func waitForRequests(_ count: Int, timeout: Duration = .seconds(5)) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout.asTimeInterval)
+        let deadline = Date().addingTimeInterval(timeout.seconds)
         state.lock(); defer { state.unlock() }
         while recorded.count < count {
             if !state.wait(until: deadline) { return recorded.count >= count }
@@ -253,7 +253,7 @@ public final class TestHTTPServer: @unchecked Sendable {
 
     /// Waits for `delay`; false if the server was stopped meanwhile.
     private func sleepUnlessStopped(_ delay: Duration) -> Bool {
-        let deadline = Date().addingTimeInterval(delay.asTimeInterval)
+        let deadline = Date().addingTimeInterval(delay.seconds)
         state.lock(); defer { state.unlock() }
         while !stopped {
             if !state.wait(until: deadline) { return !stopped }
@@ -309,11 +309,4 @@ public final class TestHTTPServer: @unchecked Sendable {
     }
 
     private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool { LoopbackSocket.receive(fd, into: &buffer) }
-}
-
-extension Duration {
-    fileprivate var asTimeInterval: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
 }

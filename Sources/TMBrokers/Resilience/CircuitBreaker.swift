@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMRedis
 
 /// A broker's circuit breaker, shared by every process through Redis: after `threshold` failures
@@ -38,8 +39,6 @@ public struct CircuitBreaker: Sendable {
     }
 
     public var key: String { "tm:{cb:\(name)}" }
-
-    private static func millis(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
 
     /// KEYS: breaker hash. ARGV: cooldown ms → {1, state} allowed | {0, wait ms}
     static let allowScript = RedisScript("""
@@ -92,7 +91,7 @@ public struct CircuitBreaker: Sendable {
 
     /// Throws `Open` when the call must not go out now.
     public func allow() async throws {
-        let reply = try await redis.run(Self.allowScript, keys: [key], arguments: [Self.millis(settings.cooldown)])
+        let reply = try await redis.run(Self.allowScript, keys: [key], arguments: [settings.cooldown.milliseconds])
         if reply.array?.first?.int == 0 {
             throw Open(name: name, retryAfter: .milliseconds(reply.array?.last?.int ?? 0))
         }
@@ -100,7 +99,7 @@ public struct CircuitBreaker: Sendable {
 
     @discardableResult
     public func record(success: Bool) async throws -> State {
-        let reply = try await redis.run(Self.recordScript, keys: [key], arguments: [success ? "1" : "0", settings.threshold, Self.millis(settings.window)])
+        let reply = try await redis.run(Self.recordScript, keys: [key], arguments: [success ? "1" : "0", settings.threshold, settings.window.milliseconds])
         return State(rawValue: reply.string ?? "closed") ?? .closed
     }
 

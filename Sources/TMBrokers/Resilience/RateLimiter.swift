@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMRedis
 
 /// A limit of `limit` calls in any window of `window`.
@@ -29,7 +30,7 @@ public struct RateLimiter: Sendable {
     public init(redis: RedisClient) { self.redis = redis }
 
     public static func key(_ name: String, _ limit: RateLimit) -> String {
-        "tm:{rl:\(name)}:\(limit.limit)/\(millis(limit.window))"
+        "tm:{rl:\(name)}:\(limit.limit)/\(limit.window.milliseconds)"
     }
 
     /// KEYS: one sorted set per limit. ARGV: member, (limit, window ms)... → {1, grant ms} | {0, wait ms}
@@ -63,14 +64,13 @@ public struct RateLimiter: Sendable {
     public func tryAcquire(_ name: String, limits: [RateLimit]) async throws -> Attempt {
         guard !limits.isEmpty else { return .granted(atMillis: 0) }
         var arguments: [any RedisArgumentConvertible] = ["\(UInt64.random(in: 0...UInt64.max))"]
-        for limit in limits { arguments += [limit.limit, Self.millis(limit.window)] }
+        for limit in limits { arguments += [limit.limit, limit.window.milliseconds] }
         let reply = try await redis.run(Self.script, keys: limits.map { Self.key(name, $0) }, arguments: arguments)
         let parts = reply.array ?? []
         guard parts.count == 2, parts[0].int == 1 else { return .wait(.milliseconds(parts.last?.int ?? 1)) }
         return .granted(atMillis: parts[1].int ?? 0)
     }
 
-    static func millis(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
 
     /// Waits for room (at most `maxWait`), else throws `BrokerError.rateLimited` with the wait.
     public func acquire(_ name: String, limits: [RateLimit], maxWait: Duration) async throws {

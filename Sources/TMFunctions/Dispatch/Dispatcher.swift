@@ -53,7 +53,7 @@ public final class Dispatcher: Sendable {
             guard let invoker = invokers[manifest.name] else {
                 throw ConfigurationError(variable: "TM_FUNCTIONS_BIN", reason: "no invoker for function \(manifest.name)")
             }
-            let service = FunctionService(manifest: manifest, invoker: invoker, redis: redis, log: log, dispatcherName: options.name)
+            let service = FunctionService(manifest: manifest, invoker: invoker, redis: redis, log: log)
             services.append(service)
             var consumed = [manifest.invocationQueue]
             if case .queue(let name) = manifest.trigger {

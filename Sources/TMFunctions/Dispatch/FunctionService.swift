@@ -16,19 +16,17 @@ final class FunctionService: Sendable {
     let invoker: any FunctionInvoking
     let concurrency: ReservedConcurrency
     let log: InvocationLog?
-    let dispatcherName: String
     private let logger: Logger
     private let counters = Locked<[InvocationOutcome.Kind: Int]>([:])
     private let batcher = Locked<BatchCollector?>(nil)
 
-    init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?, dispatcherName: String) {
+    init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?) {
         self.manifest = manifest
         self.invoker = invoker
         // A slot outlives its invocation only if the dispatcher dies: by then the process is dead too.
         concurrency = ReservedConcurrency(function: manifest.name, limit: manifest.reservedConcurrency,
                                           lease: manifest.timeout + manifest.killGrace + .seconds(10), redis: redis)
         self.log = log
-        self.dispatcherName = dispatcherName
         var logger = Logger(label: "tm.dispatch.\(manifest.name)")
         logger[metadataKey: "function"] = .string(manifest.name)
         self.logger = logger
@@ -100,9 +98,4 @@ final class FunctionService: Sendable {
             id: invocationID, function: manifest.name, source: batch.first?.delivery.queue ?? "", attempt: request.attempt,
             records: batch.count, failed: failed, outcome: outcome, startedAt: startedAt))
     }
-}
-
-extension Duration {
-    /// Whole and fractional seconds, for wall-clock deadlines.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

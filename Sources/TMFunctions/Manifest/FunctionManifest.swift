@@ -80,9 +80,8 @@ public struct FunctionManifest: Sendable, Hashable {
         var queue = queue
         if let max = retry.maxDeliveries { queue.maxDeliveries = max }
         if let backoff = retry.backoff { queue.backoff = backoff }
-        // A batch waits for its window, then for a concurrency slot: in-flight messages must fit.
-        queue.concurrency = max(queue.concurrency, batchSize * reservedConcurrency)
-        queue.batchSize = max(1, min(batchSize, 1000))
+        // How many messages a dispatcher holds and fetches is the consumer's business
+        // (`Dispatcher.consumerOptions`), not the queue's.
         return queue
     }
 }

@@ -30,7 +30,7 @@ public struct Slot: Sendable, Hashable {
     /// A deterministic delay in [0, maximum), whole milliseconds. It hashes with the FNV-1a the
     /// queues use to pick shards, so every process computes the same spread.
     public func jitter(maximum: Duration) -> Duration {
-        let ceiling = Int(maximum.components.seconds * 1000 + maximum.components.attoseconds / 1_000_000_000_000_000)
+        let ceiling = Int(maximum.milliseconds)
         guard ceiling > 1 else { return .zero }
         return .milliseconds(QueueKeys.shard(for: "\(schedule)|\(utc)", shards: ceiling))
     }

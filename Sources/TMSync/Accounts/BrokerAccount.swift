@@ -66,7 +66,9 @@ public struct BrokerAccount: Sendable {
         }
     }
 
-    /// The rate-limit budget this account spends: its API key's identity without the key itself.
+    /// The rate-limit budget this account spends: the account's id (never the key itself). Accounts
+    /// that share one broker app key share that app's limit at the broker too, which this does not
+    /// count together.
     public var budgetKey: String { id.uuidString.lowercased() }
 }
 

@@ -124,7 +124,7 @@ public struct SyncConsumer: Sendable {
             if !changed.isEmpty { await publishOutbox(account: account, logger: logger) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
-                "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)",
+                "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.milliseconds)",
             ])
             return .synced(report)
         } catch let error as BrokerError {

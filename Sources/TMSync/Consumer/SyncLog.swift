@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMPostgres
 
 /// The `sync_logs` row of one sync run: inserted when it starts, finished with its counts and
@@ -12,14 +13,14 @@ enum SyncLog {
     static func finish(_ db: PostgresConnection, logID: Int64, report: SyncConsumer.SyncReport, duration: Duration) throws {
         try db.execute("""
             UPDATE sync_logs SET finished_at = greatest(now(), started_at), fetched_count = \(report.fetched), created_count = \(report.created),
-              updated_count = \(report.updated), skipped_count = \(report.skipped), duration_ms = \(duration.wholeMilliseconds), outcome = 'ok'
+              updated_count = \(report.updated), skipped_count = \(report.skipped), duration_ms = \(duration.milliseconds), outcome = 'ok'
             WHERE id = \(logID)
             """)
     }
 
     static func fail(_ db: PostgresConnection, logID: Int64, error: String, duration: Duration) throws {
         try db.execute("""
-            UPDATE sync_logs SET finished_at = greatest(now(), started_at), duration_ms = \(duration.wholeMilliseconds), outcome = 'error', error = \(error)
+            UPDATE sync_logs SET finished_at = greatest(now(), started_at), duration_ms = \(duration.milliseconds), outcome = 'error', error = \(error)
             WHERE id = \(logID) AND outcome IS NULL
             """)
     }
@@ -33,8 +34,4 @@ enum SyncLog {
                 """)
         }
     }
-}
-
-extension Duration {
-    var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }
