@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
         .executableTarget(
             name: "queue-test-worker",
-            dependencies: ["TMQueue", "TMPostgres", "TMRedis", "TMCore"],
+            dependencies: ["TMQueue", "TMLocks", "TMPostgres", "TMRedis", "TMCore"],
             path: "Tests/QueueTestWorker"
         ),
         .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TestSupport", "queue-test-worker"]),

@@ -432,7 +432,7 @@ public final class QueueConsumer: Sendable {
             if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
             var history = delivery.history
             history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
-            let historyJSON = String(decoding: (try? JSONEncoder().encode(history)) ?? Data("[]".utf8), as: UTF8.self)
+            let historyJSON = AttemptRecord.json(history)
             arguments = [
                 Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
                 delivery.attempt, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
@@ -487,7 +487,7 @@ public final class QueueConsumer: Sendable {
             while i + 1 < fields.count { raw[fields[i].string ?? "?"] = fields[i + 1].string; i += 2 }
             let payload = (try? JSONSerialization.data(withJSONObject: raw)) ?? Data("{}".utf8)
             let error = "stream entry has no 'id' field: not written by a tm producer"
-            let history = "[{\"at\":\(now),\"consumer\":\"\(options.consumerName)\",\"attempt\":1,\"kind\":\"malformed\",\"error\":\"\(error)\"}]"
+            let history = AttemptRecord.json([AttemptRecord(at: now, consumer: options.consumerName, attempt: 1, kind: .malformed, error: error)])
             _ = try await control.run(QueueScripts.deadLetter, keys: [keys.stream, keys.deadLetters, keys.epochs], arguments: [
                 Self.group, sid, id, epoch, "", Array(payload), 1, now, history, "malformed", error, now, manifest.name,
                 "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
