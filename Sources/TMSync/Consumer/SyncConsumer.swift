@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TMBrokers
+import TMCore
 import TMCrypto
 import TMLocks
 import TMPostgres
@@ -12,7 +13,8 @@ import TMRedis
 ///
 /// Guarantees:
 /// - one sync per account at a time: a per-account lock, and every write in one transaction fenced
-///   by the lock's token, so a paused ex-holder can never overwrite a newer sync;
+///   by the lock's token and by the message's delivery epoch, so a paused ex-holder, or a paused
+///   invocation whose message was redelivered, can never overwrite a newer sync;
 /// - trades are upserted by (account, broker trade id): a re-sync creates nothing twice, and a trade
 ///   the broker corrected is updated; platform orders get their fill state, never moving backwards
 ///   or out of a terminal state; the position snapshot replaces the previous one;
@@ -62,7 +64,8 @@ public struct SyncConsumer: Sendable {
 
     public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
 
-    public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
+    /// - Parameter delivery: the message's delivery (`InvocationRecord.fence`), fencing the writes.
+    public func sync(_ message: SyncTrigger.Message, delivery: MessageFence, logger base: Logger) async throws -> Outcome {
         var logger = base
         logger[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
         // Another consumer syncing this account: wait for it (bounded). A lock still held after
@@ -76,7 +79,7 @@ public struct SyncConsumer: Sendable {
             throw SyncBusy(reason: "account \(message.accountID.uuidString.lowercased()) is being synced by another consumer (\(error))")
         }
         do {
-            let outcome = try await syncLocked(message, messageID: messageID, lease: lease, logger: logger)
+            let outcome = try await syncLocked(message, delivery: delivery, lease: lease, logger: logger)
             _ = try? await locks.release(lease)
             return outcome
         } catch {
@@ -86,7 +89,7 @@ public struct SyncConsumer: Sendable {
     }
 
     /// The sync itself, under the account's lock.
-    func syncLocked(_ message: SyncTrigger.Message, messageID: String, lease: LockLease, logger: Logger) async throws -> Outcome {
+    func syncLocked(_ message: SyncTrigger.Message, delivery: MessageFence, lease: LockLease, logger: Logger) async throws -> Outcome {
         // Read under the lock: the status, cursor and last sync another consumer may just have moved.
         guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
             throw SyncError.unknownAccount(message.accountID)
@@ -99,7 +102,7 @@ public struct SyncConsumer: Sendable {
         // Events a previous run committed but did not get to publish (it crashed) go first.
         if account.hasPendingEvents { await publishOutbox(account: account, logger: logger) }
         let started = ContinuousClock.now
-        let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
+        let logID = try await SyncLog.start(pool, account: account.id, messageID: delivery.messageID)
         let broker = adapter(account)
         let credentials = account.credentials(keyring: keyring)
         do {
@@ -117,7 +120,7 @@ public struct SyncConsumer: Sendable {
                 (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
             }
             let duration = ContinuousClock.now - started
-            let (report, changed) = try await pool.transaction(fencedBy: lease) { db in
+            let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
                 try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
                                                              logID: logID, duration: duration)
             }
