@@ -26,10 +26,12 @@ struct TestFunctionHarness {
         return manifest
     }
 
-    func launch(_ manifest: FunctionManifest) -> FunctionLaunch {
-        var environment = ProcessInfo.processInfo.environment
-        environment["TEST_TRACE_FILE"] = traceFile
-        var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: environment)
+    /// The dispatcher's environment is `base` (default: this process's); the trace file goes
+    /// through the manifest's `environment`, the only way a variable outside the allow-list passes.
+    func launch(_ manifest: FunctionManifest, base: [String: String] = ProcessInfo.processInfo.environment) -> FunctionLaunch {
+        var manifest = manifest
+        manifest.environment["TEST_TRACE_FILE"] = traceFile
+        var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: base)
         launch.forwardLogs = false
         return launch
     }
@@ -64,7 +66,7 @@ struct TestFunctionHarness {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return InvocationRequest(
             invocationID: UUID().uuidString.lowercased(), function: function, attempt: attempt, deadlineMillis: now + timeout.milliseconds,
-            records: bodies.enumerated().map { InvocationRecord(messageID: "m\($0.offset + 1)", queue: "test", attempt: attempt, enqueuedAtMillis: now, body: $0.element) })
+            records: bodies.enumerated().map { InvocationRecord(messageID: "m\($0.offset + 1)", queue: "test", attempt: attempt, epoch: 1, enqueuedAtMillis: now, body: $0.element) })
     }
 }
 

@@ -67,7 +67,7 @@ final class FunctionService: Sendable {
         let startedAt = Date()
         let records = batch.map { pending in
             InvocationRecord(messageID: pending.delivery.id, key: pending.delivery.key, queue: pending.delivery.queue,
-                             attempt: pending.delivery.attempt, enqueuedAtMillis: Int64(pending.delivery.enqueuedAt.timeIntervalSince1970 * 1000),
+                             attempt: pending.delivery.attempt, epoch: pending.delivery.epoch, enqueuedAtMillis: Int64(pending.delivery.enqueuedAt.timeIntervalSince1970 * 1000),
                              body: String(decoding: pending.delivery.payload, as: UTF8.self))
         }
         let request = InvocationRequest(

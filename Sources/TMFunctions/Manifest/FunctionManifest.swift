@@ -43,7 +43,15 @@ public struct FunctionManifest: Sendable, Hashable {
     /// A warm process is replaced after this many invocations, or after idling this long.
     public var maxInvocationsPerProcess: Int = 1000
     public var idleTimeout: Duration = .seconds(300)
+    /// Added to the allow-listed environment the dispatcher passes (`FunctionEnvironment`).
     public var environment: [String: String] = [:]
+    /// The secret variables the function gets (each one of `FunctionEnvironment.secrets`); no
+    /// other function sees them.
+    public var secrets: [String] = []
+    /// The most bytes the result may take on stdout (past it the invocation fails as `garbage`),
+    /// and the most stderr bytes kept and forwarded per invocation.
+    public var maxOutput: Int = 1 << 20
+    public static let maxOutputRange = 1024...(256 << 20)
     public var retry = Retry()
 
     public init(name: String) {
