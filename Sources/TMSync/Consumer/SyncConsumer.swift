@@ -143,6 +143,11 @@ public struct SyncConsumer: Sendable {
                 try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
             }
             throw error
+        } catch let error as LockError {
+            // Fenced out: a newer delivery or lock holder has synced the account. Only this run's
+            // log row fails; the account's outcome is the newer sync's.
+            _ = try? await pool.withConnection { try SyncLog.fail($0, logID: logID, error: "\(error)", duration: ContinuousClock.now - started) }
+            throw error
         } catch {
             try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: ContinuousClock.now - started)
             throw error
