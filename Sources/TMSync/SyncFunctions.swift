@@ -54,6 +54,8 @@ public struct SyncServices: Sendable {
     }
 
     public var trigger: SyncTrigger { SyncTrigger(pool: pool, producer: producer) }
+
+    public var housekeeping: SyncHousekeeping { SyncHousekeeping(pool: pool, outbox: TradeEventOutbox(pool: pool, producer: producer)) }
 }
 
 /// The `sync-trigger` function: each record is a schedule slot (`{"slot": "<ISO 8601>"}`, else now).
@@ -72,7 +74,15 @@ public struct SyncTriggerFunction: FunctionHandler {
                 slot = parsed
             }
             let report = try await services.trigger.run(slot: slot, logger: context.logger)
-            return "due \(report.due), enqueued \(report.enqueued), already enqueued \(report.duplicates), failed \(report.failed)"
+            var summary = "due \(report.due), enqueued \(report.enqueued), already enqueued \(report.duplicates), failed \(report.failed)"
+            // Housekeeping never fails the pass: the syncs are enqueued, and the next pass tries again.
+            do {
+                let done = try await services.housekeeping.run(logger: context.logger)
+                summary += "; abandoned runs \(done.abandonedRuns), events published \(done.published), dropped \(done.droppedEvents)"
+            } catch {
+                context.logger.error("sync housekeeping failed; the next pass tries again", metadata: ["error": "\(error)"])
+            }
+            return summary
         }.handle(request, context: context)
     }
 }

@@ -127,7 +127,8 @@ final class RunningDispatcher: Sendable {
     let task: Task<Void, Error>
     let invokers: [String: any FunctionInvoking]
 
-    init(functions: [FunctionManifest], queue: TriggerQueue, harness: TestFunctionHarness, log: InvocationLog? = nil, name: String? = nil) throws {
+    init(functions: [FunctionManifest], queue: TriggerQueue, harness: TestFunctionHarness, log: InvocationLog? = nil, name: String? = nil,
+         slotLease: Duration? = nil) throws {
         let catalog = try FunctionCatalog(functions)
         var invokers: [String: any FunctionInvoking] = [:]
         for manifest in functions { invokers[manifest.name] = Dispatcher.invoker(for: harness.launch(manifest)) }
@@ -136,6 +137,7 @@ final class RunningDispatcher: Sendable {
         options.blockTimeout = .milliseconds(200)
         options.promoteInterval = .milliseconds(20)
         options.reclaimInterval = .milliseconds(500)
+        if let slotLease { options.slotLease = slotLease }
         let dispatcher = try Dispatcher(functions: catalog, queues: try queue.catalog, invokers: invokers, redis: queue.redis,
                                         redisConfiguration: queue.redisConfiguration, log: log, options: options)
         self.dispatcher = dispatcher

@@ -84,7 +84,9 @@ struct TestFunction: FunctionHandler {
         case "sleep":
             // With fail_until_attempt, only those attempts sleep (e.g. time out once, then succeed).
             if let until = instructions.failUntilAttempt, record.attempt > until { return "no sleep on attempt \(record.attempt)" }
-            try await Task.sleep(for: .milliseconds(instructions.sleepMs ?? 60_000))
+            // TEST_SLEEP_CAP_MS: a dispatcher standing in for a killed one finishes its sleepers at once.
+            let cap = Int(ProcessInfo.processInfo.environment["TEST_SLEEP_CAP_MS"] ?? "") ?? Int.max
+            try await Task.sleep(for: .milliseconds(min(instructions.sleepMs ?? 60_000, cap)))
             return "slept"
         case "crash":
             context.logger.error("about to crash")

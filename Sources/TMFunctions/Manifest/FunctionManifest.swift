@@ -68,7 +68,9 @@ public struct FunctionManifest: Sendable, Hashable {
     public var invocationQueue: QueueManifest {
         var queue = QueueManifest(name: invocationQueueName)
         queue.description = "Direct invocations of the function \(name) (schedules, tm invoke)."
-        queue.visibilityTimeout = max(.seconds(30), timeout + killGrace)
+        // Heartbeats keep a running invocation owned however long it takes: a short timeout only
+        // decides how soon a dead dispatcher's invocations run elsewhere.
+        queue.visibilityTimeout = .seconds(6)
         queue.maxLength = 10_000
         return applyingOverrides(to: queue)
     }
