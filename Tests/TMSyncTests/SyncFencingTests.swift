@@ -27,5 +27,8 @@ import TMSync
         #expect(try f.count("SELECT count(*)::int FROM trades WHERE price = 1500") == 1, "the newer sync's trade stands")
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox WHERE event_key LIKE '%T2%'") == 0)
         #expect(try f.count("SELECT count(*)::int FROM sync_logs WHERE outcome = 'ok'") == 1)
+        #expect(try f.count("SELECT count(*)::int FROM sync_logs WHERE outcome = 'error' AND error LIKE '%is stale%'") == 1, "the stale run is logged")
+        #expect(try f.count("SELECT count(*)::int FROM broker_accounts WHERE last_sync_outcome = 'ok' AND consecutive_failures = 0") == 1,
+                "the account keeps the newer sync's outcome")
     }
 }

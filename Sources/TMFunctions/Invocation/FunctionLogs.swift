@@ -32,6 +32,9 @@ final class FunctionLogs: @unchecked Sendable {
         keep(bytes)
         // Once over the limit, every later line is dropped too (the log does not resume mid-flood).
         if droppedBytes > 0 || forwardedBytes + bytes.count > limit {
+            if droppedBytes == 0, forward {
+                emit("{\"level\":\"warning\",\"logger\":\"tm.function.stderr\",\"msg\":\"stderr over \(ByteSizeText.format(limit)): the rest of this invocation's stderr is not forwarded\"}")
+            }
             droppedBytes += bytes.count + 1
             return
         }

@@ -147,6 +147,11 @@ public struct SyncConsumer: Sendable {
                 try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
             }
             throw error
+        } catch let error as LockError {
+            // Fenced out: a newer delivery or lock holder has synced the account. Only this run's
+            // log row fails; the account's outcome is the newer sync's.
+            _ = try? await pool.withConnection { try SyncLog.fail($0, logID: logID, error: "\(error)", duration: ContinuousClock.now - started) }
+            throw error
         } catch {
             // Cancelled (the lease was lost, or the invocation stopped): recorded all the same, from
             // a task of its own that the cancellation does not reach.

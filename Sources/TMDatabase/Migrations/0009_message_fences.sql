@@ -1,4 +1,4 @@
--- 0008_message_fences: retention for message fences.
+-- 0009_message_fences: retention for message fences.
 -- A function's fenced write (FencingGuard with a MessageFence) keeps one lock_fences row per message,
 -- resource 'message:<queue>/<message id>' and token the delivery's epoch. Such a row only matters
 -- while a delivery of that message can still be running — at most a function's timeout (15 minutes
