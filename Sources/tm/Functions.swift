@@ -152,7 +152,7 @@ struct Invoke: AsyncParsableCommand {
         let invoker = Dispatcher.invoker(for: launch)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let records = bodies.enumerated().map { index, body in
-            InvocationRecord(messageID: "invoke-\(now)-\(index + 1)", queue: "invoke", attempt: 1, enqueuedAtMillis: now, body: body)
+            InvocationRecord(messageID: "invoke-\(now)-\(index + 1)", queue: "invoke", attempt: 1, epoch: 1, enqueuedAtMillis: now, body: body)
         }
         let request = InvocationRequest(
             invocationID: UUID().uuidString.lowercased(), function: manifest.name, attempt: 1,

@@ -193,9 +193,11 @@ import TMRedis
 
         // Reserved concurrency, rate limits, circuit breaker.
         let reserved = ReservedConcurrency(function: "fn", limit: 2, lease: .seconds(5), redis: redis)
-        #expect(try await reserved.tryAcquire("i1"))
+        let slot = try #require(try await reserved.tryAcquire())
+        try await reserved.renew()
         _ = try await reserved.running()
-        try await reserved.release("i1")
+        reserved.release(slot)
+        await reserved.releaseAll()
         let limiter = RateLimiter(redis: redis)
         _ = try await limiter.tryAcquire("broker", limits: [RateLimit(5, per: .seconds(1)), RateLimit(100, per: .seconds(60))])
         let breaker = CircuitBreaker(name: "broker", redis: redis)
@@ -213,7 +215,8 @@ import TMRedis
             ("replay", QueueScripts.replay), ("pruneConsumers", QueueScripts.pruneConsumers),
             ("lock.acquire", DistributedLock.acquireScript), ("lock.release", DistributedLock.releaseScript),
             ("lock.extend", DistributedLock.extendScript), ("leader.withdraw", LeaderRegistry.withdrawScript),
-            ("reserved.acquire", ReservedConcurrency.acquireScript), ("rateLimiter", RateLimiter.script),
+            ("reserved.acquire", ReservedConcurrency.acquireScript), ("reserved.renew", ReservedConcurrency.renewScript),
+            ("enqueueBatch", QueueScripts.enqueueBatch), ("rateLimiter", RateLimiter.script),
             ("breaker.allow", CircuitBreaker.allowScript), ("breaker.record", CircuitBreaker.recordScript),
         ]
         var names: [String: String] = [:]

@@ -108,9 +108,10 @@ enum QueueScripts {
                 'reason', 'malformed', 'error', message, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
               redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
               dead = dead + 1
+            elseif deliveries > tonumber(ARGV[5]) + 1 then
+              poison[#poison + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
             else
-              local item = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
-              if deliveries > tonumber(ARGV[5]) + 1 then poison[#poison + 1] = item else out[#out + 1] = item end
+              out[#out + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
             end
           elseif type(entry) == 'table' then
             redis.call('XACK', KEYS[1], ARGV[1], entry[1])
