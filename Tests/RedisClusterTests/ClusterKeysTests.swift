@@ -116,7 +116,7 @@ import TMRedis
     private func runEveryRedisUser(_ configuration: RedisConfiguration, _ redis: RedisClient) async throws {
         var life = QueueManifest(name: "life")
         life.shards = 4
-        life.visibilityTimeout = .milliseconds(1500)
+        life.visibilityTimeout = .seconds(3)
         life.maxDeliveries = 2
         life.concurrency = 4
         life.batchSize = 1
@@ -128,8 +128,10 @@ import TMRedis
         let producer = QueueProducer(redis: redis, catalog: catalog)
 
         struct Failed: Error {}
+        let replayed = Locked(false)
         let handler: QueueHandler = { delivery in
             let text = String(decoding: delivery.payload, as: UTF8.self)
+            if text.contains("replayed") { replayed.withLock { $0 = true } }
             if text.contains("fail") { throw Failed() }
             if text.contains("slow") { try await Task.sleep(for: .milliseconds(1300)) }
             return "done"
@@ -148,17 +150,17 @@ import TMRedis
         for i in 0..<2 { try await producer.enqueue("life", OutgoingMessage(payload: Array(#"{"do":"fail"}"#.utf8), key: "f\(i)")) }
         try await producer.enqueue("life", OutgoingMessage(payload: Array(#"{"do":"slow"}"#.utf8), key: "slow"))
         #expect(try await producer.enqueue("life", OutgoingMessage(payload: Array("{}".utf8), key: "k0")).duplicate)
-        try await eventually("the lifecycle settles") { consumer.counters.handled == 26 && consumer.counters.deadLettered == 2 }
+        try await eventually("the lifecycle settles") { consumer.counters.handled >= 26 && consumer.counters.deadLettered >= 2 }
 
         // Dead letters: replay one with a fix, purge the other.
         let dlq = DeadLetterQueue(redis: redis, manifest: life)
         let letters = try await dlq.list()
         #expect(letters.count == 2)
         if letters.count == 2 {
-            #expect(try await dlq.replay(ids: [letters[0].id], patch: #"{"do":"ok"}"#).replayed == 1)
+            #expect(try await dlq.replay(ids: [letters[0].id], patch: #"{"do":"ok","replayed":true}"#).replayed == 1)
             #expect(try await dlq.purge(ids: [letters[1].messageID]).purged.count == 1)
         }
-        try await eventually("the replay is handled") { consumer.counters.handled == 27 }
+        try await eventually("the replay is handled") { replayed.current }
         _ = try await QueueInspector(redis: redis, catalog: catalog).status()
         consumer.stop()
         try await running.value
@@ -174,7 +176,7 @@ import TMRedis
         let recovering = QueueConsumer(manifest: ghost, redis: configuration, options: options, handler: handler)
         let recovery = Task { try await recovering.run() }
         try await eventually("reclaimed and poison handled") {
-            recovering.counters.handled == 1 && recovering.counters.deadLettered == 1
+            recovering.counters.handled >= 1 && recovering.counters.deadLettered >= 1
         }
         recovering.stop()
         try await recovery.value

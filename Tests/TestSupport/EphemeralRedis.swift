@@ -11,6 +11,9 @@ public final class EphemeralRedis: @unchecked Sendable {
     /// A one-node Redis Cluster owning every slot: Redis itself then refuses (CROSSSLOT) any
     /// command or script whose keys span hash slots.
     public let cluster: Bool
+    /// The cluster bus port, chosen free like `port` (the default, port + 10000, may be taken or
+    /// past 65535).
+    private let busPort: Int
     private var process: ChildProcess?
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
@@ -24,6 +27,9 @@ public final class EphemeralRedis: @unchecked Sendable {
     private init(cluster: Bool) throws {
         self.cluster = cluster
         port = try freeLoopbackPort()
+        var bus = cluster ? try freeLoopbackPort() : 0
+        while cluster && bus == port { bus = try freeLoopbackPort() }
+        busPort = bus
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tm-redis-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -36,7 +42,7 @@ public final class EphemeralRedis: @unchecked Sendable {
             "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--enable-debug-command", "local",
             "--logfile", directory.appendingPathComponent("redis.log").path,
-        ] + (cluster ? ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] : []))
+        ] + (cluster ? ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", String(busPort)] : []))
         try waitUntil(answering: true)
         if cluster { try assignEverySlot() }
     }
@@ -45,13 +51,14 @@ public final class EphemeralRedis: @unchecked Sendable {
     /// until the cluster reports itself ok.
     private func assignEverySlot() throws {
         let cli = try Self.redisServerPath().replacingOccurrences(of: "redis-server", with: "redis-cli")
-        let info = try runProcess(cli, ["-p", String(port), "CLUSTER", "INFO"]).output
-        if info.contains("cluster_slots_assigned:0") {
-            _ = try runProcess(cli, ["-p", String(port), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
-        }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // A fresh master waits about 2 s before it reports ok.
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if try runProcess(cli, ["-p", String(port), "CLUSTER", "INFO"]).output.contains("cluster_state:ok") { return }
+            let info = try runProcess(cli, ["-p", String(port), "CLUSTER", "INFO"]).output
+            if info.contains("cluster_state:ok") { return }
+            if info.contains("cluster_slots_assigned:0") {
+                _ = try runProcess(cli, ["-p", String(port), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw POSIXError(.ETIMEDOUT)
