@@ -146,6 +146,10 @@ let package = Package(
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),
         .testTarget(
+            name: "RedisClusterTests",
+            dependencies: ["TMQueue", "TMLocks", "TMBrokers", "TMFunctions", "TMScheduler", "TMRedis", "TMCore", "TestSupport"]
+        ),
+        .testTarget(
             name: "TMDatabaseTests",
             dependencies: ["TMDatabase", "TMPostgres", "TMCrypto", "TMRedis", "TMQueue", "TMCore", "TestSupport", "tm"]
         ),

@@ -7,6 +7,9 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
     case queueFull(queue: String, shard: Int, backlog: Int, limit: Int)
     case invalidDelay(String)
     case invalidKey(String)
+    /// The message id is already live on the queue (queued, delayed or in flight): two entries
+    /// sharing an id would share one fencing epoch, so the second is refused.
+    case messageIDInUse(queue: String, id: String)
     case unexpectedScriptReply(String)
 
     public var description: String {
@@ -23,6 +26,8 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
             return "delay: \(reason)"
         case .invalidKey(let reason):
             return "key: \(reason)"
+        case .messageIDInUse(let queue, let id):
+            return "\(queue): message id \(id) is already queued, delayed or in flight; nothing was enqueued (use a new id)"
         case .unexpectedScriptReply(let reply):
             return "unexpected reply from a queue script: \(reply)"
         }

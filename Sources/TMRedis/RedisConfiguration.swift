@@ -21,6 +21,10 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var reconnectWindow: Duration
     /// Sent as CLIENT SETNAME so operators can tell connections apart in CLIENT LIST.
     public var clientName: String?
+    /// Sees the commands of every round trip (a pipeline as one call) before they are written:
+    /// for tracing, and for tests that check what goes to Redis together (e.g. one hash slot per
+    /// pipeline). Called on the connection's thread; it must be quick and must not throw.
+    public var roundTripObserver: (@Sendable ([RedisCommand]) -> Void)?
 
     public init(
         host: String = "127.0.0.1", port: Int = 6379, socketPath: String? = nil,

@@ -69,6 +69,7 @@ public final class RedisConnection {
         guard let context else { throw RedisError.connection(reason: "not connected", mayHaveExecuted: false) }
         if let timeout { setTimeout(context, timeout + configuration.commandTimeout) }
         defer { if timeout != nil, let c = self.context { setTimeout(c, configuration.commandTimeout) } }
+        configuration.roundTripObserver?(commands)
 
         for command in commands {
             let status = command.arguments.withArgv { argc, argv, lengths in

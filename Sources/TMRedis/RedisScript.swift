@@ -3,7 +3,8 @@
 /// Guarantees: the script body is sent once per server (SCRIPT LOAD); after a `SCRIPT FLUSH`, a
 /// failover or a restart the NOSCRIPT reply is caught, the script reloaded and the call retried
 /// once — callers never see NOSCRIPT. Keys and arguments are passed separately, so scripts stay
-/// cluster-safe when their keys share a hash tag.
+/// cluster-safe when their keys share a hash tag (and every key a script touches is one of its
+/// declared keys: checked by `RedisClusterTests`).
 public struct RedisScript: Sendable, Hashable {
     public let source: String
 
@@ -32,33 +33,91 @@ extension RedisConnection {
         return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
     }
 
-    /// Runs `script` once per call in one pipeline (one round trip), results in call order. Each
-    /// call's script error is that call's result. The script is loaded first if needed, and the
-    /// pipeline is sent again if a `SCRIPT FLUSH` slipped in between.
+    /// Runs `script` once per call in one pipeline (one round trip), results in call order; see
+    /// `runPipelined(_:)` for the guarantees.
     public func runPipelined(
         _ script: RedisScript, calls: [(keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible])]
     ) throws -> [Result<RedisValue, RedisError>] {
-        guard !calls.isEmpty else { return [] }
-        for attempt in 0..<2 {
-            let sha: String
-            if let cached = loadedScripts[script.source], attempt == 0 {
-                sha = cached
-            } else {
-                guard let loaded = try send("SCRIPT", "LOAD", script.source).string else {
-                    throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: "not a string")
+        try runPipelined(calls.map { RedisScriptCall(script, keys: $0.keys, arguments: $0.arguments) })
+    }
+
+    /// Runs the calls (of any scripts) in one pipeline, results in call order; each call's script
+    /// error is that call's result. Scripts not loaded yet are loaded first.
+    ///
+    /// A `SCRIPT FLUSH` (or failover) can land between two commands of a pipeline, so some calls
+    /// may run and later ones answer NOSCRIPT. A NOSCRIPT reply means that call did not run: only
+    /// those calls are sent again, after reloading — never one that ran (a keyless enqueue sent
+    /// twice would be two messages).
+    public func runPipelined(_ calls: [RedisScriptCall]) throws -> [Result<RedisValue, RedisError>] {
+        var results = [Result<RedisValue, RedisError>?](repeating: nil, count: calls.count)
+        var pending = Array(calls.indices)
+        for _ in 0..<3 where !pending.isEmpty {
+            var shas: [String: String] = [:]
+            for call in pending.map({ calls[$0] }) where shas[call.script.source] == nil {
+                shas[call.script.source] = try sha(of: call.script)
+            }
+            let replies = try pipeline(pending.map { index in
+                let call = calls[index]
+                return RedisCommand([RedisArgument("EVALSHA"), RedisArgument(shas[call.script.source]!), RedisArgument(call.keys.count)]
+                                    + call.keys + call.arguments)
+            })
+            var notRun: [Int] = []
+            for (index, reply) in zip(pending, replies) {
+                if case .failure(let error) = reply, error.serverCode == "NOSCRIPT" {
+                    notRun.append(index)
+                    loadedScripts[calls[index].script.source] = nil
+                } else {
+                    results[index] = reply
                 }
-                loadedScripts[script.source] = loaded
-                sha = loaded
             }
-            let commands = calls.map { call in
-                RedisCommand("EVALSHA", arguments: [sha, call.keys.count] + call.keys + call.arguments)
-            }
-            let results = try pipeline(commands)
-            let missing = results.contains { if case .failure(let e) = $0 { return e.serverCode == "NOSCRIPT" } else { return false } }
-            // NOSCRIPT means none of the calls ran (the script is absent for all): safe to resend.
-            if !missing { return results }
-            loadedScripts[script.source] = nil
+            pending = notRun
         }
-        throw RedisError.server(code: "NOSCRIPT", message: "script could not be loaded")
+        for index in pending { results[index] = .failure(.server(code: "NOSCRIPT", message: "NOSCRIPT script could not be loaded")) }
+        return results.map { $0! }
+    }
+
+    /// The script's SHA1 on this server, loading it if this connection has not yet.
+    private func sha(of script: RedisScript) throws -> String {
+        if let cached = loadedScripts[script.source] { return cached }
+        guard let loaded = try send("SCRIPT", "LOAD", script.source).string else {
+            throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: "not a string")
+        }
+        loadedScripts[script.source] = loaded
+        return loaded
+    }
+}
+
+/// One call of a script in a pipeline: its keys (all in one hash slot, for Redis Cluster) and arguments.
+public struct RedisScriptCall: Sendable {
+    public let script: RedisScript
+    public let keys: [RedisArgument]
+    public let arguments: [RedisArgument]
+
+    public init(_ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
+        self.script = script
+        self.keys = keys.map(\.redisArgument)
+        self.arguments = arguments.map(\.redisArgument)
+    }
+
+    /// The hash slot of the call's keys (nil for a keyless call): calls of one pipeline share it.
+    public var slot: Int? { keys.first.map(RedisKeySlot.slot(of:)) }
+}
+
+extension Array where Element == RedisScriptCall {
+    /// The calls' indices grouped by hash slot (keyless calls join the first group), groups in
+    /// order of their first call: one pipeline per group goes to one Redis Cluster node.
+    public func indicesBySlot() -> [[Int]] {
+        var order: [Int?] = []
+        var groups: [Int?: [Int]] = [:]
+        for (index, call) in enumerated() {
+            let slot = call.slot
+            if groups[slot] == nil { order.append(slot) }
+            groups[slot, default: []].append(index)
+        }
+        var result = order.compactMap { $0 == nil ? nil : groups[$0] }
+        if let keyless = groups[nil] {
+            if result.isEmpty { result.append(keyless) } else { result[0] += keyless }
+        }
+        return result
     }
 }

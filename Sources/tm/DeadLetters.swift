@@ -196,7 +196,9 @@ struct DeadLetterCommands: AsyncParsableCommand {
                 if !ids.isEmpty {
                     selection = ids
                 } else {
-                    selection = try await context.dlq.list(since: try parseSince(since), errorContains: errorContains).map(\.id)
+                    var ids: [String] = []
+                    try await context.dlq.forEach(since: try parseSince(since), errorContains: errorContains) { ids.append($0.id) }
+                    selection = ids
                 }
                 guard !selection.isEmpty else {
                     print("nothing to replay: no dead letters in \(queue)\(filterText(since: since, errorContains: errorContains))")
@@ -319,9 +321,7 @@ struct DeadLetterCommands: AsyncParsableCommand {
             try await reportingErrors {
                 let context = try await Context.open(queue)
                 defer { context.close() }
-                for line in try await context.dlq.export(since: try parseSince(since), errorContains: errorContains) {
-                    print(line)
-                }
+                try await context.dlq.export(since: try parseSince(since), errorContains: errorContains) { print($0) }
             }
         }
     }

@@ -71,6 +71,11 @@ import TMRedis
         #expect(badJSON.status == 1)
         #expect(badJSON.output.contains("not valid JSON"), "\(badJSON.output)")
 
+        // Strict RFC 8259: a trailing comma is refused, naming where.
+        let trailingComma = try await run(["enqueue", scratch.name, "--json", #"{"a":[1,2,]}"#], scratch)
+        #expect(trailingComma.status == 1)
+        #expect(trailingComma.output.contains("not valid JSON: unexpected character at byte 10"), "\(trailingComma.output)")
+
         let tooLarge = try await run(["enqueue", scratch.name, "--json", "\"" + String(repeating: "x", count: 2000) + "\""], scratch)
         #expect(tooLarge.status == 1)
         #expect(tooLarge.output.contains("over the queue's limit of 1024 bytes"), "\(tooLarge.output)")

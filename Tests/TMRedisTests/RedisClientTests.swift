@@ -75,6 +75,30 @@ import TMRedis
         #expect(try redis.run(script, keys: [key], arguments: [1]) == .integer(8))
     }
 
+    /// A `SCRIPT FLUSH` can land between two commands of one pipeline: the calls before it ran, the
+    /// ones after answer NOSCRIPT. Only those are sent again, so nothing runs twice.
+    @Test func aNoscriptMidPipelineResendsOnlyTheCallsThatDidNotRun() throws {
+        let redis = try connect()
+        let other = try connect()
+        let key = TestServers.uniqueName("noscript")
+        defer { _ = try? redis.send("DEL", key) }
+        // A non-idempotent call (like a keyless enqueue) and a second script.
+        let push = RedisScript("return redis.call('RPUSH', KEYS[1], ARGV[1])")
+        let length = RedisScript("return redis.call('LLEN', KEYS[1])")
+        _ = try redis.runPipelined([RedisScriptCall(push, keys: [key], arguments: ["warm"]), RedisScriptCall(length, keys: [key], arguments: [])])
+        // The flush, then `push` is loaded again by someone else: in the next pipeline the pushes
+        // run and every `length` call answers NOSCRIPT — the state a flush mid-pipeline leaves.
+        try other.send("SCRIPT", "FLUSH")
+        try other.send("SCRIPT", "LOAD", push.source)
+        let calls = (0..<5).flatMap { n in
+            [RedisScriptCall(push, keys: [key], arguments: ["m\(n)"]), RedisScriptCall(length, keys: [key], arguments: [])]
+        }
+        let results = try redis.runPipelined(calls)
+        for (index, result) in results.enumerated() { #expect(throws: Never.self, "call \(index)") { try result.get() } }
+        let items = try redis.send("LRANGE", key, 0, -1).array?.compactMap(\.string)
+        #expect(items == ["warm", "m0", "m1", "m2", "m3", "m4"], "each push ran once")
+    }
+
     @Test func reconnectsAfterShutdownAndRestart() throws {
         let server = try EphemeralRedis.start()
         defer { server.destroy() }

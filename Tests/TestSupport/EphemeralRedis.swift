@@ -8,18 +8,28 @@ import Foundation
 public final class EphemeralRedis: @unchecked Sendable {
     public let port: Int
     public let directory: URL
+    /// A one-node Redis Cluster owning every slot: Redis itself then refuses (CROSSSLOT) any
+    /// command or script whose keys span hash slots.
+    public let cluster: Bool
+    /// The cluster bus port, chosen free like `port` (the default, port + 10000, may be taken or
+    /// past 65535).
+    private let busPort: Int
     private var process: ChildProcess?
 
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
-    public static func start() throws -> EphemeralRedis {
-        let redis = try EphemeralRedis()
+    public static func start(cluster: Bool = false) throws -> EphemeralRedis {
+        let redis = try EphemeralRedis(cluster: cluster)
         try redis.startServer()
         return redis
     }
 
-    private init() throws {
+    private init(cluster: Bool) throws {
+        self.cluster = cluster
         port = try freeLoopbackPort()
+        var bus = cluster ? try freeLoopbackPort() : 0
+        while cluster && bus == port { bus = try freeLoopbackPort() }
+        busPort = bus
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tm-redis-\(port)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -32,8 +42,26 @@ public final class EphemeralRedis: @unchecked Sendable {
             "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--enable-debug-command", "local",
             "--logfile", directory.appendingPathComponent("redis.log").path,
-        ])
+        ] + (cluster ? ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", String(busPort)] : []))
         try waitUntil(answering: true)
+        if cluster { try assignEverySlot() }
+    }
+
+    /// Gives this node all 16384 slots (once; the assignment is kept in nodes.conf) and waits
+    /// until the cluster reports itself ok.
+    private func assignEverySlot() throws {
+        let cli = try Self.redisServerPath().replacingOccurrences(of: "redis-server", with: "redis-cli")
+        // A fresh master waits about 2 s before it reports ok.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let info = try runProcess(cli, ["-p", String(port), "CLUSTER", "INFO"]).output
+            if info.contains("cluster_state:ok") { return }
+            if info.contains("cluster_slots_assigned:0") {
+                _ = try runProcess(cli, ["-p", String(port), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"])
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw POSIXError(.ETIMEDOUT)
     }
 
     /// Kills the server at once (SIGKILL): no chance to persist anything beyond what AOF already has.

@@ -132,7 +132,7 @@ public final class QueueConsumer: Sendable {
                 background.addTask {
                     await withTaskGroup(of: Void.self) { producers in
                         for shard in self.shards {
-                            producers.addTask { await self.fetchLoop(shard: shard, control: control, sink: sink) }
+                            producers.addTask { await self.fetchLoop(shard: shard, control: control, settler: settler, sink: sink) }
                         }
                     }
                     sink.finish()
@@ -171,7 +171,7 @@ public final class QueueConsumer: Sendable {
     /// Reads one shard. Before a blocking read, and at most once per reclaim interval, the same
     /// slots are first offered to messages whose consumer died (`reclaim`), so a busy fetcher never
     /// starves recovery and recovery never exceeds the concurrency limit.
-    private func fetchLoop(shard: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
+    private func fetchLoop(shard: Int, control: RedisClient, settler: ScriptBatcher, sink: AsyncStream<Delivery>.Continuation) async {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
         let reclaimInterval = options.reclaimInterval ?? Options.defaultReclaimInterval(visibility: manifest.visibilityTimeout)
         var nextReclaim = ContinuousClock.now
@@ -191,7 +191,7 @@ public final class QueueConsumer: Sendable {
             }
             do {
                 if ContinuousClock.now >= nextReclaim {
-                    let (claimed, next) = try await reclaim(keys, count: wanted, cursor: cursor, control: control, sink: sink)
+                    let (claimed, next) = try await reclaim(keys, count: wanted, cursor: cursor, control: control, settler: settler, sink: sink)
                     cursor = next
                     held -= claimed
                     // More may be waiting when the scan has not wrapped around: look again at once.
@@ -271,22 +271,36 @@ public final class QueueConsumer: Sendable {
     }
 
     /// Takes over up to `count` messages idle past the visibility timeout and yields them; returns
-    /// how many it took (each holds one of the caller's slots).
+    /// how many it took (each holds one of the caller's slots). Poison pills (reclaimed more than
+    /// `max_reclaims` times) come back claimed by this consumer at a raised epoch and are
+    /// dead-lettered here, without running (a crash before that leaves them pending: reclaimed again).
     private func reclaim(
-        _ keys: QueueKeys, count: Int, cursor: String, control: RedisClient, sink: AsyncStream<Delivery>.Continuation
+        _ keys: QueueKeys, count: Int, cursor: String, control: RedisClient, settler: ScriptBatcher,
+        sink: AsyncStream<Delivery>.Continuation
     ) async throws -> (claimed: Int, nextCursor: String) {
         let now = nowMillis()
         let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
             Self.group, options.consumerName, manifest.visibilityTimeout.milliseconds, count,
-            manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0",
-            keys.idempotency(""), manifest.retention.deadLetters.milliseconds, cursor,
+            manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", cursor,
         ])
         let claimed = reply.array?[0].array ?? []
-        let dead = Int(reply.array?[1].int ?? 0)
+        let malformed = Int(reply.array?[1].int ?? 0)
         let nextCursor = reply.array?[2].string ?? "0-0"
-        if dead > 0 {
-            state.withLock { $0.counters.deadLettered += dead }
-            logger.error("dead-lettered poison messages after repeated crashes", metadata: ["shard": "\(keys.shard)", "count": "\(dead)"])
+        if malformed > 0 {
+            state.withLock { $0.counters.deadLettered += malformed }
+            logger.error("dead-lettered foreign stream entries", metadata: ["shard": "\(keys.shard)", "count": "\(malformed)"])
+        }
+        let poison = (reply.array?.count ?? 0) > 3 ? reply.array?[3].array ?? [] : []
+        if !poison.isEmpty {
+            logger.error("dead-lettering poison messages after repeated crashes", metadata: ["shard": "\(keys.shard)", "count": "\(poison.count)"])
+        }
+        for item in poison {
+            guard let parts = item.array, parts.count == 4, let sid = parts[0].string,
+                  let envelope = try? MessageEnvelope(fields: parts[1].array ?? []) else { continue }
+            let deliveries = Int(parts[3].int ?? 1)
+            let poisoned = delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: deliveries)
+            let error = "delivered \(deliveries - 1) times without an outcome: its consumers crashed, hung or were killed"
+            await settle(poisoned, .deadLetter(reason: "crash", kind: .crash, error: error), settler: settler, logger: logger)
         }
         guard !claimed.isEmpty else { return (0, nextCursor) }
         logger.info("reclaimed idle messages", metadata: ["shard": "\(keys.shard)", "count": "\(claimed.count)"])
@@ -378,7 +392,8 @@ public final class QueueConsumer: Sendable {
         var logger = self.logger
         logger[metadataKey: "message_id"] = .string(delivery.id)
 
-        if (try? JSONSerialization.jsonObject(with: Data(delivery.payload), options: [.fragmentsAllowed])) == nil {
+        // The producer's strict check (RFC 8259), so what one accepts the other does.
+        if (try? QueueProducer.validatedJSON(delivery.payload, queue: manifest.name)) == nil {
             await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), settler: settler, logger: logger)
             return
         }
@@ -439,9 +454,11 @@ public final class QueueConsumer: Sendable {
             var history = delivery.history
             history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
             let historyJSON = AttemptRecord.json(history)
+            // Attempts made: a crash (a poison pill, buried without running) uses up none.
+            let attempts = kind == .crash ? delivery.attempt - 1 : delivery.attempt
             arguments = [
                 Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
-                delivery.attempt, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
+                attempts, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
                 manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
             ]
         }

@@ -90,10 +90,14 @@ public struct PurgeReport: Sendable {
 /// - a patch is checked against every selected payload before anything is replayed: either all
 ///   can be patched or nothing happens;
 /// - a dry run reads only; nothing in Redis changes;
+/// - the DLQ is read in pages (`pageSize` entries per shard at a time) and merged across shards,
+///   so memory holds a page per shard plus what the caller keeps (the matches), never the whole DLQ;
 /// - this type touches Redis only; recording who did what is the caller's job (`DeadLetterLog`).
 public struct DeadLetterQueue: Sendable {
     public let redis: RedisClient
     public let manifest: QueueManifest
+    /// Entries read per XRANGE.
+    public var pageSize = 500
 
     public init(redis: RedisClient, manifest: QueueManifest) {
         self.redis = redis
@@ -107,23 +111,49 @@ public struct DeadLetterQueue: Sendable {
     // MARK: - Reading
 
     /// Dead letters dead at or after `since` whose last error or reason contains `errorContains`
-    /// (case-insensitive), oldest first; with `limit`, the most recent `limit` of them.
+    /// (case-insensitive), oldest first; with `limit`, the most recent `limit` of them (only those
+    /// are held while the DLQ is read).
     public func list(since: Date? = nil, errorContains: String? = nil, limit: Int? = nil) async throws -> [DeadLetter] {
         var letters: [DeadLetter] = []
-        let start = since.map { "\(Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)))-0" } ?? "-"
-        for shard in 0..<manifest.shards {
-            letters += try await scan(shard: shard, from: start, to: "+")
+        try await forEach(since: since, errorContains: errorContains) { letter in
+            letters.append(letter)
+            if let limit, letters.count >= 2 * max(limit, 1) { letters.removeFirst(letters.count - limit) }
         }
-        if let since { letters.removeAll { $0.deadAt < since } }
-        if let needle = errorContains?.lowercased(), !needle.isEmpty {
-            letters = letters.filter { letter in
-                letter.error.lowercased().contains(needle) || letter.reason.lowercased().contains(needle)
-                    || letter.history.contains { $0.error.lowercased().contains(needle) }
-            }
-        }
-        letters.sort { ($0.deadAt, $0.shard, $0.streamID) < ($1.deadAt, $1.shard, $1.streamID) }
         if let limit, letters.count > limit { letters = Array(letters.suffix(max(limit, 0))) }
         return letters
+    }
+
+    /// Calls `body` with each dead letter matching the filters of `list`, oldest first
+    /// (by death time, then shard, then entry), reading every shard a page at a time.
+    public func forEach(
+        since: Date? = nil, errorContains: String? = nil, _ body: (DeadLetter) async throws -> Void
+    ) async throws {
+        let start = since.map { "\(Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)))-0" } ?? "-"
+        let needle = errorContains?.lowercased() ?? ""
+        var pagers = (0..<manifest.shards).map { ShardPager(shard: $0, next: start) }
+        for index in pagers.indices { try await pagers[index].refill(self) }
+        while true {
+            var next: Int?
+            for index in pagers.indices {
+                guard let head = pagers[index].head else { continue }
+                if let best = next, let current = pagers[best].head, !Self.precedes(head, current) { continue }
+                next = index
+            }
+            guard let index = next else { return }
+            let letter = pagers[index].pop()
+            if pagers[index].head == nil { try await pagers[index].refill(self) }
+            if let since, letter.deadAt < since { continue }
+            if !needle.isEmpty, !(letter.error.lowercased().contains(needle) || letter.reason.lowercased().contains(needle)
+                || letter.history.contains { $0.error.lowercased().contains(needle) }) {
+                continue
+            }
+            try await body(letter)
+        }
+    }
+
+    /// The order of `list`: by death time, then shard, then entry id.
+    static func precedes(_ a: DeadLetter, _ b: DeadLetter) -> Bool {
+        (a.deadAt, a.shard, a.streamID) < (b.deadAt, b.shard, b.streamID)
     }
 
     /// The dead letter named by `selector`: a dead-letter id (`<queue>.<shard>/<stream id>`, or
@@ -134,37 +164,43 @@ public struct DeadLetterQueue: Sendable {
 
     /// Every dead letter (filtered like `list`) as JSON lines, oldest first.
     public func export(since: Date? = nil, errorContains: String? = nil) async throws -> [String] {
-        try await list(since: since, errorContains: errorContains).map(\.jsonLine)
+        var lines: [String] = []
+        try await export(since: since, errorContains: errorContains) { lines.append($0) }
+        return lines
     }
 
-    /// Reads one shard's DLQ in pages, so a large DLQ never becomes one huge reply.
-    func scan(shard: Int, from start: String, to end: String) async throws -> [DeadLetter] {
-        let key = keys(shard).deadLetters
-        var letters: [DeadLetter] = []
-        var cursor = start
-        while true {
-            let reply = try await redis.send("XRANGE", key, cursor, end, "COUNT", 500)
-            let entries = reply.array ?? []
-            for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let sid = parts[0].string else { continue }
-                letters.append(DeadLetter(queue: queue, shard: shard, streamID: sid, fields: parts[1].array ?? []))
-            }
-            guard entries.count == 500, let last = letters.last?.streamID else { break }
-            cursor = "(" + last
+    /// Every dead letter (filtered like `list`) as JSON lines, oldest first, each handed to `line`
+    /// as soon as it is read.
+    public func export(since: Date? = nil, errorContains: String? = nil, _ line: (String) async throws -> Void) async throws {
+        try await forEach(since: since, errorContains: errorContains) { try await line($0.jsonLine) }
+    }
+
+    /// One page of one shard's DLQ: entries from `start` (inclusive, or exclusive with a `(`) to `end`.
+    func page(shard: Int, from start: String, to end: String, count: Int) async throws -> [DeadLetter] {
+        let reply = try await redis.send("XRANGE", keys(shard).deadLetters, start, end, "COUNT", count)
+        return (reply.array ?? []).compactMap { entry in
+            guard let parts = entry.array, parts.count == 2, let sid = parts[0].string else { return nil }
+            return DeadLetter(queue: queue, shard: shard, streamID: sid, fields: parts[1].array ?? [])
         }
-        return letters
     }
 
     /// Reads the dead letter at one entry id.
     func read(_ id: DeadLetterID) async throws -> DeadLetter? {
         guard id.queue == queue, (0..<manifest.shards).contains(id.shard) else { return nil }
-        return try await scan(shard: id.shard, from: id.streamID, to: id.streamID).first
+        return try await page(shard: id.shard, from: id.streamID, to: id.streamID, count: 1).first
     }
 
     /// Maps selectors (dead-letter ids or message ids) to dead letters, in the order given,
     /// without duplicates; selectors that match nothing are returned as missing.
     func resolve(_ selectors: [String]) async throws -> (found: [DeadLetter], pairs: [(String, DeadLetter?)]) {
-        var byMessageID: [String: [DeadLetter]]?
+        // Message ids are looked up in one paged pass over the DLQ, keeping only the matches.
+        let messageIDs = Set(selectors.filter { DeadLetterID.parse($0, queue: queue) == nil })
+        var byMessageID: [String: [DeadLetter]] = [:]
+        if !messageIDs.isEmpty {
+            try await forEach { letter in
+                if messageIDs.contains(letter.messageID) { byMessageID[letter.messageID, default: []].append(letter) }
+            }
+        }
         var pairs: [(String, DeadLetter?)] = []
         var seen = Set<String>()
         for selector in selectors {
@@ -173,10 +209,7 @@ public struct DeadLetterQueue: Sendable {
                 guard id.queue == queue else { throw DeadLetterError.wrongQueue(id: selector, queue: queue) }
                 if let letter = try await read(id) { matches = [letter] }
             } else {
-                if byMessageID == nil {
-                    byMessageID = Dictionary(grouping: try await list(), by: \.messageID)
-                }
-                matches = byMessageID?[selector] ?? []
+                matches = byMessageID[selector] ?? []
             }
             if matches.isEmpty { pairs.append((selector, nil)) }
             for letter in matches where seen.insert(letter.id).inserted { pairs.append((selector, letter)) }
@@ -222,7 +255,7 @@ public struct DeadLetterQueue: Sendable {
 
     private func replayOne(_ letter: DeadLetter, payload: [UInt8], patched: Bool, selector: String) async throws -> ReplayReport.Item {
         let k = keys(letter.shard)
-        var redisKeys: [any RedisArgumentConvertible] = [k.stream, k.deadLetters]
+        var redisKeys: [any RedisArgumentConvertible] = [k.stream, k.deadLetters, k.epochs]
         if let key = letter.key { redisKeys.append(k.idempotency(key)) }
         // "" tells the script to send the original payload byte for byte.
         let sent: [UInt8] = patched ? payload : []
@@ -288,7 +321,8 @@ public struct DeadLetterQueue: Sendable {
     /// Deletes the dead letters that died more than `age` ago.
     public func purge(olderThan age: Duration, dryRun: Bool = false) async throws -> PurgeReport {
         let cutoff = Date().addingTimeInterval(-age.seconds)
-        let old = try await list().filter { $0.deadAt < cutoff }
+        var old: [DeadLetter] = []
+        try await forEach { if $0.deadAt < cutoff { old.append($0) } }
         return try await delete(old, missing: [], dryRun: dryRun)
     }
 
@@ -302,12 +336,7 @@ public struct DeadLetterQueue: Sendable {
             for (letter, reply) in zip(group, replies) {
                 if case .success(let value) = reply, value.int == 1 { purged.append(letter) } else { gone.append(letter.id) }
             }
-            // Dead letters keep their fencing epoch (a replay must fence above it); a purged one
-            // will never be delivered again, so its epoch goes too.
-            let purgedHere = purged.filter { $0.shard == shard }.map(\.messageID)
-            if !purgedHere.isEmpty {
-                _ = try? await redis.send(RedisCommand("HDEL", arguments: [keys(shard).epochs] + purgedHere))
-            }
+            // A dead letter carries its fencing epoch in its entry (none is left in the epochs hash).
         }
         return PurgeReport(queue: queue, dryRun: false, purged: purged, missing: gone)
     }
@@ -332,5 +361,35 @@ actor ReplayPacer {
         }
         next = due + interval
         try? await Task.sleep(until: due, clock: .continuous)
+    }
+}
+
+/// Reads one shard's DLQ a page at a time, for the merge in `DeadLetterQueue.forEach`.
+private struct ShardPager {
+    let shard: Int
+    var next: String
+    var buffer: [DeadLetter] = []
+    var position = 0
+    var exhausted = false
+
+    init(shard: Int, next: String) {
+        self.shard = shard
+        self.next = next
+    }
+
+    var head: DeadLetter? { position < buffer.count ? buffer[position] : nil }
+
+    mutating func pop() -> DeadLetter {
+        defer { position += 1 }
+        return buffer[position]
+    }
+
+    /// Reads the next page once the current one is used up.
+    mutating func refill(_ dlq: DeadLetterQueue) async throws {
+        guard head == nil, !exhausted else { return }
+        buffer = try await dlq.page(shard: shard, from: next, to: "+", count: dlq.pageSize)
+        position = 0
+        exhausted = buffer.count < dlq.pageSize
+        if let last = buffer.last { next = "(" + last.streamID }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMCrypto
 import TMRedis
 
@@ -27,12 +28,16 @@ public struct OutgoingMessage: Sendable {
     public var delay: Duration?
     /// Overrides the shard choice (otherwise the manifest's `shard_by` field, then the key).
     public var shardKey: String?
+    /// The message id; nil (the default) draws a new unique one. A chosen id must not be live on
+    /// the queue already (queued, delayed or in flight), or the enqueue fails with `messageIDInUse`.
+    public var id: String?
 
-    public init(payload: [UInt8], key: String? = nil, delay: Duration? = nil, shardKey: String? = nil) {
+    public init(payload: [UInt8], key: String? = nil, delay: Duration? = nil, shardKey: String? = nil, id: String? = nil) {
         self.payload = payload
         self.key = key
         self.delay = delay
         self.shardKey = shardKey
+        self.id = id
     }
 
     public init<T: Encodable>(json value: T, key: String? = nil, delay: Duration? = nil, shardKey: String? = nil) throws {
@@ -78,9 +83,17 @@ public struct QueueProducer: Sendable {
             }
         }
         let shards = byShard.keys.sorted()
-        let calls = shards.map { Prepared.batchCall(byShard[$0]!.map(\.message)) }
+        let calls = shards.map { shard in
+            let call = Prepared.batchCall(byShard[shard]!.map(\.message))
+            return RedisScriptCall(QueueScripts.enqueueBatch, keys: call.keys, arguments: call.arguments)
+        }
+        // One pipeline per shard (hash slot), so each would go to one Redis Cluster node.
         let replies = try await redis.withConnection { connection in
-            try connection.runPipelined(QueueScripts.enqueueBatch, calls: calls)
+            var replies = [Result<RedisValue, RedisError>?](repeating: nil, count: calls.count)
+            for indices in calls.indicesBySlot() {
+                for (index, reply) in zip(indices, try connection.runPipelined(indices.map { calls[$0] })) { replies[index] = reply }
+            }
+            return replies.map { $0! }
         }
         for (shard, reply) in zip(shards, replies) {
             let group = byShard[shard]!
@@ -115,7 +128,7 @@ public struct QueueProducer: Sendable {
 
         /// KEYS and ARGV of `QueueScripts.enqueue`.
         var keys: [any RedisArgumentConvertible] {
-            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed]
+            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed, queueKeys.epochs]
             if let key { keys.append(queueKeys.idempotency(key)) }
             return keys
         }
@@ -127,7 +140,7 @@ public struct QueueProducer: Sendable {
         /// KEYS and ARGV of `QueueScripts.enqueueBatch` for messages of one shard (non-empty).
         static func batchCall(_ messages: [Prepared]) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
             let first = messages[0]
-            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed]
+            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed, first.queueKeys.epochs]
             var arguments: [any RedisArgumentConvertible] = [first.manifest.maxLength, first.manifest.retention.completed.milliseconds, first.now]
             for message in messages {
                 if let key = message.key { keys.append(message.queueKeys.idempotency(key)) }
@@ -150,6 +163,8 @@ public struct QueueProducer: Sendable {
                 return EnqueueResult(id: record.id ?? "", shard: shard, duplicate: true, state: record.state, result: record.result, streamID: nil)
             case "full":
                 throw QueueError.queueFull(queue: queue, shard: shard, backlog: Int(parts[1].string ?? "") ?? 0, limit: manifest.maxLength)
+            case "id_in_use":
+                throw QueueError.messageIDInUse(queue: queue, id: parts[1].string ?? "")
             default:
                 throw QueueError.unexpectedScriptReply(reply.description)
             }
@@ -165,23 +180,21 @@ public struct QueueProducer: Sendable {
         guard !message.payload.contains(0), String(bytes: message.payload, encoding: .utf8) != nil else {
             throw QueueError.payloadNotJSON(queue: queue, reason: "not UTF-8 text")
         }
-        let document: Any
-        do {
-            document = try JSONSerialization.jsonObject(with: Data(message.payload), options: [.fragmentsAllowed])
-        } catch {
-            throw QueueError.payloadNotJSON(queue: queue, reason: Self.describe(error))
-        }
+        let document = try Self.validatedJSON(message.payload, queue: queue)
         if let delay = message.delay, delay < .zero { throw QueueError.invalidDelay("must not be negative") }
         if let key = message.key, key.isEmpty || key.utf8.count > 512 {
             throw QueueError.invalidKey("must be 1 to 512 bytes")
         }
+        if let id = message.id, id.isEmpty || id.utf8.count > 128 {
+            throw QueueError.invalidKey("message id: must be 1 to 128 bytes")
+        }
 
         let shardKey = message.shardKey
-            ?? manifest.shardBy.flatMap { field in (document as? [String: Any])?[field].map { "\($0)" } }
+            ?? manifest.shardBy.flatMap { field in document[field].flatMap(Self.shardText) }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
         let now = nowMillis()
-        return Prepared(queue: queue, shard: shard, manifest: manifest, id: Self.newMessageID(), key: message.key,
+        return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? Self.newMessageID(), key: message.key,
                         payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
     }
 
@@ -191,9 +204,25 @@ public struct QueueProducer: Sendable {
         return String(format: "%013llx", UInt64(nowMillis())) + random.map { String(format: "%02x", $0) }.joined()
     }
 
-    static func describe(_ error: Error) -> String {
-        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-        return text ?? "\(error)"
+    /// The payload parsed as one strict RFC 8259 JSON document (no trailing commas, comments or
+    /// other leniencies that a stricter consumer downstream would refuse), or `payloadNotJSON`
+    /// naming the reason and the byte offset.
+    static func validatedJSON(_ payload: [UInt8], queue: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(payload)
+        } catch let error as JSONValue.ParseError {
+            throw QueueError.payloadNotJSON(queue: queue, reason: "\(error.reason) at byte \(error.offset)")
+        }
+    }
+
+    /// A `shard_by` field's value as the shard key: a string as is, a number as written.
+    static func shardText(_ value: JSONValue) -> String? {
+        switch value {
+        case .string(let text): return text
+        case .number(let literal): return literal
+        case .bool(let flag): return flag ? "1" : "0"
+        case .null, .array, .object: return nil
+        }
     }
 }
 

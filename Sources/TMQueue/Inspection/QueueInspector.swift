@@ -167,7 +167,7 @@ public struct QueueStatus: Codable, Sendable, Hashable {
 /// delayed and dead messages, consumers and how long they have been quiet.
 ///
 /// Guarantees: read-only (nothing is created, claimed or trimmed); one pipelined round trip per
-/// call however many shards are inspected; missing streams and groups read as zeros; ages are
+/// shard inspected (one hash slot each, so each would go to one Redis Cluster node); missing streams and groups read as zeros; ages are
 /// measured by the Redis server's clock.
 public struct QueueInspector: Sendable {
     public let redis: RedisClient
@@ -220,8 +220,11 @@ public struct QueueInspector: Sendable {
 
     private func inspect(_ targets: [QueueKeys]) async throws -> (Int64, [ShardStatus]) {
         // TIME first: ages are computed by the server's clock, the one that stamped the entries.
-        let commands = [RedisCommand("TIME")] + targets.flatMap(Self.commands)
-        let replies = try await redis.pipeline(commands)
+        let replies = try await redis.withConnection { connection in
+            var replies = try connection.pipeline([RedisCommand("TIME")] + (targets.first.map(Self.commands) ?? []))
+            for keys in targets.dropFirst() { replies += try connection.pipeline(Self.commands(keys)) }
+            return replies
+        }
         let time = try replies[0].get().array ?? []
         let now = (time.first?.int ?? 0) * 1000 + (time.count > 1 ? (time[1].int ?? 0) / 1000 : 0)
         let shards = targets.enumerated().map { index, keys in

@@ -5,14 +5,15 @@ extension QueueScripts {
     /// would (its key's record first, then the backlog against `max_length`, counting the messages
     /// added before it), so a batch keeps idempotency and backpressure message by message. Every
     /// key touched is declared; they all share the shard's hash tag (one Redis Cluster slot).
-    /// KEYS: stream, delayed, then the idempotency key of each keyed message, in message order
+    /// A message id already live on the shard is refused, as by `enqueue`.
+    /// KEYS: stream, delayed, epochs, then the idempotency key of each keyed message, in message order
     /// ARGV: maxLength, idempotencyTTL, now, then per message: id, key ("" = none), payload, delay ms
-    /// → one reply per message: {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog}
+    /// → one reply per message: {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
     static let enqueueBatch = RedisScript("""
         local limit, ttl, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local backlog
         if limit > 0 then backlog = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
-        local out, k = {}, 2
+        local out, k = {}, 3
         for i = 4, #ARGV, 4 do
           local id, key, payload, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], now + tonumber(ARGV[i + 3])
           local idem
@@ -23,6 +24,8 @@ extension QueueScripts {
           local existing = idem and redis.call('GET', idem)
           if existing then
             out[#out + 1] = {'duplicate', existing}
+          elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
+            out[#out + 1] = {'id_in_use', id}
           elseif backlog and backlog >= limit then
             out[#out + 1] = {'full', tostring(backlog)}
           else
@@ -35,6 +38,8 @@ extension QueueScripts {
               where = redis.call('XADD', KEYS[1], '*', 'id', id, 'key', key, 'payload', payload,
                 'attempt', '0', 'enqueued_at', ARGV[3], 'history', '[]')
             end
+            -- Epoch 0: the id is live until its message is completed or buried.
+            redis.call('HSET', KEYS[3], id, 0)
             if idem then
               -- A delayed message's record must outlive its delay.
               redis.call('SET', idem, cjson.encode({id = id, state = 'queued'}), 'PX', ttl + math.max(due - now, 0))

@@ -1,19 +1,22 @@
 import TMRedis
 
 /// The Lua scripts that make each step of a message's life atomic. Every script touches the keys
-/// of one queue shard only (one hash tag), and every script that finishes a delivery first checks
+/// of one queue shard only (one hash tag), and only keys it declares in KEYS (Redis Cluster routes
+/// and checks by declared keys; `RedisClusterTests` watches every key each script touches). Every script that finishes a delivery first checks
 /// the delivery's fencing epoch, so a consumer that lost its message (paused past the visibility
 /// timeout, reclaimed elsewhere) can no longer ack, retry or dead-letter it.
 enum QueueScripts {
-    /// Idempotent, bounded enqueue.
-    /// KEYS: stream, delayed, [idempotency]
+    /// Idempotent, bounded enqueue. A message id already live on the shard (queued, delayed or in
+    /// flight: it has an epoch entry) is refused, so two entries can never share one fencing epoch.
+    /// KEYS: stream, delayed, epochs, [idempotency]
     /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt
-    /// → {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog}
+    /// → {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
     static let enqueue = RedisScript("""
-        if KEYS[3] then
-          local existing = redis.call('GET', KEYS[3])
+        if KEYS[4] then
+          local existing = redis.call('GET', KEYS[4])
           if existing then return {'duplicate', existing} end
         end
+        if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'id_in_use', ARGV[1]} end
         local limit = tonumber(ARGV[6])
         if limit > 0 then
           local backlog = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
@@ -28,10 +31,12 @@ enum QueueScripts {
           where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3],
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
         end
-        if KEYS[3] then
+        -- Epoch 0: the id is live until its message is completed or buried.
+        redis.call('HSET', KEYS[3], ARGV[1], 0)
+        if KEYS[4] then
           -- A delayed message's record must outlive its delay.
           local ttl = tonumber(ARGV[7]) + math.max(tonumber(ARGV[5]) - tonumber(ARGV[4]), 0)
-          redis.call('SET', KEYS[3], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ttl)
+          redis.call('SET', KEYS[4], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ttl)
         end
         return {'ok', ARGV[1], where}
         """)
@@ -76,29 +81,16 @@ enum QueueScripts {
 
     /// Takes over messages idle past the visibility timeout (XAUTOCLAIM from `cursor`, so a long
     /// pending list is walked across calls rather than rescanned from the start), raising their
-    /// epochs; a message reclaimed more than maxReclaims times is a poison pill and goes to the DLQ,
-    /// and so does an entry without our fields (it could never be settled).
+    /// epochs. A message reclaimed more than maxReclaims times is a poison pill: it is returned
+    /// apart, claimed and fenced, and the consumer dead-letters it with `deadLetter` (which declares
+    /// its idempotency key). An entry without our fields (it could never be settled, and has no
+    /// key) goes to the DLQ here.
     /// KEYS: stream, epochs, dlq
-    /// ARGV: group, consumer, minIdle, count, maxReclaims, now, queue, dlqMinID, idempotencyPrefix, deadTTL, cursor
-    /// → {{streamID, fields, epoch, deliveries}...}, deadCount, nextCursor
+    /// ARGV: group, consumer, minIdle, count, maxReclaims, now, queue, dlqMinID, cursor
+    /// → {{streamID, fields, epoch, deliveries}...}, malformedCount, nextCursor, {poison, same shape...}
     static let reclaim = RedisScript("""
-        local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[11], 'COUNT', ARGV[4])
-        local out, dead = {}, 0
-        local function bury(sid, f, kind, message)
-          local history = cjson.decode(f.history or '[]')
-          history[#history + 1] = {at = tonumber(ARGV[6]), consumer = ARGV[2], attempt = tonumber(f.attempt or '0') + 1,
-            kind = kind, error = message}
-          redis.call('XACK', KEYS[1], ARGV[1], sid)
-          redis.call('XDEL', KEYS[1], sid)
-          redis.call('XADD', KEYS[3], '*', 'id', f.id, 'key', f.key or '', 'payload', f.payload or '',
-            'attempt', f.attempt or '0', 'enqueued_at', f.enqueued_at or '0', 'history', cjson.encode(history),
-            'reason', kind, 'error', message, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
-          redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
-          if f.key and f.key ~= '' then
-            redis.call('SET', ARGV[9] .. f.key, cjson.encode({id = f.id, state = 'dead'}), 'PX', ARGV[10])
-          end
-          dead = dead + 1
-        end
+        local res = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[9], 'COUNT', ARGV[4])
+        local out, poison, dead = {}, {}, 0
         for _, entry in ipairs(res[2]) do
           if type(entry) == 'table' and type(entry[2]) == 'table' and #entry[2] > 0 then
             local sid, fields = entry[1], entry[2]
@@ -107,10 +99,17 @@ enum QueueScripts {
             local p = redis.call('XPENDING', KEYS[1], ARGV[1], sid, sid, 1)
             local deliveries = (p[1] and p[1][4]) or 1
             if not f.id then
-              f.id = 'foreign-' .. sid
-              bury(sid, f, 'malformed', 'stream entry has no id field: not written by a tm producer')
+              local message = 'stream entry has no id field: not written by a tm producer'
+              local history = {{at = tonumber(ARGV[6]), consumer = ARGV[2], attempt = 1, kind = 'malformed', error = message}}
+              redis.call('XACK', KEYS[1], ARGV[1], sid)
+              redis.call('XDEL', KEYS[1], sid)
+              redis.call('XADD', KEYS[3], '*', 'id', 'foreign-' .. sid, 'key', '', 'payload', f.payload or '',
+                'attempt', '0', 'enqueued_at', f.enqueued_at or '0', 'history', cjson.encode(history),
+                'reason', 'malformed', 'error', message, 'dead_at', ARGV[6], 'queue', ARGV[7], 'stream_id', sid)
+              redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
+              dead = dead + 1
             elseif deliveries > tonumber(ARGV[5]) + 1 then
-              bury(sid, f, 'crash', 'delivered ' .. (deliveries - 1) .. ' times without an outcome: its consumers crashed, hung or were killed')
+              poison[#poison + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
             else
               out[#out + 1] = {sid, fields, redis.call('HINCRBY', KEYS[2], f.id, 1), deliveries}
             end
@@ -118,7 +117,7 @@ enum QueueScripts {
             redis.call('XACK', KEYS[1], ARGV[1], entry[1])
           end
         end
-        return {out, dead, res[1]}
+        return {out, dead, res[1], poison}
         """)
 
     /// Keeps long handlers' messages from being reclaimed: XCLAIM ... JUSTID to the same consumer
@@ -182,10 +181,12 @@ enum QueueScripts {
         -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
         if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
         redis.call('XDEL', KEYS[1], ARGV[2])
-        -- The epoch is kept: a replay's deliveries must fence above every earlier one.
+        -- The epoch moves into the dead letter (a replay restores it, so the replay's deliveries
+        -- fence above every earlier one): the hash keeps live messages only.
+        redis.call('HDEL', KEYS[3], ARGV[3])
         local dead = redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'key', ARGV[5], 'payload', ARGV[6],
           'attempt', ARGV[7], 'enqueued_at', ARGV[8], 'history', ARGV[9], 'reason', ARGV[10], 'error', ARGV[11],
-          'dead_at', ARGV[12], 'queue', ARGV[13], 'stream_id', ARGV[2])
+          'dead_at', ARGV[12], 'queue', ARGV[13], 'stream_id', ARGV[2], 'epoch', ARGV[4])
         redis.call('XTRIM', KEYS[2], 'MINID', ARGV[14])
         if KEYS[4] then
           redis.call('SET', KEYS[4], cjson.encode({id = ARGV[3], state = 'dead', dead_letter = dead}), 'PX', ARGV[15])
@@ -193,10 +194,11 @@ enum QueueScripts {
         return 'ok'
         """)
 
-    /// Puts a dead letter back on its queue with a fresh attempt count, keeping its id and key.
+    /// Puts a dead letter back on its queue with a fresh attempt count, keeping its id and key, and
+    /// its last fencing epoch (so the replay's deliveries fence above every earlier one).
     /// Skipped when the key's record says the work is queued or done (a replay must never repeat
-    /// finished work). The dead letter is removed once replayed.
-    /// KEYS: stream, dlq, [idempotency]. ARGV: dlqID, payload ("" = original), now, ttl
+    /// finished work), or when its id is live on the queue again. The dead letter is removed once replayed.
+    /// KEYS: stream, dlq, epochs, [idempotency]. ARGV: dlqID, payload ("" = original), now, ttl
     /// → {"replayed", id, streamID} | {"skipped", state, id} | {"missing"}
     static let replay = RedisScript("""
         local entries = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
@@ -204,19 +206,24 @@ enum QueueScripts {
         local f = {}
         local fields = entries[1][2]
         for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
-        if KEYS[3] then
-          local existing = redis.call('GET', KEYS[3])
+        if KEYS[4] then
+          local existing = redis.call('GET', KEYS[4])
           if existing then
             local record = cjson.decode(existing)
             if record.state ~= 'dead' then return {'skipped', record.state, record.id or ''} end
           end
         end
+        -- Dead letters written before epochs moved into them left theirs in the hash: no epoch
+        -- field means the hash entry is that leftover, not a live message.
+        local live = redis.call('HGET', KEYS[3], f.id)
+        if live and f.epoch then return {'skipped', 'queued', f.id} end
+        redis.call('HSET', KEYS[3], f.id, math.max(tonumber(live or '0'), tonumber(f.epoch or '0')))
         local payload = f.payload
         if ARGV[2] ~= '' then payload = ARGV[2] end
         local sid = redis.call('XADD', KEYS[1], '*', 'id', f.id, 'key', f.key or '', 'payload', payload,
           'attempt', '0', 'enqueued_at', ARGV[3], 'history', '[]')
-        if KEYS[3] then
-          redis.call('SET', KEYS[3], cjson.encode({id = f.id, state = 'queued', replayed_from = ARGV[1]}), 'PX', ARGV[4])
+        if KEYS[4] then
+          redis.call('SET', KEYS[4], cjson.encode({id = f.id, state = 'queued', replayed_from = ARGV[1]}), 'PX', ARGV[4])
         end
         redis.call('XDEL', KEYS[2], ARGV[1])
         return {'replayed', f.id, sid}

@@ -6,12 +6,12 @@ import TMRedis
 /// idle, a call goes out at once (no timer, so no added latency).
 ///
 /// Guarantees: every call gets exactly its own reply or error; calls are independent (a batch
-/// mixes messages, never two steps of one message, which are sequential by construction).
+/// mixes messages, never two steps of one message, which are sequential by construction); one
+/// pipeline holds the calls of one hash slot (one queue shard), so each would go to one Redis
+/// Cluster node.
 final class ScriptBatcher: Sendable {
     private struct Call {
-        let script: RedisScript
-        let keys: [RedisArgument]
-        let arguments: [RedisArgument]
+        let call: RedisScriptCall
         let continuation: CheckedContinuation<RedisValue, Error>
     }
 
@@ -26,11 +26,10 @@ final class ScriptBatcher: Sendable {
     init(redis: RedisClient) { self.redis = redis }
 
     func run(_ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) async throws -> RedisValue {
-        let keys = keys.map(\.redisArgument)
-        let arguments = arguments.map(\.redisArgument)
+        let call = RedisScriptCall(script, keys: keys, arguments: arguments)
         return try await withCheckedThrowingContinuation { continuation in
             let startFlush = state.withLock { state -> Bool in
-                state.pending.append(Call(script: script, keys: keys, arguments: arguments, continuation: continuation))
+                state.pending.append(Call(call: call, continuation: continuation))
                 guard !state.flushing else { return false }
                 state.flushing = true
                 return true
@@ -48,13 +47,12 @@ final class ScriptBatcher: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let work = batch.map { ($0.script, $0.keys, $0.arguments) }
+            let work = batch.map(\.call)
             do {
                 let results = try await redis.withConnection { connection -> [Result<RedisValue, RedisError>] in
                     var results = [Result<RedisValue, RedisError>](repeating: .failure(.protocolViolation("no reply")), count: work.count)
-                    // One pipeline per script (EVALSHA needs the script's own hash).
-                    for (script, indices) in Dictionary(grouping: work.indices, by: { work[$0].0 }) {
-                        let replies = try connection.runPipelined(script, calls: indices.map { (keys: work[$0].1, arguments: work[$0].2) })
+                    for indices in work.indicesBySlot() {
+                        let replies = try connection.runPipelined(indices.map { work[$0] })
                         for (index, reply) in zip(indices, replies) { results[index] = reply }
                     }
                     return results
