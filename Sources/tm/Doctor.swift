@@ -4,30 +4,44 @@ import TMCore
 import TMCrypto
 import TMDatabase
 import TMPostgres
+import TMQueue
 import TMRedis
 
 /// `tm doctor`: checks what the system needs and says how to fix each failure.
-struct Doctor: ParsableCommand {
+struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check Redis, Postgres, migrations and the secret key, with a remedy for each failure.")
+        abstract: "Check Redis, Postgres, migrations and the secret key, with a remedy for each failure; warn about queues nobody drains.",
+        discussion: """
+            A failed check (✘) exits 1. A warning (⚠) — a queue that fills with nobody draining it, or trade
+            events waiting in the sync's outbox — is printed with its remedy but exits 0 unless --strict.
+            """)
 
     @Flag(help: "Print the checks as JSON.")
     var json = false
+
+    @Flag(help: "Exit 1 on warnings too.")
+    var strict = false
 
     struct Check: Codable {
         var name: String
         var ok: Bool
         var detail: String
         var remedy: String?
+        /// Passed, but something needs an operator's look (`ok` stays true).
+        var warning = false
     }
 
-    func run() throws {
+    func run() async throws {
         let environment = TMEnvironment.current()
         var checks: [Check] = []
         checks.append(configurationCheck(environment))
         checks.append(redisCheck(environment))
         checks.append(contentsOf: postgresChecks(environment))
         checks.append(secretKeyCheck(environment))
+        if checks.allSatisfy(\.ok) {
+            checks.append(await queuesCheck(environment))
+            checks.append(outboxCheck(environment))
+        }
 
         if json {
             let encoder = JSONEncoder()
@@ -35,11 +49,46 @@ struct Doctor: ParsableCommand {
             print(String(decoding: try encoder.encode(checks), as: UTF8.self))
         } else {
             for check in checks {
-                print("\(check.ok ? "✔" : "✘") \(check.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(check.detail)")
-                if let remedy = check.remedy, !check.ok { print("  → \(remedy)") }
+                print("\(!check.ok ? "✘" : check.warning ? "⚠" : "✔") \(check.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(check.detail)")
+                if let remedy = check.remedy, !check.ok || check.warning { print("  → \(remedy)") }
             }
         }
-        if checks.contains(where: { !$0.ok }) { throw ExitCode(1) }
+        if checks.contains(where: { !$0.ok || (strict && $0.warning) }) { throw ExitCode(1) }
+    }
+
+    /// Every queue against `QueueAlert`: messages waiting with no consumer, a backlog not draining, nearly full.
+    private func queuesCheck(_ environment: TMEnvironment) async -> Check {
+        do {
+            let system = try await QueueSystem.open(clientName: "tm-doctor")
+            defer { system.close() }
+            let statuses = try await QueueInspector(redis: system.redis, catalog: system.catalog).status()
+            let flagged = statuses.filter { !$0.alerts.isEmpty }
+            guard !flagged.isEmpty else {
+                return Check(name: "queues", ok: true, detail: "\(statuses.count) queues; none filling without a consumer")
+            }
+            let detail = flagged.flatMap { status in status.alerts.map { "\(status.queue) \($0)" } }.joined(separator: "; ")
+            return Check(name: "queues", ok: true, detail: detail,
+                         remedy: "start what consumes these queues (`tm dispatch` runs the functions subscribed to them; `tm queues` shows consumers), or pause what produces them",
+                         warning: true)
+        } catch {
+            return Check(name: "queues", ok: true, detail: "not checked: \(error)", remedy: "run `tm queues` and read its error", warning: true)
+        }
+    }
+
+    /// The trade-events outbox: events waiting longer than `TradeEventOutbox.staleAfter`, or dropped in the last day.
+    private func outboxCheck(_ environment: TMEnvironment) -> Check {
+        switch QueueHealth.outbox(environment) {
+        case .failure(let error):
+            return Check(name: "outbox", ok: true, detail: "not checked: \(error)", remedy: "fix the postgres check first", warning: true)
+        case .success(let status):
+            if let alert = QueueHealth.outboxAlert(status) {
+                return Check(name: "outbox", ok: true, detail: alert.message,
+                             remedy: "see why trade-events refuses (`tm queues --queue trade-events`: full, or no consumer); the outbox drains on every sync-trigger pass once it accepts",
+                             warning: true)
+            }
+            let age = status.oldestAgeSeconds.map { ", the oldest \(DurationText.format(.seconds($0)))" } ?? ""
+            return Check(name: "outbox", ok: true, detail: "\(status.waiting) trade event(s) waiting\(age); none dropped in the last day")
+        }
     }
 
     private func source(_ key: String, _ environment: TMEnvironment) -> String {

@@ -13,6 +13,10 @@ struct Queues: AsyncParsableCommand {
             OLDEST is how long the oldest pending entry has gone without an ack or heartbeat (past the
             queue's visibility timeout it is reclaimed); READY is not yet delivered; DELAYED waits for a
             retry or a delayed start; DLQ waits for `tm dlq`. Idle times are by the Redis server's clock.
+            A line starting `!` flags a queue that fills with nobody draining it: messages wait and no
+            consumer was seen lately (no-consumer), ready messages wait behind an old one (not-draining),
+            the backlog nears max_length (nearly-full), or trade events wait in the sync's outbox longer
+            than 15 minutes or were dropped from it (outbox-waiting).
             """)
 
     @Flag(help: "Print the status as JSON.")
@@ -34,13 +38,19 @@ struct Queues: AsyncParsableCommand {
             defer { system.close() }
             let inspector = QueueInspector(redis: system.redis, catalog: system.catalog)
             let names = queues.isEmpty ? nil : queues
+            // The trade-events outbox is in Postgres: read it when trade-events is listed.
+            let readsOutbox = (names ?? system.catalog.names).contains("trade-events")
+            func statuses() async throws -> [QueueStatus] {
+                let statuses = try await inspector.status(queues: names)
+                return readsOutbox ? QueueHealth.withOutbox(statuses, QueueHealth.outbox(system.environment)) : statuses
+            }
             guard let watch else {
-                print(try render(try await inspector.status(queues: names)))
+                print(try render(try await statuses()))
                 return
             }
             let clearScreen = isatty(STDOUT_FILENO) == 1 && !json
             while !Task.isCancelled {
-                let text = try render(try await inspector.status(queues: names))
+                let text = try render(try await statuses())
                 if clearScreen { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                 print(text)
                 if !clearScreen && !json { print("") }
@@ -100,7 +110,7 @@ struct Queues: AsyncParsableCommand {
                     String(t.consumers),
                 ])
             }
-            var lines: [String] = []
+            var lines: [String] = status.alerts.map { "  ! \(status.queue) \($0)" }
             for shard in status.shards {
                 let multipleGroups = shard.groups.count > 1
                 for (group, consumer) in shard.consumers {
@@ -125,6 +135,8 @@ struct Queues: AsyncParsableCommand {
             out.append(contentsOf: notes[index] ?? [])
         }
         if statuses.isEmpty { out.append("(no queues)") }
+        let flagged = statuses.filter { !$0.alerts.isEmpty }.map(\.queue)
+        if !flagged.isEmpty { out.append("\(flagged.count) queue(s) need attention (! lines): \(flagged.joined(separator: ", "))") }
         return out.joined(separator: "\n")
     }
 }

@@ -119,7 +119,9 @@ struct ListSchedules: AsyncParsableCommand {
             } else {
                 lines.append("  last        never fired")
             }
-            lines.append("  status      " + (schedule.notFiring.map { "NOT FIRING: \($0)" } ?? "firing"))
+            // A schedule switched off on purpose is not an alarm; a broken one is.
+            let status = !schedule.enabled ? "disabled (enabled: false)" : schedule.notFiring.map { "NOT FIRING: \($0)" } ?? "firing"
+            lines.append("  status      " + status)
         }
         return lines.joined(separator: "\n")
     }
@@ -129,20 +131,24 @@ struct ListSchedules: AsyncParsableCommand {
 struct FireSchedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fire",
-        abstract: "Fire a schedule now: the slot is the current second, fired exactly once (a second call in the same second does nothing).")
+        abstract: "Fire a schedule now: the slot is the current second (or --at), fired exactly once: of two fires of one slot, exactly one reports `fired`.")
 
     @Argument(help: "The schedule, as named in Schedules/<name>.yaml.")
     var name: String
+
+    @Option(help: ArgumentHelp("Fire the slot of this instant (ISO 8601 with an offset) instead of the current second.", valueName: "time"))
+    var at: String?
 
     @Flag(help: "Print the outcome as JSON.")
     var json = false
 
     func run() async throws {
         try await reportingErrors {
+            let requested = try at.map { try parseInstant($0, option: "--at") }
             let system = try await ScheduleSystem.open(checking: name, clientName: "tm-schedules-fire")
             defer { system.close() }
             let schedule = try system.schedules.schedule(name)
-            let instant = Slot.wholeSeconds(Date())
+            let instant = Slot.wholeSeconds(requested ?? Date())
             let identity = system.operatorIdentity
             let outcome = try await system.firer.fire(schedule, at: instant, trigger: .manual, by: { .cli(identity) })
             await system.pool.shutdown()
@@ -250,7 +256,7 @@ struct BackfillSchedule: AsyncParsableCommand {
             for slot in slots {
                 switch try await system.firer.fire(schedule, at: slot, trigger: .backfill, by: { .cli(identity) }) {
                 case .fired, .completed: printed.fired += 1
-                case .firedByAnother, .alreadyHandled: printed.alreadyFired += 1
+                case .firedByAnother, .alreadyHandled, .unconfirmed: printed.alreadyFired += 1
                 }
             }
             await system.pool.shutdown()
@@ -282,7 +288,7 @@ struct FiringOutcomeReport: Codable {
         case .fired(let id): (self.outcome, messageID) = ("fired", id)
         case .completed(let id): (self.outcome, messageID) = ("fired", id)
         case .firedByAnother(let id): (self.outcome, messageID, state) = ("already-fired", id, "enqueued")
-        case .alreadyHandled(let firing):
+        case .alreadyHandled(let firing), .unconfirmed(let firing):
             self.outcome = "already-fired"
             (messageID, state, trigger) = (firing.messageID, firing.state.rawValue, firing.trigger.rawValue)
         }

@@ -10,8 +10,10 @@ final class SimulatorFixture: @unchecked Sendable {
     let simulator: BrokerSimulator
     let http: AsyncHTTPClient
 
-    init() throws {
+    /// `clock`: the simulator's time (default the wall clock); seeded history is relative to it.
+    init(clock: (@Sendable () -> Date)? = nil) throws {
         var configuration = BrokerSimulator.Configuration()
+        if let clock { configuration.clock = clock }
         configuration.tickMilliseconds = 50
         configuration.rateLimits.enabled = false
         simulator = try BrokerSimulator(configuration: configuration)
@@ -151,7 +153,21 @@ final class SimulatorFixture: @unchecked Sendable {
     }
 
     @Test(arguments: BrokerKind.allCases) func tradesMatchTheBrokersTruthExactly(_ broker: BrokerKind) async throws {
-        let fixture = try SimulatorFixture()
+        try await expectTradesMatchTheTruth(broker, SimulatorFixture())
+    }
+
+    /// Kite and Upstox list the Indian day's trades: the day turns at 18:30 UTC. The simulator's
+    /// clock starts just before and just after that instant (and runs on), and its seeded history
+    /// follows it, so what the adapter reads is the whole truth at every hour.
+    @Test(arguments: [BrokerKind.upstox, .kite], ["2026-11-20T18:29:50Z", "2026-11-20T18:30:10Z", "2026-11-20T06:00:00Z"])
+    func tradesMatchTheTruthAroundMidnightInIndia(_ broker: BrokerKind, _ start: String) async throws {
+        let base = try #require(ISO8601DateFormatter().date(from: start))
+        let started = Date()
+        let clock: @Sendable () -> Date = { base.addingTimeInterval(Date().timeIntervalSince(started)) }
+        try await expectTradesMatchTheTruth(broker, SimulatorFixture(clock: clock))
+    }
+
+    func expectTradesMatchTheTruth(_ broker: BrokerKind, _ fixture: SimulatorFixture) async throws {
         let opened = SimulatorFixture.opened(broker)
         // Seeded history: many fills, more than one Alpaca page.
         let seeded = try fixture.simulator.exchange.seedTrades(SimulatorFixture.simBroker(broker), apiKey: opened.apiKey, count: 120, symbols: [])

@@ -113,3 +113,59 @@ import TMRedis
         #expect(shard.length == 0)
     }
 }
+
+/// `QueueAlert`: a queue that fills with nobody draining it is flagged, one that is drained is not.
+@Suite(.timeLimit(.minutes(2))) struct QueueAlertTests {
+    @Test func aBacklogWithoutAConsumerIsFlaggedUntilAConsumerReadsIt() async throws {
+        let queue = try await TestQueue { $0.concurrency = 1; $0.batchSize = 1 }
+        defer { Task { await queue.cleanUp() } }
+        let inspector = QueueInspector(redis: queue.redis, catalog: try QueueCatalog([queue.manifest]))
+        #expect(try await inspector.status(of: queue.name).alerts.isEmpty, "an empty queue is never flagged")
+        for n in 0..<3 { try await queue.enqueue("{\"n\":\(n)}") }
+        let unread = try await inspector.status(of: queue.name)
+        #expect(unread.alerts.map(\.kind) == [.noConsumer], "\(unread.alerts)")
+        #expect(unread.alerts.first?.message.contains("3 message(s) waiting") == true, "\(unread.alerts)")
+
+        let release = Locked(false)
+        let (consumer, task) = queue.consume { _ in
+            while !release.current { try await Task.sleep(for: .milliseconds(20)) }
+            return nil
+        }
+        try await eventually("a message in flight") { try await inspector.status(of: queue.name).totals.pending == 1 }
+        let read = try await inspector.status(of: queue.name)
+        #expect(read.totals.length == 3 && read.alerts.isEmpty, "a consumer is reading: \(read.alerts)")
+        release.withLock { $0 = true }
+        try await eventually("drained") { consumer.counters.handled == 3 }
+        consumer.stop()
+        try await task.value
+    }
+
+    func status(length: Int, undelivered: Int, oldestAgeMs: Int64?, consumerIdleMs: Int64?) -> QueueStatus {
+        var shard = ShardStatus(queue: "q", shard: 0)
+        (shard.exists, shard.length, shard.undelivered, shard.oldestEntryAgeMs) = (true, length, undelivered, oldestAgeMs)
+        if let idle = consumerIdleMs {
+            shard.groups = [GroupStatus(name: "workers", pending: 0, lag: undelivered, lastDeliveredID: "0-0", oldestPending: nil,
+                                        consumers: [ConsumerStatus(name: "c", pending: 0, idleMs: idle)])]
+        }
+        return QueueStatus(queue: "q", observedAtMs: 0, shards: [shard])
+    }
+
+    @Test func aStalledOrNearlyFullBacklogIsFlaggedWithItsFigures() {
+        var manifest = QueueManifest(name: "q")
+        manifest.maxLength = 100
+        manifest.visibilityTimeout = .seconds(30)
+        let healthy = status(length: 10, undelivered: 5, oldestAgeMs: 20_000, consumerIdleMs: 100)
+        #expect(QueueAlert.evaluate(healthy, manifest: manifest).isEmpty)
+
+        let stalled = status(length: 10, undelivered: 5, oldestAgeMs: 301_000, consumerIdleMs: 100)
+        #expect(QueueAlert.evaluate(stalled, manifest: manifest).map(\.kind) == [.notDraining])
+
+        let quiet = status(length: 10, undelivered: 5, oldestAgeMs: 20_000, consumerIdleMs: 61_000)
+        #expect(QueueAlert.evaluate(quiet, manifest: manifest).map(\.kind) == [.noConsumer])
+
+        let full = status(length: 80, undelivered: 80, oldestAgeMs: 1_000, consumerIdleMs: 100)
+        let alerts = QueueAlert.evaluate(full, manifest: manifest)
+        #expect(alerts.map(\.kind) == [.nearlyFull])
+        #expect(alerts.first?.message.contains("backlog 80 of max_length 100") == true, "\(alerts)")
+    }
+}

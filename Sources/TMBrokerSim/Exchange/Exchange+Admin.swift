@@ -76,8 +76,11 @@ extension Exchange {
         return trade
     }
 
-    /// Adds `count` filled market orders (one trade each) spread over the last `count` × 30 s, in
-    /// `symbols` round-robin (default: every instrument of the broker); sides buy, buy, sell, ...
+    /// Adds `count` filled market orders (one trade each) spread over the last `count` × 30 s of the
+    /// exchange's clock, in `symbols` round-robin (default: every instrument of the broker); sides
+    /// buy, buy, sell, ... Kite and Upstox list only the day's trades (India's day), so their history
+    /// stays within the current Indian day, packed closer when the day has only just begun: a seeded
+    /// account's trades are all listed, at any hour.
     public func seedTrades(_ broker: Broker, apiKey: String, count: Int, symbols: [String]) throws(AdminRejection) -> Int {
         let instruments = symbols.isEmpty ? catalog.instruments(broker) : try symbols.map { symbol throws(AdminRejection) in
             guard let found = catalog.instrument(broker, symbol) else { throw AdminRejection(field: "symbols", reason: "unknown symbol \(symbol) at \(broker.rawValue)") }
@@ -89,9 +92,11 @@ extension Exchange {
         let key = AccountKey(broker: broker, apiKey: apiKey)
         guard var account = accounts[key] else { throw AdminRejection(status: 404, field: "api_key", reason: "no such account") }
         let end = now()
+        let earliest = broker == .kite || broker == .upstox ? Timestamps.startOfIndianDay(end) : .distantPast
+        let spacing = min(30, end.timeIntervalSince(earliest) / Double(max(count, 1)))
         for i in 0..<count {
             let instrument = instruments[i % instruments.count]
-            let time = end.addingTimeInterval(-Double(count - i) * 30)
+            let time = max(end.addingTimeInterval(-Double(count - i) * spacing), earliest)
             let number = nextOrderNumber
             nextOrderNumber += 1
             let ticket = OrderTicket(symbol: instrument.symbol, side: i % 3 == 2 ? .sell : .buy, type: .market,

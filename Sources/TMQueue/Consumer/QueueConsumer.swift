@@ -36,7 +36,7 @@ public final class QueueConsumer: Sendable {
         public var shutdownGrace: Duration = .seconds(10)
         /// Default: a third of the visibility timeout.
         public var heartbeatInterval: Duration?
-        /// Default: half the visibility timeout, at most 5 s.
+        /// Default: `defaultReclaimInterval(visibility:)`.
         public var reclaimInterval: Duration?
         /// How often the delayed set is checked when nothing is due sooner.
         public var promoteInterval: Duration = .milliseconds(200)
@@ -44,6 +44,12 @@ public final class QueueConsumer: Sendable {
         public var forgetConsumersAfter: Duration = .seconds(3600)
 
         public init() {}
+
+        /// A quarter of the visibility timeout, at most 5 s: a dead consumer's messages are taken
+        /// over within about 1.25 visibility timeouts (plus one blocking read).
+        public static func defaultReclaimInterval(visibility: Duration) -> Duration {
+            min(visibility / 4, .seconds(5))
+        }
     }
 
     /// Running totals, for tests, logs and metrics.
@@ -167,7 +173,7 @@ public final class QueueConsumer: Sendable {
     /// starves recovery and recovery never exceeds the concurrency limit.
     private func fetchLoop(shard: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
-        let reclaimInterval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
+        let reclaimInterval = options.reclaimInterval ?? Options.defaultReclaimInterval(visibility: manifest.visibilityTimeout)
         var nextReclaim = ContinuousClock.now
         var cursor = "0-0"
         var backlog = false

@@ -91,6 +91,8 @@ public struct ShardStatus: Codable, Sendable, Hashable {
     public var nextDueInMs: Int64?
     /// Dead letters waiting for an operator.
     public var deadLetters: Int
+    /// Milliseconds since the oldest entry still in the stream (pending or ready) was added.
+    public var oldestEntryAgeMs: Int64?
     public var groups: [GroupStatus]
     /// Replies Redis refused for this shard, with the command.
     public var errors: [String]
@@ -106,6 +108,7 @@ public struct ShardStatus: Codable, Sendable, Hashable {
         self.delayed = 0
         self.nextDueInMs = nil
         self.deadLetters = 0
+        self.oldestEntryAgeMs = nil
         self.groups = []
         self.errors = []
     }
@@ -138,6 +141,8 @@ public struct QueueStatus: Codable, Sendable, Hashable {
     public var observedAtMs: Int64
     public var shards: [ShardStatus]
     public var totals: Totals
+    /// What an operator must act on (`QueueAlert.evaluate`); set by `QueueInspector`.
+    public var alerts: [QueueAlert] = []
 
     public init(queue: String, observedAtMs: Int64, shards: [ShardStatus]) {
         self.queue = queue
@@ -181,7 +186,11 @@ public struct QueueInspector: Sendable {
         let (now, shards) = try await inspect(targets)
         var byQueue: [String: [ShardStatus]] = [:]
         for shard in shards { byQueue[shard.queue, default: []].append(shard) }
-        return manifests.map { QueueStatus(queue: $0.name, observedAtMs: now, shards: byQueue[$0.name] ?? []) }
+        return manifests.map { manifest in
+            var status = QueueStatus(queue: manifest.name, observedAtMs: now, shards: byQueue[manifest.name] ?? [])
+            status.alerts = QueueAlert.evaluate(status, manifest: manifest)
+            return status
+        }
     }
 
     /// One queue of the catalog.
@@ -242,6 +251,10 @@ public struct QueueInspector: Sendable {
         if let info = value(1) {
             status.exists = true
             status.groups = (Self.field("groups", in: info)?.array ?? []).map { parseGroup($0, now: now) }
+            // FULL COUNT 1 lists the stream's first entry: acked entries are deleted, so it is the oldest unsettled one.
+            if let first = Self.field("entries", in: info)?.array?.first?.array?.first?.string, let ms = Int64(first.prefix { $0 != "-" }) {
+                status.oldestEntryAgeMs = max(now - ms, 0)
+            }
         }
         status.delayed = Int(value(2)?.int ?? 0)
         if let first = value(3)?.array, first.count == 2, let due = first[1].string.flatMap(Double.init) {

@@ -11,6 +11,9 @@ public struct Firing: Sendable, Hashable {
         case skippedMisfire = "skipped_misfire"
         /// Waiting for the previous run to end (overlap: buffer-one).
         case buffered
+        /// Its enqueue was sent but never confirmed, and its idempotency record may have expired
+        /// since: it is not sent again (that could run the slot twice). See `detail`.
+        case unconfirmed
     }
 
     public enum Trigger: String, Sendable, CaseIterable {

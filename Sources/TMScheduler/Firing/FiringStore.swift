@@ -5,7 +5,9 @@ import TMPostgres
 /// The scheduler's durable memory in Postgres (`schedule_firings`, `schedule_cursors`, migration 0006).
 ///
 /// Guarantees: a slot gets at most one row, ever (UNIQUE (schedule, slot)); `reserve` tells
-/// whether this caller created the row or found one; every write by a leader runs in a
+/// whether this caller created the row or found one; `markEnqueued` succeeds for exactly one
+/// writer, so exactly one caller can claim to have fired a slot; `clearToSend` lets a slot be sent
+/// again only while its first send's idempotency record must still exist; every write by a leader runs in a
 /// transaction fenced by its lease, so it lands only while no newer leader has written.
 public struct FiringStore: Sendable {
     public let pool: PostgresPool
@@ -40,6 +42,57 @@ public struct FiringStore: Sendable {
             guard let row = rows.firstRow else { throw PostgresError(kind: .client, message: "firing \(key) vanished during its reservation") }
             return .existing(try Self.firing(row))
         }
+    }
+
+    /// What `clearToSend` decided.
+    public enum Clearance: Sendable {
+        /// The slot is still unsettled and may be sent under its idempotency key now.
+        case send
+        /// The slot is settled already (enqueued, or skipped by someone else).
+        case settled(Firing)
+        /// An earlier enqueue was sent more than `window` ago and never confirmed: the row is now
+        /// `unconfirmed` and the slot must not be sent again.
+        case unconfirmed(Firing)
+    }
+
+    /// Called before every enqueue of a slot. Records when the first enqueue was sent; refuses
+    /// (marking the row `unconfirmed`) when that was more than `window` ago, because past the
+    /// idempotency record's lifetime a second send under the same key could enqueue a second message.
+    ///
+    /// This is what makes the Postgres row, not the expirable Redis record, the authority: a send is
+    /// repeated only while the record of the first one is certain to exist.
+    public func clearToSend(_ slot: Slot, window: Duration, by authority: FiringAuthority) async throws -> Clearance {
+        let (schedule, instant, key) = (slot.schedule, slot.instant, slot.key)
+        let windowMs = window.milliseconds
+        return try await write(authority) { db in
+            let claimed = try db.query("""
+                UPDATE schedule_firings SET enqueue_sent_at = coalesce(enqueue_sent_at, now())
+                WHERE schedule = \(schedule) AND slot = \(instant) AND state IN ('pending', 'buffered')
+                RETURNING enqueue_sent_at < now() - \(windowMs)::bigint * interval '1 millisecond' AS expired,
+                          enqueue_sent_at
+                """).firstRow
+            if let claimed, try !claimed.decode("expired", as: Bool.self) { return .send }
+            if let claimed {
+                let sent: Date = try claimed.decode("enqueue_sent_at")
+                let detail = "its enqueue was sent at \(Slot.iso8601(sent, in: .gmt)) and never confirmed; the idempotency record "
+                    + "(kept \(windowMs / 1000) s) may have expired, so it is not sent again: check the queue for key \(key)"
+                try db.execute("""
+                    UPDATE schedule_firings SET state = 'unconfirmed', detail = \(detail)
+                    WHERE schedule = \(schedule) AND slot = \(instant)
+                    """)
+            }
+            let rows = try db.query("SELECT \(fragment: Self.columns) FROM schedule_firings WHERE schedule = \(schedule) AND slot = \(instant)")
+            guard let row = rows.firstRow else { throw PostgresError(kind: .client, message: "firing \(key) has no row") }
+            let firing = try Self.firing(row)
+            return claimed == nil ? .settled(firing) : .unconfirmed(firing)
+        }
+    }
+
+    /// The row of `slot`, if it has one.
+    public func firing(_ slot: Slot) async throws -> Firing? {
+        try await pool.query("""
+            SELECT \(fragment: Self.columns) FROM schedule_firings WHERE schedule = \(slot.schedule) AND slot = \(slot.instant)
+            """).firstRow.map(Self.firing)
     }
 
     /// Marks a pending or buffered slot enqueued with `messageID`. False when the row was no

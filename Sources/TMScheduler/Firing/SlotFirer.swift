@@ -8,7 +8,10 @@ import TMRedis
 /// Guarantees: a slot's message is enqueued at most once whatever races (two leaders, a leader and
 /// an operator, a retry after a crash): the unique row decides who fires, and a second enqueue
 /// under the same key returns the first message. A row left `pending` by a crash is completed by
-/// `complete`, enqueueing again under the same key (a no-op when the first enqueue had landed).
+/// `complete`, enqueueing again under the same key — but only while the first send's idempotency
+/// record must still exist (`FiringStore.clearToSend`); later the row becomes `unconfirmed` and
+/// nothing is sent. Exactly one caller reports a slot `fired`/`completed`: the one whose write
+/// confirmed the row; every other concurrent caller reports `firedByAnother`, whatever the timing.
 /// Nothing is written for a target that cannot be resolved.
 public struct SlotFirer: Sendable {
     public let store: FiringStore
@@ -21,16 +24,27 @@ public struct SlotFirer: Sendable {
         self.resolver = resolver
     }
 
-    /// What `fire` did.
+    /// What `fire` or `complete` did.
     public enum Outcome: Sendable, Equatable {
-        /// This call enqueued the slot's message.
+        /// This call reserved the slot, enqueued its message and confirmed it.
         case fired(messageID: String)
-        /// The slot had been reserved but not confirmed (a crash); this call completed it.
+        /// The slot had been reserved before (a crash, a buffered slot, a concurrent caller); this call confirmed it.
         case completed(messageID: String)
-        /// Another writer was firing the slot at the same moment: its message is the slot's.
+        /// Another writer confirmed the slot: its message is the slot's.
         case firedByAnother(messageID: String)
-        /// The slot was already handled (fired, skipped or buffered) by someone else.
+        /// The slot was already handled (skipped or buffered) by someone else.
         case alreadyHandled(Firing)
+        /// The slot's first enqueue was never confirmed and can no longer be told apart from no
+        /// enqueue at all: it is not sent again (see `Firing.State.unconfirmed`).
+        case unconfirmed(Firing)
+
+        /// The message id, when the slot is enqueued.
+        public var messageID: String? {
+            switch self {
+            case .fired(let id), .completed(let id), .firedByAnother(let id): return id
+            case .alreadyHandled(let firing), .unconfirmed(let firing): return firing.messageID
+            }
+        }
     }
 
     public func fire(
@@ -40,32 +54,51 @@ public struct SlotFirer: Sendable {
         let slot = schedule.slot(instant)
         switch try await store.reserve(slot, state: .pending, trigger: trigger, queue: queue.name, by: try authority()) {
         case .created:
-            return .fired(messageID: try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority).id)
+            let outcome = try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority)
+            if case .completed(let id) = outcome { return .fired(messageID: id) }
+            return outcome
         case .existing(let firing) where firing.state == .pending:
-            // Interrupted, or still being fired by someone else: enqueueing under the slot's key
-            // again tells which (a duplicate means the message was already there).
-            let result = try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority)
-            return result.duplicate ? .firedByAnother(messageID: result.id) : .completed(messageID: result.id)
+            // Interrupted, or still being fired by someone else: whoever confirms the row first fired it.
+            return try await complete(schedule, slot: slot, queue: queue, jitter: trigger.isScheduled, by: authority)
         case .existing(let firing):
             return .alreadyHandled(firing)
         }
     }
 
-    /// Enqueues a reserved (pending or buffered) slot and marks it enqueued. The result is a
-    /// duplicate when the slot's message had been enqueued already. `jitter` delays the message by
-    /// the schedule's jitter (scheduled slots; an operator's fire or backfill goes at once).
+    /// Enqueues a reserved (pending or buffered) slot and marks it enqueued: `.completed` when this
+    /// call's write confirmed the row, `.firedByAnother` when another writer's did. `jitter` delays
+    /// the message by the schedule's jitter (scheduled slots; an operator's fire or backfill goes at once).
     @discardableResult
     public func complete(
         _ schedule: ScheduleManifest, slot: Slot, queue: QueueManifest, jitter: Bool = true,
         by authority: @Sendable () throws -> FiringAuthority
-    ) async throws -> EnqueueResult {
+    ) async throws -> Outcome {
         // Checked before the enqueue too: a leader that knows it is deposed sends nothing.
         _ = try authority()
+        switch try await store.clearToSend(slot, window: Self.resendWindow(queue), by: try authority()) {
+        case .send: break
+        case .settled(let firing) where firing.state == .enqueued: return .firedByAnother(messageID: firing.messageID ?? "")
+        case .settled(let firing): return .alreadyHandled(firing)
+        case .unconfirmed(let firing): return .unconfirmed(firing)
+        }
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog([queue]))
         let result = try await producer.enqueue(queue.name, OutgoingMessage(
             payload: schedule.message(for: slot.instant), key: slot.key, delay: jitter ? delay(schedule, slot) : nil, shardKey: slot.key))
-        try await store.markEnqueued(slot, queue: queue.name, messageID: result.id, by: try authority())
-        return result
+        if try await store.markEnqueued(slot, queue: queue.name, messageID: result.id, by: try authority()) {
+            return .completed(messageID: result.id)
+        }
+        // Someone else confirmed the row between our clearance and our mark (same key: same message).
+        let firing = try await store.firing(slot)
+        guard let firing, firing.state != .enqueued else { return .firedByAnother(messageID: firing?.messageID ?? result.id) }
+        return .alreadyHandled(firing)
+    }
+
+    /// How long after a slot's first send it may be sent again under its key: while the key's
+    /// record must still exist (the queue keeps it `retention.completed` from the enqueue), less a
+    /// margin for the clocks of Postgres and Redis disagreeing.
+    static func resendWindow(_ queue: QueueManifest) -> Duration {
+        let retention = queue.retention.completed
+        return retention - min(retention / 10, .seconds(60))
     }
 
     /// Records a slot that does not fire now (skipped, or buffered to fire later).

@@ -101,8 +101,13 @@ public final class SchedulerService: Sendable {
                 buffered = true
                 continue
             }
-            let result = try await firer.complete(schedule, slot: slot, queue: queue, by: term.authority)
-            log("fired", schedule, slot, trigger: firing.trigger, ["message_id": "\(result.id)", "was": "\(firing.state.rawValue)"])
+            switch try await firer.complete(schedule, slot: slot, queue: queue, by: term.authority) {
+            case .unconfirmed(let row):
+                logger.error("slot not confirmed and not sent again", metadata: [
+                    "schedule": "\(schedule.name)", "slot": "\(slot.utc)", "detail": "\(row.detail ?? "")"])
+            case let outcome:
+                log("fired", schedule, slot, trigger: firing.trigger, ["message_id": "\(outcome.messageID ?? "")", "was": "\(firing.state.rawValue)"])
+            }
         }
 
         // Due slots come after the latest one that has a row; a schedule without any starts when first seen.
@@ -143,7 +148,7 @@ public final class SchedulerService: Sendable {
                 switch try await firer.fire(schedule, at: due.slot, trigger: due.trigger, by: term.authority) {
                 case .fired(let id), .completed(let id):
                     log("fired", schedule, slot, trigger: due.trigger, ["message_id": "\(id)"])
-                case .firedByAnother, .alreadyHandled:
+                case .firedByAnother, .alreadyHandled, .unconfirmed:
                     break
                 }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TMBrokers
+import TMCore
 import TMCrypto
 import TMLocks
 import TMPostgres
@@ -11,16 +12,21 @@ import TMRedis
 /// Postgres, idempotently.
 ///
 /// Guarantees:
-/// - one sync per account at a time: a per-account lock, and every write in one transaction fenced
-///   by the lock's token, so a paused ex-holder can never overwrite a newer sync;
+/// - one sync per account at a time: a per-account lock, renewed while the sync runs (`withLock`),
+///   whose loss cancels the sync; and every write in one transaction fenced by the lock's token and
+///   by the message's delivery epoch, so a paused ex-holder, or a paused invocation whose message
+///   was redelivered, can never overwrite a newer sync;
 /// - trades are upserted by (account, broker trade id): a re-sync creates nothing twice, and a trade
 ///   the broker corrected is updated; platform orders get their fill state, never moving backwards
 ///   or out of a terminal state; the position snapshot replaces the previous one;
-/// - a `sync_logs` row records every run (counts, duration, outcome); the cursor and the account's
-///   last sync move only when the run's writes commit;
+/// - a `sync_logs` row records every run (counts, duration, outcome); a run that died without an
+///   outcome (killed, timed out, lease lost) is closed as `abandoned` by the account's next sync —
+///   which holds the lock, so no such run can still be going — or by sync-trigger's sweep; the
+///   cursor and the account's last sync move only when the run's writes commit;
 /// - `trade-events` for created and corrected trades are written to an outbox in the same
-///   transaction and published after it commits, so a crash in between delays them to the
-///   account's next sync rather than losing them;
+///   transaction and published after it commits (`TradeEventOutbox`: best effort, drained later,
+///   bounded), so a crash in between, or a full queue, delays them rather than losing them or
+///   failing the sync;
 /// - an expired or revoked token marks the account `error`, queues a notification for its user and
 ///   fails non-retryably (the message is dead-lettered with the reason); an unavailable broker fails
 ///   retryably (backoff, then the dead-letter queue).
@@ -31,7 +37,9 @@ public struct SyncConsumer: Sendable {
     public let keyring: SecretKeyring
     /// The adapter for an account, already behind the shared rate limits and circuit breaker.
     public let adapter: @Sendable (BrokerAccount) -> any BrokerAdapter
-    public var lockTTL: Duration = .seconds(120)
+    /// The account lock's lease, renewed every third of it while the sync runs: a killed sync's
+    /// account is free again within this long.
+    public var lockTTL: Duration = .seconds(30)
     /// How long a sync waits for another consumer's sync of the same account.
     public var lockWait: Duration = .seconds(10)
     public var tradeEventsQueue = "trade-events"
@@ -62,31 +70,28 @@ public struct SyncConsumer: Sendable {
 
     public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
 
-    public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
-        var logger = base
-        logger[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
+    /// - Parameter delivery: the message's delivery (`InvocationRecord.fence`), fencing the writes.
+    public func sync(_ message: SyncTrigger.Message, delivery: MessageFence, logger base: Logger) async throws -> Outcome {
+        var tagged = base
+        tagged[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
+        let logger = tagged
         // Another consumer syncing this account: wait for it (bounded). A lock still held after
         // that (its holder may have died; the lock expires with its TTL) fails retryably, so the
         // message comes back with backoff instead of being acknowledged unsynced.
-        let locks = DistributedLock(redis: redis)
-        let lease: LockLease
+        // The lease is renewed while the sync runs; if it is lost the sync is cancelled (and its
+        // writes, fenced by the lease's token, are refused anyway).
         do {
-            lease = try await locks.acquire(Self.lockResource(message.accountID), ttl: lockTTL, waitUpTo: lockWait)
+            return try await DistributedLock(redis: redis).withLock(Self.lockResource(message.accountID), ttl: lockTTL, waitUpTo: lockWait) { lease in
+                try await syncLocked(message, delivery: delivery, lease: lease, logger: logger)
+            }
         } catch let error as LockError {
+            guard case .notAcquired = error else { throw error }
             throw SyncBusy(reason: "account \(message.accountID.uuidString.lowercased()) is being synced by another consumer (\(error))")
-        }
-        do {
-            let outcome = try await syncLocked(message, messageID: messageID, lease: lease, logger: logger)
-            _ = try? await locks.release(lease)
-            return outcome
-        } catch {
-            _ = try? await locks.release(lease)
-            throw error
         }
     }
 
     /// The sync itself, under the account's lock.
-    func syncLocked(_ message: SyncTrigger.Message, messageID: String, lease: LockLease, logger: Logger) async throws -> Outcome {
+    func syncLocked(_ message: SyncTrigger.Message, delivery: MessageFence, lease: LockLease, logger: Logger) async throws -> Outcome {
         // Read under the lock: the status, cursor and last sync another consumer may just have moved.
         guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
             throw SyncError.unknownAccount(message.accountID)
@@ -97,9 +102,10 @@ public struct SyncConsumer: Sendable {
             return .skipped("already synced since slot \(message.slot)")
         }
         // Events a previous run committed but did not get to publish (it crashed) go first.
-        if account.hasPendingEvents { await publishOutbox(account: account, logger: logger) }
+        if account.hasPendingEvents { await outbox.publish(account: account.id, logger: logger) }
         let started = ContinuousClock.now
-        let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
+        // Under the lock no other run of this account can be going: its open rows are abandoned.
+        let logID = try await SyncLog.start(pool, account: account.id, messageID: delivery.messageID)
         let broker = adapter(account)
         let credentials = account.credentials(keyring: keyring)
         do {
@@ -117,11 +123,12 @@ public struct SyncConsumer: Sendable {
                 (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
             }
             let duration = ContinuousClock.now - started
-            let (report, changed) = try await pool.transaction(fencedBy: lease) { db in
+            try Task.checkCancellation()  // the lease was lost while the broker answered: write nothing
+            let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
                 try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
                                                              logID: logID, duration: duration)
             }
-            if !changed.isEmpty { await publishOutbox(account: account, logger: logger) }
+            if !changed.isEmpty { await outbox.publish(account: account.id, logger: logger) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
                 "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.milliseconds)",
@@ -140,10 +147,26 @@ public struct SyncConsumer: Sendable {
                 try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
             }
             throw error
+        } catch let error as LockError {
+            // Fenced out: a newer delivery or lock holder has synced the account. Only this run's
+            // log row fails; the account's outcome is the newer sync's.
+            _ = try? await pool.withConnection { try SyncLog.fail($0, logID: logID, error: "\(error)", duration: ContinuousClock.now - started) }
+            throw error
         } catch {
-            try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: ContinuousClock.now - started)
+            // Cancelled (the lease was lost, or the invocation stopped): recorded all the same, from
+            // a task of its own that the cancellation does not reach.
+            let reason = error is CancellationError ? "cancelled: the account's lock lease was lost or the invocation was stopped" : "\(error)"
+            let (pool, account, duration) = (pool, account.id, ContinuousClock.now - started)
+            await Task { try? await SyncLog.fail(pool, logID: logID, account: account, error: reason, duration: duration) }.value
             throw error
         }
+    }
+
+    /// The outbox this consumer publishes `trade-events` from.
+    public var outbox: TradeEventOutbox {
+        var outbox = TradeEventOutbox(pool: pool, producer: producer)
+        outbox.queue = tradeEventsQueue
+        return outbox
     }
 
     /// Symbols to read trades for where the broker lists them per symbol (Binance): the symbols of
@@ -186,33 +209,6 @@ public struct SyncConsumer: Sendable {
             let message = try OutgoingMessage(json: ["notification_id": notification.uuidString.lowercased(), "user_id": account.userID.uuidString.lowercased(), "kind": "sync_error"],
                                               key: "notification:\(notification.uuidString.lowercased())")
             _ = try? await producer.enqueue(notificationsQueue, message)
-        }
-    }
-
-    /// Publishes the account's outbox to `trade-events` and deletes what was sent. Each message is
-    /// keyed by trade and content, so an event sent twice (a crash between send and delete) is
-    /// enqueued once. A failure leaves the rows for the next sync of the account.
-    func publishOutbox(account: BrokerAccount, logger: Logger) async {
-        do {
-            let rows = try await pool.query("""
-                SELECT id, event_key, payload::text AS payload FROM trade_event_outbox WHERE account_id = \(account.id) ORDER BY id LIMIT 5000
-                """).rows
-            guard !rows.isEmpty else { return }
-            let ids = try rows.map { try $0.decode("id", as: Int64.self) }
-            let messages = try rows.map { row in
-                OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
-            }
-            let results = try await producer.enqueueBatch(tradeEventsQueue, messages)
-            let sent = zip(ids, results).compactMap { id, result -> Int64? in if case .success = result { return id } else { return nil } }
-            if sent.count < ids.count { logger.error("trade events not published; kept for the next sync", metadata: ["count": "\(ids.count - sent.count)"]) }
-            for chunk in stride(from: 0, to: sent.count, by: 1000) {
-                let part = sent[chunk..<min(chunk + 1000, sent.count)]
-                try await pool.execute(PostgresQuery(
-                    unsafeSQL: "DELETE FROM trade_event_outbox WHERE id IN (\(part.indices.map { "$\($0 - chunk + 1)" }.joined(separator: ",")))",
-                    binds: part.map { $0.postgresData() }))
-            }
-        } catch {
-            logger.warning("publishing trade events failed; kept for the next sync", metadata: ["error": "\(error)"])
         }
     }
 }

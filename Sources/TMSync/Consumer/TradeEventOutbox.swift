@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import TMCore
+import TMPostgres
+import TMQueue
+
+/// The `trade-events` outbox (`trade_event_outbox`): events a sync wrote in its own transaction,
+/// published after it commits.
+///
+/// Guarantees:
+/// - publishing is best effort and never fails a sync: what `trade-events` refuses (full, or Redis
+///   unreachable) stays in the outbox, and a full queue stops the pass at its first refusal instead
+///   of offering every waiting event again;
+/// - the outbox drains later: the account's next sync publishes its events, and every sync-trigger
+///   pass publishes the oldest waiting events of all accounts (`drain`);
+/// - it is bounded: an event still unpublished after `retention` is dropped, and every drop is
+///   counted in `trade_event_outbox_drops` (account, how many, oldest, newest, why) and shown by
+///   `tm queues` and `tm doctor` — nothing is dropped silently. The trades themselves stay in
+///   `trades`, the source of truth the events only announce;
+/// - each message is keyed by trade and revision, so an event sent twice (a crash between the send
+///   and the delete) is enqueued once.
+public struct TradeEventOutbox: Sendable {
+    public let pool: PostgresPool
+    public let producer: QueueProducer
+    public var queue = "trade-events"
+    /// How long an event may wait for `trade-events` before it is dropped (and counted).
+    public var retention: Duration = .seconds(3 * 86_400)
+    /// Events offered per round trip.
+    public var chunk = 500
+
+    public init(pool: PostgresPool, producer: QueueProducer) {
+        self.pool = pool
+        self.producer = producer
+    }
+
+    /// What one publishing pass did.
+    public struct Report: Sendable, Equatable {
+        public var published = 0
+        /// Left in the outbox (refused, or not reached after a refusal).
+        public var kept = 0
+        /// Why the first refused event was refused.
+        public var refusal: String?
+    }
+
+    /// Publishes up to `limit` waiting events, oldest first — one account's (after its sync) or
+    /// everyone's (`account: nil`, the drain) — and deletes what was sent. Never throws: a failure
+    /// keeps the events for the next pass.
+    @discardableResult
+    public func publish(account: UUID?, limit: Int = 5_000, logger: Logger) async -> Report {
+        var report = Report()
+        do {
+            var filter: PostgresQuery = ""
+            if let account { filter = "WHERE account_id = \(account)" }
+            let rows = try await pool.query("""
+                SELECT id, event_key, payload::text AS payload FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)
+                """).rows
+            var index = 0
+            while index < rows.count {
+                let part = rows[index..<min(index + chunk, rows.count)]
+                index += part.count
+                let messages = try part.map { row in
+                    OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
+                }
+                let results = try await producer.enqueueBatch(queue, messages)
+                var sent: [Int64] = []
+                for (row, result) in zip(part, results) {
+                    switch result {
+                    case .success: sent.append(try row.decode("id", as: Int64.self))
+                    case .failure(let error): if report.refusal == nil { report.refusal = "\(error)" }
+                    }
+                }
+                try await delete(sent)
+                report.published += sent.count
+                // A refusing queue (full) refuses the rest too: leave them for a later pass.
+                if report.refusal != nil { break }
+            }
+            report.kept = rows.count - report.published
+        } catch {
+            report.refusal = report.refusal ?? "\(error)"
+        }
+        if let refusal = report.refusal {
+            logger.warning("trade events kept in the outbox for a later pass", metadata: [
+                "published": "\(report.published)", "kept": "\(report.kept)", "reason": "\(refusal)",
+            ])
+        }
+        return report
+    }
+
+    private func delete(_ ids: [Int64]) async throws {
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let part = ids[start..<min(start + 1000, ids.count)]
+            try await pool.execute(PostgresQuery(
+                unsafeSQL: "DELETE FROM trade_event_outbox WHERE id IN (\(part.indices.map { "$\($0 - start + 1)" }.joined(separator: ",")))",
+                binds: part.map { $0.postgresData() }))
+        }
+    }
+
+    /// Drops the events older than `retention`, recording per account how many, which span and
+    /// why, in the same transaction. Returns how many were dropped.
+    @discardableResult
+    public func expire(logger: Logger) async throws -> Int {
+        let reason = "not accepted by \(queue) within \(DurationText.format(retention)) (the queue full or unreachable); the trades are in `trades`"
+        let retentionMs = retention.milliseconds
+        let dropped = try await pool.transaction { db in
+            try db.query("""
+                WITH dropped AS (
+                  DELETE FROM trade_event_outbox WHERE created_at < now() - \(retentionMs)::bigint * interval '1 millisecond'
+                  RETURNING account_id, created_at
+                ), counted AS (
+                  INSERT INTO trade_event_outbox_drops (account_id, dropped, oldest_event, newest_event, reason)
+                  SELECT account_id, count(*), min(created_at), max(created_at), \(reason) FROM dropped GROUP BY account_id
+                  RETURNING dropped
+                )
+                SELECT coalesce(sum(dropped), 0)::int AS dropped FROM counted
+                """).scalar(as: Int.self)
+        }
+        if dropped > 0 {
+            logger.error("trade events dropped from the outbox after its retention", metadata: ["dropped": "\(dropped)", "reason": "\(reason)"])
+        }
+        return dropped
+    }
+
+    /// The outbox as an operator sees it.
+    public struct Status: Codable, Sendable, Equatable {
+        /// Events waiting to be published.
+        public var waiting: Int
+        /// Seconds the oldest waiting event has waited (nil when none wait).
+        public var oldestAgeSeconds: Int64?
+        /// Events dropped after the retention in the last `since` (default a day).
+        public var droppedRecently: Int
+
+        enum CodingKeys: String, CodingKey {
+            case waiting
+            case oldestAgeSeconds = "oldest_age_seconds"
+            case droppedRecently = "dropped_recently"
+        }
+
+        /// What an operator should look at, or nil when the outbox is healthy: events waiting longer
+        /// than `threshold` (trade-events is not taking them), or events dropped recently.
+        public func problem(threshold: Duration) -> String? {
+            var problems: [String] = []
+            if let age = oldestAgeSeconds, age > threshold.milliseconds / 1000 {
+                problems.append("\(waiting) trade event(s) waiting, the oldest for \(DurationText.format(.seconds(age))) (over \(DurationText.format(threshold))): trade-events is not accepting them")
+            }
+            if droppedRecently > 0 {
+                problems.append("\(droppedRecently) trade event(s) dropped after the outbox's retention in the last day (see trade_event_outbox_drops)")
+            }
+            return problems.isEmpty ? nil : problems.joined(separator: "; ")
+        }
+    }
+
+    /// Waiting events, the oldest one's age (by the database's clock) and recent drops.
+    public static func status(_ db: PostgresConnection, droppedSince: Duration = .seconds(86_400)) throws -> Status {
+        let sinceMs = droppedSince.milliseconds
+        let row = try db.query("""
+            SELECT (SELECT count(*) FROM trade_event_outbox)::int AS waiting,
+                   (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM trade_event_outbox) AS oldest,
+                   (SELECT coalesce(sum(dropped), 0) FROM trade_event_outbox_drops
+                     WHERE at > now() - \(sinceMs)::bigint * interval '1 millisecond')::int AS dropped
+            """).rows[0]
+        return Status(waiting: try row.decode("waiting"), oldestAgeSeconds: try row.decode("oldest"), droppedRecently: try row.decode("dropped"))
+    }
+
+    /// How old the oldest waiting event may be before `tm doctor` and `tm queues` flag the outbox.
+    public static let staleAfter: Duration = .seconds(15 * 60)
+}
