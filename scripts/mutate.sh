@@ -86,8 +86,9 @@ def parse(path):
     if section: m[section] = "\n".join(lines)
     for field in ("file", "tests", "find"):
         if not m.get(field): raise ValueError(f"{path}: missing '{field}'")
+    # Both are the lines between their section lines, without the last newline: deleting a whole
+    # line leaves it empty, which changes nothing for Swift or Lua.
     m["replace"] = m["replace"] or ""
-    # The text between two section lines ends with a newline: keep find and replace symmetric.
     return m
 
 def run(cmd, log, limit=None):
