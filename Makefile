@@ -1,10 +1,11 @@
 # The two commands of the README:
 #   make up    runs the whole system locally (servers, migrations, demo data, services) until Ctrl-C
 #   make test  installs what is missing, starts its own servers and runs the whole test suite
+#   make mutate  breaks each guarantee in turn (scripts/mutations/*.mut) and checks a test catches it
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: up test bench build down deps servers-test clean
+.PHONY: up test mutate bench build down deps servers-test clean
 
 up:
 	@scripts/up.sh
@@ -15,6 +16,10 @@ test: deps servers-test
 	@# 2-core machine two such waits in parallel stall every other test's async work (the Swift
 	@# cooperative pool has one thread per core), which turns timing assertions into flakes.
 	TM_ENV_FILE=$(CURDIR)/.tm/test/env swift test --no-parallel
+
+# MUTATIONS="name1 name2" runs only those.
+mutate: deps
+	@scripts/mutate.sh $(MUTATIONS)
 
 servers-test:
 	@scripts/tm-servers.sh up test

@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Latency percentiles of the benchmarks only (never linked into tm or a function).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C libraries (Debian: libhiredis-dev, libpq-dev, libcurl4-openssl-dev, libssl-dev).
@@ -97,7 +99,9 @@ let package = Package(
         .executableTarget(name: "sync-trigger", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-trigger", exclude: ["function.yaml"]),
         .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
-        .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore"], path: "Benchmarks/QueueBench"),
+        // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
+        .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
+        .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore", "BenchSupport"], path: "Benchmarks/QueueBench"),
         .executableTarget(
             name: "sync-bench",
             dependencies: ["TMSync", "TMBrokers", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto", "TMHTTP", "TMCore",
@@ -106,7 +110,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "function-bench",
-            dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore"],
+            dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore", "BenchSupport"],
             path: "Benchmarks/FunctionBench"
         ),
 
@@ -120,7 +124,7 @@ let package = Package(
         .testTarget(name: "TMCryptoTests", dependencies: ["TMCrypto", "TestSupport"]),
         .executableTarget(
             name: "queue-test-worker",
-            dependencies: ["TMQueue", "TMPostgres", "TMRedis", "TMCore"],
+            dependencies: ["TMQueue", "TMLocks", "TMPostgres", "TMRedis", "TMCore"],
             path: "Tests/QueueTestWorker"
         ),
         .testTarget(name: "TMQueueTests", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TestSupport", "queue-test-worker"]),

@@ -74,3 +74,6 @@ swift build -c release --static-swift-stdlib --scratch-path .build/static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product sync-consumer >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product broker-sim >/dev/null
 .build/static/release/sync-bench --accounts "${BENCH_SYNC_ACCOUNTS:-1000}" --trades 50 --latency-ms 50 --concurrency "${BENCH_SYNC_CONCURRENCY:-4,8,16}" --json bench-results/sync.json
+
+# Ours beside Sidekiq from this one run (queue, functions, recovery): bench-results/summary.json.
+python3 scripts/bench-table.py bench-results

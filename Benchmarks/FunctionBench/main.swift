@@ -3,12 +3,19 @@
 //
 //   drain    N no-op messages pre-enqueued, then a dispatcher starts: invocations/s and records/s,
 //            cold (a process per invocation) and warm (kept processes), batch sizes 1 and 10
-//   latency  messages enqueued at a steady rate into an idle dispatcher: enqueue-to-start p50/p99
+//   latency  messages enqueued at a steady rate into an idle dispatcher: enqueue-to-start
+//            p50/p99/p99.9 (HdrHistogram), warm batch 1 at 200/s and 2,000/s among others
 //   cold     one invocation at a time: a cold start's spawn-to-result, median, beside posix_spawn
 //            of /bin/true (the floor any process-per-invocation design pays)
+//   recovery a dispatcher process running 4 long invocations is SIGKILLed: time until its
+//            messages start on a dispatcher already running elsewhere, and until its reserved-
+//            concurrency slots are free (the shipped queues' 6 s visibility timeout, 6 s slot lease)
+//
+// `function-bench dispatch-worker ...` is the victim process that recovery starts.
 //
 // Every figure is the median of --repeats runs (default 3), each run printed beside it; the rows go
 // to --json (default bench-results/functions.json). Redis: TM_REDIS_URL (or TM_ENV_FILE).
+import BenchSupport
 import Foundation
 import TMCore
 import TMFunctionRuntime
@@ -77,7 +84,9 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
-let options = Options(Array(CommandLine.arguments.dropFirst()))
+let arguments = Array(CommandLine.arguments.dropFirst())
+let workerMode = arguments.first == "dispatch-worker"
+let options = Options(workerMode ? [] : arguments)
 let environment = TMEnvironment.current()
 let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
 let redis = try await RedisClient(configuration: redisConfiguration, name: "function-bench")
@@ -87,9 +96,9 @@ guard FileManager.default.isExecutableFile(atPath: executable) else {
     FileHandle.standardError.write(Data("function-bench: no test-function next to this binary (swift build -c release first)\n".utf8))
     exit(1)
 }
-let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("function-bench-\(getpid())")
+let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("function-bench-\(workerMode ? getppid() : getpid())")
 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: scratch) }
+defer { if !workerMode { try? FileManager.default.removeItem(at: scratch) } }
 
 /// A fresh queue and function (unique names), a dispatcher over them, and their clean-up.
 struct Setup {
@@ -99,10 +108,11 @@ struct Setup {
     let catalog: QueueCatalog
     let functions: FunctionCatalog
 
-    init(warm: Bool, batch: Int, window: Duration, concurrency: Int) throws {
-        let suffix = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    init(warm: Bool, batch: Int, window: Duration, concurrency: Int,
+         suffix: String = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))", environment: [String: String] = [:]) throws {
         var queue = QueueManifest(name: "bench-fn-\(suffix)")
         queue.maxLength = 1_000_000
+        queue.visibilityTimeout = .seconds(6)  // as the shipped queues
         self.queue = queue
         var function = FunctionManifest(name: "noop-\(suffix)")
         function.executable = "test-function"
@@ -112,20 +122,22 @@ struct Setup {
         function.batchWindow = window
         function.reservedConcurrency = concurrency
         function.maxInvocationsPerProcess = 1_000_000
-        function.environment = ["TEST_MODE": "noop"]
+        latencyFile = scratch.appendingPathComponent("latency-\(suffix)\(environment.isEmpty ? "" : "-b")").path
+        // Through the manifest, so it reaches the function whatever the dispatcher's environment.
+        function.environment = ["TEST_MODE": "noop", "TEST_LATENCY_FILE": latencyFile].merging(environment) { $1 }
         self.function = function
-        latencyFile = scratch.appendingPathComponent("latency-\(suffix)").path
         catalog = try QueueCatalog([queue])
         functions = try FunctionCatalog([function])
     }
 
-    func dispatcher() throws -> (Dispatcher, any FunctionInvoking) {
-        var env = ProcessInfo.processInfo.environment
-        env["TEST_LATENCY_FILE"] = latencyFile
-        var launch = FunctionLaunch(manifest: function, executablePath: executable, baseEnvironment: env)
+    func dispatcher(name: String? = nil) throws -> (Dispatcher, any FunctionInvoking) {
+        var function = function
+        function.environment["TEST_LATENCY_FILE"] = latencyFile  // outside the allow-list: through the manifest
+        var launch = FunctionLaunch(manifest: function, executablePath: executable)
         launch.forwardLogs = false
         let invoker = Dispatcher.invoker(for: launch)
         var options = Dispatcher.Options()
+        if let name { options.name = name }
         options.blockTimeout = .milliseconds(200)
         let dispatcher = try Dispatcher(functions: functions, queues: catalog, invokers: [function.name: invoker], redis: redis,
                                         redisConfiguration: redisConfiguration, log: nil, options: options)
@@ -181,28 +193,35 @@ func drain(warm: Bool, batch: Int, count: Int) async throws -> [String: Double] 
     return ["records_per_s": Double(count) / seconds, "invocations_per_s": invocations / seconds, "processes": spawned]
 }
 
-/// Steady arrivals into an idle dispatcher: enqueue-to-start per record.
+/// Steady arrivals into an idle dispatcher: enqueue-to-start per record, into an HdrHistogram.
 func latency(warm: Bool, batch: Int, rate: Double, count: Int) async throws -> [String: Double] {
     let setup = try Setup(warm: warm, batch: batch, window: batch > 1 ? .milliseconds(20) : .zero, concurrency: 4)
     defer { Task { await setup.cleanUp() } }
     let (dispatcher, _) = try setup.dispatcher()
     let task = Task { try await dispatcher.run() }
-    try await Task.sleep(for: .milliseconds(500))  // consumers up and blocking, warm processes not yet spawned
     let producer = QueueProducer(redis: redis, catalog: setup.catalog)
-    let interval = 1.0 / rate
-    let begin = Date()
-    for i in 0..<count {
-        let due = begin.addingTimeInterval(Double(i) * interval)
-        let wait = due.timeIntervalSinceNow
-        if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-        let sent = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        try await producer.enqueue(setup.queue.name, OutgoingMessage(payload: Array(#"{"mode":"noop","sent_us":\#(sent)}"#.utf8)))
+    func paced(_ count: Int, rate: Double) async throws {
+        let clock = ContinuousClock()
+        let begin = clock.now
+        for i in 0..<count {
+            let due = begin + .nanoseconds(Int64(Double(i) / rate * 1e9))
+            if due > clock.now { try await Task.sleep(until: due, clock: clock) }
+            let sent = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            try await producer.enqueue(setup.queue.name, OutgoingMessage(payload: Array(#"{"mode":"noop","sent_us":\#(sent)}"#.utf8)))
+        }
     }
+    // As the peers do: 20 warm-up messages at 50/s (a warm process spawned), forgotten, 1 s idle.
+    try await paced(20, rate: 50)
+    while setup.starts.count < 20 { try await Task.sleep(for: .milliseconds(20)) }
+    try? FileManager.default.removeItem(atPath: setup.latencyFile)
+    try await Task.sleep(for: .seconds(1))
+    try await paced(count, rate: rate)
     while setup.starts.count < count { try await Task.sleep(for: .milliseconds(20)) }
     dispatcher.stop()
     _ = try? await task.value
-    let latencies = setup.starts.map { Double($0.1 - $0.0) / 1000 }
-    return ["p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99), "max_ms": latencies.max() ?? .nan]
+    let histogram = LatencyHistogram(millis: setup.starts.map { Double($0.1 - $0.0) / 1000 })
+    return ["p50_ms": histogram.millis(atPercentile: 50), "p99_ms": histogram.millis(atPercentile: 99),
+            "p999_ms": histogram.millis(atPercentile: 99.9), "max_ms": histogram.maxMillis]
 }
 
 /// One invocation at a time: a cold start's spawn-to-result, and posix_spawn of /bin/true.
@@ -218,7 +237,7 @@ func coldStart(count: Int) async throws -> [String: Double] {
     for _ in 0..<count {
         let request = InvocationRequest(invocationID: UUID().uuidString, function: "cold-start", attempt: 1,
                                         deadlineMillis: Int64(Date().timeIntervalSince1970 * 1000) + 10_000,
-                                        records: [InvocationRecord(messageID: "m", queue: "bench", attempt: 1, enqueuedAtMillis: 0, body: "{}")])
+                                        records: [InvocationRecord(messageID: "m", queue: "bench", attempt: 1, epoch: 1, enqueuedAtMillis: 0, body: "{}")])
         let outcome = await invoker.invoke(request)
         durations.append(Double(outcome.duration.components.attoseconds) / 1e15 + Double(outcome.duration.components.seconds) * 1000)
         let t0 = ContinuousClock.now
@@ -230,11 +249,101 @@ func coldStart(count: Int) async throws -> [String: Double] {
     return ["cold_start_ms": median(durations), "spawn_true_ms": median(floor)]
 }
 
+struct BenchFailure: Error, CustomStringConvertible { let description: String }
+
+/// A dispatcher process (`function-bench dispatch-worker`) runs 4 long invocations (a warm function,
+/// reserved concurrency 4, so it holds every slot); a second dispatcher, in this process, is already
+/// running; the first is SIGKILLed (with its function processes, as when its machine dies) at a
+/// random moment 1–7 s later, so the runs sample the phases of its heartbeats and slot renewals.
+/// Measured from the kill: when its 4 messages start on the survivor (whose function finishes them
+/// at once), and when none of its slots is live any more.
+func dispatcherRecovery() async throws -> [String: Double] {
+    let suffix = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let victimSetup = try Setup(warm: true, batch: 1, window: .zero, concurrency: 4, suffix: suffix)
+    let survivorSetup = try Setup(warm: true, batch: 1, window: .zero, concurrency: 4, suffix: suffix, environment: ["TEST_SLEEP_CAP_MS": "0"])
+    defer { Task { await victimSetup.cleanUp(); try? FileManager.default.removeItem(atPath: survivorSetup.latencyFile) } }
+    let slots = ReservedConcurrency.key(victimSetup.function.name)
+    let producer = QueueProducer(redis: redis, catalog: victimSetup.catalog)
+    for _ in 0..<4 {
+        try await producer.enqueue(victimSetup.queue.name, OutgoingMessage(payload: Array(#"{"mode":"sleep","sleep_ms":60000}"#.utf8)))
+    }
+    let victim = Process()
+    victim.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    victim.arguments = ["dispatch-worker", "--suffix", suffix]
+    victim.standardOutput = FileHandle.nullDevice
+    victim.standardInput = FileHandle.nullDevice
+    try victim.run()
+    let stream = QueueKeys(queue: victimSetup.queue.name, shard: 0).stream
+    let taken = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < taken {
+        let held = try await redis.send("ZCARD", slots).int ?? 0
+        let pending = try await redis.send("XPENDING", stream, QueueConsumer.group).array?.first?.int ?? 0
+        if held == 4 && pending == 4 { break }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    let victimSlots = (try await redis.send("ZRANGE", slots, 0, -1).array ?? []).compactMap(\.string)
+    guard victimSlots.count == 4 else {
+        kill(victim.processIdentifier, SIGKILL)
+        throw BenchFailure(description: "recovery: the victim dispatcher did not take 4 slots within 60 s")
+    }
+    let (survivor, _) = try survivorSetup.dispatcher(name: "survivor-\(getpid())")
+    let surviving = Task { try await survivor.run() }
+    let lived = Duration.milliseconds(Int64.random(in: 1000...7000))
+    try await Task.sleep(for: lived)
+
+    let children = childProcesses(of: victim.processIdentifier)
+    kill(victim.processIdentifier, SIGKILL)
+    for child in children { kill(child, SIGKILL) }
+    let killedAt = ContinuousClock.now
+    let killedWallMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    victim.waitUntilExit()
+
+    var slotsFree: Duration?
+    while ContinuousClock.now < killedAt + .seconds(60) {
+        if slotsFree == nil {
+            let time = try await redis.send("TIME").array ?? []
+            let now = (Int64(time.first?.string ?? "") ?? 0) * 1000 + (Int64(time.last?.string ?? "") ?? 0) / 1000
+            let scores = try await redis.send(RedisCommand("ZMSCORE", arguments: [slots] + victimSlots)).array ?? []
+            if scores.allSatisfy({ ($0.string.flatMap(Double.init) ?? 0) <= Double(now) }) { slotsFree = ContinuousClock.now - killedAt }
+        }
+        if slotsFree != nil && survivorSetup.starts.count >= 4 { break }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    survivor.stop()
+    _ = try? await surviving.value
+    let starts = survivorSetup.starts.map { Double($0.1 - killedWallMicros) / 1e6 }
+    guard let slotsFree, starts.count >= 4 else {
+        throw BenchFailure(description: "recovery: \(starts.count) of 4 messages restarted, slots free: \(slotsFree != nil), within 60 s")
+    }
+    return ["messages_s": starts.max()!, "messages_first_s": starts.min()!, "slots_s": slotsFree.seconds, "lived_s": lived.seconds]
+}
+
+/// The children of `pid` (its function processes), from /proc.
+func childProcesses(of pid: pid_t) -> [pid_t] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.flatMap { task in
+        ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { pid_t($0) }
+    }
+}
+
+/// The victim of `dispatcherRecovery`: the same queue and function (by suffix), run until killed.
+func dispatchWorker(_ arguments: [String]) async throws -> Never {
+    guard let index = arguments.firstIndex(of: "--suffix"), index + 1 < arguments.count else {
+        throw BenchFailure(description: "dispatch-worker: --suffix is required")
+    }
+    let setup = try Setup(warm: true, batch: 1, window: .zero, concurrency: 4, suffix: arguments[index + 1])
+    let (dispatcher, _) = try setup.dispatcher(name: "victim-\(getpid())")
+    try await dispatcher.run()
+    exit(0)
+}
+
 func repeated(_ body: () async throws -> [String: Double]) async throws -> [[String: Double]] {
     var runs: [[String: Double]] = []
     for _ in 0..<options.repeats { runs.append(try await body()) }
     return runs
 }
+
+if workerMode { try await dispatchWorker(arguments) }
 
 var rows: [Row] = []
 print("function runtime, no-op function (test-function), reserved concurrency 4, \(ProcessInfo.processInfo.activeProcessorCount) cores; median (each run)")
@@ -249,19 +358,27 @@ for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] {
     print(pad(label, 38) + pad(row.show("records_per_s"), 30) + pad(row.show("invocations_per_s"), 30) + row.show("processes"))
 }
 print("")
-print(pad("enqueue-to-start latency", 38) + pad("p50 ms", 26) + pad("p99 ms", 26) + "max ms")
-for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 1000), (true, 10, 200.0, 1000)] {
+print(pad("enqueue-to-start latency", 38) + pad("p50 ms", 26) + pad("p99 ms", 26) + pad("p99.9 ms", 26) + "max ms")
+for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 2000), (true, 1, 2000.0, 20000), (true, 10, 200.0, 1000)] {
     let label = "\(warm ? "warm" : "cold"), batch \(batch), \(Int(rate))/s"
-    let row = Row(id: "latency-\(warm ? "warm" : "cold")-b\(batch)", name: "latency \(label)", settings: ["rate": "\(rate)", "messages": "\(count)"],
+    let id = "latency-\(warm ? "warm" : "cold")-b\(batch)" + (rate == 200 || !warm ? "" : "-\(Int(rate))")
+    let row = Row(id: id, name: "latency \(label)", settings: ["rate": "\(rate)", "messages": "\(count)"],
                   runs: try await repeated { try await latency(warm: warm, batch: batch, rate: rate, count: count) })
     rows.append(row)
-    print(pad(label, 38) + pad(row.show("p50_ms", 2), 26) + pad(row.show("p99_ms", 2), 26) + row.show("max_ms", 1))
+    print(pad(label, 38) + pad(row.show("p50_ms", 2), 26) + pad(row.show("p99_ms", 2), 26) + pad(row.show("p999_ms", 2), 26) + row.show("max_ms", 1))
 }
 print("")
 let cold = Row(id: "cold-start", name: "cold start, spawn to result (median of 50)", settings: ["invocations": "50"],
                runs: try await repeated { try await coldStart(count: 50) })
 rows.append(cold)
 print("cold start (spawn → result), median of 50: \(cold.show("cold_start_ms", 2)) ms; posix_spawn of /bin/true: \(cold.show("spawn_true_ms", 2)) ms")
+print("")
+let recovery = Row(id: "dispatcher-recovery", name: "SIGKILL of a dispatcher running 4 invocations",
+                   settings: ["visibility": "6s", "slotLease": "\(ReservedConcurrency.defaultLease.milliseconds)ms", "inFlight": "4"],
+                   runs: try await repeated { try await dispatcherRecovery() })
+rows.append(recovery)
+print("dispatcher SIGKILL → its 4 messages started elsewhere (last) \(recovery.show("messages_s", 2)) s; "
+      + "→ its slots free \(recovery.show("slots_s", 2)) s; killed after \(recovery.show("lived_s", 1)) s")
 
 struct Report: Codable { var date: String; var host: String; var cores: Int; var rows: [Row] }
 let report = Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,

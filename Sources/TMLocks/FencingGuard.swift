@@ -1,7 +1,9 @@
+import TMCore
 import TMPostgres
 
-/// Refuses Postgres writes made under a stale lock, using the `lock_fences` table and
-/// `tm_advance_fence(resource, token)` of migration 0001.
+/// Refuses Postgres writes made under a stale fence — a lock lease (`LockLease`) or a message's
+/// delivery (`MessageFence`, the epoch every function record carries) — using the `lock_fences`
+/// table and `tm_advance_fence(resource, token)` of migration 0001.
 ///
 /// Guarantees: call `advance` first inside the transaction that does the guarded writes. It raises
 /// the stored fence to `token`, or throws `LockError.staleFencingToken` when a holder with a larger
@@ -19,33 +21,66 @@ public enum FencingGuard {
         guard passed else { throw LockError.staleFencingToken(resource: resource, token: token) }
     }
 
-    /// `advance` with the lease's resource and fencing token.
-    public static func advance(_ db: PostgresConnection, lease: LockLease) throws {
-        try advance(db, resource: lease.resource, token: lease.fencingToken)
+    /// `advance` with the fence's resource and token.
+    public static func advance(_ db: PostgresConnection, fence: some Fence) throws {
+        try advance(db, resource: fence.resource, token: fence.fencingToken)
+    }
+
+    /// `advance` for each fence, in resource order: two transactions taking the same fences never
+    /// wait for each other's rows in opposite orders (no deadlock).
+    public static func advance(_ db: PostgresConnection, fences: [any Fence]) throws {
+        for fence in fences.sorted(by: { $0.resource < $1.resource }) {
+            try advance(db, resource: fence.resource, token: fence.fencingToken)
+        }
+    }
+
+    /// Deletes message fences (`message:…`) not advanced for `age`, at most `limit` rows; returns how
+    /// many. Safe once `age` is far beyond the longest an invocation can live (a function's timeout
+    /// is at most 15 minutes, then it is killed): no delivery that old can still try to write.
+    /// Lock fences are kept (their tokens come from Redis counters that never restart).
+    @discardableResult
+    public static func purgeMessageFences(_ db: PostgresConnection, olderThan age: Duration, limit: Int = 10_000) throws -> Int {
+        try db.query("SELECT tm_purge_message_fences(\(age.seconds)::double precision, \(limit)::integer) AS purged").scalar(as: Int.self)
     }
 }
 
+extension LockLease: Fence {}
+
 extension PostgresConnection {
-    /// A transaction whose first statement checks the lease's fencing token: the body runs only when
-    /// the lease is still the newest holder's, and everything rolls back when it is not.
+    /// A transaction whose first statements check its fences (a lock's lease, a message's delivery,
+    /// or both): the body runs only when each is still the newest, and everything rolls back when
+    /// one is not.
     @discardableResult
-    public func transaction<T>(fencedBy lease: LockLease, _ body: (PostgresConnection) throws -> T) throws -> T {
+    public func transaction<T>(fencedBy fences: [any Fence], _ body: (PostgresConnection) throws -> T) throws -> T {
         try transaction { db in
-            try FencingGuard.advance(db, lease: lease)
+            try FencingGuard.advance(db, fences: fences)
             return try body(db)
         }
+    }
+
+    @discardableResult
+    public func transaction<T>(fencedBy fence: some Fence, _ body: (PostgresConnection) throws -> T) throws -> T {
+        try transaction(fencedBy: [fence], body)
     }
 }
 
 extension PostgresPool {
-    /// The async form of `PostgresConnection.transaction(fencedBy:_:)`, on a pooled connection.
+    /// The async form of `PostgresConnection.transaction(fencedBy:_:)`, on a pooled connection:
+    /// e.g. `pool.transaction(fencedBy: record.fence) { db in ... }` in a function's handler.
     @discardableResult
     public func transaction<T: Sendable>(
-        fencedBy lease: LockLease, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+        fencedBy fences: [any Fence], _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         try await transaction { db in
-            try FencingGuard.advance(db, lease: lease)
+            try FencingGuard.advance(db, fences: fences)
             return try body(db)
         }
+    }
+
+    @discardableResult
+    public func transaction<T: Sendable>(
+        fencedBy fence: some Fence, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await transaction(fencedBy: [fence], body)
     }
 }

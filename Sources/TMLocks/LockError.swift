@@ -6,7 +6,8 @@ public enum LockError: Error, Sendable, Equatable, CustomStringConvertible {
     case notAcquired(resource: String, waited: Duration)
     /// The lease expired or was taken over while its holder was working; the work was cancelled.
     case leaseLost(resource: String)
-    /// A newer holder has already written under `resource`: this (older) holder must not write.
+    /// A newer holder (lock holder, or delivery of the same message) has already written under
+    /// `resource`: this (older) one must not write.
     case staleFencingToken(resource: String, token: Int64)
 
     public var description: String {
@@ -16,7 +17,7 @@ public enum LockError: Error, Sendable, Equatable, CustomStringConvertible {
         case .leaseLost(let resource):
             return "lease on lock '\(resource)' was lost (expired or taken over); the work was cancelled"
         case .staleFencingToken(let resource, let token):
-            return "fencing token \(token) for '\(resource)' is stale: a newer lock holder has written; rolled back"
+            return "fencing token \(token) for '\(resource)' is stale: a newer holder has written; rolled back"
         }
     }
 }

@@ -129,6 +129,17 @@ public struct ManifestFields {
         return value
     }
 
+    /// A size such as `1MiB` or `65536` (bytes), within `range`.
+    public func byteSize(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = try scalar(name) else { return nil }
+        let value: Int
+        do { value = try ByteSizeText.parse(text) } catch { throw fail(field(name), "\(error)") }
+        guard range.contains(value) else {
+            throw fail(field(name), "\(text) is out of range (\(ByteSizeText.format(range.lowerBound))...\(ByteSizeText.format(range.upperBound)))")
+        }
+        return value
+    }
+
     public func mapping(_ name: String) throws -> ManifestFields? {
         guard let node = values[name] else { return nil }
         guard let mapping = node.mapping else { throw fail(field(name), "expected a mapping of fields") }

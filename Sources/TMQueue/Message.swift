@@ -25,6 +25,13 @@ public struct AttemptRecord: Codable, Sendable, Hashable {
     }
 
     public var date: Date { Date(timeIntervalSince1970: Double(at) / 1000) }
+
+    /// A history as stored in stream entries, delayed members and dead letters: JSON built by the
+    /// encoder, so any consumer name or error text (quotes, backslashes) reads back as written.
+    static func json(_ history: [AttemptRecord]) -> String {
+        guard !history.isEmpty, let data = try? JSONEncoder().encode(history) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
 }
 
 /// The fields a message carries in its stream entry, its delayed-set member and its dead letter.
@@ -37,10 +44,7 @@ struct MessageEnvelope: Sendable {
     var enqueuedAt: Int64
     var history: [AttemptRecord]
 
-    var historyJSON: String {
-        guard !history.isEmpty, let data = try? JSONEncoder().encode(history) else { return "[]" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    var historyJSON: String { AttemptRecord.json(history) }
 
     /// Rebuilds an envelope from the field/value pairs of a stream entry.
     init(fields: [RedisValue]) throws {

@@ -14,11 +14,13 @@ public struct SyncServices: Sendable {
     public let pool: PostgresPool
     public let redis: RedisClient
     public let producer: QueueProducer
-    public let keyring: SecretKeyring
+    /// The secret keyring, when the process was given the key (sync-consumer declares
+    /// `secrets: [TM_SECRET_KEY, TM_SECRET_KEYS_PREVIOUS]`; sync-trigger never opens a credential).
+    public let keyring: SecretKeyring?
     /// The plain adapter of a broker; accounts get it behind the shared limits and breaker.
     public let makeAdapter: @Sendable (BrokerKind) -> any BrokerAdapter
 
-    public init(pool: PostgresPool, redis: RedisClient, producer: QueueProducer, keyring: SecretKeyring,
+    public init(pool: PostgresPool, redis: RedisClient, producer: QueueProducer, keyring: SecretKeyring?,
                 makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter) {
         self.pool = pool
         self.redis = redis
@@ -27,20 +29,27 @@ public struct SyncServices: Sendable {
         self.makeAdapter = makeAdapter
     }
 
-    /// From the environment the dispatcher passes (TM_DATABASE_URL, TM_REDIS_URL, TM_SECRET_KEY,
-    /// TM_QUEUES_DIR, the brokers' base URLs).
-    public static func open(environment: TMEnvironment = .current(), poolSize: Int = 4,
+    /// From the environment the dispatcher passes (TM_DATABASE_URL, TM_REDIS_URL, TM_QUEUES_DIR,
+    /// the brokers' base URLs, and TM_SECRET_KEY when `secretKey` says it is needed).
+    public static func open(environment: TMEnvironment = .current(), poolSize: Int = 4, secretKey: Bool = true,
                             makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter) async throws -> SyncServices {
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "sync")
         let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: poolSize)
         return SyncServices(pool: pool, redis: redis, producer: QueueProducer(redis: redis, catalog: try QueueCatalog.load(environment: environment)),
-                            keyring: try SecretKeyring.fromEnvironment(environment), makeAdapter: makeAdapter)
+                            keyring: secretKey ? try SecretKeyring.fromEnvironment(environment) : nil, makeAdapter: makeAdapter)
     }
 
+    /// The consumer; only a process given the secret key has one.
     public var consumer: SyncConsumer {
-        let (redis, make) = (self.redis, makeAdapter)
-        return SyncConsumer(pool: pool, redis: redis, producer: producer, keyring: keyring) { account in
-            ResilientBrokerAdapter(make(account.broker), budgetKey: account.budgetKey, redis: redis)
+        get throws {
+            guard let keyring else {
+                throw ConfigurationError(variable: SecretKeyring.currentVariable,
+                                         reason: "not given to this process: sync-consumer's function.yaml must list it under secrets")
+            }
+            let (redis, make) = (self.redis, makeAdapter)
+            return SyncConsumer(pool: pool, redis: redis, producer: producer, keyring: keyring) { account in
+                ResilientBrokerAdapter(make(account.broker), budgetKey: account.budgetKey, redis: redis)
+            }
         }
     }
 
@@ -84,11 +93,12 @@ public struct SyncConsumerFunction: FunctionHandler {
     public init(services: SyncServices) { self.services = services }
 
     public func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
-        let consumer = services.consumer
+        let consumer: SyncConsumer
+        do { consumer = try services.consumer } catch { return .failed("\(error)", retryable: false) }
         // The accounts of a batch sync at once: a sync mostly waits on the broker.
         return await RecordHandler(concurrency: request.records.count) { record, context in
             let message = try record.decode(SyncTrigger.Message.self)
-            switch try await consumer.sync(message, messageID: record.messageID, logger: context.logger) {
+            switch try await consumer.sync(message, delivery: record.fence, logger: context.logger) {
             case .synced(let r): return "synced: fetched \(r.fetched), created \(r.created), updated \(r.updated), unchanged \(r.skipped)"
             case .skipped(let why): return "skipped: \(why)"
             }

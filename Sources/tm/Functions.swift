@@ -3,6 +3,7 @@ import Foundation
 import TMCore
 import TMFunctionRuntime
 import TMFunctions
+import TMLocks
 import TMPostgres
 import TMQueue
 import TMRedis
@@ -152,7 +153,7 @@ struct Invoke: AsyncParsableCommand {
         let invoker = Dispatcher.invoker(for: launch)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let records = bodies.enumerated().map { index, body in
-            InvocationRecord(messageID: "invoke-\(now)-\(index + 1)", queue: "invoke", attempt: 1, enqueuedAtMillis: now, body: body)
+            InvocationRecord(messageID: "invoke-\(now)-\(index + 1)", queue: "invoke", attempt: 1, epoch: 1, enqueuedAtMillis: now, body: body)
         }
         let request = InvocationRequest(
             invocationID: UUID().uuidString.lowercased(), function: manifest.name, attempt: 1,
@@ -231,9 +232,28 @@ struct Dispatch: AsyncParsableCommand {
         if runnable.isEmpty {
             FileHandle.standardError.write(Data("tm dispatch: no functions to run yet; waiting for SIGTERM\n".utf8))
         }
+        let retention = Task { await Self.purgeMessageFences(pool) }
         try await dispatcher.run()
+        retention.cancel()
         await log.flush()
         await pool.shutdown()
+    }
+}
+
+extension Dispatch {
+    /// How long a message fence is kept after its last fenced write: far past the life of any
+    /// invocation (a function's timeout is at most 15 minutes, then it is killed).
+    static let messageFenceRetention: Duration = .seconds(7 * 86_400)
+
+    /// Hourly, every dispatcher deletes message fences older than the retention, in batches until
+    /// none is left (concurrent dispatchers skip each other's rows).
+    static func purgeMessageFences(_ pool: PostgresPool) async {
+        while !Task.isCancelled {
+            while !Task.isCancelled,
+                  let purged = try? await pool.withConnection({ try FencingGuard.purgeMessageFences($0, olderThan: messageFenceRetention, limit: 10_000) }),
+                  purged == 10_000 {}
+            try? await Task.sleep(for: .seconds(3600))
+        }
     }
 }
 

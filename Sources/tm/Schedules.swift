@@ -119,7 +119,9 @@ struct ListSchedules: AsyncParsableCommand {
             } else {
                 lines.append("  last        never fired")
             }
-            lines.append("  status      " + (schedule.notFiring.map { "NOT FIRING: \($0)" } ?? "firing"))
+            // A schedule switched off on purpose is not an alarm; a broken one is.
+            let status = !schedule.enabled ? "disabled (enabled: false)" : schedule.notFiring.map { "NOT FIRING: \($0)" } ?? "firing"
+            lines.append("  status      " + status)
         }
         return lines.joined(separator: "\n")
     }

@@ -24,6 +24,7 @@ import TMRedis
             trigger: {queue: \(queue)}
             timeout: 5s
             kill_grace: 500ms
+            environment: {TEST_TRACE_FILE: "\(harness.traceFile)"}
             \(extra)
             """.write(to: root.appendingPathComponent("Functions/\(function)/function.yaml"), atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
@@ -31,7 +32,6 @@ import TMRedis
         environment["TM_QUEUES_DIR"] = root.appendingPathComponent("Queues").path
         environment["TM_FUNCTIONS_DIR"] = root.appendingPathComponent("Functions").path
         environment["TM_REDIS_URL"] = try TestServers.redisURL
-        environment["TEST_TRACE_FILE"] = harness.traceFile
         return environment
     }
 
@@ -111,7 +111,7 @@ import TMRedis
         let function = TestServers.uniqueName("nightly").replacingOccurrences(of: "_", with: "-")
         var environment = try layout(queue: queueName, function: function)
         // A schedules-only function and a schedule targeting it.
-        try "name: \(function)\nexecutable: test-function\ntrigger: schedules\nenvironment: {TEST_MODE: echo}\n"
+        try "name: \(function)\nexecutable: test-function\ntrigger: schedules\nenvironment: {TEST_MODE: echo, TEST_TRACE_FILE: \"\(harness.traceFile)\"}\n"
             .write(to: root.appendingPathComponent("Functions/\(function)/function.yaml"), atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(at: root.appendingPathComponent("Schedules"), withIntermediateDirectories: true)
         try """

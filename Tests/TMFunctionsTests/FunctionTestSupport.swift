@@ -26,10 +26,12 @@ struct TestFunctionHarness {
         return manifest
     }
 
-    func launch(_ manifest: FunctionManifest) -> FunctionLaunch {
-        var environment = ProcessInfo.processInfo.environment
-        environment["TEST_TRACE_FILE"] = traceFile
-        var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: environment)
+    /// The dispatcher's environment is `base` (default: this process's); the trace file goes
+    /// through the manifest's `environment`, the only way a variable outside the allow-list passes.
+    func launch(_ manifest: FunctionManifest, base: [String: String] = ProcessInfo.processInfo.environment) -> FunctionLaunch {
+        var manifest = manifest
+        manifest.environment["TEST_TRACE_FILE"] = traceFile
+        var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: base)
         launch.forwardLogs = false
         return launch
     }
@@ -64,7 +66,7 @@ struct TestFunctionHarness {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return InvocationRequest(
             invocationID: UUID().uuidString.lowercased(), function: function, attempt: attempt, deadlineMillis: now + timeout.milliseconds,
-            records: bodies.enumerated().map { InvocationRecord(messageID: "m\($0.offset + 1)", queue: "test", attempt: attempt, enqueuedAtMillis: now, body: $0.element) })
+            records: bodies.enumerated().map { InvocationRecord(messageID: "m\($0.offset + 1)", queue: "test", attempt: attempt, epoch: 1, enqueuedAtMillis: now, body: $0.element) })
     }
 }
 
@@ -125,7 +127,8 @@ final class RunningDispatcher: Sendable {
     let task: Task<Void, Error>
     let invokers: [String: any FunctionInvoking]
 
-    init(functions: [FunctionManifest], queue: TriggerQueue, harness: TestFunctionHarness, log: InvocationLog? = nil, name: String? = nil) throws {
+    init(functions: [FunctionManifest], queue: TriggerQueue, harness: TestFunctionHarness, log: InvocationLog? = nil, name: String? = nil,
+         slotLease: Duration? = nil) throws {
         let catalog = try FunctionCatalog(functions)
         var invokers: [String: any FunctionInvoking] = [:]
         for manifest in functions { invokers[manifest.name] = Dispatcher.invoker(for: harness.launch(manifest)) }
@@ -134,6 +137,7 @@ final class RunningDispatcher: Sendable {
         options.blockTimeout = .milliseconds(200)
         options.promoteInterval = .milliseconds(20)
         options.reclaimInterval = .milliseconds(500)
+        if let slotLease { options.slotLease = slotLease }
         let dispatcher = try Dispatcher(functions: catalog, queues: try queue.catalog, invokers: invokers, redis: queue.redis,
                                         redisConfiguration: queue.redisConfiguration, log: log, options: options)
         self.dispatcher = dispatcher

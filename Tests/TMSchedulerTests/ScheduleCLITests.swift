@@ -122,6 +122,7 @@ import TestSupport
             #expect(text.status == 0)
             #expect(text.output.contains("leader: ") && text.output.contains(":\(scheduler.pid) (fencing token"), "\(text.output)")
             #expect(text.output.contains("NOT FIRING: target queue:no-such-queue"), "\(text.output)")
+            #expect(text.output.contains("status      disabled (enabled: false)") && !text.output.contains("NOT FIRING: disabled"), "\(text.output)")
             scheduler.terminate()
         }
     }

@@ -227,6 +227,18 @@ import TMCron
         #expect(nightly.target == .function("analytics-batch") && nightly.overlap == .skip)
     }
 
+    /// A schedule whose function is not built yet would log "not firing" every minute: it ships
+    /// disabled, and every enabled one targets a function that has a manifest in `Functions/`.
+    @Test func onlySchedulesWhoseFunctionExistsShipEnabled() throws {
+        let functions = TestServers.repositoryRoot.appendingPathComponent("Functions")
+        for schedule in catalog.schedules {
+            guard case .function(let name) = schedule.target else { continue }
+            let deployed = FileManager.default.fileExists(atPath: functions.appendingPathComponent("\(name)/function.yaml").path)
+            #expect(schedule.enabled == deployed, "\(schedule.name) targets \(name) (deployed: \(deployed)) but enabled is \(schedule.enabled)")
+        }
+        #expect(catalog.schedules.filter(\.enabled).map(\.name) == ["broker-sync"])
+    }
+
     @Test func reconcileFiresEveryQuarterHourOfIndianMarketHoursOnWeekdaysPlusEndOfDay() throws {
         // Monday 23 November 2026, Asia/Kolkata (UTC+05:30): 00:00 local is 18:30Z the day before.
         let monday = Date(timeIntervalSince1970: 1_795_372_200)

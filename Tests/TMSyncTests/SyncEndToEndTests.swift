@@ -55,6 +55,7 @@ import TMSync
             timeout: 30s
             reserved_concurrency: 4
             warm: true
+            secrets: [TM_SECRET_KEY]
             retry: {max_deliveries: 3, backoff: {base: 100ms, cap: 300ms}}
             """.write(to: root.appendingPathComponent("Functions/sync-consumer/function.yaml"), atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import TestSupport
 import TMBrokers
+import TMCore
 import TMCrypto
 import TMDatabase
 import TMPostgres
@@ -100,8 +101,10 @@ struct SyncFixture {
 
     /// Syncs for `slot`; the default is a new slot every call (after any earlier sync), as each run of
     /// sync-trigger sends (a message for a slot the account was already synced after is skipped).
-    func sync(slot: String = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)), consumer: SyncConsumer? = nil) async throws -> SyncConsumer.Outcome {
-        try await (consumer ?? self.consumer()).sync(SyncTrigger.Message(accountID: account, slot: slot), messageID: UUID().uuidString,
+    /// `delivery` defaults to a new message's first delivery.
+    func sync(slot: String = ISO8601DateFormatter().string(from: Date().addingTimeInterval(1)), consumer: SyncConsumer? = nil,
+              delivery: MessageFence = MessageFence(queue: "broker-sync", messageID: UUID().uuidString, epoch: 1)) async throws -> SyncConsumer.Outcome {
+        try await (consumer ?? self.consumer()).sync(SyncTrigger.Message(accountID: account, slot: slot), delivery: delivery,
                                                      logger: Logger(label: "test"))
     }
 

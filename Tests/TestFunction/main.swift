@@ -2,8 +2,15 @@
 // body says what to do, so one executable can echo, fail N times, sleep past its deadline, crash,
 // exit non-zero, print garbage or reject bad input:
 //
-//   {"mode": "echo" | "noop" | "print" | "environment" | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
-//    "fail_until_attempt": N, "sleep_ms": N}
+//   {"mode": "echo" | "noop" | "print" | "environment" | "configuration" | "epoch" | "flood_stdout" | "flood_stderr"
+//            | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
+//    "fail_until_attempt": N, "sleep_ms": N, "bytes": N}
+//
+// `environment` answers with the whole process environment (JSON), `configuration` with what
+// TMEnvironment.current() resolves (environment and .tm/env), `epoch` with the record's epoch (and
+// fails while attempt <= fail_until_attempt), `flood_stdout` writes `bytes` (default 100 MB) of one
+// endless line on the protocol output and `flood_stderr` as many in 100-byte lines on stderr, then
+// both answer normally.
 //
 // TEST_MODE sets the default mode. With TEST_TRACE_FILE, the process appends "spawn <pid>" when it
 // starts and "start|end <pid> <unix ms>" around each invocation, so tests can count processes and
@@ -11,6 +18,7 @@
 // µs>" per record when an invocation starts (the function benchmark's enqueue-to-start; "sent" is
 // the body's `sent_us`, else the message's enqueue time).
 import Foundation
+import TMCore
 import TMFunctionRuntime
 
 struct Instructions: Decodable {
@@ -18,7 +26,8 @@ struct Instructions: Decodable {
     var failUntilAttempt: Int?
     var sleepMs: Int?
     var sentMicros: Int64?
-    enum CodingKeys: String, CodingKey { case mode, failUntilAttempt = "fail_until_attempt", sleepMs = "sleep_ms", sentMicros = "sent_us" }
+    var bytes: Int?
+    enum CodingKeys: String, CodingKey { case mode, failUntilAttempt = "fail_until_attempt", sleepMs = "sleep_ms", sentMicros = "sent_us", bytes }
 }
 
 struct Failing: Error, CustomStringConvertible {
@@ -28,6 +37,23 @@ struct Failing: Error, CustomStringConvertible {
 func trace(_ event: String) {
     guard let path = ProcessInfo.processInfo.environment["TEST_TRACE_FILE"] else { return }
     appendLine(path, "\(event) \(getpid()) \(Int64(Date().timeIntervalSince1970 * 1000))")
+}
+
+/// Writes `total` bytes on `fd`, 1 MiB at a time: 100-byte lines ("xxx…\n"), or one endless line.
+func flood(_ fd: Int32, total: Int, lines: Bool) {
+    let line = [UInt8](repeating: UInt8(ascii: "x"), count: 99) + [UInt8(ascii: lines ? "\n" : "x")]
+    let block = Array((0..<(1 << 20) / line.count).map { _ in line }.joined())
+    var left = total
+    while left > 0 {
+        let count = min(left, block.count)
+        let sent = block.withUnsafeBytes { write(fd, $0.baseAddress!, count) }
+        if sent <= 0 { if errno == EINTR { continue }; return }
+        left -= sent
+    }
+}
+
+func json(_ object: [String: String]) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }
 
 func appendLine(_ path: String, _ text: String) {
@@ -58,7 +84,9 @@ struct TestFunction: FunctionHandler {
         case "sleep":
             // With fail_until_attempt, only those attempts sleep (e.g. time out once, then succeed).
             if let until = instructions.failUntilAttempt, record.attempt > until { return "no sleep on attempt \(record.attempt)" }
-            try await Task.sleep(for: .milliseconds(instructions.sleepMs ?? 60_000))
+            // TEST_SLEEP_CAP_MS: a dispatcher standing in for a killed one finishes its sleepers at once.
+            let cap = Int(ProcessInfo.processInfo.environment["TEST_SLEEP_CAP_MS"] ?? "") ?? Int.max
+            try await Task.sleep(for: .milliseconds(min(instructions.sleepMs ?? 60_000, cap)))
             return "slept"
         case "crash":
             context.logger.error("about to crash")
@@ -70,8 +98,21 @@ struct TestFunction: FunctionHandler {
             _ = "hello, this is not a result\n".withCString { write(FunctionMain.protocolOutput, $0, strlen($0)) }
             exit(0)
         case "environment":
-            let env = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("TM_") && $0.key != "TM_ENV_FILE" }
-            return String(decoding: try JSONSerialization.data(withJSONObject: env, options: [.sortedKeys]), as: UTF8.self)
+            return try json(ProcessInfo.processInfo.environment)
+        case "configuration":
+            return try json(TMEnvironment.current().values)
+        case "epoch":
+            if record.attempt <= instructions.failUntilAttempt ?? 0 {
+                throw Failing(description: "failing on purpose (attempt \(record.attempt), epoch \(record.epoch))")
+            }
+            return "epoch \(record.epoch) attempt \(record.attempt) fence \(record.fence.resource)"
+        case "flood_stdout":
+            flood(FunctionMain.protocolOutput, total: instructions.bytes ?? 100_000_000, lines: false)  // a runaway result line
+            return "flooded stdout"
+        case "flood_stderr":
+            flood(2, total: instructions.bytes ?? 100_000_000, lines: true)
+            return "flooded stderr"
+
         case "reject":
             throw RecordRejected("amount: must be positive")
         default:

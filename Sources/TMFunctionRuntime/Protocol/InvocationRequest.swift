@@ -10,22 +10,31 @@ public struct InvocationRecord: Codable, Sendable, Equatable {
     public var queue: String
     /// This message's attempt, from 1.
     public var attempt: Int
+    /// The delivery's fencing epoch: the queue raises it on every delivery of the message (first
+    /// read, reclaim after a crash, retry, replay). Guard Postgres writes with `fence`, so that this
+    /// invocation, if it was paused while the message went to another, cannot commit over the newer one.
+    public var epoch: Int64
     /// When the message was first enqueued (Unix milliseconds).
     public var enqueuedAtMillis: Int64
     public var body: String
 
-    public init(messageID: String, key: String? = nil, queue: String, attempt: Int, enqueuedAtMillis: Int64, body: String) {
+    public init(messageID: String, key: String? = nil, queue: String, attempt: Int, epoch: Int64, enqueuedAtMillis: Int64, body: String) {
         self.messageID = messageID
         self.key = key
         self.queue = queue
         self.attempt = attempt
+        self.epoch = epoch
         self.enqueuedAtMillis = enqueuedAtMillis
         self.body = body
     }
 
     enum CodingKeys: String, CodingKey {
-        case messageID = "message_id", key, queue, attempt, enqueuedAtMillis = "enqueued_at_ms", body
+        case messageID = "message_id", key, queue, attempt, epoch, enqueuedAtMillis = "enqueued_at_ms", body
     }
+
+    /// This delivery as a fence (`message:<queue>/<message id>` at `epoch`): pass it to
+    /// `pool.transaction(fencedBy: record.fence) { db in ... }` (TMLocks) for the record's writes.
+    public var fence: MessageFence { MessageFence(queue: queue, messageID: messageID, epoch: epoch) }
 
     /// Decodes the body; a body that does not fit `T` is a `RecordRejected` naming the field, so
     /// the runtime reports it as a non-retryable failure of this record only.

@@ -25,6 +25,8 @@ public final class Dispatcher: Sendable {
         public var blockTimeout: Duration = .milliseconds(500)
         public var reclaimInterval: Duration?
         public var promoteInterval: Duration = .milliseconds(200)
+        /// How long a reserved-concurrency slot lives past its last renewal (renewed every third).
+        public var slotLease: Duration = ReservedConcurrency.defaultLease
         public init() {}
     }
 
@@ -53,7 +55,7 @@ public final class Dispatcher: Sendable {
             guard let invoker = invokers[manifest.name] else {
                 throw ConfigurationError(variable: "TM_FUNCTIONS_BIN", reason: "no invoker for function \(manifest.name)")
             }
-            let service = FunctionService(manifest: manifest, invoker: invoker, redis: redis, log: log)
+            let service = FunctionService(manifest: manifest, invoker: invoker, redis: redis, log: log, slotLease: options.slotLease)
             services.append(service)
             var consumed = [manifest.invocationQueue]
             if case .queue(let name) = manifest.trigger {
@@ -115,6 +117,19 @@ public final class Dispatcher: Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+        // One renewal loop for every slot this dispatcher holds (one script call per function), kept
+        // up until the consumers have let their last invocation finish.
+        let renewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: options.slotLease / 3)
+                for service in services {
+                    do { try await service.concurrency.renew() } catch {
+                        logger.warning("renewing concurrency slots failed", metadata: ["function": "\(service.manifest.name)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+        defer { renewal.cancel() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for consumer in consumers { group.addTask { try await consumer.run() } }
             try await group.waitForAll()
@@ -122,6 +137,8 @@ public final class Dispatcher: Sendable {
         // Nothing to consume (no functions deployed yet): stay up until told to stop, like a service.
         while consumers.isEmpty && !stopped.current { try await Task.sleep(for: .milliseconds(200)) }
         housekeeping.cancel()
+        renewal.cancel()
+        for service in services { await service.concurrency.releaseAll() }
         for service in services { await service.invoker.shutdown() }
         logger.info("stopped", metadata: ["dispatcher": "\(options.name)"])
     }

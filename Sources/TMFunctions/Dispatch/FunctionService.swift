@@ -20,12 +20,12 @@ final class FunctionService: Sendable {
     private let counters = Locked<[InvocationOutcome.Kind: Int]>([:])
     private let batcher = Locked<BatchCollector?>(nil)
 
-    init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?) {
+    init(manifest: FunctionManifest, invoker: any FunctionInvoking, redis: RedisClient, log: InvocationLog?,
+         slotLease: Duration = ReservedConcurrency.defaultLease) {
         self.manifest = manifest
         self.invoker = invoker
-        // A slot outlives its invocation only if the dispatcher dies: by then the process is dead too.
-        concurrency = ReservedConcurrency(function: manifest.name, limit: manifest.reservedConcurrency,
-                                          lease: manifest.timeout + manifest.killGrace + .seconds(10), redis: redis)
+        // Short leases renewed by the dispatcher: a dead dispatcher's slots are free within one lease.
+        concurrency = ReservedConcurrency(function: manifest.name, limit: manifest.reservedConcurrency, lease: slotLease, redis: redis)
         self.log = log
         var logger = Logger(label: "tm.dispatch.\(manifest.name)")
         logger[metadataKey: "function"] = .string(manifest.name)
@@ -48,10 +48,12 @@ final class FunctionService: Sendable {
         var batch = waiting
         let invocationID = UUID()
         let id = invocationID.uuidString.lowercased()
+        let slot: String
         do {
             // Waiting for a slot ends when every handler of the batch is gone (a shutdown past its
             // grace cancels them: their messages stay pending for another dispatcher, no attempt used).
-            guard try await concurrency.acquire(id, shouldStop: { waiting.allSatisfy(\.isAnswered) }) else { return }
+            guard let taken = try await concurrency.acquire(shouldStop: { waiting.allSatisfy(\.isAnswered) }) else { return }
+            slot = taken
         } catch {
             let failure = FunctionFailure(reason: "could not take a concurrency slot: \(error)", isRetryable: true)
             for pending in batch { pending.answer(.failure(failure)) }
@@ -61,22 +63,20 @@ final class FunctionService: Sendable {
         // pending for another dispatcher: they are not run here too.
         batch = batch.filter { !$0.isAnswered }
         if batch.isEmpty {
-            try? await concurrency.release(id)
+            concurrency.release(slot)
             return
         }
         let startedAt = Date()
         let records = batch.map { pending in
             InvocationRecord(messageID: pending.delivery.id, key: pending.delivery.key, queue: pending.delivery.queue,
-                             attempt: pending.delivery.attempt, enqueuedAtMillis: Int64(pending.delivery.enqueuedAt.timeIntervalSince1970 * 1000),
+                             attempt: pending.delivery.attempt, epoch: pending.delivery.epoch, enqueuedAtMillis: Int64(pending.delivery.enqueuedAt.timeIntervalSince1970 * 1000),
                              body: String(decoding: pending.delivery.payload, as: UTF8.self))
         }
         let request = InvocationRequest(
             invocationID: id, function: manifest.name, attempt: records.map(\.attempt).max() ?? 1,
             deadlineMillis: Int64((startedAt.timeIntervalSince1970 + manifest.timeout.seconds) * 1000), records: records)
         let outcome = await invoker.invoke(request)
-        do { try await concurrency.release(id) } catch {
-            logger.warning("could not release a concurrency slot; it expires on its own", metadata: ["error": "\(error)"])
-        }
+        concurrency.release(slot)
         counters.withLock { $0[outcome.kind, default: 0] += 1 }
 
         var failed = 0

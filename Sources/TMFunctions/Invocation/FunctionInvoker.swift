@@ -20,7 +20,8 @@ extension FunctionInvoking {
 public struct FunctionLaunch: Sendable {
     public var manifest: FunctionManifest
     public var executablePath: String
-    /// The dispatcher's environment passed on (configuration such as TM_REDIS_URL), then the manifest's.
+    /// The dispatcher's environment (its resolved configuration included), of which a function
+    /// gets only the allow-listed part and its declared secrets (`FunctionEnvironment`).
     public var baseEnvironment: [String: String]
     /// Re-emit the function's stderr lines on ours (off in tests that only look at records).
     public var forwardLogs = true
@@ -52,10 +53,8 @@ public struct FunctionLaunch: Sendable {
     }
 
     func environment(for request: InvocationRequest?, warm: Bool) -> [String: String] {
-        var env = baseEnvironment
-        for (key, value) in manifest.environment { env[key] = value }
-        env["TM_FUNCTION"] = manifest.name
-        if warm { env["TM_WARM"] = "1" } else { env.removeValue(forKey: "TM_WARM") }
+        var env = FunctionEnvironment.build(base: baseEnvironment, manifest: manifest)
+        if warm { env["TM_WARM"] = "1" }
         if let request {
             env["TM_INVOCATION_ID"] = request.invocationID
             env["TM_DEADLINE_MS"] = String(request.deadlineMillis)
@@ -64,13 +63,23 @@ public struct FunctionLaunch: Sendable {
         return env
     }
 
+    func logs(for request: InvocationRequest) -> FunctionLogs {
+        FunctionLogs(function: manifest.name, invocationID: request.invocationID, forward: forwardLogs, limit: manifest.maxOutput)
+    }
+
+    func exchange(with process: Subprocess, deadline: ContinuousClock.Instant, logs: FunctionLogs) -> ProcessExchange {
+        ProcessExchange(process: process, deadline: deadline, grace: manifest.killGrace, maxOutput: manifest.maxOutput, onStderrLine: logs.line)
+    }
+
     /// Judges what the process left behind: the result it printed, or why the attempt failed.
     func outcome(stdout: [UInt8], exchange: ProcessExchange.Outcome, status: Subprocess.ExitStatus?,
                  started: ContinuousClock.Instant, cold: Bool, logs: FunctionLogs) -> InvocationOutcome {
         let duration = ContinuousClock.now - started
         func failed(_ kind: InvocationOutcome.Kind, _ reason: String) -> InvocationOutcome {
-            InvocationOutcome(kind: kind, reason: reason, duration: duration, cold: cold, logTail: logs.text)
+            InvocationOutcome(kind: kind, reason: reason, duration: duration, cold: cold, logTail: logs.text, droppedLogBytes: logs.droppedBytes)
         }
+        // Before the exit status: an overflowing child was stopped by us, it did not crash.
+        if exchange.overflowed { return failed(.garbage, "output over \(ByteSizeText.format(manifest.maxOutput))") }
         if exchange.timedOut {
             let how = exchange.killed ? "SIGTERM, then SIGKILL after \(DurationText.format(manifest.killGrace))" : "stopped by SIGTERM"
             return failed(.timeout, "no result within \(DurationText.format(manifest.timeout)) (\(how))")
@@ -82,7 +91,8 @@ public struct FunctionLaunch: Sendable {
         do {
             let result = try InvocationResult.parse(stdout)
             let kind: InvocationOutcome.Kind = result.status == .ok ? .ok : result.status == .partial ? .partial : .error
-            return InvocationOutcome(kind: kind, result: result, reason: result.error, duration: duration, cold: cold, logTail: logs.text)
+            return InvocationOutcome(kind: kind, result: result, reason: result.error, duration: duration, cold: cold, logTail: logs.text,
+                                     droppedLogBytes: logs.droppedBytes)
         } catch {
             if exchange.endOfStream, status == nil { return failed(.crash, "the process closed its output and did not answer") }
             return failed(.garbage, error.reason)
@@ -111,7 +121,7 @@ public final class ColdInvoker: FunctionInvoking {
 
     func invokeBlocking(_ request: InvocationRequest) -> InvocationOutcome {
         let started = ContinuousClock.now
-        let logs = FunctionLogs(function: launch.manifest.name, invocationID: request.invocationID, forward: launch.forwardLogs)
+        let logs = launch.logs(for: request)
         let input: [UInt8]
         do { input = try request.encodedLine() } catch {
             return InvocationOutcome(kind: .spawn, reason: "request could not be encoded: \(error)", duration: .zero, cold: true)
@@ -125,7 +135,7 @@ public final class ColdInvoker: FunctionInvoking {
         }
         spawnCount.withLock { $0 += 1 }
         let deadline = started + launch.manifest.timeout
-        let exchange = ProcessExchange(process: process, deadline: deadline, grace: launch.manifest.killGrace, onStderrLine: logs.line)
+        let exchange = launch.exchange(with: process, deadline: deadline, logs: logs)
         var carry: [UInt8] = []
         var result = exchange.run(input: input, completion: .endOfStream, stderrCarry: &carry)
         // Output closed: the process is exiting. Wait for it, still bounded by the deadline.

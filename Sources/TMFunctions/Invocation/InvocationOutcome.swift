@@ -5,7 +5,8 @@ import TMFunctionRuntime
 ///
 /// `ok`, `partial` and `error` are what the function itself reported; the others are failures the
 /// dispatcher observed: `timeout` (killed at the deadline), `crash` (killed by a signal), `exit`
-/// (non-zero exit status), `garbage` (stdout was not a result), `spawn` (could not start).
+/// (non-zero exit status), `garbage` (stdout was not a result, or went past `max_output`), `spawn`
+/// (could not start).
 public struct InvocationOutcome: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case ok, partial, error, timeout, crash, exit, garbage, spawn
@@ -21,14 +22,19 @@ public struct InvocationOutcome: Sendable {
     public var cold: Bool
     /// The last lines the function wrote on stderr.
     public var logTail: String
+    /// Bytes of stderr over the function's `max_output`, not forwarded (a warm process that
+    /// floods its stderr is replaced).
+    public var droppedLogBytes: Int
 
-    public init(kind: Kind, result: InvocationResult? = nil, reason: String? = nil, duration: Duration, cold: Bool, logTail: String = "") {
+    public init(kind: Kind, result: InvocationResult? = nil, reason: String? = nil, duration: Duration, cold: Bool, logTail: String = "",
+                droppedLogBytes: Int = 0) {
         self.kind = kind
         self.result = result
         self.reason = reason
         self.duration = duration
         self.cold = cold
         self.logTail = logTail
+        self.droppedLogBytes = droppedLogBytes
     }
 
     /// The failure of one record: nil when it succeeded, else (error, retryable).

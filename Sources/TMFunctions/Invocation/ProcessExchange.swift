@@ -7,7 +7,11 @@ import TMCore
 ///
 /// Guarantees: returns within deadline + grace + a few seconds whatever the child does (writes
 /// nothing, never closes its pipes, ignores SIGTERM); never blocks on a full pipe in either
-/// direction, since every descriptor is non-blocking and multiplexed with `poll`.
+/// direction, since every descriptor is non-blocking and multiplexed with `poll`. Memory stays
+/// bounded whatever the child prints: stdout is kept up to `maxOutput` bytes — past that the
+/// exchange stops with `overflowed`, discards the rest and stops the child like a timeout — and a
+/// stderr line is cut at 64 KiB (`FunctionLogs` bounds the rest). Reading is linear: each byte read
+/// is scanned for newlines once.
 struct ProcessExchange {
     enum Completion {
         /// Cold: stdout is complete when the child closes it.
@@ -23,12 +27,19 @@ struct ProcessExchange {
         var killed = false
         /// stdout closed before the output was complete (the child died or closed it).
         var endOfStream = false
+        /// stdout went past `maxOutput` before it was complete: the child was stopped.
+        var overflowed = false
     }
 
     let process: Subprocess
     let deadline: ContinuousClock.Instant
     let grace: Duration
-    let onStderrLine: (String) -> Void
+    /// The most stdout bytes accepted as the result.
+    let maxOutput: Int
+    let onStderrLine: (ArraySlice<UInt8>) -> Void
+
+    /// A stderr line longer than this is emitted in pieces rather than grown without bound.
+    static let longestLine = 65_536
 
     private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
@@ -50,6 +61,12 @@ struct ProcessExchange {
             writing = false
             if completion == .endOfStream { process.closePipe(process.stdinFD) }
         }
+        /// SIGTERM now, SIGKILL after the grace period (the loop below sends it).
+        func stop(_ now: ContinuousClock.Instant) {
+            guard killAt == nil else { return }
+            process.signal(SIGTERM)
+            killAt = now + grace
+        }
         if process.stdinFD >= 0 && input.isEmpty { finishStdin() }
 
         while stdoutOpen || (completion == .endOfStream && stderrOpen) {
@@ -57,8 +74,7 @@ struct ProcessExchange {
             if let giveUpAt, now >= giveUpAt { break }
             if killAt == nil, now >= deadline {
                 outcome.timedOut = true
-                process.signal(SIGTERM)
-                killAt = now + grace
+                stop(now)
             }
             if let at = killAt, now >= at, giveUpAt == nil {
                 outcome.killed = true
@@ -77,43 +93,72 @@ struct ProcessExchange {
                     let n = input.withUnsafeBytes { write(entry.fd, $0.baseAddress! + written, input.count - written) }
                     if n > 0 { written += n }
                     if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count { finishStdin() }
-                } else {
-                    let n = read(entry.fd, &buffer, buffer.count)
-                    if n > 0 {
-                        if entry.fd == process.stdoutFD {
-                            outcome.stdout.append(contentsOf: buffer[0..<n])
-                            if completion == .line, outcome.stdout.contains(UInt8(ascii: "\n")) { stdoutOpen = false }
-                        } else {
-                            stderrCarry.append(contentsOf: buffer[0..<n])
-                            Self.emitLines(&stderrCarry, onStderrLine)
-                        }
-                    } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                        if entry.fd == process.stdoutFD {
-                            stdoutOpen = false
-                            outcome.endOfStream = true
-                        } else {
-                            stderrOpen = false
-                        }
+                    continue
+                }
+                let n = read(entry.fd, &buffer, buffer.count)
+                if n > 0 {
+                    let chunk = buffer[0..<n]
+                    if entry.fd == process.stderrFD {
+                        Self.emitLines(chunk, carry: &stderrCarry, onStderrLine)
+                        continue
+                    }
+                    // An overflowed child's further output is drained and dropped until it exits.
+                    if outcome.overflowed { continue }
+                    // Only the bytes just read are scanned: the result ends at its first newline (warm).
+                    var take = chunk
+                    if completion == .line, let newline = chunk.firstIndex(of: UInt8(ascii: "\n")) {
+                        take = chunk[..<newline]
+                        stdoutOpen = false
+                    }
+                    if outcome.stdout.count + take.count > maxOutput {
+                        outcome.overflowed = true
+                        outcome.stdout.removeAll()
+                        stdoutOpen = process.stdoutFD >= 0  // keep draining until the child is gone
+                        stop(.now)
+                        continue
+                    }
+                    outcome.stdout.append(contentsOf: take)
+                } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+                    if entry.fd == process.stdoutFD {
+                        stdoutOpen = false
+                        outcome.endOfStream = true
+                    } else {
+                        stderrOpen = false
                     }
                 }
             }
         }
         if completion == .endOfStream, !stderrCarry.isEmpty {
-            onStderrLine(String(decoding: stderrCarry, as: UTF8.self))
+            onStderrLine(stderrCarry[...])
             stderrCarry.removeAll()
         }
         return outcome
     }
 
-    static func emitLines(_ carry: inout [UInt8], _ emit: (String) -> Void) {
-        while let newline = carry.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = carry[..<newline]
-            if !line.isEmpty { emit(String(decoding: line, as: UTF8.self)) }
-            carry.removeSubrange(...newline)
+    /// Emits the complete lines of `chunk` (the first one completing `carry`), and keeps the
+    /// unfinished rest in `carry`. Each byte is scanned once (memchr); `carry` stays under
+    /// `longestLine` + one chunk.
+    static func emitLines(_ chunk: ArraySlice<UInt8>, carry: inout [UInt8], _ emit: (ArraySlice<UInt8>) -> Void) {
+        var start = chunk.startIndex
+        chunk.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            while start < chunk.endIndex,
+                  let found = memchr(base + (start - chunk.startIndex), Int32(UInt8(ascii: "\n")), chunk.endIndex - start) {
+                let newline = chunk.startIndex + base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if carry.isEmpty {
+                    if newline > start { emit(chunk[start..<newline]) }
+                } else {
+                    carry.append(contentsOf: chunk[start..<newline])
+                    emit(carry[...])
+                    carry.removeAll(keepingCapacity: true)
+                }
+                start = newline + 1
+            }
         }
-        if carry.count > 65_536 {  // a runaway line: cut it rather than grow without bound
-            emit(String(decoding: carry, as: UTF8.self))
-            carry.removeAll()
+        carry.append(contentsOf: chunk[start...])
+        if carry.count > longestLine {  // a runaway line: cut it rather than grow without bound
+            emit(carry[...])
+            carry.removeAll(keepingCapacity: true)
         }
     }
 }

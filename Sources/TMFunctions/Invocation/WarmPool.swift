@@ -6,8 +6,8 @@ import TMFunctionRuntime
 /// per line and answers with one result line.
 ///
 /// Guarantees: a process serves one invocation at a time; it is replaced after
-/// `max_invocations`, after idling `idle_timeout`, and at once if it dies, times out or answers
-/// with garbage (its state is suspect); `shutdown()` closes every kept process (stdin EOF, then
+/// `max_invocations`, after idling `idle_timeout`, and at once if it dies, times out, answers
+/// with garbage or floods its output past `max_output` (its state is suspect); `shutdown()` closes every kept process (stdin EOF, then
 /// SIGTERM/SIGKILL after the grace period).
 public final class WarmPool: FunctionInvoking {
     public let launch: FunctionLaunch
@@ -42,7 +42,7 @@ public final class WarmPool: FunctionInvoking {
             cold = true
         }
         let outcome = await process.invoke(request, cold: cold, started: started)
-        let keep = outcome.kind == .ok || outcome.kind == .partial || outcome.kind == .error
+        let keep = (outcome.kind == .ok || outcome.kind == .partial || outcome.kind == .error) && outcome.droppedLogBytes == 0
         if keep, process.invocations < launch.manifest.maxInvocationsPerProcess, process.isAlive {
             let returned = state.withLock { state -> Bool in
                 guard !state.closed else { return false }
@@ -106,15 +106,14 @@ final class WarmProcess: @unchecked Sendable {
     }
 
     private func invokeBlocking(_ request: InvocationRequest, cold: Bool, started: ContinuousClock.Instant) -> InvocationOutcome {
-        let logs = FunctionLogs(function: launch.manifest.name, invocationID: request.invocationID, forward: launch.forwardLogs)
+        let logs = launch.logs(for: request)
         guard let line = try? request.encodedLine() else {
             return InvocationOutcome(kind: .spawn, reason: "request could not be encoded", duration: .zero, cold: cold)
         }
-        let exchange = ProcessExchange(process: process, deadline: started + launch.manifest.timeout,
-                                       grace: launch.manifest.killGrace, onStderrLine: logs.line)
+        let exchange = launch.exchange(with: process, deadline: started + launch.manifest.timeout, logs: logs)
         let result = exchange.run(input: line, completion: .line, stderrCarry: &stderrCarry)
         var status: Subprocess.ExitStatus?
-        if result.endOfStream || result.timedOut {
+        if result.endOfStream || result.timedOut || result.overflowed {
             // It died, or is being killed: reap it (bounded) so the outcome can say how it ended.
             status = process.wait(timeout: launch.manifest.killGrace + .seconds(1)) ?? process.terminate(grace: .zero)
         }

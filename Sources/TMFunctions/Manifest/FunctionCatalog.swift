@@ -124,6 +124,16 @@ public struct FunctionCatalog: Sendable {
             }
             manifest.environment = environment
         }
+        if let secrets = try fields.strings("secrets") {
+            for (index, secret) in secrets.enumerated() {
+                guard FunctionEnvironment.secrets.contains(secret) else {
+                    throw fail("secrets[\(index)]", "'\(secret)' is not a secret the dispatcher holds (known: \(FunctionEnvironment.secrets.sorted().joined(separator: ", ")))")
+                }
+                guard secrets.firstIndex(of: secret) == index else { throw fail("secrets[\(index)]", "'\(secret)' is listed twice") }
+            }
+            manifest.secrets = secrets
+        }
+        if let max = try fields.byteSize("max_output", in: FunctionManifest.maxOutputRange) { manifest.maxOutput = max }
         if let retry = try fields.mapping("retry") {
             manifest.retry.maxDeliveries = try retry.int("max_deliveries", in: 1...100)
             if let backoff = try retry.mapping("backoff") {
@@ -141,7 +151,7 @@ public struct FunctionCatalog: Sendable {
         }
         try fields.rejectUnknown([
             "name", "description", "executable", "trigger", "timeout", "kill_grace", "reserved_concurrency", "batch",
-            "warm", "max_invocations", "idle_timeout", "environment", "retry",
+            "warm", "max_invocations", "idle_timeout", "environment", "secrets", "max_output", "retry",
         ])
         return manifest
     }

@@ -43,7 +43,15 @@ public struct FunctionManifest: Sendable, Hashable {
     /// A warm process is replaced after this many invocations, or after idling this long.
     public var maxInvocationsPerProcess: Int = 1000
     public var idleTimeout: Duration = .seconds(300)
+    /// Added to the allow-listed environment the dispatcher passes (`FunctionEnvironment`).
     public var environment: [String: String] = [:]
+    /// The secret variables the function gets (each one of `FunctionEnvironment.secrets`); no
+    /// other function sees them.
+    public var secrets: [String] = []
+    /// The most bytes the result may take on stdout (past it the invocation fails as `garbage`),
+    /// and the most stderr bytes kept and forwarded per invocation.
+    public var maxOutput: Int = 1 << 20
+    public static let maxOutputRange = 1024...(256 << 20)
     public var retry = Retry()
 
     public init(name: String) {
@@ -60,7 +68,9 @@ public struct FunctionManifest: Sendable, Hashable {
     public var invocationQueue: QueueManifest {
         var queue = QueueManifest(name: invocationQueueName)
         queue.description = "Direct invocations of the function \(name) (schedules, tm invoke)."
-        queue.visibilityTimeout = max(.seconds(30), timeout + killGrace)
+        // Heartbeats keep a running invocation owned however long it takes: a short timeout only
+        // decides how soon a dead dispatcher's invocations run elsewhere.
+        queue.visibilityTimeout = .seconds(6)
         queue.maxLength = 10_000
         return applyingOverrides(to: queue)
     }

@@ -36,7 +36,7 @@ public final class QueueConsumer: Sendable {
         public var shutdownGrace: Duration = .seconds(10)
         /// Default: a third of the visibility timeout.
         public var heartbeatInterval: Duration?
-        /// Default: half the visibility timeout, at most 5 s.
+        /// Default: `defaultReclaimInterval(visibility:)`.
         public var reclaimInterval: Duration?
         /// How often the delayed set is checked when nothing is due sooner.
         public var promoteInterval: Duration = .milliseconds(200)
@@ -44,6 +44,12 @@ public final class QueueConsumer: Sendable {
         public var forgetConsumersAfter: Duration = .seconds(3600)
 
         public init() {}
+
+        /// A quarter of the visibility timeout, at most 5 s: a dead consumer's messages are taken
+        /// over within about 1.25 visibility timeouts (plus one blocking read).
+        public static func defaultReclaimInterval(visibility: Duration) -> Duration {
+            min(visibility / 4, .seconds(5))
+        }
     }
 
     /// Running totals, for tests, logs and metrics.
@@ -167,7 +173,7 @@ public final class QueueConsumer: Sendable {
     /// starves recovery and recovery never exceeds the concurrency limit.
     private func fetchLoop(shard: Int, control: RedisClient, sink: AsyncStream<Delivery>.Continuation) async {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
-        let reclaimInterval = options.reclaimInterval ?? min(manifest.visibilityTimeout / 2, .seconds(5))
+        let reclaimInterval = options.reclaimInterval ?? Options.defaultReclaimInterval(visibility: manifest.visibilityTimeout)
         var nextReclaim = ContinuousClock.now
         var cursor = "0-0"
         var backlog = false
@@ -432,7 +438,7 @@ public final class QueueConsumer: Sendable {
             if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
             var history = delivery.history
             history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
-            let historyJSON = String(decoding: (try? JSONEncoder().encode(history)) ?? Data("[]".utf8), as: UTF8.self)
+            let historyJSON = AttemptRecord.json(history)
             arguments = [
                 Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
                 delivery.attempt, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
@@ -487,7 +493,7 @@ public final class QueueConsumer: Sendable {
             while i + 1 < fields.count { raw[fields[i].string ?? "?"] = fields[i + 1].string; i += 2 }
             let payload = (try? JSONSerialization.data(withJSONObject: raw)) ?? Data("{}".utf8)
             let error = "stream entry has no 'id' field: not written by a tm producer"
-            let history = "[{\"at\":\(now),\"consumer\":\"\(options.consumerName)\",\"attempt\":1,\"kind\":\"malformed\",\"error\":\"\(error)\"}]"
+            let history = AttemptRecord.json([AttemptRecord(at: now, consumer: options.consumerName, attempt: 1, kind: .malformed, error: error)])
             _ = try await control.run(QueueScripts.deadLetter, keys: [keys.stream, keys.deadLetters, keys.epochs], arguments: [
                 Self.group, sid, id, epoch, "", Array(payload), 1, now, history, "malformed", error, now, manifest.name,
                 "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,

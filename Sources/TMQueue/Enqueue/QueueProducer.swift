@@ -62,30 +62,79 @@ public struct QueueProducer: Sendable {
         return try prepared.interpret(reply)
     }
 
-    /// Enqueues many messages in one round trip (a pipeline of scripts); results in input order.
-    /// Each message is checked and enqueued on its own: one full shard does not fail the others.
+    /// Enqueues many messages in one round trip: one script call per shard for the whole batch
+    /// (`QueueScripts.enqueueBatch`), results in input order. Each message is checked and enqueued
+    /// on its own, exactly as `enqueue` would: a duplicate key answers with the first message, a
+    /// full shard refuses the messages past its `max_length` without failing the others.
     public func enqueueBatch(_ queue: String, _ messages: [OutgoingMessage]) async throws -> [Result<EnqueueResult, Error>] {
         var results: [Result<EnqueueResult, Error>?] = Array(repeating: nil, count: messages.count)
-        var prepared: [(Int, Prepared)] = []
+        var byShard: [Int: [(index: Int, message: Prepared)]] = [:]
         for (index, message) in messages.enumerated() {
-            do { prepared.append((index, try prepare(queue, message))) } catch { results[index] = .failure(error) }
+            do {
+                let prepared = try prepare(queue, message)
+                byShard[prepared.shard, default: []].append((index, prepared))
+            } catch {
+                results[index] = .failure(error)
+            }
         }
-        let batch = prepared
+        let shards = byShard.keys.sorted()
+        let calls = shards.map { Prepared.batchCall(byShard[$0]!.map(\.message)) }
         let replies = try await redis.withConnection { connection in
-            try connection.runPipelined(QueueScripts.enqueue, calls: batch.map { (keys: $0.1.keys, arguments: $0.1.arguments) })
+            try connection.runPipelined(QueueScripts.enqueueBatch, calls: calls)
         }
-        for ((index, p), reply) in zip(prepared, replies) {
-            results[index] = Result { try p.interpret(try reply.get()) }
+        for (shard, reply) in zip(shards, replies) {
+            let group = byShard[shard]!
+            switch reply {
+            case .success(let value):
+                let each = value.array ?? []
+                for (position, (index, prepared)) in group.enumerated() {
+                    results[index] = Result {
+                        guard position < each.count else { throw QueueError.unexpectedScriptReply(value.description) }
+                        return try prepared.interpret(each[position])
+                    }
+                }
+            case .failure(let error):
+                for (index, _) in group { results[index] = .failure(error) }
+            }
         }
         return results.map { $0! }
     }
 
+    /// One message, checked and ready for the enqueue scripts.
     struct Prepared {
         let queue: String
         let shard: Int
-        let keys: [any RedisArgumentConvertible]
-        let arguments: [any RedisArgumentConvertible]
         let manifest: QueueManifest
+        let id: String
+        let key: String?
+        let payload: [UInt8]
+        let now: Int64
+        let due: Int64
+
+        var queueKeys: QueueKeys { QueueKeys(queue: queue, shard: shard) }
+
+        /// KEYS and ARGV of `QueueScripts.enqueue`.
+        var keys: [any RedisArgumentConvertible] {
+            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed]
+            if let key { keys.append(queueKeys.idempotency(key)) }
+            return keys
+        }
+
+        var arguments: [any RedisArgumentConvertible] {
+            [id, key ?? "", payload, now, due, manifest.maxLength, manifest.retention.completed.milliseconds, 0, "[]", now]
+        }
+
+        /// KEYS and ARGV of `QueueScripts.enqueueBatch` for messages of one shard (non-empty).
+        static func batchCall(_ messages: [Prepared]) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
+            let first = messages[0]
+            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed]
+            var arguments: [any RedisArgumentConvertible] = [first.manifest.maxLength, first.manifest.retention.completed.milliseconds, first.now]
+            for message in messages {
+                if let key = message.key { keys.append(message.queueKeys.idempotency(key)) }
+                arguments += [message.id, message.key ?? "", message.payload, message.due - message.now]
+            }
+            return (keys, arguments)
+        }
 
         func interpret(_ reply: RedisValue) throws -> EnqueueResult {
             guard let parts = reply.array, let status = parts.first?.string else {
@@ -131,16 +180,9 @@ public struct QueueProducer: Sendable {
             ?? manifest.shardBy.flatMap { field in (document as? [String: Any])?[field].map { "\($0)" } }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
-        let keys = QueueKeys(queue: queue, shard: shard)
         let now = nowMillis()
-        let due = now + (message.delay?.milliseconds ?? 0)
-        var redisKeys: [any RedisArgumentConvertible] = [keys.stream, keys.delayed]
-        if let key = message.key { redisKeys.append(keys.idempotency(key)) }
-        let arguments: [any RedisArgumentConvertible] = [
-            Self.newMessageID(), message.key ?? "", message.payload, now, due, manifest.maxLength,
-            manifest.retention.completed.milliseconds, 0, "[]", now,
-        ]
-        return Prepared(queue: queue, shard: shard, keys: redisKeys, arguments: arguments, manifest: manifest)
+        return Prepared(queue: queue, shard: shard, manifest: manifest, id: Self.newMessageID(), key: message.key,
+                        payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
     }
 
     /// A message id: time-ordered (so ids sort by creation) with 80 random bits.

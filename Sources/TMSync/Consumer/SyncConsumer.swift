@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TMBrokers
+import TMCore
 import TMCrypto
 import TMLocks
 import TMPostgres
@@ -12,8 +13,9 @@ import TMRedis
 ///
 /// Guarantees:
 /// - one sync per account at a time: a per-account lock, renewed while the sync runs (`withLock`),
-///   whose loss cancels the sync; and every write in one transaction fenced by the lock's token, so
-///   a paused ex-holder can never overwrite a newer sync;
+///   whose loss cancels the sync; and every write in one transaction fenced by the lock's token and
+///   by the message's delivery epoch, so a paused ex-holder, or a paused invocation whose message
+///   was redelivered, can never overwrite a newer sync;
 /// - trades are upserted by (account, broker trade id): a re-sync creates nothing twice, and a trade
 ///   the broker corrected is updated; platform orders get their fill state, never moving backwards
 ///   or out of a terminal state; the position snapshot replaces the previous one;
@@ -68,7 +70,8 @@ public struct SyncConsumer: Sendable {
 
     public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
 
-    public func sync(_ message: SyncTrigger.Message, messageID: String, logger base: Logger) async throws -> Outcome {
+    /// - Parameter delivery: the message's delivery (`InvocationRecord.fence`), fencing the writes.
+    public func sync(_ message: SyncTrigger.Message, delivery: MessageFence, logger base: Logger) async throws -> Outcome {
         var tagged = base
         tagged[metadataKey: "account_id"] = .string(message.accountID.uuidString.lowercased())
         let logger = tagged
@@ -79,7 +82,7 @@ public struct SyncConsumer: Sendable {
         // writes, fenced by the lease's token, are refused anyway).
         do {
             return try await DistributedLock(redis: redis).withLock(Self.lockResource(message.accountID), ttl: lockTTL, waitUpTo: lockWait) { lease in
-                try await syncLocked(message, messageID: messageID, lease: lease, logger: logger)
+                try await syncLocked(message, delivery: delivery, lease: lease, logger: logger)
             }
         } catch let error as LockError {
             guard case .notAcquired = error else { throw error }
@@ -88,7 +91,7 @@ public struct SyncConsumer: Sendable {
     }
 
     /// The sync itself, under the account's lock.
-    func syncLocked(_ message: SyncTrigger.Message, messageID: String, lease: LockLease, logger: Logger) async throws -> Outcome {
+    func syncLocked(_ message: SyncTrigger.Message, delivery: MessageFence, lease: LockLease, logger: Logger) async throws -> Outcome {
         // Read under the lock: the status, cursor and last sync another consumer may just have moved.
         guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
             throw SyncError.unknownAccount(message.accountID)
@@ -102,7 +105,7 @@ public struct SyncConsumer: Sendable {
         if account.hasPendingEvents { await outbox.publish(account: account.id, logger: logger) }
         let started = ContinuousClock.now
         // Under the lock no other run of this account can be going: its open rows are abandoned.
-        let logID = try await SyncLog.start(pool, account: account.id, messageID: messageID)
+        let logID = try await SyncLog.start(pool, account: account.id, messageID: delivery.messageID)
         let broker = adapter(account)
         let credentials = account.credentials(keyring: keyring)
         do {
@@ -121,7 +124,7 @@ public struct SyncConsumer: Sendable {
             }
             let duration = ContinuousClock.now - started
             try Task.checkCancellation()  // the lease was lost while the broker answered: write nothing
-            let (report, changed) = try await pool.transaction(fencedBy: lease) { db in
+            let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
                 try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
                                                              logID: logID, duration: duration)
             }
@@ -143,6 +146,11 @@ public struct SyncConsumer: Sendable {
             } else {
                 try? await SyncLog.fail(pool, logID: logID, account: account.id, error: "\(error)", duration: duration)
             }
+            throw error
+        } catch let error as LockError {
+            // Fenced out: a newer delivery or lock holder has synced the account. Only this run's
+            // log row fails; the account's outcome is the newer sync's.
+            _ = try? await pool.withConnection { try SyncLog.fail($0, logID: logID, error: "\(error)", duration: ContinuousClock.now - started) }
             throw error
         } catch {
             // Cancelled (the lease was lost, or the invocation stopped): recorded all the same, from
