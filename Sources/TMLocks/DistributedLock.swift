@@ -18,8 +18,9 @@ import TMRedis
 ///   expired and was taken over can neither delete nor prolong the new holder's lock.
 /// - Redis expiry alone cannot stop a paused ex-holder from writing late: guard its Postgres writes
 ///   with `FencingGuard`, which refuses a token older than one already written.
-/// - `withLock` renews the lease while its body runs and cancels the body once the lease is (or may
-///   be) lost; it returns or throws only after the body has stopped, and it always releases.
+/// - `withLock` (and `hold`, its keeper, which every lease holder uses) renews the lease while its
+///   body runs and cancels the body once the lease is (or may be) lost; it returns or throws only
+///   after the body has stopped, and `withLock` always releases.
 public struct DistributedLock: Sendable {
     public let redis: RedisClient
 
@@ -116,8 +117,8 @@ public struct DistributedLock: Sendable {
     }
 
     /// Acquires the lock (waiting up to `waitUpTo`), runs `body` while renewing the lease every
-    /// ttl/3, and releases the lock when the body returns or throws (waiting for the release at
-    /// most one ttl, after which the lock has expired anyway).
+    /// ttl/3 (`hold`), and releases the lock when the body returns or throws (waiting for the
+    /// release at most one ttl, after which the lock has expired anyway).
     ///
     /// When a renewal finds the lock gone, or cannot reach Redis before the lease's estimated expiry,
     /// the body is cancelled and `LockError.leaseLost` is thrown. Cancellation is cooperative: this
@@ -131,7 +132,7 @@ public struct DistributedLock: Sendable {
         let lease = try await acquire(resource, ttl: ttl, waitUpTo: waitUpTo)
         let result: Result<T, any Error>
         do {
-            result = .success(try await runHolding(lease, body))
+            result = .success(try await hold(lease) { held in try await body(held.lease) })
         } catch {
             result = .failure(error)
         }
@@ -146,13 +147,20 @@ public struct DistributedLock: Sendable {
         case leaseLost
     }
 
-    private func runHolding<T: Sendable>(
-        _ lease: LockLease, _ body: @escaping @Sendable (LockLease) async throws -> T
+    /// Runs `body` while renewing `lease` every ttl/3 — the one lease keeper every holder uses (the
+    /// scheduler's leadership, per-account syncs) — calling `onRenewal` after each renewal. The
+    /// body sees the lease as last renewed (`HeldLease`). When the lease is lost (see `withLock`)
+    /// it is marked lost at once, the body is cancelled, and `LockError.leaseLost` is thrown once
+    /// the body has stopped. Does not release the lock: the caller does (or lets it expire).
+    public func hold<T: Sendable>(
+        _ lease: LockLease, onRenewal: (@Sendable (LockLease) async -> Void)? = nil,
+        _ body: @escaping @Sendable (HeldLease) async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: Ending<T>.self) { group in
-            group.addTask { .finished(try await body(lease)) }
+        let held = HeldLease(lease)
+        return try await withThrowingTaskGroup(of: Ending<T>.self) { group in
+            group.addTask { .finished(try await body(held)) }
             group.addTask {
-                try await keepAlive(lease)
+                try await keepAlive(held, onRenewal: onRenewal)
                 return .leaseLost
             }
             // Whichever ends first decides; the other is cancelled and awaited when the group exits.
@@ -164,12 +172,12 @@ public struct DistributedLock: Sendable {
         }
     }
 
-    /// Renews the lease every ttl/3. Returns when the lease is lost or may have expired; throws
-    /// `CancellationError` when cancelled (the body finished).
-    private func keepAlive(_ lease: LockLease) async throws {
-        let interval = lease.ttl / 3
-        var current = lease
-        var nextRenewal = lease.acquiredAt + interval
+    /// Renews the lease every ttl/3. Returns (having marked it lost) when the lease is lost or may
+    /// have expired; throws `CancellationError` when cancelled (the body finished).
+    private func keepAlive(_ held: HeldLease, onRenewal: (@Sendable (LockLease) async -> Void)?) async throws {
+        let interval = held.lease.ttl / 3
+        var current = held.lease
+        var nextRenewal = current.acquiredAt + interval
         while true {
             try await Task.sleep(until: nextRenewal, clock: .continuous)
             let attempt = current
@@ -177,13 +185,19 @@ public struct DistributedLock: Sendable {
             switch await awaitUntil(current.expiresAt, { try await extend(attempt) }) {
             case .finished(.success(let renewed?)):
                 current = renewed
+                held.renewed(renewed)
+                await onRenewal?(renewed)
                 nextRenewal = renewed.acquiredAt + interval
             case .finished(.success(nil)), .deadlinePassed:
+                held.lose()
                 return
             case .finished(.failure):
                 // Redis errored, but the lock may still be ours until `expiresAt`: retry soon.
                 let now = ContinuousClock.now
-                if now >= current.expiresAt { return }
+                if now >= current.expiresAt {
+                    held.lose()
+                    return
+                }
                 nextRenewal = min(now + interval / 4, current.expiresAt)
             case .cancelled:
                 throw CancellationError()

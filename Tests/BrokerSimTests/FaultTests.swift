@@ -11,9 +11,10 @@ import Testing
         let start = Date()
         #expect(try sim.alpaca(.get, "/v2/orders").status == 200)
         #expect(Date().timeIntervalSince(start) >= 0.3)
-        let again = Date()
+        // The fault was for one request: spent, so the next one is not delayed (checked on the
+        // injector, not with a stopwatch a loaded machine could stretch).
+        #expect(sim.simulator.faults.active.isEmpty)
         #expect(try sim.alpaca(.get, "/v2/orders").status == 200)
-        #expect(Date().timeIntervalSince(again) < 0.3)
     }
 
     @Test func errorRateAnswersInTheBrokersShapeWithoutExecuting() throws {

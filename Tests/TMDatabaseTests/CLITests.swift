@@ -47,6 +47,28 @@ import TestSupport
         #expect(byName["postgres"]?.ok == true)
     }
 
+    /// A queue nobody reads is a warning: shown with its remedy, exit 0, exit 1 with --strict.
+    @Test func doctorWarnsAboutAQueueNobodyReads() async throws {
+        let database = try TestDatabase(migrated: true)
+        let scratch = try ScratchQueue()
+        defer { scratch.cleanUp() }
+        let environment = [
+            "TM_REDIS_URL": try TestServers.redisURL,
+            "TM_DATABASE_URL": database.url,
+            "TM_SECRET_KEY": Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(),
+            "TM_QUEUES_DIR": scratch.directory.path,
+            "TM_FUNCTIONS_DIR": scratch.directory.path,
+        ]
+        let calm = try await run(["doctor"], environment)
+        #expect(calm.status == 0 && calm.output.contains("✔ queues") && calm.output.contains("✔ outbox"), "\(calm.output)")
+
+        #expect(try await run(["enqueue", scratch.name, "--json", "{}"], environment).status == 0)
+        let warned = try await run(["doctor"], environment)
+        #expect(warned.status == 0, "a warning is not a failure: \(warned.output)")
+        #expect(warned.output.contains("⚠ queues") && warned.output.contains("\(scratch.name) no-consumer"), "\(warned.output)")
+        #expect(try await run(["doctor", "--strict"], environment).status == 1)
+    }
+
     @Test func versionNamesTheCLibraries() async throws {
         let result = try await run(["version"], [:])
         #expect(result.status == 0)

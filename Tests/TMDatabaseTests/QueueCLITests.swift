@@ -124,4 +124,20 @@ import TMRedis
         #expect(badDelay.status != 0)
         #expect(badDelay.output.contains("not a duration"), "\(badDelay.output)")
     }
+
+    /// A queue whose messages nobody reads is flagged in the table and in the JSON.
+    @Test func aBacklogNobodyReadsIsFlagged() async throws {
+        let scratch = try ScratchQueue()
+        defer { scratch.cleanUp() }
+        let empty = try await run(["queues", "--queue", scratch.name], scratch)
+        #expect(empty.status == 0 && !empty.output.contains("!"), "\(empty.output)")
+        #expect(try await run(["enqueue", scratch.name, "--json", "{}"], scratch).status == 0)
+        let table = try await run(["queues", "--queue", scratch.name], scratch)
+        #expect(table.status == 0)
+        #expect(table.output.contains("! \(scratch.name) no-consumer: 1 message(s) waiting"), "\(table.output)")
+        #expect(table.output.contains("1 queue(s) need attention"), "\(table.output)")
+        struct Flagged: Decodable { struct Alert: Decodable { var kind: String }; var alerts: [Alert] }
+        let json = try await run(["queues", "--json", "--queue", scratch.name], scratch)
+        #expect(try JSONDecoder().decode([Flagged].self, from: Data(json.output.utf8)).first?.alerts.map(\.kind) == ["no-consumer"])
+    }
 }

@@ -65,10 +65,9 @@ import TMRedis
         try await holder.redis.send("DEL", DistributedLock.ownerKey(resource))
         let takeover = try #require(try await contender.lock.tryAcquire(resource, ttl: .seconds(30)))
 
-        let start = ContinuousClock.now
+        // Noticed at a renewal (every ttl/3), not at the end of the 40 s of work: the body was
+        // cancelled and never finished (an outcome, not a stopwatch).
         await #expect(throws: LockError.leaseLost(resource: resource)) { try await run.value }
-        // Noticed at a renewal (every ttl/3), not at the end of the 40 s of work.
-        #expect(ContinuousClock.now - start < .seconds(20))
         #expect(sawCancellation.current)
         #expect(!finishedWork.current)
         // The ex-holder's release did not remove the new holder's lock.
@@ -131,8 +130,8 @@ import TMRedis
         let server = try EphemeralRedis.start()
         defer { server.destroy() }
         var configuration = try RedisConfiguration(url: server.url)
-        // Commands keep retrying for 6 s, far beyond the 1 s lease (and the client's close waits for them).
-        configuration.reconnectWindow = .seconds(6)
+        // Commands keep retrying for 20 s, far beyond the 1 s lease (and the client's close waits for them).
+        configuration.reconnectWindow = .seconds(20)
         let redis = try await RedisClient(configuration: configuration, name: "outage")
         defer { redis.close() }
         let lock = DistributedLock(redis: redis)
@@ -155,9 +154,10 @@ import TMRedis
         for await _ in started { break }
         server.kill()
         let start = ContinuousClock.now
-        // The lease (1 s) is given up at its expiry, not after the client's 6 s reconnect window.
+        // The lease (1 s) is given up at its expiry, not after the client's 20 s reconnect window
+        // (the bound sits halfway, so a loaded machine cannot blur the two).
         await #expect(throws: LockError.leaseLost(resource: resource)) { try await run.value }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(10))
         #expect(sawCancellation.current)
     }
 }

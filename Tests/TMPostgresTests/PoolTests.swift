@@ -48,16 +48,15 @@ import TestSupport
         try await eventually { pool.waitingCount == 0 && release.isWaiting }
         var waiters: [Task<Void, Error>] = []
         for i in 0..<4 {
-            waiters.append(Task {
-                try await pool.withConnection { _ in () }
-                await order.append(i)
-            })
+            // Recorded while holding the (only) connection: the order the pool served them in, not
+            // the order their tasks happened to resume in afterwards.
+            waiters.append(Task { try await pool.withConnection { _ in order.append(i) } })
             try await eventually { pool.waitingCount == i + 1 }  // enqueue in a known order
         }
         release.open()
         _ = try await holder.value
         for w in waiters { try await w.value }
-        #expect(await order.values == [0, 1, 2, 3])
+        #expect(order.values == [0, 1, 2, 3])
         await pool.shutdown()
     }
 
@@ -186,9 +185,11 @@ import TestSupport
     }
 }
 
-actor Order {
-    var values: [Int] = []
-    func append(_ value: Int) { values.append(value) }
+final class Order: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [Int] = []
+    var values: [Int] { lock.withLock { stored } }
+    func append(_ value: Int) { lock.withLock { stored.append(value) } }
 }
 
 /// A one-shot gate a pooled connection's thread can block on, so a test decides when it is released.

@@ -125,6 +125,9 @@ import TMRedis
         let unread = try await inspector.status(of: queue.name)
         #expect(unread.alerts.map(\.kind) == [.noConsumer], "\(unread.alerts)")
         #expect(unread.alerts.first?.message.contains("3 message(s) waiting") == true, "\(unread.alerts)")
+        // The oldest entry's age comes from the stream itself (by the Redis clock), for `not-draining`.
+        let age = try #require(unread.shards[0].oldestEntryAgeMs)
+        #expect(age >= 0 && age < 60_000)
 
         let release = Locked(false)
         let (consumer, task) = queue.consume { _ in
