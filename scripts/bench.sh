@@ -66,6 +66,9 @@ swift build -c release --static-swift-stdlib --scratch-path .build/static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product test-function >/dev/null
 .build/static/release/function-bench --repeats "${BENCH_REPEATS:-3}" --json bench-results/functions.json
 
+# Ours beside Sidekiq from this one run (queue, functions, recovery): bench-results/summary.json.
+python3 scripts/bench-table.py bench-results
+
 # Broker sync (issue 5): accounts synced per minute through sync-trigger, the broker-sync queue, the
 # dispatcher and the warm sync-consumer executable, against broker-sim adding 50 ms per call, for
 # 1,000 accounts with 50 trades each, at two reserved concurrencies. Writes bench-results/sync.json.
@@ -74,6 +77,3 @@ swift build -c release --static-swift-stdlib --scratch-path .build/static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product sync-consumer >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product broker-sim >/dev/null
 .build/static/release/sync-bench --accounts "${BENCH_SYNC_ACCOUNTS:-1000}" --trades 50 --latency-ms 50 --concurrency "${BENCH_SYNC_CONCURRENCY:-4,8,16}" --json bench-results/sync.json
-
-# Ours beside Sidekiq from this one run (queue, functions, recovery): bench-results/summary.json.
-python3 scripts/bench-table.py bench-results

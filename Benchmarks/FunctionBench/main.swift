@@ -31,6 +31,8 @@ struct Options {
     var json = "bench-results/functions.json"
     var coldN = 400
     var warmN = 4000
+    /// Which parts to run (default all): drain, latency, cold, recovery.
+    var only: Set<String> = ["drain", "latency", "cold", "recovery"]
 
     init(_ args: [String]) {
         var i = 0
@@ -40,6 +42,7 @@ struct Options {
             case "--json": json = args[i + 1]
             case "--cold-n": coldN = Int(args[i + 1]) ?? coldN
             case "--warm-n": warmN = Int(args[i + 1]) ?? warmN
+            case "--only": only = Set(args[i + 1].split(separator: ",").map(String.init))
             default: break
             }
             i += 2
@@ -109,7 +112,7 @@ struct Setup {
     let functions: FunctionCatalog
 
     init(warm: Bool, batch: Int, window: Duration, concurrency: Int,
-         suffix: String = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))", environment: [String: String] = [:]) throws {
+         suffix: String = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))", environment: [String: String] = [:], recordStarts: Bool = true) throws {
         var queue = QueueManifest(name: "bench-fn-\(suffix)")
         queue.maxLength = 1_000_000
         queue.visibilityTimeout = .seconds(6)  // as the shipped queues
@@ -123,16 +126,16 @@ struct Setup {
         function.reservedConcurrency = concurrency
         function.maxInvocationsPerProcess = 1_000_000
         latencyFile = scratch.appendingPathComponent("latency-\(suffix)\(environment.isEmpty ? "" : "-b")").path
-        // Through the manifest, so it reaches the function whatever the dispatcher's environment.
-        function.environment = ["TEST_MODE": "noop", "TEST_LATENCY_FILE": latencyFile].merging(environment) { $1 }
+        // Through the manifest, so it reaches the function whatever the dispatcher's environment;
+        // only where starts are measured (a no-op function writes no file per invocation).
+        function.environment = ["TEST_MODE": "noop"].merging(environment) { $1 }
+        if recordStarts { function.environment["TEST_LATENCY_FILE"] = latencyFile }
         self.function = function
         catalog = try QueueCatalog([queue])
         functions = try FunctionCatalog([function])
     }
 
     func dispatcher(name: String? = nil) throws -> (Dispatcher, any FunctionInvoking) {
-        var function = function
-        function.environment["TEST_LATENCY_FILE"] = latencyFile  // outside the allow-list: through the manifest
         var launch = FunctionLaunch(manifest: function, executablePath: executable)
         launch.forwardLogs = false
         let invoker = Dispatcher.invoker(for: launch)
@@ -175,7 +178,7 @@ struct Setup {
 
 /// N messages waiting, then a dispatcher drains them: rate from start to the last record settled.
 func drain(warm: Bool, batch: Int, count: Int) async throws -> [String: Double] {
-    let setup = try Setup(warm: warm, batch: batch, window: batch > 1 ? .milliseconds(20) : .zero, concurrency: 4)
+    let setup = try Setup(warm: warm, batch: batch, window: batch > 1 ? .milliseconds(20) : .zero, concurrency: 4, recordStarts: false)
     defer { Task { await setup.cleanUp() } }
     try await setup.enqueue(count)
     let (dispatcher, invoker) = try setup.dispatcher()
@@ -273,11 +276,14 @@ func dispatcherRecovery() async throws -> [String: Double] {
     victim.standardOutput = FileHandle.nullDevice
     victim.standardInput = FileHandle.nullDevice
     try victim.run()
+    // Whatever happens below, the victim does not outlive this run.
+    defer { if victim.isRunning { kill(victim.processIdentifier, SIGKILL) } }
     let stream = QueueKeys(queue: victimSetup.queue.name, shard: 0).stream
     let taken = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < taken {
         let held = try await redis.send("ZCARD", slots).int ?? 0
-        let pending = try await redis.send("XPENDING", stream, QueueConsumer.group).array?.first?.int ?? 0
+        // NOGROUP until the victim's consumer has created the group.
+        let pending = (try? await redis.send("XPENDING", stream, QueueConsumer.group))?.array?.first?.int ?? 0
         if held == 4 && pending == 4 { break }
         try await Task.sleep(for: .milliseconds(10))
     }
@@ -349,7 +355,7 @@ var rows: [Row] = []
 print("function runtime, no-op function (test-function), reserved concurrency 4, \(ProcessInfo.processInfo.activeProcessorCount) cores; median (each run)")
 print("")
 print(pad("drain", 38) + pad("records/s", 30) + pad("invocations/s", 30) + "processes")
-for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] {
+for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] where options.only.contains("drain") || (warm && options.only.contains("drain-warm")) {
     let count = warm ? options.warmN : options.coldN * batch
     let label = "\(warm ? "warm" : "cold"), batch \(batch), \(count) msgs"
     let row = Row(id: "drain-\(warm ? "warm" : "cold")-b\(batch)", name: "drain \(label)", settings: ["messages": "\(count)", "concurrency": "4"],
@@ -359,7 +365,8 @@ for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] {
 }
 print("")
 print(pad("enqueue-to-start latency", 38) + pad("p50 ms", 26) + pad("p99 ms", 26) + pad("p99.9 ms", 26) + "max ms")
-for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 2000), (true, 1, 2000.0, 20000), (true, 10, 200.0, 1000)] {
+for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 2000), (true, 1, 2000.0, 20000), (true, 10, 200.0, 1000)]
+    where options.only.contains("latency") {
     let label = "\(warm ? "warm" : "cold"), batch \(batch), \(Int(rate))/s"
     let id = "latency-\(warm ? "warm" : "cold")-b\(batch)" + (rate == 200 || !warm ? "" : "-\(Int(rate))")
     let row = Row(id: id, name: "latency \(label)", settings: ["rate": "\(rate)", "messages": "\(count)"],
@@ -368,17 +375,21 @@ for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300)
     print(pad(label, 38) + pad(row.show("p50_ms", 2), 26) + pad(row.show("p99_ms", 2), 26) + pad(row.show("p999_ms", 2), 26) + row.show("max_ms", 1))
 }
 print("")
+if options.only.contains("cold") {
 let cold = Row(id: "cold-start", name: "cold start, spawn to result (median of 50)", settings: ["invocations": "50"],
                runs: try await repeated { try await coldStart(count: 50) })
 rows.append(cold)
 print("cold start (spawn → result), median of 50: \(cold.show("cold_start_ms", 2)) ms; posix_spawn of /bin/true: \(cold.show("spawn_true_ms", 2)) ms")
 print("")
+}
+if options.only.contains("recovery") {
 let recovery = Row(id: "dispatcher-recovery", name: "SIGKILL of a dispatcher running 4 invocations",
                    settings: ["visibility": "6s", "slotLease": "\(ReservedConcurrency.defaultLease.milliseconds)ms", "inFlight": "4"],
                    runs: try await repeated { try await dispatcherRecovery() })
 rows.append(recovery)
 print("dispatcher SIGKILL → its 4 messages started elsewhere (last) \(recovery.show("messages_s", 2)) s; "
       + "→ its slots free \(recovery.show("slots_s", 2)) s; killed after \(recovery.show("lived_s", 1)) s")
+}
 
 struct Report: Codable { var date: String; var host: String; var cores: Int; var rows: [Row] }
 let report = Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,

@@ -34,8 +34,11 @@ struct Failing: Error, CustomStringConvertible {
     let description: String
 }
 
+/// Read once: building the environment dictionary on every invocation would dominate a no-op's cost.
+let testEnvironment = ProcessInfo.processInfo.environment
+
 func trace(_ event: String) {
-    guard let path = ProcessInfo.processInfo.environment["TEST_TRACE_FILE"] else { return }
+    guard let path = testEnvironment["TEST_TRACE_FILE"] else { return }
     appendLine(path, "\(event) \(getpid()) \(Int64(Date().timeIntervalSince1970 * 1000))")
 }
 
@@ -66,7 +69,7 @@ func appendLine(_ path: String, _ text: String) {
 struct TestFunction: FunctionHandler {
     let records = RecordHandler { record, context in
         let instructions = try record.decode(Instructions.self)
-        let mode = instructions.mode ?? ProcessInfo.processInfo.environment["TEST_MODE"] ?? "echo"
+        let mode = instructions.mode ?? testEnvironment["TEST_MODE"] ?? "echo"
         switch mode {
         case "echo":
             context.logger.info("echo", metadata: ["message_id": "\(record.messageID)"])
@@ -85,7 +88,7 @@ struct TestFunction: FunctionHandler {
             // With fail_until_attempt, only those attempts sleep (e.g. time out once, then succeed).
             if let until = instructions.failUntilAttempt, record.attempt > until { return "no sleep on attempt \(record.attempt)" }
             // TEST_SLEEP_CAP_MS: a dispatcher standing in for a killed one finishes its sleepers at once.
-            let cap = Int(ProcessInfo.processInfo.environment["TEST_SLEEP_CAP_MS"] ?? "") ?? Int.max
+            let cap = Int(testEnvironment["TEST_SLEEP_CAP_MS"] ?? "") ?? Int.max
             try await Task.sleep(for: .milliseconds(min(instructions.sleepMs ?? 60_000, cap)))
             return "slept"
         case "crash":
@@ -122,7 +125,7 @@ struct TestFunction: FunctionHandler {
 
     func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
         trace("start")
-        if let path = ProcessInfo.processInfo.environment["TEST_LATENCY_FILE"] {
+        if let path = testEnvironment["TEST_LATENCY_FILE"] {
             let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
             appendLine(path, request.records.map { record in
                 let sent = (try? record.decode(Instructions.self))?.sentMicros ?? record.enqueuedAtMillis * 1000

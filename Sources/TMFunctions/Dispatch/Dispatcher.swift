@@ -92,8 +92,13 @@ public final class Dispatcher: Sendable {
     static func consumerOptions(for manifest: FunctionManifest, _ options: Options) -> QueueConsumer.Options {
         var consumer = QueueConsumer.Options()
         consumer.consumerName = "\(options.name)-\(manifest.name)"
-        consumer.concurrency = manifest.batchSize * manifest.reservedConcurrency
-        consumer.batchSize = manifest.batchSize
+        // Twice what may run at once: the next batch per slot is fetched and waiting while the
+        // current one runs and settles, so a slot given back starts the next invocation at once
+        // (the reserved concurrency, not this, bounds what runs).
+        consumer.concurrency = 2 * manifest.batchSize * manifest.reservedConcurrency
+        // One read takes messages for every free slot (the batch collector groups them by the
+        // function's batch size): at batch size 1, one round trip per message would cap the rate.
+        consumer.batchSize = consumer.concurrency
         consumer.blockTimeout = options.blockTimeout
         consumer.promoteInterval = options.promoteInterval
         consumer.reclaimInterval = options.reclaimInterval

@@ -385,9 +385,10 @@ public final class QueueConsumer: Sendable {
     }
 
     private func process(_ delivery: Delivery, settler: ScriptBatcher) async {
+        var holdsSlot = true
         defer {
             state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.inFlightKey) }
-            slots.release()
+            if holdsSlot { slots.release() }
         }
         var logger = self.logger
         logger[metadataKey: "message_id"] = .string(delivery.id)
@@ -416,6 +417,10 @@ public final class QueueConsumer: Sendable {
                 outcome = .retry(error: message, delay: manifest.backoff.delay(forRetry: delivery.attempt))
             }
         }
+        // The handler is done: its slot takes the next message while this one settles (the message
+        // stays in flight, heartbeated, until its outcome is recorded).
+        slots.release()
+        holdsSlot = false
         await settle(delivery, outcome, settler: settler, logger: logger)
     }
 
