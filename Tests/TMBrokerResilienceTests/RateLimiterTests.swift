@@ -33,7 +33,8 @@ import TMRedis
         #expect(busiest <= 10, "never more than the limit in any window")
         #expect(busiest == 10, "and the budget was used")
         #expect(perProcess.allSatisfy { $0.count > 0 }, "both processes were served")
-        #expect(grants.count >= 30 && grants.count <= 40)
+        // Liveness only: a loaded machine may start one probe late (more grants) or slow both (fewer).
+        #expect(grants.count >= 15)
     }
 
     @Test func severalLimitsAreTakenTogetherOrNotAtAll() async throws {
@@ -79,7 +80,9 @@ import TMRedis
         defer { redis.close() }
         var settings = CircuitBreaker.Settings()
         settings.threshold = 3
-        settings.cooldown = .milliseconds(400)
+        // Long enough that a stall of the test between two calls never lets the cooldown pass
+        // unseen (the sleeps below outlast it; the breaker reads the Redis clock, not ours).
+        settings.cooldown = .seconds(3)
         let name = TestServers.uniqueName("cb")
         // Two handles on one breaker: two processes see one state.
         let a = CircuitBreaker(name: name, settings: settings, redis: redis)
@@ -92,12 +95,12 @@ import TMRedis
         await #expect(throws: CircuitBreaker.Open.self) { try await a.allow() }
         await #expect(throws: CircuitBreaker.Open.self) { try await b.allow() }
         #expect(try await b.record(success: true) == .open, "a call that started before it opened and succeeds late does not close it")
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: settings.cooldown + .milliseconds(50))
         try await a.allow()  // the probe
         #expect(try await b.state() == .halfOpen)
         await #expect(throws: CircuitBreaker.Open.self, "one probe at a time") { try await b.allow() }
         #expect(try await a.record(success: false) == .open, "a failed probe opens it again")
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: settings.cooldown + .milliseconds(50))
         try await b.allow()
         #expect(try await b.record(success: true) == .closed, "a successful probe closes it")
         try await a.allow()
