@@ -139,6 +139,8 @@ import TMRedis
         var options = QueueConsumer.Options()
         options.blockTimeout = .milliseconds(100)
         options.promoteInterval = .milliseconds(20)
+        // Several heartbeats while the slow handler (1.3 s) runs, whatever the timer's phase.
+        options.heartbeatInterval = .milliseconds(200)
         let consumer = QueueConsumer(manifest: life, redis: configuration, options: options, handler: handler)
         let running = Task { try await consumer.run() }
 
