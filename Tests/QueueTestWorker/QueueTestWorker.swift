@@ -6,8 +6,8 @@
 //
 // Every execution of the handler is recorded in Postgres, and nothing in the records makes a
 // duplicate impossible, so a test sees one if the queue or the fence lets it through:
-// 1. Claim: one epoch-guarded transaction (`FencingGuard.advance` on "message:<queue>/<id>", the
-//    production helper) raises the message's fence to this delivery's epoch and records the
+// 1. Claim: one epoch-guarded transaction (`FencingGuard.advance` with the delivery's `MessageFence`,
+//    what functions use) raises the message's fence to this delivery's epoch and records the
 //    execution in `test_attempts`; from then on every write of an older delivery still running is
 //    refused. (Refused here already: the execution is recorded all the same, as `refused`.)
 // 2. Wait: `--sleep-ms`, then while the `--hold-file` exists (a test deletes it to let the handler
@@ -63,7 +63,7 @@ enum QueueTestWorker {
         let pool = PostgresPool(configuration: try PostgresConfiguration(url: databaseURL), size: options.concurrency!)
         let consumer = QueueConsumer(manifest: manifest, redis: try RedisConfiguration(url: redisURL), options: options) { delivery in
             let (id, epoch) = (delivery.id, delivery.epoch)
-            let resource = "message:\(queueName)/\(id)"
+            let fence = MessageFence(queue: queueName, messageID: id, epoch: epoch)
             func refused() async throws -> String? {
                 try await pool.execute("INSERT INTO test_runs (message_id, consumer, epoch, outcome) VALUES (\(id), \(consumerName), \(epoch), 'refused')")
                 return nil
@@ -74,7 +74,7 @@ enum QueueTestWorker {
                 """ as PostgresQuery
             do {
                 try await pool.transaction { db in
-                    try FencingGuard.advance(db, resource: resource, token: epoch)
+                    try FencingGuard.advance(db, fence: fence)
                     try db.execute(attempt)
                 }
             } catch LockError.staleFencingToken {
@@ -86,7 +86,7 @@ enum QueueTestWorker {
             while let holdFile, FileManager.default.fileExists(atPath: holdFile) { try await Task.sleep(for: .milliseconds(20)) }
             do {
                 try await pool.transaction { db in
-                    try FencingGuard.advance(db, resource: resource, token: epoch)
+                    try FencingGuard.advance(db, fence: fence)
                     let landed = try db.query("SELECT count(*)::int AS n FROM test_effects WHERE message_id = \(id)").rows[0].decode("n", as: Int.self)
                     if landed == 0 {
                         try db.execute("INSERT INTO test_effects (message_id, consumer, epoch) VALUES (\(id), \(consumerName), \(epoch))")
