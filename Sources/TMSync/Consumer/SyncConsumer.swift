@@ -139,7 +139,8 @@ public struct SyncConsumer: Sendable {
             if case .unauthorized(let reason) = error {
                 // The broker's refusal is what the message dies with, even if recording it fails.
                 do {
-                    try await markNeedsUser(account, reason: reason, slot: message.slot, logID: logID, duration: duration, logger: logger)
+                    try await markNeedsUser(account, reason: reason, slot: message.slot, logID: logID, duration: duration,
+                                            fences: [lease, delivery], logger: logger)
                 } catch {
                     logger.error("could not mark the account as needing its user", metadata: ["error": "\(error)"])
                 }
@@ -187,9 +188,12 @@ public struct SyncConsumer: Sendable {
 
     /// The account needs its user: status `error` with the reason, a notification row (once per
     /// slot) and a message on the notifications queue.
-    func markNeedsUser(_ account: BrokerAccount, reason: String, slot: String, logID: Int64, duration: Duration, logger: Logger) async throws {
+    /// Fenced like the sync's own writes: a paused ex-holder must not mark an account that a newer
+    /// sync has since found healthy.
+    func markNeedsUser(_ account: BrokerAccount, reason: String, slot: String, logID: Int64, duration: Duration,
+                       fences: [any Fence], logger: Logger) async throws {
         let text = "the broker refused the account's credentials (\(reason)); reconnect the account"
-        let notification = try await pool.transaction { db -> UUID? in
+        let notification = try await pool.transaction(fencedBy: fences) { db -> UUID? in
             try db.execute("""
                 UPDATE broker_accounts SET status = 'error', error_reason = \(text), last_sync_outcome = 'error',
                   consecutive_failures = consecutive_failures + 1 WHERE id = \(account.id)
