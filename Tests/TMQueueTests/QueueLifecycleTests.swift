@@ -104,10 +104,11 @@ import TMRedis
         #expect(seen.map(\.attempt) == [1, 2, 3])
         #expect(seen.map(\.history) == [0, 1, 2])
         #expect(consumer.counters.retried == 2)
-        // Full jitter: each delay is within [0, min(cap, base * 2^(n-1))] (+ promotion latency).
+        // Full jitter: each delay is within [0, min(cap, base * 2^(n-1))] (+ promotion latency); the bound
+        // only catches a backoff gone far off, never a slow machine.
         for i in 1..<seen.count {
             let gap = seen[i].at - seen[i - 1].at
-            #expect(gap <= .milliseconds(300) + .seconds(1), "retry \(i) came after \(gap)")
+            #expect(gap <= .milliseconds(300) + .seconds(3), "retry \(i) came after \(gap)")  // wide: a busy machine promotes late
         }
         // The outcome is recorded under the key: a duplicate is answered from it.
         let duplicate = try await queue.enqueue(#"{"order":7}"#, key: "flaky-7")
