@@ -192,9 +192,15 @@ public final class RedisConnection {
         }
         if configuration.database != 0 { handshake.append(RedisCommand("SELECT", configuration.database)) }
         if let name = configuration.clientName { handshake.append(RedisCommand("CLIENT", "SETNAME", name)) }
-        guard !handshake.isEmpty else { return }
+        // A server restarting with AOF accepts connections but refuses every command with LOADING
+        // until its dataset is read back: until then the connection is not ready, and connecting
+        // is retried within the reconnect window like a refused connection.
+        handshake.append(RedisCommand("PING"))
         do {
             for result in try exchange(handshake, timeout: nil) { _ = try result.get() }
+        } catch let error as RedisError where error.serverCode == "LOADING" {
+            close()
+            throw RedisError.connection(reason: "\(configuration) is loading its dataset", mayHaveExecuted: false)
         } catch {
             close()
             throw error
