@@ -74,6 +74,11 @@ import TMRedis
         }
         #expect(outcomes == ["in use taken", "ok fresh", "in use fresh", "ok new"])
         #expect(try await queue.redis.send("XLEN", queue.keys(0).stream).int == 3)
+        // The batch marked its ids live: enqueueing one of them again is refused.
+        await #expect(throws: QueueError.self) {
+            try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: "fresh"))
+        }
+        #expect(try await queue.redis.send("HGET", queue.keys(0).epochs, "fresh").string == "0")
     }
 
     /// Outcomes with the queue-specific ids replaced by the index of the message they name.
