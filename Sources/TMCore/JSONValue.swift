@@ -143,7 +143,18 @@ public indirect enum JSONValue: Sendable, Hashable {
     public static func parse(_ text: String, maxDepth: Int = 512) throws -> JSONValue { try parse(Array(text.utf8), maxDepth: maxDepth) }
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 512) throws -> JSONValue {
-        var parser = Parser(bytes: bytes, maxDepth: maxDepth)
+        try read(bytes, maxDepth: maxDepth, building: true)
+    }
+
+    /// Checks that `bytes` is one JSON document exactly as `parse` would (same strictness, same
+    /// `ParseError` reason and offset) without building the tree: no allocation per value, for
+    /// callers that only need the verdict (the queue producer's payload check).
+    public static func validate(_ bytes: [UInt8], maxDepth: Int = 512) throws {
+        _ = try read(bytes, maxDepth: maxDepth, building: false)
+    }
+
+    private static func read(_ bytes: [UInt8], maxDepth: Int, building: Bool) throws -> JSONValue {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth, building: building)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
         parser.skipSpace()
@@ -151,9 +162,12 @@ public indirect enum JSONValue: Sendable, Hashable {
         return value
     }
 
+    /// One reader for both `parse` and `validate`: with `building` false it walks the same grammar
+    /// but keeps nothing (every value reads as `.null`).
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
+        let building: Bool
         var position = 0
 
         func fail(_ reason: String) -> ParseError { ParseError(offset: position, reason: reason) }
@@ -191,7 +205,8 @@ public indirect enum JSONValue: Sendable, Hashable {
                     guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a member name") }
                     position += 1
                     skipSpace()
-                    members.append((key, try value(depth: depth + 1)))
+                    let member = try value(depth: depth + 1)
+                    if building { members.append((key, member)) }
                     skipSpace()
                     if current == UInt8(ascii: ",") { position += 1; continue }
                     if current == UInt8(ascii: "}") { position += 1; return .object(members) }
@@ -204,7 +219,8 @@ public indirect enum JSONValue: Sendable, Hashable {
                 if current == UInt8(ascii: "]") { position += 1; return .array(items) }
                 while true {
                     skipSpace()
-                    items.append(try value(depth: depth + 1))
+                    let item = try value(depth: depth + 1)
+                    if building { items.append(item) }
                     skipSpace()
                     if current == UInt8(ascii: ",") { position += 1; continue }
                     if current == UInt8(ascii: "]") { position += 1; return .array(items) }
@@ -242,7 +258,7 @@ public indirect enum JSONValue: Sendable, Hashable {
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
                 guard digits() > 0 else { throw fail("expected a digit in the exponent") }
             }
-            return String(decoding: bytes[start..<position], as: UTF8.self)
+            return building ? String(decoding: bytes[start..<position], as: UTF8.self) : ""
         }
 
         mutating func hex4() throws -> UInt32 {
@@ -258,13 +274,15 @@ public indirect enum JSONValue: Sendable, Hashable {
             position += 1  // opening quote
             var scalars = String.UnicodeScalarView()
             var run = position
-            func flush(_ end: Int) { scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars) }
+            func flush(_ end: Int) {
+                if building { scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars) }
+            }
             while true {
                 guard let byte = current else { throw fail("unterminated string") }
                 if byte == UInt8(ascii: "\"") {
                     flush(position)
                     position += 1
-                    return String(scalars)
+                    return building ? String(scalars) : ""
                 }
                 if byte < 0x20 { throw fail("control character in a string") }
                 if byte != UInt8(ascii: "\\") { position += 1; continue }

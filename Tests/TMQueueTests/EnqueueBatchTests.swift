@@ -53,6 +53,34 @@ import TMRedis
         #expect(try await batched.redis.send("GET", delayedKey).string?.contains("\"queued\"") == true)
     }
 
+    /// A chosen id live before the batch, or taken by an earlier message of the same batch, is
+    /// refused with `messageIDInUse` (as `enqueue` refuses it); the other messages go in.
+    @Test func aBatchRefusesMessageIDsAlreadyInUse() async throws {
+        let queue = try await TestQueue { $0.shards = 1 }
+        defer { Task { await queue.cleanUp() } }
+        try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: "taken"))
+        let results = try await queue.producer.enqueueBatch(queue.name, [
+            OutgoingMessage(payload: Array("{}".utf8), id: "taken"),
+            OutgoingMessage(payload: Array("{}".utf8), id: "fresh"),
+            OutgoingMessage(payload: Array("{}".utf8), id: "fresh"),
+            OutgoingMessage(payload: Array("{}".utf8)),
+        ])
+        let outcomes = results.map { result -> String in
+            switch result {
+            case .success(let r): return "ok \(r.id == "fresh" ? "fresh" : "new")"
+            case .failure(QueueError.messageIDInUse(_, let id)): return "in use \(id)"
+            case .failure(let error): return "error \(error)"
+            }
+        }
+        #expect(outcomes == ["in use taken", "ok fresh", "in use fresh", "ok new"])
+        #expect(try await queue.redis.send("XLEN", queue.keys(0).stream).int == 3)
+        // The batch marked its ids live: enqueueing one of them again is refused.
+        await #expect(throws: QueueError.self) {
+            try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: "fresh"))
+        }
+        #expect(try await queue.redis.send("HGET", queue.keys(0).epochs, "fresh").string == "0")
+    }
+
     /// Outcomes with the queue-specific ids replaced by the index of the message they name.
     private func describe(_ results: [Result<EnqueueResult, Error>]) -> [String] {
         var index: [String: Int] = [:]

@@ -62,7 +62,8 @@ public struct QueueProducer: Sendable {
 
     @discardableResult
     public func enqueue(_ queue: String, _ message: OutgoingMessage) async throws -> EnqueueResult {
-        let prepared = try prepare(queue, message)
+        var ids = MessageIDs(count: message.id == nil ? 1 : 0)
+        let prepared = try prepare(queue, message, manifest: try catalog.manifest(queue), now: nowMillis(), ids: &ids)
         let reply = try await redis.run(QueueScripts.enqueue, keys: prepared.keys, arguments: prepared.arguments)
         return try prepared.interpret(reply)
     }
@@ -74,9 +75,14 @@ public struct QueueProducer: Sendable {
     public func enqueueBatch(_ queue: String, _ messages: [OutgoingMessage]) async throws -> [Result<EnqueueResult, Error>] {
         var results: [Result<EnqueueResult, Error>?] = Array(repeating: nil, count: messages.count)
         var byShard: [Int: [(index: Int, message: Prepared)]] = [:]
+        // Looked up, timed and drawn once per batch, not per message (the batch is one script call
+        // per shard at one `now` anyway).
+        let manifest = Result { try catalog.manifest(queue) }
+        let now = nowMillis()
+        var ids = MessageIDs(count: messages.count(where: { $0.id == nil }))
         for (index, message) in messages.enumerated() {
             do {
-                let prepared = try prepare(queue, message)
+                let prepared = try prepare(queue, message, manifest: try manifest.get(), now: now, ids: &ids)
                 byShard[prepared.shard, default: []].append((index, prepared))
             } catch {
                 results[index] = .failure(error)
@@ -171,16 +177,22 @@ public struct QueueProducer: Sendable {
         }
     }
 
-    func prepare(_ queue: String, _ message: OutgoingMessage) throws -> Prepared {
-        let manifest = try catalog.manifest(queue)
+    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, now: Int64, ids: inout MessageIDs) throws -> Prepared {
         guard message.payload.count <= manifest.maxPayloadBytes else {
             throw QueueError.payloadTooLarge(queue: queue, bytes: message.payload.count, limit: manifest.maxPayloadBytes)
         }
         // JSON travels as UTF-8 (and is embedded as text in the delayed set): no other encoding.
-        guard !message.payload.contains(0), String(bytes: message.payload, encoding: .utf8) != nil else {
+        guard Self.isUTF8WithoutNUL(message.payload) else {
             throw QueueError.payloadNotJSON(queue: queue, reason: "not UTF-8 text")
         }
-        let document = try Self.validatedJSON(message.payload, queue: queue)
+        let document: JSONValue?
+        if message.shardKey == nil, manifest.shardBy != nil {
+            document = try Self.validatedJSON(message.payload, queue: queue)
+        } else {
+            // No field to read: the same strict check without building the tree.
+            try Self.checkJSON(message.payload, queue: queue)
+            document = nil
+        }
         if let delay = message.delay, delay < .zero { throw QueueError.invalidDelay("must not be negative") }
         if let key = message.key, key.isEmpty || key.utf8.count > 512 {
             throw QueueError.invalidKey("must be 1 to 512 bytes")
@@ -190,26 +202,35 @@ public struct QueueProducer: Sendable {
         }
 
         let shardKey = message.shardKey
-            ?? manifest.shardBy.flatMap { field in document[field].flatMap(Self.shardText) }
+            ?? manifest.shardBy.flatMap { field in document?[field].flatMap(Self.shardText) }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
-        let now = nowMillis()
-        return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? Self.newMessageID(), key: message.key,
+        return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), key: message.key,
                         payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
     }
 
-    /// A message id: time-ordered (so ids sort by creation) with 80 random bits.
-    static func newMessageID() -> String {
-        let random = (try? SecureRandom.bytes(count: 10)) ?? (0..<10).map { _ in UInt8.random(in: 0...255) }
-        return String(format: "%013llx", UInt64(nowMillis())) + random.map { String(format: "%02x", $0) }.joined()
+    /// UTF-8 text with no NUL byte; the all-ASCII payloads of the common case are settled by one
+    /// scan without building a `String`.
+    static func isUTF8WithoutNUL(_ payload: [UInt8]) -> Bool {
+        if payload.allSatisfy({ $0 != 0 && $0 < 0x80 }) { return true }
+        return !payload.contains(0) && String(bytes: payload, encoding: .utf8) != nil
     }
 
     /// The payload parsed as one strict RFC 8259 JSON document (no trailing commas, comments or
     /// other leniencies that a stricter consumer downstream would refuse), or `payloadNotJSON`
     /// naming the reason and the byte offset.
     static func validatedJSON(_ payload: [UInt8], queue: String) throws -> JSONValue {
+        try strictJSON(queue) { try JSONValue.parse(payload) }
+    }
+
+    /// `validatedJSON`'s check (same strictness, same error) without building the document.
+    static func checkJSON(_ payload: [UInt8], queue: String) throws {
+        try strictJSON(queue) { try JSONValue.validate(payload) }
+    }
+
+    private static func strictJSON<T>(_ queue: String, _ read: () throws -> T) throws -> T {
         do {
-            return try JSONValue.parse(payload)
+            return try read()
         } catch let error as JSONValue.ParseError {
             throw QueueError.payloadNotJSON(queue: queue, reason: "\(error.reason) at byte \(error.offset)")
         }
@@ -223,6 +244,44 @@ public struct QueueProducer: Sendable {
         case .bool(let flag): return flag ? "1" : "0"
         case .null, .array, .object: return nil
         }
+    }
+}
+
+/// Message ids: time-ordered (so ids sort by creation) with 80 random bits, the random bytes of a
+/// whole batch drawn in one call and hex-encoded by table (no formatting per byte).
+struct MessageIDs {
+    private static let hex = Array("0123456789abcdef".utf8)
+    private let random: [UInt8]
+    private var used = 0
+
+    /// Ready for `count` ids; more are drawn as needed.
+    init(count: Int) {
+        random = Self.draw(10 * count)
+    }
+
+    private static func draw(_ count: Int) -> [UInt8] {
+        (try? SecureRandom.bytes(count: count)) ?? (0..<count).map { _ in UInt8.random(in: 0...255) }
+    }
+
+    /// `now` in at least 13 hex digits, then 20 hex digits of fresh random bytes.
+    mutating func next(now: Int64) -> String {
+        let bytes: ArraySlice<UInt8>
+        if used + 10 <= random.count {
+            bytes = random[used..<used + 10]
+            used += 10
+        } else {
+            bytes = Self.draw(10)[...]
+        }
+        let time = UInt64(now)
+        let nibbles = max(13, (64 - time.leadingZeroBitCount + 3) / 4)
+        var text = [UInt8]()
+        text.reserveCapacity(nibbles + 20)
+        for shift in stride(from: 4 * (nibbles - 1), through: 0, by: -4) { text.append(Self.hex[Int((time >> UInt64(shift)) & 0xF)]) }
+        for byte in bytes {
+            text.append(Self.hex[Int(byte >> 4)])
+            text.append(Self.hex[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
