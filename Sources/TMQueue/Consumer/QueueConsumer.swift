@@ -394,7 +394,7 @@ public final class QueueConsumer: Sendable {
         logger[metadataKey: "message_id"] = .string(delivery.id)
 
         // The producer's strict check (RFC 8259), so what one accepts the other does.
-        if (try? QueueProducer.validatedJSON(delivery.payload, queue: manifest.name)) == nil {
+        if (try? QueueProducer.checkJSON(delivery.payload, queue: manifest.name)) == nil {
             await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), settler: settler, logger: logger)
             return
         }
