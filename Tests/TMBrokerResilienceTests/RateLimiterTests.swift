@@ -155,7 +155,10 @@ final class ScriptedBroker: BrokerAdapter, @unchecked Sendable {
     func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder { try respond(); fatalError("not scripted") }
     func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? { try respond(); return nil }
     func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws { try respond() }
-    func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] { try respond(); return [] }
+    func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder { try respond(); fatalError("not scripted") }
+    func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] { try respond(); return [] }
+    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] { try respond(); return [] }
+    func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] { try respond(); return [] }
     func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch { try respond(); return TradeBatch(trades: [], next: cursor) }
     func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] { try respond(); return [] }
 }

@@ -48,7 +48,13 @@ final class TestBroker: BrokerAdapter, @unchecked Sendable {
         return lock.withLock { _orders.first { $0.clientOrderID == clientOrderID } }
     }
     func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws { try await call(credentials) }
-    func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] { try await call(credentials); return lock.withLock { _orders } }
+    func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder { fatalError("not used by sync") }
+    func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await call(credentials)
+        return lock.withLock { _orders }
+    }
+    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] { try await call(credentials); return [] }
+    func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] { try await call(credentials); return [] }
     func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
         try await call(credentials)
         // Like Kite: the day's trades every time; the cursor records the last fill time seen.

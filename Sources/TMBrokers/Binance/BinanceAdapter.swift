@@ -70,7 +70,7 @@ public struct BinanceAdapter: BrokerAdapter {
                                  context: "binance order cancellation", credentials: credentials)
     }
 
-    public func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+    public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
         let answer = try await signedCall(.get, "/api/v3/openOrders", [], effect: .read, context: "binance open orders",
                                           credentials: credentials)
         var orders: [BrokerOrder] = []
@@ -124,5 +124,18 @@ public struct BinanceAdapter: BrokerAdapter {
             throw .rejected(reason: "Binance needs the symbol to \(action)", code: "SYMBOL_REQUIRED")
         }
         return symbol
+    }
+
+    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
+    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        throw BrokerError.unavailable(reason: "binance modify: not built yet")
+    }
+
+    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        throw BrokerError.unavailable(reason: "binance funds: not built yet")
+    }
+
+    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        throw BrokerError.unavailable(reason: "binance last prices: not built yet")
     }
 }

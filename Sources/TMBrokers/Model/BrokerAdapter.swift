@@ -51,10 +51,26 @@ public protocol BrokerAdapter: Sendable {
     /// The order with this client id, or nil when the broker has none (Binance needs the symbol).
     func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder?
     func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws
-    /// The account's recent orders (today's for Kite/Upstox; open and recently closed elsewhere).
-    func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder]
+    /// Changes a working order's quantity or prices; returns the order as the broker now reports it
+    /// (Alpaca and Binance: the replacement order, under `replacementClientOrderID`).
+    func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder
+    /// The account's open and recently closed orders: Kite/Upstox the day's, Alpaca the latest of
+    /// any status, Binance the open ones plus, for each of `symbols`, those of the last 24 hours
+    /// (Binance lists closed orders only per symbol; the other brokers ignore `symbols`).
+    func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder]
     /// Every trade after `cursor` (all pages), oldest first, and the cursor to resume from.
     /// `symbols` names the symbols to read where the broker lists trades per symbol (Binance).
     func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch
     func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition]
+    /// What the account may spend, per segment or currency.
+    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds]
+    /// The last traded price of each instrument the broker knows (unknown ones are left out).
+    func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice]
+}
+
+extension BrokerAdapter {
+    /// The open and recent orders the broker lists without naming symbols.
+    public func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await orders(symbols: [], credentials: credentials)
+    }
 }

@@ -11,6 +11,18 @@ public enum OrderType: String, Sendable, Codable { case market, limit, stop, sto
 
 public enum TimeInForce: String, Sendable, Codable { case day, gtc, ioc, fok }
 
+/// How a position is held, where the broker distinguishes (Kite `product`, Upstox `product`).
+public enum ProductType: String, Sendable, Codable, CaseIterable {
+    /// Kite CNC, Upstox D: bought for delivery, held overnight.
+    case delivery
+    /// Kite MIS, Upstox I (also Kite's CO and BO): squared off the same day.
+    case intraday
+    /// Kite NRML: futures and options carried overnight.
+    case carryForward = "carry_forward"
+    /// Kite and Upstox MTF: delivery bought on the broker's margin.
+    case margin
+}
+
 /// An order to place. Prices and quantities are exact decimals.
 public struct OrderRequest: Sendable, Equatable {
     /// Deterministic from the order's idempotency key and valid for the broker (see `ClientOrderID`).
@@ -69,10 +81,18 @@ public struct BrokerOrder: Sendable, Equatable, Codable {
     public var rejectReason: String?
     public var submittedAt: Date?
     public var updatedAt: Date?
+    /// Trigger price of a stop or stop-limit order.
+    public var stopPrice: Decimal?
+    /// Delivery or intraday (Kite `product`, Upstox `product`); nil where the broker has none.
+    public var product: ProductType?
+    /// What is still working at the broker (Kite/Upstox `pending_quantity`, Alpaca/Binance quantity −
+    /// filled while open); 0 once the order is finished; nil when the broker did not say.
+    public var remainingQuantity: Decimal?
 
     public init(brokerOrderID: String, clientOrderID: String?, symbol: String, exchange: String?, side: OrderSide, type: OrderType,
                 quantity: Decimal, filledQuantity: Decimal, averagePrice: Decimal?, limitPrice: Decimal?, status: BrokerOrderStatus,
-                rejectReason: String? = nil, submittedAt: Date? = nil, updatedAt: Date? = nil) {
+                rejectReason: String? = nil, submittedAt: Date? = nil, updatedAt: Date? = nil, stopPrice: Decimal? = nil,
+                product: ProductType? = nil, remainingQuantity: Decimal? = nil) {
         self.brokerOrderID = brokerOrderID
         self.clientOrderID = clientOrderID
         self.symbol = symbol
@@ -87,6 +107,9 @@ public struct BrokerOrder: Sendable, Equatable, Codable {
         self.rejectReason = rejectReason
         self.submittedAt = submittedAt
         self.updatedAt = updatedAt
+        self.stopPrice = stopPrice
+        self.product = product
+        self.remainingQuantity = remainingQuantity
     }
 }
 
@@ -106,9 +129,18 @@ public struct BrokerTrade: Sendable, Equatable, Codable {
     public var fee: Decimal
     public var feeCurrency: String?
     public var executedAt: Date
+    /// Delivery or intraday (Kite/Upstox `product`); nil where the broker has none.
+    public var product: ProductType?
+    /// Whether this fill added liquidity (Binance `isMaker`); nil when the broker does not say.
+    public var isMaker: Bool?
+    /// Price × quantity in the quote currency as the broker computed it (Binance `quoteQty`).
+    public var quoteQuantity: Decimal?
+    /// What was left of the order after this fill (Alpaca `leaves_qty`); nil when not reported.
+    public var orderRemainingQuantity: Decimal?
 
     public init(brokerTradeID: String, brokerOrderID: String, clientOrderID: String? = nil, symbol: String, exchange: String?,
-                side: OrderSide, quantity: Decimal, price: Decimal, fee: Decimal = 0, feeCurrency: String? = nil, executedAt: Date) {
+                side: OrderSide, quantity: Decimal, price: Decimal, fee: Decimal = 0, feeCurrency: String? = nil, executedAt: Date,
+                product: ProductType? = nil, isMaker: Bool? = nil, quoteQuantity: Decimal? = nil, orderRemainingQuantity: Decimal? = nil) {
         self.brokerTradeID = brokerTradeID
         self.brokerOrderID = brokerOrderID
         self.clientOrderID = clientOrderID
@@ -120,6 +152,10 @@ public struct BrokerTrade: Sendable, Equatable, Codable {
         self.fee = fee
         self.feeCurrency = feeCurrency
         self.executedAt = executedAt
+        self.product = product
+        self.isMaker = isMaker
+        self.quoteQuantity = quoteQuantity
+        self.orderRemainingQuantity = orderRemainingQuantity
     }
 }
 
@@ -132,9 +168,12 @@ public struct BrokerPosition: Sendable, Equatable, Codable {
     public var lastPrice: Decimal?
     public var realizedPnl: Decimal?
     public var unrealizedPnl: Decimal?
+    /// Contract size: value = quantity × price × multiplier (1 for shares and coins; 1,000 for some
+    /// Indian commodity and currency contracts). Exposure understated without it.
+    public var multiplier: Decimal
 
     public init(symbol: String, exchange: String?, quantity: Decimal, averagePrice: Decimal, lastPrice: Decimal? = nil,
-                realizedPnl: Decimal? = nil, unrealizedPnl: Decimal? = nil) {
+                realizedPnl: Decimal? = nil, unrealizedPnl: Decimal? = nil, multiplier: Decimal = 1) {
         self.symbol = symbol
         self.exchange = exchange
         self.quantity = quantity
@@ -142,7 +181,11 @@ public struct BrokerPosition: Sendable, Equatable, Codable {
         self.lastPrice = lastPrice
         self.realizedPnl = realizedPnl
         self.unrealizedPnl = unrealizedPnl
+        self.multiplier = multiplier
     }
+
+    /// |quantity| × price × multiplier at the last price (the average price when there is none).
+    public var exposure: Decimal { abs(quantity) * (lastPrice ?? averagePrice) * multiplier }
 }
 
 /// Where a trade sync resumes: opaque to callers, stored as JSON in `broker_accounts.sync_cursor`.
@@ -160,5 +203,88 @@ public struct TradeBatch: Sendable, Equatable {
     public init(trades: [BrokerTrade], next: TradeCursor) {
         self.trades = trades
         self.next = next
+    }
+}
+
+/// A change to a working order: the new quantity and prices, with what the broker needs to send
+/// them (Kite and Upstox want the order type and validity again; Binance cancel-replace and
+/// Alpaca's replace make a new order, which gets `replacementClientOrderID`).
+public struct OrderModification: Sendable, Equatable {
+    public var brokerOrderID: String
+    public var symbol: String
+    public var exchange: String?
+    public var side: OrderSide
+    public var type: OrderType
+    /// The new total quantity (filled part included, as the brokers count it).
+    public var quantity: Decimal
+    public var limitPrice: Decimal?
+    public var stopPrice: Decimal?
+    public var timeInForce: TimeInForce
+    /// The client id of the replacement where the broker makes a new order; derived from the
+    /// modification's idempotency key like every client order id.
+    public var replacementClientOrderID: String
+
+    public init(brokerOrderID: String, symbol: String, exchange: String? = nil, side: OrderSide, type: OrderType, quantity: Decimal,
+                limitPrice: Decimal? = nil, stopPrice: Decimal? = nil, timeInForce: TimeInForce = .day, replacementClientOrderID: String) {
+        self.brokerOrderID = brokerOrderID
+        self.symbol = symbol
+        self.exchange = exchange
+        self.side = side
+        self.type = type
+        self.quantity = quantity
+        self.limitPrice = limitPrice
+        self.stopPrice = stopPrice
+        self.timeInForce = timeInForce
+        self.replacementClientOrderID = replacementClientOrderID
+    }
+}
+
+/// Money the account has at the broker, per segment or currency (Kite/Upstox: equity and
+/// commodity segments; Alpaca: the account; Binance: each cash asset).
+public struct BrokerFunds: Sendable, Equatable, Codable {
+    /// Kite/Upstox segment (`equity`, `commodity`); nil where the broker has one account.
+    public var segment: String?
+    public var currency: String
+    /// What new orders may use now (Kite `net`, Upstox `available_margin`, Alpaca `buying_power`,
+    /// Binance `free`).
+    public var available: Decimal
+    /// Cash in the account (Kite `available.cash`, Alpaca `cash`); nil when not reported apart.
+    public var cash: Decimal?
+    /// Margin or balance tied up by open orders and positions (Kite `utilised.debits`, Upstox
+    /// `used_margin`, Binance `locked`).
+    public var used: Decimal?
+    /// The account's total value (Alpaca `equity`, Binance free + locked); nil when not reported.
+    public var total: Decimal?
+
+    public init(segment: String? = nil, currency: String, available: Decimal, cash: Decimal? = nil, used: Decimal? = nil, total: Decimal? = nil) {
+        self.segment = segment
+        self.currency = currency
+        self.available = available
+        self.cash = cash
+        self.used = used
+        self.total = total
+    }
+}
+
+/// An instrument to price: the platform's symbol and exchange (nil where the broker has none).
+public struct InstrumentRef: Sendable, Hashable, Codable {
+    public var symbol: String
+    public var exchange: String?
+    public init(symbol: String, exchange: String? = nil) {
+        self.symbol = symbol
+        self.exchange = exchange
+    }
+}
+
+/// The last traded price of an instrument as the broker reported it.
+public struct LastPrice: Sendable, Equatable, Codable {
+    public var instrument: InstrumentRef
+    public var price: Decimal
+    /// When the trade happened, where the broker says (Alpaca); nil otherwise.
+    public var tradedAt: Date?
+    public init(instrument: InstrumentRef, price: Decimal, tradedAt: Date? = nil) {
+        self.instrument = instrument
+        self.price = price
+        self.tradedAt = tradedAt
     }
 }

@@ -58,8 +58,20 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
         try await guarded(.order) { try await base.cancelOrder(brokerOrderID: brokerOrderID, symbol: symbol, credentials: credentials) }
     }
 
-    public func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] {
-        try await guarded(.read) { try await base.orders(credentials: credentials) }
+    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await guarded(.order) { try await base.modifyOrder(modification, credentials: credentials) }
+    }
+
+    public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await guarded(.read) { try await base.orders(symbols: symbols, credentials: credentials) }
+    }
+
+    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        try await guarded(.read) { try await base.funds(credentials: credentials) }
+    }
+
+    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        try await guarded(.read) { try await base.lastPrices(instruments, credentials: credentials) }
     }
 
     public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {

@@ -62,7 +62,7 @@ public struct UpstoxAdapter: BrokerAdapter {
                            context: "upstox order cancellation", credentials: credentials)
     }
 
-    public func orders(credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+    public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
         let data = try await call(.get, baseURL, "/v2/order/retrieve-all", effect: .read, context: "upstox orders",
                                   credentials: credentials)
         var orders: [BrokerOrder] = []
@@ -84,5 +84,18 @@ public struct UpstoxAdapter: BrokerAdapter {
         var lines: [BrokerPosition] = []
         for row in try data.rows(context: "upstox position") { lines.append(try IndianBrokerWire.positionLine(row, Self.dialect)) }
         return IndianBrokerWire.net(lines)
+    }
+
+    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
+    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        throw BrokerError.unavailable(reason: "upstox modify: not built yet")
+    }
+
+    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        throw BrokerError.unavailable(reason: "upstox funds: not built yet")
+    }
+
+    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        throw BrokerError.unavailable(reason: "upstox last prices: not built yet")
     }
 }

@@ -110,22 +110,29 @@ public struct SyncConsumer: Sendable {
         let credentials = account.credentials(keyring: keyring)
         do {
             // The broker calls go out together (a sync mostly waits on the broker); only Binance,
-            // which lists trades per symbol, needs the orders and positions first.
+            // which lists trades and closed orders per symbol, needs the open orders and positions first.
             async let ordersCall = broker.orders(credentials: credentials)
             async let positionsCall = broker.positions(credentials: credentials)
-            let orders: [BrokerOrder], positions: [BrokerPosition], batch: TradeBatch
+            var orders: [BrokerOrder], positions: [BrokerPosition], batch: TradeBatch
             if account.broker == .binance {
                 (orders, positions) = try await (ordersCall, positionsCall)
-                let symbols = try await tradeSymbols(account, orders: orders, positions: positions)
-                batch = try await broker.trades(since: account.cursor, symbols: symbols, credentials: credentials)
+                let unlisted = try await workingOrderSymbols(account, notIn: orders)
+                let symbols = try await tradeSymbols(account, orders: orders, positions: positions).union(unlisted)
+                batch = try await broker.trades(since: account.cursor, symbols: symbols.sorted(), credentials: credentials)
+                // An order that filled or ended since the last sync is no longer open: read the
+                // recent orders of the symbols where such an order may be, or its fill never lands.
+                let listed = Set(orders.map(\.brokerOrderID))
+                let closed = Set(batch.trades.filter { !listed.contains($0.brokerOrderID) }.map(\.symbol)).union(unlisted)
+                if !closed.isEmpty { orders = try await broker.orders(symbols: closed.sorted(), credentials: credentials) }
             } else {
                 async let tradesCall = broker.trades(since: account.cursor, symbols: [], credentials: credentials)
                 (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
             }
             let duration = ContinuousClock.now - started
             try Task.checkCancellation()  // the lease was lost while the broker answered: write nothing
+            let fetched = (orders: orders, batch: batch, positions: positions)
             let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
-                try SyncWriter(db: db, account: account).apply(orders: orders, trades: batch, positions: positions,
+                try SyncWriter(db: db, account: account).apply(orders: fetched.orders, trades: fetched.batch, positions: fetched.positions,
                                                              logID: logID, duration: duration)
             }
             if !changed.isEmpty { await outbox.publish(account: account.id, logger: logger) }
@@ -174,7 +181,7 @@ public struct SyncConsumer: Sendable {
     /// the account's orders, the pairs of the assets it holds (from the instrument list: base asset
     /// + quote currency), and the adapter adds the symbols it has read before (its cursor). Not
     /// every listed instrument: each symbol costs a request against the broker's weight limit.
-    func tradeSymbols(_ account: BrokerAccount, orders: [BrokerOrder], positions: [BrokerPosition]) async throws -> [String] {
+    func tradeSymbols(_ account: BrokerAccount, orders: [BrokerOrder], positions: [BrokerPosition]) async throws -> Set<String> {
         var symbols = Set(orders.map(\.symbol))
         let held = Set(positions.map(\.symbol))
         if account.broker == .binance, !held.isEmpty {
@@ -183,7 +190,23 @@ public struct SyncConsumer: Sendable {
                 if symbol.hasSuffix(quote), held.contains(String(symbol.dropLast(quote.count))) { symbols.insert(symbol) }
             }
         }
-        return symbols.sorted()
+        return symbols
+    }
+
+    /// Symbols of the platform's orders still working on this account that the broker's open list
+    /// lacks: each has filled, been cancelled or expired since, and only its symbol's recent orders say which.
+    func workingOrderSymbols(_ account: BrokerAccount, notIn open: [BrokerOrder]) async throws -> Set<String> {
+        let listedBroker = Set(open.map(\.brokerOrderID)), listedClient = Set(open.compactMap(\.clientOrderID))
+        var symbols = Set<String>()
+        for row in try await pool.query("""
+            SELECT symbol, broker_order_id, client_order_id FROM orders
+            WHERE account_id = \(account.id) AND origin = 'platform' AND state IN ('SUBMITTING', 'ACCEPTED', 'PARTIALLY_FILLED', 'UNKNOWN')
+            """) {
+            let brokerID: String? = try row.decode("broker_order_id"), clientID: String? = try row.decode("client_order_id")
+            if brokerID.map(listedBroker.contains) == true || clientID.map(listedClient.contains) == true { continue }
+            symbols.insert(try row.decode("symbol"))
+        }
+        return symbols
     }
 
     /// The account needs its user: status `error` with the reason, a notification row (once per
