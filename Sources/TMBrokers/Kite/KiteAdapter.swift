@@ -20,7 +20,7 @@ public struct KiteAdapter: BrokerAdapter {
     /// exchanges refuse API market orders without protection).
     let marketProtection = "-1"
     static let dialect = IndianBrokerWire.Dialect(
-        broker: .kite, symbolField: "tradingsymbol", fillTimeFields: ["fill_timestamp", "exchange_timestamp"],
+        broker: .kite, symbolFields: ["tradingsymbol"], fillTimeFields: ["fill_timestamp", "exchange_timestamp"],
         updateTimeFields: ["exchange_update_timestamp", "exchange_timestamp"])
 
     public init(baseURL: String, http: AsyncHTTPClient, timeouts: BrokerTimeouts = BrokerTimeouts()) {

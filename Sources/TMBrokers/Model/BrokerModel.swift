@@ -40,10 +40,14 @@ public struct OrderRequest: Sendable, Equatable {
     public var timeInForce: TimeInForce
     /// Kite `product` (CNC, MIS, NRML) / Upstox (D, I); nil = the adapter's default for delivery.
     public var product: String?
+    /// The broker's own id of the instrument where it trades by one (Upstox's instrument key,
+    /// `NSE_EQ|INE848E01016`, from `instruments.broker_tokens`); nil elsewhere.
+    public var brokerToken: String?
 
     public init(clientOrderID: String, symbol: String, exchange: String? = nil, side: OrderSide, quantity: Decimal,
                 type: OrderType, limitPrice: Decimal? = nil, stopPrice: Decimal? = nil, timeInForce: TimeInForce = .day,
-                product: String? = nil) {
+                product: String? = nil, brokerToken: String? = nil) {
+        self.brokerToken = brokerToken
         self.clientOrderID = clientOrderID
         self.symbol = symbol
         self.exchange = exchange
@@ -270,9 +274,12 @@ public struct BrokerFunds: Sendable, Equatable, Codable {
 public struct InstrumentRef: Sendable, Hashable, Codable {
     public var symbol: String
     public var exchange: String?
-    public init(symbol: String, exchange: String? = nil) {
+    /// The broker's own id of the instrument where it quotes by one (Upstox's instrument key).
+    public var brokerToken: String?
+    public init(symbol: String, exchange: String? = nil, brokerToken: String? = nil) {
         self.symbol = symbol
         self.exchange = exchange
+        self.brokerToken = brokerToken
     }
 }
 

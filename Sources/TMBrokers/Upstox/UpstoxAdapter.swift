@@ -17,7 +17,7 @@ public struct UpstoxAdapter: BrokerAdapter {
     let orderBaseURL: String
     let transport: BrokerTransport
     static let dialect = IndianBrokerWire.Dialect(
-        broker: .upstox, symbolField: "instrument_token", fillTimeFields: ["exchange_timestamp", "order_timestamp"],
+        broker: .upstox, symbolFields: ["instrument_token"], fillTimeFields: ["exchange_timestamp", "order_timestamp"],
         updateTimeFields: ["exchange_timestamp"])
 
     public init(baseURL: String, orderBaseURL: String, http: AsyncHTTPClient, timeouts: BrokerTimeouts = BrokerTimeouts()) {

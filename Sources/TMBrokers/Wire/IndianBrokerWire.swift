@@ -10,8 +10,8 @@ enum IndianBrokerWire {
     /// The field names that differ between Kite and Upstox.
     struct Dialect: Sendable {
         let broker: BrokerKind
-        /// The symbol the platform trades by: Kite `tradingsymbol`, Upstox `instrument_token`.
-        let symbolField: String
+        /// Where the symbol the platform trades by is, in order of preference.
+        let symbolFields: [String]
         /// Where a fill's time is, in order of preference.
         let fillTimeFields: [String]
         /// Where an order's last update time is, in order of preference.
@@ -19,6 +19,25 @@ enum IndianBrokerWire {
     }
 
     static let sides: [String: OrderSide] = ["buy": .buy, "sell": .sell]
+    /// Both brokers' product words. Kite: CNC, MIS, NRML, MTF, and the bracket/cover products that
+    /// are squared off the same day; Upstox: D, I, MTF, and CO (cover).
+    static let products: [String: ProductType] = [
+        "cnc": .delivery, "d": .delivery, "mis": .intraday, "i": .intraday, "co": .intraday, "bo": .intraday,
+        "nrml": .carryForward, "mtf": .margin,
+    ]
+
+    /// The symbol under the dialect's first field present.
+    static func symbol(_ fields: JSONFields, _ dialect: Dialect) throws(BrokerError) -> String {
+        for field in dialect.symbolFields.dropLast() {
+            if let symbol = try fields.optionalText(field) { return symbol }
+        }
+        return try fields.text(dialect.symbolFields.last!)
+    }
+
+    /// The product word mapped; one neither broker documents is left out (nil), never guessed.
+    static func product(_ fields: JSONFields) throws(BrokerError) -> ProductType? {
+        try fields.optionalText("product").flatMap { products[$0.lowercased()] }
+    }
     static let orderTypes: [String: OrderType] = ["market": .market, "limit": .limit, "sl": .stopLimit, "sl-m": .stop]
 
     static func orderTypeWord(_ type: OrderType) -> String {
@@ -70,6 +89,7 @@ enum IndianBrokerWire {
         let filled = try fields.optionalDecimal("filled_quantity") ?? 0
         let status = status(try fields.text("status"), filled: filled)
         let price = try fields.optionalDecimal("price")
+        let trigger = try fields.optionalDecimal("trigger_price")
         let average = try fields.optionalDecimal("average_price")
         var updatedAt: Date?
         for field in dialect.updateTimeFields where updatedAt == nil {
@@ -78,7 +98,7 @@ enum IndianBrokerWire {
         return BrokerOrder(
             brokerOrderID: try fields.text("order_id"),
             clientOrderID: try fields.optionalText("tag"),
-            symbol: try fields.text(dialect.symbolField),
+            symbol: try symbol(fields, dialect),
             exchange: try fields.optionalText("exchange"),
             side: try fields.word("transaction_type", sides),
             type: try fields.word("order_type", orderTypes),
@@ -90,7 +110,10 @@ enum IndianBrokerWire {
             status: status,
             rejectReason: status == .rejected || status == .cancelled ? try fields.optionalText("status_message") : nil,
             submittedAt: try fields.optionalDate("order_timestamp", WireTime.indianLocal),
-            updatedAt: updatedAt)
+            updatedAt: updatedAt,
+            stopPrice: trigger == 0 ? nil : trigger,
+            product: try product(fields),
+            remainingQuantity: status == .open || status == .partiallyFilled ? try fields.optionalDecimal("pending_quantity") : 0)
     }
 
     static func trade(_ fields: JSONFields, _ dialect: Dialect) throws(BrokerError) -> BrokerTrade {
@@ -102,24 +125,35 @@ enum IndianBrokerWire {
         return BrokerTrade(
             brokerTradeID: try fields.text("trade_id"),
             brokerOrderID: try fields.text("order_id"),
-            symbol: try fields.text(dialect.symbolField),
+            symbol: try symbol(fields, dialect),
             exchange: try fields.optionalText("exchange"),
             side: try fields.word("transaction_type", sides),
             quantity: try fields.decimal("quantity"),
             price: try fields.decimal("average_price"),
-            executedAt: executedAt)
+            executedAt: executedAt,
+            product: try product(fields))
     }
 
     /// One `net` line per product; `net` adds the products of one instrument together.
+    /// A null `average_price` (Upstox documents it for some lines) means the average is the side's
+    /// price: `buy_price` for a long line, `sell_price` for a short one.
     static func positionLine(_ fields: JSONFields, _ dialect: Dialect) throws(BrokerError) -> BrokerPosition {
-        BrokerPosition(
-            symbol: try fields.text(dialect.symbolField),
+        let quantity = try fields.decimal("quantity")
+        var average = try fields.optionalDecimal("average_price")
+        if average == nil, quantity != 0 {
+            average = try fields.optionalDecimal(quantity > 0 ? "buy_price" : "sell_price")
+        }
+        let multiplier = try fields.optionalDecimal("multiplier") ?? 1
+        guard multiplier > 0 else { throw fields.malformed("multiplier", "a positive number") }
+        return BrokerPosition(
+            symbol: try symbol(fields, dialect),
             exchange: try fields.optionalText("exchange"),
-            quantity: try fields.decimal("quantity"),
-            averagePrice: try fields.optionalDecimal("average_price") ?? 0,
+            quantity: quantity,
+            averagePrice: average ?? 0,
             lastPrice: try fields.optionalDecimal("last_price"),
             realizedPnl: try fields.optionalDecimal("realised"),
-            unrealizedPnl: try fields.optionalDecimal("unrealised"))
+            unrealizedPnl: try fields.optionalDecimal("unrealised"),
+            multiplier: multiplier)
     }
 
     /// Lines of the same instrument (one per product, e.g. CNC and MIS) as one position, because the
