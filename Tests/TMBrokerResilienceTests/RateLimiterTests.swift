@@ -138,9 +138,26 @@ import TMRedis
     }
 }
 
+extension RateLimiterTests {
+    /// Binance reads each symbol's recent orders with a request of its own, so each spends a unit of
+    /// the account's shared budget (the open-orders request spends one more).
+    @Test func binanceRecentOrdersSpendABudgetUnitPerSymbol() async throws {
+        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let guarded = ResilientBrokerAdapter(ScriptedBroker(.binance), budgetKey: TestServers.uniqueName("acct"), redis: redis)
+        let budget = BrokerRateLimits.budget(.binance, key: guarded.budgetKey, .read)
+        let key = RateLimiter.key(budget, BrokerRateLimits.limits(.binance, .read)[0])
+        _ = try await guarded.orders(symbols: ["BTCUSDT", "ETHUSDT", "BTCUSDT"], credentials: .plain(apiKey: "k"))
+        #expect(try await redis.send("ZCARD", key).int == 3, "open orders + two symbols")
+        _ = try await guarded.orders(credentials: .plain(apiKey: "k"))
+        #expect(try await redis.send("ZCARD", key).int == 4)
+    }
+}
+
 /// A broker whose next answer the test sets (the resilience layer is what is under test here).
 final class ScriptedBroker: BrokerAdapter, @unchecked Sendable {
-    let broker = BrokerKind.kite
+    let broker: BrokerKind
+    init(_ broker: BrokerKind = .kite) { self.broker = broker }
     private let lock = NSLock()
     private var answer: BrokerError?
     private(set) var calls = 0

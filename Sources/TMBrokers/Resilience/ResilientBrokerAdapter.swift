@@ -63,7 +63,15 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     }
 
     public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
-        try await guarded(.read) { try await base.orders(symbols: symbols, credentials: credentials) }
+        if broker == .binance {
+            // Binance reads each symbol's recent orders with a request of its own (`allOrders`):
+            // one unit of the shared budget each, besides the open-orders request.
+            for _ in Set(symbols) {
+                try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, .read), limits: BrokerRateLimits.limits(broker, .read),
+                                          maxWait: maxRateWait)
+            }
+        }
+        return try await guarded(.read) { try await base.orders(symbols: symbols, credentials: credentials) }
     }
 
     public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
