@@ -65,6 +65,8 @@ let package = Package(
             name: "TMSync",
             dependencies: ["TMBrokers", "TMFunctionRuntime", "TMQueue", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]
         ),
+        // The pre-trade risk engine: pure checks on an account's state in memory.
+        .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -142,6 +144,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
             ]
         ),
+        .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),

@@ -1,0 +1,196 @@
+import Foundation
+import TMBrokers
+import TMCore
+
+/// What the engine found for an order it lets through: the value it reserves and why.
+public struct RiskAssessment: Sendable, Equatable {
+    /// The price its value is counted at: limit, else trigger, else the last price.
+    public var price: Decimal
+    public var multiplier: Decimal
+    /// quantity × price × multiplier.
+    public var notional: Decimal
+    /// It only takes an existing position towards zero (with the account's other working orders on
+    /// its side), so it passes REDUCING, loss and turnover limits and needs no buying power.
+    public var reducesExposure: Bool
+    /// Checked against the emergency limits (none could be loaded).
+    public var underEmergencyLimits: Bool
+}
+
+/// The pre-trade risk engine: every control of REFERENCE.md, in process, on the account's state in
+/// memory. A pure function of its inputs (the clock is passed in), so it is tested control by
+/// control and costs microseconds.
+///
+/// Guarantees: an order passes only if every control passes; the first failing control, in the
+/// order below, is the denial, with its reason code and a message naming the numbers. Cancels are
+/// never checked (they reduce risk; HALTED lets them through). Controls, in order: trading state
+/// HALTED; instrument known and tradable; restricted list; quantity positive, lot, precision;
+/// prices present for the type, on the tick, precision; positions fresh; REDUCING only reduces;
+/// reference price; price band; max quantity; max notional; daily loss; daily turnover; position
+/// quantity and notional; concentration; buying power (with working orders); max open orders;
+/// submit rate; duplicate; self-trade.
+public struct RiskEngine: Sendable {
+    /// How long to wait before retrying after `POSITIONS_STALE` (the next sync should have run).
+    public var staleRetry: Duration = .seconds(30)
+
+    public init() {}
+
+    public func evaluate(_ order: OrderIntent, account: AccountRisk, instrument rules: InstrumentRules?, lastPrice: Decimal?,
+                         limits: RiskLimits, now: Date) -> Result<RiskAssessment, RiskDenial> {
+        let emergency = limits.emergencyUntil.map { now < $0 } ?? false
+        let label = emergency ? " (emergency limits: trading limits could not be loaded)" : ""
+        func deny(_ reason: RiskReason, _ message: String, retryAfter: Duration? = nil) -> Result<RiskAssessment, RiskDenial> {
+            .failure(RiskDenial(reason, message + label, retryAfter: retryAfter))
+        }
+        let key = order.instrument
+        let name = "\(order.exchange):\(order.symbol)"
+
+        if limits.tradingState == .halted { return deny(.tradingHalted, "trading is halted; only cancels are accepted") }
+        guard let rules else { return deny(.instrumentUnknown, "\(name) is not in the instrument master") }
+        guard rules.tradable else { return deny(.instrumentNotTradable, "\(name) is not tradable") }
+        if limits.restrictedSymbols.contains(order.symbol) { return deny(.restrictedSymbol, "\(order.symbol) is on the restricted list") }
+
+        guard order.quantity > 0 else { return deny(.quantityNotPositive, "quantity must be positive, not \(text(order.quantity))") }
+        guard order.quantity.isWholeMultiple(of: rules.lotSize) else {
+            return deny(.quantityNotLotMultiple, "quantity \(text(order.quantity)) is not a multiple of the lot size \(text(rules.lotSize))")
+        }
+        if let scale = rules.quantityScale, order.quantity.scale > scale {
+            return deny(.precisionExceeded, "quantity \(text(order.quantity)) has more than \(scale) decimal places")
+        }
+        let needsLimit = order.type == .limit || order.type == .stopLimit
+        let needsTrigger = order.type == .stop || order.type == .stopLimit
+        if needsLimit && order.limitPrice == nil { return deny(.priceMissing, "a \(order.type.rawValue) order needs a limit price") }
+        if needsTrigger && order.triggerPrice == nil { return deny(.triggerMissing, "a \(order.type.rawValue) order needs a trigger price") }
+        for (field, price) in [("limit price", needsLimit ? order.limitPrice : nil), ("trigger price", needsTrigger ? order.triggerPrice : nil)] {
+            guard let price else { continue }
+            guard price > 0, price.isWholeMultiple(of: rules.tickSize) else {
+                return deny(.priceNotTickMultiple, "\(field) \(text(price)) is not a positive multiple of the tick size \(text(rules.tickSize))")
+            }
+            if let scale = rules.priceScale, price.scale > scale {
+                return deny(.precisionExceeded, "\(field) \(text(price)) has more than \(scale) decimal places")
+            }
+        }
+
+        guard let asOf = account.positionsAsOf, now.timeIntervalSince(asOf) <= limits.maxPositionAge.seconds else {
+            let age = account.positionsAsOf.map { "\(Int(now.timeIntervalSince($0)))s old" } ?? "not loaded"
+            return deny(.positionsStale, "the account's positions are \(age), older than \(Int(limits.maxPositionAge.seconds))s",
+                        retryAfter: staleRetry)
+        }
+        let position = account.position(key)
+        let reduces = reducesExposure(order, position: position, account: account)
+        if limits.tradingState == .reducing && !reduces {
+            return deny(.reduceOnlyWouldIncreasePosition,
+                        "the account may only reduce positions; \(order.side.rawValue) \(text(order.quantity)) against a position of \(text(position)) would not")
+        }
+
+        let limitOrTrigger = (needsLimit ? order.limitPrice : nil) ?? (needsTrigger ? order.triggerPrice : nil)
+        guard let price = limitOrTrigger ?? lastPrice else {
+            return deny(.noReferencePrice, "no last price for \(name) to value a market order")
+        }
+        if let band = limits.priceBandPercent, let last = lastPrice, last > 0, let limit = limitOrTrigger {
+            let distance = abs(limit - last) / last * 100
+            if distance > band {
+                return deny(.priceOutsideBand, "price \(text(limit)) is \(text(distance.rounded(scale: 2)))% from the last price \(text(last)); the band is \(text(band))%")
+            }
+        }
+        if let max = limits.maxOrderQuantity, order.quantity > max {
+            return deny(.quantityExceedsMaximum, "quantity \(text(order.quantity)) exceeds the maximum \(text(max))")
+        }
+        let notional = order.quantity * price * rules.multiplier
+        if let max = limits.maxOrderNotional, notional > max {
+            return deny(.notionalExceedsMaxPerOrder, "order value \(text(notional)) exceeds the maximum \(text(max)) per order")
+        }
+        if !reduces {
+            if let limit = limits.dailyLossLimit, -account.dailyPnl >= limit {
+                return deny(.dailyLossLimitReached, "today's loss \(text(-account.dailyPnl)) has reached the limit \(text(limit)); only reducing orders pass")
+            }
+            if let limit = limits.dailyTurnoverLimit {
+                let used = account.turnoverFilled + account.turnoverReserved
+                if used + notional > limit {
+                    return deny(.dailyTurnoverLimitExceeded,
+                                "order value \(text(notional)) with today's \(text(used)) would exceed the daily turnover limit \(text(limit))")
+                }
+            }
+            let projected = position + account.working(key, side: order.side) * (order.side == .buy ? 1 : -1) + order.signedQuantity
+            if let max = limits.maxPositionQuantity, abs(projected) > max {
+                return deny(.positionLimitExceeded, "the position would reach \(text(projected)) (with working orders); the limit is \(text(max))")
+            }
+            let projectedValue = abs(projected) * price * rules.multiplier
+            if let max = limits.maxPositionNotional, projectedValue > max {
+                return deny(.positionNotionalLimitExceeded, "the position would be worth \(text(projectedValue)); the limit is \(text(max))")
+            }
+            if let share = limits.maxConcentration, let equity = account.equity, equity > 0, projectedValue / equity > share {
+                return deny(.concentrationLimitExceeded,
+                            "the position would be \(text((projectedValue / equity * 100).rounded(scale: 2)))% of the account's equity; the limit is \(text(share * 100))%")
+            }
+            guard let power = account.buyingPower else { return deny(.fundsUnknown, "the account's funds have not been loaded") }
+            let available = power - account.buyingPowerReserved
+            if notional > available {
+                return deny(.insufficientBuyingPower, "order value \(text(notional)) exceeds the buying power left \(text(available)) (open orders included)")
+            }
+        }
+        if let max = limits.maxOpenOrders, account.workingOrders.count >= max {
+            return deny(.maxOpenOrdersReached, "the account has \(account.workingOrders.count) open orders; the limit is \(max)")
+        }
+        if let rate = limits.maxOrdersPerSecond {
+            let recent = account.submissions(inSecondBefore: now)
+            if recent.count >= rate, let oldest = recent.first {
+                let wait = Duration.milliseconds(max(1, Int64((oldest.timeIntervalSince(now) + 1) * 1000)))
+                return deny(.rateLimitExceeded, "\(recent.count) orders in the last second; the limit is \(rate)/s", retryAfter: wait)
+            }
+        }
+        if let last = account.lastAccepted(AccountRisk.Fingerprint(order)), now.timeIntervalSince(last) < limits.duplicateWindow.seconds {
+            return deny(.duplicateOrder, "an identical order was accepted \(Int(now.timeIntervalSince(last) * 1000))ms ago")
+        }
+        if let resting = selfTrade(order, account: account, lastPrice: lastPrice) {
+            return deny(.selfTrade, "it would trade against the account's own resting \(resting.side.rawValue) order \(resting.id)")
+        }
+        return .success(RiskAssessment(price: price, multiplier: rules.multiplier, notional: notional, reducesExposure: reduces,
+                                       underEmergencyLimits: emergency))
+    }
+
+    /// The order takes the position towards zero without crossing it, counting the other working
+    /// orders on the same side (two sells of 60 against 100 held: the second does not reduce).
+    func reducesExposure(_ order: OrderIntent, position: Decimal, account: AccountRisk) -> Bool {
+        guard position != 0, (position > 0) != (order.side == .buy) else { return false }
+        return account.working(order.instrument, side: order.side) + order.quantity <= abs(position)
+    }
+
+    /// A resting limit order of the account on the other side that this one would trade against: a
+    /// limit order crossing its price, a market order when the resting price is at or through the
+    /// last price (where the market order would meet it). Unpriceable cases count as crossing.
+    func selfTrade(_ order: OrderIntent, account: AccountRisk, lastPrice: Decimal?) -> WorkingOrder? {
+        let mine = order.type == .limit ? order.limitPrice : (order.type == .market ? lastPrice : nil)
+        return account.workingOrders.values.sorted { $0.id < $1.id }.first { resting in
+            guard resting.instrument == order.instrument, resting.side != order.side else { return false }
+            guard let mine, let theirs = resting.limitPrice else { return true }
+            return order.side == .buy ? mine >= theirs : mine <= theirs
+        }
+    }
+
+    private func text(_ value: Decimal) -> String { DecimalText.plain(value) }
+}
+
+extension Decimal {
+    /// Whether this is a whole number of `step`s (a lot, a tick).
+    func isWholeMultiple(of step: Decimal) -> Bool {
+        guard step > 0 else { return false }
+        var quotient = self / step
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &quotient, 0, .plain)
+        return rounded == quotient
+    }
+
+    /// Decimal places as written (trailing zeros do not count).
+    var scale: Int {
+        let text = DecimalText.plain(self)
+        guard let dot = text.firstIndex(of: ".") else { return 0 }
+        return text.distance(from: dot, to: text.endIndex) - 1 - text.reversed().prefix { $0 == "0" }.count
+    }
+
+    func rounded(scale: Int) -> Decimal {
+        var value = self
+        var result = Decimal()
+        NSDecimalRound(&result, &value, scale, .plain)
+        return result
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import TMBrokers
+
+/// An order as the risk engine sees it: what would be sent, in the platform's symbols.
+public struct OrderIntent: Sendable, Equatable {
+    public var symbol: String
+    public var exchange: String
+    public var side: OrderSide
+    public var quantity: Decimal
+    public var type: OrderType
+    public var limitPrice: Decimal?
+    public var triggerPrice: Decimal?
+
+    public init(symbol: String, exchange: String, side: OrderSide, quantity: Decimal, type: OrderType,
+                limitPrice: Decimal? = nil, triggerPrice: Decimal? = nil) {
+        self.symbol = symbol
+        self.exchange = exchange
+        self.side = side
+        self.quantity = quantity
+        self.type = type
+        self.limitPrice = limitPrice
+        self.triggerPrice = triggerPrice
+    }
+
+    /// +quantity for a buy, −quantity for a sell: what the order does to the position.
+    public var signedQuantity: Decimal { side == .buy ? quantity : -quantity }
+
+    var instrument: InstrumentKey { InstrumentKey(symbol: symbol, exchange: exchange) }
+}
+
+/// An instrument of the platform's master (`instruments`): exchange and symbol.
+public struct InstrumentKey: Sendable, Hashable {
+    public var symbol: String
+    public var exchange: String
+    public init(symbol: String, exchange: String) {
+        self.symbol = symbol
+        self.exchange = exchange
+    }
+}
+
+/// What the instrument master says an order for the instrument must respect.
+public struct InstrumentRules: Sendable, Equatable {
+    public var lotSize: Decimal
+    public var tickSize: Decimal
+    public var tradable: Bool
+    /// Most decimal places a price may have (nil: whatever the tick allows).
+    public var priceScale: Int?
+    /// Most decimal places a quantity may have (nil: whatever the lot allows).
+    public var quantityScale: Int?
+    /// Contract size: an order's value is quantity × price × multiplier.
+    public var multiplier: Decimal
+
+    public init(lotSize: Decimal = 1, tickSize: Decimal, tradable: Bool = true, priceScale: Int? = nil, quantityScale: Int? = nil,
+                multiplier: Decimal = 1) {
+        self.lotSize = lotSize
+        self.tickSize = tickSize
+        self.tradable = tradable
+        self.priceScale = priceScale
+        self.quantityScale = quantityScale
+        self.multiplier = multiplier
+    }
+}
+
+/// An order of the account that is still working at a broker, with what it holds of the day's
+/// turnover and of the buying power.
+public struct WorkingOrder: Sendable, Equatable {
+    public var id: String
+    public var instrument: InstrumentKey
+    public var side: OrderSide
+    public var remainingQuantity: Decimal
+    /// nil for market and stop orders.
+    public var limitPrice: Decimal?
+    /// The price its value was reserved at (limit, trigger or last price when placed).
+    public var reservePrice: Decimal
+    public var multiplier: Decimal
+    /// Whether it reduced a position when placed (reducing orders reserve no buying power).
+    public var reducesExposure: Bool
+    public var submittedAt: Date
+
+    public init(id: String, instrument: InstrumentKey, side: OrderSide, remainingQuantity: Decimal, limitPrice: Decimal?,
+                reservePrice: Decimal, multiplier: Decimal = 1, reducesExposure: Bool, submittedAt: Date) {
+        self.id = id
+        self.instrument = instrument
+        self.side = side
+        self.remainingQuantity = remainingQuantity
+        self.limitPrice = limitPrice
+        self.reservePrice = reservePrice
+        self.multiplier = multiplier
+        self.reducesExposure = reducesExposure
+        self.submittedAt = submittedAt
+    }
+
+    /// The value it still holds: remaining × reserve price × multiplier.
+    public var reservedValue: Decimal { remainingQuantity * reservePrice * multiplier }
+}
