@@ -110,6 +110,8 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SyncBench"
         ),
+        .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
+                          path: "Benchmarks/RiskBench"),
         .executableTarget(
             name: "function-bench",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore", "BenchSupport"],
@@ -144,7 +146,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
             ]
         ),
-        .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers"]),
+        .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
         .testTarget(name: "TMLocksTests", dependencies: ["TMLocks", "TMPostgres", "TMRedis", "TestSupport"]),

@@ -77,3 +77,9 @@ swift build -c release --static-swift-stdlib --scratch-path .build/static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product sync-consumer >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build/static --product broker-sim >/dev/null
 .build/static/release/sync-bench --accounts "${BENCH_SYNC_ACCOUNTS:-1000}" --trades 50 --latency-ms 50 --concurrency "${BENCH_SYNC_CONCURRENCY:-4,8,16}" --json bench-results/sync.json
+
+# The pre-trade risk engine alone (issue 11): one check at a time in nanoseconds, p50/p99/p99.9.
+# Writes bench-results/risk.json.
+echo
+swift build -c release --product risk-bench >/dev/null
+.build/release/risk-bench --n "${BENCH_RISK_N:-200000}" --json bench-results/risk.json

@@ -1,5 +1,6 @@
 import Foundation
 import TMBrokers
+import TMCore
 
 /// One account's state as the risk engine needs it, kept current by the order worker: positions,
 /// funds, working orders, the day's P&L and turnover, recent submissions.
@@ -11,73 +12,113 @@ import TMBrokers
 /// and funds), so a restarted worker rebuilds it exactly.
 public struct AccountRisk: Sendable {
     /// Signed quantity per instrument (negative = short), as of `positionsAsOf`.
-    public var positions: [InstrumentKey: Decimal] = [:]
+    public var positions: [InstrumentKey: FixedDecimal] = [:]
     public var positionsAsOf: Date?
     /// What new orders may use at the broker as of `fundsAsOf` (`BrokerFunds.available`).
-    public var buyingPower: Decimal?
-    public var fundsAsOf: Date?
+    public var buyingPower: FixedDecimal?
+    public var fundsAsOf: Date? {
+        didSet { recountBuyingPowerReserved() }
+    }
     /// The account's total value, for concentration (nil: concentration is not checked).
-    public var equity: Decimal?
+    public var equity: FixedDecimal?
     /// Today's realized plus unrealized P&L; negative is a loss.
-    public var dailyPnl: Decimal = 0
+    public var dailyPnl: FixedDecimal = 0
     /// Today's filled value.
-    public var turnoverFilled: Decimal = 0
+    public var turnoverFilled: FixedDecimal = 0
     public private(set) var workingOrders: [String: WorkingOrder] = [:]
+    /// The value working orders hold against the day's turnover.
+    public private(set) var turnoverReserved: FixedDecimal = 0
+    /// Buying power held by orders sent after the funds were read (the broker's figure already
+    /// counts the ones before); reducing orders hold none.
+    public private(set) var buyingPowerReserved: FixedDecimal = 0
+    /// Working quantity per instrument and side, and the working orders of each instrument: the
+    /// aggregates every check reads, kept as orders come and go so a check costs no scan.
+    private var workingQuantity: [SideKey: FixedDecimal] = [:]
+    private var workingIDs: [InstrumentKey: Set<String>] = [:]
     /// Submission times within the last second, oldest first (the submit-rate throttle).
     private(set) var recentSubmits: [Date] = []
     /// Identical orders recently accepted, with when (duplicate detection).
     private(set) var recentFingerprints: [Fingerprint: Date] = [:]
 
-    public init() {}
-
-    /// The value working orders hold against the day's turnover.
-    public var turnoverReserved: Decimal { workingOrders.values.reduce(0) { $0 + $1.reservedValue } }
-
-    /// Buying power held by orders sent after the funds were read (the broker's figure already
-    /// counts the ones before).
-    public var buyingPowerReserved: Decimal {
-        workingOrders.values.reduce(0) { total, order in
-            guard !order.reducesExposure, fundsAsOf.map({ order.submittedAt >= $0 }) ?? true else { return total }
-            return total + order.reservedValue
-        }
+    struct SideKey: Hashable, Sendable {
+        let instrument: InstrumentKey
+        let side: OrderSide
     }
 
-    public func position(_ instrument: InstrumentKey) -> Decimal { positions[instrument] ?? 0 }
+    public init() {}
+
+    public func position(_ instrument: InstrumentKey) -> FixedDecimal { positions[instrument] ?? 0 }
 
     /// Working orders' remaining quantity on one side of one instrument.
-    public func working(_ instrument: InstrumentKey, side: OrderSide) -> Decimal {
-        workingOrders.values.reduce(0) { $0 + ($1.instrument == instrument && $1.side == side ? $1.remainingQuantity : 0) }
+    public func working(_ instrument: InstrumentKey, side: OrderSide) -> FixedDecimal {
+        workingQuantity[SideKey(instrument: instrument, side: side)] ?? 0
+    }
+
+    /// The working orders of one instrument, in id order.
+    public func workingOrders(of instrument: InstrumentKey) -> [WorkingOrder] {
+        (workingIDs[instrument] ?? []).sorted().compactMap { workingOrders[$0] }
     }
 
     // MARK: The ledger
 
     /// Records an order the engine accepted: it holds its value until it fills or ends.
     public mutating func reserve(id: String, _ order: OrderIntent, _ assessment: RiskAssessment, at now: Date) {
-        workingOrders[id] = WorkingOrder(id: id, instrument: order.instrument, side: order.side, remainingQuantity: order.quantity,
-                                         limitPrice: order.limitPrice, reservePrice: assessment.price, multiplier: assessment.multiplier,
-                                         reducesExposure: assessment.reducesExposure, submittedAt: now)
+        put(WorkingOrder(id: id, instrument: order.instrument, side: order.side, remainingQuantity: order.quantity,
+                         limitPrice: order.limitPrice, reservePrice: assessment.price, multiplier: assessment.multiplier,
+                         reducesExposure: assessment.reducesExposure, submittedAt: now))
         noteSubmission(Fingerprint(order), at: now)
     }
 
     /// A fill of a working order: its reservation shrinks by the quantity, the day's filled value and
     /// the position grow. A fill of an order this ledger does not hold (placed elsewhere) still counts.
-    public mutating func fill(id: String, instrument: InstrumentKey, side: OrderSide, quantity: Decimal, price: Decimal, multiplier: Decimal = 1) {
+    public mutating func fill(id: String, instrument: InstrumentKey, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal, multiplier: FixedDecimal = 1) {
         if var order = workingOrders[id] {
             order.remainingQuantity -= min(quantity, order.remainingQuantity)
-            workingOrders[id] = order.remainingQuantity > 0 ? order : nil
+            if order.remainingQuantity > 0 { put(order) } else { remove(id) }
         }
         turnoverFilled += quantity * price * multiplier
         positions[instrument, default: 0] += side == .buy ? quantity : -quantity
     }
 
     /// The order ended without filling the rest (rejected, cancelled, expired): its reservation goes.
-    public mutating func release(id: String) {
-        workingOrders[id] = nil
-    }
+    public mutating func release(id: String) { remove(id) }
 
     /// Working orders as the broker or the database lists them (after a restart, or a sync).
     public mutating func replaceWorkingOrders(_ orders: [WorkingOrder]) {
-        workingOrders = Dictionary(orders.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        for id in Array(workingOrders.keys) { remove(id) }
+        for order in orders { put(order) }
+    }
+
+    /// Adds an order's share of every aggregate (replacing its previous version).
+    private mutating func put(_ order: WorkingOrder) {
+        remove(order.id)
+        workingOrders[order.id] = order
+        count(order, sign: 1)
+        workingIDs[order.instrument, default: []].insert(order.id)
+    }
+
+    private mutating func remove(_ id: String) {
+        guard let order = workingOrders.removeValue(forKey: id) else { return }
+        count(order, sign: -1)
+        workingIDs[order.instrument]?.remove(id)
+        if workingIDs[order.instrument]?.isEmpty == true { workingIDs[order.instrument] = nil }
+    }
+
+    private mutating func count(_ order: WorkingOrder, sign: FixedDecimal) {
+        let value = order.reservedValue * sign
+        turnoverReserved += value
+        if holdsBuyingPower(order) { buyingPowerReserved += value }
+        let key = SideKey(instrument: order.instrument, side: order.side)
+        workingQuantity[key, default: 0] += order.remainingQuantity * sign
+        if workingQuantity[key] == 0 { workingQuantity[key] = nil }
+    }
+
+    private func holdsBuyingPower(_ order: WorkingOrder) -> Bool {
+        !order.reducesExposure && (fundsAsOf.map { order.submittedAt >= $0 } ?? true)
+    }
+
+    private mutating func recountBuyingPowerReserved() {
+        buyingPowerReserved = workingOrders.values.reduce(0) { holdsBuyingPower($1) ? $0 + $1.reservedValue : $0 }
     }
 
     // MARK: Throttle and duplicates
@@ -85,10 +126,10 @@ public struct AccountRisk: Sendable {
     struct Fingerprint: Hashable, Sendable {
         let instrument: InstrumentKey
         let side: OrderSide
-        let quantity: Decimal
+        let quantity: FixedDecimal
         let type: OrderType
-        let limitPrice: Decimal?
-        let triggerPrice: Decimal?
+        let limitPrice: FixedDecimal?
+        let triggerPrice: FixedDecimal?
 
         init(_ order: OrderIntent) {
             instrument = order.instrument

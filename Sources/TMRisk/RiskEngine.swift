@@ -5,10 +5,10 @@ import TMCore
 /// What the engine found for an order it lets through: the value it reserves and why.
 public struct RiskAssessment: Sendable, Equatable {
     /// The price its value is counted at: limit, else trigger, else the last price.
-    public var price: Decimal
-    public var multiplier: Decimal
+    public var price: FixedDecimal
+    public var multiplier: FixedDecimal
     /// quantity × price × multiplier.
-    public var notional: Decimal
+    public var notional: FixedDecimal
     /// It only takes an existing position towards zero (with the account's other working orders on
     /// its side), so it passes REDUCING, loss and turnover limits and needs no buying power.
     public var reducesExposure: Bool
@@ -34,15 +34,16 @@ public struct RiskEngine: Sendable {
 
     public init() {}
 
-    public func evaluate(_ order: OrderIntent, account: AccountRisk, instrument rules: InstrumentRules?, lastPrice: Decimal?,
+    public func evaluate(_ order: OrderIntent, account: AccountRisk, instrument rules: InstrumentRules?, lastPrice: FixedDecimal?,
                          limits: RiskLimits, now: Date) -> Result<RiskAssessment, RiskDenial> {
         let emergency = limits.emergencyUntil.map { now < $0 } ?? false
-        let label = emergency ? " (emergency limits: trading limits could not be loaded)" : ""
-        func deny(_ reason: RiskReason, _ message: String, retryAfter: Duration? = nil) -> Result<RiskAssessment, RiskDenial> {
-            .failure(RiskDenial(reason, message + label, retryAfter: retryAfter))
+        // Messages are built only for a denial: an order that passes formats nothing.
+        func deny(_ reason: RiskReason, _ message: @autoclosure () -> String, retryAfter: Duration? = nil) -> Result<RiskAssessment, RiskDenial> {
+            .failure(RiskDenial(reason, message() + (emergency ? " (emergency limits: trading limits could not be loaded)" : ""),
+                                retryAfter: retryAfter))
         }
         let key = order.instrument
-        let name = "\(order.exchange):\(order.symbol)"
+        var name: String { "\(order.exchange):\(order.symbol)" }
 
         if limits.tradingState == .halted { return deny(.tradingHalted, "trading is halted; only cancels are accepted") }
         guard let rules else { return deny(.instrumentUnknown, "\(name) is not in the instrument master") }
@@ -50,25 +51,18 @@ public struct RiskEngine: Sendable {
         if limits.restrictedSymbols.contains(order.symbol) { return deny(.restrictedSymbol, "\(order.symbol) is on the restricted list") }
 
         guard order.quantity > 0 else { return deny(.quantityNotPositive, "quantity must be positive, not \(text(order.quantity))") }
-        guard order.quantity.isWholeMultiple(of: rules.lotSize) else {
+        guard order.quantity.isMultiple(of: rules.lotSize) else {
             return deny(.quantityNotLotMultiple, "quantity \(text(order.quantity)) is not a multiple of the lot size \(text(rules.lotSize))")
         }
-        if let scale = rules.quantityScale, order.quantity.scale > scale {
+        if let scale = rules.quantityScale, !order.quantity.fits(places: scale) {
             return deny(.precisionExceeded, "quantity \(text(order.quantity)) has more than \(scale) decimal places")
         }
         let needsLimit = order.type == .limit || order.type == .stopLimit
         let needsTrigger = order.type == .stop || order.type == .stopLimit
         if needsLimit && order.limitPrice == nil { return deny(.priceMissing, "a \(order.type.rawValue) order needs a limit price") }
         if needsTrigger && order.triggerPrice == nil { return deny(.triggerMissing, "a \(order.type.rawValue) order needs a trigger price") }
-        for (field, price) in [("limit price", needsLimit ? order.limitPrice : nil), ("trigger price", needsTrigger ? order.triggerPrice : nil)] {
-            guard let price else { continue }
-            guard price > 0, price.isWholeMultiple(of: rules.tickSize) else {
-                return deny(.priceNotTickMultiple, "\(field) \(text(price)) is not a positive multiple of the tick size \(text(rules.tickSize))")
-            }
-            if let scale = rules.priceScale, price.scale > scale {
-                return deny(.precisionExceeded, "\(field) \(text(price)) has more than \(scale) decimal places")
-            }
-        }
+        if needsLimit, let price = order.limitPrice, let denial = priceDenial("limit price", price, rules) { return deny(denial.0, denial.1) }
+        if needsTrigger, let price = order.triggerPrice, let denial = priceDenial("trigger price", price, rules) { return deny(denial.0, denial.1) }
 
         guard let asOf = account.positionsAsOf, now.timeIntervalSince(asOf) <= limits.maxPositionAge.seconds else {
             let age = account.positionsAsOf.map { "\(Int(now.timeIntervalSince($0)))s old" } ?? "not loaded"
@@ -86,11 +80,9 @@ public struct RiskEngine: Sendable {
         guard let price = limitOrTrigger ?? lastPrice else {
             return deny(.noReferencePrice, "no last price for \(name) to value a market order")
         }
-        if let band = limits.priceBandPercent, let last = lastPrice, last > 0, let limit = limitOrTrigger {
-            let distance = abs(limit - last) / last * 100
-            if distance > band {
-                return deny(.priceOutsideBand, "price \(text(limit)) is \(text(distance.rounded(scale: 2)))% from the last price \(text(last)); the band is \(text(band))%")
-            }
+        // |limit − last| / last > band%, cross-multiplied: no division in the check.
+        if let band = limits.priceBandPercent, let last = lastPrice, last > 0, let limit = limitOrTrigger, (limit - last).magnitude * 100 > band * last {
+            return deny(.priceOutsideBand, "price \(text(limit)) is \(percent((limit - last).magnitude, of: last))% from the last price \(text(last)); the band is \(text(band))%")
         }
         if let max = limits.maxOrderQuantity, order.quantity > max {
             return deny(.quantityExceedsMaximum, "quantity \(text(order.quantity)) exceeds the maximum \(text(max))")
@@ -111,16 +103,16 @@ public struct RiskEngine: Sendable {
                 }
             }
             let projected = position + account.working(key, side: order.side) * (order.side == .buy ? 1 : -1) + order.signedQuantity
-            if let max = limits.maxPositionQuantity, abs(projected) > max {
+            if let max = limits.maxPositionQuantity, projected.magnitude > max {
                 return deny(.positionLimitExceeded, "the position would reach \(text(projected)) (with working orders); the limit is \(text(max))")
             }
-            let projectedValue = abs(projected) * price * rules.multiplier
+            let projectedValue = projected.magnitude * price * rules.multiplier
             if let max = limits.maxPositionNotional, projectedValue > max {
                 return deny(.positionNotionalLimitExceeded, "the position would be worth \(text(projectedValue)); the limit is \(text(max))")
             }
-            if let share = limits.maxConcentration, let equity = account.equity, equity > 0, projectedValue / equity > share {
+            if let share = limits.maxConcentration, let equity = account.equity, equity > 0, projectedValue > share * equity {
                 return deny(.concentrationLimitExceeded,
-                            "the position would be \(text((projectedValue / equity * 100).rounded(scale: 2)))% of the account's equity; the limit is \(text(share * 100))%")
+                            "the position would be \(percent(projectedValue, of: equity))% of the account's equity; the limit is \(text(share * 100))%")
             }
             guard let power = account.buyingPower else { return deny(.fundsUnknown, "the account's funds have not been loaded") }
             let available = power - account.buyingPowerReserved
@@ -148,49 +140,45 @@ public struct RiskEngine: Sendable {
                                        underEmergencyLimits: emergency))
     }
 
+    /// A price off the tick or with too many decimal places.
+    func priceDenial(_ field: String, _ price: FixedDecimal, _ rules: InstrumentRules) -> (RiskReason, String)? {
+        guard price > 0, price.isMultiple(of: rules.tickSize) else {
+            return (.priceNotTickMultiple, "\(field) \(text(price)) is not a positive multiple of the tick size \(text(rules.tickSize))")
+        }
+        if let scale = rules.priceScale, !price.fits(places: scale) {
+            return (.precisionExceeded, "\(field) \(text(price)) has more than \(scale) decimal places")
+        }
+        return nil
+    }
+
     /// The order takes the position towards zero without crossing it, counting the other working
     /// orders on the same side (two sells of 60 against 100 held: the second does not reduce).
-    func reducesExposure(_ order: OrderIntent, position: Decimal, account: AccountRisk) -> Bool {
+    func reducesExposure(_ order: OrderIntent, position: FixedDecimal, account: AccountRisk) -> Bool {
         guard position != 0, (position > 0) != (order.side == .buy) else { return false }
-        return account.working(order.instrument, side: order.side) + order.quantity <= abs(position)
+        return account.working(order.instrument, side: order.side) + order.quantity <= position.magnitude
     }
 
     /// A resting limit order of the account on the other side that this one would trade against: a
     /// limit order crossing its price, a market order when the resting price is at or through the
     /// last price (where the market order would meet it). Unpriceable cases count as crossing.
-    func selfTrade(_ order: OrderIntent, account: AccountRisk, lastPrice: Decimal?) -> WorkingOrder? {
+    func selfTrade(_ order: OrderIntent, account: AccountRisk, lastPrice: FixedDecimal?) -> WorkingOrder? {
         let mine = order.type == .limit ? order.limitPrice : (order.type == .market ? lastPrice : nil)
-        return account.workingOrders.values.sorted { $0.id < $1.id }.first { resting in
-            guard resting.instrument == order.instrument, resting.side != order.side else { return false }
+        guard account.working(order.instrument, side: order.side == .buy ? .sell : .buy) > 0 else { return nil }
+        return account.workingOrders(of: order.instrument).first { resting in
+            guard resting.side != order.side else { return false }
             guard let mine, let theirs = resting.limitPrice else { return true }
             return order.side == .buy ? mine >= theirs : mine <= theirs
         }
     }
 
-    private func text(_ value: Decimal) -> String { DecimalText.plain(value) }
-}
+    private func text(_ value: FixedDecimal) -> String { value.description }
 
-extension Decimal {
-    /// Whether this is a whole number of `step`s (a lot, a tick).
-    func isWholeMultiple(of step: Decimal) -> Bool {
-        guard step > 0 else { return false }
-        var quotient = self / step
+    /// `part / whole` in percent with two places, for messages only (Foundation's division is slow
+    /// but exact enough to read; checks never divide).
+    private func percent(_ part: FixedDecimal, of whole: FixedDecimal) -> String {
+        var ratio = part.decimal / whole.decimal * 100
         var rounded = Decimal()
-        NSDecimalRound(&rounded, &quotient, 0, .plain)
-        return rounded == quotient
-    }
-
-    /// Decimal places as written (trailing zeros do not count).
-    var scale: Int {
-        let text = DecimalText.plain(self)
-        guard let dot = text.firstIndex(of: ".") else { return 0 }
-        return text.distance(from: dot, to: text.endIndex) - 1 - text.reversed().prefix { $0 == "0" }.count
-    }
-
-    func rounded(scale: Int) -> Decimal {
-        var value = self
-        var result = Decimal()
-        NSDecimalRound(&result, &value, scale, .plain)
-        return result
+        NSDecimalRound(&rounded, &ratio, 2, .plain)
+        return DecimalText.plain(rounded)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMBrokers
 
 /// An order as the risk engine sees it: what would be sent, in the platform's symbols.
@@ -6,13 +7,13 @@ public struct OrderIntent: Sendable, Equatable {
     public var symbol: String
     public var exchange: String
     public var side: OrderSide
-    public var quantity: Decimal
+    public var quantity: FixedDecimal
     public var type: OrderType
-    public var limitPrice: Decimal?
-    public var triggerPrice: Decimal?
+    public var limitPrice: FixedDecimal?
+    public var triggerPrice: FixedDecimal?
 
-    public init(symbol: String, exchange: String, side: OrderSide, quantity: Decimal, type: OrderType,
-                limitPrice: Decimal? = nil, triggerPrice: Decimal? = nil) {
+    public init(symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, type: OrderType,
+                limitPrice: FixedDecimal? = nil, triggerPrice: FixedDecimal? = nil) {
         self.symbol = symbol
         self.exchange = exchange
         self.side = side
@@ -23,7 +24,7 @@ public struct OrderIntent: Sendable, Equatable {
     }
 
     /// +quantity for a buy, −quantity for a sell: what the order does to the position.
-    public var signedQuantity: Decimal { side == .buy ? quantity : -quantity }
+    public var signedQuantity: FixedDecimal { side == .buy ? quantity : -quantity }
 
     var instrument: InstrumentKey { InstrumentKey(symbol: symbol, exchange: exchange) }
 }
@@ -40,18 +41,18 @@ public struct InstrumentKey: Sendable, Hashable {
 
 /// What the instrument master says an order for the instrument must respect.
 public struct InstrumentRules: Sendable, Equatable {
-    public var lotSize: Decimal
-    public var tickSize: Decimal
+    public var lotSize: FixedDecimal
+    public var tickSize: FixedDecimal
     public var tradable: Bool
     /// Most decimal places a price may have (nil: whatever the tick allows).
     public var priceScale: Int?
     /// Most decimal places a quantity may have (nil: whatever the lot allows).
     public var quantityScale: Int?
     /// Contract size: an order's value is quantity × price × multiplier.
-    public var multiplier: Decimal
+    public var multiplier: FixedDecimal
 
-    public init(lotSize: Decimal = 1, tickSize: Decimal, tradable: Bool = true, priceScale: Int? = nil, quantityScale: Int? = nil,
-                multiplier: Decimal = 1) {
+    public init(lotSize: FixedDecimal = 1, tickSize: FixedDecimal, tradable: Bool = true, priceScale: Int? = nil, quantityScale: Int? = nil,
+                multiplier: FixedDecimal = 1) {
         self.lotSize = lotSize
         self.tickSize = tickSize
         self.tradable = tradable
@@ -67,18 +68,18 @@ public struct WorkingOrder: Sendable, Equatable {
     public var id: String
     public var instrument: InstrumentKey
     public var side: OrderSide
-    public var remainingQuantity: Decimal
+    public var remainingQuantity: FixedDecimal
     /// nil for market and stop orders.
-    public var limitPrice: Decimal?
+    public var limitPrice: FixedDecimal?
     /// The price its value was reserved at (limit, trigger or last price when placed).
-    public var reservePrice: Decimal
-    public var multiplier: Decimal
+    public var reservePrice: FixedDecimal
+    public var multiplier: FixedDecimal
     /// Whether it reduced a position when placed (reducing orders reserve no buying power).
     public var reducesExposure: Bool
     public var submittedAt: Date
 
-    public init(id: String, instrument: InstrumentKey, side: OrderSide, remainingQuantity: Decimal, limitPrice: Decimal?,
-                reservePrice: Decimal, multiplier: Decimal = 1, reducesExposure: Bool, submittedAt: Date) {
+    public init(id: String, instrument: InstrumentKey, side: OrderSide, remainingQuantity: FixedDecimal, limitPrice: FixedDecimal?,
+                reservePrice: FixedDecimal, multiplier: FixedDecimal = 1, reducesExposure: Bool, submittedAt: Date) {
         self.id = id
         self.instrument = instrument
         self.side = side
@@ -91,5 +92,5 @@ public struct WorkingOrder: Sendable, Equatable {
     }
 
     /// The value it still holds: remaining × reserve price × multiplier.
-    public var reservedValue: Decimal { remainingQuantity * reservePrice * multiplier }
+    public var reservedValue: FixedDecimal { remainingQuantity * reservePrice * multiplier }
 }

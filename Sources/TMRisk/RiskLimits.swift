@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// Whether an account (or everyone) may trade: the kill switch is `halted`.
 public enum TradingState: String, Sendable, Codable, Comparable {
@@ -27,19 +28,19 @@ public enum TradingState: String, Sendable, Codable, Comparable {
 /// be loosened by an account's row or the reverse.
 public struct RiskLimits: Sendable, Equatable {
     public var tradingState: TradingState = .active
-    public var maxOrderQuantity: Decimal?
-    public var maxOrderNotional: Decimal?
+    public var maxOrderQuantity: FixedDecimal?
+    public var maxOrderNotional: FixedDecimal?
     /// Largest distance of a limit price from the last price, in percent of the last price.
-    public var priceBandPercent: Decimal?
+    public var priceBandPercent: FixedDecimal?
     /// Largest absolute position per symbol, counting working orders that add to it.
-    public var maxPositionQuantity: Decimal?
-    public var maxPositionNotional: Decimal?
+    public var maxPositionQuantity: FixedDecimal?
+    public var maxPositionNotional: FixedDecimal?
     /// Largest share of the account's equity one symbol's position may be worth (0 < x ≤ 1).
-    public var maxConcentration: Decimal?
+    public var maxConcentration: FixedDecimal?
     /// A positive amount: the day's loss at which orders that add exposure stop.
-    public var dailyLossLimit: Decimal?
+    public var dailyLossLimit: FixedDecimal?
     /// The day's traded value (filled plus reserved by working orders) an order may not take past.
-    public var dailyTurnoverLimit: Decimal?
+    public var dailyTurnoverLimit: FixedDecimal?
     public var maxOpenOrders: Int?
     public var maxOrdersPerSecond: Int?
     public var restrictedSymbols: Set<String> = []

@@ -1,5 +1,6 @@
 import Foundation
 import TMBrokers
+import TMCore
 import TMRisk
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
     static let rules = InstrumentRules(lotSize: 1, tickSize: d("0.05"), priceScale: 2)
 
     /// A fresh account with 1,000,000 of buying power and positions read a minute ago.
-    static func account(position: Decimal = 0) -> AccountRisk {
+    static func account(position: FixedDecimal = 0) -> AccountRisk {
         var account = AccountRisk()
         account.positions[infy] = position
         account.positionsAsOf = now.addingTimeInterval(-60)
@@ -20,16 +21,16 @@ import Testing
         return account
     }
 
-    static func buy(_ quantity: Decimal, at price: Decimal? = d("1500"), type: OrderType = .limit) -> OrderIntent {
+    static func buy(_ quantity: FixedDecimal, at price: FixedDecimal? = d("1500"), type: OrderType = .limit) -> OrderIntent {
         OrderIntent(symbol: "INFY", exchange: "NSE", side: .buy, quantity: quantity, type: type, limitPrice: type == .limit ? price : nil)
     }
 
-    static func sell(_ quantity: Decimal, at price: Decimal? = d("1500"), type: OrderType = .limit) -> OrderIntent {
+    static func sell(_ quantity: FixedDecimal, at price: FixedDecimal? = d("1500"), type: OrderType = .limit) -> OrderIntent {
         OrderIntent(symbol: "INFY", exchange: "NSE", side: .sell, quantity: quantity, type: type, limitPrice: type == .limit ? price : nil)
     }
 
     func check(_ order: OrderIntent, _ account: AccountRisk = account(), limits: RiskLimits = RiskLimits(),
-               rules: InstrumentRules? = rules, last: Decimal? = d("1500"), at now: Date = now) -> Result<RiskAssessment, RiskDenial> {
+               rules: InstrumentRules? = rules, last: FixedDecimal? = d("1500"), at now: Date = now) -> Result<RiskAssessment, RiskDenial> {
         RiskEngine().evaluate(order, account: account, instrument: rules, lastPrice: last, limits: limits, now: now)
     }
 
@@ -291,7 +292,7 @@ import Testing
     }
 }
 
-func d(_ text: String) -> Decimal { Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))! }
+func d(_ text: String) -> FixedDecimal { FixedDecimal(text)! }
 
 extension AccountRisk {
     func with(_ change: (inout AccountRisk) -> Void) -> AccountRisk {

@@ -1,0 +1,152 @@
+import Foundation
+
+/// An exact decimal with nine fraction digits, held as a whole number of 10⁻⁹ in an `Int128`: the
+/// number type of the order path's hot loop (risk checks, routing), where Foundation's `Decimal`
+/// costs microseconds per operation. Nine places hold every broker's prices and quantities
+/// (Binance 8, Alpaca fractional shares 9).
+///
+/// Guarantees: parsing is exact or fails (`init?(_:)` refuses text with a nonzero tenth decimal,
+/// an exponent form it cannot hold, or magnitude ≥ 10¹⁸), so a value is never silently rounded on
+/// the way in; `+`, `-` and comparisons are exact; `*` rounds the 18-place product to nine places
+/// away from zero (a notional checked against a limit is never understated); arithmetic saturates
+/// at the type's bounds instead of trapping, so absurd input is refused by the limit it exceeds,
+/// never a crash. `decimal` and `description` convert back exactly.
+public struct FixedDecimal: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public static let scale = 9
+    static let one: Int128 = 1_000_000_000
+    /// The largest magnitude `init?(_:)` accepts: 10¹⁸.
+    static let inputBound: Int128 = 1_000_000_000_000_000_000 * one
+
+    /// The value × 10⁹.
+    public var units: Int128
+
+    public init(units: Int128) { self.units = units }
+
+    public init(integerLiteral value: Int64) { units = Int128(value) * Self.one }
+
+    public init(_ value: Int) { units = Int128(value) * Self.one }
+
+    public static let zero = FixedDecimal(units: 0)
+    public static let max = FixedDecimal(units: .max)
+
+    /// Exact parse of `-? digits (. digits)?` (as `DecimalText.parse` accepts, exponents included);
+    /// nil when the value needs more than nine places or is out of range.
+    public init?(_ text: String) {
+        guard let value = Self.parse(Array(text.utf8)) else { return nil }
+        units = value
+    }
+
+    /// The same value, when it has at most nine places and is in range.
+    public init?(exactly decimal: Decimal) { self.init(DecimalText.plain(decimal)) }
+
+    public var decimal: Decimal { DecimalText.parse(description)! }
+
+    public var description: String {
+        let negative = units < 0
+        let magnitude = negative ? -units : units  // |Int128.min| is never produced: inputs are bounded, results saturate at ±max
+        let whole = magnitude / Self.one, fraction = magnitude % Self.one
+        var text = (negative ? "-" : "") + String(whole)
+        if fraction != 0 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: Self.scale - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            text += "." + digits
+        }
+        return text
+    }
+
+    public static func < (lhs: FixedDecimal, rhs: FixedDecimal) -> Bool { lhs.units < rhs.units }
+
+    public static func + (lhs: FixedDecimal, rhs: FixedDecimal) -> FixedDecimal {
+        let (sum, overflow) = lhs.units.addingReportingOverflow(rhs.units)
+        return overflow ? (rhs.units > 0 ? .max : FixedDecimal(units: -.max)) : FixedDecimal(units: sum)
+    }
+
+    public static func - (lhs: FixedDecimal, rhs: FixedDecimal) -> FixedDecimal { lhs + (-rhs) }
+
+    public static prefix func - (value: FixedDecimal) -> FixedDecimal { FixedDecimal(units: value.units == .min ? .max : -value.units) }
+
+    public static func += (lhs: inout FixedDecimal, rhs: FixedDecimal) { lhs = lhs + rhs }
+    public static func -= (lhs: inout FixedDecimal, rhs: FixedDecimal) { lhs = lhs - rhs }
+
+    /// The product rounded to nine places away from zero.
+    public static func * (lhs: FixedDecimal, rhs: FixedDecimal) -> FixedDecimal {
+        let (product, overflow) = lhs.units.multipliedReportingOverflow(by: rhs.units)
+        let negative = (lhs.units < 0) != (rhs.units < 0)
+        guard !overflow else { return negative ? FixedDecimal(units: -.max) : .max }
+        var quotient = product / one
+        if product % one != 0 { quotient += negative ? -1 : 1 }
+        return FixedDecimal(units: quotient)
+    }
+
+    public var magnitude: FixedDecimal { units < 0 ? -self : self }
+
+    /// Whether this is a whole number of `step`s (a lot, a tick); false for a step ≤ 0.
+    public func isMultiple(of step: FixedDecimal) -> Bool { step.units > 0 && units % step.units == 0 }
+
+    /// Whether it has at most `places` decimal places.
+    public func fits(places: Int) -> Bool {
+        guard places < Self.scale else { return true }
+        var divisor: Int128 = 1
+        for _ in 0..<(Self.scale - Swift.max(0, places)) { divisor *= 10 }
+        return units % divisor == 0
+    }
+
+    private static func parse(_ bytes: [UInt8]) -> Int128? {
+        var index = 0
+        var negative = false
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+        }
+        var mantissa: Int128 = 0, fractionDigits = 0, sawDigit = false, sawDot = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                sawDigit = true
+                if sawDot { fractionDigits += 1 }
+                // Digits past what the type can hold: only zeros may follow the ninth place.
+                if mantissa > inputBound * 10 { return nil }
+                mantissa = mantissa * 10 + Int128(byte - UInt8(ascii: "0"))
+            } else if byte == UInt8(ascii: "."), !sawDot, sawDigit {
+                sawDot = true
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard sawDigit, !(sawDot && bytes[index - 1] == UInt8(ascii: ".")) else { return nil }
+        var exponent = 0
+        if index < bytes.count {
+            guard bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") else { return nil }
+            index += 1
+            var exponentNegative = false
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                exponentNegative = bytes[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            let start = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9"), index - start < 3 {
+                exponent = exponent * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            guard index > start, index == bytes.count else { return nil }
+            if exponentNegative { exponent = -exponent }
+        }
+        // value = mantissa × 10^(exponent − fractionDigits); units = value × 10^9.
+        var shift = exponent - fractionDigits + scale
+        var units = mantissa
+        while shift < 0 {
+            guard units % 10 == 0 else { return nil }  // a nonzero digit past the ninth place
+            units /= 10
+            shift += 1
+        }
+        while shift > 0 {
+            guard units <= inputBound else { return nil }
+            units *= 10
+            shift -= 1
+        }
+        guard units < inputBound else { return nil }
+        return negative ? -units : units
+    }
+}
