@@ -67,6 +67,8 @@ let package = Package(
         ),
         // The pre-trade risk engine: pure checks on an account's state in memory.
         .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
+        // The order router: scores the brokers an order could go to and splits large orders.
+        .target(name: "TMRouting", dependencies: ["TMBrokers", "TMCore"]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -110,7 +112,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SyncBench"
         ),
-        .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
+        .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
                           path: "Benchmarks/RiskBench"),
         .executableTarget(
             name: "function-bench",
@@ -146,6 +148,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
             ]
         ),
+        .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -1,12 +1,14 @@
-// risk-bench: the pre-trade risk engine alone, in process — one order checked against an account
-// with every limit set, 50 positions and 20 working orders — timed one evaluation at a time in
-// nanoseconds (HdrHistogram). Prints p50/p99/p99.9 in microseconds and writes --json (default
-// bench-results/risk.json). Target (issue 11): risk + route p99 ≤ 10 µs; the router is not built yet.
+// risk-bench: the pre-trade risk engine and the router, in process — one order checked against an
+// account with every limit set, 50 positions and 20 working orders, then routed among three
+// brokers (client order id derived) — timed one order at a time in nanoseconds (HdrHistogram).
+// Prints p50/p99/p99.9 in microseconds and writes --json (default bench-results/risk.json).
+// Target (issue 11): risk + route p99 ≤ 10 µs.
 import Foundation
 import Histogram
 import TMBrokers
 import TMCore
 import TMRisk
+import TMRouting
 
 var count = 200_000
 var jsonPath = "bench-results/risk.json"
@@ -49,9 +51,19 @@ limits.maxOrdersPerSecond = 1_000_000
 limits.restrictedSymbols = ["BLOCKED1", "BLOCKED2"]
 
 let engine = RiskEngine()
+let router = OrderRouter()
+let candidates = [
+    RouteCandidate(accountID: "a-kite", broker: .kite, latency: .milliseconds(22), errorRate: 0.01, fee: 20, liquidity: 5),
+    RouteCandidate(accountID: "a-upstox", broker: .upstox, latency: .milliseconds(35), errorRate: 0.002, fee: 10, liquidity: 3),
+    RouteCandidate(accountID: "a-alpaca", broker: .alpaca, latency: .milliseconds(60), errorRate: 0.0, fee: 0, liquidity: 1, circuitOpen: true),
+]
+var riskOnly = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
 var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
 var passed = 0
 let clock = ContinuousClock()
+func nanos(_ elapsed: Duration) -> UInt64 {
+    UInt64(max(0, elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))
+}
 let started = clock.now
 for index in 0..<count {
     // Distinct orders (no duplicate hits), spread over the account's symbols.
@@ -59,23 +71,32 @@ for index in 0..<count {
                             quantity: FixedDecimal(1 + index % 40), type: .limit, limitPrice: 1000 + FixedDecimal(units: Int128(index % 100) * 50_000_000))
     let start = clock.now
     let result = engine.evaluate(order, account: account, instrument: rules, lastPrice: 1000, limits: limits, now: now)
-    let elapsed = clock.now - start
-    if case .success = result { passed += 1 }
-    let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-    _ = histogram.record(UInt64(max(0, nanos)))
+    let checked = clock.now
+    if case .success(let assessment) = result {
+        passed += 1
+        _ = router.route(quantity: order.quantity, lotSize: rules.lotSize, value: assessment.notional, idempotencyKey: "bench-\(index)",
+                         averageTradeValue: 5000, candidates: candidates)
+    }
+    let routed = clock.now
+    _ = riskOnly.record(nanos(checked - start))
+    _ = histogram.record(nanos(routed - start))
 }
 let total = clock.now - started
-let snapshot = histogram
+let (snapshot, riskSnapshot) = (histogram, riskOnly)
 let micros = { (percentile: Double) -> Double in Double(snapshot.valueAtPercentile(percentile)) / 1000 }
+let riskMicros = { (percentile: Double) -> Double in Double(riskSnapshot.valueAtPercentile(percentile)) / 1000 }
 let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
 let figures: [String: Double] = [
     "p50Micros": micros(50), "p99Micros": micros(99), "p999Micros": micros(99.9), "maxMicros": Double(snapshot.max) / 1000,
     "checksPerSecond": Double(count) / seconds,
+    "riskOnlyP50Micros": riskMicros(50), "riskOnlyP99Micros": riskMicros(99), "riskOnlyP999Micros": riskMicros(99.9),
 ]
-print("risk check alone (every limit set, 50 positions, 20 working orders), \(count) orders, \(passed) passed")
+print("risk check (every limit set, 50 positions, 20 working orders) + route (3 brokers, one circuit open), \(count) orders, \(passed) passed")
 func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
 print("operation".padding(toLength: 28, withPad: " ", startingAt: 0) + ["p50 µs", "p99 µs", "p99.9 µs", "max µs", "checks/s"].map { column($0, 11) }.joined())
 print("risk.evaluate".padding(toLength: 28, withPad: " ", startingAt: 0)
+      + [riskMicros(50), riskMicros(99), riskMicros(99.9)].map { column(String(format: "%.2f", $0), 11) }.joined())
+print("risk.evaluate + route".padding(toLength: 28, withPad: " ", startingAt: 0)
       + [figures["p50Micros"]!, figures["p99Micros"]!, figures["p999Micros"]!, figures["maxMicros"]!].map { column(String(format: "%.2f", $0), 11) }.joined()
       + column(String(format: "%.0f", figures["checksPerSecond"]!), 11))
 let report: [String: Any] = ["benchmark": "risk", "orders": count, "passed": passed, "figures": figures]

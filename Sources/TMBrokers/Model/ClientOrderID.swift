@@ -53,19 +53,25 @@ public enum ClientOrderID {
 
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
-    /// Big-endian bytes as a base62 number, left-padded with zeros to `width` digits.
+    /// Big-endian bytes as a base62 number, left-padded with zeros to `width` digits. The number is
+    /// held in 64-bit limbs, so each digit costs one hardware division per limb (the order path
+    /// derives an id per order; byte-wise long division cost microseconds).
     static func base62(_ bytes: [UInt8], width: Int) -> String {
-        var number = bytes
+        var limbs = [UInt64](repeating: 0, count: (bytes.count + 7) / 8)
+        for (index, byte) in bytes.reversed().enumerated() { limbs[limbs.count - 1 - index / 8] |= UInt64(byte) << (8 * UInt64(index % 8)) }
         var digits: [UInt8] = []
-        while number.contains(where: { $0 != 0 }) {
+        digits.reserveCapacity(max(width, 44))
+        var first = 0
+        while first < limbs.count {
             // One long division of the whole number by 62; the remainder is the next digit.
-            var remainder = 0
-            for index in number.indices {
-                let value = remainder << 8 | Int(number[index])
-                number[index] = UInt8(value / 62)
-                remainder = value % 62
+            var remainder: UInt64 = 0
+            for index in first..<limbs.count {
+                let (quotient, rest) = UInt64(62).dividingFullWidth((high: remainder, low: limbs[index]))
+                limbs[index] = quotient
+                remainder = rest
             }
-            digits.append(alphabet[remainder])
+            digits.append(alphabet[Int(remainder)])
+            while first < limbs.count, limbs[first] == 0 { first += 1 }
         }
         while digits.count < width { digits.append(alphabet[0]) }
         return String(decoding: digits.reversed(), as: UTF8.self)
