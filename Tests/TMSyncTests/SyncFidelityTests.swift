@@ -119,16 +119,18 @@ import TMSync
                            lastPrice: Decimal(string: "83.6125")!, realizedPnl: 0, unrealizedPnl: Decimal(string: "-225")!, multiplier: 1000),
             // No last price: the exposure is at the average price.
             BrokerPosition(symbol: "INFY", exchange: "NSE", quantity: 10, averagePrice: Decimal(string: "1500.5")!),
+            // No price at all (like a Binance balance): exposure 0, counted as unpriced.
+            BrokerPosition(symbol: "GOLDBEES", exchange: "NSE", quantity: 5, averagePrice: 0),
         ])
         guard case .synced(let report) = try await f.sync() else { Issue.record("not synced"); return }
-        #expect(report.positions == 2)
+        #expect(report.positions == 3)
         let row = try conn.query("SELECT multiplier, last_price, unrealized_pnl, exposure FROM positions WHERE symbol = 'USDINR26JANFUT'").rows[0]
         #expect(try row.decode("multiplier", as: Decimal.self) == 1000)
         #expect(try row.decode("last_price", as: Decimal?.self) == Decimal(string: "83.6125")!)
         #expect(try row.decode("unrealized_pnl", as: Decimal?.self) == -225)
         #expect(try row.decode("exposure", as: Decimal.self) == Decimal(string: "167225")!, "2 x 83.6125 x 1000")
         #expect(try conn.query("SELECT exposure FROM positions WHERE symbol = 'INFY'").rows[0].decode("exposure", as: Decimal.self) == 15005)
-        #expect(try f.count("SELECT count(*)::int FROM sync_logs WHERE positions_count = 2") == 1)
+        #expect(try f.count("SELECT count(*)::int FROM sync_logs WHERE positions_count = 3") == 1)
 
         // The database and the model compute the same exposure.
         for position in f.broker.positionsReported {
@@ -136,11 +138,11 @@ import TMSync
             #expect(stored == position.exposure, "\(position.symbol)")
         }
 
-        // The account's exposure, per currency (both positions are priced in INR: the Kite account's currency).
+        // The account's exposure, per currency (no instrument rows here: the Kite account's currency).
         let summary = try #require(try AccountAdministration.list(conn, account: f.account).first)
-        #expect(summary.exposure == [AccountAdministration.Exposure(currency: "INR", amount: "182230", positions: 2, unpriced: 0)])
+        #expect(summary.exposure == [AccountAdministration.Exposure(currency: "INR", amount: "182230", positions: 3, unpriced: 1)])
         let positions = try AccountAdministration.positions(conn, account: f.account)
-        #expect(positions.map(\.multiplier) == ["1000", "1"])
+        #expect(positions.map(\.multiplier) == ["1000", "1", "1"])
         #expect(positions.first?.unrealizedPnl == "-225" && positions.first?.lastPrice == "83.6125")
 
         // The same through the CLI, as an operator reads it.
@@ -150,7 +152,7 @@ import TMSync
         let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
         let shown = try await runProcess(tm, ["accounts", "show", f.account.uuidString.lowercased()], environment: env)
         #expect(shown.status == 0, "\(shown.output)")
-        #expect(shown.output.contains("182230 INR"), "\(shown.output)")
+        #expect(shown.output.contains("182230 INR (+1 unpriced)"), "\(shown.output)")
         #expect(shown.output.contains("USDINR26JANFUT"))
         let json = try await runProcess(tm, ["accounts", "show", f.account.uuidString.lowercased(), "--json"], environment: env)
         #expect(json.output.contains(#""multiplier" : "1000""#), "\(json.output)")
