@@ -94,10 +94,10 @@ struct SyncWriter {
             var binds: [PostgresData?] = [account.id.postgresData()]
             var rows: [String] = []
             for trade in chunk {
-                let b = binds.count
-                rows.append("($\(b + 1)::text, $\(b + 2)::text, $\(b + 3)::text, $\(b + 4)::text, $\(b + 5)::text, $\(b + 6)::numeric, "
-                            + "$\(b + 7)::numeric, $\(b + 8)::numeric, $\(b + 9)::text, $\(b + 10)::timestamptz, $\(b + 11)::text, "
-                            + "$\(b + 12)::boolean, $\(b + 13)::numeric, $\(b + 14)::numeric)")
+                let base = binds.count
+                rows.append("($\(base + 1)::text, $\(base + 2)::text, $\(base + 3)::text, $\(base + 4)::text, $\(base + 5)::text, $\(base + 6)::numeric, "
+                            + "$\(base + 7)::numeric, $\(base + 8)::numeric, $\(base + 9)::text, $\(base + 10)::timestamptz, $\(base + 11)::text, "
+                            + "$\(base + 12)::boolean, $\(base + 13)::numeric, $\(base + 14)::numeric)")
                 binds += [
                     trade.brokerTradeID.postgresData(), trade.brokerOrderID.postgresData(),
                     trade.symbol.postgresData(), (trade.exchange ?? defaultExchange).postgresData(), trade.side.rawValue.postgresData(),
