@@ -68,6 +68,20 @@ import TMSync
         #expect(again.linked == 0, "linked once")
     }
 
+    @Test func aTradeNamingItsOrdersClientIDIsLinkedEvenWhenTheOrderIsNotReported() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        let conn = try f.db.connect()
+        defer { conn.close() }
+        let orderID = try placedWithoutBrokerID(f, conn, client: "cid-named", state: "UNKNOWN")
+        var trade = SyncFixture.trade("T10", order: "O10", quantity: 10, price: 1500)
+        trade.clientOrderID = "cid-named"
+        f.broker.set(trades: [trade])
+        guard case .synced(let report) = try await f.sync() else { Issue.record("not synced"); return }
+        #expect(try linkedOrder(conn, trade: "T10") == orderID)
+        #expect(report.linked == 1)
+    }
+
     @Test func detailsFilledInForAnOldTradeAreNoCorrectionButAChangedDetailIs() async throws {
         let f = try await SyncFixture(broker: TestBroker(.binance))
         defer { Task { await f.cleanUp() } }
