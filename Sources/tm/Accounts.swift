@@ -11,7 +11,7 @@ import TMSync
 struct Accounts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage broker accounts (credentials are sealed; they are read from stdin or a file, never arguments).",
-        subcommands: [List.self, Add.self, Pause.self, Resume.self, RotateKey.self],
+        subcommands: [List.self, Show.self, Add.self, Pause.self, Resume.self, RotateKey.self],
         defaultSubcommand: List.self)
 
     static func database() throws -> (PostgresConnection, TMEnvironment) {
@@ -20,30 +20,72 @@ struct Accounts: AsyncParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every account: status, last sync, its outcome and counts, next sync.")
+        static let configuration = CommandConfiguration(
+            abstract: "Every account: status, last sync, its outcome and counts, trades, exposure (per currency, from its positions).")
         @Flag(help: "Print as JSON.") var json = false
 
         func run() throws {
             let (db, _) = try database()
             defer { db.close() }
             let accounts = try AccountAdministration.list(db)
-            if json {
-                let encoder = JSONEncoder.pretty
-                encoder.dateEncodingStrategy = .iso8601
-                print(String(decoding: try encoder.encode(accounts), as: UTF8.self))
-                return
-            }
-            let time = ISO8601DateFormatter()
-            print("ID                                    USER                  BROKER   LABEL             STATUS  LAST SYNC             OUTCOME  FETCHED/CREATED/UPDATED  TRADES")
-            for a in accounts {
-                let counts = a.fetched.map { "\($0)/\(a.created ?? 0)/\(a.updated ?? 0)" } ?? "-"
-                print([pad(a.id, 38), pad(a.user, 22), pad(a.broker, 9), pad(a.label, 18), pad(a.status, 8),
-                       pad(a.lastSyncAt.map { time.string(from: $0) } ?? "never", 22), pad(a.lastOutcome ?? "-", 9), pad(counts, 25), "\(a.trades)"]
-                        .joined())
-                if let reason = a.errorReason { print("    error: \(reason)") }
-            }
+            if json { return try printJSON(accounts) }
+            printAccounts(accounts)
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One account: its sync state, exposure and positions (multiplier, last price, unrealized P&L, exposure).")
+        @Argument(help: "The account id.") var account: String
+        @Flag(help: "Print as JSON.") var json = false
+
+        struct Details: Encodable {
+            var account: AccountAdministration.Summary
+            var positions: [AccountAdministration.Position]
         }
 
+        func run() throws {
+            guard let id = UUID(uuidString: account) else { throw ValidationError("account: '\(account)' is not an account id (a UUID)") }
+            let (db, _) = try database()
+            defer { db.close() }
+            guard let summary = try AccountAdministration.list(db, account: id).first else { throw ValidationError("account: no account \(account)") }
+            let positions = try AccountAdministration.positions(db, account: id)
+            if json { return try printJSON(Details(account: summary, positions: positions)) }
+            printAccounts([summary])
+            print("")
+            print("SYMBOL            EXCHANGE  QUANTITY        AVG PRICE       LAST PRICE      MULTIPLIER  UNREALIZED P&L  REALIZED P&L    EXPOSURE")
+            for p in positions {
+                print([pad(p.symbol, 18), pad(p.exchange, 10), pad(p.quantity, 16), pad(p.averagePrice, 16), pad(p.lastPrice ?? "-", 16),
+                       pad(p.multiplier, 12), pad(p.unrealizedPnl ?? "-", 16), pad(p.realizedPnl, 16), "\(p.exposure) \(p.currency ?? "")"].joined())
+            }
+            if positions.isEmpty { print("(no positions)") }
+        }
+    }
+
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder.pretty
+        encoder.dateEncodingStrategy = .iso8601
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    static func printAccounts(_ accounts: [AccountAdministration.Summary]) {
+        let time = ISO8601DateFormatter()
+        print("ID                                    USER                  BROKER   LABEL             STATUS  LAST SYNC             OUTCOME  FETCHED/CREATED/UPDATED  TRADES  EXPOSURE")
+        for a in accounts {
+            let counts = a.fetched.map { "\($0)/\(a.created ?? 0)/\(a.updated ?? 0)" } ?? "-"
+            print([pad(a.id, 38), pad(a.user, 22), pad(a.broker, 9), pad(a.label, 18), pad(a.status, 8),
+                   pad(a.lastSyncAt.map { time.string(from: $0) } ?? "never", 22), pad(a.lastOutcome ?? "-", 9), pad(counts, 25),
+                   pad("\(a.trades)", 8), exposureText(a.exposure)].joined())
+            if let reason = a.errorReason { print("    error: \(reason)") }
+        }
+    }
+
+    /// "1234.5 INR, 10 USD (+2 unpriced)"; "-" when flat.
+    static func exposureText(_ exposure: [AccountAdministration.Exposure]) -> String {
+        guard !exposure.isEmpty else { return "-" }
+        return exposure.map { e in
+            [e.amount, e.currency].compactMap { $0 }.joined(separator: " ") + (e.unpriced > 0 ? " (+\(e.unpriced) unpriced)" : "")
+        }.joined(separator: ", ")
     }
 
     struct Add: ParsableCommand {

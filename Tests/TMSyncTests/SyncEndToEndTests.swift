@@ -13,24 +13,13 @@ import TMSync
 /// sync-consumer executables, `tm schedules fire broker-sync`, the adapters over libcurl.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct SyncEndToEndTests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
-    let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
     let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestServers.uniqueName("sync-e2e"))
     let secret = "sekret-\(UUID().uuidString.prefix(8))"
 
     /// broker-sim on a free port; its base URL.
     func startSimulator() throws -> (ChildProcess, String) {
-        let process = try ChildProcess(simulator, ["--port", "0"], captureOutput: true)
-        var line = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = process.output!.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
-        }
-        return (process, String(line[range]))
+        let sim = try BrokerSimServer()
+        return (sim.process, sim.base)
     }
 
     func admin(_ base: String, _ method: String, _ path: String, _ body: String? = nil) throws -> String {

@@ -5,6 +5,7 @@ import TMBrokers
 import TMCore
 import TMCrypto
 import TMDatabase
+import TMHTTP
 import TMPostgres
 import TMQueue
 import TMRedis
@@ -31,6 +32,8 @@ final class TestBroker: BrokerAdapter, @unchecked Sendable {
             if let positions { _positions = positions }
         }
     }
+    /// The positions the broker answers with now.
+    var positionsReported: [BrokerPosition] { lock.withLock { _positions } }
     func fail(with error: BrokerError?) { lock.withLock { _error = error } }
     func delay(_ d: Duration) { lock.withLock { _delay = d } }
 
@@ -105,6 +108,17 @@ struct SyncFixture {
         return consumer
     }
 
+    /// A consumer that syncs the fixture's account through `adapter` (e.g. a real adapter against broker-sim).
+    func consumer(adapter: any BrokerAdapter) throws -> SyncConsumer {
+        var consumer = SyncConsumer(pool: pool, redis: redis, producer: try producer, keyring: keyring) { _ in adapter }
+        consumer.tradeEventsQueue = tradeEvents
+        consumer.notificationsQueue = notifications
+        return consumer
+    }
+
+    /// The fixture account's credentials, as broker-sim must know them.
+    var plainCredentials: BrokerCredentials { .plain(apiKey: "key-\(secret)", apiSecret: secret, accessToken: "token-\(secret)") }
+
     /// Syncs for `slot`; the default is a new slot every call (after any earlier sync), as each run of
     /// sync-trigger sends (a message for a slot the account was already synced after is skipped).
     /// `delivery` defaults to a new message's first delivery.
@@ -138,5 +152,45 @@ struct SyncFixture {
     static func order(_ id: String, client: String?, quantity: Decimal, filled: Decimal, average: Decimal?, status: BrokerOrderStatus) -> BrokerOrder {
         BrokerOrder(brokerOrderID: id, clientOrderID: client, symbol: "INFY", exchange: "NSE", side: .buy, type: .limit, quantity: quantity,
                     filledQuantity: filled, averagePrice: average, limitPrice: 1500, status: status)
+    }
+}
+
+/// broker-sim as a process on a free port, for syncs through the real adapters.
+struct BrokerSimServer {
+    let process: ChildProcess
+    /// e.g. `http://127.0.0.1:41234`; a broker's API is under `/<broker>`, the admin API under `/admin`.
+    let base: String
+
+    init() throws {
+        let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
+        process = try ChildProcess(simulator, ["--port", "0"], captureOutput: true)
+        var line = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !line.contains("listening on"), ContinuousClock.now < deadline {
+            let chunk = process.output!.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
+            process.terminate(grace: .seconds(5))
+            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
+        }
+        base = String(line[range])
+    }
+
+    /// Registers the fixture's account at the simulated broker.
+    func add(_ f: SyncFixture, broker: BrokerKind) throws {
+        let body = #"{"broker":"\#(broker.rawValue)","api_key":"key-\#(f.secret)","api_secret":"\#(f.secret)","access_token":"token-\#(f.secret)"}"#
+        let response = try HTTPClient().send(HTTPRequest(.post, base + "/admin/accounts", body: .json(Data(body.utf8))))
+        guard response.status == 200 || response.status == 201 else {
+            throw SimulatorRefused(reason: "adding the account: HTTP \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+        }
+    }
+
+    func stop() { process.terminate(grace: .seconds(5)) }
+
+    struct SimulatorRefused: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { "broker-sim refused: \(reason)" }
     }
 }

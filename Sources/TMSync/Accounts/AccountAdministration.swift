@@ -127,23 +127,111 @@ public enum AccountAdministration {
         public var created: Int?
         public var updated: Int?
         public var trades: Int
+        /// The account's exposure per currency (sum of its positions' exposure); empty when flat.
+        public var exposure: [Exposure] = []
     }
 
-    public static func list(_ db: PostgresConnection) throws -> [Summary] {
+    /// What an account holds in one currency: the sum of its positions' exposure
+    /// (|quantity| × last price, else average price, × multiplier), exact.
+    public struct Exposure: Sendable, Codable, Equatable {
+        /// The instrument's currency (`instruments.currency`), else the broker's (INR for Kite and
+        /// Upstox, USD for Alpaca); nil when neither says (a Binance balance, which has no price anyway).
+        public var currency: String?
+        /// Exact decimal, as text.
+        public var amount: String
+        /// Open (non-flat) positions counted.
+        public var positions: Int
+        /// Of those, positions with no price at all (no last price, average 0: e.g. Binance balances):
+        /// they add 0, so the amount understates the exposure by what they are worth.
+        public var unpriced: Int
+
+        public init(currency: String?, amount: String, positions: Int, unpriced: Int) {
+            self.currency = currency
+            self.amount = amount
+            self.positions = positions
+            self.unpriced = unpriced
+        }
+    }
+
+    /// One position as `tm accounts show` lists it; decimals exact, as text.
+    public struct Position: Sendable, Codable, Equatable {
+        public var account: String
+        public var symbol: String
+        public var exchange: String
+        public var quantity: String
+        public var averagePrice: String
+        public var lastPrice: String?
+        public var multiplier: String
+        public var unrealizedPnl: String?
+        public var realizedPnl: String
+        /// `positions.exposure`, computed by the database (one definition, migration 0010).
+        public var exposure: String
+        public var currency: String?
+        public var asOf: Date
+        var unpriced = false
+        var flat = false
+
+        enum CodingKeys: String, CodingKey {
+            case account, symbol, exchange, quantity, averagePrice, lastPrice, multiplier, unrealizedPnl, realizedPnl, exposure, currency, asOf
+        }
+    }
+
+    /// The positions of one account, or of every account (nil), as of their last sync.
+    public static func positions(_ db: PostgresConnection, account: UUID? = nil) throws -> [Position] {
         try db.query("""
+            SELECT p.account_id, p.symbol, p.exchange, p.quantity, p.average_price, p.last_price, p.multiplier, p.unrealized_pnl,
+                   p.realized_pnl, p.exposure, p.as_of,
+                   coalesce(i.currency, CASE a.broker WHEN 'kite' THEN 'INR' WHEN 'upstox' THEN 'INR' WHEN 'alpaca' THEN 'USD' END) AS currency,
+                   (p.last_price IS NULL AND p.average_price = 0) AS unpriced
+            FROM positions p JOIN broker_accounts a ON a.id = p.account_id
+            LEFT JOIN instruments i ON i.exchange = p.exchange AND i.symbol = p.symbol
+            WHERE \(account)::uuid IS NULL OR p.account_id = \(account)::uuid
+            ORDER BY p.account_id, p.exchange, p.symbol
+            """).rows.map { row in
+            func text(_ column: String) throws -> String { "\(try row.decode(column, as: Decimal.self))" }
+            func optional(_ column: String) throws -> String? { try row.decode(column, as: Decimal?.self).map { "\($0)" } }
+            let quantity: Decimal = try row.decode("quantity")
+            return Position(
+                account: (try row.decode("account_id", as: UUID.self)).uuidString.lowercased(), symbol: try row.decode("symbol"),
+                exchange: try row.decode("exchange"), quantity: "\(quantity)", averagePrice: try text("average_price"),
+                lastPrice: try optional("last_price"), multiplier: try text("multiplier"), unrealizedPnl: try optional("unrealized_pnl"),
+                realizedPnl: try text("realized_pnl"), exposure: try text("exposure"), currency: try row.decode("currency"),
+                asOf: try row.decode("as_of"), unpriced: try row.decode("unpriced"), flat: quantity == 0)
+        }
+    }
+
+    /// Exposure per currency of some positions (flat ones left out), in currency order.
+    public static func exposure(_ positions: [Position]) -> [Exposure] {
+        var sums: [String?: (Decimal, Int, Int)] = [:]
+        for position in positions where !position.flat {
+            var sum = sums[position.currency] ?? (0, 0, 0)
+            sum.0 += Decimal(string: position.exposure) ?? 0
+            sum.1 += 1
+            sum.2 += position.unpriced ? 1 : 0
+            sums[position.currency] = sum
+        }
+        return sums.map { Exposure(currency: $0.key, amount: "\($0.value.0)", positions: $0.value.1, unpriced: $0.value.2) }
+            .sorted { ($0.currency ?? "~") < ($1.currency ?? "~") }
+    }
+
+    /// Every account (or one), with its last sync's counts and its exposure.
+    public static func list(_ db: PostgresConnection, account: UUID? = nil) throws -> [Summary] {
+        let held = Dictionary(grouping: try positions(db, account: account), by: \.account)
+        return try db.query("""
             SELECT a.id, u.email, a.broker, a.label, a.status, a.error_reason, a.last_sync_at, a.last_sync_outcome, a.next_sync_at,
                    l.fetched_count, l.created_count, l.updated_count,
                    (SELECT count(*)::int FROM trades t WHERE t.account_id = a.id) AS trades
-            FROM broker_accounts a JOIN users u ON u.id = a.user_id
+            FROM broker_accounts a JOIN users u ON u.id = a.user_id AND (\(account)::uuid IS NULL OR a.id = \(account)::uuid)
             LEFT JOIN LATERAL (SELECT fetched_count, created_count, updated_count FROM sync_logs s
                                WHERE s.account_id = a.id AND s.outcome IS NOT NULL ORDER BY s.started_at DESC LIMIT 1) l ON true
             ORDER BY u.email, a.broker, a.label
             """).rows.map { row in
-            Summary(id: (try row.decode("id", as: UUID.self)).uuidString.lowercased(), user: try row.decode("email"), broker: try row.decode("broker"),
+            let id = (try row.decode("id", as: UUID.self)).uuidString.lowercased()
+            return Summary(id: id, user: try row.decode("email"), broker: try row.decode("broker"),
                     label: try row.decode("label"), status: try row.decode("status"), errorReason: try row.decode("error_reason"),
                     lastSyncAt: try row.decode("last_sync_at"), lastOutcome: try row.decode("last_sync_outcome"), nextSyncAt: try row.decode("next_sync_at"),
                     fetched: try row.decode("fetched_count"), created: try row.decode("created_count"), updated: try row.decode("updated_count"),
-                    trades: try row.decode("trades"))
+                    trades: try row.decode("trades"), exposure: exposure(held[id] ?? []))
         }
     }
 }

@@ -18,7 +18,9 @@ import TMRedis
 ///   was redelivered, can never overwrite a newer sync;
 /// - trades are upserted by (account, broker trade id): a re-sync creates nothing twice, and a trade
 ///   the broker corrected is updated; platform orders get their fill state, never moving backwards
-///   or out of a terminal state; the position snapshot replaces the previous one;
+///   or out of a terminal state; a trade is linked to its platform order by the sync that learns the
+///   order's broker id (matched by client id), in that same sync, even if the trade came earlier;
+///   the position snapshot replaces the previous one (`SyncWriter` says what counts as a correction);
 /// - a `sync_logs` row records every run (counts, duration, outcome); a run that died without an
 ///   outcome (killed, timed out, lease lost) is closed as `abandoned` by the account's next sync —
 ///   which holds the lock, so no such run can still be going — or by sync-trigger's sweep; the
@@ -66,6 +68,8 @@ public struct SyncConsumer: Sendable {
         public var skipped = 0
         public var ordersUpdated = 0
         public var positions = 0
+        /// Trades linked to their platform order by this sync (not corrections: no event).
+        public var linked = 0
     }
 
     public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
@@ -138,7 +142,8 @@ public struct SyncConsumer: Sendable {
             if !changed.isEmpty { await outbox.publish(account: account.id, logger: logger) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
-                "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "duration_ms": "\(duration.milliseconds)",
+                "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "linked": "\(report.linked)",
+                "positions": "\(report.positions)", "duration_ms": "\(duration.milliseconds)",
             ])
             return .synced(report)
         } catch let error as BrokerError {

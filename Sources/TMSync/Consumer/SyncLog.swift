@@ -37,7 +37,8 @@ enum SyncLog {
     static func finish(_ db: PostgresConnection, logID: Int64, report: SyncConsumer.SyncReport, duration: Duration) throws {
         try db.execute("""
             UPDATE sync_logs SET finished_at = greatest(now(), started_at), fetched_count = \(report.fetched), created_count = \(report.created),
-              updated_count = \(report.updated), skipped_count = \(report.skipped), duration_ms = \(duration.milliseconds), outcome = 'ok'
+              updated_count = \(report.updated), skipped_count = \(report.skipped), orders_updated_count = \(report.ordersUpdated),
+              positions_count = \(report.positions), linked_count = \(report.linked), duration_ms = \(duration.milliseconds), outcome = 'ok'
             WHERE id = \(logID)
             """)
     }

@@ -18,17 +18,20 @@ struct SyncWriter {
         var revision: String { created ? "c" : "u-\(version)" }
     }
 
+    /// Orders first: a platform order the broker reports by its client id gets its broker id here,
+    /// so the trades of that order — which carry only the broker's order id — are linked in the
+    /// same sync (`linkTrades`), whether they arrived now or in an earlier sync.
     func apply(orders: [BrokerOrder], trades batch: TradeBatch, positions: [BrokerPosition], logID: Int64,
                duration: Duration) throws -> (SyncConsumer.SyncReport, [ChangedTrade]) {
         var report = SyncConsumer.SyncReport()
-        var changed: [ChangedTrade] = []
+        report.ordersUpdated = try updateOrders(orders)
         report.fetched = batch.trades.count
-        changed = try upsert(batch.trades)
+        let changed = try upsert(batch.trades)
+        report.linked = try linkTrades(batch.trades)
         report.created = changed.filter(\.created).count
         report.updated = changed.count - report.created
         report.skipped = Set(batch.trades.map(\.brokerTradeID)).count - changed.count
         try recordEvents(changed)
-        report.ordersUpdated = try updateOrders(orders)
         report.positions = try replacePositions(positions)
         try SyncLog.finish(db, logID: logID, report: report, duration: duration)
         let cursor = String(decoding: try JSONEncoder().encode(batch.next.values), as: UTF8.self)
@@ -66,7 +69,16 @@ struct SyncWriter {
     }
 
     /// Inserts new trades, updates corrected ones and leaves unchanged ones alone, in one statement
-    /// per 200 trades (a sync's trades cost one round trip, not one each). Returns what changed.
+    /// per 200 trades (a sync's trades cost one round trip, not one each). Returns what was created
+    /// or corrected: those get a `trade-events` message.
+    ///
+    /// What counts as a correction: a change of quantity, price, fees, fee currency, time or side;
+    /// or a detail (product, maker/taker, quote quantity, order remaining quantity) the broker now
+    /// reports as a different value from a stored one. A detail stored as NULL that the broker now
+    /// reports is a backfill (the trade synced before the platform kept it, or before the adapter
+    /// read it): written, not announced, so the first sync after migration 0010 sends no event for
+    /// every old trade. A detail the broker stops reporting keeps its stored value.
+    /// Trades are linked to their orders by `linkTrades`, after the upsert.
     func upsert(_ trades: [BrokerTrade]) throws -> [ChangedTrade] {
         // A trade listed twice by the broker counts once (its last version): one statement may not
         // touch a row twice.
@@ -83,29 +95,56 @@ struct SyncWriter {
             var rows: [String] = []
             for trade in chunk {
                 let base = binds.count
-                rows.append("($\(base + 1)::text, $\(base + 2)::text, $\(base + 3)::text, $\(base + 4)::text, $\(base + 5)::text, $\(base + 6)::text, "
-                            + "$\(base + 7)::numeric, $\(base + 8)::numeric, $\(base + 9)::numeric, $\(base + 10)::text, $\(base + 11)::timestamptz)")
+                rows.append("($\(base + 1)::text, $\(base + 2)::text, $\(base + 3)::text, $\(base + 4)::text, $\(base + 5)::text, $\(base + 6)::numeric, "
+                            + "$\(base + 7)::numeric, $\(base + 8)::numeric, $\(base + 9)::text, $\(base + 10)::timestamptz, $\(base + 11)::text, "
+                            + "$\(base + 12)::boolean, $\(base + 13)::numeric, $\(base + 14)::numeric)")
                 binds += [
-                    trade.brokerTradeID.postgresData(), trade.brokerOrderID.postgresData(), trade.clientOrderID?.postgresData(),
+                    trade.brokerTradeID.postgresData(), trade.brokerOrderID.postgresData(),
                     trade.symbol.postgresData(), (trade.exchange ?? defaultExchange).postgresData(), trade.side.rawValue.postgresData(),
                     trade.quantity.postgresData(), trade.price.postgresData(), trade.fee.postgresData(), trade.feeCurrency?.postgresData(),
-                    trade.executedAt.postgresData(),
+                    trade.executedAt.postgresData(), trade.product?.rawValue.postgresData(), trade.isMaker?.postgresData(),
+                    trade.quoteQuantity?.postgresData(), trade.orderRemainingQuantity?.postgresData(),
                 ]
             }
+            // `corrected` compares with the rows as they were before this statement (every part of
+            // one statement sees the same snapshot). coalesce(new, old) vs coalesce(old, new) differ
+            // only when both are set and differ: a NULL on either side is no correction.
             let sql = """
-                WITH incoming (broker_trade_id, broker_order_id, client_order_id, symbol, exchange, side, quantity, price, fees, fee_currency, traded_at)
-                  AS (VALUES \(rows.joined(separator: ", ")))
-                INSERT INTO trades (account_id, order_id, broker_trade_id, broker_order_id, symbol, exchange, side, quantity, price, fees, fee_currency, traded_at)
-                SELECT $1, (SELECT o.id FROM orders o WHERE o.account_id = $1
-                              AND (o.broker_order_id = i.broker_order_id OR o.client_order_id = i.client_order_id) LIMIT 1),
-                       i.broker_trade_id, i.broker_order_id, i.symbol, i.exchange, i.side, i.quantity, i.price, i.fees, i.fee_currency, i.traded_at
-                FROM incoming i
-                ON CONFLICT (account_id, broker_trade_id) DO UPDATE SET
-                  quantity = EXCLUDED.quantity, price = EXCLUDED.price, fees = EXCLUDED.fees, fee_currency = EXCLUDED.fee_currency,
-                  traded_at = EXCLUDED.traded_at, side = EXCLUDED.side, order_id = coalesce(trades.order_id, EXCLUDED.order_id)
-                WHERE (trades.quantity, trades.price, trades.fees, trades.fee_currency, trades.traded_at, trades.side)
-                      IS DISTINCT FROM (EXCLUDED.quantity, EXCLUDED.price, EXCLUDED.fees, EXCLUDED.fee_currency, EXCLUDED.traded_at, EXCLUDED.side)
-                RETURNING id, broker_trade_id, (xmax = 0) AS created, xmin::text AS version
+                WITH incoming (broker_trade_id, broker_order_id, symbol, exchange, side, quantity, price, fees, fee_currency, traded_at,
+                               product, is_maker, quote_quantity, order_remaining_quantity)
+                  AS (VALUES \(rows.joined(separator: ", "))),
+                stored AS (
+                  SELECT t.broker_trade_id,
+                         (t.quantity, t.price, t.fees, t.fee_currency, t.traded_at, t.side)
+                           IS DISTINCT FROM (i.quantity, i.price, i.fees, i.fee_currency, i.traded_at, i.side)
+                         OR (coalesce(i.product, t.product), coalesce(i.is_maker, t.is_maker), coalesce(i.quote_quantity, t.quote_quantity),
+                             coalesce(i.order_remaining_quantity, t.order_remaining_quantity))
+                           IS DISTINCT FROM (coalesce(t.product, i.product), coalesce(t.is_maker, i.is_maker), coalesce(t.quote_quantity, i.quote_quantity),
+                             coalesce(t.order_remaining_quantity, i.order_remaining_quantity)) AS corrected
+                  FROM trades t JOIN incoming i ON t.account_id = $1 AND t.broker_trade_id = i.broker_trade_id
+                ),
+                written AS (
+                  INSERT INTO trades (account_id, broker_trade_id, broker_order_id, symbol, exchange, side, quantity, price, fees, fee_currency,
+                                      traded_at, product, is_maker, quote_quantity, order_remaining_quantity)
+                  SELECT $1, i.broker_trade_id, i.broker_order_id, i.symbol, i.exchange, i.side, i.quantity, i.price, i.fees, i.fee_currency,
+                         i.traded_at, i.product, i.is_maker, i.quote_quantity, i.order_remaining_quantity
+                  FROM incoming i
+                  ON CONFLICT (account_id, broker_trade_id) DO UPDATE SET
+                    quantity = EXCLUDED.quantity, price = EXCLUDED.price, fees = EXCLUDED.fees, fee_currency = EXCLUDED.fee_currency,
+                    traded_at = EXCLUDED.traded_at, side = EXCLUDED.side,
+                    product = coalesce(EXCLUDED.product, trades.product), is_maker = coalesce(EXCLUDED.is_maker, trades.is_maker),
+                    quote_quantity = coalesce(EXCLUDED.quote_quantity, trades.quote_quantity),
+                    order_remaining_quantity = coalesce(EXCLUDED.order_remaining_quantity, trades.order_remaining_quantity)
+                  WHERE (trades.quantity, trades.price, trades.fees, trades.fee_currency, trades.traded_at, trades.side,
+                         trades.product, trades.is_maker, trades.quote_quantity, trades.order_remaining_quantity)
+                        IS DISTINCT FROM (EXCLUDED.quantity, EXCLUDED.price, EXCLUDED.fees, EXCLUDED.fee_currency, EXCLUDED.traded_at, EXCLUDED.side,
+                         coalesce(EXCLUDED.product, trades.product), coalesce(EXCLUDED.is_maker, trades.is_maker),
+                         coalesce(EXCLUDED.quote_quantity, trades.quote_quantity),
+                         coalesce(EXCLUDED.order_remaining_quantity, trades.order_remaining_quantity))
+                  RETURNING id, broker_trade_id, (xmax = 0) AS created, xmin::text AS version
+                )
+                SELECT w.id, w.broker_trade_id, w.created, w.version FROM written w LEFT JOIN stored s USING (broker_trade_id)
+                WHERE w.created OR s.corrected
                 """
             for row in try db.query(PostgresQuery(unsafeSQL: sql, binds: binds)).rows {
                 let id: String = try row.decode("broker_trade_id")
@@ -116,8 +155,36 @@ struct SyncWriter {
         return changed
     }
 
+    /// Links every unlinked trade of the account to its platform order once the order's broker id is
+    /// known — the order matched by client id in this sync or an earlier one — or the trade itself
+    /// names the order's client id. A link is not a correction: no `trade-events` message. Returns
+    /// how many trades were linked.
+    func linkTrades(_ trades: [BrokerTrade]) throws -> Int {
+        // Trades that name their order's client id (the model allows it; the brokers' fills do not today).
+        var binds: [PostgresData?] = [account.id.postgresData()]
+        var named: [String] = []
+        for trade in trades {
+            guard let client = trade.clientOrderID else { continue }
+            binds += [trade.brokerOrderID.postgresData(), client.postgresData()]
+            named.append("($\(binds.count - 1)::text, $\(binds.count)::text)")
+        }
+        let byClientID = named.isEmpty ? "" : """
+            UNION ALL
+            SELECT o.id, n.broker_order_id FROM orders o JOIN (VALUES \(named.joined(separator: ", "))) AS n (broker_order_id, client_order_id)
+              ON o.client_order_id = n.client_order_id WHERE o.account_id = $1
+            """
+        return try db.execute(PostgresQuery(unsafeSQL: """
+            UPDATE trades t SET order_id = known.order_id
+            FROM (SELECT o.id AS order_id, o.broker_order_id FROM orders o WHERE o.account_id = $1 AND o.broker_order_id IS NOT NULL
+                  \(byClientID)) AS known
+            WHERE t.account_id = $1 AND t.order_id IS NULL AND t.broker_order_id = known.broker_order_id
+            """, binds: binds))
+    }
+
     /// Moves the platform's own open orders to the fill state the broker reports; never backwards,
-    /// never out of a terminal state. Returns how many orders changed.
+    /// never out of a terminal state. An order known by its client id only (placed, the answer
+    /// lost: SUBMITTING or UNKNOWN) gets the broker's id, even when nothing else has changed yet.
+    /// Stores the broker's remaining quantity and product. Returns how many orders changed.
     func updateOrders(_ orders: [BrokerOrder]) throws -> Int {
         guard !orders.isEmpty else { return 0 }
         let open = try db.query("""
@@ -148,13 +215,18 @@ struct SyncWriter {
             let storedAverage: Decimal? = try row.decode("average_price")
             let average = filled > 0 ? (reported.averagePrice ?? storedAverage) : nil
             guard filled == 0 || average != nil else { continue }
+            // What the broker did not say (remaining quantity, product) keeps its stored value.
+            let (remaining, product) = (reported.remainingQuantity, reported.product?.rawValue)
             changed += try db.execute("""
                 UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = \(filled),
                   average_price = \(average)::numeric, state = \(state), reject_reason = coalesce(\(reported.rejectReason)::text, reject_reason),
                   completed_at = CASE WHEN \(state)::text IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
+                  remaining_quantity = coalesce(\(remaining)::numeric, remaining_quantity), product = coalesce(\(product)::text, product),
                   version = version + 1
                 WHERE id = \(try row.decode("id", as: UUID.self))
-                  AND (filled_quantity, state, average_price) IS DISTINCT FROM (\(filled)::numeric, \(state)::text, \(average)::numeric)
+                  AND (filled_quantity, state, average_price, broker_order_id, remaining_quantity, product)
+                      IS DISTINCT FROM (\(filled)::numeric, \(state)::text, \(average)::numeric, coalesce(broker_order_id, \(reported.brokerOrderID)),
+                                        coalesce(\(remaining)::numeric, remaining_quantity), coalesce(\(product)::text, product))
                 """)
         }
         return changed
@@ -176,12 +248,14 @@ struct SyncWriter {
         try db.execute("DELETE FROM positions WHERE account_id = \(account.id)")
         for position in positions {
             let average = position.quantity == 0 ? Decimal(0) : position.averagePrice
+            // `exposure` is a generated column: abs(quantity) x coalesce(last_price, average_price) x multiplier.
             try db.execute("""
-                INSERT INTO positions (account_id, symbol, exchange, quantity, average_price, realized_pnl, as_of)
+                INSERT INTO positions (account_id, symbol, exchange, quantity, average_price, realized_pnl, multiplier, last_price, unrealized_pnl, as_of)
                 VALUES (\(account.id), \(position.symbol), \(position.exchange ?? defaultExchange), \(position.quantity), \(average),
-                        \(position.realizedPnl ?? 0), now())
+                        \(position.realizedPnl ?? 0), \(position.multiplier), \(position.lastPrice)::numeric, \(position.unrealizedPnl)::numeric, now())
                 ON CONFLICT (account_id, exchange, symbol) DO UPDATE SET quantity = EXCLUDED.quantity,
-                  average_price = EXCLUDED.average_price, realized_pnl = EXCLUDED.realized_pnl, as_of = EXCLUDED.as_of
+                  average_price = EXCLUDED.average_price, realized_pnl = EXCLUDED.realized_pnl, multiplier = EXCLUDED.multiplier,
+                  last_price = EXCLUDED.last_price, unrealized_pnl = EXCLUDED.unrealized_pnl, as_of = EXCLUDED.as_of
                 """)
         }
         return positions.count
