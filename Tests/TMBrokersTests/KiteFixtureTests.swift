@@ -221,43 +221,43 @@ import Testing
 
     // MARK: Errors
 
-    /// A fixture body at a status (the documented one, or HTTP 200 as the official SDK's test serves it).
-    static func errorCase(_ file: String, status: Int, placement: ErrorShape, read: ErrorShape, mentions: String) -> ErrorCase {
-        ErrorCase(name: "\(file) at \(status)", status: status, body: try! Fixture.text("kite/\(file)"), placement: placement, read: read,
-                  mentions: mentions)
+    /// What an error maps to: the same for a placement and a read, or an uncertain outcome (a
+    /// placement's `unknownOutcome`, a read's `unavailable`).
+    enum Mapped {
+        case both(ErrorShape)
+        case uncertain
+        var shapes: (placement: ErrorShape, read: ErrorShape) {
+            switch self {
+            case .both(let shape): return (shape, shape)
+            case .uncertain: return (.unknownOutcome, .unavailable)
+            }
+        }
     }
 
-    static let errorCases: [ErrorCase] = [
-        errorCase("error_general_exception.json", status: 500, placement: .unknownOutcome, read: .unavailable, mentions: "Error message"),
-        errorCase("error_general_exception_sdk.json", status: 500, placement: .unknownOutcome, read: .unavailable,
-                  mentions: "Generic error message"),
-        errorCase("error_token_exception.json", status: 403, placement: .unauthorized, read: .unauthorized, mentions: "Please login again"),
-        errorCase("error_permission_exception.json", status: 403, placement: .unauthorized, read: .unauthorized,
-                  mentions: "oops! permission issue"),
-        errorCase("error_input_exception.json", status: 400, placement: .rejected(code: "InputException"),
-                  read: .rejected(code: "InputException"), mentions: "missing or invalid params"),
-        errorCase("error_margin_exception.json", status: 400, placement: .rejected(code: "MarginException"),
-                  read: .rejected(code: "MarginException"), mentions: "Insufficient funds."),
-        // Kite could not reach its OMS: the order may or may not have gone through.
-        errorCase("error_network_exception.json", status: 503, placement: .unknownOutcome, read: .unavailable,
-                  mentions: "oopsy doopsy network issues damn!"),
-        errorCase("error_order_exception.json", status: 500, placement: .unknownOutcome, read: .unavailable,
-                  mentions: "oops! cannot place order"),
-        // As the official SDK's tests serve them (no status given: 200); the type decides.
-        errorCase("error_network_exception.json", status: 200, placement: .unknownOutcome, read: .unavailable,
-                  mentions: "oopsy doopsy network issues damn!"),
-        errorCase("error_general_exception_sdk.json", status: 200, placement: .unknownOutcome, read: .unavailable,
-                  mentions: "Generic error message"),
-        errorCase("error_token_exception.json", status: 200, placement: .unauthorized, read: .unauthorized, mentions: "Please login again"),
-        errorCase("error_input_exception.json", status: 200, placement: .rejected(code: "InputException"),
-                  read: .rejected(code: "InputException"), mentions: "missing or invalid params"),
-        errorCase("error_order_exception.json", status: 200, placement: .rejected(code: "OrderException"),
-                  read: .rejected(code: "OrderException"), mentions: "oops! cannot place order"),
-        errorCase("error_margin_exception.json", status: 200, placement: .rejected(code: "MarginException"),
-                  read: .rejected(code: "MarginException"), mentions: "Insufficient funds."),
-        errorCase("error_permission_exception.json", status: 200, placement: .unauthorized, read: .unauthorized,
-                  mentions: "oops! permission issue"),
+    /// Each error sample: its documented status and what it maps to there, and what it maps to at
+    /// HTTP 200, as the official SDK's tests serve it (nil: not served so).
+    static let samples: [(file: String, status: Int, documented: Mapped, at200: Mapped?)] = [
+        ("error_general_exception.json", 500, .uncertain, nil),
+        ("error_general_exception_sdk.json", 500, .uncertain, .uncertain),
+        ("error_token_exception.json", 403, .both(.unauthorized), .both(.unauthorized)),
+        ("error_permission_exception.json", 403, .both(.unauthorized), .both(.unauthorized)),
+        ("error_input_exception.json", 400, .both(.rejected(code: "InputException")), .both(.rejected(code: "InputException"))),
+        ("error_margin_exception.json", 400, .both(.rejected(code: "MarginException")), .both(.rejected(code: "MarginException"))),
+        // Kite could not reach its OMS: the order may or may not have gone through, whatever the status.
+        ("error_network_exception.json", 503, .uncertain, .uncertain),
+        // A 500 leaves the outcome open; the same refusal in a 2xx is a refusal.
+        ("error_order_exception.json", 500, .uncertain, .both(.rejected(code: "OrderException"))),
     ]
+
+    /// The samples as error cases, each required to carry Kite's own message.
+    static let errorCases: [ErrorCase] = samples.flatMap { sample -> [ErrorCase] in
+        let body = try! Fixture.text("kite/\(sample.file)")
+        let message = try! Fixture.json("kite/\(sample.file)")["message"]!.stringValue!
+        return [(sample.status, sample.documented), (200, sample.at200)].compactMap { status, mapped in
+            mapped.map { ErrorCase(name: "\(sample.file) at \(status)", status: status, body: body, placement: $0.shapes.placement,
+                                   read: $0.shapes.read, mentions: message) }
+        }
+    }
 
     @Test(arguments: errorCases) func mapsKitesDocumentedErrors(_ errorCase: ErrorCase) async throws {
         try await checkErrorCase(errorCase, broker: .kite)

@@ -28,6 +28,18 @@ import Testing
         return consumer
     }
 
+    /// A limit buy on NSE the platform placed and the broker accepted.
+    static func acceptedBuy(_ conn: PostgresConnection, _ f: SyncFixture, key: String, clientID: String, symbol: String, quantity: Decimal,
+                            price: Decimal, brokerOrderID: String) throws -> UUID {
+        try conn.query("""
+            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price,
+                                state, broker_order_id)
+            VALUES (\(f.user), \(f.account), \(key), \(clientID), \(symbol), 'NSE', 'buy', 'limit', \(quantity), \(price), 'ACCEPTED',
+                    \(brokerOrderID))
+            RETURNING id
+            """).rows[0].decode("id")
+    }
+
     @Test func kitesOwnSamplesLandExactly() async throws {
         let bodies = try ["/kite/orders": "orders.json", "/kite/trades": "trades.json", "/kite/portfolio/positions": "positions.json"]
             .mapValues(Self.fixture)
@@ -43,10 +55,8 @@ import Testing
         let conn = try f.db.connect()
         defer { conn.close() }
         // The platform placed the sample's IOC buy (order 300000000000000, COMPLETE at 109.4).
-        let orderID: UUID = try conn.query("""
-            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price, state, broker_order_id)
-            VALUES (\(f.user), \(f.account), 'order-ioc', 'cid-ioc', 'IOC', 'NSE', 'buy', 'limit', 1, 109.4, 'ACCEPTED', '300000000000000') RETURNING id
-            """).rows[0].decode("id")
+        let orderID = try Self.acceptedBuy(conn, f, key: "order-ioc", clientID: "cid-ioc", symbol: "IOC", quantity: 1,
+                                           price: Decimal(string: "109.4")!, brokerOrderID: "300000000000000")
 
         let outcome = try await f.sync(consumer: try Self.consumer(f, KiteAdapter(baseURL: server.baseURL + "/kite", http: http)))
         guard case .synced = outcome else { Issue.record("not synced: \(outcome)"); return }
@@ -100,11 +110,8 @@ import Testing
                                                                type: .limit, limitPrice: 700, product: "CNC"), credentials: credentials)
         let conn = try f.db.connect()
         defer { conn.close() }
-        let orderID: UUID = try conn.query("""
-            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price, state, broker_order_id)
-            VALUES (\(f.user), \(f.account), 'kite-fidelity-modify', \(clientID), 'INFY', 'NSE', 'buy', 'limit', 3, 700, 'ACCEPTED', \(placed.brokerOrderID))
-            RETURNING id
-            """).rows[0].decode("id")
+        let orderID = try Self.acceptedBuy(conn, f, key: "kite-fidelity-modify", clientID: clientID, symbol: "INFY", quantity: 3, price: 700,
+                                           brokerOrderID: placed.brokerOrderID)
         let consumer = try Self.consumer(f, adapter)
         _ = try await f.sync(consumer: consumer)
         #expect(try conn.query("SELECT state FROM orders WHERE id = \(orderID)").rows[0].decode("state", as: String.self) == "ACCEPTED")
