@@ -9,7 +9,25 @@ import TMHTTP
 /// `tag` and a tag Kite would refuse (over 20 characters) is rejected before anything is sent;
 /// look-up by client id reads the day's order book and matches the tag (Kite has no other way).
 /// Kite acknowledges a placement with an order id only, so `placeOrder` returns the order as sent
-/// with status `open`. Errors are mapped by `KiteErrors`.
+/// with status `open`; a modification likewise returns the order as sent. Errors are mapped by
+/// `KiteErrors`. Kept from Kite's answers beyond the basics: `product` (CNC/MIS/NRML/MTF) of orders
+/// and trades, `trigger_price`, `pending_quantity`, a position's `multiplier` (exposure), its
+/// `last_price`, `unrealised` and `realised`.
+///
+/// What Kite reports that the platform ignores, and why:
+/// - orders: `exchange_order_id` (Kite's `order_id` is the handle every call takes), `placed_by`
+///   and `guid` (the account is known), `parent_order_id` and `variety` (the platform places regular
+///   orders only), `status_message_raw` (`status_message` is kept), `modified`, `validity`,
+///   `validity_ttl`, `disclosed_quantity`, `market_protection`, `auction_number`, `meta` (iceberg
+///   legs), `cancelled_quantity` (quantity − filled of a cancelled order), `instrument_token` (the
+///   trading symbol is the platform's key), `tags` beyond the first (the first is the client id
+///   when `tag` is null);
+/// - trades: `exchange_order_id`, `instrument_token`, `order_timestamp` (the fill's own time is kept);
+/// - positions: the `day` list (the `net` list is the position), `overnight_quantity`,
+///   `close_price`, `value`, `pnl` and `m2m` (realised and unrealised are kept apart), the
+///   `buy_*`/`sell_*`/`day_*` totals (their average and P&L are kept), `token`/`instrument_token`;
+/// - margins: `enabled`, `available.*` but `cash`, `utilised.*` but `debits` (the margin breakdown
+///   is Kite's risk arithmetic, not something the platform acts on); ltp: `instrument_token`.
 public struct KiteAdapter: BrokerAdapter {
     public let broker = BrokerKind.kite
     let baseURL: String
@@ -90,16 +108,65 @@ public struct KiteAdapter: BrokerAdapter {
         return orders
     }
 
-    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
+    /// `PUT /orders/regular/{order_id}` with the new quantity, prices, type and validity. Kite answers
+    /// with the order id only, so the order is returned as sent (status `open`, nothing known filled)
+    /// rather than read back: Kite applies a modification asynchronously (its book shows
+    /// `MODIFY PENDING` or the old values for a moment), so a read-back would often return the old
+    /// order, and a failed read-back would report a modification that took effect as failed. The
+    /// next sync reads the order as Kite then has it (with its tag and fills).
     public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
-        throw BrokerError.unavailable(reason: "kite modify: not built yet")
+        let (form, prices) = try modificationForm(modification)
+        let path = "/orders/\(variety)/\(HTTPRequest.percentEncode(modification.brokerOrderID))"
+        let data = try await call(.put, path, form: form, effect: .change, context: "kite order modification", credentials: credentials)
+        let orderID = try BrokerError.decodingAnswer(to: .change) { () throws(BrokerError) -> String in
+            try JSONFields(data, context: "kite order modification").text("order_id")
+        }
+        return BrokerOrder(brokerOrderID: orderID, clientOrderID: nil, symbol: modification.symbol,
+                           exchange: modification.exchange ?? "NSE", side: modification.side, type: modification.type,
+                           quantity: modification.quantity, filledQuantity: 0, averagePrice: nil, limitPrice: prices.limit, status: .open,
+                           stopPrice: prices.stop)
     }
 
+    /// `GET /user/margins`: one `BrokerFunds` per segment Kite reports (equity, commodity), in INR:
+    /// `net` is what new orders may use, `available.cash` the cash, `utilised.debits` what is tied up.
     public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
-        throw BrokerError.unavailable(reason: "kite funds: not built yet")
+        let data = try await call(.get, "/user/margins", effect: .read, context: "kite margins", credentials: credentials)
+        let margins = try JSONFields(data, context: "kite margins")
+        var funds: [BrokerFunds] = []
+        for segment in Self.segments where margins.has(segment) {
+            let fields = try margins.object(segment)
+            funds.append(BrokerFunds(segment: segment, currency: "INR", available: try fields.decimal("net"),
+                                     cash: try fields.object("available").optionalDecimal("cash"),
+                                     used: try fields.object("utilised").optionalDecimal("debits")))
+        }
+        return funds
     }
 
+    /// `GET /quote/ltp?i=EXCHANGE:TRADINGSYMBOL&i=...`, up to `ltpBatch` instruments a call (Kite's
+    /// limit); an instrument Kite does not know is absent from its answer and so from the result.
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        throw BrokerError.unavailable(reason: "kite last prices: not built yet")
+        var prices: [LastPrice] = []
+        var start = 0
+        while start < instruments.count {
+            let batch = instruments[start..<min(start + Self.ltpBatch, instruments.count)]
+            start += Self.ltpBatch
+            var keys: [String] = []
+            for instrument in batch where !keys.contains(Self.quoteKey(instrument)) { keys.append(Self.quoteKey(instrument)) }
+            let data = try await call(.get, "/quote/ltp", query: keys.map { ("i", $0) }, effect: .read, context: "kite last prices",
+                                      credentials: credentials)
+            let quotes = try JSONFields(data, context: "kite last prices")
+            for instrument in batch where quotes.has(Self.quoteKey(instrument)) {
+                prices.append(LastPrice(instrument: instrument, price: try quotes.object(Self.quoteKey(instrument)).decimal("last_price")))
+            }
+        }
+        return prices
     }
+
+    /// Kite's margin segments, in the order reported.
+    static let segments = ["equity", "commodity"]
+    /// Most instruments `GET /quote/ltp` takes in one call.
+    static let ltpBatch = 1000
+
+    /// Kite's instrument key, `EXCHANGE:TRADINGSYMBOL` (NSE when the platform names no exchange).
+    static func quoteKey(_ instrument: InstrumentRef) -> String { "\(instrument.exchange ?? "NSE"):\(instrument.symbol)" }
 }

@@ -15,7 +15,11 @@ extension KiteAdapter {
         }
         let response = try await transport.send(request, effect: effect)
         guard response.isSuccess else { throw KiteErrors.map(response, effect: effect) }
-        return try SuccessEnvelope.data(of: response, context: context, effect: effect)
+        do {
+            return try SuccessEnvelope.data(of: response, context: context, effect: effect)
+        } catch {
+            throw KiteErrors.errorInSuccess(response, effect: effect) ?? error
+        }
     }
 
     /// The `POST /orders/{variety}` form, in Kite's parameter names.
@@ -34,5 +38,23 @@ extension KiteAdapter {
         if order.type == .market || order.type == .stop { form.append(("market_protection", marketProtection)) }
         form.append(("tag", order.clientOrderID))
         return form
+    }
+
+    /// The `PUT /orders/{variety}/{order_id}` form (Kite's documented parameters: order_type,
+    /// quantity, validity, price, trigger_price), with the prices the new type uses.
+    func modificationForm(_ modification: OrderModification) throws(BrokerError)
+        -> (form: [(String, String)], prices: (limit: Decimal?, stop: Decimal?)) {
+        let quantity = try IndianBrokerWire.wholeQuantity(modification.quantity, broker: .kite)
+        let asOrder = OrderRequest(clientOrderID: modification.replacementClientOrderID, symbol: modification.symbol,
+                                   exchange: modification.exchange, side: modification.side, quantity: quantity, type: modification.type,
+                                   limitPrice: modification.limitPrice, stopPrice: modification.stopPrice,
+                                   timeInForce: modification.timeInForce)
+        var form: [(String, String)] = [
+            ("order_type", IndianBrokerWire.orderTypeWord(modification.type)),
+            ("quantity", DecimalText.plain(quantity)),
+            ("validity", try IndianBrokerWire.validityWord(modification.timeInForce, broker: .kite)),
+        ]
+        try form.append(contentsOf: OrderPrices.fields(asOrder, broker: .kite, limitName: "price", stopName: "trigger_price"))
+        return (form, try OrderPrices.checked(asOrder, broker: .kite))
     }
 }

@@ -12,6 +12,9 @@ enum KiteFormat {
         }
     }
 
+    /// A finished status as Kite words it in its messages (`COMPLETE`, `CANCELLED`).
+    static func statusWord(_ status: SimOrderStatus) -> String { status == .filled ? "COMPLETE" : status.rawValue.uppercased() }
+
     static func order(_ order: SimOrder, apiKey: String, statusOverride: String? = nil, filledOverride: Decimal? = nil) -> JSONValue {
         let filled = filledOverride ?? order.filledQuantity
         let tag = JSONValue.optional(order.clientOrderID)
@@ -67,11 +70,38 @@ enum KiteFormat {
             "value": .decimal(line.sellValue - line.buyValue), "pnl": .decimal(pnl.rounded(scale: 4)), "m2m": .decimal(pnl.rounded(scale: 4)),
             "unrealised": .decimal(line.unrealizedPnl.rounded(scale: 4)), "realised": .decimal(line.realizedPnl.rounded(scale: 4)),
             "buy_quantity": .decimal(line.buyQuantity), "buy_price": .decimal(line.buyPrice), "buy_value": .decimal(line.buyValue),
-            "buy_m2m": .decimal(line.buyValue), "sell_quantity": .decimal(line.sellQuantity), "sell_price": .decimal(line.sellPrice),
-            "sell_value": .decimal(line.sellValue), "sell_m2m": .decimal(line.sellValue),
+            "buy_m2m": .decimal(line.buyValue), "buy_m2m_value": .decimal(line.buyValue), "sell_quantity": .decimal(line.sellQuantity),
+            "sell_price": .decimal(line.sellPrice), "sell_value": .decimal(line.sellValue), "sell_m2m": .decimal(line.sellValue),
+            "sell_m2m_value": .decimal(line.sellValue),
             "day_buy_quantity": .decimal(day?.buyQuantity ?? 0), "day_buy_price": .decimal(day?.buyPrice ?? 0),
             "day_buy_value": .decimal(day?.buyValue ?? 0), "day_sell_quantity": .decimal(day?.sellQuantity ?? 0),
             "day_sell_price": .decimal(day?.sellPrice ?? 0), "day_sell_value": .decimal(day?.sellValue ?? 0),
+        ]
+    }
+
+    /// Every account starts the day with this much cash in its equity segment.
+    static let openingBalance = Decimal(1_000_000)
+
+    /// `GET /user/margins`: the equity segment's cash less what the day's net buying spent and what
+    /// working buy orders block (the simulator lists only NSE instruments, so the commodity segment
+    /// is empty).
+    static func margins(_ exchange: Exchange, apiKey: String) -> JSONValue {
+        let spent = exchange.trades(.kite, apiKey: apiKey).reduce(Decimal(0)) { $0 + ($1.side == .buy ? 1 : -1) * $1.quantity * $1.price }
+        let blocked = exchange.orders(.kite, apiKey: apiKey).filter { $0.status.isWorking && $0.side == .buy }
+            .reduce(Decimal(0)) { $0 + $1.remainingQuantity * ($1.ticket.limitPrice ?? 0) }
+        let debits = max(0, spent) + blocked
+        return ["equity": segment(cash: openingBalance, debits: debits), "commodity": segment(cash: 0, debits: 0)]
+    }
+
+    private static func segment(cash: Decimal, debits: Decimal) -> JSONValue {
+        let net = cash - debits
+        return [
+            "enabled": true, "net": .decimal(net),
+            "available": ["adhoc_margin": 0, "cash": .decimal(cash), "opening_balance": .decimal(cash), "live_balance": .decimal(net),
+                          "collateral": 0, "intraday_payin": 0],
+            "utilised": ["debits": .decimal(debits), "exposure": 0, "m2m_realised": 0, "m2m_unrealised": 0, "option_premium": 0,
+                         "payout": 0, "span": 0, "holding_sales": 0, "turnover": 0, "liquid_collateral": 0, "stock_collateral": 0,
+                         "delivery": .decimal(debits)],
         ]
     }
 

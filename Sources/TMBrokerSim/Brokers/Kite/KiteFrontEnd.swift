@@ -11,6 +11,8 @@ public struct KiteFrontEnd: BrokerFrontEnd {
     public let broker = Broker.kite
     let context: FrontEndContext
     static let maxTagLength = 20
+    /// Kite's limit for `GET /quote/ltp`.
+    static let maxQuoteInstruments = 1000
 
     public init(context: FrontEndContext) { self.context = context }
 
@@ -43,7 +45,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         case ("DELETE", let s) where s.count == 3 && s[0] == "orders":
             return cancel(orderID: s[2], apiKey: apiKey)
         case ("PUT", let s) where s.count == 3 && s[0] == "orders":
-            return KiteErrors.input("Order modification is not supported by the simulator.")
+            return modify(request, orderID: s[2], apiKey: apiKey)
         case ("GET", ["orders"]):
             return KiteFormat.success(.array(context.exchange.orders(.kite, apiKey: apiKey).map { KiteFormat.order($0, apiKey: apiKey) }))
         case ("GET", let s) where s.count == 2 && s[0] == "orders":
@@ -60,6 +62,10 @@ public struct KiteFrontEnd: BrokerFrontEnd {
             return positions(apiKey: apiKey)
         case ("GET", ["portfolio", "holdings"]):
             return KiteFormat.success([])
+        case ("GET", ["user", "margins"]):
+            return KiteFormat.success(KiteFormat.margins(context.exchange, apiKey: apiKey))
+        case ("GET", ["quote", "ltp"]):
+            return lastPrices(request.queryFields)
         case ("GET", ["user", "profile"]):
             return KiteFormat.success(["user_id": .string(String(apiKey.uppercased().prefix(6))), "user_type": "individual", "broker": "ZERODHA"])
         default:
@@ -135,13 +141,71 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         }
     }
 
+    /// `PUT /orders/{variety}/{order_id}`: Kite's documented fields (quantity, price, order_type,
+    /// trigger_price, validity, disclosed_quantity); what is not sent is kept.
+    private func modify(_ request: HTTPServerRequest, orderID: String, apiKey: String) -> HTTPServerResponse {
+        let form = request.formFields
+        var quantity: Decimal?
+        if let text = form.nonEmpty("quantity") {
+            guard let whole = Int(text) else { return KiteErrors.input("Invalid `quantity`: expected a whole number.") }
+            quantity = Decimal(whole)
+        }
+        var type: SimOrderType?
+        switch form.nonEmpty("order_type") {
+        case nil: type = nil
+        case "MARKET": type = .market
+        case "LIMIT": type = .limit
+        case "SL", "SL-M": return KiteErrors.input("Stoploss orders are not supported by the simulator.")
+        default: return KiteErrors.input("Invalid `order_type`: expected MARKET, LIMIT, SL or SL-M.")
+        }
+        var price: Decimal?
+        if let text = form.nonEmpty("price") {
+            guard let parsed = DecimalText.parseLenient(text) else { return KiteErrors.input("Invalid `price`.") }
+            price = parsed
+        }
+        let validity = form.nonEmpty("validity")
+        if let validity, !["DAY", "IOC", "TTL"].contains(validity) { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
+        do {
+            let order = try context.exchange.modify(.kite, apiKey: apiKey, orderID: orderID, quantity: quantity, type: type,
+                                                    limitPrice: price, timeInForce: validity)
+            return KiteFormat.success(["order_id": .string(order.id)])
+        } catch {
+            switch error {
+            case .notFound: return orderNotFound()
+            case .notWorking(let status):
+                return KiteErrors.response(400, "OrderException", "Order cannot be modified as it is \(KiteFormat.statusWord(status)).")
+            case .quantityNotAboveFilled(let filled):
+                return KiteErrors.input("Quantity should be greater than the filled quantity \(DecimalText.plain(filled)).")
+            case .invalid(let rejection): return KiteErrors.placement(rejection)
+            }
+        }
+    }
+
+    /// `GET /quote/ltp?i=EXCHANGE:TRADINGSYMBOL...`: the instruments the simulator lists, keyed as
+    /// asked; unknown ones are left out, as Kite does.
+    private func lastPrices(_ query: FormFields) -> HTTPServerResponse {
+        let asked = query.pairs.filter { $0.name == "i" }.map(\.value)
+        guard !asked.isEmpty else { return KiteErrors.input("No instruments given.") }
+        guard asked.count <= Self.maxQuoteInstruments else {
+            return KiteErrors.input("Too many instruments: at most \(Self.maxQuoteInstruments) in one call.")
+        }
+        var data: [(key: String, value: JSONValue)] = []
+        for key in asked where !data.contains(where: { $0.key == key }) {
+            let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let instrument = context.exchange.catalog.instrument(.kite, parts[1]), instrument.exchange == parts[0],
+                  let price = context.exchange.price(.kite, parts[1]) else { continue }
+            data.append((key, ["instrument_token": .number(instrument.instrumentToken), "last_price": .decimal(price)]))
+        }
+        return KiteFormat.success(.object(data))
+    }
+
     private func cancel(orderID: String, apiKey: String) -> HTTPServerResponse {
         do {
             let order = try context.exchange.cancel(.kite, apiKey: apiKey, orderID: orderID)
             return KiteFormat.success(["order_id": .string(order.id)])
         } catch {
             guard case .notWorking(let status) = error else { return orderNotFound() }
-            return KiteErrors.response(400, "OrderException", "Order cannot be cancelled as it is \(status == .filled ? "COMPLETE" : status.rawValue.uppercased()).")
+            return KiteErrors.response(400, "OrderException", "Order cannot be cancelled as it is \(KiteFormat.statusWord(status)).")
         }
     }
 
