@@ -87,4 +87,32 @@ import Testing
         #expect(quote["last_price"]?.decimalValue == 1500)
         #expect(try call(.get, "/v2/market-quote/ltp")["errors"]?.arrayValue?.first?["error_code"]?.stringValue == "UDAPI1009")
     }
+
+    /// The adapter's new calls against broker-sim: a resting order modified, the funds of both
+    /// segments, and last prices by instrument key (an unknown key left out).
+    @Test func theAdapterModifiesReadsFundsAndQuotesAgainstTheSimulator() async throws {
+        #expect(fixture.simulator.exchange.pinPrice(.upstox, "INFY", 1500))
+        let adapter = fixture.adapter(.upstox)
+        let credentials = SimulatorFixture.credentials(.upstox)
+        var order = fixture.restingLimitOrder(.upstox, key: "sim-modify")
+        order.limitPrice = 700
+        let placed = try await adapter.placeOrder(order, credentials: credentials)
+        let modification = OrderModification(brokerOrderID: placed.brokerOrderID, symbol: "INFY", exchange: "NSE", side: .buy, type: .limit,
+                                             quantity: 5, limitPrice: Decimal(string: "710.05"), replacementClientOrderID: order.clientOrderID)
+        let modified = try await adapter.modifyOrder(modification, credentials: credentials)
+        #expect(modified.brokerOrderID == placed.brokerOrderID)
+        let listed = try #require(try await adapter.orders(credentials: credentials).first { $0.brokerOrderID == placed.brokerOrderID })
+        #expect(listed.quantity == 5)
+        #expect(listed.limitPrice == Decimal(string: "710.05"))
+        #expect(listed.symbol == "INFY")
+
+        let funds = try await adapter.funds(credentials: credentials)
+        #expect(funds.map(\.segment) == ["equity", "commodity"])
+        #expect(funds[0].used == Decimal(string: "3550.25"))  // 5 × 710.05 blocked by the working buy
+        #expect(funds[0].available == 1_000_000 - Decimal(string: "3550.25")!)
+
+        let infy = InstrumentRef(symbol: "INFY", exchange: "NSE", brokerToken: "NSE_EQ|INE009A01021")
+        let unknown = InstrumentRef(symbol: "NOPE", exchange: "NSE", brokerToken: "NSE_EQ|INE000000000")
+        #expect(try await adapter.lastPrices([unknown, infy], credentials: credentials) == [LastPrice(instrument: infy, price: 1500)])
+    }
 }
