@@ -21,8 +21,10 @@ import TMHTTP
 /// `exchange_order_id`, `order_ref_id`, `order_request_id`, `guid`, `parent_order_id`, `variety`,
 /// `placed_by` (Upstox's `order_id` is the handle); `status_message_raw` (the RMS text behind
 /// `status_message`, which is kept); `validity`, `disclosed_quantity`, `is_amo` (echo what was
-/// sent); position `value`, `pnl`, `buy_value`, `sell_value`, `day_*`, `overnight_*`, `close_price`
-/// (derivable from quantity, prices and P&L, which are kept); funds parts listed at `UpstoxWire.funds`.
+/// sent); position `value`, `pnl`, `buy_value`, `sell_value`, `day_*`, `overnight_*` (derivable from
+/// the quantity, prices and P&L, which are kept; `buy_price`/`sell_price` stand in for a null
+/// `average_price`), `close_price` (yesterday's close: market data, not the account's); funds parts
+/// listed at `UpstoxWire.funds`.
 public struct UpstoxAdapter: BrokerAdapter {
     public let broker = BrokerKind.upstox
     let baseURL: String
