@@ -45,6 +45,13 @@ public enum DemoData {
         ("BINANCE", "BNBUSDT", "BNB / Tether", "crypto", "USDT", "0.001", "0.01"),
     ]
 
+    /// `instruments.broker_tokens` of the demo instruments: Upstox places and quotes by instrument key
+    /// (the same keys broker-sim lists), so an Upstox order for INFY can be sent.
+    public static let brokerTokens: [String: String] = [
+        "INFY": #"{"upstox": "NSE_EQ|INE009A01021"}"#,
+        "RELIANCE": #"{"upstox": "NSE_EQ|INE002A01018"}"#,
+    ]
+
     /// What a seeding run added.
     public struct Report: Sendable {
         public var users = 0
@@ -85,8 +92,9 @@ public enum DemoData {
             }
             for (exchange, symbol, name, type, currency, lot, tick) in instruments {
                 report.instruments += try db.execute("""
-                    INSERT INTO instruments (exchange, symbol, name, instrument_type, currency, lot_size, tick_size)
-                    VALUES (\(exchange), \(symbol), \(name), \(type), \(currency), \(Decimal(string: lot)!), \(Decimal(string: tick)!))
+                    INSERT INTO instruments (exchange, symbol, name, instrument_type, currency, lot_size, tick_size, broker_tokens)
+                    VALUES (\(exchange), \(symbol), \(name), \(type), \(currency), \(Decimal(string: lot)!), \(Decimal(string: tick)!),
+                            \(brokerTokens[symbol] ?? "{}")::jsonb)
                     ON CONFLICT ON CONSTRAINT instruments_exchange_symbol_key DO NOTHING
                     """)
             }

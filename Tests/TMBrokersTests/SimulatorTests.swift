@@ -53,7 +53,7 @@ final class SimulatorFixture: @unchecked Sendable {
     static func instrument(_ broker: BrokerKind) -> (symbol: String, quantity: Decimal, positionSymbol: String) {
         switch broker {
         case .kite: return ("INFY", 3, "INFY")
-        case .upstox: return ("NSE_EQ|INE009A01021", 3, "NSE_EQ|INE009A01021")
+        case .upstox: return ("INFY", 3, "INFY")
         case .alpaca: return ("AAPL", 2, "AAPL")
         case .binance: return ("BTCUSDT", decimal("0.002"), "BTC")
         }
@@ -63,7 +63,8 @@ final class SimulatorFixture: @unchecked Sendable {
         let instrument = Self.instrument(broker)
         return OrderRequest(clientOrderID: ClientOrderID.derive(idempotencyKey: key, for: broker), symbol: instrument.symbol,
                             exchange: broker == .kite || broker == .upstox ? "NSE" : nil, side: .buy, quantity: instrument.quantity,
-                            type: .market, timeInForce: broker == .binance ? .gtc : .day)
+                            type: .market, timeInForce: broker == .binance ? .gtc : .day,
+                            brokerToken: broker == .upstox ? "NSE_EQ|INE009A01021" : nil)
     }
 
     /// A buy far below the market, so it rests.

@@ -15,11 +15,11 @@ import Testing
        "average_price":570.95,"filled_quantity":1,"pending_quantity":0,"status_message":null,"status_message_raw":null,
        "exchange_order_id":"1300000025660919","parent_order_id":null,"order_id":"231019025562880","variety":"SIMPLE",
        "order_timestamp":"2023-10-19 13:25:13","exchange_timestamp":"2023-10-19 13:25:14","is_amo":false,"order_request_id":"1"},
-      {"exchange":"NFO","product":"I","price":0,"quantity":1500,"status":"rejected","tag":null,"instrument_token":"NSE_FO|52567",
+      {"exchange":"NFO","product":"I","price":0,"quantity":1500,"status":"rejected","tag":null,"instrument_token":"NSE_FO|52567","trading_symbol":"SBIN23OCTFUT",
        "order_type":"SL-M","validity":"DAY","trigger_price":570,"transaction_type":"SELL","average_price":0,"filled_quantity":0,
        "status_message":"You need to add Rs. 138385.27 in your account to place this trade.","order_id":"231019025057850",
        "order_timestamp":"2023-10-19 09:23:23","exchange_timestamp":null},
-      {"exchange":"NSE","product":"D","price":0.1,"quantity":100,"status":"open","tag":null,"instrument_token":"NSE_EQ|INE669E01016",
+      {"exchange":"NSE","product":"D","price":0.1,"quantity":100,"status":"open","tag":null,"instrument_token":"NSE_EQ|INE669E01016","tradingsymbol":"IDEA",
        "order_type":"LIMIT","transaction_type":"BUY","average_price":0.1,"filled_quantity":40,"order_id":"231019025057851",
        "order_timestamp":"2023-10-19 09:30:00"}
     ]}
@@ -31,7 +31,7 @@ import Testing
        "instrument_token":"NSE_EQ|INE776C01039","order_type":"MARKET","transaction_type":"BUY","quantity":1,
        "exchange_order_id":"221013001021540","order_id":"221013001021539","exchange_timestamp":"03-Aug-2017 15:03:42",
        "average_price":299.4,"trade_id":"50091502","order_ref_id":"udapi-aqwsed14356","order_timestamp":"23-Apr-2021 14:22:06"},
-      {"exchange":"NSE","instrument_token":"NSE_EQ|INE776C01039","order_type":"MARKET","transaction_type":"SELL","quantity":2,
+      {"exchange":"NSE","instrument_token":"NSE_EQ|INE776C01039","tradingsymbol":"GMRINFRA-EQ","order_type":"MARKET","transaction_type":"SELL","quantity":2,
        "order_id":"221013001021541","exchange_timestamp":"2017-08-03 15:04:00","average_price":12345678901234.12345678,
        "trade_id":"50091503"}
     ]}
@@ -81,7 +81,9 @@ import Testing
         let complete = orders[0]
         #expect(complete.brokerOrderID == "231019025562880")
         #expect(complete.clientOrderID == "tmQ1w2E3r4T5y6U7i8O9")
-        #expect(complete.symbol == "NSE_EQ|INE062A01020")
+        #expect(complete.symbol == "SBIN-EQ")
+        #expect(orders[1].symbol == "SBIN23OCTFUT")
+        #expect(orders[2].symbol == "IDEA")  // `tradingsymbol` when `trading_symbol` is absent
         #expect(complete.exchange == "NSE")
         #expect(complete.status == .filled)
         #expect(complete.averagePrice == decimal("570.95"))
@@ -100,13 +102,13 @@ import Testing
     @Test func looksUpByTagThroughTheHistory() async throws {
         let history = """
         {"status":"success","data":[
-          {"exchange":"NSE","price":571.0,"quantity":1,"status":"put order req received","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020",
+          {"exchange":"NSE","price":571.0,"quantity":1,"status":"put order req received","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020","trading_symbol":"SBIN",
            "order_type":"LIMIT","transaction_type":"BUY","average_price":0,"filled_quantity":0,"order_id":"240108010445130",
            "order_timestamp":"2024-01-08 10:00:00"},
-          {"exchange":"NSE","price":571.0,"quantity":1,"status":"open","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020",
+          {"exchange":"NSE","price":571.0,"quantity":1,"status":"open","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020","trading_symbol":"SBIN",
            "order_type":"LIMIT","transaction_type":"BUY","average_price":0,"filled_quantity":0,"order_id":"240108010445130",
            "order_timestamp":"2024-01-08 10:00:00"},
-          {"exchange":"NSE","price":571.0,"quantity":1,"status":"complete","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020",
+          {"exchange":"NSE","price":571.0,"quantity":1,"status":"complete","tag":"tmTAG","instrument_token":"NSE_EQ|INE062A01020","trading_symbol":"SBIN",
            "order_type":"LIMIT","transaction_type":"BUY","average_price":570.5,"filled_quantity":1,"order_id":"240108010445130",
            "order_timestamp":"2024-01-08 10:00:00","exchange_timestamp":"2024-01-08 10:00:01"}
         ]}
@@ -129,7 +131,8 @@ import Testing
         #expect(harness.lastRequest?.path == "/upstox/v2/order/trades/get-trades-for-day")
         #expect(batch.trades.count == 2)
         #expect(batch.trades[0].brokerTradeID == "50091502")
-        #expect(batch.trades[0].symbol == "NSE_EQ|INE776C01039")
+        #expect(batch.trades[0].symbol == "GMRINFRA-EQ")
+        #expect(batch.trades[1].symbol == "GMRINFRA-EQ")
         #expect(batch.trades[0].executedAt == utc(2017, 8, 3, 9, 33, 42))
         #expect(batch.trades[0].price == decimal("299.4"))
         #expect(batch.trades[1].executedAt == utc(2017, 8, 3, 9, 34, 0))
@@ -150,7 +153,7 @@ import Testing
         let harness = try BrokerHarness { _ in .json(200, body) }
         let positions = try await harness.adapter(.upstox).positions(credentials: Secrets.credentials)
         #expect(harness.lastRequest?.path == "/upstox/v2/portfolio/short-term-positions")
-        #expect(positions == [BrokerPosition(symbol: "NSE_EQ|INE528G01035", exchange: "NSE", quantity: 50, averagePrice: decimal("24.69"),
+        #expect(positions == [BrokerPosition(symbol: "YESBANK", exchange: "NSE", quantity: 50, averagePrice: decimal("24.69"),
                                              lastPrice: decimal("24.9"), realizedPnl: 0, unrealizedPnl: decimal("10.5"))])
     }
 

@@ -168,6 +168,9 @@ import TMPostgres
         #expect(first.accounts == DemoData.accounts.count)
         let second = try DemoData.seed(db, keyring: keyring)
         #expect(second.users + second.accounts + second.instruments == 0)
+        // Upstox places and quotes by instrument key: the demo instruments carry theirs.
+        #expect(try db.query("SELECT broker_tokens->>'upstox' AS key FROM instruments WHERE symbol = 'INFY'").rows[0]
+            .decode("key", as: String.self) == "NSE_EQ|INE009A01021")
 
         let row = try db.query("""
             SELECT a.id, a.api_secret_sealed FROM broker_accounts a JOIN users u ON u.id = a.user_id

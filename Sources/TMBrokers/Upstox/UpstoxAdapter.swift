@@ -8,16 +8,30 @@ import TMHTTP
 /// Guarantees: `Authorization: Bearer TOKEN`, `Accept: application/json` and `Api-Version: 2.0` on
 /// every call, the token opened only while the request is built; JSON bodies with prices as exact
 /// JSON numbers; the client order id goes in `tag` (≤ 20 characters, checked before sending) and is
-/// looked up with `GET /v2/order/history?tag=`. Symbols are Upstox instrument keys
-/// (`NSE_EQ|INE848E01016`) both ways. Upstox acknowledges a placement with an order id only, so
-/// `placeOrder` returns the order as sent with status `open`. Errors are mapped by `UpstoxErrors`.
+/// looked up with `GET /v2/order/history?tag=`. The platform's symbol is the trading symbol
+/// (`trading_symbol`, then `tradingsymbol`: `INFY`, as Kite and the `instruments` table name it) in
+/// orders, trades and positions; orders and quotes go out by instrument key (`NSE_EQ|INE009A01021`,
+/// `OrderRequest.brokerToken` / `InstrumentRef.brokerToken`), refused unsent when there is none —
+/// unless the symbol itself is a key (contains `|`), which existing callers still pass. Upstox
+/// acknowledges a placement or a modification with an order id only, so both return the order as
+/// sent with status `open`. Errors are mapped by `UpstoxErrors`.
+///
+/// Reported by Upstox and not kept, with the reason: `instrument_token` of orders, trades and
+/// positions (the trading symbol is the platform's name; the key is in `instruments.broker_tokens`);
+/// `exchange_order_id`, `order_ref_id`, `order_request_id`, `guid`, `parent_order_id`, `variety`,
+/// `placed_by` (Upstox's `order_id` is the handle); `status_message_raw` (the RMS text behind
+/// `status_message`, which is kept); `validity`, `disclosed_quantity`, `is_amo` (echo what was
+/// sent); position `value`, `pnl`, `buy_value`, `sell_value`, `day_*`, `overnight_*` (derivable from
+/// the quantity, prices and P&L, which are kept; `buy_price`/`sell_price` stand in for a null
+/// `average_price`), `close_price` (yesterday's close: market data, not the account's); funds parts
+/// listed at `UpstoxWire.funds`.
 public struct UpstoxAdapter: BrokerAdapter {
     public let broker = BrokerKind.upstox
     let baseURL: String
     let orderBaseURL: String
     let transport: BrokerTransport
     static let dialect = IndianBrokerWire.Dialect(
-        broker: .upstox, symbolFields: ["instrument_token"], fillTimeFields: ["exchange_timestamp", "order_timestamp"],
+        broker: .upstox, symbolFields: ["trading_symbol", "tradingsymbol"], fillTimeFields: ["exchange_timestamp", "order_timestamp"],
         updateTimeFields: ["exchange_timestamp"])
 
     public init(baseURL: String, orderBaseURL: String, http: AsyncHTTPClient, timeouts: BrokerTimeouts = BrokerTimeouts()) {
@@ -86,16 +100,41 @@ public struct UpstoxAdapter: BrokerAdapter {
         return IndianBrokerWire.net(lines)
     }
 
-    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
     public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
-        throw BrokerError.unavailable(reason: "upstox modify: not built yet")
+        let body = try modificationBody(modification)
+        let data = try await call(.put, orderBaseURL, "/v2/order/modify", body: body, effect: .change,
+                                  context: "upstox order modification", credentials: credentials)
+        let orderID = try BrokerError.decodingAnswer(to: .change) { () throws(BrokerError) -> String in
+            try JSONFields(data, context: "upstox order modification").text("order_id")
+        }
+        return BrokerOrder(brokerOrderID: orderID, clientOrderID: nil, symbol: modification.symbol, exchange: modification.exchange,
+                           side: modification.side, type: modification.type, quantity: modification.quantity, filledQuantity: 0,
+                           averagePrice: nil, limitPrice: modification.limitPrice, status: .open, stopPrice: modification.stopPrice)
     }
 
     public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
-        throw BrokerError.unavailable(reason: "upstox funds: not built yet")
+        let data = try await call(.get, baseURL, "/v2/user/get-funds-and-margin", effect: .read, context: "upstox funds",
+                                  credentials: credentials)
+        return try UpstoxWire.funds(data)
     }
 
+    /// Upstox quotes at most 500 instrument keys a request, so larger lists go in batches.
+    static let quoteBatch = 500
+
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        throw BrokerError.unavailable(reason: "upstox last prices: not built yet")
+        var keys: [String] = []
+        for instrument in instruments {
+            keys.append(try UpstoxWire.instrumentKey(symbol: instrument.symbol, brokerToken: instrument.brokerToken,
+                                                     field: "InstrumentRef.brokerToken"))
+        }
+        var prices: [LastPrice] = []
+        for start in stride(from: 0, to: keys.count, by: Self.quoteBatch) {
+            let end = min(start + Self.quoteBatch, keys.count)
+            let batch = Array(keys[start..<end])
+            let data = try await call(.get, baseURL, "/v2/market-quote/ltp", query: [("instrument_key", batch.joined(separator: ","))],
+                                      effect: .read, context: "upstox last prices", credentials: credentials)
+            prices += try UpstoxWire.lastPrices(data, asked: Array(instruments[start..<end]), keys: batch)
+        }
+        return prices
     }
 }

@@ -29,12 +29,33 @@ extension UpstoxAdapter {
             ("validity", .string(try IndianBrokerWire.validityWord(order.timeInForce, broker: .upstox))),
             ("price", .decimal(prices.limit ?? 0)),
             ("tag", .string(order.clientOrderID)),
-            ("instrument_token", .string(order.symbol)),
+            ("instrument_token", .string(try UpstoxWire.instrumentKey(symbol: order.symbol, brokerToken: order.brokerToken,
+                                                                      field: "OrderRequest.brokerToken"))),
             ("order_type", .string(IndianBrokerWire.orderTypeWord(order.type))),
             ("transaction_type", .string(IndianBrokerWire.sideWord(order.side))),
             ("disclosed_quantity", .number("0")),
             ("trigger_price", .decimal(prices.stop ?? 0)),
             ("is_amo", .bool(false)),
+        ])
+    }
+
+    /// The `PUT /v2/order/modify` body: Upstox wants the order type, validity and both prices again
+    /// (0 for a price the type does not use), like a placement.
+    func modificationBody(_ modification: OrderModification) throws(BrokerError) -> JSONValue {
+        let quantity = try IndianBrokerWire.wholeQuantity(modification.quantity, broker: .upstox)
+        let asOrder = OrderRequest(clientOrderID: modification.replacementClientOrderID, symbol: modification.symbol,
+                                   side: modification.side, quantity: modification.quantity, type: modification.type,
+                                   limitPrice: modification.limitPrice, stopPrice: modification.stopPrice,
+                                   timeInForce: modification.timeInForce)
+        let prices = try OrderPrices.checked(asOrder, broker: .upstox)
+        return .object([
+            ("order_id", .string(modification.brokerOrderID)),
+            ("quantity", .decimal(quantity)),
+            ("validity", .string(try IndianBrokerWire.validityWord(modification.timeInForce, broker: .upstox))),
+            ("price", .decimal(prices.limit ?? 0)),
+            ("order_type", .string(IndianBrokerWire.orderTypeWord(modification.type))),
+            ("disclosed_quantity", .number("0")),
+            ("trigger_price", .decimal(prices.stop ?? 0)),
         ])
     }
 }

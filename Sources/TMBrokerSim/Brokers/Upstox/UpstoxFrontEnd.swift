@@ -65,6 +65,13 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
             return tradesResponse(apiKey: key) { $0.orderID == id }
         case ("GET", "/v2/portfolio/short-term-positions"):
             return UpstoxFormat.success(.array(exchange.positions(.upstox, apiKey: key).map(UpstoxFormat.position)))
+        case ("PUT", "/v2/order/modify"):
+            return modify(request, apiKey: key)
+        case ("GET", "/v2/user/get-funds-and-margin"):
+            return UpstoxFormat.success(UpstoxFormat.funds(orders: exchange.orders(.upstox, apiKey: key),
+                                                           trades: exchange.trades(.upstox, apiKey: key)))
+        case ("GET", "/v2/market-quote/ltp"):
+            return lastPrices(query["instrument_key"])
         default:
             return UpstoxErrors.response(404, "UDAPI100060", "Resource not Found.")
         }
@@ -134,6 +141,60 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
             guard case .notWorking(let status) = error else { return orderNotFound() }
             return UpstoxErrors.response(400, "UDAPI100040", "Order is already \(status == .filled ? "complete" : status.rawValue); it cannot be cancelled")
         }
+    }
+
+    /// `PUT /v2/order/modify`: quantity and price of a working order (the simulator keeps its type).
+    private func modify(_ request: HTTPServerRequest, apiKey: String) -> HTTPServerResponse {
+        guard let body = try? JSONValue.parse(request.body), body.objectFields != nil else {
+            return UpstoxErrors.invalid("body", "Invalid request body: expected a JSON object")
+        }
+        guard let orderID = body["order_id"]?.stringValue, !orderID.isEmpty else {
+            return UpstoxErrors.response(400, "UDAPI1023", "Order id is required", field: "order_id")
+        }
+        guard let validity = body["validity"]?.stringValue, ["DAY", "IOC"].contains(validity) else {
+            return UpstoxErrors.response(400, "UDAPI1007", "Validity is required", field: "validity")
+        }
+        guard let order = context.exchange.order(.upstox, apiKey: apiKey, id: orderID) else { return orderNotFound() }
+        let orderType = order.ticket.type == .market ? "MARKET" : "LIMIT"
+        guard body["order_type"]?.stringValue == orderType else {
+            return UpstoxErrors.response(400, "UDAPI1056", "The 'order_type' is invalid", field: "order_type")
+        }
+        let quantity = body["quantity"]?.intValue.map { Decimal($0) } ?? order.quantity
+        do {
+            let modified = try context.exchange.modify(.upstox, apiKey: apiKey, orderID: orderID, quantity: quantity, type: nil,
+                                                       limitPrice: body["price"]?.decimalValue, timeInForce: validity)
+            return UpstoxFormat.success(["order_id": .string(modified.id)])
+        } catch {
+            switch error {
+            case .notFound: return orderNotFound()
+            case .notWorking: return UpstoxErrors.response(400, "UDAPI1000", "Modify of already cancelled/rejected/completed order is not allowed")
+            case .invalid(let rejection): return UpstoxErrors.placement(rejection)
+            case .quantityNotAboveFilled(let filled):
+                return UpstoxErrors.invalid("quantity", "Quantity must be more than the filled quantity \(DecimalText.plain(filled))")
+            }
+        }
+    }
+
+    /// Upstox quotes at most 500 instrument keys a request.
+    static let quoteLimit = 500
+
+    /// `GET /v2/market-quote/ltp?instrument_key=K1,K2`: the price process's price of each known key,
+    /// under `SEGMENT:TRADINGSYMBOL`; keys the simulator does not list are left out.
+    private func lastPrices(_ parameter: String?) -> HTTPServerResponse {
+        let keys = (parameter ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !keys.isEmpty else { return UpstoxErrors.response(400, "UDAPI1009", "instrument_key is required", field: "instrument_key") }
+        guard keys.count <= Self.quoteLimit else {
+            return UpstoxErrors.response(400, "UDAPI100043", "Maximum instrument key limit exceeded", field: "instrument_key")
+        }
+        guard keys.allSatisfy({ $0.contains("|") }) else {
+            return UpstoxErrors.response(400, "UDAPI1011", "instrument_key is of invalid format", field: "instrument_key")
+        }
+        var quotes: [(String, JSONValue)] = []
+        for key in keys {
+            guard let instrument = context.exchange.catalog.instrument(.upstox, key), let price = context.exchange.price(.upstox, key) else { continue }
+            quotes.append((UpstoxFormat.quoteKey(instrument), ["last_price": .decimal(price), "instrument_token": .string(instrument.instrumentToken)]))
+        }
+        return UpstoxFormat.success(.object(quotes))
     }
 
     private func orderNotFound() -> HTTPServerResponse {
