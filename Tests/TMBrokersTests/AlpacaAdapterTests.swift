@@ -163,6 +163,17 @@ import Testing
         #expect(order.stopPrice == decimal("186.5"))
     }
 
+    /// Alpaca's market data has its own host: production by default, `TM_ALPACA_DATA_BASE_URL` to
+    /// override, `/alpaca-data` on broker-sim.
+    @Test func marketDataHost() throws {
+        #expect(BrokerEndpoints.production.alpacaData == "https://data.alpaca.markets")
+        let custom = try BrokerEndpoints.fromEnvironment(TMEnvironment(process: ["TM_ALPACA_DATA_BASE_URL": "http://127.0.0.1:9/alpaca-data/"],
+                                                                      envFile: nil))
+        #expect(custom.alpacaData == "http://127.0.0.1:9/alpaca-data")
+        #expect(custom.alpaca == BrokerEndpoints.production.alpaca)
+        #expect(BrokerEndpoints.simulator(port: 7400).alpacaData == "http://127.0.0.1:7400/alpaca-data")
+    }
+
     static let errorCases: [ErrorCase] = [
         ErrorCase(name: "401 bad keys", status: 401, body: #"{"code":40110000,"message":"request is not authorized"}"#,
                   placement: .unauthorized, read: .unauthorized, mentions: "request is not authorized"),

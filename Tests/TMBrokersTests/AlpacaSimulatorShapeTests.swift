@@ -78,6 +78,22 @@ import Testing
         #expect(again.status == 422)
     }
 
+    /// A replacement broker-sim refuses (its client id was used before) leaves the old order
+    /// working, exactly as it was.
+    @Test func aRefusedReplaceLeavesTheOrderWorking() async throws {
+        let placed = try await restingOrder("shape-refused")
+        let id = try #require(placed["id"]?.stringValue)
+        let refused = try await send(.patch, "/alpaca/v2/orders/\(id)", body: #"{"qty":"3","client_order_id":"shape-refused"}"#)
+        #expect(refused.status == 422)
+        #expect(refused.json["code"] == .number("40010001"))
+        let old = try await send(.get, "/alpaca/v2/orders/\(id)")
+        #expect(old.json["status"] == .string("new"))
+        #expect(old.json["canceled_at"] == .null)
+        #expect(old.json["qty"] == .string("2"))
+        let cancelled = try await send(.delete, "/alpaca/v2/orders/\(id)")
+        #expect(cancelled.status == 204)
+    }
+
     @Test func cancelAnswersAnEmpty204AndRefusesInAlpacasErrorShape() async throws {
         let placed = try await restingOrder("shape-cancel")
         let id = try #require(placed["id"]?.stringValue)
