@@ -13,38 +13,23 @@ import TMSync
 /// rest: each fill arrives with the order's leaves quantity, the order's remaining quantity follows,
 /// and the platform's order row moves with exact totals and average.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct AlpacaFidelityTests {
-    let simulatorPath = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
+    /// broker-sim and its admin API, started and called as the end-to-end sync tests do.
+    let e2e = SyncEndToEndTests()
 
-    /// broker-sim on a free port and its base URL.
-    func startSimulator() throws -> (ChildProcess, String) {
-        let process = try ChildProcess(simulatorPath, ["--port", "0"], captureOutput: true)
-        var line = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = process.output!.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
-        }
-        return (process, String(line[range]))
-    }
-
-    func admin(_ base: String, _ path: String, _ body: String) throws -> (status: Int, body: String) {
-        let response = try HTTPClient().send(HTTPRequest(.post, base + "/admin" + path, body: .json(Data(body.utf8))))
-        return (response.status, String(decoding: response.body, as: UTF8.self))
+    /// Posts to broker-sim's admin API; its JSON answer.
+    func admin(_ base: String, _ path: String, _ body: String) throws -> JSONValue {
+        try JSONValue.parse(Array(try e2e.admin(base, "POST", "/admin" + path, body).utf8))
     }
 
     @Test func partialFillsArriveWithTheirLeavesAndTheOrderFollows() async throws {
-        let (sim, base) = try startSimulator()
+        let (sim, base) = try e2e.startSimulator()
         defer { sim.terminate(grace: .seconds(5)) }
         let f = try await SyncFixture(broker: TestBroker(.alpaca))
         defer { Task { await f.cleanUp() } }
         let apiKey = "key-\(f.secret)"
-        #expect(try admin(base, "/accounts", #"{"broker":"alpaca","api_key":"\#(apiKey)","api_secret":"\#(f.secret)"}"#).status == 200)
+        #expect(try admin(base, "/accounts", #"{"broker":"alpaca","api_key":"\#(apiKey)","api_secret":"\#(f.secret)"}"#)["error"] == nil)
         // The market far above the order's limit: it rests until filled by hand.
-        #expect(try admin(base, "/prices", #"{"broker":"alpaca","symbol":"AAPL","price":"190"}"#).status == 200)
+        #expect(try admin(base, "/prices", #"{"broker":"alpaca","symbol":"AAPL","price":"190"}"#)["price"] == .string("190"))
 
         let http = try BrokerAdapters.makeHTTPClient(proxy: .none)
         defer { http.shutdown() }
@@ -68,8 +53,8 @@ import TMSync
 
         // Two partial fills: 4 at 149.50, then 3 at 149.57 (7 filled, 3 left).
         let fillPath = "/orders/alpaca/\(apiKey)/\(placed.brokerOrderID)/fill"
-        #expect(try admin(base, fillPath, #"{"quantity":"4","price":"149.50"}"#).status == 200)
-        #expect(try admin(base, fillPath, #"{"quantity":"3","price":"149.57"}"#).status == 200)
+        #expect(try admin(base, fillPath, #"{"quantity":"4","price":"149.50"}"#)["filled_quantity"] == .string("4"))
+        #expect(try admin(base, fillPath, #"{"quantity":"3","price":"149.57"}"#)["filled_quantity"] == .string("7"))
 
         // What the adapter reads from Alpaca's wire: each fill with what its order had left after it.
         let fills = try await adapter.trades(since: TradeCursor(), symbols: [], credentials: credentials).trades
@@ -90,7 +75,7 @@ import TMSync
         #expect(try f.count("SELECT count(*)::int FROM trades WHERE quantity = 3 AND price = 149.57") == 1)
 
         // The rest fills: the last fill leaves nothing, the order is finished with nothing remaining.
-        #expect(try admin(base, fillPath, #"{"quantity":"3","price":"149.60"}"#).status == 200)
+        #expect(try admin(base, fillPath, #"{"quantity":"3","price":"149.60"}"#)["filled_quantity"] == .string("10"))
         let all = try await adapter.trades(since: TradeCursor(), symbols: [], credentials: credentials).trades
         #expect(all.map(\.orderRemainingQuantity) == [6, 3, 0])
         let done = try #require(try await adapter.order(clientOrderID: "cid-alpaca-1", symbol: nil, credentials: credentials))

@@ -138,7 +138,8 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
     }
 
     /// Alpaca's replace: each field sent overrides the old order's, the rest is kept; the answer is
-    /// the new order.
+    /// the new order. The replacement is a new order for the `qty` sent: what the old order filled
+    /// stays with the old order (broker-sim carries no fills over).
     private func replace(_ request: HTTPServerRequest, orderID: String, apiKey: String) -> HTTPServerResponse {
         guard let body = try? JSONValue.parse(request.body), body.objectFields != nil else {
             return AlpacaFormat.invalid("request body format is invalid")
