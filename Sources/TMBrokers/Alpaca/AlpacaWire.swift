@@ -88,7 +88,8 @@ enum AlpacaWire {
     }
 
     /// `GET /v2/account`: `buying_power` is what an order may use now (margin included for a margin
-    /// account, cash otherwise); `equity` = cash + long − short market value.
+    /// account, cash otherwise); `equity` = cash + long_market_value + short_market_value (the
+    /// latter negative), as Alpaca documents it.
     static func funds(_ fields: JSONFields) throws(BrokerError) -> BrokerFunds {
         BrokerFunds(
             currency: try fields.text("currency"),
