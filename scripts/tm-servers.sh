@@ -124,6 +124,7 @@ TM_KITE_BASE_URL=$sim/kite
 TM_UPSTOX_BASE_URL=$sim/upstox
 TM_UPSTOX_ORDER_BASE_URL=$sim/upstox
 TM_ALPACA_BASE_URL=$sim/alpaca
+TM_ALPACA_DATA_BASE_URL=$sim/alpaca-data
 TM_BINANCE_BASE_URL=$sim/binance
 ENV
   fi

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The broker simulator: one loopback HTTP port serving Kite (`/kite`), Upstox (`/upstox`, also
-/// standing in for `api-hft.upstox.com`), Alpaca (`/alpaca`) and Binance (`/binance`) with their
+/// standing in for `api-hft.upstox.com`), Alpaca (`/alpaca`, its market data at `/alpaca-data`) and Binance (`/binance`) with their
 /// real paths after the prefix, and the admin API under `/admin`.
 ///
 /// Guarantees: every broker request passes, in order, the configured latency, the fault plan
@@ -78,8 +78,9 @@ struct SimulatorRouter: Sendable {
         let segments = request.path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
         guard let first = segments.first else { return notFound(request) }
         if first == "admin" { return admin.respond(to: request) }
-        guard let broker = Broker(rawValue: String(first)), let frontEnd = frontEnds[broker] else { return notFound(request) }
-        let brokerPath = segments.count > 1 ? "/" + segments[1] : "/"
+        let host = Self.secondHosts[String(first)] ?? (String(first), "")
+        guard let broker = Broker(rawValue: host.broker), let frontEnd = frontEnds[broker] else { return notFound(request) }
+        let brokerPath = host.pathPrefix + (segments.count > 1 ? "/" + segments[1] : "/")
 
         let plan = faults.plan(broker, method: request.method, path: brokerPath)
         if !plan.ruleIDs.isEmpty {
@@ -98,6 +99,10 @@ struct SimulatorRouter: Sendable {
         // The response is lost after the broker acted on the request: the client sees the connection close.
         return plan.outcome == .dropAfterExecute ? nil : response
     }
+
+    /// A broker's second host, served by its front end with its paths under a prefix: Alpaca's
+    /// market data (`data.alpaca.markets`) at `/alpaca-data`, seen by Alpaca's front end as `/data/...`.
+    static let secondHosts: [String: (broker: String, pathPrefix: String)] = ["alpaca-data": ("alpaca", "/data")]
 
     private func notFound(_ request: HTTPServerRequest) -> HTTPServerResponse {
         .json(404, ["error": .string("no route for \(request.method) \(request.path); brokers are under /kite, /upstox, /alpaca, /binance, admin under /admin")])

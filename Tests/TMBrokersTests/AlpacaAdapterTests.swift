@@ -147,6 +147,33 @@ import Testing
         #expect(positions[0].exchange == "NASDAQ")
     }
 
+    /// qty − filled while the order works; 0 once it is finished (filled, canceled, replaced, expired,
+    /// rejected), whatever was left unfilled.
+    @Test(arguments: [("new", "0", "10"), ("partially_filled", "4", "6"), ("held", "2.5", "7.5"), ("filled", "10", "0"),
+                      ("canceled", "4", "0"), ("replaced", "4", "0"), ("expired", "0", "0"), ("rejected", "0", "0")])
+    func remainingQuantity(_ status: String, _ filled: String, _ remaining: String) async throws {
+        let body = Self.acceptedOrder.replacingOccurrences(of: #""qty":"1.5""#, with: #""qty":"10""#)
+            .replacingOccurrences(of: #""filled_qty":"0""#, with: #""filled_qty":"\#(filled)""#)
+            .replacingOccurrences(of: #""status":"accepted""#, with: #""status":"\#(status)""#)
+            .replacingOccurrences(of: #""stop_price":null"#, with: #""stop_price":"186.5""#)
+        let harness = try BrokerHarness { _ in .json(200, "[\(body)]") }
+        let order = try #require(try await harness.adapter(.alpaca).orders(credentials: Secrets.credentials).first)
+        #expect(order.filledQuantity == decimal(filled))
+        #expect(order.remainingQuantity == decimal(remaining))
+        #expect(order.stopPrice == decimal("186.5"))
+    }
+
+    /// Alpaca's market data has its own host: production by default, `TM_ALPACA_DATA_BASE_URL` to
+    /// override, `/alpaca-data` on broker-sim.
+    @Test func marketDataHost() throws {
+        #expect(BrokerEndpoints.production.alpacaData == "https://data.alpaca.markets")
+        let custom = try BrokerEndpoints.fromEnvironment(TMEnvironment(process: ["TM_ALPACA_DATA_BASE_URL": "http://127.0.0.1:9/alpaca-data/"],
+                                                                      envFile: nil))
+        #expect(custom.alpacaData == "http://127.0.0.1:9/alpaca-data")
+        #expect(custom.alpaca == BrokerEndpoints.production.alpaca)
+        #expect(BrokerEndpoints.simulator(port: 7400).alpacaData == "http://127.0.0.1:7400/alpaca-data")
+    }
+
     static let errorCases: [ErrorCase] = [
         ErrorCase(name: "401 bad keys", status: 401, body: #"{"code":40110000,"message":"request is not authorized"}"#,
                   placement: .unauthorized, read: .unauthorized, mentions: "request is not authorized"),

@@ -61,6 +61,9 @@ public struct SimOrder: Sendable {
     public internal(set) var updatedAt: Date
     public internal(set) var filledAt: Date?
     public internal(set) var cancelledAt: Date?
+    /// The order that replaced this one (Alpaca's replace), and the one this order replaced.
+    public internal(set) var replacedBy: String?
+    public internal(set) var replaces: String?
     /// The matching tick of the last fill, so a resting order fills at most once per tick.
     var lastFillTick: Int64 = .min
 

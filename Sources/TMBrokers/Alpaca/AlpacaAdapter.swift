@@ -1,28 +1,57 @@
 import Foundation
 import TMHTTP
 
-/// Alpaca Trading API v2 (paper: `https://paper-api.alpaca.markets`).
+/// Alpaca Trading API v2 (paper: `https://paper-api.alpaca.markets`) and Market Data API v2
+/// (`https://data.alpaca.markets`, for last prices).
 ///
 /// Guarantees: `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` on every call, opened only while the
 /// request is built; JSON bodies with quantities and prices as exact decimal strings; the client
 /// order id goes in `client_order_id` and is looked up with `GET /v2/orders:by_client_order_id`
 /// (404 → nil); fills come from `GET /v2/account/activities/FILL` in ascending order, every page
-/// of `pageSize` (≤ 100) consumed, resuming after the last activity id seen. Errors are mapped by
-/// `AlpacaErrors`.
+/// of `pageSize` (≤ 100) consumed, resuming after the last activity id seen; a modification is
+/// Alpaca's replace (`PATCH /v2/orders/{order_id}`), which answers with the *new* order (its own id,
+/// the replacement's client id); funds are the account (`GET /v2/account`); last prices are the
+/// latest trades (`GET /v2/stocks/trades/latest?symbols=`) on the market-data host. Errors are
+/// mapped by `AlpacaErrors`.
+///
+/// What Alpaca reports that the platform does not keep, and why:
+/// - orders: `asset_id`, `asset_class` (the symbol is the handle; equities only), `order_class`,
+///   `legs`, `trail_percent`/`trail_price`/`hwm` (bracket and trailing orders are not placed by the
+///   platform), `extended_hours`, `notional` (not placed; a notional order's quantity is what has
+///   filled), `filled_at`/`canceled_at`/`expired_at`/`failed_at`/`replaced_at` (the status and
+///   `updated_at` say the same), `replaced_by`/`replaces` (the modify call returns the replacement,
+///   whose id the caller records), `time_in_force` (the platform's own order has it), `commission`
+///   (the SDK mocks only; fills carry no fee on Alpaca);
+/// - fill activities: `activity_type` (always FILL here), `type` (`fill`/`partial_fill`: `leaves_qty`
+///   = 0 says the same and is kept as `orderRemainingQuantity`), `cum_qty` (the sum of the order's
+///   fills, kept by the platform), `order_status` (the orders call reports it);
+/// - positions: `asset_id`, `asset_class`, `market_value`/`cost_basis` (quantity × price),
+///   `unrealized_plpc`, `unrealized_intraday_pl(pc)`, `lastday_price`, `change_today`,
+///   `qty_available`, the `usd` block (the same values in USD) — derived or intraday figures;
+/// - account: everything but `currency`, `buying_power`, `cash` and `equity`: the margin detail
+///   (`non_marginable_buying_power`, `regt_buying_power`, `daytrading_buying_power`,
+///   `initial_margin`, `maintenance_margin`, `multiplier`, `sma`) and flags (`trading_blocked`,
+///   `pattern_day_trader`, ...) are not modelled by `BrokerFunds`; `buying_power` is what an order may
+///   use now, including margin;
+/// - latest trades: `x` (exchange), `s` (size), `c` (conditions), `i` (trade id), `z` (tape).
 public struct AlpacaAdapter: BrokerAdapter {
     public let broker = BrokerKind.alpaca
     let baseURL: String
+    /// The market-data host (`https://data.alpaca.markets`).
+    let dataBaseURL: String
     let transport: BrokerTransport
     /// Activities per page; Alpaca allows at most 100.
     let pageSize: Int
     static let cursorKey = "page_token"
 
-    public init(baseURL: String, http: AsyncHTTPClient, timeouts: BrokerTimeouts = BrokerTimeouts(), pageSize: Int = 100) {
-        self.init(baseURL: baseURL, transport: BrokerTransport(http: http, timeouts: timeouts), pageSize: pageSize)
+    public init(baseURL: String, dataBaseURL: String = BrokerEndpoints.production.alpacaData, http: AsyncHTTPClient,
+                timeouts: BrokerTimeouts = BrokerTimeouts(), pageSize: Int = 100) {
+        self.init(baseURL: baseURL, dataBaseURL: dataBaseURL, transport: BrokerTransport(http: http, timeouts: timeouts), pageSize: pageSize)
     }
 
-    init(baseURL: String, transport: BrokerTransport, pageSize: Int = 100) {
+    init(baseURL: String, dataBaseURL: String = BrokerEndpoints.production.alpacaData, transport: BrokerTransport, pageSize: Int = 100) {
         self.baseURL = baseURL
+        self.dataBaseURL = dataBaseURL
         self.transport = transport
         self.pageSize = min(max(pageSize, 1), 100)
     }
@@ -89,16 +118,41 @@ public struct AlpacaAdapter: BrokerAdapter {
         return positions
     }
 
-    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
+    /// Alpaca's replace: the new quantity, prices and time in force under the replacement's client
+    /// id; Alpaca answers with the new order (its own id), and the old one becomes `replaced`.
     public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
-        throw BrokerError.unavailable(reason: "alpaca modify: not built yet")
+        try ClientOrderID.validate(modification.replacementClientOrderID, for: .alpaca)
+        let body = try replacementBody(modification)
+        let answer = try await call(.patch, "/v2/orders/\(HTTPRequest.percentEncode(modification.brokerOrderID))", body: body,
+                                    effect: .change, context: "alpaca order replacement", credentials: credentials)
+        return try BrokerError.decodingAnswer(to: .change) { () throws(BrokerError) -> BrokerOrder in
+            try AlpacaWire.order(try JSONFields(answer, context: "alpaca order"))
+        }
     }
 
+    /// The account as one `BrokerFunds`: available = `buying_power`, cash, total = `equity`.
     public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
-        throw BrokerError.unavailable(reason: "alpaca funds: not built yet")
+        let answer = try await call(.get, "/v2/account", effect: .read, context: "alpaca account", credentials: credentials)
+        return [try AlpacaWire.funds(try JSONFields(answer, context: "alpaca account"))]
     }
 
+    /// The latest trade of each symbol, one call for all of them; symbols Alpaca does not answer
+    /// for are left out.
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        throw BrokerError.unavailable(reason: "alpaca last prices: not built yet")
+        guard !instruments.isEmpty else { return [] }
+        var symbols: [String] = []
+        for instrument in instruments where !symbols.contains(instrument.symbol) { symbols.append(instrument.symbol) }
+        let answer = try await call(.get, "/v2/stocks/trades/latest", base: dataBaseURL, query: [("symbols", symbols.joined(separator: ","))],
+                                    effect: .read, context: "alpaca latest trades", credentials: credentials)
+        let trades = try JSONFields(answer, context: "alpaca latest trades")
+        guard trades.has("trades") else { return [] }
+        let bySymbol = try trades.object("trades")
+        var prices: [LastPrice] = []
+        for instrument in instruments {
+            guard bySymbol.has(instrument.symbol) else { continue }
+            let trade = try bySymbol.object(instrument.symbol)
+            prices.append(LastPrice(instrument: instrument, price: try trade.decimal("p"), tradedAt: try trade.optionalDate("t", WireTime.rfc3339)))
+        }
+        return prices
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
 
-/// Alpaca's order, fill-activity and position objects to the platform's model.
+/// Alpaca's order, fill-activity, position and account objects to the platform's model.
 ///
-/// Guarantees: decimals come from Alpaca's strings exactly; times are RFC 3339 with any fraction;
-/// every Alpaca order status maps (unknown ones to a live state, never a terminal one).
+/// Guarantees: decimals come from Alpaca's strings (or numbers) exactly; times are RFC 3339 with any
+/// fraction; every Alpaca order status maps (unknown ones to a live state, never a terminal one); an
+/// order's remaining quantity is qty − filled_qty while it works and 0 once it is finished; a fill
+/// keeps its order's `leaves_qty`.
 enum AlpacaWire {
     static let sides: [String: OrderSide] = ["buy": .buy, "sell": .sell, "sell_short": .sell]
     static let types: [String: OrderType] = [
@@ -28,6 +30,9 @@ enum AlpacaWire {
         let filled = try fields.optionalDecimal("filled_qty") ?? 0
         let typeField = fields.has("type") ? "type" : "order_type"
         let created = try fields.optionalDate("created_at", WireTime.rfc3339)
+        let status = status(try fields.text("status"), filled: filled)
+        // A notional order has no qty until it fills.
+        let ordered = try fields.optionalDecimal("qty")
         return BrokerOrder(
             brokerOrderID: try fields.text("id"),
             clientOrderID: try fields.optionalText("client_order_id"),
@@ -35,14 +40,24 @@ enum AlpacaWire {
             exchange: nil,
             side: try fields.word("side", sides),
             type: try fields.word(typeField, types),
-            // A notional order has no qty until it fills.
-            quantity: try fields.optionalDecimal("qty") ?? filled,
+            quantity: ordered ?? filled,
             filledQuantity: filled,
             averagePrice: try fields.optionalDecimal("filled_avg_price"),
             limitPrice: try fields.optionalDecimal("limit_price"),
-            status: status(try fields.text("status"), filled: filled),
+            status: status,
             submittedAt: try fields.optionalDate("submitted_at", WireTime.rfc3339) ?? created,
-            updatedAt: try fields.optionalDate("updated_at", WireTime.rfc3339))
+            updatedAt: try fields.optionalDate("updated_at", WireTime.rfc3339),
+            stopPrice: try fields.optionalDecimal("stop_price"),
+            remainingQuantity: remaining(ordered: ordered, filled: filled, status: status))
+    }
+
+    /// What still works at Alpaca: nothing once the order is finished; qty − filled while it
+    /// works; unknown for a working notional order (no qty yet).
+    static func remaining(ordered: Decimal?, filled: Decimal, status: BrokerOrderStatus) -> Decimal? {
+        switch status {
+        case .filled, .cancelled, .rejected, .expired: return 0
+        case .open, .partiallyFilled: return ordered.map { max($0 - filled, 0) }
+        }
     }
 
     /// One FILL activity: each has its own id (`20210510100104650::uuid`), also for partial fills.
@@ -55,7 +70,8 @@ enum AlpacaWire {
             side: try fields.word("side", sides),
             quantity: try fields.decimal("qty"),
             price: try fields.decimal("price"),
-            executedAt: try fields.date("transaction_time", WireTime.rfc3339))
+            executedAt: try fields.date("transaction_time", WireTime.rfc3339),
+            orderRemainingQuantity: try fields.optionalDecimal("leaves_qty"))
     }
 
     /// Alpaca's `qty` is signed for shorts; `side: short` makes sure of it.
@@ -69,5 +85,16 @@ enum AlpacaWire {
             averagePrice: try fields.decimal("avg_entry_price"),
             lastPrice: try fields.optionalDecimal("current_price"),
             unrealizedPnl: try fields.optionalDecimal("unrealized_pl"))
+    }
+
+    /// `GET /v2/account`: `buying_power` is what an order may use now (margin included for a margin
+    /// account, cash otherwise); `equity` = cash + long_market_value + short_market_value (the
+    /// latter negative), as Alpaca documents it.
+    static func funds(_ fields: JSONFields) throws(BrokerError) -> BrokerFunds {
+        BrokerFunds(
+            currency: try fields.text("currency"),
+            available: try fields.decimal("buying_power"),
+            cash: try fields.optionalDecimal("cash"),
+            total: try fields.optionalDecimal("equity"))
     }
 }

@@ -12,7 +12,7 @@ public enum BrokerAdapters {
         switch kind {
         case .kite: return KiteAdapter(baseURL: endpoints.kite, transport: transport)
         case .upstox: return UpstoxAdapter(baseURL: endpoints.upstox, orderBaseURL: endpoints.upstoxOrders, transport: transport)
-        case .alpaca: return AlpacaAdapter(baseURL: endpoints.alpaca, transport: transport)
+        case .alpaca: return AlpacaAdapter(baseURL: endpoints.alpaca, dataBaseURL: endpoints.alpacaData, transport: transport)
         case .binance: return BinanceAdapter(baseURL: endpoints.binance, transport: transport)
         }
     }

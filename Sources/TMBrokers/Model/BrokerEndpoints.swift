@@ -13,25 +13,32 @@ public struct BrokerEndpoints: Sendable, Equatable {
     /// Upstox's order host (place, modify, cancel).
     public var upstoxOrders: String
     public var alpaca: String
+    /// Alpaca's market-data host (last prices); Alpaca serves market data apart from trading.
+    public var alpacaData: String
     public var binance: String
 
-    public init(kite: String, upstox: String, upstoxOrders: String, alpaca: String, binance: String) {
+    public init(kite: String, upstox: String, upstoxOrders: String, alpaca: String,
+                alpacaData: String = BrokerEndpoints.alpacaDataProduction, binance: String) {
         self.kite = BrokerEndpoints.trimmed(kite)
         self.upstox = BrokerEndpoints.trimmed(upstox)
         self.upstoxOrders = BrokerEndpoints.trimmed(upstoxOrders)
         self.alpaca = BrokerEndpoints.trimmed(alpaca)
+        self.alpacaData = BrokerEndpoints.trimmed(alpacaData)
         self.binance = BrokerEndpoints.trimmed(binance)
     }
+
+    /// Alpaca's market-data host, the same for paper and live accounts.
+    public static let alpacaDataProduction = "https://data.alpaca.markets"
 
     /// The real brokers (Alpaca's paper-trading host: live trading is an explicit override).
     public static let production = BrokerEndpoints(
         kite: "https://api.kite.trade", upstox: "https://api.upstox.com", upstoxOrders: "https://api-hft.upstox.com",
-        alpaca: "https://paper-api.alpaca.markets", binance: "https://api.binance.com")
+        alpaca: "https://paper-api.alpaca.markets", alpacaData: alpacaDataProduction, binance: "https://api.binance.com")
 
     /// The variables read by `fromEnvironment`, each with its production default.
     public static var variables: [(name: String, path: WritableKeyPath<BrokerEndpoints, String>)] {
         [("TM_KITE_BASE_URL", \.kite), ("TM_UPSTOX_BASE_URL", \.upstox), ("TM_UPSTOX_ORDER_BASE_URL", \.upstoxOrders),
-         ("TM_ALPACA_BASE_URL", \.alpaca), ("TM_BINANCE_BASE_URL", \.binance)]
+         ("TM_ALPACA_BASE_URL", \.alpaca), ("TM_ALPACA_DATA_BASE_URL", \.alpacaData), ("TM_BINANCE_BASE_URL", \.binance)]
     }
 
     /// Production endpoints with each variable that is set (and not empty) taking its place.
@@ -49,11 +56,12 @@ public struct BrokerEndpoints: Sendable, Equatable {
     }
 
     /// `broker-sim` on one loopback port, each broker under its prefix with the broker's real paths
-    /// after it; Upstox's order host maps to the same `/upstox` prefix.
+    /// after it; Upstox's order host maps to the same `/upstox` prefix, Alpaca's market-data host
+    /// to `/alpaca-data`.
     public static func simulator(port: Int, host: String = "127.0.0.1") -> BrokerEndpoints {
         let base = "http://\(host):\(port)"
         return BrokerEndpoints(kite: base + "/kite", upstox: base + "/upstox", upstoxOrders: base + "/upstox",
-                               alpaca: base + "/alpaca", binance: base + "/binance")
+                               alpaca: base + "/alpaca", alpacaData: base + "/alpaca-data", binance: base + "/binance")
     }
 
     private static func trimmed(_ url: String) -> String {

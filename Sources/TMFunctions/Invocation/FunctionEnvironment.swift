@@ -20,7 +20,7 @@ public enum FunctionEnvironment {
     /// The configuration a function may read (stores, queue manifests, logging, the brokers).
     public static let configuration: Set<String> = [
         "TM_REDIS_URL", "TM_DATABASE_URL", "TM_LOG_LEVEL", "TM_QUEUES_DIR",
-        "TM_KITE_BASE_URL", "TM_UPSTOX_BASE_URL", "TM_UPSTOX_ORDER_BASE_URL", "TM_ALPACA_BASE_URL", "TM_BINANCE_BASE_URL",
+        "TM_KITE_BASE_URL", "TM_UPSTOX_BASE_URL", "TM_UPSTOX_ORDER_BASE_URL", "TM_ALPACA_BASE_URL", "TM_ALPACA_DATA_BASE_URL", "TM_BINANCE_BASE_URL",
         "TM_BROKER_TIMEOUT", "TM_BROKER_CONNECT_TIMEOUT",
     ]
 

@@ -1,12 +1,15 @@
 import Foundation
 import TMCore
 
-/// Alpaca Trading API v2: `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers, JSON bodies.
+/// Alpaca Trading API v2: `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers, JSON bodies; and the
+/// latest trades of Market Data API v2 (`data.alpaca.markets`, routed here as `/data/...`).
 ///
 /// Rules kept from the real API: `client_order_id` (≤ 128 characters) can never be reused — a
 /// duplicate is 422 `{"code":40010001,"message":"client_order_id must be unique"}`; look-up by
 /// `GET /v2/orders:by_client_order_id`; 200 requests per minute per key, then 429; fills paged by
-/// `page_token` with `page_size` ≤ 100 (newest first unless `direction=asc`).
+/// `page_token` with `page_size` ≤ 100 (newest first unless `direction=asc`); a replace
+/// (`PATCH /v2/orders/{order_id}`) makes a new order and marks the old one `replaced`; latest trades
+/// come from the exchange's price process at the time of the call.
 public struct AlpacaFrontEnd: BrokerFrontEnd {
     public let broker = Broker.alpaca
     let context: FrontEndContext
@@ -51,6 +54,10 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
             return .json(200, AlpacaFormat.order(order))
         case ("DELETE", let s) where s.count == 3 && s[1] == "orders":
             return cancel(orderID: s[2], apiKey: key)
+        case ("PATCH", let s) where s.count == 3 && s[1] == "orders":
+            return replace(request, orderID: s[2], apiKey: key)
+        case ("GET", ["data", "v2", "stocks", "trades", "latest"]):
+            return latestTrades(query)
         case ("GET", ["v2", "positions"]):
             let open = exchange.positions(.alpaca, apiKey: key).filter { $0.quantity != 0 }
             return .json(200, .array(open.map(AlpacaFormat.position)))
@@ -113,15 +120,59 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
         do {
             return .json(200, AlpacaFormat.order(try context.exchange.place(.alpaca, apiKey: apiKey, ticket, clientIDRule: .uniqueForever)))
         } catch {
+            return refusal(error, limitPrice: limitPrice)
+        }
+    }
+
+    private func refusal(_ error: PlacementRejection, limitPrice: Decimal?) -> HTTPServerResponse {
+        switch error {
+        case .duplicateClientOrderID: return AlpacaFormat.invalid("client_order_id must be unique")
+        case .unknownInstrument(let symbol): return AlpacaFormat.invalid("asset \"\(symbol)\" not found")
+        case .nonPositiveQuantity: return AlpacaFormat.invalid("qty must be > 0")
+        case .notLotMultiple: return AlpacaFormat.invalid("qty must be integer")
+        case .missingLimitPrice: return AlpacaFormat.invalid("limit_price is required for limit orders")
+        case .nonPositivePrice: return AlpacaFormat.invalid("limit_price must be > 0")
+        case .notTickMultiple(let tick):
+            return AlpacaFormat.invalid("invalid limit_price \(DecimalText.plain(limitPrice ?? 0)). sub-penny increment does not fulfill minimum pricing criteria (\(DecimalText.plain(tick)))")
+        }
+    }
+
+    /// Alpaca's replace: each field sent overrides the old order's, the rest is kept; the answer is
+    /// the new order. The replacement is a new order for the `qty` sent: what the old order filled
+    /// stays with the old order (broker-sim carries no fills over).
+    private func replace(_ request: HTTPServerRequest, orderID: String, apiKey: String) -> HTTPServerResponse {
+        guard let body = try? JSONValue.parse(request.body), body.objectFields != nil else {
+            return AlpacaFormat.invalid("request body format is invalid")
+        }
+        guard let old = context.exchange.order(.alpaca, apiKey: apiKey, id: orderID) else { return orderNotFound(orderID) }
+        guard body["stop_price"] == nil || body["stop_price"]!.isNull else { return AlpacaFormat.invalid("stop orders are not supported by the simulator") }
+        var ticket = old.ticket
+        if let qty = body["qty"], !qty.isNull {
+            guard let quantity = qty.decimalValue else { return AlpacaFormat.invalid("qty is invalid") }
+            ticket.quantity = quantity
+        }
+        if let limit = body["limit_price"], !limit.isNull {
+            guard ticket.type == .limit, let price = limit.decimalValue else { return AlpacaFormat.invalid("limit_price is invalid") }
+            ticket.limitPrice = price
+        }
+        if let timeInForce = body["time_in_force"]?.stringValue {
+            guard ["day", "gtc", "opg", "cls", "ioc", "fok"].contains(timeInForce) else { return AlpacaFormat.invalid("invalid time_in_force") }
+            ticket.timeInForce = timeInForce
+        }
+        ticket.clientOrderID = body["client_order_id"]?.stringValue ?? Identifiers.uuid(apiKey, "client", Int(Date().timeIntervalSince1970 * 1e6))
+        guard let clientID = ticket.clientOrderID, !clientID.isEmpty, clientID.count <= Self.maxClientOrderIDLength else {
+            return AlpacaFormat.invalid("client_order_id must be no more than \(Self.maxClientOrderIDLength) characters")
+        }
+        do {
+            let replacement = try context.exchange.replace(.alpaca, apiKey: apiKey, orderID: orderID, with: ticket, clientIDRule: .uniqueForever)
+            return .json(200, AlpacaFormat.order(replacement))
+        } catch {
             switch error {
-            case .duplicateClientOrderID: return AlpacaFormat.invalid("client_order_id must be unique")
-            case .unknownInstrument(let symbol): return AlpacaFormat.invalid("asset \"\(symbol)\" not found")
-            case .nonPositiveQuantity: return AlpacaFormat.invalid("qty must be > 0")
-            case .notLotMultiple: return AlpacaFormat.invalid("qty must be integer")
-            case .missingLimitPrice: return AlpacaFormat.invalid("limit_price is required for limit orders")
-            case .nonPositivePrice: return AlpacaFormat.invalid("limit_price must be > 0")
-            case .notTickMultiple(let tick):
-                return AlpacaFormat.invalid("invalid limit_price \(DecimalText.plain(limitPrice ?? 0)). sub-penny increment does not fulfill minimum pricing criteria (\(DecimalText.plain(tick)))")
+            case .cancel(.notFound): return orderNotFound(orderID)
+            case .cancel(.notWorking(let status)):
+                let shown = status == .cancelled ? "canceled" : status.rawValue
+                return AlpacaFormat.error(422, code: 42_210_000, "order is not replaceable: it is in \"\(shown)\" state")
+            case .placement(let rejection): return refusal(rejection, limitPrice: ticket.limitPrice)
             }
         }
     }
@@ -175,16 +226,43 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
         return .json(200, .array(trades.prefix(pageSize).map { AlpacaFormat.fill($0, orderStatus: statuses[$0.orderID] ?? "filled") }))
     }
 
+    /// The account in Alpaca's full shape: a cash account (multiplier 1) starting with $100,000, so
+    /// every buying power is the cash and the margin figures are 0.
     private func account(apiKey: String) -> HTTPServerResponse {
         let start = Decimal(100_000)
         let spent = context.exchange.trades(.alpaca, apiKey: apiKey).reduce(Decimal(0)) { $0 + ($1.side == .buy ? 1 : -1) * $1.quantity * $1.price }
-        let value = context.exchange.positions(.alpaca, apiKey: apiKey).reduce(Decimal(0)) { $0 + $1.quantity * $1.lastPrice }
+        let lines = context.exchange.positions(.alpaca, apiKey: apiKey)
+        let long = lines.filter { $0.quantity > 0 }.reduce(Decimal(0)) { $0 + $1.quantity * $1.lastPrice }
+        let short = lines.filter { $0.quantity < 0 }.reduce(Decimal(0)) { $0 + $1.quantity * $1.lastPrice }
         let cash = start - spent
+        let equity = cash + long + short
+        let money = AlpacaFormat.text
         return .json(200, [
-            "id": .string(Identifiers.uuid(apiKey, "account", 0)), "account_number": .string("PA" + Identifiers.uuid(apiKey, "account", 1).prefix(8).uppercased()),
-            "status": "ACTIVE", "currency": "USD", "cash": AlpacaFormat.text(cash), "buying_power": AlpacaFormat.text(cash),
-            "equity": AlpacaFormat.text(cash + value), "portfolio_value": AlpacaFormat.text(cash + value), "pattern_day_trader": false,
-            "trading_blocked": false, "account_blocked": false,
+            "account_blocked": false, "account_number": .string("PA" + Identifiers.uuid(apiKey, "account", 1).prefix(8).uppercased()),
+            "buying_power": money(cash), "cash": money(cash), "created_at": .string(Timestamps.rfc3339(Date(timeIntervalSince1970: 1_700_000_000))),
+            "currency": "USD", "crypto_status": "ACTIVE", "non_marginable_buying_power": money(cash), "accrued_fees": "0",
+            "pending_transfer_in": "0", "pending_transfer_out": "0", "daytrade_count": "0", "daytrading_buying_power": "0",
+            "equity": money(equity), "id": .string(Identifiers.uuid(apiKey, "account", 0)), "initial_margin": "0",
+            "last_equity": money(start), "last_maintenance_margin": "0", "long_market_value": money(long), "maintenance_margin": "0",
+            "multiplier": "1", "pattern_day_trader": false, "portfolio_value": money(equity), "regt_buying_power": money(cash),
+            "short_market_value": money(short), "shorting_enabled": false, "sma": "0", "status": "ACTIVE", "trade_suspended_by_user": false,
+            "trading_blocked": false, "transfers_blocked": false,
         ])
     }
+
+    // MARK: Market data
+
+    /// `GET /v2/stocks/trades/latest?symbols=A,B`: `{"trades": {symbol: trade}}` for the symbols the
+    /// exchange lists (others are left out, as Alpaca leaves out symbols it has no trade for).
+    private func latestTrades(_ query: FormFields) -> HTTPServerResponse {
+        guard let symbols = query.nonEmpty("symbols") else { return AlpacaFormat.error(400, code: 40_010_000, "missing symbols") }
+        let time = context.exchange.now()
+        var trades: [(key: String, value: JSONValue)] = []
+        for symbol in symbols.split(separator: ",").map(String.init) {
+            guard let price = context.exchange.price(.alpaca, symbol) else { continue }
+            trades.append((symbol, AlpacaFormat.latestTrade(price: price, at: time, id: Int64((time.timeIntervalSince1970 * 1000).rounded(.down)))))
+        }
+        return .json(200, ["trades": .object(trades)])
+    }
+
 }
