@@ -27,8 +27,8 @@ public enum ProductType: String, Sendable, Codable, CaseIterable {
 public struct OrderRequest: Sendable, Equatable {
     /// Deterministic from the order's idempotency key and valid for the broker (see `ClientOrderID`).
     public var clientOrderID: String
-    /// The broker's symbol: Kite `tradingsymbol`, Upstox `instrument_token` (`NSE_EQ|INE...`),
-    /// Alpaca and Binance symbols.
+    /// The platform's symbol, which is the exchange's trading symbol (Kite `tradingsymbol`, Upstox
+    /// `trading_symbol`, Alpaca and Binance symbols); Upstox places by `brokerToken`.
     public var symbol: String
     /// NSE/BSE for the Indian brokers; nil where the broker has none.
     public var exchange: String?

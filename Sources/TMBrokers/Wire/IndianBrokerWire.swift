@@ -135,8 +135,9 @@ enum IndianBrokerWire {
     }
 
     /// One `net` line per product; `net` adds the products of one instrument together.
-    /// A null `average_price` (Upstox documents it for some lines) means the average is the side's
-    /// price: `buy_price` for a long line, `sell_price` for a short one.
+    /// A null `average_price` (Upstox's get-positions sample has it on lines made of the day's trades,
+    /// whose `buy_price` is then the average: the doc states no rule, its sample's arithmetic does)
+    /// means the average is the side's price: `buy_price` for a long line, `sell_price` for a short one.
     static func positionLine(_ fields: JSONFields, _ dialect: Dialect) throws(BrokerError) -> BrokerPosition {
         let quantity = try fields.decimal("quantity")
         var average = try fields.optionalDecimal("average_price")
