@@ -27,7 +27,7 @@ struct SyncWriter {
         report.ordersUpdated = try updateOrders(orders)
         report.fetched = batch.trades.count
         let changed = try upsert(batch.trades)
-        report.linked = try linkTrades(batch.trades)
+        report.linked = try linkTrades(batch.trades, reported: orders)
         report.created = changed.filter(\.created).count
         report.updated = changed.count - report.created
         report.skipped = Set(batch.trades.map(\.brokerTradeID)).count - changed.count
@@ -155,13 +155,17 @@ struct SyncWriter {
         return changed
     }
 
-    /// Links every unlinked trade of the account to its platform order once the order's broker id is
+    /// Links the account's unlinked trades to their platform orders once the order's broker id is
     /// known — the order matched by client id in this sync or an earlier one — or the trade itself
-    /// names the order's client id. A link is not a correction: no `trade-events` message. Returns
-    /// how many trades were linked.
-    func linkTrades(_ trades: [BrokerTrade]) throws -> Int {
+    /// names the order's client id. Only trades of the orders this sync heard of (reported by the
+    /// broker, or named by a fetched trade) are looked at: an account's trades of orders placed
+    /// outside the platform stay unlinked for good, and are not re-read by every sync. A link is not
+    /// a correction: no `trade-events` message. Returns how many trades were linked.
+    func linkTrades(_ trades: [BrokerTrade], reported orders: [BrokerOrder]) throws -> Int {
+        let heardOf = Set(orders.map(\.brokerOrderID)).union(trades.map(\.brokerOrderID)).sorted()
+        guard !heardOf.isEmpty else { return 0 }
+        var binds: [PostgresData?] = [account.id.postgresData(), String(decoding: try JSONEncoder().encode(heardOf), as: UTF8.self).postgresData()]
         // Trades that name their order's client id (the model allows it; the brokers' fills do not today).
-        var binds: [PostgresData?] = [account.id.postgresData()]
         var named: [String] = []
         for trade in trades {
             guard let client = trade.clientOrderID else { continue }
@@ -175,9 +179,11 @@ struct SyncWriter {
             """
         return try db.execute(PostgresQuery(unsafeSQL: """
             UPDATE trades t SET order_id = known.order_id
-            FROM (SELECT o.id AS order_id, o.broker_order_id FROM orders o WHERE o.account_id = $1 AND o.broker_order_id IS NOT NULL
+            FROM (SELECT o.id AS order_id, o.broker_order_id FROM orders o
+                  WHERE o.account_id = $1 AND o.broker_order_id IN (SELECT jsonb_array_elements_text($2::jsonb))
                   \(byClientID)) AS known
             WHERE t.account_id = $1 AND t.order_id IS NULL AND t.broker_order_id = known.broker_order_id
+              AND t.broker_order_id IN (SELECT jsonb_array_elements_text($2::jsonb))
             """, binds: binds))
     }
 
