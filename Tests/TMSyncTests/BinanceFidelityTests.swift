@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+import TMBrokers
+import TMHTTP
+import TMPostgres
+import TMSync
+
+/// Issue 10's Binance defect through the real sync: a platform limit order resting at broker-sim
+/// fills completely between two syncs, so it is no longer in Binance's open list; the second sync
+/// still ends it FILLED with its exact average price and its trade linked (the symbol's recent
+/// orders, `allOrders`, say how it ended).
+@Suite(.serialized, .timeLimit(.minutes(2))) struct BinanceFidelityTests {
+    let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
+
+    /// broker-sim on a free port (rate limits off: this test is about the sync, not the limiter); its base URL.
+    func startSimulator() throws -> (ChildProcess, String) {
+        let process = try ChildProcess(simulator, ["--port", "0", "--no-rate-limits"], captureOutput: true)
+        var line = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !line.contains("listening on"), ContinuousClock.now < deadline {
+            let chunk = process.output!.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
+            process.terminate(grace: .seconds(2))
+            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
+        }
+        return (process, String(line[range]))
+    }
+
+    func admin(_ base: String, _ path: String, _ body: String) throws {
+        let response = try HTTPClient().send(HTTPRequest(.post, base + "/admin" + path, body: .json(Data(body.utf8))))
+        #expect(response.isSuccess, "\(path): \(response.text ?? "")")
+    }
+
+    @Test func aRestingLimitOrderFilledBetweenSyncsEndsFilledWithItsAveragePrice() async throws {
+        let (sim, base) = try startSimulator()
+        defer { sim.terminate(grace: .seconds(5)) }
+        let f = try await SyncFixture(broker: TestBroker(.binance))
+        defer { Task { await f.cleanUp() } }
+        let apiKey = "key-\(f.secret)"
+        try admin(base, "/accounts", #"{"broker":"binance","api_key":"\#(apiKey)","api_secret":"\#(f.secret)"}"#)
+        try admin(base, "/prices", #"{"broker":"binance","symbol":"BTCUSDT","price":"65000"}"#)
+
+        // The platform places a limit buy below the market: it rests.
+        let http = try AsyncHTTPClient(configuration: HTTPClient.Configuration(proxy: .none), lanes: 2, name: "binance-fidelity")
+        defer { http.shutdown() }
+        let adapter = BinanceAdapter(baseURL: base + "/binance", http: http)
+        let credentials = BrokerCredentials.plain(apiKey: apiKey, apiSecret: f.secret)
+        let clientID = ClientOrderID.derive(idempotencyKey: "fidelity-order-1", for: .binance)
+        let placed = try await adapter.placeOrder(
+            OrderRequest(clientOrderID: clientID, symbol: "BTCUSDT", side: .buy, quantity: Decimal(string: "0.002")!, type: .limit,
+                         limitPrice: 64_000, timeInForce: .gtc), credentials: credentials)
+        #expect(placed.status == .open)
+        let conn = try f.db.connect()
+        defer { conn.close() }
+        let orderID: UUID = try conn.query("""
+            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price, state, broker_order_id)
+            VALUES (\(f.user), \(f.account), 'fidelity-order-1', \(clientID), 'BTCUSDT', 'BINANCE', 'buy', 'limit', 0.002, 64000, 'ACCEPTED', \(placed.brokerOrderID))
+            RETURNING id
+            """).rows[0].decode("id")
+
+        var consumer = SyncConsumer(pool: f.pool, redis: f.redis, producer: try f.producer, keyring: f.keyring) { _ in adapter }
+        consumer.tradeEventsQueue = f.tradeEvents
+        consumer.notificationsQueue = f.notifications
+        func order() throws -> (state: String, filled: Decimal, average: Decimal?) {
+            let row = try conn.query("SELECT state, filled_quantity, average_price FROM orders WHERE id = \(orderID)").rows[0]
+            return (try row.decode("state"), try row.decode("filled_quantity"), try row.decode("average_price"))
+        }
+
+        // 1. Resting: the first sync leaves it ACCEPTED, nothing filled.
+        guard case .synced = try await f.sync(consumer: consumer) else { Issue.record("first sync did not run"); return }
+        #expect(try order().state == "ACCEPTED")
+        #expect(try order().filled == 0)
+        #expect(try f.count("SELECT count(*)::int FROM trades") == 0)
+
+        // 2. The market falls through the limit: broker-sim fills the whole order, resting, at 63990.
+        try admin(base, "/prices", #"{"broker":"binance","symbol":"BTCUSDT","price":"63990"}"#)
+        #expect(try await adapter.orders(credentials: credentials).isEmpty, "filled: no longer in the open list")
+
+        // 3. The next sync: FILLED, the exact average, the trade linked to the order.
+        guard case .synced = try await f.sync(consumer: consumer) else { Issue.record("second sync did not run"); return }
+        let after = try order()
+        #expect(after.state == "FILLED")
+        #expect(after.filled == Decimal(string: "0.002")!)
+        #expect(after.average == 63_990)
+        let trades = try conn.query("SELECT symbol, quantity, price, order_id FROM trades").rows
+        #expect(trades.count == 1)
+        #expect(try trades.first?.decode("symbol", as: String.self) == "BTCUSDT")
+        #expect(try trades.first?.decode("quantity", as: Decimal.self) == Decimal(string: "0.002")!)
+        #expect(try trades.first?.decode("price", as: Decimal.self) == 63_990)
+        #expect(try trades.first?.decode("order_id", as: UUID?.self) == orderID, "the fill is linked to the platform order")
+    }
+}
