@@ -129,6 +129,24 @@ import Testing
         }
     }
 
+    /// A symbol Binance refuses (`-1121`, its documented payload) has no orders and no trades: the
+    /// others are still read, so one stale symbol of a platform order cannot stop every sync.
+    @Test func anUnknownSymbolHasNoOrdersAndNoTrades() async throws {
+        let recent = try Self.member("ws-all-orders.json", "result")
+        let trades = try Self.member("ws-my-trades.json", "result")
+        let harness = try BrokerHarness { request in
+            let symbol = formDictionary(request.query ?? "")["symbol"]
+            if symbol == "NOSUCH" { return try! Fixture.response("binance/error-1121.json", status: 400) }
+            if request.path.hasSuffix("/openOrders") { return .json(200, "[]") }
+            return .json(200, request.path.hasSuffix("/myTrades") ? trades : recent)
+        }
+        let orders = try await harness.binance().orders(symbols: ["NOSUCH", "BTCUSDT"], credentials: Secrets.credentials)
+        #expect(orders.map(\.brokerOrderID) == ["12569099453"])
+        let batch = try await harness.binance().trades(since: TradeCursor(), symbols: ["NOSUCH", "BTCUSDT"], credentials: Secrets.credentials)
+        #expect(batch.trades.map(\.brokerTradeID) == ["BTCUSDT:1650422481", "BTCUSDT:1650422482"])
+        #expect(batch.next == TradeCursor(["BTCUSDT": "1650422482"]))
+    }
+
     @Test func cancelReplaceAnswersTheReplacement() async throws {
         let harness = try BrokerHarness { _ in try! Fixture.response("binance/cancel-replace-success.json") }
         let modification = OrderModification(brokerOrderID: "9", symbol: "BTCUSDT", side: .buy, type: .limit, quantity: decimal("0.04"),

@@ -9,7 +9,8 @@ import TMSync
 /// Issue 10's Binance defect through the real sync: a platform limit order resting at broker-sim
 /// fills completely between two syncs, so it is no longer in Binance's open list; the second sync
 /// still ends it FILLED with its exact average price and its trade linked (the symbol's recent
-/// orders, `allOrders`, say how it ended).
+/// orders, `allOrders`, say how it ended); another, cancelled at the broker with no trade to say
+/// so, ends CANCELLED.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct BinanceFidelityTests {
     let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
 
@@ -62,6 +63,18 @@ import TMSync
             RETURNING id
             """).rows[0].decode("id")
 
+        // A second platform order, on another symbol, that the user cancels in Binance's app between
+        // the syncs: no trade says so, only the symbol's recent orders.
+        let cancelClientID = ClientOrderID.derive(idempotencyKey: "fidelity-order-2", for: .binance)
+        let resting = try await adapter.placeOrder(
+            OrderRequest(clientOrderID: cancelClientID, symbol: "ETHUSDT", side: .buy, quantity: 1, type: .limit, limitPrice: 1_000,
+                         timeInForce: .gtc), credentials: credentials)
+        let cancelledID: UUID = try conn.query("""
+            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, price, state, broker_order_id)
+            VALUES (\(f.user), \(f.account), 'fidelity-order-2', \(cancelClientID), 'ETHUSDT', 'BINANCE', 'buy', 'limit', 1, 1000, 'ACCEPTED', \(resting.brokerOrderID))
+            RETURNING id
+            """).rows[0].decode("id")
+
         var consumer = SyncConsumer(pool: f.pool, redis: f.redis, producer: try f.producer, keyring: f.keyring) { _ in adapter }
         consumer.tradeEventsQueue = f.tradeEvents
         consumer.notificationsQueue = f.notifications
@@ -75,10 +88,12 @@ import TMSync
         #expect(try order().state == "ACCEPTED")
         #expect(try order().filled == 0)
         #expect(try f.count("SELECT count(*)::int FROM trades") == 0)
+        #expect(try conn.query("SELECT state FROM orders WHERE id = \(cancelledID)").rows[0].decode("state", as: String.self) == "ACCEPTED")
 
         // 2. The market falls through the limit: broker-sim fills the whole order, resting, at 63990.
         try admin(base, "/prices", #"{"broker":"binance","symbol":"BTCUSDT","price":"63990"}"#)
-        #expect(try await adapter.orders(credentials: credentials).isEmpty, "filled: no longer in the open list")
+        try await adapter.cancelOrder(brokerOrderID: resting.brokerOrderID, symbol: "ETHUSDT", credentials: credentials)
+        #expect(try await adapter.orders(credentials: credentials).isEmpty, "filled and cancelled: no longer in the open list")
 
         // 3. The next sync: FILLED, the exact average, the trade linked to the order.
         guard case .synced = try await f.sync(consumer: consumer) else { Issue.record("second sync did not run"); return }
@@ -92,5 +107,6 @@ import TMSync
         #expect(try trades.first?.decode("quantity", as: Decimal.self) == Decimal(string: "0.002")!)
         #expect(try trades.first?.decode("price", as: Decimal.self) == 63_990)
         #expect(try trades.first?.decode("order_id", as: UUID?.self) == orderID, "the fill is linked to the platform order")
+        #expect(try conn.query("SELECT state FROM orders WHERE id = \(cancelledID)").rows[0].decode("state", as: String.self) == "CANCELLED")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Binance Spot (`https://api.binance.com`): signed `USER_DATA`/`TRADE` requests, and the public
@@ -15,6 +16,8 @@ import TMHTTP
 /// 24 h), merged by `orderId` keeping the newer `updateTime`: an order that filled or ended between
 /// two syncs is no longer open, and only this list says how it ended. At most 1000 orders per
 /// symbol and day are read (Binance's page limit; `orderId` paging is ignored once a time is given).
+/// A symbol Binance does not list (`-1121`) has no orders and no trades: it is skipped, so one
+/// stale symbol cannot stop an account's syncs.
 /// Trades are read per symbol with `fromId` after the last trade id in the cursor, every page
 /// consumed; a trade id is unique only per symbol, so `brokerTradeID` is `SYMBOL:id`. Positions are
 /// the non-zero balances (free + locked) except `cashAssets`, with average price 0 (Binance keeps no
@@ -102,9 +105,16 @@ public struct BinanceAdapter: BrokerAdapter {
         var orders = try BinanceWire.orders(answer, context: "binance order")
         let since = String(WireTime.milliseconds(clock().addingTimeInterval(-Self.recentOrdersWindow)))
         for symbol in Set(symbols).sorted() {
-            let recent = try await signedCall(
-                .get, "/api/v3/allOrders", [("symbol", symbol), ("startTime", since), ("limit", String(Self.tradePageSize))],
-                effect: .read, context: "binance recent orders", credentials: credentials)
+            let recent: JSONValue
+            do {
+                recent = try await signedCall(
+                    .get, "/api/v3/allOrders", [("symbol", symbol), ("startTime", since), ("limit", String(Self.tradePageSize))],
+                    effect: .read, context: "binance recent orders", credentials: credentials)
+            } catch {
+                // A symbol Binance does not list has no orders; one bad symbol must not stop every sync.
+                guard Self.isUnknownSymbol(error) else { throw error }
+                continue
+            }
             orders = BinanceWire.merged(orders, try BinanceWire.orders(recent, context: "binance order"))
         }
         return orders
@@ -117,9 +127,16 @@ public struct BinanceAdapter: BrokerAdapter {
         for symbol in Set(symbols).union(cursor.values.keys).sorted() {
             var fromID = cursor.values[symbol].flatMap(Int64.init).map { $0 + 1 } ?? 0
             while true {
-                let answer = try await signedCall(
-                    .get, "/api/v3/myTrades", [("symbol", symbol), ("fromId", String(fromID)), ("limit", String(Self.tradePageSize))],
-                    effect: .read, context: "binance trades", credentials: credentials)
+                let answer: JSONValue
+                do {
+                    answer = try await signedCall(
+                        .get, "/api/v3/myTrades", [("symbol", symbol), ("fromId", String(fromID)), ("limit", String(Self.tradePageSize))],
+                        effect: .read, context: "binance trades", credentials: credentials)
+                } catch {
+                    // A symbol Binance does not list (a stale or mistyped one) has no trades.
+                    guard Self.isUnknownSymbol(error) else { throw error }
+                    break
+                }
                 let rows = try answer.rows(context: "binance trade")
                 var lastID: Int64?
                 for row in rows {

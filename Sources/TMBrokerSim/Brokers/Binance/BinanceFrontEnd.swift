@@ -7,7 +7,11 @@ import TMCore
 /// Rules kept from the real API: a `newClientOrderId` (`^[a-zA-Z0-9-_]{1,36}$`) is refused with
 /// -2010 only while an order carrying it is still working — after it filled, a resend is a second
 /// order; request weight per minute and orders per 10 s, reported in `X-MBX-USED-WEIGHT-1M` and
-/// `X-MBX-ORDER-COUNT-10S`, beyond which 429 with `Retry-After`.
+/// `X-MBX-ORDER-COUNT-10S`, beyond which 429 with `Retry-After` (a cancel-replace counts as an
+/// order); `allOrders` with a time filters by the last update and refuses a window over 24 hours;
+/// `cancelReplace` checks the new order, cancels, then places, answering `-2021`/`-2022` with each
+/// half's result when one fails; `ticker/price` is public (no key, no signature) and refuses a
+/// batch naming a symbol it does not list (`-1121`), as Binance documents.
 public struct BinanceFrontEnd: BrokerFrontEnd {
     public let broker = Broker.binance
     let context: FrontEndContext
