@@ -12,32 +12,16 @@ import TMSync
 /// orders, `allOrders`, say how it ended); another, cancelled at the broker with no trade to say
 /// so, ends CANCELLED.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct BinanceFidelityTests {
-    let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
-
-    /// broker-sim on a free port (rate limits off: this test is about the sync, not the limiter); its base URL.
-    func startSimulator() throws -> (ChildProcess, String) {
-        let process = try ChildProcess(simulator, ["--port", "0", "--no-rate-limits"], captureOutput: true)
-        var line = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = process.output!.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            process.terminate(grace: .seconds(2))
-            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
-        }
-        return (process, String(line[range]))
-    }
+    /// broker-sim as a child process and its admin API, as the end-to-end sync test runs them.
+    let endToEnd = SyncEndToEndTests()
 
     func admin(_ base: String, _ path: String, _ body: String) throws {
-        let response = try HTTPClient().send(HTTPRequest(.post, base + "/admin" + path, body: .json(Data(body.utf8))))
-        #expect(response.isSuccess, "\(path): \(response.text ?? "")")
+        let answer = try endToEnd.admin(base, "POST", "/admin" + path, body)
+        #expect(!answer.contains("\"error\""), "\(path): \(answer)")
     }
 
     @Test func aRestingLimitOrderFilledBetweenSyncsEndsFilledWithItsAveragePrice() async throws {
-        let (sim, base) = try startSimulator()
+        let (sim, base) = try endToEnd.startSimulator()
         defer { sim.terminate(grace: .seconds(5)) }
         let f = try await SyncFixture(broker: TestBroker(.binance))
         defer { Task { await f.cleanUp() } }
