@@ -21,6 +21,16 @@ import TMSync
     }
 
     @Test func aRestingLimitOrderFilledBetweenSyncsEndsFilledWithItsAveragePrice() async throws {
+        try await restingOrderFillsBetweenSyncs(outsideTheRecentWindow: false)
+    }
+
+    /// Syncs paused for over a day (the account needed its user): the fill is older than Binance's
+    /// 24-hour recent orders, so neither list has the order; the sync looks it up by its client id.
+    @Test func anOrderFilledBeforeTheRecentWindowIsLookedUpByItsClientID() async throws {
+        try await restingOrderFillsBetweenSyncs(outsideTheRecentWindow: true)
+    }
+
+    func restingOrderFillsBetweenSyncs(outsideTheRecentWindow: Bool) async throws {
         let (sim, base) = try endToEnd.startSimulator()
         defer { sim.terminate(grace: .seconds(5)) }
         let f = try await SyncFixture(broker: TestBroker(.binance))
@@ -59,7 +69,8 @@ import TMSync
             RETURNING id
             """).rows[0].decode("id")
 
-        var consumer = SyncConsumer(pool: f.pool, redis: f.redis, producer: try f.producer, keyring: f.keyring) { _ in adapter }
+        let synced: any BrokerAdapter = outsideTheRecentWindow ? WindowedBinance(adapter: adapter, hidden: [placed.brokerOrderID]) : adapter
+        var consumer = SyncConsumer(pool: f.pool, redis: f.redis, producer: try f.producer, keyring: f.keyring) { _ in synced }
         consumer.tradeEventsQueue = f.tradeEvents
         consumer.notificationsQueue = f.notifications
         func order() throws -> (state: String, filled: Decimal, average: Decimal?) {
@@ -92,5 +103,38 @@ import TMSync
         #expect(try trades.first?.decode("price", as: Decimal.self) == 63_990)
         #expect(try trades.first?.decode("order_id", as: UUID?.self) == orderID, "the fill is linked to the platform order")
         #expect(try conn.query("SELECT state FROM orders WHERE id = \(cancelledID)").rows[0].decode("state", as: String.self) == "CANCELLED")
+    }
+}
+
+/// Binance as it answers for an order last updated before the recent window: `orders(symbols:)`
+/// lacks the `hidden` orders; every other call is the real adapter's.
+struct WindowedBinance: BrokerAdapter {
+    let adapter: BinanceAdapter
+    let hidden: Set<String>
+    var broker: BrokerKind { .binance }
+
+    func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await adapter.orders(symbols: symbols, credentials: credentials).filter { !hidden.contains($0.brokerOrderID) }
+    }
+
+    func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await adapter.placeOrder(order, credentials: credentials)
+    }
+    func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        try await adapter.order(clientOrderID: clientOrderID, symbol: symbol, credentials: credentials)
+    }
+    func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws {
+        try await adapter.cancelOrder(brokerOrderID: brokerOrderID, symbol: symbol, credentials: credentials)
+    }
+    func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await adapter.modifyOrder(modification, credentials: credentials)
+    }
+    func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
+        try await adapter.trades(since: cursor, symbols: symbols, credentials: credentials)
+    }
+    func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] { try await adapter.positions(credentials: credentials) }
+    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] { try await adapter.funds(credentials: credentials) }
+    func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        try await adapter.lastPrices(instruments, credentials: credentials)
     }
 }
