@@ -69,7 +69,7 @@ import TMSync
             RETURNING id
             """).rows[0].decode("id")
 
-        let synced: any BrokerAdapter = outsideTheRecentWindow ? WindowedBinance(adapter: adapter, hidden: [placed.brokerOrderID]) : adapter
+        let synced = ObservedBinance(adapter: adapter, hidden: outsideTheRecentWindow ? [placed.brokerOrderID] : [])
         var consumer = SyncConsumer(pool: f.pool, redis: f.redis, producer: try f.producer, keyring: f.keyring) { _ in synced }
         consumer.tradeEventsQueue = f.tradeEvents
         consumer.notificationsQueue = f.notifications
@@ -103,25 +103,39 @@ import TMSync
         #expect(try trades.first?.decode("price", as: Decimal.self) == 63_990)
         #expect(try trades.first?.decode("order_id", as: UUID?.self) == orderID, "the fill is linked to the platform order")
         #expect(try conn.query("SELECT state FROM orders WHERE id = \(cancelledID)").rows[0].decode("state", as: String.self) == "CANCELLED")
+        // The recent orders (one read per symbol) answer for both; an order is looked up by its
+        // client id only when they cannot.
+        #expect(synced.lookUps.values == (outsideTheRecentWindow ? [clientID] : []))
     }
 }
 
-/// Binance as it answers for an order last updated before the recent window: `orders(symbols:)`
-/// lacks the `hidden` orders; every other call is the real adapter's.
-struct WindowedBinance: BrokerAdapter {
+/// Binance as it answers for an order last updated before the recent window: the recent orders of
+/// `orders(symbols:)` lack the `hidden` orders; every other call is the real adapter's, look-ups by client id recorded.
+struct ObservedBinance: BrokerAdapter {
     let adapter: BinanceAdapter
     let hidden: Set<String>
+    let lookUps = Recorded()
     var broker: BrokerKind { .binance }
 
+    final class Recorded: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _values: [String] = []
+        var values: [String] { lock.withLock { _values } }
+        func append(_ value: String) { lock.withLock { _values.append(value) } }
+    }
+
     func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
-        try await adapter.orders(symbols: symbols, credentials: credentials).filter { !hidden.contains($0.brokerOrderID) }
+        // The open list alone (no symbols) is Binance's own; the recent orders lack the hidden ones.
+        try await adapter.orders(symbols: symbols, credentials: credentials).filter { symbols.isEmpty || !hidden.contains($0.brokerOrderID) }
+    }
+
+    func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        lookUps.append(clientOrderID)
+        return try await adapter.order(clientOrderID: clientOrderID, symbol: symbol, credentials: credentials)
     }
 
     func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder {
         try await adapter.placeOrder(order, credentials: credentials)
-    }
-    func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
-        try await adapter.order(clientOrderID: clientOrderID, symbol: symbol, credentials: credentials)
     }
     func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws {
         try await adapter.cancelOrder(brokerOrderID: brokerOrderID, symbol: symbol, credentials: credentials)
