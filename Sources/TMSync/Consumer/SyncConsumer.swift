@@ -124,11 +124,13 @@ public struct SyncConsumer: Sendable {
                 // recent orders of the symbols where such an order may be, or its fill never lands.
                 let listed = Set(orders.map(\.brokerOrderID))
                 let closed = Set(batch.trades.filter { !listed.contains($0.brokerOrderID) }.map(\.symbol)).union(unlistedSymbols)
-                if !closed.isEmpty { orders = try await broker.orders(symbols: closed.sorted(), credentials: credentials) }
-                // One last updated before the recent window (syncs paused for a day, or more orders
-                // of its symbol than one read returns) is in neither list: looked up by its client id.
-                for missing in try await workingOrders(account, notIn: orders) where missing.brokerOrderID != nil {
-                    if let found = try await lookUp(missing, broker: broker, credentials: credentials) { orders.append(found) }
+                if !closed.isEmpty {
+                    orders = try await broker.orders(symbols: closed.sorted(), credentials: credentials)
+                    // One last updated before the recent window (syncs paused for a day, or more orders
+                    // of its symbol than one read returns) is in neither list: looked up by its client id.
+                    for missing in try await workingOrders(account, notIn: orders) where missing.brokerOrderID != nil {
+                        if let found = try await lookUp(missing, broker: broker, credentials: credentials) { orders.append(found) }
+                    }
                 }
             } else {
                 async let tradesCall = broker.trades(since: account.cursor, symbols: [], credentials: credentials)
