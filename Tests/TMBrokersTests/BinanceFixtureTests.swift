@@ -222,7 +222,7 @@ import Testing
                         executedAt: Self.millis(1_660_801_715_793), isMaker: true, quoteQuantity: decimal("49.64298")),
         ])
         // The fills add up to the order's cummulativeQuoteQty: the average the order carries is theirs.
-        #expect(batch.trades.reduce(Decimal(0)) { $0 + $1.quoteQuantity! } == decimal("198.335215"))
+        #expect(batch.trades.reduce(Decimal(0)) { $0 + ($1.quoteQuantity ?? 0) } == decimal("198.335215"))
     }
 
     // MARK: Balances

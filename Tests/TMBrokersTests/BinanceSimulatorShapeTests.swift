@@ -160,7 +160,7 @@ import Testing
         let funds = try await adapter.funds(credentials: credentials)
         let usdt = try #require(funds.first { $0.currency == "USDT" })
         #expect(usdt.used == decimal("0.003") * resting.limitPrice!)  // the replacement's quote locked
-        #expect(usdt.total == usdt.available + usdt.used!)
+        #expect(usdt.total == usdt.available + (usdt.used ?? 0))
         let prices = try await adapter.lastPrices([InstrumentRef(symbol: "BTCUSDT"), InstrumentRef(symbol: "NOSUCH"), InstrumentRef(symbol: "ETHUSDT")],
                                                   credentials: credentials)
         #expect(prices.map(\.instrument.symbol) == ["BTCUSDT", "ETHUSDT"])
