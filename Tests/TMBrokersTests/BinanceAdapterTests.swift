@@ -121,6 +121,97 @@ import Testing
         #expect(orders.count == 1)
     }
 
+    /// The open list, then each named symbol's orders of the last 24 hours by the adapter's clock.
+    @Test func readsRecentOrdersOfTheNamedSymbols() async throws {
+        let harness = try BrokerHarness { request in .json(200, request.path.hasSuffix("/openOrders") ? "[\(Self.resultOrder)]" : "[]") }
+        let orders = try await harness.binance().orders(symbols: ["ETHUSDT", "BTCUSDT", "ETHUSDT"], credentials: Secrets.credentials)
+        #expect(orders.map(\.brokerOrderID) == ["28"])
+        let requests = harness.server.requests
+        #expect(requests.map { "\($0.method) \($0.path)" } == [
+            "GET /binance/api/v3/openOrders", "GET /binance/api/v3/allOrders", "GET /binance/api/v3/allOrders",
+        ])
+        for request in requests { try expectSigned(request) }
+        let recent = requests.dropFirst().map { formPairs($0.query!).map(\.0) }
+        #expect(recent.allSatisfy { $0 == ["symbol", "startTime", "limit", "recvWindow", "timestamp", "signature"] })
+        let fields = requests.dropFirst().map { formDictionary($0.query!) }
+        #expect(fields.map { $0["symbol"] } == ["BTCUSDT", "ETHUSDT"])
+        #expect(fields.allSatisfy { $0["startTime"] == String(1_499_827_319_559 - 86_400_000) && $0["limit"] == "1000" })
+    }
+
+    @Test func modifiesByCancelReplace() async throws {
+        let harness = try BrokerHarness { _ in .json(200, #"{"cancelResult":"SUCCESS","newOrderResult":"SUCCESS","cancelResponse":{},"newOrderResponse":\#(Self.resultOrder)}"#) }
+        let modification = OrderModification(brokerOrderID: "27", symbol: "BTCUSDT", side: .buy, type: .stopLimit, quantity: decimal("0.002"),
+                                             limitPrice: decimal("43000.5"), stopPrice: decimal("42900"), timeInForce: .gtc,
+                                             replacementClientOrderID: "mod-key_1")
+        let replacement = try await harness.binance().modifyOrder(modification, credentials: Secrets.credentials)
+        #expect(replacement.brokerOrderID == "28")
+        let request = try #require(harness.lastRequest)
+        #expect(request.method == "POST")
+        #expect(request.path == "/binance/api/v3/order/cancelReplace")
+        #expect(request.body.isEmpty)
+        try expectSigned(request)
+        #expect(formPairs(request.query!).map(\.0) == [
+            "symbol", "side", "type", "timeInForce", "quantity", "price", "stopPrice", "newClientOrderId", "newOrderRespType",
+            "cancelReplaceMode", "cancelOrderId", "recvWindow", "timestamp", "signature",
+        ])
+        let fields = formDictionary(request.query!)
+        #expect(fields["type"] == "STOP_LOSS_LIMIT")
+        #expect(fields["timeInForce"] == "GTC")
+        #expect(fields["quantity"] == "0.002")
+        #expect(fields["price"] == "43000.5")
+        #expect(fields["stopPrice"] == "42900")
+        #expect(fields["newClientOrderId"] == "mod-key_1")
+        #expect(fields["newOrderRespType"] == "RESULT")
+        #expect(fields["cancelReplaceMode"] == "STOP_ON_FAILURE")
+        #expect(fields["cancelOrderId"] == "27")
+        // A replacement id Binance would refuse is refused before anything is sent.
+        let count = harness.server.requests.count
+        var bad = modification
+        bad.replacementClientOrderID = "has space"
+        #expect(await brokerError { try await harness.binance().modifyOrder(bad, credentials: Secrets.credentials) } != nil)
+        #expect(harness.server.requests.count == count)
+    }
+
+    /// A modification is a change: a cancel-replace whose answer never comes has an unknown outcome.
+    @Test func aModificationTimingOutHasAnUnknownOutcome() async throws {
+        let harness = try BrokerHarness(timeouts: BrokerTimeouts(connect: .seconds(2), total: .milliseconds(300))) { _ in .hang }
+        let modification = OrderModification(brokerOrderID: "27", symbol: "BTCUSDT", side: .buy, type: .limit, quantity: 1,
+                                             limitPrice: 100, timeInForce: .gtc, replacementClientOrderID: "mod-1")
+        let error = await brokerError { try await harness.binance().modifyOrder(modification, credentials: Secrets.credentials) }
+        #expect(error.map(ErrorShape.init) == .unknownOutcome)
+    }
+
+    @Test func fundsReadTheAccount() async throws {
+        let harness = try BrokerHarness { _ in
+            .json(200, #"{"balances":[{"asset":"USDT","free":"10.5","locked":"2"},{"asset":"BTC","free":"1","locked":"0"},{"asset":"FDUSD","free":"0","locked":"0"}]}"#)
+        }
+        let funds = try await harness.binance().funds(credentials: Secrets.credentials)
+        #expect(funds == [BrokerFunds(currency: "USDT", available: decimal("10.5"), used: 2, total: decimal("12.5"))])
+        let request = try #require(harness.lastRequest)
+        #expect(request.method == "GET")
+        #expect(request.path == "/binance/api/v3/account")
+        #expect(formDictionary(request.query!)["omitZeroBalances"] == "true")
+        try expectSigned(request)
+    }
+
+    /// The price ticker is public: no key, no timestamp, no signature; one call for the batch.
+    @Test func lastPricesAreOnePublicCall() async throws {
+        let harness = try BrokerHarness { _ in .json(200, #"[{"symbol":"BTCUSDT","price":"43123.45000000"},{"symbol":"ETHUSDT","price":"2301.1"}]"#) }
+        let instruments = [InstrumentRef(symbol: "ETHUSDT"), InstrumentRef(symbol: "BTCUSDT")]
+        let prices = try await harness.binance().lastPrices(instruments, credentials: Secrets.credentials)
+        #expect(prices == [LastPrice(instrument: instruments[0], price: decimal("2301.1")),
+                           LastPrice(instrument: instruments[1], price: decimal("43123.45"))])
+        let request = try #require(harness.lastRequest)
+        #expect(harness.server.requests.count == 1)
+        #expect(request.method == "GET")
+        #expect(request.path == "/binance/api/v3/ticker/price")
+        #expect(request.query == "symbols=%5B%22BTCUSDT%22%2C%22ETHUSDT%22%5D")
+        #expect(formPairs(request.query!).map(\.1) == [#"["BTCUSDT","ETHUSDT"]"#])
+        #expect(request.header("X-MBX-APIKEY") == nil)
+        #expect(try await harness.binance().lastPrices([], credentials: Secrets.credentials) == [])
+        #expect(harness.server.requests.count == 1)
+    }
+
     static func trade(_ id: Int64, symbol: String) -> String {
         """
         {"symbol":"\(symbol)","id":\(id),"orderId":\(100 + id),"orderListId":-1,"price":"4.0000010\(id % 10)","qty":"12.00000000",

@@ -1,18 +1,45 @@
 import Foundation
+import TMCore
 import TMHTTP
 
-/// Binance Spot (`https://api.binance.com`), every call a signed `USER_DATA`/`TRADE` request.
+/// Binance Spot (`https://api.binance.com`): signed `USER_DATA`/`TRADE` requests, and the public
+/// price ticker.
 ///
 /// Guarantees: parameters travel in the query string with `recvWindow` and `timestamp` appended and
 /// `signature` = hex HMAC-SHA256(secret, query) last (no body is sent, so query ‖ body = query);
 /// `X-MBX-APIKEY` carries the key; both are opened only while the request is built. The client
 /// order id goes in `newClientOrderId` (≤ 36 of `[A-Za-z0-9_-]`, checked before sending) and is
 /// looked up with `origClientOrderId` — which needs the symbol, and may lag a fresh placement
-/// (`-2013` → nil). `orders` reads the open orders of all symbols. Trades are read per symbol with
-/// `fromId` after the last trade id in the cursor, every page consumed; a trade id is unique only
-/// per symbol, so `brokerTradeID` is `SYMBOL:id`. Positions are the non-zero balances
-/// (free + locked) except `cashAssets`, with average price 0 (Binance keeps no cost basis).
+/// (`-2013` → nil). `orders` reads the open orders of all symbols and, for each symbol named, that
+/// symbol's orders updated in the last 24 hours (`allOrders` with `startTime` = the adapter's clock
+/// − 24 h, which Binance filters by the last update; no `endTime`, since Binance caps a window at
+/// 24 h), merged by `orderId` keeping the newer `updateTime`: an order that filled or ended between
+/// two syncs is no longer open, and only this list says how it ended. At most 1000 orders per
+/// symbol and day are read (Binance's page limit; `orderId` paging is ignored once a time is given).
+/// A symbol Binance does not list (`-1121`) has no orders and no trades: it is skipped, so one
+/// stale symbol cannot stop an account's syncs.
+/// Trades are read per symbol with `fromId` after the last trade id in the cursor, every page
+/// consumed; a trade id is unique only per symbol, so `brokerTradeID` is `SYMBOL:id`. Positions are
+/// the non-zero balances (free + locked) except `cashAssets`, with average price 0 (Binance keeps no
+/// cost basis); funds are the `cashAssets` balances (available = free, used = locked, total = both).
+/// `modifyOrder` is one `cancelReplace` with `STOP_ON_FAILURE`: the original is cancelled and the
+/// replacement placed under `replacementClientOrderID`, or nothing happens (see `BinanceErrors` for
+/// the partial failure). `lastPrices` is one public `ticker/price?symbols=[...]` call for the batch.
 /// Errors are mapped by `BinanceErrors`.
+///
+/// What Binance reports that the platform ignores, and why:
+/// - orders: `orderListId` (the platform places no OCO lists), `timeInForce` (not in the order
+///   model; the platform knows what it sent), `icebergQty` (no iceberg orders are placed),
+///   `isWorking`/`workingTime` (the status says whether the order is live), `origQuoteOrderQty` (the
+///   platform never orders by quote amount), `selfTradePreventionMode`, `preventedMatchId` and
+///   `preventedQuantity` (an order expired by self-trade prevention is `EXPIRED_IN_MATCH` → expired),
+///   `strategyId`/`strategyType`/`trailingDelta`/`trailingTime` (never set by the platform), the
+///   `fills` of a FULL answer (the fills come from `myTrades`, with their ids; placement asks for
+///   RESULT), `cancelResponse` of a cancel-replace (the cancelled order is read by the next sync);
+/// - trades: `orderListId` (as above), `isBestMatch` (Binance spot reports it true for every trade:
+///   it says nothing about this fill), `isBuyer` becomes the side;
+/// - account: commission rates and flags (`canTrade`, `permissions`, `uid`, `accountType`,
+///   `updateTime`): account settings, not holdings or money.
 public struct BinanceAdapter: BrokerAdapter {
     public let broker = BrokerKind.binance
     let baseURL: String
@@ -23,8 +50,10 @@ public struct BinanceAdapter: BrokerAdapter {
     let cashAssets: Set<String>
     /// Where `timestamp` comes from; injectable so tests can sign deterministically.
     let clock: @Sendable () -> Date
-    /// Trades per `myTrades` page (Binance's maximum).
+    /// Trades per `myTrades` page and orders per `allOrders` answer (Binance's maximum).
     static let tradePageSize = 1000
+    /// How far back `orders(symbols:)` reads a symbol's orders (Binance's longest `allOrders` window).
+    static let recentOrdersWindow: TimeInterval = 24 * 60 * 60
 
     public static let defaultCashAssets: Set<String> = ["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD", "EUR"]
 
@@ -73,8 +102,21 @@ public struct BinanceAdapter: BrokerAdapter {
     public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
         let answer = try await signedCall(.get, "/api/v3/openOrders", [], effect: .read, context: "binance open orders",
                                           credentials: credentials)
-        var orders: [BrokerOrder] = []
-        for row in try answer.rows(context: "binance order") { orders.append(try BinanceWire.order(row)) }
+        var orders = try BinanceWire.orders(answer, context: "binance order")
+        let since = String(WireTime.milliseconds(clock().addingTimeInterval(-Self.recentOrdersWindow)))
+        for symbol in Set(symbols).sorted() {
+            let recent: JSONValue
+            do {
+                recent = try await signedCall(
+                    .get, "/api/v3/allOrders", [("symbol", symbol), ("startTime", since), ("limit", String(Self.tradePageSize))],
+                    effect: .read, context: "binance recent orders", credentials: credentials)
+            } catch {
+                // A symbol Binance does not list has no orders; one bad symbol must not stop every sync.
+                guard Self.isUnknownSymbol(error) else { throw error }
+                continue
+            }
+            orders = BinanceWire.merged(orders, try BinanceWire.orders(recent, context: "binance order"))
+        }
         return orders
     }
 
@@ -85,9 +127,16 @@ public struct BinanceAdapter: BrokerAdapter {
         for symbol in Set(symbols).union(cursor.values.keys).sorted() {
             var fromID = cursor.values[symbol].flatMap(Int64.init).map { $0 + 1 } ?? 0
             while true {
-                let answer = try await signedCall(
-                    .get, "/api/v3/myTrades", [("symbol", symbol), ("fromId", String(fromID)), ("limit", String(Self.tradePageSize))],
-                    effect: .read, context: "binance trades", credentials: credentials)
+                let answer: JSONValue
+                do {
+                    answer = try await signedCall(
+                        .get, "/api/v3/myTrades", [("symbol", symbol), ("fromId", String(fromID)), ("limit", String(Self.tradePageSize))],
+                        effect: .read, context: "binance trades", credentials: credentials)
+                } catch {
+                    // A symbol Binance does not list (a stale or mistyped one) has no trades.
+                    guard Self.isUnknownSymbol(error) else { throw error }
+                    break
+                }
                 let rows = try answer.rows(context: "binance trade")
                 var lastID: Int64?
                 for row in rows {
@@ -107,16 +156,74 @@ public struct BinanceAdapter: BrokerAdapter {
     }
 
     public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
+        try await balances(credentials: credentials).filter { !cashAssets.contains($0.asset) }.map { balance in
+            BrokerPosition(symbol: balance.asset, exchange: nil, quantity: balance.free + balance.locked, averagePrice: 0)
+        }
+    }
+
+    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        try await balances(credentials: credentials).filter { cashAssets.contains($0.asset) }.map { balance in
+            BrokerFunds(currency: balance.asset, available: balance.free, used: balance.locked, total: balance.free + balance.locked)
+        }
+    }
+
+    /// The account's non-zero balances, in Binance's order (`GET /api/v3/account`).
+    func balances(credentials: BrokerCredentials) async throws -> [(asset: String, free: Decimal, locked: Decimal)] {
         let answer = try await signedCall(.get, "/api/v3/account", [("omitZeroBalances", "true")], effect: .read,
                                           context: "binance account", credentials: credentials)
-        var positions: [BrokerPosition] = []
+        var balances: [(asset: String, free: Decimal, locked: Decimal)] = []
         for balance in try JSONFields(answer, context: "binance account").rows("balances", context: "binance balance") {
-            let asset = try balance.text("asset")
-            let quantity = try balance.decimal("free") + balance.decimal("locked")
-            guard quantity != 0, !cashAssets.contains(asset) else { continue }
-            positions.append(BrokerPosition(symbol: asset, exchange: nil, quantity: quantity, averagePrice: 0))
+            let (free, locked) = (try balance.decimal("free"), try balance.decimal("locked"))
+            guard free + locked != 0 else { continue }
+            balances.append((try balance.text("asset"), free, locked))
         }
-        return positions
+        return balances
+    }
+
+    /// One `cancelReplace` (`STOP_ON_FAILURE`): the replacement is the order `placeOrder` would send,
+    /// under `replacementClientOrderID`, and it is what comes back.
+    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try ClientOrderID.validate(modification.replacementClientOrderID, for: .binance)
+        let replacement = OrderRequest(
+            clientOrderID: modification.replacementClientOrderID, symbol: modification.symbol, side: modification.side,
+            quantity: modification.quantity, type: modification.type, limitPrice: modification.limitPrice,
+            stopPrice: modification.stopPrice, timeInForce: modification.timeInForce)
+        let parameters = try placementParameters(replacement)
+            + [("cancelReplaceMode", "STOP_ON_FAILURE"), ("cancelOrderId", modification.brokerOrderID)]
+        let answer = try await signedCall(.post, "/api/v3/order/cancelReplace", parameters, effect: .change,
+                                          context: "binance order cancel-replace", credentials: credentials)
+        return try BrokerError.decodingAnswer(to: .change) { () throws(BrokerError) -> BrokerOrder in
+            try BinanceWire.order(try JSONFields(answer, context: "binance cancel-replace").object("newOrderResponse"))
+        }
+    }
+
+    /// One public `GET /api/v3/ticker/price?symbols=[...]` for the batch. Binance refuses a whole
+    /// batch naming a symbol it does not list (`-1121`); then each symbol is asked alone and the
+    /// unknown ones are left out.
+    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        let symbols = Array(Set(instruments.map(\.symbol))).sorted()
+        guard !symbols.isEmpty else { return [] }
+        var prices: [String: Decimal]
+        do {
+            prices = try await tickerPrices(symbols)
+        } catch {
+            guard Self.isUnknownSymbol(error), symbols.count > 1 else { throw error }
+            prices = [:]
+            for symbol in symbols {
+                do {
+                    prices.merge(try await tickerPrices([symbol])) { $1 }
+                } catch {
+                    guard Self.isUnknownSymbol(error) else { throw error }
+                }
+            }
+        }
+        return instruments.compactMap { instrument in prices[instrument.symbol].map { LastPrice(instrument: instrument, price: $0) } }
+    }
+
+    /// Binance's `-1121` "Invalid symbol.": the symbol is not listed.
+    static func isUnknownSymbol(_ error: BrokerError) -> Bool {
+        if case .rejected(_, let code) = error { return code == "-1121" }
+        return false
     }
 
     private static func requireSymbol(_ symbol: String?, for action: String) throws(BrokerError) -> String {
@@ -124,18 +231,5 @@ public struct BinanceAdapter: BrokerAdapter {
             throw .rejected(reason: "Binance needs the symbol to \(action)", code: "SYMBOL_REQUIRED")
         }
         return symbol
-    }
-
-    // INTERIM (issue 10, being built): replaced by the real calls before the issue closes.
-    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
-        throw BrokerError.unavailable(reason: "binance modify: not built yet")
-    }
-
-    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
-        throw BrokerError.unavailable(reason: "binance funds: not built yet")
-    }
-
-    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        throw BrokerError.unavailable(reason: "binance last prices: not built yet")
     }
 }

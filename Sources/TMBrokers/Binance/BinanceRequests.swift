@@ -62,3 +62,15 @@ extension BinanceAdapter {
         return parameters
     }
 }
+
+extension BinanceAdapter {
+    /// `GET /api/v3/ticker/price` (public: neither key nor signature); `symbols` is the JSON array
+    /// Binance documents (`["BTCUSDT","ETHUSDT"]`), percent-encoded.
+    func tickerPrices(_ symbols: [String]) async throws(BrokerError) -> [String: Decimal] {
+        let list = "[" + symbols.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let request = HTTPRequest(.get, HTTPRequest.url(baseURL + "/api/v3/ticker/price", query: [("symbols", list)]))
+        let response = try await transport.send(request, effect: .read)
+        guard response.isSuccess else { throw BinanceErrors.map(response, effect: .read) }
+        return try BinanceWire.prices(try JSONValue.body(of: response, context: "binance prices"))
+    }
+}

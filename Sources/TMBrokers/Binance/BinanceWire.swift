@@ -1,10 +1,13 @@
 import Foundation
+import TMCore
 
 /// Binance's order and trade objects to the platform's model.
 ///
 /// Guarantees: decimals come from Binance's strings exactly; times are epoch milliseconds; the
-/// average price is `cummulativeQuoteQty / executedQty` (Binance reports no average); every status
-/// maps, unknown ones to a live state.
+/// average price is `cummulativeQuoteQty / executedQty` (Binance reports no average; a negative
+/// `cummulativeQuoteQty`, which Binance documents for some historical orders, gives none); the
+/// remaining quantity is `origQty − executedQty` while the order works and 0 once it is finished;
+/// a `stopPrice` of 0 (Binance's "no trigger") is none; every status maps, unknown ones to a live state.
 enum BinanceWire {
     static let sides: [String: OrderSide] = ["buy": .buy, "sell": .sell]
     static let types: [String: OrderType] = [
@@ -30,6 +33,9 @@ enum BinanceWire {
         let price = try fields.optionalDecimal("price")
         let created = try fields.optionalDate("time", WireTime.epochMilliseconds)
         let transacted = try fields.optionalDate("transactTime", WireTime.epochMilliseconds)
+        let quantity = try fields.decimal("origQty")
+        let state = status(try fields.text("status"), filled: filled)
+        let stop = try fields.optionalDecimal("stopPrice")
         return BrokerOrder(
             brokerOrderID: try fields.text("orderId"),
             clientOrderID: try fields.optionalText("clientOrderId"),
@@ -37,13 +43,15 @@ enum BinanceWire {
             exchange: nil,
             side: try fields.word("side", sides),
             type: try fields.word("type", types),
-            quantity: try fields.decimal("origQty"),
+            quantity: quantity,
             filledQuantity: filled,
             averagePrice: filled > 0 && quote > 0 ? quote / filled : nil,
             limitPrice: price == 0 ? nil : price,
-            status: status(try fields.text("status"), filled: filled),
+            status: state,
             submittedAt: created ?? transacted,
-            updatedAt: try fields.optionalDate("updateTime", WireTime.epochMilliseconds) ?? transacted)
+            updatedAt: try fields.optionalDate("updateTime", WireTime.epochMilliseconds) ?? transacted,
+            stopPrice: stop == 0 ? nil : stop,
+            remainingQuantity: state == .open || state == .partiallyFilled ? max(quantity - filled, 0) : 0)
     }
 
     /// A `myTrades` entry and its numeric id (ids are per symbol, so the trade id is `SYMBOL:id`).
@@ -60,7 +68,43 @@ enum BinanceWire {
             price: try fields.decimal("price"),
             fee: try fields.optionalDecimal("commission") ?? 0,
             feeCurrency: try fields.optionalText("commissionAsset"),
-            executedAt: try fields.date("time", WireTime.epochMilliseconds))
+            executedAt: try fields.date("time", WireTime.epochMilliseconds),
+            isMaker: try fields.bool("isMaker"),
+            quoteQuantity: try fields.optionalDecimal("quoteQty"))
         return (trade, id)
+    }
+}
+
+extension BinanceWire {
+    /// An array answer's orders (`openOrders`, `allOrders`).
+    static func orders(_ answer: JSONValue, context: String) throws(BrokerError) -> [BrokerOrder] {
+        var orders: [BrokerOrder] = []
+        for row in try answer.rows(context: context) { orders.append(try order(row)) }
+        return orders
+    }
+
+    /// `base` with `newer` merged in by order id: an order listed twice keeps the report with the
+    /// later `updateTime` (the first one on a tie or when a time is missing); new ones are appended.
+    static func merged(_ base: [BrokerOrder], _ newer: [BrokerOrder]) -> [BrokerOrder] {
+        var merged = base
+        var index = Dictionary(base.enumerated().map { ($1.brokerOrderID, $0) }, uniquingKeysWith: { first, _ in first })
+        for order in newer {
+            guard let at = index[order.brokerOrderID] else {
+                index[order.brokerOrderID] = merged.count
+                merged.append(order)
+                continue
+            }
+            if let time = order.updatedAt, let known = merged[at].updatedAt, time > known { merged[at] = order }
+        }
+        return merged
+    }
+
+    /// `ticker/price` rows to prices by symbol (an object answer is one row).
+    static func prices(_ answer: JSONValue) throws(BrokerError) -> [String: Decimal] {
+        let rows: [JSONFields]
+        if case .array = answer { rows = try answer.rows(context: "binance price") } else { rows = [try JSONFields(answer, context: "binance price")] }
+        var prices: [String: Decimal] = [:]
+        for row in rows { prices[try row.text("symbol")] = try row.decimal("price") }
+        return prices
     }
 }

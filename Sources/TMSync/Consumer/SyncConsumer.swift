@@ -120,14 +120,22 @@ public struct SyncConsumer: Sendable {
             var orders: [BrokerOrder], positions: [BrokerPosition], batch: TradeBatch
             if account.broker == .binance {
                 (orders, positions) = try await (ordersCall, positionsCall)
-                let unlisted = try await workingOrderSymbols(account, notIn: orders)
-                let symbols = try await tradeSymbols(account, orders: orders, positions: positions).union(unlisted)
+                let unlisted = try await workingOrders(account, notIn: orders)
+                let unlistedSymbols = Set(unlisted.map(\.symbol))
+                let symbols = try await tradeSymbols(account, orders: orders, positions: positions).union(unlistedSymbols)
                 batch = try await broker.trades(since: account.cursor, symbols: symbols.sorted(), credentials: credentials)
                 // An order that filled or ended since the last sync is no longer open: read the
                 // recent orders of the symbols where such an order may be, or its fill never lands.
                 let listed = Set(orders.map(\.brokerOrderID))
-                let closed = Set(batch.trades.filter { !listed.contains($0.brokerOrderID) }.map(\.symbol)).union(unlisted)
-                if !closed.isEmpty { orders = try await broker.orders(symbols: closed.sorted(), credentials: credentials) }
+                let closed = Set(batch.trades.filter { !listed.contains($0.brokerOrderID) }.map(\.symbol)).union(unlistedSymbols)
+                if !closed.isEmpty {
+                    orders = try await broker.orders(symbols: closed.sorted(), credentials: credentials)
+                    // One last updated before the recent window (syncs paused for a day, or more orders
+                    // of its symbol than one read returns) is in neither list: looked up by its client id.
+                    for missing in try await workingOrders(account, notIn: orders) where missing.brokerOrderID != nil {
+                        if let found = try await lookUp(missing, broker: broker, credentials: credentials) { orders.append(found) }
+                    }
+                }
             } else {
                 async let tradesCall = broker.trades(since: account.cursor, symbols: [], credentials: credentials)
                 (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
@@ -198,20 +206,38 @@ public struct SyncConsumer: Sendable {
         return symbols
     }
 
-    /// Symbols of the platform's orders still working on this account that the broker's open list
-    /// lacks: each has filled, been cancelled or expired since, and only its symbol's recent orders say which.
-    func workingOrderSymbols(_ account: BrokerAccount, notIn open: [BrokerOrder]) async throws -> Set<String> {
-        let listedBroker = Set(open.map(\.brokerOrderID)), listedClient = Set(open.compactMap(\.clientOrderID))
-        var symbols = Set<String>()
+    /// A platform order still working on this account that a broker's order list lacks.
+    struct WorkingOrder: Sendable {
+        let symbol: String
+        let brokerOrderID: String?
+        let clientOrderID: String
+    }
+
+    /// The platform's orders still working on this account that `listed` (the broker's open list, or
+    /// open and recent) lacks: each has filled, been cancelled or expired since, and only its
+    /// symbol's recent orders, or the order itself, say which.
+    func workingOrders(_ account: BrokerAccount, notIn listed: [BrokerOrder]) async throws -> [WorkingOrder] {
+        let listedBroker = Set(listed.map(\.brokerOrderID)), listedClient = Set(listed.compactMap(\.clientOrderID))
+        var missing: [WorkingOrder] = []
         for row in try await pool.query("""
             SELECT symbol, broker_order_id, client_order_id FROM orders
             WHERE account_id = \(account.id) AND origin = 'platform' AND state IN ('SUBMITTING', 'ACCEPTED', 'PARTIALLY_FILLED', 'UNKNOWN')
             """) {
-            let brokerID: String? = try row.decode("broker_order_id"), clientID: String? = try row.decode("client_order_id")
-            if brokerID.map(listedBroker.contains) == true || clientID.map(listedClient.contains) == true { continue }
-            symbols.insert(try row.decode("symbol"))
+            let brokerID: String? = try row.decode("broker_order_id"), clientID: String = try row.decode("client_order_id")
+            if brokerID.map(listedBroker.contains) == true || listedClient.contains(clientID) { continue }
+            missing.append(WorkingOrder(symbol: try row.decode("symbol"), brokerOrderID: brokerID, clientOrderID: clientID))
         }
-        return symbols
+        return missing
+    }
+
+    /// The order by its client id; nil when the broker has none or will not say (Binance archives a
+    /// long-finished unfilled order, `-2026`): a look-up that fails so must not stop the sync.
+    func lookUp(_ order: WorkingOrder, broker: any BrokerAdapter, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        do {
+            return try await broker.order(clientOrderID: order.clientOrderID, symbol: order.symbol, credentials: credentials)
+        } catch BrokerError.rejected, BrokerError.notFound {
+            return nil
+        }
     }
 
     /// The account needs its user: status `error` with the reason, a notification row (once per

@@ -1,6 +1,12 @@
 import Foundation
 import TMCore
 
+/// Binance's refusal of one request: its code and message (`{"code":..,"msg":..}`).
+struct BinanceRefusal: Error, Sendable {
+    let code: Int
+    let message: String
+}
+
 /// Binance Spot's JSON: decimals as 8-place strings, times in epoch milliseconds, `{"code":..,"msg":..}` errors.
 enum BinanceFormat {
     static func error(_ status: Int, _ code: Int, _ message: String, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
@@ -63,6 +69,28 @@ enum BinanceFormat {
         .object([("symbol", .string(order.symbol)), ("origClientOrderId", .optional(order.clientOrderID)), ("orderId", .int(order.number)),
                  ("orderListId", -1), ("clientOrderId", .string("cancel\(order.number)")), ("transactTime", millis(time))]
                 + core(order) + [("selfTradePreventionMode", "EXPIRE_MAKER")])
+    }
+
+    /// A `cancelReplace` answer: both halves done (200), or `-2021` (one half failed; 409 when the
+    /// replacement was placed although the cancel failed, as Binance does) / `-2022` (nothing done)
+    /// with each half's result in `data`.
+    static func cancelReplace(cancel: Result<JSONValue, BinanceRefusal>, new: Result<JSONValue, BinanceRefusal>?) -> HTTPServerResponse {
+        func half(_ result: Result<JSONValue, BinanceRefusal>?) -> (result: String, response: JSONValue) {
+            switch result {
+            case .success(let answer)?: return ("SUCCESS", answer)
+            case .failure(let refusal)?: return ("FAILURE", ["code": .int(refusal.code), "msg": .string(refusal.message)])
+            case nil: return ("NOT_ATTEMPTED", .null)
+            }
+        }
+        let (cancelResult, cancelResponse) = half(cancel), (newResult, newResponse) = half(new)
+        let halves: JSONValue = .object([("cancelResult", .string(cancelResult)), ("newOrderResult", .string(newResult)),
+                                         ("cancelResponse", cancelResponse), ("newOrderResponse", newResponse)])
+        switch (cancelResult, newResult) {
+        case ("SUCCESS", "SUCCESS"): return .json(200, halves)
+        case ("FAILURE", "SUCCESS"): return .json(409, .object([("code", -2021), ("msg", "Order cancel-replace partially failed."), ("data", halves)]))
+        case ("SUCCESS", _): return .json(400, .object([("code", -2021), ("msg", "Order cancel-replace partially failed."), ("data", halves)]))
+        default: return .json(400, .object([("code", -2022), ("msg", "Order cancel-replace failed."), ("data", halves)]))
+        }
     }
 
     static func trade(_ trade: SimTrade) -> JSONValue {

@@ -7,7 +7,11 @@ import TMCore
 /// Rules kept from the real API: a `newClientOrderId` (`^[a-zA-Z0-9-_]{1,36}$`) is refused with
 /// -2010 only while an order carrying it is still working — after it filled, a resend is a second
 /// order; request weight per minute and orders per 10 s, reported in `X-MBX-USED-WEIGHT-1M` and
-/// `X-MBX-ORDER-COUNT-10S`, beyond which 429 with `Retry-After`.
+/// `X-MBX-ORDER-COUNT-10S`, beyond which 429 with `Retry-After` (a cancel-replace counts as an
+/// order); `allOrders` with a time filters by the last update and refuses a window over 24 hours;
+/// `cancelReplace` checks the new order, cancels, then places, answering `-2021`/`-2022` with each
+/// half's result when one fails; `ticker/price` is public (no key, no signature) and refuses a
+/// batch naming a symbol it does not list (`-1121`), as Binance documents.
 public struct BinanceFrontEnd: BrokerFrontEnd {
     public let broker = Broker.binance
     let context: FrontEndContext
@@ -46,6 +50,7 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         switch (request.method, request.path) {
         case ("GET", "/api/v3/ping"): return .json(200, [:])
         case ("GET", "/api/v3/time"): return .json(200, ["serverTime": .int(Timestamps.milliseconds(context.exchange.now()))])
+        case ("GET", "/api/v3/ticker/price"): return tickerPrice(parameters(request))
         default: break
         }
         let params = parameters(request)
@@ -61,7 +66,7 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
             let admission = context.limiter.admit("binance:weight:\(key)", limit: context.limits.binanceWeightPerMinute, windowMilliseconds: 60_000, cost: cost)
             guard admission.allowed else { return rateLimitedResponse(retryAfterSeconds: admission.retryAfterSeconds) }
             headers.append(("X-MBX-USED-WEIGHT-1M", String(admission.used)))
-            if request.method == "POST" && request.path == "/api/v3/order" {
+            if request.method == "POST" && (request.path == "/api/v3/order" || request.path == "/api/v3/order/cancelReplace") {
                 let orders = context.limiter.admit("binance:orders:\(key)", limit: context.limits.binanceOrdersPer10Seconds, windowMilliseconds: 10_000)
                 guard orders.allowed else {
                     return BinanceFormat.error(429, -1015, "Too many new orders; current limit is \(context.limits.binanceOrdersPer10Seconds) orders per 10 SECOND.",
@@ -89,12 +94,10 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
             let symbol = params.nonEmpty("symbol")
             let open = exchange.orders(.binance, apiKey: apiKey).filter { $0.status.isWorking && (symbol == nil || $0.symbol == symbol) }
             return .json(200, .array(open.map(BinanceFormat.order)))
+        case ("POST", "/api/v3/order/cancelReplace"):
+            return cancelReplace(params, apiKey: apiKey)
         case ("GET", "/api/v3/allOrders"):
-            guard let symbol = params.nonEmpty("symbol") else { return BinanceFormat.missing("symbol") }
-            let fromID = params.nonEmpty("orderId").flatMap(Int.init) ?? 0
-            let limit = min(1000, params.nonEmpty("limit").flatMap(Int.init) ?? 500)
-            let orders = exchange.orders(.binance, apiKey: apiKey).filter { $0.symbol == symbol && $0.number >= fromID }
-            return .json(200, .array(orders.prefix(limit).map(BinanceFormat.order)))
+            return allOrders(params, apiKey: apiKey)
         case ("GET", "/api/v3/myTrades"):
             return myTrades(params, apiKey: apiKey)
         case ("GET", "/api/v3/account"):
@@ -152,50 +155,73 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         }
     }
 
-    private func place(_ params: FormFields, apiKey: String) -> HTTPServerResponse {
-        guard let symbol = params.nonEmpty("symbol") else { return BinanceFormat.missing("symbol") }
-        guard let sideText = params.nonEmpty("side") else { return BinanceFormat.missing("side") }
-        guard let side = ["BUY": Side.buy, "SELL": .sell][sideText] else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL'.") }
-        guard let typeText = params.nonEmpty("type") else { return BinanceFormat.missing("type") }
+    /// A new order's parameters (`POST /api/v3/order`, the new half of `cancelReplace`), checked.
+    private enum NewOrder {
+        case ticket(OrderTicket, responseType: String)
+        case refused(HTTPServerResponse)
+    }
+
+    private func newOrder(_ params: FormFields, apiKey: String) -> NewOrder {
+        func refuse(_ response: HTTPServerResponse) -> NewOrder { .refused(response) }
+        guard let symbol = params.nonEmpty("symbol") else { return refuse(BinanceFormat.missing("symbol")) }
+        guard let sideText = params.nonEmpty("side") else { return refuse(BinanceFormat.missing("side")) }
+        guard let side = ["BUY": Side.buy, "SELL": .sell][sideText] else { return refuse(BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL'.")) }
+        guard let typeText = params.nonEmpty("type") else { return refuse(BinanceFormat.missing("type")) }
         let type: SimOrderType
         switch typeText {
         case "MARKET": type = .market
         case "LIMIT": type = .limit
-        default: return BinanceFormat.error(400, -1116, "Invalid orderType.")
+        default: return refuse(BinanceFormat.error(400, -1116, "Invalid orderType."))
         }
-        guard context.exchange.catalog.instrument(.binance, symbol) != nil else { return BinanceFormat.error(400, -1121, "Invalid symbol.") }
-        if params["quoteOrderQty"] != nil { return BinanceFormat.error(400, -1106, "Parameter 'quoteOrderQty' sent when not required by the simulator.") }
-        guard let quantityText = params.nonEmpty("quantity") else { return BinanceFormat.missing("quantity") }
-        guard let quantity = DecimalText.parseLenient(quantityText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'quantity'.") }
+        guard context.exchange.catalog.instrument(.binance, symbol) != nil else { return refuse(BinanceFormat.error(400, -1121, "Invalid symbol.")) }
+        if params["quoteOrderQty"] != nil { return refuse(BinanceFormat.error(400, -1106, "Parameter 'quoteOrderQty' sent when not required by the simulator.")) }
+        guard let quantityText = params.nonEmpty("quantity") else { return refuse(BinanceFormat.missing("quantity")) }
+        guard let quantity = DecimalText.parseLenient(quantityText) else { return refuse(BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'quantity'.")) }
         var timeInForce = "GTC"
         var limitPrice: Decimal?
         if type == .limit {
-            guard let tif = params.nonEmpty("timeInForce") else { return BinanceFormat.missing("timeInForce") }
-            guard ["GTC", "IOC", "FOK"].contains(tif) else { return BinanceFormat.error(400, -1115, "Invalid timeInForce.") }
+            guard let tif = params.nonEmpty("timeInForce") else { return refuse(BinanceFormat.missing("timeInForce")) }
+            guard ["GTC", "IOC", "FOK"].contains(tif) else { return refuse(BinanceFormat.error(400, -1115, "Invalid timeInForce.")) }
             timeInForce = tif
-            guard let priceText = params.nonEmpty("price") else { return BinanceFormat.missing("price") }
-            guard let price = DecimalText.parseLenient(priceText) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'price'.") }
+            guard let priceText = params.nonEmpty("price") else { return refuse(BinanceFormat.missing("price")) }
+            guard let price = DecimalText.parseLenient(priceText) else { return refuse(BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'price'.")) }
             limitPrice = price
         }
         let clientID = params.nonEmpty("newClientOrderId") ?? "sim\(Identifiers.uuid(apiKey, "cid", Int(Date().timeIntervalSince1970 * 1e6)).replacingOccurrences(of: "-", with: "").prefix(19))"
         guard Self.isValidClientOrderID(clientID) else {
-            return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
+            return refuse(BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'."))
         }
         let responseType = params.nonEmpty("newOrderRespType") ?? "FULL"
-        guard ["ACK", "RESULT", "FULL"].contains(responseType) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'newOrderRespType'.") }
-        let ticket = OrderTicket(symbol: symbol, side: side, type: type, quantity: quantity, limitPrice: limitPrice, clientOrderID: clientID,
-                                 timeInForce: timeInForce)
+        guard ["ACK", "RESULT", "FULL"].contains(responseType) else { return refuse(BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'newOrderRespType'.")) }
+        return .ticket(OrderTicket(symbol: symbol, side: side, type: type, quantity: quantity, limitPrice: limitPrice, clientOrderID: clientID,
+                                   timeInForce: timeInForce), responseType: responseType)
+    }
+
+    /// Places a checked ticket: the answer in `responseType`'s form, or the refusal as Binance's code and message.
+    private func submit(_ ticket: OrderTicket, responseType: String, apiKey: String) -> Result<JSONValue, BinanceRefusal> {
         do {
             let order = try context.exchange.place(.binance, apiKey: apiKey, ticket, clientIDRule: .uniqueWhileWorking)
             let trades = context.exchange.trades(.binance, apiKey: apiKey).filter { $0.orderID == order.id }
-            return .json(200, BinanceFormat.placed(order, trades: trades, responseType: responseType))
+            return .success(BinanceFormat.placed(order, trades: trades, responseType: responseType))
         } catch {
             switch error {
-            case .duplicateClientOrderID: return BinanceFormat.error(400, -2010, "Duplicate order sent.")
-            case .unknownInstrument: return BinanceFormat.error(400, -1121, "Invalid symbol.")
-            case .nonPositiveQuantity, .notLotMultiple: return BinanceFormat.error(400, -1013, "Filter failure: LOT_SIZE")
-            case .missingLimitPrice: return BinanceFormat.missing("price")
-            case .nonPositivePrice, .notTickMultiple: return BinanceFormat.error(400, -1013, "Filter failure: PRICE_FILTER")
+            case .duplicateClientOrderID: return .failure(BinanceRefusal(code: -2010, message: "Duplicate order sent."))
+            case .unknownInstrument: return .failure(BinanceRefusal(code: -1121, message: "Invalid symbol."))
+            case .nonPositiveQuantity, .notLotMultiple: return .failure(BinanceRefusal(code: -1013, message: "Filter failure: LOT_SIZE"))
+            case .missingLimitPrice:
+                return .failure(BinanceRefusal(code: -1102, message: "Mandatory parameter 'price' was not sent, was empty/null, or malformed."))
+            case .nonPositivePrice, .notTickMultiple: return .failure(BinanceRefusal(code: -1013, message: "Filter failure: PRICE_FILTER"))
+            }
+        }
+    }
+
+    private func place(_ params: FormFields, apiKey: String) -> HTTPServerResponse {
+        switch newOrder(params, apiKey: apiKey) {
+        case .refused(let refusal): return refusal
+        case .ticket(let ticket, let responseType):
+            switch submit(ticket, responseType: responseType, apiKey: apiKey) {
+            case .success(let placed): return .json(200, placed)
+            case .failure(let refusal): return BinanceFormat.error(400, refusal.code, refusal.message)
             }
         }
     }
@@ -225,6 +251,87 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         case .found(let order):
             guard let cancelled = try? context.exchange.cancel(.binance, apiKey: apiKey, orderID: order.id) else { return unknown }
             return .json(200, BinanceFormat.cancelled(cancelled, at: context.exchange.now()))
+        }
+    }
+
+    /// `POST /api/v3/order/cancelReplace`: the new order's parameters are checked first (a refusal
+    /// there cancels nothing), then the cancel, then — if it succeeded or the mode is
+    /// `ALLOW_FAILURE` — the placement; a partial or total failure answers `-2021`/`-2022` with what
+    /// happened to each half in `data`, as Binance documents.
+    private func cancelReplace(_ params: FormFields, apiKey: String) -> HTTPServerResponse {
+        guard let mode = params.nonEmpty("cancelReplaceMode") else { return BinanceFormat.missing("cancelReplaceMode") }
+        guard mode == "STOP_ON_FAILURE" || mode == "ALLOW_FAILURE" else {
+            return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'cancelReplaceMode'; legal range is 'STOP_ON_FAILURE, ALLOW_FAILURE'.")
+        }
+        guard params.nonEmpty("cancelOrderId") != nil || params.nonEmpty("cancelOrigClientOrderId") != nil else {
+            return BinanceFormat.error(400, -1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!")
+        }
+        let (ticket, responseType): (OrderTicket, String)
+        switch newOrder(params, apiKey: apiKey) {
+        case .refused(let refusal): return refusal
+        case .ticket(let checked, let type): (ticket, responseType) = (checked, type)
+        }
+        let unknown = BinanceRefusal(code: -2011, message: "Unknown order sent.")
+        var lookup = [("symbol", ticket.symbol)]
+        if let id = params.nonEmpty("cancelOrderId") { lookup.append(("orderId", id)) }
+        if let id = params.nonEmpty("cancelOrigClientOrderId") { lookup.append(("origClientOrderId", id)) }
+        var cancelResponse: Result<JSONValue, BinanceRefusal> = .failure(unknown)
+        if case .found(let order) = findOrder(FormFields(pairs: lookup.map { (name: $0.0, value: $0.1) }), apiKey: apiKey),
+           let cancelled = try? context.exchange.cancel(.binance, apiKey: apiKey, orderID: order.id) {
+            cancelResponse = .success(BinanceFormat.cancelled(cancelled, at: context.exchange.now()))
+        }
+        var newOrderResponse: Result<JSONValue, BinanceRefusal>?
+        if case .success = cancelResponse {
+            newOrderResponse = submit(ticket, responseType: responseType, apiKey: apiKey)
+        } else if mode == "ALLOW_FAILURE" {
+            newOrderResponse = submit(ticket, responseType: responseType, apiKey: apiKey)
+        }
+        return BinanceFormat.cancelReplace(cancel: cancelResponse, new: newOrderResponse)
+    }
+
+    /// `GET /api/v3/allOrders`: with `startTime`/`endTime` the orders whose last update falls in the
+    /// window (at most 24 hours; `orderId` is then ignored), else from `orderId`; oldest id first.
+    private func allOrders(_ params: FormFields, apiKey: String) -> HTTPServerResponse {
+        guard let symbol = params.nonEmpty("symbol") else { return BinanceFormat.missing("symbol") }
+        guard context.exchange.catalog.instrument(.binance, symbol) != nil else { return BinanceFormat.error(400, -1121, "Invalid symbol.") }
+        let limit = params.nonEmpty("limit").flatMap(Int.init) ?? 500
+        guard (1...1000).contains(limit) else { return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is '1-1000'.") }
+        let start = params.nonEmpty("startTime").flatMap(Int.init), end = params.nonEmpty("endTime").flatMap(Int.init)
+        let day = 24 * 60 * 60 * 1000
+        if let start, let end, end - start > day { return BinanceFormat.error(400, -1127, "More than 24 hours between startTime and endTime.") }
+        let fromID = start == nil && end == nil ? params.nonEmpty("orderId").flatMap(Int.init) ?? 0 : 0
+        let orders = context.exchange.orders(.binance, apiKey: apiKey).filter { order in
+            let updated = Timestamps.milliseconds(order.updatedAt)
+            return order.symbol == symbol && order.number >= fromID && (start.map { updated >= $0 } ?? true) && (end.map { updated <= $0 } ?? true)
+        }.sorted { $0.number < $1.number }
+        return .json(200, .array(orders.prefix(limit).map(BinanceFormat.order)))
+    }
+
+    /// `GET /api/v3/ticker/price` (public): one `symbol` as an object, a `symbols` JSON array or every
+    /// listed symbol as an array; a symbol Binance does not list refuses the whole request (`-1121`).
+    private func tickerPrice(_ params: FormFields) -> HTTPServerResponse {
+        let exchange = context.exchange
+        func price(_ symbol: String) -> JSONValue? {
+            exchange.price(.binance, symbol).map { ["symbol": .string(symbol), "price": BinanceFormat.text($0)] }
+        }
+        switch (params.nonEmpty("symbol"), params.nonEmpty("symbols")) {
+        case (.some, .some):
+            return BinanceFormat.error(400, -1128, "Combination of optional parameters invalid.")
+        case (let symbol?, nil):
+            guard let answer = price(symbol) else { return BinanceFormat.error(400, -1121, "Invalid symbol.") }
+            return .json(200, answer)
+        case (nil, let list?):
+            guard let parsed = try? JSONValue.parse(Array(list.utf8)), case .array(let items) = parsed else {
+                return BinanceFormat.error(400, -1100, "Illegal characters found in parameter 'symbols'.")
+            }
+            var answers: [JSONValue] = []
+            for item in items {
+                guard case .string(let symbol) = item, let answer = price(symbol) else { return BinanceFormat.error(400, -1121, "Invalid symbol.") }
+                answers.append(answer)
+            }
+            return .json(200, .array(answers))
+        case (nil, nil):
+            return .json(200, .array(exchange.catalog.instruments(.binance).compactMap { price($0.symbol) }))
         }
     }
 
