@@ -32,26 +32,6 @@ import Testing
     }
 
     // MARK: Orders
-    /// Every stored sample is listed with its source, every endpoint the adapter calls has one, and
-    /// each `.txt` (as printed) has a `.json` twin that parses.
-    @Test func everySampleIsListedWithItsSource() throws {
-        let sources = try Fixture.sources("binance")
-        let folder = Fixture.root.appendingPathComponent("binance")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0 != "SOURCES.md" }.sorted()
-        #expect(Set(sources.map(\.file)) == Set(files))
-        #expect(sources.allSatisfy { $0.source.hasPrefix("binance/binance-spot-api-docs ") && $0.source.contains("@") })
-        let endpoints: Set<String> = [
-            "POST /api/v3/order", "POST /api/v3/order/cancelReplace", "DELETE /api/v3/order", "GET /api/v3/openOrders",
-            "GET /api/v3/allOrders", "GET /api/v3/order", "GET /api/v3/myTrades", "GET /api/v3/account", "GET /api/v3/ticker/price", "error",
-        ]
-        #expect(Set(sources.map(\.endpoint)) == endpoints)
-        for file in files where file.hasSuffix(".json") { _ = try Fixture.json("binance/\(file)") }
-        for file in files where file.hasSuffix(".txt") && file != "errors-md-excerpt.txt" {
-            #expect(files.contains(String(file.dropLast(4)) + ".json"), "\(file) has no .json twin")
-        }
-    }
-
-
     @Test func placementResultAndFullAnswersReadFieldByField() async throws {
         for file in ["order-result.json", "order-full.json"] {
             let harness = try BrokerHarness { _ in try! Fixture.response("binance/\(file)") }
