@@ -69,6 +69,8 @@ let package = Package(
         .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
         // The order router: scores the brokers an order could go to and splits large orders.
         .target(name: "TMRouting", dependencies: ["TMBrokers", "TMCore"]),
+        // The order path: the order state machine and the `orders` queue's messages.
+        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMCore"]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -149,6 +151,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
