@@ -95,6 +95,32 @@ import Testing
         #expect(harness.lastRequest?.path == "/alpaca/v2/orders/61e69015-8549-4bfd-b9c3-01e75843f47d")
     }
 
+    /// A cursor naming an activity Alpaca no longer knows (a reset paper account) does not stop every
+    /// later sync: the adapter resumes from the activity's time.
+    @Test func aCursorAlpacaNoLongerKnowsResumesFromItsTime() async throws {
+        let harness = try BrokerHarness { request in
+            let query = formDictionary(request.query ?? "")
+            if query["page_token"] != nil {
+                return .respond(status: 422, headers: [("Content-Type", "application/json")],
+                                body: Data(#"{"code":40010001,"message":"invalid page_token"}"#.utf8))
+            }
+            return .json(200, "[" + Self.fill(7) + "]")
+        }
+        let stale = TradeCursor(["page_token": "20261120140000123::0b6f3c1e-5a55-4d3e-9d7e-2f0d9c1b2a3c"])
+        let batch = try await harness.adapter(.alpaca).trades(since: stale, symbols: [], credentials: Secrets.credentials)
+        let queries = harness.server.requests.map { formDictionary($0.query ?? "") }
+        #expect(queries.count == 2)
+        #expect(queries[1]["page_token"] == nil)
+        #expect(queries[1]["after"] == "2026-11-20T14:00:00.122Z", "a millisecond before the stale activity")
+        #expect(batch.trades.count == 1)
+        #expect(batch.next.values["page_token"] == batch.trades[0].brokerTradeID)
+        // Any other refusal still fails the read.
+        let refusing = try BrokerHarness { _ in
+            .respond(status: 422, headers: [("Content-Type", "application/json")], body: Data(#"{"code":42210000,"message":"invalid direction"}"#.utf8))
+        }
+        #expect(await brokerError { try await refusing.adapter(.alpaca).trades(since: stale, symbols: [], credentials: Secrets.credentials) } != nil)
+    }
+
     @Test func pagesThroughEveryFillActivity() async throws {
         // 250 fills: pages of 100, 100 and 50, each asked for after the previous page's last id.
         let fills = (0..<250).map(Self.fill)

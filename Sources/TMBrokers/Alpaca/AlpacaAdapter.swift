@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMHTTP
 
 /// Alpaca Trading API v2 (paper: `https://paper-api.alpaca.markets`) and Market Data API v2
@@ -94,11 +95,23 @@ public struct AlpacaAdapter: BrokerAdapter {
     public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
         var trades: [BrokerTrade] = []
         var token = cursor.values[Self.cursorKey]
+        var after: String?
         while true {
             var query = [("direction", "asc"), ("page_size", String(pageSize))]
-            if let token { query.append(("page_token", token)) }
-            let answer = try await call(.get, "/v2/account/activities/FILL", query: query, effect: .read,
+            if let token { query.append(("page_token", token)) } else if let after { query.append(("after", after)) }
+            let answer: JSONValue
+            do {
+                answer = try await call(.get, "/v2/account/activities/FILL", query: query, effect: .read,
                                         context: "alpaca activities", credentials: credentials)
+            } catch {
+                // Alpaca no longer knows the activity the cursor names (a reset paper account, a
+                // purged history): resume from its time instead of failing every sync for good.
+                // Fills read again are upserted by id, not duplicated.
+                guard trades.isEmpty, after == nil, let stale = token, Self.refusesPageToken(error),
+                      let resume = Self.activityTime(stale) else { throw error }
+                (token, after) = (nil, resume)
+                continue
+            }
             let rows = try answer.rows(context: "alpaca fill activity")
             for row in rows { trades.append(try AlpacaWire.fill(row)) }
             guard rows.count == pageSize, let last = trades.last?.brokerTradeID else { break }
@@ -109,6 +122,31 @@ public struct AlpacaAdapter: BrokerAdapter {
         var next = cursor
         if let last = trades.last { next.values[Self.cursorKey] = last.brokerTradeID }
         return TradeBatch(trades: trades, next: next)
+    }
+
+    static func refusesPageToken(_ error: BrokerError) -> Bool {
+        if case .rejected(let reason, _) = error { return reason.contains("page_token") }
+        return false
+    }
+
+    /// The time an activity id starts with (`20210510100104650::uuid`, UTC to the millisecond), one
+    /// millisecond earlier, as the RFC 3339 `after` Alpaca takes (exclusive: fills of the same
+    /// millisecond are read again rather than missed).
+    static func activityTime(_ id: String) -> String? {
+        let digits = id.prefix { $0.isNumber }
+        guard digits.count == 17, let millis = Int64(digits.suffix(3)) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let text = String(digits)
+        func part(_ from: Int, _ length: Int) -> Int? { Int(text.dropFirst(from).prefix(length)) }
+        guard let year = part(0, 4), let month = part(4, 2), let day = part(6, 2), let hour = part(8, 2), let minute = part(10, 2),
+              let second = part(12, 2),
+              let whole = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
+        else { return nil }
+        let instant = whole.addingTimeInterval(Double(millis - 1) / 1000)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: instant)
     }
 
     public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
