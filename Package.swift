@@ -69,8 +69,9 @@ let package = Package(
         .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
         // The order router: scores the brokers an order could go to and splits large orders.
         .target(name: "TMRouting", dependencies: ["TMBrokers", "TMCore"]),
-        // The order path: the order state machine and the `orders` queue's messages.
-        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMCore"]),
+        // The order path: the order state machine and the `orders` queue's messages (pure); intake
+        // (checks against the database, then the enqueue) and the operator views.
+        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMPostgres", "TMQueue", "TMCore"]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -96,7 +97,7 @@ let package = Package(
             name: "tm",
             dependencies: [
                 "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
-                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync",
+                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync", "TMOrders",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -151,7 +152,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -1,0 +1,206 @@
+import Foundation
+import TMBrokers
+import TMCore
+import TMPostgres
+import TMQueue
+
+/// What an intake did with a command: enqueued it, or found its key already used.
+public struct OrderReceipt: Sendable, Equatable, Encodable {
+    /// `place`, `cancel` or `modify`.
+    public var kind: String
+    public var idempotencyKey: String
+    public var accountID: UUID
+    /// The queue message: new, or for a duplicate the first message with this key (nil when the
+    /// key was found only on an order row, after the queue's record of it expired).
+    public var messageID: String?
+    public var shard: Int?
+    /// True when the key was already taken: nothing new was enqueued.
+    public var duplicate: Bool
+    /// For a duplicate: what became of the first message (`queued`, `done`, `dead`).
+    public var messageState: String?
+    /// For a duplicate place: the order row that already carries this key.
+    public var orderID: UUID?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, duplicate, shard
+        case idempotencyKey = "idempotency_key", accountID = "account_id", messageID = "message_id"
+        case messageState = "message_state", orderID = "order_id"
+    }
+}
+
+/// The front door of the order path: checks an order command against the database, then puts it
+/// on the `orders` queue (sharded by account) under its idempotency key.
+///
+/// Guarantees: a refusal (`OrderCommandError`, naming the field and the reason) enqueues nothing —
+/// every check runs before the one enqueue. The checks: the shape checks of `OrderCommand.parse`
+/// (the very ones the worker applies); the account exists and is `active`; the instrument exists
+/// on that exchange and is tradable; the quantity is a whole number of lots; the limit and
+/// trigger prices are on the tick. A cancel or modify must name an order of the same account that
+/// is not terminal (a modify's values are checked against that order's instrument and type). The
+/// same key enqueues once: a repeat answers with the first message (`duplicate`), and a place
+/// whose key is already on an order row is not enqueued again, however long ago it was placed.
+public struct OrderIntake {
+    public let db: PostgresConnection
+    public let producer: QueueProducer
+    public let queue: String
+
+    public init(db: PostgresConnection, producer: QueueProducer, queue: String = "orders") {
+        self.db = db
+        self.producer = producer
+        self.queue = queue
+    }
+
+    /// Checks `command`, then enqueues it. Throws `OrderCommandError` on a refusal (nothing
+    /// enqueued); other errors are the database's or the queue's.
+    public func submit(_ command: OrderCommand) async throws -> OrderReceipt {
+        let checked = try check(command)
+        var receipt = OrderReceipt(kind: checked.kind, idempotencyKey: checked.idempotencyKey, accountID: checked.accountID, duplicate: false)
+        if case .place = checked, let existing = try orderRow(idempotencyKey: checked.idempotencyKey) {
+            // Placed before, perhaps beyond the queue's memory of the key: never a second order.
+            receipt.duplicate = true
+            receipt.orderID = existing
+            return receipt
+        }
+        let result = try await producer.enqueue(queue, OutgoingMessage(payload: Array(checked.json.text.utf8), key: checked.idempotencyKey))
+        receipt.messageID = result.id
+        receipt.shard = result.shard
+        receipt.duplicate = result.duplicate
+        receipt.messageState = result.state
+        return receipt
+    }
+
+    /// The command as it will be enqueued, or the first reason to refuse it.
+    public func check(_ command: OrderCommand) throws -> OrderCommand {
+        // The worker parses what it dequeues; refusing here what it would refuse there keeps a
+        // malformed message off the queue (an API caller can build any PlaceOrder).
+        let command = try OrderCommand.parse(command.json)
+        switch command {
+        case .place(let order):
+            try requireActive(order.accountID)
+            let instrument = try instrument(exchange: order.exchange, symbol: order.symbol)
+            try instrument.check(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
+        case .change(let change):
+            let order = try Self.order(change.orderID, in: db)
+            guard order.accountID == change.accountID else {
+                throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) belongs to another account")
+            }
+            guard !order.state.isTerminal else {
+                throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) is \(order.state.rawValue) (final): nothing to \(change.action.rawValue)")
+            }
+            if change.action == .modify {
+                if change.limitPrice != nil, order.type == .market || order.type == .stop {
+                    throw OrderCommandError("price", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no limit price")
+                }
+                if change.triggerPrice != nil, order.type != .stop && order.type != .stopLimit {
+                    throw OrderCommandError("trigger", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no trigger price")
+                }
+                try instrument(exchange: order.exchange, symbol: order.symbol, forChange: true)
+                    .check(quantity: change.quantity, limitPrice: change.limitPrice, triggerPrice: change.triggerPrice)
+            }
+        }
+        return command
+    }
+
+    // MARK: Look-ups the CLI needs to build a command
+
+    /// The account named by `text`: its id, or a label that names exactly one account.
+    public static func account(_ text: String, in db: PostgresConnection) throws -> UUID {
+        if let id = UUID(uuidString: text) { return id }
+        let rows = try db.query("SELECT id FROM broker_accounts WHERE label = \(text) ORDER BY id LIMIT 2").rows
+        guard let first = rows.first else { throw OrderCommandError("account_id", "no account with id or label '\(text)'") }
+        guard rows.count == 1 else { throw OrderCommandError("account_id", "the label '\(text)' names more than one account: give the account id") }
+        return try first.decode("id")
+    }
+
+    /// The exchange `symbol` trades on, when it is listed on exactly one.
+    public static func exchange(of symbol: String, in db: PostgresConnection) throws -> String {
+        let exchanges: [String] = try db.query("SELECT exchange FROM instruments WHERE symbol = \(symbol) ORDER BY exchange").rows.map { try $0.decode("exchange") }
+        guard let first = exchanges.first else { throw OrderCommandError("symbol", "unknown symbol '\(symbol)' (on every exchange)") }
+        guard exchanges.count == 1 else {
+            throw OrderCommandError("exchange", "'\(symbol)' is listed on \(exchanges.joined(separator: ", ")): say which")
+        }
+        return first
+    }
+
+    /// The account an order belongs to (a cancel or modify travels that account's shard).
+    public static func account(ofOrder id: UUID, in db: PostgresConnection) throws -> UUID {
+        try order(id, in: db).accountID
+    }
+
+    // MARK: The database's facts
+
+    private func requireActive(_ account: UUID) throws {
+        guard let row = try db.query("SELECT status FROM broker_accounts WHERE id = \(account)").rows.first else {
+            throw OrderCommandError("account_id", "no account \(Self.text(account))")
+        }
+        let status: String = try row.decode("status")
+        guard status == "active" else { throw OrderCommandError("account_id", "account \(Self.text(account)) is \(status), not active") }
+    }
+
+    private func instrument(exchange: String, symbol: String, forChange: Bool = false) throws -> Instrument {
+        let rows = try db.query("""
+            SELECT lot_size::text AS lot, tick_size::text AS tick, tradable FROM instruments WHERE exchange = \(exchange) AND symbol = \(symbol)
+            """).rows
+        guard let row = rows.first else { throw OrderCommandError("symbol", "unknown symbol '\(symbol)' on \(exchange)") }
+        let lot: String = try row.decode("lot"), tick: String = try row.decode("tick")
+        guard let lotSize = FixedDecimal(lot), let tickSize = FixedDecimal(tick) else {
+            throw OrderCommandError("symbol", "\(symbol) on \(exchange) has a lot or tick size finer than nine places (\(lot), \(tick))")
+        }
+        // A change to an order already placed is checked for lot and tick only: the worker and the
+        // broker decide whether an order of an instrument no longer tradable may still be changed.
+        if !forChange, try !row.decode("tradable", as: Bool.self) {
+            throw OrderCommandError("symbol", "\(symbol) on \(exchange) is not tradable")
+        }
+        return Instrument(lotSize: lotSize, tickSize: tickSize)
+    }
+
+    private struct OrderRow {
+        var accountID: UUID, state: OrderState, type: OrderType, exchange: String, symbol: String
+    }
+
+    private static func order(_ id: UUID, in db: PostgresConnection) throws -> OrderRow {
+        guard let row = try db.query("SELECT account_id, state, order_type, exchange, symbol FROM orders WHERE id = \(id)").rows.first else {
+            throw OrderCommandError("order_id", "no order \(Self.text(id))")
+        }
+        let state: String = try row.decode("state"), type: String = try row.decode("order_type")
+        guard let orderState = OrderState(rawValue: state), let orderType = OrderType(rawValue: type) else {
+            throw OrderCommandError("order_id", "order \(Self.text(id)) has state \(state) and type \(type), which this version does not know")
+        }
+        return OrderRow(accountID: try row.decode("account_id"), state: orderState, type: orderType, exchange: try row.decode("exchange"),
+                        symbol: try row.decode("symbol"))
+    }
+
+    private func orderRow(idempotencyKey: String) throws -> UUID? {
+        try db.query("SELECT id FROM orders WHERE idempotency_key = \(idempotencyKey)").rows.first?.decode("id")
+    }
+
+    static func text(_ id: UUID) -> String { id.uuidString.lowercased() }
+}
+
+/// Lot and tick of one instrument: what an order's quantity and prices must be whole multiples of.
+struct Instrument {
+    var lotSize: FixedDecimal
+    var tickSize: FixedDecimal
+
+    func check(quantity: Decimal?, limitPrice: Decimal?, triggerPrice: Decimal?) throws(OrderCommandError) {
+        // OrderCommand.parse has already refused values finer than nine places.
+        if let quantity, let value = FixedDecimal(exactly: quantity), !value.isMultiple(of: lotSize) {
+            throw OrderCommandError("quantity", "\(value) is not a multiple of the lot size \(lotSize)")
+        }
+        for (field, price) in [("price", limitPrice), ("trigger", triggerPrice)] {
+            if let price, let value = FixedDecimal(exactly: price), !value.isMultiple(of: tickSize) {
+                throw OrderCommandError(field, "\(value) is off the tick: not a multiple of the tick size \(tickSize)")
+            }
+        }
+    }
+}
+
+extension OrderCommand {
+    /// `place`, `cancel` or `modify` (the message's `kind`).
+    public var kind: String {
+        switch self {
+        case .place: return "place"
+        case .change(let change): return change.action.rawValue
+        }
+    }
+}
