@@ -125,7 +125,8 @@ public struct SyncConsumer: Sendable {
         let credentials = account.credentials(keyring: keyring)
         do {
             // The broker calls go out together (a sync mostly waits on the broker); only Binance,
-            // which lists trades and closed orders per symbol, needs the open orders and positions first.
+            // which lists trades and closed orders per symbol, needs the open orders and positions first
+            // (its funds go out with those first calls).
             async let ordersCall = broker.orders(credentials: credentials)
             async let positionsCall = broker.positions(credentials: credentials)
             async let fundsCall = fetchFunds(broker, credentials: credentials)
