@@ -99,7 +99,9 @@ public struct SyncConsumerFunction: FunctionHandler {
         return await RecordHandler(concurrency: request.records.count) { record, context in
             let message = try record.decode(SyncTrigger.Message.self)
             switch try await consumer.sync(message, delivery: record.fence, logger: context.logger) {
-            case .synced(let r): return "synced: fetched \(r.fetched), created \(r.created), updated \(r.updated), unchanged \(r.skipped)"
+            case .synced(let r):
+                return "synced: fetched \(r.fetched), created \(r.created), updated \(r.updated), unchanged \(r.skipped), "
+                    + (r.fundsError ?? "funds \(r.funds)")
             case .skipped(let why): return "skipped: \(why)"
             }
         }.handle(request, context: context)

@@ -35,12 +35,13 @@ struct Accounts: AsyncParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One account: its sync state, exposure and positions (multiplier, last price, unrealized P&L, exposure).")
+            abstract: "One account: its sync state, funds (as of the sync that stored them), exposure and positions (multiplier, last price, unrealized P&L, exposure).")
         @Argument(help: "The account id.") var account: String
         @Flag(help: "Print as JSON.") var json = false
 
         struct Details: Encodable {
             var account: AccountAdministration.Summary
+            var funds: [AccountAdministration.Funds]
             var positions: [AccountAdministration.Position]
         }
 
@@ -50,8 +51,17 @@ struct Accounts: AsyncParsableCommand {
             defer { db.close() }
             guard let summary = try AccountAdministration.list(db, account: id).first else { throw ValidationError("account: no account \(account)") }
             let positions = try AccountAdministration.positions(db, account: id)
-            if json { return try printJSON(Details(account: summary, positions: positions)) }
+            let funds = try AccountAdministration.funds(db, account: id)
+            if json { return try printJSON(Details(account: summary, funds: funds, positions: positions)) }
             printAccounts([summary])
+            print("")
+            let time = ISO8601DateFormatter()
+            print("SEGMENT     CURRENCY  AVAILABLE       CASH            USED            TOTAL           AS OF")
+            for f in funds {
+                print([pad(f.segment ?? "-", 12), pad(f.currency, 10), pad(f.available, 16), pad(f.cash ?? "-", 16), pad(f.used ?? "-", 16),
+                       pad(f.total ?? "-", 16), time.string(from: f.asOf)].joined())
+            }
+            if funds.isEmpty { print("(no funds synced)") }
             print("")
             print("SYMBOL            EXCHANGE  QUANTITY        AVG PRICE       LAST PRICE      MULTIPLIER  UNREALIZED P&L  REALIZED P&L    EXPOSURE")
             for p in positions {
@@ -77,6 +87,7 @@ struct Accounts: AsyncParsableCommand {
                    pad(a.lastSyncAt.map { time.string(from: $0) } ?? "never", 22), pad(a.lastOutcome ?? "-", 9), pad(counts, 25),
                    pad("\(a.trades)", 8), exposureText(a.exposure)].joined())
             if let reason = a.errorReason { print("    error: \(reason)") }
+            if a.lastOutcome == "partial", let note = a.lastSyncError { print("    last sync: \(note)") }
         }
     }
 

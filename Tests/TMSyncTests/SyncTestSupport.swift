@@ -21,6 +21,8 @@ final class TestBroker: BrokerAdapter, @unchecked Sendable {
     private var _positions: [BrokerPosition] = []
     private var _error: BrokerError?
     private var _delay: Duration = .zero
+    private var _funds: [BrokerFunds] = []
+    private var _fundsError: BrokerError?
     private(set) var seenCredentials: [String] = []
 
     init(_ broker: BrokerKind = .kite) { self.broker = broker }
@@ -35,6 +37,10 @@ final class TestBroker: BrokerAdapter, @unchecked Sendable {
     /// The positions the broker answers with now.
     var positionsReported: [BrokerPosition] { lock.withLock { _positions } }
     func fail(with error: BrokerError?) { lock.withLock { _error = error } }
+    /// The funds the broker answers with now.
+    func set(funds: [BrokerFunds]) { lock.withLock { _funds = funds } }
+    /// An error for the funds call alone (the other calls answer as set); nil clears it.
+    func failFunds(with error: BrokerError?) { lock.withLock { _fundsError = error } }
     func delay(_ d: Duration) { lock.withLock { _delay = d } }
 
     private func call(_ credentials: BrokerCredentials) async throws {
@@ -56,7 +62,12 @@ final class TestBroker: BrokerAdapter, @unchecked Sendable {
         try await call(credentials)
         return lock.withLock { _orders }
     }
-    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] { try await call(credentials); return [] }
+    func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        try await call(credentials)
+        let (funds, error) = lock.withLock { (_funds, _fundsError) }
+        if let error { throw error }
+        return funds
+    }
     func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] { try await call(credentials); return [] }
     func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
         try await call(credentials)
@@ -161,9 +172,10 @@ struct BrokerSimServer {
     /// e.g. `http://127.0.0.1:41234`; a broker's API is under `/<broker>`, the admin API under `/admin`.
     let base: String
 
-    init() throws {
+    /// - Parameter arguments: more of broker-sim's options (e.g. `--no-rate-limits`).
+    init(arguments: [String] = []) throws {
         let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
-        process = try ChildProcess(simulator, ["--port", "0"], captureOutput: true)
+        process = try ChildProcess(simulator, ["--port", "0"] + arguments, captureOutput: true)
         var line = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while !line.contains("listening on"), ContinuousClock.now < deadline {

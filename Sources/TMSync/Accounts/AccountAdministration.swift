@@ -129,6 +129,37 @@ public enum AccountAdministration {
         public var trades: Int
         /// The account's exposure per currency (sum of its positions' exposure); empty when flat.
         public var exposure: [Exposure] = []
+        /// What the last finished sync left undone or why it failed (e.g. funds not refreshed); nil when it was ok.
+        public var lastSyncError: String? = nil
+    }
+
+    /// One line of an account's funds as `tm accounts show` lists it: what its broker last reported
+    /// (`account_funds`, replaced by each sync); decimals exact, as text. `asOf` is the sync that
+    /// stored it: funds a later sync could not refresh keep their age.
+    public struct Funds: Sendable, Codable, Equatable {
+        /// Kite/Upstox segment (`equity`, `commodity`); nil where the broker has one account.
+        public var segment: String?
+        public var currency: String
+        /// What new orders may use now.
+        public var available: String
+        public var cash: String?
+        public var used: String?
+        public var total: String?
+        public var asOf: Date
+    }
+
+    /// An account's funds, by segment and currency.
+    public static func funds(_ db: PostgresConnection, account: UUID) throws -> [Funds] {
+        try db.query("""
+            SELECT segment, currency, available, cash, used, total, as_of FROM account_funds
+            WHERE account_id = \(account) ORDER BY segment, currency
+            """).rows.map { row in
+            func optional(_ column: String) throws -> String? { try row.decode(column, as: Decimal?.self).map { "\($0)" } }
+            let segment: String = try row.decode("segment")
+            return Funds(segment: segment.isEmpty ? nil : segment, currency: try row.decode("currency"),
+                         available: "\(try row.decode("available", as: Decimal.self))", cash: try optional("cash"), used: try optional("used"),
+                         total: try optional("total"), asOf: try row.decode("as_of"))
+        }
     }
 
     /// What an account holds in one currency: the sum of its positions' exposure
@@ -219,10 +250,10 @@ public enum AccountAdministration {
         let held = Dictionary(grouping: try positions(db, account: account), by: \.account)
         return try db.query("""
             SELECT a.id, u.email, a.broker, a.label, a.status, a.error_reason, a.last_sync_at, a.last_sync_outcome, a.next_sync_at,
-                   l.fetched_count, l.created_count, l.updated_count,
+                   l.fetched_count, l.created_count, l.updated_count, l.error AS last_sync_error,
                    (SELECT count(*)::int FROM trades t WHERE t.account_id = a.id) AS trades
             FROM broker_accounts a JOIN users u ON u.id = a.user_id AND (\(account)::uuid IS NULL OR a.id = \(account)::uuid)
-            LEFT JOIN LATERAL (SELECT fetched_count, created_count, updated_count FROM sync_logs s
+            LEFT JOIN LATERAL (SELECT fetched_count, created_count, updated_count, error FROM sync_logs s
                                WHERE s.account_id = a.id AND s.outcome IS NOT NULL ORDER BY s.started_at DESC LIMIT 1) l ON true
             ORDER BY u.email, a.broker, a.label
             """).rows.map { row in
@@ -231,7 +262,7 @@ public enum AccountAdministration {
                     label: try row.decode("label"), status: try row.decode("status"), errorReason: try row.decode("error_reason"),
                     lastSyncAt: try row.decode("last_sync_at"), lastOutcome: try row.decode("last_sync_outcome"), nextSyncAt: try row.decode("next_sync_at"),
                     fetched: try row.decode("fetched_count"), created: try row.decode("created_count"), updated: try row.decode("updated_count"),
-                    trades: try row.decode("trades"), exposure: exposure(held[id] ?? []))
+                    trades: try row.decode("trades"), exposure: exposure(held[id] ?? []), lastSyncError: try row.decode("last_sync_error"))
         }
     }
 }

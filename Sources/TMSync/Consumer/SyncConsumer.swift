@@ -8,8 +8,8 @@ import TMPostgres
 import TMQueue
 import TMRedis
 
-/// `sync-consumer`: pulls one broker account's orders, trades (since its cursor) and positions into
-/// Postgres, idempotently.
+/// `sync-consumer`: pulls one broker account's orders, trades (since its cursor), positions and
+/// funds into Postgres, idempotently.
 ///
 /// Guarantees:
 /// - one sync per account at a time: a per-account lock, renewed while the sync runs (`withLock`),
@@ -21,6 +21,12 @@ import TMRedis
 ///   or out of a terminal state; a trade is linked to its platform order by the sync that learns the
 ///   order's broker id (matched by client id), in that same sync, even if the trade came earlier;
 ///   the position snapshot replaces the previous one (`SyncWriter` says what counts as a correction);
+/// - the account's funds (`account_funds`, what pre-trade risk's buying power reads) are replaced in
+///   the same transaction as the positions, so both are of the same sync; when the funds call alone
+///   fails (Upstox closes its funds service from midnight to 5:30 IST), the rest of the sync still
+///   lands, the previous funds rows stay with their old `as_of` (their age shows), and the run is
+///   `partial` with the reason (sync log, account, log line); refused credentials from the funds
+///   call mark the account like any other call's;
 /// - a `sync_logs` row records every run (counts, duration, outcome); a run that died without an
 ///   outcome (killed, timed out, lease lost) is closed as `abandoned` by the account's next sync —
 ///   which holds the lock, so no such run can still be going — or by sync-trigger's sweep; the
@@ -70,6 +76,11 @@ public struct SyncConsumer: Sendable {
         public var positions = 0
         /// Trades linked to their platform order by this sync (not corrections: no event).
         public var linked = 0
+        /// Funds lines (segment × currency) this sync stored.
+        public var funds = 0
+        /// Why the account's funds were not refreshed (their call alone failed): the previous rows
+        /// stay, and the run is `partial`. nil when they were.
+        public var fundsError: String?
     }
 
     public static func lockResource(_ account: UUID) -> String { "sync:account:\(account.uuidString.lowercased())" }
@@ -114,9 +125,11 @@ public struct SyncConsumer: Sendable {
         let credentials = account.credentials(keyring: keyring)
         do {
             // The broker calls go out together (a sync mostly waits on the broker); only Binance,
-            // which lists trades and closed orders per symbol, needs the open orders and positions first.
+            // which lists trades and closed orders per symbol, needs the open orders and positions first
+            // (its funds go out with those first calls).
             async let ordersCall = broker.orders(credentials: credentials)
             async let positionsCall = broker.positions(credentials: credentials)
+            async let fundsCall = fetchFunds(broker, credentials: credentials)
             var orders: [BrokerOrder], positions: [BrokerPosition], batch: TradeBatch
             if account.broker == .binance {
                 (orders, positions) = try await (ordersCall, positionsCall)
@@ -140,19 +153,23 @@ public struct SyncConsumer: Sendable {
                 async let tradesCall = broker.trades(since: account.cursor, symbols: [], credentials: credentials)
                 (orders, positions, batch) = try await (ordersCall, positionsCall, tradesCall)
             }
+            let funds = try await fundsCall
             let duration = ContinuousClock.now - started
             try Task.checkCancellation()  // the lease was lost while the broker answered: write nothing
-            let fetched = (orders: orders, batch: batch, positions: positions)
+            let fetched = (orders: orders, batch: batch, positions: positions, funds: funds)
             let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
                 try SyncWriter(db: db, account: account).apply(orders: fetched.orders, trades: fetched.batch, positions: fetched.positions,
-                                                             logID: logID, duration: duration)
+                                                             funds: fetched.funds, logID: logID, duration: duration)
             }
             if !changed.isEmpty { await outbox.publish(account: account.id, logger: logger) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
                 "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "linked": "\(report.linked)",
-                "positions": "\(report.positions)", "duration_ms": "\(duration.milliseconds)",
+                "positions": "\(report.positions)", "funds": "\(report.funds)", "duration_ms": "\(duration.milliseconds)",
             ])
+            if let reason = report.fundsError {
+                logger.warning("synced without funds: the previous funds are kept", metadata: ["error": "\(reason)"])
+            }
             return .synced(report)
         } catch let error as BrokerError {
             let duration = ContinuousClock.now - started
@@ -180,6 +197,24 @@ public struct SyncConsumer: Sendable {
             let (pool, account, duration) = (pool, account.id, ContinuousClock.now - started)
             await Task { try? await SyncLog.fail(pool, logID: logID, account: account, error: reason, duration: duration) }.value
             throw error
+        }
+    }
+
+    /// The account's funds, fetched beside the sync's other calls. Only their own failure is kept
+    /// from the sync: orders, trades and positions must not be lost because funds could not be read
+    /// (Upstox's funds service is closed from midnight to 5:30 IST), so the sync lands without them
+    /// and the previous rows stay. Refused credentials are the account's problem, not the funds':
+    /// thrown, like any other call's. A currency the table cannot hold fails the funds, not the sync.
+    func fetchFunds(_ broker: any BrokerAdapter, credentials: BrokerCredentials) async throws -> Result<[BrokerFunds], BrokerError> {
+        do {
+            let funds = try await broker.funds(credentials: credentials)
+            if let odd = funds.first(where: { !(3...10).contains($0.currency.count) }) {
+                return .failure(.invalidResponse(reason: "funds in a currency of \(odd.currency.count) characters ('\(odd.currency)')"))
+            }
+            return .success(funds)
+        } catch let error as BrokerError {
+            if case .unauthorized = error { throw error }
+            return .failure(error)
         }
     }
 

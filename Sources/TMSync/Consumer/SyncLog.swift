@@ -34,11 +34,15 @@ enum SyncLog {
             """)
     }
 
+    /// `partial` when a part of the sync (the funds) did not land, with the reason; else `ok`.
+    static func outcome(_ report: SyncConsumer.SyncReport) -> String { report.fundsError == nil ? "ok" : "partial" }
+
     static func finish(_ db: PostgresConnection, logID: Int64, report: SyncConsumer.SyncReport, duration: Duration) throws {
         try db.execute("""
             UPDATE sync_logs SET finished_at = greatest(now(), started_at), fetched_count = \(report.fetched), created_count = \(report.created),
               updated_count = \(report.updated), skipped_count = \(report.skipped), orders_updated_count = \(report.ordersUpdated),
-              positions_count = \(report.positions), linked_count = \(report.linked), duration_ms = \(duration.milliseconds), outcome = 'ok'
+              positions_count = \(report.positions), linked_count = \(report.linked), duration_ms = \(duration.milliseconds),
+              outcome = \(outcome(report)), error = \(report.fundsError)
             WHERE id = \(logID)
             """)
     }

@@ -21,8 +21,9 @@ struct SyncWriter {
     /// Orders first: a platform order the broker reports by its client id gets its broker id here,
     /// so the trades of that order — which carry only the broker's order id — are linked in the
     /// same sync (`linkTrades`), whether they arrived now or in an earlier sync.
-    func apply(orders: [BrokerOrder], trades batch: TradeBatch, positions: [BrokerPosition], logID: Int64,
-               duration: Duration) throws -> (SyncConsumer.SyncReport, [ChangedTrade]) {
+    /// Funds that could not be fetched (`failure`) leave the stored ones as they are.
+    func apply(orders: [BrokerOrder], trades batch: TradeBatch, positions: [BrokerPosition], funds: Result<[BrokerFunds], BrokerError>,
+               logID: Int64, duration: Duration) throws -> (SyncConsumer.SyncReport, [ChangedTrade]) {
         var report = SyncConsumer.SyncReport()
         report.ordersUpdated = try updateOrders(orders)
         report.fetched = batch.trades.count
@@ -33,10 +34,14 @@ struct SyncWriter {
         report.skipped = Set(batch.trades.map(\.brokerTradeID)).count - changed.count
         try recordEvents(changed)
         report.positions = try replacePositions(positions)
+        switch funds {
+        case .success(let lines): report.funds = try replaceFunds(lines)
+        case .failure(let error): report.fundsError = "funds not refreshed (the previous ones kept): \(error)"
+        }
         try SyncLog.finish(db, logID: logID, report: report, duration: duration)
         let cursor = String(decoding: try JSONEncoder().encode(batch.next.values), as: UTF8.self)
         try db.execute("""
-            UPDATE broker_accounts SET sync_cursor = \(cursor)::jsonb, last_sync_at = now(), last_sync_outcome = 'ok',
+            UPDATE broker_accounts SET sync_cursor = \(cursor)::jsonb, last_sync_at = now(), last_sync_outcome = \(SyncLog.outcome(report)),
               consecutive_failures = 0, error_reason = NULL WHERE id = \(account.id)
             """)
         return (report, changed)
@@ -265,5 +270,21 @@ struct SyncWriter {
                 """)
         }
         return positions.count
+    }
+
+    /// The broker's funds replace the stored ones, stamped with the sync's time (the transaction's
+    /// `now()`, as the positions are). A line listed twice counts once (its last). Returns the lines stored.
+    func replaceFunds(_ funds: [BrokerFunds]) throws -> Int {
+        try db.execute("DELETE FROM account_funds WHERE account_id = \(account.id)")
+        for line in funds {
+            try db.execute("""
+                INSERT INTO account_funds (account_id, segment, currency, available, cash, used, total, as_of)
+                VALUES (\(account.id), \(line.segment ?? ""), \(line.currency), \(line.available), \(line.cash)::numeric, \(line.used)::numeric,
+                        \(line.total)::numeric, now())
+                ON CONFLICT (account_id, segment, currency) DO UPDATE SET available = EXCLUDED.available, cash = EXCLUDED.cash,
+                  used = EXCLUDED.used, total = EXCLUDED.total
+                """)
+        }
+        return Set(funds.map { [$0.segment ?? "", $0.currency] }).count
     }
 }
