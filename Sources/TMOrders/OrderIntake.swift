@@ -3,6 +3,7 @@ import TMBrokers
 import TMCore
 import TMPostgres
 import TMQueue
+import TMRisk
 
 /// What an intake did with a command: enqueued it, or found its key already used.
 public struct OrderReceipt: Sendable, Equatable, Encodable {
@@ -137,7 +138,7 @@ public struct OrderIntake {
         guard status == "active" else { throw OrderCommandError("account_id", "account \(Self.text(account)) is \(status), not active") }
     }
 
-    private func instrument(exchange: String, symbol: String, forChange: Bool = false) throws -> Instrument {
+    private func instrument(exchange: String, symbol: String, forChange: Bool = false) throws -> InstrumentRules {
         let rows = try db.query("""
             SELECT lot_size::text AS lot, tick_size::text AS tick, tradable FROM instruments WHERE exchange = \(exchange) AND symbol = \(symbol)
             """).rows
@@ -151,7 +152,7 @@ public struct OrderIntake {
         if !forChange, try !row.decode("tradable", as: Bool.self) {
             throw OrderCommandError("symbol", "\(symbol) on \(exchange) is not tradable")
         }
-        return Instrument(lotSize: lotSize, tickSize: tickSize)
+        return InstrumentRules(lotSize: lotSize, tickSize: tickSize)
     }
 
     private struct OrderRow {
@@ -177,20 +178,14 @@ public struct OrderIntake {
     static func text(_ id: UUID) -> String { id.uuidString.lowercased() }
 }
 
-/// Lot and tick of one instrument: what an order's quantity and prices must be whole multiples of.
-struct Instrument {
-    var lotSize: FixedDecimal
-    var tickSize: FixedDecimal
-
+extension InstrumentRules {
+    /// The intake's refusal for a quantity or price off the instrument's lot or tick (the risk
+    /// engine's own check, `breach`), in the message's field names.
     func check(quantity: Decimal?, limitPrice: Decimal?, triggerPrice: Decimal?) throws(OrderCommandError) {
         // OrderCommand.parse has already refused values finer than nine places.
-        if let quantity, let value = FixedDecimal(exactly: quantity), !value.isMultiple(of: lotSize) {
-            throw OrderCommandError("quantity", "\(value) is not a multiple of the lot size \(lotSize)")
-        }
-        for (field, price) in [("price", limitPrice), ("trigger", triggerPrice)] {
-            if let price, let value = FixedDecimal(exactly: price), !value.isMultiple(of: tickSize) {
-                throw OrderCommandError(field, "\(value) is off the tick: not a multiple of the tick size \(tickSize)")
-            }
+        let fixed = { (value: Decimal?) in value.flatMap { FixedDecimal(exactly: $0) } }
+        if let breach = breach(quantity: fixed(quantity), limitPrice: fixed(limitPrice), triggerPrice: fixed(triggerPrice)) {
+            throw OrderCommandError(breach.field, breach.message)
         }
     }
 }

@@ -23,8 +23,9 @@ public struct RiskAssessment: Sendable, Equatable {
 /// Guarantees: an order passes only if every control passes; the first failing control, in the
 /// order below, is the denial, with its reason code and a message naming the numbers. Cancels are
 /// never checked (they reduce risk; HALTED lets them through). Controls, in order: trading state
-/// HALTED; instrument known and tradable; restricted list; quantity positive, lot, precision;
-/// prices present for the type, on the tick, precision; positions fresh; REDUCING only reduces;
+/// HALTED; instrument known and tradable; restricted list; prices present for the type; quantity
+/// and prices on the instrument's lot, tick and precision (`InstrumentRules.breach`, the check
+/// intake runs too); positions fresh; REDUCING only reduces;
 /// reference price; price band; max quantity; max notional; daily loss; daily turnover; position
 /// quantity and notional; concentration; buying power (with working orders); max open orders;
 /// submit rate; duplicate; self-trade.
@@ -50,19 +51,14 @@ public struct RiskEngine: Sendable {
         guard rules.tradable else { return deny(.instrumentNotTradable, "\(name) is not tradable") }
         if limits.restrictedSymbols.contains(order.symbol) { return deny(.restrictedSymbol, "\(order.symbol) is on the restricted list") }
 
-        guard order.quantity > 0 else { return deny(.quantityNotPositive, "quantity must be positive, not \(text(order.quantity))") }
-        guard order.quantity.isMultiple(of: rules.lotSize) else {
-            return deny(.quantityNotLotMultiple, "quantity \(text(order.quantity)) is not a multiple of the lot size \(text(rules.lotSize))")
-        }
-        if let scale = rules.quantityScale, !order.quantity.fits(places: scale) {
-            return deny(.precisionExceeded, "quantity \(text(order.quantity)) has more than \(scale) decimal places")
-        }
         let needsLimit = order.type == .limit || order.type == .stopLimit
         let needsTrigger = order.type == .stop || order.type == .stopLimit
         if needsLimit && order.limitPrice == nil { return deny(.priceMissing, "a \(order.type.rawValue) order needs a limit price") }
         if needsTrigger && order.triggerPrice == nil { return deny(.triggerMissing, "a \(order.type.rawValue) order needs a trigger price") }
-        if needsLimit, let price = order.limitPrice, let denial = priceDenial("limit price", price, rules) { return deny(denial.0, denial.1) }
-        if needsTrigger, let price = order.triggerPrice, let denial = priceDenial("trigger price", price, rules) { return deny(denial.0, denial.1) }
+        if let breach = rules.breach(quantity: order.quantity, limitPrice: needsLimit ? order.limitPrice : nil,
+                                     triggerPrice: needsTrigger ? order.triggerPrice : nil) {
+            return deny(breach.reason, breach.message)
+        }
 
         guard let asOf = account.positionsAsOf, now.timeIntervalSince(asOf) <= limits.maxPositionAge.seconds else {
             let age = account.positionsAsOf.map { "\(Int(now.timeIntervalSince($0)))s old" } ?? "not loaded"
@@ -73,7 +69,7 @@ public struct RiskEngine: Sendable {
         let reduces = reducesExposure(order, position: position, account: account)
         if limits.tradingState == .reducing && !reduces {
             return deny(.reduceOnlyWouldIncreasePosition,
-                        "the account may only reduce positions; \(order.side.rawValue) \(text(order.quantity)) against a position of \(text(position)) would not")
+                        "the account may only reduce positions; \(order.side.rawValue) \(order.quantity) against a position of \(position) would not")
         }
 
         let limitOrTrigger = (needsLimit ? order.limitPrice : nil) ?? (needsTrigger ? order.triggerPrice : nil)
@@ -82,42 +78,42 @@ public struct RiskEngine: Sendable {
         }
         // |limit − last| / last > band%, cross-multiplied: no division in the check.
         if let band = limits.priceBandPercent, let last = lastPrice, last > 0, let limit = limitOrTrigger, (limit - last).magnitude * 100 > band * last {
-            return deny(.priceOutsideBand, "price \(text(limit)) is \(percent((limit - last).magnitude, of: last))% from the last price \(text(last)); the band is \(text(band))%")
+            return deny(.priceOutsideBand, "price \(limit) is \(percent((limit - last).magnitude, of: last))% from the last price \(last); the band is \(band)%")
         }
         if let max = limits.maxOrderQuantity, order.quantity > max {
-            return deny(.quantityExceedsMaximum, "quantity \(text(order.quantity)) exceeds the maximum \(text(max))")
+            return deny(.quantityExceedsMaximum, "quantity \(order.quantity) exceeds the maximum \(max)")
         }
         let notional = order.quantity * price * rules.multiplier
         if let max = limits.maxOrderNotional, notional > max {
-            return deny(.notionalExceedsMaxPerOrder, "order value \(text(notional)) exceeds the maximum \(text(max)) per order")
+            return deny(.notionalExceedsMaxPerOrder, "order value \(notional) exceeds the maximum \(max) per order")
         }
         if !reduces {
             if let limit = limits.dailyLossLimit, -account.dailyPnl >= limit {
-                return deny(.dailyLossLimitReached, "today's loss \(text(-account.dailyPnl)) has reached the limit \(text(limit)); only reducing orders pass")
+                return deny(.dailyLossLimitReached, "today's loss \(-account.dailyPnl) has reached the limit \(limit); only reducing orders pass")
             }
             if let limit = limits.dailyTurnoverLimit {
                 let used = account.turnoverFilled + account.turnoverReserved
                 if used + notional > limit {
                     return deny(.dailyTurnoverLimitExceeded,
-                                "order value \(text(notional)) with today's \(text(used)) would exceed the daily turnover limit \(text(limit))")
+                                "order value \(notional) with today's \(used) would exceed the daily turnover limit \(limit)")
                 }
             }
             let projected = position + account.working(key, side: order.side) * (order.side == .buy ? 1 : -1) + order.signedQuantity
             if let max = limits.maxPositionQuantity, projected.magnitude > max {
-                return deny(.positionLimitExceeded, "the position would reach \(text(projected)) (with working orders); the limit is \(text(max))")
+                return deny(.positionLimitExceeded, "the position would reach \(projected) (with working orders); the limit is \(max)")
             }
             let projectedValue = projected.magnitude * price * rules.multiplier
             if let max = limits.maxPositionNotional, projectedValue > max {
-                return deny(.positionNotionalLimitExceeded, "the position would be worth \(text(projectedValue)); the limit is \(text(max))")
+                return deny(.positionNotionalLimitExceeded, "the position would be worth \(projectedValue); the limit is \(max)")
             }
             if let share = limits.maxConcentration, let equity = account.equity, equity > 0, projectedValue > share * equity {
                 return deny(.concentrationLimitExceeded,
-                            "the position would be \(percent(projectedValue, of: equity))% of the account's equity; the limit is \(text(share * 100))%")
+                            "the position would be \(percent(projectedValue, of: equity))% of the account's equity; the limit is \(share * 100)%")
             }
             guard let power = account.buyingPower else { return deny(.fundsUnknown, "the account's funds have not been loaded") }
             let available = power - account.buyingPowerReserved
             if notional > available {
-                return deny(.insufficientBuyingPower, "order value \(text(notional)) exceeds the buying power left \(text(available)) (open orders included)")
+                return deny(.insufficientBuyingPower, "order value \(notional) exceeds the buying power left \(available) (open orders included)")
             }
         }
         if let max = limits.maxOpenOrders, account.workingOrders.count >= max {
@@ -140,17 +136,6 @@ public struct RiskEngine: Sendable {
                                        underEmergencyLimits: emergency))
     }
 
-    /// A price off the tick or with too many decimal places.
-    func priceDenial(_ field: String, _ price: FixedDecimal, _ rules: InstrumentRules) -> (RiskReason, String)? {
-        guard price > 0, price.isMultiple(of: rules.tickSize) else {
-            return (.priceNotTickMultiple, "\(field) \(text(price)) is not a positive multiple of the tick size \(text(rules.tickSize))")
-        }
-        if let scale = rules.priceScale, !price.fits(places: scale) {
-            return (.precisionExceeded, "\(field) \(text(price)) has more than \(scale) decimal places")
-        }
-        return nil
-    }
-
     /// The order takes the position towards zero without crossing it, counting the other working
     /// orders on the same side (two sells of 60 against 100 held: the second does not reduce).
     func reducesExposure(_ order: OrderIntent, position: FixedDecimal, account: AccountRisk) -> Bool {
@@ -171,14 +156,9 @@ public struct RiskEngine: Sendable {
         }
     }
 
-    private func text(_ value: FixedDecimal) -> String { value.description }
-
     /// `part / whole` in percent with two places, for messages only (Foundation's division is slow
     /// but exact enough to read; checks never divide).
     private func percent(_ part: FixedDecimal, of whole: FixedDecimal) -> String {
-        var ratio = part.decimal / whole.decimal * 100
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &ratio, 2, .plain)
-        return DecimalText.plain(rounded)
+        DecimalText.fixed(part.decimal / whole.decimal * 100, scale: 2)
     }
 }

@@ -62,6 +62,43 @@ public struct InstrumentRules: Sendable, Equatable {
     }
 }
 
+/// A quantity or price the instrument does not allow: the order field, the reason code, the words.
+public struct RuleBreach: Sendable, Equatable {
+    /// `quantity`, `price` (the limit) or `trigger`, as the `orders` messages name them.
+    public var field: String
+    public var reason: RiskReason
+    public var message: String
+}
+
+extension InstrumentRules {
+    /// The first way the quantity or prices break the lot, the tick or the precision; nil when they
+    /// fit. One check for intake (which refuses before enqueueing) and the risk engine.
+    public func breach(quantity: FixedDecimal?, limitPrice: FixedDecimal?, triggerPrice: FixedDecimal?) -> RuleBreach? {
+        if let quantity {
+            guard quantity > 0 else { return RuleBreach(field: "quantity", reason: .quantityNotPositive, message: "quantity must be positive, not \(quantity)") }
+            guard quantity.isMultiple(of: lotSize) else {
+                return RuleBreach(field: "quantity", reason: .quantityNotLotMultiple, message: "\(quantity) is not a multiple of the lot size \(lotSize)")
+            }
+            if let places = quantityScale, !quantity.fits(places: places) {
+                return RuleBreach(field: "quantity", reason: .precisionExceeded, message: "\(quantity) has more than \(places) decimal places")
+            }
+        }
+        // Two calls, not a loop over an array: this runs on every order (no allocation).
+        return priceBreach("price", limitPrice) ?? priceBreach("trigger", triggerPrice)
+    }
+
+    private func priceBreach(_ field: String, _ price: FixedDecimal?) -> RuleBreach? {
+        guard let price else { return nil }
+        guard price > 0, price.isMultiple(of: tickSize) else {
+            return RuleBreach(field: field, reason: .priceNotTickMultiple, message: "\(price) is off the tick: not a multiple of the tick size \(tickSize)")
+        }
+        if let places = priceScale, !price.fits(places: places) {
+            return RuleBreach(field: field, reason: .precisionExceeded, message: "\(price) has more than \(places) decimal places")
+        }
+        return nil
+    }
+}
+
 /// An order of the account that is still working at a broker, with what it holds of the day's
 /// turnover and of the buying power.
 public struct WorkingOrder: Sendable, Equatable {

@@ -99,7 +99,7 @@ public struct OrderRouter: Sendable {
     public func scores(_ candidates: [RouteCandidate]) -> [RouteScore] {
         let eligible = candidates.filter { !$0.circuitOpen }
         guard !eligible.isEmpty else { return [] }
-        let speed = normalise(eligible.map { Double($0.latency.components.attoseconds) / 1e18 + Double($0.latency.components.seconds) }, lowerIsBetter: true)
+        let speed = normalise(eligible.map(\.latency.seconds), lowerIsBetter: true)
         let cost = normalise(eligible.map { Double($0.fee.units) / 1e9 }, lowerIsBetter: true)
         let liquidity = normalise(eligible.map(\.liquidity), lowerIsBetter: false)
         let reliability = normalise(eligible.map(\.errorRate), lowerIsBetter: true)

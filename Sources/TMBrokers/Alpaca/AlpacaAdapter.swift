@@ -133,21 +133,17 @@ public struct AlpacaAdapter: BrokerAdapter {
     /// millisecond earlier, as the RFC 3339 `after` Alpaca takes (exclusive: fills of the same
     /// millisecond are read again rather than missed).
     static func activityTime(_ id: String) -> String? {
-        let digits = id.prefix { $0.isNumber }
-        guard digits.count == 17, let millis = Int64(digits.suffix(3)) else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let text = String(digits)
-        func part(_ from: Int, _ length: Int) -> Int? { Int(text.dropFirst(from).prefix(length)) }
+        let digits = Array(id.prefix { $0.isNumber })
+        guard digits.count == 17 else { return nil }
+        func part(_ from: Int, _ length: Int) -> Int? { Int(String(digits[from..<from + length])) }
         guard let year = part(0, 4), let month = part(4, 2), let day = part(6, 2), let hour = part(8, 2), let minute = part(10, 2),
-              let second = part(12, 2),
-              let whole = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
-        else { return nil }
-        let instant = whole.addingTimeInterval(Double(millis - 1) / 1000)
+              let second = part(12, 2), let millis = part(14, 3),
+              let seconds = WireTime.epochSeconds(year, month, day, hour, minute, second) else { return nil }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: instant)
+        return formatter.string(from: Date(timeIntervalSince1970: (Double(seconds) * 1000 + Double(millis - 1)) / 1000))
     }
+
 
     public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
         let answer = try await call(.get, "/v2/positions", effect: .read, context: "alpaca positions", credentials: credentials)

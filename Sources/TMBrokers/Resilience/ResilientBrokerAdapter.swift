@@ -25,14 +25,17 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
 
     public var broker: BrokerKind { base.broker }
 
-    func guarded<T: Sendable>(_ kind: BrokerCallKind, _ call: () async throws -> T) async throws -> T {
+    /// `requests`: how many requests the call makes against the budget (one unit each).
+    func guarded<T: Sendable>(_ kind: BrokerCallKind, requests: Int = 1, _ call: () async throws -> T) async throws -> T {
         do {
             try await breaker.allow()
         } catch let open as CircuitBreaker.Open {
             throw BrokerError.unavailable(reason: open.description)
         }
-        try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, kind), limits: BrokerRateLimits.limits(broker, kind),
-                                  maxWait: maxRateWait)
+        for _ in 0..<requests {
+            try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, kind), limits: BrokerRateLimits.limits(broker, kind),
+                                      maxWait: maxRateWait)
+        }
         do {
             let value = try await call()
             _ = try? await breaker.record(success: true)
@@ -63,15 +66,10 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     }
 
     public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
-        if broker == .binance {
-            // Binance reads each symbol's recent orders with a request of its own (`allOrders`):
-            // one unit of the shared budget each, besides the open-orders request.
-            for _ in Set(symbols) {
-                try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, .read), limits: BrokerRateLimits.limits(broker, .read),
-                                          maxWait: maxRateWait)
-            }
-        }
-        return try await guarded(.read) { try await base.orders(symbols: symbols, credentials: credentials) }
+        // Binance reads each symbol's recent orders with a request of its own (`allOrders`), besides
+        // the open-orders request: a unit of the shared budget each.
+        let requests = broker == .binance ? 1 + Set(symbols).count : 1
+        return try await guarded(.read, requests: requests) { try await base.orders(symbols: symbols, credentials: credentials) }
     }
 
     public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 import TMBrokers
 import TMCrypto
 import TMDatabase
@@ -154,11 +155,10 @@ public enum AccountAdministration {
             SELECT segment, currency, available, cash, used, total, as_of FROM account_funds
             WHERE account_id = \(account) ORDER BY segment, currency
             """).rows.map { row in
-            func optional(_ column: String) throws -> String? { try row.decode(column, as: Decimal?.self).map { "\($0)" } }
             let segment: String = try row.decode("segment")
             return Funds(segment: segment.isEmpty ? nil : segment, currency: try row.decode("currency"),
-                         available: "\(try row.decode("available", as: Decimal.self))", cash: try optional("cash"), used: try optional("used"),
-                         total: try optional("total"), asOf: try row.decode("as_of"))
+                         available: try row.decimalText("available"), cash: try row.optionalDecimalText("cash"),
+                         used: try row.optionalDecimalText("used"), total: try row.optionalDecimalText("total"), asOf: try row.decode("as_of"))
         }
     }
 
@@ -219,14 +219,13 @@ public enum AccountAdministration {
             WHERE \(account)::uuid IS NULL OR p.account_id = \(account)::uuid
             ORDER BY p.account_id, p.exchange, p.symbol
             """).rows.map { row in
-            func text(_ column: String) throws -> String { "\(try row.decode(column, as: Decimal.self))" }
-            func optional(_ column: String) throws -> String? { try row.decode(column, as: Decimal?.self).map { "\($0)" } }
             let quantity: Decimal = try row.decode("quantity")
             return Position(
                 account: (try row.decode("account_id", as: UUID.self)).uuidString.lowercased(), symbol: try row.decode("symbol"),
-                exchange: try row.decode("exchange"), quantity: "\(quantity)", averagePrice: try text("average_price"),
-                lastPrice: try optional("last_price"), multiplier: try text("multiplier"), unrealizedPnl: try optional("unrealized_pnl"),
-                realizedPnl: try text("realized_pnl"), exposure: try text("exposure"), currency: try row.decode("currency"),
+                exchange: try row.decode("exchange"), quantity: DecimalText.plain(quantity), averagePrice: try row.decimalText("average_price"),
+                lastPrice: try row.optionalDecimalText("last_price"), multiplier: try row.decimalText("multiplier"),
+                unrealizedPnl: try row.optionalDecimalText("unrealized_pnl"), realizedPnl: try row.decimalText("realized_pnl"),
+                exposure: try row.decimalText("exposure"), currency: try row.decode("currency"),
                 asOf: try row.decode("as_of"), unpriced: try row.decode("unpriced"), flat: quantity == 0)
         }
     }
@@ -236,12 +235,12 @@ public enum AccountAdministration {
         var sums: [String?: (Decimal, Int, Int)] = [:]
         for position in positions where !position.flat {
             var sum = sums[position.currency] ?? (0, 0, 0)
-            sum.0 += Decimal(string: position.exposure) ?? 0
+            sum.0 += DecimalText.parse(position.exposure) ?? 0
             sum.1 += 1
             sum.2 += position.unpriced ? 1 : 0
             sums[position.currency] = sum
         }
-        return sums.map { Exposure(currency: $0.key, amount: "\($0.value.0)", positions: $0.value.1, unpriced: $0.value.2) }
+        return sums.map { Exposure(currency: $0.key, amount: DecimalText.plain($0.value.0), positions: $0.value.1, unpriced: $0.value.2) }
             .sorted { ($0.currency ?? "~") < ($1.currency ?? "~") }
     }
 
@@ -264,5 +263,14 @@ public enum AccountAdministration {
                     fetched: try row.decode("fetched_count"), created: try row.decode("created_count"), updated: try row.decode("updated_count"),
                     trades: try row.decode("trades"), exposure: exposure(held[id] ?? []), lastSyncError: try row.decode("last_sync_error"))
         }
+    }
+}
+
+extension PostgresRow {
+    /// A numeric column as exact text (`DecimalText.plain`), as `tm accounts` prints and encodes it.
+    fileprivate func decimalText(_ column: String) throws -> String { DecimalText.plain(try decode(column, as: Decimal.self)) }
+
+    fileprivate func optionalDecimalText(_ column: String) throws -> String? {
+        try decode(column, as: Decimal?.self).map(DecimalText.plain)
     }
 }
