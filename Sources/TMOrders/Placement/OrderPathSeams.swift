@@ -1,0 +1,62 @@
+import Foundation
+import TMBrokers
+import TMCore
+import TMRisk
+import TMRouting
+
+/// What the risk side answers for a new order: the verdict, and what routing and execution quality
+/// need from the same look (the last price, the lot, the account's average trade).
+public struct RiskCheck: Sendable {
+    public enum Outcome: Sendable {
+        /// Passed; its value is now reserved in the account's ledger under the order's id.
+        case passed(RiskAssessment)
+        case denied(RiskDenial)
+    }
+
+    public var outcome: Outcome
+    /// The last price the check valued the order at (nil when none was known).
+    public var lastPrice: FixedDecimal?
+    /// The instrument's lot (1 when unknown): the router splits in whole lots.
+    public var lotSize: FixedDecimal
+    /// The account's average trade value (nil: no history, never split).
+    public var averageTradeValue: FixedDecimal?
+    /// The limits checked were the emergency ones (none could be loaded).
+    public var underEmergencyLimits: Bool
+
+    public init(outcome: Outcome, lastPrice: FixedDecimal?, lotSize: FixedDecimal = 1, averageTradeValue: FixedDecimal? = nil,
+                underEmergencyLimits: Bool = false) {
+        self.outcome = outcome
+        self.lastPrice = lastPrice
+        self.lotSize = lotSize
+        self.averageTradeValue = averageTradeValue
+        self.underEmergencyLimits = underEmergencyLimits
+    }
+}
+
+/// The risk state of the accounts a placer serves — resident in the order-worker (loaded once, kept
+/// current), or loaded per invocation by the cold `order-placer`.
+///
+/// Guarantees of conforming types: `check` runs every control of `RiskEngine` on the account's
+/// current state and limits, and on a pass reserves the order's value under `orderID` before it
+/// returns, so the next check of the same account already counts it; `release` and `fill` keep the
+/// ledger true as the order ends or fills. Calls for one account are serialised by the caller (one
+/// shard owner), but implementations must be safe to call from several tasks.
+public protocol RiskGate: Sendable {
+    func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck
+    /// The order ended without filling the rest (rejected, cancelled, expired, never sent).
+    func release(orderID: UUID, account: UUID)
+    /// A fill of the order: its own answer, a look-up, or a trade event.
+    func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal)
+}
+
+/// Where an order may go: the account holder's connected broker accounts that list the instrument,
+/// with the router's live inputs.
+///
+/// Guarantees of conforming types: candidates are accounts of the same user as `order.accountID`,
+/// active, at brokers that list `order.exchange`; latency and error rate come from the calls
+/// `record` saw; the circuit state is the broker's breaker now.
+public protocol RouteSource: Sendable {
+    func candidates(for order: PlaceOrder) -> [RouteCandidate]
+    /// One broker call, for the live speed and reliability.
+    func record(broker: BrokerKind, latency: Duration, failed: Bool)
+}
