@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "TMRouting", dependencies: ["TMBrokers", "TMCore"]),
         // The order path: the order state machine and the `orders` queue's messages (pure); intake
         // (checks against the database, then the enqueue) and the operator views.
-        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),

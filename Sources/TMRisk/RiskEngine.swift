@@ -14,6 +14,14 @@ public struct RiskAssessment: Sendable, Equatable {
     public var reducesExposure: Bool
     /// Checked against the emergency limits (none could be loaded).
     public var underEmergencyLimits: Bool
+
+    public init(price: FixedDecimal, multiplier: FixedDecimal, notional: FixedDecimal, reducesExposure: Bool, underEmergencyLimits: Bool) {
+        self.price = price
+        self.multiplier = multiplier
+        self.notional = notional
+        self.reducesExposure = reducesExposure
+        self.underEmergencyLimits = underEmergencyLimits
+    }
 }
 
 /// The pre-trade risk engine: every control of REFERENCE.md, in process, on the account's state in

@@ -69,6 +69,21 @@ public enum BrokerOrderStatus: String, Sendable, Codable {
     case filled, cancelled, rejected, expired
 }
 
+extension BrokerOrderStatus {
+    /// The platform's `orders.state` for this status and fill, consistent with the schema's
+    /// invariants (FILLED only when all is filled, PARTIALLY_FILLED only strictly between). The one
+    /// mapping sync and the order placer share.
+    public func platformState(filled: Decimal, quantity: Decimal) -> String {
+        switch self {
+        case .filled: return filled == quantity ? "FILLED" : (filled > 0 ? "PARTIALLY_FILLED" : "ACCEPTED")
+        case .partiallyFilled, .open: return filled == 0 ? "ACCEPTED" : (filled == quantity ? "FILLED" : "PARTIALLY_FILLED")
+        case .cancelled: return "CANCELLED"
+        case .rejected: return "REJECTED"
+        case .expired: return "EXPIRED"
+        }
+    }
+}
+
 /// An order as the broker reports it.
 public struct BrokerOrder: Sendable, Equatable, Codable {
     public var brokerOrderID: String

@@ -42,6 +42,13 @@ public final class QueueConsumer: Sendable {
         public var promoteInterval: Duration = .milliseconds(200)
         /// Consumers with nothing pending and silent this long are removed from the group.
         public var forgetConsumersAfter: Duration = .seconds(3600)
+        /// Messages with the same key (e.g. the account of an order) are handled one at a time, in
+        /// stream order; nil keys (and no function) run freely. Retried messages rejoin at the back.
+        public var orderingKey: (@Sendable (Delivery) -> String?)?
+        /// Take over every pending message of the shards at start, however recently it was
+        /// delivered: for a consumer that holds the shards' lease, so the previous owner has
+        /// stopped; its messages then run before any newer ones.
+        public var takeOverPending = false
 
         public init() {}
 
@@ -69,6 +76,7 @@ public final class QueueConsumer: Sendable {
     private let handler: QueueHandler
     private let logger: Logger
     private let slots: Slots
+    private let lanes = SerialLanes()
     private let state = Locked(State())
 
     private struct State {
@@ -142,7 +150,9 @@ public final class QueueConsumer: Sendable {
 
                 await withTaskGroup(of: Void.self) { handlers in
                     for await delivery in deliveries {
-                        handlers.addTask { await self.process(delivery, settler: settler) }
+                        // Admitted here, in stream order: the lane keeps that order for the handlers.
+                        let ticket = self.options.orderingKey?(delivery).map { self.lanes.admit($0) }
+                        handlers.addTask { await self.process(delivery, ticket: ticket, settler: settler) }
                     }
                     // Stopping: give in-flight handlers the grace period, then cancel them; their
                     // messages stay pending and are reclaimed by another consumer.
@@ -175,6 +185,8 @@ public final class QueueConsumer: Sendable {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
         let reclaimInterval = options.reclaimInterval ?? Options.defaultReclaimInterval(visibility: manifest.visibilityTimeout)
         var nextReclaim = ContinuousClock.now
+        // Taking over: the first scan claims every pending entry, idle or not (see `takeOverPending`).
+        var takingOver = options.takeOverPending
         var cursor = "0-0"
         var backlog = false
         var reader: RedisClient?
@@ -191,12 +203,15 @@ public final class QueueConsumer: Sendable {
             }
             do {
                 if ContinuousClock.now >= nextReclaim {
-                    let (claimed, next) = try await reclaim(keys, count: wanted, cursor: cursor, control: control, settler: settler, sink: sink)
+                    let (claimed, next) = try await reclaim(keys, count: wanted, cursor: cursor, minIdle: takingOver ? .zero : manifest.visibilityTimeout,
+                                                            control: control, settler: settler, sink: sink)
                     cursor = next
+                    if cursor == "0-0" { takingOver = false }
                     held -= claimed
                     // More may be waiting when the scan has not wrapped around: look again at once.
                     nextReclaim = cursor != "0-0" ? .now : .now + reclaimInterval
-                    if claimed > 0 {
+                    if claimed > 0 || takingOver {
+                        // (While taking over, nothing new is read until the whole pending list is claimed.)
                         slots.release(held)
                         continue
                     }
@@ -275,12 +290,12 @@ public final class QueueConsumer: Sendable {
     /// `max_reclaims` times) come back claimed by this consumer at a raised epoch and are
     /// dead-lettered here, without running (a crash before that leaves them pending: reclaimed again).
     private func reclaim(
-        _ keys: QueueKeys, count: Int, cursor: String, control: RedisClient, settler: ScriptBatcher,
+        _ keys: QueueKeys, count: Int, cursor: String, minIdle: Duration, control: RedisClient, settler: ScriptBatcher,
         sink: AsyncStream<Delivery>.Continuation
     ) async throws -> (claimed: Int, nextCursor: String) {
         let now = nowMillis()
         let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
-            Self.group, options.consumerName, manifest.visibilityTimeout.milliseconds, count,
+            Self.group, options.consumerName, minIdle.milliseconds, count,
             manifest.maxReclaims, now, manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", cursor,
         ])
         let claimed = reply.array?[0].array ?? []
@@ -384,7 +399,7 @@ public final class QueueConsumer: Sendable {
         return delivery
     }
 
-    private func process(_ delivery: Delivery, settler: ScriptBatcher) async {
+    private func process(_ delivery: Delivery, ticket: SerialLanes.Ticket?, settler: ScriptBatcher) async {
         var holdsSlot = true
         defer {
             state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.inFlightKey) }
@@ -400,7 +415,12 @@ public final class QueueConsumer: Sendable {
         }
         let outcome: Settlement
         do {
-            let result = try await handler(delivery)
+            let result: String?
+            if let ticket {
+                result = try await lanes.run(ticket) { try await handler(delivery) }
+            } else {
+                result = try await handler(delivery)
+            }
             outcome = .complete(result: result)
         } catch {
             if Task.isCancelled && isStopping {

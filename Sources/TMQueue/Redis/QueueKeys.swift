@@ -21,6 +21,13 @@ public struct QueueKeys: Sendable, Hashable {
     /// The idempotency record of `key`: which message it named and what became of it.
     public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
 
+    /// The lock resource of this shard's lease: one owner consumes the shard (`DistributedLock`
+    /// names its keys `tm:{lock:<resource>}:...`), e.g. the order-worker's `orders` shards.
+    public var leaseResource: String { "shard:\(queue).\(shard)" }
+    /// The workers consuming a queue's shards under leases, scored by their last heartbeat (ms):
+    /// each takes its fair share of the shards.
+    public static func shardWorkers(queue: String) -> String { "tm:{workers:\(queue)}:alive" }
+
     /// The shard for `shardKey`: FNV-1a, so every process (and language) agrees.
     public static func shard(for shardKey: String, shards: Int) -> Int {
         guard shards > 1 else { return 0 }

@@ -243,15 +243,9 @@ struct SyncWriter {
         return changed
     }
 
-    /// The platform state for a broker status, consistent with the fill (the schema's invariants).
+    /// The platform state for a broker status (one mapping, shared with the order placer).
     static func state(_ status: BrokerOrderStatus, filled: Decimal, quantity: Decimal) -> String {
-        switch status {
-        case .filled: return filled == quantity ? "FILLED" : (filled > 0 ? "PARTIALLY_FILLED" : "ACCEPTED")
-        case .partiallyFilled, .open: return filled == 0 ? "ACCEPTED" : (filled == quantity ? "FILLED" : "PARTIALLY_FILLED")
-        case .cancelled: return "CANCELLED"
-        case .rejected: return "REJECTED"
-        case .expired: return "EXPIRED"
-        }
+        status.platformState(filled: filled, quantity: quantity)
     }
 
     /// The broker's snapshot replaces the stored one (positions are derived, re-fetchable state).

@@ -1,0 +1,91 @@
+import Foundation
+import TMBrokers
+import TMCore
+import TMCrypto
+import TMPostgres
+import TMRedis
+import TMSync
+
+/// One account's way to its broker: the adapter behind the shared rate budget and circuit breaker,
+/// and credentials that unseal themselves inside each call.
+public struct BrokerLine: Sendable {
+    public let account: BrokerAccount
+    public let adapter: any BrokerAdapter
+    public let credentials: BrokerCredentials
+    public var broker: BrokerKind { account.broker }
+}
+
+/// Opens `BrokerLine`s for the accounts the placer sends to, and keeps them (a resident worker keeps
+/// its connections and its accounts warm; the cold placer opens them per invocation).
+///
+/// Guarantees: credentials stay sealed in memory and are opened only inside a broker call; every
+/// call goes through `ResilientBrokerAdapter` (never around the account's budget or an open circuit);
+/// `forget` drops an account whose credentials the broker refused, so the next order re-reads them.
+public final class BrokerGateway: Sendable {
+    private let keyring: SecretKeyring
+    private let redis: RedisClient
+    private let makeAdapter: @Sendable (BrokerKind) -> any BrokerAdapter
+    private let lines = Locked<[UUID: BrokerLine]>([:])
+    /// Reports each call, for the router's live speed and reliability.
+    private let observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)?
+
+    public init(keyring: SecretKeyring, redis: RedisClient, makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter,
+                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil) {
+        self.keyring = keyring
+        self.redis = redis
+        self.makeAdapter = makeAdapter
+        self.observe = observe
+    }
+
+    public func line(_ accountID: UUID, db: PostgresConnection) throws -> BrokerLine {
+        if let line = lines.withLock({ $0[accountID] }) { return line }
+        guard let account = try BrokerAccount.load(db, id: accountID) else { throw OrderCommandError("account_id", "no account \(accountID.uuidString.lowercased())") }
+        let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(makeAdapter(account.broker), budgetKey: account.budgetKey, redis: redis),
+                              credentials: account.credentials(keyring: keyring))
+        lines.withLock { $0[accountID] = line }
+        return line
+    }
+
+    public func forget(_ accountID: UUID) { _ = lines.withLock { $0.removeValue(forKey: accountID) } }
+
+    /// Runs one broker call, timing it for the router.
+    func call<T: Sendable>(_ line: BrokerLine, _ body: (BrokerLine) async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        do {
+            let value = try await body(line)
+            observe?(line.broker, ContinuousClock.now - start, false)
+            return value
+        } catch let error as BrokerError {
+            let failed: Bool
+            switch error {
+            case .unavailable, .unknownOutcome, .invalidResponse, .rateLimited: failed = true
+            case .rejected, .unauthorized, .notFound: failed = false
+            }
+            observe?(line.broker, ContinuousClock.now - start, failed)
+            if case .unauthorized = error { forget(line.account.id) }
+            throw error
+        }
+    }
+
+    /// The broker's own id of an instrument where it places by one (Upstox's instrument key).
+    static func brokerToken(_ db: PostgresConnection, broker: BrokerKind, exchange: String, symbol: String) throws -> String? {
+        guard broker == .upstox else { return nil }
+        return try db.query("""
+            SELECT broker_tokens ->> 'upstox' AS token FROM instruments WHERE exchange = \(exchange) AND symbol = \(symbol)
+            """).rows.first?.decode("token")
+    }
+
+    /// The broker's product word for a product (Kite CNC/MIS/NRML/MTF, Upstox D/I); nil elsewhere.
+    static func productWord(_ product: ProductType, for broker: BrokerKind) -> String? {
+        switch (broker, product) {
+        case (.kite, .delivery): return "CNC"
+        case (.kite, .intraday): return "MIS"
+        case (.kite, .carryForward): return "NRML"
+        case (.kite, .margin): return "MTF"
+        case (.upstox, .intraday): return "I"
+        case (.upstox, .margin): return "MTF"
+        case (.upstox, _): return "D"
+        case (.alpaca, _), (.binance, _): return nil
+        }
+    }
+}

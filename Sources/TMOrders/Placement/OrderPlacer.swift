@@ -1,0 +1,555 @@
+import Foundation
+import Logging
+import TMBrokers
+import TMCore
+import TMLocks
+import TMPostgres
+import TMQueue
+import TMRisk
+import TMRouting
+
+/// Whose writes a placement makes: the delivery of its message (always) and the shard lease of the
+/// worker that owns the account (resident worker), so a writer that lost either commits nothing.
+public struct PlacementFences: Sendable {
+    public var fences: [any Fence]
+    /// The shard lease's fencing token, stored on the rows written (nil for the cold placer).
+    public var shardToken: Int64?
+    /// Throws once the shard may belong to another worker: checked before every broker call, which
+    /// no fence can take back.
+    public var ownership: @Sendable () throws -> Void
+
+    public init(fences: [any Fence], shardToken: Int64? = nil, ownership: @escaping @Sendable () throws -> Void = {}) {
+        self.fences = fences
+        self.shardToken = shardToken
+        self.ownership = ownership
+    }
+}
+
+/// The order's outcome is not known yet (sent, no answer; or not found at the broker so soon after
+/// sending): the message is retried with backoff, and the look-up comes first.
+public struct PlacementPending: Error, RetryClassifying, CustomStringConvertible, Sendable {
+    public let orderID: UUID
+    public let reason: String
+    public var isRetryable: Bool { true }
+    public var description: String { "order \(orderID.uuidString.lowercased()) is pending: \(reason)" }
+}
+
+/// What handling one command did, for the message's result and the logs.
+public struct PlacementResult: Sendable, Equatable {
+    public var orderID: UUID?
+    public var state: OrderState?
+    public var note: String
+
+    public var text: String {
+        var parts: [String] = []
+        if let orderID { parts.append("order \(orderID.uuidString.lowercased())") }
+        if let state { parts.append(state.rawValue) }
+        parts.append(note)
+        return parts.joined(separator: " ")
+    }
+}
+
+/// Places, cancels and modifies orders exactly once: the state machine of `OrderState`, driven by
+/// `orders` messages (and by the worker's sweep of UNKNOWN orders).
+///
+/// Guarantees:
+/// - every step is committed, fenced, before the next side effect: the row is SUBMITTING (with the
+///   risk decision and the route) before the broker is called, and the broker's answer is committed
+///   before the message is acknowledged;
+/// - nothing is sent twice: an order found in SUBMITTING or UNKNOWN is looked up at the broker by its
+///   client order id first; it is sent again only when the look-up finds nothing and the last send
+///   began more than `resendAfter` ago (the broker's call timeout plus its look-up lag: a request
+///   still in flight, or not yet visible to the look-up, is never overtaken by a second one);
+/// - a definite refusal (risk, or the broker's) ends the order (RISK_REJECTED, REJECTED) and
+///   notifies the user; anything else is UNKNOWN with a reason, and the message is retried;
+/// - a cancel or modify ends in the broker's truth: after the call the order is looked up and its
+///   reported state adopted, so a cancel racing a fill ends FILLED (or CANCELLED with the part filled).
+public final class OrderPlacer: Sendable {
+    public struct Settings: Sendable {
+        /// How long after a send, not found at the broker, the order may be sent again, per broker:
+        /// the broker call's timeout plus how long the broker's look-up may lag behind its book.
+        public var resendAfter: @Sendable (BrokerKind) -> Duration
+        /// Backoff of the UNKNOWN sweep's look-ups: base × 2^attempts, at most cap.
+        public var lookupBase: Duration = .seconds(1)
+        public var lookupCap: Duration = .seconds(60)
+        public var notificationsQueue = "notifications"
+
+        public init(brokerTimeout: Duration = BrokerTimeouts().total) {
+            resendAfter = { broker in brokerTimeout + (broker == .binance ? .seconds(5) : .seconds(2)) }
+        }
+    }
+
+    let pool: PostgresPool
+    let risk: any RiskGate
+    let routes: any RouteSource
+    let router: OrderRouter
+    let gateway: BrokerGateway
+    let producer: QueueProducer?
+    let settings: Settings
+    let clock: @Sendable () -> Date
+    let logger: Logger
+
+    public init(pool: PostgresPool, risk: any RiskGate, routes: any RouteSource, gateway: BrokerGateway, producer: QueueProducer?,
+                router: OrderRouter = OrderRouter(), settings: Settings = Settings(), clock: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger = Logger(label: "tm.orders.placer")) {
+        self.pool = pool
+        self.risk = risk
+        self.routes = routes
+        self.router = router
+        self.gateway = gateway
+        self.producer = producer
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Handles one `orders` message. Throws `MessageRejected` for a message no retry can fix (dead-
+    /// lettered with the reason), `PlacementPending` while an outcome is unknown (retried).
+    public func handle(_ payload: [UInt8], fences: PlacementFences) async throws -> PlacementResult {
+        let command: OrderCommand
+        do { command = try OrderCommand.parse(payload) } catch { throw MessageRejected("\(error.field): \(error.reason)") }
+        switch command {
+        case .place(let order): return try await place(order, fences: fences)
+        case .change(let change) where change.action == .cancel: return try await cancel(change, fences: fences)
+        case .change(let change): return try await modify(change, fences: fences)
+        }
+    }
+
+    // MARK: Place
+
+    func place(_ order: PlaceOrder, fences: PlacementFences) async throws -> PlacementResult {
+        if let existing = try await read({ try OrderStore.load($0, idempotencyKey: order.idempotencyKey) }) {
+            return try await advance(existing, fences: fences)
+        }
+        let now = clock()
+        let orderID = UUID()
+        let account = try await read { db in try Self.accountOwner(db, order.accountID) }
+        let check = risk.check(order, orderID: orderID, now: now)
+        let requestedBroker = account.broker
+        var decision: [(key: String, value: JSONValue)] = [
+            ("checked_at", .string(now.ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateSeparator(.dash).timeSeparator(.colon)))), ("emergency_limits", .bool(check.underEmergencyLimits)),
+        ]
+        if let last = check.lastPrice { decision.append(("last_price", .string(last.description))) }
+        switch check.outcome {
+        case .denied(let denial):
+            decision = [("passed", false), ("reason", .string(denial.reason.rawValue)), ("message", .string(denial.message))] + decision
+            if let retry = denial.retryAfter { decision.append(("retry_after_ms", .number(String(retry.milliseconds)))) }
+            let new = NewOrder(id: orderID, userID: account.userID, accountID: order.accountID, requestedAccountID: order.accountID, parentID: nil,
+                               order: order, quantity: order.quantity,
+                               clientOrderID: ClientOrderID.derive(idempotencyKey: order.idempotencyKey, for: requestedBroker),
+                               state: .riskRejected, requestedPrice: order.limitPrice ?? order.triggerPrice ?? check.lastPrice?.decimal,
+                               riskDecision: .object(decision), route: nil, rejectCode: denial.reason.rawValue, rejectReason: denial.message,
+                               submittedAt: nil, steps: [(.riskRejected, .object(decision))])
+            return try await insertOrContinue([new], fences: fences) ?? PlacementResult(orderID: orderID, state: .riskRejected, note: denial.description)
+        case .passed(let assessment):
+            decision = [("passed", true), ("notional", .string(assessment.notional.description)),
+                        ("reduces_exposure", .bool(assessment.reducesExposure))] + decision
+            let routed = router.route(quantity: FixedDecimal(exactly: order.quantity) ?? 0, lotSize: check.lotSize, value: assessment.notional,
+                                      idempotencyKey: order.idempotencyKey, averageTradeValue: check.averageTradeValue,
+                                      candidates: routes.candidates(for: order))
+            let requestedPrice = order.limitPrice ?? order.triggerPrice ?? assessment.price.decimal
+            switch routed {
+            case .failure(let error):
+                risk.release(orderID: orderID, account: order.accountID)
+                throw PlacementPending(orderID: orderID, reason: "\(error) (nothing written; retried)")
+            case .success(let route):
+                let routeJSON = Self.json(route, requested: order.accountID)
+                var rows: [NewOrder] = []
+                if route.orders.count == 1, let only = route.orders.first, let accountID = UUID(uuidString: only.accountID) {
+                    rows.append(NewOrder(id: orderID, userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,
+                                         parentID: nil, order: order, quantity: order.quantity, clientOrderID: only.clientOrderID,
+                                         state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: routeJSON,
+                                         rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, routeJSON), (.submitting, nil)]))
+                } else {
+                    // The parent is the order the user placed; its children are what is sent.
+                    rows.append(NewOrder(id: orderID, userID: account.userID, accountID: order.accountID, requestedAccountID: order.accountID,
+                                         parentID: nil, order: order, quantity: order.quantity,
+                                         clientOrderID: ClientOrderID.derive(idempotencyKey: order.idempotencyKey, for: requestedBroker),
+                                         state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: routeJSON,
+                                         rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, routeJSON), (.submitting, nil)]))
+                    for child in route.orders {
+                        guard let accountID = UUID(uuidString: child.accountID) else { continue }
+                        var part = order
+                        part.idempotencyKey = child.idempotencyKey
+                        rows.append(NewOrder(id: UUID(), userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,
+                                             parentID: orderID, order: part, quantity: child.quantity.decimal, clientOrderID: child.clientOrderID,
+                                             state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: nil,
+                                             rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, nil), (.submitting, nil)]))
+                    }
+                }
+                if let other = try await insertOrContinue(rows, fences: fences) {
+                    risk.release(orderID: orderID, account: order.accountID)
+                    return other
+                }
+                guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
+                    throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
+                }
+                return try await advance(record, fences: fences)
+            }
+        }
+    }
+
+    /// Inserts the rows in one fenced transaction; when the key was taken meanwhile, continues from
+    /// the row that took it (returns its result) and writes nothing.
+    private func insertOrContinue(_ rows: [NewOrder], fences: PlacementFences) async throws -> PlacementResult? {
+        var inserted = true
+        do {
+            let notified = try await pool.transaction(fencedBy: fences.fences) { db -> [UUID] in
+                var notified: [UUID] = []
+                for row in rows {
+                    guard try OrderStore.insert(db, row, fencingToken: fences.shardToken, notified: &notified) else {
+                        // Only the first row can collide (children keys derive from the parent's): roll back.
+                        throw InsertRace()
+                    }
+                }
+                return notified
+            }
+            await announce(notified)
+        } catch is InsertRace {
+            inserted = false
+        }
+        if inserted { return nil }
+        guard let key = rows.first?.order.idempotencyKey, let existing = try await read({ try OrderStore.load($0, idempotencyKey: key) }) else {
+            throw PlacementPending(orderID: rows[0].id, reason: "the idempotency key is taken but its order cannot be read")
+        }
+        return try await advance(existing, fences: fences)
+    }
+
+    /// Takes an order from wherever it stands to as far as it can go now.
+    func advance(_ record: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
+        switch record.state {
+        case .submitting where record.isSplitParent, .unknown where record.isSplitParent:
+            return try await advanceParent(record, fences: fences)
+        case .submitting, .unknown:
+            let resolved = try await resolve(record, fences: fences, mayResend: true)
+            return PlacementResult(orderID: resolved.id, state: resolved.state, note: "resolved")
+        case .received, .routed:
+            // Written by an older version or a half-finished split: send what was decided.
+            guard let moved = try await move(record, to: .submitting, OrderChanges(submittedAt: clock()), detail: nil, fences: fences) else {
+                return try await advance(try await reload(record), fences: fences)
+            }
+            let sent = try await send(moved, fences: fences)
+            return PlacementResult(orderID: sent.id, state: sent.state, note: "sent")
+        default:
+            return PlacementResult(orderID: record.id, state: record.state, note: "already \(record.state.rawValue)")
+        }
+    }
+
+    /// A split order: each child is resolved or sent; the parent then reports their sum.
+    private func advanceParent(_ parent: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
+        var pending: [String] = []
+        for child in try await read({ try OrderStore.children($0, of: parent.id) }) {
+            do {
+                switch child.state {
+                case .submitting where child.submitAttempts == 0, .received, .routed: _ = try await advance(child, fences: fences)
+                case .submitting, .unknown: _ = try await resolve(child, fences: fences, mayResend: true)
+                default: break
+                }
+            } catch let error as PlacementPending {
+                pending.append(error.reason)
+            }
+        }
+        let children = try await read { try OrderStore.children($0, of: parent.id) }
+        let summary = ParentSummary(parent: parent, children: children)
+        if let target = summary.state, target != parent.state {
+            _ = try await move(parent, to: target, OrderChanges(filledQuantity: summary.filled, averagePrice: summary.average,
+                                                               unknownReason: pending.first, nextLookupAt: target == .unknown ? lookupTime(parent) : nil),
+                               detail: ["children": .string(summary.text)], fences: fences)
+        }
+        if !pending.isEmpty { throw PlacementPending(orderID: parent.id, reason: "children pending: \(pending.joined(separator: "; "))") }
+        return PlacementResult(orderID: parent.id, state: summary.state ?? parent.state, note: summary.text)
+    }
+
+    // MARK: The broker call and its answer
+
+    /// Sends an order that was just committed SUBMITTING and commits the answer.
+    func send(_ record: OrderRecord, fences: PlacementFences) async throws -> OrderRecord {
+        try fences.ownership()
+        let (line, token) = try await read { db in
+            let line = try self.gateway.line(record.accountID, db: db)
+            return (line, try BrokerGateway.brokerToken(db, broker: line.broker, exchange: record.exchange, symbol: record.symbol))
+        }
+        var request = record.request(brokerToken: token)
+        request.product = BrokerGateway.productWord(record.product, for: line.broker)
+        do {
+            let ack = try await gateway.call(line) { try await $0.adapter.placeOrder(request, credentials: $0.credentials) }
+            return try await adopt(record, ack, detail: ["via": "placement"], fences: fences)
+        } catch let error as BrokerError {
+            switch error {
+            case .rejected(let reason, let code):
+                return try await refuse(record, code: code ?? "BROKER_REJECTED", reason: reason, fences: fences)
+            case .unauthorized(let reason):
+                return try await refuse(record, code: "UNAUTHORIZED", reason: reason, fences: fences)
+            case .notFound(let reason):
+                return try await refuse(record, code: "NOT_FOUND", reason: reason, fences: fences)
+            case .unavailable, .rateLimited, .unknownOutcome, .invalidResponse:
+                try await markUnknown(record, reason: error.description, fences: fences)
+                throw PlacementPending(orderID: record.id, reason: error.description)
+            }
+        } catch let error as PlacementPending {
+            throw error
+        } catch {
+            // Not a broker answer (credentials could not be opened, the process is stopping...): the
+            // request may or may not have left; the look-up decides.
+            try await markUnknown(record, reason: "\(error)", fences: fences)
+            throw PlacementPending(orderID: record.id, reason: "\(error)")
+        }
+    }
+
+    /// Looks an order in SUBMITTING or UNKNOWN up at the broker and adopts what it finds; when it
+    /// finds nothing and the last send is older than `resendAfter`, sends again (`mayResend`) or
+    /// ends the order CANCELLED as never placed (a cancel's resolution).
+    func resolve(_ record: OrderRecord, fences: PlacementFences, mayResend: Bool) async throws -> OrderRecord {
+        try fences.ownership()
+        let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+        let found: BrokerOrder?
+        do {
+            found = try await gateway.call(line) { try await $0.adapter.order(clientOrderID: record.clientOrderID, symbol: record.symbol, credentials: $0.credentials) }
+        } catch {
+            try await markUnknown(record, reason: "look-up failed: \(error)", lookedUp: true, fences: fences)
+            throw PlacementPending(orderID: record.id, reason: "look-up failed: \(error)")
+        }
+        if let found { return try await adopt(record, found, detail: ["via": "look-up"], lookedUp: true, fences: fences) }
+        let since = clock().timeIntervalSince(record.submittedAt ?? record.createdAt)
+        let wait = settings.resendAfter(line.broker)
+        guard since >= wait.seconds else {
+            let reason = "not found at the broker \(Int(since * 1000)) ms after the send; looked up again after \(DurationText.format(wait))"
+            try await markUnknown(record, reason: reason, lookedUp: true, fences: fences)
+            throw PlacementPending(orderID: record.id, reason: reason)
+        }
+        let detail: JSONValue = ["not_found_after_ms": .number(String(Int(since * 1000))), "attempt": .number(String(record.submitAttempts + 1))]
+        guard mayResend else {
+            guard let cancelled = try await move(record, to: .cancelled, OrderChanges(lookedUp: true), detail: detail, fences: fences) else {
+                return try await reload(record)
+            }
+            risk.release(orderID: ledgerID(record), account: record.accountID)
+            return cancelled
+        }
+        // The broker never got it: the same client id goes out again.
+        guard let again = try await move(record, to: .submitting, OrderChanges(submittedAt: clock(), lookedUp: true), detail: detail, fences: fences) else {
+            return try await resolveAgain(record, fences: fences, mayResend: mayResend)
+        }
+        return try await send(again, fences: fences)
+    }
+
+    private func resolveAgain(_ record: OrderRecord, fences: PlacementFences, mayResend: Bool) async throws -> OrderRecord {
+        let now = try await reload(record)
+        guard now.state == .submitting || now.state == .unknown else { return now }
+        throw PlacementPending(orderID: record.id, reason: "moved by another writer while resolving; looked up again")
+    }
+
+    /// Adopts the broker's report of the order: its id, fill and state (never a fill backwards).
+    func adopt(_ record: OrderRecord, _ reported: BrokerOrder, detail: JSONValue, lookedUp: Bool = false,
+               fences: PlacementFences) async throws -> OrderRecord {
+        let filled = max(min(reported.filledQuantity, record.quantity), record.filledQuantity)
+        let average = filled > 0 ? (reported.averagePrice ?? record.averagePrice) : nil
+        guard var target = OrderState(rawValue: reported.status.platformState(filled: filled, quantity: record.quantity)) else {
+            throw PlacementPending(orderID: record.id, reason: "the broker's status \(reported.status.rawValue) has no platform state")
+        }
+        if filled > 0 && average == nil { target = .accepted }  // a fill without a price waits for the next report
+        if target == record.state && filled == record.filledQuantity && reported.brokerOrderID == record.brokerOrderID { return record }
+        guard record.state == target || record.state.canMove(to: target) else { return record }
+        var changes = OrderChanges(brokerOrderID: reported.brokerOrderID, lookedUp: lookedUp)
+        if filled > 0, let average {
+            changes.filledQuantity = filled
+            changes.averagePrice = average
+        }
+        guard let moved = try await move(record, to: target, changes, detail: detail, fences: fences) else { return try await reload(record) }
+        let delta = moved.filledQuantity - record.filledQuantity
+        if delta > 0, let price = (reported.averagePrice ?? moved.averagePrice).flatMap({ FixedDecimal(exactly: $0) }),
+           let quantity = FixedDecimal(exactly: delta) {
+            risk.fill(orderID: ledgerID(record), account: record.accountID, symbol: record.symbol, exchange: record.exchange, side: record.side,
+                      quantity: quantity, price: price)
+        }
+        if target.isTerminal { risk.release(orderID: ledgerID(record), account: record.accountID) }
+        return moved
+    }
+
+    private func refuse(_ record: OrderRecord, code: String, reason: String, fences: PlacementFences) async throws -> OrderRecord {
+        guard let moved = try await move(record, to: .rejected, OrderChanges(rejectCode: code, rejectReason: reason),
+                                         detail: ["code": .string(code), "reason": .string(reason)], fences: fences) else {
+            return try await reload(record)
+        }
+        risk.release(orderID: ledgerID(record), account: record.accountID)
+        return moved
+    }
+
+    /// UNKNOWN with the reason and the next look-up time (a row already UNKNOWN counts the look-up).
+    private func markUnknown(_ record: OrderRecord, reason: String, lookedUp: Bool = false, fences: PlacementFences) async throws {
+        guard record.state == .submitting || record.state == .unknown else { return }
+        _ = try await move(record, to: .unknown, OrderChanges(unknownReason: reason, nextLookupAt: lookupTime(record), lookedUp: lookedUp),
+                           detail: record.state == .unknown ? nil : ["reason": .string(reason)], fences: fences)
+    }
+
+    func lookupTime(_ record: OrderRecord) -> Date {
+        let exponent = min(record.lookupAttempts, 16)
+        let delay = min(settings.lookupBase * (1 << exponent), settings.lookupCap)
+        return clock().addingTimeInterval(delay.seconds)
+    }
+
+    /// The ledger entry of an order: a split's children fill their parent's reservation.
+    func ledgerID(_ record: OrderRecord) -> UUID { record.parentID ?? record.id }
+
+    // MARK: Cancel and modify
+
+    func cancel(_ change: ChangeOrder, fences: PlacementFences) async throws -> PlacementResult {
+        let named = try await target(change)
+        // Never cancel blind: learn first whether the broker has it (nothing is sent again).
+        let record = named.state == .submitting || named.state == .unknown ? try await resolve(named, fences: fences, mayResend: false) : named
+        switch record.state {
+        case .received, .routed:
+            var cancelled = try await move(record, to: .cancelled, detail: ["by": .string(change.idempotencyKey)], fences: fences)
+            if cancelled == nil { cancelled = try await reload(record) }
+            risk.release(orderID: ledgerID(record), account: record.accountID)
+            return PlacementResult(orderID: record.id, state: cancelled?.state, note: "cancelled before it was sent")
+        case .accepted, .partiallyFilled:
+            guard let brokerID = record.brokerOrderID else { throw PlacementPending(orderID: record.id, reason: "no broker order id yet") }
+            try fences.ownership()
+            let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+            var refusal: String?
+            do {
+                try await gateway.call(line) { try await $0.adapter.cancelOrder(brokerOrderID: brokerID, symbol: record.symbol, credentials: $0.credentials) }
+            } catch let error as BrokerError {
+                // Refused (already filled, already gone) or unknown: the look-up below tells which.
+                refusal = error.description
+            }
+            let after = try await resolve(record, fences: fences, mayResend: false)
+            guard after.state.isTerminal else {
+                throw PlacementPending(orderID: record.id, reason: "cancel sent\(refusal.map { " (\($0))" } ?? ""); the broker still reports it \(after.state.rawValue)")
+            }
+            return PlacementResult(orderID: record.id, state: after.state, note: refusal.map { "cancel refused: \($0)" } ?? "cancel done")
+        default:
+            return PlacementResult(orderID: record.id, state: record.state, note: "nothing to cancel: already \(record.state.rawValue)")
+        }
+    }
+
+    func modify(_ change: ChangeOrder, fences: PlacementFences) async throws -> PlacementResult {
+        let named = try await target(change)
+        let record = named.state == .submitting || named.state == .unknown ? try await resolve(named, fences: fences, mayResend: true) : named
+        guard record.state.isWorking, let brokerID = record.brokerOrderID else {
+            return PlacementResult(orderID: record.id, state: record.state, note: "not modified: the order is \(record.state.rawValue)")
+        }
+        let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+        let replacementID = ClientOrderID.derive(idempotencyKey: change.idempotencyKey, for: line.broker)
+        if record.clientOrderID == replacementID { return PlacementResult(orderID: record.id, state: record.state, note: "already modified") }
+        let modification = OrderModification(
+            brokerOrderID: brokerID, symbol: record.symbol, exchange: record.exchange, side: record.side, type: record.type,
+            quantity: change.quantity ?? record.quantity, limitPrice: change.limitPrice ?? record.limitPrice,
+            stopPrice: change.triggerPrice ?? record.triggerPrice, timeInForce: record.timeInForce, replacementClientOrderID: replacementID)
+        try fences.ownership()
+        let changes = { (reported: BrokerOrder) in
+            OrderChanges(brokerOrderID: reported.brokerOrderID, quantity: change.quantity, limitPrice: change.limitPrice,
+                         triggerPrice: change.triggerPrice, clientOrderID: reported.clientOrderID ?? record.clientOrderID)
+        }
+        let detail: JSONValue = ["modify": .string(change.idempotencyKey)]
+        do {
+            let reported = try await gateway.call(line) { try await $0.adapter.modifyOrder(modification, credentials: $0.credentials) }
+            let moved = try await moveReported(record, reported, changes(reported), detail: detail, fences: fences)
+            return PlacementResult(orderID: record.id, state: moved.state, note: "modified")
+        } catch let error as BrokerError {
+            // Alpaca and Binance replace the order: a lost answer or a replay finds the replacement.
+            if line.broker == .alpaca || line.broker == .binance,
+               let replacement = try? await gateway.call(line, { try await $0.adapter.order(clientOrderID: replacementID, symbol: record.symbol, credentials: $0.credentials) }) {
+                let moved = try await moveReported(record, replacement, changes(replacement), detail: detail, fences: fences)
+                return PlacementResult(orderID: record.id, state: moved.state, note: "modified (found the replacement)")
+            }
+            guard case .rejected = error else { throw PlacementPending(orderID: record.id, reason: "modify: \(error)") }
+            _ = try await move(record, to: record.state, detail: ["modify": .string(change.idempotencyKey), "refused": .string(error.description)],
+                               fences: fences)
+            return PlacementResult(orderID: record.id, state: record.state, note: "modify refused: \(error)")
+        }
+    }
+
+    private func moveReported(_ record: OrderRecord, _ reported: BrokerOrder, _ changes: OrderChanges, detail: JSONValue,
+                              fences: PlacementFences) async throws -> OrderRecord {
+        let quantity = changes.quantity ?? record.quantity
+        let state = OrderState(rawValue: reported.status.platformState(filled: min(reported.filledQuantity, quantity), quantity: quantity)) ?? record.state
+        let target = record.state == state || record.state.canMove(to: state) ? state : record.state
+        if let moved = try await move(record, to: target, changes, detail: detail, fences: fences) { return moved }
+        return try await reload(record)
+    }
+
+    /// The order a cancel or modify names, checked against the message's account.
+    private func target(_ change: ChangeOrder) async throws -> OrderRecord {
+        guard let record = try await read({ try OrderStore.load($0, id: change.orderID) }) else {
+            throw MessageRejected("order_id: no order \(change.orderID.uuidString.lowercased())")
+        }
+        guard record.accountID == change.accountID || record.requestedAccountID == change.accountID else {
+            throw MessageRejected("order_id: order \(change.orderID.uuidString.lowercased()) belongs to another account")
+        }
+        return record
+    }
+
+    // MARK: Plumbing
+
+    /// One fenced transition; nil when the row had moved on (nothing written).
+    private func move(_ record: OrderRecord, to state: OrderState, _ changes: OrderChanges = OrderChanges(), detail: JSONValue?,
+                      fences: PlacementFences) async throws -> OrderRecord? {
+        let (moved, notified) = try await pool.transaction(fencedBy: fences.fences) { db -> (OrderRecord?, [UUID]) in
+            var notified: [UUID] = []
+            guard try OrderStore.move(db, record, to: state, changes, detail: detail, fencingToken: fences.shardToken, notified: &notified) else {
+                return (nil, notified)
+            }
+            return (try OrderStore.load(db, id: record.id), notified)
+        }
+        await announce(notified)
+        return moved
+    }
+
+    private func reload(_ record: OrderRecord) async throws -> OrderRecord {
+        guard let now = try await read({ try OrderStore.load($0, id: record.id) }) else {
+            throw PlacementPending(orderID: record.id, reason: "the order row is gone")
+        }
+        return now
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await pool.withConnection(body)
+    }
+
+    /// Queues each new notification for the notifier (the row is the source of truth; a lost enqueue
+    /// is found by the notifier's sweep of pending rows).
+    private func announce(_ notifications: [UUID]) async {
+        guard let producer, !notifications.isEmpty else { return }
+        for id in notifications {
+            let text = id.uuidString.lowercased()
+            guard let message = try? OutgoingMessage(json: ["notification_id": text, "kind": "trade_execution_failed"], key: "notification:\(text)") else { continue }
+            _ = try? await producer.enqueue(settings.notificationsQueue, message)
+        }
+    }
+
+    struct AccountOwner: Sendable {
+        var userID: UUID
+        var broker: BrokerKind
+    }
+
+    static func accountOwner(_ db: PostgresConnection, _ account: UUID) throws -> AccountOwner {
+        guard let row = try db.query("SELECT user_id, broker FROM broker_accounts WHERE id = \(account)").rows.first else {
+            throw MessageRejected("account_id: no account \(account.uuidString.lowercased())")
+        }
+        let broker: String = try row.decode("broker")
+        guard let kind = BrokerKind(rawValue: broker) else { throw MessageRejected("account_id: unknown broker '\(broker)'") }
+        return AccountOwner(userID: try row.decode("user_id"), broker: kind)
+    }
+
+    /// The route as stored with the order.
+    static func json(_ route: RouteDecision, requested: UUID) -> JSONValue {
+        let scores: [JSONValue] = route.scores.map { score in
+            ["account_id": .string(score.accountID), "broker": .string(score.broker.rawValue), "speed": .number(rounded(score.speed)),
+             "cost": .number(rounded(score.cost)), "liquidity": .number(rounded(score.liquidity)),
+             "reliability": .number(rounded(score.reliability)), "total": .number(rounded(score.total))]
+        }
+        let orders: [JSONValue] = route.orders.map { order in
+            ["account_id": .string(order.accountID), "broker": .string(order.broker.rawValue), "quantity": .string(order.quantity.description),
+             "client_order_id": .string(order.clientOrderID), "idempotency_key": .string(order.idempotencyKey)]
+        }
+        return ["requested_account_id": .string(requested.uuidString.lowercased()), "scores": .array(scores), "orders": .array(orders),
+                "split_reason": route.splitReason.map { .string($0) } ?? .null]
+    }
+
+    static func rounded(_ value: Double) -> String { String(format: "%.4f", value) }
+}
+
+/// The insert found its key taken by a racing delivery.
+private struct InsertRace: Error {}
+

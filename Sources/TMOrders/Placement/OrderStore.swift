@@ -1,0 +1,193 @@
+import Foundation
+import TMBrokers
+import TMCore
+import TMPostgres
+
+/// A new order row, written in the state the in-memory steps reached (RISK_REJECTED, ROUTED or
+/// SUBMITTING) with an event for every step from RECEIVED: the risk check and the routing touch
+/// nothing outside the process, so the first commit can carry them all.
+struct NewOrder: Sendable {
+    var id: UUID
+    var userID: UUID
+    var accountID: UUID
+    var requestedAccountID: UUID
+    var parentID: UUID?
+    var order: PlaceOrder
+    var quantity: Decimal
+    var clientOrderID: String
+    var state: OrderState
+    var requestedPrice: Decimal?
+    var riskDecision: JSONValue
+    var route: JSONValue?
+    var rejectCode: String?
+    var rejectReason: String?
+    /// When the broker call begins (SUBMITTING rows).
+    var submittedAt: Date?
+    /// The steps from RECEIVED to `state`, each with its detail.
+    var steps: [(to: OrderState, detail: JSONValue?)]
+}
+
+/// What a transition writes besides the state (nil leaves a column as it is).
+struct OrderChanges: Sendable {
+    var brokerOrderID: String?
+    var filledQuantity: Decimal?
+    var averagePrice: Decimal?
+    var rejectCode: String?
+    var rejectReason: String?
+    var unknownReason: String?
+    var nextLookupAt: Date?
+    /// A new broker call begins at this time: `submitted_at` set, `submit_attempts` + 1.
+    var submittedAt: Date?
+    /// A look-up was made: `lookup_attempts` + 1.
+    var lookedUp = false
+    var quantity: Decimal?
+    var limitPrice: Decimal?
+    var triggerPrice: Decimal?
+    var clientOrderID: String?
+}
+
+/// Every write of the order path to `orders`, `order_events`, the `trade-events` outbox and the
+/// user's notifications.
+///
+/// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
+/// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
+/// exactly one moves it, and the loser re-reads; every state change appends its `order_events`
+/// row and its `trade-events` message (outbox, same transaction); a move to RISK_REJECTED or
+/// REJECTED also writes the user's `trade_execution_failed` notification, once per order. Callers
+/// run these inside the fenced transaction of their delivery (and shard lease), so a writer that
+/// lost its message or shard commits nothing.
+enum OrderStore {
+    static func load(_ db: PostgresConnection, id: UUID) throws -> OrderRecord? {
+        try db.query("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE id = \(id)").rows.first.map(OrderRecord.init(row:))
+    }
+
+    static func load(_ db: PostgresConnection, idempotencyKey: String) throws -> OrderRecord? {
+        try db.query("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE idempotency_key = \(idempotencyKey)").rows.first
+            .map(OrderRecord.init(row:))
+    }
+
+    static func children(_ db: PostgresConnection, of parent: UUID) throws -> [OrderRecord] {
+        try db.query("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE parent_order_id = \(parent) ORDER BY idempotency_key").rows
+            .map(OrderRecord.init(row:))
+    }
+
+    /// Inserts the row unless its idempotency key is taken; returns false when it was (a racing
+    /// delivery wrote it first: the caller re-reads and continues from that row).
+    static func insert(_ db: PostgresConnection, _ new: NewOrder, fencingToken: Int64?, notified: inout [UUID]) throws -> Bool {
+        let o = new.order
+        let inserted = try db.query("""
+            INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
+                                exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
+                                risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
+            VALUES (\(new.id), \(new.userID), \(new.accountID), \(new.requestedAccountID), \(new.parentID), \(o.idempotencyKey),
+                    \(new.clientOrderID), \(o.symbol), \(o.exchange), \(o.side.rawValue), \(o.type.rawValue), \(o.timeInForce.rawValue),
+                    \(o.product.rawValue), \(new.quantity), \(o.limitPrice), \(o.triggerPrice), \(new.state.rawValue), \(new.requestedPrice),
+                    \(new.riskDecision.text)::jsonb, \(new.route?.text)::jsonb, \(new.rejectCode), \(new.rejectReason),
+                    \(new.submittedAt), \(new.submittedAt == nil ? 0 : 1), \(fencingToken),
+                    CASE WHEN \(new.state.isTerminal) THEN now() END)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+            """).rows
+        guard !inserted.isEmpty else { return false }
+        var from: OrderState? = nil
+        for step in [(to: OrderState.received, detail: JSONValue?.none)] + new.steps {
+            try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
+                       symbol: o.symbol, exchange: o.exchange, side: o.side, from: from, to: step.to, detail: step.detail, filled: 0, average: nil)
+            from = step.to
+        }
+        if new.state == .riskRejected, let id = try notifyFailure(db, orderID: new.id, userID: new.userID, accountID: new.accountID, key: o.idempotencyKey,
+                              code: new.rejectCode ?? "RISK_REJECTED", reason: new.rejectReason ?? "refused by the risk engine") {
+            notified.append(id)
+        }
+        return true
+    }
+
+    /// Moves `order` from its state (as read) to `to` with `changes`; false when the row had moved
+    /// on meanwhile (nothing written). Completion and execution-quality times are stamped here.
+    @discardableResult
+    static func move(_ db: PostgresConnection, _ order: OrderRecord, to: OrderState, _ changes: OrderChanges = OrderChanges(),
+                     detail: JSONValue? = nil, fencingToken: Int64?, notified: inout [UUID]) throws -> Bool {
+        precondition(order.state == to || order.state.canMove(to: to), "illegal order transition \(order.state) → \(to)")
+        let filled = changes.filledQuantity ?? order.filledQuantity
+        let average = changes.averagePrice ?? order.averagePrice
+        let slippage = filled > 0 ? slippageBps(side: order.side, requested: order.requestedPrice, average: average) : nil
+        let updated = try db.execute("""
+            UPDATE orders SET state = \(to.rawValue),
+              broker_order_id = coalesce(\(changes.brokerOrderID), broker_order_id),
+              filled_quantity = \(filled), average_price = \(average),
+              reject_code = coalesce(\(changes.rejectCode), reject_code), reject_reason = coalesce(\(changes.rejectReason), reject_reason),
+              unknown_reason = CASE WHEN \(to.rawValue) = 'UNKNOWN' THEN coalesce(\(changes.unknownReason), unknown_reason) ELSE unknown_reason END,
+              next_lookup_at = \(changes.nextLookupAt),
+              submitted_at = coalesce(\(changes.submittedAt), submitted_at),
+              submit_attempts = submit_attempts + \(changes.submittedAt == nil ? 0 : 1),
+              lookup_attempts = lookup_attempts + \(changes.lookedUp ? 1 : 0),
+              quantity = coalesce(\(changes.quantity), quantity), price = coalesce(\(changes.limitPrice), price),
+              trigger_price = coalesce(\(changes.triggerPrice), trigger_price), client_order_id = coalesce(\(changes.clientOrderID), client_order_id),
+              accepted_at = CASE WHEN accepted_at IS NULL AND \(to.rawValue) IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED') THEN now() ELSE accepted_at END,
+              filled_at = CASE WHEN filled_at IS NULL AND \(to.rawValue) = 'FILLED' THEN now() ELSE filled_at END,
+              slippage_bps = coalesce(\(slippage), slippage_bps),
+              completed_at = CASE WHEN \(to.isTerminal) THEN coalesce(completed_at, now()) ELSE completed_at END,
+              fencing_token = coalesce(\(fencingToken), fencing_token), version = version + 1
+            WHERE id = \(order.id) AND state = \(order.state.rawValue) AND version = \(Int32(order.version))
+            """)
+        guard updated == 1 else { return false }
+        if to != order.state || detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
+            try record(db, orderID: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
+                       clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol, exchange: order.exchange, side: order.side,
+                       from: order.state, to: to, detail: detail, filled: filled, average: average)
+        }
+        if to == .rejected && order.state != .rejected, let id = try notifyFailure(db, orderID: order.id, userID: order.userID, accountID: order.accountID, key: order.idempotencyKey,
+                              code: changes.rejectCode ?? "BROKER_REJECTED", reason: changes.rejectReason ?? "refused by the broker") {
+            notified.append(id)
+        }
+        return true
+    }
+
+    /// (average − requested) / requested × 10,000, positive when worse for the trader; two places.
+    static func slippageBps(side: OrderSide, requested: Decimal?, average: Decimal?) -> Decimal? {
+        guard let requested, requested > 0, let average else { return nil }
+        var raw = (average - requested) / requested * 10_000
+        if side == .sell { raw = -raw }
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &raw, 2, .plain)
+        return rounded
+    }
+
+    /// One state change: its `order_events` row and its `trade-events` message (in the outbox).
+    private static func record(_ db: PostgresConnection, orderID: UUID, accountID: UUID, userID: UUID, key: String, clientOrderID: String,
+                               symbol: String, exchange: String, side: OrderSide, from: OrderState?, to: OrderState, detail: JSONValue?,
+                               filled: Decimal, average: Decimal?) throws {
+        let eventID: Int64 = try db.query("""
+            INSERT INTO order_events (order_id, from_state, to_state, detail) VALUES (\(orderID), \(from?.rawValue), \(to.rawValue), \(detail?.text)::jsonb)
+            RETURNING id
+            """).rows[0].decode("id")
+        let lower = { (id: UUID) in id.uuidString.lowercased() }
+        var members: [(key: String, value: JSONValue)] = [
+            ("event", "order.state"), ("order_id", .string(lower(orderID))), ("account_id", .string(lower(accountID))),
+            ("user_id", .string(lower(userID))), ("idempotency_key", .string(key)), ("client_order_id", .string(clientOrderID)),
+            ("symbol", .string(symbol)), ("exchange", .string(exchange)), ("side", .string(side.rawValue)),
+            ("from", from.map { .string($0.rawValue) } ?? .null), ("to", .string(to.rawValue)),
+            ("filled_quantity", .string(DecimalText.plain(filled))), ("average_price", average.map { .string(DecimalText.plain($0)) } ?? .null),
+        ]
+        if let detail { members.append(("detail", detail)) }
+        try db.execute("""
+            INSERT INTO trade_event_outbox (account_id, event_key, payload)
+            VALUES (\(accountID), \("order:\(lower(orderID)):\(eventID)"), \(JSONValue.object(members).text)::jsonb)
+            ON CONFLICT (event_key) DO NOTHING
+            """)
+    }
+
+    /// The user's `trade_execution_failed` notification (once per order: keyed by it); the
+    /// notifier delivers it on the channels the user chose. Returns the new row's id (nil: it existed).
+    private static func notifyFailure(_ db: PostgresConnection, orderID: UUID, userID: UUID, accountID: UUID, key: String, code: String,
+                                      reason: String) throws -> UUID? {
+        let payload: JSONValue = [
+            "order_id": .string(orderID.uuidString.lowercased()), "account_id": .string(accountID.uuidString.lowercased()),
+            "idempotency_key": .string(key), "code": .string(code), "reason": .string(reason),
+        ]
+        return try db.query("""
+            INSERT INTO notifications (user_id, kind, payload, dedup_key)
+            VALUES (\(userID), 'trade_execution_failed', \(payload.text)::jsonb, \("trade_execution_failed:\(orderID.uuidString.lowercased())"))
+            ON CONFLICT (dedup_key) DO NOTHING RETURNING id
+            """).rows.first?.decode("id")
+    }
+}

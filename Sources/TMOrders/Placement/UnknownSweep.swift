@@ -1,0 +1,28 @@
+import Foundation
+import TMPostgres
+
+extension OrderPlacer {
+    /// Orders whose outcome is still unknown and due for a look-up (`next_lookup_at` passed) — also
+    /// those whose message has been dead-lettered — among the accounts `owns` accepts, looked up and
+    /// resolved like a redelivery would (`advance`). Returns how many were resolved to a known state.
+    ///
+    /// Guarantees: the same rules as a redelivery (look up first; resend only after `resendAfter`);
+    /// a sweep racing a redelivery of the same order moves it once (the transitions compare and set).
+    public func sweepUnknown(owns: @Sendable (UUID) -> Bool, fences: PlacementFences, limit: Int = 200) async -> Int {
+        let now = clock()
+        guard let due = try? await pool.withConnection({ db in
+            try db.query("""
+                SELECT \(fragment: OrderRecord.columns) FROM orders
+                WHERE state = 'UNKNOWN' AND next_lookup_at <= \(now)
+                ORDER BY next_lookup_at LIMIT \(limit)
+                """).rows.map(OrderRecord.init(row:))
+        }) else { return 0 }
+        var resolved = 0
+        for record in due where owns(record.requestedAccountID ?? record.accountID) {
+            if let result = try? await advance(record, fences: fences), let state = result.state, state != .unknown, state != .submitting {
+                resolved += 1
+            }
+        }
+        return resolved
+    }
+}
