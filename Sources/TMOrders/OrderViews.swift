@@ -34,6 +34,13 @@ public struct OrderView: Sendable {
     public var acceptedAt: Date?
     public var filledAt: Date?
     public var completedAt: Date?
+    /// Why the outcome is unknown, and the look-up state (UNKNOWN orders).
+    public var unknownReason: String?
+    public var submitAttempts: Int = 0
+    public var lookupAttempts: Int = 0
+    public var nextLookupAt: Date?
+    /// The order the router split this one from.
+    public var parentOrderID: UUID?
     /// Every state change, oldest first (`show` only; empty in a list).
     public var events: [OrderEvent] = []
 
@@ -56,7 +63,9 @@ public struct OrderView: Sendable {
             ("time_to_fill_ms", timeToFillMs.map { .number(String($0)) } ?? .null),
             ("created_at", .string(OrderViews.time(createdAt))), ("submitted_at", .optional(submittedAt.map(OrderViews.time))),
             ("accepted_at", .optional(acceptedAt.map(OrderViews.time))), ("filled_at", .optional(filledAt.map(OrderViews.time))),
-            ("completed_at", .optional(completedAt.map(OrderViews.time))),
+            ("completed_at", .optional(completedAt.map(OrderViews.time))), ("unknown_reason", .optional(unknownReason)),
+            ("submit_attempts", .number(String(submitAttempts))), ("lookup_attempts", .number(String(lookupAttempts))),
+            ("next_lookup_at", .optional(nextLookupAt.map(OrderViews.time))), ("parent_order_id", .optional(parentOrderID.map(text))),
         ]
         if !events.isEmpty { members.append(("events", .array(events.map(\.json)))) }
         return .object(members)
@@ -85,6 +94,15 @@ public enum OrderViews {
             """).rows.map(view)
     }
 
+    /// Orders whose outcome is not known yet — UNKNOWN, and SUBMITTING for longer than a minute (a
+    /// broker call that never came back) — the soonest looked up again first.
+    public static func unknown(_ db: PostgresConnection, limit: Int = 100) throws -> [OrderView] {
+        try db.query("""
+            \(fragment: select) WHERE o.state = 'UNKNOWN' OR (o.state = 'SUBMITTING' AND o.submitted_at < now() - interval '1 minute')
+            ORDER BY o.next_lookup_at NULLS FIRST, o.created_at LIMIT \(limit)
+            """).rows.map(view)
+    }
+
     /// One order with every state change; nil when there is no such order.
     public static func show(_ db: PostgresConnection, order id: UUID) throws -> OrderView? {
         guard let row = try db.query("\(fragment: select) WHERE o.id = \(id)").rows.first else { return nil }
@@ -103,7 +121,8 @@ public enum OrderViews {
                o.trigger_price::text AS trigger_price, o.state, o.idempotency_key, o.client_order_id, o.broker_order_id,
                o.reject_code, o.reject_reason, o.risk_decision::text AS risk_decision, o.route::text AS route,
                o.requested_price::text AS requested_price, o.average_price::text AS average_price, o.slippage_bps::text AS slippage_bps,
-               o.created_at, o.submitted_at, o.accepted_at, o.filled_at, o.completed_at
+               o.created_at, o.submitted_at, o.accepted_at, o.filled_at, o.completed_at, o.unknown_reason, o.submit_attempts,
+               o.lookup_attempts, o.next_lookup_at, o.parent_order_id
         FROM orders o JOIN broker_accounts a ON a.id = o.account_id
         """
 
@@ -119,7 +138,9 @@ public enum OrderViews {
             riskDecision: try json(row, "risk_decision"), route: try json(row, "route"), requestedPrice: try row.decode("requested_price"),
             averagePrice: try row.decode("average_price"), slippageBps: try row.decode("slippage_bps"), createdAt: try row.decode("created_at"),
             submittedAt: try row.decode("submitted_at"), acceptedAt: try row.decode("accepted_at"), filledAt: try row.decode("filled_at"),
-            completedAt: try row.decode("completed_at"))
+            completedAt: try row.decode("completed_at"), unknownReason: try row.decode("unknown_reason"),
+            submitAttempts: Int(try row.decode("submit_attempts", as: Int32.self)), lookupAttempts: Int(try row.decode("lookup_attempts", as: Int32.self)),
+            nextLookupAt: try row.decode("next_lookup_at"), parentOrderID: try row.decode("parent_order_id"))
     }
 
     private static func json(_ row: PostgresRow, _ column: String) throws -> JSONValue? {

@@ -15,7 +15,7 @@ struct Orders: AsyncParsableCommand {
             `orders`, on the account's shard, under an idempotency key (--key; one is made and printed when omitted). The same key
             enqueues once. A refusal prints `field: reason`, enqueues nothing and exits 1.
             """,
-        subcommands: [Place.self, Cancel.self, Modify.self, List.self, Show.self])
+        subcommands: [Place.self, Cancel.self, Modify.self, List.self, Show.self, Unknown.self])
 
     /// Options every enqueueing subcommand shares.
     struct Submission: ParsableArguments {
@@ -173,6 +173,35 @@ struct Orders: AsyncParsableCommand {
         }
     }
 
+    struct Unknown: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Orders whose outcome at the broker is not known yet, with why and when they are looked up again.",
+            discussion: """
+                An order is UNKNOWN when its broker call may have placed it but no answer came (a timeout, a 5xx, a dropped
+                connection). The order-worker looks each one up by its client order id with backoff and adopts what the broker
+                reports; it is sent again only when the look-up finds nothing well after the last send. SUBMITTING orders older
+                than a minute are listed too (a worker died mid-call; the next delivery or sweep resolves them).
+                """)
+        @Option(help: "At most this many.") var limit = 100
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            guard limit > 0 else { throw ValidationError("--limit: must be positive") }
+            let db = try PostgresConnection.connect()
+            defer { db.close() }
+            let orders = try OrderViews.unknown(db, limit: limit)
+            if json { return print(JSONValue.array(orders.map(\.json)).prettyText) }
+            print("ID                                    ACCOUNT           SYMBOL        STATE       SENT  LOOKED UP  NEXT LOOK-UP              REASON")
+            let time = ISO8601DateFormatter()
+            for o in orders {
+                print([pad(o.id.uuidString.lowercased(), 38), pad(o.accountLabel, 18), pad(o.symbol, 14), pad(o.state, 12),
+                       pad(String(o.submitAttempts), 6), pad(String(o.lookupAttempts), 11), pad(o.nextLookupAt.map(time.string) ?? "-", 26),
+                       o.unknownReason ?? "-"].joined())
+            }
+            if orders.isEmpty { print("(no orders with an unknown outcome)") }
+        }
+    }
+
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "One order: its risk decision, route, execution quality and every state change.")
@@ -196,6 +225,8 @@ struct Orders: AsyncParsableCommand {
                 ("risk decision", o.riskDecision?.text), ("route", o.route?.text), ("requested price", o.requestedPrice),
                 ("average price", o.averagePrice), ("slippage", o.slippageBps.map { "\($0) bps" }),
                 ("time to accept", o.timeToAcceptMs.map { "\($0) ms" }), ("time to fill", o.timeToFillMs.map { "\($0) ms" }),
+                ("unknown because", o.unknownReason), ("broker calls", "\(o.submitAttempts) sent, \(o.lookupAttempts) looked up"),
+                ("next look-up", o.nextLookupAt.map(time.string)), ("split from", o.parentOrderID?.uuidString.lowercased()),
                 ("created", time.string(from: o.createdAt)),
             ]
             for (label, value) in lines { print(pad(label + ":", 18) + (value ?? "-")) }

@@ -85,7 +85,7 @@ import TMOrders
         let filled = try h.insertOrder(account: h.other, state: "RECEIVED", key: "list-filled")
         try h.db.execute("""
             UPDATE orders SET state = 'FILLED', filled_quantity = 10, average_price = 1500.10, requested_price = 1500.05,
-                slippage_bps = 0.333222259246917694, route = '{"scores": [{"broker": "kite", "total": 0.91}]}',
+                route = '{"scores": [{"broker": "kite", "total": 0.91}]}',
                 accepted_at = created_at + interval '12 milliseconds', filled_at = created_at + interval '40 milliseconds'
             WHERE id = \(filled)
             """)
@@ -100,7 +100,7 @@ import TMOrders
         let shown = try await run(h, ["orders", "show", filled.uuidString, "--json"])
         let order = try JSONValue.parse(shown.output)
         // Exact decimals, as text.
-        #expect(order["average_price"] == .string("1500.10") && order["slippage_bps"] == .string("0.333222259246917694"))
+        #expect(order["average_price"] == .string("1500.10") && order["slippage_bps"] == .string("0.33"))  // stamped by the execution-quality trigger
         #expect(order["route"]?["scores"]?.arrayValue?.first?["broker"] == .string("kite"))
         #expect(order["time_to_accept_ms"] == .number("12") && order["time_to_fill_ms"] == .number("40"))
 
@@ -113,6 +113,31 @@ import TMOrders
         #expect(eventsJSON["risk_decision"]?["reason"] == .string("MAX_NOTIONAL"))
         let missing = try await run(h, ["orders", "show", UUID().uuidString])
         #expect(missing.status != 0 && missing.output.contains("no order"))
+        await h.cleanUp()
+    }
+
+    @Test func unknownListsOrdersWhoseOutcomeIsNotKnownWithWhyAndTheNextLookUp() async throws {
+        let h = try await IntakeHarness()
+        let unknown = try h.insertOrder(account: h.active, state: "ACCEPTED")
+        try h.db.execute("""
+            UPDATE orders SET state = 'UNKNOWN', unknown_reason = 'outcome unknown: HTTP 503', submit_attempts = 1, lookup_attempts = 2,
+              next_lookup_at = now() + interval '4 seconds' WHERE id = \(unknown)
+            """)
+        let stuck = try h.insertOrder(account: h.active, state: "ACCEPTED")
+        try h.db.execute("UPDATE orders SET state = 'SUBMITTING', submitted_at = now() - interval '5 minutes' WHERE id = \(stuck)")
+        let fresh = try h.insertOrder(account: h.active, state: "ACCEPTED")
+        try h.db.execute("UPDATE orders SET state = 'SUBMITTING', submitted_at = now() WHERE id = \(fresh)")
+        _ = try h.insertOrder(account: h.active, state: "CANCELLED")
+
+        let listed = try await run(h, ["orders", "unknown", "--json"])
+        #expect(listed.status == 0, "\(listed.output)")
+        let orders = try JSONValue.parse(listed.output).arrayValue ?? []
+        #expect(Set(orders.compactMap { $0["id"]?.stringValue }) == [unknown.uuidString.lowercased(), stuck.uuidString.lowercased()])
+        let first = try #require(orders.first { $0["id"]?.stringValue == unknown.uuidString.lowercased() })
+        #expect(first["unknown_reason"] == .string("outcome unknown: HTTP 503") && first["lookup_attempts"] == .number("2"))
+        #expect(first["next_lookup_at"]?.stringValue != nil)
+        let text = try await run(h, ["orders", "unknown"])
+        #expect(text.status == 0 && text.output.contains("outcome unknown: HTTP 503"), "\(text.output)")
         await h.cleanUp()
     }
 }

@@ -17,3 +17,24 @@ COMMENT ON COLUMN orders.next_lookup_at IS
 
 -- `tm orders unknown` and the worker's sweep.
 CREATE INDEX orders_unknown_idx ON orders (next_lookup_at) WHERE state IN ('UNKNOWN', 'SUBMITTING');
+
+-- ---------------------------------------------------------------------------------------------
+-- Execution quality, kept by the database whoever moves the order (the placer, sync): the first
+-- acceptance, the fill, and the slippage of the average fill price against the requested price.
+CREATE FUNCTION tm_orders_execution_quality() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.state IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED') AND NEW.accepted_at IS NULL THEN
+        NEW.accepted_at := now();
+    END IF;
+    IF NEW.state = 'FILLED' AND NEW.filled_at IS NULL THEN
+        NEW.filled_at := now();
+    END IF;
+    IF NEW.filled_quantity > 0 AND NEW.average_price IS NOT NULL AND NEW.requested_price > 0 THEN
+        -- Positive is worse for the trader: paid more on a buy, received less on a sell.
+        NEW.slippage_bps := round((NEW.average_price - NEW.requested_price) / NEW.requested_price * 10000
+                                  * CASE WHEN NEW.side = 'sell' THEN -1 ELSE 1 END, 2);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER orders_execution_quality BEFORE INSERT OR UPDATE ON orders
+    FOR EACH ROW EXECUTE FUNCTION tm_orders_execution_quality();

@@ -184,7 +184,9 @@ public final class OrderPlacer: Sendable {
                 guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
                     throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
                 }
-                return try await advance(record, fences: fences)
+                if record.isSplitParent { return try await advanceParent(record, fresh: true, fences: fences) }
+                let sent = try await send(record, fences: fences)
+                return PlacementResult(orderID: sent.id, state: sent.state, note: "placed")
             }
         }
     }
@@ -219,7 +221,7 @@ public final class OrderPlacer: Sendable {
     func advance(_ record: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
         switch record.state {
         case .submitting where record.isSplitParent, .unknown where record.isSplitParent:
-            return try await advanceParent(record, fences: fences)
+            return try await advanceParent(record, fresh: false, fences: fences)
         case .submitting, .unknown:
             let resolved = try await resolve(record, fences: fences, mayResend: true)
             return PlacementResult(orderID: resolved.id, state: resolved.state, note: "resolved")
@@ -235,13 +237,15 @@ public final class OrderPlacer: Sendable {
         }
     }
 
-    /// A split order: each child is resolved or sent; the parent then reports their sum.
-    private func advanceParent(_ parent: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
+    /// A split order: each child is sent (`fresh`: just committed SUBMITTING) or, on a redelivery,
+    /// resolved; the parent then reports their sum.
+    private func advanceParent(_ parent: OrderRecord, fresh: Bool, fences: PlacementFences) async throws -> PlacementResult {
         var pending: [String] = []
         for child in try await read({ try OrderStore.children($0, of: parent.id) }) {
             do {
                 switch child.state {
-                case .submitting where child.submitAttempts == 0, .received, .routed: _ = try await advance(child, fences: fences)
+                case .submitting where fresh: _ = try await send(child, fences: fences)
+                case .received, .routed: _ = try await advance(child, fences: fences)
                 case .submitting, .unknown: _ = try await resolve(child, fences: fences, mayResend: true)
                 default: break
                 }
@@ -340,7 +344,7 @@ public final class OrderPlacer: Sendable {
 
     /// Adopts the broker's report of the order: its id, fill and state (never a fill backwards).
     func adopt(_ record: OrderRecord, _ reported: BrokerOrder, detail: JSONValue, lookedUp: Bool = false,
-               fences: PlacementFences) async throws -> OrderRecord {
+               fences: PlacementFences, retries: Int = 2) async throws -> OrderRecord {
         let filled = max(min(reported.filledQuantity, record.quantity), record.filledQuantity)
         let average = filled > 0 ? (reported.averagePrice ?? record.averagePrice) : nil
         guard var target = OrderState(rawValue: reported.status.platformState(filled: filled, quantity: record.quantity)) else {
@@ -354,7 +358,12 @@ public final class OrderPlacer: Sendable {
             changes.filledQuantity = filled
             changes.averagePrice = average
         }
-        guard let moved = try await move(record, to: target, changes, detail: detail, fences: fences) else { return try await reload(record) }
+        guard let moved = try await move(record, to: target, changes, detail: detail, fences: fences) else {
+            // Another writer (a sync, a sweep) moved it meanwhile: apply the report to where it is now.
+            let now = try await reload(record)
+            guard now.version != record.version, !now.state.isTerminal, retries > 0 else { return now }
+            return try await adopt(now, reported, detail: detail, lookedUp: lookedUp, fences: fences, retries: retries - 1)
+        }
         let delta = moved.filledQuantity - record.filledQuantity
         if delta > 0, let price = (reported.averagePrice ?? moved.averagePrice).flatMap({ FixedDecimal(exactly: $0) }),
            let quantity = FixedDecimal(exactly: delta) {

@@ -47,7 +47,8 @@ struct OrderChanges: Sendable {
 }
 
 /// Every write of the order path to `orders`, `order_events`, the `trade-events` outbox and the
-/// user's notifications.
+/// user's notifications. (Acceptance and fill times and the slippage are stamped by the database's
+/// `orders_execution_quality` trigger, for every writer alike.)
 ///
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
@@ -109,7 +110,6 @@ enum OrderStore {
         precondition(order.state == to || order.state.canMove(to: to), "illegal order transition \(order.state) → \(to)")
         let filled = changes.filledQuantity ?? order.filledQuantity
         let average = changes.averagePrice ?? order.averagePrice
-        let slippage = filled > 0 ? slippageBps(side: order.side, requested: order.requestedPrice, average: average) : nil
         let updated = try db.execute("""
             UPDATE orders SET state = \(to.rawValue),
               broker_order_id = coalesce(\(changes.brokerOrderID), broker_order_id),
@@ -122,9 +122,6 @@ enum OrderStore {
               lookup_attempts = lookup_attempts + \(changes.lookedUp ? 1 : 0),
               quantity = coalesce(\(changes.quantity), quantity), price = coalesce(\(changes.limitPrice), price),
               trigger_price = coalesce(\(changes.triggerPrice), trigger_price), client_order_id = coalesce(\(changes.clientOrderID), client_order_id),
-              accepted_at = CASE WHEN accepted_at IS NULL AND \(to.rawValue) IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED') THEN now() ELSE accepted_at END,
-              filled_at = CASE WHEN filled_at IS NULL AND \(to.rawValue) = 'FILLED' THEN now() ELSE filled_at END,
-              slippage_bps = coalesce(\(slippage), slippage_bps),
               completed_at = CASE WHEN \(to.isTerminal) THEN coalesce(completed_at, now()) ELSE completed_at END,
               fencing_token = coalesce(\(fencingToken), fencing_token), version = version + 1
             WHERE id = \(order.id) AND state = \(order.state.rawValue) AND version = \(Int32(order.version))
@@ -140,16 +137,6 @@ enum OrderStore {
             notified.append(id)
         }
         return true
-    }
-
-    /// (average − requested) / requested × 10,000, positive when worse for the trader; two places.
-    static func slippageBps(side: OrderSide, requested: Decimal?, average: Decimal?) -> Decimal? {
-        guard let requested, requested > 0, let average else { return nil }
-        var raw = (average - requested) / requested * 10_000
-        if side == .sell { raw = -raw }
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &raw, 2, .plain)
-        return rounded
     }
 
     /// One state change: its `order_events` row and its `trade-events` message (in the outbox).
