@@ -44,12 +44,16 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm schedules         # every schedule: next fire times, last slot, the leader
   .build/debug/tm schedules fire broker-sync   # sync every due account now
   .build/debug/tm accounts          # broker accounts: last sync, outcome, counts
+  .build/debug/tm orders place --account <label> --symbol INFY --side buy --qty 1 --type limit --price 1400
+  .build/debug/tm orders list       # orders: state, risk decision, route, execution quality; show ID / unknown
+  .build/debug/tm orders halt       # the kill switch (resume to trade again); --account for one account
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
 Services below: broker-sim (the four brokers, on port ${TM_BROKER_SIM_PORT:-7479}); the scheduler
 (tm schedule run) fires Schedules/*.yaml — broker-sync every 5 minutes; the dispatcher (tm dispatch)
-runs Functions/*/ from their queues (sync-trigger, sync-consumer); the order-worker joins when built.
+runs Functions/*/ from their queues (sync-trigger, sync-consumer); the order-worker (tm order-worker) places orders from
+the orders queue through the resident risk engine and router.
 Their log lines are prefixed with their name. Ctrl-C stops them gracefully; \`make down\` stops the servers.
 MSG
 
@@ -75,6 +79,8 @@ pids+=($!)
 "$tm" schedule run > >(sed -u 's/^/[schedule] /') 2>&1 &
 pids+=($!)
 "$tm" dispatch > >(sed -u 's/^/[dispatch] /') 2>&1 &
+pids+=($!)
+"$tm" order-worker > >(sed -u 's/^/[order-worker] /') 2>&1 &
 pids+=($!)
 
 # shellcheck disable=SC1091

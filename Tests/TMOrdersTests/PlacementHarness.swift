@@ -20,13 +20,16 @@ final class RecordingRisk: RiskGate, @unchecked Sendable {
     private(set) var released: [UUID] = []
     private(set) var filled: [(UUID, FixedDecimal)] = []
     var deny: RiskDenial?
+    /// The account's average trade value the router sees (nil: never split).
+    var averageTradeValue: FixedDecimal?
 
     func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck {
         if let deny = lock.withLock({ deny }) { return RiskCheck(outcome: .denied(deny), lastPrice: nil) }
         let price = FixedDecimal(exactly: order.limitPrice ?? order.triggerPrice ?? 100) ?? 100
         let quantity = FixedDecimal(exactly: order.quantity) ?? 1
         return RiskCheck(outcome: .passed(RiskAssessment(price: price, multiplier: 1, notional: price * quantity, reducesExposure: false,
-                                                         underEmergencyLimits: false)), lastPrice: price)
+                                                         underEmergencyLimits: false)), lastPrice: price,
+                         averageTradeValue: lock.withLock { averageTradeValue })
     }
     func release(orderID: UUID, account: UUID) { lock.withLock { released.append(orderID) } }
     func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal) {
@@ -40,6 +43,16 @@ struct OwnAccountRoute: RouteSource {
     func candidates(for order: PlaceOrder) -> [RouteCandidate] {
         [RouteCandidate(accountID: order.accountID.uuidString.lowercased(), broker: brokers[order.accountID] ?? .kite, latency: .milliseconds(1),
                         errorRate: 0, fee: 0, liquidity: 1)]
+    }
+    func record(broker: BrokerKind, latency: Duration, failed: Bool) {}
+}
+
+/// Offers the same user's Kite and Upstox accounts for an NSE order, Kite ranked first.
+struct IndianBrokersRoute: RouteSource {
+    let kite: UUID, upstox: UUID
+    func candidates(for order: PlaceOrder) -> [RouteCandidate] {
+        [RouteCandidate(accountID: kite.uuidString.lowercased(), broker: .kite, latency: .milliseconds(5), errorRate: 0, fee: 10, liquidity: 1),
+         RouteCandidate(accountID: upstox.uuidString.lowercased(), broker: .upstox, latency: .milliseconds(9), errorRate: 0, fee: 20, liquidity: 1)]
     }
     func record(broker: BrokerKind, latency: Duration, failed: Bool) {}
 }
@@ -101,7 +114,7 @@ final class PlacementHarness: @unchecked Sendable {
     func apiKey(_ broker: BrokerKind) -> String { "key-\(broker.rawValue)-\(secret)" }
 
     /// A placer over broker-sim; `timeout` bounds each broker call.
-    func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30)) -> OrderPlacer {
+    func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil) -> OrderPlacer {
         let endpoints = BrokerEndpoints.simulator(port: sim.port)
         let timeouts = BrokerTimeouts(connect: .seconds(1), total: timeout)
         let (http, redis) = (self.http, self.redis)
@@ -112,7 +125,7 @@ final class PlacementHarness: @unchecked Sendable {
         let producer = QueueProducer(redis: redis, catalog: try! QueueCatalog([QueueManifest(name: notifications)]))
         let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.value, $0.key) })
         let clock = self.clock
-        return OrderPlacer(pool: pool, risk: risk, routes: OwnAccountRoute(brokers: brokers), gateway: gateway, producer: producer,
+        return OrderPlacer(pool: pool, risk: risk, routes: routes ?? OwnAccountRoute(brokers: brokers), gateway: gateway, producer: producer,
                            settings: settings, clock: { clock.now() })
     }
 

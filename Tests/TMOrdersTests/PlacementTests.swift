@@ -276,6 +276,38 @@ import TMRisk
         #expect(try h.row(key: key).decode("slippage_bps", as: Decimal?.self) == 0)
     }
 
+    @Test func aLargeOrderIsSplitAcrossBrokersEachChildPlacedOnceUnderItsOwnClientID() async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        h.risk.averageTradeValue = 100  // the order (10 × 1,400) is far above 10× the account's average trade
+        let placer = h.placer(routes: IndianBrokersRoute(kite: h.accounts[.kite]!, upstox: h.accounts[.upstox]!))
+        let key = "split-infy"
+        let result = try await placer.handle(h.place(.kite, key: key, quantity: "10"), fences: PlacementHarness.delivery())
+        #expect(result.state == .accepted, "\(result.text)")
+        let parent: UUID = try h.row(key: key).decode("id")
+        let children = try h.db.query("""
+            SELECT idempotency_key, client_order_id, quantity, state, a.broker FROM orders o JOIN broker_accounts a ON a.id = o.account_id
+            WHERE parent_order_id = \(parent) ORDER BY idempotency_key
+            """).rows
+        #expect(children.count == 2)
+        var total: Decimal = 0
+        for (index, child) in children.enumerated() {
+            let childKey: String = try child.decode("idempotency_key")
+            let broker = BrokerKind(rawValue: try child.decode("broker"))!
+            #expect(childKey == "\(key)/child-\(index + 1)")
+            #expect(try child.decode("client_order_id", as: String.self) == ClientOrderID.derive(idempotencyKey: childKey, for: broker))
+            #expect(try child.decode("state", as: String.self) == "ACCEPTED")
+            #expect(try h.brokerOrders(broker, clientOrderID: try child.decode("client_order_id")) == 1)
+            total += try child.decode("quantity", as: Decimal.self)
+        }
+        #expect(total == 10)
+        // Redelivered: the children are looked up, not placed again.
+        _ = try await placer.handle(h.place(.kite, key: key, quantity: "10"), fences: PlacementHarness.delivery())
+        #expect(try h.brokerOrderCounts(.kite).values.allSatisfy { $0 == 1 } && h.brokerOrderCounts(.upstox).values.allSatisfy { $0 == 1 })
+        #expect(try h.row(key: key).decode("client_order_id", as: String.self).count == 20)
+        #expect(try h.brokerOrders(.kite, clientOrderID: try h.row(key: key).decode("client_order_id")) == 0)
+    }
+
     @Test func aMalformedMessageIsRefusedWithTheFieldNeverACrash() async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
