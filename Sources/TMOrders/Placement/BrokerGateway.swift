@@ -3,6 +3,7 @@ import TMBrokers
 import TMCore
 import TMCrypto
 import TMPostgres
+import TMQueue
 import TMRedis
 import TMSync
 
@@ -25,24 +26,40 @@ public final class BrokerGateway: Sendable {
     private let keyring: SecretKeyring
     private let redis: RedisClient
     private let makeAdapter: @Sendable (BrokerKind) -> any BrokerAdapter
-    private let lines = Locked<[UUID: BrokerLine]>([:])
+    private let lines = Locked<[UUID: (line: BrokerLine, opened: ContinuousClock.Instant)]>([:])
+    /// How long an opened line is kept before its row is read again (a reconnected account's new
+    /// credentials, a paused account, are seen within this).
+    public let maxAge: Duration
     /// Reports each call, for the router's live speed and reliability.
     private let observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)?
 
     public init(keyring: SecretKeyring, redis: RedisClient, makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter,
-                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil) {
+                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil, maxAge: Duration = .seconds(60)) {
+        self.maxAge = maxAge
         self.keyring = keyring
         self.redis = redis
         self.makeAdapter = makeAdapter
         self.observe = observe
     }
 
+    /// The account's line when it is already open (no database round trip).
+    public func cached(_ accountID: UUID) -> BrokerLine? {
+        lines.withLock { lines in
+            guard let entry = lines[accountID], ContinuousClock.now - entry.opened < maxAge else { return nil }
+            return entry.line
+        }
+    }
+
+    /// The account's line, opened from its row when not yet open. Throws `MessageRejected` for an
+    /// account that does not exist (no retry can fix the message).
     public func line(_ accountID: UUID, db: PostgresConnection) throws -> BrokerLine {
-        if let line = lines.withLock({ $0[accountID] }) { return line }
-        guard let account = try BrokerAccount.load(db, id: accountID) else { throw OrderCommandError("account_id", "no account \(accountID.uuidString.lowercased())") }
+        if let line = cached(accountID) { return line }
+        let account: BrokerAccount?
+        do { account = try BrokerAccount.load(db, id: accountID) } catch let error as SyncError { throw MessageRejected("account_id: \(error)") }
+        guard let account else { throw MessageRejected("account_id: no account \(accountID.uuidString.lowercased())") }
         let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(makeAdapter(account.broker), budgetKey: account.budgetKey, redis: redis),
                               credentials: account.credentials(keyring: keyring))
-        lines.withLock { $0[accountID] = line }
+        lines.withLock { $0[accountID] = (line, ContinuousClock.now) }
         return line
     }
 

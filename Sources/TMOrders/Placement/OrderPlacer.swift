@@ -123,7 +123,7 @@ public final class OrderPlacer: Sendable {
         }
         let now = clock()
         let orderID = UUID()
-        let account = try await read { db in try Self.accountOwner(db, order.accountID) }
+        let account = try await line(order.accountID).account
         let check = risk.check(order, orderID: orderID, now: now)
         let requestedBroker = account.broker
         var decision: [(key: String, value: JSONValue)] = [
@@ -269,10 +269,9 @@ public final class OrderPlacer: Sendable {
     /// Sends an order that was just committed SUBMITTING and commits the answer.
     func send(_ record: OrderRecord, fences: PlacementFences) async throws -> OrderRecord {
         try fences.ownership()
-        let (line, token) = try await read { db in
-            let line = try self.gateway.line(record.accountID, db: db)
-            return (line, try BrokerGateway.brokerToken(db, broker: line.broker, exchange: record.exchange, symbol: record.symbol))
-        }
+        let line = try await line(record.accountID)
+        let token = line.broker == .upstox
+            ? try await read { try BrokerGateway.brokerToken($0, broker: .upstox, exchange: record.exchange, symbol: record.symbol) } : nil
         var request = record.request(brokerToken: token)
         request.product = BrokerGateway.productWord(record.product, for: line.broker)
         do {
@@ -305,7 +304,7 @@ public final class OrderPlacer: Sendable {
     /// ends the order CANCELLED as never placed (a cancel's resolution).
     func resolve(_ record: OrderRecord, fences: PlacementFences, mayResend: Bool) async throws -> OrderRecord {
         try fences.ownership()
-        let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+        let line = try await line(record.accountID)
         let found: BrokerOrder?
         do {
             found = try await gateway.call(line) { try await $0.adapter.order(clientOrderID: record.clientOrderID, symbol: record.symbol, credentials: $0.credentials) }
@@ -414,7 +413,7 @@ public final class OrderPlacer: Sendable {
         case .accepted, .partiallyFilled:
             guard let brokerID = record.brokerOrderID else { throw PlacementPending(orderID: record.id, reason: "no broker order id yet") }
             try fences.ownership()
-            let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+            let line = try await line(record.accountID)
             var refusal: String?
             do {
                 try await gateway.call(line) { try await $0.adapter.cancelOrder(brokerOrderID: brokerID, symbol: record.symbol, credentials: $0.credentials) }
@@ -438,7 +437,7 @@ public final class OrderPlacer: Sendable {
         guard record.state.isWorking, let brokerID = record.brokerOrderID else {
             return PlacementResult(orderID: record.id, state: record.state, note: "not modified: the order is \(record.state.rawValue)")
         }
-        let line = try await read { try self.gateway.line(record.accountID, db: $0) }
+        let line = try await line(record.accountID)
         let replacementID = ClientOrderID.derive(idempotencyKey: change.idempotencyKey, for: line.broker)
         if record.clientOrderID == replacementID { return PlacementResult(orderID: record.id, state: record.state, note: "already modified") }
         let modification = OrderModification(
@@ -527,18 +526,10 @@ public final class OrderPlacer: Sendable {
         }
     }
 
-    struct AccountOwner: Sendable {
-        var userID: UUID
-        var broker: BrokerKind
-    }
-
-    static func accountOwner(_ db: PostgresConnection, _ account: UUID) throws -> AccountOwner {
-        guard let row = try db.query("SELECT user_id, broker FROM broker_accounts WHERE id = \(account)").rows.first else {
-            throw MessageRejected("account_id: no account \(account.uuidString.lowercased())")
-        }
-        let broker: String = try row.decode("broker")
-        guard let kind = BrokerKind(rawValue: broker) else { throw MessageRejected("account_id: unknown broker '\(broker)'") }
-        return AccountOwner(userID: try row.decode("user_id"), broker: kind)
+    /// The account's broker line: from the gateway's cache, else opened from its row.
+    private func line(_ account: UUID) async throws -> BrokerLine {
+        if let cached = gateway.cached(account) { return cached }
+        return try await read { try self.gateway.line(account, db: $0) }
     }
 
     /// The route as stored with the order.

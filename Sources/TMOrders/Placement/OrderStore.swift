@@ -89,12 +89,10 @@ enum OrderStore {
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
             """).rows
         guard !inserted.isEmpty else { return false }
-        var from: OrderState? = nil
-        for step in [(to: OrderState.received, detail: JSONValue?.none)] + new.steps {
-            try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
-                       symbol: o.symbol, exchange: o.exchange, side: o.side, from: from, to: step.to, detail: step.detail, filled: 0, average: nil)
-            from = step.to
-        }
+        var steps: [(from: OrderState?, to: OrderState, detail: JSONValue?)] = [(nil, .received, nil)]
+        for step in new.steps { steps.append((steps.last?.to, step.to, step.detail)) }
+        try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
+                   symbol: o.symbol, exchange: o.exchange, side: o.side, steps: steps, filled: 0, average: nil)
         if new.state == .riskRejected, let id = try notifyFailure(db, orderID: new.id, userID: new.userID, accountID: new.accountID, key: o.idempotencyKey,
                               code: new.rejectCode ?? "RISK_REJECTED", reason: new.rejectReason ?? "refused by the risk engine") {
             notified.append(id)
@@ -130,7 +128,7 @@ enum OrderStore {
         if to != order.state || detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
             try record(db, orderID: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
                        clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol, exchange: order.exchange, side: order.side,
-                       from: order.state, to: to, detail: detail, filled: filled, average: average)
+                       steps: [(order.state, to, detail)], filled: filled, average: average)
         }
         if to == .rejected && order.state != .rejected, let id = try notifyFailure(db, orderID: order.id, userID: order.userID, accountID: order.accountID, key: order.idempotencyKey,
                               code: changes.rejectCode ?? "BROKER_REJECTED", reason: changes.rejectReason ?? "refused by the broker") {
@@ -139,28 +137,39 @@ enum OrderStore {
         return true
     }
 
-    /// One state change: its `order_events` row and its `trade-events` message (in the outbox).
+    /// State changes of one order: their `order_events` rows and their `trade-events` messages (in
+    /// the outbox), in one statement — the order path's commits are its bottleneck, so each step
+    /// costs no round trip of its own. Events get ids in `steps` order.
     private static func record(_ db: PostgresConnection, orderID: UUID, accountID: UUID, userID: UUID, key: String, clientOrderID: String,
-                               symbol: String, exchange: String, side: OrderSide, from: OrderState?, to: OrderState, detail: JSONValue?,
+                               symbol: String, exchange: String, side: OrderSide, steps: [(from: OrderState?, to: OrderState, detail: JSONValue?)],
                                filled: Decimal, average: Decimal?) throws {
-        let eventID: Int64 = try db.query("""
-            INSERT INTO order_events (order_id, from_state, to_state, detail) VALUES (\(orderID), \(from?.rawValue), \(to.rawValue), \(detail?.text)::jsonb)
-            RETURNING id
-            """).rows[0].decode("id")
         let lower = { (id: UUID) in id.uuidString.lowercased() }
-        var members: [(key: String, value: JSONValue)] = [
+        let common: JSONValue = .object([
             ("event", "order.state"), ("order_id", .string(lower(orderID))), ("account_id", .string(lower(accountID))),
             ("user_id", .string(lower(userID))), ("idempotency_key", .string(key)), ("client_order_id", .string(clientOrderID)),
             ("symbol", .string(symbol)), ("exchange", .string(exchange)), ("side", .string(side.rawValue)),
-            ("from", from.map { .string($0.rawValue) } ?? .null), ("to", .string(to.rawValue)),
             ("filled_quantity", .string(DecimalText.plain(filled))), ("average_price", average.map { .string(DecimalText.plain($0)) } ?? .null),
-        ]
-        if let detail { members.append(("detail", detail)) }
-        try db.execute("""
+        ])
+        var binds: [PostgresData?] = [orderID.postgresData(), accountID.postgresData(), lower(orderID).postgresData(), common.text.postgresData()]
+        var rows: [String] = []
+        for (index, step) in steps.enumerated() {
+            binds += [Int32(index).postgresData(), step.from?.rawValue.postgresData(), step.to.rawValue.postgresData(), step.detail?.text.postgresData()]
+            let n = binds.count
+            rows.append("($\(n - 3)::integer, $\(n - 2)::text, $\(n - 1)::text, $\(n)::jsonb)")
+        }
+        try db.execute(PostgresQuery(unsafeSQL: """
+            WITH steps (n, from_state, to_state, detail) AS (VALUES \(rows.joined(separator: ", "))),
+            e AS (
+                INSERT INTO order_events (order_id, from_state, to_state, detail)
+                SELECT $1, from_state, to_state, detail FROM steps ORDER BY n
+                RETURNING id, from_state, to_state, detail)
             INSERT INTO trade_event_outbox (account_id, event_key, payload)
-            VALUES (\(accountID), \("order:\(lower(orderID)):\(eventID)"), \(JSONValue.object(members).text)::jsonb)
+            SELECT $2, 'order:' || $3 || ':' || e.id,
+                   $4::jsonb || jsonb_build_object('from', e.from_state, 'to', e.to_state)
+                     || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END
+            FROM e ORDER BY e.id
             ON CONFLICT (event_key) DO NOTHING
-            """)
+            """, binds: binds))
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the
