@@ -325,7 +325,7 @@ public final class OrderPlacer: Sendable {
             guard let cancelled = try await move(record, to: .cancelled, OrderChanges(lookedUp: true), detail: detail, fences: fences) else {
                 return try await reload(record)
             }
-            risk.release(orderID: ledgerID(record), account: record.accountID)
+            risk.release(orderID: ledgerID(record), account: ledgerAccount(record))
             return cancelled
         }
         // The broker never got it: the same client id goes out again.
@@ -366,10 +366,10 @@ public final class OrderPlacer: Sendable {
         let delta = moved.filledQuantity - record.filledQuantity
         if delta > 0, let price = (reported.averagePrice ?? moved.averagePrice).flatMap({ FixedDecimal(exactly: $0) }),
            let quantity = FixedDecimal(exactly: delta) {
-            risk.fill(orderID: ledgerID(record), account: record.accountID, symbol: record.symbol, exchange: record.exchange, side: record.side,
+            risk.fill(orderID: ledgerID(record), account: ledgerAccount(record), symbol: record.symbol, exchange: record.exchange, side: record.side,
                       quantity: quantity, price: price)
         }
-        if target.isTerminal { risk.release(orderID: ledgerID(record), account: record.accountID) }
+        if target.isTerminal { risk.release(orderID: ledgerID(record), account: ledgerAccount(record)) }
         return moved
     }
 
@@ -378,7 +378,7 @@ public final class OrderPlacer: Sendable {
                                          detail: ["code": .string(code), "reason": .string(reason)], fences: fences) else {
             return try await reload(record)
         }
-        risk.release(orderID: ledgerID(record), account: record.accountID)
+        risk.release(orderID: ledgerID(record), account: ledgerAccount(record))
         return moved
     }
 
@@ -397,6 +397,9 @@ public final class OrderPlacer: Sendable {
 
     /// The ledger entry of an order: a split's children fill their parent's reservation.
     func ledgerID(_ record: OrderRecord) -> UUID { record.parentID ?? record.id }
+    /// The account whose ledger holds it: the one the order was asked for (the shard's account),
+    /// wherever the router placed it.
+    func ledgerAccount(_ record: OrderRecord) -> UUID { record.requestedAccountID ?? record.accountID }
 
     // MARK: Cancel and modify
 
@@ -408,7 +411,7 @@ public final class OrderPlacer: Sendable {
         case .received, .routed:
             var cancelled = try await move(record, to: .cancelled, detail: ["by": .string(change.idempotencyKey)], fences: fences)
             if cancelled == nil { cancelled = try await reload(record) }
-            risk.release(orderID: ledgerID(record), account: record.accountID)
+            risk.release(orderID: ledgerID(record), account: ledgerAccount(record))
             return PlacementResult(orderID: record.id, state: cancelled?.state, note: "cancelled before it was sent")
         case .accepted, .partiallyFilled:
             guard let brokerID = record.brokerOrderID else { throw PlacementPending(orderID: record.id, reason: "no broker order id yet") }
