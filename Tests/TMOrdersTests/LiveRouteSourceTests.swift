@@ -78,6 +78,10 @@ final class RouteHarness: @unchecked Sendable {
         #expect(candidates.map(\.fee) == [FixedDecimal("4.5")!, FixedDecimal("7.5")!], "10 × 1,500 intraday: Kite 0.03%, Upstox 0.05%")
         #expect(candidates.map(\.broker) == [.kite, .upstox])
         #expect(source.candidates(for: harness.order(quantity: 10, price: 1500, product: .delivery)).map(\.fee) == [0, 20])
+        // A market order: valued by the caller (the risk check's notional), else compared on rates alone.
+        let market = harness.order(quantity: 100, price: nil)
+        #expect(source.candidates(for: market, value: 150_000).map(\.fee) == [20, 20])
+        #expect(source.candidates(for: market).map(\.fee) == [FixedDecimal("0.0003")!, FixedDecimal("0.0005")!])
 
         // A reload sees accounts paused and connected since.
         try harness.db.execute("UPDATE broker_accounts SET status = 'paused' WHERE id = \(harness.upstox)")
@@ -89,10 +93,10 @@ final class RouteHarness: @unchecked Sendable {
     @Test func recordedCallsChangeTheRoute() throws {
         let harness = try RouteHarness()
         defer { harness.cleanUp() }
-        let source = LiveRouteSource(config: try RoutingConfig.parse("""
+        let source = LiveRouteSource(inputs: RouteInputs(config: try RoutingConfig.parse("""
             brokers:
               upstox: {fees: {default: {percent: "0.03", cap: "20"}}}
-            """))
+            """)))
         try source.load(harness.db, accounts: [harness.kite])
         func best() throws -> BrokerKind {
             try OrderRouter().route(quantity: 10, lotSize: 1, value: 15_000, idempotencyKey: "k", averageTradeValue: nil,
@@ -117,7 +121,7 @@ final class RouteHarness: @unchecked Sendable {
     @Test func theErrorRateFeedsReliability() throws {
         let harness = try RouteHarness()
         defer { harness.cleanUp() }
-        let source = LiveRouteSource(config: try RoutingConfig.parse("brokers: {upstox: {fees: {default: {percent: \"0.03\", cap: \"20\"}}}}"))
+        let source = LiveRouteSource(inputs: RouteInputs(config: try RoutingConfig.parse("brokers: {upstox: {fees: {default: {percent: \"0.03\", cap: \"20\"}}}}")))
         try source.load(harness.db, accounts: [harness.kite])
         for _ in 0..<4 {
             source.record(broker: .kite, latency: .milliseconds(10), failed: false)
@@ -144,7 +148,7 @@ final class RouteHarness: @unchecked Sendable {
         let upstoxBreaker = CircuitBreaker(name: TestServers.uniqueName("route-upstox"), settings: settings, redis: redis)
         defer { Task { _ = try? await redis.send("DEL", kiteBreaker.key, upstoxBreaker.key) } }
         let watch = CircuitWatch(breakers: [.kite: kiteBreaker, .upstox: upstoxBreaker])
-        let source = LiveRouteSource(circuits: watch)
+        let source = LiveRouteSource(inputs: RouteInputs(circuits: watch))
         try source.load(harness.db, accounts: [harness.kite])
         // Kite is faster and cheaper for this order: it wins while its circuit is closed.
         source.record(broker: .kite, latency: .milliseconds(5), failed: false)
@@ -187,6 +191,9 @@ final class RouteHarness: @unchecked Sendable {
             for _ in 0..<calls { count += source.candidates(for: order).count }
         }
         #expect(count == 2 * calls)
-        print("LiveRouteSource.candidates: \(elapsed / calls) per call over \(calls) calls")
+        let valued = clock.measure {
+            for _ in 0..<calls { count += source.candidates(for: order, value: 15_000).count }
+        }
+        print("LiveRouteSource.candidates (debug build): \(elapsed / calls) per call from the order, \(valued / calls) given the value")
     }
 }
