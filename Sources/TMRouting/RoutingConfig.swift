@@ -54,6 +54,15 @@ public struct RoutingConfig: Sendable, Equatable {
         ],
         liquidity: [:])
 
+    /// `routing.yaml` of `$TM_CONFIG_DIR`, else of the checkout's `Config/` (here or above); the
+    /// defaults when there is no such file. A file that is there but wrong is refused, not skipped.
+    public static func standard(environment: TMEnvironment = .current()) throws -> RoutingConfig {
+        guard let folder = try? ManifestDirectory.locate("Config", variable: "TM_CONFIG_DIR", environment: environment) else { return defaults }
+        let file = folder.appendingPathComponent("routing.yaml")
+        guard FileManager.default.fileExists(atPath: file.path) else { return defaults }
+        return try load(contentsOf: file)
+    }
+
     /// `defaults` with the file's overrides.
     public static func load(contentsOf url: URL) throws -> RoutingConfig {
         let text: String

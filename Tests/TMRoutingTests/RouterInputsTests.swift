@@ -101,6 +101,20 @@ import Testing
         #expect(config.liquidity(.kite, exchange: "BSE") == 0.6)
     }
 
+    @Test func theStandardFileIsFoundThroughTheEnvironmentOrDefaults() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("routing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let environment = TMEnvironment(process: ["TM_CONFIG_DIR": folder.path], envFile: nil)
+        #expect(try RoutingConfig.standard(environment: environment) == .defaults, "no file: the defaults")
+        try "brokers: {binance: {fees: {default: {percent: \"0.075\"}}}}".write(to: folder.appendingPathComponent("routing.yaml"), atomically: true,
+                                                                                 encoding: .utf8)
+        #expect(try RoutingConfig.standard(environment: environment).fees.fee(.binance, product: .delivery, value: 1000) == FixedDecimal("0.75")!)
+        try "brokers: {binance: {fees: {default: {percent: lots}}}}".write(to: folder.appendingPathComponent("routing.yaml"), atomically: true,
+                                                                           encoding: .utf8)
+        #expect(throws: ManifestError.self, "a wrong file is refused, not skipped") { try RoutingConfig.standard(environment: environment) }
+    }
+
     @Test func aFileOverridesFieldByField() throws {
         let config = try RoutingConfig.parse("""
             brokers:
