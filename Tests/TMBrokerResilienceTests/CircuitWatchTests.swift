@@ -7,12 +7,17 @@ import TMRedis
 /// The router's cached view of the real breakers in Redis: open while the breaker refuses calls,
 /// closed again when its cooldown ends, and reading never takes the half-open probe's turn.
 @Suite(.serialized) struct CircuitWatchTests {
+    static func settings(threshold: Int, cooldown: Duration) -> CircuitBreaker.Settings {
+        var settings = CircuitBreaker.Settings()
+        settings.threshold = threshold
+        settings.cooldown = cooldown
+        return settings
+    }
+
     @Test func seesARealBreakerOpenAndItsCooldownEnd() async throws {
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
-        var settings = CircuitBreaker.Settings()
-        settings.threshold = 2
-        settings.cooldown = .seconds(60)
+        let settings = Self.settings(threshold: 2, cooldown: .seconds(60))
         let breaker = CircuitBreaker(name: TestServers.uniqueName("watch-kite"), settings: settings, redis: redis)
         let other = CircuitBreaker(name: TestServers.uniqueName("watch-upstox"), settings: settings, redis: redis)
         defer { Task { _ = try? await redis.send("DEL", breaker.key, other.key) } }
@@ -43,10 +48,8 @@ import TMRedis
     @Test func aBrokerAllowingAProbeIsNotOpen() async throws {
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
-        var settings = CircuitBreaker.Settings()
-        settings.threshold = 1
-        settings.cooldown = .milliseconds(200)
-        let breaker = CircuitBreaker(name: TestServers.uniqueName("watch-probe"), settings: settings, redis: redis)
+        let breaker = CircuitBreaker(name: TestServers.uniqueName("watch-probe"), settings: Self.settings(threshold: 1, cooldown: .milliseconds(200)),
+                                     redis: redis)
         defer { Task { _ = try? await redis.send("DEL", breaker.key) } }
         let watch = CircuitWatch(breakers: [.binance: breaker])
         #expect(try await breaker.record(success: false) == .open)
