@@ -67,8 +67,9 @@ let package = Package(
         ),
         // The pre-trade risk engine: pure checks on an account's state in memory.
         .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
-        // The order router: scores the brokers an order could go to and splits large orders.
-        .target(name: "TMRouting", dependencies: ["TMBrokers", "TMCore"]),
+        // The order router: scores the brokers an order could go to and splits large orders; its live
+        // inputs (call health per broker, fee schedules, Config/routing.yaml).
+        .target(name: "TMRouting", dependencies: ["TMBrokers", "TMManifest", "TMCore"]),
         // The order path: the order state machine and the `orders` queue's messages (pure); intake
         // (checks against the database, then the enqueue) and the operator views.
         .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -151,8 +152,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), "tm", "broker-sim", "sync-trigger", "sync-consumer",
             ]
         ),
-        .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
+        .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMRouting", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -52,11 +52,15 @@ limits.restrictedSymbols = ["BLOCKED1", "BLOCKED2"]
 
 let engine = RiskEngine()
 let router = OrderRouter()
-let candidates = [
-    RouteCandidate(accountID: "a-kite", broker: .kite, latency: .milliseconds(22), errorRate: 0.01, fee: 20, liquidity: 5),
-    RouteCandidate(accountID: "a-upstox", broker: .upstox, latency: .milliseconds(35), errorRate: 0.002, fee: 10, liquidity: 3),
-    RouteCandidate(accountID: "a-alpaca", broker: .alpaca, latency: .milliseconds(60), errorRate: 0.0, fee: 0, liquidity: 1, circuitOpen: true),
-]
+// The router's live inputs as the order-worker has them (LiveRouteSource without its database):
+// the holder's accounts, call health recorded per broker, the published fees, the default listings
+// (Alpaca does not list NSE: filtered out per order).
+let inputs = RouteInputs()
+for (broker, ms, failed) in [(BrokerKind.kite, 22, false), (.kite, 24, true), (.upstox, 35, false), (.alpaca, 60, false)] {
+    inputs.health.record(broker: broker, latency: .milliseconds(ms), failed: failed)
+}
+let accounts = [RouteInputs.Account(id: "a-kite", broker: .kite), RouteInputs.Account(id: "a-upstox", broker: .upstox),
+                RouteInputs.Account(id: "a-alpaca", broker: .alpaca)]
 var riskOnly = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
 var histogram = Histogram<UInt64>(highestTrackableValue: 1_000_000_000, numberOfSignificantValueDigits: .three)
 var passed = 0
@@ -75,7 +79,9 @@ for index in 0..<count {
     if case .success(let assessment) = result {
         passed += 1
         _ = router.route(quantity: order.quantity, lotSize: rules.lotSize, value: assessment.notional, idempotencyKey: "bench-\(index)",
-                         averageTradeValue: 5000, candidates: candidates)
+                         averageTradeValue: 5000,
+                         candidates: inputs.candidates(accounts, exchange: order.exchange, product: .intraday, value: assessment.notional,
+                                                       at: start))
     }
     let routed = clock.now
     _ = riskOnly.record(nanos(checked - start))
@@ -91,7 +97,7 @@ let figures: [String: Double] = [
     "checksPerSecond": Double(count) / seconds,
     "riskOnlyP50Micros": riskMicros(50), "riskOnlyP99Micros": riskMicros(99), "riskOnlyP999Micros": riskMicros(99.9),
 ]
-print("risk check (every limit set, 50 positions, 20 working orders) + route (3 brokers, one circuit open), \(count) orders, \(passed) passed")
+print("risk check (every limit set, 50 positions, 20 working orders) + route (live inputs: 3 accounts, 2 listing NSE), \(count) orders, \(passed) passed")
 func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
 print("operation".padding(toLength: 28, withPad: " ", startingAt: 0) + ["p50 µs", "p99 µs", "p99.9 µs", "max µs", "checks/s"].map { column($0, 11) }.joined())
 print("risk.evaluate".padding(toLength: 28, withPad: " ", startingAt: 0)

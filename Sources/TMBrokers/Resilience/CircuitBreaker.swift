@@ -103,6 +103,27 @@ public struct CircuitBreaker: Sendable {
         return State(rawValue: reply.string ?? "closed") ?? .closed
     }
 
+    /// KEYS: breaker hash. ARGV: cooldown ms → ms the breaker still refuses calls, or -1 when the
+    /// next call would be let through. Reads only: unlike `allowScript`, never moves open to half-open.
+    static let refusalScript = RedisScript("""
+        local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+        if state == 'closed' then return -1 end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local left = tonumber(redis.call('HGET', KEYS[1], 'since') or '0') + tonumber(ARGV[1]) - now
+        if left <= 0 then return -1 end
+        return left
+        """)
+
+    /// How much longer `allow` would refuse a call, as of now (nil: the next call would go out —
+    /// closed, or open/half-open past the cooldown so a probe may go). For watchers such as the
+    /// router, which must not take the probe's turn by asking.
+    public func refusal() async throws -> Duration? {
+        let reply = try await redis.run(Self.refusalScript, keys: [key], arguments: [settings.cooldown.milliseconds])
+        guard let left = reply.int, left > 0 else { return nil }
+        return .milliseconds(left)
+    }
+
     public func state() async throws -> State {
         State(rawValue: try await redis.send("HGET", key, "state").string ?? "closed") ?? .closed
     }

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A broker adapter that reports every call it makes — how long it took and whether the broker
+/// failed it — for the router's live speed and reliability (`RouteSource.record`).
+///
+/// Put it *inside* the resilience layer (`ResilientBrokerAdapter(MeasuredBrokerAdapter(base) {…})`)
+/// so it measures the broker alone: the rate-limit wait and the breaker's Redis round trips are
+/// ours, and a call refused by an open circuit never reached the broker.
+///
+/// What counts as a failure (`failed(_:)`): the broker could not serve the call — unavailable,
+/// unknown outcome (timeout or 5xx after sending), an unreadable answer, and a broker's own 429
+/// (it would not take the order now, which is what routing cares about; the circuit breaker, by
+/// contrast, ignores rate limits because a throttled broker is not down). Not failures: a definite
+/// refusal (`rejected`: bad input, no funds — the broker did its job), `notFound` (an answer to a
+/// look-up), and `unauthorized` (the account's credentials, not the broker's health). A cancelled
+/// call is not reported at all: it says nothing about the broker.
+///
+/// Guarantees: every call that reaches the wrapped adapter is reported exactly once, after it
+/// ends, with its outcome; the wrapped adapter's value or error passes through unchanged.
+public struct MeasuredBrokerAdapter: BrokerAdapter {
+    public typealias Report = @Sendable (_ broker: BrokerKind, _ latency: Duration, _ failed: Bool) -> Void
+
+    public let base: any BrokerAdapter
+    private let report: Report
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// `now` is the clock latencies are measured with (injectable for tests).
+    public init(_ base: any BrokerAdapter, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, report: @escaping Report) {
+        self.base = base
+        self.now = now
+        self.report = report
+    }
+
+    public var broker: BrokerKind { base.broker }
+
+    /// Whether an error of a call counts against the broker's reliability (nil: not reported).
+    public static func failed(_ error: any Error) -> Bool? {
+        guard let error = error as? BrokerError else { return error is CancellationError ? nil : true }
+        switch error {
+        case .unavailable, .unknownOutcome, .invalidResponse, .rateLimited: return true
+        case .rejected, .notFound, .unauthorized: return false
+        }
+    }
+
+    func measured<T: Sendable>(_ call: () async throws -> T) async throws -> T {
+        let start = now()
+        do {
+            let value = try await call()
+            report(broker, now() - start, false)
+            return value
+        } catch {
+            if let failed = Self.failed(error) { report(broker, now() - start, failed) }
+            throw error
+        }
+    }
+
+    public func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await measured { try await base.placeOrder(order, credentials: credentials) }
+    }
+
+    public func order(clientOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws -> BrokerOrder? {
+        try await measured { try await base.order(clientOrderID: clientOrderID, symbol: symbol, credentials: credentials) }
+    }
+
+    public func cancelOrder(brokerOrderID: String, symbol: String?, credentials: BrokerCredentials) async throws {
+        try await measured { try await base.cancelOrder(brokerOrderID: brokerOrderID, symbol: symbol, credentials: credentials) }
+    }
+
+    public func modifyOrder(_ modification: OrderModification, credentials: BrokerCredentials) async throws -> BrokerOrder {
+        try await measured { try await base.modifyOrder(modification, credentials: credentials) }
+    }
+
+    public func orders(symbols: [String], credentials: BrokerCredentials) async throws -> [BrokerOrder] {
+        try await measured { try await base.orders(symbols: symbols, credentials: credentials) }
+    }
+
+    public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
+        try await measured { try await base.trades(since: cursor, symbols: symbols, credentials: credentials) }
+    }
+
+    public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
+        try await measured { try await base.positions(credentials: credentials) }
+    }
+
+    public func funds(credentials: BrokerCredentials) async throws -> [BrokerFunds] {
+        try await measured { try await base.funds(credentials: credentials) }
+    }
+
+    public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        try await measured { try await base.lastPrices(instruments, credentials: credentials) }
+    }
+}
