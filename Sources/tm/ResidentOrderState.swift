@@ -35,7 +35,7 @@ private struct InterimRisk: RiskGate {
 
 private struct InterimRoutes: RouteSource {
     let services: OrderServices
-    func candidates(for order: PlaceOrder) -> [RouteCandidate] {
+    func candidates(for order: PlaceOrder, value: FixedDecimal) -> [RouteCandidate] {
         [RouteCandidate(accountID: order.accountID.uuidString.lowercased(), broker: .kite, latency: .milliseconds(1), errorRate: 0, fee: 0, liquidity: 1)]
     }
     func record(broker: BrokerKind, latency: Duration, failed: Bool) {}

@@ -40,7 +40,7 @@ final class RecordingRisk: RiskGate, @unchecked Sendable {
 /// Routes every order to the account it was asked for.
 struct OwnAccountRoute: RouteSource {
     let brokers: [UUID: BrokerKind]
-    func candidates(for order: PlaceOrder) -> [RouteCandidate] {
+    func candidates(for order: PlaceOrder, value: FixedDecimal) -> [RouteCandidate] {
         [RouteCandidate(accountID: order.accountID.uuidString.lowercased(), broker: brokers[order.accountID] ?? .kite, latency: .milliseconds(1),
                         errorRate: 0, fee: 0, liquidity: 1)]
     }
@@ -50,7 +50,7 @@ struct OwnAccountRoute: RouteSource {
 /// Offers the same user's Kite and Upstox accounts for an NSE order, Kite ranked first.
 struct IndianBrokersRoute: RouteSource {
     let kite: UUID, upstox: UUID
-    func candidates(for order: PlaceOrder) -> [RouteCandidate] {
+    func candidates(for order: PlaceOrder, value: FixedDecimal) -> [RouteCandidate] {
         [RouteCandidate(accountID: kite.uuidString.lowercased(), broker: .kite, latency: .milliseconds(5), errorRate: 0, fee: 10, liquidity: 1),
          RouteCandidate(accountID: upstox.uuidString.lowercased(), broker: .upstox, latency: .milliseconds(9), errorRate: 0, fee: 20, liquidity: 1)]
     }

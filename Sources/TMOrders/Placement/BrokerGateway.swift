@@ -30,7 +30,7 @@ public final class BrokerGateway: Sendable {
     /// How long an opened line is kept before its row is read again (a reconnected account's new
     /// credentials, a paused account, are seen within this).
     public let maxAge: Duration
-    /// Reports each call, for the router's live speed and reliability.
+    /// Reports each broker call (`MeasuredBrokerAdapter`), for the router's live speed and reliability.
     private let observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)?
 
     public init(keyring: SecretKeyring, redis: RedisClient, makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter,
@@ -57,7 +57,11 @@ public final class BrokerGateway: Sendable {
         let account: BrokerAccount?
         do { account = try BrokerAccount.load(db, id: accountID) } catch let error as SyncError { throw MessageRejected("account_id: \(error)") }
         guard let account else { throw MessageRejected("account_id: no account \(accountID.uuidString.lowercased())") }
-        let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(makeAdapter(account.broker), budgetKey: account.budgetKey, redis: redis),
+        // Measured inside the resilience layer: the router learns the broker's own speed and
+        // failures, not our rate-limit waits or the calls an open circuit refused.
+        let base = makeAdapter(account.broker)
+        let measured: any BrokerAdapter = observe.map { MeasuredBrokerAdapter(base, report: $0) } ?? base
+        let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(measured, budgetKey: account.budgetKey, redis: redis),
                               credentials: account.credentials(keyring: keyring))
         lines.withLock { $0[accountID] = (line, ContinuousClock.now) }
         return line
@@ -65,22 +69,13 @@ public final class BrokerGateway: Sendable {
 
     public func forget(_ accountID: UUID) { _ = lines.withLock { $0.removeValue(forKey: accountID) } }
 
-    /// Runs one broker call, timing it for the router.
+    /// Runs one broker call; credentials the broker refused are forgotten, so the next order re-reads them.
     func call<T: Sendable>(_ line: BrokerLine, _ body: (BrokerLine) async throws -> T) async throws -> T {
-        let start = ContinuousClock.now
         do {
-            let value = try await body(line)
-            observe?(line.broker, ContinuousClock.now - start, false)
-            return value
-        } catch let error as BrokerError {
-            let failed: Bool
-            switch error {
-            case .unavailable, .unknownOutcome, .invalidResponse, .rateLimited: failed = true
-            case .rejected, .unauthorized, .notFound: failed = false
-            }
-            observe?(line.broker, ContinuousClock.now - start, failed)
-            if case .unauthorized = error { forget(line.account.id) }
-            throw error
+            return try await body(line)
+        } catch BrokerError.unauthorized(let reason) {
+            forget(line.account.id)
+            throw BrokerError.unauthorized(reason: reason)
         }
     }
 

@@ -53,10 +53,12 @@ public protocol RiskGate: Sendable {
 /// with the router's live inputs.
 ///
 /// Guarantees of conforming types: candidates are accounts of the same user as `order.accountID`,
-/// active, at brokers that list `order.exchange`; latency and error rate come from the calls
-/// `record` saw; the circuit state is the broker's breaker now.
+/// active, at brokers that list `order.exchange`, each with its broker's fee for an order worth
+/// `value` (the risk check's notional); latency and error rate come from the calls `record` saw;
+/// the circuit state is the broker's breaker as last read (a circuit that opened since is still
+/// refused fast, as "never sent", by the adapter's own breaker).
 public protocol RouteSource: Sendable {
-    func candidates(for order: PlaceOrder) -> [RouteCandidate]
+    func candidates(for order: PlaceOrder, value: FixedDecimal) -> [RouteCandidate]
     /// One broker call, for the live speed and reliability.
     func record(broker: BrokerKind, latency: Duration, failed: Bool)
 }

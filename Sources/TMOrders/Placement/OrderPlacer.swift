@@ -146,7 +146,7 @@ public final class OrderPlacer: Sendable {
                         ("reduces_exposure", .bool(assessment.reducesExposure))] + decision
             let routed = router.route(quantity: FixedDecimal(exactly: order.quantity) ?? 0, lotSize: check.lotSize, value: assessment.notional,
                                       idempotencyKey: order.idempotencyKey, averageTradeValue: check.averageTradeValue,
-                                      candidates: routes.candidates(for: order))
+                                      candidates: routes.candidates(for: order, value: assessment.notional))
             let requestedPrice = order.limitPrice ?? order.triggerPrice ?? assessment.price.decimal
             switch routed {
             case .failure(let error):

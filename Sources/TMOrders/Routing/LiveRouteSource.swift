@@ -57,7 +57,7 @@ public final class LiveRouteSource: RouteSource {
 
     /// Fees valued at the order's limit (else trigger) price; a market order, whose value only the
     /// risk check knows, has them compared at a value of 1 — the rates decide, the caps do not bind.
-    /// The placer, which has the risk check's notional, should call `candidates(for:value:)`.
+    /// (The placer passes the risk check's notional: `candidates(for:value:)`.)
     public func candidates(for order: PlaceOrder) -> [RouteCandidate] {
         candidates(for: order, value: Self.value(of: order))
     }
