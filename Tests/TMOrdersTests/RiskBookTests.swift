@@ -63,6 +63,18 @@ import TMRisk
         #expect(try row.decode("state_reason", as: String.self) == "margin restored")
     }
 
+    @Test func aStateAppliedInProcessTakesEffectBeforeThePollAndThePollKeepsIt() throws {
+        let h = try RiskHarness()
+        defer { h.cleanUp() }
+        let book = try h.book()
+        try TradingControls.set(h.db, scope: .account(h.second), state: .halted, reason: "limit alert", by: "worker:order-worker")
+        book.apply(.halted, to: .account(h.second), now: h.now)
+        #expect(book.check(h.order(h.second, .buy, 1), orderID: UUID(), now: h.now).reason == .tradingHalted)
+        #expect(book.check(h.order(h.main, .buy, 1), orderID: UUID(), now: h.now).passed)
+        #expect(try book.refreshLimits(h.db, now: h.now))
+        #expect(book.check(h.order(h.second, .buy, 1), orderID: UUID(), now: h.now).reason == .tradingHalted)
+    }
+
     @Test func reducingPassesOnlyOrdersThatReduceAPosition() throws {
         let h = try RiskHarness()
         defer { h.cleanUp() }

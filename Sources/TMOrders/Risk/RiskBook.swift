@@ -64,7 +64,7 @@ public final class RiskBook: RiskGate {
             for id in accounts {
                 s.accounts[id] = rows.accounts[id].map { AccountBook($0, instruments: s.instruments, prices: s.lastPrices, now: now) }
             }
-            apply(rows.limits, to: &s, now: now)
+            take(rows.limits, into: &s, now: now)
         }
     }
 
@@ -85,8 +85,8 @@ public final class RiskBook: RiskGate {
         }
         switch read {
         case .success(nil): return false
-        case .success(let rows?): return state.withLock { apply(.success(rows), to: &$0, now: now) }
-        case .failure(let error): return state.withLock { apply(.failure(error), to: &$0, now: now) }
+        case .success(let rows?): return state.withLock { take(.success(rows), into: &$0, now: now) }
+        case .failure(let error): return state.withLock { take(.failure(error), into: &$0, now: now) }
         }
     }
 
@@ -150,7 +150,7 @@ public final class RiskBook: RiskGate {
             guard let book else {
                 // Not loaded here: the engine's own refusal for an account whose positions are not
                 // known (POSITIONS_STALE, with a retry time), after the trading state and instrument.
-                let limits = unloadedLimits(s, now: now)
+                let limits = limits(s, account: order.accountID, user: nil)
                 return answer(Self.outcome(engine.evaluate(intent, account: AccountRisk(), instrument: listing?.rules, lastPrice: last, limits: limits, now: now)))
             }
             book.prepare(currency: listing?.currency, prices: s.lastPrices, epoch: s.priceEpoch)
@@ -182,7 +182,7 @@ public final class RiskBook: RiskGate {
 
     /// Takes a limits read (or its failure) into the book. Returns whether the limits in force changed.
     @discardableResult
-    private func apply(_ read: Result<LimitRows, any Error>, to s: inout State, now: Date) -> Bool {
+    private func take(_ read: Result<LimitRows, any Error>, into s: inout State, now: Date) -> Bool {
         switch read {
         case .success(let rows):
             let changed = s.emergencySince != nil || s.rows?.version != rows.version
@@ -218,10 +218,6 @@ public final class RiskBook: RiskGate {
         var emergency = RiskLimits.emergency(now: since)
         emergency.tradingState = stored?.tradingState ?? .active
         return emergency
-    }
-
-    private func unloadedLimits(_ s: State, now: Date) -> RiskLimits {
-        limits(s, account: UUID(), user: nil)
     }
 
     // MARK: Conversions
