@@ -27,6 +27,9 @@ import TMRisk
 /// - Thread-safe: one lock over the whole book; a check holds it for the engine's microseconds.
 public final class RiskBook: RiskGate {
     private let state = Locked(State())
+    /// Held by `load` and `refreshLimits` for their reads: one at a time, so a read never replaces a
+    /// newer one, and every read covers the users of all accounts loaded (checks never wait on it).
+    private let reading = NSLock()
     private let engine: RiskEngine
     private let logger: Logger
 
@@ -55,6 +58,8 @@ public final class RiskBook: RiskGate {
     /// Call it before checking the accounts' orders: a reservation made while it runs is replaced
     /// by what the rows say.
     public func load(_ db: PostgresConnection, accounts: [UUID], now: Date) throws {
+        reading.lock()
+        defer { reading.unlock() }
         let users = state.withLock { Set($0.accounts.values.map(\.user)) }
         let rows = try RiskRows.read(db, accounts: accounts, limitUsers: users, now: now)
         state.withLock { s in
@@ -78,6 +83,8 @@ public final class RiskBook: RiskGate {
     /// entered or left). A read that fails is not thrown: it is the emergency (logged).
     @discardableResult
     public func refreshLimits(_ db: PostgresConnection, now: Date) throws -> Bool {
+        reading.lock()
+        defer { reading.unlock() }
         let (users, known, emergency) = state.withLock { s in (Set(s.accounts.values.map(\.user)), s.rows?.version, s.emergencySince != nil) }
         let read = Result<LimitRows?, any Error> {
             if !emergency, let known, try LimitRows.version(db) == known { return nil }
