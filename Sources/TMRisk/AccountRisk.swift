@@ -83,6 +83,10 @@ public struct AccountRisk: Sendable {
     /// The order ended without filling the rest (rejected, cancelled, expired): its reservation goes.
     public mutating func release(id: String) { remove(id) }
 
+    /// An order already working when this state was rebuilt (from its row, after a restart): it holds
+    /// its value like any reservation, but is not a new submission (no throttle, no duplicate).
+    public mutating func restore(_ order: WorkingOrder) { put(order) }
+
     /// Working orders as the broker or the database lists them (after a restart, or a sync).
     public mutating func replaceWorkingOrders(_ orders: [WorkingOrder]) {
         for id in Array(workingOrders.keys) { remove(id) }

@@ -146,7 +146,7 @@ public struct RiskEngine: Sendable {
 
     /// The order takes the position towards zero without crossing it, counting the other working
     /// orders on the same side (two sells of 60 against 100 held: the second does not reduce).
-    func reducesExposure(_ order: OrderIntent, position: FixedDecimal, account: AccountRisk) -> Bool {
+    public func reducesExposure(_ order: OrderIntent, position: FixedDecimal, account: AccountRisk) -> Bool {
         guard position != 0, (position > 0) != (order.side == .buy) else { return false }
         return account.working(order.instrument, side: order.side) + order.quantity <= position.magnitude
     }

@@ -15,7 +15,7 @@ struct Orders: AsyncParsableCommand {
             `orders`, on the account's shard, under an idempotency key (--key; one is made and printed when omitted). The same key
             enqueues once. A refusal prints `field: reason`, enqueues nothing and exits 1.
             """,
-        subcommands: [Place.self, Cancel.self, Modify.self, List.self, Show.self, Unknown.self])
+        subcommands: [Place.self, Cancel.self, Modify.self, List.self, Show.self, Unknown.self, Halt.self, Reduce.self, Resume.self])
 
     /// Options every enqueueing subcommand shares.
     struct Submission: ParsableArguments {

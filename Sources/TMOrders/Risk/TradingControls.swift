@@ -1,0 +1,111 @@
+import Foundation
+import TMCore
+import TMPostgres
+import TMRisk
+
+/// Where a trading state applies: every account, or one.
+public enum TradingScope: Sendable, Hashable {
+    case global
+    case account(UUID)
+}
+
+/// A trading state set: by whom, when and why, and what it was before.
+public struct TradingStateChange: Sendable, Equatable {
+    public var scope: TradingScope
+    public var state: TradingState
+    public var previous: TradingState
+    public var reason: String
+    public var by: String
+    public var at: Date
+
+    public var json: JSONValue {
+        var account: JSONValue = .null
+        if case .account(let id) = scope { account = .string(id.uuidString.lowercased()) }
+        return .object([
+            ("scope", .string(scope == .global ? "global" : "account")), ("account_id", account),
+            ("trading_state", .string(state.rawValue)), ("previous_state", .string(previous.rawValue)),
+            ("reason", .string(reason)), ("by", .string(by)), ("at", .string(OrderViews.time(at))),
+        ])
+    }
+}
+
+/// The kill switch: sets the trading state of the platform or of one account, as the CLI
+/// (`tm orders halt|reduce|resume`), the order-worker and limit alerts do.
+///
+/// Guarantees: the state, who set it, when and why are written in one transaction with an
+/// `audit_log` row, so a state is never set without its record; an account's HALT engages its
+/// `trading_limits` kill switch (halted ⇔ kill switch, as 0002 requires) and any other state
+/// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
+/// sees it on its next poll. Bad input is refused naming the field, before anything is written.
+public enum TradingControls {
+    public static let maxReasonLength = 500
+
+    @discardableResult
+    public static func set(_ db: PostgresConnection, scope: TradingScope, state: TradingState, reason: String?, by: String) throws -> TradingStateChange {
+        let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let reason, reason.isEmpty { throw OrderCommandError("reason", "must not be empty (leave it out to record none)") }
+        if let reason, reason.count > maxReasonLength { throw OrderCommandError("reason", "is \(reason.count) characters; at most \(maxReasonLength)") }
+        guard !by.trimmingCharacters(in: .whitespaces).isEmpty else { throw OrderCommandError("by", "who sets the state must be named") }
+        let why = reason ?? "no reason given"
+        return try db.transaction { db in
+            let previous: TradingState
+            let at: Date
+            switch scope {
+            case .global:
+                previous = try storedState(db.query("SELECT trading_state FROM platform_trading_controls FOR UPDATE").rows.first) ?? .active
+                at = try db.query("""
+                    INSERT INTO platform_trading_controls (singleton, trading_state, state_reason, state_by, state_at, updated_by)
+                    VALUES (true, \(state.rawValue), \(why), \(by), now(), \(by))
+                    ON CONFLICT (singleton) DO UPDATE SET trading_state = EXCLUDED.trading_state, state_reason = EXCLUDED.state_reason,
+                      state_by = EXCLUDED.state_by, state_at = EXCLUDED.state_at, updated_by = EXCLUDED.updated_by
+                    RETURNING state_at
+                    """).rows[0].decode("state_at")
+            case .account(let account):
+                previous = try storedState(db.query("SELECT trading_state FROM trading_limits WHERE account_id = \(account) FOR UPDATE").rows.first) ?? .active
+                let halt = state == .halted
+                guard let row = try db.query("""
+                    INSERT INTO trading_limits (user_id, account_id, trading_state, kill_switch, kill_switch_reason, kill_switch_at, kill_switch_by,
+                                                state_reason, state_by, state_at, updated_by)
+                    SELECT user_id, id, \(state.rawValue), \(halt), CASE WHEN \(halt) THEN \(why) END, CASE WHEN \(halt) THEN now() END,
+                           CASE WHEN \(halt) THEN \(by) END, \(why), \(by), now(), \(by)
+                    FROM broker_accounts WHERE id = \(account)
+                    ON CONFLICT (account_id) WHERE account_id IS NOT NULL DO UPDATE SET
+                      trading_state = EXCLUDED.trading_state, kill_switch = EXCLUDED.kill_switch,
+                      -- The kill switch's own columns keep its last engagement when it is released.
+                      kill_switch_reason = coalesce(EXCLUDED.kill_switch_reason, trading_limits.kill_switch_reason),
+                      kill_switch_at = coalesce(EXCLUDED.kill_switch_at, trading_limits.kill_switch_at),
+                      kill_switch_by = coalesce(EXCLUDED.kill_switch_by, trading_limits.kill_switch_by),
+                      state_reason = EXCLUDED.state_reason, state_by = EXCLUDED.state_by, state_at = EXCLUDED.state_at,
+                      updated_by = EXCLUDED.updated_by, version = trading_limits.version + 1
+                    RETURNING state_at
+                    """).rows.first else {
+                    throw OrderCommandError("account_id", "no account \(account.uuidString.lowercased())")
+                }
+                at = try row.decode("state_at")
+            }
+            let change = TradingStateChange(scope: scope, state: state, previous: previous, reason: why, by: by, at: at)
+            let entity: String
+            if case .account(let id) = scope { entity = id.uuidString.lowercased() } else { entity = "global" }
+            try db.execute("""
+                INSERT INTO audit_log (actor, action, entity_type, entity_id, details)
+                VALUES (\(by), \("trading.\(action(state))"), \(scope == .global ? "platform" : "broker_account"), \(entity), \(change.json.text)::jsonb)
+                """)
+            return change
+        }
+    }
+
+    /// The CLI's word for a state: halt, reduce, resume.
+    public static func action(_ state: TradingState) -> String {
+        switch state {
+        case .halted: return "halt"
+        case .reducing: return "reduce"
+        case .active: return "resume"
+        }
+    }
+
+    private static func storedState(_ row: PostgresRow?) throws -> TradingState? {
+        guard let row else { return nil }
+        let text: String = try row.decode("trading_state")
+        return TradingState(rawValue: text)
+    }
+}

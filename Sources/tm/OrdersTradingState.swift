@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import TMCore
+import TMOrders
+import TMPostgres
+import TMRisk
+
+/// `tm orders halt|reduce|resume`: the kill switch, platform-wide or for one account.
+extension Orders {
+    /// What the three subcommands share: the scope, the reason, the output.
+    struct TradingStateOptions: ParsableArguments {
+        @Option(help: "Only this account (id or label); without it the state is set platform-wide.") var account: String?
+        @Option(help: "Why (recorded with who and when, and in the audit log).") var reason: String?
+        @Flag(help: "Print as JSON.") var json = false
+
+        func set(_ state: TradingState) throws {
+            do {
+                let db = try PostgresConnection.connect()
+                defer { db.close() }
+                let scope: TradingScope = try account.map { .account(try OrderIntake.account($0, in: db)) } ?? .global
+                let change = try TradingControls.set(db, scope: scope, state: state, reason: reason, by: "operator:\(Self.operatorName)")
+                if json { return print(change.json.prettyText) }
+                let place: String
+                if case .account(let id) = change.scope { place = "for account \(id.uuidString.lowercased())" } else { place = "platform-wide" }
+                print("trading \(Self.word(change.state)) \(place) (was \(Self.word(change.previous))) by \(change.by) at \(ISO8601DateFormatter().string(from: change.at)): \(change.reason)")
+                switch change.state {
+                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. Order workers apply it within a second.")
+                case .reducing: print("only orders that reduce a position pass. Order workers apply it within a second.")
+                case .active: print("orders are checked against every limit again. Order workers apply it within a second.")
+                }
+            } catch let refusal as OrderCommandError {
+                FileHandle.standardError.write(Data("\(refusal)\nnothing was changed\n".utf8))
+                throw ExitCode(1)
+            } catch let error as ExitCode {
+                throw error
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+
+        static func word(_ state: TradingState) -> String {
+            switch state {
+            case .active: return "ACTIVE"
+            case .reducing: return "REDUCING"
+            case .halted: return "HALTED"
+            }
+        }
+
+        static var operatorName: String {
+            let user = ProcessInfo.processInfo.environment["USER"]?.trimmingCharacters(in: .whitespaces) ?? ""
+            return user.isEmpty ? "unknown" : user
+        }
+    }
+
+    struct Halt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kill switch: refuse every new order (cancels still pass), platform-wide or for one account.")
+        @OptionGroup var options: TradingStateOptions
+        func run() throws { try options.set(.halted) }
+    }
+
+    struct Reduce: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let only orders that reduce a position through, platform-wide or for one account.")
+        @OptionGroup var options: TradingStateOptions
+        func run() throws { try options.set(.reducing) }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Trade normally again (every limit still applies), platform-wide or for one account.")
+        @OptionGroup var options: TradingStateOptions
+        func run() throws { try options.set(.active) }
+    }
+}
