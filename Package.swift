@@ -105,6 +105,7 @@ let package = Package(
         ),
         // Function executables: each main.swift only wires a library handler to the invocation protocol.
         .executableTarget(name: "sync-trigger", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-trigger", exclude: ["function.yaml"]),
+        .executableTarget(name: "order-placer", dependencies: ["TMOrders", "TMFunctionRuntime", "TMCore"], path: "Functions/order-placer", exclude: ["function.yaml"]),
         .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.

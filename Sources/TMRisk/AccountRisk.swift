@@ -87,6 +87,16 @@ public struct AccountRisk: Sendable {
     /// its value like any reservation, but is not a new submission (no throttle, no duplicate).
     public mutating func restore(_ order: WorkingOrder) { put(order) }
 
+    /// After a rebuild from rows (`reloaded from:` the state it replaces): keeps what rows do not
+    /// hold — the recent submissions (throttle, duplicates) and the reservations of orders checked
+    /// since `since` whose rows were not yet committed when read — so a periodic reload never
+    /// forgets an order in flight nor resets the rate limit.
+    public mutating func carryOver(from previous: AccountRisk, since: Date) {
+        recentSubmits = previous.recentSubmits
+        recentFingerprints = previous.recentFingerprints
+        for (id, order) in previous.workingOrders where workingOrders[id] == nil && order.submittedAt >= since { put(order) }
+    }
+
     /// Working orders as the broker or the database lists them (after a restart, or a sync).
     public mutating func replaceWorkingOrders(_ orders: [WorkingOrder]) {
         for id in Array(workingOrders.keys) { remove(id) }

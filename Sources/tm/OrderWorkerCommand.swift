@@ -1,12 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
-import TMBrokers
 import TMCore
 import TMOrders
-import TMQueue
-import TMRisk
-import TMRouting
 
 /// `tm order-worker`: the resident order-worker (`OrderWorker`) until SIGTERM or Ctrl-C.
 struct OrderWorkerCommand: AsyncParsableCommand {
@@ -25,15 +21,9 @@ struct OrderWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         JSONLogHandler.bootstrap()
         let services = try await OrderServices.open()
-        let logger = Logger(label: "tm.order-worker")
-        let manifest = try services.catalog.manifest(queue)
-        let resident = try ResidentOrderState(services: services, logger: logger)
-        let placer = services.placer(risk: resident.risk, routes: resident.routes, logger: logger)
-        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox,
-                                 prepare: { shards in try await resident.load(shards: shards, of: manifest) },
-                                 refresh: { await resident.refresh() }, logger: logger)
+        let worker = try OrderWorker.resident(services: services, queue: queue)
         TerminationSignals.install { _ in worker.stop() }
-        print("order-worker \(worker.identity): consuming \(queue) (\(manifest.shards) shards)")
+        print("order-worker \(worker.identity): consuming \(queue)")
         try await worker.run()
     }
 }

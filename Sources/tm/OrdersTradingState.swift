@@ -3,6 +3,7 @@ import Foundation
 import TMCore
 import TMOrders
 import TMPostgres
+import TMRedis
 import TMRisk
 
 /// `tm orders halt|reduce|resume`: the kill switch, platform-wide or for one account.
@@ -13,20 +14,30 @@ extension Orders {
         @Option(help: "Why (recorded with who and when, and in the audit log).") var reason: String?
         @Flag(help: "Print as JSON.") var json = false
 
-        func set(_ state: TradingState) throws {
+        func set(_ state: TradingState) async throws {
             do {
                 let db = try PostgresConnection.connect()
                 defer { db.close() }
                 let scope: TradingScope = try account.map { .account(try OrderIntake.account($0, in: db)) } ?? .global
                 let change = try TradingControls.set(db, scope: scope, state: state, reason: reason, by: "operator:\(Self.operatorName)")
+                // Committed; now tell the workers, so their next message sees it.
+                var announced = true
+                do {
+                    let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(), name: "tm-orders")
+                    defer { redis.close() }
+                    try await TradingControls.announce(redis)
+                } catch {
+                    announced = false
+                    FileHandle.standardError.write(Data("warning: could not tell the order workers at once (\(error)); they apply it within a second\n".utf8))
+                }
                 if json { return print(change.json.prettyText) }
                 let place: String
                 if case .account(let id) = change.scope { place = "for account \(id.uuidString.lowercased())" } else { place = "platform-wide" }
                 print("trading \(Self.word(change.state)) \(place) (was \(Self.word(change.previous))) by \(change.by) at \(ISO8601DateFormatter().string(from: change.at)): \(change.reason)")
                 switch change.state {
-                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. Order workers apply it within a second.")
-                case .reducing: print("only orders that reduce a position pass. Order workers apply it within a second.")
-                case .active: print("orders are checked against every limit again. Order workers apply it within a second.")
+                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
+                case .reducing: print("only orders that reduce a position pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
+                case .active: print("orders are checked against every limit again. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
                 }
             } catch let refusal as OrderCommandError {
                 FileHandle.standardError.write(Data("\(refusal)\nnothing was changed\n".utf8))
@@ -53,24 +64,24 @@ extension Orders {
         }
     }
 
-    struct Halt: ParsableCommand {
+    struct Halt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kill switch: refuse every new order (cancels still pass), platform-wide or for one account.")
         @OptionGroup var options: TradingStateOptions
-        func run() throws { try options.set(.halted) }
+        func run() async throws { try await options.set(.halted) }
     }
 
-    struct Reduce: ParsableCommand {
+    struct Reduce: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Let only orders that reduce a position through, platform-wide or for one account.")
         @OptionGroup var options: TradingStateOptions
-        func run() throws { try options.set(.reducing) }
+        func run() async throws { try await options.set(.reducing) }
     }
 
-    struct Resume: ParsableCommand {
+    struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Trade normally again (every limit still applies), platform-wide or for one account.")
         @OptionGroup var options: TradingStateOptions
-        func run() throws { try options.set(.active) }
+        func run() async throws { try await options.set(.active) }
     }
 }

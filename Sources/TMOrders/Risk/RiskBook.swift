@@ -55,8 +55,8 @@ public final class RiskBook: RiskGate {
 
     /// (Re)builds `accounts` from their rows, and reloads the instrument master and every loaded
     /// account's limits (so all of them are of one version). An account with no row is dropped.
-    /// Call it before checking the accounts' orders: a reservation made while it runs is replaced
-    /// by what the rows say.
+    /// A reload keeps each account's recent submissions and the reservations of orders checked in
+    /// the last minute that the rows do not show yet (`AccountRisk.carryOver`).
     public func load(_ db: PostgresConnection, accounts: [UUID], now: Date) throws {
         reading.lock()
         defer { reading.unlock() }
@@ -67,7 +67,11 @@ public final class RiskBook: RiskGate {
             for (key, price) in rows.prices where !s.fedPrices.contains(key) { s.lastPrices[key] = price.price }
             s.priceEpoch &+= 1
             for id in accounts {
+                let previous = s.accounts[id]
                 s.accounts[id] = rows.accounts[id].map { AccountBook($0, instruments: s.instruments, prices: s.lastPrices, now: now) }
+                // A reload (not a first load): orders checked in the last minute may not have been
+                // committed when the rows were read; the throttle's memory is not in any row.
+                if let previous, let book = s.accounts[id] { book.risk.carryOver(from: previous.risk, since: now.addingTimeInterval(-60)) }
             }
             take(rows.limits, into: &s, now: now)
         }

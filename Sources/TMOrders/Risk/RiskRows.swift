@@ -202,10 +202,14 @@ struct RiskRows: Sendable {
 
     private static func readWorkingOrders(_ db: PostgresConnection, _ list: String, into rows: inout RiskRows) throws {
         for row in try db.query(PostgresQuery(unsafeSQL: """
-            SELECT id, account_id, exchange, symbol, side, coalesce(remaining_quantity, quantity - filled_quantity)::text AS remaining,
+            SELECT id, coalesce(requested_account_id, account_id) AS account_id, exchange, symbol, side,
+                   coalesce(remaining_quantity, quantity - filled_quantity)::text AS remaining,
                    price::text, coalesce(requested_price, price, trigger_price)::text AS reserve_price,
                    CASE WHEN state = 'ROUTED' THEN NULL ELSE coalesce(submitted_at, created_at) END AS submitted_at
-            FROM orders WHERE account_id = ANY($1::uuid[]) AND state IN (\(openStates))
+            FROM orders
+            -- An order is reserved where it was asked for (the shard's account), wherever it was routed;
+            -- a split's children are held by their parent's reservation.
+            WHERE coalesce(requested_account_id, account_id) = ANY($1::uuid[]) AND parent_order_id IS NULL AND state IN (\(openStates))
             ORDER BY created_at, id
             """, binds: [list.postgresData()])).rows {
             let account: UUID = try row.decode("account_id")

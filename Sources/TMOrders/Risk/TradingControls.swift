@@ -1,6 +1,7 @@
 import Foundation
 import TMCore
 import TMPostgres
+import TMRedis
 import TMRisk
 
 /// Where a trading state applies: every account, or one.
@@ -38,6 +39,16 @@ public struct TradingStateChange: Sendable, Equatable {
 /// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
 /// sees it on its next poll. Bad input is refused naming the field, before anything is written.
 public enum TradingControls {
+    /// The Redis counter a trading-state change bumps once committed (`announce`): order workers
+    /// read it before each message and re-read the limits when it moved, so a halt applies to the
+    /// next message after the command returns (the limits poll alone takes up to a second).
+    public static let announcementKey = "tm:{trading-controls}:announced"
+
+    public static func announce(_ redis: RedisClient) async throws { _ = try await redis.send("INCR", announcementKey) }
+
+    /// The counter's value (nil: no change ever announced).
+    public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }
+
     public static let maxReasonLength = 500
 
     @discardableResult

@@ -9,6 +9,8 @@ import TMSync
 /// The resident order-worker: leases shards of the `orders` queue (one owner per shard), keeps the
 /// risk state of their accounts in memory, and places their orders through `OrderPlacer`.
 ///
+/// Usually built from the environment with `OrderWorker.resident(services:queue:)`.
+///
 /// Guarantees:
 /// - one owner per shard: a shard is consumed only under its lease (`DistributedLock`, renewed by
 ///   the one lease keeper `hold`); every write carries the lease's fencing token besides the
@@ -48,6 +50,8 @@ public final class OrderWorker: Sendable {
     let prepare: @Sendable (Set<Int>) async throws -> Void
     /// Keeps it current: limits, trading states (called every `refreshInterval`).
     let refresh: @Sendable () async -> Void
+    /// Runs before each message (a trading-state change announced since applies to it).
+    let beforeMessage: @Sendable () async -> Void
     let logger: Logger
     private let owned = Locked<[Int: Owned]>([:])
     private let stopping = Locked(false)
@@ -60,7 +64,8 @@ public final class OrderWorker: Sendable {
 
     public init(manifest: QueueManifest, redis: RedisConfiguration, placer: OrderPlacer, outbox: TradeEventOutbox?, settings: Settings = Settings(),
                 prepare: @escaping @Sendable (Set<Int>) async throws -> Void = { _ in }, refresh: @escaping @Sendable () async -> Void = {},
-                logger: Logger = Logger(label: "tm.order-worker")) {
+                beforeMessage: @escaping @Sendable () async -> Void = {}, logger: Logger = Logger(label: "tm.order-worker")) {
+        self.beforeMessage = beforeMessage
         self.manifest = manifest
         self.redisConfiguration = redis
         self.placer = placer
@@ -183,9 +188,10 @@ public final class OrderWorker: Sendable {
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
         options.orderingKey = { delivery in OrderWorker.account(of: delivery.payload) }
-        let placer = self.placer
+        let (placer, beforeMessage) = (self.placer, self.beforeMessage)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
+            await beforeMessage()
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() })
@@ -215,5 +221,19 @@ public final class OrderWorker: Sendable {
             await body()
             try? await Task.sleep(for: interval)
         }
+    }
+}
+
+extension OrderWorker {
+    /// The worker as `tm order-worker` runs it: the services from the environment, the resident
+    /// risk book and route source loaded for the owned shards and kept current, the outbox relayed.
+    public static func resident(services: OrderServices, queue: String = "orders", settings: Settings = Settings(),
+                                logger: Logger = Logger(label: "tm.order-worker")) throws -> OrderWorker {
+        let manifest = try services.catalog.manifest(queue)
+        let state = try ResidentState(pool: services.pool, redis: services.redis, environment: services.environment, logger: logger)
+        return OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: services.placer(risk: state.risk, routes: state.routes, logger: logger),
+                           outbox: services.outbox, settings: settings,
+                           prepare: { shards in try await state.load(shards: shards, of: manifest) },
+                           refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
     }
 }
