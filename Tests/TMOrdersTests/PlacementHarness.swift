@@ -101,9 +101,9 @@ final class PlacementHarness: @unchecked Sendable {
                           #"{"broker":"\#(broker.rawValue)","api_key":"\#(key)","api_secret":"\#(secret)","access_token":"token-\#(secret)"}"#)
         }
         try db.simpleQuery("""
-            INSERT INTO instruments (exchange, symbol, lot_size, tick_size, tradable, broker_tokens) VALUES
-                ('NSE', 'INFY', 1, 0.05, true, '{"upstox": "NSE_EQ|INE009A01021"}'), ('NASDAQ', 'AAPL', 1, 0.01, true, '{}'),
-                ('BINANCE', 'BTCUSDT', 0.00001, 0.01, true, '{}')
+            INSERT INTO instruments (exchange, symbol, lot_size, tick_size, tradable, broker_tokens, currency) VALUES
+                ('NSE', 'INFY', 1, 0.05, true, '{"upstox": "NSE_EQ|INE009A01021"}', 'INR'), ('NASDAQ', 'AAPL', 1, 0.01, true, '{}', 'USD'),
+                ('BINANCE', 'BTCUSDT', 0.00001, 0.01, true, '{}', 'USDT')
             ON CONFLICT DO NOTHING
             """)
         for (broker, symbol, price) in [("kite", "INFY", "1500"), ("upstox", "INFY", "1500"), ("alpaca", "AAPL", "190"), ("binance", "BTCUSDT", "65000")] {
@@ -111,10 +111,23 @@ final class PlacementHarness: @unchecked Sendable {
         }
     }
 
+    /// What the real risk book needs to pass an order: every account synced just now, with funds.
+    func synced() throws {
+        try db.execute("UPDATE broker_accounts SET last_sync_at = now()")
+        for (broker, account) in accounts {
+            let currency = broker == .alpaca ? "USD" : broker == .binance ? "USDT" : "INR"
+            try db.execute("""
+                INSERT INTO account_funds (account_id, segment, currency, available, as_of) VALUES (\(account), '', \(currency), 100000000, now())
+                ON CONFLICT (account_id, segment, currency) DO UPDATE SET available = excluded.available, as_of = excluded.as_of
+                """)
+        }
+    }
+
     func apiKey(_ broker: BrokerKind) -> String { "key-\(broker.rawValue)-\(secret)" }
 
     /// A placer over broker-sim; `timeout` bounds each broker call.
-    func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil) -> OrderPlacer {
+    func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil,
+                risk: (any RiskGate)? = nil, logger: Logger = Logger(label: "test")) -> OrderPlacer {
         let endpoints = BrokerEndpoints.simulator(port: sim.port)
         let timeouts = BrokerTimeouts(connect: .seconds(1), total: timeout)
         let (http, redis) = (self.http, self.redis)
@@ -125,8 +138,8 @@ final class PlacementHarness: @unchecked Sendable {
         let producer = QueueProducer(redis: redis, catalog: try! QueueCatalog([QueueManifest(name: notifications)]))
         let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.value, $0.key) })
         let clock = self.clock
-        return OrderPlacer(pool: pool, risk: risk, routes: routes ?? OwnAccountRoute(brokers: brokers), gateway: gateway, producer: producer,
-                           settings: settings, clock: { clock.now() })
+        return OrderPlacer(pool: pool, risk: risk ?? self.risk, routes: routes ?? OwnAccountRoute(brokers: brokers), gateway: gateway,
+                           producer: producer, settings: settings, clock: { clock.now() }, logger: logger)
     }
 
     /// A delivery of a new message (its own fence), as the queue would hand it over.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TMCore
 import TMFunctionRuntime
 import TMQueue
@@ -15,12 +16,24 @@ import TMRisk
 public struct OrderPlacerFunction: FunctionHandler {
     /// The state for these accounts, loaded per invocation.
     public typealias Prepare = @Sendable (_ accounts: [UUID]) async throws -> (any RiskGate, any RouteSource)
-    let services: OrderServices
+    /// The placer over that state (the services' adapters and queues).
+    public typealias MakePlacer = @Sendable (any RiskGate, any RouteSource, Logger) -> OrderPlacer
     let prepare: Prepare
+    let makePlacer: MakePlacer
 
-    public init(services: OrderServices, prepare: @escaping Prepare) {
-        self.services = services
+    public init(prepare: @escaping Prepare, placer: @escaping MakePlacer) {
         self.prepare = prepare
+        self.makePlacer = placer
+    }
+
+    /// As `Functions/order-placer` runs it: the services from the environment, each invocation's
+    /// accounts read from rows.
+    public init(services: OrderServices) {
+        self.init(prepare: { accounts in
+            let state = try ResidentState(pool: services.pool, redis: services.redis, environment: services.environment)
+            try await state.load(accounts: accounts)
+            return (state.risk, state.routes)
+        }, placer: { services.placer(risk: $0, routes: $1, logger: $2) })
     }
 
     public func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
@@ -29,7 +42,7 @@ public struct OrderPlacerFunction: FunctionHandler {
         do { (risk, routes) = try await prepare(accounts.sorted { $0.uuidString < $1.uuidString }) } catch {
             return .failed("loading the accounts' risk state: \(error)", retryable: true)
         }
-        let placer = services.placer(risk: risk, routes: routes, logger: context.logger)
+        let placer = makePlacer(risk, routes, context.logger)
         // One lane per account, admitted in the batch's order; the lanes run side by side.
         let lanes = SerialLanes()
         let tickets = Dictionary(uniqueKeysWithValues: request.records.map {

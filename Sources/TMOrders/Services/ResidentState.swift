@@ -31,6 +31,9 @@ public final class ResidentState: Sendable {
     let logger: Logger
     let reloadInterval: Duration
     private let served = Locked<[UUID]>([])
+    private let shards = Locked<Set<Int>>([])
+    /// Loads run one at a time: a later load always covers every shard added before it.
+    private let loads = SerialLanes()
     private let lastReload = Locked(ContinuousClock.now)
     private let controlsSeen = Locked<String?>(nil)
 
@@ -45,10 +48,15 @@ public final class ResidentState: Sendable {
         risk = RiskBook(logger: logger)
     }
 
-    /// Serves the accounts whose `orders` messages travel `shards` (the worker's owned shards).
-    public func load(shards: Set<Int>, of manifest: QueueManifest) async throws {
-        let all = try await pool.withConnection { db in try db.query("SELECT id FROM broker_accounts").rows.map { try $0.decode("id", as: UUID.self) } }
-        try await load(accounts: all.filter { shards.contains(QueueKeys.shard(for: $0.uuidString.lowercased(), shards: manifest.shards)) })
+    /// Also serves the accounts whose `orders` messages travel `shards` (shards the worker took;
+    /// those it held already stay served).
+    public func load(shards added: Set<Int>, of manifest: QueueManifest) async throws {
+        shards.withLock { $0.formUnion(added) }
+        try await loads.run(loads.admit("load")) {
+            let wanted = shards.withLock { $0 }
+            let all = try await pool.withConnection { db in try db.query("SELECT id FROM broker_accounts").rows.map { try $0.decode("id", as: UUID.self) } }
+            try await load(accounts: all.filter { wanted.contains(QueueKeys.shard(for: $0.uuidString.lowercased(), shards: manifest.shards)) })
+        }
     }
 
     /// Serves exactly `accounts`, read from rows now (others are forgotten).

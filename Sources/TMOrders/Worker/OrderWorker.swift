@@ -152,7 +152,7 @@ public final class OrderWorker: Sendable {
             do {
                 try await lock.hold(lease) { lease in
                     held.withLock { $0 = lease }
-                    try await self.prepare(Set(self.ownedShards))
+                    try await self.prepare(Set(self.ownedShards).union([shard]))
                     let running = self.consumer(shard, lease: lease)
                     consumer.withLock { $0 = running }
                     log.info("shard taken", metadata: ["fencing_token": "\(lease.lease.fencingToken)"])
