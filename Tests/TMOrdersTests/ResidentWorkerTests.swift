@@ -103,5 +103,16 @@ import TMRisk
         #expect(try h.state(key: "cold-kite") == "CANCELLED")
         #expect(try h.brokerOrders(.kite, clientOrderID: try h.row(key: "cold-kite").decode("client_order_id")) == 1)
         #expect(try h.brokerOrders(.alpaca, clientOrderID: try h.row(key: "cold-alpaca").decode("client_order_id")) == 1)
+
+        // Two new orders of one account in a batch, the broker slow: the second starts only once
+        // the first is answered (its row is created after the first was accepted).
+        try h.fault(#"{"broker":"kite","endpoint":"POST /orders/regular","latency_ms":300,"count":2}"#)
+        let third = InvocationRequest(invocationID: "inv-3", function: "order-placer", attempt: 1,
+                                      deadlineMillis: Int64(Date().timeIntervalSince1970 * 1000) + 60_000,
+                                      records: [record(h.place(.kite, key: "cold-first", price: "1391")), record(h.place(.kite, key: "cold-second", price: "1392"))])
+        _ = await function.handle(third, context: FunctionContext(request: third, logger: Logger(label: "test")))
+        let accepted: Date = try #require(try h.row(key: "cold-first").decode("accepted_at", as: Date?.self))
+        let created: Date = try h.db.query("SELECT created_at FROM orders WHERE idempotency_key = 'cold-second'").rows[0].decode("created_at")
+        #expect(accepted <= created)
     }
 }
