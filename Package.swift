@@ -118,6 +118,12 @@ let package = Package(
         .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
                           path: "Benchmarks/RiskBench"),
         .executableTarget(
+            name: "order-bench",
+            dependencies: ["TMOrders", "TMSync", "TMBrokers", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto",
+                           "TMHTTP", "TMRisk", "TMRouting", "TMCore", "BenchSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/OrderBench"
+        ),
+        .executableTarget(
             name: "function-bench",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore", "BenchSupport"],
             path: "Benchmarks/FunctionBench"
@@ -152,7 +158,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -184,6 +184,16 @@ public final class OrderPlacer: Sendable {
                 guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
                     throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
                 }
+                // Just committed SUBMITTING and never sent: send now. (`advance` would look it up
+                // first, find nothing so soon, and hold the order UNKNOWN until `resendAfter`.)
+                guard record.isSplitParent else {
+                    let sent = try await send(record, fences: fences)
+                    return PlacementResult(orderID: sent.id, state: sent.state, note: "sent")
+                }
+                for child in try await read({ try OrderStore.children($0, of: orderID) }) where child.state == .submitting {
+                    // A child whose send failed is UNKNOWN now; the parent's summary below counts it.
+                    do { _ = try await send(child, fences: fences) } catch is PlacementPending {}
+                }
                 return try await advance(record, fences: fences)
             }
         }
