@@ -108,11 +108,13 @@ let package = Package(
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
+        // What the benchmarks against brokers share: broker-sim next to the binary, a scratch database migrated.
+        .target(name: "BenchFixtures", dependencies: ["TMCore", "TMDatabase", "TMHTTP", "TMPostgres"], path: "Benchmarks/BenchFixtures"),
         .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore", "BenchSupport"], path: "Benchmarks/QueueBench"),
         .executableTarget(
             name: "sync-bench",
             dependencies: ["TMSync", "TMBrokers", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto", "TMHTTP", "TMCore",
-                           .product(name: "Logging", package: "swift-log")],
+                           "BenchFixtures", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SyncBench"
         ),
         .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
@@ -120,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "order-bench",
             dependencies: ["TMOrders", "TMSync", "TMBrokers", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto",
-                           "TMHTTP", "TMRisk", "TMRouting", "TMCore", "BenchSupport", .product(name: "Logging", package: "swift-log")],
+                           "TMHTTP", "TMRisk", "TMRouting", "TMCore", "BenchFixtures", "BenchSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/OrderBench"
         ),
         .executableTarget(

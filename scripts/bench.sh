@@ -91,5 +91,5 @@ swift build -c release --product risk-bench >/dev/null
 echo
 swift build -c release --product order-bench >/dev/null
 swift build -c release --product broker-sim >/dev/null
-.build/release/order-bench --accounts "${BENCH_ORDER_ACCOUNTS:-200}" --burst "${BENCH_ORDER_BURST:-5000}" --rates "${BENCH_ORDER_RATES:-1000,5000}" \
+.build/release/order-bench --accounts "${BENCH_ORDER_ACCOUNTS:-200}" --burst "${BENCH_ORDER_BURST:-5000}" --rates "${BENCH_ORDER_RATES:-200,1000,5000}" \
   --seconds "${BENCH_ORDER_SECONDS:-2}" --serial 1000 --cold "${BENCH_ORDER_COLD:-1000}" --batch 10 --json bench-results/orders.json

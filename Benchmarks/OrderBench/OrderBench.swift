@@ -1,6 +1,6 @@
 // order-bench: the order path (issue 11) end to end against broker-sim answering at once.
 //
-//   order-bench [--accounts 200] [--burst 20000] [--rates 1000,5000] [--seconds 5] [--serial 1000]
+//   order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
 //               [--cold 2000] [--batch 10] [--json bench-results/orders.json]
 //
 // 1. burst: --burst orders over --accounts Kite accounts enqueued at once into the `orders` queue,
@@ -23,6 +23,7 @@
 // Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE; `make bench` uses the test servers): it
 // creates its own database (dropped at the end) and uses Redis database 10. broker-sim must sit next
 // to this binary. Risk is a pass-through (as `tm order-worker`'s interim state), routing the requested account.
+import BenchFixtures
 import BenchSupport
 import Foundation
 import Logging
@@ -37,12 +38,6 @@ import TMPostgres
 import TMQueue
 import TMRedis
 import TMSync
-
-func option(_ name: String, _ fallback: String) -> String {
-    let args = CommandLine.arguments
-    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return fallback }
-    return args[i + 1]
-}
 
 struct Figure: Codable {
     var name: String
@@ -66,52 +61,30 @@ enum OrderBench {
         JSONLogHandler.bootstrap()
         let accountCount = Int(option("--accounts", "200"))!
         let burst = Int(option("--burst", "20000"))!
-        let rates = option("--rates", "1000,5000").split(separator: ",").compactMap { Int($0) }
+        let rates = option("--rates", "200,1000,5000").split(separator: ",").compactMap { Int($0) }
         let seconds = Double(option("--seconds", "5"))!
         let serial = Int(option("--serial", "1000"))!
         let cold = Int(option("--cold", "2000"))!
         let batch = Int(option("--batch", "10"))!
         let jsonPath = option("--json", "bench-results/orders.json")
-        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let environment = TMEnvironment.current()
 
-        // --- broker-sim on a free port, answering at once.
-        let sim = try Subprocess(bin.appendingPathComponent("broker-sim").path, ["--port", "0", "--no-rate-limits"], stdout: .pipe, stderr: .null)
-        defer { _ = sim.terminate(grace: .seconds(5)) }
-        var banner = [UInt8](repeating: 0, count: 256)
-        let n = read(sim.stdoutFD, &banner, banner.count)
-        guard n > 0, let range = String(decoding: banner[0..<n], as: UTF8.self).range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            FileHandle.standardError.write(Data("order-bench: broker-sim did not start\n".utf8))
-            exit(1)
-        }
-        let simURL = String(String(decoding: banner[0..<n], as: UTF8.self)[range])
-        let admin = try HTTPClient()
-
-        // --- a database of its own, migrated, with the accounts (sealed credentials), each known to broker-sim.
-        var adminDB = try PostgresConfiguration.fromEnvironment(environment)
-        let dbName = "tm_order_bench_\(getpid())"
-        adminDB.database = "postgres"
-        let server = try PostgresConnection(configuration: adminDB)
-        try server.simpleQuery("CREATE DATABASE \(dbName)")
-        var benchDB = adminDB
-        benchDB.database = dbName
-        defer {
-            if let server = try? PostgresConnection(configuration: adminDB) {
-                try? server.simpleQuery("DROP DATABASE IF EXISTS \(dbName) WITH (FORCE)")
-                server.close()
-            }
-        }
+        // --- broker-sim answering at once; a database of its own, migrated, with the accounts (sealed
+        // credentials), each known to broker-sim.
+        let sim = try BenchBrokerSim(arguments: ["--no-rate-limits"])
+        defer { sim.stop() }
+        let simURL = sim.url
+        let database = try BenchDatabase(prefix: "tm_order_bench", environment: environment)
+        defer { database.drop() }
+        let benchDB = database.configuration
         let db = try PostgresConnection(configuration: benchDB)
-        try Migrator(connection: db, migrations: try MigrationCatalog.bundled()).migrate()
         let key = try SecretKey.generate()
         let keyring = try SecretKeyring(current: key)
         try db.execute("INSERT INTO users (email, display_name) VALUES ('bench@test.local', 'Bench')")
         var accounts: [UUID] = []
         for i in 0..<accountCount {
             let apiKey = "order-bench-\(i)"
-            let body = #"{"broker":"kite","api_key":"\#(apiKey)","api_secret":"secret-\#(i)","access_token":"token-\#(i)"}"#
-            let response = try admin.send(HTTPRequest(.post, simURL + "/admin/accounts", body: .json(Data(body.utf8))))
-            guard response.status < 300 else { throw ConfigurationError(variable: "broker-sim", reason: String(decoding: response.body, as: UTF8.self)) }
+            try sim.post("/admin/accounts", #"{"broker":"kite","api_key":"\#(apiKey)","api_secret":"secret-\#(i)","access_token":"token-\#(i)"}"#)
             accounts.append(try AccountAdministration.add(db, keyring: keyring, userEmail: "bench@test.local", broker: .kite, label: "acct-\(i)",
                                                           credentials: .init(apiKey: apiKey, apiSecret: "secret-\(i)", accessToken: "token-\(i)")))
         }
@@ -120,7 +93,7 @@ enum OrderBench {
         var redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
         redisConfiguration.database = 10
         var values = environment.values
-        values["TM_DATABASE_URL"] = "postgres://\(benchDB.user)@\(benchDB.host):\(benchDB.port)/\(dbName)"
+        values["TM_DATABASE_URL"] = database.url
         values["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/10"
         values["TM_SECRET_KEY"] = key.exportBase64()
         values["TM_KITE_BASE_URL"] = "\(simURL)/kite"
@@ -338,7 +311,6 @@ enum OrderBench {
         await services.pool.shutdown()
         services.redis.close()
         db.close()
-        server.close()
     }
 
     static func loadAverage() -> String {
