@@ -110,15 +110,23 @@ let package = Package(
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
+        // What the benchmarks against brokers share: broker-sim next to the binary, a scratch database migrated.
+        .target(name: "BenchFixtures", dependencies: ["TMCore", "TMDatabase", "TMHTTP", "TMPostgres"], path: "Benchmarks/BenchFixtures"),
         .executableTarget(name: "queue-bench", dependencies: ["TMQueue", "TMRedis", "TMCore", "BenchSupport"], path: "Benchmarks/QueueBench"),
         .executableTarget(
             name: "sync-bench",
             dependencies: ["TMSync", "TMBrokers", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto", "TMHTTP", "TMCore",
-                           .product(name: "Logging", package: "swift-log")],
+                           "BenchFixtures", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SyncBench"
         ),
         .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
                           path: "Benchmarks/RiskBench"),
+        .executableTarget(
+            name: "order-bench",
+            dependencies: ["TMOrders", "TMSync", "TMBrokers", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto",
+                           "TMHTTP", "TMRisk", "TMRouting", "TMCore", "BenchFixtures", "BenchSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/OrderBench"
+        ),
         .executableTarget(
             name: "function-bench",
             dependencies: ["TMFunctions", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMCore", "BenchSupport"],
@@ -154,7 +162,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMRouting", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -83,3 +83,13 @@ swift build -c release --static-swift-stdlib --scratch-path .build/static --prod
 echo
 swift build -c release --product risk-bench >/dev/null
 .build/release/risk-bench --n "${BENCH_RISK_N:-200000}" --json bench-results/risk.json
+
+# The order path (issue 11): orders/s through one in-process order-worker, enqueue → ACCEPTED at
+# offered loads (open loop), a serial profile of one order's time, and the cold order-placer, with
+# broker-sim answering at once. After risk-bench, whose risk + route figures it quotes.
+# Writes bench-results/orders.json.
+echo
+swift build -c release --product order-bench >/dev/null
+swift build -c release --product broker-sim >/dev/null
+.build/release/order-bench --accounts "${BENCH_ORDER_ACCOUNTS:-200}" --burst "${BENCH_ORDER_BURST:-5000}" --rates "${BENCH_ORDER_RATES:-200,1000,5000}" \
+  --seconds "${BENCH_ORDER_SECONDS:-2}" --serial 1000 --cold "${BENCH_ORDER_COLD:-1000}" --batch 10 --json bench-results/orders.json

@@ -7,6 +7,7 @@
 // Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE; `make bench` uses the test servers): it
 // creates its own database (dropped at the end) and uses Redis database 9. broker-sim and
 // sync-consumer must sit next to this binary.
+import BenchFixtures
 import Foundation
 import Logging
 import TMBrokers
@@ -19,12 +20,6 @@ import TMPostgres
 import TMQueue
 import TMRedis
 import TMSync
-
-func option(_ name: String, _ fallback: String) -> String {
-    let args = CommandLine.arguments
-    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return fallback }
-    return args[i + 1]
-}
 
 struct Run: Codable {
     var concurrency: Int
@@ -53,39 +48,16 @@ enum SyncBench {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let environment = TMEnvironment.current()
 
-        // --- broker-sim, on a free port, 50 ms per call, no broker rate limits (each account has its own key anyway).
-        let sim = try Subprocess(bin.appendingPathComponent("broker-sim").path, ["--port", "0", "--latency-ms", "\(latency)", "--no-rate-limits"],
-                                 stdout: .pipe, stderr: .null)
-        defer { sim.terminate(grace: .seconds(5)) }
-        var banner = [UInt8](repeating: 0, count: 256)
-        let n = read(sim.stdoutFD, &banner, banner.count)
-        guard n > 0, let range = String(decoding: banner[0..<n], as: UTF8.self).range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            FileHandle.standardError.write(Data("sync-bench: broker-sim did not start\n".utf8))
-            exit(1)
-        }
-        let simURL = String(String(decoding: banner[0..<n], as: UTF8.self)[range])
-        let admin = try HTTPClient()
-        func post(_ path: String, _ body: String) throws {
-            let response = try admin.send(HTTPRequest(.post, simURL + path, body: .json(Data(body.utf8))))
-            guard response.status < 300 else { throw ConfigurationError(variable: "broker-sim", reason: "\(path): \(String(decoding: response.body, as: UTF8.self))") }
-        }
-
-        // --- a database of its own, migrated, with the accounts (sealed credentials).
-        var adminDB = try PostgresConfiguration.fromEnvironment(environment)
-        let dbName = "tm_sync_bench_\(getpid())"
-        adminDB.database = "postgres"
-        let server = try PostgresConnection(configuration: adminDB)
-        try server.simpleQuery("CREATE DATABASE \(dbName)")
-        var benchDB = adminDB
-        benchDB.database = dbName
-        defer {
-            if let server = try? PostgresConnection(configuration: adminDB) {
-                try? server.simpleQuery("DROP DATABASE IF EXISTS \(dbName) WITH (FORCE)")
-                server.close()
-            }
-        }
+        // --- broker-sim, on a free port, 50 ms per call, no broker rate limits (each account has its own key anyway);
+        // a database of its own, migrated, with the accounts (sealed credentials).
+        let sim = try BenchBrokerSim(arguments: ["--latency-ms", "\(latency)", "--no-rate-limits"])
+        defer { sim.stop() }
+        let simURL = sim.url
+        let post = sim.post
+        let database = try BenchDatabase(prefix: "tm_sync_bench", environment: environment)
+        defer { database.drop() }
+        let benchDB = database.configuration
         let db = try PostgresConnection(configuration: benchDB)
-        try Migrator(connection: db, migrations: try MigrationCatalog.bundled()).migrate()
         let key = try SecretKey.generate()
         let keyring = try SecretKeyring(current: key)
         try db.execute("INSERT INTO users (email, display_name) VALUES ('bench@test.local', 'Bench')")
@@ -105,7 +77,7 @@ enum SyncBench {
         var redisURL = try RedisConfiguration.fromEnvironment(environment)
         redisURL.database = 9
         var functionEnvironment = ProcessInfo.processInfo.environment.merging(environment.values) { _, new in new }
-        functionEnvironment["TM_DATABASE_URL"] = "postgres://\(benchDB.user)@\(benchDB.host):\(benchDB.port)/\(dbName)"
+        functionEnvironment["TM_DATABASE_URL"] = database.url
         functionEnvironment["TM_REDIS_URL"] = "redis://\(redisURL.host):\(redisURL.port)/9"
         functionEnvironment["TM_SECRET_KEY"] = key.exportBase64()
         functionEnvironment["TM_LOG_LEVEL"] = "error"
@@ -165,6 +137,5 @@ enum SyncBench {
         print("figures written to \(jsonPath)")
         redis.close()
         db.close()
-        server.close()
     }
 }

@@ -184,6 +184,7 @@ public final class OrderPlacer: Sendable {
                 guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
                     throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
                 }
+                // Just committed SUBMITTING and never sent: send now (`advance` would look it up first).
                 if record.isSplitParent { return try await advanceParent(record, fresh: true, fences: fences) }
                 let sent = try await send(record, fences: fences)
                 return PlacementResult(orderID: sent.id, state: sent.state, note: "placed")

@@ -1,0 +1,336 @@
+// order-bench: the order path (issue 11) end to end against broker-sim answering at once.
+//
+//   order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
+//               [--cold 2000] [--batch 10] [--json bench-results/orders.json]
+//
+// 1. burst: --burst orders over --accounts Kite accounts enqueued at once into the `orders` queue,
+//    drained by ONE in-process OrderWorker (8 shards × 16 handlers, the same object `tm order-worker`
+//    runs): orders/s from the first enqueue to the last ACCEPTED commit;
+// 2. open loop: orders paced at each --rates for --seconds into an idle worker; latency = the
+//    order's `accepted_at` (Postgres now() of the answer's transaction) − the wall time just before
+//    its XADD, read after the run from the rows, so nothing polls while it runs;
+// 3. serial profile: --serial orders one at a time straight through OrderPlacer.handle (no queue),
+//    split into broker HTTP, the rate budget and circuit breaker (Redis), and Postgres (the rest);
+// 4. cold: --cold orders through OrderPlacerFunction in batches of --batch, one invocation at a time
+//    (reserved concurrency 1, as its manifest must), each invocation opening its accounts afresh.
+// Risk + route alone is risk-bench's figure (bench-results/risk.json), quoted when present.
+//
+// The orders are market orders of 1 INFY, spread round-robin over the accounts: broker-sim fills them
+// at once, so the answer's commit moves SUBMITTING → FILLED and stamps accepted_at (with filled_at).
+// Resting limit orders would measure broker-sim instead: it rescans every working limit order each
+// tick under its one lock, and copies an account's order list on every place.
+//
+// Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE; `make bench` uses the test servers): it
+// creates its own database (dropped at the end) and uses Redis database 10. broker-sim must sit next
+// to this binary. Risk is a pass-through (as `tm order-worker`'s interim state), routing the requested account.
+import BenchFixtures
+import BenchSupport
+import Foundation
+import Logging
+import TMBrokers
+import TMCore
+import TMCrypto
+import TMDatabase
+import TMFunctionRuntime
+import TMHTTP
+import TMOrders
+import TMPostgres
+import TMQueue
+import TMRedis
+import TMSync
+
+struct Figure: Codable {
+    var name: String
+    var orders: Int
+    var ordersPerSecond: Double?
+    var offeredPerSecond: Double?
+    var p50Millis: Double?
+    var p99Millis: Double?
+    var p999Millis: Double?
+    var maxMillis: Double?
+    var notAccepted: Int
+    var note: String
+}
+
+func wallSeconds() -> Double { Date().timeIntervalSince1970 }
+
+@main
+enum OrderBench {
+    static func main() async throws {
+        setenv("TM_LOG_LEVEL", "error", 0)
+        JSONLogHandler.bootstrap()
+        let accountCount = Int(option("--accounts", "200"))!
+        let burst = Int(option("--burst", "20000"))!
+        let rates = option("--rates", "200,1000,5000").split(separator: ",").compactMap { Int($0) }
+        let seconds = Double(option("--seconds", "5"))!
+        let serial = Int(option("--serial", "1000"))!
+        let cold = Int(option("--cold", "2000"))!
+        let batch = Int(option("--batch", "10"))!
+        let jsonPath = option("--json", "bench-results/orders.json")
+        let environment = TMEnvironment.current()
+
+        // --- broker-sim answering at once; a database of its own, migrated, with the accounts (sealed
+        // credentials), each known to broker-sim.
+        let sim = try BenchBrokerSim(arguments: ["--no-rate-limits"])
+        defer { sim.stop() }
+        let simURL = sim.url
+        let database = try BenchDatabase(prefix: "tm_order_bench", environment: environment)
+        defer { database.drop() }
+        let benchDB = database.configuration
+        let db = try PostgresConnection(configuration: benchDB)
+        let key = try SecretKey.generate()
+        let keyring = try SecretKeyring(current: key)
+        try db.execute("INSERT INTO users (email, display_name) VALUES ('bench@test.local', 'Bench')")
+        var accounts: [UUID] = []
+        for i in 0..<accountCount {
+            let apiKey = "order-bench-\(i)"
+            try sim.post("/admin/accounts", #"{"broker":"kite","api_key":"\#(apiKey)","api_secret":"secret-\#(i)","access_token":"token-\#(i)"}"#)
+            accounts.append(try AccountAdministration.add(db, keyring: keyring, userEmail: "bench@test.local", broker: .kite, label: "acct-\(i)",
+                                                          credentials: .init(apiKey: apiKey, apiSecret: "secret-\(i)", accessToken: "token-\(i)")))
+        }
+
+        // --- the order path's services, as `tm order-worker` opens them, on this database and Redis db 10.
+        var redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
+        redisConfiguration.database = 10
+        var values = environment.values
+        values["TM_DATABASE_URL"] = database.url
+        values["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/10"
+        values["TM_SECRET_KEY"] = key.exportBase64()
+        values["TM_KITE_BASE_URL"] = "\(simURL)/kite"
+        values["TM_QUEUES_DIR"] = values["TM_QUEUES_DIR"] ?? FileManager.default.currentDirectoryPath + "/Queues"
+        let services = try await OrderServices.open(environment: TMEnvironment(process: values, envFile: nil))
+        try await services.redis.send("FLUSHDB")
+        let times = PhaseTimes()
+        let logger = Logger(label: "order-bench")
+        let gateway = BrokerGateway(keyring: services.keyring, redis: services.redis, makeAdapter: { TimedAdapter(base: services.makeAdapter($0), times: times) },
+                                    observe: { _, elapsed, _ in times.add("broker call incl. budget + breaker", elapsed) })
+        let placer = OrderPlacer(pool: services.pool, risk: PassingRisk(), routes: RequestedAccount(), gateway: gateway, producer: services.producer,
+                                 settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
+        print("order-bench: \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
+
+        let accountIDs = accounts
+        func order(_ run: String, _ index: Int) -> (key: String, payload: [UInt8]) {
+            let key = "\(run)-\(index)"
+            let place = PlaceOrder(idempotencyKey: key, accountID: accountIDs[index % accountIDs.count], symbol: "INFY", exchange: "NSE", side: .buy,
+                                   quantity: 1, type: .market)
+            return (key, Array(OrderCommand.place(place).json.text.utf8))
+        }
+
+        /// Waits until every order of `run` has its answer committed (or `timeout`), then reads each one's
+        /// accepted_at; returns the latencies (ms) against `sent` and how many did not reach ACCEPTED.
+        func collect(_ run: String, count: Int, sent: [String: Double], timeout: Duration) async throws -> (latencies: [Double], notAccepted: Int, last: Double) {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                let done: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NOT NULL")
+                    .rows[0].decode("n")
+                if done >= count { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let rows = try db.query("""
+                SELECT idempotency_key, extract(epoch FROM accepted_at)::float8 AS at FROM orders
+                WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NOT NULL
+                """).rows
+            var latencies: [Double] = []
+            var last = 0.0
+            for row in rows {
+                let key: String = try row.decode("idempotency_key")
+                let at: Double = try row.decode("at")
+                last = max(last, at)
+                if let start = sent[key] { latencies.append((at - start) * 1000) }
+            }
+            return (latencies, count - rows.count, last)
+        }
+
+        var figures: [Figure] = []
+        func histogramFigure(_ name: String, orders: Int, perSecond: Double?, offered: Double?, latencies: [Double], notAccepted: Int, note: String) -> Figure {
+            let h = LatencyHistogram(millis: latencies)
+            return Figure(name: name, orders: orders, ordersPerSecond: perSecond, offeredPerSecond: offered, p50Millis: h.millis(atPercentile: 50),
+                          p99Millis: h.millis(atPercentile: 99), p999Millis: h.millis(atPercentile: 99.9), maxMillis: h.maxMillis,
+                          notAccepted: notAccepted, note: note)
+        }
+
+        // --- 3 first (no worker running): the serial profile of one order's time.
+        times.reset()
+        var serialTotal = LatencyHistogram()
+        let serialStarted = ContinuousClock.now
+        for i in 0..<serial {
+            let (_, payload) = order("serial", i)
+            let start = ContinuousClock.now
+            let fences = PlacementFences(fences: [MessageFence(queue: "orders", messageID: UUID().uuidString, epoch: 1)])
+            _ = try? await placer.handle(payload, fences: fences)
+            serialTotal.record(millis: (ContinuousClock.now - start).seconds * 1000)
+        }
+        let serialElapsed = (ContinuousClock.now - serialStarted).seconds
+        let phases = times.snapshot
+        let perOrder = serialElapsed / Double(max(1, serial)) * 1_000_000
+        let http = phases["broker HTTP (place)"]?.micros ?? 0
+        let call = phases["broker call incl. budget + breaker"]?.micros ?? 0
+        let serialNotAccepted: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key LIKE 'serial-%' AND accepted_at IS NULL").rows[0].decode("n")
+        figures.append(histogramFigure("serial, OrderPlacer.handle direct (1 at a time)", orders: serial, perSecond: Double(serial) / serialElapsed, offered: nil,
+                                       latencies: [], notAccepted: serialNotAccepted,
+                                       note: String(format: "per order %.0f µs: broker HTTP %.0f, budget+breaker (Redis) %.0f, Postgres and the rest %.0f; look-ups %d",
+                                                    perOrder, http, call - http, perOrder - call, phases["broker HTTP (look-up)"]?.count ?? 0)))
+        figures[figures.count - 1].p50Millis = serialTotal.millis(atPercentile: 50)
+        figures[figures.count - 1].p99Millis = serialTotal.millis(atPercentile: 99)
+        figures[figures.count - 1].p999Millis = serialTotal.millis(atPercentile: 99.9)
+        figures[figures.count - 1].maxMillis = serialTotal.maxMillis
+
+        // --- the resident worker, in process.
+        let manifest = try services.catalog.manifest("orders")
+        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, logger: logger)
+        let workerTask = Task { try await worker.run() }
+        while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(50)) }
+        // The orders come from elsewhere (the API's intake): a connection of their own, so the sender
+        // never queues behind the worker's Redis traffic.
+        let intakeRedis = try await RedisClient(configuration: services.redisConfiguration, name: "intake")
+        defer { intakeRedis.close() }
+        let producer = QueueProducer(redis: intakeRedis, catalog: services.catalog)
+
+        /// Each run starts from an idle worker: the outbox relay has published what earlier runs wrote.
+        func settle() async throws {
+            for _ in 0..<600 {
+                let waiting: Int = try db.query("SELECT count(*)::int AS n FROM trade_event_outbox").rows[0].decode("n")
+                if waiting == 0 { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+
+        // --- 2. open loop at each offered rate (lowest first), into an idle worker.
+        for rate in rates {
+            try await settle()
+            let run = "open\(rate)"
+            let count = Int(Double(rate) * seconds)
+            let payloads = (0..<count).map { order(run, $0) }
+            let sent = Locked<[String: Double]>([:])
+            let clock = ContinuousClock()
+            let started = clock.now
+            var maxBehind = Duration.zero
+            // Open loop: each order is sent at its time whether or not the earlier sends have returned.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, (key, payload)) in payloads.enumerated() {
+                    let due = started + .nanoseconds(Int64(Double(index) / Double(rate) * 1e9))
+                    let now = clock.now
+                    if due > now + .microseconds(200) { try await Task.sleep(until: due, clock: clock) } else if now > due { maxBehind = max(maxBehind, now - due) }
+                    group.addTask {
+                        let at = wallSeconds()
+                        _ = try await producer.enqueue("orders", OutgoingMessage(payload: payload, key: key))
+                        sent.withLock { $0[key] = at }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let offered = Double(count) / (clock.now - started).seconds
+            let result = try await collect(run, count: count, sent: sent.withLock { $0 }, timeout: .seconds(max(60, Double(count) / 100)))
+            figures.append(histogramFigure("open loop \(rate)/s, enqueue → ACCEPTED", orders: count, perSecond: nil, offered: offered,
+                                           latencies: result.latencies, notAccepted: result.notAccepted,
+                                           note: String(format: "sender at most %.1f ms behind schedule", maxBehind.seconds * 1000)))
+        }
+
+        // --- 1. burst: every order enqueued at once (4 enqueuers), one worker drains.
+        try await settle()
+        do {
+            times.reset()
+            let payloads = (0..<burst).map { order("burst", $0) }
+            let sent = Locked<[String: Double]>([:])
+            let cpu = processCPUSeconds()
+            let first = wallSeconds()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let lanes = 4
+                for lane in 0..<lanes {
+                    group.addTask {
+                        var mine: [String: Double] = [:]
+                        for index in stride(from: lane, to: payloads.count, by: lanes) {
+                            let (key, payload) = payloads[index]
+                            mine[key] = wallSeconds()
+                            _ = try await producer.enqueue("orders", OutgoingMessage(payload: payload, key: key))
+                        }
+                        let done = mine
+                        sent.withLock { $0.merge(done) { a, _ in a } }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let enqueued = wallSeconds() - first
+            let result = try await collect("burst", count: burst, sent: sent.withLock { $0 }, timeout: .seconds(max(60, burst / 100)))
+            let span = result.last - first
+            let used = processCPUSeconds() - cpu
+            let profile = times.snapshot
+            figures.append(histogramFigure("burst through 1 worker", orders: burst, perSecond: Double(burst - result.notAccepted) / span, offered: nil,
+                                           latencies: result.latencies, notAccepted: result.notAccepted,
+                                           note: String(format: "enqueued in %.2f s (%.0f/s); bench process CPU %.0f%% of one core; broker call mean %.0f µs (HTTP %.0f µs)",
+                                                        enqueued, Double(burst) / enqueued, used / span * 100,
+                                                        profile["broker call incl. budget + breaker"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)))
+        }
+
+        worker.stop()
+        _ = try? await workerTask.value
+
+        // --- 4. cold: OrderPlacerFunction, one invocation at a time.
+        if cold > 0 {
+            let function = OrderPlacerFunction(services: services) { _ in (PassingRisk(), RequestedAccount()) }
+            let payloads = (0..<cold).map { order("cold", $0) }
+            var sent: [String: Double] = [:]
+            var invocation = LatencyHistogram()
+            let started = ContinuousClock.now
+            for chunk in stride(from: 0, to: payloads.count, by: batch) {
+                let slice = payloads[chunk..<min(chunk + batch, payloads.count)]
+                let now = wallSeconds()
+                let records = slice.map { (key, payload) -> InvocationRecord in
+                    sent[key] = now
+                    return InvocationRecord(messageID: UUID().uuidString, key: key, queue: "orders", attempt: 1, epoch: 1,
+                                            enqueuedAtMillis: Int64(now * 1000), body: String(decoding: payload, as: UTF8.self))
+                }
+                let request = InvocationRequest(invocationID: UUID().uuidString, function: "order-placer", attempt: 1,
+                                                deadlineMillis: Int64((now + 60) * 1000), records: records)
+                let start = ContinuousClock.now
+                _ = await function.handle(request, context: FunctionContext(request: request, logger: logger))
+                invocation.record(millis: (ContinuousClock.now - start).seconds * 1000)
+            }
+            let elapsed = (ContinuousClock.now - started).seconds
+            let result = try await collect("cold", count: cold, sent: sent, timeout: .seconds(10))
+            figures.append(histogramFigure("cold OrderPlacerFunction, batch \(batch)", orders: cold, perSecond: Double(cold) / elapsed, offered: nil,
+                                           latencies: result.latencies, notAccepted: result.notAccepted,
+                                           note: String(format: "latency from the invocation's start; invocation p50 %.1f ms, p99 %.1f ms; handler only (no spawn: see functions.json)",
+                                                        invocation.millis(atPercentile: 50), invocation.millis(atPercentile: 99))))
+        }
+
+        // --- risk + route alone, from risk-bench when it ran.
+        let riskPath = URL(fileURLWithPath: jsonPath).deletingLastPathComponent().appendingPathComponent("risk.json")
+        if let data = try? Data(contentsOf: riskPath), let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let risk = report["figures"] as? [String: Double] {
+            figures.append(Figure(name: "risk check + route alone (risk-bench)", orders: report["orders"] as? Int ?? 0, ordersPerSecond: risk["checksPerSecond"],
+                                  offeredPerSecond: nil, p50Millis: risk["p50Micros"].map { $0 / 1000 }, p99Millis: risk["p99Micros"].map { $0 / 1000 },
+                                  p999Millis: risk["p999Micros"].map { $0 / 1000 }, maxMillis: risk["maxMicros"].map { $0 / 1000 }, notAccepted: 0,
+                                  note: "quoted from \(riskPath.lastPathComponent)"))
+        }
+
+        print()
+        func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        let number = { (value: Double?, format: String) in value.map { String(format: format, $0) } ?? "-" }
+        print("run".padding(toLength: 48, withPad: " ", startingAt: 0) + ["orders", "orders/s", "offered/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "not acc."].map { column($0, 10) }.joined())
+        for f in figures {
+            print(f.name.padding(toLength: 48, withPad: " ", startingAt: 0)
+                  + [String(f.orders), number(f.ordersPerSecond, "%.0f"), number(f.offeredPerSecond, "%.0f"), number(f.p50Millis, "%.3f"),
+                     number(f.p99Millis, "%.3f"), number(f.p999Millis, "%.3f"), number(f.maxMillis, "%.3f"), String(f.notAccepted)].map { column($0, 10) }.joined())
+            print("    " + f.note)
+        }
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: jsonPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(figures).write(to: URL(fileURLWithPath: jsonPath))
+        print("figures written to \(jsonPath)")
+        await services.pool.shutdown()
+        services.redis.close()
+        db.close()
+    }
+
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    }
+
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}
