@@ -30,7 +30,7 @@ final class PhaseTimes: Sendable {
 }
 
 /// The real adapter (libcurl to broker-sim), timed: the HTTP round trip alone. `ResilientBrokerAdapter`
-/// wraps it, so the gateway's time minus this one is the rate budget and circuit breaker (Redis).
+/// wraps it (inside the resilience layer, as the router's measurements are).
 struct TimedAdapter: BrokerAdapter {
     let base: any BrokerAdapter
     let times: PhaseTimes
@@ -57,25 +57,4 @@ struct TimedAdapter: BrokerAdapter {
     func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
         try await base.lastPrices(instruments, credentials: credentials)
     }
-}
-
-/// Every order passes, valued at its limit price (as `tm order-worker`'s interim state does until
-/// the RiskBook lands); the real check plus routing alone is risk-bench's figure.
-struct PassingRisk: RiskGate {
-    func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck {
-        let price = FixedDecimal(exactly: order.limitPrice ?? 1) ?? 1
-        let quantity = FixedDecimal(exactly: order.quantity) ?? 1
-        return RiskCheck(outcome: .passed(RiskAssessment(price: price, multiplier: 1, notional: price * quantity, reducesExposure: false,
-                                                         underEmergencyLimits: false)), lastPrice: nil)
-    }
-    func release(orderID: UUID, account: UUID) {}
-    func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal) {}
-}
-
-/// The account asked for, at Kite (no split: one broker account per order).
-struct RequestedAccount: RouteSource {
-    func candidates(for order: PlaceOrder) -> [RouteCandidate] {
-        [RouteCandidate(accountID: order.accountID.uuidString.lowercased(), broker: .kite, latency: .milliseconds(1), errorRate: 0, fee: 0, liquidity: 1)]
-    }
-    func record(broker: BrokerKind, latency: Duration, failed: Bool) {}
 }

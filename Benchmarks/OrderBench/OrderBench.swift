@@ -10,7 +10,7 @@
 //    order's `accepted_at` (Postgres now() of the answer's transaction) − the wall time just before
 //    its XADD, read after the run from the rows, so nothing polls while it runs;
 // 3. serial profile: --serial orders one at a time straight through OrderPlacer.handle (no queue),
-//    split into broker HTTP, the rate budget and circuit breaker (Redis), and Postgres (the rest);
+//    split into broker HTTP, the adapter's own work, and the rest (Postgres, the rate budget and circuit breaker in Redis);
 // 4. cold: --cold orders through OrderPlacerFunction in batches of --batch, one invocation at a time
 //    (reserved concurrency 1, as its manifest must), each invocation opening its accounts afresh.
 // Risk + route alone is risk-bench's figure (bench-results/risk.json), quoted when present.
@@ -80,14 +80,21 @@ enum OrderBench {
         let db = try PostgresConnection(configuration: benchDB)
         let key = try SecretKey.generate()
         let keyring = try SecretKeyring(current: key)
-        try db.execute("INSERT INTO users (email, display_name) VALUES ('bench@test.local', 'Bench')")
+        // One trader per account (the router chooses among a user's own accounts), each synced just
+        // now with ample funds, so the real risk book passes the orders on their merits.
         var accounts: [UUID] = []
         for i in 0..<accountCount {
             let apiKey = "order-bench-\(i)"
+            try db.execute("INSERT INTO users (email, display_name) VALUES (\("bench-\(i)@test.local"), 'Bench')")
             try sim.post("/admin/accounts", #"{"broker":"kite","api_key":"\#(apiKey)","api_secret":"secret-\#(i)","access_token":"token-\#(i)"}"#)
-            accounts.append(try AccountAdministration.add(db, keyring: keyring, userEmail: "bench@test.local", broker: .kite, label: "acct-\(i)",
+            accounts.append(try AccountAdministration.add(db, keyring: keyring, userEmail: "bench-\(i)@test.local", broker: .kite, label: "acct-\(i)",
                                                           credentials: .init(apiKey: apiKey, apiSecret: "secret-\(i)", accessToken: "token-\(i)")))
         }
+        try db.execute("UPDATE broker_accounts SET last_sync_at = now()")
+        try db.execute("INSERT INTO account_funds (account_id, currency, available, as_of) SELECT id, 'INR', 1e12, now() FROM broker_accounts")
+        try db.execute("INSERT INTO instruments (exchange, symbol, lot_size, tick_size, currency) VALUES ('NSE', 'INFY', 1, 0.05, 'INR') ON CONFLICT DO NOTHING")
+        // The bench sends the same market order again and again: not a duplicate here.
+        try db.execute("UPDATE platform_trading_controls SET duplicate_window = interval '0'")
 
         // --- the order path's services, as `tm order-worker` opens them, on this database and Redis db 10.
         var redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
@@ -103,8 +110,16 @@ enum OrderBench {
         let times = PhaseTimes()
         let logger = Logger(label: "order-bench")
         let gateway = BrokerGateway(keyring: services.keyring, redis: services.redis, makeAdapter: { TimedAdapter(base: services.makeAdapter($0), times: times) },
-                                    observe: { _, elapsed, _ in times.add("broker call incl. budget + breaker", elapsed) })
-        let placer = OrderPlacer(pool: services.pool, risk: PassingRisk(), routes: RequestedAccount(), gateway: gateway, producer: services.producer,
+                                    observe: { _, elapsed, _ in times.add("broker call (adapter)", elapsed) })
+        // The real resident state (risk book, live routes), as `tm order-worker` keeps it.
+        @Sendable func residentState(_ accounts: [UUID]) async throws -> ResidentState {
+            let state = try ResidentState(pool: services.pool, redis: services.redis, environment: services.environment)
+            try await state.load(accounts: accounts)
+            state.risk.setLastPrice(1500, symbol: "INFY", exchange: "NSE")  // market data's part (issue 12)
+            return state
+        }
+        let state = try await residentState(accounts)
+        let placer = OrderPlacer(pool: services.pool, risk: state.risk, routes: state.routes, gateway: gateway, producer: services.producer,
                                  settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
         print("order-bench: \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
 
@@ -164,11 +179,11 @@ enum OrderBench {
         let phases = times.snapshot
         let perOrder = serialElapsed / Double(max(1, serial)) * 1_000_000
         let http = phases["broker HTTP (place)"]?.micros ?? 0
-        let call = phases["broker call incl. budget + breaker"]?.micros ?? 0
+        let call = phases["broker call (adapter)"]?.micros ?? 0
         let serialNotAccepted: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key LIKE 'serial-%' AND accepted_at IS NULL").rows[0].decode("n")
         figures.append(histogramFigure("serial, OrderPlacer.handle direct (1 at a time)", orders: serial, perSecond: Double(serial) / serialElapsed, offered: nil,
                                        latencies: [], notAccepted: serialNotAccepted,
-                                       note: String(format: "per order %.0f µs: broker HTTP %.0f, budget+breaker (Redis) %.0f, Postgres and the rest %.0f; look-ups %d",
+                                       note: String(format: "per order %.0f µs: broker HTTP %.0f, adapter beyond HTTP %.0f, Postgres, Redis (budget, breaker) and the rest %.0f; look-ups %d",
                                                     perOrder, http, call - http, perOrder - call, phases["broker HTTP (look-up)"]?.count ?? 0)))
         figures[figures.count - 1].p50Millis = serialTotal.millis(atPercentile: 50)
         figures[figures.count - 1].p99Millis = serialTotal.millis(atPercentile: 99)
@@ -177,7 +192,8 @@ enum OrderBench {
 
         // --- the resident worker, in process.
         let manifest = try services.catalog.manifest("orders")
-        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, logger: logger)
+        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox,
+                                 refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
         let workerTask = Task { try await worker.run() }
         while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(50)) }
         // The orders come from elsewhere (the API's intake): a connection of their own, so the sender
@@ -259,7 +275,7 @@ enum OrderBench {
                                            latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "enqueued in %.2f s (%.0f/s); bench process CPU %.0f%% of one core; broker call mean %.0f µs (HTTP %.0f µs)",
                                                         enqueued, Double(burst) / enqueued, used / span * 100,
-                                                        profile["broker call incl. budget + breaker"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)))
+                                                        profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)))
         }
 
         worker.stop()
@@ -267,7 +283,13 @@ enum OrderBench {
 
         // --- 4. cold: OrderPlacerFunction, one invocation at a time.
         if cold > 0 {
-            let function = OrderPlacerFunction(services: services) { _ in (PassingRisk(), RequestedAccount()) }
+            let function = OrderPlacerFunction(prepare: { accounts in
+                let state = try await residentState(accounts)
+                return (state.risk, state.routes)
+            }, placer: { risk, routes, logger in
+                OrderPlacer(pool: services.pool, risk: risk, routes: routes, gateway: gateway, producer: services.producer,
+                            settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
+            })
             let payloads = (0..<cold).map { order("cold", $0) }
             var sent: [String: Double] = [:]
             var invocation = LatencyHistogram()
