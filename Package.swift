@@ -152,7 +152,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TestSupport", "tm"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMCrypto", "TMHTTP", "TMPostgres", "TMQueue", "TMRedis", "TMSync", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

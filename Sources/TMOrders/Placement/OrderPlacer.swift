@@ -184,7 +184,9 @@ public final class OrderPlacer: Sendable {
                 guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
                     throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
                 }
-                return try await advance(record, fences: fences)
+                if record.isSplitParent { return try await advanceParent(record, fresh: true, fences: fences) }
+                let sent = try await send(record, fences: fences)
+                return PlacementResult(orderID: sent.id, state: sent.state, note: "placed")
             }
         }
     }
@@ -219,7 +221,7 @@ public final class OrderPlacer: Sendable {
     func advance(_ record: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
         switch record.state {
         case .submitting where record.isSplitParent, .unknown where record.isSplitParent:
-            return try await advanceParent(record, fences: fences)
+            return try await advanceParent(record, fresh: false, fences: fences)
         case .submitting, .unknown:
             let resolved = try await resolve(record, fences: fences, mayResend: true)
             return PlacementResult(orderID: resolved.id, state: resolved.state, note: "resolved")
@@ -235,13 +237,15 @@ public final class OrderPlacer: Sendable {
         }
     }
 
-    /// A split order: each child is resolved or sent; the parent then reports their sum.
-    private func advanceParent(_ parent: OrderRecord, fences: PlacementFences) async throws -> PlacementResult {
+    /// A split order: each child is sent (`fresh`: just committed SUBMITTING) or, on a redelivery,
+    /// resolved; the parent then reports their sum.
+    private func advanceParent(_ parent: OrderRecord, fresh: Bool, fences: PlacementFences) async throws -> PlacementResult {
         var pending: [String] = []
         for child in try await read({ try OrderStore.children($0, of: parent.id) }) {
             do {
                 switch child.state {
-                case .submitting where child.submitAttempts == 0, .received, .routed: _ = try await advance(child, fences: fences)
+                case .submitting where fresh: _ = try await send(child, fences: fences)
+                case .received, .routed: _ = try await advance(child, fences: fences)
                 case .submitting, .unknown: _ = try await resolve(child, fences: fences, mayResend: true)
                 default: break
                 }
