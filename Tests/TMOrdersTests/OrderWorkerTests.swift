@@ -92,6 +92,7 @@ import TMQueue
         let order = h.restingOrder(account, key: "killed-mid-call")
         try await h.place(order)
         try await eventually("the order committed SUBMITTING", within: .seconds(60)) { try h.order(key: order.idempotencyKey)?.state == "SUBMITTING" }
+        try await eventually("the place request at the broker", within: .seconds(30)) { h.faultsApplied() == 1 }
         first.kill()
         // The broker acts on the request anyway; no answer was written.
         try await eventually("the broker to execute the order", within: .seconds(30)) { try h.brokerOrders(account)[h.clientID(order.idempotencyKey)] == 1 }
@@ -168,7 +169,7 @@ import TMQueue
         let inFlight = h.restingOrder(slow, key: "shards-0-slow")
         try await h.place(inFlight)
         keys.append((slow, inFlight.idempotencyKey))
-        try await eventually("the slow order SUBMITTING", within: .seconds(60)) { try h.order(key: inFlight.idempotencyKey)?.state == "SUBMITTING" }
+        try await eventually("the slow order at the broker", within: .seconds(60)) { h.faultsApplied() == 1 }
         for n in 1...6 {
             for account in h.accounts {
                 let order = h.restingOrder(account, key: "shards-\(n)-\(account.uuidString.prefix(6))")

@@ -33,6 +33,7 @@ final class WorkerHarness: @unchecked Sendable {
     private let workers = Locked<[ChildProcess]>([])
     private var started = 0
     let logDirectory: URL
+    let simulatorLog: String
 
     init(accounts count: Int = 2, brokerTimeout: String = "2s") async throws {
         self.brokerTimeout = brokerTimeout
@@ -53,7 +54,8 @@ final class WorkerHarness: @unchecked Sendable {
         keyring = try SecretKeyring(current: key)
 
         let path = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
-        simulator = try ChildProcess(path, ["--port", "0", "--no-rate-limits"], captureOutput: true)
+        simulatorLog = logDirectory.appendingPathComponent("broker-sim.log").path
+        simulator = try ChildProcess(path, ["--port", "0", "--no-rate-limits"], captureOutput: true, logFile: simulatorLog)
         var seen = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while !seen.contains("listening on"), ContinuousClock.now < deadline {
@@ -167,6 +169,12 @@ final class WorkerHarness: @unchecked Sendable {
     /// message delivered twice, as far as the worker can tell.
     func enqueueAgain(_ command: OrderCommand) async throws {
         _ = try await producer.enqueue(queue, OutgoingMessage(payload: Array(command.json.text.utf8)))
+    }
+
+    /// How many requests broker-sim's fault rules have met so far (its log's "fault applied" lines):
+    /// a request counted here has reached the broker, whatever becomes of its caller.
+    func faultsApplied() -> Int {
+        ((try? String(contentsOfFile: simulatorLog, encoding: .utf8)) ?? "").components(separatedBy: "fault applied").count - 1
     }
 
     /// Broker-sim's count of orders per client order id for one account.
