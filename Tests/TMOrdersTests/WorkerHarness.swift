@@ -87,6 +87,7 @@ final class WorkerHarness: @unchecked Sendable {
         }
         accounts = ids
         apiKeys = keys
+        try await resetCircuit()
     }
 
     let brokerTimeout: String
@@ -260,6 +261,12 @@ final class WorkerHarness: @unchecked Sendable {
         _ = try HTTPClient().send(HTTPRequest(.delete, simBase + "/admin/faults/\(id)"))
     }
 
+    /// Closes Kite's circuit breaker. It is one per broker for every process sharing this Redis (the
+    /// test servers): a test's injected failures must not leave it open for the next test.
+    func resetCircuit() async throws {
+        _ = try await redis.send("DEL", CircuitBreaker(name: BrokerKind.kite.rawValue, redis: redis).key)
+    }
+
     /// Dead letters of the harness's queue.
     var deadLetters: DeadLetterQueue { get throws { DeadLetterQueue(redis: redis, manifest: try catalog.manifest(queue)) } }
 
@@ -273,6 +280,7 @@ final class WorkerHarness: @unchecked Sendable {
             if !names.isEmpty { _ = try? await redis.send(RedisCommand("DEL", arguments: names)) }
         }
         _ = try? await redis.send("DEL", QueueKeys.shardWorkers(queue: queue))
+        try? await resetCircuit()
         redis.close()
         db.close()
         database.drop()
