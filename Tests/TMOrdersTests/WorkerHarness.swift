@@ -18,6 +18,7 @@ final class WorkerHarness: @unchecked Sendable {
     let database: TestDatabase
     let db: PostgresConnection
     let redis: RedisClient
+    let scratch: ScratchOrdersQueue
     let queue: String
     let queueDirectory: URL
     let catalog: QueueCatalog
@@ -39,15 +40,13 @@ final class WorkerHarness: @unchecked Sendable {
         self.brokerTimeout = brokerTimeout
         database = try TestDatabase(migrated: true, prefix: "tm_worker")
         db = try database.connect()
-        queue = "orders-" + TestServers.uniqueName("w").lowercased().replacingOccurrences(of: "_", with: "-")
-        queueDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(queue)
+        scratch = try ScratchOrdersQueue(prefix: "w")
+        queue = scratch.name
+        queueDirectory = scratch.directory
+        catalog = scratch.catalog
+        shards = scratch.shards
         logDirectory = queueDirectory.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
-        let real = try String(contentsOf: TestServers.repositoryRoot.appendingPathComponent("Queues/orders.yaml"), encoding: .utf8)
-        try real.replacingOccurrences(of: "\nname: orders\n", with: "\nname: \(queue)\n")
-            .write(to: queueDirectory.appendingPathComponent("\(queue).yaml"), atomically: true, encoding: .utf8)
-        catalog = try QueueCatalog.load(directory: queueDirectory)
-        shards = try catalog.manifest(queue).shards
         redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         let key = try SecretKey.generate()
         secretKey = key.exportBase64()
@@ -273,12 +272,7 @@ final class WorkerHarness: @unchecked Sendable {
     func cleanUp() async {
         for worker in workers.withLock({ $0 }) where worker.isRunning { worker.kill() }
         simulator.kill()
-        if ProcessInfo.processInfo.environment["TM_KEEP_WORKER_LOGS"] == nil { try? FileManager.default.removeItem(at: queueDirectory) }
-        for shard in 0..<shards {
-            let keys = (try? await redis.send("KEYS", "tm:{\(queue).\(shard)}:*").array) ?? []
-            let names = keys.compactMap(\.string)
-            if !names.isEmpty { _ = try? await redis.send(RedisCommand("DEL", arguments: names)) }
-        }
+        await scratch.remove(redis: redis, keepDirectory: ProcessInfo.processInfo.environment["TM_KEEP_WORKER_LOGS"] != nil)
         _ = try? await redis.send("DEL", QueueKeys.shardWorkers(queue: queue))
         try? await resetCircuit()
         redis.close()
