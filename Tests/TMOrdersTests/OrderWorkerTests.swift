@@ -43,7 +43,8 @@ import TMQueue
     // MARK: 1. Happy path
 
     @Test func aWorkerPlacesQueuedOrdersOnceAndInAccountOrder() async throws {
-        let h = try await WorkerHarness(accounts: 2)
+        // (A long broker timeout: no call may time out on a loaded machine, the test asserts the fault-free path.)
+        let h = try await WorkerHarness(accounts: 2, brokerTimeout: "10s")
         // Queued before the worker starts: each account's orders wait on its shard, in order.
         var keys: [(account: UUID, key: String)] = []
         for n in 0..<12 {
@@ -113,7 +114,7 @@ import TMQueue
     // MARK: 3. The same message twice; a dead letter replayed after the order was placed
 
     @Test func theSameMessageTwiceAndAReplayedDeadLetterPlaceOnce() async throws {
-        let h = try await WorkerHarness(accounts: 1)
+        let h = try await WorkerHarness(accounts: 1, brokerTimeout: "10s")
         let account = h.accounts[0]
         try h.startWorker()
 
