@@ -162,7 +162,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

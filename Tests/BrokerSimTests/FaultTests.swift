@@ -67,6 +67,25 @@ import Testing
         #expect(try sim.alpacaOrder(clientID: "lost-1").status == 422)  // a blind retry is refused as a duplicate
     }
 
+    @Test func dropRateDropsSomeResponsesAndExecutesEveryOrder() throws {
+        let sim = try SimulatorHarness()
+        _ = try sim.admin(.post, "/faults", json: #"{"broker":"alpaca","endpoint":"POST /v2/orders","drop_rate":0.5}"#)
+        var answered = 0, dropped = 0
+        for n in 0..<40 {
+            do {
+                #expect(try sim.alpacaOrder(clientID: "some-\(n)").status == 200)
+                answered += 1
+            } catch let error as HTTPClientError {
+                #expect(error.mayHaveReachedServer)
+                dropped += 1
+            }
+        }
+        // A fraction, not all or none (seeded: the same run draws the same drops); every order executed.
+        #expect(answered > 0 && dropped > 0)
+        #expect(sim.simulator.exchange.orders(.alpaca, apiKey: SimulatorHarness.alpaca.key).count == 40)
+        #expect(sim.simulator.faults.active.count == 1)
+    }
+
     @Test func faultsAreListedAndRemoved() throws {
         let sim = try SimulatorHarness()
         let id = try #require(try sim.admin(.post, "/faults", json: #"{"broker":"kite","error_rate":1}"#).json.text("id"))

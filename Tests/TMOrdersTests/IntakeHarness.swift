@@ -11,6 +11,7 @@ final class IntakeHarness: @unchecked Sendable {
     let database: TestDatabase
     let db: PostgresConnection
     let redis: RedisClient
+    let scratch: ScratchOrdersQueue
     let queue: String
     let queueDirectory: URL
     let catalog: QueueCatalog
@@ -22,14 +23,12 @@ final class IntakeHarness: @unchecked Sendable {
     init() async throws {
         database = try TestDatabase(migrated: true, prefix: "tm_intake")
         db = try database.connect()
-        queue = "orders-" + TestServers.uniqueName("t").lowercased().replacingOccurrences(of: "_", with: "-")
-        queueDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(queue)
-        try FileManager.default.createDirectory(at: queueDirectory, withIntermediateDirectories: true)
-        let real = try String(contentsOf: TestServers.repositoryRoot.appendingPathComponent("Queues/orders.yaml"), encoding: .utf8)
-        try real.replacingOccurrences(of: "\nname: orders\n", with: "\nname: \(queue)\n")
-            .write(to: queueDirectory.appendingPathComponent("\(queue).yaml"), atomically: true, encoding: .utf8)
-        catalog = try QueueCatalog.load(directory: queueDirectory)
-        shards = try catalog.manifest(queue).shards
+        let scratch = try ScratchOrdersQueue(prefix: "t")
+        self.scratch = scratch
+        queue = scratch.name
+        queueDirectory = scratch.directory
+        catalog = scratch.catalog
+        shards = scratch.shards
         redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
 
         try db.execute("INSERT INTO users (id, email) VALUES (\(user), 'trader@example.com')")
@@ -87,12 +86,7 @@ final class IntakeHarness: @unchecked Sendable {
     }
 
     func cleanUp() async {
-        try? FileManager.default.removeItem(at: queueDirectory)
-        for shard in 0..<shards {
-            let keys = (try? await redis.send("KEYS", "tm:{\(queue).\(shard)}:*").array) ?? []
-            let names = keys.compactMap(\.string)
-            if !names.isEmpty { _ = try? await redis.send(RedisCommand("DEL", arguments: names)) }
-        }
+        await scratch.remove(redis: redis)
         redis.close()
         db.close()
         database.drop()

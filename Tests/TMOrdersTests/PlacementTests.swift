@@ -212,6 +212,10 @@ import TMRisk
             """).rows[0].decode("n", as: Int.self)
         #expect(published == 1)
         #expect(try h.db.query("SELECT count(*) AS n FROM notifications WHERE kind = 'trade_execution_failed'").rows[0].decode("n", as: Int.self) == 1)
+        let audited = try h.db.query("""
+            SELECT details ->> 'code' AS code FROM audit_log WHERE action = 'order.risk-rejected' AND correlation_id = \(key)
+            """).rows
+        #expect(try audited.map { try $0.decode("code", as: String.self) } == ["QUANTITY_EXCEEDS_MAXIMUM"])
     }
 
     @Test func aCancelRacingAFillEndsInTheBrokersTruth() async throws {

@@ -15,8 +15,10 @@ import TMSync
     /// A platform order whose placement answer was lost: client id only, no broker id.
     func placedWithoutBrokerID(_ f: SyncFixture, _ conn: PostgresConnection, client: String, state: String) throws -> UUID {
         try conn.query("""
-            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, state)
-            VALUES (\(f.user), \(f.account), \("key-" + client), \(client), 'INFY', 'NSE', 'buy', 'market', 10, \(state)) RETURNING id
+            INSERT INTO orders (user_id, account_id, idempotency_key, client_order_id, symbol, exchange, side, order_type, quantity, state,
+                                unknown_reason)
+            VALUES (\(f.user), \(f.account), \("key-" + client), \(client), 'INFY', 'NSE', 'buy', 'market', 10, \(state),
+                    CASE WHEN \(state) = 'UNKNOWN' THEN 'outcome unknown: the answer was lost' END) RETURNING id
             """).rows[0].decode("id")
     }
 

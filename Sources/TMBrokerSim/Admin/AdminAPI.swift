@@ -127,7 +127,7 @@ struct AdminAPI: Sendable {
 
     private func faultRule(_ body: Data) throws(AdminRejection) -> FaultRule {
         let input = try AdminInput(body, allowing: ["broker", "endpoint", "latency_ms", "error_rate", "status", "burst_429", "hang_ms",
-                                                    "drop_response_after_execute", "count"])
+                                                    "drop_response_after_execute", "drop_rate", "count"])
         let brokerText = try input.string("broker") ?? "*"
         var broker: Broker?
         if brokerText != "*" {
@@ -147,11 +147,13 @@ struct AdminAPI: Sendable {
             }
             guard prefix.hasPrefix("/") else { throw AdminRejection(field: "endpoint", reason: "path must start with /, e.g. \"POST /orders/regular\"") }
         }
+        // A fraction of the matching requests executed with their response dropped; alone it implies drop_response_after_execute.
+        let dropRate = try input.fraction("drop_rate")
         let rule = FaultRule(id: "", broker: broker, method: method, pathPrefix: prefix,
                              latencyMilliseconds: try input.int("latency_ms", in: 0...600_000) ?? 0,
                              errorRate: try input.fraction("error_rate") ?? 0, status: try input.int("status", in: 400...599) ?? 503,
                              burst429: try input.int("burst_429", in: 0...1_000_000) ?? 0, hangMilliseconds: try input.int("hang_ms", in: 0...600_000) ?? 0,
-                             dropResponseAfterExecute: try input.bool("drop_response_after_execute") ?? false,
+                             dropResponseAfterExecute: try input.bool("drop_response_after_execute") ?? (dropRate != nil), dropRate: dropRate ?? 1,
                              remaining: try input.int("count", in: 1...1_000_000))
         guard rule.latencyMilliseconds > 0 || rule.errorRate > 0 || rule.burst429 > 0 || rule.hangMilliseconds > 0 || rule.dropResponseAfterExecute else {
             throw AdminRejection(field: "body", reason: "the fault has no effect: set latency_ms, error_rate, burst_429, hang_ms or drop_response_after_execute")

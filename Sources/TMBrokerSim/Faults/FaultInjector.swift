@@ -55,7 +55,7 @@ public final class FaultInjector: @unchecked Sendable {
                         plan.outcome = .rateLimited
                     } else if rule.errorRate > 0, Double(random.next() % 1_000_000) / 1_000_000 < rule.errorRate {
                         plan.outcome = .error(status: rule.status)
-                    } else if rule.dropResponseAfterExecute {
+                    } else if rule.dropResponseAfterExecute, rule.dropRate >= 1 || Double(random.next() % 1_000_000) / 1_000_000 < rule.dropRate {
                         plan.outcome = .dropAfterExecute
                     }
                 }

@@ -20,11 +20,14 @@ public struct FaultRule: Sendable {
     public var burst429: Int
     public var hangMilliseconds: Int
     public var dropResponseAfterExecute: Bool
+    /// Probability (0...1) that a matching request is executed and its response dropped
+    /// (with `dropResponseAfterExecute`; 1 drops every one).
+    public var dropRate: Double
     public var remaining: Int?
 
     public init(id: String, broker: Broker? = nil, method: String? = nil, pathPrefix: String = "", latencyMilliseconds: Int = 0,
                 errorRate: Double = 0, status: Int = 503, burst429: Int = 0, hangMilliseconds: Int = 0,
-                dropResponseAfterExecute: Bool = false, remaining: Int? = nil) {
+                dropResponseAfterExecute: Bool = false, dropRate: Double = 1, remaining: Int? = nil) {
         self.id = id
         self.broker = broker
         self.method = method
@@ -35,6 +38,7 @@ public struct FaultRule: Sendable {
         self.burst429 = burst429
         self.hangMilliseconds = hangMilliseconds
         self.dropResponseAfterExecute = dropResponseAfterExecute
+        self.dropRate = dropRate
         self.remaining = remaining
     }
 

@@ -54,7 +54,8 @@ struct OrderChanges: Sendable {
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
 /// exactly one moves it, and the loser re-reads; every state change appends its `order_events`
 /// row and its `trade-events` message (outbox, same transaction); a move to RISK_REJECTED or
-/// REJECTED also writes the user's `trade_execution_failed` notification, once per order. Callers
+/// REJECTED also writes the user's `trade_execution_failed` notification, once per order, and a risk
+/// denial its `audit_log` row. Callers
 /// run these inside the fenced transaction of their delivery (and shard lease), so a writer that
 /// lost its message or shard commits nothing.
 enum OrderStore {
@@ -93,6 +94,15 @@ enum OrderStore {
         for step in new.steps { steps.append((steps.last?.to, step.to, step.detail)) }
         try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
                    symbol: o.symbol, exchange: o.exchange, side: o.side, steps: steps, filled: 0, average: nil)
+        if new.state == .riskRejected {
+            // Every denial is in the audit log too: who refused what, and why.
+            try db.execute("""
+                INSERT INTO audit_log (actor, action, entity_type, entity_id, details, correlation_id)
+                VALUES ('worker:order-placer', 'order.risk-rejected', 'order', \(new.id.uuidString.lowercased()),
+                        jsonb_build_object('account_id', \(new.accountID.uuidString.lowercased())::text, 'code', \(new.rejectCode)::text,
+                                           'decision', \(new.riskDecision.text)::jsonb), \(o.idempotencyKey))
+                """)
+        }
         if new.state == .riskRejected, let id = try notifyFailure(db, orderID: new.id, userID: new.userID, accountID: new.accountID, key: o.idempotencyKey,
                               code: new.rejectCode ?? "RISK_REJECTED", reason: new.rejectReason ?? "refused by the risk engine") {
             notified.append(id)

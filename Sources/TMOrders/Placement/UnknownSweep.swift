@@ -1,20 +1,26 @@
 import Foundation
+import TMBrokers
 import TMPostgres
 
 extension OrderPlacer {
     /// Orders whose outcome is still unknown and due for a look-up (`next_lookup_at` passed) — also
     /// those whose message has been dead-lettered — among the accounts `owns` accepts, looked up and
     /// resolved like a redelivery would (`advance`). Returns how many were resolved to a known state.
+    /// Also orders left SUBMITTING longer than any broker's `resendAfter`: their sender died between
+    /// the commit and the answer, and no message may remain to redeliver (a send of this sweep, or
+    /// a message dead-lettered after too many reclaims), so without the sweep they would stay there.
     ///
     /// Guarantees: the same rules as a redelivery (look up first; resend only after `resendAfter`);
     /// a sweep racing a redelivery of the same order moves it once (the transitions compare and set).
     public func sweepUnknown(owns: @Sendable (UUID) -> Bool, fences: PlacementFences, limit: Int = 200) async -> Int {
         let now = clock()
+        // A send still in flight ends (answer or UNKNOWN committed) within its broker's resendAfter.
+        let abandoned = now.addingTimeInterval(-(BrokerKind.allCases.map(settings.resendAfter).max() ?? .seconds(60)).seconds)
         guard let due = try? await pool.withConnection({ db in
             try db.query("""
                 SELECT \(fragment: OrderRecord.columns) FROM orders
-                WHERE state = 'UNKNOWN' AND next_lookup_at <= \(now)
-                ORDER BY next_lookup_at LIMIT \(limit)
+                WHERE (state = 'UNKNOWN' AND next_lookup_at <= \(now)) OR (state = 'SUBMITTING' AND submitted_at <= \(abandoned))
+                ORDER BY coalesce(next_lookup_at, submitted_at) LIMIT \(limit)
                 """).rows.map(OrderRecord.init(row:))
         }) else { return 0 }
         var resolved = 0
