@@ -105,6 +105,8 @@ import TMQueue
         }
         let states = try h.db.query("SELECT state, count(*)::int AS n FROM orders GROUP BY state ORDER BY state").rows
             .map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("n", as: Int.self))" }
+        let refusals = try h.db.query("SELECT reject_code, count(*)::int AS n FROM orders WHERE reject_code IS NOT NULL GROUP BY 1 ORDER BY 1").rows
+            .map { "\(try $0.decode("reject_code", as: String.self)) \(try $0.decode("n", as: Int.self))" }
         let unknownWithoutReason = try h.count("SELECT count(*) FROM orders WHERE state = 'UNKNOWN' AND unknown_reason IS NULL")
         let unsettled = try h.count("SELECT count(*) FROM orders WHERE state NOT IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED', 'CANCELLED', 'REJECTED', 'RISK_REJECTED', 'EXPIRED', 'UNKNOWN')")
         let resent = try h.count("SELECT count(*) FROM orders WHERE submit_attempts > 1")
@@ -112,7 +114,7 @@ import TMQueue
         print("""
             order-path chaos: \(orderCount) orders across \(accountCount) accounts (kite), \(workerCount) order-workers, \
             \(kills) SIGKILLs, \(drops) responses dropped after executing (10%); \
-            states: \(states.joined(separator: ", ")); resent after a look-up found nothing: \(resent); \
+            states: \(states.joined(separator: ", ")); refusals: \(refusals.isEmpty ? "none" : refusals.joined(separator: ", ")); resent after a look-up found nothing: \(resent); \
             dead-lettered keys: \(dead.count); duplicates: \(duplicates); missing at the broker: \(missing.count); \
             chaos phase \(DurationText.format(chaosPhase)), elapsed \(DurationText.format(elapsed))
             """)
@@ -121,6 +123,7 @@ import TMQueue
         #expect(missing.isEmpty, "placed locally but not at the broker: \(missing.prefix(5))")
         #expect(unknownWithoutReason == 0)
         #expect(unsettled == 0)
+        #expect(try h.count("SELECT count(*) FROM orders WHERE state = 'RISK_REJECTED'") == 0, "the risk book refused orders: the run would prove nothing")
         #expect(kills > 0)
         await h.cleanUp()
     }

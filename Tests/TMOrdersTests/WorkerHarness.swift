@@ -68,7 +68,6 @@ final class WorkerHarness: @unchecked Sendable {
         }
         simBase = String(seen[range])
 
-        try db.execute("INSERT INTO users (email, display_name) VALUES ('chaos@test.local', 'Chaos')")
         try db.simpleQuery("INSERT INTO instruments (exchange, symbol, lot_size, tick_size, tradable) VALUES ('NSE', 'INFY', 1, 0.05, true)")
         var ids: [UUID] = []
         var keys: [UUID: String] = [:]
@@ -76,7 +75,9 @@ final class WorkerHarness: @unchecked Sendable {
         for n in 0..<count {
             let apiKey = "key\(n)-\(UUID().uuidString.prefix(8))"
             let secret = "secret\(n)", token = "token\(n)-\(apiKey)"
-            let id = try AccountAdministration.add(db, keyring: keyring, userEmail: "chaos@test.local", broker: .kite, label: "acct\(n)",
+            // One trader per account: the router places an order among its user's own accounts only.
+            try db.execute("INSERT INTO users (email, display_name) VALUES (\("chaos\(n)@test.local"), 'Chaos')")
+            let id = try AccountAdministration.add(db, keyring: keyring, userEmail: "chaos\(n)@test.local", broker: .kite, label: "acct\(n)",
                                                    credentials: .init(apiKey: apiKey, apiSecret: secret, accessToken: token))
             let body = #"{"broker":"kite","api_key":"\#(apiKey)","api_secret":"\#(secret)","access_token":"\#(token)"}"#
             let reply = try client.send(HTTPRequest(.post, simBase + "/admin/accounts", body: .json(Data(body.utf8))))
@@ -86,6 +87,16 @@ final class WorkerHarness: @unchecked Sendable {
         }
         accounts = ids
         apiKeys = keys
+        // What the real risk book needs to pass these orders on their merits: positions synced just
+        // now and ample funds. Their orders are alike (1 INFY at 100), so the duplicate window is off.
+        try db.execute("UPDATE broker_accounts SET last_sync_at = now()")
+        try db.execute("INSERT INTO account_funds (account_id, currency, available, as_of) SELECT id, 'INR', 1e12, now() FROM broker_accounts")
+        try db.execute("UPDATE platform_trading_controls SET duplicate_window = interval '0'")
+        // A last price for the market orders (market data's part, issue 12): a flat INFY line as sync stores it.
+        try db.execute("""
+            INSERT INTO positions (account_id, symbol, exchange, quantity, average_price, last_price, as_of)
+            SELECT id, 'INFY', 'NSE', 0, 0, 1500, now() FROM broker_accounts
+            """)
         try await resetCircuit()
     }
 
