@@ -17,6 +17,22 @@ struct Orders: AsyncParsableCommand {
             """,
         subcommands: [Place.self, Cancel.self, Modify.self, List.self, Show.self, Unknown.self, Halt.self, Reduce.self, Resume.self])
 
+    /// Runs a command that checks before it writes: a refusal prints `field: reason` and what was
+    /// not done (`nothing`), and exits 1; any other error prints and exits 1.
+    static func refusing(nothing: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let refusal as OrderCommandError {
+            FileHandle.standardError.write(Data("\(refusal)\n\(nothing)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
     /// Options every enqueueing subcommand shares.
     struct Submission: ParsableArguments {
         @Option(help: "Idempotency key (default: a new cli-<uuid>, printed). The same key enqueues once.") var key: String?
@@ -29,7 +45,7 @@ struct Orders: AsyncParsableCommand {
 
         /// Builds the command with the database at hand, checks and enqueues it, and prints the outcome.
         func submit(_ build: (PostgresConnection) throws -> OrderCommand) async throws {
-            do {
+            try await Orders.refusing(nothing: "nothing was enqueued") {
                 let db = try PostgresConnection.connect()
                 defer { db.close() }
                 let command = try build(db)
@@ -37,14 +53,6 @@ struct Orders: AsyncParsableCommand {
                 defer { system.close() }
                 let intake = OrderIntake(db: db, producer: QueueProducer(redis: system.redis, catalog: system.catalog), queue: queue)
                 report(command, try await intake.submit(command))
-            } catch let refusal as OrderCommandError {
-                FileHandle.standardError.write(Data("\(refusal)\nnothing was enqueued\n".utf8))
-                throw ExitCode(1)
-            } catch let error as ExitCode {
-                throw error
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode(1)
             }
         }
 

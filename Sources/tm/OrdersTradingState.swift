@@ -15,7 +15,7 @@ extension Orders {
         @Flag(help: "Print as JSON.") var json = false
 
         func set(_ state: TradingState) async throws {
-            do {
+            try await Orders.refusing(nothing: "nothing was changed") {
                 let db = try PostgresConnection.connect()
                 defer { db.close() }
                 let scope: TradingScope = try account.map { .account(try OrderIntake.account($0, in: db)) } ?? .global
@@ -39,14 +39,6 @@ extension Orders {
                 case .reducing: print("only orders that reduce a position pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
                 case .active: print("orders are checked against every limit again. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
                 }
-            } catch let refusal as OrderCommandError {
-                FileHandle.standardError.write(Data("\(refusal)\nnothing was changed\n".utf8))
-                throw ExitCode(1)
-            } catch let error as ExitCode {
-                throw error
-            } catch {
-                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-                throw ExitCode(1)
             }
         }
 

@@ -224,21 +224,8 @@ struct BrokerSim {
     let port: Int
 
     init() throws {
-        let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
-        process = try ChildProcess(simulator, ["--port", "0", "--no-rate-limits"], captureOutput: true)
-        var line = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = process.output!.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            process.terminate(grace: .seconds(5))
-            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
-        }
-        base = String(line[range])
-        port = Int(base.split(separator: ":").last!)!
+        let launched = try BrokerSimProcess(arguments: ["--no-rate-limits"])
+        (process, base, port) = (launched.process, launched.base, launched.port)
     }
 
     @discardableResult

@@ -52,21 +52,10 @@ final class WorkerHarness: @unchecked Sendable {
         secretKey = key.exportBase64()
         keyring = try SecretKeyring(current: key)
 
-        let path = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
         simulatorLog = logDirectory.appendingPathComponent("broker-sim.log").path
-        simulator = try ChildProcess(path, ["--port", "0", "--no-rate-limits"], captureOutput: true, logFile: simulatorLog)
-        var seen = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !seen.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = simulator.output!.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = seen.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            simulator.kill()
-            throw Timeout(what: "broker-sim to listen (saw '\(seen)')")
-        }
-        simBase = String(seen[range])
+        let launched = try BrokerSimProcess(arguments: ["--no-rate-limits"], logFile: simulatorLog)
+        simulator = launched.process
+        simBase = launched.base
 
         try db.simpleQuery("INSERT INTO instruments (exchange, symbol, lot_size, tick_size, tradable) VALUES ('NSE', 'INFY', 1, 0.05, true)")
         var ids: [UUID] = []

@@ -174,20 +174,9 @@ struct BrokerSimServer {
 
     /// - Parameter arguments: more of broker-sim's options (e.g. `--no-rate-limits`).
     init(arguments: [String] = []) throws {
-        let simulator = TestServers.productsDirectory.appendingPathComponent("broker-sim").path
-        process = try ChildProcess(simulator, ["--port", "0"] + arguments, captureOutput: true)
-        var line = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !line.contains("listening on"), ContinuousClock.now < deadline {
-            let chunk = process.output!.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let range = line.range(of: "http://127.0.0.1:[0-9]+", options: .regularExpression) else {
-            process.terminate(grace: .seconds(5))
-            throw Timeout(what: "broker-sim to listen (saw '\(line)')")
-        }
-        base = String(line[range])
+        let launched = try BrokerSimProcess(arguments: arguments)
+        process = launched.process
+        base = launched.base
     }
 
     /// Registers the fixture's account at the simulated broker.
