@@ -31,6 +31,7 @@ final class RecordingRisk: RiskGate, @unchecked Sendable {
                                                          underEmergencyLimits: false)), lastPrice: price,
                          averageTradeValue: lock.withLock { averageTradeValue })
     }
+    func recheck(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck { check(order, orderID: orderID, now: now) }
     func release(orderID: UUID, account: UUID) { lock.withLock { released.append(orderID) } }
     func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal) {
         lock.withLock { filled.append((orderID, quantity)) }
@@ -166,8 +167,12 @@ final class PlacementHarness: @unchecked Sendable {
         Array(#"{"kind":"cancel","idempotency_key":"\#(key)","account_id":"\#(accounts[broker]!.uuidString.lowercased())","order_id":"\#(order.uuidString.lowercased())"}"#.utf8)
     }
 
-    func modify(_ broker: BrokerKind, order: UUID, price: String, key: String = "modify-\(UUID().uuidString)") -> [UInt8] {
-        Array(#"{"kind":"modify","idempotency_key":"\#(key)","account_id":"\#(accounts[broker]!.uuidString.lowercased())","order_id":"\#(order.uuidString.lowercased())","price":"\#(price)"}"#.utf8)
+    func modify(_ broker: BrokerKind, order: UUID, price: String? = nil, quantity: String? = nil, key: String = "modify-\(UUID().uuidString)") -> [UInt8] {
+        var fields = [#""kind":"modify""#, #""idempotency_key":"\#(key)""#, #""account_id":"\#(accounts[broker]!.uuidString.lowercased())""#,
+                      #""order_id":"\#(order.uuidString.lowercased())""#]
+        if let price { fields.append(#""price":"\#(price)""#) }
+        if let quantity { fields.append(#""quantity":"\#(quantity)""#) }
+        return Array("{\(fields.joined(separator: ","))}".utf8)
     }
 
     /// broker-sim's orders of the broker's account with this client id.

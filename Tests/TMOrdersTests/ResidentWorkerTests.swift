@@ -115,4 +115,33 @@ import TMRisk
         let created: Date = try h.db.query("SELECT created_at FROM orders WHERE idempotency_key = 'cold-second'").rows[0].decode("created_at")
         #expect(accepted <= created)
     }
+
+    @Test func aModifyPastALimitIsRefusedBeforeItIsSentAndOneWithinPasses() async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        try h.synced()
+        let kite = h.accounts[.kite]!
+        try h.db.execute("INSERT INTO trading_limits (user_id, account_id, max_order_quantity) VALUES (\(h.user), \(kite), 5)")
+        let state = try ResidentState(pool: h.pool, redis: h.redis)
+        try await state.load(accounts: [kite])
+        let placer = h.placer(routes: state.routes, risk: state.risk)
+        let placed = try await placer.handle(h.place(.kite, key: "modify-limits", quantity: "2"), fences: PlacementHarness.delivery())
+        #expect(placed.state == .accepted, "\(placed.text)")
+        let id: UUID = try h.row(key: "modify-limits").decode("id")
+        let clientID: String = try h.row(key: "modify-limits").decode("client_order_id")
+
+        let refused = try await placer.handle(h.modify(.kite, order: id, quantity: "10"), fences: PlacementHarness.delivery())
+        #expect(refused.note.contains("QUANTITY_EXCEEDS_MAXIMUM"), "\(refused.text)")
+        #expect(try h.db.query("SELECT quantity FROM orders WHERE id = \(id)").rows[0].decode("quantity", as: Decimal.self) == 2)
+        let truth = try JSONValue.parse(try h.sim.admin("GET", "/admin/truth?broker=kite&api_key=\(h.apiKey(.kite))"))
+        let atBroker = truth["orders"]?.arrayValue?.first { $0["client_order_id"]?.stringValue == clientID }
+        #expect(atBroker?["quantity"] == .string("2"))
+        // The reservation kept its size: the refused modify left the order as it was.
+        #expect(state.risk.accountRisk(kite)?.workingOrders[id.uuidString]?.remainingQuantity == 2)
+
+        let within = try await placer.handle(h.modify(.kite, order: id, quantity: "4"), fences: PlacementHarness.delivery())
+        #expect(within.note == "modified", "\(within.text)")
+        #expect(try h.db.query("SELECT quantity FROM orders WHERE id = \(id)").rows[0].decode("quantity", as: Decimal.self) == 4)
+        #expect(state.risk.accountRisk(kite)?.workingOrders[id.uuidString]?.remainingQuantity == 4)
+    }
 }

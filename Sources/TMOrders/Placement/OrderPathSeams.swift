@@ -43,6 +43,10 @@ public struct RiskCheck: Sendable {
 /// shard owner), but implementations must be safe to call from several tasks.
 public protocol RiskGate: Sendable {
     func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck
+    /// A working order about to be modified, checked as it will be (`order`: its new quantity and
+    /// prices): its current reservation is set aside for the check, replaced on a pass, kept on a
+    /// denial — a modify can never take an order past a limit its placement could not.
+    func recheck(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck
     /// The order ended without filling the rest (rejected, cancelled, expired, never sent).
     func release(orderID: UUID, account: UUID)
     /// A fill of the order: its own answer, a look-up, or a trade event.

@@ -448,6 +448,19 @@ public final class OrderPlacer: Sendable {
             brokerOrderID: brokerID, symbol: record.symbol, exchange: record.exchange, side: record.side, type: record.type,
             quantity: change.quantity ?? record.quantity, limitPrice: change.limitPrice ?? record.limitPrice,
             stopPrice: change.triggerPrice ?? record.triggerPrice, timeInForce: record.timeInForce, replacementClientOrderID: replacementID)
+        // Checked as it will be, against the account's limits, before anything is sent. (A split's
+        // child is held by its parent's reservation and is not checked alone.)
+        if record.parentID == nil {
+            let modified = PlaceOrder(idempotencyKey: change.idempotencyKey, accountID: ledgerAccount(record), symbol: record.symbol,
+                                      exchange: record.exchange, side: record.side, quantity: modification.quantity, type: record.type,
+                                      limitPrice: modification.limitPrice, triggerPrice: modification.stopPrice, timeInForce: record.timeInForce,
+                                      product: record.product)
+            if case .denied(let denial) = risk.recheck(modified, orderID: ledgerID(record), now: clock()).outcome {
+                _ = try await move(record, to: record.state, detail: ["modify": .string(change.idempotencyKey), "risk_denied": .string(denial.reason.rawValue),
+                                                                    "message": .string(denial.message)], fences: fences)
+                return PlacementResult(orderID: record.id, state: record.state, note: "modify refused by the risk engine: \(denial)")
+            }
+        }
         try fences.ownership()
         let changes = { (reported: BrokerOrder) in
             OrderChanges(brokerOrderID: reported.brokerOrderID, quantity: change.quantity, limitPrice: change.limitPrice,

@@ -146,6 +146,17 @@ public final class RiskBook: RiskGate {
     // MARK: RiskGate
 
     public func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck {
+        assess(order, orderID: orderID, now: now, replacing: false)
+    }
+
+    public func recheck(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck {
+        assess(order, orderID: orderID, now: now, replacing: true)
+    }
+
+    /// The engine on the account's state; on a pass the order's value is reserved under `orderID`.
+    /// `replacing`: the reservation already under `orderID` is set aside for the check (the order
+    /// is checked as it will be), and put back when the check fails.
+    private func assess(_ order: PlaceOrder, orderID: UUID, now: Date, replacing: Bool) -> RiskCheck {
         let key = InstrumentKey(symbol: order.symbol, exchange: order.exchange)
         return state.withLock { s in
             let listing = s.instruments[key]
@@ -165,8 +176,13 @@ public final class RiskBook: RiskGate {
                 return answer(Self.outcome(engine.evaluate(intent, account: AccountRisk(), instrument: listing?.rules, lastPrice: last, limits: limits, now: now)))
             }
             book.prepare(currency: listing?.currency, prices: s.lastPrices, epoch: s.priceEpoch)
+            let previous = replacing ? book.risk.workingOrders[orderID.uuidString] : nil
+            if previous != nil { book.risk.release(id: orderID.uuidString) }
             let result = engine.evaluate(intent, account: book.risk, instrument: listing?.rules, lastPrice: last, limits: book.limits, now: now)
-            if case .success(let assessment) = result { book.risk.reserve(id: orderID.uuidString, intent, assessment, at: now) }
+            switch result {
+            case .success(let assessment): book.risk.reserve(id: orderID.uuidString, intent, assessment, at: now)
+            case .failure: if let previous { book.risk.restore(previous) }
+            }
             return answer(Self.outcome(result))
         }
     }
