@@ -140,7 +140,10 @@ public final class OrderPlacer: Sendable {
                                state: .riskRejected, requestedPrice: order.limitPrice ?? order.triggerPrice ?? check.lastPrice?.decimal,
                                riskDecision: .object(decision), route: nil, rejectCode: denial.reason.rawValue, rejectReason: denial.message,
                                submittedAt: nil, steps: [(.riskRejected, .object(decision))])
-            return try await insertOrContinue([new], fences: fences) ?? PlacementResult(orderID: orderID, state: .riskRejected, note: denial.description)
+            switch try await insertOrContinue([new], fences: fences) {
+            case .inserted: return PlacementResult(orderID: orderID, state: .riskRejected, note: denial.description)
+            case .taken(let other): return other
+            }
         case .passed(let assessment):
             decision = [("passed", true), ("notional", .string(assessment.notional.description)),
                         ("reduces_exposure", .bool(assessment.reducesExposure))] + decision
@@ -177,12 +180,12 @@ public final class OrderPlacer: Sendable {
                                              rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, nil), (.submitting, nil)]))
                     }
                 }
-                if let other = try await insertOrContinue(rows, fences: fences) {
+                let record: OrderRecord
+                switch try await insertOrContinue(rows, fences: fences) {
+                case .inserted(let written): record = written
+                case .taken(let other):
                     risk.release(orderID: orderID, account: order.accountID)
                     return other
-                }
-                guard let record = try await read({ try OrderStore.load($0, id: orderID) }) else {
-                    throw PlacementPending(orderID: orderID, reason: "the order row just written cannot be read")
                 }
                 // Just committed SUBMITTING and never sent: send now (`advance` would look it up first).
                 if record.isSplitParent { return try await advanceParent(record, fresh: true, fences: fences) }
@@ -192,30 +195,36 @@ public final class OrderPlacer: Sendable {
         }
     }
 
+    enum Insertion {
+        /// Written; the first row as committed.
+        case inserted(OrderRecord)
+        /// The key was taken meanwhile: nothing written; the result of continuing from that row.
+        case taken(PlacementResult)
+    }
+
     /// Inserts the rows in one fenced transaction; when the key was taken meanwhile, continues from
-    /// the row that took it (returns its result) and writes nothing.
-    private func insertOrContinue(_ rows: [NewOrder], fences: PlacementFences) async throws -> PlacementResult? {
-        var inserted = true
+    /// the row that took it and writes nothing.
+    private func insertOrContinue(_ rows: [NewOrder], fences: PlacementFences) async throws -> Insertion {
         do {
-            let notified = try await pool.transaction(fencedBy: fences.fences) { db -> [UUID] in
+            let (first, notified) = try await pool.transaction(fencedBy: fences.fences) { db -> (OrderRecord?, [UUID]) in
                 var notified: [UUID] = []
+                var first: OrderRecord?
                 for row in rows {
-                    guard try OrderStore.insert(db, row, fencingToken: fences.shardToken, notified: &notified) else {
+                    guard let written = try OrderStore.insert(db, row, fencingToken: fences.shardToken, notified: &notified) else {
                         // Only the first row can collide (children keys derive from the parent's): roll back.
                         throw InsertRace()
                     }
+                    if first == nil { first = written }
                 }
-                return notified
+                return (first, notified)
             }
             await announce(notified)
-        } catch is InsertRace {
-            inserted = false
-        }
-        if inserted { return nil }
+            if let first { return .inserted(first) }
+        } catch is InsertRace {}
         guard let key = rows.first?.order.idempotencyKey, let existing = try await read({ try OrderStore.load($0, idempotencyKey: key) }) else {
             throw PlacementPending(orderID: rows[0].id, reason: "the idempotency key is taken but its order cannot be read")
         }
-        return try await advance(existing, fences: fences)
+        return .taken(try await advance(existing, fences: fences))
     }
 
     /// Takes an order from wherever it stands to as far as it can go now.
@@ -512,10 +521,8 @@ public final class OrderPlacer: Sendable {
                       fences: PlacementFences) async throws -> OrderRecord? {
         let (moved, notified) = try await pool.transaction(fencedBy: fences.fences) { db -> (OrderRecord?, [UUID]) in
             var notified: [UUID] = []
-            guard try OrderStore.move(db, record, to: state, changes, detail: detail, fencingToken: fences.shardToken, notified: &notified) else {
-                return (nil, notified)
-            }
-            return (try OrderStore.load(db, id: record.id), notified)
+            let moved = try OrderStore.move(db, record, to: state, changes, detail: detail, fencingToken: fences.shardToken, notified: &notified)
+            return (moved, notified)
         }
         await announce(notified)
         return moved

@@ -73,9 +73,9 @@ enum OrderStore {
             .map(OrderRecord.init(row:))
     }
 
-    /// Inserts the row unless its idempotency key is taken; returns false when it was (a racing
-    /// delivery wrote it first: the caller re-reads and continues from that row).
-    static func insert(_ db: PostgresConnection, _ new: NewOrder, fencingToken: Int64?, notified: inout [UUID]) throws -> Bool {
+    /// Inserts the row unless its idempotency key is taken and returns it as written; nil when the
+    /// key was taken (a racing delivery wrote it first: the caller re-reads and continues from that row).
+    static func insert(_ db: PostgresConnection, _ new: NewOrder, fencingToken: Int64?, notified: inout [UUID]) throws -> OrderRecord? {
         let o = new.order
         let inserted = try db.query("""
             INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
@@ -87,9 +87,9 @@ enum OrderStore {
                     \(new.riskDecision.text)::jsonb, \(new.route?.text)::jsonb, \(new.rejectCode), \(new.rejectReason),
                     \(new.submittedAt), \(new.submittedAt == nil ? 0 : 1), \(fencingToken),
                     CASE WHEN \(new.state.isTerminal) THEN now() END)
-            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(fragment: OrderRecord.columns)
             """).rows
-        guard !inserted.isEmpty else { return false }
+        guard let row = inserted.first else { return nil }
         var steps: [(from: OrderState?, to: OrderState, detail: JSONValue?)] = [(nil, .received, nil)]
         for step in new.steps { steps.append((steps.last?.to, step.to, step.detail)) }
         try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
@@ -107,18 +107,18 @@ enum OrderStore {
                               code: new.rejectCode ?? "RISK_REJECTED", reason: new.rejectReason ?? "refused by the risk engine") {
             notified.append(id)
         }
-        return true
+        return try OrderRecord(row: row)
     }
 
-    /// Moves `order` from its state (as read) to `to` with `changes`; false when the row had moved
-    /// on meanwhile (nothing written). Completion and execution-quality times are stamped here.
+    /// Moves `order` from its state (as read) to `to` with `changes` and returns the row as written;
+    /// nil when the row had moved on meanwhile (nothing written).
     @discardableResult
     static func move(_ db: PostgresConnection, _ order: OrderRecord, to: OrderState, _ changes: OrderChanges = OrderChanges(),
-                     detail: JSONValue? = nil, fencingToken: Int64?, notified: inout [UUID]) throws -> Bool {
+                     detail: JSONValue? = nil, fencingToken: Int64?, notified: inout [UUID]) throws -> OrderRecord? {
         precondition(order.state == to || order.state.canMove(to: to), "illegal order transition \(order.state) → \(to)")
         let filled = changes.filledQuantity ?? order.filledQuantity
         let average = changes.averagePrice ?? order.averagePrice
-        let updated = try db.execute("""
+        let updated = try db.query("""
             UPDATE orders SET state = \(to.rawValue),
               broker_order_id = coalesce(\(changes.brokerOrderID), broker_order_id),
               filled_quantity = \(filled), average_price = \(average),
@@ -133,8 +133,9 @@ enum OrderStore {
               completed_at = CASE WHEN \(to.isTerminal) THEN coalesce(completed_at, now()) ELSE completed_at END,
               fencing_token = coalesce(\(fencingToken), fencing_token), version = version + 1
             WHERE id = \(order.id) AND state = \(order.state.rawValue) AND version = \(Int32(order.version))
-            """)
-        guard updated == 1 else { return false }
+            RETURNING \(fragment: OrderRecord.columns)
+            """).rows
+        guard let row = updated.first else { return nil }
         if to != order.state || detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
             try record(db, orderID: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
                        clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol, exchange: order.exchange, side: order.side,
@@ -144,7 +145,7 @@ enum OrderStore {
                               code: changes.rejectCode ?? "BROKER_REJECTED", reason: changes.rejectReason ?? "refused by the broker") {
             notified.append(id)
         }
-        return true
+        return try OrderRecord(row: row)
     }
 
     /// State changes of one order: their `order_events` rows and their `trade-events` messages (in
