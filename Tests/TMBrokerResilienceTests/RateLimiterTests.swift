@@ -139,6 +139,33 @@ import TMRedis
 }
 
 extension RateLimiterTests {
+    /// A success clears the failures on record (the circuit opens on failures in a row, not on any
+    /// `threshold` within the window), though a success with none on record writes nothing.
+    @Test func aSuccessBetweenFailuresKeepsTheCircuitClosed() async throws {
+        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let broker = ScriptedBroker()
+        var settings = CircuitBreaker.Settings()
+        settings.threshold = 2
+        let guarded = ResilientBrokerAdapter(broker, budgetKey: TestServers.uniqueName("acct"), redis: redis, breaker: settings)
+        _ = try? await redis.send("DEL", guarded.breaker.key)
+        defer { Task { _ = try? await redis.send("DEL", guarded.breaker.key) } }
+        let credentials = BrokerCredentials.plain(apiKey: "k")
+        broker.next(nil)
+        _ = try await guarded.positions(credentials: credentials)
+        #expect(try await redis.send("EXISTS", guarded.breaker.key).int == 0, "a success with no failures on record writes nothing")
+        broker.next(.unavailable(reason: "503"))
+        _ = try? await guarded.positions(credentials: credentials)
+        broker.next(nil)
+        _ = try await guarded.positions(credentials: credentials)
+        broker.next(.unavailable(reason: "503"))
+        _ = try? await guarded.positions(credentials: credentials)
+        #expect(try await guarded.breaker.state() == .closed, "the success in between cleared the first failure")
+        broker.next(.unavailable(reason: "503"))
+        _ = try? await guarded.positions(credentials: credentials)
+        #expect(try await guarded.breaker.state() == .open)
+    }
+
     /// Binance reads each symbol's recent orders with a request of its own, so each spends a unit of
     /// the account's shared budget (the open-orders request spends one more).
     @Test func binanceRecentOrdersSpendABudgetUnitPerSymbol() async throws {

@@ -40,12 +40,12 @@ public struct CircuitBreaker: Sendable {
 
     public var key: String { "tm:{cb:\(name)}" }
 
-    /// KEYS: breaker hash. ARGV: cooldown ms → {1, state} allowed | {0, wait ms}
+    /// KEYS: breaker hash. ARGV: cooldown ms → {1, state, failures on record} allowed | {0, wait ms}
     static let allowScript = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-        if state == 'closed' then return {1, 'closed'} end
+        if state == 'closed' then return {1, 'closed', tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')} end
         local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0')
         local cooldown = tonumber(ARGV[1])
         if state == 'open' then
@@ -89,12 +89,19 @@ public struct CircuitBreaker: Sendable {
         return 'closed'
         """)
 
-    /// Throws `Open` when the call must not go out now.
-    public func allow() async throws {
+    /// Throws `Open` when the call must not go out now. Returns whether the call's success must be
+    /// recorded: a probe's closes the circuit, and a success clears failures on record; a call let
+    /// through a closed circuit with none on record has nothing to change (one Redis call saved
+    /// per call on the order path's hot path).
+    @discardableResult
+    public func allow() async throws -> Bool {
         let reply = try await redis.run(Self.allowScript, keys: [key], arguments: [settings.cooldown.milliseconds])
-        if reply.array?.first?.int == 0 {
-            throw Open(name: name, retryAfter: .milliseconds(reply.array?.last?.int ?? 0))
+        let parts = reply.array ?? []
+        if parts.first?.int == 0 {
+            throw Open(name: name, retryAfter: .milliseconds(parts.last?.int ?? 0))
         }
+        guard parts.count > 1, parts[1].string == "closed" else { return true }
+        return (parts.count > 2 ? parts[2].int ?? 1 : 1) > 0
     }
 
     @discardableResult

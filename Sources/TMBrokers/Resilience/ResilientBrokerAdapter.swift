@@ -27,8 +27,9 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
 
     /// `requests`: how many requests the call makes against the budget (one unit each).
     func guarded<T: Sendable>(_ kind: BrokerCallKind, requests: Int = 1, _ call: () async throws -> T) async throws -> T {
+        let successCounts: Bool
         do {
-            try await breaker.allow()
+            successCounts = try await breaker.allow()
         } catch let open as CircuitBreaker.Open {
             throw BrokerError.unavailable(reason: open.description)
         }
@@ -38,12 +39,12 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
         }
         do {
             let value = try await call()
-            _ = try? await breaker.record(success: true)
+            if successCounts { _ = try? await breaker.record(success: true) }
             return value
         } catch let error as BrokerError {
             switch error {
             case .unavailable, .unknownOutcome, .invalidResponse: _ = try? await breaker.record(success: false)
-            case .rejected, .unauthorized, .rateLimited, .notFound: _ = try? await breaker.record(success: true)
+            case .rejected, .unauthorized, .rateLimited, .notFound: if successCounts { _ = try? await breaker.record(success: true) }
             }
             throw error
         }
