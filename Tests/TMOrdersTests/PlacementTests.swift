@@ -166,9 +166,9 @@ import TMRisk
         _ = try? await placer.handle(h.place(.alpaca, key: key), fences: PlacementHarness.delivery())
         #expect(try h.state(key: key) == "UNKNOWN")
         // Not yet due: the sweep leaves it.
-        #expect(await placer.sweepUnknown(owns: { _ in true }, fences: PlacementFences(fences: [])) == 0)
+        #expect(await placer.sweepUnknown { _ in PlacementFences(fences: []) } == 0)
         h.clock.advance(.seconds(120))
-        #expect(await placer.sweepUnknown(owns: { _ in true }, fences: PlacementFences(fences: [])) == 1)
+        #expect(await placer.sweepUnknown { _ in PlacementFences(fences: []) } == 1)
         #expect(try h.state(key: key) == "ACCEPTED")
         #expect(try h.brokerOrders(.alpaca, clientOrderID: try h.row(key: key).decode("client_order_id")) == 1)
     }

@@ -340,12 +340,12 @@ public final class OrderPlacer: Sendable {
         }
         // The broker never got it: the same client id goes out again.
         guard let again = try await move(record, to: .submitting, OrderChanges(submittedAt: clock(), lookedUp: true), detail: detail, fences: fences) else {
-            return try await resolveAgain(record, fences: fences, mayResend: mayResend)
+            return try await resolveAgain(record)
         }
         return try await send(again, fences: fences)
     }
 
-    private func resolveAgain(_ record: OrderRecord, fences: PlacementFences, mayResend: Bool) async throws -> OrderRecord {
+    private func resolveAgain(_ record: OrderRecord) async throws -> OrderRecord {
         let now = try await reload(record)
         guard now.state == .submitting || now.state == .unknown else { return now }
         throw PlacementPending(orderID: record.id, reason: "moved by another writer while resolving; looked up again")

@@ -207,13 +207,17 @@ public final class OrderWorker: Sendable {
 
     // MARK: Background duties
 
+    /// One sweep over the owned shards: each order is fenced by its shard's lease.
     private func sweep() async {
         let shards = manifest.shards
+        var fences: [Int: PlacementFences] = [:]
         for (shard, entry) in owned.withLock({ $0 }) {
             guard let lease = entry.held.withLock({ $0 }), lease.isValid else { continue }
-            let fences = PlacementFences(fences: [lease.lease], shardToken: lease.lease.fencingToken, ownership: { try lease.check() })
-            _ = await placer.sweepUnknown(owns: { QueueKeys.shard(for: $0.uuidString.lowercased(), shards: shards) == shard }, fences: fences)
+            fences[shard] = PlacementFences(fences: [lease.lease], shardToken: lease.lease.fencingToken, ownership: { try lease.check() })
         }
+        guard !fences.isEmpty else { return }
+        let owned = fences
+        _ = await placer.sweepUnknown { owned[QueueKeys.shard(for: $0.uuidString.lowercased(), shards: shards)] }
     }
 
     private func every(_ interval: Duration, _ body: @Sendable () async -> Void) async {
