@@ -63,7 +63,7 @@ let package = Package(
         // Broker sync: the sync-trigger and sync-consumer logic (the functions' main.swift only wire it).
         .target(
             name: "TMSync",
-            dependencies: ["TMBrokers", "TMFunctionRuntime", "TMQueue", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["TMBrokers", "TMNotify", "TMFunctionRuntime", "TMQueue", "TMLocks", "TMDatabase", "TMPostgres", "TMRedis", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]
         ),
         // The pre-trade risk engine: pure checks on an account's state in memory.
         .target(name: "TMRisk", dependencies: ["TMBrokers", "TMCore"]),
@@ -72,7 +72,15 @@ let package = Package(
         .target(name: "TMRouting", dependencies: ["TMBrokers", "TMManifest", "TMCore"]),
         // The order path: the order state machine and the `orders` queue's messages (pure); intake
         // (checks against the database, then the enqueue) and the operator views.
-        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMNotify", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        // Notifications: the outbox every producer writes through, the notifier's channels and deliveries.
+        .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
+        .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
+        .target(name: "TMAlerts", dependencies: ["TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        // Live portfolio values in Redis and the daily snapshots.
+        .target(name: "TMPortfolio", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -98,7 +106,7 @@ let package = Package(
             name: "tm",
             dependencies: [
                 "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
-                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync", "TMOrders",
+                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync", "TMOrders", "TMNotify", "TMMarketData", "TMAlerts", "TMPortfolio",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -163,6 +171,10 @@ let package = Package(
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
         .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
+        .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
+        .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -3,6 +3,7 @@ import Logging
 import TMBrokers
 import TMCore
 import TMLocks
+import TMNotify
 import TMPostgres
 import TMQueue
 import TMRisk
@@ -542,12 +543,7 @@ public final class OrderPlacer: Sendable {
     /// Queues each new notification for the notifier (the row is the source of truth; a lost enqueue
     /// is found by the notifier's sweep of pending rows).
     private func announce(_ notifications: [UUID]) async {
-        guard let producer, !notifications.isEmpty else { return }
-        for id in notifications {
-            let text = id.uuidString.lowercased()
-            guard let message = try? OutgoingMessage(json: ["notification_id": text, "kind": "trade_execution_failed"], key: "notification:\(text)") else { continue }
-            _ = try? await producer.enqueue(settings.notificationsQueue, message)
-        }
+        await NotificationOutbox.announce(notifications, producer: producer, queue: settings.notificationsQueue)
     }
 
     /// The account's broker line: from the gateway's cache, else opened from its row.

@@ -1,6 +1,7 @@
 import Foundation
 import TMBrokers
 import TMCore
+import TMNotify
 import TMPostgres
 
 /// A new order row, written in the state the in-memory steps reached (RISK_REJECTED, ROUTED or
@@ -191,10 +192,8 @@ enum OrderStore {
             "order_id": .string(orderID.uuidString.lowercased()), "account_id": .string(accountID.uuidString.lowercased()),
             "idempotency_key": .string(key), "code": .string(code), "reason": .string(reason),
         ]
-        return try db.query("""
-            INSERT INTO notifications (user_id, kind, payload, dedup_key)
-            VALUES (\(userID), 'trade_execution_failed', \(payload.text)::jsonb, \("trade_execution_failed:\(orderID.uuidString.lowercased())"))
-            ON CONFLICT (dedup_key) DO NOTHING RETURNING id
-            """).rows.first?.decode("id")
+        return try NotificationOutbox.insert(db, NewNotification(
+            userID: userID, kind: "trade_execution_failed", title: "Order not placed (\(code))", body: reason, priority: .high,
+            payload: payload, dedupKey: "trade_execution_failed:\(orderID.uuidString.lowercased())", actionURL: "/orders/\(orderID.uuidString.lowercased())"))
     }
 }

@@ -4,6 +4,7 @@ import TMBrokers
 import TMCore
 import TMCrypto
 import TMLocks
+import TMNotify
 import TMPostgres
 import TMQueue
 import TMRedis
@@ -288,20 +289,17 @@ public struct SyncConsumer: Sendable {
                   consecutive_failures = consecutive_failures + 1 WHERE id = \(account.id)
                 """)
             try SyncLog.fail(db, logID: logID, error: "unauthorized: \(reason)", duration: duration)
-            let payload = try String(decoding: JSONSerialization.data(withJSONObject: [
-                "account_id": account.id.uuidString.lowercased(), "broker": account.broker.rawValue, "label": account.label, "reason": text,
-            ], options: [.sortedKeys]), as: UTF8.self)
-            return try db.query("""
-                INSERT INTO notifications (user_id, kind, payload, dedup_key)
-                VALUES (\(account.userID), 'sync_error', \(payload)::jsonb, \("sync_error:\(account.id.uuidString.lowercased()):\(slot)"))
-                ON CONFLICT (dedup_key) DO NOTHING RETURNING id
-                """).rows.first.map { try $0.decode("id", as: UUID.self) }
+            let payload: JSONValue = [
+                "account_id": .string(account.id.uuidString.lowercased()), "broker": .string(account.broker.rawValue),
+                "label": .string(account.label), "reason": .string(text),
+            ]
+            return try NotificationOutbox.insert(db, NewNotification(
+                userID: account.userID, kind: "sync_error", title: "Reconnect \(account.label)", body: text, priority: .high,
+                payload: payload, dedupKey: "sync_error:\(account.id.uuidString.lowercased()):\(slot)"))
         }
         logger.error("account needs its user: credentials refused", metadata: ["reason": "\(reason)"])
         if let notification {
-            let message = try OutgoingMessage(json: ["notification_id": notification.uuidString.lowercased(), "user_id": account.userID.uuidString.lowercased(), "kind": "sync_error"],
-                                              key: "notification:\(notification.uuidString.lowercased())")
-            _ = try? await producer.enqueue(notificationsQueue, message)
+            await NotificationOutbox.announce([notification], producer: producer, queue: notificationsQueue)
         }
     }
 }

@@ -1,0 +1,2 @@
+// TMMarketData: filled by its issue-12 work (see Package.swift for its role).
+enum TMMarketDataModule {}
