@@ -78,9 +78,9 @@ let package = Package(
         // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
         .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
-        .target(name: "TMAlerts", dependencies: ["TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
-        .target(name: "TMPortfolio", dependencies: ["TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),

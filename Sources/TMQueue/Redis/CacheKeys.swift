@@ -1,0 +1,13 @@
+/// The Redis keys of the caches (latest prices, live portfolios, analytics): what other services
+/// read, named in one place like the queues' keys.
+///
+/// Not hash-tagged: each is read and written alone, so in a cluster they spread over the slots.
+public enum CacheKeys {
+    /// The latest price of an instrument (a hash: price, previous_close, source, at_ms), with a
+    /// short TTL, so a price nobody refreshes disappears rather than lingers as current.
+    public static func price(symbol: String, exchange: String) -> String { "price:\(symbol):\(exchange)" }
+    /// A user's live portfolio value (JSON), refreshed on fills and price moves, TTL five minutes.
+    public static func portfolio(user: String) -> String { "portfolio:\(user)" }
+    /// A user's analytics for one period (JSON), invalidated by each recompute.
+    public static func analytics(user: String, period: String) -> String { "analytics:\(user):\(period)" }
+}
