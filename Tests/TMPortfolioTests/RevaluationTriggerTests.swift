@@ -90,17 +90,20 @@ import TMRedis
     }
 
     /// A batch's users are revalued once each, whether its events name the user or only the account;
-    /// an unreadable record fails alone, without retries.
+    /// an order's state change with nothing filled revalues nobody; an unreadable record fails
+    /// alone, without retries.
     @Test func aBatchRevaluesEachUserOnceAndRefusesOnlyBadRecords() async throws {
         let f = try await PortfolioFixture()
         let a = try f.user("a")
         let b = try f.user("b")
+        let c = try f.user("c")
         let accountA = try f.account(a, broker: "kite", label: "main")
         let accountB = try f.account(b, broker: "alpaca", label: "us")
         let request = Self.request([
             Self.tradeCreated(account: accountA, user: a, symbol: "X"), Self.tradeCreated(account: accountA, user: a, symbol: "Y"),
             #"{"event":"order.state","account_id":"\#(accountA.uuidString)"}"#, #"{"event":"trade.created","account_id":"\#(accountB.uuidString)"}"#,
             #"{"event":"trade.created"}"#, "[1]", #"{"account_id":"\#(UUID().uuidString)"}"#,
+            #"{"event":"order.state","user_id":"\#(c.uuidString)","filled_quantity":"0","to":"ACCEPTED"}"#,
         ])
         let reads = f.clockReads.withLock { $0 }
         let result = await PortfolioValuerFunction(valuer: f.valuer()).handle(request, context: Self.context(request))
@@ -113,6 +116,8 @@ import TMRedis
         #expect(failures["m5"]?.retryable == false && failures["m6"]?.retryable == false)
         #expect(failures["m7"]?.retryable == true && failures["m7"]?.error.contains("no account") == true)
         #expect(result.results?["m4"] == "revalued user \(b.uuidString.lowercased())")
+        #expect(result.results?["m8"]?.hasPrefix("skipped") == true)
+        #expect(try await f.cached(c) == nil)
         await f.cleanUp()
     }
 

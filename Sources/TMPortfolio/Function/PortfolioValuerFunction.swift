@@ -5,7 +5,8 @@ import TMFunctionRuntime
 /// The `portfolio-valuer` function (Functions/portfolio-valuer): its records are
 /// - `trade-events` messages (a sync's `trade.created`/`trade.updated`, the order path's
 ///   `order.state`): each names its `user_id` (else its `account_id`, whose user is looked up);
-///   the batch's users are revalued once each, however many of their events it holds;
+///   the batch's users are revalued once each, however many of their events it holds (an
+///   `order.state` change with nothing filled yet changes no portfolio and is skipped);
 /// - schedule firings of `portfolio-snapshot` (`{"kind":"snapshot","slot":"<ISO time>"}`, or
 ///   `"date":"YYYY-MM-DD"`): the snapshot rows of the slot's UTC day — a late retry still writes
 ///   the day it was fired for.
@@ -22,6 +23,7 @@ public struct PortfolioValuerFunction: FunctionHandler {
         case user(UUID)
         case account(UUID)
         case snapshot(day: String)
+        case skip(String)
     }
 
     /// What one record asks for.
@@ -38,6 +40,9 @@ public struct PortfolioValuerFunction: FunctionHandler {
                 return .snapshot(day: PortfolioRows.day(of: instant))
             }
             throw RecordRejected("slot: missing (or give date: YYYY-MM-DD)")
+        }
+        if body["event"]?.stringValue == "order.state", let filled = body["filled_quantity"]?.stringValue.flatMap(DecimalText.parse), filled == 0 {
+            return .skip("skipped: an order state change without a fill")
         }
         for (field, make) in [("user_id", Work.user), ("account_id", Work.account)] {
             guard let value = body[field] else { continue }
@@ -70,6 +75,7 @@ public struct PortfolioValuerFunction: FunctionHandler {
         for item in work {
             switch item.work {
             case .user(let id): userOf[item.record.messageID] = id
+            case .skip(let why): results[item.record.messageID] = why
             case .account(let id) where userOf[item.record.messageID] == nil:
                 failures.append(.init(messageID: item.record.messageID, error: "account_id: no account \(id.uuidString.lowercased()) (or its user could not be read)",
                                       retryable: true))
