@@ -3,6 +3,7 @@ import Logging
 import TMCore
 import TMMarketData
 import TMPostgres
+import TMRisk
 import TMRedis
 
 /// Values users' portfolios and keeps `portfolio:<user>` current: on fills (`portfolio-valuer` on

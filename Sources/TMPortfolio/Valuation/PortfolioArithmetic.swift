@@ -1,15 +1,6 @@
 import Foundation
 import TMMarketData
-
-/// An instrument as the price cache names it.
-public struct InstrumentKey: Sendable, Hashable {
-    public var symbol: String
-    public var exchange: String
-    public init(symbol: String, exchange: String) {
-        self.symbol = symbol
-        self.exchange = exchange
-    }
-}
+import TMRisk  // InstrumentKey: the platform's one name of an instrument (symbol, exchange)
 
 /// A broker account of the user being valued.
 public struct AccountRef: Sendable, Hashable {

@@ -2,6 +2,7 @@ import Foundation
 import TMCore
 import TMMarketData
 import TMPostgres
+import TMRisk
 
 /// What the valuation reads from Postgres, and who holds what.
 ///
