@@ -80,7 +80,7 @@ let package = Package(
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
         .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
-        .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -115,6 +115,7 @@ let package = Package(
         .executableTarget(name: "sync-trigger", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-trigger", exclude: ["function.yaml"]),
         .executableTarget(name: "order-placer", dependencies: ["TMOrders", "TMFunctionRuntime", "TMCore"], path: "Functions/order-placer", exclude: ["function.yaml"]),
         .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
+        .executableTarget(name: "portfolio-valuer", dependencies: ["TMPortfolio", "TMFunctionRuntime", "TMCore"], path: "Functions/portfolio-valuer", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
@@ -174,7 +175,7 @@ let package = Package(
         .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
-        .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),
