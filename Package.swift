@@ -116,6 +116,7 @@ let package = Package(
         .executableTarget(name: "order-placer", dependencies: ["TMOrders", "TMFunctionRuntime", "TMCore"], path: "Functions/order-placer", exclude: ["function.yaml"]),
         .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
         .executableTarget(name: "notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMCore"], path: "Functions/notifier", exclude: ["function.yaml"]),
+        .executableTarget(name: "trade-notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMPostgres", "TMQueue", "TMRedis", "TMCore"], path: "Functions/trade-notifier", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),

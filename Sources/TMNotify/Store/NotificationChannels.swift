@@ -91,6 +91,14 @@ public enum NotificationChannels {
             """)
     }
 
+    /// Whether the user asked for notifications of `kind` by name (a row for the kind itself with
+    /// some channel; `*` does not count): what opt-in kinds (trade confirmations, sync completion) need.
+    public static func asksFor(_ db: PostgresConnection, userID: UUID, kind: String) throws -> Bool {
+        try db.query("""
+            SELECT 1 FROM notification_preferences WHERE user_id = \(userID) AND kind = \(kind) AND cardinality(channels) > 0
+            """).rows.count == 1
+    }
+
     /// The channels the user's preferences give `kind` (its own row, else `*`); nil: no preference.
     public static func preference(_ db: PostgresConnection, userID: UUID, kind: String) throws -> [NotificationChannel]? {
         guard let row = try db.query("""
