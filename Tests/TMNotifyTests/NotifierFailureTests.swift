@@ -77,6 +77,19 @@ import TMNotify
         #expect(try h.status(fourth) == "sent" && h.webhook.accepted.count == 1)
     }
 
+    @Test func aChannelWithoutItsProviderIsDeadLetteredNamingTheSettingAndNotHeldAgainstTheUser() async throws {
+        let h = try NotifierHarness()
+        h.settings.smtp = nil
+        h.settings.failingAfter = 1
+        try h.addChannel(.email, "trader@example.com")
+        let id = try h.notify(channels: [.inApp, .email])
+        #expect(try await h.deliver(try h.notifier(), id) == nil)
+        let email = try #require(try h.deliveries(id).first { $0.channel == "email" })
+        #expect(email.status == "dead" && email.lastError == "email: email is not configured (set TM_SMTP_URL)", "\(email)")
+        let channel = try #require(try NotificationChannels.list(h.db, userID: h.user).first)
+        #expect(channel.state == "ok" && channel.consecutiveFailures == 0, "the user's address did not fail: the deployment lacks a provider")
+    }
+
     @Test func noCredentialReachesARowALogLineOrADeadLetter() async throws {
         let h = try NotifierHarness()
         try h.addEveryChannel()

@@ -159,11 +159,11 @@ public struct Notifier: Sendable {
             }
             envelope = notification.envelope(delivery, address: address, signingSecret: signingSecret)
         } catch let failure as DeliveryFailure {
-            return try await fail(delivery, attempts: attempts, failure, secrets: secrets, now: now, logger: logger)
+            return try await fail(delivery, attempts: attempts, failure, secrets: secrets, now: now, sent: false, logger: logger)
         }
         guard let sender = senders[delivery.channel] else {
             let failure = DeliveryFailure("\(delivery.channel.rawValue) is not configured (set \(NotifierSettings.missing(delivery.channel)))", retryable: false)
-            return try await fail(delivery, attempts: attempts, failure, secrets: secrets, now: now, logger: logger)
+            return try await fail(delivery, attempts: attempts, failure, secrets: secrets, now: now, sent: false, logger: logger)
         }
         do {
             let receipt = try await sender.deliver(envelope)
@@ -195,15 +195,17 @@ public struct Notifier: Sendable {
         return address
     }
 
-    /// Records a failed try: `failed` (retried by the queue) or `dead`; counts it against the
-    /// user's channel, which is marked failing (and reported) at `failingAfter` in a row.
-    func fail(_ delivery: DeliveryRow, attempts: Int, _ failure: DeliveryFailure, secrets: [String], now: Date, logger: Logger) async throws -> Attempt {
+    /// Records a failed try: `failed` (retried by the queue) or `dead`; a try that reached the
+    /// provider (`sent`) counts against the user's channel, which is marked failing (and reported)
+    /// at `failingAfter` in a row — a missing provider configuration or a paused channel does not.
+    func fail(_ delivery: DeliveryRow, attempts: Int, _ failure: DeliveryFailure, secrets: [String], now: Date, sent: Bool = true,
+              logger: Logger) async throws -> Attempt {
         let reason = SecretScrubber.scrub("\(delivery.channel.rawValue): \(failure.reason)", secrets: secrets)
         let settings = self.settings
         let outcome = try await pool.transaction { db -> (dead: Bool, failing: ChannelRecord?, report: UUID?) in
             var failing: ChannelRecord?
             var report: UUID?
-            if let channelID = delivery.channelID, !delivery.recipient.hasPrefix("role:") {
+            if sent, let channelID = delivery.channelID, !delivery.recipient.hasPrefix("role:") {
                 failing = try DeliveryStore.countFailure(db, channel: channelID, reason: reason, failingAfter: settings.failingAfter, now: now)
                 if let failing { report = try Self.reportFailing(db, failing) }
             }
