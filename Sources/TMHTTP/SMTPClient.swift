@@ -49,23 +49,16 @@ public final class SMTPClient {
     }
 
     public let configuration: Configuration
-    private let handle: UnsafeMutableRawPointer
-    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private let easy: CurlEasy
+    private var handle: UnsafeMutableRawPointer { easy.handle }
+    private var errorBuffer: UnsafeMutablePointer<CChar> { easy.errorBuffer }
 
     public init(configuration: Configuration) throws(Failure) {
-        let global = CurlGlobal.initResult
-        guard global == CURLE_OK, let handle = curl_easy_init() else {
-            throw Failure(replyCode: nil, curlCode: Int(global.rawValue), message: "libcurl initialisation failed")
+        guard let easy = CurlEasy() else {
+            throw Failure(replyCode: nil, curlCode: Int(CurlGlobal.initResult.rawValue), message: "libcurl initialisation failed")
         }
         self.configuration = configuration
-        self.handle = handle
-        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-        self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-    }
-
-    deinit {
-        curl_easy_cleanup(handle)
-        errorBuffer.deallocate()
+        self.easy = easy
     }
 
     /// Sends `message` (a complete RFC 5322 message, CRLF line ends) from `from` to `recipients`.
