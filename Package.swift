@@ -74,7 +74,7 @@ let package = Package(
         // (checks against the database, then the enqueue) and the operator views.
         .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMNotify", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Notifications: the outbox every producer writes through, the notifier's channels and deliveries.
-        .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMManifest", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
         .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
@@ -116,6 +116,8 @@ let package = Package(
         .executableTarget(name: "order-placer", dependencies: ["TMOrders", "TMFunctionRuntime", "TMCore"], path: "Functions/order-placer", exclude: ["function.yaml"]),
         .executableTarget(name: "sync-consumer", dependencies: ["TMSync", "TMBrokers", "TMFunctionRuntime", "TMCore"], path: "Functions/sync-consumer", exclude: ["function.yaml"]),
         .executableTarget(name: "portfolio-valuer", dependencies: ["TMPortfolio", "TMFunctionRuntime", "TMCore"], path: "Functions/portfolio-valuer", exclude: ["function.yaml"]),
+        .executableTarget(name: "notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMCore"], path: "Functions/notifier", exclude: ["function.yaml"]),
+        .executableTarget(name: "trade-notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMPostgres", "TMQueue", "TMRedis", "TMCore"], path: "Functions/trade-notifier", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
@@ -172,7 +174,7 @@ let package = Package(
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
         .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
-        .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm", "notifier"]),
         .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),

@@ -13,6 +13,8 @@ command -v redis-server >/dev/null              || need+=(redis-server)
 command -v redis-cli >/dev/null                 || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null                      || need+=(postgresql-client)
+# The notifier's tests deliver e-mail to an SMTP sink (Tests/Sinks/smtp_sink.py) on Debian's python3.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 

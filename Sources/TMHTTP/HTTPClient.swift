@@ -78,26 +78,18 @@ public final class HTTPClient {
     }
 
     public let configuration: Configuration
-    private let handle: UnsafeMutableRawPointer
-    /// libcurl writes its detailed message here (CURL_ERROR_SIZE bytes); kept for the handle's life.
-    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private let easy: CurlEasy
+    private var handle: UnsafeMutableRawPointer { easy.handle }
+    private var errorBuffer: UnsafeMutablePointer<CChar> { easy.errorBuffer }
 
     /// Creates the client and its libcurl handle. Fails only if libcurl cannot initialise.
     public init(configuration: Configuration = Configuration()) throws(HTTPClientError) {
-        let global = CurlGlobal.initResult
-        guard global == CURLE_OK, let handle = curl_easy_init() else {
-            throw .notSent(.init(kind: .other, curlCode: Int(global.rawValue), message: "libcurl initialisation failed",
+        guard let easy = CurlEasy() else {
+            throw .notSent(.init(kind: .other, curlCode: Int(CurlGlobal.initResult.rawValue), message: "libcurl initialisation failed",
                                  method: .get, url: ""))
         }
         self.configuration = configuration
-        self.handle = handle
-        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-        self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-    }
-
-    deinit {
-        curl_easy_cleanup(handle)
-        errorBuffer.deallocate()
+        self.easy = easy
     }
 
     /// Sends the request and waits for the complete response. Blocks the calling thread.

@@ -17,6 +17,7 @@ struct TM: AsyncParsableCommand {
             Functions.self, Invoke.self, Dispatch.self, Accounts.self,
             Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self,
             Portfolio.self,
+            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Notifications.self,
         ]
     )
 }

@@ -70,7 +70,8 @@ import TMFunctions
         #expect(try FunctionCatalog.parse("name: fn\n", file: file).maxOutput == 1 << 20, "1 MiB by default")
         let refused: [(String, String)] = [
             ("secrets: [TM_SECRET_KEY, AWS_SECRET_ACCESS_KEY]",
-             "Functions/fn/function.yaml: secrets[1]: 'AWS_SECRET_ACCESS_KEY' is not a secret the dispatcher holds (known: TM_SECRET_KEY, TM_SECRET_KEYS_PREVIOUS)"),
+             "Functions/fn/function.yaml: secrets[1]: 'AWS_SECRET_ACCESS_KEY' is not a secret the dispatcher holds (known: TM_FCM_ACCESS_TOKEN, TM_SECRET_KEY, TM_SECRET_KEYS_PREVIOUS, TM_SMTP_PASSWORD, TM_SMTP_USERNAME, "
+             + "TM_TWILIO_ACCOUNT_SID, TM_TWILIO_AUTH_TOKEN)"),
             ("secrets: [TM_SECRET_KEY, TM_SECRET_KEY]", "Functions/fn/function.yaml: secrets[1]: 'TM_SECRET_KEY' is listed twice"),
             ("secrets: TM_SECRET_KEY", "Functions/fn/function.yaml: secrets: expected a list of values"),
             ("max_output: 12", "Functions/fn/function.yaml: max_output: 12 is out of range (1 KiB...256 MiB)"),

@@ -220,7 +220,7 @@ import TMCron
     let catalog = try! ScheduleCatalog.load(directory: TestServers.repositoryRoot.appendingPathComponent("Schedules"))
 
     @Test func everyShippedScheduleLoadsWithItsTarget() throws {
-        #expect(catalog.schedules.map(\.name) == ["alerts-sweep", "analytics-nightly", "broker-sync", "portfolio-snapshot", "reconcile", "reconcile-eod"])
+        #expect(catalog.schedules.map(\.name) == ["alerts-sweep", "analytics-nightly", "broker-sync", "notifications-sweep", "portfolio-snapshot", "reconcile", "reconcile-eod"])
         #expect(try catalog.schedule("broker-sync").target == .function("sync-trigger"))
         #expect(try catalog.schedule("alerts-sweep").target == .function("alert-evaluator"))
         let nightly = try catalog.schedule("analytics-nightly")
@@ -236,7 +236,7 @@ import TMCron
             let deployed = FileManager.default.fileExists(atPath: functions.appendingPathComponent("\(name)/function.yaml").path)
             #expect(schedule.enabled == deployed, "\(schedule.name) targets \(name) (deployed: \(deployed)) but enabled is \(schedule.enabled)")
         }
-        #expect(catalog.schedules.filter(\.enabled).map(\.name) == ["broker-sync", "portfolio-snapshot"])
+        #expect(catalog.schedules.filter(\.enabled).map(\.name) == ["broker-sync", "notifications-sweep", "portfolio-snapshot"])
     }
 
     @Test func reconcileFiresEveryQuarterHourOfIndianMarketHoursOnWeekdaysPlusEndOfDay() throws {

@@ -31,6 +31,20 @@ import TMSync
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0, "the outbox is emptied once published")
     }
 
+    @Test func aUserWhoAskedIsToldASyncCompletedOncePerSlot() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        f.broker.set(trades: [SyncFixture.trade("T1", order: "O1", quantity: 10, price: Decimal(string: "1501.35")!)], positions: [])
+        guard case .synced = try await f.sync() else { Issue.record("not synced"); return }
+        #expect(try f.count("SELECT count(*)::int FROM notifications WHERE kind = 'sync_completed'") == 0, "not asked for")
+        let connection = try f.db.connect()
+        defer { connection.close() }
+        try connection.execute("INSERT INTO notification_preferences (user_id, kind, channels) SELECT user_id, 'sync_completed', '{in_app}' FROM broker_accounts")
+        let slot = ISO8601DateFormatter().string(from: Date().addingTimeInterval(2))
+        guard case .synced = try await f.sync(slot: slot) else { Issue.record("not synced"); return }
+        #expect(try f.count("SELECT count(*)::int FROM notifications WHERE kind = 'sync_completed' AND title LIKE '% synced'") == 1)
+    }
+
     @Test func eventsCommittedButNeverPublishedAreSentByTheNextSync() async throws {
         let f = try await SyncFixture()
         defer { Task { await f.cleanUp() } }

@@ -22,10 +22,17 @@ public enum FunctionEnvironment {
         "TM_REDIS_URL", "TM_DATABASE_URL", "TM_LOG_LEVEL", "TM_QUEUES_DIR",
         "TM_KITE_BASE_URL", "TM_UPSTOX_BASE_URL", "TM_UPSTOX_ORDER_BASE_URL", "TM_ALPACA_BASE_URL", "TM_ALPACA_DATA_BASE_URL", "TM_BINANCE_BASE_URL",
         "TM_BROKER_TIMEOUT", "TM_BROKER_CONNECT_TIMEOUT",
+        // The notifier's providers and limits (its credentials are secrets, below).
+        "TM_CONFIG_DIR", "TM_SMTP_URL", "TM_SMTP_FROM", "TM_TWILIO_BASE_URL", "TM_TWILIO_FROM", "TM_FCM_BASE_URL", "TM_FCM_PROJECT",
+        "TM_NOTIFY_MAX_ATTEMPTS", "TM_NOTIFY_FAILING_AFTER",
     ]
 
     /// The secrets a manifest may ask for in `secrets:`.
-    public static let secrets: Set<String> = ["TM_SECRET_KEY", "TM_SECRET_KEYS_PREVIOUS"]
+    public static let secrets: Set<String> = [
+        "TM_SECRET_KEY", "TM_SECRET_KEYS_PREVIOUS",
+        // The notifier's provider credentials.
+        "TM_SMTP_USERNAME", "TM_SMTP_PASSWORD", "TM_TWILIO_ACCOUNT_SID", "TM_TWILIO_AUTH_TOKEN", "TM_FCM_ACCESS_TOKEN",
+    ]
 
     /// The environment of `manifest`'s processes, built from the dispatcher's `base` environment.
     static func build(base: [String: String], manifest: FunctionManifest) -> [String: String] {

@@ -158,11 +158,14 @@ public struct SyncConsumer: Sendable {
             let duration = ContinuousClock.now - started
             try Task.checkCancellation()  // the lease was lost while the broker answered: write nothing
             let fetched = (orders: orders, batch: batch, positions: positions, funds: funds)
-            let (report, changed) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
-                try SyncWriter(db: db, account: account).apply(orders: fetched.orders, trades: fetched.batch, positions: fetched.positions,
-                                                             funds: fetched.funds, logID: logID, duration: duration)
+            let slot = message.slot
+            let (report, changed, completion) = try await pool.transaction(fencedBy: [lease, delivery]) { db in
+                let (report, changed) = try SyncWriter(db: db, account: account).apply(
+                    orders: fetched.orders, trades: fetched.batch, positions: fetched.positions, funds: fetched.funds, logID: logID, duration: duration)
+                return (report, changed, try Self.notifyCompletion(db, account: account, report: report, slot: slot))
             }
             if !changed.isEmpty { await outbox.publish(account: account.id, logger: logger) }
+            if let completion { await NotificationOutbox.announce([completion], producer: producer, queue: notificationsQueue) }
             logger.info("synced", metadata: [
                 "fetched": "\(report.fetched)", "created": "\(report.created)", "updated": "\(report.updated)",
                 "skipped": "\(report.skipped)", "orders_updated": "\(report.ordersUpdated)", "linked": "\(report.linked)",
@@ -199,6 +202,20 @@ public struct SyncConsumer: Sendable {
             await Task { try? await SyncLog.fail(pool, logID: logID, account: account, error: reason, duration: duration) }.value
             throw error
         }
+    }
+
+    /// A `sync_completed` notification, in the sync's transaction, for users who asked for it by
+    /// name (a `sync_completed` preference row); once per account and slot.
+    static func notifyCompletion(_ db: PostgresConnection, account: BrokerAccount, report: SyncReport, slot: String) throws -> UUID? {
+        guard try NotificationChannels.asksFor(db, userID: account.userID, kind: "sync_completed") else { return nil }
+        let payload: JSONValue = [
+            "account_id": .string(account.id.uuidString.lowercased()), "broker": .string(account.broker.rawValue), "label": .string(account.label),
+            "fetched": .int(report.fetched), "created": .int(report.created), "updated": .int(report.updated),
+        ]
+        return try NotificationOutbox.insert(db, NewNotification(
+            userID: account.userID, kind: "sync_completed", title: "\(account.label) synced",
+            body: "\(report.created) new and \(report.updated) updated trade(s) from \(account.broker.rawValue)", priority: .low,
+            payload: payload, dedupKey: "sync_completed:\(account.id.uuidString.lowercased()):\(slot)"))
     }
 
     /// The account's funds, fetched beside the sync's other calls. Only their own failure is kept
