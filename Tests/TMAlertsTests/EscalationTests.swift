@@ -118,7 +118,7 @@ final class EscalationHarness: @unchecked Sendable {
         for alert in [info, plain] { #expect(try h.steps(of: alert).isEmpty) }
         #expect(try await h.queued() == 5)
         // A step keeps the alert's user and severity, and is no alert of its own to escalate.
-        let step = try h.db.query("SELECT user_id, severity, kind FROM notifications WHERE escalation_of = \(error) AND escalation_step = 2").rows[0]
+        let step = try #require(try h.db.query("SELECT user_id, severity, kind FROM notifications WHERE escalation_of = \(error) AND escalation_step = 2").rows.first)
         #expect(try step.decode("user_id", as: UUID.self) == h.user && step.decode("severity", as: String.self) == "error")
         #expect(try await h.sweep(at: 120) == 0)
         #expect(try h.count("SELECT count(*) AS n FROM notifications WHERE escalation_of IS NOT NULL") == 5)
@@ -133,7 +133,7 @@ final class EscalationHarness: @unchecked Sendable {
         #expect(try h.steps(of: early).isEmpty)
         #expect(try h.steps(of: late).count == 1)
         // Acknowledging through the step the manager received acknowledges its alert.
-        let step: UUID = try h.db.query("SELECT id FROM notifications WHERE escalation_of = \(late)").rows[0].decode("id")
+        let step: UUID = try #require(try h.db.query("SELECT id FROM notifications WHERE escalation_of = \(late)").rows.first).decode("id")
         let acked = try Escalation.acknowledge(id: step, actor: "operator:bob", db: h.db)
         #expect(acked == .acknowledged(alert: late, at: try h.acknowledgedAt(late)))
         #expect(try Escalation.acknowledge(id: late, actor: "operator:bob", db: h.db) == .alreadyAcknowledged(alert: late, at: try h.acknowledgedAt(late)))

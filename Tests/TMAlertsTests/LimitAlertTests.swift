@@ -21,7 +21,7 @@ import TMRisk
         #expect(try h.notifications(kind: "limit_warning") == 1)
         #expect(try h.count("SELECT count(*) AS n FROM limit_alert_marks WHERE level = 'warning' AND limit_kind = 'daily_loss'") == 1)
         #expect(try h.notifications(kind: "limit_breach") == 0)
-        let warning = try h.db.query("SELECT severity, priority, title, recipient_role, payload->>'used' AS used FROM notifications WHERE kind = 'limit_warning'").rows[0]
+        let warning = try #require(try h.db.query("SELECT severity, priority, title, recipient_role, payload->>'used' AS used FROM notifications WHERE kind = 'limit_warning'").rows.first)
         #expect(try warning.decode("severity", as: String.self) == "warning" && warning.decode("recipient_role", as: String?.self) == nil)
         #expect(try warning.decode("used", as: String.self) == "850" && warning.decode("title", as: String.self).contains("85.0%"))
         #expect(try h.tradingState() == .active)
@@ -35,9 +35,9 @@ import TMRisk
         #expect(try h.notifications(kind: "limit_breach_admin") == 1)
         #expect(try h.notifications(kind: "limit_warning") == 1)
         #expect(try h.count("SELECT count(*) AS n FROM limit_alert_marks") == 2)
-        let breach = try h.db.query("SELECT severity, priority FROM notifications WHERE kind = 'limit_breach'").rows[0]
+        let breach = try #require(try h.db.query("SELECT severity, priority FROM notifications WHERE kind = 'limit_breach'").rows.first)
         #expect(try breach.decode("severity", as: String.self) == "error" && breach.decode("priority", as: String.self) == "urgent")
-        let admin = try h.db.query("SELECT user_id, recipient_role, to_json(channels)::text AS channels FROM notifications WHERE kind = 'limit_breach_admin'").rows[0]
+        let admin = try #require(try h.db.query("SELECT user_id, recipient_role, to_json(channels)::text AS channels FROM notifications WHERE kind = 'limit_breach_admin'").rows.first)
         #expect(try admin.decode("recipient_role", as: String.self) == "admin" && admin.decode("user_id", as: UUID.self) == h.user)
         #expect(try admin.decode("channels", as: String.self) == #"["in_app","email","webhook","slack","push"]"#)
         // The breach reduces the account through the kill switch, once, recorded.
@@ -75,7 +75,7 @@ import TMRisk
         #expect(try await h.sweep().sweep(now: h.now) == 1)
         #expect(try h.tradingState() == .halted)
         #expect(try h.count("SELECT count(*) AS n FROM audit_log WHERE action = 'trading.reduce'") == 0)
-        let body: String = try h.db.query("SELECT body FROM notifications WHERE kind = 'limit_breach'").rows[0].decode("body")
+        let body: String = try #require(try h.db.query("SELECT body FROM notifications WHERE kind = 'limit_breach'").rows.first).decode("body")
         #expect(body.contains("stays HALTED"), "\(body)")
         // A breach reached first marks the warning too, without alerting it.
         #expect(try h.notifications(kind: "limit_warning") == 0)
