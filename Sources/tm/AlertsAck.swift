@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TMAlerts
 import TMCore
+import TMOrders
 import TMPostgres
 
 /// `tm alerts ack ID`: acknowledges an alert, which stops its escalation.
@@ -14,13 +15,18 @@ struct AlertsAck: AsyncParsableCommand {
     @Flag(help: "Print as JSON.") var json = false
 
     func run() async throws {
-        do {
+        try await Orders.refusing(nothing: "nothing was acknowledged") {
             guard let uuid = UUID(uuidString: id.trimmingCharacters(in: .whitespaces)) else {
-                throw EscalationError("'\(id)' is not a notification id (a UUID)")
+                throw OrderCommandError("id", "'\(id)' is not a notification id (a UUID)")
             }
             let db = try PostgresConnection.connect()
             defer { db.close() }
-            let outcome = try Escalation.acknowledge(id: uuid, actor: "operator:\(Self.operatorName)", db: db)
+            let outcome: Escalation.Acknowledgement
+            do {
+                outcome = try Escalation.acknowledge(id: uuid, actor: "operator:\(Orders.TradingStateOptions.operatorName)", db: db)
+            } catch let refusal as EscalationError {
+                throw OrderCommandError("id", refusal.description)
+            }
             let (alert, at, already): (UUID, Date, Bool)
             switch outcome {
             case .acknowledged(let a, let t): (alert, at, already) = (a, t, false)
@@ -32,24 +38,8 @@ struct AlertsAck: AsyncParsableCommand {
                 return print(JSONValue.object([("alert_id", .string(alertText)), ("acknowledged_at", .string(time)),
                                                ("already_acknowledged", .bool(already))]).prettyText)
             }
-            if already {
-                print("alert \(alertText) was already acknowledged at \(time); nothing changed")
-            } else {
-                print("acknowledged alert \(alertText) at \(time): no further escalation step is sent")
-            }
-        } catch let refusal as EscalationError {
-            FileHandle.standardError.write(Data("refused: \(refusal)\nnothing was acknowledged\n".utf8))
-            throw ExitCode(1)
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
+            print(already ? "alert \(alertText) was already acknowledged at \(time); nothing changed"
+                          : "acknowledged alert \(alertText) at \(time): no further escalation step is sent")
         }
-    }
-
-    static var operatorName: String {
-        let user = ProcessInfo.processInfo.environment["USER"]?.trimmingCharacters(in: .whitespaces) ?? ""
-        return user.isEmpty ? "unknown" : user
     }
 }

@@ -39,7 +39,7 @@ import TMCore
         #expect(try h.acknowledgedAt(alert) == at)
 
         let unknown = try await ack(h, [UUID().uuidString])
-        #expect(unknown.status == 1 && unknown.output.contains("refused: no notification"), "\(unknown.output)")
+        #expect(unknown.status == 1 && unknown.output.contains("id: no notification"), "\(unknown.output)")
         let notAnAlert = try await ack(h, [plain.uuidString])
         #expect(notAnAlert.status == 1 && notAnAlert.output.contains("has no severity"), "\(notAnAlert.output)")
         let garbage = try await ack(h, ["nosuch"])

@@ -10,22 +10,13 @@ import TMRedis
 
 /// A migrated database with one user, alerts raised at a fixed instant (`raisedAt`), and a scratch
 /// notifications queue; the sweep's clock is `raisedAt` plus minutes (no sleeping).
-final class EscalationHarness: @unchecked Sendable {
-    let database: TestDatabase
-    let db: PostgresConnection
-    let pool: PostgresPool
-    let redis: RedisClient
-    let notifications: String
+final class EscalationHarness: LimitEscalationStore, @unchecked Sendable {
     let user = UUID()
     /// 2026-03-02 10:00:00 UTC.
     let raisedAt = Date(timeIntervalSince1970: 1_772_445_600)
 
     init() async throws {
-        database = try TestDatabase(migrated: true, prefix: "tm_escalate")
-        db = try database.connect()
-        pool = PostgresPool(configuration: database.configuration, size: 4)
-        redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        notifications = "notifications-" + TestServers.uniqueName("e").lowercased().replacingOccurrences(of: "_", with: "-")
+        try await super.init(prefix: "tm_escalate")
         try db.execute("INSERT INTO users (id, email) VALUES (\(user), 'escalate@example.com')")
     }
 
@@ -41,8 +32,7 @@ final class EscalationHarness: @unchecked Sendable {
     func at(minutes: Double) -> Date { raisedAt.addingTimeInterval(minutes * 60) }
 
     func sweep() -> EscalationSweep {
-        EscalationSweep(pool: pool, producer: QueueProducer(redis: redis, catalog: try! QueueCatalog([QueueManifest(name: notifications)])),
-                        queue: notifications)
+        EscalationSweep(pool: pool, producer: producer, queue: notifications)
     }
 
     @discardableResult
@@ -71,18 +61,6 @@ final class EscalationHarness: @unchecked Sendable {
             Step(step: try $0.decode("escalation_step"), channels: (try $0.decode("channels", as: String.self)).split(separator: ",").map(String.init),
                  role: try $0.decode("recipient_role"), dedupKey: try $0.decode("dedup_key"))
         }
-    }
-
-    func queued() async throws -> Int {
-        Int(try await redis.send("XLEN", QueueKeys(queue: notifications, shard: 0).stream).int ?? 0)
-    }
-
-    func cleanUp() async {
-        _ = try? await redis.send("DEL", QueueKeys(queue: notifications, shard: 0).stream)
-        redis.close()
-        await pool.shutdown()
-        db.close()
-        database.drop()
     }
 }
 
@@ -174,9 +152,5 @@ final class EscalationHarness: @unchecked Sendable {
 extension EscalationHarness {
     func acknowledgedAt(_ alert: UUID) throws -> Date {
         try db.query("SELECT acknowledged_at FROM notifications WHERE id = \(alert)").rows[0].decode("acknowledged_at")
-    }
-
-    func count(_ sql: String) throws -> Int {
-        try db.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode("n")
     }
 }

@@ -11,12 +11,7 @@ import TMRisk
 /// A migrated database with one trader's account `main` (kite, INFY on NSE), its limits set per
 /// test, fills put in by hand, and a scratch notifications queue. Every clock is `day` plus
 /// something: no test depends on the wall clock.
-final class LimitHarness: @unchecked Sendable {
-    let database: TestDatabase
-    let db: PostgresConnection
-    let pool: PostgresPool
-    let redis: RedisClient
-    let notifications: String
+final class LimitHarness: LimitEscalationStore, @unchecked Sendable {
     let user = UUID(), account = UUID()
     /// 2026-03-02 00:00:00 UTC: the trading day of the tests (UTC, as the risk engine counts it).
     let day = Date(timeIntervalSince1970: 1_772_409_600)
@@ -24,11 +19,7 @@ final class LimitHarness: @unchecked Sendable {
     var now: Date { day.addingTimeInterval(10 * 3600) }
 
     init() async throws {
-        database = try TestDatabase(migrated: true, prefix: "tm_limits")
-        db = try database.connect()
-        pool = PostgresPool(configuration: database.configuration, size: 4)
-        redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        notifications = "notifications-" + TestServers.uniqueName("l").lowercased().replacingOccurrences(of: "_", with: "-")
+        try await super.init(prefix: "tm_limits")
         try db.execute("INSERT INTO users (id, email) VALUES (\(user), 'limits@example.com')")
         try db.execute("INSERT INTO broker_accounts (id, user_id, broker, label, last_sync_at) VALUES (\(account), \(user), 'kite', 'main', \(day))")
         try db.simpleQuery("INSERT INTO instruments (exchange, symbol, lot_size, tick_size, tradable, currency) VALUES ('NSE', 'INFY', 1, 0.05, true, 'INR')")
@@ -61,8 +52,7 @@ final class LimitHarness: @unchecked Sendable {
     }
 
     func sweep() -> LimitAlertSweep {
-        LimitAlertSweep(pool: pool, producer: QueueProducer(redis: redis, catalog: try! QueueCatalog([QueueManifest(name: notifications)])),
-                        queue: notifications)
+        LimitAlertSweep(pool: pool, producer: producer, queue: notifications)
     }
 
     /// Two sweeps of their own at once, as two evaluators would run them.
@@ -71,10 +61,6 @@ final class LimitHarness: @unchecked Sendable {
         async let a = first.sweep(now: now)
         async let b = second.sweep(now: now)
         return try await a + b
-    }
-
-    func count(_ sql: String) throws -> Int {
-        try db.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode("n")
     }
 
     func notifications(kind: String) throws -> Int {
@@ -90,17 +76,5 @@ final class LimitHarness: @unchecked Sendable {
 
     func announced() async throws -> Int {
         Int(try await TradingControls.announcedVersion(redis) ?? "0") ?? 0
-    }
-
-    func queued() async throws -> Int {
-        Int(try await redis.send("XLEN", QueueKeys(queue: notifications, shard: 0).stream).int ?? 0)
-    }
-
-    func cleanUp() async {
-        _ = try? await redis.send("DEL", QueueKeys(queue: notifications, shard: 0).stream)
-        redis.close()
-        await pool.shutdown()
-        db.close()
-        database.drop()
     }
 }
