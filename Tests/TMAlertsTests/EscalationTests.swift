@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import TMAlerts
+@testable import TMAlerts
 import TMCore
 import TMNotify
 import TMPostgres
@@ -100,6 +100,25 @@ final class EscalationHarness: LimitEscalationStore, @unchecked Sendable {
         #expect(try step.decode("user_id", as: UUID.self) == h.user && step.decode("severity", as: String.self) == "error")
         #expect(try await h.sweep(at: 120) == 0)
         #expect(try h.count("SELECT count(*) AS n FROM notifications WHERE escalation_of IS NOT NULL") == 5)
+        await h.cleanUp()
+    }
+
+    /// Two sweeps at once, made deterministic: the second reads while the first has written the
+    /// step but not committed, so only the step's dedup key can keep it from writing it again.
+    @Test func aSweepThatReadBeforeAnotherCommittedWritesNoSecondStep() async throws {
+        let h = try await EscalationHarness()
+        let alert = try h.alert(.error)
+        let first = try h.database.connect()
+        defer { first.close() }
+        try first.simpleQuery("BEGIN")
+        #expect(try EscalationSweep.escalate(first, now: h.at(minutes: 15), after: nil, limit: 10).steps.count == 1)
+        async let second = h.sweep(at: 15)
+        try await eventually("the second sweep waits for the alert's lock") {
+            try h.count("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 1
+        }
+        try first.simpleQuery("COMMIT")
+        #expect(try await second == 0)
+        #expect(try h.steps(of: alert).map(\.step) == [1])
         await h.cleanUp()
     }
 

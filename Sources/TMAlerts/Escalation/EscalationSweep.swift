@@ -18,7 +18,7 @@ import TMQueue
 ///   `now`; an alert acknowledged (`Escalation.acknowledge`) or expired before the sweep reads it
 ///   takes no step: the sweep locks the alerts it steps, and acknowledging locks the same row, so an
 ///   acknowledgement either precedes the sweep's read or waits for its commit.
-/// - Alerts whose steps are all taken are no longer read.
+/// - Only steps due and not yet written are read: an alert between its steps costs nothing.
 public struct EscalationSweep: AlertSweep {
     public let name = "escalation"
 
@@ -41,7 +41,7 @@ public struct EscalationSweep: AlertSweep {
 
     /// Returns how many steps it wrote.
     public func sweep(now: Date) async throws -> Int {
-        var after: UUID? = nil
+        var after: Due? = nil
         var written = 0
         while true {
             let (from, limit) = (after, batchSize)
@@ -54,42 +54,52 @@ public struct EscalationSweep: AlertSweep {
         }
     }
 
+    /// A step due: step `step` of alert `alert` (pages are read in this order).
+    struct Due: Sendable {
+        var alert: UUID
+        var step: Int
+    }
+
     struct Page: Sendable {
         var steps: [UUID] = []
         var read = 0
-        /// The last alert read: the next page starts after it (alerts are read in id order).
-        var last: UUID?
+        /// The last step read: the next page starts after it.
+        var last: Due?
     }
 
-    /// The severities with steps, and how many each has.
-    private static let policy: [(severity: AlertSeverity, steps: [EscalationStep])] =
-        AlertSeverity.allCases.map { ($0, EscalationPolicy.steps(for: $0)) }.filter { !$0.1.isEmpty }
+    /// The matrix as rows: each severity's steps, numbered from 1, with their delay in seconds.
+    private static let policy: [(severity: AlertSeverity, step: Int, after: Double)] = AlertSeverity.allCases.flatMap { severity in
+        EscalationPolicy.steps(for: severity).enumerated().map { (severity, $0.offset + 1, $0.element.after.seconds) }
+    }
 
-    /// One page of alerts that may take a step, locked; writes the steps due. In the caller's transaction.
-    static func escalate(_ db: PostgresConnection, now: Date, after cursor: UUID?, limit: Int) throws -> Page {
+    /// One page of the steps due and not yet written, their alerts locked; writes them. In the
+    /// caller's transaction. A step another sweep wrote after this one's read is refused by its
+    /// dedup key (this read cannot see it, the insert does).
+    static func escalate(_ db: PostgresConnection, now: Date, after cursor: Due?, limit: Int) throws -> Page {
         let severities = "{" + policy.map(\.severity.rawValue).joined(separator: ",") + "}"
-        let counts = "{" + policy.map { String($0.steps.count) }.joined(separator: ",") + "}"
-        let earliest = policy.flatMap(\.steps).map(\.after.seconds).min() ?? 0
-        let next: PostgresQuery = cursor.map { "n.id > \($0)" } ?? "true"
+        let steps = "{" + policy.map { String($0.step) }.joined(separator: ",") + "}"
+        let delays = "{" + policy.map { String($0.after) }.joined(separator: ",") + "}"
+        let next: PostgresQuery = cursor.map { "(n.id, policy.step) > (\($0.alert), \($0.step))" } ?? "true"
         let rows = try db.query("""
-            SELECT n.id, n.user_id, n.kind, n.title, n.body, n.severity, n.action_url, n.expires_at, n.created_at
-            FROM notifications n JOIN unnest(\(severities)::text[], \(counts)::int[]) AS policy(severity, steps) ON policy.severity = n.severity
+            SELECT n.id, n.user_id, n.kind, n.title, n.body, n.severity, n.action_url, n.expires_at, n.created_at, policy.step
+            FROM notifications n
+            JOIN unnest(\(severities)::text[], \(steps)::int[], \(delays)::float8[]) AS policy(severity, step, after_seconds)
+              ON policy.severity = n.severity
             WHERE n.escalation_of IS NULL AND n.acknowledged_at IS NULL
               AND (n.expires_at IS NULL OR n.expires_at > \(now))
-              AND n.created_at <= \(now.addingTimeInterval(-earliest))
+              AND n.created_at <= \(now)::timestamptz - make_interval(secs => policy.after_seconds)
+              AND NOT EXISTS (SELECT 1 FROM notifications s WHERE s.escalation_of = n.id AND s.escalation_step = policy.step)
               AND \(fragment: next)
-              AND (SELECT count(*) FROM notifications s WHERE s.escalation_of = n.id) < policy.steps
-            ORDER BY n.id LIMIT \(limit)
+            ORDER BY n.id, policy.step LIMIT \(limit)
             FOR UPDATE OF n
             """).rows
         var page = Page(read: rows.count)
         for row in rows {
             let alert = try Alert(row)
-            page.last = alert.id
-            for (index, step) in EscalationPolicy.steps(for: alert.severity).enumerated()
-            where alert.createdAt.addingTimeInterval(step.after.seconds) <= now {
-                if let id = try NotificationOutbox.insert(db, alert.step(index + 1, step)) { page.steps.append(id) }
-            }
+            let number: Int = try row.decode("step")
+            page.last = Due(alert: alert.id, step: number)
+            let step = EscalationPolicy.steps(for: alert.severity)[number - 1]
+            if let id = try NotificationOutbox.insert(db, alert.step(number, step)) { page.steps.append(id) }
         }
         return page
     }
