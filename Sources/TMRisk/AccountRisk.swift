@@ -25,6 +25,10 @@ public struct AccountRisk: Sendable {
     public var dailyPnl: FixedDecimal = 0
     /// Today's filled value.
     public var turnoverFilled: FixedDecimal = 0
+    /// Today's loss as the daily loss limit counts it (negative: a gain).
+    public var dailyLoss: FixedDecimal { -dailyPnl }
+    /// Today's turnover as the daily turnover limit counts it: filled, and held by working orders.
+    public var turnoverUsed: FixedDecimal { turnoverFilled + turnoverReserved }
     public private(set) var workingOrders: [String: WorkingOrder] = [:]
     /// The value working orders hold against the day's turnover.
     public private(set) var turnoverReserved: FixedDecimal = 0

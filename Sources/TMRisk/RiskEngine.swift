@@ -96,11 +96,11 @@ public struct RiskEngine: Sendable {
             return deny(.notionalExceedsMaxPerOrder, "order value \(notional) exceeds the maximum \(max) per order")
         }
         if !reduces {
-            if let limit = limits.dailyLossLimit, -account.dailyPnl >= limit {
-                return deny(.dailyLossLimitReached, "today's loss \(-account.dailyPnl) has reached the limit \(limit); only reducing orders pass")
+            if let limit = limits.dailyLossLimit, account.dailyLoss >= limit {
+                return deny(.dailyLossLimitReached, "today's loss \(account.dailyLoss) has reached the limit \(limit); only reducing orders pass")
             }
             if let limit = limits.dailyTurnoverLimit {
-                let used = account.turnoverFilled + account.turnoverReserved
+                let used = account.turnoverUsed
                 if used + notional > limit {
                     return deny(.dailyTurnoverLimitExceeded,
                                 "order value \(notional) with today's \(used) would exceed the daily turnover limit \(limit)")

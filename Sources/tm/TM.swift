@@ -18,6 +18,7 @@ struct TM: AsyncParsableCommand {
             Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self,
             Portfolio.self,
             Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Notifications.self,
+            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Alerts.self,
         ]
     )
 }

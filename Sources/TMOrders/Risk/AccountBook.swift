@@ -52,6 +52,11 @@ final class AccountBook {
         let line = currency.flatMap { funds[$0] }
         risk.buyingPower = line?.available
         risk.equity = line?.total
+        valueDay(prices: prices, epoch: epoch)
+    }
+
+    /// Values today's P&L at the current prices (once per price epoch).
+    func valueDay(prices: [InstrumentKey: FixedDecimal], epoch: UInt64) {
         guard pnlEpoch != epoch else { return }
         risk.dailyPnl = day.reduce(0) { $0 + $1.value.pnl(last: prices[$1.key]) }
         pnlEpoch = epoch

@@ -140,6 +140,17 @@ public final class RiskBook: RiskGate {
         state.withLock { $0.accounts[account]?.risk }
     }
 
+    /// Today's use of the account's daily loss and turnover limits, exactly as `check` counts it
+    /// (limit alerts read it here, so alerts and refusals never disagree); nil when not loaded.
+    public func dailyUsage(account: UUID, now: Date) -> DailyLimitUsage? {
+        state.withLock { s in
+            guard let book = s.accounts[account] else { return nil }
+            book.valueDay(prices: s.lastPrices, epoch: s.priceEpoch)
+            return DailyLimitUsage(account: account, user: book.user, day: RiskSnapshot.startOfUTCDay(now), loss: book.risk.dailyLoss,
+                                   turnover: book.risk.turnoverUsed, limits: book.limits)
+        }
+    }
+
     /// Whether the emergency limits are in force (limits could not be read).
     public var underEmergencyLimits: Bool { state.withLock { $0.emergencySince != nil } }
 
@@ -264,4 +275,18 @@ public final class RiskBook: RiskGate {
         case .failure(let denial): return .denied(denial)
         }
     }
+}
+
+/// One account's use of its daily limits on `day` (the UTC day the risk engine counts fills in).
+public struct DailyLimitUsage: Sendable {
+    public let account: UUID
+    public let user: UUID
+    /// Midnight UTC starting the day counted.
+    public let day: Date
+    /// Today's loss (negative: a gain): realized and unrealized P&L of today's fills at the last prices.
+    public let loss: FixedDecimal
+    /// Today's turnover: filled value plus what working orders hold.
+    public let turnover: FixedDecimal
+    /// The limits in force for the account (its row and its user's, the platform's defaults).
+    public let limits: RiskLimits
 }

@@ -105,6 +105,26 @@ public enum TradingControls {
         }
     }
 
+    /// Raises one account's own trading state to `state` (as `set` does, audit row included) unless
+    /// it is already at least as severe: an automatic control never lowers what an operator set (a
+    /// HALTED account stays HALTED). Returns the change, nil when the state was left as it was. The
+    /// account's row is locked from the look to the write, so an operator's concurrent halt is
+    /// either seen here or applied after this.
+    @discardableResult
+    public static func raise(_ db: PostgresConnection, account: UUID, to state: TradingState, reason: String, by: String) throws -> TradingStateChange? {
+        try db.transaction { db in
+            // A row to lock (an account without one is ACTIVE; a row of NULL limits changes no limit).
+            try db.execute("""
+                INSERT INTO trading_limits (user_id, account_id) SELECT user_id, id FROM broker_accounts WHERE id = \(account)
+                ON CONFLICT (account_id) WHERE account_id IS NOT NULL DO NOTHING
+                """)
+            let row = try db.query("SELECT trading_state FROM trading_limits WHERE account_id = \(account) FOR UPDATE").rows.first
+            guard let current = try storedState(row) else { throw OrderCommandError("account_id", "no account \(account.uuidString.lowercased())") }
+            guard current < state else { return nil }
+            return try set(db, scope: .account(account), state: state, reason: reason, by: by)
+        }
+    }
+
     /// The CLI's word for a state: halt, reduce, resume.
     public static func action(_ state: TradingState) -> String {
         switch state {
