@@ -35,6 +35,8 @@ public final class OrderWorker: Sendable {
         public var relayInterval: Duration = .milliseconds(200)
         /// Handlers running at once per shard (different accounts; one account is always serial).
         public var concurrencyPerShard = 16
+        /// Group commit (`GroupCommit`): a shard's concurrent placements share their transactions.
+        public var groupCommit = true
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
         public init() {}
@@ -189,12 +191,14 @@ public final class OrderWorker: Sendable {
         options.takeOverPending = true
         options.orderingKey = { delivery in OrderWorker.account(of: delivery.payload) }
         let (placer, beforeMessage) = (self.placer, self.beforeMessage)
+        // The shard's writers (different accounts) share their transactions while one commits.
+        let commits = settings.groupCommit ? GroupCommit(pool: placer.pool, maxBatch: settings.concurrencyPerShard) : nil
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
             await beforeMessage()
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
-                shardToken: held.lease.fencingToken, ownership: { try held.check() })
+                shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits)
             return try await placer.handle(delivery.payload, fences: fences).text
         }
     }
