@@ -21,6 +21,10 @@ import TMSync
 ///   pending (`takeOverPending`) before it reads newer ones;
 /// - fair shares: workers heartbeat in a registry and each holds about `shards / workers` shards,
 ///   taking free shards (a dead worker's, once its leases expire) and handing back extras;
+/// - a shard's placements of different accounts share their transactions (`GroupCommit`): one
+///   fenced transaction commits the SUBMITTING rows of all that wait, another their answers; each
+///   message is still fenced by its own delivery and the lease, and a batch that fails falls back
+///   to one transaction per message;
 /// - UNKNOWN orders of owned shards are looked up with backoff (`sweepUnknown`), and the
 ///   `trade-events` outbox is relayed, while the worker runs.
 public final class OrderWorker: Sendable {
