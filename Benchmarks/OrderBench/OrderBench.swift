@@ -1,7 +1,7 @@
 // order-bench: the order path (issue 11) end to end against broker-sim answering at once.
 //
 //   order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
-//               [--cold 2000] [--batch 10] [--json bench-results/orders.json]
+//               [--cold 2000] [--batch 10] [--group-commit on|off] [--json bench-results/orders.json]
 //
 // 1. burst: --burst orders over --accounts Kite accounts enqueued at once into the `orders` queue,
 //    drained by ONE in-process OrderWorker (8 shards × 16 handlers, the same object `tm order-worker`
@@ -67,6 +67,8 @@ enum OrderBench {
         let cold = Int(option("--cold", "2000"))!
         let batch = Int(option("--batch", "10"))!
         let jsonPath = option("--json", "bench-results/orders.json")
+        // `--group-commit off`: one transaction per write, as before group commit (to compare in one run).
+        let groupCommit = option("--group-commit", "on") != "off"
         let environment = TMEnvironment.current()
 
         // --- broker-sim answering at once; a database of its own, migrated, with the accounts (sealed
@@ -121,7 +123,7 @@ enum OrderBench {
         let state = try await residentState(accounts)
         let placer = OrderPlacer(pool: services.pool, risk: state.risk, routes: state.routes, gateway: gateway, producer: services.producer,
                                  settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
-        print("order-bench: \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
+        print("order-bench: group commit \(groupCommit ? "on" : "off"); \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
 
         let accountIDs = accounts
         func order(_ run: String, _ index: Int) -> (key: String, payload: [UInt8]) {
@@ -192,7 +194,9 @@ enum OrderBench {
 
         // --- the resident worker, in process.
         let manifest = try services.catalog.manifest("orders")
-        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox,
+        var workerSettings = OrderWorker.Settings()
+        workerSettings.groupCommit = groupCommit
+        let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, settings: workerSettings,
                                  refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
         let workerTask = Task { try await worker.run() }
         while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(50)) }

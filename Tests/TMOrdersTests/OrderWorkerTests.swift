@@ -224,4 +224,95 @@ import TMQueue
         #expect(survivor.isRunning)
         await h.cleanUp()
     }
+
+    // MARK: 5. Group commit: a batch committed, then the worker killed before the answers
+
+    /// Several accounts of one shard commit their SUBMITTING rows in one transaction (the test holds
+    /// the shard's lease fence row so the first writer waits and the others gather behind it); the
+    /// worker is SIGKILLed while the broker calls of the batch are in flight. The next worker resolves
+    /// each order by look-up (nothing sent twice), and later orders of the same accounts, batched
+    /// too, keep each account's order.
+    @Test func aBatchCommittedThenKilledBeforeTheAnswersResolvesEachOrderByLookUp() async throws {
+        let h = try await WorkerHarness(accounts: 32, brokerTimeout: "5s")
+        // The shard with the most accounts: at least 4 of 32 over 8 shards.
+        let byShard = Dictionary(grouping: h.accounts, by: h.shard(of:))
+        let (shard, members) = try #require(byShard.max { $0.value.count < $1.value.count })
+        let accounts = Array(members.prefix(6))
+        try #require(accounts.count >= 3)
+        let worker = try h.startWorker()
+        // A first order makes the shard's lease fence row exist.
+        let warmUp = h.restingOrder(accounts[0], key: "batch-warm-up")
+        try await h.place(warmUp)
+        try await eventually("the warm-up order ACCEPTED", within: .seconds(60)) { try h.order(key: warmUp.idempotencyKey)?.state == "ACCEPTED" }
+
+        // Hold the lease fence row: the shard's next transaction waits, and the writers after it gather.
+        let holder = try h.database.connect()
+        defer { holder.close() }
+        try holder.simpleQuery("BEGIN")
+        let lease = QueueKeys(queue: h.queue, shard: shard).leaseResource
+        #expect(try holder.query("SELECT resource FROM lock_fences WHERE resource = \(lease) FOR UPDATE").rows.count == 1)
+        try h.fault(#"{"broker":"kite","endpoint":"POST /orders/regular","latency_ms":1500,"count":\#(accounts.count)}"#)
+        var keys: [(account: UUID, key: String)] = []
+        for account in accounts {
+            let order = h.restingOrder(account, key: "batch-1-\(account.uuidString.prefix(6))")
+            try await h.place(order)
+            keys.append((account, order.idempotencyKey))
+        }
+        try await eventually("a writer waiting on the held fence row", within: .seconds(60)) {
+            try h.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") >= 1
+        }
+        try await eventually("every message delivered", within: .seconds(60)) {
+            try await QueueInspector(redis: h.redis, catalog: h.catalog).status(of: h.queue).totals.pending == accounts.count
+        }
+        // (The delivered handlers need only a read and the in-memory risk check to reach the commit.)
+        try await Task.sleep(for: .seconds(3))
+        try holder.simpleQuery("COMMIT")
+        try await eventually("every place request at the broker", within: .seconds(60)) { h.faultsApplied() == accounts.count }
+        worker.kill()
+        // The batch: SUBMITTING rows written by one transaction (the events are never updated, so
+        // they keep the writing transaction's id).
+        let batched = try h.count("""
+            SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM order_events e JOIN orders o ON o.id = e.order_id
+            WHERE e.to_state = 'SUBMITTING' AND o.idempotency_key LIKE 'batch-1-%' GROUP BY e.xmin::text) AS t
+            """)
+        #expect(batched >= 2, "no two SUBMITTING rows were committed together")
+        for (_, key) in keys { #expect(try h.order(key: key)?.state == "SUBMITTING", "\(key) answered before the kill") }
+        try await eventually("the broker to execute every order", within: .seconds(30)) {
+            try keys.allSatisfy { try h.brokerOrders($0.account)[h.clientID($0.key)] == 1 }
+        }
+
+        try h.startWorker()
+        try await eventually("every order resolved", within: .seconds(90)) {
+            try keys.allSatisfy { try h.order(key: $0.key)?.state == "ACCEPTED" }
+        }
+        try Self.expectOnePerKey(h, keys)
+        for (_, key) in keys {
+            let row = try #require(try h.order(key: key))
+            #expect(row.submitAttempts == 1, "\(key) sent again")
+            let via: [String] = try h.db.query("SELECT detail ->> 'via' AS via FROM order_events WHERE order_id = \(row.id) AND to_state = 'ACCEPTED'")
+                .rows.map { try $0.decode("via") }
+            #expect(via == ["look-up"], "\(key) not resolved by its look-up")
+        }
+
+        // Later orders of the same accounts, all queued at once: batched across accounts, serial per account.
+        var later: [(account: UUID, key: String)] = []
+        for n in 2...5 {
+            for account in accounts {
+                let order = h.restingOrder(account, key: "batch-\(n)-\(account.uuidString.prefix(6))")
+                try await h.place(order)
+                later.append((account, order.idempotencyKey))
+            }
+        }
+        try await eventually("every later order ACCEPTED", within: .seconds(90)) {
+            try later.allSatisfy { try h.order(key: $0.key)?.state == "ACCEPTED" }
+        }
+        try Self.expectOnePerKey(h, later)
+        for account in accounts {
+            let mine = later.filter { $0.account == account }.map(\.key)
+            try Self.expectAccountOrder(h, mine)
+            let atBroker = try h.brokerOrderList(account).compactMap(\.clientOrderID).filter { Set(mine.map(h.clientID)).contains($0) }
+            #expect(atBroker == mine.map(h.clientID), "broker order of \(account)")
+        }
+        await h.cleanUp()
+    }
 }

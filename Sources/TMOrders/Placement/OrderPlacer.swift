@@ -18,11 +18,21 @@ public struct PlacementFences: Sendable {
     /// Throws once the shard may belong to another worker: checked before every broker call, which
     /// no fence can take back.
     public var ownership: @Sendable () throws -> Void
+    /// The shard's group commit (resident worker): the placement's transactions share one with the
+    /// other accounts' writers waiting at the same time. Nil: a transaction of its own each.
+    public var commits: GroupCommit?
 
-    public init(fences: [any Fence], shardToken: Int64? = nil, ownership: @escaping @Sendable () throws -> Void = {}) {
+    public init(fences: [any Fence], shardToken: Int64? = nil, ownership: @escaping @Sendable () throws -> Void = {}, commits: GroupCommit? = nil) {
         self.fences = fences
         self.shardToken = shardToken
         self.ownership = ownership
+        self.commits = commits
+    }
+
+    /// Runs `body` in a transaction fenced by these fences: in the shard's group commit when there is one.
+    func transaction<T: Sendable>(_ pool: PostgresPool, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        if let commits { return try await commits.transaction(fencedBy: fences, body) }
+        return try await pool.transaction(fencedBy: fences, body)
     }
 }
 
@@ -207,7 +217,7 @@ public final class OrderPlacer: Sendable {
     /// the row that took it and writes nothing.
     private func insertOrContinue(_ rows: [NewOrder], fences: PlacementFences) async throws -> Insertion {
         do {
-            let (first, notified) = try await pool.transaction(fencedBy: fences.fences) { db -> (OrderRecord?, [UUID]) in
+            let (first, notified) = try await fences.transaction(pool) { db -> (OrderRecord?, [UUID]) in
                 var notified: [UUID] = []
                 var first: OrderRecord?
                 for row in rows {
@@ -520,7 +530,7 @@ public final class OrderPlacer: Sendable {
     /// One fenced transition; nil when the row had moved on (nothing written).
     private func move(_ record: OrderRecord, to state: OrderState, _ changes: OrderChanges = OrderChanges(), detail: JSONValue?,
                       fences: PlacementFences) async throws -> OrderRecord? {
-        let (moved, notified) = try await pool.transaction(fencedBy: fences.fences) { db -> (OrderRecord?, [UUID]) in
+        let (moved, notified) = try await fences.transaction(pool) { db -> (OrderRecord?, [UUID]) in
             var notified: [UUID] = []
             let moved = try OrderStore.move(db, record, to: state, changes, detail: detail, fencingToken: fences.shardToken, notified: &notified)
             return (moved, notified)

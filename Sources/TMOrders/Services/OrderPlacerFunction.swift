@@ -8,7 +8,7 @@ import TMRisk
 /// The cold `order-placer` function: the same placement as the resident worker, for deployments
 /// without one. Each invocation loads the risk and routing state of its records' accounts, then
 /// handles the records of one account in order (accounts side by side), each fenced by its
-/// delivery's epoch.
+/// delivery's epoch; the accounts' writes share transactions through one `GroupCommit`.
 ///
 /// Guarantees: exactly the worker's (`OrderPlacer`); a malformed record is dead-lettered with the
 /// reason, the others of the batch carry on. Without shard leases, two invocations could hold one
@@ -48,8 +48,10 @@ public struct OrderPlacerFunction: FunctionHandler {
         let tickets = Dictionary(uniqueKeysWithValues: request.records.map {
             ($0.messageID, lanes.admit(OrderWorker.account(of: Array($0.body.utf8)) ?? ""))
         })
+        // The records of different accounts share their transactions while one commits (`GroupCommit`).
+        let commits = GroupCommit(pool: placer.pool, maxBatch: max(1, request.records.count))
         return await RecordHandler(concurrency: request.records.count) { record, context in
-            let fences = PlacementFences(fences: [record.fence])
+            let fences = PlacementFences(fences: [record.fence], commits: commits)
             let work = { try await placer.handle(Array(record.body.utf8), fences: fences).text }
             guard let ticket = tickets[record.messageID] else { return try await work() }
             return try await lanes.run(ticket, work)

@@ -21,6 +21,10 @@ import TMSync
 ///   pending (`takeOverPending`) before it reads newer ones;
 /// - fair shares: workers heartbeat in a registry and each holds about `shards / workers` shards,
 ///   taking free shards (a dead worker's, once its leases expire) and handing back extras;
+/// - a shard's placements of different accounts share their transactions (`GroupCommit`): one
+///   fenced transaction commits the SUBMITTING rows of all that wait, another their answers; each
+///   message is still fenced by its own delivery and the lease, and a batch that fails falls back
+///   to one transaction per message;
 /// - UNKNOWN orders of owned shards are looked up with backoff (`sweepUnknown`), and the
 ///   `trade-events` outbox is relayed, while the worker runs.
 public final class OrderWorker: Sendable {
@@ -35,6 +39,8 @@ public final class OrderWorker: Sendable {
         public var relayInterval: Duration = .milliseconds(200)
         /// Handlers running at once per shard (different accounts; one account is always serial).
         public var concurrencyPerShard = 16
+        /// Group commit (`GroupCommit`): a shard's concurrent placements share their transactions.
+        public var groupCommit = true
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
         public init() {}
@@ -189,12 +195,14 @@ public final class OrderWorker: Sendable {
         options.takeOverPending = true
         options.orderingKey = { delivery in OrderWorker.account(of: delivery.payload) }
         let (placer, beforeMessage) = (self.placer, self.beforeMessage)
+        // The shard's writers (different accounts) share their transactions while one commits.
+        let commits = settings.groupCommit ? GroupCommit(pool: placer.pool, maxBatch: settings.concurrencyPerShard) : nil
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
             await beforeMessage()
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
-                shardToken: held.lease.fencingToken, ownership: { try held.check() })
+                shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits)
             return try await placer.handle(delivery.payload, fences: fences).text
         }
     }
