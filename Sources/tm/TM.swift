@@ -15,7 +15,7 @@ struct TM: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self,
             Functions.self, Invoke.self, Dispatch.self, Accounts.self,
-            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self,
+            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Alerts.self,
         ]
     )
 }
