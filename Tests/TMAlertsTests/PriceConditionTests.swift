@@ -53,7 +53,7 @@ import TMMarketData
             #expect(try h.state(id) == (fires ? "triggered" : "active"), "\(name) at \(price)")
             #expect(try h.notifications(id) == (fires ? ["price_alert:\(id.uuidString.lowercased()):1"] : []), "\(name) at \(price)")
         }
-        let fired = try h.db.query("SELECT title, body, priority, severity, user_id FROM notifications WHERE payload->>'alert_id' = \(alerts["AAT"]!.uuidString.lowercased())").rows[0]
+        let fired = try #require(try h.db.query("SELECT title, body, priority, severity, user_id FROM notifications WHERE payload->>'alert_id' = \(alerts["AAT"]!.uuidString.lowercased())").rows.first)
         #expect(try fired.decode("title", as: String.self) == "\(h.symbol("AAT")) at or above 100")
         #expect(try fired.decode("body", as: String.self).contains("is at 100"))
         #expect(try fired.decode("priority", as: String.self) == "high" && fired.decode("severity", as: String?.self) == nil)
