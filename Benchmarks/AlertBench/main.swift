@@ -10,8 +10,9 @@
 // 2. drain: --ticks ticks that fire nothing enqueued at once (batches of 1,000), drained through the
 //    dispatcher: ticks/s from the first enqueue until the queue is empty;
 // 3. latency: ticks paced at --rate for --seconds; one in 20 hits its symbol's probe alert (ABOVE
-//    600, one per symbol, among the 100): latency from just before the tick's XADD to its
-//    notification row's created_at (Postgres now() of the firing transaction), p50/p99.
+//    600, one per symbol, among the 100; probes on the first half of the symbols, the other ticks on
+//    the second half): latency from just before the tick's XADD to its notification row's
+//    created_at (Postgres now() of the firing transaction), p50/p99.
 //
 // Each symbol's alerts: 1 probe ABOVE 600, 29 ABOVE 1001..1029, 30 BELOW 1..30, 15 CROSS_UP 801..815,
 // 15 CROSS_DOWN 101..115, 10 CHANGE_PERCENT 50..59; the background ticks move between 490 and 510
@@ -200,12 +201,14 @@ enum AlertBench {
                 var batch: [PriceTick] = []
                 var probeSymbols: [String] = []
                 for i in index..<end {
-                    if i % 20 == 0 && probes < symbols {
+                    // Probes on the first half of the symbols, background ticks on the other half: a
+                    // later tick of the probe's symbol in the same batch would be its latest price.
+                    if i % 20 == 0 && probes < symbols / 2 {
                         batch.append(tick(probes, "600.5"))
                         probeSymbols.append(name(probes))
                         probes += 1
                     } else {
-                        batch.append(background(2_000_000 + i))
+                        batch.append(tick(symbols / 2 + i % (symbols - symbols / 2), "\(490 + (i * 7919) % 21).\(i % 100)"))
                     }
                 }
                 let at = wallMillis()

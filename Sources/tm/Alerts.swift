@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TMAlerts
 import TMCore
+import TMOrders
 import TMPostgres
 import TMRedis
 
@@ -18,19 +19,7 @@ struct Alerts: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Cancel.self])
 
     /// Runs a command that checks before it writes: a refusal prints `field: reason` and exits 1.
-    static func refusing(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let refusal as PriceAlertInputError {
-            FileHandle.standardError.write(Data("\(refusal)\nnothing was changed\n".utf8))
-            throw ExitCode(1)
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
-    }
+    static func refusing(_ body: () async throws -> Void) async throws { try await Orders.refusing(nothing: "nothing was changed", body) }
 
     /// Tells running evaluators (after the commit); a failure only delays it to their next full reload.
     static func announce() async {

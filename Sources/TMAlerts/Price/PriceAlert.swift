@@ -1,5 +1,6 @@
 import Foundation
 import TMCore
+import TMOrders
 import TMPostgres
 
 /// What a price alert waits for (migration 0016). `price` is a tick's price, `previous` the
@@ -34,16 +35,9 @@ public enum PriceAlertState: String, Sendable, CaseIterable, Codable {
     case active, triggered, cancelled, expired
 }
 
-/// Bad input to `tm alerts add|cancel` (or their library form), refused before anything is written.
-public struct PriceAlertInputError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let field: String
-    public let reason: String
-    public init(_ field: String, _ reason: String) {
-        self.field = field
-        self.reason = reason
-    }
-    public var description: String { "\(field): \(reason)" }
-}
+/// Bad input to `tm alerts add|cancel` (or their library form), refused before anything is written:
+/// `field: reason`, the same refusal the order commands give (so the CLI reports both one way).
+public typealias PriceAlertInputError = OrderCommandError
 
 /// One `price_alerts` row as operators see it.
 public struct PriceAlert: Sendable {

@@ -54,9 +54,7 @@ public enum PriceAlerts {
             let listed = try db.query("SELECT 1 FROM instruments WHERE symbol = \(symbol) AND exchange = \(exchange)").rows
             guard !listed.isEmpty else { throw PriceAlertInputError("symbol", "unknown instrument '\(symbol)' on \(exchange)") }
         } else {
-            do { exchange = try OrderIntake.exchange(of: symbol, in: db) } catch let refusal as OrderCommandError {
-                throw PriceAlertInputError(refusal.field, refusal.reason)
-            }
+            exchange = try OrderIntake.exchange(of: symbol, in: db)
         }
         let threshold = try threshold(alert.threshold)
         if let cooldown = alert.cooldown, cooldown < .seconds(1) { throw PriceAlertInputError("cooldown", "must be at least 1s") }
