@@ -84,6 +84,25 @@ import TMMarketData
         #expect(try h.fireCount(alert) == 0)
     }
 
+    /// A batch whose transaction fails is retried without losing its cross: the evaluator judges
+    /// the cross alerts of its instruments again from their stored last seen prices.
+    @Test func aFailedBatchLosesNoCrossWhenRetried() async throws {
+        let h = try await PriceHarness()
+        defer { Task { await h.cleanUp() } }
+        let symbol = h.symbol("RETRY")
+        let alert = try h.alert(symbol, "cross_up", "100", lastSeen: "99")
+        let evaluator = h.evaluator()
+        _ = try await evaluator.evaluate([h.tick(symbol, "99.5")])
+        // The firing's notification cannot be written: the whole transaction rolls back.
+        try h.db.execute("ALTER TABLE notifications ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+        let batch = [h.tick(symbol, "101")]
+        await #expect(throws: (any Error).self) { try await evaluator.evaluate(batch) }
+        #expect(try h.fireCount(alert) == 0)
+        try h.db.execute("ALTER TABLE notifications DROP CONSTRAINT refuse_all")
+        #expect(try await evaluator.evaluate(batch).fired == 1, "the redelivered batch still crosses")
+        #expect(try h.fireCount(alert) == 1 && h.notifications(alert).count == 1)
+    }
+
     /// The sweep fires an alert from the price cache when no tick reached the evaluator.
     @Test func theSweepFiresFromThePriceCacheWithoutATick() async throws {
         let h = try await PriceHarness()
