@@ -118,6 +118,7 @@ let package = Package(
         .executableTarget(name: "portfolio-valuer", dependencies: ["TMPortfolio", "TMFunctionRuntime", "TMCore"], path: "Functions/portfolio-valuer", exclude: ["function.yaml"]),
         .executableTarget(name: "notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMCore"], path: "Functions/notifier", exclude: ["function.yaml"]),
         .executableTarget(name: "trade-notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMPostgres", "TMQueue", "TMRedis", "TMCore"], path: "Functions/trade-notifier", exclude: ["function.yaml"]),
+        .executableTarget(name: "alert-evaluator", dependencies: ["TMAlerts", "TMFunctionRuntime", "TMCore"], path: "Functions/alert-evaluator", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
@@ -137,6 +138,12 @@ let package = Package(
             dependencies: ["TMOrders", "TMSync", "TMBrokers", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto",
                            "TMHTTP", "TMRisk", "TMRouting", "TMCore", "BenchFixtures", "BenchSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/OrderBench"
+        ),
+        .executableTarget(
+            name: "alert-bench",
+            dependencies: ["TMAlerts", "TMMarketData", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "BenchFixtures", "BenchSupport",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/AlertBench"
         ),
         .executableTarget(
             name: "function-bench",
@@ -179,6 +186,7 @@ let package = Package(
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "alert-evaluator"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),

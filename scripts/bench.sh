@@ -93,3 +93,12 @@ swift build -c release --product order-bench >/dev/null
 swift build -c release --product broker-sim >/dev/null
 .build/release/order-bench --accounts "${BENCH_ORDER_ACCOUNTS:-200}" --burst "${BENCH_ORDER_BURST:-5000}" --rates "${BENCH_ORDER_RATES:-200,1000,5000}" \
   --seconds "${BENCH_ORDER_SECONDS:-2}" --serial 1000 --cold "${BENCH_ORDER_COLD:-1000}" --batch 10 --json bench-results/orders.json
+
+# Price alerts (issue 12): 100,000 active alerts over 1,000 symbols; ticks/s of the evaluator alone
+# and through market-ticks, the dispatcher and the warm alert-evaluator executable; enqueue →
+# notification row p50/p99 at a steady rate. Writes bench-results/alerts.json.
+echo
+swift build -c release --product alert-bench >/dev/null
+swift build -c release --product alert-evaluator >/dev/null
+.build/release/alert-bench --symbols 1000 --per-symbol 100 --ticks "${BENCH_ALERT_TICKS:-200000}" --rate "${BENCH_ALERT_RATE:-5000}" \
+  --seconds "${BENCH_ALERT_SECONDS:-4}" --direct "${BENCH_ALERT_DIRECT:-200000}" --json bench-results/alerts.json

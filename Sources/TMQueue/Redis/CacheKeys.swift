@@ -10,4 +10,8 @@ public enum CacheKeys {
     public static func portfolio(user: String) -> String { "portfolio:\(user)" }
     /// A user's analytics for one period (JSON), invalidated by each recompute.
     public static func analytics(user: String, period: String) -> String { "analytics:\(user):\(period)" }
+    /// A counter `tm alerts add|cancel` and the alerts sweep bump (INCR) once their change is
+    /// committed: a running alert-evaluator reloads the price alerts changed since it last looked
+    /// when it sees the counter move, so a new or cancelled alert counts from the next tick.
+    public static let priceAlertsVersion = "alerts:price:version"
 }

@@ -1,0 +1,273 @@
+// alert-bench: price alerts (issue 12) through the `market-ticks` queue, the real dispatcher and the
+// warm `alert-evaluator` executable (as `tm dispatch` runs it, its shipped function.yaml), against
+// 100,000 active alerts over 1,000 symbols.
+//
+//   alert-bench [--symbols 1000] [--per-symbol 100] [--ticks 200000] [--rate 5000] [--seconds 4]
+//               [--direct 200000] [--json bench-results/alerts.json]
+//
+// 1. direct: the evaluator alone, in this process (PriceAlertEvaluator.evaluate, batches of 100
+//    ticks, no queue): ticks/s of the in-memory index when nothing fires — the evaluator's ceiling;
+// 2. drain: --ticks ticks that fire nothing enqueued at once (batches of 1,000), drained through the
+//    dispatcher: ticks/s from the first enqueue until the queue is empty;
+// 3. latency: ticks paced at --rate for --seconds; one in 20 hits its symbol's probe alert (ABOVE
+//    600, one per symbol, among the 100; probes on the first half of the symbols, the other ticks on
+//    the second half): latency from just before the tick's XADD to its notification row's
+//    created_at (Postgres now() of the firing transaction), p50/p99.
+//
+// Each symbol's alerts: 1 probe ABOVE 600, 29 ABOVE 1001..1029, 30 BELOW 1..30, 15 CROSS_UP 801..815,
+// 15 CROSS_DOWN 101..115, 10 CHANGE_PERCENT 50..59; the background ticks move between 490 and 510
+// around a previous close of 500, so they hit nothing.
+//
+// Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE; `make bench` uses the test servers): it
+// creates its own database (dropped at the end) and uses Redis database 11. alert-evaluator must
+// sit next to this binary.
+import BenchFixtures
+import BenchSupport
+import Foundation
+import Logging
+import TMAlerts
+import TMCore
+import TMFunctions
+import TMMarketData
+import TMPostgres
+import TMQueue
+import TMRedis
+
+struct Figure: Codable {
+    var name: String
+    var ticks: Int
+    var ticksPerSecond: Double?
+    var offeredPerSecond: Double?
+    var fired: Int?
+    var p50Millis: Double?
+    var p99Millis: Double?
+    var maxMillis: Double?
+    var note: String
+}
+
+func wallMillis() -> Double { Date().timeIntervalSince1970 * 1000 }
+
+@main
+enum AlertBench {
+    static func main() async throws {
+        setenv("TM_LOG_LEVEL", "error", 0)
+        JSONLogHandler.bootstrap()
+        let symbols = Int(option("--symbols", "1000"))!
+        let perSymbol = Int(option("--per-symbol", "100"))!
+        let drainTicks = Int(option("--ticks", "200000"))!
+        let rate = Double(option("--rate", "5000"))!
+        let seconds = Double(option("--seconds", "4"))!
+        let directTicks = Int(option("--direct", "200000"))!
+        let jsonPath = option("--json", "bench-results/alerts.json")
+        let environment = TMEnvironment.current()
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("alert-evaluator").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            FileHandle.standardError.write(Data("alert-bench: no alert-evaluator next to this binary (swift build -c release --product alert-evaluator)\n".utf8))
+            exit(1)
+        }
+
+        // --- a database of its own with the alerts; Redis db 11.
+        let database = try BenchDatabase(prefix: "tm_alert_bench", environment: environment)
+        defer { database.drop() }
+        let db = try PostgresConnection(configuration: database.configuration)
+        defer { db.close() }
+        try db.execute("INSERT INTO users (email) SELECT 'alert-bench-' || g || '@test.local' FROM generate_series(1, 100) g")
+        let name = { (i: Int) in String(format: "S%04d", i) }
+        // Alert j (0..<perSymbol) of symbol i: the layout in the header.
+        try db.execute("""
+            INSERT INTO price_alerts (user_id, symbol, exchange, condition, threshold)
+            SELECT (SELECT id FROM users ORDER BY email OFFSET (s % 100) LIMIT 1), 'S' || lpad(s::text, 4, '0'), 'NSE',
+                   CASE WHEN j = 0 THEN 'above' WHEN j < 30 THEN 'above' WHEN j < 60 THEN 'below' WHEN j < 75 THEN 'cross_up'
+                        WHEN j < 90 THEN 'cross_down' ELSE 'change_percent' END,
+                   CASE WHEN j = 0 THEN 600 WHEN j < 30 THEN 1000 + j WHEN j < 60 THEN j - 29 WHEN j < 75 THEN 800 + j - 59
+                        WHEN j < 90 THEN 100 + j - 74 ELSE 50 + j - 90 END
+            FROM generate_series(0, \(symbols - 1)) s, generate_series(0, \(perSymbol - 1)) j
+            """)
+        try db.execute("ANALYZE price_alerts")
+        let alertCount: Int = try db.query("SELECT count(*)::int AS n FROM price_alerts WHERE state = 'active'").rows[0].decode("n")
+
+        var redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
+        redisConfiguration.database = 11
+        let redis = try await RedisClient(configuration: redisConfiguration, name: "alert-bench")
+        defer { redis.close() }
+        try await redis.send("FLUSHDB")
+        let queuesDirectory = environment["TM_QUEUES_DIR"] ?? FileManager.default.currentDirectoryPath + "/Queues"
+        let functionsDirectory = environment["TM_FUNCTIONS_DIR"] ?? FileManager.default.currentDirectoryPath + "/Functions"
+        let catalog = try QueueCatalog.load(directory: URL(fileURLWithPath: queuesDirectory))
+        let shipped = try FunctionCatalog.load(directory: URL(fileURLWithPath: functionsDirectory), queues: catalog)
+        let manifest = try shipped.manifest("alert-evaluator")
+        let ticksQueue = try catalog.manifest("market-ticks")
+        print("alert-bench: \(alertCount) active alerts over \(symbols) symbols; alert-evaluator warm, batch \(manifest.batchSize)/\(DurationText.format(manifest.batchWindow)), "
+              + "reserved concurrency \(manifest.reservedConcurrency); Postgres \(database.configuration.host):\(database.configuration.port), Redis db 11; load \(loadAverage())")
+
+        var sequence = Int64(Date().timeIntervalSince1970 * 1000)
+        func tick(_ symbol: Int, _ price: String) -> PriceTick {
+            sequence += 1
+            return PriceTick(symbol: name(symbol), exchange: "NSE", price: DecimalText.parse(price)!, previousClose: 500, source: "bench", atMs: sequence)
+        }
+        /// A background tick: 490..510, hits nothing.
+        func background(_ i: Int) -> PriceTick { tick(i % symbols, "\(490 + (i * 7919) % 21).\(i % 100)") }
+
+        var figures: [Figure] = []
+
+        // --- 1. the evaluator alone, in process.
+        do {
+            let pool = PostgresPool(configuration: database.configuration, size: 2)
+            let evaluator = PriceAlertEvaluator(pool: pool, redis: redis, producer: nil)
+            let loadStart = ContinuousClock.now
+            try await evaluator.loadAll()
+            let loadSeconds = (ContinuousClock.now - loadStart).seconds
+            let batches = (0..<(directTicks / 100)).map { b in (0..<100).map { background(b * 100 + $0) } }
+            let start = ContinuousClock.now
+            var fired = 0
+            for batch in batches { fired += try await evaluator.evaluate(batch).fired }
+            let elapsed = (ContinuousClock.now - start).seconds
+            figures.append(Figure(name: "evaluator alone (in process), batches of 100", ticks: directTicks, ticksPerSecond: Double(directTicks) / elapsed,
+                                  offeredPerSecond: nil, fired: fired, p50Millis: nil, p99Millis: nil, maxMillis: nil,
+                                  note: String(format: "index of %d alerts loaded in %.2f s; one version GET in Redis per batch, no query", evaluator.alertCount, loadSeconds)))
+            await pool.shutdown()
+        }
+
+        // --- the dispatcher with the warm alert-evaluator executable.
+        var base = ProcessInfo.processInfo.environment
+        base["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/11"
+        base["TM_DATABASE_URL"] = database.url
+        base["TM_QUEUES_DIR"] = queuesDirectory
+        base["TM_LOG_LEVEL"] = "error"
+        var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: base)
+        launch.forwardLogs = false
+        var dispatchOptions = Dispatcher.Options()
+        dispatchOptions.blockTimeout = .milliseconds(200)
+        let dispatcher = try Dispatcher(functions: try FunctionCatalog([manifest]), queues: catalog, invokers: [manifest.name: Dispatcher.invoker(for: launch)],
+                                        redis: redis, redisConfiguration: redisConfiguration, log: nil, options: dispatchOptions)
+        let dispatching = Task { try await dispatcher.run() }
+        let producer = QueueProducer(redis: redis, catalog: catalog)
+        let streams = (0..<ticksQueue.shards).map { QueueKeys(queue: "market-ticks", shard: $0).stream }
+        func backlog() async throws -> Int {
+            var total = 0
+            for stream in streams { total += Int(try await redis.send("XLEN", stream).int ?? 0) }
+            return total
+        }
+        func drained(timeout: Duration) async throws {
+            let deadline = ContinuousClock.now + timeout
+            while try await backlog() > 0 {
+                guard ContinuousClock.now < deadline else { throw BenchFailure("market-ticks did not drain within \(timeout)") }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        func send(_ ticks: [PriceTick]) async throws {
+            for result in try await producer.enqueueBatch("market-ticks", ticks.map { OutgoingMessage(payload: Array($0.json.text.utf8)) }) { _ = try result.get() }
+        }
+        // Warm-up: every process loads its index (the first invocation of each).
+        let warmStart = ContinuousClock.now
+        for round in 0..<20 {
+            try await send((0..<(manifest.reservedConcurrency * 100)).map { background(round * 1000 + $0) })
+            try await drained(timeout: .seconds(120))
+        }
+        let warmSeconds = (ContinuousClock.now - warmStart).seconds
+
+        // --- 2. drain.
+        do {
+            let ticks = (0..<drainTicks).map { background(1_000_000 + $0) }
+            let start = ContinuousClock.now
+            for chunk in stride(from: 0, to: ticks.count, by: 1000) { try await send(Array(ticks[chunk..<min(chunk + 1000, ticks.count)])) }
+            let enqueued = (ContinuousClock.now - start).seconds
+            let left = try await backlog()
+            let leftAt = ContinuousClock.now
+            try await drained(timeout: .seconds(600))
+            let elapsed = (ContinuousClock.now - start).seconds
+            let tail = (ContinuousClock.now - leftAt).seconds
+            let failed = dispatcher.outcomes.values.flatMap { $0 }.filter { $0.key != .ok }.map(\.value).reduce(0, +)
+            figures.append(Figure(name: "drain through queue + dispatcher + warm evaluator", ticks: drainTicks, ticksPerSecond: Double(drainTicks) / elapsed,
+                                  offeredPerSecond: nil, fired: 0, p50Millis: nil, p99Millis: nil, maxMillis: nil,
+                                  note: String(format: "first enqueue → empty queue; enqueued in %.2f s (%.0f/s) while draining, then the %d left drained at %.0f/s "
+                                               + "with the sender idle; warm-up (each process loads its index) %.1f s; invocations not ok: %d",
+                                               enqueued, Double(drainTicks) / enqueued, left, Double(left) / max(tail, 0.001), warmSeconds, failed)))
+        }
+
+        // --- 3. latency at a steady rate, probes firing.
+        do {
+            let count = Int(rate * seconds)
+            var sent: [String: Double] = [:]  // symbol → enqueue time of its probe
+            let clock = ContinuousClock()
+            let started = clock.now
+            var maxBehind = Duration.zero
+            var probes = 0
+            var index = 0
+            // In slices of 5 ms (each one enqueueBatch), so the sender keeps up with the rate.
+            let slice = 0.005
+            while index < count {
+                let due = started + .nanoseconds(Int64(Double(index) / rate * 1e9))
+                let now = clock.now
+                if due > now { try await Task.sleep(until: due, clock: clock) } else { maxBehind = max(maxBehind, now - due) }
+                let end = min(count, index + max(1, Int(rate * slice)))
+                var batch: [PriceTick] = []
+                var probeSymbols: [String] = []
+                for i in index..<end {
+                    // Probes on the first half of the symbols, background ticks on the other half: a
+                    // later tick of the probe's symbol in the same batch would be its latest price.
+                    if i % 20 == 0 && probes < symbols / 2 {
+                        batch.append(tick(probes, "600.5"))
+                        probeSymbols.append(name(probes))
+                        probes += 1
+                    } else {
+                        batch.append(tick(symbols / 2 + i % (symbols - symbols / 2), "\(490 + (i * 7919) % 21).\(i % 100)"))
+                    }
+                }
+                let at = wallMillis()
+                for symbol in probeSymbols { sent[symbol] = at }
+                try await send(batch)
+                index = end
+            }
+            let offered = Double(count) / (clock.now - started).seconds
+            try await drained(timeout: .seconds(120))
+            var rows: [PostgresRow] = []
+            for _ in 0..<100 {
+                rows = try db.query("""
+                    SELECT payload->>'symbol' AS symbol, extract(epoch FROM created_at)::float8 * 1000 AS at FROM notifications WHERE kind = 'price_alert'
+                    """).rows
+                if rows.count >= probes { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            var histogram = LatencyHistogram()
+            for row in rows {
+                let symbol: String = try row.decode("symbol")
+                let at: Double = try row.decode("at")
+                if let start = sent[symbol] { histogram.record(millis: at - start) }
+            }
+            figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → notification row", rate), ticks: count, ticksPerSecond: nil,
+                                  offeredPerSecond: offered, fired: rows.count, p50Millis: histogram.millis(atPercentile: 50),
+                                  p99Millis: histogram.millis(atPercentile: 99), maxMillis: histogram.maxMillis,
+                                  note: String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, maxBehind.seconds * 1000)))
+        }
+        dispatcher.stop()
+        _ = try? await dispatching.value
+
+        print()
+        func column(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        let number = { (value: Double?, format: String) in value.map { String(format: format, $0) } ?? "-" }
+        print("run".padding(toLength: 56, withPad: " ", startingAt: 0) + ["ticks", "ticks/s", "offered/s", "fired", "p50 ms", "p99 ms", "max ms"].map { column($0, 10) }.joined())
+        for f in figures {
+            print(f.name.padding(toLength: 56, withPad: " ", startingAt: 0)
+                  + [String(f.ticks), number(f.ticksPerSecond, "%.0f"), number(f.offeredPerSecond, "%.0f"), f.fired.map(String.init) ?? "-",
+                     number(f.p50Millis, "%.2f"), number(f.p99Millis, "%.2f"), number(f.maxMillis, "%.2f")].map { column($0, 10) }.joined())
+            print("    " + f.note)
+        }
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: jsonPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(figures).write(to: URL(fileURLWithPath: jsonPath))
+        print("figures written to \(jsonPath)")
+        try await redis.send("FLUSHDB")
+    }
+
+    struct BenchFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    }
+}

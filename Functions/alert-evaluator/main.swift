@@ -1,0 +1,8 @@
+// alert-evaluator: wires the price-alert evaluator and the alert sweeps (Sources/TMAlerts) to the
+// invocation protocol. The sweeps of other alert kinds are registered here beside the price one.
+import TMAlerts
+import TMCore
+import TMFunctionRuntime
+
+let evaluator = try await PriceAlertEvaluator.open(environment: TMEnvironment.current(), poolSize: 4)
+await FunctionMain.run(AlertEvaluatorFunction(evaluator: evaluator, sweeps: [PriceAlertSweep(evaluator: evaluator)]))
