@@ -5,4 +5,9 @@ import TMCore
 import TMFunctionRuntime
 
 let evaluator = try await PriceAlertEvaluator.open(environment: TMEnvironment.current(), poolSize: 4)
-await FunctionMain.run(AlertEvaluatorFunction(evaluator: evaluator, sweeps: [PriceAlertSweep(evaluator: evaluator)]))
+let sweeps: [any AlertSweep] = [
+    PriceAlertSweep(evaluator: evaluator),
+    LimitAlertSweep(pool: evaluator.pool, producer: evaluator.producer),
+    EscalationSweep(pool: evaluator.pool, producer: evaluator.producer),
+]
+await FunctionMain.run(AlertEvaluatorFunction(evaluator: evaluator, sweeps: sweeps))

@@ -16,7 +16,7 @@ struct Alerts: AsyncParsableCommand {
             above), --cross-down P. Its notification (kind price_alert, priority high) goes through the outbox. A change is
             announced to running evaluators at once. A refusal prints `field: reason`, changes nothing and exits 1.
             """,
-        subcommands: [Add.self, List.self, Cancel.self])
+        subcommands: [Add.self, List.self, Cancel.self, AlertsAck.self])
 
     /// Runs a command that checks before it writes: a refusal prints `field: reason` and exits 1.
     static func refusing(_ body: () async throws -> Void) async throws { try await Orders.refusing(nothing: "nothing was changed", body) }

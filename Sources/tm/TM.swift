@@ -15,10 +15,7 @@ struct TM: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self,
             Functions.self, Invoke.self, Dispatch.self, Accounts.self,
-            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self,
-            Portfolio.self,
-            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Notifications.self,
-            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Alerts.self,
+            Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Alerts.self, Notifications.self, Portfolio.self,
         ]
     )
 }

@@ -53,7 +53,7 @@ public final class PriceAlertEvaluator: Sendable {
 
     public let pool: PostgresPool
     public let redis: RedisClient
-    let producer: QueueProducer?
+    public let producer: QueueProducer?
     let clock: @Sendable () -> Date
     let settings: Settings
     let logger: Logger
