@@ -76,7 +76,7 @@ let package = Package(
         // Notifications: the outbox every producer writes through, the notifier's channels and deliveries.
         .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
-        .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMSync", "TMManifest", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
         .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
