@@ -50,7 +50,7 @@ public actor MarketDataService {
     let cache: PriceCache
     let producer: QueueProducer
     let providers: PriceProviders
-    public let config: MarketDataConfig
+    public nonisolated let config: MarketDataConfig
     let queue: String
     let now: @Sendable () -> Int64
     let onMoved: (@Sendable ([PriceTick]) async -> Void)?
