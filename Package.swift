@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
         .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm"]),
-        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
+        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),

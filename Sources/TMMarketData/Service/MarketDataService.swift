@@ -217,7 +217,6 @@ public actor MarketDataService {
                         let askedRecently = closeAskedAtMs[instrument.key].map { nowMs - $0 < config.previousCloseRetry.milliseconds } ?? false
                         if !known && !askedRecently {
                             withClose.append(ref)
-                            closeAskedAtMs[instrument.key] = nowMs
                         } else {
                             plain.append(ref)
                         }
@@ -243,6 +242,9 @@ public actor MarketDataService {
                 let broker = request.0
                 switch results[broker] {
                 case .success(let prices)?:
+                    // Asked and answered: the close is not asked again before `previousCloseRetry`
+                    // (a broker that failed leaves it to the next provider, this round).
+                    for ref in request.closes { if let index = request.byRef[ref] { closeAskedAtMs[tracked[index].key] = nowMs } }
                     var answered = Set<Int>()
                     for price in prices {
                         guard let index = request.byRef[price.instrument], price.price > 0 else { continue }
