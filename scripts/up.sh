@@ -47,13 +47,16 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm orders place --account <label> --symbol INFY --side buy --qty 1 --type limit --price 1400
   .build/debug/tm orders list       # orders: state, risk decision, route, execution quality; show ID / unknown
   .build/debug/tm orders halt       # the kill switch (resume to trade again); --account for one account
+  .build/debug/tm prices            # cached latest prices of held/ordered/watched instruments: value, source, age, stale/missing
+  .build/debug/tm ticks publish INFY 1402.50 --exchange NSE   # feed a tick by hand (cache + market-ticks)
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
 Services below: broker-sim (the four brokers, on port ${TM_BROKER_SIM_PORT:-7479}); the scheduler
 (tm schedule run) fires Schedules/*.yaml — broker-sync every 5 minutes; the dispatcher (tm dispatch)
 runs Functions/*/ from their queues (sync-trigger, sync-consumer); the order-worker (tm order-worker) places orders from
-the orders queue through the resident risk engine and router.
+the orders queue through the resident risk engine and router; market-data (tm market-data) keeps the price cache
+current and publishes price moves on market-ticks.
 Their log lines are prefixed with their name. Ctrl-C stops them gracefully; \`make down\` stops the servers.
 MSG
 
@@ -81,6 +84,10 @@ pids+=($!)
 "$tm" dispatch > >(sed -u 's/^/[dispatch] /') 2>&1 &
 pids+=($!)
 "$tm" order-worker > >(sed -u 's/^/[order-worker] /') 2>&1 &
+pids+=($!)
+# market-data prices every held, ordered or watched instrument every second into price:<SYMBOL>:<EXCHANGE>
+# and publishes moves on market-ticks (tm prices shows what it has).
+"$tm" market-data > >(sed -u 's/^/[market-data] /') 2>&1 &
 pids+=($!)
 
 # shellcheck disable=SC1091

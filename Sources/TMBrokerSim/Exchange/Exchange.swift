@@ -90,6 +90,19 @@ public final class Exchange: @unchecked Sendable {
         return locked { prices.price(of: instrument, at: now()) }
     }
 
+    /// The previous session's close: the instrument's base price (the simulator's price process
+    /// moves around it, so every session closes there), or nil when the broker does not list it.
+    public func previousClose(_ broker: Broker, _ symbol: String) -> Decimal? {
+        catalog.instrument(broker, symbol)?.basePrice
+    }
+
+    /// Today's open, high, low and close so far as the quote endpoints report them: the session
+    /// opened at the previous close; high and low span it and the price now.
+    public func sessionBar(_ broker: Broker, _ symbol: String) -> (open: Decimal, high: Decimal, low: Decimal, close: Decimal)? {
+        guard let price = price(broker, symbol), let open = previousClose(broker, symbol) else { return nil }
+        return (open, max(open, price), min(open, price), price)
+    }
+
     // MARK: Reading books
 
     public func orders(_ broker: Broker, apiKey: String) -> [SimOrder] {

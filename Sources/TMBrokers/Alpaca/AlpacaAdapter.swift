@@ -35,7 +35,7 @@ import TMHTTP
 ///   `pattern_day_trader`, ...) are not modelled by `BrokerFunds`; `buying_power` is what an order may
 ///   use now, including margin;
 /// - latest trades: `x` (exchange), `s` (size), `c` (conditions), `i` (trade id), `z` (tape).
-public struct AlpacaAdapter: BrokerAdapter {
+public struct AlpacaAdapter: BrokerAdapter, LastPriceSource {
     public let broker = BrokerKind.alpaca
     let baseURL: String
     /// The market-data host (`https://data.alpaca.markets`).
@@ -170,23 +170,19 @@ public struct AlpacaAdapter: BrokerAdapter {
         return [try AlpacaWire.funds(try JSONFields(answer, context: "alpaca account"))]
     }
 
-    /// The latest trade of each symbol, one call for all of them; symbols Alpaca does not answer
-    /// for are left out.
+    /// `GET /v2/stocks/trades/latest?symbols=A,B` on the market-data host, 100 symbols a request;
+    /// symbols Alpaca does not answer for are left out.
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        guard !instruments.isEmpty else { return [] }
-        var symbols: [String] = []
-        for instrument in instruments where !symbols.contains(instrument.symbol) { symbols.append(instrument.symbol) }
-        let answer = try await call(.get, "/v2/stocks/trades/latest", base: dataBaseURL, query: [("symbols", symbols.joined(separator: ","))],
-                                    effect: .read, context: "alpaca latest trades", credentials: credentials)
-        let trades = try JSONFields(answer, context: "alpaca latest trades")
-        guard trades.has("trades") else { return [] }
-        let bySymbol = try trades.object("trades")
-        var prices: [LastPrice] = []
-        for instrument in instruments {
-            guard bySymbol.has(instrument.symbol) else { continue }
-            let trade = try bySymbol.object(instrument.symbol)
-            prices.append(LastPrice(instrument: instrument, price: try trade.decimal("p"), tradedAt: try trade.optionalDate("t", WireTime.rfc3339)))
+        try await bySymbol(instruments, path: "/v2/stocks/trades/latest", context: "alpaca latest trades", credentials: credentials) { answer throws(BrokerError) in
+            guard answer.has("trades") else { return [:] }
+            let trades = try answer.object("trades")
+            var found: [String: LastPrice] = [:]
+            for symbol in trades.members.keys where trades.has(symbol) {
+                let trade = try trades.object(symbol)
+                found[symbol] = LastPrice(instrument: InstrumentRef(symbol: symbol), price: try trade.decimal("p"),
+                                          tradedAt: try trade.optionalDate("t", WireTime.rfc3339))
+            }
+            return found
         }
-        return prices
     }
 }

@@ -40,7 +40,7 @@ import TMHTTP
 ///   it says nothing about this fill), `isBuyer` becomes the side;
 /// - account: commission rates and flags (`canTrade`, `permissions`, `uid`, `accountType`,
 ///   `updateTime`): account settings, not holdings or money.
-public struct BinanceAdapter: BrokerAdapter {
+public struct BinanceAdapter: BrokerAdapter, LastPriceSource {
     public let broker = BrokerKind.binance
     let baseURL: String
     let transport: BrokerTransport
@@ -197,27 +197,47 @@ public struct BinanceAdapter: BrokerAdapter {
         }
     }
 
-    /// One public `GET /api/v3/ticker/price?symbols=[...]` for the batch. Binance refuses a whole
-    /// batch naming a symbol it does not list (`-1121`); then each symbol is asked alone and the
-    /// unknown ones are left out.
+    /// Public `GET /api/v3/ticker/price?symbols=[...]`, 100 symbols a request.
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        let symbols = Array(Set(instruments.map(\.symbol))).sorted()
-        guard !symbols.isEmpty else { return [] }
-        var prices: [String: Decimal]
-        do {
-            prices = try await tickerPrices(symbols)
-        } catch {
-            guard Self.isUnknownSymbol(error), symbols.count > 1 else { throw error }
-            prices = [:]
-            for symbol in symbols {
+        try await tickers(instruments, path: "/api/v3/ticker/price", context: "binance prices") { row throws(BrokerError) in
+            (try row.decimal("price"), nil)
+        }
+    }
+
+    /// Public `GET /api/v3/ticker/24hr?symbols=[...]`, 100 symbols a request: `lastPrice` and
+    /// `prevClosePrice` (the close before the rolling 24-hour window: crypto has no session).
+    public func quotes(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        try await tickers(instruments, path: "/api/v3/ticker/24hr", context: "binance 24h tickers") { row throws(BrokerError) in
+            (try row.decimal("lastPrice"), try row.optionalDecimal("prevClosePrice"))
+        }
+    }
+
+    /// One public ticker endpoint over the instruments' symbols in batches. Binance refuses a whole
+    /// batch naming a symbol it does not list (`-1121`); then each symbol of it is asked alone and
+    /// the unknown ones are left out.
+    func tickers(_ instruments: [InstrumentRef], path: String, context: String,
+                 read: (JSONFields) throws(BrokerError) -> (Decimal, Decimal?)) async throws(BrokerError) -> [LastPrice] {
+        var prices: [String: (Decimal, Decimal?)] = [:]
+        for batch in QuoteBatches.batches(instruments.map(\.symbol).distinctInOrder().sorted(), .binance) {
+            var asked = [Array(batch)]
+            do {
+                for (symbol, price) in try await ticker(asked[0], path: path, context: context, read: read) { prices[symbol] = price }
+                asked = []
+            } catch {
+                guard Self.isUnknownSymbol(error), batch.count > 1 else { throw error }
+                asked = batch.map { [$0] }
+            }
+            for single in asked {
                 do {
-                    prices.merge(try await tickerPrices([symbol])) { $1 }
+                    for (symbol, price) in try await ticker(single, path: path, context: context, read: read) { prices[symbol] = price }
                 } catch {
                     guard Self.isUnknownSymbol(error) else { throw error }
                 }
             }
         }
-        return instruments.compactMap { instrument in prices[instrument.symbol].map { LastPrice(instrument: instrument, price: $0) } }
+        return instruments.compactMap { instrument in
+            prices[instrument.symbol].map { LastPrice(instrument: instrument, price: $0.0, previousClose: $0.1) }
+        }
     }
 
     /// Binance's `-1121` "Invalid symbol.": the symbol is not listed.

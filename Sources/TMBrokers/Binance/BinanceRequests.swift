@@ -64,13 +64,19 @@ extension BinanceAdapter {
 }
 
 extension BinanceAdapter {
-    /// `GET /api/v3/ticker/price` (public: neither key nor signature); `symbols` is the JSON array
-    /// Binance documents (`["BTCUSDT","ETHUSDT"]`), percent-encoded.
-    func tickerPrices(_ symbols: [String]) async throws(BrokerError) -> [String: Decimal] {
+    /// A public ticker request (neither key nor signature); `symbols` is the JSON array Binance
+    /// documents (`["BTCUSDT","ETHUSDT"]`), percent-encoded. The answer: one object per symbol.
+    func ticker(_ symbols: [String], path: String, context: String,
+                read: (JSONFields) throws(BrokerError) -> (Decimal, Decimal?)) async throws(BrokerError) -> [String: (Decimal, Decimal?)] {
         let list = "[" + symbols.map { "\"\($0)\"" }.joined(separator: ",") + "]"
-        let request = HTTPRequest(.get, HTTPRequest.url(baseURL + "/api/v3/ticker/price", query: [("symbols", list)]))
+        let request = HTTPRequest(.get, HTTPRequest.url(baseURL + path, query: [("symbols", list)]))
         let response = try await transport.send(request, effect: .read)
         guard response.isSuccess else { throw BinanceErrors.map(response, effect: .read) }
-        return try BinanceWire.prices(try JSONValue.body(of: response, context: "binance prices"))
+        let answer = try JSONValue.body(of: response, context: context)
+        let rows: [JSONFields]
+        if case .array = answer { rows = try answer.rows(context: context) } else { rows = [try JSONFields(answer, context: context)] }
+        var prices: [String: (Decimal, Decimal?)] = [:]
+        for row in rows { prices[try row.text("symbol")] = try read(row) }
+        return prices
     }
 }

@@ -98,13 +98,4 @@ extension BinanceWire {
         }
         return merged
     }
-
-    /// `ticker/price` rows to prices by symbol (an object answer is one row).
-    static func prices(_ answer: JSONValue) throws(BrokerError) -> [String: Decimal] {
-        let rows: [JSONFields]
-        if case .array = answer { rows = try answer.rows(context: "binance price") } else { rows = [try JSONFields(answer, context: "binance price")] }
-        var prices: [String: Decimal] = [:]
-        for row in rows { prices[try row.text("symbol")] = try row.decimal("price") }
-        return prices
-    }
 }

@@ -28,7 +28,7 @@ import TMHTTP
 ///   `buy_*`/`sell_*`/`day_*` totals (their average and P&L are kept), `token`/`instrument_token`;
 /// - margins: `enabled`, `available.*` but `cash`, `utilised.*` but `debits` (the margin breakdown
 ///   is Kite's risk arithmetic, not something the platform acts on); ltp: `instrument_token`.
-public struct KiteAdapter: BrokerAdapter {
+public struct KiteAdapter: BrokerAdapter, LastPriceSource {
     public let broker = BrokerKind.kite
     let baseURL: String
     let transport: BrokerTransport
@@ -142,31 +142,16 @@ public struct KiteAdapter: BrokerAdapter {
         return funds
     }
 
-    /// `GET /quote/ltp?i=EXCHANGE:TRADINGSYMBOL&i=...`, up to `ltpBatch` instruments a call (Kite's
-    /// limit); an instrument Kite does not know is absent from its answer and so from the result.
+    /// `GET /quote/ltp?i=EXCHANGE:TRADINGSYMBOL&i=...`, up to 1,000 instruments a call (Kite's
+    /// limit, `QuoteBatches`); an instrument Kite does not know is absent from its answer and so from the result.
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        var prices: [LastPrice] = []
-        var start = 0
-        while start < instruments.count {
-            let batch = instruments[start..<min(start + Self.ltpBatch, instruments.count)]
-            start += Self.ltpBatch
-            var keys: [String] = []
-            for instrument in batch where !keys.contains(Self.quoteKey(instrument)) { keys.append(Self.quoteKey(instrument)) }
-            let data = try await call(.get, "/quote/ltp", query: keys.map { ("i", $0) }, effect: .read, context: "kite last prices",
-                                      credentials: credentials)
-            let quotes = try JSONFields(data, context: "kite last prices")
-            for instrument in batch where quotes.has(Self.quoteKey(instrument)) {
-                prices.append(LastPrice(instrument: instrument, price: try quotes.object(Self.quoteKey(instrument)).decimal("last_price")))
-            }
+        try await quoted(instruments, path: "/quote/ltp", context: "kite last prices", credentials: credentials) { quote throws(BrokerError) in
+            (try quote.decimal("last_price"), nil)
         }
-        return prices
     }
 
     /// Kite's margin segments, in the order reported.
     static let segments = ["equity", "commodity"]
-    /// Most instruments `GET /quote/ltp` takes in one call.
-    static let ltpBatch = 1000
-
     /// Kite's instrument key, `EXCHANGE:TRADINGSYMBOL` (NSE when the platform names no exchange).
     static func quoteKey(_ instrument: InstrumentRef) -> String { "\(instrument.exchange ?? "NSE"):\(instrument.symbol)" }
 }

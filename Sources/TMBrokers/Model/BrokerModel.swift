@@ -304,9 +304,12 @@ public struct LastPrice: Sendable, Equatable, Codable {
     public var price: Decimal
     /// When the trade happened, where the broker says (Alpaca); nil otherwise.
     public var tradedAt: Date?
-    public init(instrument: InstrumentRef, price: Decimal, tradedAt: Date? = nil) {
+    /// The previous session's close, where the call carries it (`LastPriceSource.quotes`); nil otherwise.
+    public var previousClose: Decimal?
+    public init(instrument: InstrumentRef, price: Decimal, tradedAt: Date? = nil, previousClose: Decimal? = nil) {
         self.instrument = instrument
         self.price = price
         self.tradedAt = tradedAt
+        self.previousClose = previousClose
     }
 }

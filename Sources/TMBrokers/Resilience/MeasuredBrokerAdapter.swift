@@ -90,3 +90,10 @@ public struct MeasuredBrokerAdapter: BrokerAdapter {
         try await measured { try await base.lastPrices(instruments, credentials: credentials) }
     }
 }
+
+extension MeasuredBrokerAdapter: LastPriceSource {
+    public func quotes(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        let source = try LastPriceSources.required(base)
+        return try await measured { try await source.quotes(instruments, credentials: credentials) }
+    }
+}

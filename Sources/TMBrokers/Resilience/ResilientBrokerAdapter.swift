@@ -77,8 +77,11 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
         try await guarded(.read) { try await base.funds(credentials: credentials) }
     }
 
+    /// One unit of the budget per request the batches take (`QuoteBatches`).
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        try await guarded(.read) { try await base.lastPrices(instruments, credentials: credentials) }
+        try await guarded(.read, requests: QuoteBatches.requests(broker, count: instruments.count)) {
+            try await base.lastPrices(instruments, credentials: credentials)
+        }
     }
 
     public func trades(since cursor: TradeCursor, symbols: [String], credentials: BrokerCredentials) async throws -> TradeBatch {
@@ -100,5 +103,16 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
 
     public func positions(credentials: BrokerCredentials) async throws -> [BrokerPosition] {
         try await guarded(.read) { try await base.positions(credentials: credentials) }
+    }
+}
+
+extension ResilientBrokerAdapter: LastPriceSource {
+    /// The wrapped adapter's quotes behind the same budget and breaker; an adapter that is no
+    /// `LastPriceSource` is refused before any budget is spent.
+    public func quotes(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
+        let source = try LastPriceSources.required(base)
+        return try await guarded(.read, requests: QuoteBatches.requests(broker, count: instruments.count)) {
+            try await source.quotes(instruments, credentials: credentials)
+        }
     }
 }

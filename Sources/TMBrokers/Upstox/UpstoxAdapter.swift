@@ -25,7 +25,7 @@ import TMHTTP
 /// the quantity, prices and P&L, which are kept; `buy_price`/`sell_price` stand in for a null
 /// `average_price`), `close_price` (yesterday's close: market data, not the account's); funds parts
 /// listed at `UpstoxWire.funds`.
-public struct UpstoxAdapter: BrokerAdapter {
+public struct UpstoxAdapter: BrokerAdapter, LastPriceSource {
     public let broker = BrokerKind.upstox
     let baseURL: String
     let orderBaseURL: String
@@ -118,23 +118,10 @@ public struct UpstoxAdapter: BrokerAdapter {
         return try UpstoxWire.funds(data)
     }
 
-    /// Upstox quotes at most 500 instrument keys a request, so larger lists go in batches.
-    static let quoteBatch = 500
-
+    /// `GET /v2/market-quote/ltp?instrument_key=K1,K2`, up to 500 keys a request (`QuoteBatches`).
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        var keys: [String] = []
-        for instrument in instruments {
-            keys.append(try UpstoxWire.instrumentKey(symbol: instrument.symbol, brokerToken: instrument.brokerToken,
-                                                     field: "InstrumentRef.brokerToken"))
+        try await quoted(instruments, path: "/v2/market-quote/ltp", query: [], context: "upstox last prices", credentials: credentials) { quote throws(BrokerError) in
+            (try quote.decimal("last_price"), nil)
         }
-        var prices: [LastPrice] = []
-        for start in stride(from: 0, to: keys.count, by: Self.quoteBatch) {
-            let end = min(start + Self.quoteBatch, keys.count)
-            let batch = Array(keys[start..<end])
-            let data = try await call(.get, baseURL, "/v2/market-quote/ltp", query: [("instrument_key", batch.joined(separator: ","))],
-                                      effect: .read, context: "upstox last prices", credentials: credentials)
-            prices += try UpstoxWire.lastPrices(data, asked: Array(instruments[start..<end]), keys: batch)
-        }
-        return prices
     }
 }

@@ -35,17 +35,19 @@ enum UpstoxWire {
         return funds
     }
 
-    /// The quotes of `GET /v2/market-quote/ltp` for the instruments asked (their keys in `keys`, in
-    /// the same order); an instrument Upstox left out of the answer is left out here too.
-    static func lastPrices(_ data: JSONValue, asked instruments: [InstrumentRef], keys: [String]) throws(BrokerError) -> [LastPrice] {
-        guard let quotes = data.objectFields else { throw .invalidResponse(reason: "upstox last prices: expected a JSON object") }
-        var prices: [String: Decimal] = [:]
+    /// The quotes of a market-quote call for the instruments asked (their keys in `keys`, in the
+    /// same order), matched by `instrument_token`; `read` takes one quote to (last price, previous
+    /// close). An instrument Upstox left out of the answer is left out here too.
+    static func quotes(_ data: JSONValue, asked instruments: [InstrumentRef], keys: [String], context: String,
+                       read: (JSONFields) throws(BrokerError) -> (Decimal, Decimal?)) throws(BrokerError) -> [LastPrice] {
+        guard let quotes = data.objectFields else { throw .invalidResponse(reason: "\(context): expected a JSON object") }
+        var prices: [String: (Decimal, Decimal?)] = [:]
         for (_, quote) in quotes {
-            let fields = try JSONFields(quote, context: "upstox last price")
-            prices[try fields.text("instrument_token")] = try fields.decimal("last_price")
+            let fields = try JSONFields(quote, context: context)
+            prices[try fields.text("instrument_token")] = try read(fields)
         }
         return zip(instruments, keys).compactMap { instrument, key in
-            prices[key].map { LastPrice(instrument: instrument, price: $0) }
+            prices[key].map { LastPrice(instrument: instrument, price: $0.0, previousClose: $0.1) }
         }
     }
 }

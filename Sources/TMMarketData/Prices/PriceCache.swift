@@ -34,11 +34,24 @@ public struct PriceCache: Sendable {
     /// Stores `tick` unless the cache holds a newer one. Returns whether it was stored.
     @discardableResult
     public func store(_ tick: PriceTick, ttl: Duration) async throws -> Bool {
+        let (keys, arguments) = Self.call(tick, ttl: ttl)
+        return try await redis.run(Self.write, keys: keys, arguments: arguments).int == 1
+    }
+
+    /// Stores each tick as `store` would, in one round trip; whether each was stored, in order.
+    public func store(_ ticks: [PriceTick], ttl: Duration) async throws -> [Bool] {
+        guard !ticks.isEmpty else { return [] }
+        let calls = ticks.map { Self.call($0, ttl: ttl) }
+        let replies = try await redis.withConnection { connection in
+            try connection.runPipelined(Self.write, calls: calls.map { (keys: $0.keys, arguments: $0.arguments) })
+        }
+        return try replies.map { try $0.get().int == 1 }
+    }
+
+    private static func call(_ tick: PriceTick, ttl: Duration) -> (keys: [String], arguments: [String]) {
         let ttlMs = max(1, Int64(ttl.components.seconds) * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
-        let stored = try await redis.run(Self.write, keys: [CacheKeys.price(symbol: tick.symbol, exchange: tick.exchange)],
-                                         arguments: [DecimalText.plain(tick.price), tick.previousClose.map(DecimalText.plain) ?? "",
-                                                     tick.source, String(tick.atMs), String(ttlMs)])
-        return stored.int == 1
+        return ([CacheKeys.price(symbol: tick.symbol, exchange: tick.exchange)],
+                [DecimalText.plain(tick.price), tick.previousClose.map(DecimalText.plain) ?? "", tick.source, String(tick.atMs), String(ttlMs)])
     }
 
     /// The cached prices of `instruments` (symbol, exchange), in order; nil where none is cached.

@@ -58,6 +58,8 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
             return replace(request, orderID: s[2], apiKey: key)
         case ("GET", ["data", "v2", "stocks", "trades", "latest"]):
             return latestTrades(query)
+        case ("GET", ["data", "v2", "stocks", "snapshots"]):
+            return snapshots(query)
         case ("GET", ["v2", "positions"]):
             let open = exchange.positions(.alpaca, apiKey: key).filter { $0.quantity != 0 }
             return .json(200, .array(open.map(AlpacaFormat.position)))
@@ -263,6 +265,27 @@ public struct AlpacaFrontEnd: BrokerFrontEnd {
             trades.append((symbol, AlpacaFormat.latestTrade(price: price, at: time, id: Int64((time.timeIntervalSince1970 * 1000).rounded(.down)))))
         }
         return .json(200, ["trades": .object(trades)])
+    }
+
+    /// `GET /v2/stocks/snapshots?symbols=A,B`: `{symbol: snapshot}` with `latestTrade`, `dailyBar`
+    /// (today so far) and `prevDailyBar` (closing at the previous close), for the listed symbols.
+    private func snapshots(_ query: FormFields) -> HTTPServerResponse {
+        guard let symbols = query.nonEmpty("symbols") else { return AlpacaFormat.error(400, code: 40_010_000, "missing symbols") }
+        let time = context.exchange.now()
+        var answer: [(key: String, value: JSONValue)] = []
+        for symbol in symbols.split(separator: ",").map(String.init) {
+            guard let price = context.exchange.price(.alpaca, symbol), let bar = context.exchange.sessionBar(.alpaca, symbol) else { continue }
+            func daily(_ open: Decimal, _ high: Decimal, _ low: Decimal, _ close: Decimal) -> JSONValue {
+                ["t": .string(Timestamps.rfc3339(time)), "o": .number(DecimalText.plain(open)), "h": .number(DecimalText.plain(high)),
+                 "l": .number(DecimalText.plain(low)), "c": .number(DecimalText.plain(close)), "v": 0]
+            }
+            answer.append((symbol, [
+                "latestTrade": AlpacaFormat.latestTrade(price: price, at: time, id: Int64((time.timeIntervalSince1970 * 1000).rounded(.down))),
+                "dailyBar": daily(bar.open, bar.high, bar.low, bar.close),
+                "prevDailyBar": daily(bar.open, bar.open, bar.open, bar.open),
+            ]))
+        }
+        return .json(200, .object(answer))
     }
 
 }

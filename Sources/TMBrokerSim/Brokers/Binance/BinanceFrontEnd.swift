@@ -50,7 +50,14 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         switch (request.method, request.path) {
         case ("GET", "/api/v3/ping"): return .json(200, [:])
         case ("GET", "/api/v3/time"): return .json(200, ["serverTime": .int(Timestamps.milliseconds(context.exchange.now()))])
-        case ("GET", "/api/v3/ticker/price"): return tickerPrice(parameters(request))
+        case ("GET", "/api/v3/ticker/price"): return tickerPrice(parameters(request)) { symbol, price in
+            ["symbol": .string(symbol), "price": BinanceFormat.text(price)]
+        }
+        case ("GET", "/api/v3/ticker/24hr"): return tickerPrice(parameters(request)) { symbol, price in
+            let close = context.exchange.previousClose(.binance, symbol) ?? price
+            return ["symbol": .string(symbol), "prevClosePrice": BinanceFormat.text(close), "lastPrice": BinanceFormat.text(price),
+                    "priceChange": BinanceFormat.text(price - close), "openPrice": BinanceFormat.text(close)]
+        }
         default: break
         }
         let params = parameters(request)
@@ -307,12 +314,13 @@ public struct BinanceFrontEnd: BrokerFrontEnd {
         return .json(200, .array(orders.prefix(limit).map(BinanceFormat.order)))
     }
 
-    /// `GET /api/v3/ticker/price` (public): one `symbol` as an object, a `symbols` JSON array or every
-    /// listed symbol as an array; a symbol Binance does not list refuses the whole request (`-1121`).
-    private func tickerPrice(_ params: FormFields) -> HTTPServerResponse {
+    /// `GET /api/v3/ticker/price` and `/api/v3/ticker/24hr` (public; `row` makes one symbol's
+    /// answer): one `symbol` as an object, a `symbols` JSON array or every listed symbol as an
+    /// array; a symbol Binance does not list refuses the whole request (`-1121`).
+    private func tickerPrice(_ params: FormFields, row: (String, Decimal) -> JSONValue) -> HTTPServerResponse {
         let exchange = context.exchange
         func price(_ symbol: String) -> JSONValue? {
-            exchange.price(.binance, symbol).map { ["symbol": .string(symbol), "price": BinanceFormat.text($0)] }
+            exchange.price(.binance, symbol).map { row(symbol, $0) }
         }
         switch (params.nonEmpty("symbol"), params.nonEmpty("symbols")) {
         case (.some, .some):

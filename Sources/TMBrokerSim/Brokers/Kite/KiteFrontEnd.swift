@@ -65,7 +65,9 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         case ("GET", ["user", "margins"]):
             return KiteFormat.success(KiteFormat.margins(context.exchange, apiKey: apiKey))
         case ("GET", ["quote", "ltp"]):
-            return lastPrices(request.queryFields)
+            return lastPrices(request.queryFields, withOHLC: false)
+        case ("GET", ["quote", "ohlc"]):
+            return lastPrices(request.queryFields, withOHLC: true)
         case ("GET", ["user", "profile"]):
             return KiteFormat.success(["user_id": .string(String(apiKey.uppercased().prefix(6))), "user_type": "individual", "broker": "ZERODHA"])
         default:
@@ -182,8 +184,9 @@ public struct KiteFrontEnd: BrokerFrontEnd {
     }
 
     /// `GET /quote/ltp?i=EXCHANGE:TRADINGSYMBOL...`: the instruments the simulator lists, keyed as
-    /// asked; unknown ones are left out, as Kite does.
-    private func lastPrices(_ query: FormFields) -> HTTPServerResponse {
+    /// asked; unknown ones are left out, as Kite does. `GET /quote/ohlc` adds `ohlc`, whose `close`
+    /// is the previous session's close, as Kite reports it while the market trades.
+    private func lastPrices(_ query: FormFields, withOHLC: Bool) -> HTTPServerResponse {
         let asked = query.pairs.filter { $0.name == "i" }.map(\.value)
         guard !asked.isEmpty else { return KiteErrors.input("No instruments given.") }
         guard asked.count <= Self.maxQuoteInstruments else {
@@ -194,7 +197,12 @@ public struct KiteFrontEnd: BrokerFrontEnd {
             let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2, let instrument = context.exchange.catalog.instrument(.kite, parts[1]), instrument.exchange == parts[0],
                   let price = context.exchange.price(.kite, parts[1]) else { continue }
-            data.append((key, ["instrument_token": .number(instrument.instrumentToken), "last_price": .decimal(price)]))
+            var quote: [(key: String, value: JSONValue)] = [("instrument_token", .number(instrument.instrumentToken)), ("last_price", .decimal(price))]
+            if withOHLC, let bar = context.exchange.sessionBar(.kite, parts[1]) {
+                quote.append(("ohlc", ["open": .decimal(bar.open), "high": .decimal(bar.high), "low": .decimal(bar.low),
+                                       "close": .decimal(bar.open)]))
+            }
+            data.append((key, .object(quote)))
         }
         return KiteFormat.success(.object(data))
     }

@@ -71,7 +71,10 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
             return UpstoxFormat.success(UpstoxFormat.funds(orders: exchange.orders(.upstox, apiKey: key),
                                                            trades: exchange.trades(.upstox, apiKey: key)))
         case ("GET", "/v2/market-quote/ltp"):
-            return lastPrices(query["instrument_key"])
+            return lastPrices(query["instrument_key"], withOHLC: false)
+        case ("GET", "/v3/market-quote/ohlc"):
+            guard query.nonEmpty("interval") != nil else { return UpstoxErrors.response(400, "UDAPI1009", "interval is required", field: "interval") }
+            return lastPrices(query["instrument_key"], withOHLC: true)
         default:
             return UpstoxErrors.response(404, "UDAPI100060", "Resource not Found.")
         }
@@ -180,7 +183,9 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
 
     /// `GET /v2/market-quote/ltp?instrument_key=K1,K2`: the price process's price of each known key,
     /// under `SEGMENT:TRADINGSYMBOL`; keys the simulator does not list are left out.
-    private func lastPrices(_ parameter: String?) -> HTTPServerResponse {
+    /// `GET /v3/market-quote/ohlc` adds `prev_ohlc` (the previous session, closing at the previous
+    /// close) and `live_ohlc` (today's so far).
+    private func lastPrices(_ parameter: String?, withOHLC: Bool) -> HTTPServerResponse {
         let keys = (parameter ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !keys.isEmpty else { return UpstoxErrors.response(400, "UDAPI1009", "instrument_key is required", field: "instrument_key") }
         guard keys.count <= Self.quoteLimit else {
@@ -192,7 +197,14 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
         var quotes: [(String, JSONValue)] = []
         for key in keys {
             guard let instrument = context.exchange.catalog.instrument(.upstox, key), let price = context.exchange.price(.upstox, key) else { continue }
-            quotes.append((UpstoxFormat.quoteKey(instrument), ["last_price": .decimal(price), "instrument_token": .string(instrument.instrumentToken)]))
+            var quote: [(key: String, value: JSONValue)] = [("last_price", .decimal(price)), ("instrument_token", .string(instrument.instrumentToken))]
+            if withOHLC, let bar = context.exchange.sessionBar(.upstox, key) {
+                quote.append(("prev_ohlc", ["open": .decimal(bar.open), "high": .decimal(bar.open), "low": .decimal(bar.open),
+                                            "close": .decimal(bar.open), "volume": 0]))
+                quote.append(("live_ohlc", ["open": .decimal(bar.open), "high": .decimal(bar.high), "low": .decimal(bar.low),
+                                            "close": .decimal(bar.close), "volume": 0]))
+            }
+            quotes.append((UpstoxFormat.quoteKey(instrument), .object(quote)))
         }
         return UpstoxFormat.success(.object(quotes))
     }

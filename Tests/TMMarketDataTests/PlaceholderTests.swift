@@ -1,6 +1,0 @@
-import XCTest
-
-/// Placeholder so the target builds until its suites land.
-final class TMMarketDataPlaceholderTests: XCTestCase {
-    func testTargetBuilds() {}
-}
