@@ -76,7 +76,7 @@ let package = Package(
         // Notifications: the outbox every producer writes through, the notifier's channels and deliveries.
         .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMManifest", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
-        .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMSync", "TMManifest", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMMarketData", dependencies: ["TMBrokers", "TMRisk", "TMSync", "TMManifest", "TMQueue", "TMRedis", "TMPostgres", "TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
         .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
@@ -182,13 +182,9 @@ let package = Package(
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
         .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm", "notifier"]),
-        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
+        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMRisk", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "alert-evaluator"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
-        .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm"]),
-        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
-        .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMOrders", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
-        .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

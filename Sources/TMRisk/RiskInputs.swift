@@ -29,14 +29,16 @@ public struct OrderIntent: Sendable, Equatable {
     var instrument: InstrumentKey { InstrumentKey(symbol: symbol, exchange: exchange) }
 }
 
-/// An instrument of the platform's master (`instruments`): exchange and symbol.
-public struct InstrumentKey: Sendable, Hashable {
+/// An instrument of the platform's master (`instruments`): exchange and symbol; shared by the
+/// risk engine, market data and the portfolio. Printed `SYMBOL:EXCHANGE`.
+public struct InstrumentKey: Sendable, Hashable, CustomStringConvertible {
     public var symbol: String
     public var exchange: String
     public init(symbol: String, exchange: String) {
         self.symbol = symbol
         self.exchange = exchange
     }
+    public var description: String { "\(symbol):\(exchange)" }
 }
 
 /// What the instrument master says an order for the instrument must respect.

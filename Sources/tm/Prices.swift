@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TMCore
 import TMMarketData
+import TMPortfolio
 import TMPostgres
 import TMQueue
 import TMRedis
@@ -25,7 +26,9 @@ struct MarketDataCommand: AsyncParsableCommand {
 
     func run() async throws {
         JSONLogHandler.bootstrap()
-        let service = try await MarketDataService.open(queue: queue)
+        // A price move revalues the portfolios of its holders (portfolio:<user>), off the poll's path.
+        let moves = PriceMoveRevaluation(valuer: try await PortfolioValuer.open(poolSize: 2))
+        let service = try await MarketDataService.open(queue: queue, onMoved: { await moves.submit($0) })
         let config = service.config
         let exchanges = config.providers.keys.sorted().map { "\($0): \(config.providers[$0]!.map(\.rawValue).joined(separator: " > "))" }
         print("market-data: every \(DurationText.format(config.pollInterval)), TTL \(DurationText.format(config.priceTTL)), "

@@ -5,6 +5,7 @@ import TMBrokers
 import TMCore
 import TMMarketData
 import TMRedis
+import TMRisk
 
 /// The market-data service against broker-sim, Postgres and Redis, cycles driven by hand with an
 /// injected clock.

@@ -5,6 +5,7 @@ import TMCore
 import TMPostgres
 import TMQueue
 import TMRedis
+import TMRisk
 
 /// What one cycle did.
 public struct CycleReport: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import TMPostgres
+import TMRisk
 
 /// One instrument market data keeps priced, with what the brokers need to quote it.
 public struct TrackedInstrument: Sendable, Hashable {
@@ -16,17 +17,6 @@ public struct TrackedInstrument: Sendable, Hashable {
 
     /// The cache's and the ticks' identity of the instrument.
     public var key: InstrumentKey { InstrumentKey(symbol: symbol, exchange: exchange) }
-}
-
-/// (symbol, exchange): how market data names an instrument in its state.
-public struct InstrumentKey: Sendable, Hashable, CustomStringConvertible {
-    public var symbol: String
-    public var exchange: String
-    public init(symbol: String, exchange: String) {
-        self.symbol = symbol
-        self.exchange = exchange
-    }
-    public var description: String { "\(symbol):\(exchange)" }
 }
 
 /// The instruments someone holds, orders or watches, read from Postgres.
