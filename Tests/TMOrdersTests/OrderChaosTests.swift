@@ -110,12 +110,19 @@ import TMQueue
         let unknownWithoutReason = try h.count("SELECT count(*) FROM orders WHERE state = 'UNKNOWN' AND unknown_reason IS NULL")
         let unsettled = try h.count("SELECT count(*) FROM orders WHERE state NOT IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED', 'CANCELLED', 'REJECTED', 'RISK_REJECTED', 'EXPIRED', 'UNKNOWN')")
         let resent = try h.count("SELECT count(*) FROM orders WHERE submit_attempts > 1")
+        // Why orders were dead-lettered, by reason and the start of the last error (no ids: they vary).
+        var whys: [String: Int] = [:]
+        for letter in try await dlq.list() {
+            let error = letter.error.replacingOccurrences(of: "[0-9a-f]{8}-[0-9a-f-]{27}", with: "<id>", options: .regularExpression)
+            whys["\(letter.reason): \(error.prefix(70))", default: 0] += 1
+        }
+        let deadWhy = whys.sorted { $0.value > $1.value }.prefix(4).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
         let drops = ((try? String(contentsOfFile: h.simulatorLog, encoding: .utf8)) ?? "").components(separatedBy: "dropAfterExecute").count - 1
         print("""
             order-path chaos: \(orderCount) orders across \(accountCount) accounts (kite), \(workerCount) order-workers, \
             \(kills) SIGKILLs, \(drops) responses dropped after executing (10%); \
             states: \(states.joined(separator: ", ")); refusals: \(refusals.isEmpty ? "none" : refusals.joined(separator: ", ")); resent after a look-up found nothing: \(resent); \
-            dead-lettered keys: \(dead.count); duplicates: \(duplicates); missing at the broker: \(missing.count); \
+            dead-lettered keys: \(dead.count)\(deadWhy.isEmpty ? "" : " (\(deadWhy))"); duplicates: \(duplicates); missing at the broker: \(missing.count); \
             chaos phase \(DurationText.format(chaosPhase)), elapsed \(DurationText.format(elapsed))
             """)
         #expect(duplicates == 0, "keys with more than one broker order")
