@@ -65,11 +65,12 @@ final class PortfolioFixture: @unchecked Sendable {
             """).rows[0].decode("id")
     }
 
-    func instrument(_ symbol: String, _ exchange: String, currency: String, multiplier: Decimal = 1) throws {
+    func instrument(_ symbol: String, _ exchange: String, currency: String, multiplier: Decimal = 1, type: String = "equity") throws {
         let conn = try connect()
         defer { conn.close() }
         try conn.execute("""
-            INSERT INTO instruments (exchange, symbol, currency, tick_size, multiplier) VALUES (\(exchange), \(symbol), \(currency), 0.05, \(multiplier))
+            INSERT INTO instruments (exchange, symbol, currency, tick_size, multiplier, instrument_type)
+            VALUES (\(exchange), \(symbol), \(currency), 0.05, \(multiplier), \(type))
             """)
         instruments.append((symbol, exchange))
     }

@@ -16,7 +16,7 @@ import TMRedis
         let kite = try f.account(user, broker: "kite", label: "main")
         let alpaca = try f.account(user, broker: "alpaca", label: "us")
         try f.instrument(infy, "NSE", currency: "INR")
-        try f.instrument(nifty, "NFO", currency: "INR", multiplier: 50)
+        try f.instrument(nifty, "NFO", currency: "INR", multiplier: 50, type: "future")
         try f.instrument(tsla, "NASDAQ", currency: "USD")
         try f.instrument(aapl, "NASDAQ", currency: "USD")
         try f.instrument(msft, "NASDAQ", currency: "USD")
@@ -58,7 +58,8 @@ import TMRedis
 
         let inr = try #require(v.totals.first { $0.currency == "INR" })
         #expect(inr.cash == "100050.10".d, "Kite's cash where reported, the commodity line's available otherwise")
-        #expect(inr.positionsValue == "2416157.5".d && inr.totalValue == "2516207.6".d)
+        // The future adds its P&L (1,050), not its notional (2,401,050): it is margined, not owned.
+        #expect(inr.positionsValue == "16157.5".d && inr.totalValue == "116207.6".d)
         #expect(inr.unrealizedPnl == 1_155 && inr.realizedPnl == "12.5".d && inr.dayPnl == "2102.5".d && inr.dayPnlComplete && inr.fallbackPriced == 0)
         let usd = try #require(v.totals.first { $0.currency == "USD" })
         #expect(usd.cash == "5000.5".d && usd.positionsValue == "3.3".d && usd.totalValue == "5003.8".d)

@@ -26,6 +26,9 @@ public struct Holding: Sendable, Hashable {
     public var averagePrice: Decimal = 0
     /// `instruments.multiplier` when listed, else what the broker reported with the position.
     public var multiplier: Decimal = 1
+    /// A futures contract (`instruments.instrument_type = 'future'`): margined and settled daily, so
+    /// its notional is exposure, not something owned — it adds its P&L to the account's value.
+    public var isFuture = false
     public var realizedPnl: Decimal = 0
     /// The account's last fill of the instrument up to the end of the day valued.
     public var lastFill: LastFill?
@@ -93,7 +96,8 @@ public struct PortfolioInputs: Sendable {
 /// - P is the cached price; without one, the account's last fill of the instrument, else the
 ///   average price — and the position says which (`PriceSource`), so a fallback is never passed
 ///   off as live;
-/// - market value = quantity × P × m (negative for a short);
+/// - market value = quantity × P × m (negative for a short): what the position is worth, or for a
+///   future (margined, no notional changes hands) its exposure;
 /// - unrealized P&L = (P − average price) × quantity × m: for a short (quantity < 0) a rise in
 ///   price is a loss.
 ///
@@ -111,7 +115,8 @@ public struct PortfolioInputs: Sendable {
 /// (`dayPnlComplete` false). Realized P&L is the brokers' own figure, as synced with the positions.
 ///
 /// Cash per account and currency is what `PortfolioRows` read from `account_funds`. Totals are per
-/// currency: total value = cash + Σ market value.
+/// currency: total value = cash + Σ market value, where a future counts its unrealized P&L instead
+/// of its notional (a short NIFTY future is not a debt of its notional).
 public enum PortfolioArithmetic {
     public static func value(_ inputs: PortfolioInputs, prices: [InstrumentKey: CachedPrice], computedAtMs: Int64) -> PortfolioValuation {
         let brokers = Dictionary(inputs.accounts.map { ($0.id, $0.broker) }, uniquingKeysWith: { a, _ in a })
@@ -141,7 +146,7 @@ public enum PortfolioArithmetic {
             totals.dayPnl = dayPnl
             totals.dayPnlComplete = dayComplete
             if h.quantity != 0 {
-                totals.positionsValue = marketValue
+                totals.positionsValue = h.isFuture ? unrealized : marketValue
                 totals.unrealizedPnl = unrealized
                 totals.fallbackPriced = source.isStale ? 1 : 0
                 positions.append(PositionValue(

@@ -62,6 +62,7 @@ public enum PortfolioRows {
                 SELECT h.account_id, h.symbol, h.exchange, coalesce(i.currency, acct.broker_currency) AS currency,
                        coalesce(p.quantity, 0) AS quantity, coalesce(p.average_price, 0) AS average_price,
                        coalesce(p.realized_pnl, 0) AS realized_pnl, coalesce(i.multiplier, p.multiplier, 1) AS multiplier,
+                       coalesce(i.instrument_type = 'future', false) AS is_future,
                        d.bought, d.bought_value, d.sold, d.sold_value, d.fees, lf.price AS fill_price, lf.traded_at AS fill_at
                 FROM held h JOIN acct ON acct.id = h.account_id
                 LEFT JOIN positions p ON p.account_id = h.account_id AND p.exchange = h.exchange AND p.symbol = h.symbol
@@ -80,6 +81,7 @@ public enum PortfolioRows {
                 h.averagePrice = try row.decode("average_price")
                 h.realizedPnl = try row.decode("realized_pnl")
                 h.multiplier = try row.decode("multiplier")
+                h.isFuture = try row.decode("is_future")
                 h.bought = try row.decode("bought", as: Decimal?.self) ?? 0
                 h.boughtValue = try row.decode("bought_value", as: Decimal?.self) ?? 0
                 h.sold = try row.decode("sold", as: Decimal?.self) ?? 0

@@ -19,7 +19,8 @@ public enum PriceSource: String, Sendable, Hashable, CaseIterable {
 public struct CurrencyTotals: Sendable, Hashable {
     public var currency: String
     public var cash: Decimal = 0
-    /// Σ quantity × price × multiplier over open positions; a short counts negative (it is owed).
+    /// Σ quantity × price × multiplier over open positions (a short counts negative: it is owed),
+    /// futures counted at their unrealized P&L (margined: their notional is exposure, not value).
     public var positionsValue: Decimal = 0
     public var unrealizedPnl: Decimal = 0
     /// As the brokers report it with the positions (flat ones of the day included).
