@@ -151,7 +151,7 @@ public final class PriceAlertEvaluator: Sendable {
             if !rearm.isEmpty { _ = try PriceAlertRules.rearm(db, ids: rearm, now: now) }
             var fired: [FiredAlert] = []
             if !hits.isEmpty {
-                let ids = PriceAlertRules.uuidArray(hits.map(\.alert.id))
+                let ids = PostgresArrayText.uuids(hits.map(\.alert.id))
                 let prices = "{" + hits.map(\.price.description).joined(separator: ",") + "}"
                 let rows = try db.query("""
                     UPDATE price_alerts a SET state = 'triggered', triggered_at = \(now), triggered_price = v.price, last_seen_price = v.price,
@@ -168,7 +168,7 @@ public final class PriceAlertEvaluator: Sendable {
                 }
             }
             if !seen.isEmpty {
-                let ids = PriceAlertRules.uuidArray(seen.map(\.key))
+                let ids = PostgresArrayText.uuids(seen.map(\.key))
                 let prices = "{" + seen.map(\.value.description).joined(separator: ",") + "}"
                 try db.execute("""
                     UPDATE price_alerts a SET last_seen_price = v.price
@@ -264,7 +264,7 @@ public final class PriceAlertEvaluator: Sendable {
 
     /// Re-reads these alerts' rows (hit but not fired here).
     private func reload(ids: [UUID]) async throws {
-        let list = PriceAlertRules.uuidArray(ids)
+        let list = PostgresArrayText.uuids(ids)
         let rows = try await pool.withConnection { db in
             try db.query("SELECT \(fragment: LoadedAlert.columns) FROM price_alerts a WHERE a.id = ANY(\(list)::uuid[])").rows.compactMap(LoadedAlert.init(row:))
         }

@@ -128,14 +128,9 @@ enum PriceAlertRules {
     /// Moves the due repeat alerts among `ids` (all when nil) back to active; returns their ids.
     static func rearm(_ db: PostgresConnection, ids: [UUID]?, now: Date) throws -> [UUID] {
         var scope: PostgresQuery = ""
-        if let ids { scope = "a.id = ANY(\(uuidArray(ids))::uuid[]) AND " }
+        if let ids { scope = "a.id = ANY(\(PostgresArrayText.uuids(ids))::uuid[]) AND " }
         return try db.query("""
             UPDATE price_alerts a SET state = 'active' WHERE \(fragment: scope)\(fragment: rearmable(now: now)) RETURNING a.id
             """).rows.map { try $0.decode("id") }
-    }
-
-    /// `{id,id,...}` for `= ANY($1::uuid[])`.
-    static func uuidArray<S: Sequence<UUID>>(_ ids: S) -> String {
-        "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
     }
 }

@@ -91,11 +91,9 @@ public enum NotificationOutbox {
 
     /// Queues each new notification for the notifier; best effort (see the type's guarantees).
     public static func announce(_ ids: [UUID], producer: QueueProducer?, queue: String = NotificationOutbox.queue) async {
-        guard let producer else { return }
-        for id in ids {
-            guard let message = try? message(for: id) else { continue }
-            _ = try? await producer.enqueue(queue, message)
-        }
+        guard let producer, !ids.isEmpty else { return }
+        // One round trip for the lot (a sweep may announce thousands of steps).
+        _ = try? await producer.enqueueBatch(queue, ids.compactMap { try? message(for: $0) })
     }
 
     /// The `notifications` message for one row.

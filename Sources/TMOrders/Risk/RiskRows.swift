@@ -22,9 +22,9 @@ enum RiskSnapshot {
         }
     }
 
-    /// `{id,id,...}` for `= ANY($1::uuid[])`.
+    /// `{id,id,...}` for `= ANY($1::uuid[])`, sorted so one set of ids gives one query text.
     static func uuidArray<S: Sequence<UUID>>(_ ids: S) -> String {
-        "{" + ids.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",") + "}"
+        PostgresArrayText.uuids(ids.sorted { $0.uuidString < $1.uuidString })
     }
 
     /// Midnight UTC of `now`'s day: "today" for turnover and P&L.
