@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
         .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        // Analytics: FIFO matching and performance metrics per user, the nightly run and the fresh-within-seconds refresh.
+        .target(name: "TMAnalytics", dependencies: ["TMMarketData", "TMLocks", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
@@ -106,7 +108,7 @@ let package = Package(
             name: "tm",
             dependencies: [
                 "TMCore", "TMRedis", "TMPostgres", "TMHTTP", "TMCrypto", "TMDatabase", "TMQueue", "TMLocks", "TMFunctions",
-                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync", "TMOrders", "TMNotify", "TMMarketData", "TMAlerts", "TMPortfolio",
+                "TMFunctionRuntime", "TMCron", "TMScheduler", "TMBrokers", "TMSync", "TMOrders", "TMNotify", "TMMarketData", "TMAlerts", "TMPortfolio", "TMAnalytics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -119,6 +121,8 @@ let package = Package(
         .executableTarget(name: "notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMCore"], path: "Functions/notifier", exclude: ["function.yaml"]),
         .executableTarget(name: "trade-notifier", dependencies: ["TMNotify", "TMFunctionRuntime", "TMPostgres", "TMQueue", "TMRedis", "TMCore"], path: "Functions/trade-notifier", exclude: ["function.yaml"]),
         .executableTarget(name: "alert-evaluator", dependencies: ["TMAlerts", "TMFunctionRuntime", "TMCore"], path: "Functions/alert-evaluator", exclude: ["function.yaml"]),
+        .executableTarget(name: "analytics-batch", dependencies: ["TMAnalytics", "TMFunctionRuntime", "TMCore"], path: "Functions/analytics-batch", exclude: ["function.yaml"]),
+        .executableTarget(name: "analytics-refresh", dependencies: ["TMAnalytics", "TMFunctionRuntime", "TMCore"], path: "Functions/analytics-refresh", exclude: ["function.yaml"]),
         .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
@@ -144,6 +148,12 @@ let package = Package(
             dependencies: ["TMAlerts", "TMMarketData", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "BenchFixtures", "BenchSupport",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/AlertBench"
+        ),
+        .executableTarget(
+            name: "analytics-bench",
+            dependencies: ["TMAnalytics", "TMFunctions", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "BenchFixtures", "BenchSupport",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/AnalyticsBench"
         ),
         .executableTarget(
             name: "function-bench",
@@ -185,6 +195,7 @@ let package = Package(
         .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMRisk", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "alert-evaluator"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
+        .testTarget(name: "TMAnalyticsTests", dependencies: ["TMAnalytics", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "analytics-batch", "analytics-refresh"]),
         .testTarget(name: "TMRiskTests", dependencies: ["TMRisk", "TMBrokers", "TMCore"]),
         .testTarget(name: "TMBrokersTests", dependencies: ["TMBrokers", "TMHTTP", "TMCrypto", "TestSupport", "TMBrokerSim"], exclude: ["Fixtures"]),
         .testTarget(name: "BrokerSimTests", dependencies: ["TMBrokerSim", "TMCore", "TMHTTP", "TMCrypto", "TestSupport"]),

@@ -1,0 +1,2 @@
+import TMAnalytics
+print("analytics-bench: not built yet")
