@@ -16,7 +16,7 @@ struct TM: AsyncParsableCommand {
             Migrate.self, Doctor.self, Version.self, Demo.self, Enqueue.self, Queues.self, DeadLetterCommands.self,
             Functions.self, Invoke.self, Dispatch.self, Accounts.self,
             Schedule.self, Schedules.self, Orders.self, OrderWorkerCommand.self, Alerts.self, Notifications.self, Portfolio.self,
-            MarketDataCommand.self, Prices.self, Ticks.self,
+            MarketDataCommand.self, Prices.self, Ticks.self, Analytics.self, Trades.self,
         ]
     )
 }
