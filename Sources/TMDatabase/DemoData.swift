@@ -18,10 +18,11 @@ public enum DemoData {
         public let accessToken: String?
     }
 
-    public static let users: [(email: String, name: String)] = [
-        ("asha@demo.tm.local", "Asha (demo)"),
-        ("ben@demo.tm.local", "Ben (demo)"),
-        ("chen@demo.tm.local", "Chen (demo)"),
+    /// The demo users with the trading capital their analytics' returns are measured against.
+    public static let users: [(email: String, name: String, capital: String, currency: String)] = [
+        ("asha@demo.tm.local", "Asha (demo)", "1000000", "INR"),
+        ("ben@demo.tm.local", "Ben (demo)", "100000", "USD"),
+        ("chen@demo.tm.local", "Chen (demo)", "500000", "INR"),
     ]
 
     public static let accounts: [Account] = [
@@ -37,7 +38,7 @@ public enum DemoData {
     public static let instruments: [(String, String, String, String, String, String, String)] = [
         ("NSE", "INFY", "Infosys", "equity", "INR", "1", "0.05"),
         ("NSE", "RELIANCE", "Reliance Industries", "equity", "INR", "1", "0.05"),
-        ("NSE", "NIFTY24DECFUT", "Nifty 50 futures", "future", "INR", "25", "0.05"),
+        ("NFO", "NIFTY24DECFUT", "Nifty 50 futures", "future", "INR", "25", "0.05"),
         ("NASDAQ", "AAPL", "Apple", "equity", "USD", "1", "0.01"),
         ("NYSE", "SPY", "SPDR S&P 500 ETF", "etf", "USD", "1", "0.01"),
         ("BINANCE", "BTCUSDT", "Bitcoin / Tether", "crypto", "USDT", "0.00001", "0.01"),
@@ -71,7 +72,8 @@ public enum DemoData {
             var userIDs: [String: UUID] = [:]
             for user in users {
                 report.users += try db.execute("""
-                    INSERT INTO users (email, display_name) VALUES (\(user.email), \(user.name))
+                    INSERT INTO users (email, display_name, capital, capital_currency)
+                    VALUES (\(user.email), \(user.name), \(Decimal(string: user.capital)!), \(user.currency))
                     ON CONFLICT ((lower(email))) DO NOTHING
                     """)
                 let row = try db.query("SELECT id FROM users WHERE lower(email) = lower(\(user.email))").rows[0]
