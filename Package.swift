@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "TMRouting", dependencies: ["TMBrokers", "TMManifest", "TMCore"]),
         // The order path: the order state machine and the `orders` queue's messages (pure); intake
         // (checks against the database, then the enqueue) and the operator views.
-        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMNotify", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMOrders", dependencies: ["TMBrokers", "TMRisk", "TMRouting", "TMSync", "TMNotify", "TMMarketData", "TMLocks", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Notifications: the outbox every producer writes through, the notifier's channels and deliveries.
         .target(name: "TMNotify", dependencies: ["TMPostgres", "TMQueue", "TMHTTP", "TMCrypto", "TMRedis", "TMManifest", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Market data: the latest prices from the brokers into the price cache and `market-ticks`.
@@ -190,7 +190,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
-        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
+        .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMMarketData", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm", "notifier"]),
         .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMRisk", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "alert-evaluator"]),

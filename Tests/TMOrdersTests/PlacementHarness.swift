@@ -22,8 +22,12 @@ final class RecordingRisk: RiskGate, @unchecked Sendable {
     var deny: RiskDenial?
     /// The account's average trade value the router sees (nil: never split).
     var averageTradeValue: FixedDecimal?
+    /// Market prices the placer fed in, and the latest of them when each check ran.
+    private(set) var observed: [String: FixedDecimal] = [:]
+    private(set) var observedAtCheck: [FixedDecimal?] = []
 
     func check(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck {
+        lock.withLock { observedAtCheck.append(observed["\(order.symbol):\(order.exchange)"]) }
         if let deny = lock.withLock({ deny }) { return RiskCheck(outcome: .denied(deny), lastPrice: nil) }
         let price = FixedDecimal(exactly: order.limitPrice ?? order.triggerPrice ?? 100) ?? 100
         let quantity = FixedDecimal(exactly: order.quantity) ?? 1
@@ -33,6 +37,7 @@ final class RecordingRisk: RiskGate, @unchecked Sendable {
     }
     func recheck(_ order: PlaceOrder, orderID: UUID, now: Date) -> RiskCheck { check(order, orderID: orderID, now: now) }
     func release(orderID: UUID, account: UUID) { lock.withLock { released.append(orderID) } }
+    func observe(lastPrice: FixedDecimal, symbol: String, exchange: String) { lock.withLock { observed["\(symbol):\(exchange)"] = lastPrice } }
     func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal) {
         lock.withLock { filled.append((orderID, quantity)) }
     }
@@ -128,7 +133,7 @@ final class PlacementHarness: @unchecked Sendable {
 
     /// A placer over broker-sim; `timeout` bounds each broker call.
     func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil,
-                risk: (any RiskGate)? = nil, logger: Logger = Logger(label: "test")) -> OrderPlacer {
+                risk: (any RiskGate)? = nil, prices: (any MarketPriceSource)? = nil, logger: Logger = Logger(label: "test")) -> OrderPlacer {
         let endpoints = BrokerEndpoints.simulator(port: sim.port)
         let timeouts = BrokerTimeouts(connect: .seconds(1), total: timeout)
         let (http, redis) = (self.http, self.redis)
@@ -140,7 +145,7 @@ final class PlacementHarness: @unchecked Sendable {
         let brokers = Dictionary(uniqueKeysWithValues: accounts.map { ($0.value, $0.key) })
         let clock = self.clock
         return OrderPlacer(pool: pool, risk: risk ?? self.risk, routes: routes ?? OwnAccountRoute(brokers: brokers), gateway: gateway,
-                           producer: producer, settings: settings, clock: { clock.now() }, logger: logger)
+                           producer: producer, prices: prices, settings: settings, clock: { clock.now() }, logger: logger)
     }
 
     /// A delivery of a new message (its own fence), as the queue would hand it over.

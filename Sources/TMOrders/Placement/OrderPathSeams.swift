@@ -51,6 +51,19 @@ public protocol RiskGate: Sendable {
     func release(orderID: UUID, account: UUID)
     /// A fill of the order: its own answer, a look-up, or a trade event.
     func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal)
+    /// The instrument's market price now (market data's price cache): the price band, a market
+    /// order's value and the day's P&L are checked against it from the next check on.
+    func observe(lastPrice: FixedDecimal, symbol: String, exchange: String)
+}
+
+extension RiskGate {
+    public func observe(lastPrice: FixedDecimal, symbol: String, exchange: String) {}
+}
+
+/// The latest market price of an instrument as market data last saw it, or nil when none is known
+/// (never a stale one passed off as current: the price cache expires what nobody refreshes).
+public protocol MarketPriceSource: Sendable {
+    func latestPrice(symbol: String, exchange: String) async -> FixedDecimal?
 }
 
 /// Where an order may go: the account holder's connected broker accounts that list the instrument,

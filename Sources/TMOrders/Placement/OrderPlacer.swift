@@ -96,12 +96,14 @@ public final class OrderPlacer: Sendable {
     let router: OrderRouter
     let gateway: BrokerGateway
     let producer: QueueProducer?
+    /// Market data's latest prices, fed to the risk side before each check (nil: the rows' prices only).
+    let prices: (any MarketPriceSource)?
     let settings: Settings
     let clock: @Sendable () -> Date
     let logger: Logger
 
     public init(pool: PostgresPool, risk: any RiskGate, routes: any RouteSource, gateway: BrokerGateway, producer: QueueProducer?,
-                router: OrderRouter = OrderRouter(), settings: Settings = Settings(), clock: @escaping @Sendable () -> Date = { Date() },
+                prices: (any MarketPriceSource)? = nil, router: OrderRouter = OrderRouter(), settings: Settings = Settings(), clock: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "tm.orders.placer")) {
         self.pool = pool
         self.risk = risk
@@ -109,6 +111,7 @@ public final class OrderPlacer: Sendable {
         self.router = router
         self.gateway = gateway
         self.producer = producer
+        self.prices = prices
         self.settings = settings
         self.clock = clock
         self.logger = logger
@@ -135,6 +138,7 @@ public final class OrderPlacer: Sendable {
         let now = clock()
         let orderID = UUID()
         let account = try await line(order.accountID).account
+        await observeMarketPrice(symbol: order.symbol, exchange: order.exchange)
         let check = risk.check(order, orderID: orderID, now: now)
         let requestedBroker = account.broker
         var decision: [(key: String, value: JSONValue)] = [
@@ -475,6 +479,7 @@ public final class OrderPlacer: Sendable {
                                       exchange: record.exchange, side: record.side, quantity: modification.quantity, type: record.type,
                                       limitPrice: modification.limitPrice, triggerPrice: modification.stopPrice, timeInForce: record.timeInForce,
                                       product: record.product)
+            await observeMarketPrice(symbol: record.symbol, exchange: record.exchange)
             if case .denied(let denial) = risk.recheck(modified, orderID: ledgerID(record), now: clock()).outcome {
                 _ = try await move(record, to: record.state, detail: ["modify": .string(change.idempotencyKey), "risk_denied": .string(denial.reason.rawValue),
                                                                     "message": .string(denial.message)], fences: fences)
@@ -544,6 +549,13 @@ public final class OrderPlacer: Sendable {
             throw PlacementPending(orderID: record.id, reason: "the order row is gone")
         }
         return now
+    }
+
+    /// The price band and a market order's value are checked against the market's price, not the
+    /// last sync's: market data's latest price goes to the risk side first (one Redis read).
+    private func observeMarketPrice(symbol: String, exchange: String) async {
+        guard let prices, let price = await prices.latestPrice(symbol: symbol, exchange: exchange) else { return }
+        risk.observe(lastPrice: price, symbol: symbol, exchange: exchange)
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {

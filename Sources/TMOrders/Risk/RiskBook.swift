@@ -116,6 +116,10 @@ public final class RiskBook: RiskGate {
         }
     }
 
+    public func observe(lastPrice: FixedDecimal, symbol: String, exchange: String) {
+        setLastPrice(lastPrice, symbol: symbol, exchange: exchange)
+    }
+
     /// A last price from market data; kept over what a later `load` reads.
     public func setLastPrice(_ price: FixedDecimal, symbol: String, exchange: String) {
         state.withLock { s in

@@ -3,6 +3,7 @@ import Logging
 import TMBrokers
 import TMCore
 import TMCrypto
+import TMMarketData
 import TMPostgres
 import TMQueue
 import TMRedis
@@ -43,7 +44,8 @@ public struct OrderServices: Sendable {
 
     public func placer(risk: any RiskGate, routes: any RouteSource, logger: Logger) -> OrderPlacer {
         OrderPlacer(pool: pool, risk: risk, routes: routes, gateway: gateway(observe: { routes.record(broker: $0, latency: $1, failed: $2) }),
-                    producer: producer, settings: OrderPlacer.Settings(brokerTimeout: timeouts.total), logger: logger)
+                    producer: producer, prices: CachedMarketPrices(cache: PriceCache(redis: redis), logger: logger),
+                    settings: OrderPlacer.Settings(brokerTimeout: timeouts.total), logger: logger)
     }
 
     public var outbox: TradeEventOutbox { TradeEventOutbox(pool: pool, producer: producer) }
