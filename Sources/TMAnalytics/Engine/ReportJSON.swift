@@ -26,7 +26,7 @@ extension AnalyticsEngine {
         swap(&w.bytes, &bytes)  // append in place: no copy of a large buffer
         defer { swap(&w.bytes, &bytes) }
         w.open()
-        w.key("user_id"); w.string(report.userID.uuidString.lowercased())
+        w.key("user_id"); w.uuid(report.userID)
         w.key("currency"); w.string(report.currency)
         w.key("period"); w.string(report.period.rawValue)
         w.key("period_start"); w.string(report.periodStart)
@@ -68,8 +68,10 @@ extension AnalyticsEngine {
 
 /// The report JSON's one writer (UTF-8 bytes, no intermediate tree).
 enum AnalyticsReportJSON {
-    static let categoryNames = ["intraday", "swing", "long_term"]
+    static let categoryNames: [StaticString] = ["intraday", "swing", "long_term"]
     static let weekdayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    /// "00" … "23": hours, and months "01" … "12".
+    static let twoDigits = (0..<24).map { $0 < 10 ? "0\($0)" : "\($0)" }
 
     /// The breakdowns alone, as a JSON object (`AnalyticsReport.breakdowns`).
     static func breakdowns(_ details: AnalyticsBreakdowns) -> JSONValue {
@@ -106,12 +108,35 @@ enum AnalyticsReportJSON {
             first = false
         }
 
-        mutating func key(_ name: String) {
+        mutating func key(_ name: StaticString) {
             if !first { bytes.append(UInt8(ascii: ",")) }
             first = false
             bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: name.utf8)
-            bytes.append(contentsOf: "\":".utf8)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        mutating func key(text name: String) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            string(name)
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        /// A UUID in lowercase canonical form, without Foundation's string building.
+        mutating func uuid(_ id: UUID) {
+            let hex: StaticString = "0123456789abcdef"
+            let digits = UnsafeBufferPointer(start: hex.utf8Start, count: 16)
+            bytes.append(UInt8(ascii: "\""))
+            withUnsafeBytes(of: id.uuid) { raw in
+                for (i, byte) in raw.enumerated() {
+                    if i == 4 || i == 6 || i == 8 || i == 10 { bytes.append(UInt8(ascii: "-")) }
+                    bytes.append(digits[Int(byte >> 4)])
+                    bytes.append(digits[Int(byte & 15)])
+                }
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
 
         mutating func null() { bytes.append(contentsOf: "null".utf8) }
@@ -197,9 +222,9 @@ enum AnalyticsReportJSON {
             close()
             key("top_symbols"); symbols(d.topSymbols)
             key("worst_symbols"); symbols(d.worstSymbols)
-            key("pnl_by_hour"); buckets(d.pnlByHour) { $0 < 10 ? "0\($0)" : "\($0)" }
-            key("pnl_by_weekday"); buckets(d.pnlByWeekday) { AnalyticsReportJSON.weekdayNames[$0] }
-            key("pnl_by_month"); buckets(d.pnlByMonth) { $0 < 10 ? "0\($0)" : "\($0)" }
+            key("pnl_by_hour"); buckets(d.pnlByHour, names: AnalyticsReportJSON.twoDigits)
+            key("pnl_by_weekday"); buckets(d.pnlByWeekday, names: AnalyticsReportJSON.weekdayNames)
+            key("pnl_by_month"); buckets(d.pnlByMonth, names: AnalyticsReportJSON.twoDigits)
             key("returns"); open()
             key("days"); int(d.returnDays)
             key("first_day"); string(d.firstReturnDay)
@@ -223,10 +248,10 @@ enum AnalyticsReportJSON {
             closeArray()
         }
 
-        private mutating func buckets(_ list: [AnalyticsBreakdowns.Bucket], name: (Int) -> String) {
+        private mutating func buckets(_ list: [AnalyticsBreakdowns.Bucket], names: [String]) {
             open()
             for b in list {
-                key(name(b.key)); money(b.pnl)
+                key(text: names[b.key]); money(b.pnl)
             }
             close()
         }
