@@ -328,9 +328,13 @@ final class EngineComputation {
         report.tradingDays = tradingDays(from: stats.start, before: stats.end)
         report.averageTradesPerDay = report.tradingDays > 0 ? Double(stats.fills) / Double(report.tradingDays) : nil
         report.symbolsTraded = stats.symbols.count
-        report.mostTradedSymbol = stats.symbols.min { a, b in
-            a.value.fills > b.value.fills || (a.value.fills == b.value.fills && symbolNames[Int(a.key)] < symbolNames[Int(b.key)])
-        }.map { symbolNames[Int($0.key)] }
+        var most: (fills: Int, name: String)?
+        for (symbol, s) in zip(stats.symbols.symbols, stats.symbols.stats) {
+            let name = symbolNames[Int(symbol)]
+            if let m = most, m.fills > s.fills || (m.fills == s.fills && m.name <= name) { continue }
+            most = (s.fills, name)
+        }
+        report.mostTradedSymbol = most?.name
         report.details = breakdowns(stats, figures: figures)
         return report
     }
@@ -367,7 +371,7 @@ final class EngineComputation {
         }
         // Top: the five highest P&Ls above zero; worst: the five lowest below zero; ties alphabetical.
         var top: [(name: String, stats: SymbolStats)] = [], worst = top
-        for (symbol, s) in stats.symbols where s.closing > 0 && s.pnl != 0 {
+        for (symbol, s) in zip(stats.symbols.symbols, stats.symbols.stats) where s.closing > 0 && s.pnl != 0 {
             if s.pnl > 0 { top.append((symbolNames[Int(symbol)], s)) } else { worst.append((symbolNames[Int(symbol)], s)) }
         }
         func symbolFigures(_ s: (name: String, stats: SymbolStats)) -> AnalyticsBreakdowns.Symbol {
@@ -382,14 +386,17 @@ final class EngineComputation {
             worst.sort { $0.stats.pnl < $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }
             details.worstSymbols = worst.prefix(5).map(symbolFigures)
         }
-        func buckets(_ sums: [Int128], offset: Int) -> [AnalyticsBreakdowns.Bucket] {
+        func buckets(_ range: Range<Int>, firstKey: Int) -> [AnalyticsBreakdowns.Bucket] {
             var out: [AnalyticsBreakdowns.Bucket] = []
-            for (i, sum) in sums.enumerated() where sum != 0 { out.append(.init(key: i + offset, pnl: ExactAmount.fixed(sum))) }
+            guard !stats.buckets.isEmpty else { return out }
+            for i in range where stats.buckets[i] != 0 {
+                out.append(.init(key: i - range.lowerBound + firstKey, pnl: ExactAmount.fixed(stats.buckets[i])))
+            }
             return out
         }
-        details.pnlByHour = buckets(stats.byHour, offset: 0)
-        details.pnlByWeekday = buckets(stats.byWeekday, offset: 0)
-        details.pnlByMonth = buckets(stats.byMonth, offset: 1)
+        details.pnlByHour = buckets(0..<24, firstKey: 0)
+        details.pnlByWeekday = buckets(PeriodStats.weekdayBase..<PeriodStats.weekdayBase + 7, firstKey: 0)
+        details.pnlByMonth = buckets(PeriodStats.monthBase + 1..<PeriodStats.monthBase + 13, firstKey: 1)
         details.returnDays = figures.returns.count
         details.firstReturnDay = figures.firstDay.map(CivilCalendar.text)
         details.lastReturnDay = figures.lastDay.map(CivilCalendar.text)

@@ -19,6 +19,32 @@ struct SymbolStats {
     var pnl: Int128 = 0
 }
 
+/// Per-symbol sums of one period: a short list searched linearly (a day holds a few symbols), indexed
+/// by a dictionary once it holds more than 16.
+struct SymbolTable {
+    private(set) var symbols: [Int32] = []
+    var stats: [SymbolStats] = []
+    private var index: [Int32: Int]?
+
+    var count: Int { symbols.count }
+
+    @inline(__always) mutating func slot(_ symbol: Int32) -> Int {
+        if let index {
+            if let i = index[symbol] { return i }
+        } else if let i = symbols.lastIndex(of: symbol) {
+            return i
+        }
+        symbols.append(symbol)
+        stats.append(SymbolStats())
+        if index != nil {
+            index![symbol] = symbols.count - 1
+        } else if symbols.count > 16 {
+            index = Dictionary(uniqueKeysWithValues: symbols.enumerated().map { ($1, $0) })
+        }
+        return symbols.count - 1
+    }
+}
+
 /// The running sums of one period (a day, ISO week, month, year or all time): everything a report
 /// needs except the return series, which comes from the user's daily realized P&L.
 struct PeriodStats {
@@ -46,11 +72,11 @@ struct PeriodStats {
     var longestWinRun = 0
     var longestLossRun = 0
     var categories = [CategoryStats](repeating: CategoryStats(), count: 3)
-    var symbols: [Int32: SymbolStats] = [:]
-    /// Realized P&L by local hour (24), ISO weekday (7), month of the year (12); empty until a close.
-    var byHour: [Int128] = []
-    var byWeekday: [Int128] = []
-    var byMonth: [Int128] = []
+    var symbols = SymbolTable()
+    /// Realized P&L by local hour (0–23), then ISO weekday (24–30), then month of the year (31–42),
+    /// in one array (one allocation); empty until a close.
+    var buckets: [Int128] = []
+    static let weekdayBase = 24, monthBase = 31 - 1
 
     init(period: AnalyticsPeriod, start: Int, end: Int) {
         self.period = period
@@ -61,7 +87,7 @@ struct PeriodStats {
     @inline(__always) mutating func addFill(symbol: Int32, fee: Int128) {
         fills += 1
         fees += fee
-        symbols[symbol, default: SymbolStats()].fills += 1
+        symbols.stats[symbols.slot(symbol)].fills += 1
     }
 
     /// A closing fill (its fill was added with `addFill` first).
@@ -74,15 +100,12 @@ struct PeriodStats {
         categories[category].pnl = ExactAmount.sum(categories[category].pnl, net)
         categories[category].closing += 1
         categories[category].holdingMicros += Double(holdingMicros)
-        if byHour.isEmpty {
-            byHour = [Int128](repeating: 0, count: 24)
-            byWeekday = [Int128](repeating: 0, count: 7)
-            byMonth = [Int128](repeating: 0, count: 12)
-        }
-        byHour[hour] = ExactAmount.sum(byHour[hour], net)
-        byWeekday[weekday] = ExactAmount.sum(byWeekday[weekday], net)
-        byMonth[month - 1] = ExactAmount.sum(byMonth[month - 1], net)
-        var s = symbols[symbol, default: SymbolStats()]
+        if buckets.isEmpty { buckets = [Int128](repeating: 0, count: 43) }
+        buckets[hour] = ExactAmount.sum(buckets[hour], net)
+        buckets[Self.weekdayBase + weekday] = ExactAmount.sum(buckets[Self.weekdayBase + weekday], net)
+        buckets[Self.monthBase + month] = ExactAmount.sum(buckets[Self.monthBase + month], net)
+        let slot = symbols.slot(symbol)
+        var s = symbols.stats[slot]
         s.closing += 1
         s.pnl = ExactAmount.sum(s.pnl, net)
         if net > 0 {
@@ -109,6 +132,6 @@ struct PeriodStats {
             winRun = 0
             lossRun = 0
         }
-        symbols[symbol] = s
+        symbols.stats[slot] = s
     }
 }
