@@ -22,26 +22,48 @@ struct SymbolStats {
 /// Per-symbol sums of one period: a short list searched linearly (a day holds a few symbols), indexed
 /// by a dictionary once it holds more than 16.
 struct SymbolTable {
-    private(set) var symbols: [Int32] = []
-    var stats: [SymbolStats] = []
+    struct Entry {
+        let symbol: Int32
+        var stats = SymbolStats()
+    }
+    var entries: [Entry] = []
     private var index: [Int32: Int]?
 
-    var count: Int { symbols.count }
+    var count: Int { entries.count }
 
     @inline(__always) mutating func slot(_ symbol: Int32) -> Int {
         if let index {
             if let i = index[symbol] { return i }
-        } else if let i = symbols.lastIndex(of: symbol) {
-            return i
+        } else {
+            var i = entries.count - 1
+            while i >= 0 {
+                if entries[i].symbol == symbol { return i }
+                i -= 1
+            }
         }
-        symbols.append(symbol)
-        stats.append(SymbolStats())
+        entries.append(Entry(symbol: symbol))
         if index != nil {
-            index![symbol] = symbols.count - 1
-        } else if symbols.count > 16 {
-            index = Dictionary(uniqueKeysWithValues: symbols.enumerated().map { ($1, $0) })
+            index![symbol] = entries.count - 1
+        } else if entries.count > 16 {
+            index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.symbol, $0) })
         }
-        return symbols.count - 1
+        return entries.count - 1
+    }
+}
+
+/// The three categories' sums, inline (no allocation a period).
+struct CategoryTriple {
+    var intraday = CategoryStats(), swing = CategoryStats(), longTerm = CategoryStats()
+
+    subscript(_ i: Int) -> CategoryStats {
+        get { i == 0 ? intraday : i == 1 ? swing : longTerm }
+        set {
+            switch i {
+            case 0: intraday = newValue
+            case 1: swing = newValue
+            default: longTerm = newValue
+            }
+        }
     }
 }
 
@@ -71,7 +93,7 @@ struct PeriodStats {
     var lossRun = 0
     var longestWinRun = 0
     var longestLossRun = 0
-    var categories = [CategoryStats](repeating: CategoryStats(), count: 3)
+    var categories = CategoryTriple()
     var symbols = SymbolTable()
     /// Realized P&L by local hour (0–23), then ISO weekday (24–30), then month of the year (31–42),
     /// in one array (one allocation); empty until a close.
@@ -87,7 +109,7 @@ struct PeriodStats {
     @inline(__always) mutating func addFill(symbol: Int32, fee: Int128) {
         fills += 1
         fees += fee
-        symbols.stats[symbols.slot(symbol)].fills += 1
+        symbols.entries[symbols.slot(symbol)].stats.fills += 1
     }
 
     /// A closing fill (its fill was added with `addFill` first).
@@ -97,21 +119,23 @@ struct PeriodStats {
         closing += 1
         realized = ExactAmount.sum(realized, net)
         grossRealized = ExactAmount.sum(grossRealized, gross)
-        categories[category].pnl = ExactAmount.sum(categories[category].pnl, net)
-        categories[category].closing += 1
-        categories[category].holdingMicros += Double(holdingMicros)
+        var c = categories[category]
+        c.pnl = ExactAmount.sum(c.pnl, net)
+        c.closing += 1
+        c.holdingMicros += Double(holdingMicros)
+        if net > 0 { c.wins += 1 } else if net < 0 { c.losses += 1 }
+        categories[category] = c
         if buckets.isEmpty { buckets = [Int128](repeating: 0, count: 43) }
         buckets[hour] = ExactAmount.sum(buckets[hour], net)
         buckets[Self.weekdayBase + weekday] = ExactAmount.sum(buckets[Self.weekdayBase + weekday], net)
         buckets[Self.monthBase + month] = ExactAmount.sum(buckets[Self.monthBase + month], net)
         let slot = symbols.slot(symbol)
-        var s = symbols.stats[slot]
+        var s = symbols.entries[slot].stats
         s.closing += 1
         s.pnl = ExactAmount.sum(s.pnl, net)
         if net > 0 {
             wins += 1
             s.wins += 1
-            categories[category].wins += 1
             grossProfit = ExactAmount.sum(grossProfit, net)
             if net > largestWin { largestWin = net }
             winRun += 1
@@ -120,7 +144,6 @@ struct PeriodStats {
         } else if net < 0 {
             losses += 1
             s.losses += 1
-            categories[category].losses += 1
             grossLoss = ExactAmount.sum(grossLoss, net)
             if net < largestLoss { largestLoss = net }
             lossRun += 1
@@ -132,6 +155,6 @@ struct PeriodStats {
             winRun = 0
             lossRun = 0
         }
-        symbols.stats[slot] = s
+        symbols.entries[slot].stats = s
     }
 }
