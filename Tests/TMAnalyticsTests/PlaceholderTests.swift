@@ -1,6 +1,0 @@
-import Testing
-@testable import TMAnalytics
-
-@Suite struct AnalyticsPlaceholderTests {
-    @Test func periodNames() { #expect(AnalyticsPeriod.allCases.map(\.rawValue) == ["day", "week", "month", "year", "all"]) }
-}
