@@ -81,7 +81,8 @@ import TMRedis
         report.unrealizedPnL = FixedDecimal("-0.000000001")!
         report.maxDrawdown = -0.125
         report.calmar = .infinity
-        try await f.pool.withConnection { try ReportWriter(json: Self.json).replace(users: [ana], reports: [report], runID: nil, on: $0) }
+        let written = report
+        try await f.pool.withConnection { try ReportWriter(json: Self.json).replace(users: [ana], reports: [written], runID: nil, on: $0) }
         let conn = try f.connect()
         defer { conn.close() }
         let row = try conn.query("""
@@ -110,8 +111,9 @@ import TMRedis
         try await f.pool.withConnection { try writer.replace(users: [ana], reports: [Self.report(ana, .all, "1970-01-01")], runID: nil, on: $0) }
         var bad = Self.report(ana, .day, "2024-01-05")
         bad.winRate = 2  // violates the CHECK: the whole replace fails
+        let reports = [Self.report(ana, .day, "2024-01-04"), bad]
         await #expect(throws: PostgresError.self) {
-            try await f.pool.withConnection { try writer.replace(users: [ana], reports: [Self.report(ana, .day, "2024-01-04"), bad], runID: nil, on: $0) }
+            try await f.pool.withConnection { try writer.replace(users: [ana], reports: reports, runID: nil, on: $0) }
         }
         #expect(try rows(f, ana) == [Row(currency: "INR", period: "all", start: "1970-01-01", realized: "10", run: nil)])
         await f.close()
