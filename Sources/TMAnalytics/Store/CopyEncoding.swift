@@ -71,42 +71,4 @@ enum CopyEncoding {
     static func appendCopyEscaped(_ text: String, to out: inout [UInt8]) {
         PostgresCopyText.appendEscaped(text, to: &out)
     }
-
-    /// An exact decimal as `FixedDecimal.description` writes it (`-12.5`, `0.000000001`, `3`).
-    static func appendDecimal(_ value: FixedDecimal, to out: inout [UInt8]) {
-        var magnitude = value.units.magnitude
-        if value.units < 0 { out.append(UInt8(ascii: "-")) }
-        let one: UInt128 = 1_000_000_000
-        let whole = magnitude / one
-        var fraction = UInt64(magnitude % one)
-        magnitude = whole
-        // Whole part: digits into a small buffer, most significant first.
-        if magnitude == 0 {
-            out.append(UInt8(ascii: "0"))
-        } else {
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
-                var count = 0
-                while magnitude > 0 {
-                    buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                    magnitude /= 10
-                    count += 1
-                }
-                for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
-            }
-        }
-        guard fraction != 0 else { return }
-        var places = 9
-        while fraction % 10 == 0 {
-            fraction /= 10
-            places -= 1
-        }
-        out.append(UInt8(ascii: "."))
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 9) { buffer in
-            for i in stride(from: places - 1, through: 0, by: -1) {
-                buffer[i] = UInt8(ascii: "0") + UInt8(fraction % 10)
-                fraction /= 10
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<places]))
-        }
-    }
 }

@@ -95,7 +95,7 @@ public struct ReportWriter: Sendable {
         func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
         func decimal(_ value: FixedDecimal?) {
             guard let value else { return null() }
-            CopyEncoding.appendDecimal(value, to: &out)
+            value.write(to: &out)
             tab()
         }
         func double(_ value: Double?) {
