@@ -42,17 +42,53 @@ public struct FixedDecimal: Sendable, Hashable, Comparable, CustomStringConverti
     public var decimal: Decimal { DecimalText.parse(description)! }
 
     public var description: String {
-        let negative = units < 0
-        let magnitude = negative ? -units : units  // |Int128.min| is never produced: inputs are bounded, results saturate at ±max
-        let whole = magnitude / Self.one, fraction = magnitude % Self.one
-        var text = (negative ? "-" : "") + String(whole)
-        if fraction != 0 {
-            var digits = String(fraction)
-            digits = String(repeating: "0", count: Self.scale - digits.count) + digits
-            while digits.hasSuffix("0") { digits.removeLast() }
-            text += "." + digits
+        // Formatted into a stack buffer, not by String surgery: the analytics write millions of these.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
+            String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<format(into: buffer)]), as: UTF8.self)
         }
-        return text
+    }
+
+    /// Appends `description`'s UTF-8 bytes to `out` without making a `String` (bulk writers).
+    public func write(to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<format(into: buffer)]))
+        }
+    }
+
+    /// Writes `-? whole (. fraction without trailing zeros)?` at the start of `buffer` (≥ 48 bytes:
+    /// 39 digits of Int128, a sign, a point and nine places); returns the length.
+    private func format(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let magnitude = units.magnitude
+        var whole = magnitude / UInt128(Self.one)
+        var fraction = UInt64(magnitude % UInt128(Self.one))
+        var digits = 0
+        // Whole digits, least significant first, at the end of the buffer; then moved forward.
+        var end = buffer.count
+        repeat {
+            end -= 1
+            buffer[end] = UInt8(ascii: "0") + UInt8(whole % 10)
+            whole /= 10
+            digits += 1
+        } while whole > 0
+        var length = 0
+        if units < 0 {
+            buffer[0] = UInt8(ascii: "-")
+            length = 1
+        }
+        for i in 0..<digits { buffer[length + i] = buffer[end + i] }
+        length += digits
+        guard fraction != 0 else { return length }
+        var places = Self.scale
+        while fraction % 10 == 0 {
+            fraction /= 10
+            places -= 1
+        }
+        buffer[length] = UInt8(ascii: ".")
+        for i in stride(from: places, through: 1, by: -1) {
+            buffer[length + i] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            fraction /= 10
+        }
+        return length + 1 + places
     }
 
     public static func < (lhs: FixedDecimal, rhs: FixedDecimal) -> Bool { lhs.units < rhs.units }
