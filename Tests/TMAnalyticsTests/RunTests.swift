@@ -136,6 +136,27 @@ import TMRedis
         await f.cleanUp()
     }
 
+    /// A run whose chunks were lost (dead-lettered) makes no progress; the next start fails it as
+    /// stalled instead of skipping every later night behind it. A run making progress is not stalled.
+    @Test func aStalledRunDoesNotBlockLaterNights() async throws {
+        let f = try await RunFixture(users: 3)
+        guard case .started(let stuck) = try await f.starter(chunkUsers: 3).start(AnalyticsRunRequest(kind: .nightly, slot: Self.slot)) else {
+            Issue.record("not started"); return
+        }
+        try await f.pool.execute("UPDATE analytics_runs SET updated_at = now() - interval '59 minutes' WHERE id = \(stuck.id)")
+        guard case .skipped = try await f.starter(chunkUsers: 3).start(AnalyticsRunRequest(kind: .nightly, slot: "2026-12-06T02:00:00Z")) else {
+            Issue.record("a run with recent progress was not waited for"); return
+        }
+        try await f.pool.execute("UPDATE analytics_runs SET updated_at = now() - interval '61 minutes' WHERE id = \(stuck.id)")
+        guard case .started(let next) = try await f.starter(chunkUsers: 3).start(AnalyticsRunRequest(kind: .nightly, slot: "2026-12-07T02:00:00Z")) else {
+            Issue.record("a stalled run blocked the next night"); return
+        }
+        let failed = try await f.run(stuck.id)
+        #expect(failed.state == .failed && failed.error?.hasPrefix("stalled: no progress since ") == true && failed.finishedAt != nil)
+        #expect(next.state == .running && next.usersTotal == 3)
+        await f.cleanUp()
+    }
+
     /// Status figures: rate from the run's life, ETA at that rate, the bar capped, plain lines and JSON.
     @Test func statusFigures() throws {
         let start = Date(timeIntervalSince1970: 1_764_900_000)
