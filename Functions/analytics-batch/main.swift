@@ -19,6 +19,5 @@ let crashHook: (@Sendable (Int) async -> Void)? = {
     }
 }()
 
-let function = try await AnalyticsBatchServices.open(
-    recomputer: AnalyticsBatchServices.standardRecomputer, afterBatch: crashHook)
+let function = try await AnalyticsBatchServices.open(afterBatch: crashHook)
 await FunctionMain.run(function)

@@ -69,10 +69,12 @@ struct AnalyticsRecompute: AsyncParsableCommand {
             do { id = try await system.pool.withConnection { try PortfolioRows.user($0, named: user) } } catch PortfolioError.noUser {
                 throw ValidationError("--user: no user '\(user)' (give an email or a user id)")
             }
-            let started = ContinuousClock.now
-            let figures = try await AnalyticsBatchServices.standardRecomputer(pool: system.pool, redis: system.redis).recompute(users: [id], runID: nil)
-            print("recomputed \(user) (\(id.uuidString.lowercased())): \(figures.fills) fill(s), \(figures.rows) analytics row(s) written "
-                  + "in \(DurationText.format(ContinuousClock.now - started)); its cached analytics invalidated")
+            let summary = try await AnalyticsBatchServices.standardRecomputer(pool: system.pool, redis: system.redis, environment: system.queues.environment)
+                .recompute(users: [id], runID: nil)
+            print("recomputed \(user) (\(id.uuidString.lowercased())): \(summary.fills) fill(s) in \(summary.groups) currency group(s), "
+                  + "\(summary.rowsWritten) analytics row(s) written; its cached analytics dropped")
+            print("took: read \(DurationText.format(summary.read)), prices \(DurationText.format(summary.prices)), engine \(DurationText.format(summary.engine)), "
+                  + "write \(DurationText.format(summary.write)), cache \(DurationText.format(summary.cache))")
             return
         }
         let begun = try await system.starter.start(AnalyticsRunRequest(kind: .manual))

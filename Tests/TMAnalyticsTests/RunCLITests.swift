@@ -71,6 +71,34 @@ import TMQueue
         await f.cleanUp()
     }
 
+    /// One user now, without a run: their analytics rows written (no run id), the summary printed.
+    @Test func recomputeOneUserNow() async throws {
+        let f = try await RunFixture(users: 2)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestServers.uniqueName("analytics-cli"))
+        defer { try? FileManager.default.removeItem(at: root) }
+        let environment = try Self.environment(f, root: root)
+        let (user, bystander) = (f.users[0], f.users[1])
+        let email: String = try await f.pool.withConnection { db in
+            let account: UUID = try db.query("INSERT INTO broker_accounts (user_id, broker, label) VALUES (\(user), 'kite', 'main') RETURNING id").rows[0].decode("id")
+            try db.execute("""
+                INSERT INTO trades (account_id, broker_trade_id, symbol, exchange, side, quantity, price, fees, traded_at) VALUES
+                  (\(account), 'T1', 'INFY', 'NSE', 'buy', 10, 100, 1, '2026-12-01T04:00:00Z'),
+                  (\(account), 'T2', 'INFY', 'NSE', 'sell', 10, 110, 1, '2026-12-02T04:00:00Z')
+                """)
+            return try db.query("SELECT email FROM users WHERE id = \(user)").rows[0].decode("email")
+        }
+        let result = try await runProcess(Self.tm, ["analytics", "recompute", "--user", email.uppercased()], environment: environment)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("recomputed \(email.uppercased()) (\(user.uuidString.lowercased())): 2 fill(s) in 1 currency group(s), "), "\(result.output)")
+        let rows = try await f.pool.query("SELECT count(*) AS n, count(run_id) AS with_run, sum(realized_pnl) FILTER (WHERE period = 'all') AS pnl FROM analytics WHERE user_id = \(user)").rows[0]
+        #expect(try rows.decode("n", as: Int.self) > 0 && rows.decode("with_run", as: Int.self) == 0)
+        #expect(try rows.decode("pnl", as: Decimal.self) == 98, "(110 - 100) x 10 - 2 fees")
+        #expect(result.output.contains("\(try rows.decode("n", as: Int.self)) analytics row(s) written"))
+        #expect(try await f.pool.query("SELECT count(*) AS n FROM analytics WHERE user_id = \(bystander)").rows[0].decode("n", as: Int.self) == 0)
+        #expect(try await f.pool.query("SELECT count(*) AS n FROM analytics_runs").rows[0].decode("n", as: Int.self) == 0, "no run")
+        await f.cleanUp()
+    }
+
     @Test func badInputNamesTheFieldAndTheReason() async throws {
         let f = try await RunFixture(users: 1)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestServers.uniqueName("analytics-cli"))

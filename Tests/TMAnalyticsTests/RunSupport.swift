@@ -104,7 +104,7 @@ final class CountingRecomputer: AnalyticsRecomputing, @unchecked Sendable {
     let runIDs = Locked(Set<UUID?>())
     let blockAfter = Locked<Int?>(nil)
 
-    func recompute(users: [UUID], runID: UUID?) async throws -> AnalyticsRecomputeFigures {
+    func recompute(users: [UUID], runID: UUID?) async throws -> RecomputeSummary {
         let total = counts.withLock { counts -> Int in
             for user in users { counts[user, default: 0] += 1 }
             return counts.values.reduce(0, +)
@@ -113,7 +113,11 @@ final class CountingRecomputer: AnalyticsRecomputing, @unchecked Sendable {
         if let limit = blockAfter.withLock({ $0 }), total > limit {
             try await Task.sleep(for: .seconds(3600))
         }
-        return AnalyticsRecomputeFigures(users: users.count, fills: users.count * 10, rows: users.count)
+        var summary = RecomputeSummary()
+        summary.users = users.count
+        summary.fills = users.count * 10
+        summary.rowsWritten = users.count
+        return summary
     }
 
     func count(_ user: UUID) -> Int { counts.withLock { $0[user] ?? 0 } }

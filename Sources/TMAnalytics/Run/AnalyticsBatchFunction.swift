@@ -97,10 +97,10 @@ public struct AnalyticsBatchFunction: FunctionHandler {
 /// What analytics-batch opens once per (warm) process.
 public enum AnalyticsBatchServices {
     /// The function's handler from its environment; `recomputer` makes the recomputation from the
-    /// opened pool and Redis client.
+    /// opened pool and Redis client (default: `AnalyticsPipeline`).
     public static func open(environment: TMEnvironment = .current(), process: [String: String] = ProcessInfo.processInfo.environment,
                             poolSize: Int = 4,
-                            recomputer: (PostgresPool, RedisClient) throws -> any AnalyticsRecomputing,
+                            recomputer: (PostgresPool, RedisClient, TMEnvironment) throws -> any AnalyticsRecomputing = AnalyticsBatchServices.standardRecomputer,
                             afterBatch: (@Sendable (Int) async -> Void)? = nil) async throws -> AnalyticsBatchFunction {
         let settings = try AnalyticsRunSettings.fromEnvironment(process)
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "analytics-batch")
@@ -108,6 +108,6 @@ public enum AnalyticsBatchServices {
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog.load(environment: environment))
         return AnalyticsBatchFunction(
             starter: AnalyticsRunStarter(pool: pool, redis: redis, producer: producer, settings: settings),
-            worker: AnalyticsChunkWorker(pool: pool, recomputer: try recomputer(pool, redis), batchUsers: settings.batchUsers, afterBatch: afterBatch))
+            worker: AnalyticsChunkWorker(pool: pool, recomputer: try recomputer(pool, redis, environment), batchUsers: settings.batchUsers, afterBatch: afterBatch))
     }
 }

@@ -66,7 +66,7 @@ public struct AnalyticsChunkWorker: Sendable {
             try Task.checkCancellation()
             let users = Array(pending[start..<min(start + batchUsers, pending.count)])
             try await pool.withConnection { try AnalyticsRunStore.recordAttempt($0, run: run, users: users) }
-            let figures: AnalyticsRecomputeFigures
+            let figures: RecomputeSummary
             do {
                 figures = try await recomputer.recompute(users: users, runID: run)
             } catch {
