@@ -236,7 +236,7 @@ import TMCron
             let deployed = FileManager.default.fileExists(atPath: functions.appendingPathComponent("\(name)/function.yaml").path)
             #expect(schedule.enabled == deployed, "\(schedule.name) targets \(name) (deployed: \(deployed)) but enabled is \(schedule.enabled)")
         }
-        #expect(catalog.schedules.filter(\.enabled).map(\.name) == ["alerts-sweep", "broker-sync", "notifications-sweep", "portfolio-snapshot"])
+        #expect(catalog.schedules.filter(\.enabled).map(\.name) == ["alerts-sweep", "analytics-nightly", "broker-sync", "notifications-sweep", "portfolio-snapshot"])
     }
 
     @Test func reconcileFiresEveryQuarterHourOfIndianMarketHoursOnWeekdaysPlusEndOfDay() throws {
