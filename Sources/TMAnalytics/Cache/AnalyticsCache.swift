@@ -1,0 +1,136 @@
+import Foundation
+import TMCore
+import TMPostgres
+import TMQueue
+import TMRedis
+
+/// Read-through cache of a user's analytics for the current period (`CacheKeys.analytics`, 15
+/// minutes): the `report` JSON of every currency's row for the period that holds today (UTC), as
+/// one JSON array ordered by currency. Recomputes delete the keys (`invalidate`).
+///
+/// Guarantees: a reader never stores a copy older than a recompute that deleted the key — a reader
+/// first puts a fill token in the key, reads Postgres, and stores only if its token is still there
+/// (a delete in between removes the token, so the stale copy is dropped); a copy for an earlier
+/// period (the day turned) is never served as the current one; the copy expires after `ttl`.
+public struct AnalyticsCache: Sendable {
+    public static let defaultTTL: Duration = .seconds(15 * 60)
+
+    public let pool: PostgresPool
+    public let redis: RedisClient
+    public let ttl: Duration
+    /// How long a reader's fill token lives (a reader that died leaves no lasting token).
+    public var fillTimeout: Duration = .seconds(10)
+
+    public init(pool: PostgresPool, redis: RedisClient, ttl: Duration = AnalyticsCache.defaultTTL) {
+        self.pool = pool
+        self.redis = redis
+        self.ttl = ttl
+    }
+
+    static func key(_ user: UUID, _ period: AnalyticsPeriod) -> String {
+        CacheKeys.analytics(user: user.uuidString.lowercased(), period: period.rawValue)
+    }
+
+    /// A cached copy is `<period_start>\n<json>`; a fill token is `~<token>`. Returns the copy on a
+    /// hit, `~` when the caller now fills the key, `` when another reader fills it.
+    private static let beginScript = RedisScript("""
+        local v = redis.call('GET', KEYS[1])
+        if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then return v end
+        if v and string.sub(v, 1, 1) == '~' then return '' end
+        redis.call('SET', KEYS[1], '~' .. ARGV[2], 'PX', ARGV[3])
+        return '~'
+        """)
+
+    /// Stores the copy only while the caller's fill token is still there.
+    private static let storeScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) == '~' .. ARGV[1] then
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            return 1
+        end
+        return 0
+        """)
+
+    /// What `current` answered: the reports (one per currency, the `report` JSON) and whether they came from Redis.
+    public struct Reports: Sendable {
+        public var periodStart: String
+        public var reports: [JSONValue]
+        public var cached: Bool
+    }
+
+    /// The user's reports for the `period` holding `now`'s UTC date: from the cache, else from
+    /// `analytics` (then cached).
+    public func current(user: UUID, period: AnalyticsPeriod, now: Date = Date()) async throws -> Reports {
+        let start = AnalyticsPeriodStart.start(of: period, on: AnalyticsPeriodStart.utcDay(of: now))
+        let key = Self.key(user, period)
+        let token = UUID().uuidString
+        let begun = try await redis.withConnection { [fillTimeout] conn in
+            try conn.run(Self.beginScript, keys: [key], arguments: [start, token, String(max(1, fillTimeout.milliseconds))])
+        }
+        if let text = begun.string, text.hasPrefix(start + "\n") {
+            let json = try JSONValue.parse(String(text.dropFirst(start.count + 1)))
+            return Reports(periodStart: start, reports: json.arrayValue ?? [], cached: true)
+        }
+        let reports = try await Self.rows(pool, user: user, period: period, start: start)
+        if begun.string == "~" {
+            let copy = start + "\n" + JSONValue.array(reports).text
+            _ = try await redis.withConnection { [ttl] conn in
+                try conn.run(Self.storeScript, keys: [key], arguments: [token, copy, String(max(1, ttl.milliseconds))])
+            }
+        }
+        return Reports(periodStart: start, reports: reports, cached: false)
+    }
+
+    /// Deletes the cached copies of every period of `users`: what a recompute does once its rows are committed.
+    public func invalidate(users: [UUID]) async throws {
+        let keys = users.flatMap { user in AnalyticsPeriod.allCases.map { Self.key(user, $0) } }
+        guard !keys.isEmpty else { return }
+        _ = try await redis.send(RedisCommand("DEL", arguments: keys))
+    }
+
+    /// The `report` JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency.
+    public static func rows(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, start: String) async throws -> [JSONValue] {
+        try await pool.query("""
+            SELECT report::text AS report FROM analytics
+            WHERE user_id = \(user) AND period = \(period.rawValue) AND period_start = \(start)::date ORDER BY currency
+            """).rows.map { try JSONValue.parse(try $0.decode("report", as: String.self)) }
+    }
+}
+
+/// First days of periods, as `analytics.period_start` holds them (`yyyy-MM-dd`; ISO week: Monday).
+public enum AnalyticsPeriodStart {
+    static let gregorian: Calendar = {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+
+    /// `yyyy-MM-dd` of `instant` in UTC.
+    public static func utcDay(of instant: Date) -> String {
+        let c = gregorian.dateComponents([.year, .month, .day], from: instant)
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    }
+
+    /// The date of `text` (`yyyy-MM-dd`, a real calendar day), nil otherwise.
+    public static func date(_ text: String) -> Date? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
+        let components = DateComponents(year: y, month: m, day: d, hour: 12)
+        guard let date = gregorian.date(from: components), utcDay(of: date) == text else { return nil }
+        return date
+    }
+
+    /// The first day of the `period` holding `day` (`yyyy-MM-dd`).
+    public static func start(of period: AnalyticsPeriod, on day: String) -> String {
+        switch period {
+        case .all: return "1970-01-01"
+        case .day: return day
+        case .month: return String(day.prefix(7)) + "-01"
+        case .year: return String(day.prefix(4)) + "-01-01"
+        case .week:
+            guard let date = date(day) else { return day }
+            let weekday = gregorian.component(.weekday, from: date)  // 1 = Sunday
+            return utcDay(of: date.addingTimeInterval(-Double((weekday + 5) % 7) * 86_400))
+        }
+    }
+}
