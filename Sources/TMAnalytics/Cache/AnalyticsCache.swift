@@ -134,3 +134,26 @@ public enum AnalyticsPeriodStart {
         }
     }
 }
+
+extension AnalyticsCache {
+    /// What `tm analytics show` prints: the user's reports for the `period` holding `day` (default
+    /// today, UTC) — through the cache for the current period, from `analytics` for another — and,
+    /// when the period has no row yet, the engine's empty report (zeros, undefined ratios) in each
+    /// currency the user has analytics in (else the capital's currency).
+    public func show(user: UUID, period: AnalyticsPeriod, day: String? = nil, now: Date = Date()) async throws -> Reports {
+        let today = AnalyticsPeriodStart.utcDay(of: now)
+        let start = AnalyticsPeriodStart.start(of: period, on: day ?? today)
+        var found = start == AnalyticsPeriodStart.start(of: period, on: today)
+            ? try await current(user: user, period: period, now: now)
+            : Reports(periodStart: start, reports: try await Self.rows(pool, user: user, period: period, start: start), cached: false)
+        if found.reports.isEmpty {
+            let currencies = try await pool.query("""
+                SELECT DISTINCT currency FROM analytics WHERE user_id = \(user)
+                UNION SELECT capital_currency FROM users WHERE id = \(user) AND capital_currency IS NOT NULL
+                ORDER BY 1
+                """).rows.map { try $0.decode("currency", as: String.self) }
+            found.reports = currencies.map { AnalyticsEngine.json(AnalyticsReport(userID: user, currency: $0, period: period, periodStart: start)) }
+        }
+        return found
+    }
+}
