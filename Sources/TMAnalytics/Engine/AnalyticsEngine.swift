@@ -277,8 +277,8 @@ final class EngineComputation {
         let baseline = ExactAmount.sum(capital, realizedBefore[a - firstDay])
         let points = ReturnSeries.weekdayPoints(daily: dailyRealized[(a - firstDay)...(b - firstDay)], firstDay: a)
         guard !points.isEmpty else { return figures }
-        let capitalDouble = Double(capital)
-        figures.returns = points.map { Double($0) / capitalDouble }
+        let capitalDouble = ExactAmount.toDouble(capital)
+        figures.returns = points.map { ExactAmount.toDouble($0) / capitalDouble }
         figures.drawdown = ReturnSeries.drawdown(baseline: baseline, changes: points)
         figures.annualized = ReturnSeries.annualizedReturn(baseline: baseline, end: figures.drawdown!.finalEquity, days: points.count)
         return figures
@@ -309,7 +309,7 @@ final class EngineComputation {
         report.largestLoss = stats.losses > 0 ? ExactAmount.fixed(stats.largestLoss) : nil
         report.expectancy = ExactAmount.average(stats.realized, over: stats.closing)
         // Undefined without losses: never infinity, never a made-up number.
-        report.profitFactor = stats.losses > 0 ? Double(stats.grossProfit) / Double(stats.grossLoss.magnitude) : nil
+        report.profitFactor = stats.losses > 0 ? ExactAmount.toDouble(stats.grossProfit) / ExactAmount.toDouble(0 - stats.grossLoss) : nil
         report.maxConsecutiveWins = stats.longestWinRun
         report.maxConsecutiveLosses = stats.longestLossRun
 
@@ -321,7 +321,7 @@ final class EngineComputation {
             report.maxDrawdownAmount = ExactAmount.fixed(drawdown.amount)
             report.annualizedReturn = figures.annualized
             if drawdown.fraction < 0, let annual = figures.annualized { report.calmar = annual / -drawdown.fraction }
-            if drawdown.amount < 0 { report.recoveryFactor = Double(net) / Double(drawdown.amount.magnitude) }
+            if drawdown.amount < 0 { report.recoveryFactor = ExactAmount.toDouble(net) / ExactAmount.toDouble(0 - drawdown.amount) }
         }
 
         report.fillsCount = stats.fills
@@ -331,7 +331,7 @@ final class EngineComputation {
         report.mostTradedSymbol = stats.symbols.min { a, b in
             a.value.fills > b.value.fills || (a.value.fills == b.value.fills && symbolNames[Int(a.key)] < symbolNames[Int(b.key)])
         }.map { symbolNames[Int($0.key)] }
-        report.breakdowns = breakdowns(stats, figures: figures)
+        report.details = breakdowns(stats, figures: figures)
         return report
     }
 
@@ -350,71 +350,50 @@ final class EngineComputation {
 
     // MARK: Breakdowns (the report JSON beyond the headline columns)
 
-    static let categoryNames = ["intraday", "swing", "long_term"]
-    static let weekdayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-    private func breakdowns(_ stats: PeriodStats, figures: ReturnFigures) -> JSONValue {
-        var members: [(key: String, value: JSONValue)] = []
-        members.reserveCapacity(10)
-        members.append(("gross_realized_pnl", .string(ExactAmount.fixed(stats.grossRealized).description)))
-        if stats.period == .all { members.append(("open_lot_fees", .string(FixedDecimal(units: openLotFees).description))) }
-        var categories: [(key: String, value: JSONValue)] = []
-        for (i, c) in stats.categories.enumerated() {
-            let holding: JSONValue
-            if c.closing == 0 { holding = .null } else {
-                let mean = c.holdingMicros / Double(c.closing)
-                holding = ReportJSON.number(i == 0 ? mean / 60e6 : mean / 86_400e6)
-            }
-            categories.append((Self.categoryNames[i], .object([
-                ("realized_pnl", .string(ExactAmount.fixed(c.pnl).description)),
-                ("closing_fills", .number(String(c.closing))),
-                ("wins", .number(String(c.wins))),
-                ("losses", .number(String(c.losses))),
-                ("win_rate", ReportJSON.number(Self.winRate(wins: c.wins, losses: c.losses))),
-                (i == 0 ? "average_holding_minutes" : "average_holding_days", holding),
-            ])))
+    private func breakdowns(_ stats: PeriodStats, figures: ReturnFigures) -> AnalyticsBreakdowns {
+        var details = AnalyticsBreakdowns()
+        details.grossRealizedPnL = ExactAmount.fixed(stats.grossRealized)
+        if stats.period == .all { details.openLotFees = FixedDecimal(units: openLotFees) }
+        for (i, c) in stats.categories.enumerated() where c.closing > 0 {
+            let mean = c.holdingMicros / Double(c.closing)
+            details.categories[i] = AnalyticsBreakdowns.Category()
+            details.categories[i].realizedPnL = ExactAmount.fixed(c.pnl)
+            details.categories[i].closingFills = c.closing
+            details.categories[i].wins = c.wins
+            details.categories[i].losses = c.losses
+            details.categories[i].winRate = Self.winRate(wins: c.wins, losses: c.losses)
+            // Minutes for intraday, days otherwise.
+            details.categories[i].averageHolding = i == 0 ? mean / 60e6 : mean / 86_400e6
         }
-        members.append(("categories", .object(categories)))
-
-        let ranked = stats.symbols.filter { $0.value.closing > 0 }.map { (name: symbolNames[Int($0.key)], stats: $0.value) }
-        let top = ranked.filter { $0.stats.pnl > 0 }
-            .sorted { $0.stats.pnl > $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }.prefix(5)
-        let worst = ranked.filter { $0.stats.pnl < 0 }
-            .sorted { $0.stats.pnl < $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }.prefix(5)
-        func symbolJSON(_ s: (name: String, stats: SymbolStats)) -> JSONValue {
-            .object([
-                ("symbol", .string(s.name)),
-                ("realized_pnl", .string(ExactAmount.fixed(s.stats.pnl).description)),
-                ("trades", .number(String(s.stats.closing))),
-                ("fills", .number(String(s.stats.fills))),
-                ("win_rate", ReportJSON.number(Self.winRate(wins: s.stats.wins, losses: s.stats.losses))),
-            ])
+        // Top: the five highest P&Ls above zero; worst: the five lowest below zero; ties alphabetical.
+        var top: [(name: String, stats: SymbolStats)] = [], worst = top
+        for (symbol, s) in stats.symbols where s.closing > 0 && s.pnl != 0 {
+            if s.pnl > 0 { top.append((symbolNames[Int(symbol)], s)) } else { worst.append((symbolNames[Int(symbol)], s)) }
         }
-        members.append(("top_symbols", .array(top.map(symbolJSON))))
-        members.append(("worst_symbols", .array(worst.map(symbolJSON))))
-
-        // Only buckets with closing fills; keys: hour "00"–"23", weekday "mon"–"sun", month "01"–"12".
-        var hours: [(key: String, value: JSONValue)] = [], weekdays = hours, months = hours
-        if !stats.byHour.isEmpty {
-            for h in 0..<24 where stats.byHour[h] != 0 {
-                hours.append((h < 10 ? "0\(h)" : "\(h)", .string(ExactAmount.fixed(stats.byHour[h]).description)))
-            }
-            for w in 0..<7 where stats.byWeekday[w] != 0 {
-                weekdays.append((Self.weekdayNames[w], .string(ExactAmount.fixed(stats.byWeekday[w]).description)))
-            }
-            for m in 0..<12 where stats.byMonth[m] != 0 {
-                months.append((m < 9 ? "0\(m + 1)" : "\(m + 1)", .string(ExactAmount.fixed(stats.byMonth[m]).description)))
-            }
+        func symbolFigures(_ s: (name: String, stats: SymbolStats)) -> AnalyticsBreakdowns.Symbol {
+            AnalyticsBreakdowns.Symbol(symbol: s.name, realizedPnL: ExactAmount.fixed(s.stats.pnl), trades: s.stats.closing,
+                                       fills: s.stats.fills, winRate: Self.winRate(wins: s.stats.wins, losses: s.stats.losses))
         }
-        members.append(("pnl_by_hour", .object(hours)))
-        members.append(("pnl_by_weekday", .object(weekdays)))
-        members.append(("pnl_by_month", .object(months)))
-        members.append(("returns", .object([
-            ("days", .number(String(figures.returns.count))),
-            ("first_day", figures.firstDay.map { .string(CivilCalendar.text($0)) } ?? .null),
-            ("last_day", figures.lastDay.map { .string(CivilCalendar.text($0)) } ?? .null),
-            ("risk_free_daily", ReportJSON.number(ReturnSeries.dailyRate(annual: context.riskFreeAnnual))),
-        ])))
-        return .object(members)
+        if !top.isEmpty {
+            top.sort { $0.stats.pnl > $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }
+            details.topSymbols = top.prefix(5).map(symbolFigures)
+        }
+        if !worst.isEmpty {
+            worst.sort { $0.stats.pnl < $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }
+            details.worstSymbols = worst.prefix(5).map(symbolFigures)
+        }
+        func buckets(_ sums: [Int128], offset: Int) -> [AnalyticsBreakdowns.Bucket] {
+            var out: [AnalyticsBreakdowns.Bucket] = []
+            for (i, sum) in sums.enumerated() where sum != 0 { out.append(.init(key: i + offset, pnl: ExactAmount.fixed(sum))) }
+            return out
+        }
+        details.pnlByHour = buckets(stats.byHour, offset: 0)
+        details.pnlByWeekday = buckets(stats.byWeekday, offset: 0)
+        details.pnlByMonth = buckets(stats.byMonth, offset: 1)
+        details.returnDays = figures.returns.count
+        details.firstReturnDay = figures.firstDay.map(CivilCalendar.text)
+        details.lastReturnDay = figures.lastDay.map(CivilCalendar.text)
+        details.riskFreeDaily = ReturnSeries.dailyRate(annual: context.riskFreeAnnual)
+        return details
     }
 }

@@ -34,7 +34,8 @@ struct FeeLedger {
     @inline(__always) mutating func share(of index: Int32, slice: Int128) -> Int128 {
         let i = Int(index)
         let done = doneQuantity[i] + slice
-        let target = ExactAmount.roundedQuotient(ExactAmount.product(fee[i], done), quantity[i])
+        // The slice that exhausts the fill takes the remainder (and needs no division).
+        let target = done == quantity[i] ? fee[i] : ExactAmount.roundedQuotient(ExactAmount.product(fee[i], done), quantity[i])
         let share = target - charged[i]
         doneQuantity[i] = done
         charged[i] = target

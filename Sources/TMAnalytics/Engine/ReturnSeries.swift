@@ -44,7 +44,7 @@ enum ReturnSeries {
             }
             let fall = equity - peak
             if fall < worst.amount { worst.amount = fall }
-            let fraction = peak > 0 ? max(-1, Double(fall) / Double(peak)) : -1
+            let fraction = peak > 0 ? max(-1, ExactAmount.toDouble(fall) / ExactAmount.toDouble(peak)) : -1
             if fraction < worst.fraction { worst.fraction = fraction }
         }
         worst.finalEquity = equity
@@ -55,7 +55,7 @@ enum ReturnSeries {
     /// when the baseline or the end equity is not positive, or there are no days.
     static func annualizedReturn(baseline: Int128, end: Int128, days: Int) -> Double? {
         guard days > 0, baseline > 0, end > 0 else { return nil }
-        let growth = Double(end) / Double(baseline)
+        let growth = ExactAmount.toDouble(end) / ExactAmount.toDouble(baseline)
         let annual = pow(growth, 252 / Double(days)) - 1
         return annual.isFinite ? annual : nil
     }
