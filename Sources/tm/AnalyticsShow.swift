@@ -26,7 +26,7 @@ struct AnalyticsShow: AsyncParsableCommand {
     @Flag(help: "Print the reports as JSON (an array, one report per currency).") var json = false
 
     func validate() throws {
-        if let at, AnalyticsPeriodStart.date(at) == nil { throw ValidationError("--at: '\(at)' is not a date (YYYY-MM-DD)") }
+        if let at, AnalyticsDay(at) == nil { throw ValidationError("--at: '\(at)' is not a date (YYYY-MM-DD)") }
     }
 
     func run() async throws {
@@ -38,7 +38,7 @@ struct AnalyticsShow: AsyncParsableCommand {
         do { id = try await pool.withConnection { [user] in try PortfolioRows.user($0, named: user) } } catch let error as PortfolioError {
             throw ValidationError("--user: \(error)")
         }
-        let shown = try await AnalyticsCache(pool: pool, redis: redis).show(user: id, period: period, day: at)
+        let shown = try await AnalyticsCache(pool: pool, redis: redis).show(user: id, period: period, day: at.flatMap { AnalyticsDay($0) })
         await pool.shutdown()
         if json {
             print(JSONValue.array(shown.reports).prettyText)

@@ -63,21 +63,41 @@ public struct AnalyticsCache: Sendable {
         let start = AnalyticsPeriodStart.start(of: period, on: AnalyticsPeriodStart.utcDay(of: now))
         let key = Self.key(user, period)
         let token = UUID().uuidString
-        let begun = try await redis.withConnection { [fillTimeout] conn in
-            try conn.run(Self.beginScript, keys: [key], arguments: [start, token, String(max(1, fillTimeout.milliseconds))])
-        }
-        if let text = begun.string, text.hasPrefix(start + "\n") {
-            let json = try JSONValue.parse(String(text.dropFirst(start.count + 1)))
-            return Reports(periodStart: start, reports: json.arrayValue ?? [], cached: true)
+        let begun = try await begin(key: key, start: start, token: token)
+        if case .hit(let copy) = begun {
+            return Reports(periodStart: start, reports: try JSONValue.parse(copy).arrayValue ?? [], cached: true)
         }
         let reports = try await Self.rows(pool, user: user, period: period, start: start)
-        if begun.string == "~" {
-            let copy = start + "\n" + JSONValue.array(reports).text
-            _ = try await redis.withConnection { [ttl] conn in
-                try conn.run(Self.storeScript, keys: [key], arguments: [token, copy, String(max(1, ttl.milliseconds))])
-            }
-        }
+        if begun == .fill { try await store(key: key, start: start, token: token, reports: reports) }
         return Reports(periodStart: start, reports: reports, cached: false)
+    }
+
+    enum Begun: Equatable {
+        /// The cached reports' JSON.
+        case hit(String)
+        /// The key now holds the caller's fill token: read Postgres, then `store`.
+        case fill
+        /// Another reader is filling the key: read Postgres, store nothing.
+        case bypass
+    }
+
+    func begin(key: String, start: String, token: String) async throws -> Begun {
+        let reply = try await redis.withConnection { [fillTimeout] conn in
+            try conn.run(Self.beginScript, keys: [key], arguments: [start, token, String(max(1, fillTimeout.milliseconds))])
+        }
+        guard let text = reply.string else { throw RedisError.unexpectedReply(command: "analytics cache begin", reply: reply.description) }
+        if text.hasPrefix(start + "\n") { return .hit(String(text.dropFirst(start.count + 1))) }
+        return text == "~" ? .fill : .bypass
+    }
+
+    /// Stores the reports unless the fill token is gone (a recompute deleted the key meanwhile). Returns whether it stored.
+    @discardableResult
+    func store(key: String, start: String, token: String, reports: [JSONValue]) async throws -> Bool {
+        let copy = start + "\n" + JSONValue.array(reports).text
+        let reply = try await redis.withConnection { [ttl] conn in
+            try conn.run(Self.storeScript, keys: [key], arguments: [token, copy, String(max(1, ttl.milliseconds))])
+        }
+        return reply.int == 1
     }
 
     /// Deletes the cached copies of every period of `users`: what a recompute does once its rows are committed.
@@ -96,42 +116,16 @@ public struct AnalyticsCache: Sendable {
     }
 }
 
-/// First days of periods, as `analytics.period_start` holds them (`yyyy-MM-dd`; ISO week: Monday).
+/// First days of periods, as `analytics.period_start` holds them (the engine's calendar).
 public enum AnalyticsPeriodStart {
-    static let gregorian: Calendar = {
-        var calendar = Calendar(identifier: .iso8601)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
-
-    /// `yyyy-MM-dd` of `instant` in UTC.
-    public static func utcDay(of instant: Date) -> String {
-        let c = gregorian.dateComponents([.year, .month, .day], from: instant)
-        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    /// The UTC date of `instant`.
+    public static func utcDay(of instant: Date) -> AnalyticsDay {
+        AnalyticsDay(daysSinceEpoch: Int((instant.timeIntervalSince1970 / 86_400).rounded(.down)))
     }
 
-    /// The date of `text` (`yyyy-MM-dd`, a real calendar day), nil otherwise.
-    public static func date(_ text: String) -> Date? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
-        let components = DateComponents(year: y, month: m, day: d, hour: 12)
-        guard let date = gregorian.date(from: components), utcDay(of: date) == text else { return nil }
-        return date
-    }
-
-    /// The first day of the `period` holding `day` (`yyyy-MM-dd`).
-    public static func start(of period: AnalyticsPeriod, on day: String) -> String {
-        switch period {
-        case .all: return "1970-01-01"
-        case .day: return day
-        case .month: return String(day.prefix(7)) + "-01"
-        case .year: return String(day.prefix(4)) + "-01-01"
-        case .week:
-            guard let date = date(day) else { return day }
-            let weekday = gregorian.component(.weekday, from: date)  // 1 = Sunday
-            return utcDay(of: date.addingTimeInterval(-Double((weekday + 5) % 7) * 86_400))
-        }
+    /// `yyyy-MM-dd` of the first day of the `period` holding `day` (all: 1970-01-01).
+    public static func start(of period: AnalyticsPeriod, on day: AnalyticsDay) -> String {
+        period == .all ? "1970-01-01" : AnalyticsDay(daysSinceEpoch: CivilCalendar.range(of: period, containing: day.daysSinceEpoch).start).description
     }
 }
 
@@ -140,7 +134,7 @@ extension AnalyticsCache {
     /// today, UTC) — through the cache for the current period, from `analytics` for another — and,
     /// when the period has no row yet, the engine's empty report (zeros, undefined ratios) in each
     /// currency the user has analytics in (else the capital's currency).
-    public func show(user: UUID, period: AnalyticsPeriod, day: String? = nil, now: Date = Date()) async throws -> Reports {
+    public func show(user: UUID, period: AnalyticsPeriod, day: AnalyticsDay? = nil, now: Date = Date()) async throws -> Reports {
         let today = AnalyticsPeriodStart.utcDay(of: now)
         let start = AnalyticsPeriodStart.start(of: period, on: day ?? today)
         var found = start == AnalyticsPeriodStart.start(of: period, on: today)
