@@ -102,3 +102,12 @@ swift build -c release --product alert-bench >/dev/null
 swift build -c release --product alert-evaluator >/dev/null
 .build/release/alert-bench --symbols 1000 --per-symbol 100 --ticks "${BENCH_ALERT_TICKS:-200000}" --rate "${BENCH_ALERT_RATE:-5000}" \
   --seconds "${BENCH_ALERT_SECONDS:-4}" --direct "${BENCH_ALERT_DIRECT:-200000}" --json bench-results/alerts.json
+
+# Analytics (issue 13): the nightly recompute end to end — 10,000 users × 1,000 fills read from
+# Postgres (binary COPY), matched and aggregated, their analytics rows replaced — time, fills/s,
+# users/s and the time of each phase. The fixture database is generated once and kept
+# (tm_analytics_bench_<users>x<fills>; --fresh rebuilds it). Writes bench-results/analytics.json.
+echo
+swift build -c release --product analytics-bench >/dev/null
+.build/release/analytics-bench --users "${BENCH_ANALYTICS_USERS:-10000}" --fills "${BENCH_ANALYTICS_FILLS:-1000}" \
+  --workers "${BENCH_ANALYTICS_WORKERS:-3}" --json bench-results/analytics.json

@@ -253,7 +253,7 @@ public final class PostgresConnection {
         if let result = PQexec(handle, sql) { PQclear(result) }
     }
 
-    private func liveHandle() throws -> OpaquePointer {
+    func liveHandle() throws -> OpaquePointer {
         guard let handle else { throw PostgresError.connection("connection is closed") }
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError.connection("connection is broken: \(Self.libpqMessage(handle) ?? "lost")")
@@ -278,7 +278,7 @@ public final class PostgresConnection {
         case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
             // Abandoning a COPY leaves the protocol mid-stream; the connection is not reusable.
             close()
-            throw PostgresError.client("COPY is not supported by this client")
+            throw PostgresError.client("COPY must run through copyOut/copyIn, not query/execute")
         default:
             throw error(from: result, handle: handle)
         }
@@ -289,7 +289,7 @@ public final class PostgresConnection {
         return PostgresError.connection(message)
     }
 
-    private func error(from result: OpaquePointer, handle: OpaquePointer) -> PostgresError {
+    func error(from result: OpaquePointer, handle: OpaquePointer) -> PostgresError {
         func field(_ code: Character) -> String? {
             guard let raw = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: raw)

@@ -1,0 +1,145 @@
+import Foundation
+import TMCore
+import TMPostgres
+import TMQueue
+import TMRedis
+
+/// Replaces users' rows of `analytics` with a new set of reports, and drops their cached copies.
+///
+/// Guarantees: `replace` runs in one transaction — afterwards each of the users has exactly the rows
+/// given (stamped with the run id), none of their earlier rows for periods no longer reported
+/// (stale rows are deleted, not left behind), and a failure leaves the previous rows untouched.
+/// Two replaces of the same user serialize on the user's row lock (`FOR NO KEY UPDATE`), so a
+/// nightly chunk and a refresh never interleave into a unique violation. Undefined figures (nil,
+/// or a non-finite ratio) are stored as NULL, never as a made-up number.
+public struct ReportWriter: Sendable {
+    /// How the rows are replaced; both are atomic and leave the same rows.
+    public enum Strategy: String, Sendable, CaseIterable {
+        /// DELETE the users' rows, then COPY the new ones straight into `analytics`.
+        case deleteAndCopy = "delete-copy"
+        /// COPY into a temporary table, upsert (`ON CONFLICT DO UPDATE`), then DELETE the users'
+        /// rows the new set does not hold.
+        case upsert
+    }
+
+    public let strategy: Strategy
+    /// The report's JSON (`analytics.report`): `AnalyticsEngine.json(report).text` in production.
+    public let json: @Sendable (AnalyticsReport) -> String
+
+    public init(strategy: Strategy = .deleteAndCopy, json: @escaping @Sendable (AnalyticsReport) -> String) {
+        self.strategy = strategy
+        self.json = json
+    }
+
+    static let columns = """
+        user_id, currency, period, period_start, run_id, realized_pnl, unrealized_pnl, total_pnl, fees, net_pnl, \
+        gross_profit, gross_loss, closing_fills, wins, losses, break_evens, win_rate, profit_factor, expectancy, \
+        sharpe, max_drawdown, max_drawdown_amount, calmar, recovery_factor, fills_count, trading_days, report
+        """
+
+    /// Replaces every row of `users` with `reports` (all of which must belong to `users`). Returns
+    /// the rows written.
+    @discardableResult
+    public func replace(users: [UUID], reports: [AnalyticsReport], runID: UUID?, on connection: PostgresConnection) throws -> Int {
+        guard !users.isEmpty else { return 0 }
+        let userSet = Set(users)
+        if let stray = reports.first(where: { !userSet.contains($0.userID) }) {
+            throw PostgresError(kind: .client, message: "a report for user \(stray.userID) outside the users being replaced")
+        }
+        let ids = PostgresArrayText.uuids(users.sorted { $0.uuidString < $1.uuidString })
+        return try connection.transaction { tx in
+            // Serialize with any other replace of these users (sorted: no deadlock between chunks).
+            try tx.execute("SELECT 1 FROM users WHERE id = ANY(\(ids)::uuid[]) ORDER BY id FOR NO KEY UPDATE")
+            switch strategy {
+            case .deleteAndCopy:
+                try tx.execute("DELETE FROM analytics WHERE user_id = ANY(\(ids)::uuid[])")
+                return try copy(reports, runID: runID, into: "analytics", on: tx)
+            case .upsert:
+                try tx.simpleQuery("""
+                    CREATE TEMP TABLE IF NOT EXISTS analytics_incoming ON COMMIT DELETE ROWS AS
+                    SELECT \(Self.columns) FROM analytics WITH NO DATA
+                    """)
+                let written = try copy(reports, runID: runID, into: "analytics_incoming", on: tx)
+                let updates = Self.columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                    .filter { !["user_id", "currency", "period", "period_start"].contains($0) }
+                    .map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+                try tx.simpleQuery("""
+                    INSERT INTO analytics (\(Self.columns)) SELECT \(Self.columns) FROM analytics_incoming
+                    ON CONFLICT (user_id, currency, period, period_start) DO UPDATE SET \(updates), computed_at = now()
+                    """)
+                try tx.execute("""
+                    DELETE FROM analytics a WHERE a.user_id = ANY(\(ids)::uuid[]) AND NOT EXISTS (
+                        SELECT 1 FROM analytics_incoming n WHERE n.user_id = a.user_id AND n.currency = a.currency
+                            AND n.period = a.period AND n.period_start = a.period_start)
+                    """)
+                return written
+            }
+        }
+    }
+
+    /// Text-format COPY of the reports into `table` (a fixed name of ours, never input).
+    private func copy(_ reports: [AnalyticsReport], runID: UUID?, into table: String, on connection: PostgresConnection) throws -> Int {
+        guard !reports.isEmpty else { return 0 }
+        let run = runID.map { Array($0.uuidString.lowercased().utf8) } ?? PostgresCopyText.null
+        return try connection.copyIn("COPY \(table) (\(Self.columns)) FROM STDIN") { writer in
+            for report in reports {
+                Self.appendRow(report, run: run, json: json(report), to: &writer.buffer)
+                try writer.flushIfFull()
+            }
+        }
+    }
+
+    static func appendRow(_ r: AnalyticsReport, run: [UInt8], json: String, to out: inout [UInt8]) {
+        func tab() { out.append(UInt8(ascii: "\t")) }
+        func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
+        func plain(_ value: String) { out.append(contentsOf: value.utf8); tab() }
+        func decimal(_ value: FixedDecimal?) { if let value { plain(value.description) } else { out += PostgresCopyText.null; tab() } }
+        func double(_ value: Double?) {
+            if let value, value.isFinite { plain(value.description) } else { out += PostgresCopyText.null; tab() }
+        }
+        func int(_ value: Int) { plain(String(value)) }
+        plain(r.userID.uuidString.lowercased())
+        text(r.currency)
+        plain(r.period.rawValue)
+        text(r.periodStart)
+        out += run; tab()
+        decimal(r.realizedPnL)
+        decimal(r.unrealizedPnL)
+        decimal(r.totalPnL)
+        decimal(r.fees)
+        decimal(r.netPnL)
+        decimal(r.grossProfit)
+        decimal(r.grossLoss)
+        int(r.closingFills)
+        int(r.wins)
+        int(r.losses)
+        int(r.breakEvens)
+        double(r.winRate)
+        double(r.profitFactor)
+        decimal(r.expectancy)
+        double(r.sharpe)
+        double(r.maxDrawdown)
+        decimal(r.maxDrawdownAmount)
+        double(r.calmar)
+        double(r.recoveryFactor)
+        int(r.fillsCount)
+        int(r.tradingDays)
+        PostgresCopyText.appendEscaped(json, to: &out)
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// Drops the cached copies of the users' analytics (`analytics:<user>:<period>`, every period),
+    /// one DEL per key in one round trip (the keys are not hash-tagged: they may live on any slot).
+    public static func invalidateCache(users: [UUID], redis: RedisClient) async throws {
+        guard !users.isEmpty else { return }
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(users.count * AnalyticsPeriod.allCases.count)
+        for user in users {
+            let id = user.uuidString.lowercased()
+            for period in AnalyticsPeriod.allCases {
+                commands.append(RedisCommand("DEL", CacheKeys.analytics(user: id, period: period.rawValue)))
+            }
+        }
+        for reply in try await redis.pipeline(commands) { _ = try reply.get() }
+    }
+}
