@@ -93,7 +93,7 @@ final class RefreshFixture: @unchecked Sendable {
 
     /// The production recompute (the bulk pipeline: rows replaced, cache keys deleted).
     func recompute(_ users: [UUID]) async throws {
-        fatalError("the bulk pipeline is not merged yet")
+        _ = try await AnalyticsPipeline(pool: pool, redis: redis).recompute(users: users, runID: nil)
     }
 
     func cleanUp() async {

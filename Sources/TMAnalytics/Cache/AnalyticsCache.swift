@@ -6,7 +6,8 @@ import TMRedis
 
 /// Read-through cache of a user's analytics for the current period (`CacheKeys.analytics`, 15
 /// minutes): the `report` JSON of every currency's row for the period that holds today (UTC), as
-/// one JSON array ordered by currency. Recomputes delete the keys (`invalidate`).
+/// one JSON array ordered by currency. Recomputes delete the keys (`ReportWriter.invalidateCache`,
+/// called by `AnalyticsPipeline.recompute`).
 ///
 /// Guarantees: a reader never stores a copy older than a recompute that deleted the key — a reader
 /// first puts a fill token in the key, reads Postgres, and stores only if its token is still there
@@ -98,13 +99,6 @@ public struct AnalyticsCache: Sendable {
             try conn.run(Self.storeScript, keys: [key], arguments: [token, copy, String(max(1, ttl.milliseconds))])
         }
         return reply.int == 1
-    }
-
-    /// Deletes the cached copies of every period of `users`: what a recompute does once its rows are committed.
-    public func invalidate(users: [UUID]) async throws {
-        let keys = users.flatMap { user in AnalyticsPeriod.allCases.map { Self.key(user, $0) } }
-        guard !keys.isEmpty else { return }
-        _ = try await redis.send(RedisCommand("DEL", arguments: keys))
     }
 
     /// The `report` JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency.
