@@ -75,5 +75,5 @@ print(String(format: "engine (match + aggregate + reports): %.3f s = %.0f fills/
 print(String(format: "jsonText(report) for every report: %.3f s; together %.0f fills/s (CPU time, one core)", jsonTime, fills / (engineOnly + jsonTime)))
 EOF
 export PATH=/opt/swift/usr/bin:$PATH
-swiftc -O -wmo -g -module-name AnalyticsEngineThroughput "$out"/src/*.swift -o "$out/throughput"
+(cd "$out" && swiftc -O -wmo -g -module-name AnalyticsEngineThroughput src/*.swift -o throughput)
 [ -n "${NO_RUN:-}" ] || "$out/throughput" "$users" "$per"

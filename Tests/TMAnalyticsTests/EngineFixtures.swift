@@ -26,12 +26,12 @@ enum EngineFixture {
     }
 
     static func context(asOf: String, riskFree: Double = 0, prices: [String: String] = [:]) -> AnalyticsContext {
-        var latest: [InstrumentKey: FixedDecimal] = [:]
+        var context = AnalyticsContext(asOfMicros: micros(asOf), riskFreeAnnual: riskFree)
         for (key, price) in prices {
             let parts = key.split(separator: ":")
-            latest[InstrumentKey(symbol: String(parts[0]), exchange: String(parts[1]))] = d(price)
+            context.setLatestPrice(d(price), symbol: String(parts[0]), exchange: String(parts[1]))
         }
-        return AnalyticsContext(asOfMicros: micros(asOf), riskFreeAnnual: riskFree, latestPrices: latest)
+        return context
     }
 
     /// The all-time report.

@@ -87,15 +87,14 @@ enum CivilCalendar {
 
     static func text(_ days: Int) -> String {
         let c = civil(days)
-        var out = ""
-        out.reserveCapacity(10)
-        let y = c.year
-        if y < 1000 { out += String(repeating: "0", count: y < 10 ? 3 : y < 100 ? 2 : 1) }
-        out += String(y)
-        out += c.month < 10 ? "-0" : "-"
-        out += String(c.month)
-        out += c.day < 10 ? "-0" : "-"
-        out += String(c.day)
-        return out
+        guard (0...9999).contains(c.year) else {
+            return "\(c.year)-\(c.month < 10 ? "0" : "")\(c.month)-\(c.day < 10 ? "0" : "")\(c.day)"
+        }
+        // Ten ASCII bytes: a small string, no allocation.
+        let zero = UInt8(ascii: "0"), dash = UInt8(ascii: "-")
+        let bytes: [UInt8] = [zero + UInt8(c.year / 1000), zero + UInt8(c.year / 100 % 10), zero + UInt8(c.year / 10 % 10),
+                              zero + UInt8(c.year % 10), dash, zero + UInt8(c.month / 10), zero + UInt8(c.month % 10), dash,
+                              zero + UInt8(c.day / 10), zero + UInt8(c.day % 10)]
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

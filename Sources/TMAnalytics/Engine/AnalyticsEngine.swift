@@ -38,7 +38,6 @@ final class EngineComputation {
 
     private(set) var books: [InstrumentBook] = []
     private(set) var symbolNames: [String] = []
-    private var fees: FeeLedger
     /// Per kind (day, week, month, year): the periods holding a fill, in order of first fill.
     private(set) var periods: [[PeriodStats]] = [[], [], [], []]
     private var periodIndex: [[Int: Int]] = [[:], [:], [:], [:]]
@@ -64,7 +63,6 @@ final class EngineComputation {
         self.user = user
         self.context = context
         capital = user.capital.map { ExactAmount.wide($0.units) }
-        fees = FeeLedger(capacity: user.fills.count)
         run()
     }
 
@@ -115,6 +113,11 @@ final class EngineComputation {
     private func run() {
         let order = matchingOrder()
         let fills = user.fills
+        // The hot loop works on locals (no exclusivity checks on the class's properties); they are
+        // stored when it ends.
+        var books: [InstrumentBook] = [], symbolNames: [String] = [], allTime = self.allTime
+        var periods = self.periods, periodIndex = self.periodIndex
+        var fees = FeeLedger(capacity: fills.count)
         var instrumentIndex: [InstrumentKey: Int] = [:]
         var symbolIndex: [String: Int32] = [:]
         var zoneIndex: [String: Int32] = [:]
@@ -205,6 +208,12 @@ final class EngineComputation {
             closingDays.append((Int32(day), closed.net))
         }
 
+        self.books = books
+        self.symbolNames = symbolNames
+        self.allTime = allTime
+        self.periods = periods
+        self.periodIndex = periodIndex
+
         // Open lots at the latest price (else the last fill's), no fees.
         for book in books {
             exchangeFills[book.key.exchange, default: 0] += book.fills
@@ -245,7 +254,12 @@ final class EngineComputation {
         var reports: [AnalyticsReport] = []
         reports.reserveCapacity(periods.reduce(1) { $0 + $1.count })
         for k in 0..<4 {
-            for stats in periods[k].sorted(by: { $0.start < $1.start }) { reports.append(makeReport(stats)) }
+            // Periods are created in time order; several zones can interleave them by a day.
+            if periods[k].indices.dropFirst().allSatisfy({ periods[k][$0 - 1].start < periods[k][$0].start }) {
+                for stats in periods[k] { reports.append(makeReport(stats)) }
+            } else {
+                for stats in periods[k].sorted(by: { $0.start < $1.start }) { reports.append(makeReport(stats)) }
+            }
         }
         reports.append(makeReport(allTime))
         return reports
@@ -328,9 +342,13 @@ final class EngineComputation {
         report.tradingDays = tradingDays(from: stats.start, before: stats.end)
         report.averageTradesPerDay = report.tradingDays > 0 ? Double(stats.fills) / Double(report.tradingDays) : nil
         report.symbolsTraded = stats.symbols.count
-        report.mostTradedSymbol = stats.symbols.min { a, b in
-            a.value.fills > b.value.fills || (a.value.fills == b.value.fills && symbolNames[Int(a.key)] < symbolNames[Int(b.key)])
-        }.map { symbolNames[Int($0.key)] }
+        var most: (fills: Int, name: String)?
+        for entry in stats.symbols.entries {
+            let s = entry.stats, name = symbolNames[Int(entry.symbol)]
+            if let m = most, m.fills > s.fills || (m.fills == s.fills && m.name <= name) { continue }
+            most = (s.fills, name)
+        }
+        report.mostTradedSymbol = most?.name
         report.details = breakdowns(stats, figures: figures)
         return report
     }
@@ -354,7 +372,8 @@ final class EngineComputation {
         var details = AnalyticsBreakdowns()
         details.grossRealizedPnL = ExactAmount.fixed(stats.grossRealized)
         if stats.period == .all { details.openLotFees = FixedDecimal(units: openLotFees) }
-        for (i, c) in stats.categories.enumerated() where c.closing > 0 {
+        for i in 0..<3 where stats.categories[i].closing > 0 {
+            let c = stats.categories[i]
             let mean = c.holdingMicros / Double(c.closing)
             details.categories[i] = AnalyticsBreakdowns.Category()
             details.categories[i].realizedPnL = ExactAmount.fixed(c.pnl)
@@ -367,8 +386,9 @@ final class EngineComputation {
         }
         // Top: the five highest P&Ls above zero; worst: the five lowest below zero; ties alphabetical.
         var top: [(name: String, stats: SymbolStats)] = [], worst = top
-        for (symbol, s) in stats.symbols where s.closing > 0 && s.pnl != 0 {
-            if s.pnl > 0 { top.append((symbolNames[Int(symbol)], s)) } else { worst.append((symbolNames[Int(symbol)], s)) }
+        for entry in stats.symbols.entries where entry.stats.closing > 0 && entry.stats.pnl != 0 {
+            let item = (name: symbolNames[Int(entry.symbol)], stats: entry.stats)
+            if item.stats.pnl > 0 { top.append(item) } else { worst.append(item) }
         }
         func symbolFigures(_ s: (name: String, stats: SymbolStats)) -> AnalyticsBreakdowns.Symbol {
             AnalyticsBreakdowns.Symbol(symbol: s.name, realizedPnL: ExactAmount.fixed(s.stats.pnl), trades: s.stats.closing,
@@ -382,14 +402,17 @@ final class EngineComputation {
             worst.sort { $0.stats.pnl < $1.stats.pnl || ($0.stats.pnl == $1.stats.pnl && $0.name < $1.name) }
             details.worstSymbols = worst.prefix(5).map(symbolFigures)
         }
-        func buckets(_ sums: [Int128], offset: Int) -> [AnalyticsBreakdowns.Bucket] {
+        func buckets(_ range: Range<Int>, firstKey: Int) -> [AnalyticsBreakdowns.Bucket] {
             var out: [AnalyticsBreakdowns.Bucket] = []
-            for (i, sum) in sums.enumerated() where sum != 0 { out.append(.init(key: i + offset, pnl: ExactAmount.fixed(sum))) }
+            guard !stats.buckets.isEmpty else { return out }
+            for i in range where stats.buckets[i] != 0 {
+                out.append(.init(key: i - range.lowerBound + firstKey, pnl: ExactAmount.fixed(stats.buckets[i])))
+            }
             return out
         }
-        details.pnlByHour = buckets(stats.byHour, offset: 0)
-        details.pnlByWeekday = buckets(stats.byWeekday, offset: 0)
-        details.pnlByMonth = buckets(stats.byMonth, offset: 1)
+        details.pnlByHour = buckets(0..<24, firstKey: 0)
+        details.pnlByWeekday = buckets(PeriodStats.weekdayBase..<PeriodStats.weekdayBase + 7, firstKey: 0)
+        details.pnlByMonth = buckets(PeriodStats.monthBase + 1..<PeriodStats.monthBase + 13, firstKey: 1)
         details.returnDays = figures.returns.count
         details.firstReturnDay = figures.firstDay.map(CivilCalendar.text)
         details.lastReturnDay = figures.lastDay.map(CivilCalendar.text)

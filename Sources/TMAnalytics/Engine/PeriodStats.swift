@@ -19,6 +19,54 @@ struct SymbolStats {
     var pnl: Int128 = 0
 }
 
+/// Per-symbol sums of one period: a short list searched linearly (a day holds a few symbols), indexed
+/// by a dictionary once it holds more than 16.
+struct SymbolTable {
+    struct Entry {
+        let symbol: Int32
+        var stats = SymbolStats()
+    }
+    var entries: [Entry] = []
+    private var index: [Int32: Int]?
+
+    var count: Int { entries.count }
+
+    @inline(__always) mutating func slot(_ symbol: Int32) -> Int {
+        if let index {
+            if let i = index[symbol] { return i }
+        } else {
+            var i = entries.count - 1
+            while i >= 0 {
+                if entries[i].symbol == symbol { return i }
+                i -= 1
+            }
+        }
+        entries.append(Entry(symbol: symbol))
+        if index != nil {
+            index![symbol] = entries.count - 1
+        } else if entries.count > 16 {
+            index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.symbol, $0) })
+        }
+        return entries.count - 1
+    }
+}
+
+/// The three categories' sums, inline (no allocation a period).
+struct CategoryTriple {
+    var intraday = CategoryStats(), swing = CategoryStats(), longTerm = CategoryStats()
+
+    subscript(_ i: Int) -> CategoryStats {
+        get { i == 0 ? intraday : i == 1 ? swing : longTerm }
+        set {
+            switch i {
+            case 0: intraday = newValue
+            case 1: swing = newValue
+            default: longTerm = newValue
+            }
+        }
+    }
+}
+
 /// The running sums of one period (a day, ISO week, month, year or all time): everything a report
 /// needs except the return series, which comes from the user's daily realized P&L.
 struct PeriodStats {
@@ -45,12 +93,12 @@ struct PeriodStats {
     var lossRun = 0
     var longestWinRun = 0
     var longestLossRun = 0
-    var categories = [CategoryStats](repeating: CategoryStats(), count: 3)
-    var symbols: [Int32: SymbolStats] = [:]
-    /// Realized P&L by local hour (24), ISO weekday (7), month of the year (12); empty until a close.
-    var byHour: [Int128] = []
-    var byWeekday: [Int128] = []
-    var byMonth: [Int128] = []
+    var categories = CategoryTriple()
+    var symbols = SymbolTable()
+    /// Realized P&L by local hour (0–23), then ISO weekday (24–30), then month of the year (31–42),
+    /// in one array (one allocation); empty until a close.
+    var buckets: [Int128] = []
+    static let weekdayBase = 24, monthBase = 31 - 1
 
     init(period: AnalyticsPeriod, start: Int, end: Int) {
         self.period = period
@@ -61,7 +109,7 @@ struct PeriodStats {
     @inline(__always) mutating func addFill(symbol: Int32, fee: Int128) {
         fills += 1
         fees += fee
-        symbols[symbol, default: SymbolStats()].fills += 1
+        symbols.entries[symbols.slot(symbol)].stats.fills += 1
     }
 
     /// A closing fill (its fill was added with `addFill` first).
@@ -71,24 +119,23 @@ struct PeriodStats {
         closing += 1
         realized = ExactAmount.sum(realized, net)
         grossRealized = ExactAmount.sum(grossRealized, gross)
-        categories[category].pnl = ExactAmount.sum(categories[category].pnl, net)
-        categories[category].closing += 1
-        categories[category].holdingMicros += Double(holdingMicros)
-        if byHour.isEmpty {
-            byHour = [Int128](repeating: 0, count: 24)
-            byWeekday = [Int128](repeating: 0, count: 7)
-            byMonth = [Int128](repeating: 0, count: 12)
-        }
-        byHour[hour] = ExactAmount.sum(byHour[hour], net)
-        byWeekday[weekday] = ExactAmount.sum(byWeekday[weekday], net)
-        byMonth[month - 1] = ExactAmount.sum(byMonth[month - 1], net)
-        var s = symbols[symbol, default: SymbolStats()]
+        var c = categories[category]
+        c.pnl = ExactAmount.sum(c.pnl, net)
+        c.closing += 1
+        c.holdingMicros += Double(holdingMicros)
+        if net > 0 { c.wins += 1 } else if net < 0 { c.losses += 1 }
+        categories[category] = c
+        if buckets.isEmpty { buckets = [Int128](repeating: 0, count: 43) }
+        buckets[hour] = ExactAmount.sum(buckets[hour], net)
+        buckets[Self.weekdayBase + weekday] = ExactAmount.sum(buckets[Self.weekdayBase + weekday], net)
+        buckets[Self.monthBase + month] = ExactAmount.sum(buckets[Self.monthBase + month], net)
+        let slot = symbols.slot(symbol)
+        var s = symbols.entries[slot].stats
         s.closing += 1
         s.pnl = ExactAmount.sum(s.pnl, net)
         if net > 0 {
             wins += 1
             s.wins += 1
-            categories[category].wins += 1
             grossProfit = ExactAmount.sum(grossProfit, net)
             if net > largestWin { largestWin = net }
             winRun += 1
@@ -97,7 +144,6 @@ struct PeriodStats {
         } else if net < 0 {
             losses += 1
             s.losses += 1
-            categories[category].losses += 1
             grossLoss = ExactAmount.sum(grossLoss, net)
             if net < largestLoss { largestLoss = net }
             lossRun += 1
@@ -109,6 +155,6 @@ struct PeriodStats {
             winRun = 0
             lossRun = 0
         }
-        symbols[symbol] = s
+        symbols.entries[slot].stats = s
     }
 }

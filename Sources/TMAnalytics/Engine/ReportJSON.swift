@@ -191,14 +191,13 @@ enum AnalyticsReportJSON {
                     fraction /= 10
                     places -= 1
                 }
-                var text: [UInt8] = Array(repeating: UInt8(ascii: "0"), count: places)
-                var i = places - 1
-                while fraction > 0 {
-                    text[i] = UInt8(ascii: "0") + UInt8(fraction % 10)
-                    fraction /= 10
-                    i -= 1
+                // Most significant digit first, leading zeros included; no temporary buffer.
+                var scale: UInt = 1
+                for _ in 1..<places { scale *= 10 }
+                while scale > 0 {
+                    bytes.append(UInt8(ascii: "0") + UInt8(fraction / scale % 10))
+                    scale /= 10
                 }
-                bytes.append(contentsOf: text)
             }
             bytes.append(UInt8(ascii: "\""))
         }
