@@ -82,7 +82,7 @@ import TMRedis
         try f.fill(alpaca, "A2", "AAPL", "NASDAQ", "sell", qty: "1", price: "175", time: "2024-03-05T15:00:00Z")
         // The idle user has rows from before (all his fills were since removed).
         try await f.pool.withConnection {
-            try ReportWriter(json: { _ in "{}" }).replace(users: [idle], reports: [AnalyticsReport(userID: idle, currency: "INR", period: .all, periodStart: "1970-01-01")], runID: nil, on: $0)
+            try ReportWriter(json: { _ in .object([]) }).replace(users: [idle], reports: [AnalyticsReport(userID: idle, currency: "INR", period: .all, periodStart: "1970-01-01")], runID: nil, on: $0)
         }
         let summary = try await pipeline(f).recompute(users: [ana, idle, ana], runID: nil)
         #expect(summary.users == 2 && summary.groups == 2 && summary.fills == 4)

@@ -8,9 +8,10 @@ import TMQueue
 import TMRedis
 
 @Suite struct StoreWriterTests {
-    static let json: @Sendable (AnalyticsReport) -> String = { r in
+    static let json: @Sendable (AnalyticsReport) -> JSONValue = { r in
         JSONValue.object([("period", .string(r.period.rawValue)), ("realized", .string(r.realizedPnL.description)),
-                          ("note", .string("tab\tnew\nline \\ \"quoted\""))]).text
+                          ("note", .string("tab\tnew\nline \\ \"quoted\" \u{1} é")), ("n", .number("-1.5e3")),
+                          ("list", .array([.null, .bool(true), .bool(false), .object([])]))])
     }
 
     static func report(_ user: UUID, _ period: AnalyticsPeriod, _ start: String, realized: FixedDecimal = 10, currency: String = "INR") -> AnalyticsReport {
@@ -87,7 +88,7 @@ import TMRedis
         defer { conn.close() }
         let row = try conn.query("""
             SELECT realized_pnl::text AS realized, unrealized_pnl::text AS unrealized, total_pnl, win_rate::text AS win_rate,
-                   profit_factor::text AS pf, sharpe, calmar, max_drawdown::text AS dd, report->>'note' AS note, report->>'realized' AS jr
+                   profit_factor::text AS pf, sharpe, calmar, max_drawdown::text AS dd, report->>'note' AS note, report->>'realized' AS jr, report = \(Self.json(report).text)::jsonb AS same
             FROM analytics WHERE user_id = \(ana)
             """).rows[0]
         #expect(try row.decode("realized", as: String.self) == "1234.567891234")
@@ -98,7 +99,8 @@ import TMRedis
         #expect(try row.isNull("sharpe"))
         #expect(try row.isNull("calmar"))
         #expect(try row.decode("dd", as: String.self) == "-0.125")
-        #expect(try row.decode("note", as: String.self) == "tab\tnew\nline \\ \"quoted\"")
+        #expect(try row.decode("note", as: String.self) == "tab\tnew\nline \\ \"quoted\" \u{1} é")
+        #expect(try row.decode("same", as: Bool.self))
         #expect(try row.decode("jr", as: String.self) == "1234.567891234")
         await f.close()
     }

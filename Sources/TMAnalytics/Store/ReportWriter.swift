@@ -23,10 +23,10 @@ public struct ReportWriter: Sendable {
     }
 
     public let strategy: Strategy
-    /// The report's JSON (`analytics.report`): `AnalyticsEngine.json(report).text` in production.
-    public let json: @Sendable (AnalyticsReport) -> String
+    /// The report's JSON (`analytics.report`): `AnalyticsEngine.json(report)` in production.
+    public let json: @Sendable (AnalyticsReport) -> JSONValue
 
-    public init(strategy: Strategy = .deleteAndCopy, json: @escaping @Sendable (AnalyticsReport) -> String) {
+    public init(strategy: Strategy = .deleteAndCopy, json: @escaping @Sendable (AnalyticsReport) -> JSONValue) {
         self.strategy = strategy
         self.json = json
     }
@@ -89,18 +89,24 @@ public struct ReportWriter: Sendable {
         }
     }
 
-    static func appendRow(_ r: AnalyticsReport, run: [UInt8], json: String, to out: inout [UInt8]) {
+    static func appendRow(_ r: AnalyticsReport, run: [UInt8], json: JSONValue, to out: inout [UInt8]) {
         func tab() { out.append(UInt8(ascii: "\t")) }
+        func null() { out += PostgresCopyText.null; tab() }
         func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
-        func plain(_ value: String) { out.append(contentsOf: value.utf8); tab() }
-        func decimal(_ value: FixedDecimal?) { if let value { plain(value.description) } else { out += PostgresCopyText.null; tab() } }
-        func double(_ value: Double?) {
-            if let value, value.isFinite { plain(value.description) } else { out += PostgresCopyText.null; tab() }
+        func decimal(_ value: FixedDecimal?) {
+            guard let value else { return null() }
+            CopyEncoding.appendDecimal(value, to: &out)
+            tab()
         }
-        func int(_ value: Int) { plain(String(value)) }
-        plain(r.userID.uuidString.lowercased())
+        func double(_ value: Double?) {
+            guard let value, value.isFinite else { return null() }
+            out += value.description.utf8
+            tab()
+        }
+        func int(_ value: Int) { out += String(value).utf8; tab() }
+        out += r.userID.uuidString.lowercased().utf8; tab()
         text(r.currency)
-        plain(r.period.rawValue)
+        out += r.period.rawValue.utf8; tab()
         text(r.periodStart)
         out += run; tab()
         decimal(r.realizedPnL)
@@ -124,7 +130,7 @@ public struct ReportWriter: Sendable {
         double(r.recoveryFactor)
         int(r.fillsCount)
         int(r.tradingDays)
-        PostgresCopyText.appendEscaped(json, to: &out)
+        CopyEncoding.appendJSON(json, to: &out)
         out.append(UInt8(ascii: "\n"))
     }
 
