@@ -53,13 +53,14 @@ The system is up. In another terminal, from this folder:
   .build/debug/tm notifications list    # what the notifier delivered (show ID for its deliveries); tm alerts ack ID
   .build/debug/tm portfolio --user <email>   # live value: cash, positions at the latest prices, day P&L
   .build/debug/tm analytics recompute --wait   # every user's analytics now (a manual run); status: the latest run
+  .build/debug/tm analytics show --user <email> --period day   # performance, fresh within seconds of a synced trade
 (tm reads .tm/env, so it finds these servers from anywhere inside the checkout;
  \`export PATH=$root/.build/debug:\$PATH\` to type just \`tm\`.)
 
 Services below: broker-sim (the four brokers, on port ${TM_BROKER_SIM_PORT:-7479}); the scheduler
 (tm schedule run) fires Schedules/*.yaml — broker-sync every 5 minutes; the dispatcher (tm dispatch)
 runs Functions/*/ from their queues (sync-trigger, sync-consumer, alert-evaluator, notifier, trade-notifier,
-portfolio-valuer, analytics-batch — the analytics-nightly run's chunks, 02:00 UTC); the order-worker (tm order-worker) places orders from
+portfolio-valuer, analytics-batch — the analytics-nightly run's chunks, 02:00 UTC — and analytics-refresh); the order-worker (tm order-worker) places orders from
 the orders queue through the resident risk engine and router; market-data (tm market-data) keeps the price cache
 current and publishes price moves on market-ticks.
 Their log lines are prefixed with their name. Ctrl-C stops them gracefully; \`make down\` stops the servers.

@@ -1,3 +1,7 @@
-// analytics-refresh: wired by the analytics issue (13); replaced by the function owner.
+// analytics-refresh: wires AnalyticsRefreshFunction (Sources/TMAnalytics/Refresh) to the invocation protocol.
 import TMAnalytics
-print("{\"error\":\"analytics-refresh is not built yet\"}")
+import TMCore
+import TMFunctionRuntime
+
+let function = try await AnalyticsRefreshFunction.open(environment: TMEnvironment.current())
+await FunctionMain.run(function)

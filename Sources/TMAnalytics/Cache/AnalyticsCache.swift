@@ -1,0 +1,147 @@
+import Foundation
+import TMCore
+import TMPostgres
+import TMQueue
+import TMRedis
+
+/// Read-through cache of a user's analytics for the current period (`CacheKeys.analytics`, 15
+/// minutes): the `report` JSON of every currency's row for the period that holds today (UTC), as
+/// one JSON array ordered by currency. Recomputes delete the keys (`ReportWriter.invalidateCache`,
+/// called by `AnalyticsPipeline.recompute`).
+///
+/// Guarantees: a reader never stores a copy older than a recompute that deleted the key — a reader
+/// first puts a fill token in the key, reads Postgres, and stores only if its token is still there
+/// (a delete in between removes the token, so the stale copy is dropped); a copy for an earlier
+/// period (the day turned) is never served as the current one; the copy expires after `ttl`.
+public struct AnalyticsCache: Sendable {
+    public static let defaultTTL: Duration = .seconds(15 * 60)
+
+    public let pool: PostgresPool
+    public let redis: RedisClient
+    public let ttl: Duration
+    /// How long a reader's fill token lives (a reader that died leaves no lasting token).
+    public var fillTimeout: Duration = .seconds(10)
+
+    public init(pool: PostgresPool, redis: RedisClient, ttl: Duration = AnalyticsCache.defaultTTL) {
+        self.pool = pool
+        self.redis = redis
+        self.ttl = ttl
+    }
+
+    static func key(_ user: UUID, _ period: AnalyticsPeriod) -> String {
+        CacheKeys.analytics(user: user.uuidString.lowercased(), period: period.rawValue)
+    }
+
+    /// A cached copy is `<period_start>\n<json>`; a fill token is `~<token>`. Returns the copy on a
+    /// hit, `~` when the caller now fills the key, `` when another reader fills it.
+    private static let beginScript = RedisScript("""
+        local v = redis.call('GET', KEYS[1])
+        if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then return v end
+        if v and string.sub(v, 1, 1) == '~' then return '' end
+        redis.call('SET', KEYS[1], '~' .. ARGV[2], 'PX', ARGV[3])
+        return '~'
+        """)
+
+    /// Stores the copy only while the caller's fill token is still there.
+    private static let storeScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) == '~' .. ARGV[1] then
+            redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+            return 1
+        end
+        return 0
+        """)
+
+    /// What `current` answered: the reports (one per currency, the `report` JSON) and whether they came from Redis.
+    public struct Reports: Sendable {
+        public var periodStart: String
+        public var reports: [JSONValue]
+        public var cached: Bool
+    }
+
+    /// The user's reports for the `period` holding `now`'s UTC date: from the cache, else from
+    /// `analytics` (then cached).
+    public func current(user: UUID, period: AnalyticsPeriod, now: Date = Date()) async throws -> Reports {
+        let start = AnalyticsPeriodStart.start(of: period, on: AnalyticsPeriodStart.utcDay(of: now))
+        let key = Self.key(user, period)
+        let token = UUID().uuidString
+        let begun = try await begin(key: key, start: start, token: token)
+        if case .hit(let copy) = begun {
+            return Reports(periodStart: start, reports: try JSONValue.parse(copy).arrayValue ?? [], cached: true)
+        }
+        let reports = try await Self.rows(pool, user: user, period: period, start: start)
+        if begun == .fill { try await store(key: key, start: start, token: token, reports: reports) }
+        return Reports(periodStart: start, reports: reports, cached: false)
+    }
+
+    enum Begun: Equatable {
+        /// The cached reports' JSON.
+        case hit(String)
+        /// The key now holds the caller's fill token: read Postgres, then `store`.
+        case fill
+        /// Another reader is filling the key: read Postgres, store nothing.
+        case bypass
+    }
+
+    func begin(key: String, start: String, token: String) async throws -> Begun {
+        let reply = try await redis.withConnection { [fillTimeout] conn in
+            try conn.run(Self.beginScript, keys: [key], arguments: [start, token, String(max(1, fillTimeout.milliseconds))])
+        }
+        guard let text = reply.string else { throw RedisError.unexpectedReply(command: "analytics cache begin", reply: reply.description) }
+        if text.hasPrefix(start + "\n") { return .hit(String(text.dropFirst(start.count + 1))) }
+        return text == "~" ? .fill : .bypass
+    }
+
+    /// Stores the reports unless the fill token is gone (a recompute deleted the key meanwhile). Returns whether it stored.
+    @discardableResult
+    func store(key: String, start: String, token: String, reports: [JSONValue]) async throws -> Bool {
+        let copy = start + "\n" + JSONValue.array(reports).text
+        let reply = try await redis.withConnection { [ttl] conn in
+            try conn.run(Self.storeScript, keys: [key], arguments: [token, copy, String(max(1, ttl.milliseconds))])
+        }
+        return reply.int == 1
+    }
+
+    /// The `report` JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency.
+    public static func rows(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, start: String) async throws -> [JSONValue] {
+        try await pool.query("""
+            SELECT report::text AS report FROM analytics
+            WHERE user_id = \(user) AND period = \(period.rawValue) AND period_start = \(start)::date ORDER BY currency
+            """).rows.map { try JSONValue.parse(try $0.decode("report", as: String.self)) }
+    }
+}
+
+/// First days of periods, as `analytics.period_start` holds them (the engine's calendar).
+public enum AnalyticsPeriodStart {
+    /// The UTC date of `instant`.
+    public static func utcDay(of instant: Date) -> AnalyticsDay {
+        AnalyticsDay(daysSinceEpoch: Int((instant.timeIntervalSince1970 / 86_400).rounded(.down)))
+    }
+
+    /// `yyyy-MM-dd` of the first day of the `period` holding `day` (all: 1970-01-01).
+    public static func start(of period: AnalyticsPeriod, on day: AnalyticsDay) -> String {
+        period == .all ? "1970-01-01" : AnalyticsDay(daysSinceEpoch: CivilCalendar.range(of: period, containing: day.daysSinceEpoch).start).description
+    }
+}
+
+extension AnalyticsCache {
+    /// What `tm analytics show` prints: the user's reports for the `period` holding `day` (default
+    /// today, UTC) — through the cache for the current period, from `analytics` for another — and,
+    /// when the period has no row yet, the engine's empty report (zeros, undefined ratios) in each
+    /// currency the user has analytics in (else the capital's currency).
+    public func show(user: UUID, period: AnalyticsPeriod, day: AnalyticsDay? = nil, now: Date = Date()) async throws -> Reports {
+        let today = AnalyticsPeriodStart.utcDay(of: now)
+        let start = AnalyticsPeriodStart.start(of: period, on: day ?? today)
+        var found = start == AnalyticsPeriodStart.start(of: period, on: today)
+            ? try await current(user: user, period: period, now: now)
+            : Reports(periodStart: start, reports: try await Self.rows(pool, user: user, period: period, start: start), cached: false)
+        if found.reports.isEmpty {
+            let currencies = try await pool.query("""
+                SELECT DISTINCT currency FROM analytics WHERE user_id = \(user)
+                UNION SELECT capital_currency FROM users WHERE id = \(user) AND capital_currency IS NOT NULL
+                ORDER BY 1
+                """).rows.map { try $0.decode("currency", as: String.self) }
+            found.reports = currencies.map { AnalyticsEngine.json(AnalyticsReport(userID: user, currency: $0, period: period, periodStart: start)) }
+        }
+        return found
+    }
+}
