@@ -88,9 +88,7 @@ import TMSync
         let conn = try f.db.connect()
         defer { conn.close() }
         // Both due; only the kite account is scheduled.
-        let kite: UUID = try conn.query("""
-            INSERT INTO broker_accounts (user_id, broker, label, api_key_sealed) VALUES (\(f.user), 'kite', 'main', 'tmseal.v1.x.y') RETURNING id
-            """).rows[0].decode("id")
+        let kite = try f.syncedAccount()
         try conn.execute("UPDATE broker_accounts SET next_sync_at = now() - interval '1 minute'")
         let queue = TestServers.uniqueName("broker-sync").replacingOccurrences(of: "_", with: "-")
         let producer = QueueProducer(redis: f.redis, catalog: try QueueCatalog([QueueManifest(name: queue), QueueManifest(name: f.events)]))

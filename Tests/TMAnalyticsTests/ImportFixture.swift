@@ -32,6 +32,15 @@ struct ImportFixture {
         account = try AccountAdministration.addManual(conn, userEmail: email, label: "ledger")
     }
 
+    /// A broker-synced (kite) account of the fixture's user.
+    func syncedAccount() throws -> UUID {
+        let conn = try db.connect()
+        defer { conn.close() }
+        return try conn.query("""
+            INSERT INTO broker_accounts (user_id, broker, label, api_key_sealed) VALUES (\(user), 'kite', 'main', 'tmseal.v1.x.y') RETURNING id
+            """).rows[0].decode("id")
+    }
+
     /// Writes `text` to a new file in the fixture's folder; returns its path.
     func file(_ text: String, name: String = UUID().uuidString + ".csv") throws -> String {
         let url = directory.appendingPathComponent(name)

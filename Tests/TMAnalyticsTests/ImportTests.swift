@@ -127,11 +127,7 @@ import TMSync
 
     @Test func onlyManualAccountsTakeImports() async throws {
         let f = try await ImportFixture()
-        let conn = try f.db.connect()
-        defer { conn.close() }
-        let synced: UUID = try conn.query("""
-            INSERT INTO broker_accounts (user_id, broker, label, api_key_sealed) VALUES (\(f.user), 'kite', 'main', 'tmseal.v1.x.y') RETURNING id
-            """).rows[0].decode("id")
+        let synced = try f.syncedAccount()
         #expect {
             _ = try f.importFile(ImportFixture.good, into: synced)
         } throws: { "\($0)".contains("is a kite account: its trades come from the broker's sync") }

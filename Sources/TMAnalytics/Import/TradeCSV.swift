@@ -1,4 +1,5 @@
 import Foundation
+import TMBrokers
 import TMCore
 
 /// The CSV format of `tm trades import`: one fill per line after a header row naming the columns
@@ -189,24 +190,8 @@ enum ISOTime {
         } else {
             return nil
         }
-        guard i == b.count else { return nil }
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-        let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        guard year >= 1970, (1...12).contains(month), day >= 1, day <= monthDays[month - 1], hour < 24, minute < 60, second < 60 else {
-            return nil
-        }
-        let seconds = Int64(daysFromCivil(year, month, day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
-        return seconds * 1_000_000 + Int64(fraction)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        guard i == b.count, year >= 1970, hour < 24, minute < 60, second < 60,
+              let seconds = WireTime.epochSeconds(year, month, day, hour, minute, second) else { return nil }
+        return (Int64(seconds) - Int64(offsetSeconds)) * 1_000_000 + Int64(fraction)
     }
 }
