@@ -4,12 +4,13 @@ import Testing
 import TestSupport
 import TMCore
 import TMCrypto
+import TMMarketData
 import TMPostgres
 import TMQueue
 import TMSync
 
 /// `tm accounts add --broker manual`, `tm trades import` as a user runs them, and what a manual
-/// account is refused or spared: sync (trigger and consumer) and the order path.
+/// account is refused or spared: sync (trigger and consumer), market data and the order path.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ImportCLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
@@ -107,6 +108,17 @@ import TMSync
         let outcome = try await consumer.sync(SyncTrigger.Message(accountID: f.account, slot: ISO8601DateFormatter().string(from: Date())),
                                               delivery: MessageFence(queue: queue, messageID: UUID().uuidString, epoch: 1), logger: Logger(label: "test"))
         #expect(outcome == .skipped("account is a manual account (its trades are imported with tm trades import; there is no broker to call)"))
+        await f.cleanUp()
+    }
+
+    @Test func marketDataNeverPricesThroughAManualAccount() async throws {
+        let f = try await ImportFixture()
+        // Named in market-data.yaml, or the only account of the user: a manual account is no kite account to price with.
+        let providers = PriceProviders(pool: f.pool, redis: f.redis, keyring: try SecretKeyring(current: try SecretKey.generate()),
+                                       accounts: [.kite: f.account]) { _ in fatalError("a manual account has no broker to call") }
+        let resolved = try await providers.resolve([.kite])
+        guard case .failure(let unavailable)? = resolved[.kite] else { Issue.record("priced through \(String(describing: resolved[.kite]))"); return }
+        #expect(unavailable.reason == "kite: account \(f.account.uuidString.lowercased()) (accounts.kite in market-data.yaml) is not an active kite account")
         await f.cleanUp()
     }
 }
