@@ -34,7 +34,7 @@ public struct OrderReceipt: Sendable, Equatable, Encodable {
 ///
 /// Guarantees: a refusal (`OrderCommandError`, naming the field and the reason) enqueues nothing —
 /// every check runs before the one enqueue. The checks: the shape checks of `OrderCommand.parse`
-/// (the very ones the worker applies); the account exists and is `active`; the instrument exists
+/// (the very ones the worker applies); the account exists, is not manual and is `active`; the instrument exists
 /// on that exchange and is tradable; the quantity is a whole number of lots; the limit and
 /// trigger prices are on the tick. A cancel or modify must name an order of the same account that
 /// is not terminal (a modify's values are checked against that order's instrument and type). The
@@ -131,8 +131,12 @@ public struct OrderIntake {
     // MARK: The database's facts
 
     private func requireActive(_ account: UUID) throws {
-        guard let row = try db.query("SELECT status FROM broker_accounts WHERE id = \(account)").rows.first else {
+        guard let row = try db.query("SELECT status, broker FROM broker_accounts WHERE id = \(account)").rows.first else {
             throw OrderCommandError("account_id", "no account \(Self.text(account))")
+        }
+        // A manual account has no broker to place with (it holds imported fills only).
+        guard try row.decode("broker", as: String.self) != ManualAccount.broker else {
+            throw OrderCommandError("account_id", "account \(Self.text(account)) is \(ManualAccount.reason): orders cannot be placed")
         }
         let status: String = try row.decode("status")
         guard status == "active" else { throw OrderCommandError("account_id", "account \(Self.text(account)) is \(status), not active") }

@@ -101,19 +101,29 @@ struct Accounts: AsyncParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a broker account; credentials come from --credentials FILE or stdin.",
+            abstract: "Add a broker account; credentials come from --credentials FILE or stdin (none for a manual account).",
             discussion: """
                 The credentials are JSON ({"api_key":"...","api_secret":"...","access_token":"..."}) or api_key=... lines.
                 They are sealed (AES-256-GCM under TM_SECRET_KEY) before they are stored, and never printed.
+                --broker manual adds an account without credentials for fills imported with `tm trades import`:
+                it is never synced, has no market data and takes no orders.
                 """)
         @Option(help: "The user's email.") var user: String
-        @Option(help: "kite, upstox, alpaca or binance.") var broker: String
+        @Option(help: "kite, upstox, alpaca, binance or manual.") var broker: String
         @Option(help: "A name for the account, unique per user and broker.") var label: String
         @Option(help: ArgumentHelp("A file with the credentials (default: stdin).", valueName: "file")) var credentials: String?
 
         func run() throws {
+            if broker == ManualAccount.broker {
+                guard credentials == nil else { throw ValidationError("--credentials: a manual account has none (there is no broker to call)") }
+                let (db, _) = try database()
+                defer { db.close() }
+                let id = try AccountAdministration.addManual(db, userEmail: user, label: label)
+                print("added manual account \(id.uuidString.lowercased()) for \(user) (import its trades with tm trades import --account \(id.uuidString.lowercased()) FILE.csv)")
+                return
+            }
             guard let kind = BrokerKind(rawValue: broker) else {
-                throw ValidationError("--broker: '\(broker)' is not one of \(BrokerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError("--broker: '\(broker)' is not one of \((BrokerKind.allCases.map(\.rawValue) + [ManualAccount.broker]).joined(separator: ", "))")
             }
             let text: String
             if let credentials {

@@ -5,6 +5,15 @@ public enum BrokerKind: String, Sendable, Codable, CaseIterable {
     case kite, upstox, alpaca, binance
 }
 
+/// The `broker_accounts.broker` of a manual account: a user's own record of fills at a broker the
+/// platform does not connect to, filled by `tm trades import`. Deliberately not a `BrokerKind`:
+/// there is no broker to call, so sync and market data skip it and the order path refuses it.
+public enum ManualAccount {
+    public static let broker = "manual"
+    /// Why nothing is asked of a broker for such an account.
+    public static let reason = "a manual account (its trades are imported with tm trades import; there is no broker to call)"
+}
+
 public enum OrderSide: String, Sendable, Codable { case buy, sell }
 
 public enum OrderType: String, Sendable, Codable { case market, limit, stop, stopLimit = "stop_limit" }

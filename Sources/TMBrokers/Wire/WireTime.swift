@@ -92,7 +92,7 @@ public enum WireTime {
     }
 
     /// Seconds since 1970-01-01T00:00:00 of a proleptic Gregorian civil time; nil for impossible dates.
-    static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minute: Int, _ second: Int) -> Int? {
+    public static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minute: Int, _ second: Int) -> Int? {
         guard (1...12).contains(month), day >= 1, day <= daysInMonth(year, month) else { return nil }
         // Days from the civil date, counting years from March so the leap day falls at the end.
         let shiftedYear = month <= 2 ? year - 1 : year

@@ -59,21 +59,35 @@ public enum AccountAdministration {
 
     public static func add(_ db: PostgresConnection, keyring: SecretKeyring, userEmail: String, broker: BrokerKind, label: String,
                            credentials: NewCredentials) throws -> UUID {
+        try insert(db, userEmail: userEmail, broker: broker.rawValue, label: label) { id in
+            func seal(_ value: String?, _ field: String) throws -> String? {
+                try value.map { try keyring.seal($0, associatedData: DemoData.credentialContext(accountID: id, field: field)) }
+            }
+            return (try seal(credentials.apiKey, "api_key"), try seal(credentials.apiSecret, "api_secret"), try seal(credentials.accessToken, "access_token"))
+        }
+    }
+
+    /// Adds a manual account (`ManualAccount`): no credentials and no broker to call; its trades
+    /// come from `tm trades import`.
+    public static func addManual(_ db: PostgresConnection, userEmail: String, label: String) throws -> UUID {
+        try insert(db, userEmail: userEmail, broker: ManualAccount.broker, label: label) { _ in (nil, nil, nil) }
+    }
+
+    /// The one insert of an account; `sealed` seals the credentials for the new account's id.
+    private static func insert(_ db: PostgresConnection, userEmail: String, broker: String, label: String,
+                               sealed: (UUID) throws -> (key: String?, secret: String?, token: String?)) throws -> UUID {
         guard let user = try db.query("SELECT id FROM users WHERE lower(email) = lower(\(userEmail))").rows.first else {
             throw AccountError(field: "user", reason: "no user with email \(userEmail)")
         }
         let id = UUID()
-        func seal(_ value: String?, _ field: String) throws -> String? {
-            try value.map { try keyring.seal($0, associatedData: DemoData.credentialContext(accountID: id, field: field)) }
-        }
+        let credentials = try sealed(id)
         do {
             try db.execute("""
                 INSERT INTO broker_accounts (id, user_id, broker, label, api_key_sealed, api_secret_sealed, access_token_sealed)
-                VALUES (\(id), \(try user.decode("id", as: UUID.self)), \(broker.rawValue), \(label), \(try seal(credentials.apiKey, "api_key")),
-                        \(try seal(credentials.apiSecret, "api_secret")), \(try seal(credentials.accessToken, "access_token")))
+                VALUES (\(id), \(try user.decode("id", as: UUID.self)), \(broker), \(label), \(credentials.key), \(credentials.secret), \(credentials.token))
                 """)
         } catch let error as PostgresError where error.isUniqueViolation {
-            throw AccountError(field: "label", reason: "\(userEmail) already has a \(broker.rawValue) account labelled '\(label)'")
+            throw AccountError(field: "label", reason: "\(userEmail) already has a \(broker) account labelled '\(label)'")
         }
         return id
     }

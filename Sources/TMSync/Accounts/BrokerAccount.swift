@@ -35,6 +35,7 @@ public struct BrokerAccount: Sendable {
         id = try row.decode("id")
         userID = try row.decode("user_id")
         let brokerName: String = try row.decode("broker")
+        if brokerName == ManualAccount.broker { throw SyncError.manualAccount(id) }
         guard let broker = BrokerKind(rawValue: brokerName) else { throw SyncError.unknownBroker(brokerName) }
         self.broker = broker
         label = try row.decode("label")
@@ -77,6 +78,8 @@ public enum SyncError: Error, CustomStringConvertible, Sendable, RetryClassifyin
     case unknownBroker(String)
     case missingCredential(account: UUID, field: String)
     case unknownAccount(UUID)
+    /// A manual account has no broker to sync from (`ManualAccount`).
+    case manualAccount(UUID)
 
     /// Wrong data is not fixed by retrying: dead-letter at once with the reason.
     public var isRetryable: Bool { false }
@@ -86,6 +89,7 @@ public enum SyncError: Error, CustomStringConvertible, Sendable, RetryClassifyin
         case .unknownBroker(let name): return "broker_accounts.broker: unknown broker '\(name)'"
         case .missingCredential(let account, let field): return "broker_accounts.\(field)_sealed: missing for account \(account)"
         case .unknownAccount(let id): return "account_id: no broker account \(id)"
+        case .manualAccount(let id): return "account_id: \(id) is \(ManualAccount.reason)"
         }
     }
 }

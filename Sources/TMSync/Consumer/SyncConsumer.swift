@@ -109,7 +109,14 @@ public struct SyncConsumer: Sendable {
     /// The sync itself, under the account's lock.
     func syncLocked(_ message: SyncTrigger.Message, delivery: MessageFence, lease: LockLease, logger: Logger) async throws -> Outcome {
         // Read under the lock: the status, cursor and last sync another consumer may just have moved.
-        guard let account = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) }) else {
+        let loaded: BrokerAccount?
+        do {
+            loaded = try await pool.withConnection({ try BrokerAccount.load($0, id: message.accountID) })
+        } catch SyncError.manualAccount {
+            // Nothing to sync (sync-trigger never schedules one; a message enqueued by hand lands here).
+            return .skipped("account is \(ManualAccount.reason)")
+        }
+        guard let account = loaded else {
             throw SyncError.unknownAccount(message.accountID)
         }
         guard account.status == "active" else { return .skipped("account is \(account.status)") }
@@ -328,20 +335,22 @@ public struct SyncBusy: Error, CustomStringConvertible, Sendable {
     public var description: String { reason }
 }
 
-/// A `trade-events` message: a trade created or corrected by a sync.
-struct TradeEvent: Codable {
-    var event: String
-    var accountID: String
-    var userID: String
-    var tradeID: String
-    var brokerTradeID: String
-    var brokerOrderID: String
-    var symbol: String
-    var side: String
-    var quantity: String
-    var price: String
-    var fee: String
-    var executedAt: String
+/// A `trade-events` message: a trade created or corrected — by a sync, or by `tm trades import`
+/// (manual accounts; no broker order id, so `broker_order_id` is empty). One shape for both, so
+/// the consumers of `trade-events` need not know where a trade came from.
+public struct TradeEvent: Codable, Sendable {
+    public var event: String
+    public var accountID: String
+    public var userID: String
+    public var tradeID: String
+    public var brokerTradeID: String
+    public var brokerOrderID: String
+    public var symbol: String
+    public var side: String
+    public var quantity: String
+    public var price: String
+    public var fee: String
+    public var executedAt: String
 
     enum CodingKeys: String, CodingKey {
         case event, accountID = "account_id", userID = "user_id", tradeID = "trade_id", brokerTradeID = "broker_trade_id",
@@ -349,22 +358,33 @@ struct TradeEvent: Codable {
     }
 
     /// The message's idempotency key: the trade and its content.
-    var key: String { "trade:\(accountID):\(brokerTradeID):\(revision)" }
-    let revision: String
+    public var key: String { "trade:\(accountID):\(brokerTradeID):\(revision)" }
+    /// "c" for a created trade; "u-<row version>" for a correction, so every correction of a trade
+    /// gets its own key, even one that restores an earlier value.
+    public let revision: String
+
+    /// - Parameter version: the trade row's version (its transaction id, `xmin`); used for corrections.
+    public init(created: Bool, version: String, accountID: UUID, userID: UUID, tradeID: UUID, brokerTradeID: String, brokerOrderID: String,
+                symbol: String, side: String, quantity: String, price: String, fee: String, executedAt: Date) {
+        revision = created ? "c" : "u-\(version)"
+        event = created ? "trade.created" : "trade.updated"
+        self.accountID = accountID.uuidString.lowercased()
+        self.userID = userID.uuidString.lowercased()
+        self.tradeID = tradeID.uuidString.lowercased()
+        self.brokerTradeID = brokerTradeID
+        self.brokerOrderID = brokerOrderID
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.price = price
+        self.fee = fee
+        self.executedAt = ISO8601DateFormatter().string(from: executedAt)
+    }
 
     init(_ changed: SyncWriter.ChangedTrade, account: BrokerAccount) {
-        revision = changed.revision
-        event = changed.created ? "trade.created" : "trade.updated"
-        accountID = account.id.uuidString.lowercased()
-        userID = account.userID.uuidString.lowercased()
-        tradeID = changed.id.uuidString.lowercased()
-        brokerTradeID = changed.trade.brokerTradeID
-        brokerOrderID = changed.trade.brokerOrderID
-        symbol = changed.trade.symbol
-        side = changed.trade.side.rawValue
-        quantity = "\(changed.trade.quantity)"
-        price = "\(changed.trade.price)"
-        fee = "\(changed.trade.fee)"
-        executedAt = ISO8601DateFormatter().string(from: changed.trade.executedAt)
+        self.init(created: changed.created, version: changed.version, accountID: account.id, userID: account.userID, tradeID: changed.id,
+                  brokerTradeID: changed.trade.brokerTradeID, brokerOrderID: changed.trade.brokerOrderID, symbol: changed.trade.symbol,
+                  side: changed.trade.side.rawValue, quantity: "\(changed.trade.quantity)", price: "\(changed.trade.price)",
+                  fee: "\(changed.trade.fee)", executedAt: changed.trade.executedAt)
     }
 }

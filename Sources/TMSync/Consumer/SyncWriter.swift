@@ -50,18 +50,7 @@ struct SyncWriter {
     /// Writes the `trade-events` messages of this sync into the outbox, in the sync's transaction:
     /// they exist exactly when the trades they announce do.
     func recordEvents(_ changed: [ChangedTrade]) throws {
-        for start in stride(from: 0, to: changed.count, by: 200) {
-            var binds: [PostgresData?] = [account.id.postgresData()]
-            var rows: [String] = []
-            for trade in changed[start..<min(start + 200, changed.count)] {
-                let event = TradeEvent(trade, account: account)
-                binds += [event.key.postgresData(), String(decoding: try JSONEncoder().encode(event), as: UTF8.self).postgresData()]
-                rows.append("($1, $\(binds.count - 1), $\(binds.count)::jsonb)")
-            }
-            try db.execute(PostgresQuery(
-                unsafeSQL: "INSERT INTO trade_event_outbox (account_id, event_key, payload) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (event_key) DO NOTHING",
-                binds: binds))
-        }
+        try TradeEventOutbox.record(db, account: account.id, events: changed.map { TradeEvent($0, account: account) })
     }
 
     /// The exchange to record when the broker names none (Alpaca, Binance).

@@ -42,6 +42,24 @@ public struct TradeEventOutbox: Sendable {
         public var refusal: String?
     }
 
+    /// Writes `events` of `account` into the outbox, inside the caller's transaction (a sync's, an
+    /// import's): they exist exactly when the trades they announce do. An event already waiting
+    /// (same key) is not written twice.
+    public static func record(_ db: PostgresConnection, account: UUID, events: [TradeEvent]) throws {
+        let encoder = JSONEncoder()
+        for start in stride(from: 0, to: events.count, by: 200) {
+            var binds: [PostgresData?] = [account.postgresData()]
+            var rows: [String] = []
+            for event in events[start..<min(start + 200, events.count)] {
+                binds += [event.key.postgresData(), String(decoding: try encoder.encode(event), as: UTF8.self).postgresData()]
+                rows.append("($1, $\(binds.count - 1), $\(binds.count)::jsonb)")
+            }
+            try db.execute(PostgresQuery(
+                unsafeSQL: "INSERT INTO trade_event_outbox (account_id, event_key, payload) VALUES \(rows.joined(separator: ", ")) ON CONFLICT (event_key) DO NOTHING",
+                binds: binds))
+        }
+    }
+
     /// Publishes up to `limit` waiting events, oldest first — one account's (after its sync) or
     /// everyone's (`account: nil`, the drain) — and deletes what was sent. Never throws: a failure
     /// keeps the events for the next pass.

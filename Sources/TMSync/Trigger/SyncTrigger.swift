@@ -1,13 +1,14 @@
 import Foundation
 import Logging
+import TMBrokers
 import TMPostgres
 import TMQueue
 
 /// `sync-trigger`: enqueues one `broker-sync` message per account due for sync.
 ///
-/// Guarantees: an account is due when it is active, enabled and its `next_sync_at` has passed; its
-/// message has the key `sync:<account>:<slot>`, so a second trigger run for the same slot (a
-/// redelivery, two schedulers by accident) enqueues nothing twice; `next_sync_at` moves on only for
+/// Guarantees: an account is due when it is active, enabled, not manual (nothing to call) and its
+/// `next_sync_at` has passed; its message has the key `sync:<account>:<slot>`, so a second trigger
+/// run for the same slot (a redelivery, two schedulers by accident) enqueues nothing twice; `next_sync_at` moves on only for
 /// accounts whose message is enqueued (or already was), so a failed enqueue is retried next run.
 /// Thousands of accounts take one query, one pipelined enqueue per chunk, and one update.
 public struct SyncTrigger: Sendable {
@@ -47,7 +48,7 @@ public struct SyncTrigger: Sendable {
         let due = try await pool.withConnection { db in
             try db.query("""
                 SELECT id FROM broker_accounts
-                WHERE status = 'active' AND next_sync_at <= greatest(\(slot), now())
+                WHERE status = 'active' AND broker <> \(ManualAccount.broker) AND next_sync_at <= greatest(\(slot), now())
                 ORDER BY next_sync_at LIMIT \(limit)
                 """).rows.map { try $0.decode("id", as: UUID.self) }
         }
