@@ -58,12 +58,18 @@ import TMRedis
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
         let tag = UUID().uuidString
-        let m = try await readAll(queue, keys: ["a-\(tag)", nil, "c-\(tag)", nil, "e-\(tag)", nil]).map(\.read)
+        let m = try await readAll(queue, keys: ["a-\(tag)", nil, "c-\(tag)", nil, "e-\(tag)", nil, "g-\(tag)"]).map(\.read)
         let keys = queue.keys()
         let now = nowMillis()
+        // m6 was retried already (acked, parked in the delayed set, its epoch live): its late
+        // completion at the same epoch finds the entry no longer pending.
+        let member = #"{"id":"\#(m[6].id)","key":"g-\#(tag)","payload":"{\"n\":6}","attempt":"1","enqueued_at":"0","history":"[]"}"#
+        let retried = try await queue.redis.run(QueueScripts.retry, keys: [keys.stream, keys.delayed, keys.epochs],
+                                                arguments: [QueueConsumer.group, m[6].sid, m[6].id, m[6].epoch, now + 60_000, member])
+        #expect(retried.string == "ok")
         // m0 keyed, m1 plain, m2 keyed at a stale epoch, m3 listed twice, m4 keyed without a result; m5 not listed.
         let listed: [(Read, Int64, String)] = [(m[0], m[0].epoch, "r0"), (m[1], m[1].epoch, ""), (m[2], m[2].epoch - 1, "r2"),
-                                               (m[3], m[3].epoch, ""), (m[3], m[3].epoch, ""), (m[4], m[4].epoch, "")]
+                                               (m[3], m[3].epoch, ""), (m[3], m[3].epoch, ""), (m[4], m[4].epoch, ""), (m[6], m[6].epoch, "r6")]
         var redisKeys: [any RedisArgumentConvertible] = [keys.stream, keys.epochs]
         var arguments: [any RedisArgumentConvertible] = [QueueConsumer.group]
         for (read, epoch, result) in listed {
@@ -71,7 +77,7 @@ import TMRedis
             arguments += [read.sid, read.id, epoch, result, 60_000, now, read.key == nil ? "0" : "1"]
         }
         let reply = try await queue.redis.run(QueueScripts.complete, keys: redisKeys, arguments: arguments)
-        #expect(reply.array?.map { $0.string ?? "?" } == ["ok", "ok", "stale", "ok", "stale", "ok"])
+        #expect(reply.array?.map { $0.string ?? "?" } == ["ok", "ok", "stale", "ok", "stale", "ok", "stale"])
 
         // Settled: m0, m1, m3, m4 gone from the stream and the epochs; m2 (stale) and m5 (not listed) pending.
         #expect(try await queue.streamLength() == 2)
@@ -86,10 +92,14 @@ import TMRedis
         let r4 = try await record(queue, "e-\(tag)")
         #expect(r4?["state"] as? String == "done" && r4?["id"] as? String == m[4].id && r4?["result"] == nil)
         #expect(try await queue.redis.send("TYPE", keys.epochs).string == "hash")
+        // The retried message is untouched: still parked, its epoch live, its record queued.
+        #expect(try await queue.redis.send("HGET", keys.epochs, m[6].id).string == String(m[6].epoch))
+        #expect(try await queue.redis.send("ZCARD", keys.delayed).int == 1)
+        #expect(try await record(queue, "g-\(tag)")?["state"] as? String == "queued")
 
         // Sent again (a lost reply): nothing changes.
         let again = try await queue.redis.run(QueueScripts.complete, keys: redisKeys, arguments: arguments)
-        #expect(again.array?.map { $0.string ?? "?" } == ["stale", "stale", "stale", "stale", "stale", "stale"])
+        #expect(again.array?.map { $0.string ?? "?" } == ["stale", "stale", "stale", "stale", "stale", "stale", "stale"])
         #expect(try await queue.streamLength() == 2)
     }
 
