@@ -143,9 +143,9 @@ public final class PriceAlertEvaluator: Sendable {
     /// (the rows returned are the winners), their notifications, and the cross alerts' last seen prices.
     private func commit(_ plan: EvaluationPlan, now: Date) async throws -> [FiredAlert] {
         // Sorted by id, so concurrent evaluators take the rows' locks in one order.
-        let hits = plan.hits.sorted { $0.alert.id.uuidString < $1.alert.id.uuidString }
+        let hits = plan.hits.sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
         let byID = Dictionary(hits.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let seen = plan.lastSeen.sorted { $0.key.uuidString < $1.key.uuidString }
+        let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
         return try await pool.transaction { db in
             let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
             if !rearm.isEmpty { _ = try PriceAlertRules.rearm(db, ids: rearm, now: now) }
@@ -178,6 +178,13 @@ public final class PriceAlertEvaluator: Sendable {
             }
             return fired
         }
+    }
+
+    /// Postgres's order of uuids (bytewise; the same as their text's), compared without formatting
+    /// them: a batch that first sees an instrument sorts its 30 cross alerts' ids per tick, and
+    /// `uuidString` per comparison took most of the evaluator's time then (PROFILE.md).
+    static func lockOrder(_ a: UUID, _ b: UUID) -> Bool {
+        withUnsafeBytes(of: a.uuid) { x in withUnsafeBytes(of: b.uuid) { y in memcmp(x.baseAddress!, y.baseAddress!, 16) < 0 } }
     }
 
     /// The notification of firing number `fireCount` of an alert.

@@ -455,15 +455,17 @@ public final class QueueConsumer: Sendable {
     private func settle(_ delivery: Delivery, _ settlement: Settlement, settler: ScriptBatcher, logger: Logger) async {
         let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
         let now = nowMillis()
-        let script: RedisScript
-        var redisKeys: [any RedisArgumentConvertible]
-        let arguments: [any RedisArgumentConvertible]
+        // Completions go out merged with the others of the shard (`ScriptBatcher`); retries and
+        // dead letters as calls of their own scripts.
+        var completion: ScriptBatcher.Completion?
+        var script = QueueScripts.retry
+        var redisKeys: [any RedisArgumentConvertible] = []
+        var arguments: [any RedisArgumentConvertible] = []
         switch settlement {
         case .complete(let result):
-            script = QueueScripts.complete
-            redisKeys = [keys.stream, keys.epochs]
-            if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
-            arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, result ?? "", manifest.retention.completed.milliseconds, now]
+            completion = ScriptBatcher.Completion(
+                keys: keys, group: Self.group, streamID: delivery.streamID, id: delivery.id, epoch: delivery.epoch, key: delivery.key,
+                result: result ?? "", ttlMillis: manifest.retention.completed.milliseconds, now: now)
         case .retry(let error, let delay):
             script = QueueScripts.retry
             redisKeys = [keys.stream, keys.delayed, keys.epochs]
@@ -491,7 +493,9 @@ public final class QueueConsumer: Sendable {
         let deadline = ContinuousClock.now + manifest.visibilityTimeout
         while true {
             do {
-                let reply = try await settler.run(script, keys: redisKeys, arguments: arguments)
+                let reply = if let completion { try await settler.complete(completion) } else {
+                    try await settler.run(script, keys: redisKeys, arguments: arguments)
+                }
                 if reply.string == "stale" {
                     state.withLock { $0.counters.stale += 1 }
                     logger.warning("outcome discarded: the message was taken over by another consumer", metadata: ["epoch": "\(delivery.epoch)"])

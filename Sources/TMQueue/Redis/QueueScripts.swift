@@ -140,23 +140,41 @@ enum QueueScripts {
         return alive
         """)
 
-    /// Success: ack, delete and record the outcome under the idempotency key, in one step, so a
-    /// duplicate or a replay of finished work is answered from the record. Like every settle
-    /// script it refuses (`stale`) unless the epoch matches and the entry is still pending, so a
-    /// re-run after a lost reply, or a consumer that lost the message, changes nothing.
-    /// KEYS: stream, epochs, [idempotency]. ARGV: group, sid, id, epoch, result, ttl, now → "ok" | "stale"
+    /// Success, for one message or many of one shard (`ScriptBatcher` merges the completions that
+    /// arrive together into one call): each is acked, deleted and its outcome recorded under its
+    /// idempotency key, in one step, so a duplicate or a replay of finished work is answered from
+    /// the record. Like every settle script it judges each message on its own and refuses it
+    /// (`stale`) unless its epoch matches and its entry is still pending, so a re-run after a lost
+    /// reply, a message listed twice, or a consumer that lost the message changes nothing.
+    /// KEYS: stream, epochs, then the idempotency key of each keyed message, in message order
+    /// ARGV: group, then per message: sid, id, epoch, result, ttl, now, keyed ("1" | "0")
+    /// → one reply per message, in order: "ok" | "stale"
     static let complete = RedisScript("""
-        if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return 'stale' end
-        -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
-        if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
-        redis.call('XDEL', KEYS[1], ARGV[2])
-        redis.call('HDEL', KEYS[2], ARGV[3])
-        if KEYS[3] then
-          local record = {id = ARGV[3], state = 'done', at = tonumber(ARGV[7])}
-          if ARGV[5] ~= '' then record.result = ARGV[5] end
-          redis.call('SET', KEYS[3], cjson.encode(record), 'PX', ARGV[6])
+        local out, k = {}, 2
+        for i = 2, #ARGV, 7 do
+          local sid, id, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+          local idem
+          if ARGV[i + 6] == '1' then
+            k = k + 1
+            idem = KEYS[k]
+          end
+          if redis.call('HGET', KEYS[2], id) ~= epoch then
+            out[#out + 1] = 'stale'
+          -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
+          elseif redis.call('XACK', KEYS[1], ARGV[1], sid) == 0 then
+            out[#out + 1] = 'stale'
+          else
+            redis.call('XDEL', KEYS[1], sid)
+            redis.call('HDEL', KEYS[2], id)
+            if idem then
+              local record = {id = id, state = 'done', at = tonumber(ARGV[i + 5])}
+              if ARGV[i + 3] ~= '' then record.result = ARGV[i + 3] end
+              redis.call('SET', idem, cjson.encode(record), 'PX', ARGV[i + 4])
+            end
+            out[#out + 1] = 'ok'
+          end
         end
-        return 'ok'
+        return out
         """)
 
     /// A failed attempt with retries left: ack and delete the entry and park the message, with its
