@@ -82,7 +82,7 @@ let package = Package(
         // Live portfolio values in Redis and the daily snapshots.
         .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Analytics: FIFO matching and performance metrics per user, the nightly run and the fresh-within-seconds refresh.
-        .target(name: "TMAnalytics", dependencies: ["TMMarketData", "TMRisk", "TMLocks", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMAnalytics", dependencies: ["TMMarketData", "TMRisk", "TMSync", "TMBrokers", "TMLocks", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.
         .target(name: "TMBrokerSim", dependencies: ["TMCrypto", "TMCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "broker-sim", dependencies: ["TMBrokerSim", "TMCore", .product(name: "Logging", package: "swift-log")]),
