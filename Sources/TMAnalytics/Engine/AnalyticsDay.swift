@@ -1,3 +1,5 @@
+import TMCore
+
 /// A calendar date (proleptic Gregorian) as a day number since 1970-01-01: what the analytics group
 /// fills by, in the exchange's zone. Arithmetic on the day number, no Foundation `Calendar`, so
 /// dating ten million fills costs nanoseconds each.
@@ -33,36 +35,11 @@ public struct AnalyticsDay: Sendable, Hashable, Comparable, CustomStringConverti
     public static func < (a: AnalyticsDay, b: AnalyticsDay) -> Bool { a.daysSinceEpoch < b.daysSinceEpoch }
 }
 
-/// Day-number arithmetic (Howard Hinnant's civil-from-days algorithms): exact for every date.
+/// The analytics' calendar: periods, weekdays and day texts on day numbers (`CivilDays`).
 enum CivilCalendar {
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-    }
-
-    static func daysIn(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
+    @inline(__always) static func days(year: Int, month: Int, day: Int) -> Int { CivilDays.days(year: year, month: month, day: day) }
+    @inline(__always) static func civil(_ days: Int) -> (year: Int, month: Int, day: Int) { CivilDays.civil(days) }
+    static func daysIn(year: Int, month: Int) -> Int { CivilDays.daysIn(year: year, month: month) }
 
     /// Monday 0 … Sunday 6 (1970-01-01 was a Thursday).
     @inline(__always) static func isoWeekday(_ days: Int) -> Int { ((days % 7) + 7 + 3) % 7 }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// The brokers' time stamps to UTC instants, without `DateFormatter` (locale- and thread-sensitive).
 ///
@@ -93,22 +94,7 @@ public enum WireTime {
 
     /// Seconds since 1970-01-01T00:00:00 of a proleptic Gregorian civil time; nil for impossible dates.
     public static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hour: Int, _ minute: Int, _ second: Int) -> Int? {
-        guard (1...12).contains(month), day >= 1, day <= daysInMonth(year, month) else { return nil }
-        // Days from the civil date, counting years from March so the leap day falls at the end.
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * ((month + 9) % 12) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
-        return days * 86_400 + hour * 3600 + minute * 60 + second
-    }
-
-    private static func daysInMonth(_ year: Int, _ month: Int) -> Int {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
+        guard (1...12).contains(month), day >= 1, day <= CivilDays.daysIn(year: year, month: month) else { return nil }
+        return CivilDays.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
     }
 }
