@@ -43,7 +43,8 @@ extension PostgresConnection {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(handle, &buffer, 0)
             if length > 0, let buffer {
-                // After the body failed, keep reading to the end so the protocol is back at idle.
+                // After the body failed, keep reading to the end so the protocol is back at idle and every
+                // buffer is freed (libpq would also swallow the rest on the next command, but leak nothing here).
                 if failure == nil {
                     do {
                         try row(UnsafeRawBufferPointer(start: buffer, count: Int(length)))
