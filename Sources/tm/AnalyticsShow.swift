@@ -40,14 +40,35 @@ struct AnalyticsShow: AsyncParsableCommand {
         }
         let shown = try await AnalyticsCache(pool: pool, redis: redis).show(user: id, period: period, day: at.flatMap { AnalyticsDay($0) })
         await pool.shutdown()
+        // Stored as jsonb, which orders keys by length: shown in the report's own order again.
+        let template = AnalyticsEngine.json(AnalyticsReport(userID: id, currency: "", period: period, periodStart: ""))
+        let reports = shown.reports.map { Self.ordered($0, like: template) }
         if json {
-            print(JSONValue.array(shown.reports).prettyText)
+            print(JSONValue.array(reports).prettyText)
             return
         }
         print("analytics of \(user) (\(id.uuidString.lowercased())): \(period.rawValue)"
               + (period == .all ? "" : " from \(shown.periodStart)") + (shown.cached ? " (from the cache)" : ""))
         if shown.reports.isEmpty { print("no analytics yet: no fills synced or imported, and no capital set") }
-        for report in shown.reports { Self.render(report) }
+        for report in reports { Self.render(report) }
+    }
+
+    static let weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+    /// `value` with every object's members in the template's order (members the template lacks
+    /// after them: weekdays Monday first, others as they were).
+    static func ordered(_ value: JSONValue, like template: JSONValue?) -> JSONValue {
+        switch value {
+        case .object(let members):
+            let order = template?.objectFields?.map(\.key) ?? []
+            func rank(_ key: String) -> Int { order.firstIndex(of: key) ?? weekdays.firstIndex(of: key).map { order.count + $0 } ?? Int.max }
+            let sorted = members.enumerated().sorted { (rank($0.element.key), $0.offset) < (rank($1.element.key), $1.offset) }.map(\.element)
+            return .object(sorted.map { ($0.key, ordered($0.value, like: template?[$0.key])) })
+        case .array(let items):
+            return .array(items.map { ordered($0, like: template?.arrayValue?.first) })
+        default:
+            return value
+        }
     }
 
     /// One report as `label  value` lines: decimals exactly as stored, fractions named `*rate` or
