@@ -80,7 +80,7 @@ let package = Package(
         // Alerts: price alerts on ticks, limit alerts and the escalation of unacknowledged alerts.
         .target(name: "TMAlerts", dependencies: ["TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Live portfolio values in Redis and the daily snapshots.
-        .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TMPortfolio", dependencies: ["TMMarketData", "TMRisk", "TMSync", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // Analytics: FIFO matching and performance metrics per user, the nightly run and the fresh-within-seconds refresh.
         .target(name: "TMAnalytics", dependencies: ["TMMarketData", "TMRisk", "TMSync", "TMBrokers", "TMLocks", "TMQueue", "TMRedis", "TMPostgres", "TMFunctionRuntime", "TMCore", .product(name: "Logging", package: "swift-log")]),
         // The broker simulator: Kite, Upstox, Alpaca and Binance wire formats over one in-memory exchange, with fault injection.

@@ -2,6 +2,7 @@ import Foundation
 import TMCore
 import TMFunctionRuntime
 import TMPostgres
+import TMSync
 
 /// The `analytics-refresh` function (Functions/analytics-refresh), on `trade-events`: a sync's
 /// `trade.created` / `trade.updated` (they name `user_id`) and the order path's `order.state`
@@ -31,15 +32,13 @@ public struct AnalyticsRefreshFunction: FunctionHandler {
     /// Whose analytics one record changes.
     static func subject(of record: InvocationRecord) throws -> Subject {
         guard let body = try? JSONValue.parse(record.body), body.objectFields != nil else { throw RecordRejected("(body): not a JSON object") }
-        if body["event"]?.stringValue == "order.state", let filled = body["filled_quantity"]?.stringValue.flatMap(DecimalText.parse), filled == 0 {
-            return .skip("skipped: an order state change without a fill")
-        }
-        for (field, subject) in [("user_id", Subject.user), ("account_id", Subject.account)] {
-            guard let value = body[field], value != .null else { continue }
-            guard let text = value.stringValue, let id = UUID(uuidString: text) else { throw RecordRejected("\(field): '\(value.text)' is not a UUID") }
-            return subject(id)
-        }
-        throw RecordRejected("(body): neither user_id nor account_id: not a trade event")
+        do {
+            switch try TradeEventSubject.of(body) {
+            case .user(let id): return .user(id)
+            case .account(let id): return .account(id)
+            case nil: return .skip("skipped: an order state change without a fill")
+            }
+        } catch { throw RecordRejected(error.description) }
     }
 
     /// The users of `accounts` (accounts without one are absent).

@@ -1,6 +1,7 @@
 import Foundation
 import TMCore
 import TMPostgres
+import TMSync
 import TMRisk
 
 /// Users' whole histories of fills, read for the analytics in one binary COPY.
@@ -26,7 +27,7 @@ public struct FillReader: Sendable {
     public init() {}
 
     /// The instrument's currency, else the account's broker's: one definition for every reader.
-    static let currencySQL = "COALESCE(i.currency, CASE a.broker WHEN 'alpaca' THEN 'USD' WHEN 'binance' THEN 'USDT' ELSE 'INR' END)"
+    static let currencySQL = "COALESCE(i.currency, \(BrokerAccount.currencySQL(broker: "a.broker")))"
 
     /// COPY cannot bind parameters: the only literal in it is the uuid array, built from typed
     /// `UUID`s by `PostgresArrayText.uuids`, never from user text.

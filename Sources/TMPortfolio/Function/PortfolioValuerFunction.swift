@@ -1,6 +1,7 @@
 import Foundation
 import TMCore
 import TMFunctionRuntime
+import TMSync
 
 /// The `portfolio-valuer` function (Functions/portfolio-valuer): its records are
 /// - `trade-events` messages (a sync's `trade.created`/`trade.updated`, the order path's
@@ -41,15 +42,13 @@ public struct PortfolioValuerFunction: FunctionHandler {
             }
             throw RecordRejected("slot: missing (or give date: YYYY-MM-DD)")
         }
-        if body["event"]?.stringValue == "order.state", let filled = body["filled_quantity"]?.stringValue.flatMap(DecimalText.parse), filled == 0 {
-            return .skip("skipped: an order state change without a fill")
-        }
-        for (field, make) in [("user_id", Work.user), ("account_id", Work.account)] {
-            guard let value = body[field] else { continue }
-            guard let text = value.stringValue, let id = UUID(uuidString: text) else { throw RecordRejected("\(field): '\(value.text)' is not a UUID") }
-            return make(id)
-        }
-        throw RecordRejected("(body): neither user_id nor account_id: not a trade event")
+        do {
+            switch try TradeEventSubject.of(body) {
+            case .user(let id): return .user(id)
+            case .account(let id): return .account(id)
+            case nil: return .skip("skipped: an order state change without a fill")
+            }
+        } catch { throw RecordRejected(error.description) }
     }
 
     public func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {

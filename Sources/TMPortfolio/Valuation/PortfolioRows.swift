@@ -2,6 +2,7 @@ import Foundation
 import TMCore
 import TMMarketData
 import TMPostgres
+import TMSync
 import TMRisk
 
 /// What the valuation reads from Postgres, and who holds what.
@@ -12,7 +13,7 @@ import TMRisk
 /// stay (their positions as of the last sync are still theirs).
 public enum PortfolioRows {
     /// The currency of an instrument that is not in `instruments`: the broker's usual one.
-    static let brokerCurrencySQL = "CASE a.broker WHEN 'alpaca' THEN 'USD' WHEN 'binance' THEN 'USDT' ELSE 'INR' END"
+    static let brokerCurrencySQL = BrokerAccount.currencySQL(broker: "a.broker")
 
     /// The UTC day `day` (`YYYY-MM-DD`) as [start, end).
     public static func window(day: String) throws -> (start: Date, end: Date) {

@@ -71,6 +71,13 @@ public struct BrokerAccount: Sendable {
     /// that share one broker app key share that app's limit at the broker too, which this does not
     /// count together.
     public var budgetKey: String { id.uuidString.lowercased() }
+
+    /// The broker's settlement currency as SQL over a `broker_accounts.broker` column (alpaca USD,
+    /// binance USDT, the Indian brokers and manual accounts INR): what an account's amounts are in
+    /// when the instrument master does not say.
+    public static func currencySQL(broker column: String) -> String {
+        "CASE \(column) WHEN 'alpaca' THEN 'USD' WHEN 'binance' THEN 'USDT' ELSE 'INR' END"
+    }
 }
 
 /// Sync failures that are about the account or its data rather than the broker.
