@@ -155,6 +155,13 @@ enum OrderBench {
                 last = max(last, at)
                 if let start = sent[key] { latencies.append((at - start) * 1000) }
             }
+            if rows.count < count {
+                // What the rest is doing, to tell a slow run from a stuck one.
+                let states = try db.query("""
+                    SELECT state, count(*)::int AS n FROM orders WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NULL GROUP BY state ORDER BY state
+                    """).rows.map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("n", as: Int.self))" }
+                print("  \(run): \(count - rows.count) not accepted by the deadline; rows without acceptance: \(states.joined(separator: ", "))")
+            }
             return (latencies, count - rows.count, last)
         }
 
@@ -279,7 +286,11 @@ enum OrderBench {
                                            latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "enqueued in %.2f s (%.0f/s); bench process CPU %.0f%% of one core; broker call mean %.0f µs (HTTP %.0f µs)",
                                                         enqueued, Double(burst) / enqueued, used / span * 100,
-                                                        profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)))
+                                                        profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)
+                                               + (worker.commitCounts.map { counts in
+                                                   String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks", counts.batches,
+                                                          Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks)
+                                               } ?? "")))
         }
 
         worker.stop()

@@ -3,7 +3,7 @@ import TMPostgres
 
 /// Refuses Postgres writes made under a stale fence — a lock lease (`LockLease`) or a message's
 /// delivery (`MessageFence`, the epoch every function record carries) — using the `lock_fences`
-/// table and `tm_advance_fence(resource, token)` of migration 0001.
+/// table and `tm_advance_fences` (migration 0021; `tm_advance_fence` of migration 0001 for one).
 ///
 /// Guarantees: call `advance` first inside the transaction that does the guarded writes. It raises
 /// the stored fence to `token`, or throws `LockError.staleFencingToken` when a holder with a larger
@@ -13,12 +13,7 @@ import TMPostgres
 public enum FencingGuard {
     /// Raises the fence of `resource` to `token` in the connection's open transaction, or throws.
     public static func advance(_ db: PostgresConnection, resource: String, token: Int64) throws {
-        // Outside a transaction the fence would commit on its own and protect nothing after it.
-        guard db.isInTransaction else {
-            throw PostgresError(kind: .client, message: "FencingGuard.advance must run inside the transaction it guards")
-        }
-        let passed = try db.query("SELECT tm_advance_fence(\(resource), \(token)) AS passed").scalar(as: Bool.self)
-        guard passed else { throw LockError.staleFencingToken(resource: resource, token: token) }
+        try advance(db, pairs: [(resource, token)])
     }
 
     /// `advance` with the fence's resource and token.
@@ -26,12 +21,34 @@ public enum FencingGuard {
         try advance(db, resource: fence.resource, token: fence.fencingToken)
     }
 
-    /// `advance` for each fence, in resource order: two transactions taking the same fences never
-    /// wait for each other's rows in opposite orders (no deadlock).
+    /// `advance` for each fence, in one statement (`tm_advance_fences`), in resource order: two
+    /// transactions taking the same fences never wait for each other's rows in opposite orders (no
+    /// deadlock). A fence given twice with one token counts once; one resource with two different
+    /// tokens (two deliveries of one message) is refused for the older token, whatever the rows say,
+    /// since only one of the two can be the newest.
     public static func advance(_ db: PostgresConnection, fences: [any Fence]) throws {
-        for fence in fences.sorted(by: { $0.resource < $1.resource }) {
-            try advance(db, resource: fence.resource, token: fence.fencingToken)
+        try advance(db, pairs: fences.map { ($0.resource, $0.fencingToken) })
+    }
+
+    private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)]) throws {
+        // Outside a transaction the fence would commit on its own and protect nothing after it.
+        guard db.isInTransaction else {
+            throw PostgresError(kind: .client, message: "FencingGuard.advance must run inside the transaction it guards")
         }
+        var tokens: [String: Int64] = [:]
+        for (resource, token) in pairs {
+            if let other = tokens[resource], other != token {
+                throw LockError.staleFencingToken(resource: resource, token: min(other, token))
+            }
+            tokens[resource] = token
+        }
+        guard !tokens.isEmpty else { return }
+        let ordered = tokens.sorted { $0.key < $1.key }
+        let stale = try db.query("""
+            SELECT stale_resource, stale_token
+            FROM tm_advance_fences(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
+            """).rows.first
+        if let stale { throw LockError.staleFencingToken(resource: try stale.decode("stale_resource"), token: try stale.decode("stale_token")) }
     }
 
     /// Deletes message fences (`message:…`) not advanced for `age`, at most `limit` rows; returns how

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import TMCore
 import TMLocks
 import TMPostgres
 import TMRedis
@@ -56,6 +57,39 @@ import TMRedis
         await pool.shutdown()
         database.drop()
         await new.cleanUp(resource)
+    }
+
+    /// Many fences in one statement: each passes or not by its own row, the first stale one (in
+    /// resource order) is named, and nothing of the transaction commits when one is stale; one
+    /// resource with two tokens is refused for the older whatever the rows hold.
+    @Test func manyFencesAdvanceTogetherAndOneStaleRefusesTheTransaction() async throws {
+        let database = try TestDatabase(migrated: true, prefix: "tm_locks")
+        let pool = PostgresPool(configuration: database.configuration, size: 1)
+        let (a, b, c) = (TestServers.uniqueName("fa"), TestServers.uniqueName("fb"), TestServers.uniqueName("fc"))
+        struct Token: Fence { let resource: String; let fencingToken: Int64 }
+        try await pool.execute("CREATE TABLE fenced_many (n int NOT NULL)")
+        try await pool.transaction(fencedBy: [Token(resource: a, fencingToken: 5), Token(resource: b, fencingToken: 5), Token(resource: b, fencingToken: 5)]) { db in
+            try db.execute("INSERT INTO fenced_many VALUES (1)")
+        }
+        // b is now at 5: a fence set holding b at 4 is refused, naming b, and rolls back.
+        await #expect(throws: LockError.staleFencingToken(resource: b, token: 4)) {
+            try await pool.transaction(fencedBy: [Token(resource: c, fencingToken: 1), Token(resource: b, fencingToken: 4),
+                                                  Token(resource: a, fencingToken: 6)]) { db in
+                try db.execute("INSERT INTO fenced_many VALUES (2)")
+            }
+        }
+        // Two deliveries of one message in one set: the older is refused before any row is read.
+        await #expect(throws: LockError.staleFencingToken(resource: c, token: 7)) {
+            try await pool.transaction(fencedBy: [Token(resource: c, fencingToken: 8), Token(resource: c, fencingToken: 7)]) { db in
+                try db.execute("INSERT INTO fenced_many VALUES (3)")
+            }
+        }
+        #expect(try await pool.query("SELECT n FROM fenced_many").map { try $0.decode(0, as: Int.self) } == [1])
+        let tokens = try await pool.query("SELECT resource, token FROM lock_fences WHERE resource = ANY(\(PostgresData.array([a, b, c]))::text[]) ORDER BY resource")
+            .map { "\(try $0.decode(0, as: String.self))=\(try $0.decode(1, as: Int64.self))" }
+        #expect(tokens == ["\(a)=5", "\(b)=5"], "the refused sets raised nothing: a stayed at 5, c was never written")
+        await pool.shutdown()
+        database.drop()
     }
 
     @Test func advanceOutsideATransactionIsRefused() async throws {

@@ -7,8 +7,9 @@ import TMOrders
 import TMPostgres
 
 /// The group commit's guarantees against a real Postgres: writers waiting together commit in one
-/// transaction, each still fenced by its own fences; a stale fence in a batch makes the batch fall
-/// back to one transaction per writer, so the stale writer commits nothing and the others commit.
+/// transaction, their writes merged into one statement, each still fenced by its own fences; a stale
+/// fence in a batch makes the batch fall back to one transaction per writer, so the stale writer
+/// commits nothing and the others commit.
 @Suite(.serialized) struct GroupCommitTests {
     /// A scratch table, a pool on a migrated database, and a writer that holds the committer busy
     /// until released, so the writers that come meanwhile wait together and form one batch.
@@ -16,37 +17,41 @@ import TMPostgres
         let database: TestDatabase
         let db: PostgresConnection
         let pool: PostgresPool
-        let commits: GroupCommit
+        let commits: GroupCommit<String, Void>
         let released = Locked(false)
         let blocking = Locked(false)
+        /// Statements `perform` ran (one per batch, whatever its size).
+        let statements = Locked(0)
 
         init() throws {
             database = try TestDatabase(migrated: true, prefix: "tm_group")
             db = try database.connect()
             try db.simpleQuery("CREATE TABLE written (name text PRIMARY KEY, txid bigint NOT NULL DEFAULT txid_current())")
             pool = PostgresPool(configuration: database.configuration, size: 4)
-            commits = GroupCommit(pool: pool, maxBatch: 64)
+            let (released, blocking, statements) = (released, blocking, statements)
+            // Every name of the batch in ONE statement; the write "blocker" holds the committer
+            // busy until released, so the writers that come meanwhile wait together.
+            commits = GroupCommit(pool: pool, maxBatch: 64) { db, names in
+                try db.execute("INSERT INTO written (name) SELECT unnest(\(PostgresData.array(names))::text[])")
+                statements.withLock { $0 += 1 }
+                if names.contains("blocker") {
+                    blocking.withLock { $0 = true }
+                    while !released.withLock({ $0 }) { usleep(2_000) }
+                }
+                return names.map { _ in () }
+            }
         }
 
         /// A fresh delivery's fence (epoch 1 of a message of its own).
         func fence(_ name: String, epoch: Int64 = 1) -> MessageFence { MessageFence(queue: "group-test", messageID: name, epoch: epoch) }
 
         func write(_ name: String, fences: [any Fence]) async throws {
-            try await commits.transaction(fencedBy: fences) { db in
-                try db.execute("INSERT INTO written (name) VALUES (\(name))")
-            }
+            try await commits.write(name, fencedBy: fences)
         }
 
         /// Starts the blocker: a writer alone in its transaction until `release()`.
         func block() -> Task<Void, Error> {
-            let (released, blocking) = (self.released, self.blocking)
-            return Task {
-                try await self.commits.transaction(fencedBy: [self.fence("blocker")]) { db in
-                    try db.execute("INSERT INTO written (name) VALUES ('blocker')")
-                    blocking.withLock { $0 = true }
-                    while !released.withLock({ $0 }) { usleep(2_000) }
-                }
-            }
+            Task { try await self.write("blocker", fences: [self.fence("blocker")]) }
         }
 
         func release() { released.withLock { $0 = true } }
@@ -76,6 +81,7 @@ import TMPostgres
         for writer in writers { try await writer.value }
         #expect(try b.names() == Set(names + ["blocker"]))
         #expect(try b.transactions(of: names) == 1, "the waiting writers share one transaction")
+        #expect(b.statements.withLock { $0 } == 2, "the blocker's statement, then one for the whole batch")
         let counts = b.commits.counts
         #expect(counts.batches == 1 && counts.batchedWriters == names.count && counts.fallbacks == 0, "\(counts)")
         // Each writer's fence was advanced by the batch: a delivery older than it is refused.

@@ -158,5 +158,21 @@ import TMPostgres
         }
     }
 
+    /// A list binds as one array parameter and comes back element for element, whatever the text
+    /// holds: quotes, backslashes, commas, braces, spaces, the word NULL, empty strings; nil is NULL.
+    @Test func arraysBindElementForElement() throws {
+        let conn = try TestServer.connect()
+        let texts: [String?] = ["plain", "with \"quotes\"", "back\\slash", "a,b", "{braces}", " spaced ", "NULL", "", nil, "ünïcode ₹"]
+        let back = try conn.query("SELECT t FROM unnest(\(PostgresData.array(texts))::text[]) WITH ORDINALITY AS a (t, n) ORDER BY n")
+            .map { try $0.decode("t", as: String?.self) }
+        #expect(back == texts)
+        let amounts: [Decimal?] = [Decimal(string: "0.00000001")!, nil, Decimal(string: "-12345678901234567890.5")!]
+        let sums = try conn.query("SELECT x FROM unnest(\(PostgresData.array(amounts))::numeric[]) WITH ORDINALITY AS a (x, n) ORDER BY n")
+            .map { try $0.decode("x", as: Decimal?.self) }
+        #expect(sums == amounts)
+        let empty: [Int] = []
+        #expect(try conn.query("SELECT cardinality(\(PostgresData.array(empty))::bigint[])").scalar(as: Int.self) == 0)
+    }
+
     static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 }

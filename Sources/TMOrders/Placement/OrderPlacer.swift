@@ -18,22 +18,38 @@ public struct PlacementFences: Sendable {
     /// Throws once the shard may belong to another worker: checked before every broker call, which
     /// no fence can take back.
     public var ownership: @Sendable () throws -> Void
-    /// The shard's group commit (resident worker): the placement's transactions share one with the
-    /// other accounts' writers waiting at the same time. Nil: a transaction of its own each.
-    public var commits: GroupCommit?
+    /// The worker's group commit (resident worker, cold batch): the placement's writes are merged
+    /// with the other accounts' writes waiting at the same time. Nil: a transaction of its own each.
+    public var commits: OrderCommits?
+    /// This delivery is the message's first: an order row for its key can only exist if another
+    /// message carried the same key, which the insert's conflict finds, so no look-up comes first.
+    public var firstDelivery: Bool
 
-    public init(fences: [any Fence], shardToken: Int64? = nil, ownership: @escaping @Sendable () throws -> Void = {}, commits: GroupCommit? = nil) {
+    public init(fences: [any Fence], shardToken: Int64? = nil, ownership: @escaping @Sendable () throws -> Void = {}, commits: OrderCommits? = nil,
+                firstDelivery: Bool = false) {
         self.fences = fences
         self.shardToken = shardToken
         self.ownership = ownership
         self.commits = commits
+        self.firstDelivery = firstDelivery
     }
 
-    /// Runs `body` in a transaction fenced by these fences: in the shard's group commit when there is one.
-    func transaction<T: Sendable>(_ pool: PostgresPool, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        if let commits { return try await commits.transaction(fencedBy: fences, body) }
-        return try await pool.transaction(fencedBy: fences, body)
+    /// Runs `kind` in a transaction fenced by these fences: merged in the group commit when there is one.
+    func write(_ pool: PostgresPool, _ kind: OrderWrite.Kind) async throws -> OrderWritten {
+        let write = OrderWrite(kind: kind, fencingToken: shardToken)
+        if let commits { return try await commits.group.write(write, fencedBy: fences) }
+        return try await pool.transaction(fencedBy: fences) { db in try OrderStore.perform(db, [write])[0] }
     }
+}
+
+/// The group commit of order writes one worker (or one cold invocation) shares among its handlers:
+/// see `GroupCommit`, with `OrderStore.perform` merging each batch's writes into a few statements.
+public final class OrderCommits: Sendable {
+    let group: GroupCommit<OrderWrite, OrderWritten>
+    public init(pool: PostgresPool, maxBatch: Int) {
+        group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
+    }
+    public var counts: GroupCommitCounts { group.counts }
 }
 
 /// The order's outcome is not known yet (sent, no answer; or not found at the broker so soon after
@@ -132,7 +148,7 @@ public final class OrderPlacer: Sendable {
     // MARK: Place
 
     func place(_ order: PlaceOrder, fences: PlacementFences) async throws -> PlacementResult {
-        if let existing = try await read({ try OrderStore.load($0, idempotencyKey: order.idempotencyKey) }) {
+        if !fences.firstDelivery, let existing = try await read({ try OrderStore.load($0, idempotencyKey: order.idempotencyKey) }) {
             return try await advance(existing, fences: fences)
         }
         let now = clock()
@@ -221,20 +237,9 @@ public final class OrderPlacer: Sendable {
     /// the row that took it and writes nothing.
     private func insertOrContinue(_ rows: [NewOrder], fences: PlacementFences) async throws -> Insertion {
         do {
-            let (first, notified) = try await fences.transaction(pool) { db -> (OrderRecord?, [UUID]) in
-                var notified: [UUID] = []
-                var first: OrderRecord?
-                for row in rows {
-                    guard let written = try OrderStore.insert(db, row, fencingToken: fences.shardToken, notified: &notified) else {
-                        // Only the first row can collide (children keys derive from the parent's): roll back.
-                        throw InsertRace()
-                    }
-                    if first == nil { first = written }
-                }
-                return (first, notified)
-            }
-            await announce(notified)
-            if let first { return .inserted(first) }
+            let written = try await fences.write(pool, .insert(rows))
+            await announce(written.notified)
+            if let first = written.record { return .inserted(first) }
         } catch is InsertRace {}
         guard let key = rows.first?.order.idempotencyKey, let existing = try await read({ try OrderStore.load($0, idempotencyKey: key) }) else {
             throw PlacementPending(orderID: rows[0].id, reason: "the idempotency key is taken but its order cannot be read")
@@ -535,13 +540,9 @@ public final class OrderPlacer: Sendable {
     /// One fenced transition; nil when the row had moved on (nothing written).
     private func move(_ record: OrderRecord, to state: OrderState, _ changes: OrderChanges = OrderChanges(), detail: JSONValue?,
                       fences: PlacementFences) async throws -> OrderRecord? {
-        let (moved, notified) = try await fences.transaction(pool) { db -> (OrderRecord?, [UUID]) in
-            var notified: [UUID] = []
-            let moved = try OrderStore.move(db, record, to: state, changes, detail: detail, fencingToken: fences.shardToken, notified: &notified)
-            return (moved, notified)
-        }
-        await announce(notified)
-        return moved
+        let written = try await fences.write(pool, .move(OrderMove(order: record, to: state, changes: changes, detail: detail)))
+        await announce(written.notified)
+        return written.record
     }
 
     private func reload(_ record: OrderRecord) async throws -> OrderRecord {
@@ -591,7 +592,4 @@ public final class OrderPlacer: Sendable {
 
     static func rounded(_ value: Double) -> String { String(format: "%.4f", value) }
 }
-
-/// The insert found its key taken by a racing delivery.
-private struct InsertRace: Error {}
 

@@ -74,114 +74,187 @@ enum OrderStore {
             .map(OrderRecord.init(row:))
     }
 
-    /// Inserts the row unless its idempotency key is taken and returns it as written; nil when the
-    /// key was taken (a racing delivery wrote it first: the caller re-reads and continues from that row).
-    static func insert(_ db: PostgresConnection, _ new: NewOrder, fencingToken: Int64?, notified: inout [UUID]) throws -> OrderRecord? {
-        let o = new.order
-        let inserted = try db.query("""
+    // MARK: Writes, merged
+
+    /// Runs writes of many orders (a group commit's batch, or one write alone) in the caller's
+    /// fenced transaction, in a few statements whatever their number: one INSERT of every new row,
+    /// one UPDATE of every transition, one statement for all their events and outbox messages; the
+    /// rare audit and notification rows of refusals one by one. Returns one `OrderWritten` per write,
+    /// in order. Throws `InsertRace` when a multi-row insert (a split) found only part of its keys
+    /// free: the caller rolls back and continues from the rows that took them.
+    static func perform(_ db: PostgresConnection, _ writes: [OrderWrite]) throws -> [OrderWritten] {
+        var results = Array(repeating: OrderWritten(), count: writes.count)
+        var events: [EventRows.Order] = []
+        // New rows, all in one statement; each write gets its first row (nil: the key was taken).
+        let newRows = writes.enumerated().flatMap { index, write -> [(index: Int, row: NewOrder, token: Int64?)] in
+            guard case .insert(let rows) = write.kind else { return [] }
+            return rows.map { (index, $0, write.fencingToken) }
+        }
+        if !newRows.isEmpty {
+            let inserted = try insertRows(db, newRows.map { ($0.row, $0.token) })
+            for (index, write) in writes.enumerated() {
+                guard case .insert(let rows) = write.kind else { continue }
+                let written = rows.map { inserted[$0.id] }
+                if written.allSatisfy({ $0 == nil }) { continue }
+                // Only the first row can collide (children keys derive from the parent's): part of
+                // a split written means its parent's key was taken meanwhile.
+                guard written.allSatisfy({ $0 != nil }) else { throw InsertRace() }
+                results[index].record = written[0]
+                for row in rows {
+                    var steps: [EventRows.Step] = [(nil, .received, nil)]
+                    for step in row.steps { steps.append((steps.last?.to, step.to, step.detail)) }
+                    events.append(EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
+                                                  clientOrderID: row.clientOrderID, symbol: row.order.symbol, exchange: row.order.exchange,
+                                                  side: row.order.side, filled: 0, average: nil, steps: steps))
+                    if row.state == .riskRejected {
+                        try auditDenial(db, row)
+                        if let id = try notifyFailure(db, orderID: row.id, userID: row.userID, accountID: row.accountID, key: row.order.idempotencyKey,
+                                                      code: row.rejectCode ?? "RISK_REJECTED", reason: row.rejectReason ?? "refused by the risk engine") {
+                            results[index].notified.append(id)
+                        }
+                    }
+                }
+            }
+        }
+        // Transitions, all in one statement: a compare-and-set each (nil: the row moved on).
+        let moves = writes.enumerated().compactMap { index, write -> (index: Int, move: OrderMove, token: Int64?)? in
+            guard case .move(let move) = write.kind else { return nil }
+            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            return (index, move, write.fencingToken)
+        }
+        if !moves.isEmpty {
+            let moved = try updateRows(db, moves.map { ($0.move, $0.token) })
+            for (index, move, _) in moves {
+                guard let row = moved[move.order.id] else { continue }
+                results[index].record = row
+                let order = move.order, changes = move.changes
+                if move.to != order.state || move.detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
+                    events.append(EventRows.Order(id: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
+                                                  clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol,
+                                                  exchange: order.exchange, side: order.side, filled: row.filledQuantity, average: row.averagePrice,
+                                                  steps: [(order.state, move.to, move.detail)]))
+                }
+                if move.to == .rejected && order.state != .rejected,
+                   let id = try notifyFailure(db, orderID: order.id, userID: order.userID, accountID: order.accountID, key: order.idempotencyKey,
+                                              code: changes.rejectCode ?? "BROKER_REJECTED", reason: changes.rejectReason ?? "refused by the broker") {
+                    results[index].notified.append(id)
+                }
+            }
+        }
+        try record(db, events)
+        return results
+    }
+
+    /// Inserts the rows whose idempotency key is free; returns those written, by id.
+    private static func insertRows(_ db: PostgresConnection, _ rows: [(row: NewOrder, token: Int64?)]) throws -> [UUID: OrderRecord] {
+        func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
+        let written = try db.query("""
             INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                                 exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                                 risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
-            VALUES (\(new.id), \(new.userID), \(new.accountID), \(new.requestedAccountID), \(new.parentID), \(o.idempotencyKey),
-                    \(new.clientOrderID), \(o.symbol), \(o.exchange), \(o.side.rawValue), \(o.type.rawValue), \(o.timeInForce.rawValue),
-                    \(o.product.rawValue), \(new.quantity), \(o.limitPrice), \(o.triggerPrice), \(new.state.rawValue), \(new.requestedPrice),
-                    \(new.riskDecision.text)::jsonb, \(new.route?.text)::jsonb, \(new.rejectCode), \(new.rejectReason),
-                    \(new.submittedAt), \(new.submittedAt == nil ? 0 : 1), \(fencingToken),
-                    CASE WHEN \(new.state.isTerminal) THEN now() END)
+            SELECT id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
+                   exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
+                   risk_decision, route, reject_code, reject_reason, submitted_at, CASE WHEN submitted_at IS NULL THEN 0 ELSE 1 END,
+                   fencing_token, CASE WHEN terminal THEN now() END
+            FROM unnest(\(column { $0.id })::uuid[], \(column { $0.userID })::uuid[], \(column { $0.accountID })::uuid[],
+                        \(column { $0.requestedAccountID })::uuid[], \(column { $0.parentID })::uuid[], \(column { $0.order.idempotencyKey })::text[],
+                        \(column { $0.clientOrderID })::text[], \(column { $0.order.symbol })::text[], \(column { $0.order.exchange })::text[],
+                        \(column { $0.order.side.rawValue })::text[], \(column { $0.order.type.rawValue })::text[],
+                        \(column { $0.order.timeInForce.rawValue })::text[], \(column { $0.order.product.rawValue })::text[],
+                        \(column { $0.quantity })::numeric[], \(column { $0.order.limitPrice })::numeric[], \(column { $0.order.triggerPrice })::numeric[],
+                        \(column { $0.state.rawValue })::text[], \(column { $0.requestedPrice })::numeric[], \(column { $0.riskDecision.text })::jsonb[],
+                        \(column { $0.route?.text })::jsonb[], \(column { $0.rejectCode })::text[], \(column { $0.rejectReason })::text[],
+                        \(column { $0.submittedAt })::timestamptz[], \(PostgresData.array(rows.map(\.token)))::bigint[],
+                        \(column { $0.state.isTerminal })::boolean[])
+                 AS v (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
+                       exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
+                       risk_decision, route, reject_code, reject_reason, submitted_at, fencing_token, terminal)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(fragment: OrderRecord.columns)
-            """).rows
-        guard let row = inserted.first else { return nil }
-        var steps: [(from: OrderState?, to: OrderState, detail: JSONValue?)] = [(nil, .received, nil)]
-        for step in new.steps { steps.append((steps.last?.to, step.to, step.detail)) }
-        try record(db, orderID: new.id, accountID: new.accountID, userID: new.userID, key: o.idempotencyKey, clientOrderID: new.clientOrderID,
-                   symbol: o.symbol, exchange: o.exchange, side: o.side, steps: steps, filled: 0, average: nil)
-        if new.state == .riskRejected {
-            // Every denial is in the audit log too: who refused what, and why.
-            try db.execute("""
-                INSERT INTO audit_log (actor, action, entity_type, entity_id, details, correlation_id)
-                VALUES ('worker:order-placer', 'order.risk-rejected', 'order', \(new.id.uuidString.lowercased()),
-                        jsonb_build_object('account_id', \(new.accountID.uuidString.lowercased())::text, 'code', \(new.rejectCode)::text,
-                                           'decision', \(new.riskDecision.text)::jsonb), \(o.idempotencyKey))
-                """)
-        }
-        if new.state == .riskRejected, let id = try notifyFailure(db, orderID: new.id, userID: new.userID, accountID: new.accountID, key: o.idempotencyKey,
-                              code: new.rejectCode ?? "RISK_REJECTED", reason: new.rejectReason ?? "refused by the risk engine") {
-            notified.append(id)
-        }
-        return try OrderRecord(row: row)
+            """).rows.map(OrderRecord.init(row:))
+        return Dictionary(written.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Moves `order` from its state (as read) to `to` with `changes` and returns the row as written;
-    /// nil when the row had moved on meanwhile (nothing written).
-    @discardableResult
-    static func move(_ db: PostgresConnection, _ order: OrderRecord, to: OrderState, _ changes: OrderChanges = OrderChanges(),
-                     detail: JSONValue? = nil, fencingToken: Int64?, notified: inout [UUID]) throws -> OrderRecord? {
-        precondition(order.state == to || order.state.canMove(to: to), "illegal order transition \(order.state) → \(to)")
-        let filled = changes.filledQuantity ?? order.filledQuantity
-        let average = changes.averagePrice ?? order.averagePrice
-        let updated = try db.query("""
-            UPDATE orders SET state = \(to.rawValue),
-              broker_order_id = coalesce(\(changes.brokerOrderID), broker_order_id),
-              filled_quantity = \(filled), average_price = \(average),
-              reject_code = coalesce(\(changes.rejectCode), reject_code), reject_reason = coalesce(\(changes.rejectReason), reject_reason),
-              unknown_reason = CASE WHEN \(to.rawValue) = 'UNKNOWN' THEN coalesce(\(changes.unknownReason), unknown_reason) ELSE unknown_reason END,
-              next_lookup_at = \(changes.nextLookupAt),
-              submitted_at = coalesce(\(changes.submittedAt), submitted_at),
-              submit_attempts = submit_attempts + \(changes.submittedAt == nil ? 0 : 1),
-              lookup_attempts = lookup_attempts + \(changes.lookedUp ? 1 : 0),
-              quantity = coalesce(\(changes.quantity), quantity), price = coalesce(\(changes.limitPrice), price),
-              trigger_price = coalesce(\(changes.triggerPrice), trigger_price), client_order_id = coalesce(\(changes.clientOrderID), client_order_id),
-              completed_at = CASE WHEN \(to.isTerminal) THEN coalesce(completed_at, now()) ELSE completed_at END,
-              fencing_token = coalesce(\(fencingToken), fencing_token), version = version + 1
-            WHERE id = \(order.id) AND state = \(order.state.rawValue) AND version = \(Int32(order.version))
+    /// Applies each move whose row is still in the state and version it was read in; returns the
+    /// rows moved, by id.
+    private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
+        func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
+        let moved = try db.query("""
+            UPDATE orders SET state = v_to_state,
+              broker_order_id = coalesce(v_broker_order_id, broker_order_id),
+              filled_quantity = coalesce(v_filled_quantity, filled_quantity), average_price = coalesce(v_average_price, average_price),
+              reject_code = coalesce(v_reject_code, reject_code), reject_reason = coalesce(v_reject_reason, reject_reason),
+              unknown_reason = CASE WHEN v_to_state = 'UNKNOWN' THEN coalesce(v_unknown_reason, unknown_reason) ELSE unknown_reason END,
+              next_lookup_at = v_next_lookup_at,
+              submitted_at = coalesce(v_submitted_at, submitted_at),
+              submit_attempts = submit_attempts + CASE WHEN v_submitted_at IS NULL THEN 0 ELSE 1 END,
+              lookup_attempts = lookup_attempts + CASE WHEN v_looked_up THEN 1 ELSE 0 END,
+              quantity = coalesce(v_quantity, quantity), price = coalesce(v_limit_price, price),
+              trigger_price = coalesce(v_trigger_price, trigger_price), client_order_id = coalesce(v_client_order_id, client_order_id),
+              completed_at = CASE WHEN v_terminal THEN coalesce(completed_at, now()) ELSE completed_at END,
+              fencing_token = coalesce(v_fencing_token, fencing_token), version = version + 1
+            FROM unnest(\(column { $0.order.id })::uuid[], \(column { $0.order.state.rawValue })::text[], \(column { Int32($0.order.version) })::integer[],
+                        \(column { $0.to.rawValue })::text[], \(column { $0.changes.brokerOrderID })::text[],
+                        \(column { $0.changes.filledQuantity })::numeric[], \(column { $0.changes.averagePrice })::numeric[],
+                        \(column { $0.changes.rejectCode })::text[], \(column { $0.changes.rejectReason })::text[],
+                        \(column { $0.changes.unknownReason })::text[], \(column { $0.changes.nextLookupAt })::timestamptz[],
+                        \(column { $0.changes.submittedAt })::timestamptz[], \(column { $0.changes.lookedUp })::boolean[],
+                        \(column { $0.changes.quantity })::numeric[], \(column { $0.changes.limitPrice })::numeric[],
+                        \(column { $0.changes.triggerPrice })::numeric[], \(column { $0.changes.clientOrderID })::text[],
+                        \(column { $0.to.isTerminal })::boolean[], \(PostgresData.array(moves.map(\.token)))::bigint[])
+                 AS v (v_id, v_from_state, v_from_version, v_to_state, v_broker_order_id, v_filled_quantity, v_average_price, v_reject_code,
+                       v_reject_reason, v_unknown_reason, v_next_lookup_at, v_submitted_at, v_looked_up, v_quantity, v_limit_price,
+                       v_trigger_price, v_client_order_id, v_terminal, v_fencing_token)
+            WHERE id = v_id AND state = v_from_state AND version = v_from_version
             RETURNING \(fragment: OrderRecord.columns)
-            """).rows
-        guard let row = updated.first else { return nil }
-        if to != order.state || detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
-            try record(db, orderID: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
-                       clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol, exchange: order.exchange, side: order.side,
-                       steps: [(order.state, to, detail)], filled: filled, average: average)
-        }
-        if to == .rejected && order.state != .rejected, let id = try notifyFailure(db, orderID: order.id, userID: order.userID, accountID: order.accountID, key: order.idempotencyKey,
-                              code: changes.rejectCode ?? "BROKER_REJECTED", reason: changes.rejectReason ?? "refused by the broker") {
-            notified.append(id)
-        }
-        return try OrderRecord(row: row)
+            """).rows.map(OrderRecord.init(row:))
+        return Dictionary(moved.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// State changes of one order: their `order_events` rows and their `trade-events` messages (in
-    /// the outbox), in one statement — the order path's commits are its bottleneck, so each step
-    /// costs no round trip of its own. Events get ids in `steps` order.
-    private static func record(_ db: PostgresConnection, orderID: UUID, accountID: UUID, userID: UUID, key: String, clientOrderID: String,
-                               symbol: String, exchange: String, side: OrderSide, steps: [(from: OrderState?, to: OrderState, detail: JSONValue?)],
-                               filled: Decimal, average: Decimal?) throws {
+    /// Every denial is in the audit log too: who refused what, and why.
+    private static func auditDenial(_ db: PostgresConnection, _ row: NewOrder) throws {
+        try db.execute("""
+            INSERT INTO audit_log (actor, action, entity_type, entity_id, details, correlation_id)
+            VALUES ('worker:order-placer', 'order.risk-rejected', 'order', \(row.id.uuidString.lowercased()),
+                    jsonb_build_object('account_id', \(row.accountID.uuidString.lowercased())::text, 'code', \(row.rejectCode)::text,
+                                       'decision', \(row.riskDecision.text)::jsonb), \(row.order.idempotencyKey))
+            """)
+    }
+
+    /// The state changes of the orders written: their `order_events` rows and their `trade-events`
+    /// messages (in the outbox), in ONE statement for all of them — the order path's statements are
+    /// its bottleneck. Events get ids in the given order (orders, then each order's steps).
+    private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
+        guard !orders.isEmpty else { return }
         let lower = { (id: UUID) in id.uuidString.lowercased() }
-        let common: JSONValue = .object([
-            ("event", "order.state"), ("order_id", .string(lower(orderID))), ("account_id", .string(lower(accountID))),
-            ("user_id", .string(lower(userID))), ("idempotency_key", .string(key)), ("client_order_id", .string(clientOrderID)),
-            ("symbol", .string(symbol)), ("exchange", .string(exchange)), ("side", .string(side.rawValue)),
-            ("filled_quantity", .string(DecimalText.plain(filled))), ("average_price", average.map { .string(DecimalText.plain($0)) } ?? .null),
-        ])
-        var binds: [PostgresData?] = [orderID.postgresData(), accountID.postgresData(), lower(orderID).postgresData(), common.text.postgresData()]
-        var rows: [String] = []
-        for (index, step) in steps.enumerated() {
-            binds += [Int32(index).postgresData(), step.from?.rawValue.postgresData(), step.to.rawValue.postgresData(), step.detail?.text.postgresData()]
-            let n = binds.count
-            rows.append("($\(n - 3)::integer, $\(n - 2)::text, $\(n - 1)::text, $\(n)::jsonb)")
+        var steps: [(order: UUID, from: String?, to: String, detail: String?)] = []
+        for order in orders { steps += order.steps.map { (order.id, $0.from?.rawValue, $0.to.rawValue, $0.detail?.text) } }
+        let common: [String] = orders.map { order in
+            JSONValue.object([
+                ("event", "order.state"), ("order_id", .string(lower(order.id))), ("account_id", .string(lower(order.accountID))),
+                ("user_id", .string(lower(order.userID))), ("idempotency_key", .string(order.key)), ("client_order_id", .string(order.clientOrderID)),
+                ("symbol", .string(order.symbol)), ("exchange", .string(order.exchange)), ("side", .string(order.side.rawValue)),
+                ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
+            ]).text
         }
-        try db.execute(PostgresQuery(unsafeSQL: """
-            WITH steps (n, from_state, to_state, detail) AS (VALUES \(rows.joined(separator: ", "))),
+        try db.execute("""
+            WITH steps AS (
+                SELECT * FROM unnest(\(PostgresData.array(steps.map(\.order)))::uuid[], \(PostgresData.array(steps.map(\.from)))::text[],
+                                     \(PostgresData.array(steps.map(\.to)))::text[], \(PostgresData.array(steps.map(\.detail)))::jsonb[])
+                    WITH ORDINALITY AS s (order_id, from_state, to_state, detail, n)),
+            o_common AS (
+                SELECT * FROM unnest(\(PostgresData.array(orders.map(\.id)))::uuid[], \(PostgresData.array(orders.map(\.accountID)))::uuid[],
+                                     \(PostgresData.array(common))::jsonb[]) AS o (order_id, account_id, common)),
             e AS (
                 INSERT INTO order_events (order_id, from_state, to_state, detail)
-                SELECT $1, from_state, to_state, detail FROM steps ORDER BY n
-                RETURNING id, from_state, to_state, detail)
+                SELECT order_id, from_state, to_state, detail FROM steps ORDER BY n
+                RETURNING id, order_id, from_state, to_state, detail)
             INSERT INTO trade_event_outbox (account_id, event_key, payload)
-            SELECT $2, 'order:' || $3 || ':' || e.id,
-                   $4::jsonb || jsonb_build_object('from', e.from_state, 'to', e.to_state)
+            SELECT o.account_id, 'order:' || e.order_id || ':' || e.id,
+                   o.common || jsonb_build_object('from', e.from_state, 'to', e.to_state)
                      || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END
-            FROM e ORDER BY e.id
+            FROM e JOIN o_common o ON o.order_id = e.order_id ORDER BY e.id
             ON CONFLICT (event_key) DO NOTHING
-            """, binds: binds))
+            """)
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the
@@ -197,3 +270,52 @@ enum OrderStore {
             payload: payload, dedupKey: "trade_execution_failed:\(orderID.uuidString.lowercased())", actionURL: "/orders/\(orderID.uuidString.lowercased())"))
     }
 }
+
+/// One write of the order path, for `OrderStore.perform` (alone, or merged in a group commit).
+struct OrderWrite: Sendable {
+    enum Kind: Sendable {
+        /// New rows of one order: the order, then its children when split.
+        case insert([NewOrder])
+        /// One transition of one order.
+        case move(OrderMove)
+    }
+    var kind: Kind
+    /// The shard lease's token, stored on the rows written (nil: the cold placer).
+    var fencingToken: Int64?
+}
+
+/// A transition: `order` as read, moved to `to` with `changes` (and its event's `detail`).
+struct OrderMove: Sendable {
+    var order: OrderRecord
+    var to: OrderState
+    var changes: OrderChanges
+    var detail: JSONValue?
+}
+
+/// What one write did: the (first) row as written — nil when the key was taken or the row had moved
+/// on, and nothing was written — and the notifications it created (to announce after the commit).
+struct OrderWritten: Sendable {
+    var record: OrderRecord?
+    var notified: [UUID] = []
+}
+
+/// The state-change events of one order, for `OrderStore.record`.
+enum EventRows {
+    typealias Step = (from: OrderState?, to: OrderState, detail: JSONValue?)
+    struct Order {
+        var id: UUID
+        var accountID: UUID
+        var userID: UUID
+        var key: String
+        var clientOrderID: String
+        var symbol: String
+        var exchange: String
+        var side: OrderSide
+        var filled: Decimal
+        var average: Decimal?
+        var steps: [Step]
+    }
+}
+
+/// An insert found its key taken by a racing delivery.
+struct InsertRace: Error {}

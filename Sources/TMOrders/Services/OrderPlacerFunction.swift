@@ -49,9 +49,9 @@ public struct OrderPlacerFunction: FunctionHandler {
             ($0.messageID, lanes.admit(OrderWorker.account(of: Array($0.body.utf8)) ?? ""))
         })
         // The records of different accounts share their transactions while one commits (`GroupCommit`).
-        let commits = GroupCommit(pool: placer.pool, maxBatch: max(1, request.records.count))
+        let commits = OrderCommits(pool: placer.pool, maxBatch: max(1, request.records.count))
         return await RecordHandler(concurrency: request.records.count) { record, context in
-            let fences = PlacementFences(fences: [record.fence], commits: commits)
+            let fences = PlacementFences(fences: [record.fence], commits: commits, firstDelivery: record.attempt == 1 && record.epoch == 1)
             let work = { try await placer.handle(Array(record.body.utf8), fences: fences).text }
             guard let ticket = tickets[record.messageID] else { return try await work() }
             return try await lanes.run(ticket, work)

@@ -21,10 +21,10 @@ import TMSync
 ///   pending (`takeOverPending`) before it reads newer ones;
 /// - fair shares: workers heartbeat in a registry and each holds about `shards / workers` shards,
 ///   taking free shards (a dead worker's, once its leases expire) and handing back extras;
-/// - a shard's placements of different accounts share their transactions (`GroupCommit`): one
-///   fenced transaction commits the SUBMITTING rows of all that wait, another their answers; each
-///   message is still fenced by its own delivery and the lease, and a batch that fails falls back
-///   to one transaction per message;
+/// - the placements of different accounts share their transactions (`GroupCommit`): the writes of
+///   all the handlers that wait while one batch commits go in the next, merged into a few
+///   statements; each message is still fenced by its own delivery and its shard's lease, and a
+///   batch that fails falls back to one transaction per message;
 /// - UNKNOWN orders of owned shards are looked up with backoff (`sweepUnknown`), and the
 ///   `trade-events` outbox is relayed, while the worker runs.
 public final class OrderWorker: Sendable {
@@ -39,7 +39,7 @@ public final class OrderWorker: Sendable {
         public var relayInterval: Duration = .milliseconds(200)
         /// Handlers running at once per shard (different accounts; one account is always serial).
         public var concurrencyPerShard = 16
-        /// Group commit (`GroupCommit`): a shard's concurrent placements share their transactions.
+        /// Group commit (`GroupCommit`): concurrent placements share their transactions.
         public var groupCommit = true
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
@@ -59,6 +59,9 @@ public final class OrderWorker: Sendable {
     /// Runs before each message (a trading-state change announced since applies to it).
     let beforeMessage: @Sendable () async -> Void
     let logger: Logger
+    /// The writes of every owned shard's handlers merge here (`GroupCommit`): one transaction of a
+    /// few statements for all the writers waiting while the previous one commits.
+    private let commits: OrderCommits?
     private let owned = Locked<[Int: Owned]>([:])
     private let stopping = Locked(false)
 
@@ -77,6 +80,7 @@ public final class OrderWorker: Sendable {
         self.placer = placer
         self.outbox = outbox
         self.settings = settings
+        commits = settings.groupCommit ? OrderCommits(pool: placer.pool, maxBatch: manifest.shards * settings.concurrencyPerShard) : nil
         self.prepare = prepare
         self.refresh = refresh
         identity = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
@@ -84,6 +88,9 @@ public final class OrderWorker: Sendable {
         logger[metadataKey: "worker"] = .string(identity)
         self.logger = logger
     }
+
+    /// How the group commit's batches went so far (nil: group commit off).
+    public var commitCounts: GroupCommitCounts? { commits?.counts }
 
     /// The shards this worker holds now.
     public var ownedShards: [Int] { owned.withLock { $0.keys.sorted() } }
@@ -194,15 +201,14 @@ public final class OrderWorker: Sendable {
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
         options.orderingKey = { delivery in OrderWorker.account(of: delivery.payload) }
-        let (placer, beforeMessage) = (self.placer, self.beforeMessage)
-        // The shard's writers (different accounts) share their transactions while one commits.
-        let commits = settings.groupCommit ? GroupCommit(pool: placer.pool, maxBatch: settings.concurrencyPerShard) : nil
+        let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
             await beforeMessage()
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
-                shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits)
+                shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
+                firstDelivery: delivery.attempt == 1 && delivery.deliveries == 1)
             return try await placer.handle(delivery.payload, fences: fences).text
         }
     }
