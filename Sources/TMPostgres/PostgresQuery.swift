@@ -81,7 +81,8 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
     /// Shifts `$n` placeholders by `offset`, leaving string literals, quoted identifiers, comments and
     /// dollar-quoted bodies alone.
     static func renumber(_ sql: String, offset: Int) -> String {
-        guard offset > 0 else { return sql }
+        // No `$`: no placeholder and no dollar quote to skip (a column list, say), nothing to do.
+        guard offset > 0, sql.utf8.contains(UInt8(ascii: "$")) else { return sql }
         var out = ""
         let chars = Array(sql)
         var i = 0

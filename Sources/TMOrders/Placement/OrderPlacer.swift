@@ -50,6 +50,8 @@ public final class OrderCommits: Sendable {
         group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
     }
     public var counts: GroupCommitCounts { group.counts }
+    /// Writers waiting for the next batch now (for tests).
+    public var waiting: Int { group.waiting }
 }
 
 /// The order's outcome is not known yet (sent, no answer; or not found at the broker so soon after

@@ -36,6 +36,9 @@ public final class ResidentState: Sendable {
     private let loads = SerialLanes()
     private let lastReload = Locked(ContinuousClock.now)
     private let controlsSeen = Locked<String?>(nil)
+    /// The announced trading-state version, one Redis read for all the messages that ask meanwhile
+    /// (each still answered by a read that began after it asked).
+    private let announcements: CoalescedReads<String, String>
 
     public init(pool: PostgresPool, redis: RedisClient, environment: TMEnvironment = .current(), reloadInterval: Duration = .seconds(10),
                 logger: Logger = Logger(label: "tm.orders.state")) throws {
@@ -46,6 +49,10 @@ public final class ResidentState: Sendable {
         circuits = CircuitWatch(redis: redis)
         routes = LiveRouteSource(inputs: RouteInputs(config: try RoutingConfig.standard(environment: environment), circuits: circuits))
         risk = RiskBook(logger: logger)
+        announcements = CoalescedReads { [redis] keys in
+            guard let version = try await TradingControls.announcedVersion(redis) else { return [:] }
+            return Dictionary(uniqueKeysWithValues: keys.map { ($0, version) })
+        }
     }
 
     /// Also serves the accounts whose `orders` messages travel `shards` (shards the worker took;
@@ -78,9 +85,9 @@ public final class ResidentState: Sendable {
     }
 
     /// Before each message: re-reads the limits when a trading-state change was announced since
-    /// the last look (one Redis read).
+    /// the last look (one Redis read, shared by the messages that ask at the same time).
     public func beforeMessage() async {
-        guard let announced = try? await TradingControls.announcedVersion(redis) else { return }
+        guard let announced = try? await announcements.read("trading-controls") else { return }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
         if (try? await pool.withConnection({ db in try risk.refreshLimits(db, now: Date()) })) != nil {
