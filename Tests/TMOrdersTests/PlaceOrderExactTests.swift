@@ -34,7 +34,7 @@ import Testing
         #expect(order.exact?.triggerPrice == 98)
         order.limitPrice = nil
         #expect(order.exact?.limitPrice == nil)
-        #expect(order == Self.order(quantity: 25, limit: nil, trigger: 98))
+        #expect(order.exact == Self.order(quantity: 25, limit: nil, trigger: 98).exact)
     }
 
     /// More places than fixed point holds: no fixed-point values, so the risk engine refuses it.
