@@ -48,85 +48,97 @@ public indirect enum JSONValue: Sendable, Hashable {
 
     /// Compact JSON text.
     public var text: String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Indented JSON text for people (two spaces per level); numbers still exactly as written.
     public var prettyText: String {
-        var out = ""
-        writePretty(to: &out, indent: "")
-        return out
+        var out: [UInt8] = []
+        writePretty(to: &out, indent: 0)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func writePretty(to out: inout String, indent: String) {
-        let inner = indent + "  "
+    // The writers build UTF-8 bytes, not a String: appending to a String one piece (or one scalar)
+    // at a time cost tens of thousands of instructions per message on the order path.
+
+    private func writePretty(to out: inout [UInt8], indent: Int) {
+        func pad(_ count: Int) { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
+        let inner = indent + 2
         switch self {
         case .array(let items) where !items.isEmpty:
-            out += "[\n"
+            out.append(contentsOf: "[\n".utf8)
             for (i, item) in items.enumerated() {
-                out += inner
+                pad(inner)
                 item.writePretty(to: &out, indent: inner)
-                out += i < items.count - 1 ? ",\n" : "\n"
+                out.append(contentsOf: (i < items.count - 1 ? ",\n" : "\n").utf8)
             }
-            out += indent + "]"
+            pad(indent)
+            out.append(UInt8(ascii: "]"))
         case .object(let members) where !members.isEmpty:
-            out += "{\n"
+            out.append(contentsOf: "{\n".utf8)
             for (i, member) in members.enumerated() {
-                out += inner
+                pad(inner)
                 Self.writeString(member.key, to: &out)
-                out += ": "
+                out.append(contentsOf: ": ".utf8)
                 member.value.writePretty(to: &out, indent: inner)
-                out += i < members.count - 1 ? ",\n" : "\n"
+                out.append(contentsOf: (i < members.count - 1 ? ",\n" : "\n").utf8)
             }
-            out += indent + "}"
+            pad(indent)
+            out.append(UInt8(ascii: "}"))
         default:
             write(to: &out)
         }
     }
 
-    private func write(to out: inout String) {
+    private func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
-        case .number(let literal): out += literal
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .number(let literal): out.append(contentsOf: literal.utf8)
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 item.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (i, member) in members.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeString(member.key, to: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 member.value.write(to: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ value: String, to out: inout String) {
-        out += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+    /// A JSON string: `"` and `\\` escaped, `\n` `\r` `\t` by name, other controls below 0x20 as
+    /// `\u00xx` (lower-case hex); every other scalar as its UTF-8 bytes. Byte by byte is scalar by
+    /// scalar here: every byte of a multi-byte scalar is ≥ 0x80, so it is never mistaken for one of these.
+    private static func writeString(_ value: String, to out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+            case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+            case ..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex.utf8Start[Int(byte >> 4)])
+                out.append(hex.utf8Start[Int(byte & 0x0F)])
+            default: out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
     // MARK: - Parsing

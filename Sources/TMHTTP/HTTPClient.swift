@@ -94,15 +94,15 @@ public final class HTTPClient {
 
     /// Sends the request and waits for the complete response. Blocks the calling thread.
     public func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
-        let redacted = HTTPRequest.redactedURL(request.url)
+        // Only failures name the URL: redact it then, not on every request.
+        var redacted: String { HTTPRequest.redactedURL(request.url) }
         func invalid(_ message: String) -> HTTPClientError {
             .notSent(.init(kind: .invalidRequest, curlCode: nil, message: message, method: request.method, url: redacted))
         }
 
         // Validate before libcurl sees anything: C strings stop at NUL, and CR/LF in a header would
         // let data smuggle extra headers or requests onto the wire.
-        let lowerURL = request.url.lowercased()
-        guard lowerURL.hasPrefix("http://") || lowerURL.hasPrefix("https://") else {
+        guard HTTPClient.hasHTTPScheme(request.url) else {
             throw invalid("only http and https URLs are supported")
         }
         // Bytes, not Characters: "\r\n" is one Character and would slip past a Character test.
@@ -152,7 +152,7 @@ public final class HTTPClient {
 
         // Method and body.
         let encoded = request.body.encoded
-        let sendsBody = encoded != nil || [.post, .put, .patch].contains(request.method)
+        let sendsBody = encoded != nil || request.method == .post || request.method == .put || request.method == .patch
         if sendsBody {
             // POSTFIELDS mode sends Content-Length (never chunked) and lets CUSTOMREQUEST rename the method.
             let data = encoded?.data ?? Data()
@@ -176,7 +176,7 @@ public final class HTTPClient {
         // Headers: an explicit Content-Type wins over the body's; "Expect:" stops libcurl waiting up
         // to a second for `100 Continue` on larger bodies.
         var lines: [String] = []
-        func has(_ name: String) -> Bool { allHeaders.contains { $0.name.caseInsensitiveCompare(name) == .orderedSame } }
+        func has(_ name: String) -> Bool { allHeaders.contains { HTTPHeaderName.same($0.name, name) } }
         if let encoded, !has("Content-Type") { lines.append("Content-Type: \(encoded.contentType)") }
         for header in allHeaders {
             // libcurl drops "Name:" (empty value); "Name;" is its spelling for an empty header.
@@ -267,6 +267,23 @@ public final class HTTPClient {
 
     // MARK: Helpers
 
+    /// Whether the URL starts `http://` or `https://`, in any case (what `lowercased().hasPrefix`
+    /// accepts: no non-ASCII letter lowercases to one of these ASCII bytes), without lowercasing a copy.
+    static func hasHTTPScheme(_ url: String) -> Bool {
+        func starts(_ scheme: StaticString) -> Bool {
+            var bytes = url.utf8.makeIterator()
+            for index in 0..<scheme.utf8CodeUnitCount {
+                guard let byte = bytes.next() else { return false }
+                let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+                guard lowered == scheme.utf8Start[index] else { return false }
+            }
+            // A non-ASCII scalar next could combine with the "/" into another Character: decide as before.
+            if let next = bytes.next(), next >= 0x80 { return url.lowercased().hasPrefix(String(describing: scheme)) }
+            return true
+        }
+        return starts("http://") || starts("https://")
+    }
+
     /// libcurl treats 0 as "no limit", so a tiny positive duration must stay at least 1 ms.
     static func curlMilliseconds(_ duration: Duration) -> Int {
         Int(clamping: max(1, duration.milliseconds))
@@ -314,8 +331,11 @@ private final class Transfer {
     init(maxBytes: Int) { self.maxBytes = maxBytes }
 
     func headerLine(_ bytes: UnsafeRawBufferPointer) {
-        var line = String(decoding: bytes, as: UTF8.self)
-        while line.hasSuffix("\r\n") || line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // The line ending: CR and LF are Characters of their own (or CRLF together), so dropping
+        // trailing CR/LF bytes is dropping those Characters.
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             // A new status line: interim (1xx) or redirect responses' headers must not leak into the final one.
             headers.removeAll()
@@ -325,12 +345,12 @@ private final class Transfer {
         if line.isEmpty { return }
         if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
             // Obsolete line folding: continuation of the previous value.
-            headers[headers.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+            headers[headers.count - 1].value += " " + line.trimmingWhitespace()
             return
         }
         guard let colon = line.firstIndex(of: ":") else { return }
         let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let value = line[line.index(after: colon)...].trimmingWhitespace()
         headers.append((name, value))
     }
 

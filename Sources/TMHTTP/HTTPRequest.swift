@@ -45,7 +45,7 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         public var encoded: (data: Data, contentType: String)? {
             switch self {
             case .none: return nil
-            case .form(let fields): return (Data(HTTPRequest.formEncode(fields).utf8), "application/x-www-form-urlencoded")
+            case .form(let fields): return (Data(HTTPRequest.formBytes(fields)), "application/x-www-form-urlencoded")
             case .json(let data): return (data, "application/json")
             case .raw(let data, let contentType): return (data, contentType)
             }
@@ -86,7 +86,7 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
 
     /// The first value of a header, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { HTTPHeaderName.same($0.name, name) }?.value
     }
 
     /// `GET url` — method, URL and header names only: no values, no query, no body.
@@ -99,31 +99,55 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
 
     /// RFC 3986 unreserved characters: the only ones left as they are, so `&`, `=`, `+`, space and
     /// non-ASCII always arrive as data, never as syntax.
-    private static let unreserved: Set<UInt8> = Set(
-        Array(UInt8(ascii: "a")...UInt8(ascii: "z")) + Array(UInt8(ascii: "A")...UInt8(ascii: "Z"))
-            + Array(UInt8(ascii: "0")...UInt8(ascii: "9")) + [UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~")]
-    )
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
 
     /// Percent-encodes every byte of the UTF-8 form except RFC 3986 unreserved characters (space is `%20`).
     public static func percentEncode(_ string: String) -> String {
-        var out = ""
-        out.reserveCapacity(string.utf8.count)
-        let hex = Array("0123456789ABCDEF")
+        // Most values (symbols, ids, numbers) need nothing: hand them back without a copy.
+        guard string.utf8.contains(where: { !isUnreserved($0) }) else { return string }
+        var out: [UInt8] = []
+        appendPercentEncoded(string, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `percentEncode`'s bytes appended to `out`, so a whole form is built in one buffer.
+    static func appendPercentEncoded(_ string: String, to out: inout [UInt8]) {
+        let hex: StaticString = "0123456789ABCDEF"
+        out.reserveCapacity(out.count + string.utf8.count)
         for byte in string.utf8 {
-            if unreserved.contains(byte) {
-                out.append(Character(UnicodeScalar(byte)))
+            if isUnreserved(byte) {
+                out.append(byte)
             } else {
-                out.append("%")
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
+                out.append(UInt8(ascii: "%"))
+                out.append(hex.utf8Start[Int(byte >> 4)])
+                out.append(hex.utf8Start[Int(byte & 0x0F)])
             }
         }
-        return out
     }
 
     /// `a=1&b=x%20y` — the form/query encoding of ordered pairs.
     public static func formEncode(_ fields: [(String, String)]) -> String {
-        fields.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+        String(decoding: formBytes(fields), as: UTF8.self)
+    }
+
+    /// `formEncode`'s UTF-8 bytes, built in one buffer (a form body goes to the wire as bytes).
+    static func formBytes(_ fields: [(String, String)]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (index, (name, value)) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "&")) }
+            appendPercentEncoded(name, to: &out)
+            out.append(UInt8(ascii: "="))
+            appendPercentEncoded(value, to: &out)
+        }
+        return out
     }
 
     /// `base` with the encoded query appended (`?` or `&` as `base` needs); an empty query leaves `base` as is.

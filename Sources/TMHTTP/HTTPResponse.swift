@@ -47,12 +47,12 @@ public struct HTTPResponse: Sendable, CustomStringConvertible {
 
     /// The first value of the named header, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { HTTPHeaderName.same($0.name, name) }?.value
     }
 
     /// Every value of the named header, in order (e.g. several `Set-Cookie` lines).
     public func headers(named name: String) -> [String] {
-        headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        headers.filter { HTTPHeaderName.same($0.name, name) }.map(\.value)
     }
 
     /// The body as UTF-8 text, or nil when it is not valid UTF-8.

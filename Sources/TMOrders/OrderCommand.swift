@@ -21,16 +21,52 @@ public struct PlaceOrder: Sendable, Equatable {
     public var symbol: String
     public var exchange: String
     public var side: OrderSide
-    public var quantity: Decimal
+    public var quantity: Decimal { didSet { exact = Exact(self) } }
     public var type: OrderType
-    public var limitPrice: Decimal?
-    public var triggerPrice: Decimal?
+    public var limitPrice: Decimal? { didSet { exact = Exact(self) } }
+    public var triggerPrice: Decimal? { didSet { exact = Exact(self) } }
     public var timeInForce: TimeInForce
     public var product: ProductType
+    /// The quantity and prices in the risk engine's fixed point, converted once when the order is
+    /// made (or a decimal changes), not on every check; nil when one has more than
+    /// `FixedDecimal.scale` places or is out of range (the risk engine refuses that order).
+    public private(set) var exact: Exact?
+
+    /// `quantity`, `limitPrice` and `triggerPrice` as `FixedDecimal`, exactly.
+    public struct Exact: Sendable, Equatable {
+        public var quantity: FixedDecimal
+        public var limitPrice: FixedDecimal?
+        public var triggerPrice: FixedDecimal?
+
+        public init(quantity: FixedDecimal, limitPrice: FixedDecimal?, triggerPrice: FixedDecimal?) {
+            self.quantity = quantity
+            self.limitPrice = limitPrice
+            self.triggerPrice = triggerPrice
+        }
+
+        init?(quantity: Decimal, limitPrice: Decimal?, triggerPrice: Decimal?) {
+            guard let fixed = FixedDecimal(exactly: quantity) else { return nil }
+            self.quantity = fixed
+            if let price = limitPrice { guard let fixed = FixedDecimal(exactly: price) else { return nil }; self.limitPrice = fixed }
+            if let price = triggerPrice { guard let fixed = FixedDecimal(exactly: price) else { return nil }; self.triggerPrice = fixed }
+        }
+
+        init?(_ order: PlaceOrder) {
+            self.init(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
+        }
+    }
 
     public init(idempotencyKey: String, accountID: UUID, symbol: String, exchange: String, side: OrderSide, quantity: Decimal,
                 type: OrderType, limitPrice: Decimal? = nil, triggerPrice: Decimal? = nil, timeInForce: TimeInForce = .day,
                 product: ProductType = .delivery) {
+        self.init(idempotencyKey: idempotencyKey, accountID: accountID, symbol: symbol, exchange: exchange, side: side, quantity: quantity,
+                  type: type, limitPrice: limitPrice, triggerPrice: triggerPrice, timeInForce: timeInForce, product: product,
+                  exact: Exact(quantity: quantity, limitPrice: limitPrice, triggerPrice: triggerPrice))
+    }
+
+    /// `exact` given by a reader that already converted the decimals (`OrderCommand.parse`).
+    init(idempotencyKey: String, accountID: UUID, symbol: String, exchange: String, side: OrderSide, quantity: Decimal,
+         type: OrderType, limitPrice: Decimal?, triggerPrice: Decimal?, timeInForce: TimeInForce, product: ProductType, exact: Exact?) {
         self.idempotencyKey = idempotencyKey
         self.accountID = accountID
         self.symbol = symbol
@@ -42,6 +78,7 @@ public struct PlaceOrder: Sendable, Equatable {
         self.triggerPrice = triggerPrice
         self.timeInForce = timeInForce
         self.product = product
+        self.exact = exact
     }
 }
 
@@ -135,12 +172,15 @@ public enum OrderCommand: Sendable, Equatable {
             // Read in the message's order, so the first bad field is the one named.
             let key = try fields.key(), account = try fields.uuid("account_id"), symbol = try fields.text("symbol")
             let exchange = try fields.text("exchange"), side = try fields.word("side", OrderSide.self)
-            let quantity = try fields.positive("quantity"), type = try fields.word("type", OrderType.self)
+            let quantity = try fields.positiveExact("quantity"), type = try fields.word("type", OrderType.self)
+            let price = try fields.optionalPositiveExact("price"), trigger = try fields.optionalPositiveExact("trigger")
+            // Each decimal was converted to fixed point once, by its check; the risk engine uses that.
+            let exact = PlaceOrder.Exact(quantity: quantity.fixed, limitPrice: price?.fixed, triggerPrice: trigger?.fixed)
             let order = PlaceOrder(
-                idempotencyKey: key, accountID: account, symbol: symbol, exchange: exchange, side: side, quantity: quantity, type: type,
-                limitPrice: try fields.optionalPositive("price"), triggerPrice: try fields.optionalPositive("trigger"),
+                idempotencyKey: key, accountID: account, symbol: symbol, exchange: exchange, side: side, quantity: quantity.decimal, type: type,
+                limitPrice: price?.decimal, triggerPrice: trigger?.decimal,
                 timeInForce: try fields.optionalWord("tif", TimeInForce.self) ?? .day,
-                product: try fields.optionalWord("product", ProductType.self) ?? .delivery)
+                product: try fields.optionalWord("product", ProductType.self) ?? .delivery, exact: exact)
             let needsLimit = type == .limit || type == .stopLimit, needsTrigger = type == .stop || type == .stopLimit
             if needsLimit && order.limitPrice == nil { throw OrderCommandError("price", "a \(type.rawValue) order needs a limit price") }
             if !needsLimit && order.limitPrice != nil { throw OrderCommandError("price", "a \(type.rawValue) order takes no limit price") }
@@ -187,7 +227,7 @@ public enum OrderCommand: Sendable, Equatable {
         mutating func text(_ key: String) throws(OrderCommandError) -> String {
             guard let value = optional(key) else { throw OrderCommandError(key, "is missing") }
             guard let text = value.stringValue else { throw OrderCommandError(key, "must be a string, not \(value.kindName)") }
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = text.trimmingWhitespace()
             guard !trimmed.isEmpty else { throw OrderCommandError(key, "is empty") }
             return trimmed
         }
@@ -216,21 +256,26 @@ public enum OrderCommand: Sendable, Equatable {
         }
 
         mutating func optionalPositive(_ key: String) throws(OrderCommandError) -> Decimal? {
+            try optionalPositiveExact(key)?.decimal
+        }
+
+        /// The decimal and its fixed-point value (which must exist: at most 9 places, in range).
+        mutating func optionalPositiveExact(_ key: String) throws(OrderCommandError) -> (decimal: Decimal, fixed: FixedDecimal)? {
             guard let value = optional(key) else { return nil }
             let text: String
             switch value {
             case .number(let number): text = number
-            case .string(let string): text = string.trimmingCharacters(in: .whitespaces)
+            case .string(let string): text = string.trimmingWhitespace()
             default: throw OrderCommandError(key, "must be a decimal number, not \(value.kindName)")
             }
             guard let decimal = DecimalText.parse(text) else { throw OrderCommandError(key, "'\(text)' is not a decimal number") }
             guard decimal > 0 else { throw OrderCommandError(key, "must be positive, not \(text)") }
-            guard FixedDecimal(exactly: decimal) != nil else { throw OrderCommandError(key, "'\(text)' has more than 9 decimal places or is too large") }
-            return decimal
+            guard let fixed = FixedDecimal(exactly: decimal) else { throw OrderCommandError(key, "'\(text)' has more than 9 decimal places or is too large") }
+            return (decimal, fixed)
         }
 
-        mutating func positive(_ key: String) throws(OrderCommandError) -> Decimal {
-            guard let value = try optionalPositive(key) else { throw OrderCommandError(key, "is missing") }
+        mutating func positiveExact(_ key: String) throws(OrderCommandError) -> (decimal: Decimal, fixed: FixedDecimal) {
+            guard let value = try optionalPositiveExact(key) else { throw OrderCommandError(key, "is missing") }
             return value
         }
     }

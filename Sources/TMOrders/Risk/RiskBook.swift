@@ -191,11 +191,12 @@ public final class RiskBook: RiskGate {
                 return answer(Self.outcome(engine.evaluate(intent, account: AccountRisk(), instrument: listing?.rules, lastPrice: last, limits: limits, now: now)))
             }
             book.prepare(currency: listing?.currency, prices: s.lastPrices, epoch: s.priceEpoch)
-            let previous = replacing ? book.risk.workingOrders[orderID.uuidString] : nil
-            if previous != nil { book.risk.release(id: orderID.uuidString) }
+            let id = orderID.uuidString
+            let previous = replacing ? book.risk.workingOrders[id] : nil
+            if previous != nil { book.risk.release(id: id) }
             let result = engine.evaluate(intent, account: book.risk, instrument: listing?.rules, lastPrice: last, limits: book.limits, now: now)
             switch result {
-            case .success(let assessment): book.risk.reserve(id: orderID.uuidString, intent, assessment, at: now)
+            case .success(let assessment): book.risk.reserve(id: id, intent, assessment, at: now)
             case .failure: if let previous { book.risk.restore(previous) }
             }
             return answer(Self.outcome(result))
@@ -264,13 +265,11 @@ public final class RiskBook: RiskGate {
 
     // MARK: Conversions
 
+    /// The order in fixed point, from the values converted once when the order was made.
     static func intent(_ order: PlaceOrder) -> OrderIntent? {
-        guard let quantity = FixedDecimal(exactly: order.quantity) else { return nil }
-        var limit: FixedDecimal?, trigger: FixedDecimal?
-        if let price = order.limitPrice { guard let fixed = FixedDecimal(exactly: price) else { return nil }; limit = fixed }
-        if let price = order.triggerPrice { guard let fixed = FixedDecimal(exactly: price) else { return nil }; trigger = fixed }
-        return OrderIntent(symbol: order.symbol, exchange: order.exchange, side: order.side, quantity: quantity, type: order.type,
-                           limitPrice: limit, triggerPrice: trigger)
+        guard let exact = order.exact else { return nil }
+        return OrderIntent(symbol: order.symbol, exchange: order.exchange, side: order.side, quantity: exact.quantity, type: order.type,
+                           limitPrice: exact.limitPrice, triggerPrice: exact.triggerPrice)
     }
 
     private static func outcome(_ result: Result<RiskAssessment, RiskDenial>) -> RiskCheck.Outcome {

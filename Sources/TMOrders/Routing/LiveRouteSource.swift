@@ -73,8 +73,7 @@ public final class LiveRouteSource: RouteSource {
     }
 
     static func value(of order: PlaceOrder) -> FixedDecimal {
-        guard let price = (order.limitPrice ?? order.triggerPrice).flatMap(FixedDecimal.init(exactly:)),
-              let quantity = FixedDecimal(exactly: order.quantity) else { return 1 }
-        return quantity * price
+        guard let exact = order.exact, let price = exact.limitPrice ?? exact.triggerPrice else { return 1 }
+        return exact.quantity * price
     }
 }
