@@ -118,14 +118,3 @@ public struct SimCredentials: Sendable {
         self.accessToken = accessToken
     }
 }
-
-/// One account's book: its orders and trades, in the order they happened.
-struct SimAccount {
-    var credentials: SimCredentials
-    var orders: [SimOrder] = []
-    var orderIndex: [String: Int] = [:]
-    var trades: [SimTrade] = []
-    var nextTradeNumber = 1
-
-    init(credentials: SimCredentials) { self.credentials = credentials }
-}
