@@ -21,6 +21,20 @@ extension Decimal {
         return ratio == ratio.rounded(scale: 0, .down)
     }
 
+    /// `(self / divisor).rounded(scale: scale)`, without Decimal's division (~17 µs here) when the
+    /// quotient has at most `scale` fraction digits (an average fill price usually has): a Double
+    /// estimate, kept only when multiplying it back gives `self` exactly, i.e. when it is the exact
+    /// quotient, which rounding would not change.
+    public func divided(by divisor: Decimal, roundedToScale scale: Int) -> Decimal {
+        let estimate = NSDecimalNumber(decimal: self).doubleValue / NSDecimalNumber(decimal: divisor).doubleValue
+        let scaled = (estimate * pow(10, Double(scale))).rounded()
+        if scaled.isFinite, abs(scaled) < 1e15 {
+            let candidate = Decimal(sign: scaled < 0 ? .minus : .plus, exponent: -scale, significand: Decimal(Int(abs(scaled))))
+            if candidate * divisor == self { return candidate }
+        }
+        return (self / divisor).rounded(scale: scale)
+    }
+
     /// The nearest multiple of `step`.
     public func roundedToMultiple(of step: Decimal) -> Decimal {
         guard step > 0 else { return self }

@@ -191,7 +191,7 @@ public final class Exchange: @unchecked Sendable {
             for key in accounts.withResting {
                 for index in accounts[key]!.resting.sorted() {
                     let order = accounts[key]!.orders[index]
-                    guard force || order.lastFillTick < currentTick else { continue }
+                    guard order.status.isWorking, order.ticket.type == .limit, force || order.lastFillTick < currentTick else { continue }
                     let market = prices.price(of: order.instrument, at: time)
                     guard crosses(order, market) else { continue }
                     let quantity = min(order.remainingQuantity, liquidity[liquidityKey(order.instrument)] ?? order.remainingQuantity)

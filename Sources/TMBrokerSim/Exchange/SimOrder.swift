@@ -76,7 +76,7 @@ public struct SimOrder: Sendable {
 
     /// Volume-weighted fill price, rounded to 8 places; nil before any fill.
     public var averagePrice: Decimal? {
-        filledQuantity > 0 ? (filledValue / filledQuantity).rounded(scale: 8) : nil
+        filledQuantity > 0 ? filledValue.divided(by: filledQuantity, roundedToScale: 8) : nil
     }
 }
 
