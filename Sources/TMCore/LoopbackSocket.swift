@@ -77,6 +77,12 @@ public enum LoopbackSocket {
     /// Appends what one `recv` returns to `buffer`; false on end of stream or error.
     public static func receive(_ fd: Int32, into buffer: inout [UInt8]) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        return receive(fd, into: &buffer, chunk: &chunk)
+    }
+
+    /// `receive(_:into:)` reading through `chunk`, which a connection keeps for all its reads (a
+    /// fresh zeroed 16 KiB chunk per read costs more than a small request's whole parse).
+    public static func receive(_ fd: Int32, into buffer: inout [UInt8], chunk: inout [UInt8]) -> Bool {
         while true {
             let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }

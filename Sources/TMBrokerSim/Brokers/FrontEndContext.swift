@@ -13,9 +13,10 @@ public struct FrontEndContext: Sendable {
     }
 
     /// Admits the request under every (key, limit, window) given; the first refusal wins.
-    func admit(_ windows: [(key: String, limit: Int, windowMilliseconds: Int)]) -> SlidingWindowLimiter.Admission? {
+    /// The windows are only built (their keys formatted) when limits are on.
+    func admit(_ windows: @autoclosure () -> [(key: String, limit: Int, windowMilliseconds: Int)]) -> SlidingWindowLimiter.Admission? {
         guard limits.enabled else { return nil }
-        for window in windows {
+        for window in windows() {
             let admission = limiter.admit(window.key, limit: window.limit, windowMilliseconds: window.windowMilliseconds)
             if !admission.allowed { return admission }
         }

@@ -64,14 +64,15 @@ extension Exchange {
             throw AdminRejection(field: "quantity", reason: "the order's fills would exceed its quantity")
         }
         account.trades[tradeIndex] = trade
-        var order = account.orders[orderIndex]
-        order.filledQuantity = filled
-        order.filledValue = siblings.reduce(trade.quantity * trade.price) { $0 + $1.quantity * $1.price }
-        if order.status.isWorking || order.status == .filled {
-            order.status = filled >= order.quantity ? .filled : .partiallyFilled
+        let time = now()
+        account.updateOrder(orderIndex) { order in
+            order.filledQuantity = filled
+            order.filledValue = siblings.reduce(trade.quantity * trade.price) { $0 + $1.quantity * $1.price }
+            if order.status.isWorking || order.status == .filled {
+                order.status = filled >= order.quantity ? .filled : .partiallyFilled
+            }
+            order.updatedAt = time
         }
-        order.updatedAt = now()
-        account.orders[orderIndex] = order
         accounts[key] = account
         return trade
     }
@@ -104,9 +105,8 @@ extension Exchange {
                                      product: broker == .kite ? "CNC" : (broker == .upstox ? "D" : ""), variety: broker == .kite ? "regular" : "")
             let order = SimOrder(id: Identifiers.orderID(broker, number: number, apiKey: apiKey), number: number, ticket: ticket,
                                  instrument: instrument, createdAt: time, updatedAt: time)
-            account.orderIndex[order.id] = account.orders.count
-            account.orders.append(order)
-            fill(&account, index: account.orders.count - 1, quantity: order.quantity, price: prices.price(of: instrument, at: time), at: time, isMaker: false)
+            let index = account.append(order)
+            fill(&account, index: index, quantity: order.quantity, price: prices.price(of: instrument, at: time), at: time, isMaker: false)
         }
         accounts[key] = account
         return count
@@ -115,7 +115,7 @@ extension Exchange {
     /// Forgets every order and trade, pinned price and liquidity limit; accounts stay, tokens valid again.
     public func reset() {
         locked {
-            for key in accounts.keys {
+            for key in accounts.all.keys {
                 var fresh = SimAccount(credentials: accounts[key]!.credentials)
                 fresh.credentials.tokenValid = true
                 accounts[key] = fresh

@@ -19,8 +19,8 @@ extension Exchange {
         lock.lock()
         defer { lock.unlock() }
         let key = AccountKey(broker: broker, apiKey: apiKey)
-        guard var account = accounts[key], let index = account.orderIndex[orderID] else { throw .notFound }
-        let old = account.orders[index]
+        guard let index = accounts[key]?.orderIndex[orderID] else { throw .notFound }
+        let old = accounts[key]!.orders[index]
         guard old.status.isWorking else { throw .notWorking(old.status) }
         var ticket = old.ticket
         ticket.quantity = quantity ?? ticket.quantity
@@ -43,16 +43,16 @@ extension Exchange {
         changed.status = old.status
         changed.statusMessage = old.statusMessage
         changed.lastFillTick = old.lastFillTick
-        account.orders[index] = changed
+        // In place (`accounts[key]!`): a copy of the account would copy its whole book.
+        accounts[key]!.updateOrder(index) { $0 = changed }
         let market = prices.price(of: changed.instrument, at: time)
         let crosses = ticket.limitPrice.map { changed.side == .buy ? market <= $0 : market >= $0 } ?? true
         if crosses {
             let remaining = changed.quantity - changed.filledQuantity
             let quantity = ticket.type == .market ? remaining : min(remaining, liquidity[liquidityKey(changed.instrument)] ?? remaining)
-            fill(&account, index: index, quantity: quantity, price: market, at: time, isMaker: false)
-            account.orders[index].lastFillTick = tick(time)
+            fill(&accounts[key]!, index: index, quantity: quantity, price: market, at: time, isMaker: false)
+            accounts[key]!.updateOrder(index) { $0.lastFillTick = tick(time) }
         }
-        accounts[key] = account
-        return account.orders[index]
+        return accounts[key]!.orders[index]
     }
 }

@@ -28,22 +28,26 @@ extension Exchange {
             throw .cancel(.notWorking(before.status))
         }
         let time = now()
-        accounts[key]!.orders[index].status = .cancelled
-        accounts[key]!.orders[index].updatedAt = time
-        accounts[key]!.orders[index].cancelledAt = time
+        accounts[key]!.updateOrder(index) { order in
+            order.status = .cancelled
+            order.updatedAt = time
+            order.cancelledAt = time
+        }
         lock.unlock()
         let replacement: SimOrder
         do {
             replacement = try place(broker, apiKey: apiKey, ticket, clientIDRule: clientIDRule)
         } catch {
-            locked { accounts[key]!.orders[index] = before }
+            locked { accounts[key]!.updateOrder(index) { $0 = before } }
             throw .placement(error)
         }
         return locked {
-            accounts[key]!.orders[index].replacedBy = replacement.id
+            accounts[key]!.updateOrder(index) { $0.replacedBy = replacement.id }
             let newIndex = accounts[key]!.orderIndex[replacement.id]!
-            accounts[key]!.orders[newIndex].replaces = orderID
-            return accounts[key]!.orders[newIndex]
+            return accounts[key]!.updateOrder(newIndex) { order in
+                order.replaces = orderID
+                return order
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ public final class Exchange: @unchecked Sendable {
     public let catalog: InstrumentCatalog
     let configuration: Configuration
     let lock = NSLock()
-    var accounts: [AccountKey: SimAccount] = [:]
+    var accounts = AccountBook()
     var prices: PriceProcess
     /// Most a resting order fills per tick, per "broker:symbol"; absent = all of it.
     var liquidity: [String: Decimal] = [:]
@@ -67,7 +67,7 @@ public final class Exchange: @unchecked Sendable {
 
     /// The account whose access token this is (Upstox authenticates by token alone).
     public func credentials(_ broker: Broker, accessToken: String) -> SimCredentials? {
-        locked { accounts.first { $0.key.broker == broker && $0.value.credentials.accessToken == accessToken }?.value.credentials }
+        locked { accounts.all.first { $0.key.broker == broker && $0.value.credentials.accessToken == accessToken }?.value.credentials }
     }
 
     /// Marks the token valid or expired; false when there is no such account.
@@ -138,37 +138,29 @@ public final class Exchange: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let key = AccountKey(broker: broker, apiKey: apiKey)
-        guard var account = accounts[key] else { throw .unknownInstrument(ticket.symbol) }
-        if let clientID = ticket.clientOrderID {
-            let clash: Bool
-            switch clientIDRule {
-            case .none: clash = false
-            case .uniqueForever: clash = account.orders.contains { $0.clientOrderID == clientID }
-            case .uniqueWhileWorking: clash = account.orders.contains { $0.clientOrderID == clientID && $0.status.isWorking }
-            }
-            if clash { throw .duplicateClientOrderID(clientID) }
+        guard accounts[key] != nil else { throw .unknownInstrument(ticket.symbol) }
+        if let clientID = ticket.clientOrderID, Self.clientIDTaken(clientID, in: accounts[key]!, rule: clientIDRule) {
+            throw .duplicateClientOrderID(clientID)
         }
         let time = now()
         let number = nextOrderNumber
         nextOrderNumber += 1
         let order = SimOrder(id: Identifiers.orderID(broker, number: number, apiKey: apiKey), number: number, ticket: normalized,
                              instrument: instrument, createdAt: time, updatedAt: time)
-        account.orderIndex[order.id] = account.orders.count
-        account.orders.append(order)
-        let index = account.orders.count - 1
         let market = prices.price(of: instrument, at: time)
+        // The account is changed in place (`accounts[key]!`): a copy would copy its whole book.
+        let index = accounts[key]!.append(order)
         switch ticket.type {
         case .market:
-            fill(&account, index: index, quantity: order.quantity, price: market, at: time, isMaker: false)
+            fill(&accounts[key]!, index: index, quantity: order.quantity, price: market, at: time, isMaker: false)
         case .limit:
             if crosses(order, market) {
                 let quantity = min(order.quantity, liquidity[liquidityKey(instrument)] ?? order.quantity)
-                fill(&account, index: index, quantity: quantity, price: market, at: time, isMaker: false)
-                account.orders[index].lastFillTick = tick(time)
+                fill(&accounts[key]!, index: index, quantity: quantity, price: market, at: time, isMaker: false)
+                accounts[key]!.updateOrder(index) { $0.lastFillTick = tick(time) }
             }
         }
-        accounts[key] = account
-        return account.orders[index]
+        return accounts[key]!.orders[index]
     }
 
     public func cancel(_ broker: Broker, apiKey: String, orderID: String) throws(CancelRejection) -> SimOrder {
@@ -179,10 +171,12 @@ public final class Exchange: @unchecked Sendable {
         let order = accounts[key]!.orders[index]
         guard order.status.isWorking else { throw .notWorking(order.status) }
         let time = now()
-        accounts[key]!.orders[index].status = .cancelled
-        accounts[key]!.orders[index].updatedAt = time
-        accounts[key]!.orders[index].cancelledAt = time
-        return accounts[key]!.orders[index]
+        return accounts[key]!.updateOrder(index) { order in
+            order.status = .cancelled
+            order.updatedAt = time
+            order.cancelledAt = time
+            return order
+        }
     }
 
     // MARK: Matching
@@ -193,25 +187,31 @@ public final class Exchange: @unchecked Sendable {
         locked {
             let time = now()
             let currentTick = tick(time)
-            for key in accounts.keys {
-                var account = accounts[key]!
-                var changed = false
-                for index in account.orders.indices where account.orders[index].status.isWorking && account.orders[index].ticket.type == .limit {
-                    let order = account.orders[index]
-                    guard force || order.lastFillTick < currentTick else { continue }
+            // Only accounts with working limit orders, and only those orders (in book order).
+            for key in accounts.withResting {
+                for index in accounts[key]!.resting.sorted() {
+                    let order = accounts[key]!.orders[index]
+                    guard order.status.isWorking, order.ticket.type == .limit, force || order.lastFillTick < currentTick else { continue }
                     let market = prices.price(of: order.instrument, at: time)
                     guard crosses(order, market) else { continue }
                     let quantity = min(order.remainingQuantity, liquidity[liquidityKey(order.instrument)] ?? order.remainingQuantity)
-                    fill(&account, index: index, quantity: quantity, price: market, at: time, isMaker: true)
-                    account.orders[index].lastFillTick = currentTick
-                    changed = true
+                    fill(&accounts[key]!, index: index, quantity: quantity, price: market, at: time, isMaker: true)
+                    accounts[key]!.updateOrder(index) { $0.lastFillTick = currentTick }
                 }
-                if changed { accounts[key] = account }
             }
         }
     }
 
     // MARK: Internals (call with the lock held)
+
+    /// True when the rule refuses another order with this client id in the account.
+    private static func clientIDTaken(_ clientID: String, in account: SimAccount, rule: ClientIDRule) -> Bool {
+        switch rule {
+        case .none: return false
+        case .uniqueForever: return account.clientOrderIndex[clientID] != nil
+        case .uniqueWhileWorking: return account.orders(clientOrderID: clientID).contains { $0.status.isWorking }
+        }
+    }
 
     func tick(_ time: Date) -> Int64 {
         Int64((time.timeIntervalSince1970 * 1000).rounded(.down)) / configuration.tickMilliseconds
@@ -226,13 +226,14 @@ public final class Exchange: @unchecked Sendable {
 
     /// Records one fill: a trade, the order's filled quantity and value, its status.
     func fill(_ account: inout SimAccount, index: Int, quantity: Decimal, price: Decimal, at time: Date, isMaker: Bool) {
-        var order = account.orders[index]
-        order.filledQuantity += quantity
-        order.filledValue += quantity * price
-        order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
-        order.updatedAt = time
-        if order.status == .filled { order.filledAt = time }
-        account.orders[index] = order
+        let order = account.updateOrder(index) { order in
+            order.filledQuantity += quantity
+            order.filledValue += quantity * price
+            order.status = order.filledQuantity >= order.quantity ? .filled : .partiallyFilled
+            order.updatedAt = time
+            if order.status == .filled { order.filledAt = time }
+            return order
+        }
         let number = account.nextTradeNumber
         account.nextTradeNumber += 1
         let broker = order.instrument.broker

@@ -30,8 +30,28 @@ enum Identifiers {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in "\(apiKey)/\(kind)/\(number)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         generator = SplitMix64(seed: hash)
-        let hex = String(format: "%016llx%016llx", generator.next(), generator.next())
-        let c = Array(hex)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-8\(String(c[17..<20]))-\(String(c[20..<32]))"
+        return uuidText(hex: hexDigits(generator.next()) + hexDigits(generator.next()), version: "4", variant: "8")
+    }
+
+    /// `%016llx` of `value`, as bytes.
+    static func hexDigits(_ value: UInt64) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return (0..<16).map { digits[Int((value >> (60 - 4 * UInt64($0))) & 0xF)] }
+    }
+
+    /// 32 hex digits as a UUID, `xxxxxxxx-xxxx-Vxxx-Rxxx-xxxxxxxxxxxx`, with the version and
+    /// variant digits replacing the 13th and 17th.
+    static func uuidText(hex: [UInt8], version: Unicode.Scalar, variant: Unicode.Scalar) -> String {
+        let dash = UInt8(ascii: "-")
+        var bytes = Array(hex[0..<8])
+        bytes.append(dash)
+        bytes += hex[8..<12]
+        bytes += [dash, UInt8(version.value)]
+        bytes += hex[13..<16]
+        bytes += [dash, UInt8(variant.value)]
+        bytes += hex[17..<20]
+        bytes.append(dash)
+        bytes += hex[20..<32]
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

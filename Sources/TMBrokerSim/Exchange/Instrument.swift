@@ -37,9 +37,8 @@ public struct Instrument: Sendable {
     public var assetID: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in symbol.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        let hex = String(format: "%016llx", hash)
-        let chars = Array(hex + hex)
-        return "\(String(chars[0..<8]))-\(String(chars[8..<12]))-4\(String(chars[13..<16]))-a\(String(chars[17..<20]))-\(String(chars[20..<32]))"
+        let hex = Identifiers.hexDigits(hash)
+        return Identifiers.uuidText(hex: hex + hex, version: "4", variant: "a")
     }
 }
 

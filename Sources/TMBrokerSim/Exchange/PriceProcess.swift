@@ -10,29 +10,55 @@ public struct PriceProcess: Sendable {
     public let seed: UInt64
     /// Length of one price bucket.
     public let bucketMilliseconds: Int64
-    private var pinned: [String: Decimal] = [:]
+    private var pinned: [InstrumentKey: Decimal] = [:]
+    /// What `price` derived per instrument (its symbol hash, and each of the 401 moves' price), so a
+    /// price costs a look-up instead of a hash of the symbol and a Decimal division (~20 µs).
+    private var memo: [InstrumentKey: Memo] = [:]
+
+    private struct InstrumentKey: Hashable {
+        let broker: Broker
+        let symbol: String
+        init(_ instrument: Instrument) { (broker, symbol) = (instrument.broker, instrument.symbol) }
+    }
+
+    private struct Memo {
+        let hash: UInt64
+        /// The inputs the prices were derived from; another instrument of the same name starts afresh.
+        let basePrice: Decimal
+        let tickSize: Decimal
+        var prices: [Decimal?] = Array(repeating: nil, count: 401)
+    }
 
     public init(seed: UInt64, bucketMilliseconds: Int64 = 1000) {
         self.seed = seed
         self.bucketMilliseconds = max(1, bucketMilliseconds)
     }
 
-    public func price(of instrument: Instrument, at time: Date) -> Decimal {
-        if let fixed = pinned[Self.key(instrument)] { return fixed }
+    public mutating func price(of instrument: Instrument, at time: Date) -> Decimal {
+        let key = InstrumentKey(instrument)
+        if let fixed = pinned[key] { return fixed }
+        if memo[key].map({ $0.basePrice != instrument.basePrice || $0.tickSize != instrument.tickSize }) ?? true {
+            memo[key] = Memo(hash: symbolHash(instrument), basePrice: instrument.basePrice, tickSize: instrument.tickSize)
+        }
         let bucket = Int64((time.timeIntervalSince1970 * 1000).rounded(.down)) / bucketMilliseconds
-        var hash = seed ^ 0x9E37_79B9_7F4A_7C15
-        for byte in "\(instrument.broker.rawValue):\(instrument.symbol)".utf8 { hash = SplitMix64.mix(hash ^ UInt64(byte)) }
-        hash = SplitMix64.mix(hash ^ UInt64(bitPattern: bucket))
+        let hash = SplitMix64.mix(memo[key]!.hash ^ UInt64(bitPattern: bucket))
         // A move of -200...+200 basis points: exact decimal arithmetic, no Double.
         let basisPoints = Int(hash % 401) - 200
+        if let known = memo[key]!.prices[basisPoints + 200] { return known }
         let raw = instrument.basePrice * Decimal(10_000 + basisPoints) / 10_000
-        return max(instrument.tickSize, raw.roundedToMultiple(of: instrument.tickSize))
+        let price = max(instrument.tickSize, raw.roundedToMultiple(of: instrument.tickSize))
+        memo[key]!.prices[basisPoints + 200] = price
+        return price
     }
 
-    public mutating func pin(_ instrument: Instrument, at price: Decimal) { pinned[Self.key(instrument)] = price }
-    public mutating func unpinAll() { pinned.removeAll() }
+    private func symbolHash(_ instrument: Instrument) -> UInt64 {
+        var hash = seed ^ 0x9E37_79B9_7F4A_7C15
+        for byte in "\(instrument.broker.rawValue):\(instrument.symbol)".utf8 { hash = SplitMix64.mix(hash ^ UInt64(byte)) }
+        return hash
+    }
 
-    private static func key(_ instrument: Instrument) -> String { "\(instrument.broker.rawValue):\(instrument.symbol)" }
+    public mutating func pin(_ instrument: Instrument, at price: Decimal) { pinned[InstrumentKey(instrument)] = price }
+    public mutating func unpinAll() { pinned.removeAll() }
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed deterministic generator.

@@ -76,7 +76,7 @@ public struct SimOrder: Sendable {
 
     /// Volume-weighted fill price, rounded to 8 places; nil before any fill.
     public var averagePrice: Decimal? {
-        filledQuantity > 0 ? (filledValue / filledQuantity).rounded(scale: 8) : nil
+        filledQuantity > 0 ? filledValue.divided(by: filledQuantity, roundedToScale: 8) : nil
     }
 }
 
@@ -117,15 +117,4 @@ public struct SimCredentials: Sendable {
         self.apiSecret = apiSecret
         self.accessToken = accessToken
     }
-}
-
-/// One account's book: its orders and trades, in the order they happened.
-struct SimAccount {
-    var credentials: SimCredentials
-    var orders: [SimOrder] = []
-    var orderIndex: [String: Int] = [:]
-    var trades: [SimTrade] = []
-    var nextTradeNumber = 1
-
-    init(credentials: SimCredentials) { self.credentials = credentials }
 }

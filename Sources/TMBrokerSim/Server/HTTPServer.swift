@@ -147,12 +147,15 @@ public final class HTTPServer: @unchecked Sendable {
 
     private func encode(_ response: HTTPServerResponse, keepAlive: Bool) -> Data {
         var head = "HTTP/1.1 \(response.status) \(LoopbackSocket.reasonPhrase(response.status))\r\n"
-        for (name, value) in response.headers where name.caseInsensitiveCompare("Content-Length") != .orderedSame {
+        for (name, value) in response.headers where !ASCIIText.equalsIgnoringCase(name, "Content-Length") {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(response.body.count)\r\n"
         head += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
-        return Data(head.utf8) + response.body
+        var bytes = Data(capacity: head.utf8.count + response.body.count)
+        bytes.append(contentsOf: head.utf8)
+        bytes.append(response.body)
+        return bytes
     }
 
     private func write(fd: Int32, _ data: Data) -> Bool { LoopbackSocket.sendAll(fd, data) }
@@ -174,6 +177,8 @@ public final class HTTPServer: @unchecked Sendable {
     private struct RequestBuffer {
         var bytes: [UInt8] = []
         var scanned = 0
+        /// What each `recv` reads into, kept for the connection's life.
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
     }
 
     private func readRequest(fd: Int32, buffer: inout RequestBuffer) -> ReadResult {
@@ -190,21 +195,35 @@ public final class HTTPServer: @unchecked Sendable {
             }
             if headEnd != nil { break }
             if buffer.bytes.count > 64 * 1024 { return .malformed(status: 431, reason: "request head too large") }
-            if !receive(fd: fd, into: &buffer.bytes) { return .closed }
+            if !receive(fd: fd, into: &buffer) { return .closed }
         }
-        let head = String(decoding: buffer.bytes[0..<headEnd!], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true)
+        // The head is split at CRLF bytes, as `components(separatedBy: "\r\n")` of its text would
+        // (CR LF never joins another character); each line is parsed by ASCIIText's fast paths.
+        let head = buffer.bytes[0..<headEnd!]
+        var lines: [ArraySlice<UInt8>] = []
+        var lineStart = head.startIndex
+        var i = head.startIndex
+        while i + 1 < head.endIndex {
+            if head[i] == 13, head[i + 1] == 10 {
+                lines.append(head[lineStart..<i])
+                i += 2
+                lineStart = i
+            } else {
+                i += 1
+            }
+        }
+        lines.append(head[lineStart..<head.endIndex])
+        let requestLine = ASCIIText.words(lines[0])
         guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
             return .malformed(status: 400, reason: "malformed request line")
         }
         var headers: [(name: String, value: String)] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        headers.reserveCapacity(lines.count - 1)
+        for line in lines.dropFirst() {
+            if let field = ASCIIText.headerField(line) { headers.append(field) }
         }
         func header(_ name: String) -> String? {
-            headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+            headers.first { ASCIIText.equalsIgnoringCase($0.name, name) }?.value
         }
         if header("Transfer-Encoding") != nil {
             return .malformed(status: 411, reason: "chunked request bodies are not supported; send Content-Length")
@@ -213,22 +232,24 @@ public final class HTTPServer: @unchecked Sendable {
         guard length >= 0, length <= maxRequestBytes else { return .malformed(status: 413, reason: "request body too large") }
         let bodyStart = headEnd! + 4
         while buffer.bytes.count < bodyStart + length {
-            if !receive(fd: fd, into: &buffer.bytes) { return .closed }
+            if !receive(fd: fd, into: &buffer) { return .closed }
         }
         let body = Data(buffer.bytes[bodyStart..<bodyStart + length])
         buffer.bytes.removeFirst(bodyStart + length)
         buffer.scanned = 0
 
-        let target = String(requestLine[1])
+        let target = requestLine[1]
         let mark = target.firstIndex(of: "?")
         let path = mark.map { String(target[..<$0]) } ?? target
         let query = mark.map { String(target[target.index(after: $0)...]) } ?? ""
-        let version = String(requestLine[2])
+        let version = requestLine[2]
         let connection = header("Connection")?.lowercased()
         let keepAlive = version == "HTTP/1.1" ? connection != "close" : connection == "keep-alive"
-        let request = HTTPServerRequest(method: String(requestLine[0]), path: path, query: query, headers: headers, body: body)
+        let request = HTTPServerRequest(method: requestLine[0], path: path, query: query, headers: headers, body: body)
         return .request(ParsedRequest(request: request, keepAlive: keepAlive))
     }
 
-    private func receive(fd: Int32, into buffer: inout [UInt8]) -> Bool { LoopbackSocket.receive(fd, into: &buffer) }
+    private func receive(fd: Int32, into buffer: inout RequestBuffer) -> Bool {
+        LoopbackSocket.receive(fd, into: &buffer.bytes, chunk: &buffer.chunk)
+    }
 }

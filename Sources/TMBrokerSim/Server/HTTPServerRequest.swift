@@ -22,7 +22,7 @@ public struct HTTPServerRequest: Sendable {
 
     /// The first value of a header, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { ASCIIText.equalsIgnoringCase($0.name, name) }?.value
     }
 
     /// The body as UTF-8 text (lossy).
@@ -50,11 +50,18 @@ public struct FormFields: Sendable {
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
     public init(encoded: String) {
-        pairs = encoded.split(separator: "&", omittingEmptySubsequences: true).map { part in
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = FormFields.decode(pieces[0])
-            let value = pieces.count > 1 ? FormFields.decode(pieces[1]) : ""
-            return (name, value)
+        let bytes = Array(encoded.utf8)
+        // In ASCII text every byte is one Character, so splitting the bytes splits as the text would.
+        guard ASCIIText.isASCII(bytes) else {
+            pairs = encoded.split(separator: "&", omittingEmptySubsequences: true).map { part in
+                let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (FormFields.decode(pieces[0]), pieces.count > 1 ? FormFields.decode(pieces[1]) : "")
+            }
+            return
+        }
+        pairs = bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true).map { part in
+            guard let equals = part.firstIndex(of: UInt8(ascii: "=")) else { return (FormFields.decode(bytes: part), "") }
+            return (FormFields.decode(bytes: part[..<equals]), FormFields.decode(bytes: part[(equals + 1)...]))
         }
     }
 
@@ -66,9 +73,15 @@ public struct FormFields: Sendable {
         return value
     }
 
-    public static func decode<S: StringProtocol>(_ text: S) -> String {
+    public static func decode<S: StringProtocol>(_ text: S) -> String { decode(bytes: Array(text.utf8)[...]) }
+
+    static func decode(bytes text: ArraySlice<UInt8>) -> String {
+        // Nothing to decode (most names and values): the text itself.
+        guard text.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else {
+            return String(decoding: text, as: UTF8.self)
+        }
         var bytes: [UInt8] = []
-        var utf8 = Array(text.utf8)[...]
+        var utf8 = text
         while let byte = utf8.popFirst() {
             switch byte {
             case UInt8(ascii: "+"):

@@ -25,7 +25,7 @@ public struct HTTPServerResponse: Sendable {
     public static func empty(_ status: Int) -> HTTPServerResponse { HTTPServerResponse(status: status) }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { ASCIIText.equalsIgnoringCase($0.name, name) }?.value
     }
 
     /// The same response with more headers appended.

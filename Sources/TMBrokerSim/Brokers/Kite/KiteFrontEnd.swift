@@ -33,10 +33,13 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         let segments = pathSegments(request.path)
         let isOrderWrite = segments.first == "orders" && ["POST", "PUT", "DELETE"].contains(request.method)
         let limits = context.limits
-        let windows: [(key: String, limit: Int, windowMilliseconds: Int)] = isOrderWrite
-            ? [("kite:orders:s:\(credentials.apiKey)", limits.kiteOrdersPerSecond, 1000), ("kite:orders:m:\(credentials.apiKey)", limits.kiteOrdersPerMinute, 60_000)]
-            : [("kite:other:s:\(credentials.apiKey)", limits.kiteOthersPerSecond, 1000)]
-        if let refused = context.admit(windows) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }
+        // A closure: the keys are formatted only when rate limits are on.
+        let windows: () -> [(key: String, limit: Int, windowMilliseconds: Int)] = {
+            isOrderWrite
+                ? [("kite:orders:s:\(credentials.apiKey)", limits.kiteOrdersPerSecond, 1000), ("kite:orders:m:\(credentials.apiKey)", limits.kiteOrdersPerMinute, 60_000)]
+                : [("kite:other:s:\(credentials.apiKey)", limits.kiteOthersPerSecond, 1000)]
+        }
+        if let refused = context.admit(windows()) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }
 
         let apiKey = credentials.apiKey
         switch (request.method, segments) {

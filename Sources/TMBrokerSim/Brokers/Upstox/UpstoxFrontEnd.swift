@@ -31,10 +31,13 @@ public struct UpstoxFrontEnd: BrokerFrontEnd {
         let isOrderWrite = ["/v2/order/place", "/v2/order/cancel", "/v2/order/modify"].contains(path)
         let limits = context.limits
         let key = credentials.apiKey
-        let windows: [(key: String, limit: Int, windowMilliseconds: Int)] = isOrderWrite
-            ? [("upstox:orders:s:\(key)", limits.upstoxOrdersPerSecond, 1000), ("upstox:orders:m:\(key)", limits.upstoxOrdersPerMinute, 60_000)]
-            : [("upstox:other:s:\(key)", limits.upstoxOthersPerSecond, 1000)]
-        if let refused = context.admit(windows) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }
+        // A closure: the keys are formatted only when rate limits are on.
+        let windows: () -> [(key: String, limit: Int, windowMilliseconds: Int)] = {
+            isOrderWrite
+                ? [("upstox:orders:s:\(key)", limits.upstoxOrdersPerSecond, 1000), ("upstox:orders:m:\(key)", limits.upstoxOrdersPerMinute, 60_000)]
+                : [("upstox:other:s:\(key)", limits.upstoxOthersPerSecond, 1000)]
+        }
+        if let refused = context.admit(windows()) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }
 
         let exchange = context.exchange
         let query = request.queryFields
