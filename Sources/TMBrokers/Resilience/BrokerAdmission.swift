@@ -32,8 +32,13 @@ enum BrokerAdmission {
     }
 
     /// KEYS: [breaker hash] [grant log] — which of them per ARGV[1]
-    /// ARGV: checks ('circuit' | 'budget' | 'both'), cooldown ms, member, then (limit, window ms)...
+    /// ARGV: checks ('circuit' | 'budget' | 'both'), cooldown ms, member, log ttl ms, log size,
+    ///       then per limit: (-limit, window ms)
     /// → {1, circuit, failures, now} | {0, 'open', wait ms} | {0, 'budget', wait ms}
+    ///
+    /// The log keeps the newest `log size` (the largest limit) grants: a limit of L per window W is
+    /// spent exactly when the L-th newest grant is younger than W (then W − its age is the wait),
+    /// so one ZRANGE by rank per limit decides, and older grants are never needed.
     static let script = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -50,20 +55,16 @@ enum BrokerAdmission {
             if now < reopens then return {0, 'open', reopens - now} end
           end
         end
-        local longest = 0
+        local full = false
         if log then
-          -- One log of grant times per budget; each limit counts the grants of its own window.
-          for i = 4, #ARGV, 2 do longest = math.max(longest, tonumber(ARGV[i + 1])) end
-          redis.call('ZREMRANGEBYSCORE', log, '-inf', now - longest)
           local wait = 0
-          for i = 4, #ARGV, 2 do
-            local limit, window = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-            local since = '(' .. (now - window)
-            local used = redis.call('ZCOUNT', log, since, '+inf')
-            if used >= limit then
-              -- until enough of this window's grants have left it for one more to fit
-              local leaving = redis.call('ZRANGEBYSCORE', log, since, '+inf', 'WITHSCORES', 'LIMIT', used - limit, 1)
-              wait = math.max(wait, tonumber(leaving[2]) + window - now + 1)
+          for i = 6, #ARGV, 2 do
+            -- the limit-th newest grant, if the log holds that many
+            local nth = redis.call('ZRANGE', log, ARGV[i], ARGV[i], 'WITHSCORES')
+            if nth[2] then
+              if ARGV[i] == '-' .. ARGV[5] then full = true end
+              local left = tonumber(nth[2]) + tonumber(ARGV[i + 1]) - now
+              if left > 0 then wait = math.max(wait, left + 1) end
             end
           end
           if wait > 0 then return {0, 'budget', wait} end
@@ -76,7 +77,8 @@ enum BrokerAdmission {
         end
         if log then
           redis.call('ZADD', log, now, ARGV[3])
-          redis.call('PEXPIRE', log, longest + 1000)
+          if full then redis.call('ZREMRANGEBYRANK', log, 0, '-' .. (tonumber(ARGV[5]) + 1)) end
+          redis.call('PEXPIRE', log, ARGV[4])
         end
         return {1, state, failures, now}
         """)
@@ -89,7 +91,10 @@ enum BrokerAdmission {
                                                          "\(UInt64.random(in: 0...UInt64.max))"]
         if let budget {
             keys.append(budget.key)
-            for limit in budget.limits { arguments += [limit.limit, limit.window.milliseconds] }
+            arguments += [(budget.limits.map(\.window.milliseconds).max() ?? 0) + 1000, budget.limits.map(\.limit).max() ?? 0]
+            for limit in budget.limits { arguments += ["-\(limit.limit)", limit.window.milliseconds] }
+        } else {
+            arguments += [0, 0]
         }
         let parts = try await redis.run(script, keys: keys, arguments: arguments).array ?? []
         guard parts.count == 4, parts[0].int == 1 else {

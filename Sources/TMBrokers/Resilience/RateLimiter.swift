@@ -18,10 +18,11 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
 /// Brokers' rate limits held in Redis, so every process calling a broker with the same key shares
 /// one budget (function executables are separate processes).
 ///
-/// A sliding-window log per budget: a sorted set of grant times. Several limits (Kite: 10/s,
-/// 400/min, 5000/day) are counted on the one log, each over its own window, and checked and taken
-/// in one script (`BrokerAdmission`), all or none, with the Redis server's clock, so the
-/// processes' clocks do not matter.
+/// A sliding-window log per budget: a sorted set of its newest grant times (as many as its largest
+/// limit). Several limits (Kite: 10/s, 400/min, 5000/day) are checked on the one log — a limit of
+/// L per window W is spent while the L-th newest grant is younger than W — and taken in one script
+/// (`BrokerAdmission`), all or none, with the Redis server's clock, so the processes' clocks do
+/// not matter.
 ///
 /// Guarantees: in ANY window of a limit's length, at most `limit` calls are granted — not merely per
 /// fixed second — because each grant is checked against the grants of the exact window before it.
@@ -73,9 +74,9 @@ public struct RateLimiter: Sendable {
     /// `BrokerError.rateLimited` with the wait; an open circuit throws `CircuitBreaker.Open` and
     /// takes nothing. Returns whether the call's success must be recorded (as `CircuitBreaker.allow`).
     public func admit(_ name: String, limits: [RateLimit], maxWait: Duration) async throws -> Bool {
-        guard let breaker else {
+        guard let breaker, !limits.isEmpty else {
             try await acquire(name, limits: limits, maxWait: maxWait)
-            return false
+            return try await breaker?.allow() ?? false
         }
         let deadline = ContinuousClock.now + maxWait
         while true {
