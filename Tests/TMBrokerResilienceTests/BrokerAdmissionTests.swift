@@ -7,16 +7,32 @@ import TMRedis
 /// A broker call's circuit and budget, checked and taken by one script (`BrokerAdmission`), against
 /// real Redis: neither refusal spends what the other guards.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct BrokerAdmissionTests {
-    @Test func anOpenCircuitTakesNothingFromTheBudget() async throws {
-        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        var settings = CircuitBreaker.Settings()
-        settings.threshold = 1
-        settings.cooldown = .seconds(60)
-        let breaker = CircuitBreaker(name: TestServers.uniqueName("admit-open"), settings: settings, redis: redis)
-        let limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
+    /// A breaker opening at the first failure, and a budget in its slot.
+    struct Fixture {
+        let redis: RedisClient
+        let breaker: CircuitBreaker
+        let limiter: RateLimiter
         let budget = TestServers.uniqueName("acct")
-        defer { Task { _ = try? await redis.send("DEL", breaker.key, limiter.key(budget)) } }
+
+        init(cooldown: Duration) async throws {
+            redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+            var settings = CircuitBreaker.Settings()
+            settings.threshold = 1
+            settings.cooldown = cooldown
+            breaker = CircuitBreaker(name: TestServers.uniqueName("admit"), settings: settings, redis: redis)
+            limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
+        }
+
+        func cleanUp() async {
+            _ = try? await redis.send("DEL", breaker.key, limiter.key(budget))
+            redis.close()
+        }
+    }
+
+    @Test func anOpenCircuitTakesNothingFromTheBudget() async throws {
+        let f = try await Fixture(cooldown: .seconds(60))
+        defer { Task { await f.cleanUp() } }
+        let (redis, breaker, limiter, budget) = (f.redis, f.breaker, f.limiter, f.budget)
         let limits = [RateLimit(5, per: .seconds(60))]
 
         #expect(try await limiter.admit(budget, limits: limits, maxWait: .zero) == false, "closed, no failures on record: nothing to record")
@@ -30,15 +46,9 @@ import TMRedis
     }
 
     @Test func aSpentBudgetLeavesTheHalfOpenProbeItsTurn() async throws {
-        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        var settings = CircuitBreaker.Settings()
-        settings.threshold = 1
-        settings.cooldown = .milliseconds(200)
-        let breaker = CircuitBreaker(name: TestServers.uniqueName("admit-probe"), settings: settings, redis: redis)
-        let limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
-        let budget = TestServers.uniqueName("acct")
-        defer { Task { _ = try? await redis.send("DEL", breaker.key, limiter.key(budget)) } }
+        let f = try await Fixture(cooldown: .milliseconds(200))
+        defer { Task { await f.cleanUp() } }
+        let (redis, breaker, limiter, budget) = (f.redis, f.breaker, f.limiter, f.budget)
         let limits = [RateLimit(1, per: .seconds(60))]
 
         _ = try await limiter.admit(budget, limits: limits, maxWait: .zero)  // the budget is spent for a minute
