@@ -206,6 +206,8 @@ import TMRedis
         _ = try await limiter.tryAcquire("broker", limits: [RateLimit(5, per: .seconds(1)), RateLimit(100, per: .seconds(60))])
         let breaker = CircuitBreaker(name: "broker", redis: redis)
         try await breaker.allow()
+        // A broker call's circuit and budget in one script: the budget's log shares the breaker's slot.
+        _ = try await RateLimiter(redis: redis, sharingSlotWith: breaker).admit("broker:acct:order", limits: [RateLimit(5, per: .seconds(1))], maxWait: .seconds(2))
         _ = try await breaker.record(success: false)
         _ = try await breaker.state()
     }
@@ -220,8 +222,8 @@ import TMRedis
             ("lock.acquire", DistributedLock.acquireScript), ("lock.release", DistributedLock.releaseScript),
             ("lock.extend", DistributedLock.extendScript), ("leader.withdraw", LeaderRegistry.withdrawScript),
             ("reserved.acquire", ReservedConcurrency.acquireScript), ("reserved.renew", ReservedConcurrency.renewScript),
-            ("enqueueBatch", QueueScripts.enqueueBatch), ("rateLimiter", RateLimiter.script),
-            ("breaker.allow", CircuitBreaker.allowScript), ("breaker.record", CircuitBreaker.recordScript),
+            ("enqueueBatch", QueueScripts.enqueueBatch), ("admission", BrokerAdmission.script),
+            ("breaker.record", CircuitBreaker.recordScript),
         ]
         var names: [String: String] = [:]
         for (name, script) in scripts {

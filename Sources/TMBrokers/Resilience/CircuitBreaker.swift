@@ -40,25 +40,6 @@ public struct CircuitBreaker: Sendable {
 
     public var key: String { "tm:{cb:\(name)}" }
 
-    /// KEYS: breaker hash. ARGV: cooldown ms → {1, state, failures on record} allowed | {0, wait ms}
-    static let allowScript = RedisScript("""
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-        if state == 'closed' then return {1, 'closed', tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')} end
-        local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0')
-        local cooldown = tonumber(ARGV[1])
-        if state == 'open' then
-          if now < since + cooldown then return {0, since + cooldown - now} end
-          redis.call('HSET', KEYS[1], 'state', 'half_open', 'since', now)
-          return {1, 'half_open'}
-        end
-        -- half-open: the probe is out; a probe lost with its process frees the turn after the cooldown
-        if now < since + cooldown then return {0, since + cooldown - now} end
-        redis.call('HSET', KEYS[1], 'since', now)
-        return {1, 'half_open'}
-        """)
-
     /// KEYS: breaker hash. ARGV: success (1|0), threshold, window ms → new state
     static let recordScript = RedisScript("""
         local t = redis.call('TIME')
@@ -89,19 +70,16 @@ public struct CircuitBreaker: Sendable {
         return 'closed'
         """)
 
-    /// Throws `Open` when the call must not go out now. Returns whether the call's success must be
-    /// recorded: a probe's closes the circuit, and a success clears failures on record; a call let
-    /// through a closed circuit with none on record has nothing to change (one Redis call saved
-    /// per call on the order path's hot path).
+    /// Throws `Open` when the call must not go out now (moving an open circuit past its cooldown to
+    /// half-open: this call is the probe). Returns whether the call's success must be recorded
+    /// (`BrokerAdmission.Outcome.admitted`). The same script as a broker call's budget:
+    /// `RateLimiter.admit` checks both in one round trip.
     @discardableResult
     public func allow() async throws -> Bool {
-        let reply = try await redis.run(Self.allowScript, keys: [key], arguments: [settings.cooldown.milliseconds])
-        let parts = reply.array ?? []
-        if parts.first?.int == 0 {
-            throw Open(name: name, retryAfter: .milliseconds(parts.last?.int ?? 0))
+        switch try await BrokerAdmission.run(redis, breaker: self, budget: nil) {
+        case .admitted(_, let recordSuccess): return recordSuccess
+        case .circuitOpen(let wait), .budgetSpent(let wait): throw Open(name: name, retryAfter: wait)
         }
-        guard parts.count > 1, parts[1].string == "closed" else { return true }
-        return (parts.count > 2 ? parts[2].int ?? 1 : 1) > 0
     }
 
     @discardableResult
@@ -111,7 +89,7 @@ public struct CircuitBreaker: Sendable {
     }
 
     /// KEYS: breaker hash. ARGV: cooldown ms → ms the breaker still refuses calls, or -1 when the
-    /// next call would be let through. Reads only: unlike `allowScript`, never moves open to half-open.
+    /// next call would be let through. Reads only: unlike `allow`, never moves open to half-open.
     static let refusalScript = RedisScript("""
         local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
         if state == 'closed' then return -1 end

@@ -1,13 +1,14 @@
 import Foundation
 import TMRedis
 
-/// A broker adapter behind the shared rate limits and circuit breaker: every call first takes its
-/// budget (waiting up to `maxRateWait`), is refused fast while the broker's circuit is open, and
-/// reports its outcome to the breaker.
+/// A broker adapter behind the shared rate limits and circuit breaker: every call is refused fast
+/// while the broker's circuit is open, else takes its budget (waiting up to `maxRateWait`) — both
+/// in one Redis script (`RateLimiter.admit`) — and reports its outcome to the breaker.
 ///
 /// Guarantees: the wrapped adapter is never called while the circuit is open or the budget is
-/// spent; a refusal is a `BrokerError` (`.unavailable` for an open circuit, `.rateLimited` with the
-/// wait for a spent budget), so callers handle one error model.
+/// spent; an open circuit takes nothing from the budget, and a spent budget does not take the
+/// half-open probe's turn; a refusal is a `BrokerError` (`.unavailable` for an open circuit,
+/// `.rateLimited` with the wait for a spent budget), so callers handle one error model.
 public struct ResilientBrokerAdapter: BrokerAdapter {
     public let base: any BrokerAdapter
     /// Whose budget the calls spend (an account or API-key identity; never the key itself).
@@ -19,23 +20,26 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     public init(_ base: any BrokerAdapter, budgetKey: String, redis: RedisClient, breaker: CircuitBreaker.Settings = .init()) {
         self.base = base
         self.budgetKey = budgetKey
-        limiter = RateLimiter(redis: redis)
-        self.breaker = CircuitBreaker(name: base.broker.rawValue, settings: breaker, redis: redis)
+        let breaker = CircuitBreaker(name: base.broker.rawValue, settings: breaker, redis: redis)
+        self.breaker = breaker
+        limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
     }
 
     public var broker: BrokerKind { base.broker }
 
     /// `requests`: how many requests the call makes against the budget (one unit each).
     func guarded<T: Sendable>(_ kind: BrokerCallKind, requests: Int = 1, _ call: () async throws -> T) async throws -> T {
+        let budget = BrokerRateLimits.budget(broker, key: budgetKey, kind), limits = BrokerRateLimits.limits(broker, kind)
         let successCounts: Bool
         do {
-            successCounts = try await breaker.allow()
+            // The circuit and the first request's budget in one round trip; the rest of the
+            // requests' budget after it (as many units as requests, one at a time).
+            successCounts = requests > 0 ? try await limiter.admit(budget, limits: limits, maxWait: maxRateWait) : try await breaker.allow()
         } catch let open as CircuitBreaker.Open {
             throw BrokerError.unavailable(reason: open.description)
         }
-        for _ in 0..<requests {
-            try await limiter.acquire(BrokerRateLimits.budget(broker, key: budgetKey, kind), limits: BrokerRateLimits.limits(broker, kind),
-                                      maxWait: maxRateWait)
+        for _ in 1..<max(1, requests) {
+            try await limiter.acquire(budget, limits: limits, maxWait: maxRateWait)
         }
         do {
             let value = try await call()

@@ -108,7 +108,7 @@ public final class OrderWorker: Sendable {
             group.addTask { await self.every(self.settings.refreshInterval) { await self.refresh() } }
             group.addTask { await self.every(self.settings.sweepInterval) { await self.sweep() } }
             if let outbox {
-                group.addTask { await self.every(self.settings.relayInterval) { _ = await outbox.publish(account: nil, limit: 1000, logger: self.logger) } }
+                group.addTask { await self.every(self.settings.relayInterval) { _ = await outbox.relay(limit: 1000, logger: self.logger) } }
             }
             while !isStopping {
                 do {

@@ -104,13 +104,27 @@ public struct TradeEventOutbox: Sendable {
         return report
     }
 
-    private func delete(_ ids: [Int64]) async throws {
-        for start in stride(from: 0, to: ids.count, by: 1000) {
-            let part = ids[start..<min(start + 1000, ids.count)]
-            try await pool.execute(PostgresQuery(
-                unsafeSQL: "DELETE FROM trade_event_outbox WHERE id IN (\(part.indices.map { "$\($0 - start + 1)" }.joined(separator: ",")))",
-                binds: part.map { $0.postgresData() }))
+    /// Publishes everything waiting, `limit` at a time: a pass that found `limit` events is
+    /// followed at once by another (a relay pacing one pass per interval would cap the events per
+    /// second at `limit` per interval, below the order path's rate), until a pass finds fewer or
+    /// the queue refuses. Never throws; returns the passes' totals.
+    @discardableResult
+    public func relay(limit: Int = 1_000, logger: Logger) async -> Report {
+        var total = Report()
+        while true {
+            let pass = await publish(account: nil, limit: limit, logger: logger)
+            total.published += pass.published
+            total.kept = pass.kept
+            total.refusal = pass.refusal
+            if pass.refusal != nil || pass.published < limit || Task.isCancelled { return total }
         }
+    }
+
+    /// Deletes what was sent: one statement per pass, its text the same whatever the count (the ids
+    /// as one array parameter), so Postgres parses one short statement, not a list of 1,000 binds.
+    private func delete(_ ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.execute("DELETE FROM trade_event_outbox WHERE id = ANY(\("{\(ids.map(String.init).joined(separator: ","))}")::bigint[])")
     }
 
     /// Drops the events older than `retention`, recording per account how many, which span and
