@@ -97,15 +97,18 @@ public struct ReportWriter: Sendable {
         guard !reports.isEmpty else { return 0 }
         let run = runID.map { Array($0.uuidString.lowercased().utf8) } ?? PostgresCopyText.null
         return try connection.copyIn("COPY \(table) (\(Self.columns)) FROM STDIN") { writer in
+            // A user's ~317 rows share the id's text (formatting a UUID goes through printf).
+            var user: (id: UUID, text: [UInt8])?
             for report in reports {
-                Self.appendRow(report, run: run, json: json?(report), to: &writer.buffer)
+                if user?.id != report.userID { user = (report.userID, Array(report.userID.uuidString.lowercased().utf8)) }
+                Self.appendRow(report, user: user!.text, run: run, json: json?(report), to: &writer.buffer)
                 try writer.flushIfFull()
             }
         }
     }
 
     /// One text-format COPY line; `json` nil writes the engine's report JSON.
-    static func appendRow(_ r: AnalyticsReport, run: [UInt8], json: JSONValue?, to out: inout [UInt8]) {
+    static func appendRow(_ r: AnalyticsReport, user: [UInt8], run: [UInt8], json: JSONValue?, to out: inout [UInt8]) {
         func tab() { out.append(UInt8(ascii: "\t")) }
         func null() { out += PostgresCopyText.null; tab() }
         func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
@@ -120,7 +123,7 @@ public struct ReportWriter: Sendable {
             tab()
         }
         func int(_ value: Int) { out += String(value).utf8; tab() }
-        out += r.userID.uuidString.lowercased().utf8; tab()
+        out += user; tab()
         text(r.currency)
         out += r.period.rawValue.utf8; tab()
         text(r.periodStart)
