@@ -174,7 +174,8 @@ import TMRedis
         report.sharpe = 1.5
         report.mostTradedSymbol = "A\\B\"C\tD"
         report.details.topSymbols = [.init(symbol: "X\\Y", realizedPnL: 12, trades: 1, fills: 2, winRate: 1)]
-        try await f.pool.withConnection { try ReportWriter().replace(users: [ana], reports: [report], runID: nil, on: $0) }
+        let written = report
+        try await f.pool.withConnection { try ReportWriter().replace(users: [ana], reports: [written], runID: nil, on: $0) }
         let conn = try f.connect()
         defer { conn.close() }
         let stored: String = try conn.query("SELECT report::text AS report FROM analytics WHERE user_id = \(ana)").rows[0].decode("report")
@@ -199,7 +200,7 @@ import TMRedis
         }
         #expect(try rows(f, ghost).isEmpty && rows(f, ana).isEmpty)
 
-        try await f.pool.withConnection {
+        _ = try await f.pool.withConnection {
             try writer.replace(users: [ana, bob], reports: [Self.report(ana, .day, "2024-01-02"), Self.report(ana, .all, "1970-01-01"),
                                                           Self.report(bob, .all, "1970-01-01")], runID: nil, on: $0)
         }
