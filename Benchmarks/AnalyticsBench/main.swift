@@ -84,6 +84,8 @@ enum Fixture {
             defer { db.close() }
             let ready = try db.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'bench_fixture_ready'").rows[0].decode("n", as: Int.self) == 1
             if ready {
+                // Migrations added since the fixture was made (the analytics table's shape).
+                try Migrator(connection: db, migrations: try MigrationCatalog.bundled()).migrate()
                 print("fixture: reusing \(configuration.database)")
                 return configuration
             }

@@ -40,7 +40,8 @@ struct AnalyticsShow: AsyncParsableCommand {
         }
         let shown = try await AnalyticsCache(pool: pool, redis: redis).show(user: id, period: period, day: at.flatMap { AnalyticsDay($0) })
         await pool.shutdown()
-        // Stored as jsonb, which orders keys by length: shown in the report's own order again.
+        // Stored as json in the report's own order since migration 0022; rows written as jsonb before
+        // it have their keys by length: every report is shown in its own order.
         let template = AnalyticsEngine.json(AnalyticsReport(userID: id, currency: "", period: period, periodStart: ""))
         let reports = shown.reports.map { Self.ordered($0, like: template) }
         if json {

@@ -20,7 +20,7 @@ import TMCore
         #expect(!first.cached && first.reports.count == 1)
         #expect(first.reports.first?["realized_pnl"]?.stringValue.flatMap(DecimalText.parse) == 100)
         // Behind the cache's back: the row changes, the cached copy is what is served.
-        _ = try await f.pool.execute("UPDATE analytics SET report = jsonb_set(report, '{realized_pnl}', '\"-1\"') WHERE user_id = \(user)")
+        _ = try await f.pool.execute("UPDATE analytics SET report = jsonb_set(report::jsonb, '{realized_pnl}', '\"-1\"')::json WHERE user_id = \(user)")
         let second = try await cache.current(user: user, period: .all)
         #expect(second.cached)
         #expect(second.reports == first.reports, "served from Redis, not from the (changed) row")

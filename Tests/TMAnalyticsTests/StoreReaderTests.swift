@@ -89,4 +89,21 @@ import TMRisk
         #expect(Set(batch.openInstruments) == [InstrumentKey(symbol: "TCS", exchange: "NSE"), InstrumentKey(symbol: "TCS", exchange: "BSE")])
         await f.close()
     }
+
+    /// The reader has no ORDER BY (migration 0022's note): fills of two accounts interleaved in time,
+    /// which Postgres returns account by account, come out in time order, ties by trade id.
+    @Test func fillsOfInterleavedAccountsComeOutInTimeOrder() async throws {
+        let f = try await StoreFixture()
+        let user = try f.user("ana")
+        let kite = try f.account(user, broker: "kite")
+        let upstox = try f.account(user, broker: "upstox")
+        try f.fill(kite, "K-3", "INFY", "NSE", "buy", qty: "1", price: "10", time: "2024-03-01T11:00:00Z")
+        try f.fill(upstox, "U-2", "INFY", "NSE", "buy", qty: "1", price: "10", time: "2024-03-01T10:00:00Z")
+        try f.fill(kite, "K-1", "INFY", "NSE", "buy", qty: "1", price: "10", time: "2024-03-01T09:00:00Z")
+        try f.fill(upstox, "U-4", "INFY", "NSE", "sell", qty: "1", price: "10", time: "2024-03-01T12:00:00Z")
+        try f.fill(kite, "K-5", "INFY", "NSE", "sell", qty: "1", price: "10", time: "2024-03-01T12:00:00Z")
+        let batch = try await f.pool.withConnection { try FillReader().read(users: [user], on: $0) }
+        #expect(batch.users.first?.fills.map(\.brokerTradeID) == ["K-1", "U-2", "K-3", "K-5", "U-4"])
+        await f.close()
+    }
 }

@@ -88,7 +88,7 @@ import TMRedis
         defer { conn.close() }
         let row = try conn.query("""
             SELECT realized_pnl::text AS realized, unrealized_pnl::text AS unrealized, total_pnl, win_rate::text AS win_rate,
-                   profit_factor::text AS pf, sharpe, calmar, max_drawdown::text AS dd, report->>'note' AS note, report->>'realized' AS jr, report = \(Self.json(report).text)::jsonb AS same
+                   profit_factor::text AS pf, sharpe, calmar, max_drawdown::text AS dd, report->>'note' AS note, report->>'realized' AS jr, report::jsonb = \(Self.json(report).text)::jsonb AS same
             FROM analytics WHERE user_id = \(ana)
             """).rows[0]
         #expect(try row.decode("realized", as: String.self) == "1234.567891234")
@@ -162,6 +162,53 @@ import TMRedis
         for period in AnalyticsPeriod.allCases {
             _ = try await f.redis.send("DEL", CacheKeys.analytics(user: bob.uuidString.lowercased(), period: period.rawValue))
         }
+        await f.close()
+    }
+
+    /// The production writer stores the engine's report JSON exactly as `AnalyticsEngine.jsonText`
+    /// writes it (bytes straight into the COPY buffer), a backslash or quote in a name included.
+    @Test func theEnginesReportJSONIsStoredAsWritten() async throws {
+        let f = try await StoreFixture()
+        let ana = try f.user("ana")
+        var report = Self.report(ana, .all, "1970-01-01")
+        report.sharpe = 1.5
+        report.mostTradedSymbol = "A\\B\"C\tD"
+        report.details.topSymbols = [.init(symbol: "X\\Y", realizedPnL: 12, trades: 1, fills: 2, winRate: 1)]
+        let written = report
+        try await f.pool.withConnection { try ReportWriter().replace(users: [ana], reports: [written], runID: nil, on: $0) }
+        let conn = try f.connect()
+        defer { conn.close() }
+        let stored: String = try conn.query("SELECT report::text AS report FROM analytics WHERE user_id = \(ana)").rows[0].decode("report")
+        #expect(stored == AnalyticsEngine.jsonText(report))
+        #expect(try JSONValue.parse(stored) == AnalyticsEngine.json(report))
+        await f.close()
+    }
+
+    /// `analytics` has no foreign key to `users` (migration 0022): the writer refuses a user who
+    /// does not exist, and deleting a user deletes their rows.
+    @Test(arguments: ReportWriter.Strategy.allCases)
+    func rowsNeverOutliveTheirUser(strategy: ReportWriter.Strategy) async throws {
+        let f = try await StoreFixture()
+        let ana = try f.user("ana")
+        let bob = try f.user("bob")
+        let ghost = UUID()
+        let writer = ReportWriter(strategy: strategy)
+        await #expect(throws: PostgresError.self) {
+            try await f.pool.withConnection {
+                try writer.replace(users: [ana, ghost], reports: [Self.report(ana, .all, "1970-01-01"), Self.report(ghost, .all, "1970-01-01")], runID: nil, on: $0)
+            }
+        }
+        #expect(try rows(f, ghost).isEmpty && rows(f, ana).isEmpty)
+
+        _ = try await f.pool.withConnection {
+            try writer.replace(users: [ana, bob], reports: [Self.report(ana, .day, "2024-01-02"), Self.report(ana, .all, "1970-01-01"),
+                                                          Self.report(bob, .all, "1970-01-01")], runID: nil, on: $0)
+        }
+        let conn = try f.connect()
+        defer { conn.close() }
+        try conn.execute("DELETE FROM users WHERE id = \(ana)")
+        #expect(try rows(f, ana).isEmpty)
+        #expect(try rows(f, bob).count == 1)
         await f.close()
     }
 }

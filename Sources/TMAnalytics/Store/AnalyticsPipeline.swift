@@ -64,7 +64,7 @@ public struct AnalyticsPipeline: Sendable {
         self.pool = pool
         self.redis = redis
         self.riskFreeAnnual = riskFreeAnnual
-        self.writer = ReportWriter(strategy: writeStrategy) { AnalyticsEngine.json($0) }
+        self.writer = ReportWriter(strategy: writeStrategy)
         self.nowMicros = nowMicros
     }
 

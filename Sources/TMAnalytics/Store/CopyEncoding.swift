@@ -35,6 +35,21 @@ enum CopyEncoding {
         }
     }
 
+    /// The engine's report JSON (`AnalyticsEngine.writeJSON`), COPY-escaped: written in place, then
+    /// every backslash it holds doubled (JSON holds no raw tab or newline; a backslash only in a
+    /// string's escape, which no engine-made string needs, so the rewrite almost never runs).
+    static func appendReportJSON(_ report: AnalyticsReport, to out: inout [UInt8]) {
+        let start = out.count
+        AnalyticsEngine.writeJSON(report, into: &out)
+        guard out[start...].contains(backslash) else { return }
+        let written = Array(out[start...])
+        out.removeSubrange(start...)
+        for byte in written {
+            out.append(byte)
+            if byte == backslash { out.append(backslash) }
+        }
+    }
+
     /// A JSON string literal, COPY-escaped: `"` → `\\"`, `\` → `\\\\`, control characters → `\\n`,
     /// `\\u00XX` etc. (the JSON escape with its backslash doubled for COPY).
     static func appendJSONString(_ text: String, to out: inout [UInt8]) {

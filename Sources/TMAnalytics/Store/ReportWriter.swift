@@ -10,7 +10,8 @@ import TMRedis
 /// given (stamped with the run id), none of their earlier rows for periods no longer reported
 /// (stale rows are deleted, not left behind), and a failure leaves the previous rows untouched.
 /// Two replaces of the same user serialize on the user's row lock (`FOR NO KEY UPDATE`), so a
-/// nightly chunk and a refresh never interleave into a unique violation. Undefined figures (nil,
+/// nightly chunk and a refresh never interleave into a unique violation; a report for a user who
+/// does not exist is refused (what the foreign key did before migration 0022). Undefined figures (nil,
 /// or a non-finite ratio) are stored as NULL, never as a made-up number.
 public struct ReportWriter: Sendable {
     /// How the rows are replaced; both are atomic and leave the same rows.
@@ -23,8 +24,16 @@ public struct ReportWriter: Sendable {
     }
 
     public let strategy: Strategy
-    /// The report's JSON (`analytics.report`): `AnalyticsEngine.json(report)` in production.
-    public let json: @Sendable (AnalyticsReport) -> JSONValue
+    /// The report's JSON (`analytics.report`) when a caller gives its own (tests); nil: the engine's
+    /// report JSON (`AnalyticsEngine.writeJSON`), written as bytes straight into the COPY buffer —
+    /// no `JSONValue` tree per row, which was most of the write's Swift CPU.
+    public let json: (@Sendable (AnalyticsReport) -> JSONValue)?
+
+    /// Rows whose `report` is the engine's report JSON (`AnalyticsEngine.json(report)`).
+    public init(strategy: Strategy = .deleteAndCopy) {
+        self.strategy = strategy
+        self.json = nil
+    }
 
     public init(strategy: Strategy = .deleteAndCopy, json: @escaping @Sendable (AnalyticsReport) -> JSONValue) {
         self.strategy = strategy
@@ -49,7 +58,13 @@ public struct ReportWriter: Sendable {
         let ids = PostgresArrayText.uuids(users.sorted { $0.uuidString < $1.uuidString })
         return try connection.transaction { tx in
             // Serialize with any other replace of these users (sorted: no deadlock between chunks).
-            try tx.execute("SELECT 1 FROM users WHERE id = ANY(\(ids)::uuid[]) ORDER BY id FOR NO KEY UPDATE")
+            // The lock also holds off their deletion until commit, and `analytics` has no foreign key
+            // (migration 0022): a user that does not exist is refused here, so no row is orphaned.
+            let locked = Set(try tx.query("SELECT id FROM users WHERE id = ANY(\(ids)::uuid[]) ORDER BY id FOR NO KEY UPDATE")
+                .rows.map { try $0.decode("id", as: UUID.self) })
+            if let missing = reports.first(where: { !locked.contains($0.userID) }) {
+                throw PostgresError(kind: .client, message: "a report for user \(missing.userID), who does not exist")
+            }
             switch strategy {
             case .deleteAndCopy:
                 try tx.execute("DELETE FROM analytics WHERE user_id = ANY(\(ids)::uuid[])")
@@ -82,14 +97,18 @@ public struct ReportWriter: Sendable {
         guard !reports.isEmpty else { return 0 }
         let run = runID.map { Array($0.uuidString.lowercased().utf8) } ?? PostgresCopyText.null
         return try connection.copyIn("COPY \(table) (\(Self.columns)) FROM STDIN") { writer in
+            // A user's ~317 rows share the id's text (formatting a UUID goes through printf).
+            var user: (id: UUID, text: [UInt8])?
             for report in reports {
-                Self.appendRow(report, run: run, json: json(report), to: &writer.buffer)
+                if user?.id != report.userID { user = (report.userID, Array(report.userID.uuidString.lowercased().utf8)) }
+                Self.appendRow(report, user: user!.text, run: run, json: json?(report), to: &writer.buffer)
                 try writer.flushIfFull()
             }
         }
     }
 
-    static func appendRow(_ r: AnalyticsReport, run: [UInt8], json: JSONValue, to out: inout [UInt8]) {
+    /// One text-format COPY line; `json` nil writes the engine's report JSON.
+    static func appendRow(_ r: AnalyticsReport, user: [UInt8], run: [UInt8], json: JSONValue?, to out: inout [UInt8]) {
         func tab() { out.append(UInt8(ascii: "\t")) }
         func null() { out += PostgresCopyText.null; tab() }
         func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
@@ -104,7 +123,7 @@ public struct ReportWriter: Sendable {
             tab()
         }
         func int(_ value: Int) { out += String(value).utf8; tab() }
-        out += r.userID.uuidString.lowercased().utf8; tab()
+        out += user; tab()
         text(r.currency)
         out += r.period.rawValue.utf8; tab()
         text(r.periodStart)
@@ -130,7 +149,11 @@ public struct ReportWriter: Sendable {
         double(r.recoveryFactor)
         int(r.fillsCount)
         int(r.tradingDays)
-        CopyEncoding.appendJSON(json, to: &out)
+        if let json {
+            CopyEncoding.appendJSON(json, to: &out)
+        } else {
+            CopyEncoding.appendReportJSON(r, to: &out)
+        }
         out.append(UInt8(ascii: "\n"))
     }
 
