@@ -175,6 +175,7 @@ enum AlertBench {
         // --- 2. drain.
         do {
             let ticks = (0..<drainTicks).map { message(background(1_000_000 + $0)) }
+            let cpuBefore = try await CPUTimes.now(redis: redis)
             let start = ContinuousClock.now
             for chunk in stride(from: 0, to: ticks.count, by: 1000) { try await send(Array(ticks[chunk..<min(chunk + 1000, ticks.count)])) }
             let enqueued = (ContinuousClock.now - start).seconds
@@ -183,12 +184,14 @@ enum AlertBench {
             try await drained(timeout: .seconds(600))
             let elapsed = (ContinuousClock.now - start).seconds
             let tail = (ContinuousClock.now - leftAt).seconds
+            let cpu = try await CPUTimes.now(redis: redis).minus(cpuBefore).perTick(drainTicks)
             let failed = dispatcher.outcomes.values.flatMap { $0 }.filter { $0.key != .ok }.map(\.value).reduce(0, +)
             figures.append(Figure(name: "drain through queue + dispatcher + warm evaluator", ticks: drainTicks, ticksPerSecond: Double(drainTicks) / elapsed,
                                   offeredPerSecond: nil, fired: 0, p50Millis: nil, p99Millis: nil, p999Millis: nil, maxMillis: nil,
                                   note: String(format: "first enqueue → empty queue; enqueued in %.2f s (%.0f/s) while draining, then the %d left drained at %.0f/s "
                                                + "with the sender idle; warm-up (each process loads its index) %.1f s; invocations not ok: %d",
-                                               enqueued, Double(drainTicks) / enqueued, left, Double(left) / max(tail, 0.001), warmSeconds, failed)))
+                                               enqueued, Double(drainTicks) / enqueued, left, Double(left) / max(tail, 0.001), warmSeconds, failed)
+                                      + "; " + cpu.text))
         }
 
         // --- 3. latency at a steady rate, probes firing.
@@ -267,6 +270,58 @@ enum AlertBench {
     struct BenchFailure: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
+    }
+
+    /// CPU seconds (user + system) used so far by this process (the sender and the dispatcher), by
+    /// its child processes (the warm alert-evaluators) and by the Redis server (`INFO cpu`). On a
+    /// shared machine the CPU a tick costs is steadier than the wall-clock rate, and it says which
+    /// part bounds the rate: the cores divided by the CPU per tick is what the path could carry.
+    struct CPUTimes {
+        var bench: Double
+        var evaluators: Double
+        var redis: Double
+
+        static func now(redis client: RedisClient) async throws -> CPUTimes {
+            let me = getpid()
+            var evaluators = 0.0
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(entry), let (parent, seconds) = procStat(pid), parent == me else { continue }
+                evaluators += seconds
+            }
+            let info = try await client.send("INFO", "cpu").string ?? ""
+            let redis = info.split(whereSeparator: \.isNewline).reduce(0.0) { total, line in
+                let parts = line.split(separator: ":")
+                guard parts.count == 2, parts[0] == "used_cpu_sys" || parts[0] == "used_cpu_user" else { return total }
+                return total + (Double(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0)
+            }
+            return CPUTimes(bench: procStat(me)?.seconds ?? 0, evaluators: evaluators, redis: redis)
+        }
+
+        /// (parent pid, utime + stime in seconds) from /proc/<pid>/stat.
+        static func procStat(_ pid: Int32) -> (parent: Int32, seconds: Double)? {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = text.lastIndex(of: ")") else { return nil }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            return (parent, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
+        }
+
+        func minus(_ earlier: CPUTimes) -> CPUTimes {
+            CPUTimes(bench: bench - earlier.bench, evaluators: evaluators - earlier.evaluators, redis: redis - earlier.redis)
+        }
+
+        /// In microseconds per tick.
+        func perTick(_ ticks: Int) -> CPUTimes {
+            let scale = 1e6 / Double(max(ticks, 1))
+            return CPUTimes(bench: bench * scale, evaluators: evaluators * scale, redis: redis * scale)
+        }
+
+        var text: String {
+            let total = bench + evaluators + redis
+            let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+            return String(format: "CPU per tick: sender + dispatcher %.1f µs, evaluators %.1f µs, Redis %.1f µs, total %.1f µs (%d cores carry %.0f ticks/s at that cost)",
+                          bench, evaluators, redis, total, Int(cores), cores / total * 1e6)
+        }
     }
 
     static func loadAverage() -> String {
