@@ -71,11 +71,22 @@ public struct InvocationRequest: Codable, Sendable, Equatable {
         case invocationID = "invocation_id", function, attempt, deadlineMillis = "deadline_ms", records
     }
 
-    /// The request as one line of JSON (no newline inside: bodies are escaped strings), with "\n".
+    /// The request as one line of JSON (no newline inside: bodies are escaped strings), with "\n":
+    /// the bytes `InvocationWire.encoder` writes, written by hand (`InvocationRequestWire`).
     public func encodedLine() throws -> [UInt8] {
-        var bytes = Array(try InvocationWire.encoder.encode(self))
+        var bytes = InvocationRequestWire.encode(self)
         bytes.append(UInt8(ascii: "\n"))
         return bytes
+    }
+
+    /// Reads a request line (or a cold process's stdin) as `JSONDecoder` does: the common shape by
+    /// hand, anything else, and every refusal with its reason, by `JSONDecoder`.
+    public init(line: [UInt8]) throws {
+        if let request = InvocationRequestWire.decode(line) {
+            self = request
+        } else {
+            self = try JSONDecoder().decode(InvocationRequest.self, from: Data(line))
+        }
     }
 
     public var deadline: Date { Date(timeIntervalSince1970: Double(deadlineMillis) / 1000) }

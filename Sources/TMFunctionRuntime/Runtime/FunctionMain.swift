@@ -35,7 +35,7 @@ public enum FunctionMain {
     static func answer(_ bytes: [UInt8], handler: some FunctionHandler, logger: Logger) async -> InvocationResult {
         let request: InvocationRequest
         do {
-            request = try JSONDecoder().decode(InvocationRequest.self, from: Data(bytes))
+            request = try InvocationRequest(line: bytes)
         } catch {
             logger.error("cannot read the invocation request", metadata: ["error": "\(error)"])
             return .failed("cannot read the invocation request: \(error)", retryable: false)

@@ -45,6 +45,13 @@ public struct PriceTick: Sendable, Hashable {
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> PriceTick {
+        // The wire form as market-data writes it, by hand; anything else (and every refusal) below.
+        if let tick = PriceTickWire.read(bytes) { return tick }
+        return try decodeGeneric(bytes)
+    }
+
+    /// Any JSON spelling of a tick, through a `JSONValue` tree; refuses naming the field.
+    static func decodeGeneric(_ bytes: [UInt8]) throws -> PriceTick {
         guard let value = try? JSONValue.parse(bytes), value.objectFields != nil else {
             throw Invalid(field: "tick", reason: "not a JSON object")
         }
@@ -63,5 +70,137 @@ public struct PriceTick: Sendable, Hashable {
         return PriceTick(symbol: try text("symbol"), exchange: try text("exchange"), price: try positive("price"),
                          previousClose: value["previous_close"] == nil ? nil : try positive("previous_close"),
                          source: try text("source"), atMs: atMs)
+    }
+}
+
+/// A tick as `market-data` writes it, read by hand: the alert evaluator reads one per message,
+/// and the generic way (a `JSONValue` tree, then `Decimal(string:)` for each price) was most of
+/// its per-tick cost after the request itself (alert-bench's profile).
+///
+/// Guarantees: returns exactly what `PriceTick.decode`'s generic reader returns for the ticks it
+/// takes — plain ASCII strings without escapes, prices written `digits(.digits)?` (no leading zero,
+/// at most 18 digits, above zero), a plain whole `at_ms`, each member once and no other — and nil
+/// for anything else, which the generic reader then reads or refuses, naming the field as before.
+enum PriceTickWire {
+    static func read(_ bytes: [UInt8]) -> PriceTick? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = Reader(bytes: buffer)
+            return reader.tick()
+        }
+    }
+
+    private struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var position = 0
+
+        mutating func tick() -> PriceTick? {
+            var symbol: String?, exchange: String?, price: Decimal?, previousClose: Decimal?, source: String?, atMs: Int64?
+            skipSpace()
+            guard next(UInt8(ascii: "{")) else { return nil }
+            while true {
+                skipSpace()
+                guard let name = text() else { return nil }
+                skipSpace()
+                guard next(UInt8(ascii: ":")) else { return nil }
+                skipSpace()
+                switch name {
+                case "symbol": guard symbol == nil, let value = text(), !value.isEmpty else { return nil }; symbol = value
+                case "exchange": guard exchange == nil, let value = text(), !value.isEmpty else { return nil }; exchange = value
+                case "source": guard source == nil, let value = text(), !value.isEmpty else { return nil }; source = value
+                case "price": guard price == nil, let value = positive() else { return nil }; price = value
+                case "previous_close": guard previousClose == nil, let value = positive() else { return nil }; previousClose = value
+                case "at_ms": guard atMs == nil, let value = whole() else { return nil }; atMs = value
+                default: return nil
+                }
+                skipSpace()
+                if next(UInt8(ascii: ",")) { continue }
+                guard next(UInt8(ascii: "}")) else { return nil }
+                break
+            }
+            skipSpace()
+            guard position == bytes.count, let symbol, let exchange, let price, let source, let atMs else { return nil }
+            return PriceTick(symbol: symbol, exchange: exchange, price: price, previousClose: previousClose, source: source, atMs: atMs)
+        }
+
+        mutating func skipSpace() {
+            while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x0D || bytes[position] == 0x09 {
+                position += 1
+            }
+        }
+
+        mutating func next(_ byte: UInt8) -> Bool {
+            guard position < bytes.count, bytes[position] == byte else { return false }
+            position += 1
+            return true
+        }
+
+        /// The bytes of a string of printable ASCII without escapes (nil for any other string).
+        mutating func span() -> Range<Int>? {
+            guard next(UInt8(ascii: "\"")) else { return nil }
+            let start = position
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\"") {
+                    position += 1
+                    return start..<(position - 1)
+                }
+                guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
+                position += 1
+            }
+            return nil
+        }
+
+        mutating func text() -> String? {
+            guard let span = span() else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[span]), as: UTF8.self)
+        }
+
+        /// `digits(.digits)?` above zero, at most 18 digits, no leading zero before other digits.
+        mutating func positive() -> Decimal? {
+            guard let span = span(), !span.isEmpty else { return nil }
+            var mantissa: UInt64 = 0
+            var digits = 0
+            var places = 0
+            var point = false
+            for index in span {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: ".") {
+                    guard !point, digits > 0, index != span.upperBound - 1 else { return nil }
+                    point = true
+                    continue
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                digits += 1
+                guard digits <= 18 else { return nil }
+                mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
+                if point { places += 1 }
+            }
+            // A leading zero is only "0" or "0.…".
+            if bytes[span.lowerBound] == UInt8(ascii: "0"), span.count > 1, bytes[span.lowerBound + 1] != UInt8(ascii: ".") { return nil }
+            guard mantissa > 0 else { return nil }
+            // Without trailing zeros, as `Decimal(string:)` keeps it.
+            while places > 0, mantissa % 10 == 0 {
+                mantissa /= 10
+                places -= 1
+            }
+            return Decimal(sign: .plus, exponent: -places, significand: Decimal(mantissa))
+        }
+
+        /// A plain whole number ≥ 0 that fits an Int64.
+        mutating func whole() -> Int64? {
+            let start = position
+            var value: Int64 = 0
+            while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times.addingReportingOverflow(Int64(bytes[position] - UInt8(ascii: "0")))
+                guard !o1, !o2 else { return nil }
+                value = sum
+                position += 1
+            }
+            let count = position - start
+            guard count > 0, count == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            if position < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[position]) { return nil }
+            return value
+        }
     }
 }
