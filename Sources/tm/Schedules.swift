@@ -50,17 +50,10 @@ struct RunScheduler: AsyncParsableCommand {
                 catalog: system.schedules, resolver: system.resolver, redis: system.redis, pool: system.pool,
                 options: options, logger: Logger(label: "tm.scheduler"))
             let running = Task { await service.run() }
-            // Signals arrive on a dispatch queue and only cancel the task: the service then steps
-            // down (stops firing, releases the lease) before `run` returns.
-            let stops = [SIGTERM, SIGINT].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { running.cancel() }
-                source.resume()
-                return source
-            }
+            // A signal only cancels the task: the service then steps down (stops firing, releases
+            // the lease) before `run` returns. A second signal exits at once.
+            TerminationSignals.install { _ in running.cancel() }
             await running.value
-            stops.forEach { $0.cancel() }
             await system.pool.shutdown()
         }
     }

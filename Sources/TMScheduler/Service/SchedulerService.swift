@@ -53,7 +53,8 @@ public final class SchedulerService: Sendable {
         self.logger = logger
     }
 
-    /// Runs until the task is cancelled; on cancellation a leader stops firing and releases the lease.
+    /// Runs until the task is cancelled; on cancellation a leader finishes the tick in flight (one
+    /// schedule's), starts no other, and releases the lease.
     public func run() async {
         logger.info("scheduler started", metadata: [
             "schedules": "\(catalog.schedules.map(\.name).joined(separator: ","))", "lock": "\(options.resource)",
@@ -70,6 +71,10 @@ public final class SchedulerService: Sendable {
             let now = Date()
             var wake = now.addingTimeInterval(options.tick.seconds)
             for schedule in catalog.schedules where schedule.enabled {
+                // A stop lets the tick in flight finish but starts no other: while Postgres is
+                // unreachable each tick spends the pool's reconnect budget, so finishing the round
+                // would hold a SIGTERM for seconds per schedule.
+                try Task.checkCancellation()
                 do {
                     // A tick once begun is finished: it runs in a task of its own, which a shutdown
                     // (cancellation) does not interrupt between reserving a slot and enqueueing it.
