@@ -21,20 +21,8 @@ enum AES256GCM {
         try feedAAD(ctx, aad, encrypting: true)
 
         var ciphertext = [UInt8](repeating: 0, count: plaintext.count)
-        var written = 0
-        try plaintext.withUnsafeBufferPointer { input in
-            try ciphertext.withUnsafeMutableBufferPointer { output in
-                var offset = 0
-                while offset < input.count {
-                    let n = min(chunk, input.count - offset)
-                    var outLen: Int32 = 0
-                    guard EVP_EncryptUpdate(ctx, output.baseAddress! + written, &outLen, input.baseAddress! + offset, Int32(n)) == 1 else {
-                        throw failure("EVP_EncryptUpdate")
-                    }
-                    written += Int(outLen)
-                    offset += n
-                }
-            }
+        let written = try plaintext.withUnsafeBufferPointer { input in
+            try ciphertext.withUnsafeMutableBufferPointer { try update(ctx, input, into: $0.baseAddress, encrypting: true) }
         }
         var finalLen: Int32 = 0
         var scratch = [UInt8](repeating: 0, count: 16)  // GCM writes nothing here; a valid buffer regardless
@@ -62,20 +50,8 @@ enum AES256GCM {
         try feedAAD(ctx, aad, encrypting: false)
 
         var plaintext = [UInt8](repeating: 0, count: ciphertext.count)
-        var written = 0
-        try ciphertext.withUnsafeBufferPointer { input in
-            try plaintext.withUnsafeMutableBufferPointer { output in
-                var offset = 0
-                while offset < input.count {
-                    let n = min(chunk, input.count - offset)
-                    var outLen: Int32 = 0
-                    guard EVP_DecryptUpdate(ctx, output.baseAddress! + written, &outLen, input.baseAddress! + offset, Int32(n)) == 1 else {
-                        throw failure("EVP_DecryptUpdate")
-                    }
-                    written += Int(outLen)
-                    offset += n
-                }
-            }
+        _ = try ciphertext.withUnsafeBufferPointer { input in
+            try plaintext.withUnsafeMutableBufferPointer { try update(ctx, input, into: $0.baseAddress, encrypting: false) }
         }
         guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(tagCount), &tagBytes) == 1 else { throw failure("set tag") }
         var finalLen: Int32 = 0
@@ -90,18 +66,29 @@ enum AES256GCM {
     }
 
     private static func feedAAD(_ ctx: OpaquePointer, _ aad: [UInt8], encrypting: Bool) throws {
+        _ = try aad.withUnsafeBufferPointer { try update(ctx, $0, into: nil, encrypting: encrypting) }
+    }
+
+    /// Feeds `input` through the context in chunks (EVP lengths are Int32) and returns the bytes
+    /// written to `output`; a nil `output` feeds additional authenticated data.
+    private static func update(_ ctx: OpaquePointer, _ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<UInt8>?,
+                               encrypting: Bool) throws -> Int {
+        var written = 0
         var offset = 0
-        while offset < aad.count {
-            let n = min(chunk, aad.count - offset)
+        while offset < input.count {
+            let n = min(chunk, input.count - offset)
             var outLen: Int32 = 0
-            let rc = aad.withUnsafeBufferPointer { buf in
-                encrypting
-                    ? EVP_EncryptUpdate(ctx, nil, &outLen, buf.baseAddress! + offset, Int32(n))
-                    : EVP_DecryptUpdate(ctx, nil, &outLen, buf.baseAddress! + offset, Int32(n))
+            let target = output.map { $0 + written }
+            let rc = encrypting
+                ? EVP_EncryptUpdate(ctx, target, &outLen, input.baseAddress! + offset, Int32(n))
+                : EVP_DecryptUpdate(ctx, target, &outLen, input.baseAddress! + offset, Int32(n))
+            guard rc == 1 else {
+                throw failure(output == nil ? "AAD update" : encrypting ? "EVP_EncryptUpdate" : "EVP_DecryptUpdate")
             }
-            guard rc == 1 else { throw failure("AAD update") }
+            written += Int(outLen)
             offset += n
         }
+        return written
     }
 
     private static func failure(_ operation: String) -> CryptoError {
