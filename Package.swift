@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(name: "TMRoutingTests", dependencies: ["TMRouting", "TMBrokers", "TMManifest", "TMCore"]),
         .testTarget(name: "TMOrdersTests", dependencies: ["TMOrders", "TMMarketData", "TMBrokers", "TMCore", "TMPostgres", "TMQueue", "TMRedis", "TMCrypto", "TMHTTP", "TMSync", "TMRisk", "TMRouting", "TestSupport", "tm"]),
         .testTarget(name: "TMNotifyTests", dependencies: ["TMNotify", "TMPostgres", "TMQueue", "TMRedis", "TMHTTP", "TMCrypto", "TMCore", "TestSupport", "tm", "notifier"]),
-        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMRisk", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
+        .testTarget(name: "TMMarketDataTests", dependencies: ["TMMarketData", "TMPortfolio", "TMRisk", "TMBrokers", "TMBrokerSim", "TMSync", "TMCrypto", "TMQueue", "TMRedis", "TMPostgres", "TMHTTP", "TMCore", "TestSupport", "tm", "broker-sim"]),
         .testTarget(name: "TMAlertsTests", dependencies: ["TMAlerts", "TMNotify", "TMMarketData", "TMOrders", "TMRisk", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "alert-evaluator"]),
         .testTarget(name: "TMPortfolioTests", dependencies: ["TMPortfolio", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm"]),
         .testTarget(name: "TMAnalyticsTests", dependencies: ["TMAnalytics", "TMMarketData", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMCore", "TestSupport", "tm", "analytics-batch", "analytics-refresh"]),

@@ -114,6 +114,9 @@ write_env() {
 TM_REDIS_URL=redis://127.0.0.1:$redis_port/0
 TM_DATABASE_URL=postgres://postgres@127.0.0.1:$pg_port/$dbname
 TM_SECRET_KEY=$key
+# Local profiles only: users' webhook and Slack URLs may point to loopback and private hosts (the
+# tests' receivers and make up's run on 127.0.0.1). Production leaves it unset: such URLs are refused.
+TM_NOTIFY_ALLOW_PRIVATE_TARGETS=1
 ENV
   if [ "$profile" = dev ]; then
     # make up runs broker-sim here; the adapters reach every broker through it.

@@ -39,11 +39,12 @@ public final class BrokerSimulator: Sendable {
         let faults = FaultInjector(seed: configuration.seed)
         let limiter = SlidingWindowLimiter(clock: configuration.clock)
         let context = FrontEndContext(exchange: exchange, limiter: limiter, limits: configuration.rateLimits)
+        let requests = RequestLog()
         let stopSignal = StopSignal()
         let router = SimulatorRouter(
             frontEnds: [.kite: KiteFrontEnd(context: context), .upstox: UpstoxFrontEnd(context: context),
                         .alpaca: AlpacaFrontEnd(context: context), .binance: BinanceFrontEnd(context: context)],
-            admin: AdminAPI(exchange: exchange, faults: faults, limiter: limiter), exchange: exchange, faults: faults,
+            admin: AdminAPI(exchange: exchange, faults: faults, limiter: limiter, requests: requests), requests: requests, exchange: exchange, faults: faults,
             latencyMilliseconds: configuration.latencyMilliseconds, stopSignal: stopSignal, logger: logger)
         if configuration.demo { DemoAccounts.seed(into: exchange) }
         self.exchange = exchange
@@ -68,6 +69,7 @@ public final class BrokerSimulator: Sendable {
 struct SimulatorRouter: Sendable {
     let frontEnds: [Broker: any BrokerFrontEnd]
     let admin: AdminAPI
+    let requests: RequestLog
     let exchange: Exchange
     let faults: FaultInjector
     let latencyMilliseconds: Int
@@ -82,6 +84,12 @@ struct SimulatorRouter: Sendable {
         guard let broker = Broker(rawValue: host.broker), let frontEnd = frontEnds[broker] else { return notFound(request) }
         let brokerPath = host.pathPrefix + (segments.count > 1 ? "/" + segments[1] : "/")
 
+        let response = answer(request, broker: broker, frontEnd: frontEnd, brokerPath: brokerPath)
+        if let response { requests.record(broker, method: request.method, path: brokerPath, status: response.status) }
+        return response
+    }
+
+    private func answer(_ request: HTTPServerRequest, broker: Broker, frontEnd: any BrokerFrontEnd, brokerPath: String) -> HTTPServerResponse? {
         let plan = faults.plan(broker, method: request.method, path: brokerPath)
         if !plan.ruleIDs.isEmpty {
             logger.info("fault applied", metadata: ["broker": "\(broker.rawValue)", "path": "\(brokerPath)", "rules": "\(plan.ruleIDs.joined(separator: ","))",

@@ -4,10 +4,10 @@ import TMBrokerSim
 import TMCore
 
 // broker-sim: Kite, Upstox, Alpaca and Binance on one loopback port, for tests, `make up` and benchmarks.
-// Usage: broker-sim [--port N] [--demo] [--seed N] [--latency-ms N] [--tick-ms N] [--no-rate-limits]
+// Usage: broker-sim [--port N] [--demo] [--seed N] [--latency-ms N] [--tick-ms N] [--no-rate-limits] [--kite-quote-window-ms N]
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("broker-sim: \(message)\nusage: broker-sim [--port N] [--demo] [--seed N] [--latency-ms N] [--tick-ms N] [--no-rate-limits]\n".utf8))
+    FileHandle.standardError.write(Data("broker-sim: \(message)\nusage: broker-sim [--port N] [--demo] [--seed N] [--latency-ms N] [--tick-ms N] [--no-rate-limits] [--kite-quote-window-ms N]\n".utf8))
     exit(2)
 }
 
@@ -35,6 +35,10 @@ func parseOptions(_ commandLine: [String]) -> BrokerSimulator.Configuration {
             guard let tick = Int64(value(for: argument)), tick > 0 else { fail("--tick-ms must be > 0") }
             configuration.tickMilliseconds = tick
         case "--no-rate-limits": configuration.rateLimits.enabled = false
+        case "--kite-quote-window-ms":
+            // Kite allows one quote request per second; a test may make the window shorter to allow for jitter.
+            guard let window = Int(value(for: argument)), window > 0 else { fail("--kite-quote-window-ms must be > 0") }
+            configuration.rateLimits.kiteQuoteWindowMilliseconds = window
         case "-h", "--help": fail("help")
         default: fail("unknown option \(argument)")
         }

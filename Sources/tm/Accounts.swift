@@ -3,7 +3,9 @@ import Foundation
 import TMBrokers
 import TMCore
 import TMCrypto
+import TMMarketData
 import TMPostgres
+import TMRedis
 import TMSync
 
 /// `tm accounts`: broker accounts — add with sealed credentials, list with their sync state, pause,
@@ -19,21 +21,36 @@ struct Accounts: AsyncParsableCommand {
         return (try PostgresConnection(configuration: PostgresConfiguration.fromEnvironment(environment)), environment)
     }
 
-    struct List: ParsableCommand {
+    /// Market-data's cached prices of the positions that have no price of their own (Binance coin
+    /// balances), by "SYMBOL:EXCHANGE"; none when Redis cannot be reached (they then show as unpriced).
+    static func cachedPrices(_ db: PostgresConnection, account: UUID?, environment: TMEnvironment) async -> [String: Decimal] {
+        guard let wanted = try? AccountAdministration.unpricedInstruments(db, account: account), !wanted.isEmpty,
+              let redis = try? await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "tm-accounts") else { return [:] }
+        defer { redis.close() }
+        let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        guard let cached = try? await PriceCache(redis: redis).read(wanted, nowMs: nowMs) else { return [:] }
+        var prices: [String: Decimal] = [:]
+        for (instrument, price) in zip(wanted, cached) { if let price { prices["\(instrument.symbol):\(instrument.exchange)"] = price.tick.price } }
+        return prices
+    }
+
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Every account: status, last sync, its outcome and counts, trades, exposure (per currency, from its positions).")
+            abstract: "Every account: status, last sync, its outcome and counts, trades, exposure (per currency, from its positions).",
+            discussion: "Positions with no price of their own (Binance coin balances) are valued at market-data's cached price.")
         @Flag(help: "Print as JSON.") var json = false
 
-        func run() throws {
-            let (db, _) = try database()
+        func run() async throws {
+            let (db, environment) = try database()
             defer { db.close() }
-            let accounts = try AccountAdministration.list(db)
+            let prices = await cachedPrices(db, account: nil, environment: environment)
+            let accounts = try AccountAdministration.list(db) { prices["\($0):\($1)"] }
             if json { return try printJSON(accounts) }
             printAccounts(accounts)
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "One account: its sync state, funds (as of the sync that stored them), exposure and positions (multiplier, last price, unrealized P&L, exposure).")
         @Argument(help: "The account id.") var account: String
@@ -45,12 +62,14 @@ struct Accounts: AsyncParsableCommand {
             var positions: [AccountAdministration.Position]
         }
 
-        func run() throws {
+        func run() async throws {
             guard let id = UUID(uuidString: account) else { throw ValidationError("account: '\(account)' is not an account id (a UUID)") }
-            let (db, _) = try database()
+            let (db, environment) = try database()
             defer { db.close() }
-            guard let summary = try AccountAdministration.list(db, account: id).first else { throw ValidationError("account: no account \(account)") }
-            let positions = try AccountAdministration.positions(db, account: id)
+            let prices = await cachedPrices(db, account: id, environment: environment)
+            let price = { (symbol: String, exchange: String) in prices["\(symbol):\(exchange)"] }
+            guard let summary = try AccountAdministration.list(db, account: id, cachedPrice: price).first else { throw ValidationError("account: no account \(account)") }
+            let positions = try AccountAdministration.positions(db, account: id, cachedPrice: price)
             let funds = try AccountAdministration.funds(db, account: id)
             if json { return try printJSON(Details(account: summary, funds: funds, positions: positions)) }
             printAccounts([summary])
@@ -65,7 +84,7 @@ struct Accounts: AsyncParsableCommand {
             print("")
             print("SYMBOL            EXCHANGE  QUANTITY        AVG PRICE       LAST PRICE      MULTIPLIER  UNREALIZED P&L  REALIZED P&L    EXPOSURE")
             for p in positions {
-                print([pad(p.symbol, 18), pad(p.exchange, 10), pad(p.quantity, 16), pad(p.averagePrice, 16), pad(p.lastPrice ?? "-", 16),
+                print([pad(p.symbol, 18), pad(p.exchange, 10), pad(p.quantity, 16), pad(p.averagePrice, 16), pad(p.lastPrice ?? p.cachedPrice.map { "\($0) (cache)" } ?? "-", 16),
                        pad(p.multiplier, 12), pad(p.unrealizedPnl ?? "-", 16), pad(p.realizedPnl, 16), "\(p.exposure) \(p.currency ?? "")"].joined())
             }
             if positions.isEmpty { print("(no positions)") }

@@ -138,7 +138,9 @@ struct Notifications: AsyncParsableCommand {
             abstract: "A user's channels (set up, failing), and setting them up.",
             discussion: """
                 --add CHANNEL --address A sets up an address (a webhook also needs --secret-env NAME: the environment variable
-                holding its signing secret, sealed with TM_SECRET_KEY before it is stored). --enable ID turns a failing or
+                holding its signing secret, sealed with TM_SECRET_KEY before it is stored). Webhook and Slack URLs are sealed
+                too, and refused when they point to a loopback, private, link-local or metadata address (unless
+                TM_NOTIFY_ALLOW_PRIVATE_TARGETS=1, as the dev and test profiles set). --enable ID turns a failing or
                 disabled channel back on; --disable ID turns it off. --prefer KIND=CH,CH sets which channels notifications of a
                 kind (or *) may use.
                 """)
@@ -164,8 +166,15 @@ struct Notifications: AsyncParsableCommand {
                     secret = value
                 }
                 if channel == .webhook && secret == nil { throw ValidationError("--secret-env: a webhook needs a signing secret") }
-                let keyring = secret == nil ? nil : try SecretKeyring.fromEnvironment(TMEnvironment.current())
-                try NotificationChannels.add(db, userID: userID, channel: channel, address: address, signingSecret: secret, keyring: keyring)
+                let environment = TMEnvironment.current()
+                let sealing = secret != nil || NotificationChannels.sealsAddress(channel)
+                let keyring = sealing ? try SecretKeyring.fromEnvironment(environment) : nil
+                do {
+                    try NotificationChannels.add(db, userID: userID, channel: channel, address: address, signingSecret: secret, keyring: keyring,
+                                                 targets: try WebhookTargets.fromEnvironment(environment))
+                } catch let refused as WebhookTargets.Refused {
+                    throw ValidationError("--\(refused.description)")
+                }
             }
             for (text, on) in [(enable, true), (disable, false)] {
                 guard let text else { continue }

@@ -47,8 +47,9 @@ final class MarketDataHarness: @unchecked Sendable {
         (.binance, "demo_binance_key_ben", "demo_binance_secret_ben", nil),
     ]
 
-    init(brokers: [BrokerKind] = [.kite, .upstox, .alpaca, .binance]) async throws {
-        sim = try BrokerSimProcess(arguments: ["--demo", "--no-rate-limits"])
+    /// `simArguments`: broker-sim's options (by default without its rate limits).
+    init(brokers: [BrokerKind] = [.kite, .upstox, .alpaca, .binance], simArguments: [String] = ["--demo", "--no-rate-limits"]) async throws {
+        sim = try BrokerSimProcess(arguments: simArguments)
         database = try TestDatabase(migrated: true, prefix: "tm_md")
         db = try database.connect()
         pool = PostgresPool(configuration: database.configuration, size: 2)
@@ -113,6 +114,17 @@ final class MarketDataHarness: @unchecked Sendable {
         let text = String(decoding: response.body, as: UTF8.self)
         guard response.status == 200 else { throw Timeout(what: "admin \(path) answered \(response.status): \(text)") }
         return text
+    }
+
+    /// What broker-sim counted for `broker`: per "METHOD /path", requests answered and refused with a 429.
+    func requests(_ broker: BrokerKind) throws -> [String: (answered: Int, rateLimited: Int)] {
+        let text = try HTTPClient(configuration: HTTPClient.Configuration(proxy: .none))
+            .send(HTTPRequest(.get, sim.base + "/admin/requests?broker=\(broker.rawValue)")).text ?? ""
+        var out: [String: (answered: Int, rateLimited: Int)] = [:]
+        for (endpoint, count) in try JSONValue.parse(text).objectFields ?? [] {
+            out[endpoint] = (count["answered"]?.intValue ?? -1, count["rate_limited"]?.intValue ?? -1)
+        }
+        return out
     }
 
     func pin(_ broker: BrokerKind, _ symbol: String, _ price: String) throws {

@@ -115,7 +115,7 @@ import TMNotify
             "TM_SMTP_PASSWORD": NotifierHarness.smtpPassword, "TM_TWILIO_BASE_URL": h.twilio.baseURL, "TM_TWILIO_FROM": "+15550009999",
             "TM_TWILIO_ACCOUNT_SID": NotifierHarness.twilioSID, "TM_TWILIO_AUTH_TOKEN": NotifierHarness.twilioToken,
             "TM_FCM_BASE_URL": h.fcm.baseURL, "TM_FCM_PROJECT": "tm-test", "TM_FCM_ACCESS_TOKEN": NotifierHarness.fcmToken,
-            "TM_FUNCTION": "notifier",
+            "TM_FUNCTION": "notifier", "TM_NOTIFY_ALLOW_PRIVATE_TARGETS": "1",
         ]
         let body = "{\\\"notification_id\\\":\\\"\(id.uuidString.lowercased())\\\"}"
         let request = """

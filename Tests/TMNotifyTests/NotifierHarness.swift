@@ -53,6 +53,8 @@ final class NotifierHarness: @unchecked Sendable {
         }, reply: { _ in (200, "{\"name\":\"projects/tm-test/messages/\(UInt32.random(in: 1...UInt32.max))\"}") })
         http = try AsyncHTTPClient(configuration: .init(timeout: .seconds(10)), lanes: 2)
         user = try db.query("INSERT INTO users (email) VALUES (\(TestServers.uniqueName("trader") + "@example.com")) RETURNING id").rows[0].decode("id")
+        // The receivers run on loopback: allowed here, as the test profile allows it.
+        settings.targets = WebhookTargets(allowPrivate: true)
         settings.maxAttempts = 3
         settings.failingAfter = 3
         settings.smtp = .init(url: smtp.url, from: "alerts@tm.example", username: Self.smtpUser, password: Self.smtpPassword)
@@ -89,7 +91,8 @@ final class NotifierHarness: @unchecked Sendable {
 
     @discardableResult
     func addChannel(_ channel: NotificationChannel, _ address: String, secret: String? = nil) throws -> UUID {
-        try NotificationChannels.add(db, userID: user, channel: channel, address: address, signingSecret: secret, keyring: keyring)
+        try NotificationChannels.add(db, userID: user, channel: channel, address: address, signingSecret: secret, keyring: keyring,
+                                     targets: settings.targets)
     }
 
     /// Every channel the harness has a receiver for, set up for the user.

@@ -35,6 +35,7 @@ import TMRedis
         environment["TM_SCHEDULES_DIR"] = root.appendingPathComponent("Schedules").path
         environment["TM_CONFIG_DIR"] = root.path
         environment["TM_SECRET_KEY"] = h.keyring.current.exportBase64()
+        environment["TM_NOTIFY_ALLOW_PRIVATE_TARGETS"] = "1"
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog.load(directory: root.appendingPathComponent("Queues")))

@@ -2,7 +2,8 @@ import Foundation
 import TMCore
 
 /// The simulator's control surface under `/admin`: accounts, tokens, faults, history, hand fills,
-/// trade corrections, prices, liquidity, reset, health and the broker-side truth.
+/// trade corrections, prices, liquidity, reset, health, the broker-side truth and the requests
+/// each broker endpoint received (`RequestLog`).
 ///
 /// Guarantees: bad input is a 400 (404 for an unknown account, order or trade) with a JSON body
 /// naming the field and the reason; every mutation is done through the exchange's or the fault
@@ -11,6 +12,7 @@ struct AdminAPI: Sendable {
     let exchange: Exchange
     let faults: FaultInjector
     let limiter: SlidingWindowLimiter
+    let requests: RequestLog
 
     func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
         do {
@@ -90,7 +92,13 @@ struct AdminAPI: Sendable {
             exchange.reset()
             faults.removeAll()
             limiter.reset()
+            requests.reset()
             return .json(200, ["reset": true])
+        case ("GET", ["requests"]):
+            guard let brokerText = request.queryFields["broker"], let broker = Broker(rawValue: brokerText) else {
+                throw AdminRejection(field: "broker", reason: "is required: kite, upstox, alpaca or binance")
+            }
+            return .json(200, requests.json(broker))
         case ("GET", ["truth"]):
             let query = request.queryFields
             guard let brokerText = query["broker"], let broker = Broker(rawValue: brokerText) else { throw AdminRejection(field: "broker", reason: "is required: kite, upstox, alpaca or binance") }

@@ -56,6 +56,8 @@ public struct RateLimitPolicy: Sendable {
     public var kiteOrdersPerSecond = 10
     public var kiteOrdersPerMinute = 400
     public var kiteOthersPerSecond = 10
+    /// Kite: one quote request (`/quote`, `/quote/ltp`, `/quote/ohlc`) per this window (Kite: 1/s).
+    public var kiteQuoteWindowMilliseconds = 1000
     /// Upstox: orders per second and per minute; other endpoints per second.
     public var upstoxOrdersPerSecond = 10
     public var upstoxOrdersPerMinute = 500

@@ -81,9 +81,9 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
         try await guarded(.read) { try await base.funds(credentials: credentials) }
     }
 
-    /// One unit of the budget per request the batches take (`QuoteBatches`).
+    /// One unit of the quote budget (`BrokerCallKind.quote`) per request the batches take (`QuoteBatches`).
     public func lastPrices(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
-        try await guarded(.read, requests: QuoteBatches.requests(broker, count: instruments.count)) {
+        try await guarded(.quote, requests: QuoteBatches.requests(broker, count: instruments.count)) {
             try await base.lastPrices(instruments, credentials: credentials)
         }
     }
@@ -115,7 +115,7 @@ extension ResilientBrokerAdapter: LastPriceSource {
     /// `LastPriceSource` is refused before any budget is spent.
     public func quotes(_ instruments: [InstrumentRef], credentials: BrokerCredentials) async throws -> [LastPrice] {
         let source = try LastPriceSources.required(base)
-        return try await guarded(.read, requests: QuoteBatches.requests(broker, count: instruments.count)) {
+        return try await guarded(.quote, requests: QuoteBatches.requests(broker, count: instruments.count)) {
             try await source.quotes(instruments, credentials: credentials)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// The invocation request's line, written and read by hand: the dispatcher writes one per batch
 /// and a warm function reads one per batch, and `JSONEncoder`/`JSONDecoder` of a hundred records
@@ -92,12 +93,20 @@ enum InvocationRequestWire {
     }
 
     /// A reader of the request's own shape only: every `return nil` sends the line to JSONDecoder.
+    /// White space, bytes, `null` and whole numbers are read by the shared `ByteCursor` (TMCore).
     private struct Reader {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var position = 0
+        var cursor: ByteCursor
         var scratch: [UInt8] = []
 
-        init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+        init(bytes: UnsafeBufferPointer<UInt8>) { cursor = ByteCursor(bytes) }
+
+        var bytes: UnsafeBufferPointer<UInt8> { cursor.bytes }
+        var position: Int {
+            get { cursor.position }
+            set { cursor.position = newValue }
+        }
+        mutating func skipSpace() { cursor.skipSpace() }
+        mutating func next(_ byte: UInt8) -> Bool { cursor.next(byte) }
 
         mutating func request() -> InvocationRequest? {
             var attempt: Int?, deadline: Int64?, function: String?, invocationID: String?, records: [InvocationRecord]?
@@ -174,44 +183,12 @@ enum InvocationRequestWire {
             }
         }
 
-        mutating func skipSpace() {
-            while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x0D || bytes[position] == 0x09 {
-                position += 1
-            }
-        }
-
-        mutating func next(_ byte: UInt8) -> Bool {
-            guard position < bytes.count, bytes[position] == byte else { return false }
-            position += 1
-            return true
-        }
-
-        mutating func literalNull() -> Bool {
-            guard position + 4 <= bytes.count, bytes[position] == UInt8(ascii: "n"), bytes[position + 1] == UInt8(ascii: "u"),
-                  bytes[position + 2] == UInt8(ascii: "l"), bytes[position + 3] == UInt8(ascii: "l") else { return false }
-            position += 4
-            return true
-        }
+        mutating func literalNull() -> Bool { cursor.literal("null") }
 
         /// A whole number written plainly (`-`? digits, no leading zero, no fraction or exponent).
         mutating func integer() -> Int64? {
-            skipSpace()
-            var negative = false
-            if next(UInt8(ascii: "-")) { negative = true }
-            let start = position
-            var value: Int64 = 0
-            while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
-                let digit = Int64(bytes[position] - UInt8(ascii: "0"))
-                let (times, o1) = value.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times.addingReportingOverflow(digit)
-                guard !o1, !o2 else { return nil }
-                value = sum
-                position += 1
-            }
-            let digits = position - start
-            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
-            if position < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[position]) { return nil }
-            return negative ? -value : value
+            cursor.skipSpace()
+            return cursor.wholeNumber(allowingMinus: true)
         }
 
         /// A string with the simple escapes; `\u`, raw control characters and invalid UTF-8 are not taken.

@@ -24,7 +24,7 @@ public enum FunctionEnvironment {
         "TM_BROKER_TIMEOUT", "TM_BROKER_CONNECT_TIMEOUT",
         // The notifier's providers and limits (its credentials are secrets, below).
         "TM_CONFIG_DIR", "TM_SMTP_URL", "TM_SMTP_FROM", "TM_TWILIO_BASE_URL", "TM_TWILIO_FROM", "TM_FCM_BASE_URL", "TM_FCM_PROJECT",
-        "TM_NOTIFY_MAX_ATTEMPTS", "TM_NOTIFY_FAILING_AFTER",
+        "TM_NOTIFY_MAX_ATTEMPTS", "TM_NOTIFY_FAILING_AFTER", "TM_NOTIFY_ALLOW_PRIVATE_TARGETS",
     ]
 
     /// The secrets a manifest may ask for in `secrets:`.

@@ -89,75 +89,51 @@ enum PriceTickWire {
         }
     }
 
+    /// White space, bytes, strings and whole numbers are read by the shared `ByteCursor` (TMCore).
     private struct Reader {
-        let bytes: UnsafeBufferPointer<UInt8>
-        var position = 0
+        var cursor: ByteCursor
+
+        init(bytes: UnsafeBufferPointer<UInt8>) { cursor = ByteCursor(bytes) }
+
+        var bytes: UnsafeBufferPointer<UInt8> { cursor.bytes }
 
         mutating func tick() -> PriceTick? {
             var symbol: String?, exchange: String?, price: Decimal?, previousClose: Decimal?, source: String?, atMs: Int64?
-            skipSpace()
-            guard next(UInt8(ascii: "{")) else { return nil }
+            cursor.skipSpace()
+            guard cursor.next(UInt8(ascii: "{")) else { return nil }
             while true {
-                skipSpace()
+                cursor.skipSpace()
                 guard let name = text() else { return nil }
-                skipSpace()
-                guard next(UInt8(ascii: ":")) else { return nil }
-                skipSpace()
+                cursor.skipSpace()
+                guard cursor.next(UInt8(ascii: ":")) else { return nil }
+                cursor.skipSpace()
                 switch name {
                 case "symbol": guard symbol == nil, let value = text(), !value.isEmpty else { return nil }; symbol = value
                 case "exchange": guard exchange == nil, let value = text(), !value.isEmpty else { return nil }; exchange = value
                 case "source": guard source == nil, let value = text(), !value.isEmpty else { return nil }; source = value
                 case "price": guard price == nil, let value = positive() else { return nil }; price = value
                 case "previous_close": guard previousClose == nil, let value = positive() else { return nil }; previousClose = value
-                case "at_ms": guard atMs == nil, let value = whole() else { return nil }; atMs = value
+                case "at_ms": guard atMs == nil, let value = cursor.wholeNumber(allowingMinus: false) else { return nil }; atMs = value
                 default: return nil
                 }
-                skipSpace()
-                if next(UInt8(ascii: ",")) { continue }
-                guard next(UInt8(ascii: "}")) else { return nil }
+                cursor.skipSpace()
+                if cursor.next(UInt8(ascii: ",")) { continue }
+                guard cursor.next(UInt8(ascii: "}")) else { return nil }
                 break
             }
-            skipSpace()
-            guard position == bytes.count, let symbol, let exchange, let price, let source, let atMs else { return nil }
+            cursor.skipSpace()
+            guard cursor.isAtEnd, let symbol, let exchange, let price, let source, let atMs else { return nil }
             return PriceTick(symbol: symbol, exchange: exchange, price: price, previousClose: previousClose, source: source, atMs: atMs)
         }
 
-        mutating func skipSpace() {
-            while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x0D || bytes[position] == 0x09 {
-                position += 1
-            }
-        }
-
-        mutating func next(_ byte: UInt8) -> Bool {
-            guard position < bytes.count, bytes[position] == byte else { return false }
-            position += 1
-            return true
-        }
-
-        /// The bytes of a string of printable ASCII without escapes (nil for any other string).
-        mutating func span() -> Range<Int>? {
-            guard next(UInt8(ascii: "\"")) else { return nil }
-            let start = position
-            while position < bytes.count {
-                let byte = bytes[position]
-                if byte == UInt8(ascii: "\"") {
-                    position += 1
-                    return start..<(position - 1)
-                }
-                guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
-                position += 1
-            }
-            return nil
-        }
-
         mutating func text() -> String? {
-            guard let span = span() else { return nil }
+            guard let span = cursor.plainASCIIString() else { return nil }
             return String(decoding: UnsafeBufferPointer(rebasing: bytes[span]), as: UTF8.self)
         }
 
         /// `digits(.digits)?` above zero, at most 18 digits, no leading zero before other digits.
         mutating func positive() -> Decimal? {
-            guard let span = span(), !span.isEmpty else { return nil }
+            guard let span = cursor.plainASCIIString(), !span.isEmpty else { return nil }
             var mantissa: UInt64 = 0
             var digits = 0
             var places = 0
@@ -186,21 +162,5 @@ enum PriceTickWire {
             return Decimal(sign: .plus, exponent: -places, significand: Decimal(mantissa))
         }
 
-        /// A plain whole number ≥ 0 that fits an Int64.
-        mutating func whole() -> Int64? {
-            let start = position
-            var value: Int64 = 0
-            while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
-                let (times, o1) = value.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times.addingReportingOverflow(Int64(bytes[position] - UInt8(ascii: "0")))
-                guard !o1, !o2 else { return nil }
-                value = sum
-                position += 1
-            }
-            let count = position - start
-            guard count > 0, count == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
-            if position < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[position]) { return nil }
-            return value
-        }
     }
 }

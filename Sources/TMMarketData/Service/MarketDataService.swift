@@ -29,6 +29,9 @@ public struct CycleReport: Sendable {
 /// on `market-ticks` for each price that moved.
 ///
 /// Guarantees:
+/// - **Coin balances.** A coin a Binance account holds (`BTC`) is priced through its USDT pair
+///   (`BTCUSDT`, exact: the pair's price as Binance gives it) and cached and published as `BTC`;
+///   a coin with no USDT pair stays unpriced.
 /// - **Fallback.** Each exchange's instruments go to its first provider (`MarketDataConfig.providers`);
 ///   when that broker fails (down, rate-limited, open circuit, no usable account) or does not know an
 ///   instrument, the next provider of the exchange prices it in the same cycle; a tick's `source` is
@@ -200,28 +203,28 @@ public actor MarketDataService {
                 groups[chain[position[index]], default: []].append(index)
             }
             pending = []
-            var requests: [(BrokerKind, PriceProvider, closes: [InstrumentRef], plain: [InstrumentRef], byRef: [InstrumentRef: Int])] = []
+            var requests: [(BrokerKind, PriceProvider, closes: [InstrumentRef], plain: [InstrumentRef], byRef: [InstrumentRef: [Int]])] = []
             for (broker, indices) in groups.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 for index in indices { position[index] += 1 }
                 switch resolved[broker] {
                 case .success(let provider)?:
-                    var byRef: [InstrumentRef: Int] = [:]
-                    var withClose: [InstrumentRef] = [], plain: [InstrumentRef] = []
+                    // Several instruments may share one ref (a coin balance BTC and the pair BTCUSDT
+                    // both quote as BTCUSDT): asked once, the answer prices each of them.
+                    var byRef: [InstrumentRef: [Int]] = [:]
+                    var refs: [InstrumentRef] = [], wantClose = Set<InstrumentRef>()
                     for index in indices {
                         let instrument = tracked[index]
                         guard let ref = Self.ref(instrument, for: broker) else {
                             pending.append(index)
                             continue
                         }
-                        byRef[ref] = index
+                        if byRef[ref] == nil { refs.append(ref) }
+                        byRef[ref, default: []].append(index)
                         let known = closes[instrument.key].map { $0.day == day } ?? false
                         let askedRecently = closeAskedAtMs[instrument.key].map { nowMs - $0 < config.previousCloseRetry.milliseconds } ?? false
-                        if !known && !askedRecently {
-                            withClose.append(ref)
-                        } else {
-                            plain.append(ref)
-                        }
+                        if !known && !askedRecently { wantClose.insert(ref) }
                     }
+                    let withClose = refs.filter { wantClose.contains($0) }, plain = refs.filter { !wantClose.contains($0) }
                     if !byRef.isEmpty { requests.append((broker, provider, withClose, plain, byRef)) }
                 case .failure(let unavailable)?:
                     report.failures[broker] = unavailable.reason
@@ -245,20 +248,21 @@ public actor MarketDataService {
                 case .success(let prices)?:
                     // Asked and answered: the close is not asked again before `previousCloseRetry`
                     // (a broker that failed leaves it to the next provider, this round).
-                    for ref in request.closes { if let index = request.byRef[ref] { closeAskedAtMs[tracked[index].key] = nowMs } }
+                    for ref in request.closes { for index in request.byRef[ref] ?? [] { closeAskedAtMs[tracked[index].key] = nowMs } }
                     var answered = Set<Int>()
-                    for price in prices {
-                        guard let index = request.byRef[price.instrument], price.price > 0 else { continue }
-                        answers[index] = Answer(price: price, broker: broker)
-                        answered.insert(index)
-                        if let close = price.previousClose, close > 0 { closes[tracked[index].key] = (close, day) }
+                    for price in prices where price.price > 0 {
+                        for index in request.byRef[price.instrument] ?? [] {
+                            answers[index] = Answer(price: price, broker: broker)
+                            answered.insert(index)
+                            if let close = price.previousClose, close > 0 { closes[tracked[index].key] = (close, day) }
+                        }
                     }
-                    pending += request.byRef.values.filter { !answered.contains($0) }
+                    pending += request.byRef.values.joined().filter { !answered.contains($0) }
                 case .failure(let failure)?:
                     report.failures[broker] = failure.reason
-                    pending += request.byRef.values
+                    pending += request.byRef.values.joined()
                 case nil:
-                    pending += request.byRef.values
+                    pending += request.byRef.values.joined()
                 }
             }
             pending.sort()
@@ -287,11 +291,19 @@ public actor MarketDataService {
         }
     }
 
+    /// The quote asset a Binance coin balance is priced in: balances are valued in USDT
+    /// (`BrokerAccount.currencySQL`), so BTC is priced by BTCUSDT.
+    public static let coinQuoteAsset = "USDT"
+
     /// How `broker` names the instrument; nil when it cannot quote it (Upstox quotes only by
-    /// instrument key, from `instruments.broker_tokens`).
+    /// instrument key, from `instruments.broker_tokens`). A Binance coin balance is asked as its
+    /// USDT pair; the price is cached and published under the coin's own name.
     static func ref(_ instrument: TrackedInstrument, for broker: BrokerKind) -> InstrumentRef? {
         let token = instrument.brokerTokens[broker.rawValue]
         if broker == .upstox, token == nil, !instrument.symbol.contains("|") { return nil }
+        if broker == .binance, instrument.coinBalance {
+            return InstrumentRef(symbol: instrument.symbol + coinQuoteAsset, exchange: instrument.exchange, brokerToken: token)
+        }
         return InstrumentRef(symbol: instrument.symbol, exchange: instrument.exchange, brokerToken: token)
     }
 }

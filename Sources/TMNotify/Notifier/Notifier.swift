@@ -144,7 +144,7 @@ public struct Notifier: Sendable {
         var secrets = settings.secrets + contacts.secrets
         let envelope: DeliveryEnvelope
         do {
-            let address = try self.address(of: delivery, role: notification.recipientRole)
+            let address = try await self.address(of: delivery, role: notification.recipientRole)
             secrets.append(address)
             var signingSecret: String?
             if delivery.channel == .webhook {
@@ -179,8 +179,10 @@ public struct Notifier: Sendable {
         }
     }
 
-    /// The address of a delivery's recipient on its channel.
-    func address(of delivery: DeliveryRow, role: String?) throws -> String {
+    /// The address of a delivery's recipient on its channel. A user's webhook or Slack URL is
+    /// opened from its seal here, only to send (a row still in plain text is sealed now: first
+    /// read), and checked against `settings.targets` again (its host may resolve elsewhere now).
+    func address(of delivery: DeliveryRow, role: String?) async throws -> String {
         if delivery.channel == .inApp { return "user" }
         if delivery.recipient.hasPrefix("role:") {
             let name = String(delivery.recipient.dropFirst(5))
@@ -189,9 +191,16 @@ public struct Notifier: Sendable {
             }
             return address
         }
-        guard let address = delivery.address else { throw DeliveryFailure("the channel was removed", retryable: false) }
+        guard var address = delivery.address, let channelID = delivery.channelID else { throw DeliveryFailure("the channel was removed", retryable: false) }
         if delivery.channelFailing { throw DeliveryFailure("the channel is marked failing: not retried until re-enabled", retryable: false) }
         if !delivery.channelEnabled { throw DeliveryFailure("the channel is disabled", retryable: false) }
+        guard NotificationChannels.sealsAddress(delivery.channel) else { return address }
+        if let sealed = delivery.sealedAddress {
+            address = try NotificationChannels.openAddress(sealed, channelID: channelID, keyring: keyring)
+        } else if let keyring {
+            try await pool.withConnection { db in _ = try NotificationChannels.sealPlainAddresses(db, keyring: keyring, ids: [channelID]) }
+        }
+        do { try settings.targets.check(address) } catch { throw DeliveryFailure("\(error)", retryable: false) }
         return address
     }
 

@@ -50,7 +50,8 @@ public struct NotifierServices: Sendable {
     }
 
     /// From the function's environment: stores, queues, the secret keyring (webhook signing
-    /// secrets; absent: webhooks are dead-lettered saying so), the providers and the contacts.
+    /// secrets, webhook and Slack URLs; absent: those deliveries are dead-lettered saying so), the
+    /// providers and the contacts. Seals the URLs still stored in plain text.
     public static func open(environment: TMEnvironment = .current(), poolSize: Int = 4) async throws -> NotifierServices {
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "notifier")
         let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: poolSize)
@@ -60,6 +61,9 @@ public struct NotifierServices: Sendable {
         let http = try AsyncHTTPClient(configuration: .init(userAgent: "tm-notifier/1.0", timeout: settings.httpTimeout), lanes: 4, name: "notifier-http")
         let notifier = Notifier(pool: pool, producer: producer, keyring: keyring, senders: try settings.senders(http: http),
                                 contacts: try EscalationContacts.standard(environment: environment), settings: settings)
+        // Webhook and Slack URLs stored in plain text before they were sealed: sealed now, all at
+        // once (a row another notifier holds is sealed by it, or on its first delivery).
+        if let keyring { _ = try await pool.withConnection { db in try NotificationChannels.sealPlainAddresses(db, keyring: keyring) } }
         return NotifierServices(notifier: notifier, sweep: NotificationSweep(pool: pool, producer: producer, after: settings.sweepAfter))
     }
 }

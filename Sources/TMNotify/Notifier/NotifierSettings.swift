@@ -5,7 +5,7 @@ import TMHTTP
 /// How the notifier delivers and gives up, and the providers it may use. From the environment the
 /// dispatcher hands the function (`FunctionEnvironment`): configuration in `TM_SMTP_URL`,
 /// `TM_SMTP_FROM`, `TM_TWILIO_BASE_URL`, `TM_TWILIO_FROM`, `TM_FCM_BASE_URL`, `TM_FCM_PROJECT`,
-/// `TM_NOTIFY_MAX_ATTEMPTS`, `TM_NOTIFY_FAILING_AFTER`; credentials (secrets the manifest lists) in
+/// `TM_NOTIFY_MAX_ATTEMPTS`, `TM_NOTIFY_FAILING_AFTER`, `TM_NOTIFY_ALLOW_PRIVATE_TARGETS`; credentials (secrets the manifest lists) in
 /// `TM_SMTP_USERNAME`, `TM_SMTP_PASSWORD`, `TM_TWILIO_ACCOUNT_SID`, `TM_TWILIO_AUTH_TOKEN`,
 /// `TM_FCM_ACCESS_TOKEN`. A provider that is not configured leaves its channel off: its
 /// deliveries are dead-lettered with the variable to set, never silently dropped.
@@ -36,6 +36,9 @@ public struct NotifierSettings: Sendable {
     public var smtp: SMTP?
     public var twilio: TwilioSender.Account?
     public var fcm: PushSender.Project?
+    /// Where users' webhook and Slack URLs may point (public hosts only, unless the deployment
+    /// allows private targets).
+    public var targets = WebhookTargets()
 
     public init() {}
 
@@ -49,6 +52,7 @@ public struct NotifierSettings: Sendable {
         func value(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
         settings.maxAttempts = try int("TM_NOTIFY_MAX_ATTEMPTS", 1...50) ?? settings.maxAttempts
         settings.failingAfter = try int("TM_NOTIFY_FAILING_AFTER", 1...1000) ?? settings.failingAfter
+        settings.targets = try WebhookTargets.fromEnvironment(env)
         if let url = value("TM_SMTP_URL") {
             guard url.hasPrefix("smtp://") || url.hasPrefix("smtps://") else {
                 throw ConfigurationError(variable: "TM_SMTP_URL", reason: "expected smtp://host:port or smtps://host:port")

@@ -63,7 +63,11 @@ struct DeliveryRow: Sendable {
     var channelID: UUID?
     var status: String
     var resends: Int
+    /// The channel's address as stored (redacted for a sealed URL).
     var address: String?
+    /// A webhook's or Slack channel's sealed URL (nil for other channels, and for a row stored
+    /// before addresses were sealed, whose `address` is the plain URL until it is sealed).
+    var sealedAddress: String?
     var sealedSecret: String?
     var channelEnabled: Bool
     var channelFailing: Bool
@@ -86,14 +90,14 @@ enum DeliveryStore {
 
     static func load(_ db: PostgresConnection, notification: UUID) throws -> [DeliveryRow] {
         try db.query("""
-            SELECT d.id, d.channel, d.recipient, d.channel_id, d.status, d.resends, c.address, c.signing_secret_sealed,
+            SELECT d.id, d.channel, d.recipient, d.channel_id, d.status, d.resends, c.address, c.address_sealed, c.signing_secret_sealed,
                    coalesce(c.enabled, true) AS enabled, c.failing_since IS NOT NULL AS failing
             FROM notification_deliveries d LEFT JOIN notification_channels c ON c.id = d.channel_id
             WHERE d.notification_id = \(notification) ORDER BY d.created_at, d.id
             """).rows.map { row in
             DeliveryRow(id: try row.decode("id"), channel: NotificationChannel(rawValue: try row.decode("channel")) ?? .inApp,
                         recipient: try row.decode("recipient"), channelID: try row.decode("channel_id"), status: try row.decode("status"),
-                        resends: try row.decode("resends"), address: try row.decode("address"), sealedSecret: try row.decode("signing_secret_sealed"),
+                        resends: try row.decode("resends"), address: try row.decode("address"), sealedAddress: try row.decode("address_sealed"), sealedSecret: try row.decode("signing_secret_sealed"),
                         channelEnabled: try row.decode("enabled"), channelFailing: try row.decode("failing"))
         }
     }

@@ -180,14 +180,14 @@ public enum AccountAdministration {
     /// (|quantity| × last price, else average price, × multiplier), exact.
     public struct Exposure: Sendable, Codable, Equatable {
         /// The instrument's currency (`instruments.currency`), else the broker's (INR for Kite and
-        /// Upstox, USD for Alpaca); nil when neither says (a Binance balance, which has no price anyway).
+        /// Upstox, USD for Alpaca, USDT for a Binance balance, priced through its USDT pair).
         public var currency: String?
         /// Exact decimal, as text.
         public var amount: String
         /// Open (non-flat) positions counted.
         public var positions: Int
-        /// Of those, positions with no price at all (no last price, average 0: e.g. Binance balances):
-        /// they add 0, so the amount understates the exposure by what they are worth.
+        /// Of those, positions with no price at all (no last price, average 0 — e.g. Binance balances —
+        /// and no cached price given): they add 0, so the amount understates the exposure by what they are worth.
         public var unpriced: Int
 
         public init(currency: String?, amount: String, positions: Int, unpriced: Int) {
@@ -209,24 +209,44 @@ public enum AccountAdministration {
         public var multiplier: String
         public var unrealizedPnl: String?
         public var realizedPnl: String
-        /// `positions.exposure`, computed by the database (one definition, migration 0010).
+        /// `positions.exposure`, computed by the database (one definition, migration 0010); for a
+        /// position without a price of its own valued at `cachedPrice`, |quantity| × it × multiplier.
         public var exposure: String
         public var currency: String?
         public var asOf: Date
+        /// The market-data price (the price cache) a position with no price of its own (no last
+        /// price, average 0: a Binance coin balance) is valued at; nil otherwise.
+        public var cachedPrice: String?
         var unpriced = false
         var flat = false
 
         enum CodingKeys: String, CodingKey {
-            case account, symbol, exchange, quantity, averagePrice, lastPrice, multiplier, unrealizedPnl, realizedPnl, exposure, currency, asOf
+            case account, symbol, exchange, quantity, averagePrice, lastPrice, multiplier, unrealizedPnl, realizedPnl, exposure, currency, asOf,
+                 cachedPrice
         }
     }
 
-    /// The positions of one account, or of every account (nil), as of their last sync.
-    public static func positions(_ db: PostgresConnection, account: UUID? = nil) throws -> [Position] {
+    /// The (symbol, exchange) of the open positions with no price of their own (no last price,
+    /// average 0: Binance coin balances), of one account or of every account: what to look up in
+    /// the price cache for `positions(_:account:cachedPrice:)`.
+    public static func unpricedInstruments(_ db: PostgresConnection, account: UUID? = nil) throws -> [(symbol: String, exchange: String)] {
+        try db.query("""
+            SELECT DISTINCT symbol, exchange FROM positions
+            WHERE last_price IS NULL AND average_price = 0 AND quantity <> 0 AND (\(account)::uuid IS NULL OR account_id = \(account)::uuid)
+            ORDER BY exchange, symbol
+            """).rows.map { (symbol: try $0.decode("symbol"), exchange: try $0.decode("exchange")) }
+    }
+
+    /// The positions of one account, or of every account (nil), as of their last sync. A position
+    /// with no price of its own is valued at `cachedPrice(symbol, exchange)` when that gives one
+    /// (exact: |quantity| × price × multiplier), and counts as unpriced otherwise.
+    public static func positions(_ db: PostgresConnection, account: UUID? = nil,
+                                 cachedPrice: (String, String) -> Decimal? = { _, _ in nil }) throws -> [Position] {
         try db.query("""
             SELECT p.account_id, p.symbol, p.exchange, p.quantity, p.average_price, p.last_price, p.multiplier, p.unrealized_pnl,
                    p.realized_pnl, p.exposure, p.as_of,
-                   coalesce(i.currency, CASE a.broker WHEN 'kite' THEN 'INR' WHEN 'upstox' THEN 'INR' WHEN 'alpaca' THEN 'USD' END) AS currency,
+                   coalesce(i.currency, CASE a.broker WHEN 'kite' THEN 'INR' WHEN 'upstox' THEN 'INR' WHEN 'alpaca' THEN 'USD'
+                                                WHEN 'binance' THEN 'USDT' END) AS currency,
                    (p.last_price IS NULL AND p.average_price = 0) AS unpriced
             FROM positions p JOIN broker_accounts a ON a.id = p.account_id
             LEFT JOIN instruments i ON i.exchange = p.exchange AND i.symbol = p.symbol
@@ -234,13 +254,20 @@ public enum AccountAdministration {
             ORDER BY p.account_id, p.exchange, p.symbol
             """).rows.map { row in
             let quantity: Decimal = try row.decode("quantity")
-            return Position(
+            var position = Position(
                 account: (try row.decode("account_id", as: UUID.self)).uuidString.lowercased(), symbol: try row.decode("symbol"),
                 exchange: try row.decode("exchange"), quantity: DecimalText.plain(quantity), averagePrice: try row.decimalText("average_price"),
                 lastPrice: try row.optionalDecimalText("last_price"), multiplier: try row.decimalText("multiplier"),
                 unrealizedPnl: try row.optionalDecimalText("unrealized_pnl"), realizedPnl: try row.decimalText("realized_pnl"),
                 exposure: try row.decimalText("exposure"), currency: try row.decode("currency"),
                 asOf: try row.decode("as_of"), unpriced: try row.decode("unpriced"), flat: quantity == 0)
+            if position.unpriced, let price = cachedPrice(position.symbol, position.exchange) {
+                let multiplier: Decimal = try row.decode("multiplier")
+                position.exposure = DecimalText.plain((quantity < 0 ? -quantity : quantity) * price * multiplier)
+                position.cachedPrice = DecimalText.plain(price)
+                position.unpriced = false
+            }
+            return position
         }
     }
 
@@ -258,9 +285,11 @@ public enum AccountAdministration {
             .sorted { ($0.currency ?? "~") < ($1.currency ?? "~") }
     }
 
-    /// Every account (or one), with its last sync's counts and its exposure.
-    public static func list(_ db: PostgresConnection, account: UUID? = nil) throws -> [Summary] {
-        let held = Dictionary(grouping: try positions(db, account: account), by: \.account)
+    /// Every account (or one), with its last sync's counts and its exposure (positions without a
+    /// price of their own valued at `cachedPrice`, as `positions` does).
+    public static func list(_ db: PostgresConnection, account: UUID? = nil,
+                            cachedPrice: (String, String) -> Decimal? = { _, _ in nil }) throws -> [Summary] {
+        let held = Dictionary(grouping: try positions(db, account: account, cachedPrice: cachedPrice), by: \.account)
         return try db.query("""
             SELECT a.id, u.email, a.broker, a.label, a.status, a.error_reason, a.last_sync_at, a.last_sync_outcome, a.next_sync_at,
                    l.fetched_count, l.created_count, l.updated_count, l.error AS last_sync_error,

@@ -6,7 +6,7 @@ import TMCore
 ///
 /// Rules kept from the real API: no dedup of `tag` (a second order with the same tag is a second
 /// order); a `tag` longer than 20 characters rejects the order (InputException); orders 10/s and
-/// 400/min per API key, other endpoints 10/s, beyond which 429 NetworkException.
+/// 400/min per API key, quotes 1/s, other endpoints 10/s, beyond which 429 NetworkException.
 public struct KiteFrontEnd: BrokerFrontEnd {
     public let broker = Broker.kite
     let context: FrontEndContext
@@ -32,11 +32,13 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         }
         let segments = pathSegments(request.path)
         let isOrderWrite = segments.first == "orders" && ["POST", "PUT", "DELETE"].contains(request.method)
+        let isQuote = segments.first == "quote"
         let limits = context.limits
         // A closure: the keys are formatted only when rate limits are on.
         let windows: () -> [(key: String, limit: Int, windowMilliseconds: Int)] = {
             isOrderWrite
                 ? [("kite:orders:s:\(credentials.apiKey)", limits.kiteOrdersPerSecond, 1000), ("kite:orders:m:\(credentials.apiKey)", limits.kiteOrdersPerMinute, 60_000)]
+                : isQuote ? [("kite:quote:\(credentials.apiKey)", 1, limits.kiteQuoteWindowMilliseconds)]
                 : [("kite:other:s:\(credentials.apiKey)", limits.kiteOthersPerSecond, 1000)]
         }
         if let refused = context.admit(windows()) { return rateLimitedResponse(retryAfterSeconds: refused.retryAfterSeconds) }

@@ -1,0 +1,131 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import TMCore
+
+/// Where a user-given webhook or Slack URL may point, so the notifier cannot be made to POST into
+/// the platform's own network (SSRF): `http` or `https` to a host whose every address is public —
+/// not loopback, private (RFC 1918, unique-local, carrier-grade NAT), link-local, a cloud metadata
+/// address, unspecified, multicast or reserved — unless the deployment allows private targets
+/// (`TM_NOTIFY_ALLOW_PRIVATE_TARGETS=1`: the dev and test profiles, whose receivers run on loopback).
+///
+/// Guarantees: a refusal names the field and the reason, and shows the host but never the URL's
+/// path or query (a Slack URL's path is its credential); a host name is checked by every address it
+/// resolves to, and numeric spellings (`2130706433`, `0x7f.1`, `::ffff:127.0.0.1`) are read as the
+/// resolver (and so libcurl) reads them. A name that does not resolve now is not refused: the
+/// notifier checks again before each send, when it must resolve.
+public struct WebhookTargets: Sendable, Equatable {
+    public static let allowPrivateVariable = "TM_NOTIFY_ALLOW_PRIVATE_TARGETS"
+
+    /// Private, loopback and link-local targets allowed (development and tests only).
+    public var allowPrivate: Bool
+
+    public init(allowPrivate: Bool = false) { self.allowPrivate = allowPrivate }
+
+    /// `TM_NOTIFY_ALLOW_PRIVATE_TARGETS`: `1`/`true` allows private targets; unset, `0` or `false` refuses them.
+    public static func fromEnvironment(_ env: TMEnvironment) throws(ConfigurationError) -> WebhookTargets {
+        switch env[allowPrivateVariable]?.trimmingCharacters(in: .whitespaces).lowercased() {
+        case nil, "", "0", "false": return WebhookTargets(allowPrivate: false)
+        case "1", "true": return WebhookTargets(allowPrivate: true)
+        case let other?: throw ConfigurationError(variable: allowPrivateVariable, reason: "'\(other)' is not 1, true, 0 or false")
+        }
+    }
+
+    /// A URL this policy does not let the notifier call.
+    public struct Refused: Error, CustomStringConvertible, Equatable, RetryClassifying {
+        public let field: String
+        public let reason: String
+        public var description: String { "\(field): \(reason)" }
+        public var isRetryable: Bool { false }
+    }
+
+    /// Throws `Refused` naming `field` when `url` may not be called.
+    public func check(_ url: String, field: String = "address") throws(Refused) {
+        guard !url.contains(where: { $0.isWhitespace || $0 == "\\" || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }) else {
+            throw Refused(field: field, reason: "is not a URL (it contains spaces, backslashes or control characters)")
+        }
+        guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), var host = parts.host, !host.isEmpty else {
+            throw Refused(field: field, reason: "is not an http(s) URL with a host")
+        }
+        guard scheme == "https" || scheme == "http" else { throw Refused(field: field, reason: "must be an http or https URL, not \(scheme)") }
+        if allowPrivate { return }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        host = host.lowercased()
+        while host.hasSuffix(".") { host.removeLast() }
+        let refusal = { (what: String) in
+            Refused(field: field, reason: "points to \(what) (host \(host)); webhook and Slack URLs must reach a public host "
+                                          + "(\(Self.allowPrivateVariable)=1 allows private targets, for development)")
+        }
+        if host == "localhost" || host.hasSuffix(".localhost") { throw refusal("a loopback address") }
+        if Self.metadataNames.contains(host) { throw refusal("a cloud metadata address") }
+        for address in Self.resolve(host) {
+            if let what = Self.classify(address) { throw refusal(what) }
+        }
+    }
+
+    /// Cloud metadata services reached by name.
+    static let metadataNames: Set<String> = ["metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"]
+
+    /// What kind of non-public address `bytes` (4 or 16) is; nil for a public one.
+    static func classify(_ bytes: [UInt8]) -> String? {
+        if bytes.count == 16 {
+            let b = bytes
+            if b.allSatisfy({ $0 == 0 }) { return "the unspecified address" }
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "a loopback address" }
+            // An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, or NAT64 64:ff9b::a.b.c.d) is what it carries.
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return classify(Array(b[12..<16])) }
+            if b[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return classify(Array(b[12..<16])) }
+            if b == [0xFD, 0x00, 0x0E, 0xC2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] { return "a cloud metadata address" }
+            if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return "a link-local address" }
+            if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return "a private address" }  // site-local (deprecated)
+            if b[0] & 0xFE == 0xFC { return "a private address" }  // unique-local fc00::/7
+            if b[0] == 0xFF { return "a multicast address" }
+            return nil
+        }
+        guard bytes.count == 4 else { return "an unknown kind of address" }
+        let (a, b, c) = (bytes[0], bytes[1], bytes[2])
+        switch a {
+        case 0: return "the unspecified address"
+        case 10: return "a private address"
+        case 127: return "a loopback address"
+        case 100 where b & 0xC0 == 64: return bytes == [100, 100, 100, 200] ? "a cloud metadata address" : "a private address"  // 100.64/10
+        case 169 where b == 254: return bytes == [169, 254, 169, 254] ? "a cloud metadata address" : "a link-local address"
+        case 172 where b & 0xF0 == 16: return "a private address"
+        case 192 where b == 168: return "a private address"
+        case 192 where b == 0 && c == 0: return "a reserved address"
+        case 198 where b & 0xFE == 18: return "a reserved address"  // benchmarking 198.18/15
+        case 224...239: return "a multicast address"
+        case 240...255: return "a reserved address"
+        default: return nil
+        }
+    }
+
+    /// Every address `host` resolves to (4 or 16 bytes each); empty when it does not resolve.
+    static func resolve(_ host: String) -> [[UInt8]] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
+        defer { freeaddrinfo(first) }
+        var addresses: [[UInt8]] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry?.pointee {
+            if let address = info.ai_addr {
+                switch Int32(address.pointee.sa_family) {
+                case AF_INET:
+                    address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                        addresses.append(withUnsafeBytes(of: v4.pointee.sin_addr) { Array($0) })
+                    }
+                case AF_INET6:
+                    address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                        addresses.append(withUnsafeBytes(of: v6.pointee.sin6_addr) { Array($0) })
+                    }
+                default: break
+                }
+            }
+            entry = info.ai_next
+        }
+        return addresses
+    }
+}
