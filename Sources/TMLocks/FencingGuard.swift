@@ -26,11 +26,17 @@ public enum FencingGuard {
     /// deadlock). A fence given twice with one token counts once; one resource with two different
     /// tokens (two deliveries of one message) is refused for the older token, whatever the rows say,
     /// since only one of the two can be the newest.
-    public static func advance(_ db: PostgresConnection, fences: [any Fence]) throws {
-        try advance(db, pairs: fences.map { ($0.resource, $0.fencingToken) })
+    ///
+    /// `withNextStatement`: the check travels in one round trip with the transaction's next statement
+    /// (`PostgresConnection.send`) instead of alone, and its refusal is thrown when that statement's
+    /// answer comes back. That statement runs before the refusal is seen, so the body must have no
+    /// effect outside the transaction (only statements, whose results it returns): on a refusal the
+    /// whole transaction rolls back and nothing of it lands, as with the check alone.
+    public static func advance(_ db: PostgresConnection, fences: [any Fence], withNextStatement: Bool = false) throws {
+        try advance(db, pairs: fences.map { ($0.resource, $0.fencingToken) }, withNextStatement: withNextStatement)
     }
 
-    private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)]) throws {
+    private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)], withNextStatement: Bool = false) throws {
         // Outside a transaction the fence would commit on its own and protect nothing after it.
         guard db.isInTransaction else {
             throw PostgresError(kind: .client, message: "FencingGuard.advance must run inside the transaction it guards")
@@ -44,11 +50,20 @@ public enum FencingGuard {
         }
         guard !tokens.isEmpty else { return }
         let ordered = tokens.sorted { $0.key < $1.key }
-        let stale = try db.query("""
+        let statement: PostgresQuery = """
             SELECT stale_resource, stale_token
             FROM tm_advance_fences(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
-            """).rows.first
-        if let stale { throw LockError.staleFencingToken(resource: try stale.decode("stale_resource"), token: try stale.decode("stale_token")) }
+            """
+        let check = { (result: PostgresResult) throws in
+            if let stale = result.rows.first {
+                throw LockError.staleFencingToken(resource: try stale.decode("stale_resource"), token: try stale.decode("stale_token"))
+            }
+        }
+        if withNextStatement {
+            try db.send(statement.prepared, check: check)
+        } else {
+            try check(try db.query(statement.prepared))
+        }
     }
 
     /// Deletes message fences (`message:…`) not advanced for `age`, at most `limit` rows; returns how

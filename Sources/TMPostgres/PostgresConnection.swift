@@ -4,15 +4,41 @@ import TMCore
 
 /// A synchronous connection to Postgres over libpq, for command-line tools and for the pool's threads.
 ///
-/// Guarantees: statements are sent with `PQexecParams` and text-format parameters (values never
-/// enter the SQL text), except `simpleQuery`, which is for trusted multi-statement scripts;
-/// `transaction` commits only when its body returns and rolls back when it throws; a failure caused by
-/// a lost connection is reported with kind `.connection` and never retried here (the statement may
-/// have run). Not thread-safe: use it from one thread at a time (the pool confines each to a thread).
+/// Guarantees: statements are sent with `PQexecParams` (or, for a `prepared` query, parsed once per
+/// session and run with `PQexecPrepared`) and text-format parameters (values never enter the SQL
+/// text), except `simpleQuery`, which is for trusted multi-statement scripts; `transaction` commits
+/// only when its body returns and rolls back when it throws; a failure caused by a lost connection is
+/// reported with kind `.connection` and never retried here (the statement may have run). Not
+/// thread-safe: use it from one thread at a time (the pool confines each to a thread).
+///
+/// Round trips: a transaction's BEGIN, and statements given to `send(_:check:)` (a fence check, a
+/// write whose result nobody reads), are not sent alone: they travel in ONE pipeline with the next
+/// statement that needs its answer, or with the COMMIT — in order, in the same transaction, each
+/// one's error or failed check thrown before anything later is used, so the transaction rolls back.
 public final class PostgresConnection {
     public let configuration: PostgresConfiguration
     private var handle: OpaquePointer?
     private var savepointDepth = 0
+    /// Statements waiting to go with the next round trip (`send`), in order.
+    private var waiting: [Waiting] = []
+    /// The open transaction's BEGIN is among `waiting` (not sent yet).
+    private var beginWaiting = false
+    /// Statement names of this session's prepared queries, by SQL text and parameter types.
+    private var preparedNames: [PreparedKey: String] = [:]
+    /// Round trips made (each flush of a pipeline counts once), for tests and profiles.
+    public private(set) var roundTrips = 0
+    /// Statements parsed as named prepared statements on this session, for tests.
+    public private(set) var preparedCount = 0
+
+    private struct Waiting {
+        let query: PostgresQuery
+        let check: ((PostgresResult) throws -> Void)?
+    }
+
+    private struct PreparedKey: Hashable {
+        let sql: String
+        let types: [UInt32]
+    }
     /// Set by the notice receiver when the server announces it is closing this session (an idle-time
     /// FATAL such as `terminating connection due to administrator command`).
     private let serverNotices = ServerNotices()
@@ -111,8 +137,10 @@ public final class PostgresConnection {
         return v >= 100000 ? "\(v / 10000).\(v % 10000)" : "\(v / 10000).\(v / 100 % 100).\(v % 100)"
     }
 
-    /// Whether a transaction block is open (or failed and awaiting ROLLBACK).
+    /// Whether a transaction block is open (or failed and awaiting ROLLBACK), or begun and its BEGIN
+    /// waiting to go with the first statement.
     public var isInTransaction: Bool {
+        if beginWaiting { return true }
         guard let handle else { return false }
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
@@ -128,6 +156,8 @@ public final class PostgresConnection {
     public func reconnect() throws {
         close()
         savepointDepth = 0
+        waiting = []
+        beginWaiting = false
         serverNotices.sessionEnding = false
         let fresh = try PostgresConnection(configuration: configuration)
         // Take over the new handle and its notice receiver context.
@@ -140,14 +170,128 @@ public final class PostgresConnection {
     public func close() {
         if let handle { PQfinish(handle) }
         handle = nil
+        preparedNames = [:]
     }
 
     // MARK: Statements
 
-    /// Runs one statement with bind parameters and returns its rows.
+    /// Runs one statement with bind parameters and returns its rows (in one round trip with the
+    /// statements waiting to go, if any: each of theirs is checked first).
     @discardableResult
     public func query(_ query: PostgresQuery) throws -> PostgresResult {
-        let handle = try liveHandle()
+        let handle = try openHandle()
+        if waiting.isEmpty {
+            roundTrips += 1
+            let name = query.isPrepared ? try preparedName(query, handle: handle) : nil
+            let result = try withParameters(query) { count, types, values in
+                if let name { return PQexecPrepared(handle, name, count, values, nil, nil, 0) }
+                return PQexecParams(handle, query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+            }
+            return try consume(result, handle: handle)
+        }
+        return try pipeline(handle, waitingWith: query)!
+    }
+
+    /// Queues a statement to go with the next round trip (the next `query`, or the COMMIT) instead of
+    /// alone, in an open transaction: for statements whose result the caller does not need now. Its
+    /// error, or `check`'s on its result, is thrown by that round trip before anything later is used,
+    /// so the transaction rolls back. Outside a transaction it runs at once.
+    public func send(_ query: PostgresQuery, check: ((PostgresResult) throws -> Void)? = nil) throws {
+        guard isInTransaction else {
+            let result = try self.query(query)
+            try check?(result)
+            return
+        }
+        waiting.append(Waiting(query: query, check: check))
+    }
+
+    /// Sends what waits (and `last`, when given) in one pipeline, reads every answer in order and
+    /// throws the first error or failed check; returns `last`'s result.
+    @discardableResult
+    private func pipeline(_ handle: OpaquePointer, waitingWith last: PostgresQuery?) throws -> PostgresResult? {
+        let queued = waiting + (last.map { [Waiting(query: $0, check: nil)] } ?? [])
+        waiting = []
+        beginWaiting = false
+        guard !queued.isEmpty else { return nil }
+        // Named statements are parsed before the pipeline starts (once per session).
+        var names: [String?] = []
+        for item in queued {
+            names.append(item.query.isPrepared ? try preparedName(item.query, handle: handle) : nil)
+        }
+        roundTrips += 1
+        guard PQenterPipelineMode(handle) == 1 else { throw connectionOrClientError(handle, fallback: "cannot enter pipeline mode") }
+        do {
+            for (item, name) in zip(queued, names) {
+                let ok = try withParameters(item.query) { count, types, values -> Int32 in
+                    if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
+                    return PQsendQueryParams(handle, item.query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+                }
+                guard ok == 1 else { throw abandonPipeline(handle, "could not send a pipelined statement") }
+            }
+        } catch {
+            if self.handle != nil { _ = abandonPipeline(handle, "") }
+            throw error
+        }
+        guard PQpipelineSync(handle) == 1 else { throw abandonPipeline(handle, "could not sync the pipeline") }
+        var firstError: Error?
+        var lastResult: PostgresResult?
+        for (index, item) in queued.enumerated() {
+            guard let raw = PQgetResult(handle) else {
+                let error = abandonPipeline(handle, "the pipeline ended early")
+                throw firstError ?? error
+            }
+            while let extra = PQgetResult(handle) { PQclear(extra) }  // NULL ends this statement's results
+            if PQresultStatus(raw) == PGRES_PIPELINE_ABORTED {
+                PQclear(raw)  // skipped after an earlier error, which is the one to report
+                if firstError == nil { firstError = PostgresError(kind: .server, message: "pipelined statement skipped", sqlState: "25P02") }
+                continue
+            }
+            do {
+                let result = try consume(raw, handle: handle)
+                if firstError == nil { try item.check?(result) }
+                if index == queued.count - 1 { lastResult = result }
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        // The sync point, then out of pipeline mode.
+        if let sync = PQgetResult(handle) { PQclear(sync) }
+        if PQexitPipelineMode(handle) != 1 {
+            while let extra = PQgetResult(handle) { PQclear(extra) }
+        }
+        if PQpipelineStatus(handle) != PQ_PIPELINE_OFF && PQexitPipelineMode(handle) != 1 {
+            let error = abandonPipeline(handle, "cannot leave pipeline mode")
+            throw firstError ?? error
+        }
+        if let firstError { throw firstError }
+        return lastResult
+    }
+
+    /// A pipeline left half-read cannot be reused: the connection is closed (the pool replaces it).
+    /// Returns the error to throw (read before the handle is freed).
+    private func abandonPipeline(_ handle: OpaquePointer, _ fallback: String) -> PostgresError {
+        let error = connectionOrClientError(handle, fallback: fallback)
+        close()
+        return error
+    }
+
+    /// The statement name of a prepared query on this session, parsing it on first use.
+    private func preparedName(_ query: PostgresQuery, handle: OpaquePointer) throws -> String {
+        let types = query.binds.map { Oid($0.type.rawValue) }
+        let key = PreparedKey(sql: query.sql, types: types.map { UInt32($0) })
+        if let name = preparedNames[key] { return name }
+        let name = "tm_\(preparedNames.count + 1)"
+        roundTrips += 1
+        let result = types.withUnsafeBufferPointer { PQprepare(handle, name, query.sql, Int32(types.count), types.isEmpty ? nil : $0.baseAddress) }
+        _ = try consume(result, handle: handle)
+        preparedNames[key] = name
+        preparedCount += 1
+        return name
+    }
+
+    /// The query's parameters as libpq wants them (types, NUL-terminated text values), for `body`.
+    private func withParameters<R>(_ query: PostgresQuery,
+                                   _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) throws -> R) throws -> R {
         let count = query.binds.count
         guard count <= 65535 else { throw PostgresError.client("too many bind parameters (\(count); at most 65535)") }
         var types: [Oid] = []
@@ -172,16 +316,11 @@ public final class PostgresConnection {
             buffer[bytes.count] = 0
             values.append(buffer)
         }
-        let result: OpaquePointer? = types.withUnsafeBufferPointer { typePointer in
-            values.map { UnsafePointer($0) }.withUnsafeBufferPointer { valuePointer in
-                PQexecParams(
-                    handle, query.sql, Int32(count),
-                    count == 0 ? nil : typePointer.baseAddress,
-                    count == 0 ? nil : valuePointer.baseAddress,
-                    nil, nil, 0)
+        return try types.withUnsafeBufferPointer { typePointer in
+            try values.map { UnsafePointer($0) }.withUnsafeBufferPointer { valuePointer in
+                try body(Int32(count), typePointer.baseAddress, valuePointer.baseAddress)
             }
         }
-        return try consume(result, handle: handle)
     }
 
     /// Runs one statement and returns the number of rows it affected.
@@ -195,6 +334,7 @@ public final class PostgresConnection {
     /// No parameters: never build this string from input.
     public func simpleQuery(_ sql: String) throws {
         let handle = try liveHandle()
+        roundTrips += 1
         let result = PQexec(handle, sql)
         _ = try consume(result, handle: handle)
     }
@@ -207,7 +347,10 @@ public final class PostgresConnection {
         if isInTransaction {
             return try savepoint(body)
         }
-        try simpleQuery("BEGIN")
+        // BEGIN goes with the first statement that needs an answer (one round trip for both).
+        _ = try openHandle()
+        waiting = [Waiting(query: "BEGIN", check: nil)]
+        beginWaiting = true
         let value: T
         do {
             value = try body(self)
@@ -215,15 +358,23 @@ public final class PostgresConnection {
             rollbackQuietly("ROLLBACK")
             throw error
         }
-        if transactionStatus == PQTRANS_INERROR {
+        if !beginWaiting && transactionStatus == PQTRANS_INERROR {
             rollbackQuietly("ROLLBACK")
             throw PostgresError(
                 kind: .server, message: "transaction rolled back: a statement in it failed and the error was not propagated",
                 sqlState: "25P02")
         }
-        let handle = try liveHandle()
-        let commit = PQexec(handle, "COMMIT")
-        let result = try consume(commit, handle: handle)
+        // COMMIT goes with the statements still waiting (a write nobody reads): one round trip. A
+        // check still waiting is answered first: the server would run the COMMIT whatever a check
+        // finds, while only an error stops a pipeline.
+        let result: PostgresResult
+        do {
+            if waiting.contains(where: { $0.check != nil }) { try pipeline(try openHandle(), waitingWith: nil) }
+            result = try pipeline(try openHandle(), waitingWith: "COMMIT")!
+        } catch {
+            rollbackQuietly("ROLLBACK")
+            throw error
+        }
         // The server answers COMMIT of an aborted transaction with the tag ROLLBACK.
         if result.commandTag == "ROLLBACK" {
             throw PostgresError(kind: .server, message: "COMMIT was turned into ROLLBACK by the server", sqlState: "25P02")
@@ -239,6 +390,8 @@ public final class PostgresConnection {
         let value: T
         do {
             value = try body(self)
+            // What the body queued belongs inside the savepoint: sent (and checked) before RELEASE.
+            if !waiting.isEmpty { try pipeline(try openHandle(), waitingWith: nil) }
         } catch {
             rollbackQuietly("ROLLBACK TO SAVEPOINT \(name)")
             throw error
@@ -247,13 +400,26 @@ public final class PostgresConnection {
         return value
     }
 
-    /// Best effort: when the connection is gone the server has rolled back already.
+    /// Best effort: when the connection is gone the server has rolled back already. What still waits
+    /// is dropped unsent (a transaction whose BEGIN never left has nothing to roll back).
     private func rollbackQuietly(_ sql: String) {
+        let neverBegun = beginWaiting
+        waiting = []
+        beginWaiting = false
+        if neverBegun && sql == "ROLLBACK" { return }
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return }
+        roundTrips += 1
         if let result = PQexec(handle, sql) { PQclear(result) }
     }
 
+    /// The handle, with whatever waits to be sent sent first (for callers that talk to libpq directly).
     func liveHandle() throws -> OpaquePointer {
+        let handle = try openHandle()
+        if !waiting.isEmpty { try pipeline(handle, waitingWith: nil) }
+        return handle
+    }
+
+    private func openHandle() throws -> OpaquePointer {
         guard let handle else { throw PostgresError.connection("connection is closed") }
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError.connection("connection is broken: \(Self.libpqMessage(handle) ?? "lost")")

@@ -9,6 +9,17 @@ import Foundation
 public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolation, CustomStringConvertible {
     public private(set) var sql: String
     public private(set) var binds: [PostgresData]
+    /// Parsed and planned once per session, then run by name (`prepared`): for statements whose text
+    /// does not vary (values are all binds) and that run often. Their parameter types are fixed by
+    /// the first use; a different set of types gets a statement of its own.
+    public private(set) var isPrepared = false
+
+    /// This query, kept prepared on each session that runs it (see `isPrepared`).
+    public var prepared: PostgresQuery {
+        var query = self
+        query.isPrepared = true
+        return query
+    }
 
     /// Raw SQL, for migration files and the rare dynamic identifier. Placeholders `$1...` in `unsafeSQL`
     /// refer to `binds` in order; `nil` is an untyped NULL.

@@ -61,11 +61,11 @@ struct OrderChanges: Sendable {
 /// lost its message or shard commits nothing.
 enum OrderStore {
     static func load(_ db: PostgresConnection, id: UUID) throws -> OrderRecord? {
-        try db.query("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE id = \(id)").rows.first.map(OrderRecord.init(row:))
+        try db.query(kept("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE id = \(id)")).rows.first.map(OrderRecord.init(row:))
     }
 
     static func load(_ db: PostgresConnection, idempotencyKey: String) throws -> OrderRecord? {
-        try db.query("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE idempotency_key = \(idempotencyKey)").rows.first
+        try db.query(kept("SELECT \(fragment: OrderRecord.columns) FROM orders WHERE idempotency_key = \(idempotencyKey)")).rows.first
             .map(OrderRecord.init(row:))
     }
 
@@ -148,7 +148,7 @@ enum OrderStore {
     /// Inserts the rows whose idempotency key is free; returns those written, by id.
     private static func insertRows(_ db: PostgresConnection, _ rows: [(row: NewOrder, token: Int64?)]) throws -> [UUID: OrderRecord] {
         func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
-        let written = try db.query("""
+        let written = try db.query(kept("""
             INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                                 exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                                 risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
@@ -170,7 +170,7 @@ enum OrderStore {
                        exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                        risk_decision, route, reject_code, reject_reason, submitted_at, fencing_token, terminal)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(fragment: OrderRecord.columns)
-            """).rows.map(OrderRecord.init(row:))
+            """)).rows.map(OrderRecord.init(row:))
         return Dictionary(written.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -178,7 +178,7 @@ enum OrderStore {
     /// rows moved, by id.
     private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
         func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
-        let moved = try db.query("""
+        let moved = try db.query(kept("""
             UPDATE orders SET state = v_to_state,
               broker_order_id = coalesce(v_broker_order_id, broker_order_id),
               filled_quantity = coalesce(v_filled_quantity, filled_quantity), average_price = coalesce(v_average_price, average_price),
@@ -206,9 +206,12 @@ enum OrderStore {
                        v_trigger_price, v_client_order_id, v_terminal, v_fencing_token)
             WHERE id = v_id AND state = v_from_state AND version = v_from_version
             RETURNING \(fragment: OrderRecord.columns)
-            """).rows.map(OrderRecord.init(row:))
+            """)).rows.map(OrderRecord.init(row:))
         return Dictionary(moved.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
+
+    /// The order path's statements run for every order with the same text: parsed once per session.
+    private static func kept(_ query: PostgresQuery) -> PostgresQuery { query.prepared }
 
     /// Every denial is in the audit log too: who refused what, and why.
     private static func auditDenial(_ db: PostgresConnection, _ row: NewOrder) throws {
@@ -222,7 +225,9 @@ enum OrderStore {
 
     /// The state changes of the orders written: their `order_events` rows and their `trade-events`
     /// messages (in the outbox), in ONE statement for all of them — the order path's statements are
-    /// its bottleneck. Events get ids in the given order (orders, then each order's steps).
+    /// its bottleneck. Events get ids in the given order (orders, then each order's steps). Nobody
+    /// reads its result, so it is sent with the transaction's next round trip (the COMMIT, usually):
+    /// its failure still rolls the transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
         guard !orders.isEmpty else { return }
         let lower = { (id: UUID) in id.uuidString.lowercased() }
@@ -236,7 +241,7 @@ enum OrderStore {
                 ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
             ]).text
         }
-        try db.execute("""
+        try db.send(kept("""
             WITH steps AS (
                 SELECT * FROM unnest(\(PostgresData.array(steps.map(\.order)))::uuid[], \(PostgresData.array(steps.map(\.from)))::text[],
                                      \(PostgresData.array(steps.map(\.to)))::text[], \(PostgresData.array(steps.map(\.detail)))::jsonb[])
@@ -254,7 +259,7 @@ enum OrderStore {
                      || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END
             FROM e JOIN o_common o ON o.order_id = e.order_id ORDER BY e.id
             ON CONFLICT (event_key) DO NOTHING
-            """)
+            """))
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the

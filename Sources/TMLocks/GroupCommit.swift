@@ -1,5 +1,4 @@
 import TMCore
-import TMLocks
 import TMPostgres
 
 /// Group commit: the fenced writes that concurrent handlers of different accounts ask for while
@@ -18,10 +17,14 @@ import TMPostgres
 ///   only, so a stale delivery commits nothing and cannot stop the others from committing;
 /// - no reordering within an account: a writer waits for its own commit before going on, and a
 ///   worker runs one message per account at a time, so one account has at most one write in a batch;
-/// - a writer alone (no one else waiting) runs in its own transaction at once: no added latency.
+/// - a writer alone (no one else waiting) runs in its own transaction at once: no added latency;
+/// - round trips: the BEGIN and the fence check travel with `perform`'s first statement, so a write
+///   of one statement plus one sent with `PostgresConnection.send` costs two round trips in all
+///   (the fence refusal is still thrown before the COMMIT, which then never happens).
 ///
-/// `perform` may run a write twice (in a batch, then alone after a rollback): it must return its
-/// results rather than keep effects outside the transaction, and give one output per write, in order.
+/// `perform` may run a write twice (in a batch, then alone after a rollback), and its statements run
+/// before the fence check's answer is read: it must return its results rather than keep effects
+/// outside the transaction, and give one output per write, in order.
 public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
     public typealias Perform = @Sendable (PostgresConnection, [Write]) throws -> [Output]
     /// The most writers one transaction carries.
@@ -83,7 +86,7 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
             do {
                 let perform = self.perform
                 let outputs = try await pool.transaction { db -> [Output] in
-                    try FencingGuard.advance(db, fences: batch.flatMap(\.fences))
+                    try FencingGuard.advance(db, fences: batch.flatMap(\.fences), withNextStatement: true)
                     let outputs = try perform(db, batch.map(\.write))
                     guard outputs.count == batch.count else {
                         throw PostgresError(kind: .client, message: "group commit: \(outputs.count) outputs for \(batch.count) writes")
@@ -107,7 +110,11 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
         do {
             let perform = self.perform
             let write = writer.write
-            let outputs = try await pool.transaction(fencedBy: writer.fences) { db in try perform(db, [write]) }
+            let fences = writer.fences
+            let outputs = try await pool.transaction { db in
+                try FencingGuard.advance(db, fences: fences, withNextStatement: true)
+                return try perform(db, [write])
+            }
             guard let output = outputs.first else { throw PostgresError(kind: .client, message: "group commit: no output for a write") }
             writer.done.resume(returning: output)
         } catch {
