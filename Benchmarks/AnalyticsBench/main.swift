@@ -4,7 +4,11 @@
 // 10,000 users × 1,000 fills (10 million) by default.
 //
 //   analytics-bench [--users 10000] [--fills 1000] [--chunk 100] [--workers 3]
-//                   [--write delete-copy|upsert] [--runs 1] [--fresh] [--json bench-results/analytics.json]
+//                   [--write delete-copy|upsert] [--runs 1] [--cold] [--fresh] [--json bench-results/analytics.json]
+//
+// `--cold` empties `analytics` before each run (every row written); without it a run starts from
+// what the previous one left (a second run over the same fills: the warm night, nothing changed,
+// nothing rewritten).
 //
 // The work runs as `--workers` concurrent AnalyticsPipeline.recompute calls in this process (tasks,
 // each with a pool connection; the queue fan-out of analytics-batch is not involved), each taking
@@ -35,6 +39,10 @@ struct Figures: Codable {
     var fills: Int
     var groups: Int
     var rowsWritten: Int
+    /// Rows computed but already stored as they are (not rewritten).
+    var rowsUnchanged: Int
+    /// Whether `analytics` was emptied before the run.
+    var cold: Bool
     var chunk: Int
     var workers: Int
     var writeStrategy: String
@@ -193,6 +201,7 @@ enum AnalyticsBench {
         }
         let jsonPath = option("--json", "bench-results/analytics.json")
         let fresh = CommandLine.arguments.contains("--fresh")
+        let cold = CommandLine.arguments.contains("--cold")
         let environment = TMEnvironment.current()
 
         let configuration = try Fixture.prepare(users: users, fills: fills, fresh: fresh, environment: environment)
@@ -208,6 +217,7 @@ enum AnalyticsBench {
 
         var all: [Figures] = []
         for run in 1...runs {
+            if cold { _ = try await pool.execute("TRUNCATE analytics") }
             let backendsBefore = try await backendCPU(pool)
             let cpuBefore = cpuSecondsOfSelf()
             let started = ContinuousClock.now
@@ -234,6 +244,7 @@ enum AnalyticsBench {
             let wall = seconds(elapsed)
             let figure = Figures(
                 users: total.users, fillsPerUser: fills, fills: total.fills, groups: total.groups, rowsWritten: total.rowsWritten,
+                rowsUnchanged: total.rowsUnchanged, cold: cold,
                 chunk: chunk, workers: workers, writeStrategy: strategy.rawValue, seconds: wall,
                 fillsPerSecond: Double(total.fills) / wall, usersPerSecond: Double(total.users) / wall,
                 readSeconds: seconds(total.read), pricesSeconds: seconds(total.prices), engineSeconds: seconds(total.engine),
@@ -266,7 +277,8 @@ enum AnalyticsBench {
         let phases = f.readSeconds + f.pricesSeconds + f.engineSeconds + f.writeSeconds + f.cacheSeconds
         func share(_ s: Double) -> String { String(format: "%7.2f s  %5.1f %%", s, phases > 0 ? s / phases * 100 : 0) }
         var lines = [
-            String(format: "%@ users × %d fills = %d fills (%d user-currency groups) → %d rows", "\(f.users)", f.fillsPerUser, f.fills, f.groups, f.rowsWritten),
+            String(format: "%@ users × %d fills = %d fills (%d user-currency groups) → %d rows written, %d unchanged (%@ table)",
+                   "\(f.users)", f.fillsPerUser, f.fills, f.groups, f.rowsWritten, f.rowsUnchanged, f.cold ? "emptied" : "warm"),
             String(format: "  time                %8.2f s   (target ≤ 60 s)", f.seconds),
             String(format: "  fills/s             %10.0f", f.fillsPerSecond),
             String(format: "  users/s             %10.1f", f.usersPerSecond),

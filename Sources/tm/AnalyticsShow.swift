@@ -38,7 +38,8 @@ struct AnalyticsShow: AsyncParsableCommand {
         do { id = try await pool.withConnection { [user] in try PortfolioRows.user($0, named: user) } } catch let error as PortfolioError {
             throw ValidationError("--user: \(error)")
         }
-        let shown = try await AnalyticsCache(pool: pool, redis: redis).show(user: id, period: period, day: at.flatMap { AnalyticsDay($0) })
+        let cache = AnalyticsCache(pool: pool, redis: redis, riskFreeAnnual: try AnalyticsContext.riskFreeRate(environment: environment))
+        let shown = try await cache.show(user: id, period: period, day: at.flatMap { AnalyticsDay($0) })
         await pool.shutdown()
         // Stored as json in the report's own order since migration 0022; rows written as jsonb before
         // it have their keys by length: every report is shown in its own order.

@@ -19,13 +19,16 @@ public struct AnalyticsCache: Sendable {
     public let pool: PostgresPool
     public let redis: RedisClient
     public let ttl: Duration
+    /// The annual risk-free rate a day's report is computed with (`TM_ANALYTICS_RISK_FREE_RATE`).
+    public let riskFreeAnnual: Double
     /// How long a reader's fill token lives (a reader that died leaves no lasting token).
     public var fillTimeout: Duration = .seconds(10)
 
-    public init(pool: PostgresPool, redis: RedisClient, ttl: Duration = AnalyticsCache.defaultTTL) {
+    public init(pool: PostgresPool, redis: RedisClient, ttl: Duration = AnalyticsCache.defaultTTL, riskFreeAnnual: Double = 0.05) {
         self.pool = pool
         self.redis = redis
         self.ttl = ttl
+        self.riskFreeAnnual = riskFreeAnnual
     }
 
     static func key(_ user: UUID, _ period: AnalyticsPeriod) -> String {
@@ -68,7 +71,7 @@ public struct AnalyticsCache: Sendable {
         if case .hit(let copy) = begun {
             return Reports(periodStart: start, reports: try JSONValue.parse(copy).arrayValue ?? [], cached: true)
         }
-        let reports = try await Self.rows(pool, user: user, period: period, start: start)
+        let reports = try await Self.rows(pool, user: user, period: period, start: start, riskFreeAnnual: riskFreeAnnual, now: now)
         if begun == .fill { try await store(key: key, start: start, token: token, reports: reports) }
         return Reports(periodStart: start, reports: reports, cached: false)
     }
@@ -101,12 +104,29 @@ public struct AnalyticsCache: Sendable {
         return reply.int == 1
     }
 
-    /// The `report` JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency.
-    public static func rows(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, start: String) async throws -> [JSONValue] {
-        try await pool.query("""
-            SELECT report::text AS report FROM analytics
+    /// The report JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency:
+    /// the stored `report`, and for a row stored without one (a day, migration 0025) the day's report
+    /// computed from the user's fills now, as a recompute would (every field; the price cache is not
+    /// needed: a day has no unrealized P&L).
+    public static func rows(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, start: String,
+                            riskFreeAnnual: Double = 0.05, now: Date = Date()) async throws -> [JSONValue] {
+        let stored: [(currency: String, report: String?)] = try await pool.query("""
+            SELECT currency, report::text AS report FROM analytics
             WHERE user_id = \(user) AND period = \(period.rawValue) AND period_start = \(start)::date ORDER BY currency
-            """).rows.map { try JSONValue.parse(try $0.decode("report", as: String.self)) }
+            """).rows.map { (try $0.decode("currency"), try $0.decode("report")) }
+        guard stored.contains(where: { $0.report == nil }) else { return try stored.map { try JSONValue.parse($0.report!) } }
+        guard let day = AnalyticsDay(start) else { throw PostgresError(kind: .decoding, message: "period_start '\(start)' is not a day") }
+        let fills = try await pool.withConnection { try FillReader().read(users: [user], on: $0) }
+        let context = AnalyticsContext(asOfMicros: Int64((now.timeIntervalSince1970 * 1_000_000).rounded()), riskFreeAnnual: riskFreeAnnual)
+        return try stored.map { row in
+            if let report = row.report { return try JSONValue.parse(report) }
+            // The user's fills in this currency are gone (a correction the refresh has not caught up
+            // with yet): the period has no fills now.
+            guard let group = fills.users.first(where: { $0.currency == row.currency }) else {
+                return AnalyticsEngine.json(AnalyticsReport(userID: user, currency: row.currency, period: period, periodStart: start))
+            }
+            return AnalyticsEngine.json(AnalyticsEngine().report(for: group, period: period, containing: day, context: context))
+        }
     }
 }
 
@@ -133,7 +153,8 @@ extension AnalyticsCache {
         let start = AnalyticsPeriodStart.start(of: period, on: day ?? today)
         var found = start == AnalyticsPeriodStart.start(of: period, on: today)
             ? try await current(user: user, period: period, now: now)
-            : Reports(periodStart: start, reports: try await Self.rows(pool, user: user, period: period, start: start), cached: false)
+            : Reports(periodStart: start, reports: try await Self.rows(pool, user: user, period: period, start: start,
+                                                                   riskFreeAnnual: riskFreeAnnual, now: now), cached: false)
         if found.reports.isEmpty {
             let currencies = try await pool.query("""
                 SELECT DISTINCT currency FROM analytics WHERE user_id = \(user)

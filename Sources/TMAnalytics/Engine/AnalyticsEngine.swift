@@ -14,10 +14,13 @@ public struct AnalyticsEngine: Sendable {
     public init() {}
 
     /// One report for every day, ISO week, month and year holding a fill, and one for all time
-    /// (always, even without fills), in that order of periods, each by start day.
-    public func reports(for user: UserFills, context: AnalyticsContext) -> [AnalyticsReport] {
+    /// (always, even without fills), in that order of periods, each by start day. `detailed` says
+    /// which periods' reports get their breakdowns (`details`); the others' are left empty — the
+    /// nightly write stores no day's breakdowns (`ReportWriter.storesReport`), so it skips them.
+    public func reports(for user: UserFills, context: AnalyticsContext,
+                        detailed: (AnalyticsPeriod) -> Bool = { _ in true }) -> [AnalyticsReport] {
         let computation = EngineComputation(user: user, context: context)
-        return computation.allReports()
+        return computation.allReports(detailed: detailed)
     }
 
     /// The report of the `period` holding `day` (exchange zone; ignored for `.all`); a period without
@@ -250,18 +253,19 @@ final class EngineComputation {
 
     // MARK: Reports
 
-    func allReports() -> [AnalyticsReport] {
+    func allReports(detailed: (AnalyticsPeriod) -> Bool = { _ in true }) -> [AnalyticsReport] {
         var reports: [AnalyticsReport] = []
         reports.reserveCapacity(periods.reduce(1) { $0 + $1.count })
         for k in 0..<4 {
             // Periods are created in time order; several zones can interleave them by a day.
+            let details = detailed(Self.kinds[k])
             if periods[k].indices.dropFirst().allSatisfy({ periods[k][$0 - 1].start < periods[k][$0].start }) {
-                for stats in periods[k] { reports.append(makeReport(stats)) }
+                for stats in periods[k] { reports.append(makeReport(stats, detailed: details)) }
             } else {
-                for stats in periods[k].sorted(by: { $0.start < $1.start }) { reports.append(makeReport(stats)) }
+                for stats in periods[k].sorted(by: { $0.start < $1.start }) { reports.append(makeReport(stats, detailed: details)) }
             }
         }
-        reports.append(makeReport(allTime))
+        reports.append(makeReport(allTime, detailed: detailed(.all)))
         return reports
     }
 
@@ -298,7 +302,7 @@ final class EngineComputation {
         return figures
     }
 
-    func makeReport(_ stats: PeriodStats) -> AnalyticsReport {
+    func makeReport(_ stats: PeriodStats, detailed: Bool = true) -> AnalyticsReport {
         var report = AnalyticsReport(userID: user.userID, currency: user.currency, period: stats.period,
                                      periodStart: stats.period == .all ? "1970-01-01" : CivilCalendar.text(stats.start))
         report.realizedPnL = ExactAmount.fixed(stats.realized)
@@ -349,7 +353,7 @@ final class EngineComputation {
             most = (s.fills, name)
         }
         report.mostTradedSymbol = most?.name
-        report.details = breakdowns(stats, figures: figures)
+        if detailed { report.details = breakdowns(stats, figures: figures) }
         return report
     }
 

@@ -13,7 +13,10 @@ public struct RecomputeSummary: Sendable, Equatable {
     /// User × currency groups computed.
     public var groups = 0
     public var fills = 0
+    /// Rows written (new or changed).
     public var rowsWritten = 0
+    /// Rows computed but already stored as they are (not rewritten).
+    public var rowsUnchanged = 0
     /// COPY out of Postgres and parsing into fills (on the connection's thread).
     public var read: Duration = .zero
     /// Latest prices of the open instruments from the price cache.
@@ -33,6 +36,7 @@ public struct RecomputeSummary: Sendable, Equatable {
         lhs.groups += rhs.groups
         lhs.fills += rhs.fills
         lhs.rowsWritten += rhs.rowsWritten
+        lhs.rowsUnchanged += rhs.rowsUnchanged
         lhs.read += rhs.read
         lhs.prices += rhs.prices
         lhs.engine += rhs.engine
@@ -46,8 +50,8 @@ public struct RecomputeSummary: Sendable, Equatable {
 /// of `analytics` replaced (`ReportWriter`, one transaction) and their cached copies dropped.
 ///
 /// Guarantees: after `recompute(users:)` returns, each of the users has exactly the rows the engine
-/// computed from the fills read (stamped with `runID`; stale periods and currencies removed; a user
-/// with no fills has none) and no cached copy older than them; when it throws, their rows are
+/// computed from the fills read (those it changed stamped with `runID`; stale periods and currencies
+/// removed; a user with no fills has none) and no cached copy older than them; when it throws, their rows are
 /// those of before. Callers chunk users (a few hundred per call keeps each COPY and transaction
 /// short); the nightly batch and the refresh after a trade both come here.
 public struct AnalyticsPipeline: Sendable {
@@ -101,13 +105,15 @@ public struct AnalyticsPipeline: Sendable {
         let context = AnalyticsContext(asOfMicros: now, riskFreeAnnual: riskFreeAnnual, latestPrices: latest)
         let engine = AnalyticsEngine()
         var reports: [AnalyticsReport] = []
-        for user in batch.users { reports += engine.reports(for: user, context: context) }
+        // No breakdowns for the periods whose rows store none (days): they are never written.
+        for user in batch.users { reports += engine.reports(for: user, context: context, detailed: ReportWriter.storesReport) }
         summary.engine = clock.now - started
 
         started = clock.now
         let writer = writer
         let finalReports = reports
         summary.rowsWritten = try await pool.withConnection { try writer.replace(users: users, reports: finalReports, runID: runID, on: $0) }
+        summary.rowsUnchanged = finalReports.count - summary.rowsWritten
         summary.write = clock.now - started
 
         started = clock.now

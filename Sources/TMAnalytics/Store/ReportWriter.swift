@@ -13,6 +13,12 @@ import TMRedis
 /// nightly chunk and a refresh never interleave into a unique violation; a report for a user who
 /// does not exist is refused (what the foreign key did before migration 0022). Undefined figures (nil,
 /// or a non-finite ratio) are stored as NULL, never as a made-up number.
+///
+/// Only what changed is written (migration 0025): each row carries a digest of everything it
+/// stores but its run id; a row whose digest is already stored for the user is left as it is (its
+/// `run_id` and `computed_at` stay those of the run that last changed it), every other row is
+/// written and every stored row not among the new ones deleted. A day row stores its headline
+/// columns without the `report` JSON (AnalyticsCache computes a day's report when asked).
 public struct ReportWriter: Sendable {
     /// How the rows are replaced; both are atomic and leave the same rows.
     public enum Strategy: String, Sendable, CaseIterable {
@@ -40,11 +46,16 @@ public struct ReportWriter: Sendable {
         self.json = json
     }
 
+    /// In the order a COPY line holds them: what the digest covers, then `run_id` and the digest.
     static let columns = """
-        user_id, currency, period, period_start, run_id, realized_pnl, unrealized_pnl, total_pnl, fees, net_pnl, \
+        user_id, currency, period, period_start, realized_pnl, unrealized_pnl, total_pnl, fees, net_pnl, \
         gross_profit, gross_loss, closing_fills, wins, losses, break_evens, win_rate, profit_factor, expectancy, \
-        sharpe, max_drawdown, max_drawdown_amount, calmar, recovery_factor, fills_count, trading_days, report
+        sharpe, max_drawdown, max_drawdown_amount, calmar, recovery_factor, fills_count, trading_days, report, run_id, digest
         """
+
+    /// Whether a row of `period` stores the report JSON: not a day's (migration 0025) — 252 of a
+    /// year's ~317 rows, whose breakdowns were most of the nightly write.
+    public static func storesReport(_ period: AnalyticsPeriod) -> Bool { period != .day }
 
     /// Replaces every row of `users` with `reports` (all of which must belong to `users`). Returns
     /// the rows written.
@@ -56,6 +67,8 @@ public struct ReportWriter: Sendable {
             throw PostgresError(kind: .client, message: "a report for user \(stray.userID) outside the users being replaced")
         }
         let ids = PostgresArrayText.uuids(users.sorted { $0.uuidString < $1.uuidString })
+        // Encoded before the transaction: the users' locks are held only for the writing.
+        let rows = encode(reports, runID: runID)
         return try connection.transaction { tx in
             // Serialize with any other replace of these users (sorted: no deadlock between chunks).
             // The lock also holds off their deletion until commit, and `analytics` has no foreign key
@@ -67,14 +80,35 @@ public struct ReportWriter: Sendable {
             }
             switch strategy {
             case .deleteAndCopy:
-                try tx.execute("DELETE FROM analytics WHERE user_id = ANY(\(ids)::uuid[])")
-                return try copy(reports, runID: runID, into: "analytics", on: tx)
+                // Rows stored with a digest among the new rows' are unchanged: kept, not rewritten.
+                let stored = try Self.storedRows(users: ids, on: tx)
+                var stale = stored.digests
+                var changed: [Range<Int>] = []
+                for line in rows.lines where stale.removeValue(forKey: line.digest) == nil {
+                    changed.append(line.range)
+                }
+                // Stale: periods no longer reported, the old versions of changed rows, rows without a digest.
+                let deleted = Array(stale.values) + stored.undigested
+                if !deleted.isEmpty {
+                    let gone = "{" + deleted.map(String.init).joined(separator: ",") + "}"
+                    try tx.execute("DELETE FROM analytics WHERE id = ANY(\(gone)::bigint[])")
+                }
+                guard !changed.isEmpty else { return 0 }
+                var data: [UInt8]
+                if changed.count == rows.lines.count {
+                    data = rows.bytes
+                } else {
+                    data = []
+                    data.reserveCapacity(changed.reduce(0) { $0 + $1.count })
+                    for range in changed { data += rows.bytes[range] }
+                }
+                return try tx.copyIn("COPY analytics (\(Self.columns)) FROM STDIN", data: data)
             case .upsert:
                 try tx.simpleQuery("""
                     CREATE TEMP TABLE IF NOT EXISTS analytics_incoming ON COMMIT DELETE ROWS AS
                     SELECT \(Self.columns) FROM analytics WITH NO DATA
                     """)
-                let written = try copy(reports, runID: runID, into: "analytics_incoming", on: tx)
+                let written = rows.lines.isEmpty ? 0 : try tx.copyIn("COPY analytics_incoming (\(Self.columns)) FROM STDIN", data: rows.bytes)
                 let updates = Self.columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
                     .filter { !["user_id", "currency", "period", "period_start"].contains($0) }
                     .map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
@@ -92,23 +126,61 @@ public struct ReportWriter: Sendable {
         }
     }
 
-    /// Text-format COPY of the reports into `table` (a fixed name of ours, never input).
-    private func copy(_ reports: [AnalyticsReport], runID: UUID?, into table: String, on connection: PostgresConnection) throws -> Int {
-        guard !reports.isEmpty else { return 0 }
-        let run = runID.map { Array($0.uuidString.lowercased().utf8) } ?? PostgresCopyText.null
-        return try connection.copyIn("COPY \(table) (\(Self.columns)) FROM STDIN") { writer in
-            // A user's ~317 rows share the id's text (formatting a UUID goes through printf).
-            var user: (id: UUID, text: [UInt8])?
-            for report in reports {
-                if user?.id != report.userID { user = (report.userID, Array(report.userID.uuidString.lowercased().utf8)) }
-                Self.appendRow(report, user: user!.text, run: run, json: json?(report), to: &writer.buffer)
-                try writer.flushIfFull()
-            }
-        }
+    /// The reports as text-format COPY lines, each with its digest and place in `bytes`.
+    struct EncodedRows {
+        var bytes: [UInt8] = []
+        var lines: [(digest: RowDigest, range: Range<Int>)] = []
     }
 
-    /// One text-format COPY line; `json` nil writes the engine's report JSON.
-    static func appendRow(_ r: AnalyticsReport, user: [UInt8], run: [UInt8], json: JSONValue?, to out: inout [UInt8]) {
+    func encode(_ reports: [AnalyticsReport], runID: UUID?) -> EncodedRows {
+        var rows = EncodedRows()
+        rows.lines.reserveCapacity(reports.count)
+        rows.bytes.reserveCapacity(reports.count * 400)
+        let run = runID.map { Array($0.uuidString.lowercased().utf8) } ?? PostgresCopyText.null
+        // A user's ~317 rows share the id's text (formatting a UUID goes through printf).
+        var user: (id: UUID, text: [UInt8])?
+        for report in reports {
+            if user?.id != report.userID { user = (report.userID, Array(report.userID.uuidString.lowercased().utf8)) }
+            let start = rows.bytes.count
+            let stored = Self.storesReport(report.period)
+            let digest = Self.appendRow(report, user: user!.text, run: run, json: stored ? json?(report) : nil, storesReport: stored, to: &rows.bytes)
+            rows.lines.append((digest, start..<rows.bytes.count))
+        }
+        return rows
+    }
+
+    /// The ids of every row the users have, by digest; rows without a digest (written before
+    /// migration 0025) apart: never unchanged, always replaced. One binary COPY: no text to parse.
+    static func storedRows(users ids: String, on connection: PostgresConnection) throws
+        -> (digests: [RowDigest: Int64], undigested: [Int64]) {
+        var digests: [RowDigest: Int64] = [:]
+        var undigested: [Int64] = []
+        // COPY binds no parameters: the one literal is the uuid array built from typed `UUID`s.
+        _ = try connection.copyOut("""
+            COPY (SELECT id, digest FROM analytics WHERE user_id = ANY('\(ids)'::uuid[])) TO STDOUT (FORMAT binary)
+            """) { message in
+            var reader = try PostgresBinaryCopyReader(message)
+            while try reader.nextTuple() != nil {
+                let id = try PostgresBinaryCopyReader.int64(reader.requiredField("id"))
+                guard let bytes = try reader.field() else {
+                    undigested.append(id)
+                    continue
+                }
+                guard let digest = RowDigest(uuidBytes: bytes) else {
+                    throw PostgresError(kind: .decoding, message: "a digest of other than 16 bytes", column: "digest")
+                }
+                digests[digest] = id
+            }
+        }
+        return (digests, undigested)
+    }
+
+    /// One text-format COPY line; `json` nil writes the engine's report JSON, `storesReport` false
+    /// NULL. Returns the digest of the line up to `run_id` (the key, the figures, the report).
+    @discardableResult
+    static func appendRow(_ r: AnalyticsReport, user: [UInt8], run: [UInt8], json: JSONValue?, storesReport: Bool,
+                          to out: inout [UInt8]) -> RowDigest {
+        let start = out.count
         func tab() { out.append(UInt8(ascii: "\t")) }
         func null() { out += PostgresCopyText.null; tab() }
         func text(_ value: String) { PostgresCopyText.appendEscaped(value, to: &out); tab() }
@@ -127,7 +199,6 @@ public struct ReportWriter: Sendable {
         text(r.currency)
         out += r.period.rawValue.utf8; tab()
         text(r.periodStart)
-        out += run; tab()
         decimal(r.realizedPnL)
         decimal(r.unrealizedPnL)
         decimal(r.totalPnL)
@@ -149,12 +220,19 @@ public struct ReportWriter: Sendable {
         double(r.recoveryFactor)
         int(r.fillsCount)
         int(r.tradingDays)
-        if let json {
+        if !storesReport {
+            out += PostgresCopyText.null
+        } else if let json {
             CopyEncoding.appendJSON(json, to: &out)
         } else {
             CopyEncoding.appendReportJSON(r, to: &out)
         }
+        tab()
+        let digest = out.withUnsafeBytes { RowDigest(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        out += run; tab()
+        digest.appendUUIDText(to: &out)
         out.append(UInt8(ascii: "\n"))
+        return digest
     }
 
     /// Drops the cached copies of the users' analytics (`analytics:<user>:<period>`, every period),
