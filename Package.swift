@@ -135,8 +135,8 @@ let package = Package(
                            "BenchFixtures", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SyncBench"
         ),
-        .executableTarget(name: "risk-bench", dependencies: ["TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
-                          path: "Benchmarks/RiskBench"),
+        .executableTarget(name: "risk-bench", dependencies: ["TMOrders", "TMRisk", "TMRouting", "TMBrokers", "TMCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
+                          path: "Benchmarks/RiskBench", exclude: ["PROFILE.md"]),
         .executableTarget(
             name: "order-bench",
             dependencies: ["TMOrders", "TMSync", "TMBrokers", "TMFunctionRuntime", "TMQueue", "TMRedis", "TMPostgres", "TMDatabase", "TMCrypto",

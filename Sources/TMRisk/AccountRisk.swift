@@ -43,6 +43,8 @@ public struct AccountRisk: Sendable {
     private(set) var recentSubmits: [Date] = []
     /// Identical orders recently accepted, with when (duplicate detection).
     private(set) var recentFingerprints: [Fingerprint: Date] = [:]
+    /// How many fingerprints the last prune kept.
+    private var fingerprintsKept = 0
 
     struct SideKey: Hashable, Sendable {
         let instrument: InstrumentKey
@@ -98,6 +100,7 @@ public struct AccountRisk: Sendable {
     public mutating func carryOver(from previous: AccountRisk, since: Date) {
         recentSubmits = previous.recentSubmits
         recentFingerprints = previous.recentFingerprints
+        fingerprintsKept = previous.fingerprintsKept
         for (id, order) in previous.workingOrders where workingOrders[id] == nil && order.submittedAt >= since { put(order) }
     }
 
@@ -172,8 +175,13 @@ public struct AccountRisk: Sendable {
         let start = now.addingTimeInterval(-1)
         if let first = recentSubmits.firstIndex(where: { $0 > start }) { recentSubmits.removeFirst(first) } else { recentSubmits.removeAll() }
         recentSubmits.append(now)
-        // Fingerprints older than a minute can no longer match any sensible window.
-        if recentFingerprints.count > 256 { recentFingerprints = recentFingerprints.filter { now.timeIntervalSince($0.value) < 60 } }
+        // Fingerprints older than a minute can no longer match any sensible window. Pruned when the
+        // map has doubled since the last prune (at least 256): an account placing more than 256
+        // orders a minute would otherwise copy the whole map on every order.
+        if recentFingerprints.count > max(256, 2 * fingerprintsKept) {
+            recentFingerprints = recentFingerprints.filter { now.timeIntervalSince($0.value) < 60 }
+            fingerprintsKept = recentFingerprints.count
+        }
         recentFingerprints[fingerprint] = now
     }
 }

@@ -30,23 +30,24 @@ public final class BrokerHealth: Sendable {
     }
 
     public let window: Int
-    private let brokers: [BrokerKind: Locked<Ring>]
+    /// Indexed by `BrokerKind.ordinal` (no hashing per call).
+    private let brokers: [Locked<Ring>]
 
     public init(window: Int = 100) {
         precondition(window > 0, "a window holds at least one call")
         self.window = window
-        brokers = Dictionary(uniqueKeysWithValues: BrokerKind.allCases.map { ($0, Locked(Ring(size: window))) })
+        brokers = BrokerKind.allCases.map { _ in Locked(Ring(size: window)) }
     }
 
     /// One call to `broker`: how long it took and whether it failed.
     public func record(broker: BrokerKind, latency: Duration, failed: Bool) {
         // Clamped to an hour, so a window's sum can never overflow whatever a caller measures.
         let nanos = min(max(0, latency.nanoseconds), 3_600_000_000_000)
-        brokers[broker]!.withLock { $0.add(nanos: nanos, failed: failed) }
+        brokers[broker.ordinal].withLock { $0.add(nanos: nanos, failed: failed) }
     }
 
     public func stats(_ broker: BrokerKind) -> Stats {
-        brokers[broker]!.withLock { ring in
+        brokers[broker.ordinal].withLock { ring in
             Stats(calls: ring.count, failures: ring.failures,
                   latency: ring.successes == 0 ? nil : .nanoseconds(ring.latencySum / Int64(ring.successes)))
         }

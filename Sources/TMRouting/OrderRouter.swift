@@ -96,22 +96,60 @@ public struct OrderRouter: Sendable {
     public init() {}
 
     /// Scores only (no split): every eligible candidate, best first.
+    ///
+    /// Runs per order, so it builds one array (the scores) and nothing else: one pass finds each
+    /// criterion's range over the eligible candidates, a second scores them (min-max, `Range`) and
+    /// inserts each after those at least as good (a stable sort).
     public func scores(_ candidates: [RouteCandidate]) -> [RouteScore] {
-        let eligible = candidates.filter { !$0.circuitOpen }
-        guard !eligible.isEmpty else { return [] }
-        let speed = normalise(eligible.map(\.latency.seconds), lowerIsBetter: true)
-        let cost = normalise(eligible.map { Double($0.fee.units) / 1e9 }, lowerIsBetter: true)
-        let liquidity = normalise(eligible.map(\.liquidity), lowerIsBetter: false)
-        let reliability = normalise(eligible.map(\.errorRate), lowerIsBetter: true)
-        var scores: [RouteScore] = []
-        for (index, candidate) in eligible.enumerated() {
-            let total = weights.speed * speed[index] + weights.cost * cost[index] + weights.liquidity * liquidity[index]
-                + weights.reliability * reliability[index]
-            scores.append(RouteScore(accountID: candidate.accountID, broker: candidate.broker, speed: speed[index], cost: cost[index],
-                                     liquidity: liquidity[index], reliability: reliability[index], total: total))
+        var speed = Range(), cost = Range(), liquidity = Range(), reliability = Range()
+        var eligible = 0
+        for candidate in candidates where !candidate.circuitOpen {
+            speed.include(candidate.latency.seconds)
+            cost.include(Self.amount(candidate.fee))
+            liquidity.include(candidate.liquidity)
+            reliability.include(candidate.errorRate)
+            eligible += 1
         }
-        // Stable: equal totals keep the candidates' order.
-        return scores.enumerated().sorted { ($0.element.total, -$0.offset) > ($1.element.total, -$1.offset) }.map(\.element)
+        guard eligible > 0 else { return [] }
+        var scores: [RouteScore] = []
+        scores.reserveCapacity(eligible)
+        for candidate in candidates where !candidate.circuitOpen {
+            var score = RouteScore(accountID: candidate.accountID, broker: candidate.broker,
+                                   speed: speed.normalised(candidate.latency.seconds, lowerIsBetter: true),
+                                   cost: cost.normalised(Self.amount(candidate.fee), lowerIsBetter: true),
+                                   liquidity: liquidity.normalised(candidate.liquidity, lowerIsBetter: false),
+                                   reliability: reliability.normalised(candidate.errorRate, lowerIsBetter: true), total: 0)
+            score.total = weights.speed * score.speed + weights.cost * score.cost + weights.liquidity * score.liquidity
+                + weights.reliability * score.reliability
+            // Stable, best first: after every score at least as high (equal totals keep the candidates' order).
+            var position = scores.count
+            while position > 0, !(scores[position - 1].total >= score.total) { position -= 1 }
+            scores.insert(score, at: position)
+        }
+        return scores
+    }
+
+    /// A fee as a Double (units of 10⁻⁹): through Int64 when it fits, which rounds exactly as the
+    /// generic Int128 conversion does (both are correctly rounded) at a fraction of its cost.
+    static func amount(_ fee: FixedDecimal) -> Double {
+        if let small = Int64(exactly: fee.units) { return Double(small) / 1e9 }
+        return Double(fee.units) / 1e9
+    }
+
+    /// One criterion's lowest and highest value over the eligible candidates.
+    struct Range {
+        var low = Double.infinity, high = -Double.infinity
+
+        mutating func include(_ value: Double) {
+            if value < low { low = value }
+            if value > high { high = value }
+        }
+
+        /// Min-max to 0...1, 1 for the best; all equal → all 1.
+        func normalised(_ value: Double, lowerIsBetter: Bool) -> Double {
+            guard high > low else { return 1 }
+            return lowerIsBetter ? (high - value) / (high - low) : (value - low) / (high - low)
+        }
     }
 
     /// The route for an order of `quantity` (in `lotSize` lots) worth `value`, placed under
@@ -122,10 +160,10 @@ public struct OrderRouter: Sendable {
         guard !candidates.isEmpty else { return .failure(.noEligibleBroker("no connected broker lists the instrument")) }
         let ranked = scores(candidates)
         guard let best = ranked.first else { return .failure(.noEligibleBroker("every broker's circuit is open")) }
-        let single = RoutedOrder(accountID: best.accountID, broker: best.broker, quantity: quantity,
-                                 clientOrderID: ClientOrderID.derive(idempotencyKey: idempotencyKey, for: best.broker),
-                                 idempotencyKey: idempotencyKey)
         guard let average = averageTradeValue, average > 0, value > splitMultiple * average, ranked.count > 1 else {
+            let single = RoutedOrder(accountID: best.accountID, broker: best.broker, quantity: quantity,
+                                     clientOrderID: ClientOrderID.derive(idempotencyKey: idempotencyKey, for: best.broker),
+                                     idempotencyKey: idempotencyKey)
             return .success(RouteDecision(orders: [single], scores: ranked, splitReason: nil))
         }
         let lots = quantity.units / lotSize.units
@@ -159,11 +197,5 @@ public struct OrderRouter: Sendable {
             cursor += 1
         }
         return shares
-    }
-
-    /// Min-max to 0...1, 1 for the best; all equal → all 1.
-    func normalise(_ values: [Double], lowerIsBetter: Bool) -> [Double] {
-        guard let low = values.min(), let high = values.max(), high > low else { return values.map { _ in 1 } }
-        return values.map { lowerIsBetter ? (high - $0) / (high - low) : ($0 - low) / (high - low) }
     }
 }

@@ -26,11 +26,32 @@ public final class RouteInputs: Sendable {
     public let health: BrokerHealth
     /// nil: no breaker is consulted (every circuit counts as closed).
     public let circuits: CircuitWatch?
+    /// `config` per broker (by `BrokerKind.ordinal`), looked up per order without hashing broker
+    /// or product names: exactly `config.lists`, `config.fees.rule` and `config.liquidity`.
+    private let venues: [Venue]
+
+    struct Venue: Sendable {
+        var exchanges: Set<String>
+        /// The broker's configured liquidity per exchange (nil: none configured).
+        var liquidity: [String: Double]?
+        /// For an exchange without its own figure: the broker's `default`, else 1.
+        var otherLiquidity: Double
+        /// The fee rule per product (by `ProductType.ordinal`).
+        var fees: [FeeRule]
+
+        init(_ config: RoutingConfig, _ broker: BrokerKind) {
+            exchanges = config.exchanges[broker] ?? []
+            liquidity = config.liquidity[broker]
+            otherLiquidity = config.liquidity[broker]?["default"] ?? 1
+            fees = ProductType.allCases.map { config.fees.rule(broker, $0) }
+        }
+    }
 
     public init(config: RoutingConfig = .defaults, health: BrokerHealth = BrokerHealth(), circuits: CircuitWatch? = nil) {
         self.config = config
         self.health = health
         self.circuits = circuits
+        venues = BrokerKind.allCases.map { Venue(config, $0) }
     }
 
     /// The candidates among `accounts` for an order on `exchange` of `product` worth `value`.
@@ -40,13 +61,15 @@ public final class RouteInputs: Sendable {
         candidates.reserveCapacity(accounts.count)
         var measuredSum = Duration.zero, measured = 0
         var unmeasured: [Int] = []
-        for account in accounts where config.lists(account.broker, exchange: exchange) {
+        for account in accounts {
+            let venue = account.broker.ordinal
+            guard venues[venue].exchanges.contains(exchange) else { continue }
             let stats = health.stats(account.broker)
             if let latency = stats.latency { measuredSum += latency; measured += 1 } else { unmeasured.append(candidates.count) }
             candidates.append(RouteCandidate(accountID: account.id, broker: account.broker, latency: stats.latency ?? .zero,
                                              errorRate: stats.errorRate,
-                                             fee: config.fees.fee(account.broker, product: product, value: value),
-                                             liquidity: config.liquidity(account.broker, exchange: exchange),
+                                             fee: venues[venue].fees[product.ordinal].fee(on: value),
+                                             liquidity: venues[venue].liquidity?[exchange] ?? venues[venue].otherLiquidity,
                                              circuitOpen: circuits?.isOpen(account.broker, at: now) ?? false))
         }
         if measured > 0 {

@@ -3,6 +3,17 @@ import Foundation
 /// The brokers the platform connects to (the `broker_accounts.broker` values).
 public enum BrokerKind: String, Sendable, Codable, CaseIterable {
     case kite, upstox, alpaca, binance
+
+    /// The broker's position in `allCases`: tables on the order path are indexed by it, since a
+    /// dictionary keyed by a raw-value enum hashes the raw string on every look-up.
+    public var ordinal: Int {
+        switch self {
+        case .kite: return 0
+        case .upstox: return 1
+        case .alpaca: return 2
+        case .binance: return 3
+        }
+    }
 }
 
 /// The `broker_accounts.broker` of a manual account: a user's own record of fills at a broker the
@@ -30,6 +41,16 @@ public enum ProductType: String, Sendable, Codable, CaseIterable {
     case carryForward = "carry_forward"
     /// Kite and Upstox MTF: delivery bought on the broker's margin.
     case margin
+
+    /// The product's position in `allCases` (see `BrokerKind.ordinal`).
+    public var ordinal: Int {
+        switch self {
+        case .delivery: return 0
+        case .intraday: return 1
+        case .carryForward: return 2
+        case .margin: return 3
+        }
+    }
 }
 
 /// An order to place. Prices and quantities are exact decimals.

@@ -22,11 +22,14 @@ public enum ClientOrderID {
     /// The full base62 rendering of a 256-bit digest has at most 43 digits.
     static let fullLength = 43
 
+    /// The hashed prefix, as bytes (built once).
+    private static let prefix = Array("tm.client-order-id.v1\n".utf8)
+
     public static func derive(idempotencyKey: String, for broker: BrokerKind) -> String {
         // Domain-separated so the same key hashed elsewhere (e.g. Redis idempotency keys) differs.
-        let digest = SHA256Digest.hash("tm.client-order-id.v1\n" + idempotencyKey)
-        let digits = base62(digest, width: fullLength)
-        return String(digits.suffix(min(fullLength, maxLength(for: broker))))
+        var input = prefix
+        input.append(contentsOf: idempotencyKey.utf8)
+        return base62(SHA256Digest.hash(input), width: fullLength, last: min(fullLength, maxLength(for: broker)))
     }
 
     /// True when the broker would accept `id` as its client id (length and characters).
@@ -53,27 +56,53 @@ public enum ClientOrderID {
 
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
-    /// Big-endian bytes as a base62 number, left-padded with zeros to `width` digits. The number is
-    /// held in 64-bit limbs, so each digit costs one hardware division per limb (the order path
-    /// derives an id per order; byte-wise long division cost microseconds).
-    static func base62(_ bytes: [UInt8], width: Int) -> String {
-        var limbs = [UInt64](repeating: 0, count: (bytes.count + 7) / 8)
-        for (index, byte) in bytes.reversed().enumerated() { limbs[limbs.count - 1 - index / 8] |= UInt64(byte) << (8 * UInt64(index % 8)) }
-        var digits: [UInt8] = []
-        digits.reserveCapacity(max(width, 44))
-        var first = 0
-        while first < limbs.count {
-            // One long division of the whole number by 62; the remainder is the next digit.
-            var remainder: UInt64 = 0
-            for index in first..<limbs.count {
-                let (quotient, rest) = UInt64(62).dividingFullWidth((high: remainder, low: limbs[index]))
-                limbs[index] = quotient
-                remainder = rest
+    /// 62^10, the largest power of 62 below 2^64: the number is divided by it, not by 62, so a
+    /// 256-bit digest takes five long divisions (of four limbs each) instead of 43, and each
+    /// quotient's remainder gives ten digits by plain 64-bit arithmetic.
+    private static let chunk: UInt64 = 839_299_365_868_340_224
+
+    /// Big-endian bytes as a base62 number, left-padded with zeros to `width` digits; only its
+    /// `last` digits (the least significant ones; all of them when nil) are returned, and only
+    /// those are worked out. The number is held in 64-bit limbs on the stack (the order path
+    /// derives an id per order; byte-wise long division and heap arrays cost microseconds).
+    static func base62(_ bytes: [UInt8], width: Int, last: Int? = nil) -> String {
+        let limbCount = (bytes.count + 7) / 8
+        // Ten digits per long division; enough room for every digit of the number and the padding.
+        let room = max(width, (limbCount * 64 + 58) / 59 * 10 + 10)
+        // Digits past `last` are not returned: stop once they are all there (zeros pad the rest).
+        let needed = last.map { $0 <= width ? $0 : room } ?? room
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(limbCount, 1)) { limbs in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { digits in
+                limbs.initialize(repeating: 0)
+                digits.initialize(repeating: alphabet[0])
+                for index in 0..<bytes.count {
+                    let fromEnd = bytes.count - 1 - index
+                    limbs[limbCount - 1 - fromEnd / 8] |= UInt64(bytes[index]) << (8 * UInt64(fromEnd % 8))
+                }
+                // Digits least significant first, until the number is zero (or enough are there).
+                var count = 0, first = 0, significant = 0
+                while first < limbCount, count < needed {
+                    var remainder: UInt64 = 0
+                    for index in first..<limbCount {
+                        let (quotient, rest) = chunk.dividingFullWidth((high: remainder, low: limbs[index]))
+                        limbs[index] = quotient
+                        remainder = rest
+                    }
+                    while first < limbCount, limbs[first] == 0 { first += 1 }
+                    for _ in 0..<10 {
+                        if remainder != 0 { significant = count + 1 }
+                        digits[count] = alphabet[Int(remainder % 62)]
+                        remainder /= 62
+                        count += 1
+                    }
+                }
+                let length = max(width, significant, limbCount == 0 ? 0 : 1)
+                let kept = min(last ?? length, length)
+                return String(unsafeUninitializedCapacity: kept) { buffer in
+                    for index in 0..<kept { buffer[index] = digits[kept - 1 - index] }
+                    return kept
+                }
             }
-            digits.append(alphabet[Int(remainder)])
-            while first < limbs.count, limbs[first] == 0 { first += 1 }
         }
-        while digits.count < width { digits.append(alphabet[0]) }
-        return String(decoding: digits.reversed(), as: UTF8.self)
     }
 }

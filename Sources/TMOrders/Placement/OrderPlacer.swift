@@ -185,7 +185,7 @@ public final class OrderPlacer: Sendable {
         case .passed(let assessment):
             decision = [("passed", true), ("notional", .string(assessment.notional.description)),
                         ("reduces_exposure", .bool(assessment.reducesExposure))] + decision
-            let routed = router.route(quantity: FixedDecimal(exactly: order.quantity) ?? 0, lotSize: check.lotSize, value: assessment.notional,
+            let routed = router.route(quantity: order.exact?.quantity ?? 0, lotSize: check.lotSize, value: assessment.notional,
                                       idempotencyKey: order.idempotencyKey, averageTradeValue: check.averageTradeValue,
                                       candidates: routes.candidates(for: order, value: assessment.notional))
             let requestedPrice = order.limitPrice ?? order.triggerPrice ?? assessment.price.decimal
@@ -583,20 +583,6 @@ public final class OrderPlacer: Sendable {
     }
 
     /// The route as stored with the order.
-    static func json(_ route: RouteDecision, requested: UUID) -> JSONValue {
-        let scores: [JSONValue] = route.scores.map { score in
-            ["account_id": .string(score.accountID), "broker": .string(score.broker.rawValue), "speed": .number(rounded(score.speed)),
-             "cost": .number(rounded(score.cost)), "liquidity": .number(rounded(score.liquidity)),
-             "reliability": .number(rounded(score.reliability)), "total": .number(rounded(score.total))]
-        }
-        let orders: [JSONValue] = route.orders.map { order in
-            ["account_id": .string(order.accountID), "broker": .string(order.broker.rawValue), "quantity": .string(order.quantity.description),
-             "client_order_id": .string(order.clientOrderID), "idempotency_key": .string(order.idempotencyKey)]
-        }
-        return ["requested_account_id": .string(requested.uuidString.lowercased()), "scores": .array(scores), "orders": .array(orders),
-                "split_reason": route.splitReason.map { .string($0) } ?? .null]
-    }
-
-    static func rounded(_ value: Double) -> String { String(format: "%.4f", value) }
+    static func json(_ route: RouteDecision, requested: UUID) -> JSONValue { RouteRecord.json(route, requested: requested) }
 }
 

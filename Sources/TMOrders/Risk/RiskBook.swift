@@ -77,6 +77,62 @@ public final class RiskBook: RiskGate {
         }
     }
 
+    /// Installs accounts as `load` would have read them, without a database, for the risk bench:
+    /// each account's positions, one funds line, working orders and recent trades, the instrument
+    /// master with last prices, and `limits` as the platform's row (version 0). Not for the order path.
+    package func install(accounts: [BenchAccount], instruments: [InstrumentKey: (rules: InstrumentRules, currency: String, lastPrice: FixedDecimal?)],
+                         limits: RiskLimits, now: Date) {
+        var rows = RiskRows()
+        for (key, listing) in instruments {
+            rows.instruments[key] = InstrumentListing(rules: listing.rules, currency: listing.currency)
+            if let price = listing.lastPrice { rows.prices[key] = (price, now) }
+        }
+        for account in accounts {
+            rows.accounts[account.id] = AccountRows(
+                id: account.id, user: account.user, positionsAsOf: account.positionsAsOf, positions: account.positions,
+                funds: [account.currency: FundsLine(available: account.available, total: account.total)], fundsAsOf: account.fundsAsOf,
+                working: account.working.map { WorkingRow(id: $0.id, instrument: $0.instrument, side: $0.side, remaining: $0.remaining,
+                                                          limitPrice: $0.limitPrice, reservePrice: $0.limitPrice, submittedAt: $0.submittedAt) },
+                tradeCount: account.tradeCount, tradeValue: account.tradeValue)
+        }
+        rows.limits = .success(LimitRows(version: 0, platform: limits))
+        state.withLock { s in
+            s.instruments = rows.instruments
+            for (key, price) in rows.prices { s.lastPrices[key] = price.price }
+            s.priceEpoch &+= 1
+            for (id, account) in rows.accounts { s.accounts[id] = AccountBook(account, instruments: s.instruments, prices: s.lastPrices, now: now) }
+            take(rows.limits, into: &s, now: now)
+        }
+    }
+
+    /// One account for `install`.
+    package struct BenchAccount {
+        package var id: UUID, user: UUID
+        package var positions: [InstrumentKey: FixedDecimal]
+        package var positionsAsOf: Date
+        package var currency: String, available: FixedDecimal, total: FixedDecimal?
+        package var fundsAsOf: Date
+        package var working: [(id: UUID, instrument: InstrumentKey, side: OrderSide, remaining: FixedDecimal, limitPrice: FixedDecimal, submittedAt: Date)]
+        package var tradeCount: Int, tradeValue: FixedDecimal
+
+        package init(id: UUID, user: UUID, positions: [InstrumentKey: FixedDecimal], positionsAsOf: Date, currency: String,
+                     available: FixedDecimal, total: FixedDecimal?, fundsAsOf: Date,
+                     working: [(id: UUID, instrument: InstrumentKey, side: OrderSide, remaining: FixedDecimal, limitPrice: FixedDecimal, submittedAt: Date)],
+                     tradeCount: Int, tradeValue: FixedDecimal) {
+            self.id = id
+            self.user = user
+            self.positions = positions
+            self.positionsAsOf = positionsAsOf
+            self.currency = currency
+            self.available = available
+            self.total = total
+            self.fundsAsOf = fundsAsOf
+            self.working = working
+            self.tradeCount = tradeCount
+            self.tradeValue = tradeValue
+        }
+    }
+
     /// Forgets accounts (their shard moved to another worker).
     public func unload(accounts: [UUID]) {
         state.withLock { s in for id in accounts { s.accounts[id] = nil } }
@@ -191,7 +247,7 @@ public final class RiskBook: RiskGate {
                 return answer(Self.outcome(engine.evaluate(intent, account: AccountRisk(), instrument: listing?.rules, lastPrice: last, limits: limits, now: now)))
             }
             book.prepare(currency: listing?.currency, prices: s.lastPrices, epoch: s.priceEpoch)
-            let id = orderID.uuidString
+            let id = UUIDText.upper(orderID)
             let previous = replacing ? book.risk.workingOrders[id] : nil
             if previous != nil { book.risk.release(id: id) }
             let result = engine.evaluate(intent, account: book.risk, instrument: listing?.rules, lastPrice: last, limits: book.limits, now: now)
@@ -204,14 +260,14 @@ public final class RiskBook: RiskGate {
     }
 
     public func release(orderID: UUID, account: UUID) {
-        state.withLock { s in s.accounts[account]?.risk.release(id: orderID.uuidString) }
+        state.withLock { s in s.accounts[account]?.risk.release(id: UUIDText.upper(orderID)) }
     }
 
     public func fill(orderID: UUID, account: UUID, symbol: String, exchange: String, side: OrderSide, quantity: FixedDecimal, price: FixedDecimal) {
         let key = InstrumentKey(symbol: symbol, exchange: exchange)
         state.withLock { s in
             guard let book = s.accounts[account] else { return }
-            book.fill(id: orderID.uuidString, instrument: key, side: side, quantity: quantity, price: price,
+            book.fill(id: UUIDText.upper(orderID), instrument: key, side: side, quantity: quantity, price: price,
                       multiplier: s.instruments[key]?.rules.multiplier ?? 1)
             // A fill is a trade price; market data, when it feeds this instrument, knows better.
             if !s.fedPrices.contains(key) {

@@ -47,6 +47,12 @@ public final class LiveRouteSource: RouteSource {
         reachable.withLock { $0 = table }
     }
 
+    /// Serves `table` (each account's reachable accounts, as `load` would read them) without a
+    /// database, for the risk bench. Not for the order path.
+    package func install(_ table: [UUID: [RouteInputs.Account]]) {
+        reachable.withLock { $0 = table }
+    }
+
     /// `load` again for the accounts served now (after accounts were connected, paused or removed).
     public func reload(_ db: PostgresConnection) throws {
         try load(db, accounts: accounts)
