@@ -3,33 +3,60 @@ import TMCore
 import TMQueue
 
 /// Gathers deliveries into batches of up to `size`, waiting at most `window` after the first one,
-/// then hands each batch to `flush` and answers every delivery's handler with its own outcome.
+/// then hands each batch to `flush` and answers every delivery with its own outcome.
+///
+/// Deliveries come in groups (the messages of one queue read, or one alone); a group may be split
+/// across two batches, and its caller is resumed once, when all of its deliveries are answered.
 ///
 /// Guarantees: every submitted delivery is answered exactly once — by the batch's outcome, or with
-/// `CancellationError` if its handler is cancelled before the batch ran (the consumer then leaves
+/// `CancellationError` if its caller is cancelled before the batch ran (the consumer then leaves
 /// the message pending for reclaim); a batch never holds more than `size` deliveries.
 final class BatchCollector: Sendable {
     typealias Answer = Result<String?, any Error>
 
-    /// One delivery waiting for its batch's outcome.
-    final class Pending: Sendable {
-        let delivery: Delivery
-        private let continuation: Locked<CheckedContinuation<String?, any Error>?>
+    /// The deliveries of one `submit`, waiting for their answers.
+    final class Group: Sendable {
+        private struct State {
+            var answers: [Answer?]
+            var remaining: Int
+            var continuation: CheckedContinuation<[Answer], Never>?
+        }
+        private let state: Locked<State>
 
-        init(_ delivery: Delivery, _ continuation: CheckedContinuation<String?, any Error>) {
-            self.delivery = delivery
-            self.continuation = Locked(continuation)
+        init(count: Int, _ continuation: CheckedContinuation<[Answer], Never>) {
+            state = Locked(State(answers: Array(repeating: nil, count: count), remaining: count, continuation: continuation))
         }
 
-        /// Answers once; later answers (a cancellation racing the batch) are ignored.
-        func answer(_ answer: Answer) {
-            continuation.withLock { stored in
-                stored?.resume(with: answer)
-                stored = nil
+        /// Answers one delivery once; later answers (a cancellation racing the batch) are ignored.
+        func answer(_ index: Int, _ answer: Answer) {
+            let done = state.withLock { state -> (CheckedContinuation<[Answer], Never>, [Answer])? in
+                guard state.answers[index] == nil else { return nil }
+                state.answers[index] = answer
+                state.remaining -= 1
+                guard state.remaining == 0, let continuation = state.continuation else { return nil }
+                state.continuation = nil
+                return (continuation, state.answers.map { $0! })
             }
+            if let (continuation, answers) = done { continuation.resume(returning: answers) }
         }
 
-        var isAnswered: Bool { continuation.withLock { $0 == nil } }
+        func isAnswered(_ index: Int) -> Bool { state.withLock { $0.answers[index] != nil } }
+
+        /// Cancellation: every delivery not yet answered gets `CancellationError`.
+        func cancel() {
+            let count = state.withLock { $0.answers.count }
+            for index in 0..<count { answer(index, .failure(CancellationError())) }
+        }
+    }
+
+    /// One delivery waiting for its batch's outcome.
+    struct Pending: Sendable {
+        let delivery: Delivery
+        let group: Group
+        let index: Int
+
+        func answer(_ answer: Answer) { group.answer(index, answer) }
+        var isAnswered: Bool { group.isAnswered(index) }
     }
 
     private let size: Int
@@ -48,32 +75,38 @@ final class BatchCollector: Sendable {
         self.flush = flush
     }
 
-    func submit(_ delivery: Delivery) async throws -> String? {
-        let holder = Locked<Pending?>(nil)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let pending = Pending(delivery, continuation)
-                holder.withLock { $0 = pending }
-                if Task.isCancelled { pending.answer(.failure(CancellationError())) }
-                enqueue(pending)
+    /// Answers each delivery, in order (`CancellationError` for those cancelled before they ran).
+    func submit(_ deliveries: [Delivery]) async -> [Answer] {
+        guard !deliveries.isEmpty else { return [] }
+        let holder = Locked<Group?>(nil)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let group = Group(count: deliveries.count, continuation)
+                holder.withLock { $0 = group }
+                if Task.isCancelled { group.cancel() }
+                enqueue(deliveries.enumerated().map { Pending(delivery: $1, group: group, index: $0) })
             }
         } onCancel: {
-            holder.withLock { $0 }?.answer(.failure(CancellationError()))
+            holder.withLock { $0 }?.cancel()
         }
     }
 
-    private func enqueue(_ pending: Pending) {
-        let (full, startTimer, generation) = state.withLock { state -> ([Pending]?, Bool, Int) in
-            state.pending.append(pending)
-            if state.pending.count >= size || window == .zero {
-                defer { state.pending.removeAll(); state.generation += 1 }
-                return (state.pending, false, state.generation)
+    private func enqueue(_ arriving: [Pending]) {
+        let (full, startTimer, generation) = state.withLock { state -> ([[Pending]], Bool, Int) in
+            let wasEmpty = state.pending.isEmpty
+            state.pending += arriving
+            var full: [[Pending]] = []
+            while state.pending.count >= size || (window == .zero && !state.pending.isEmpty) {
+                let cut = min(size, state.pending.count)
+                full.append(Array(state.pending[..<cut]))
+                state.pending.removeFirst(cut)
+                state.generation += 1
             }
-            return (nil, state.pending.count == 1, state.generation)
+            // A timer for what is left, if it is new (a cut retires the previous timer).
+            return (full, !state.pending.isEmpty && (wasEmpty || !full.isEmpty), state.generation)
         }
-        if let full {
-            Task { await run(full) }
-        } else if startTimer {
+        for batch in full { Task { await run(batch) } }
+        if startTimer {
             Task {
                 try? await Task.sleep(for: window)
                 let due = state.withLock { state -> [Pending]? in

@@ -62,8 +62,11 @@ public final class Dispatcher: Sendable {
                 consumed.append(manifest.consumedQueue(try queues.manifest(name), shared: functions.subscribers(of: name).count > 1))
             }
             for queue in consumed {
-                consumers.append(QueueConsumer(manifest: queue, redis: redisConfiguration, options: Self.consumerOptions(for: manifest, options)) {
-                    try await service.handle($0)
+                // A read's messages go to the batch collector together, in pieces of the function's
+                // batch size: one task and one settle call per piece, not per message.
+                consumers.append(QueueConsumer(manifest: queue, redis: redisConfiguration, options: Self.consumerOptions(for: manifest, options),
+                                               batchSize: manifest.batchSize) {
+                    await service.handle($0)
                 })
             }
         }

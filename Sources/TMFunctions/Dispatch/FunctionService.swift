@@ -36,10 +36,11 @@ final class FunctionService: Sendable {
         batcher.withLock { $0 = collector }
     }
 
-    /// The queue handler: the delivery joins a batch and gets that batch's verdict on it.
-    func handle(_ delivery: Delivery) async throws -> String? {
-        guard let batcher = batcher.current else { throw CancellationError() }
-        return try await batcher.submit(delivery)
+    /// The queue's batch handler: the deliveries of one read join batches together (one
+    /// continuation for all of them) and each gets its batch's verdict on it.
+    func handle(_ deliveries: [Delivery]) async -> [Result<String?, any Error>] {
+        guard let batcher = batcher.current else { return deliveries.map { _ in .failure(CancellationError()) } }
+        return await batcher.submit(deliveries)
     }
 
     var outcomeCounts: [InvocationOutcome.Kind: Int] { counters.current }

@@ -47,3 +47,8 @@ public struct MessageRejected: Error, RetryClassifying, CustomStringConvertible,
 /// What a handler returns: an optional result, kept under the message's idempotency key so a
 /// duplicate enqueue or a replay of finished work is answered with it.
 public typealias QueueHandler = @Sendable (Delivery) async throws -> String?
+
+/// What a batch handler returns: one answer per delivery, in the order given — a result as from
+/// `QueueHandler`, or the error that delivery alone failed with (retried or dead-lettered alone;
+/// the others are acked).
+public typealias QueueBatchHandler = @Sendable ([Delivery]) async -> [Result<String?, any Error>]

@@ -73,7 +73,7 @@ public final class QueueConsumer: Sendable {
     public let manifest: QueueManifest
     public let options: Options
     public let redisConfiguration: RedisConfiguration
-    private let handler: QueueHandler
+    private let handling: Handling
     private let logger: Logger
     private let slots: Slots
     private let lanes = SerialLanes()
@@ -90,11 +90,32 @@ public final class QueueConsumer: Sendable {
         let startedAt: ContinuousClock.Instant
     }
 
-    public init(manifest: QueueManifest, redis: RedisConfiguration, options: Options = Options(), handler: @escaping QueueHandler) {
+    /// How deliveries reach the code: one at a time, or a batch at a time.
+    private enum Handling {
+        case each(QueueHandler)
+        case batch(QueueBatchHandler, size: Int)
+    }
+
+    public convenience init(manifest: QueueManifest, redis: RedisConfiguration, options: Options = Options(), handler: @escaping QueueHandler) {
+        self.init(manifest: manifest, redis: redis, options: options, handling: .each(handler))
+    }
+
+    /// A consumer whose handler takes the messages of one read together, up to `batchSize` at a
+    /// time: one task, one call and one settle call per batch rather than per message. Each message
+    /// still gets its own outcome (its own retry with backoff, or dead letter; the others acked),
+    /// its own epoch check, and its own JSON check before the batch runs. Messages are not ordered
+    /// across batches: `orderingKey` must be nil.
+    public convenience init(manifest: QueueManifest, redis: RedisConfiguration, options: Options = Options(), batchSize: Int,
+                            batchHandler: @escaping QueueBatchHandler) {
+        precondition(options.orderingKey == nil, "a batch handler does not keep per-key order")
+        self.init(manifest: manifest, redis: redis, options: options, handling: .batch(batchHandler, size: max(1, batchSize)))
+    }
+
+    private init(manifest: QueueManifest, redis: RedisConfiguration, options: Options, handling: Handling) {
         self.manifest = manifest
         self.options = options
         self.redisConfiguration = redis
-        self.handler = handler
+        self.handling = handling
         var logger = Logger(label: "tm.queue.\(manifest.name)")
         logger[metadataKey: "queue"] = .string(manifest.name)
         logger[metadataKey: "consumer"] = .string(options.consumerName)
@@ -131,7 +152,8 @@ public final class QueueConsumer: Sendable {
         logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(Self.group)"])
 
         let settler = ScriptBatcher(redis: control)
-        let (deliveries, sink) = AsyncStream<Delivery>.makeStream()
+        // One element per read (or reclaim): the batch handler takes it whole.
+        let (deliveries, sink) = AsyncStream<[Delivery]>.makeStream()
         // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":
         // the work runs in a task of its own, and cancellation only calls `stop()`.
         let work = Task {
@@ -149,10 +171,20 @@ public final class QueueConsumer: Sendable {
                 background.addTask { await self.heartbeatLoop(control: control) }
 
                 await withTaskGroup(of: Void.self) { handlers in
-                    for await delivery in deliveries {
-                        // Admitted here, in stream order: the lane keeps that order for the handlers.
-                        let ticket = self.options.orderingKey?(delivery).map { self.lanes.admit($0) }
-                        handlers.addTask { await self.process(delivery, ticket: ticket, settler: settler) }
+                    for await read in deliveries {
+                        switch self.handling {
+                        case .each(let handler):
+                            for delivery in read {
+                                // Admitted here, in stream order: the lane keeps that order for the handlers.
+                                let ticket = self.options.orderingKey?(delivery).map { self.lanes.admit($0) }
+                                handlers.addTask { await self.process(delivery, ticket: ticket, handler: handler, settler: settler) }
+                            }
+                        case .batch(let handler, let size):
+                            for start in stride(from: 0, to: read.count, by: size) {
+                                let batch = Array(read[start..<min(start + size, read.count)])
+                                handlers.addTask { await self.process(batch, handler: handler, settler: settler) }
+                            }
+                        }
                     }
                     // Stopping: give in-flight handlers the grace period, then cancel them; their
                     // messages stay pending and are reclaimed by another consumer.
@@ -181,7 +213,7 @@ public final class QueueConsumer: Sendable {
     /// Reads one shard. Before a blocking read, and at most once per reclaim interval, the same
     /// slots are first offered to messages whose consumer died (`reclaim`), so a busy fetcher never
     /// starves recovery and recovery never exceeds the concurrency limit.
-    private func fetchLoop(shard: Int, control: RedisClient, settler: ScriptBatcher, sink: AsyncStream<Delivery>.Continuation) async {
+    private func fetchLoop(shard: Int, control: RedisClient, settler: ScriptBatcher, sink: AsyncStream<[Delivery]>.Continuation) async {
         let keys = QueueKeys(queue: manifest.name, shard: shard)
         let reclaimInterval = options.reclaimInterval ?? Options.defaultReclaimInterval(visibility: manifest.visibilityTimeout)
         var nextReclaim = ContinuousClock.now
@@ -261,11 +293,11 @@ public final class QueueConsumer: Sendable {
                         .array?.map { $0.int ?? 0 } ?? []
                 }
                 var next = raised.makeIterator()
-                for (sid, envelope, epoch) in envelopes {
-                    held -= 1
-                    let epoch = epoch ?? next.next() ?? 0
-                    sink.yield(register(delivery(envelope, sid: sid, shard: shard, epoch: epoch, deliveries: 1)))
+                let read = envelopes.map { sid, envelope, epoch in
+                    delivery(envelope, sid: sid, shard: shard, epoch: epoch ?? next.next() ?? 0, deliveries: 1)
                 }
+                held -= read.count
+                sink.yield(register(read))
                 slots.release(held)
             } catch {
                 // Entries read but not yet handed out stay pending and are reclaimed later.
@@ -291,7 +323,7 @@ public final class QueueConsumer: Sendable {
     /// dead-lettered here, without running (a crash before that leaves them pending: reclaimed again).
     private func reclaim(
         _ keys: QueueKeys, count: Int, cursor: String, minIdle: Duration, control: RedisClient, settler: ScriptBatcher,
-        sink: AsyncStream<Delivery>.Continuation
+        sink: AsyncStream<[Delivery]>.Continuation
     ) async throws -> (claimed: Int, nextCursor: String) {
         let now = nowMillis()
         let reply = try await control.run(QueueScripts.reclaim, keys: [keys.stream, keys.epochs, keys.deadLetters], arguments: [
@@ -315,19 +347,19 @@ public final class QueueConsumer: Sendable {
             let deliveries = Int(parts[3].int ?? 1)
             let poisoned = delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: deliveries)
             let error = "delivered \(deliveries - 1) times without an outcome: its consumers crashed, hung or were killed"
-            await settle(poisoned, .deadLetter(reason: "crash", kind: .crash, error: error), settler: settler, logger: logger)
+            await settle([(poisoned, .deadLetter(reason: "crash", kind: .crash, error: error))], settler: settler)
         }
         guard !claimed.isEmpty else { return (0, nextCursor) }
         logger.info("reclaimed idle messages", metadata: ["shard": "\(keys.shard)", "count": "\(claimed.count)"])
-        var taken = 0
+        var taken: [Delivery] = []
         for item in claimed {
             guard let parts = item.array, parts.count == 4, let sid = parts[0].string,
                   let envelope = try? MessageEnvelope(fields: parts[1].array ?? []) else { continue }
-            taken += 1
-            state.withLock { $0.counters.reclaimed += 1 }
-            sink.yield(register(delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1))))
+            taken.append(delivery(envelope, sid: sid, shard: keys.shard, epoch: parts[2].int ?? 0, deliveries: Int(parts[3].int ?? 1)))
         }
-        return (taken, nextCursor)
+        state.withLock { $0.counters.reclaimed += taken.count }
+        if !taken.isEmpty { sink.yield(register(taken)) }
+        return (taken.count, nextCursor)
     }
 
     /// Moves due delayed messages onto the stream, and now and then forgets dead consumers.
@@ -394,54 +426,109 @@ public final class QueueConsumer: Sendable {
             enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), history: envelope.history)
     }
 
-    private func register(_ delivery: Delivery) -> Delivery {
-        state.withLock { $0.inFlight[delivery.inFlightKey] = InFlight(delivery: delivery, startedAt: .now) }
-        return delivery
+    private func register(_ deliveries: [Delivery]) -> [Delivery] {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            for delivery in deliveries { state.inFlight[delivery.inFlightKey] = InFlight(delivery: delivery, startedAt: now) }
+        }
+        return deliveries
     }
 
-    private func process(_ delivery: Delivery, ticket: SerialLanes.Ticket?, settler: ScriptBatcher) async {
+    private func process(_ delivery: Delivery, ticket: SerialLanes.Ticket?, handler: QueueHandler, settler: ScriptBatcher) async {
         var holdsSlot = true
         defer {
             state.withLock { _ = $0.inFlight.removeValue(forKey: delivery.inFlightKey) }
             if holdsSlot { slots.release() }
         }
-        var logger = self.logger
-        logger[metadataKey: "message_id"] = .string(delivery.id)
-
-        // The producer's strict check (RFC 8259), so what one accepts the other does.
-        if (try? QueueProducer.checkJSON(delivery.payload, queue: manifest.name)) == nil {
-            await settle(delivery, .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON"), settler: settler, logger: logger)
+        if let malformed = Self.malformed(delivery, queue: manifest.name) {
+            await settle([(delivery, malformed)], settler: settler)
             return
         }
-        let outcome: Settlement
+        let answer: Result<String?, any Error>
         do {
-            let result: String?
             if let ticket {
-                result = try await lanes.run(ticket) { try await handler(delivery) }
+                answer = .success(try await lanes.run(ticket) { try await handler(delivery) })
             } else {
-                result = try await handler(delivery)
+                answer = .success(try await handler(delivery))
             }
-            outcome = .complete(result: result)
         } catch {
-            if Task.isCancelled && isStopping {
-                return  // shutdown past the grace period: leave it pending for reclaim
-            }
-            let message = "\(error)"
-            let retryable = (error as? RetryClassifying)?.isRetryable ?? true
-            if !retryable {
-                let kind: AttemptRecord.Kind = error is MessageRejected ? .malformed : .nonRetryable
-                outcome = .deadLetter(reason: kind == .malformed ? "invalid" : "non_retryable", kind: kind, error: message)
-            } else if delivery.attempt >= manifest.maxDeliveries {
-                outcome = .deadLetter(reason: "exhausted", kind: .error, error: message)
-            } else {
-                outcome = .retry(error: message, delay: manifest.backoff.delay(forRetry: delivery.attempt))
-            }
+            answer = .failure(error)
         }
+        // shutdown past the grace period: leave it pending for reclaim
+        guard let outcome = settlement(of: delivery, answer) else { return }
         // The handler is done: its slot takes the next message while this one settles (the message
         // stays in flight, heartbeated, until its outcome is recorded).
         slots.release()
         holdsSlot = false
-        await settle(delivery, outcome, settler: settler, logger: logger)
+        await settle([(delivery, outcome)], settler: settler)
+    }
+
+    /// A batch: the malformed are dead-lettered apart, the rest run in one handler call, and every
+    /// message is settled by its own answer — the completions in one call, each failure by its own
+    /// retry or dead letter.
+    private func process(_ batch: [Delivery], handler: QueueBatchHandler, settler: ScriptBatcher) async {
+        var heldSlots = batch.count
+        defer {
+            state.withLock { state in
+                for delivery in batch { _ = state.inFlight.removeValue(forKey: delivery.inFlightKey) }
+            }
+            slots.release(heldSlots)
+        }
+        var settlements: [(Delivery, Settlement)] = []
+        var valid: [Delivery] = []
+        valid.reserveCapacity(batch.count)
+        for delivery in batch {
+            if let malformed = Self.malformed(delivery, queue: manifest.name) {
+                settlements.append((delivery, malformed))
+            } else {
+                valid.append(delivery)
+            }
+        }
+        if !valid.isEmpty {
+            let answers = await handler(valid)
+            for (index, delivery) in valid.enumerated() {
+                let answer = index < answers.count ? answers[index] : .failure(MissingAnswer(count: answers.count, batch: valid.count))
+                if let outcome = settlement(of: delivery, answer) { settlements.append((delivery, outcome)) }
+            }
+        }
+        // The handler is done: the slots take the next messages while these settle.
+        slots.release(heldSlots)
+        heldSlots = 0
+        await settle(settlements, settler: settler)
+    }
+
+    /// A batch handler answered fewer messages than it was given: the rest are retried.
+    struct MissingAnswer: Error, CustomStringConvertible {
+        let count: Int
+        let batch: Int
+        var description: String { "the batch handler answered \(count) of \(batch) messages" }
+    }
+
+    /// The producer's strict check (RFC 8259), so what one accepts the other does.
+    private static func malformed(_ delivery: Delivery, queue: String) -> Settlement? {
+        if (try? QueueProducer.checkJSON(delivery.payload, queue: queue)) != nil { return nil }
+        return .deadLetter(reason: "malformed", kind: .malformed, error: "payload is not valid JSON")
+    }
+
+    /// What a handler's answer means for its message; nil when it was cancelled by a shutdown past
+    /// the grace period (the message stays pending, for reclaim, with no attempt used).
+    private func settlement(of delivery: Delivery, _ answer: Result<String?, any Error>) -> Settlement? {
+        switch answer {
+        case .success(let result):
+            return .complete(result: result)
+        case .failure(let error):
+            if Task.isCancelled && isStopping { return nil }
+            let message = "\(error)"
+            let retryable = (error as? RetryClassifying)?.isRetryable ?? true
+            if !retryable {
+                let kind: AttemptRecord.Kind = error is MessageRejected ? .malformed : .nonRetryable
+                return .deadLetter(reason: kind == .malformed ? "invalid" : "non_retryable", kind: kind, error: message)
+            } else if delivery.attempt >= manifest.maxDeliveries {
+                return .deadLetter(reason: "exhausted", kind: .error, error: message)
+            } else {
+                return .retry(error: message, delay: manifest.backoff.delay(forRetry: delivery.attempt))
+            }
+        }
     }
 
     enum Settlement {
@@ -450,81 +537,109 @@ public final class QueueConsumer: Sendable {
         case deadLetter(reason: String, kind: AttemptRecord.Kind, error: String)
     }
 
-    /// Records the outcome. Retries the script on connection errors (it is idempotent thanks to the
-    /// epoch check), so a Redis restart does not turn a finished handler into a redelivery.
-    private func settle(_ delivery: Delivery, _ settlement: Settlement, settler: ScriptBatcher, logger: Logger) async {
-        let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
+    /// Records the outcomes: the completions together (one element each of the merged calls), each
+    /// retry and dead letter as a call of its own script. Retries a call on connection errors (the
+    /// scripts are idempotent thanks to the epoch check), so a Redis restart does not turn a
+    /// finished handler into a redelivery.
+    private func settle(_ outcomes: [(Delivery, Settlement)], settler: ScriptBatcher) async {
+        guard !outcomes.isEmpty else { return }
         let now = nowMillis()
-        // Completions go out merged with the others of the shard (`ScriptBatcher`); retries and
-        // dead letters as calls of their own scripts.
-        var completion: ScriptBatcher.Completion?
-        var script = QueueScripts.retry
-        var redisKeys: [any RedisArgumentConvertible] = []
-        var arguments: [any RedisArgumentConvertible] = []
-        switch settlement {
-        case .complete(let result):
-            completion = ScriptBatcher.Completion(
-                keys: keys, group: Self.group, streamID: delivery.streamID, id: delivery.id, epoch: delivery.epoch, key: delivery.key,
-                result: result ?? "", ttlMillis: manifest.retention.completed.milliseconds, now: now)
-        case .retry(let error, let delay):
-            script = QueueScripts.retry
-            redisKeys = [keys.stream, keys.delayed, keys.epochs]
-            var envelope = MessageEnvelope(
-                id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt,
-                enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
-            envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
-            arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
-        case .deadLetter(let reason, let kind, let error):
-            script = QueueScripts.deadLetter
-            redisKeys = [keys.stream, keys.deadLetters, keys.epochs]
-            if let key = delivery.key { redisKeys.append(keys.idempotency(key)) }
-            var history = delivery.history
-            history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
-            let historyJSON = AttemptRecord.json(history)
-            // Attempts made: a crash (a poison pill, buried without running) uses up none.
-            let attempts = kind == .crash ? delivery.attempt - 1 : delivery.attempt
-            arguments = [
-                Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
-                attempts, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
-                manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
-            ]
+        var completed: [Delivery] = []
+        var completions: [ScriptBatcher.Completion] = []
+        for (delivery, settlement) in outcomes {
+            guard case .complete(let result) = settlement else { continue }
+            completed.append(delivery)
+            completions.append(ScriptBatcher.Completion(
+                keys: QueueKeys(queue: manifest.name, shard: delivery.shard), group: Self.group, streamID: delivery.streamID, id: delivery.id,
+                epoch: delivery.epoch, key: delivery.key, result: result ?? "", ttlMillis: manifest.retention.completed.milliseconds, now: now))
         }
+        if !completions.isEmpty, let replies = await recording({ try await settler.complete(completions) }) {
+            var handled = 0
+            for (delivery, reply) in zip(completed, replies) {
+                if reply.string == "stale" {
+                    discarded(delivery)
+                } else {
+                    handled += 1
+                    logger.debug("handled", metadata: ["message_id": "\(delivery.id)", "attempt": "\(delivery.attempt)"])
+                }
+            }
+            state.withLock { $0.counters.handled += handled }
+        }
+        for (delivery, settlement) in outcomes {
+            var logger = self.logger
+            logger[metadataKey: "message_id"] = .string(delivery.id)
+            let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
+            let script: RedisScript
+            let redisKeys: [any RedisArgumentConvertible]
+            let arguments: [any RedisArgumentConvertible]
+            switch settlement {
+            case .complete:
+                continue
+            case .retry(let error, let delay):
+                script = QueueScripts.retry
+                redisKeys = [keys.stream, keys.delayed, keys.epochs]
+                var envelope = MessageEnvelope(
+                    id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt,
+                    enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
+                envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
+                arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+            case .deadLetter(let reason, let kind, let error):
+                script = QueueScripts.deadLetter
+                var declared: [any RedisArgumentConvertible] = [keys.stream, keys.deadLetters, keys.epochs]
+                if let key = delivery.key { declared.append(keys.idempotency(key)) }
+                redisKeys = declared
+                var history = delivery.history
+                history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: kind, error: error))
+                let historyJSON = AttemptRecord.json(history)
+                // Attempts made: a crash (a poison pill, buried without running) uses up none.
+                let attempts = kind == .crash ? delivery.attempt - 1 : delivery.attempt
+                arguments = [
+                    Self.group, delivery.streamID, delivery.id, delivery.epoch, delivery.key ?? "", delivery.payload,
+                    attempts, Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), historyJSON, reason, error, now,
+                    manifest.name, "\(now - manifest.retention.deadLetters.milliseconds)-0", manifest.retention.deadLetters.milliseconds,
+                ]
+            }
+            guard let reply = await recording({ try await settler.run(script, keys: redisKeys, arguments: arguments) }) else { continue }
+            if reply.string == "stale" {
+                discarded(delivery)
+                continue
+            }
+            switch settlement {
+            case .complete: break
+            case .retry(let error, let delay):
+                state.withLock { $0.counters.retried += 1 }
+                logger.info("attempt failed; retry scheduled", metadata: ["attempt": "\(delivery.attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(error)"])
+            case .deadLetter(let reason, _, let error):
+                state.withLock { $0.counters.deadLettered += 1 }
+                logger.error("dead-lettered", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Runs one settle call, again after connection errors with backoff, for up to a visibility
+    /// timeout; nil when it never got through (the messages will be redelivered).
+    private func recording<Reply>(_ call: () async throws -> Reply) async -> Reply? {
         var backoff = Duration.milliseconds(50)
         let deadline = ContinuousClock.now + manifest.visibilityTimeout
         while true {
             do {
-                let reply = if let completion { try await settler.complete(completion) } else {
-                    try await settler.run(script, keys: redisKeys, arguments: arguments)
-                }
-                if reply.string == "stale" {
-                    state.withLock { $0.counters.stale += 1 }
-                    logger.warning("outcome discarded: the message was taken over by another consumer", metadata: ["epoch": "\(delivery.epoch)"])
-                    return
-                }
-                state.withLock { state in
-                    switch settlement {
-                    case .complete: state.counters.handled += 1
-                    case .retry: state.counters.retried += 1
-                    case .deadLetter: state.counters.deadLettered += 1
-                    }
-                }
-                switch settlement {
-                case .complete: logger.debug("handled", metadata: ["attempt": "\(delivery.attempt)"])
-                case .retry(let error, let delay):
-                    logger.info("attempt failed; retry scheduled", metadata: ["attempt": "\(delivery.attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(error)"])
-                case .deadLetter(let reason, _, let error):
-                    logger.error("dead-lettered", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)", "error": "\(error)"])
-                }
-                return
+                return try await call()
             } catch {
                 guard ContinuousClock.now + backoff < deadline else {
                     logger.error("could not record the outcome; the message will be redelivered", metadata: ["error": "\(error)"])
-                    return
+                    return nil
                 }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))
             }
         }
+    }
+
+    /// Another consumer took the message over: this delivery's outcome is not recorded.
+    private func discarded(_ delivery: Delivery) {
+        state.withLock { $0.counters.stale += 1 }
+        logger.warning("outcome discarded: the message was taken over by another consumer",
+                       metadata: ["message_id": "\(delivery.id)", "epoch": "\(delivery.epoch)"])
     }
 
     /// An entry without our fields cannot be handled; it goes to the DLQ so the queue keeps moving.

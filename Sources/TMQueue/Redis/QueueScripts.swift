@@ -58,26 +58,53 @@ enum QueueScripts {
     /// Reads without blocking and raises the epochs in the same step: one round trip per batch
     /// while there is a backlog (an idle consumer blocks in a plain XREADGROUP instead).
     /// KEYS: stream, epochs. ARGV: group, consumer, count → {{streamID, fields, epoch}...}
-    static let fetch = RedisScript("""
+    static let fetch = RedisScript(epochLibrary + """
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
         if not res then return {} end
-        local out = {}
-        for _, e in ipairs(res[1][2]) do
-          local id
-          for i = 1, #e[2], 2 do if e[2][i] == 'id' then id = e[2][i + 1] end end
-          local epoch = 0
-          if id then epoch = redis.call('HINCRBY', KEYS[2], id, 1) end
-          out[#out + 1] = {e[1], e[2], epoch}
+        local entries, ids, at = res[1][2], {}, {}
+        for n, e in ipairs(entries) do
+          for i = 1, #e[2], 2 do
+            if e[2][i] == 'id' then
+              ids[#ids + 1] = e[2][i + 1]
+              at[n] = #ids
+              break
+            end
+          end
         end
+        local epochs, out = raise_epochs(KEYS[2], ids), {}
+        for n, e in ipairs(entries) do out[n] = {e[1], e[2], at[n] and epochs[at[n]] or 0} end
         return out
         """)
 
     /// Raises the fencing epoch of freshly read messages. KEYS: epochs. ARGV: ids → epochs
-    static let raiseEpochs = RedisScript("""
-        local out = {}
-        for i, id in ipairs(ARGV) do out[i] = redis.call('HINCRBY', KEYS[1], id, 1) end
-        return out
+    static let raiseEpochs = RedisScript(epochLibrary + """
+        return raise_epochs(KEYS[1], ARGV)
         """)
+
+    /// Shared by the scripts that raise epochs: the same as one HINCRBY by 1 per id, in order (an id
+    /// listed twice rises twice), but read by one HMGET and written by one HSET per 1,000 ids — the
+    /// script is atomic, so the end state is the same. → the new epoch of each, in order
+    static let epochLibrary = """
+        local function raise_epochs(hash, ids)
+          local out, latest = {}, {}
+          for first = 1, #ids, 1000 do
+            local last = math.min(first + 999, #ids)
+            local current = redis.call('HMGET', hash, unpack(ids, first, last))
+            local writes = {}
+            for j = 1, #current do
+              local id = ids[first + j - 1]
+              local epoch = (latest[id] or tonumber(current[j]) or 0) + 1
+              latest[id] = epoch
+              out[first + j - 1] = epoch
+              writes[#writes + 1] = id
+              writes[#writes + 1] = epoch
+            end
+            redis.call('HSET', hash, unpack(writes))
+          end
+          return out
+        end
+
+        """
 
     /// Takes over messages idle past the visibility timeout (XAUTOCLAIM from `cursor`, so a long
     /// pending list is walked across calls rather than rescanned from the start), raising their
@@ -146,11 +173,21 @@ enum QueueScripts {
     /// the record. Like every settle script it judges each message on its own and refuses it
     /// (`stale`) unless its epoch matches and its entry is still pending, so a re-run after a lost
     /// reply, a message listed twice, or a consumer that lost the message changes nothing.
+    /// The epochs are read by one HMGET and the settled entries deleted by one XDEL and one HDEL
+    /// per 1,000; the XACK stays per entry, as it is what says the entry was still pending (a
+    /// message listed twice is acked, so settled, once).
     /// KEYS: stream, epochs, then the idempotency key of each keyed message, in message order
     /// ARGV: group, then per message: sid, id, epoch, result, ttl, now, keyed ("1" | "0")
     /// → one reply per message, in order: "ok" | "stale"
     static let complete = RedisScript("""
-        local out, k = {}, 2
+        local ids = {}
+        for i = 3, #ARGV, 7 do ids[#ids + 1] = ARGV[i] end
+        local epochs = {}
+        for first = 1, #ids, 1000 do
+          local got = redis.call('HMGET', KEYS[2], unpack(ids, first, math.min(first + 999, #ids)))
+          for j = 1, #got do epochs[first + j - 1] = got[j] end
+        end
+        local out, k, sids, settled = {}, 2, {}, {}
         for i = 2, #ARGV, 7 do
           local sid, id, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
           local idem
@@ -158,14 +195,14 @@ enum QueueScripts {
             k = k + 1
             idem = KEYS[k]
           end
-          if redis.call('HGET', KEYS[2], id) ~= epoch then
+          if epochs[(i - 2) / 7 + 1] ~= epoch then
             out[#out + 1] = 'stale'
           -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
           elseif redis.call('XACK', KEYS[1], ARGV[1], sid) == 0 then
             out[#out + 1] = 'stale'
           else
-            redis.call('XDEL', KEYS[1], sid)
-            redis.call('HDEL', KEYS[2], id)
+            sids[#sids + 1] = sid
+            settled[#settled + 1] = id
             if idem then
               local record = {id = id, state = 'done', at = tonumber(ARGV[i + 5])}
               if ARGV[i + 3] ~= '' then record.result = ARGV[i + 3] end
@@ -173,6 +210,11 @@ enum QueueScripts {
             end
             out[#out + 1] = 'ok'
           end
+        end
+        for first = 1, #sids, 1000 do
+          local last = math.min(first + 999, #sids)
+          redis.call('XDEL', KEYS[1], unpack(sids, first, last))
+          redis.call('HDEL', KEYS[2], unpack(settled, first, last))
         end
         return out
         """)

@@ -28,12 +28,20 @@ final class ScriptBatcher: Sendable {
 
     private enum Work {
         case script(RedisScriptCall)
-        case completion(Completion)
+        /// One caller's completions (one message, or a whole batch): answered by an array with one
+        /// element per completion, in order.
+        case completions([Completion])
     }
 
     private struct Call {
         let work: Work
         let continuation: CheckedContinuation<RedisValue, Error>
+
+        /// How many completions this call carries (0 for a script call).
+        var completionCount: Int {
+            if case .completions(let list) = work { return list.count }
+            return 0
+        }
     }
 
     private struct State {
@@ -56,7 +64,18 @@ final class ScriptBatcher: Sendable {
 
     /// Completes one message; the reply is its own: "ok" or "stale".
     func complete(_ completion: Completion) async throws -> RedisValue {
-        try await submit(.completion(completion))
+        try await complete([completion])[0]
+    }
+
+    /// Completes messages (of any shards); the replies are their own, in order: "ok" or "stale".
+    /// A batch's completions go out as one element of the merged calls, not one call each.
+    func complete(_ completions: [Completion]) async throws -> [RedisValue] {
+        guard !completions.isEmpty else { return [] }
+        let reply = try await submit(.completions(completions))
+        guard let replies = reply.array, replies.count == completions.count else {
+            throw RedisError.protocolViolation("complete answered \(reply) for \(completions.count) messages")
+        }
+        return replies
     }
 
     private func submit(_ work: Work) async throws -> RedisValue {
@@ -81,6 +100,7 @@ final class ScriptBatcher: Sendable {
             }
             guard !batch.isEmpty else { return }
             let (work, owners) = Self.merge(batch.map(\.work))
+            var answers = [Result<[RedisValue], any Error>](repeating: .success([]), count: batch.count)
             do {
                 let results = try await redis.withConnection { connection -> [Result<RedisValue, RedisError>] in
                     var results = [Result<RedisValue, RedisError>](repeating: .failure(.protocolViolation("no reply")), count: work.count)
@@ -90,23 +110,33 @@ final class ScriptBatcher: Sendable {
                     }
                     return results
                 }
-                for ((calls, merged), result) in zip(owners, results) {
-                    guard merged else {
-                        batch[calls[0]].continuation.resume(with: result.mapError { $0 })
+                for (owner, result) in zip(owners, results) {
+                    guard let elements = owner.elements else {
+                        batch[owner.call].continuation.resume(with: result.mapError { $0 })
                         continue
                     }
-                    // A merged call's reply is an array with one element per completion, in order.
+                    // A merged call's reply is an array with one element per completion, in order;
+                    // a caller whose completions span several merged calls fails if any of them does.
                     switch result {
                     case .success(let reply):
-                        guard let replies = reply.array, replies.count == calls.count else {
-                            let error = RedisError.protocolViolation("complete answered \(reply) for \(calls.count) messages")
-                            for call in calls { batch[call].continuation.resume(throwing: error) }
+                        guard let replies = reply.array, replies.count == elements.count else {
+                            let error = RedisError.protocolViolation("complete answered \(reply) for \(elements.count) messages")
+                            for (call, _) in elements { answers[call] = .failure(error) }
                             continue
                         }
-                        for (call, reply) in zip(calls, replies) { batch[call].continuation.resume(returning: reply) }
+                        for ((call, position), reply) in zip(elements, replies) {
+                            if case .success(var list) = answers[call] {
+                                if list.isEmpty { list = Array(repeating: .null, count: batch[call].completionCount) }
+                                list[position] = reply
+                                answers[call] = .success(list)
+                            }
+                        }
                     case .failure(let error):
-                        for call in calls { batch[call].continuation.resume(throwing: error) }
+                        for (call, _) in elements { answers[call] = .failure(error) }
                     }
+                }
+                for (index, call) in batch.enumerated() where call.completionCount > 0 {
+                    call.continuation.resume(with: answers[index].map { RedisValue.array($0) })
                 }
             } catch {
                 for call in batch { call.continuation.resume(throwing: error) }
@@ -114,43 +144,44 @@ final class ScriptBatcher: Sendable {
         }
     }
 
-    /// The script calls to send, and for each the batch indices it answers: a script call answers
-    /// its own; one `complete` call answers the completions of one shard (in batch order, up to
-    /// `completionsPerCall` per call).
-    private static func merge(_ batch: [Work]) -> (calls: [RedisScriptCall], owners: [(indices: [Int], merged: Bool)]) {
+    /// The script calls to send, and for each whom it answers: a script call its own caller; one
+    /// `complete` call the completions of one shard (in batch order, up to `completionsPerCall` per
+    /// call), each as (caller, position in that caller's list).
+    private static func merge(_ batch: [Work]) -> (calls: [RedisScriptCall], owners: [(call: Int, elements: [(Int, Int)]?)]) {
         var calls: [RedisScriptCall] = []
-        var owners: [(indices: [Int], merged: Bool)] = []
-        var byStream: [String: [Int]] = [:]
+        var owners: [(call: Int, elements: [(Int, Int)]?)] = []
+        var byStream: [String: [(Completion, Int, Int)]] = [:]
         var streams: [String] = []
-        var completions: [Int: Completion] = [:]
         for (index, work) in batch.enumerated() {
             switch work {
             case .script(let call):
                 calls.append(call)
-                owners.append(([index], false))
-            case .completion(let completion):
-                let target = completion.keys.stream + "\n" + completion.group
-                if byStream[target] == nil { streams.append(target) }
-                byStream[target, default: []].append(index)
-                completions[index] = completion
+                owners.append((index, nil))
+            case .completions(let list):
+                for (position, completion) in list.enumerated() {
+                    let target = completion.keys.stream + "\n" + completion.group
+                    if byStream[target] == nil { streams.append(target) }
+                    byStream[target, default: []].append((completion, index, position))
+                }
             }
         }
         for stream in streams {
-            let indices = byStream[stream]!
-            for start in stride(from: 0, to: indices.count, by: completionsPerCall) {
-                let chunk = Array(indices[start..<min(start + completionsPerCall, indices.count)])
-                let first = completions[chunk[0]]!
+            let entries = byStream[stream]!
+            for start in stride(from: 0, to: entries.count, by: completionsPerCall) {
+                let chunk = entries[start..<min(start + completionsPerCall, entries.count)]
+                let first = chunk.first!.0
                 var keys: [any RedisArgumentConvertible] = [first.keys.stream, first.keys.epochs]
                 var arguments: [any RedisArgumentConvertible] = [first.group]
-                for index in chunk {
-                    let c = completions[index]!
+                arguments.reserveCapacity(1 + 7 * chunk.count)
+                for (c, _, _) in chunk {
                     if let key = c.key { keys.append(c.keys.idempotency(key)) }
                     arguments += [c.streamID, c.id, c.epoch, c.result, c.ttlMillis, c.now, c.key == nil ? "0" : "1"]
                 }
                 calls.append(RedisScriptCall(QueueScripts.complete, keys: keys, arguments: arguments))
-                owners.append((chunk, true))
+                owners.append((-1, chunk.map { ($0.1, $0.2) }))
             }
         }
         return (calls, owners)
     }
 }
+
