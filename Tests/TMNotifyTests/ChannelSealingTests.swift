@@ -128,6 +128,23 @@ import TMNotify
         #expect(try !WebhookTargets.fromEnvironment(TMEnvironment(process: [:], envFile: nil)).allowPrivate)
     }
 
+    /// A failed look-up must not let a name through to libcurl's own look-up (which an attacker's DNS
+    /// could answer with a private address): before a send it is refused, retryably; when a channel
+    /// is added it passes (it is checked again at every send).
+    @Test func aNameThatDoesNotResolveIsNotSentToButRetried() throws {
+        let strict = WebhookTargets()
+        let url = "https://hooks.unresolvable-tm-test.invalid/services/T/B/SECRETpath"  // .invalid never resolves (RFC 6761)
+        try strict.check(url, field: "address")
+        do {
+            try strict.check(url, field: "address", atSend: true)
+            Issue.record("an unresolvable host passed the send-time check")
+        } catch {
+            #expect(error.isRetryable && error.field == "address" && error.reason.hasPrefix("does not resolve"), "\(error)")
+            #expect(!error.description.contains("SECRETpath"), "\(error)")
+        }
+        try strict.check("https://93.184.216.34/hook", atSend: true)
+    }
+
     @Test func theCLIAndTheNotifierRefuseAPrivateTargetUnlessAllowed() async throws {
         let h = try NotifierHarness()
         let url = h.slack.baseURL + NotifierHarness.slackPath

@@ -13,8 +13,9 @@ import TMCore
 /// Guarantees: a refusal names the field and the reason, and shows the host but never the URL's
 /// path or query (a Slack URL's path is its credential); a host name is checked by every address it
 /// resolves to, and numeric spellings (`2130706433`, `0x7f.1`, `::ffff:127.0.0.1`) are read as the
-/// resolver (and so libcurl) reads them. A name that does not resolve now is not refused: the
-/// notifier checks again before each send, when it must resolve.
+/// resolver (and so libcurl) reads them. A name that does not resolve is not refused when a channel
+/// is added; before each send (`atSend`) it must resolve, else nothing is sent and the delivery is
+/// retried (a failed look-up must never let an unchecked name through to libcurl's own look-up).
 public struct WebhookTargets: Sendable, Equatable {
     public static let allowPrivateVariable = "TM_NOTIFY_ALLOW_PRIVATE_TARGETS"
 
@@ -36,12 +37,13 @@ public struct WebhookTargets: Sendable, Equatable {
     public struct Refused: Error, CustomStringConvertible, Equatable, RetryClassifying {
         public let field: String
         public let reason: String
+        /// Only a look-up that failed at send time: the name may resolve later.
+        public var isRetryable = false
         public var description: String { "\(field): \(reason)" }
-        public var isRetryable: Bool { false }
     }
 
-    /// Throws `Refused` naming `field` when `url` may not be called.
-    public func check(_ url: String, field: String = "address") throws(Refused) {
+    /// Throws `Refused` naming `field` when `url` may not be called; `atSend`: the host must resolve.
+    public func check(_ url: String, field: String = "address", atSend: Bool = false) throws(Refused) {
         guard !url.contains(where: { $0.isWhitespace || $0 == "\\" || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }) else {
             throw Refused(field: field, reason: "is not a URL (it contains spaces, backslashes or control characters)")
         }
@@ -59,7 +61,11 @@ public struct WebhookTargets: Sendable, Equatable {
         }
         if host == "localhost" || host.hasSuffix(".localhost") { throw refusal("a loopback address") }
         if Self.metadataNames.contains(host) { throw refusal("a cloud metadata address") }
-        for address in Self.resolve(host) {
+        let addresses = Self.resolve(host)
+        if atSend && addresses.isEmpty {
+            throw Refused(field: field, reason: "does not resolve now (host \(host)); not sent, retried later", isRetryable: true)
+        }
+        for address in addresses {
             if let what = Self.classify(address) { throw refusal(what) }
         }
     }

@@ -200,7 +200,7 @@ public struct Notifier: Sendable {
         } else if let keyring {
             try await pool.withConnection { db in _ = try NotificationChannels.sealPlainAddresses(db, keyring: keyring, ids: [channelID]) }
         }
-        do { try settings.targets.check(address) } catch { throw DeliveryFailure("\(error)", retryable: false) }
+        do { try settings.targets.check(address, atSend: true) } catch { throw DeliveryFailure("\(error)", retryable: error.isRetryable) }
         return address
     }
 
