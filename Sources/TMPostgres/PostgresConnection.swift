@@ -21,6 +21,9 @@ public final class PostgresConnection {
     private var savepointDepth = 0
     /// Statements waiting to go with the next round trip (`send`), in order.
     private var waiting: [Waiting] = []
+    /// A sent check failed inside the open transaction. The server's transaction is healthy (a check
+    /// is not an error to it), so COMMIT is refused here even if the body swallowed the refusal.
+    private var checkFailed = false
     /// The open transaction's BEGIN is among `waiting` (not sent yet).
     private var beginWaiting = false
     /// Statement names of this session's prepared queries, by SQL text and parameter types.
@@ -248,7 +251,9 @@ public final class PostgresConnection {
             }
             do {
                 let result = try consume(raw, handle: handle)
-                if firstError == nil { try item.check?(result) }
+                if firstError == nil, let check = item.check {
+                    do { try check(result) } catch { checkFailed = true; throw error }
+                }
                 if index == queued.count - 1 { lastResult = result }
             } catch {
                 if firstError == nil { firstError = error }
@@ -351,6 +356,8 @@ public final class PostgresConnection {
         _ = try openHandle()
         waiting = [Waiting(query: "BEGIN", check: nil)]
         beginWaiting = true
+        checkFailed = false
+        defer { checkFailed = false }
         let value: T
         do {
             value = try body(self)
@@ -358,10 +365,11 @@ public final class PostgresConnection {
             rollbackQuietly("ROLLBACK")
             throw error
         }
-        if !beginWaiting && transactionStatus == PQTRANS_INERROR {
+        if checkFailed || (!beginWaiting && transactionStatus == PQTRANS_INERROR) {
             rollbackQuietly("ROLLBACK")
             throw PostgresError(
-                kind: .server, message: "transaction rolled back: a statement in it failed and the error was not propagated",
+                kind: .server,
+                message: "transaction rolled back: a \(checkFailed ? "check" : "statement") in it failed and the error was not propagated",
                 sqlState: "25P02")
         }
         // COMMIT goes with the statements still waiting (a write nobody reads): one round trip. A
@@ -387,6 +395,7 @@ public final class PostgresConnection {
         defer { savepointDepth -= 1 }
         let name = "tm_savepoint_\(savepointDepth)"
         try simpleQuery("SAVEPOINT \(name)")
+        let checkFailedBefore = checkFailed
         let value: T
         do {
             value = try body(self)
@@ -394,6 +403,7 @@ public final class PostgresConnection {
             if !waiting.isEmpty { try pipeline(try openHandle(), waitingWith: nil) }
         } catch {
             rollbackQuietly("ROLLBACK TO SAVEPOINT \(name)")
+            checkFailed = checkFailedBefore  // what the failed check guarded is rolled back with the savepoint
             throw error
         }
         try simpleQuery("RELEASE SAVEPOINT \(name)")

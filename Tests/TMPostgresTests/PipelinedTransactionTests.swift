@@ -64,6 +64,34 @@ import TMPostgres
         #expect(try conn.query("SELECT n FROM \(identifier: table)").rows.map { try $0.decode(0, as: Int.self) } == [2])
     }
 
+    /// A refusal travels with a later statement; a body that swallows that statement's error must
+    /// still not commit what the failed check guarded (the server sees no error in a check).
+    @Test func aSwallowedCheckRefusalStillRollsTheTransactionBack() throws {
+        let conn = try TestServer.connect()
+        let table = uniqueName("swallowed_check")
+        try conn.simpleQuery("CREATE TABLE \(table) (n int NOT NULL)")
+        #expect(throws: PostgresError.self) {
+            try conn.transaction { db in
+                try db.send("SELECT 1 AS stale", check: { result in if !result.rows.isEmpty { throw Refused() } })
+                _ = try? db.execute("INSERT INTO \(identifier: table) VALUES (1)")
+                try db.execute("INSERT INTO \(identifier: table) VALUES (2)")
+            }
+        }
+        #expect(!conn.isInTransaction)
+        #expect(try conn.query("SELECT count(*) FROM \(identifier: table)").scalar(as: Int.self) == 0)
+        // Refused inside a savepoint that the caller catches: only the savepoint's work is undone.
+        try conn.transaction { db in
+            try db.execute("INSERT INTO \(identifier: table) VALUES (3)")
+            #expect(throws: Refused.self) {
+                try db.transaction { inner in
+                    try inner.send("SELECT 1 AS stale", check: { result in if !result.rows.isEmpty { throw Refused() } })
+                    try inner.execute("INSERT INTO \(identifier: table) VALUES (4)")
+                }
+            }
+        }
+        #expect(try conn.query("SELECT n FROM \(identifier: table)").rows.map { try $0.decode(0, as: Int.self) } == [3])
+    }
+
     @Test func statementsSentInsideASavepointStayInsideIt() throws {
         let conn = try TestServer.connect()
         let table = uniqueName("sent_savepoint")
