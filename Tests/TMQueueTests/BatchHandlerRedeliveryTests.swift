@@ -4,31 +4,14 @@ import TestSupport
 import TMCore
 @testable import TMQueue
 
+/// What a crashed function process looks like to the consumer: every message of the batch failed, retryably.
+struct ProcessCrashed: Error, CustomStringConvertible {
+    var description: String { "crash: killed by signal 6" }
+}
+
 /// A batch whose process died is reclaimed whole; its messages must then run one by one, so a
 /// poison message among them cannot crash its innocent batch-mates again.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct BatchRedeliveryTests {
-    /// What a crashed function process looks like to the consumer: every message of the batch failed, retryably.
-    struct ProcessCrashed: Error, CustomStringConvertible {
-        var description: String { "crash: killed by signal 6" }
-    }
-
-    func consume(_ queue: TestQueue, batchSize: Int, grace: Duration = .seconds(10),
-                 _ handler: @escaping QueueBatchHandler) -> (QueueConsumer, Task<Void, Error>) {
-        var options = QueueConsumer.Options()
-        options.concurrency = batchSize
-        options.batchSize = batchSize
-        options.blockTimeout = .milliseconds(200)
-        options.promoteInterval = .milliseconds(20)
-        options.reclaimInterval = .milliseconds(200)
-        options.shutdownGrace = grace
-        let consumer = QueueConsumer(manifest: queue.manifest, redis: queue.redisConfiguration, options: options, batchSize: batchSize, batchHandler: handler)
-        return (consumer, Task { try await consumer.run() })
-    }
-
-    static func number(_ delivery: Delivery) -> Int {
-        (try? JSONValue.parse(delivery.payload))?["n"]?.intValue ?? -1
-    }
-
+extension BatchHandlerTests {
     @Test func aReclaimedBatchRunsOneByOneSoOnlyThePoisonMessageIsDeadLettered() async throws {
         let queue = try await TestQueue {
             $0.visibilityTimeout = .seconds(1)
@@ -41,7 +24,7 @@ import TMCore
 
         // The first consumer's batch never comes back (its process died on the poison message).
         let started = Locked(false)
-        let (dead, deadTask) = consume(queue, batchSize: 5, grace: .milliseconds(100)) { batch in
+        let (dead, deadTask) = consume(queue, batchSize: 5, concurrency: 5, grace: .milliseconds(100)) { batch in
             started.withLock { $0 = true }
             try? await Task.sleep(for: .seconds(120))
             return batch.map { _ in .failure(CancellationError()) }
@@ -53,7 +36,7 @@ import TMCore
         // The successor reclaims the five; a batch holding the poison message crashes as a whole.
         let batches = Locked<[[Int]]>([])
         let completed = Locked<[Int]>([])
-        let (successor, task) = consume(queue, batchSize: 5) { batch in
+        let (successor, task) = consume(queue, batchSize: 5, concurrency: 5) { batch in
             let numbers = batch.map(Self.number)
             batches.withLock { $0.append(numbers) }
             if numbers.contains(poison) { return batch.map { _ in .failure(ProcessCrashed()) } }
