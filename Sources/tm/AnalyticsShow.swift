@@ -15,14 +15,14 @@ struct AnalyticsShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show", abstract: "A user's analytics for a period, per currency.",
         discussion: """
-            The period holding --at (default today, UTC): day, ISO week, month, year, or all (the default).
+            The period holding --at (default today, in the zone of the user's main exchange: IST for NSE/BSE, New York for US venues, else UTC): day, ISO week, month, year, or all (the default).
             Amounts are exact and per currency (never added across currencies); win rate is shown as a percent;
             an undefined figure (no losses for the profit factor, fewer than two returns for the Sharpe, no capital
             in the currency) is shown as "—" (null in --json). A period without a row yet shows zeros.
             """)
     @Option(help: "The user's email or id.") var user: String
     @Option(help: "day, week, month, year or all.") var period: AnalyticsPeriod = .all
-    @Option(help: "A date in the period, YYYY-MM-DD (default today, UTC).") var at: String?
+    @Option(help: "A date in the period, YYYY-MM-DD (default today, in the zone of the user's main exchange).") var at: String?
     @Flag(help: "Print the reports as JSON (an array, one report per currency).") var json = false
 
     func validate() throws {

@@ -46,7 +46,7 @@ import TMCore
         let user = try await f.user("racing")
         let cache = AnalyticsCache(pool: f.pool, redis: f.redis)
         let key = AnalyticsCache.key(user, .day)
-        let start = AnalyticsPeriodStart.start(of: .day, on: AnalyticsPeriodStart.utcDay(of: Date()))
+        let start = AnalyticsPeriodStart.start(of: .day, on: try await cache.today(user: user))
         #expect(try await cache.begin(key: key, start: start, token: "reader-1") == .fill)
         #expect(try await cache.begin(key: key, start: start, token: "reader-2") == .bypass, "one filler at a time")
         _ = try await f.redis.send("DEL", key)  // the recompute's invalidation

@@ -5,7 +5,7 @@ import TMQueue
 import TMRedis
 
 /// Read-through cache of a user's analytics for the current period (`CacheKeys.analytics`, 15
-/// minutes): the `report` JSON of every currency's row for the period that holds today (UTC), as
+/// minutes): the `report` JSON of every currency's row for the period that holds today (`today`), as
 /// one JSON array ordered by currency. Recomputes delete the keys (`ReportWriter.invalidateCache`,
 /// called by `AnalyticsPipeline.recompute`).
 ///
@@ -61,10 +61,12 @@ public struct AnalyticsCache: Sendable {
         public var cached: Bool
     }
 
-    /// The user's reports for the `period` holding `now`'s UTC date: from the cache, else from
-    /// `analytics` (then cached).
-    public func current(user: UUID, period: AnalyticsPeriod, now: Date = Date()) async throws -> Reports {
-        let start = AnalyticsPeriodStart.start(of: period, on: AnalyticsPeriodStart.utcDay(of: now))
+    /// The user's reports for the `period` holding today (`today`, unless given): from the cache,
+    /// else from `analytics` (then cached).
+    public func current(user: UUID, period: AnalyticsPeriod, now: Date = Date(), today: AnalyticsDay? = nil) async throws -> Reports {
+        var day = today
+        if day == nil { day = try await self.today(user: user, now: now) }
+        let start = AnalyticsPeriodStart.start(of: period, on: day!)
         let key = Self.key(user, period)
         let token = UUID().uuidString
         let begun = try await begin(key: key, start: start, token: token)
@@ -107,7 +109,9 @@ public struct AnalyticsCache: Sendable {
     /// The report JSON of the user's rows for the period starting `start` (`yyyy-MM-dd`), by currency:
     /// the stored `report`, and for a row stored without one (a day, migration 0025) the day's report
     /// computed from the user's fills now, as a recompute would (every field; the price cache is not
-    /// needed: a day has no unrealized P&L).
+    /// needed: a day has no unrealized P&L). Only the fills up to the end of the period are read: a
+    /// period's report depends on no later fill (the positions carried into it and the realized P&L
+    /// before it, the returns' baseline, come from the earlier ones).
     public static func rows(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, start: String,
                             riskFreeAnnual: Double = 0.05, now: Date = Date()) async throws -> [JSONValue] {
         let stored: [(currency: String, report: String?)] = try await pool.query("""
@@ -116,7 +120,7 @@ public struct AnalyticsCache: Sendable {
             """).rows.map { (try $0.decode("currency"), try $0.decode("report")) }
         guard stored.contains(where: { $0.report == nil }) else { return try stored.map { try JSONValue.parse($0.report!) } }
         guard let day = AnalyticsDay(start) else { throw PostgresError(kind: .decoding, message: "period_start '\(start)' is not a day") }
-        let fills = try await pool.withConnection { try FillReader().read(users: [user], on: $0) }
+        let fills = try await Self.fills(pool, user: user, period: period, containing: day)
         let context = AnalyticsContext(asOfMicros: Int64((now.timeIntervalSince1970 * 1_000_000).rounded()), riskFreeAnnual: riskFreeAnnual)
         return try stored.map { row in
             if let report = row.report { return try JSONValue.parse(report) }
@@ -130,13 +134,20 @@ public struct AnalyticsCache: Sendable {
     }
 }
 
+extension AnalyticsCache {
+    /// The user's fills the report of the `period` holding `day` is computed from: those up to the
+    /// period's end in every zone (`ExchangeZones.firstUTCDayAfterEveryZone`; a few hours' more
+    /// are read and ignored), never the later ones — one range of each account's
+    /// `(account_id, traded_at)` index. All of them for `.all`.
+    static func fills(_ pool: PostgresPool, user: UUID, period: AnalyticsPeriod, containing day: AnalyticsDay) async throws -> FillBatch {
+        let lastDay = AnalyticsDay(daysSinceEpoch: CivilCalendar.range(of: period, containing: day.daysSinceEpoch).end - 1)
+        let bound = period == .all ? nil : ExchangeZones.firstUTCDayAfterEveryZone(lastDay)
+        return try await pool.withConnection { try FillReader().read(users: [user], tradedBefore: bound, on: $0) }
+    }
+}
+
 /// First days of periods, as `analytics.period_start` holds them (the engine's calendar).
 public enum AnalyticsPeriodStart {
-    /// The UTC date of `instant`.
-    public static func utcDay(of instant: Date) -> AnalyticsDay {
-        AnalyticsDay(daysSinceEpoch: Int((instant.timeIntervalSince1970 / 86_400).rounded(.down)))
-    }
-
     /// `yyyy-MM-dd` of the first day of the `period` holding `day` (all: 1970-01-01).
     public static func start(of period: AnalyticsPeriod, on day: AnalyticsDay) -> String {
         period == .all ? "1970-01-01" : AnalyticsDay(daysSinceEpoch: CivilCalendar.range(of: period, containing: day.daysSinceEpoch).start).description
@@ -144,15 +155,30 @@ public enum AnalyticsPeriodStart {
 }
 
 extension AnalyticsCache {
+    /// The user's today, as the engine dates it: `now`'s date in the zone of the user's main
+    /// exchange (most fills up to `now`, over all currencies; `ExchangeZones.mainExchange`) — IST
+    /// for an NSE trader, New York for a US one — and UTC for a user without fills.
+    public func today(user: UUID, now: Date = Date()) async throws -> AnalyticsDay {
+        var fills: [String: Int] = [:]
+        for row in try await pool.query("""
+            SELECT t.exchange, count(*)::int AS fills FROM broker_accounts a JOIN trades t ON t.account_id = a.id
+            WHERE a.user_id = \(user) AND t.traded_at <= \(now) GROUP BY t.exchange
+            """).rows {
+            fills[try row.decode("exchange")] = try row.decode("fills", as: Int.self)
+        }
+        let micros = Int64((now.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        return ExchangeZones.localDay(micros: micros, exchange: ExchangeZones.mainExchange(fillsPerExchange: fills) ?? "UTC")
+    }
+
     /// What `tm analytics show` prints: the user's reports for the `period` holding `day` (default
-    /// today, UTC) — through the cache for the current period, from `analytics` for another — and,
+    /// today, `today`) — through the cache for the current period, from `analytics` for another — and,
     /// when the period has no row yet, the engine's empty report (zeros, undefined ratios) in each
     /// currency the user has analytics in (else the capital's currency).
     public func show(user: UUID, period: AnalyticsPeriod, day: AnalyticsDay? = nil, now: Date = Date()) async throws -> Reports {
-        let today = AnalyticsPeriodStart.utcDay(of: now)
+        let today = try await self.today(user: user, now: now)
         let start = AnalyticsPeriodStart.start(of: period, on: day ?? today)
         var found = start == AnalyticsPeriodStart.start(of: period, on: today)
-            ? try await current(user: user, period: period, now: now)
+            ? try await current(user: user, period: period, now: now, today: today)
             : Reports(periodStart: start, reports: try await Self.rows(pool, user: user, period: period, start: start,
                                                                    riskFreeAnnual: riskFreeAnnual, now: now), cached: false)
         if found.reports.isEmpty {

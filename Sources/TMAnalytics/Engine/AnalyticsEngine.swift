@@ -232,11 +232,8 @@ final class EngineComputation {
 
         // The evaluation day: the instant's date in the zone of the user's main exchange (most
         // fills; ties alphabetical), never before the last fill's day.
-        let primary = exchangeFills.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key
-        var evalCursor = ZoneCursor(ZoneOffsets.named(ExchangeZones.zoneIdentifier(forExchange: primary ?? "UTC")))
-        let asOfSeconds = context.asOfMicros >= 0 ? context.asOfMicros / 1_000_000 : (context.asOfMicros - 999_999) / 1_000_000
-        let asOfLocal = evalCursor.local(asOfSeconds)
-        evaluationDay = Int(asOfLocal >= 0 ? asOfLocal / 86_400 : (asOfLocal - 86_399) / 86_400)
+        let primary = ExchangeZones.mainExchange(fillsPerExchange: exchangeFills)
+        evaluationDay = ExchangeZones.localDay(micros: context.asOfMicros, exchange: primary ?? "UTC").daysSinceEpoch
 
         guard let minDay = fillDays.min(), let maxDay = fillDays.max() else { return }
         firstDay = Int(minDay)

@@ -20,6 +20,29 @@ public enum ExchangeZones {
     }
 }
 
+extension ExchangeZones {
+    /// The date of the instant (µs since 1970, UTC) in the exchange's zone: the day the engine
+    /// files it under.
+    public static func localDay(micros: Int64, exchange: String) -> AnalyticsDay {
+        var cursor = ZoneCursor(ZoneOffsets.named(zoneIdentifier(forExchange: exchange)))
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let local = cursor.local(seconds)
+        return AnalyticsDay(daysSinceEpoch: Int(local >= 0 ? local / 86_400 : (local - 86_399) / 86_400))
+    }
+
+    /// A user's main exchange, whose zone dates "today" (the evaluation day): the one with the
+    /// most fills, ties to the alphabetically first; nil without fills.
+    public static func mainExchange(fillsPerExchange: [String: Int]) -> String? {
+        fillsPerExchange.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key
+    }
+
+    /// The first UTC midnight by which day `day` has ended in every exchange's zone (the zones are
+    /// less than a day behind UTC): a day's fills, and all before them, were traded before it.
+    static func firstUTCDayAfterEveryZone(_ day: AnalyticsDay) -> AnalyticsDay {
+        AnalyticsDay(daysSinceEpoch: day.daysSinceEpoch + 2)
+    }
+}
+
 /// One zone's UTC offsets from 1970 to 2100, read once from the system's tz database: the instants
 /// at which the offset changes and the offset after each. Looking an instant up is a binary search;
 /// `ZoneCursor` makes the common case (time-ordered fills) a range check.

@@ -32,21 +32,25 @@ public struct FillReader: Sendable {
     /// No ORDER BY: sorting a chunk's fills spilled to disk in Postgres (4 MB `work_mem`); each user's
     /// fills are put in order here instead (`Parser.finish`), a few hundred at a time.
     ///
-    /// COPY cannot bind parameters: the only literal in it is the uuid array, built from typed
-    /// `UUID`s by `PostgresArrayText.uuids`, never from user text.
-    static func copySQL(users: [UUID]) -> String {
-        """
+    /// COPY cannot bind parameters: the only literals in it are the uuid array, built from typed
+    /// `UUID`s by `PostgresArrayText.uuids`, and a typed day's `yyyy-MM-dd`, never user text.
+    /// With `tradedBefore`, only the fills before that UTC midnight: a range of each account's
+    /// `(account_id, traded_at)` index.
+    static func copySQL(users: [UUID], tradedBefore: AnalyticsDay? = nil) -> String {
+        let bound = tradedBefore.map { " AND t.traded_at < '\($0)T00:00:00Z'::timestamptz" } ?? ""
+        return """
         COPY (SELECT a.user_id, \(currencySQL), t.symbol, t.exchange, t.side, t.quantity, t.price, t.fees,
                      t.traded_at, t.broker_trade_id, t.category
               FROM broker_accounts a
               JOIN trades t ON t.account_id = a.id
               LEFT JOIN instruments i ON i.exchange = t.exchange AND i.symbol = t.symbol
-              WHERE a.user_id = ANY('\(PostgresArrayText.uuids(users))'::uuid[]))
+              WHERE a.user_id = ANY('\(PostgresArrayText.uuids(users))'::uuid[])\(bound))
         TO STDOUT (FORMAT binary)
         """
     }
 
-    public func read(users: [UUID], on connection: PostgresConnection) throws -> FillBatch {
+    /// The users' fills (all of them, or only those traded before midnight UTC opening `tradedBefore`).
+    public func read(users: [UUID], tradedBefore: AnalyticsDay? = nil, on connection: PostgresConnection) throws -> FillBatch {
         guard !users.isEmpty else { return FillBatch(users: [], fillCount: 0, openInstruments: []) }
         var capitals: [UUID: (amount: FixedDecimal, currency: String)] = [:]
         let rows = try connection.query("""
@@ -67,7 +71,7 @@ public struct FillReader: Sendable {
             // scan of the whole table — which the default costs chose at 10 million trades, 4 s a chunk.
             // The histories are read every night, so they are in memory: random reads cost ~ sequential.
             try tx.simpleQuery("SET LOCAL random_page_cost = 1.1; SET LOCAL jit = off")
-            try tx.copyOut(Self.copySQL(users: users)) { message in
+            try tx.copyOut(Self.copySQL(users: users, tradedBefore: tradedBefore)) { message in
                 var reader = try PostgresBinaryCopyReader(message)
                 while let fields = try reader.nextTuple() {
                     guard fields == 11 else { throw PostgresError(kind: .decoding, message: "expected 11 columns, got \(fields)") }

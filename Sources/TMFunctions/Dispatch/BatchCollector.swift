@@ -10,7 +10,8 @@ import TMQueue
 ///
 /// Guarantees: every submitted delivery is answered exactly once — by the batch's outcome, or with
 /// `CancellationError` if its caller is cancelled before the batch ran (the consumer then leaves
-/// the message pending for reclaim); a batch never holds more than `size` deliveries.
+/// the message pending for reclaim); a batch never holds more than `size` deliveries; a redelivered
+/// message (`Delivery.isRedelivery`) is a batch of its own, at once.
 final class BatchCollector: Sendable {
     typealias Answer = Result<String?, any Error>
 
@@ -92,9 +93,12 @@ final class BatchCollector: Sendable {
     }
 
     private func enqueue(_ arriving: [Pending]) {
+        // A redelivered message (its batch's process may have crashed on a batch-mate) runs alone.
+        let runsAlone: (Pending) -> Bool = { $0.delivery.isRedelivery }
+        for pending in arriving where runsAlone(pending) { Task { await run([pending]) } }
         let (full, startTimer, generation) = state.withLock { state -> ([[Pending]], Bool, Int) in
             let wasEmpty = state.pending.isEmpty
-            state.pending += arriving
+            state.pending += arriving.filter { !runsAlone($0) }
             var full: [[Pending]] = []
             while state.pending.count >= size || (window == .zero && !state.pending.isEmpty) {
                 let cut = min(size, state.pending.count)

@@ -24,6 +24,11 @@ public struct Delivery: Sendable {
     /// The failed attempts before this one.
     public let history: [AttemptRecord]
 
+    /// Handed out before: a retry after a failed attempt (a crash of a function process fails its
+    /// whole batch) or a reclaim after its consumer died. Such a message runs in a batch of its
+    /// own, so a poison message cannot take its batch-mates down with it a second time.
+    public var isRedelivery: Bool { attempt > 1 || deliveries > 1 }
+
     /// Decodes the payload; a payload that does not fit `T` is rejected for good (no retry can fix
     /// it), with the decoder's reason naming the field.
     public func decode<T: Decodable>(_ type: T.Type = T.self, decoder: JSONDecoder = JSONDecoder()) throws -> T {

@@ -180,8 +180,7 @@ public final class QueueConsumer: Sendable {
                                 handlers.addTask { await self.process(delivery, ticket: ticket, handler: handler, settler: settler) }
                             }
                         case .batch(let handler, let size):
-                            for start in stride(from: 0, to: read.count, by: size) {
-                                let batch = Array(read[start..<min(start + size, read.count)])
+                            for batch in Self.batches(of: read, size: size) {
                                 handlers.addTask { await self.process(batch, handler: handler, settler: settler) }
                             }
                         }
@@ -461,6 +460,28 @@ public final class QueueConsumer: Sendable {
         slots.release()
         holdsSlot = false
         await settle([(delivery, outcome)], settler: settler)
+    }
+
+    /// A read's messages in batches of up to `size`, in stream order — except that a redelivered
+    /// message (`Delivery.isRedelivery`) is a batch of its own: when a batch's process crashed, its
+    /// messages come back together, and batched together again the innocent would crash with the
+    /// poison one until all are dead-lettered.
+    static func batches(of read: [Delivery], size: Int) -> [[Delivery]] {
+        var batches: [[Delivery]] = []
+        var fresh: [Delivery] = []
+        for delivery in read {
+            if delivery.isRedelivery {
+                batches.append([delivery])
+                continue
+            }
+            fresh.append(delivery)
+            if fresh.count == size {
+                batches.append(fresh)
+                fresh = []
+            }
+        }
+        if !fresh.isEmpty { batches.append(fresh) }
+        return batches
     }
 
     /// A batch: the malformed are dead-lettered apart, the rest run in one handler call, and every
