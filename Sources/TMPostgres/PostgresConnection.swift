@@ -28,6 +28,11 @@ public final class PostgresConnection {
     private var beginWaiting = false
     /// Statement names of this session's prepared queries, by SQL text and parameter types.
     private var preparedNames: [PreparedKey: String] = [:]
+    /// Names handed out on this session (never reused: a forgotten statement may still exist there).
+    private var preparedSerial = 0
+    /// A prepared statement's plan went stale inside the open transaction (see `forgetIfStale`): the
+    /// transaction is run once more, the statement prepared afresh.
+    private var stalePlanInTransaction = false
     /// Round trips made (each flush of a pipeline counts once), for tests and profiles.
     public private(set) var roundTrips = 0
     /// Statements parsed as named prepared statements on this session, for tests.
@@ -41,6 +46,10 @@ public final class PostgresConnection {
     private struct PreparedKey: Hashable {
         let sql: String
         let types: [UInt32]
+        init(_ query: PostgresQuery) {
+            sql = query.sql
+            types = query.binds.map { $0.type.rawValue }
+        }
     }
     /// Set by the notice receiver when the server announces it is closing this session (an idle-time
     /// FATAL such as `terminating connection due to administrator command`).
@@ -174,6 +183,7 @@ public final class PostgresConnection {
         if let handle { PQfinish(handle) }
         handle = nil
         preparedNames = [:]
+        preparedSerial = 0
     }
 
     // MARK: Statements
@@ -184,15 +194,36 @@ public final class PostgresConnection {
     public func query(_ query: PostgresQuery) throws -> PostgresResult {
         let handle = try openHandle()
         if waiting.isEmpty {
-            roundTrips += 1
-            let name = query.isPrepared ? try preparedName(query, handle: handle) : nil
-            let result = try withParameters(query) { count, types, values in
-                if let name { return PQexecPrepared(handle, name, count, values, nil, nil, 0) }
-                return PQexecParams(handle, query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+            do {
+                return try runAlone(query, handle: handle)
+            } catch let error as PostgresError where query.isPrepared && forgetIfStale(query, error) && transactionStatus == PQTRANS_IDLE {
+                // Outside a transaction nothing ran: prepared afresh and run once more.
+                return try runAlone(query, handle: handle)
             }
-            return try consume(result, handle: handle)
         }
         return try pipeline(handle, waitingWith: query)!
+    }
+
+    /// One statement in a round trip of its own (nothing waits to go with it).
+    private func runAlone(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresResult {
+        roundTrips += 1
+        let name = query.isPrepared ? try preparedName(query, handle: handle) : nil
+        let result = try withParameters(query) { count, types, values in
+            if let name { return PQexecPrepared(handle, name, count, values, nil, nil, 0) }
+            return PQexecParams(handle, query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+        }
+        return try consume(result, handle: handle)
+    }
+
+    /// A prepared statement the server refuses to run because its result type changed since it was
+    /// prepared (`ALTER … TYPE`, a column added under `SELECT *`: SQLSTATE 0A000, "cached plan must
+    /// not change result type") is forgotten, so its next use prepares it again; returns whether it
+    /// was. Inside a transaction it marks the transaction to be run once more (it is aborted now).
+    private func forgetIfStale(_ query: PostgresQuery, _ error: Error) -> Bool {
+        guard (error as? PostgresError)?.sqlState == "0A000" else { return false }
+        guard preparedNames.removeValue(forKey: PreparedKey(query)) != nil else { return false }
+        if transactionStatus != PQTRANS_IDLE { stalePlanInTransaction = true }
+        return true
     }
 
     /// Queues a statement to go with the next round trip (the next `query`, or the COMMIT) instead of
@@ -213,14 +244,15 @@ public final class PostgresConnection {
     @discardableResult
     private func pipeline(_ handle: OpaquePointer, waitingWith last: PostgresQuery?) throws -> PostgresResult? {
         let queued = waiting + (last.map { [Waiting(query: $0, check: nil)] } ?? [])
-        waiting = []
-        beginWaiting = false
         guard !queued.isEmpty else { return nil }
-        // Named statements are parsed before the pipeline starts (once per session).
+        // Named statements are parsed before the pipeline starts (once per session). A failed parse
+        // leaves the BEGIN and the checks waiting: they still go, in order, before anything later.
         var names: [String?] = []
         for item in queued {
             names.append(item.query.isPrepared ? try preparedName(item.query, handle: handle) : nil)
         }
+        waiting = []
+        beginWaiting = false
         roundTrips += 1
         guard PQenterPipelineMode(handle) == 1 else { throw connectionOrClientError(handle, fallback: "cannot enter pipeline mode") }
         do {
@@ -256,6 +288,7 @@ public final class PostgresConnection {
                 }
                 if index == queued.count - 1 { lastResult = result }
             } catch {
+                if item.query.isPrepared { _ = forgetIfStale(item.query, error) }
                 if firstError == nil { firstError = error }
             }
         }
@@ -283,9 +316,10 @@ public final class PostgresConnection {
     /// The statement name of a prepared query on this session, parsing it on first use.
     private func preparedName(_ query: PostgresQuery, handle: OpaquePointer) throws -> String {
         let types = query.binds.map { Oid($0.type.rawValue) }
-        let key = PreparedKey(sql: query.sql, types: types.map { UInt32($0) })
+        let key = PreparedKey(query)
         if let name = preparedNames[key] { return name }
-        let name = "tm_\(preparedNames.count + 1)"
+        preparedSerial += 1
+        let name = "tm_\(preparedSerial)"
         roundTrips += 1
         let result = types.withUnsafeBufferPointer { PQprepare(handle, name, query.sql, Int32(types.count), types.isEmpty ? nil : $0.baseAddress) }
         _ = try consume(result, handle: handle)
@@ -347,11 +381,24 @@ public final class PostgresConnection {
     /// Runs `body` inside a transaction: COMMIT when it returns, ROLLBACK (then rethrow) when it throws.
     /// Nested calls use savepoints, so an inner failure undoes only the inner work. A transaction the
     /// server already aborted (a statement failed and the body swallowed the error) is rolled back and
-    /// reported as an error, never as a successful commit.
+    /// reported as an error, never as a successful commit. A transaction that failed because one of
+    /// its prepared statements went stale (its result type changed) is rolled back and run once more,
+    /// the statement prepared afresh: nothing of the first run was committed.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         if isInTransaction {
             return try savepoint(body)
         }
+        stalePlanInTransaction = false
+        do {
+            return try topLevelTransaction(body)
+        } catch {
+            guard stalePlanInTransaction else { throw error }
+            stalePlanInTransaction = false
+            return try topLevelTransaction(body)
+        }
+    }
+
+    private func topLevelTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         // BEGIN goes with the first statement that needs an answer (one round trip for both).
         _ = try openHandle()
         waiting = [Waiting(query: "BEGIN", check: nil)]

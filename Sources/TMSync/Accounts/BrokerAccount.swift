@@ -51,7 +51,7 @@ public struct BrokerAccount: Sendable {
     }
 
     public static func load(_ db: PostgresConnection, id: UUID) throws -> BrokerAccount? {
-        try db.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM broker_accounts WHERE id = $1", binds: [id.postgresData()]))
+        try db.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM broker_accounts WHERE id = $1", binds: [id.postgresData()]).prepared)
             .rows.first.map(BrokerAccount.init(row:))
     }
 
