@@ -39,11 +39,11 @@ BEGIN
     ON CONFLICT ON CONSTRAINT lock_fences_pkey DO UPDATE
         SET token = EXCLUDED.token, updated_at = now()
         WHERE f.token < EXCLUDED.token;
-    -- A new statement sees every fence row as this transaction now holds it (all are locked).
+    -- A new statement sees every fence row as this transaction now holds it (all are locked). One
+    -- primary-key look-up per fence (a join's cached generic plan may scan the whole table).
     RETURN QUERY
     SELECT w.r, w.t FROM unnest(p_resources, p_tokens) AS w (r, t)
-    JOIN lock_fences f ON f.resource = w.r
-    WHERE f.token > w.t
+    WHERE (SELECT f.token FROM lock_fences f WHERE f.resource = w.r) > w.t
     ORDER BY w.r;
 END
 $$;
