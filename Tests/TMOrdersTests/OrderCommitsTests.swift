@@ -68,7 +68,7 @@ import TMPostgres
             let id: UUID = try row.decode("id")
             let published = try h.db.query("""
                 SELECT x.payload ->> 'order_id' AS order_id, x.payload ->> 'account_id' AS account_id, x.payload ->> 'to' AS to_state
-                FROM trade_event_outbox x WHERE x.event_key LIKE \("order:\(id.uuidString.lowercased()):%") ORDER BY x.id
+                FROM trade_event_messages x WHERE x.event_key LIKE \("order:\(id.uuidString.lowercased()):%") ORDER BY x.outbox_id, x.n
                 """).rows
             #expect(try published.map { try $0.decode("to_state", as: String.self) } == ["RECEIVED", "ROUTED", "SUBMITTING", "ACCEPTED"], "\(key)")
             #expect(try published.allSatisfy { try $0.decode("order_id", as: String.self) == id.uuidString.lowercased() }, "\(key)")

@@ -38,7 +38,7 @@ import TMRisk
         // Kite's tag is its 20 characters.
         #expect(ClientOrderID.derive(idempotencyKey: "happy-kite", for: .kite).count == 20)
         // Each state change is a trade event, in the outbox with the same transaction as the row.
-        let events = try h.db.query("SELECT count(*) AS n FROM trade_event_outbox WHERE payload ->> 'event' = 'order.state'").rows[0].decode("n", as: Int.self)
+        let events = try h.db.query("SELECT count(*) AS n FROM trade_event_messages WHERE payload ->> 'event' = 'order.state'").rows[0].decode("n", as: Int.self)
         #expect(events == 16)
     }
 
@@ -208,7 +208,7 @@ import TMRisk
         #expect(try h.brokerOrders(.alpaca, clientOrderID: try row.decode("client_order_id")) == 0)
         #expect(try h.events(key: key) == ["->RECEIVED", "RECEIVED>RISK_REJECTED"])
         let published = try h.db.query("""
-            SELECT count(*) AS n FROM trade_event_outbox WHERE payload ->> 'idempotency_key' = \(key) AND payload ->> 'to' = 'RISK_REJECTED'
+            SELECT count(*) AS n FROM trade_event_messages WHERE payload ->> 'idempotency_key' = \(key) AND payload ->> 'to' = 'RISK_REJECTED'
             """).rows[0].decode("n", as: Int.self)
         #expect(published == 1)
         #expect(try h.db.query("SELECT count(*) AS n FROM notifications WHERE kind = 'trade_execution_failed'").rows[0].decode("n", as: Int.self) == 1)

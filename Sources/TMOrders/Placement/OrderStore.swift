@@ -54,10 +54,10 @@ struct OrderChanges: Sendable {
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
 /// exactly one moves it, and the loser re-reads; every state change appends its `order_events`
-/// row and its `trade-events` message (outbox, same transaction); a move to RISK_REJECTED or
-/// REJECTED also writes the user's `trade_execution_failed` notification, once per order, and a risk
-/// denial its `audit_log` row. Callers
-/// run these inside the fenced transaction of their delivery (and shard lease), so a writer that
+/// row and its `trade-events` message (in the transaction's one outbox row, committed with it); a
+/// move to RISK_REJECTED or REJECTED also writes the user's `trade_execution_failed` notification,
+/// once per order, and a risk denial its `audit_log` row. Callers run these inside the fenced
+/// transaction of their delivery (and shard lease), so a writer that
 /// lost its message or shard commits nothing.
 enum OrderStore {
     static func load(_ db: PostgresConnection, id: UUID) throws -> OrderRecord? {
@@ -224,8 +224,10 @@ enum OrderStore {
     }
 
     /// The state changes of the orders written: their `order_events` rows and their `trade-events`
-    /// messages (in the outbox), in ONE statement for all of them — the order path's statements are
-    /// its bottleneck. Events get ids in the given order (orders, then each order's steps). Nobody
+    /// messages, in ONE statement for all of them — the order path's statements are its bottleneck.
+    /// Events get ids in the given order (orders, then each order's steps). The messages go into ONE
+    /// outbox row for the whole transaction (a batch row, migration 0028: [key, payload] pairs in
+    /// event order), not a row per event: the relay publishes them in that order. Nobody
     /// reads its result, so it is sent with the transaction's next round trip (the COMMIT, usually):
     /// its failure still rolls the transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
@@ -253,12 +255,14 @@ enum OrderStore {
                 INSERT INTO order_events (order_id, from_state, to_state, detail)
                 SELECT order_id, from_state, to_state, detail FROM steps ORDER BY n
                 RETURNING id, order_id, from_state, to_state, detail)
-            INSERT INTO trade_event_outbox (account_id, event_key, payload)
-            SELECT o.account_id, 'order:' || e.order_id || ':' || e.id,
-                   o.common || jsonb_build_object('from', e.from_state, 'to', e.to_state)
-                     || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END
-            FROM e JOIN o_common o ON o.order_id = e.order_id ORDER BY e.id
-            ON CONFLICT (event_key) DO NOTHING
+            INSERT INTO trade_event_outbox (account_id, event_key, payload, messages)
+            SELECT NULL, 'order-events:' || min(e.id) || '-' || max(e.id),
+                   jsonb_agg(jsonb_build_array('order:' || e.order_id || ':' || e.id,
+                                               o.common || jsonb_build_object('from', e.from_state, 'to', e.to_state)
+                                                 || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END)
+                             ORDER BY e.id),
+                   count(*)
+            FROM e JOIN o_common o ON o.order_id = e.order_id HAVING count(*) > 0
             """))
     }
 

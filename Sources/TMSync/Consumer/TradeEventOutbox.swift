@@ -4,10 +4,15 @@ import TMCore
 import TMPostgres
 import TMQueue
 
-/// The `trade-events` outbox (`trade_event_outbox`): events a sync wrote in its own transaction,
-/// published after it commits.
+/// The `trade-events` outbox (`trade_event_outbox`): events a sync (or the order path) wrote in its
+/// own transaction, published after it commits. A row holds one message, or — the order path's,
+/// migration 0028 — all the messages of one transaction in commit order (a batch row).
 ///
 /// Guarantees:
+/// - every committed message is published at least once, never an uncommitted one; rows are
+///   published in id order and a batch row's messages in their order, so an account's messages
+///   go out in the order their transactions wrote them; a row is deleted only once all of its
+///   messages were taken;
 /// - publishing is best effort and never fails a sync: what `trade-events` refuses (full, or Redis
 ///   unreachable) stays in the outbox, and a full queue stops the pass at its first refusal instead
 ///   of offering every waiting event again;
@@ -60,35 +65,60 @@ public struct TradeEventOutbox: Sendable {
         }
     }
 
-    /// Publishes up to `limit` waiting events, oldest first — one account's (after its sync) or
-    /// everyone's (`account: nil`, the drain) — and deletes what was sent. Never throws: a failure
-    /// keeps the events for the next pass.
+    /// Publishes about `limit` waiting events, oldest first — one account's (after its sync) or
+    /// everyone's (`account: nil`, the drain) — and deletes the outbox rows all of whose messages
+    /// were sent. Rows are read whole (a batch row of the order path carries a transaction's
+    /// messages, migration 0028): a pass reads rows until `limit` messages are reached, so it may
+    /// publish a batch row's worth more. An account's pass also takes the batch rows (they carry
+    /// no single account, and may hold this account's events written before its own rows). Never
+    /// throws: a failure keeps the events for the next pass.
     @discardableResult
     public func publish(account: UUID?, limit: Int = 5_000, logger: Logger) async -> Report {
         var report = Report()
         do {
             var filter: PostgresQuery = ""
-            if let account { filter = "WHERE account_id = \(account)" }
+            if let account { filter = "WHERE account_id = \(account) OR account_id IS NULL" }
+            // The first rows holding `limit` messages (each row holds one at least, so the first
+            // `limit` rows are enough), then their messages in order.
             let rows = try await pool.query("""
-                SELECT id, event_key, payload::text AS payload FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)
+                WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
+                taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
+                          WHERE before < \(limit))
+                SELECT o.id, m.event_key, m.payload::text AS payload
+                FROM trade_event_outbox o JOIN taken USING (id) CROSS JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m
+                ORDER BY o.id, m.n
                 """).rows
+            // Each outbox row with its messages, in order.
+            var waiting: [(id: Int64, messages: [OutgoingMessage])] = []
+            for row in rows {
+                let id = try row.decode("id", as: Int64.self)
+                let message = OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
+                if waiting.last?.id == id { waiting[waiting.count - 1].messages.append(message) } else { waiting.append((id, [message])) }
+            }
             var index = 0
-            while index < rows.count {
-                let part = rows[index..<min(index + chunk, rows.count)]
-                index += part.count
-                let messages = try part.map { row in
-                    OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
-                }
-                let results = try await producer.enqueueBatch(queue, messages)
+            while index < waiting.count {
+                // Whole rows per round trip, up to `chunk` messages (a larger row goes alone): a row
+                // is deleted only when every one of its messages was taken.
+                var end = index + 1, count = waiting[index].messages.count
+                while end < waiting.count, count + waiting[end].messages.count <= chunk { count += waiting[end].messages.count; end += 1 }
+                let part = waiting[index..<end]
+                index = end
+                let results = try await producer.enqueueBatch(queue, part.flatMap(\.messages))
                 var sent: [Int64] = []
-                for (row, result) in zip(part, results) {
-                    switch result {
-                    case .success: sent.append(try row.decode("id", as: Int64.self))
-                    case .failure(let error): if report.refusal == nil { report.refusal = "\(error)" }
+                var offset = results.startIndex
+                for row in part {
+                    let taken = results[offset..<offset + row.messages.count]
+                    offset += row.messages.count
+                    if let refusal = taken.lazy.compactMap({ result -> String? in
+                        if case .failure(let error) = result { return "\(error)" } else { return nil }
+                    }).first {
+                        if report.refusal == nil { report.refusal = refusal }
+                    } else {
+                        sent.append(row.id)
+                        report.published += row.messages.count
                     }
                 }
                 try await delete(sent)
-                report.published += sent.count
                 // A refusing queue (full) refuses the rest too: leave them for a later pass.
                 if report.refusal != nil { break }
             }
@@ -137,10 +167,14 @@ public struct TradeEventOutbox: Sendable {
             try db.query("""
                 WITH dropped AS (
                   DELETE FROM trade_event_outbox WHERE created_at < now() - \(retentionMs)::bigint * interval '1 millisecond'
-                  RETURNING account_id, created_at
+                  RETURNING account_id, event_key, payload, created_at
+                ), messages AS (
+                  -- a batch row's messages each count for their own account
+                  SELECT coalesce(d.account_id, (m.payload ->> 'account_id')::uuid) AS account_id, d.created_at
+                  FROM dropped d CROSS JOIN LATERAL tm_outbox_messages(d.event_key, d.payload) AS m
                 ), counted AS (
                   INSERT INTO trade_event_outbox_drops (account_id, dropped, oldest_event, newest_event, reason)
-                  SELECT account_id, count(*), min(created_at), max(created_at), \(reason) FROM dropped GROUP BY account_id
+                  SELECT account_id, count(*), min(created_at), max(created_at), \(reason) FROM messages GROUP BY account_id
                   RETURNING dropped
                 )
                 SELECT coalesce(sum(dropped), 0)::int AS dropped FROM counted
@@ -185,7 +219,7 @@ public struct TradeEventOutbox: Sendable {
     public static func status(_ db: PostgresConnection, droppedSince: Duration = .seconds(86_400)) throws -> Status {
         let sinceMs = droppedSince.milliseconds
         let row = try db.query("""
-            SELECT (SELECT count(*) FROM trade_event_outbox)::int AS waiting,
+            SELECT (SELECT coalesce(sum(messages), 0) FROM trade_event_outbox)::int AS waiting,
                    (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM trade_event_outbox) AS oldest,
                    (SELECT coalesce(sum(dropped), 0) FROM trade_event_outbox_drops
                      WHERE at > now() - \(sinceMs)::bigint * interval '1 millisecond')::int AS dropped
