@@ -14,10 +14,10 @@
 //    the second half): latency from just before the tick's XADD to its notification row's
 //    created_at (Postgres now() of the firing transaction), p50/p99.
 //
-// --sender process (the default since session 16): the ticks are enqueued by a process of its own
-// (this binary with `--role sender`), as market-data enqueues from its own process in production;
-// `inline`: by this process, beside the dispatcher (the first mode; on two cores the sender then
-// delays the dispatcher's tasks). CPU per tick is reported per process: sender, dispatcher,
+// --sender inline (the default, the first mode): the ticks are enqueued by this process, beside the
+// dispatcher; `process`: by a process of its own (this binary with `--role sender`), as market-data
+// enqueues from its own process in production (on this 2-core machine its p99 came out higher, not
+// lower: PROFILE.md, session 16). CPU per tick is reported per process: sender, dispatcher,
 // evaluators, Redis, and the bench database's Postgres backends.
 //
 // Each symbol's alerts: 1 probe ABOVE 600, 29 ABOVE 1001..1029, 30 BELOW 1..30, 15 CROSS_UP 801..815,
@@ -67,7 +67,7 @@ enum AlertBench {
         let seconds = Double(option("--seconds", "4"))!
         let directTicks = Int(option("--direct", "200000"))!
         let jsonPath = option("--json", "bench-results/alerts.json")
-        let senderMode = option("--sender", "process")
+        let senderMode = option("--sender", "inline")
         guard senderMode == "process" || senderMode == "inline" else {
             FileHandle.standardError.write(Data("alert-bench: --sender process|inline\n".utf8))
             exit(2)

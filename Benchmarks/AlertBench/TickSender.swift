@@ -43,9 +43,9 @@ struct TickPlan {
     }
 }
 
-/// Sends the bench's ticks on `market-ticks`, in this process (`--sender inline`, the first mode)
-/// or as a process of its own (`--sender process`): in production market-data enqueues from its own
-/// process, and on two cores a sender in the dispatcher's process delays the dispatcher's tasks.
+/// Sends the bench's ticks on `market-ticks`, in this process (`--sender inline`, the default) or as
+/// a process of its own (`--sender process`): in production market-data enqueues from its own
+/// process, and a sender in the dispatcher's process shares its cooperative threads.
 enum TickSender {
     static let queue = "market-ticks"
 
