@@ -160,12 +160,15 @@ public final class PriceAlertEvaluator: Sendable {
                     WHERE a.id = v.id AND \(fragment: PriceAlertRules.firable(now: now))
                     RETURNING a.id, a.fire_count
                     """).rows
+                var won: [(id: UUID, notification: NewNotification)] = []
                 for row in rows {
                     let id: UUID = try row.decode("id")
                     guard let hit = byID[id] else { continue }
-                    let notification = try NotificationOutbox.insert(db, Self.notification(hit, fireCount: try row.decode("fire_count")))
-                    fired.append(FiredAlert(id: id, notification: notification))
+                    won.append((id, Self.notification(hit, fireCount: try row.decode("fire_count"))))
                 }
+                // One statement for all the winners' notifications, not a round trip each.
+                let inserted = try NotificationOutbox.insertAll(db, won.map(\.notification))
+                fired = zip(won, inserted).map { FiredAlert(id: $0.id, notification: $1) }
             }
             if !seen.isEmpty {
                 let ids = PostgresArrayText.uuids(seen.map(\.key))

@@ -3,7 +3,7 @@
 // 100,000 active alerts over 1,000 symbols.
 //
 //   alert-bench [--symbols 1000] [--per-symbol 100] [--ticks 200000] [--rate 5000] [--seconds 4]
-//               [--direct 200000] [--json bench-results/alerts.json]
+//               [--direct 200000] [--sender process|inline] [--json bench-results/alerts.json]
 //
 // 1. direct: the evaluator alone, in this process (PriceAlertEvaluator.evaluate, batches of 100
 //    ticks, no queue): ticks/s of the in-memory index when nothing fires — the evaluator's ceiling;
@@ -13,6 +13,12 @@
 //    600, one per symbol, among the 100; probes on the first half of the symbols, the other ticks on
 //    the second half): latency from just before the tick's XADD to its notification row's
 //    created_at (Postgres now() of the firing transaction), p50/p99.
+//
+// --sender inline (the default, the first mode): the ticks are enqueued by this process, beside the
+// dispatcher; `process`: by a process of its own (this binary with `--role sender`), as market-data
+// enqueues from its own process in production (on this 2-core machine its p99 came out higher, not
+// lower: PROFILE.md, session 16). CPU per tick is reported per process: sender, dispatcher,
+// evaluators, Redis, and the bench database's Postgres backends.
 //
 // Each symbol's alerts: 1 probe ABOVE 600, 29 ABOVE 1001..1029, 30 BELOW 1..30, 15 CROSS_UP 801..815,
 // 15 CROSS_DOWN 101..115, 10 CHANGE_PERCENT 50..59; the background ticks move between 490 and 510
@@ -51,6 +57,7 @@ func wallMillis() -> Double { Date().timeIntervalSince1970 * 1000 }
 @main
 enum AlertBench {
     static func main() async throws {
+        if option("--role", "") == "sender" { try await TickSender.child() }
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
         let symbols = Int(option("--symbols", "1000"))!
@@ -60,6 +67,11 @@ enum AlertBench {
         let seconds = Double(option("--seconds", "4"))!
         let directTicks = Int(option("--direct", "200000"))!
         let jsonPath = option("--json", "bench-results/alerts.json")
+        let senderMode = option("--sender", "inline")
+        guard senderMode == "process" || senderMode == "inline" else {
+            FileHandle.standardError.write(Data("alert-bench: --sender process|inline\n".utf8))
+            exit(2)
+        }
         let environment = TMEnvironment.current()
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("alert-evaluator").path
@@ -74,7 +86,6 @@ enum AlertBench {
         let db = try PostgresConnection(configuration: database.configuration)
         defer { db.close() }
         try db.execute("INSERT INTO users (email) SELECT 'alert-bench-' || g || '@test.local' FROM generate_series(1, 100) g")
-        let name = { (i: Int) in String(format: "S%04d", i) }
         // Alert j (0..<perSymbol) of symbol i: the layout in the header.
         try db.execute("""
             INSERT INTO price_alerts (user_id, symbol, exchange, condition, threshold)
@@ -100,15 +111,9 @@ enum AlertBench {
         let manifest = try shipped.manifest("alert-evaluator")
         let ticksQueue = try catalog.manifest("market-ticks")
         print("alert-bench: \(alertCount) active alerts over \(symbols) symbols; alert-evaluator warm, batch \(manifest.batchSize)/\(DurationText.format(manifest.batchWindow)), "
-              + "reserved concurrency \(manifest.reservedConcurrency); Postgres \(database.configuration.host):\(database.configuration.port), Redis db 11; load \(loadAverage())")
+              + "reserved concurrency \(manifest.reservedConcurrency); sender \(senderMode == "process" ? "in a process of its own" : "in this process"); Postgres \(database.configuration.host):\(database.configuration.port), Redis db 11; load \(loadAverage())")
 
-        var sequence = Int64(Date().timeIntervalSince1970 * 1000)
-        func tick(_ symbol: Int, _ price: String) -> PriceTick {
-            sequence += 1
-            return PriceTick(symbol: name(symbol), exchange: "NSE", price: DecimalText.parse(price)!, previousClose: 500, source: "bench", atMs: sequence)
-        }
-        /// A background tick: 490..510, hits nothing.
-        func background(_ i: Int) -> PriceTick { tick(i % symbols, "\(490 + (i * 7919) % 21).\(i % 100)") }
+        var plan = TickPlan(symbols: symbols, sequence: Int64(Date().timeIntervalSince1970 * 1000))
 
         var figures: [Figure] = []
 
@@ -119,7 +124,7 @@ enum AlertBench {
             let loadStart = ContinuousClock.now
             try await evaluator.loadAll()
             let loadSeconds = (ContinuousClock.now - loadStart).seconds
-            let batches = (0..<(directTicks / 100)).map { b in (0..<100).map { background(b * 100 + $0) } }
+            let batches = (0..<(directTicks / 100)).map { b in (0..<100).map { plan.background(b * 100 + $0) } }
             let start = ContinuousClock.now
             var fired = 0
             for batch in batches { fired += try await evaluator.evaluate(batch).fired }
@@ -157,34 +162,47 @@ enum AlertBench {
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
-        // The ticks' JSON is built before the clock starts: the market-data service, not the queue
-        // path, pays it in production, and on this 2-core machine the bench's own encoding competed
-        // with the path it measures. Only `enqueueBatch` is timed.
-        func message(_ tick: PriceTick) -> OutgoingMessage { OutgoingMessage(payload: Array(tick.json.text.utf8)) }
-        func send(_ messages: [OutgoingMessage]) async throws {
-            for result in try await producer.enqueueBatch("market-ticks", messages) { _ = try result.get() }
+        func send(_ messages: [OutgoingMessage]) async throws { try await TickSender.send(producer, messages) }
+        /// A sender process for the next phase, its ticks built and connected (the clock not started);
+        /// it continues this process's tick sequence.
+        func senderProcess(_ phase: String, count: Int) throws -> TickSender.Process {
+            let process = try TickSender.Process(phase: phase, count: count, rate: rate, symbols: symbols, sequence: plan.sequence, environment: base)
+            plan.sequence += Int64(count) + 1
+            return process
         }
+        let postgresDatabase = database.configuration.database
         // Warm-up: every process loads its index (the first invocation of each).
         let warmStart = ContinuousClock.now
         for round in 0..<20 {
-            try await send((0..<(manifest.reservedConcurrency * 100)).map { message(background(round * 1000 + $0)) })
+            try await send((0..<(manifest.reservedConcurrency * 100)).map { TickPlan.message(plan.background(round * 1000 + $0)) })
             try await drained(timeout: .seconds(120))
         }
         let warmSeconds = (ContinuousClock.now - warmStart).seconds
 
         // --- 2. drain.
         do {
-            let ticks = (0..<drainTicks).map { message(background(1_000_000 + $0)) }
-            let cpuBefore = try await CPUTimes.now(redis: redis)
+            let sender = senderMode == "process" ? try senderProcess("drain", count: drainTicks) : nil
+            let ticks = sender == nil ? plan.drainTicks(drainTicks) : []
+            let cpuBefore = try await CPUTimes.now(redis: redis, sender: sender?.pid, database: postgresDatabase)
             let start = ContinuousClock.now
-            for chunk in stride(from: 0, to: ticks.count, by: 1000) { try await send(Array(ticks[chunk..<min(chunk + 1000, ticks.count)])) }
-            let enqueued = (ContinuousClock.now - start).seconds
+            let enqueued: Double
+            var senderCPU = 0.0
+            if let sender {
+                sender.go()
+                let lines = try await sender.finish(last: "drain")
+                senderCPU = TickSender.Process.cpu(lines)
+                enqueued = Double(lines.last!.split(separator: " ")[1])!
+            } else {
+                enqueued = try await TickSender.drain(producer, ticks)
+            }
             let left = try await backlog()
             let leftAt = ContinuousClock.now
             try await drained(timeout: .seconds(600))
             let elapsed = (ContinuousClock.now - start).seconds
             let tail = (ContinuousClock.now - leftAt).seconds
-            let cpu = try await CPUTimes.now(redis: redis).minus(cpuBefore).perTick(drainTicks)
+            var used = try await CPUTimes.now(redis: redis, sender: sender?.pid, database: postgresDatabase).minus(cpuBefore)
+            used.sender = senderCPU
+            let cpu = used.perTick(drainTicks)
             let failed = dispatcher.outcomes.values.flatMap { $0 }.filter { $0.key != .ok }.map(\.value).reduce(0, +)
             figures.append(Figure(name: "drain through queue + dispatcher + warm evaluator", ticks: drainTicks, ticksPerSecond: Double(drainTicks) / elapsed,
                                   offeredPerSecond: nil, fired: 0, p50Millis: nil, p99Millis: nil, p999Millis: nil, maxMillis: nil,
@@ -197,36 +215,31 @@ enum AlertBench {
         // --- 3. latency at a steady rate, probes firing.
         do {
             let count = Int(rate * seconds)
-            // Built before the clock starts (see `message`): probes on the first half of the symbols,
-            // background ticks on the other half (a later tick of the probe's symbol in the same
-            // batch would be its latest price).
-            var probes = 0
-            let paced: [(message: OutgoingMessage, probe: String?)] = (0..<count).map { i in
-                if i % 20 == 0 && probes < symbols / 2 {
-                    probes += 1
-                    return (message(tick(probes - 1, "600.5")), name(probes - 1))
+            let sender = senderMode == "process" ? try senderProcess("paced", count: count) : nil
+            var paced = TickSender.Paced()
+            let probes: Int
+            var senderCPU = 0.0
+            let cpuBefore = try await CPUTimes.now(redis: redis, sender: sender?.pid, database: postgresDatabase)
+            if let sender {
+                probes = min(symbols / 2, (count + 19) / 20)
+                sender.go()
+                let lines = try await sender.finish(last: "paced")
+                senderCPU = TickSender.Process.cpu(lines)
+                for line in lines {
+                    let fields = line.split(separator: " ")
+                    if fields[0] == "probe" { paced.probeSent[String(fields[1])] = Double(fields[2])! }
+                    if fields[0] == "paced" { (paced.offered, paced.maxBehindMillis) = (Double(fields[1])!, Double(fields[2])!) }
                 }
-                return (message(tick(symbols / 2 + i % (symbols - symbols / 2), "\(490 + (i * 7919) % 21).\(i % 100)")), nil)
+            } else {
+                let ticks = plan.pacedTicks(count)
+                probes = ticks.probes
+                paced = try await TickSender.paced(producer, ticks.ticks, rate: rate)
             }
-            var sent: [String: Double] = [:]  // symbol → enqueue time of its probe
-            let clock = ContinuousClock()
-            let started = clock.now
-            var maxBehind = Duration.zero
-            var index = 0
-            // In slices of 5 ms (each one enqueueBatch), so the sender keeps up with the rate.
-            let slice = 0.005
-            while index < count {
-                let due = started + .nanoseconds(Int64(Double(index) / rate * 1e9))
-                let now = clock.now
-                if due > now { try await Task.sleep(until: due, clock: clock) } else { maxBehind = max(maxBehind, now - due) }
-                let end = min(count, index + max(1, Int(rate * slice)))
-                let at = wallMillis()
-                for item in paced[index..<end] { if let symbol = item.probe { sent[symbol] = at } }
-                try await send(paced[index..<end].map(\.message))
-                index = end
-            }
-            let offered = Double(count) / (clock.now - started).seconds
+            let sent = paced.probeSent
             try await drained(timeout: .seconds(120))
+            var used = try await CPUTimes.now(redis: redis, sender: sender?.pid, database: postgresDatabase).minus(cpuBefore)
+            used.sender = senderCPU
+            let cpu = used.perTick(count)
             var rows: [PostgresRow] = []
             for _ in 0..<100 {
                 rows = try db.query("""
@@ -242,9 +255,10 @@ enum AlertBench {
                 if let start = sent[symbol] { histogram.record(millis: at - start) }
             }
             figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → notification row", rate), ticks: count, ticksPerSecond: nil,
-                                  offeredPerSecond: offered, fired: rows.count, p50Millis: histogram.millis(atPercentile: 50),
+                                  offeredPerSecond: paced.offered, fired: rows.count, p50Millis: histogram.millis(atPercentile: 50),
                                   p99Millis: histogram.millis(atPercentile: 99), p999Millis: histogram.millis(atPercentile: 99.9), maxMillis: histogram.maxMillis,
-                                  note: String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, maxBehind.seconds * 1000)))
+                                  note: String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, paced.maxBehindMillis)
+                                      + "; " + cpu.text))
         }
         dispatcher.stop()
         _ = try? await dispatching.value
@@ -277,16 +291,29 @@ enum AlertBench {
     /// shared machine the CPU a tick costs is steadier than the wall-clock rate, and it says which
     /// part bounds the rate: the cores divided by the CPU per tick is what the path could carry.
     struct CPUTimes {
+        /// The dispatcher (and, with `--sender inline`, the sender).
         var bench: Double
+        /// A sender process of its own (`--sender process`): what it reported for its run.
+        var sender = 0.0
         var evaluators: Double
         var redis: Double
+        /// The backends of the bench's database (the evaluators' connections).
+        var postgres = 0.0
 
-        static func now(redis client: RedisClient) async throws -> CPUTimes {
+        /// `sender`: the sender process, left out of the children (it reports its own CPU).
+        static func now(redis client: RedisClient, sender: Int32?, database: String) async throws -> CPUTimes {
             let me = getpid()
             var evaluators = 0.0
+            var postgres = 0.0
+            let marker = Array(" \(database) ".utf8)
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-                guard let pid = Int32(entry), let (parent, seconds) = procStat(pid), parent == me else { continue }
-                evaluators += seconds
+                guard let pid = Int32(entry), pid != sender, let (parent, seconds) = procStat(pid) else { continue }
+                if parent == me {
+                    evaluators += seconds
+                } else if let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), command.starts(with: Array("postgres: ".utf8)),
+                          Array(command).firstRange(of: marker) != nil {
+                    postgres += seconds
+                }
             }
             let info = try await client.send("INFO", "cpu").string ?? ""
             let redis = info.split(whereSeparator: \.isNewline).reduce(0.0) { total, line in
@@ -294,8 +321,11 @@ enum AlertBench {
                 guard parts.count == 2, parts[0] == "used_cpu_sys" || parts[0] == "used_cpu_user" else { return total }
                 return total + (Double(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0)
             }
-            return CPUTimes(bench: procStat(me)?.seconds ?? 0, evaluators: evaluators, redis: redis)
+            return CPUTimes(bench: procStat(me)?.seconds ?? 0, evaluators: evaluators, redis: redis, postgres: postgres)
         }
+
+        /// This process's CPU seconds so far.
+        static var own: Double { procStat(getpid())?.seconds ?? 0 }
 
         /// (parent pid, utime + stime in seconds) from /proc/<pid>/stat.
         static func procStat(_ pid: Int32) -> (parent: Int32, seconds: Double)? {
@@ -307,20 +337,23 @@ enum AlertBench {
         }
 
         func minus(_ earlier: CPUTimes) -> CPUTimes {
-            CPUTimes(bench: bench - earlier.bench, evaluators: evaluators - earlier.evaluators, redis: redis - earlier.redis)
+            CPUTimes(bench: bench - earlier.bench, sender: sender - earlier.sender, evaluators: evaluators - earlier.evaluators,
+                     redis: redis - earlier.redis, postgres: postgres - earlier.postgres)
         }
 
         /// In microseconds per tick.
         func perTick(_ ticks: Int) -> CPUTimes {
             let scale = 1e6 / Double(max(ticks, 1))
-            return CPUTimes(bench: bench * scale, evaluators: evaluators * scale, redis: redis * scale)
+            return CPUTimes(bench: bench * scale, sender: sender * scale, evaluators: evaluators * scale, redis: redis * scale, postgres: postgres * scale)
         }
 
+        /// (Postgres is left out of the total, to compare with the figures before it was counted.)
         var text: String {
-            let total = bench + evaluators + redis
+            let total = bench + sender + evaluators + redis
             let cores = Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-            return String(format: "CPU per tick: sender + dispatcher %.1f µs, evaluators %.1f µs, Redis %.1f µs, total %.1f µs (%d cores carry %.0f ticks/s at that cost)",
-                          bench, evaluators, redis, total, Int(cores), cores / total * 1e6)
+            return String(format: "CPU per tick: sender %@%.1f µs, dispatcher %.1f µs, evaluators %.1f µs, Redis %.1f µs, total %.1f µs "
+                          + "(%d cores carry %.0f ticks/s at that cost); Postgres backends %.1f µs",
+                          sender == 0 ? "in the dispatcher's process, " : "", sender, bench, evaluators, redis, total, Int(cores), cores / total * 1e6, postgres)
         }
     }
 
