@@ -222,11 +222,13 @@ public final class HTTPClient {
         transfer.connectionGuard = request.connectionGuard
         set(tm_curl_setopt_prereq_callback(handle, { userdata, peer, _, _, _ in
             let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
-            // A reused connection was opened by an earlier request (perhaps unguarded): check its peer too.
+            // A connection this transfer did not open at the guarded socket is a kept-alive one an earlier
+            // request (perhaps unguarded) opened: check its peer before writing on it.
             if transfer.connectionGuard != nil {
                 var bytes = [UInt8](repeating: 0, count: 16)
                 let count = peer.map { tm_parse_ip($0, &bytes) } ?? 0
-                if transfer.refuses(Array(bytes.prefix(Int(count)))) { return 1 }  // CURL_PREREQFUNC_ABORT
+                let address = Array(bytes.prefix(Int(count)))
+                if !transfer.allowedAtSocket.contains(address) && transfer.refuses(address, keptAlive: true) { return 1 }  // CURL_PREREQFUNC_ABORT
             }
             transfer.attempts += 1
             if transfer.attempts > 1 && !transfer.allowsRetry {
@@ -246,7 +248,10 @@ public final class HTTPClient {
                 }
                 var bytes = [UInt8](repeating: 0, count: 16)
                 let count = tm_curl_sockaddr_bytes(address, &bytes)
-                return transfer.refuses(Array(bytes.prefix(Int(count)))) ? -1 : tm_curl_open_socket(address)
+                let peer = Array(bytes.prefix(Int(count)))
+                if transfer.refuses(peer) { return -1 }  // CURL_SOCKET_BAD: no connection at all
+                transfer.allowedAtSocket.append(peer)
+                return tm_curl_open_socket(address)
             }))
             set(tm_curl_setopt_ptr(handle, CURLOPT_OPENSOCKETDATA, context))
         }
@@ -361,12 +366,14 @@ private final class Transfer {
     /// Set for a guarded request; `refusal` says why the guard stopped a connection.
     var connectionGuard: ConnectionGuard?
     var refusal: String?
+    /// Peers the guard allowed at the socket in this transfer (their connections need no second look).
+    var allowedAtSocket: [[UInt8]] = []
 
     init(maxBytes: Int) { self.maxBytes = maxBytes }
 
     /// Whether the guard refuses the peer `address` (4 or 16 bytes; anything else is refused), noting
     /// why; an allowed address clears an earlier refusal (libcurl tries a host's addresses in turn).
-    func refuses(_ address: [UInt8]) -> Bool {
+    func refuses(_ address: [UInt8], keptAlive: Bool = false) -> Bool {
         guard let connectionGuard else { return false }
         let reason = address.count == 4 || address.count == 16
             ? connectionGuard.refusal(address) : "an address of an unknown family"
@@ -374,7 +381,7 @@ private final class Transfer {
             refusal = nil  // the error then is about the allowed address (e.g. it refused the connection)
             return false
         }
-        refusal = "connection to \(ConnectionGuard.text(address)) refused: \(reason)"
+        refusal = "\(keptAlive ? "kept-alive connection" : "connection") to \(ConnectionGuard.text(address)) refused: \(reason)"
         return true
     }
 

@@ -33,6 +33,7 @@ final class GuardProbe: @unchecked Sendable {
                                                           connectionGuard: probe.connectionGuard)) }
         let refused = try #require(error)
         #expect(isNotSent(refused) && refused.kind == .addressRefused, "\(refused)")
+        // Refused at the socket, before any connection (not on a connection libcurl opened anyway).
         #expect(refused.failure.message == "connection to 127.0.0.1 refused: not allowed here", "\(refused)")
         #expect(!refused.description.contains("SECRETtoken"))
         #expect(probe.seen == [[127, 0, 0, 1]])
@@ -71,6 +72,7 @@ final class GuardProbe: @unchecked Sendable {
         let error = try #require(failure { try client.send(HTTPRequest(.post, server.baseURL + "/second", body: .json(Data("{}".utf8)),
                                                                         connectionGuard: probe.connectionGuard)) })
         #expect(isNotSent(error) && error.kind == .addressRefused, "\(error)")
+        #expect(error.failure.message == "kept-alive connection to 127.0.0.1 refused: not allowed here", "\(error)")
         #expect(server.requests.map(\.path) == ["/first"])
         // The same client still works for unguarded requests afterwards.
         #expect(try client.send(HTTPRequest(.get, server.baseURL + "/third")).status == 200)
