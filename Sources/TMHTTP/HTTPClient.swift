@@ -20,6 +20,8 @@ enum CurlGlobal {
 /// - Any status is a response; only transport failures throw, as `HTTPClientError`, classified into
 ///   "certainly not sent" and "may have reached the server".
 /// - Only `http` and `https` URLs are accepted, also for redirects.
+/// - A request with a `ConnectionGuard` connects only to addresses the guard allows, checked on the
+///   socket libcurl is about to connect and on a reused connection's peer, and never via a proxy.
 ///
 /// Not thread-safe: use one instance from one thread at a time (a libcurl easy handle must never be
 /// used concurrently). `send` blocks; from async code use `AsyncHTTPClient`, which owns its
@@ -141,9 +143,11 @@ public final class HTTPClient {
         if let ca = configuration.caBundlePath { set(tm_curl_setopt_string(handle, CURLOPT_CAINFO, ca)) }
         set(tm_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent))
         set(tm_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
-        switch configuration.proxy {
+        switch request.connectionGuard == nil ? configuration.proxy : .none {
         case .environment: break
-        case .none: set(tm_curl_setopt_string(handle, CURLOPT_PROXY, ""))  // "" disables env proxies
+        case .none:
+            set(tm_curl_setopt_string(handle, CURLOPT_PROXY, ""))  // "" disables env proxies
+            set(tm_curl_setopt_string(handle, CURLOPT_NOPROXY, "*"))
         case .url(let proxy): set(tm_curl_setopt_string(handle, CURLOPT_PROXY, proxy))
         }
         let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
@@ -215,8 +219,17 @@ public final class HTTPClient {
         // the caller decide (the error is `.outcomeUnknown`). The callback also tells us precisely
         // whether sending ever began.
         transfer.allowsRetry = request.method.isIdempotent
-        set(tm_curl_setopt_prereq_callback(handle, { userdata, _, _, _, _ in
+        transfer.connectionGuard = request.connectionGuard
+        set(tm_curl_setopt_prereq_callback(handle, { userdata, peer, _, _, _ in
             let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            // A connection this transfer did not open at the guarded socket is a kept-alive one an earlier
+            // request (perhaps unguarded) opened: check its peer before writing on it.
+            if transfer.connectionGuard != nil {
+                var bytes = [UInt8](repeating: 0, count: 16)
+                let count = peer.map { tm_parse_ip($0, &bytes) } ?? 0
+                let address = Array(bytes.prefix(Int(count)))
+                if !transfer.allowedAtSocket.contains(address) && transfer.refuses(address, keptAlive: true) { return 1 }  // CURL_PREREQFUNC_ABORT
+            }
             transfer.attempts += 1
             if transfer.attempts > 1 && !transfer.allowsRetry {
                 transfer.refusedRetry = true
@@ -225,6 +238,23 @@ public final class HTTPClient {
             return 0  // CURL_PREREQFUNC_OK
         }))
         set(tm_curl_setopt_ptr(handle, CURLOPT_PREREQDATA, context))
+        if request.connectionGuard != nil {
+            // Every socket libcurl connects passes here with its peer address, after libcurl's own look-up.
+            set(tm_curl_setopt_opensocket_callback(handle, { userdata, purpose, address in
+                let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+                guard purpose == CURLSOCKTYPE_IPCXN, let address else {
+                    transfer.refusal = "a socket of another kind than a connection"
+                    return -1  // CURL_SOCKET_BAD
+                }
+                var bytes = [UInt8](repeating: 0, count: 16)
+                let count = tm_curl_sockaddr_bytes(address, &bytes)
+                let peer = Array(bytes.prefix(Int(count)))
+                if transfer.refuses(peer) { return -1 }  // CURL_SOCKET_BAD: no connection at all
+                transfer.allowedAtSocket.append(peer)
+                return tm_curl_open_socket(address)
+            }))
+            set(tm_curl_setopt_ptr(handle, CURLOPT_OPENSOCKETDATA, context))
+        }
 
         guard setupError == CURLE_OK else {
             throw .notSent(.init(kind: .invalidRequest, curlCode: Int(setupError.rawValue),
@@ -241,6 +271,12 @@ public final class HTTPClient {
                 startTransferMicros: getOffT(CURLINFO_STARTTRANSFER_TIME_T),
                 attempts: transfer.attempts
             )
+            if let refusal = transfer.refusal {
+                // Refused before writing on any connection: nothing was sent (unless an earlier hop of a redirect was).
+                let failure = HTTPClientError.Failure(kind: .addressRefused, curlCode: Int(code.rawValue), message: refusal,
+                                                      method: request.method, url: redacted)
+                throw transfer.attempts == 0 ? .notSent(failure) : .outcomeUnknown(failure)
+            }
             if transfer.refusedRetry {
                 throw .outcomeUnknown(.init(kind: .connectionLost, curlCode: Int(code.rawValue),
                                             message: "connection closed before a response; \(request.method.rawValue) not re-sent automatically",
@@ -327,8 +363,27 @@ private final class Transfer {
     var attempts = 0
     var allowsRetry = true
     var refusedRetry = false
+    /// Set for a guarded request; `refusal` says why the guard stopped a connection.
+    var connectionGuard: ConnectionGuard?
+    var refusal: String?
+    /// Peers the guard allowed at the socket in this transfer (their connections need no second look).
+    var allowedAtSocket: [[UInt8]] = []
 
     init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    /// Whether the guard refuses the peer `address` (4 or 16 bytes; anything else is refused), noting
+    /// why; an allowed address clears an earlier refusal (libcurl tries a host's addresses in turn).
+    func refuses(_ address: [UInt8], keptAlive: Bool = false) -> Bool {
+        guard let connectionGuard else { return false }
+        let reason = address.count == 4 || address.count == 16
+            ? connectionGuard.refusal(address) : "an address of an unknown family"
+        guard let reason else {
+            refusal = nil  // the error then is about the allowed address (e.g. it refused the connection)
+            return false
+        }
+        refusal = "\(keptAlive ? "kept-alive connection" : "connection") to \(ConnectionGuard.text(address)) refused: \(reason)"
+        return true
+    }
 
     func headerLine(_ bytes: UnsafeRawBufferPointer) {
         // The line ending: CR and LF are Characters of their own (or CRLF together), so dropping

@@ -29,6 +29,8 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case connectionLost
         /// The response body exceeded `Configuration.maxResponseBytes`.
         case responseTooLarge
+        /// The request's `ConnectionGuard` refused the address libcurl was about to talk to.
+        case addressRefused
         case other
     }
 

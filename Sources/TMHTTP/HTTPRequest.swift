@@ -62,6 +62,8 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     public var timeout: Duration?
     /// Limit for establishing the connection (DNS, TCP, TLS); nil uses the client's default.
     public var connectTimeout: Duration?
+    /// Checks every peer address at connect time (and no proxy is used); nil connects anywhere.
+    public var connectionGuard: ConnectionGuard?
 
     public init(
         _ method: HTTPMethod,
@@ -69,7 +71,8 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         headers: [(name: String, value: String)] = [],
         body: Body = .none,
         timeout: Duration? = nil,
-        connectTimeout: Duration? = nil
+        connectTimeout: Duration? = nil,
+        connectionGuard: ConnectionGuard? = nil
     ) {
         self.method = method
         self.url = url
@@ -77,6 +80,7 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         self.body = body
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.connectionGuard = connectionGuard
     }
 
     /// Appends a header (duplicates are kept, as HTTP allows).

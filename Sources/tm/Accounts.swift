@@ -189,15 +189,18 @@ struct Accounts: AsyncParsableCommand {
     struct RotateKey: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-key",
-            abstract: "Re-seal every credential under the current TM_SECRET_KEY.",
+            abstract: "Re-seal every credential and notification channel secret under the current TM_SECRET_KEY.",
             discussion: "Set the new key as TM_SECRET_KEY and the old one in TM_SECRET_KEYS_PREVIOUS, run this, then drop the old key.")
 
         func run() throws {
             let (db, environment) = try database()
             defer { db.close() }
             let keyring = try SecretKeyring.fromEnvironment(environment)
-            let (accounts, values) = try AccountAdministration.rotateKey(db, keyring: keyring)
-            print("re-sealed \(values) credential(s) of \(accounts) account(s) under key \(keyring.current.id)")
+            let rotation = try AccountAdministration.rotateKey(db, keyring: keyring)
+            let channels = rotation.channels
+            print("re-sealed \(rotation.credentials) credential(s) of \(rotation.accounts) account(s) under key \(keyring.current.id); "
+                  + "notification channels: \(channels.webhookURLs) webhook URL(s), \(channels.slackURLs) Slack URL(s), "
+                  + "\(channels.signingSecrets) webhook signing secret(s)")
         }
     }
 }

@@ -9,8 +9,6 @@ import TMNotify
 /// legacy plain rows sealed on first read, and a user's URL refused when it points into a private
 /// network (SSRF) unless the deployment allows private targets.
 @Suite(.serialized) struct ChannelSealingTests {
-    let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
-
     /// Every column of the user's channels, as text.
     func channelRows(_ h: NotifierHarness) throws -> String {
         try h.db.query("""
@@ -171,13 +169,6 @@ import TMNotify
     }
 
     func runTM(_ h: NotifierHarness, _ arguments: [String], extra: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-        var environment = ProcessInfo.processInfo.environment
-        environment["TM_ENV_FILE"] = "/nonexistent"
-        environment["TM_REDIS_URL"] = try TestServers.redisURL
-        environment["TM_DATABASE_URL"] = h.database.url
-        environment["TM_QUEUES_DIR"] = TestServers.repositoryRoot.appendingPathComponent("Queues").path
-        environment.removeValue(forKey: "TM_NOTIFY_ALLOW_PRIVATE_TARGETS")
-        for (name, value) in extra { environment[name] = value }
-        return try await runProcess(tm, arguments, environment: environment)
+        try await h.runTM(arguments, extra: extra)
     }
 }

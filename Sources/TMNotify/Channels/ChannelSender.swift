@@ -100,7 +100,8 @@ enum HTTPDelivery {
             response = try await http.send(request)
         } catch {
             // The failure's own text names the method and URL (a Slack URL's path is its secret): only kind and message.
-            throw DeliveryFailure("\(error.failure.kind.rawValue): \(error.failure.message)", retryable: true)
+            // A refused address is the SSRF policy's answer, as at the check before sending: not retried.
+            throw DeliveryFailure("\(error.failure.kind.rawValue): \(error.failure.message)", retryable: error.kind != .addressRefused)
         }
         guard response.isSuccess else {
             let retryable = response.status == 408 || response.status == 425 || response.status == 429 || response.status >= 500

@@ -19,13 +19,17 @@ public enum WebhookSignature {
 
 /// Webhooks: the notification as JSON, POSTed and signed (`WebhookSignature`), with the delivery's
 /// idempotency key in `Idempotency-Key` and `X-TM-Delivery`. Any 2xx is delivered.
+/// The URL is the user's: every connection is checked by `targets.connectionGuard`.
 public struct WebhookSender: ChannelSender {
     let http: AsyncHTTPClient
+    let targets: WebhookTargets
     let timeout: Duration
     let clock: @Sendable () -> Date
 
-    public init(http: AsyncHTTPClient, timeout: Duration = .seconds(10), clock: @escaping @Sendable () -> Date = Date.init) {
+    public init(http: AsyncHTTPClient, targets: WebhookTargets, timeout: Duration = .seconds(10),
+                clock: @escaping @Sendable () -> Date = Date.init) {
         self.http = http
+        self.targets = targets
         self.timeout = timeout
         self.clock = clock
     }
@@ -39,20 +43,23 @@ public struct WebhookSender: ChannelSender {
         let request = HTTPRequest(.post, envelope.address, headers: [
             (WebhookSignature.header, WebhookSignature.value(body: body, secret: secret, timestamp: timestamp)),
             ("Idempotency-Key", envelope.idempotencyKey), ("X-TM-Delivery", envelope.idempotencyKey),
-        ], body: .json(body), timeout: timeout)
+        ], body: .json(body), timeout: timeout, connectionGuard: targets.connectionGuard)
         _ = try await HTTPDelivery.send(http, request)
         return DeliveryReceipt(providerMessageID: nil)
     }
 }
 
 /// Slack incoming webhooks: `{"text": "*title*\nbody"}` to the channel's webhook URL (the URL is
-/// the credential: it never appears in an error or a log).
+/// the credential: it never appears in an error or a log). The URL is the user's: every connection
+/// is checked by `targets.connectionGuard`.
 public struct SlackSender: ChannelSender {
     let http: AsyncHTTPClient
+    let targets: WebhookTargets
     let timeout: Duration
 
-    public init(http: AsyncHTTPClient, timeout: Duration = .seconds(10)) {
+    public init(http: AsyncHTTPClient, targets: WebhookTargets, timeout: Duration = .seconds(10)) {
         self.http = http
+        self.targets = targets
         self.timeout = timeout
     }
 
@@ -64,7 +71,7 @@ public struct SlackSender: ChannelSender {
         if let url = envelope.actionURL { text += "\n\(url)" }
         let body: JSONValue = .object([("text", .string(text))])
         let request = HTTPRequest(.post, envelope.address, headers: [("X-TM-Delivery", envelope.idempotencyKey)],
-                                  body: .json(Data(body.text.utf8)), timeout: timeout)
+                                  body: .json(Data(body.text.utf8)), timeout: timeout, connectionGuard: targets.connectionGuard)
         _ = try await HTTPDelivery.send(http, request)
         return DeliveryReceipt()
     }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import TMCore
+import TMHTTP
 
 /// Where a user-given webhook or Slack URL may point, so the notifier cannot be made to POST into
 /// the platform's own network (SSRF): `http` or `https` to a host whose every address is public —
@@ -16,13 +17,29 @@ import TMCore
 /// resolver (and so libcurl) reads them. A name that does not resolve is not refused when a channel
 /// is added; before each send (`atSend`) it must resolve, else nothing is sent and the delivery is
 /// retried (a failed look-up must never let an unchecked name through to libcurl's own look-up).
-public struct WebhookTargets: Sendable, Equatable {
+/// The look-up here gives early, clear refusals; what settles it is `connectionGuard`, which the
+/// webhook and Slack senders' requests carry: libcurl's own look-up may answer otherwise (DNS
+/// rebinding), and the address it then connects to is classified again, at the socket.
+public struct WebhookTargets: Sendable {
     public static let allowPrivateVariable = "TM_NOTIFY_ALLOW_PRIVATE_TARGETS"
 
     /// Private, loopback and link-local targets allowed (development and tests only).
     public var allowPrivate: Bool
+    /// The look-up `check` classifies by (the system's; tests answer as a rebinding DNS server would).
+    public var resolver: Resolver
 
-    public init(allowPrivate: Bool = false) { self.allowPrivate = allowPrivate }
+    public init(allowPrivate: Bool = false, resolver: Resolver = .system) {
+        self.allowPrivate = allowPrivate
+        self.resolver = resolver
+    }
+
+    /// Host name to addresses (4 or 16 bytes each; empty when it does not resolve).
+    public struct Resolver: Sendable {
+        public let resolve: @Sendable (_ host: String) -> [[UInt8]]
+        public init(resolve: @escaping @Sendable (_ host: String) -> [[UInt8]]) { self.resolve = resolve }
+        /// `getaddrinfo`, as libcurl's own look-up (so numeric spellings read alike).
+        public static let system = Resolver(resolve: WebhookTargets.resolve)
+    }
 
     /// `TM_NOTIFY_ALLOW_PRIVATE_TARGETS`: `1`/`true` allows private targets; unset, `0` or `false` refuses them.
     public static func fromEnvironment(_ env: TMEnvironment) throws(ConfigurationError) -> WebhookTargets {
@@ -61,7 +78,7 @@ public struct WebhookTargets: Sendable, Equatable {
         }
         if host == "localhost" || host.hasSuffix(".localhost") { throw refusal("a loopback address") }
         if Self.metadataNames.contains(host) { throw refusal("a cloud metadata address") }
-        let addresses = Self.resolve(host)
+        let addresses = resolver.resolve(host)
         if atSend && addresses.isEmpty {
             throw Refused(field: field, reason: "does not resolve now (host \(host)); not sent, retried later", isRetryable: true)
         }
@@ -73,37 +90,41 @@ public struct WebhookTargets: Sendable, Equatable {
     /// Cloud metadata services reached by name.
     static let metadataNames: Set<String> = ["metadata.google.internal", "metadata", "instance-data", "instance-data.ec2.internal"]
 
-    /// What kind of non-public address `bytes` (4 or 16) is; nil for a public one.
+    /// What kind of non-public address `bytes` (4 or 16) is; nil for a public one. An IPv6 address
+    /// that carries an IPv4 one (mapped, compatible, 6to4, NAT64) is refused for what it carries
+    /// when that is not public; tunnels and translators (6to4, Teredo, NAT64) are refused anyway:
+    /// their relay reaches IPv4 from wherever it sits, which may be inside the platform's network.
     static func classify(_ bytes: [UInt8]) -> String? {
-        if bytes.count == 16 {
-            let b = bytes
-            if b.allSatisfy({ $0 == 0 }) { return "the unspecified address" }
-            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "a loopback address" }
-            // An IPv4 address inside IPv6 (mapped ::ffff:a.b.c.d, or NAT64 64:ff9b::a.b.c.d) is what it carries.
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return classify(Array(b[12..<16])) }
-            if b[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return classify(Array(b[12..<16])) }
-            if b == [0xFD, 0x00, 0x0E, 0xC2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] { return "a cloud metadata address" }
-            if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return "a link-local address" }
-            if b[0] == 0xFE && b[1] & 0xC0 == 0xC0 { return "a private address" }  // site-local (deprecated)
-            if b[0] & 0xFE == 0xFC { return "a private address" }  // unique-local fc00::/7
-            if b[0] == 0xFF { return "a multicast address" }
-            return nil
+        switch bytes.count {
+        case 4: return AddressRange.first(containing: bytes, in: AddressRange.ipv4)
+        case 16:
+            let embedded = Array(bytes[12..<16])
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return classify(embedded)  // IPv4-mapped ::ffff:a.b.c.d
+            }
+            if bytes[0..<12].allSatisfy({ $0 == 0 }) {
+                if embedded == [0, 0, 0, 0] { return "the unspecified address" }
+                if embedded == [0, 0, 0, 1] { return "a loopback address" }
+                return classify(embedded) ?? "an IPv4-compatible address (deprecated)"  // ::a.b.c.d
+            }
+            if bytes[0] == 0x20 && bytes[1] == 0x02 {  // 6to4 2002:a.b.c.d::/48
+                return classify(Array(bytes[2..<6])) ?? "a 6to4 address (relayed to IPv4)"
+            }
+            if bytes[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] {  // NAT64 64:ff9b::a.b.c.d
+                return classify(embedded) ?? "a NAT64 address (translated to IPv4)"
+            }
+            return AddressRange.first(containing: bytes, in: AddressRange.ipv6)
+        default: return "an unknown kind of address"
         }
-        guard bytes.count == 4 else { return "an unknown kind of address" }
-        let (a, b, c) = (bytes[0], bytes[1], bytes[2])
-        switch a {
-        case 0: return "the unspecified address"
-        case 10: return "a private address"
-        case 127: return "a loopback address"
-        case 100 where b & 0xC0 == 64: return bytes == [100, 100, 100, 200] ? "a cloud metadata address" : "a private address"  // 100.64/10
-        case 169 where b == 254: return bytes == [169, 254, 169, 254] ? "a cloud metadata address" : "a link-local address"
-        case 172 where b & 0xF0 == 16: return "a private address"
-        case 192 where b == 168: return "a private address"
-        case 192 where b == 0 && c == 0: return "a reserved address"
-        case 198 where b & 0xFE == 18: return "a reserved address"  // benchmarking 198.18/15
-        case 224...239: return "a multicast address"
-        case 240...255: return "a reserved address"
-        default: return nil
+    }
+
+    /// The guard the notifier's HTTP requests to user-given URLs carry: the address libcurl is about
+    /// to connect to — after its own look-up, which may answer differently from `check`'s (DNS
+    /// rebinding) — must be public, unless private targets are allowed.
+    public var connectionGuard: ConnectionGuard {
+        let allowPrivate = self.allowPrivate
+        return ConnectionGuard { address in
+            allowPrivate ? nil : Self.classify(address).map { "points to \($0); webhook and Slack URLs must reach a public host" }
         }
     }
 

@@ -78,8 +78,8 @@ public struct NotifierSettings: Sendable {
     public func senders(http: AsyncHTTPClient) throws -> [NotificationChannel: any ChannelSender] {
         var senders: [NotificationChannel: any ChannelSender] = [
             .inApp: InAppSender(),
-            .webhook: WebhookSender(http: http, timeout: httpTimeout),
-            .slack: SlackSender(http: http, timeout: httpTimeout),
+            .webhook: WebhookSender(http: http, targets: targets, timeout: httpTimeout),
+            .slack: SlackSender(http: http, targets: targets, timeout: httpTimeout),
         ]
         if let smtp {
             let client = try AsyncSMTPClient(configuration: .init(url: smtp.url, username: smtp.username, password: smtp.password, timeout: httpTimeout))

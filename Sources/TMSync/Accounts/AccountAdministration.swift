@@ -3,6 +3,7 @@ import TMCore
 import TMBrokers
 import TMCrypto
 import TMDatabase
+import TMNotify
 import TMPostgres
 
 /// What `tm accounts` does to `broker_accounts`: add (sealing the credentials), pause, resume, list,
@@ -102,12 +103,22 @@ public enum AccountAdministration {
         return try db.execute("UPDATE broker_accounts SET status = 'paused' WHERE id = \(account) AND status <> 'disabled'") == 1
     }
 
-    /// Re-seals every credential not sealed under the keyring's current key. Returns (accounts
-    /// changed, values re-sealed). Run with the new key as TM_SECRET_KEY and the old one in
+    /// What `rotateKey` re-sealed, per kind.
+    public struct KeyRotation: Sendable {
+        /// Broker accounts changed, and their credentials re-sealed.
+        public var accounts = 0
+        public var credentials = 0
+        /// Notification channels' sealed URLs and webhook signing secrets.
+        public var channels = NotificationChannels.Resealed()
+    }
+
+    /// Re-seals every sealed value not under the keyring's current key — broker credentials and the
+    /// notification channels' webhook/Slack URLs and signing secrets — in one transaction: all of
+    /// them or none. Run with the new key as TM_SECRET_KEY and the old one in
     /// TM_SECRET_KEYS_PREVIOUS; afterwards the old key can be dropped.
-    public static func rotateKey(_ db: PostgresConnection, keyring: SecretKeyring) throws -> (accounts: Int, values: Int) {
+    public static func rotateKey(_ db: PostgresConnection, keyring: SecretKeyring) throws -> KeyRotation {
         try db.transaction { db in
-            var accounts = 0, values = 0
+            var rotation = KeyRotation()
             for row in try db.query("SELECT id, api_key_sealed, api_secret_sealed, access_token_sealed FROM broker_accounts FOR UPDATE").rows {
                 let id: UUID = try row.decode("id")
                 var changed: [String: String?] = [:]
@@ -116,14 +127,15 @@ public enum AccountAdministration {
                     changed[field] = try keyring.reseal(sealed, associatedData: DemoData.credentialContext(accountID: id, field: field))
                 }
                 guard !changed.isEmpty else { continue }
-                accounts += 1
-                values += changed.count
+                rotation.accounts += 1
+                rotation.credentials += changed.count
                 for (field, value) in changed {
                     try db.execute(PostgresQuery(unsafeSQL: "UPDATE broker_accounts SET \(field)_sealed = $1 WHERE id = $2",
                                                  binds: [value?.postgresData(), id.postgresData()]))
                 }
             }
-            return (accounts, values)
+            rotation.channels = try NotificationChannels.resealUnderCurrentKey(db, keyring: keyring)
+            return rotation
         }
     }
 
