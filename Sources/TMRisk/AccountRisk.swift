@@ -144,10 +144,10 @@ public struct AccountRisk: Sendable {
         forgetID(id, of: order.instrument)
     }
 
+    /// An instrument's set stays when it empties: the next order of the instrument reuses it (no
+    /// set allocated and freed per order); at most one per instrument the account traded.
     private mutating func forgetID(_ id: String, of instrument: InstrumentKey) {
-        guard var ids = workingIDs.removeValue(forKey: instrument) else { return }
-        ids.remove(id)
-        if !ids.isEmpty { workingIDs[instrument] = ids }
+        workingIDs[instrument]?.remove(id)
     }
 
     private mutating func count(_ order: WorkingOrder, sign: FixedDecimal) {
