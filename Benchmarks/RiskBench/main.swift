@@ -92,7 +92,8 @@ for index in 0..<count {
     let order = PlaceOrder(idempotencyKey: "bench-\(index)", accountID: account, symbol: "SYM\(nth % 50)", exchange: "NSE",
                            side: nth % 3 == 0 ? .sell : .buy, quantity: Decimal(1 + nth % 40), type: .limit,
                            limitPrice: Decimal(1000) + Decimal(nth % 100) * Decimal(string: "0.05")!, product: .intraday)
-    let orderID = UUID(), now = start.addingTimeInterval(Double(index) / 10_000)
+    // The order id as the placer should draw it (`RandomUUID`: no /dev/urandom read per id).
+    let orderID = RandomUUID.make(), now = start.addingTimeInterval(Double(index) / 10_000)
     // What `OrderPlacer.place` runs between reading the account and writing the rows.
     let begin = clock.now
     let check = risk.check(order, orderID: orderID, now: now)

@@ -4,7 +4,9 @@
 /// Why not `JSONSerialization`: it turns `101.35` into a `Double`, and neither a patched order nor
 /// a broker's price may be rewritten. Guarantees: `parse(text).text` equals `text`
 /// up to insignificant whitespace and string-escape spelling; numbers are never converted.
-public indirect enum JSONValue: Sendable, Hashable {
+/// Not `indirect`: recursion goes through arrays (references already), and an indirect enum boxes
+/// every payload — an allocation per string or number built, a free per one destroyed.
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     /// The number exactly as written.

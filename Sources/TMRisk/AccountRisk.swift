@@ -49,6 +49,12 @@ public struct AccountRisk: Sendable {
     struct SideKey: Hashable, Sendable {
         let instrument: InstrumentKey
         let side: OrderSide
+
+        // `OrderSide` is a raw-value enum: synthesized hashing would hash its raw *string*.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(instrument.symbol)
+            hasher.combine(side == .buy)
+        }
     }
 
     public init() {}
@@ -63,6 +69,17 @@ public struct AccountRisk: Sendable {
     /// The working orders of one instrument, in id order.
     public func workingOrders(of instrument: InstrumentKey) -> [WorkingOrder] {
         (workingIDs[instrument] ?? []).sorted().compactMap { workingOrders[$0] }
+    }
+
+    /// `workingOrders(of:).first(where:)` — the matching order with the smallest id — without
+    /// sorting or copying the orders (the self-trade check asks on every order).
+    public func firstWorkingOrder(of instrument: InstrumentKey, where matches: (WorkingOrder) -> Bool) -> WorkingOrder? {
+        guard let ids = workingIDs[instrument] else { return nil }
+        var first: WorkingOrder?
+        for id in ids where first.map({ id < $0.id }) ?? true {
+            if let order = workingOrders[id], matches(order) { first = order }
+        }
+        return first
     }
 
     // MARK: The ledger
@@ -112,8 +129,11 @@ public struct AccountRisk: Sendable {
 
     /// Adds an order's share of every aggregate (replacing its previous version).
     private mutating func put(_ order: WorkingOrder) {
-        remove(order.id)
-        workingOrders[order.id] = order
+        // One look-up of the id, not a removal then an insertion (a new order is the common case).
+        if let previous = workingOrders.updateValue(order, forKey: order.id) {
+            count(previous, sign: -1)
+            if previous.instrument != order.instrument { forgetID(order.id, of: previous.instrument) }
+        }
         count(order, sign: 1)
         workingIDs[order.instrument, default: []].insert(order.id)
     }
@@ -121,8 +141,13 @@ public struct AccountRisk: Sendable {
     private mutating func remove(_ id: String) {
         guard let order = workingOrders.removeValue(forKey: id) else { return }
         count(order, sign: -1)
-        workingIDs[order.instrument]?.remove(id)
-        if workingIDs[order.instrument]?.isEmpty == true { workingIDs[order.instrument] = nil }
+        forgetID(id, of: order.instrument)
+    }
+
+    /// An instrument's set stays when it empties: the next order of the instrument reuses it (no
+    /// set allocated and freed per order); at most one per instrument the account traded.
+    private mutating func forgetID(_ id: String, of instrument: InstrumentKey) {
+        workingIDs[instrument]?.remove(id)
     }
 
     private mutating func count(_ order: WorkingOrder, sign: FixedDecimal) {
@@ -130,8 +155,8 @@ public struct AccountRisk: Sendable {
         turnoverReserved += value
         if holdsBuyingPower(order) { buyingPowerReserved += value }
         let key = SideKey(instrument: order.instrument, side: order.side)
-        workingQuantity[key, default: 0] += order.remainingQuantity * sign
-        if workingQuantity[key] == 0 { workingQuantity[key] = nil }
+        let working = (workingQuantity[key] ?? 0) + order.remainingQuantity * sign
+        workingQuantity[key] = working == 0 ? nil : working
     }
 
     private func holdsBuyingPower(_ order: WorkingOrder) -> Bool {
@@ -159,6 +184,16 @@ public struct AccountRisk: Sendable {
             type = order.type
             limitPrice = order.limitPrice
             triggerPrice = order.triggerPrice
+        }
+
+        // Numbers and the symbol only: the side and type are raw-value enums (synthesized hashing
+        // would hash their raw strings, four strings per fingerprint); equality compares every field.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(instrument.symbol)
+            hasher.combine(side == .buy)
+            hasher.combine(quantity.units)
+            hasher.combine(limitPrice?.units ?? -1)
+            hasher.combine(triggerPrice?.units ?? -1)
         }
     }
 

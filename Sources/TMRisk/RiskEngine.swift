@@ -157,7 +157,7 @@ public struct RiskEngine: Sendable {
     func selfTrade(_ order: OrderIntent, account: AccountRisk, lastPrice: FixedDecimal?) -> WorkingOrder? {
         let mine = order.type == .limit ? order.limitPrice : (order.type == .market ? lastPrice : nil)
         guard account.working(order.instrument, side: order.side == .buy ? .sell : .buy) > 0 else { return nil }
-        return account.workingOrders(of: order.instrument).first { resting in
+        return account.firstWorkingOrder(of: order.instrument) { resting in
             guard resting.side != order.side else { return false }
             guard let mine, let theirs = resting.limitPrice else { return true }
             return order.side == .buy ? mine >= theirs : mine <= theirs

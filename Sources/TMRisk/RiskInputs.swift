@@ -39,6 +39,11 @@ public struct InstrumentKey: Sendable, Hashable, CustomStringConvertible {
         self.exchange = exchange
     }
     public var description: String { "\(symbol):\(exchange)" }
+
+    /// The symbol alone is hashed (equality still compares both): a risk check hashes instrument
+    /// keys a dozen times, and each string costs a round of SipHash; one symbol listed on two
+    /// exchanges is only a two-way collision.
+    public func hash(into hasher: inout Hasher) { hasher.combine(symbol) }
 }
 
 /// What the instrument master says an order for the instrument must respect.

@@ -11,17 +11,27 @@ import TMRouting
 /// Foundation cost a microsecond per score, five scores per broker).
 public enum RouteRecord {
     public static func json(_ route: RouteDecision, requested: UUID) -> JSONValue {
-        let scores: [JSONValue] = route.scores.map { score in
-            ["account_id": .string(score.accountID), "broker": .string(score.broker.rawValue), "speed": .number(fourPlaces(score.speed)),
-             "cost": .number(fourPlaces(score.cost)), "liquidity": .number(fourPlaces(score.liquidity)),
-             "reliability": .number(fourPlaces(score.reliability)), "total": .number(fourPlaces(score.total))]
+        // Members built as arrays directly: a dictionary literal of `JSONValue` maps its pairs into
+        // a second array (an allocation and a copy per object, seven objects per order).
+        var scores: [JSONValue] = []
+        scores.reserveCapacity(route.scores.count)
+        for score in route.scores {
+            scores.append(.object([(key: "account_id", value: .string(score.accountID)), (key: "broker", value: .string(score.broker.rawValue)),
+                                   (key: "speed", value: .number(fourPlaces(score.speed))), (key: "cost", value: .number(fourPlaces(score.cost))),
+                                   (key: "liquidity", value: .number(fourPlaces(score.liquidity))),
+                                   (key: "reliability", value: .number(fourPlaces(score.reliability))),
+                                   (key: "total", value: .number(fourPlaces(score.total)))]))
         }
-        let orders: [JSONValue] = route.orders.map { order in
-            ["account_id": .string(order.accountID), "broker": .string(order.broker.rawValue), "quantity": .string(order.quantity.description),
-             "client_order_id": .string(order.clientOrderID), "idempotency_key": .string(order.idempotencyKey)]
+        var orders: [JSONValue] = []
+        orders.reserveCapacity(route.orders.count)
+        for order in route.orders {
+            orders.append(.object([(key: "account_id", value: .string(order.accountID)), (key: "broker", value: .string(order.broker.rawValue)),
+                                   (key: "quantity", value: .string(order.quantity.description)),
+                                   (key: "client_order_id", value: .string(order.clientOrderID)),
+                                   (key: "idempotency_key", value: .string(order.idempotencyKey))]))
         }
-        return ["requested_account_id": .string(UUIDText.lower(requested)), "scores": .array(scores), "orders": .array(orders),
-                "split_reason": route.splitReason.map { .string($0) } ?? .null]
+        return .object([(key: "requested_account_id", value: .string(UUIDText.lower(requested))), (key: "scores", value: .array(scores)),
+                        (key: "orders", value: .array(orders)), (key: "split_reason", value: route.splitReason.map { .string($0) } ?? .null)])
     }
 
     /// `String(format: "%.4f", value)`, exactly: the binary value rounded to four places, a tie to
