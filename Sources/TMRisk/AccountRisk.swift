@@ -41,10 +41,10 @@ public struct AccountRisk: Sendable {
     private var workingIDs: [InstrumentKey: Set<String>] = [:]
     /// Submission times within the last second, oldest first (the submit-rate throttle).
     private(set) var recentSubmits: [Date] = []
-    /// Identical orders recently accepted, with the latest acceptance (duplicate detection).
+    /// Identical orders recently accepted, with when (duplicate detection).
     private(set) var recentFingerprints: [Fingerprint: Date] = [:]
-    /// Every acceptance that `recentFingerprints` remembers, oldest first: what to forget next.
-    private var fingerprintArrivals = ArrivalRing<FingerprintArrival>()
+    /// How many fingerprints the last prune kept.
+    private var fingerprintsKept = 0
 
     struct SideKey: Hashable, Sendable {
         let instrument: InstrumentKey
@@ -117,7 +117,7 @@ public struct AccountRisk: Sendable {
     public mutating func carryOver(from previous: AccountRisk, since: Date) {
         recentSubmits = previous.recentSubmits
         recentFingerprints = previous.recentFingerprints
-        fingerprintArrivals = previous.fingerprintArrivals
+        fingerprintsKept = previous.fingerprintsKept
         for (id, order) in previous.workingOrders where workingOrders[id] == nil && order.submittedAt >= since { put(order) }
     }
 
@@ -197,11 +197,6 @@ public struct AccountRisk: Sendable {
         }
     }
 
-    struct FingerprintArrival: Sendable {
-        let fingerprint: Fingerprint
-        let at: Date
-    }
-
     /// Submissions in the second before `now`.
     func submissions(inSecondBefore now: Date) -> ArraySlice<Date> {
         let start = now.addingTimeInterval(-1)
@@ -215,18 +210,13 @@ public struct AccountRisk: Sendable {
         let start = now.addingTimeInterval(-1)
         if let first = recentSubmits.firstIndex(where: { $0 > start }) { recentSubmits.removeFirst(first) } else { recentSubmits.removeAll() }
         recentSubmits.append(now)
-        // Fingerprints older than a minute can no longer match any sensible window; an account
-        // remembering at most 256 keeps them all. Forgotten from the oldest end, at most two per
-        // order: constant work on every order (no pass over the map on one of them), and the memory
-        // still shrinks to the last minute's orders. A fingerprint accepted again since keeps its
-        // latest time.
-        for _ in 0..<2 {
-            guard fingerprintArrivals.count > 256, let oldest = fingerprintArrivals.first,
-                  now.timeIntervalSince(oldest.at) >= 60 else { break }
-            fingerprintArrivals.removeFirst()
-            if recentFingerprints[oldest.fingerprint] == oldest.at { recentFingerprints[oldest.fingerprint] = nil }
+        // Fingerprints older than a minute can no longer match any sensible window. Pruned when the
+        // map has doubled since the last prune (at least 256): an account placing more than 256
+        // orders a minute would otherwise copy the whole map on every order.
+        if recentFingerprints.count > max(256, 2 * fingerprintsKept) {
+            recentFingerprints = recentFingerprints.filter { now.timeIntervalSince($0.value) < 60 }
+            fingerprintsKept = recentFingerprints.count
         }
         recentFingerprints[fingerprint] = now
-        fingerprintArrivals.append(FingerprintArrival(fingerprint: fingerprint, at: now))
     }
 }
