@@ -159,7 +159,7 @@ public final class OrderPlacer: Sendable {
             return try await advance(existing, fences: fences)
         }
         let now = clock()
-        let orderID = UUID()
+        let orderID = RandomUUID.make()
         let account = try await line(order.accountID).account
         await observeMarketPrice(symbol: order.symbol, exchange: order.exchange)
         let check = risk.check(order, orderID: orderID, now: now)
@@ -212,7 +212,7 @@ public final class OrderPlacer: Sendable {
                         guard let accountID = UUID(uuidString: child.accountID) else { continue }
                         var part = order
                         part.idempotencyKey = child.idempotencyKey
-                        rows.append(NewOrder(id: UUID(), userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,
+                        rows.append(NewOrder(id: RandomUUID.make(), userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,
                                              parentID: orderID, order: part, quantity: child.quantity.decimal, clientOrderID: child.clientOrderID,
                                              state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: nil,
                                              rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, nil), (.submitting, nil)]))
