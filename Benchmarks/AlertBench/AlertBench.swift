@@ -135,6 +135,40 @@ enum AlertBench {
             await pool.shutdown()
         }
 
+        // --- 1b. how long a firing batch holds the evaluator: answered (the announce left to the
+        // announcer) and answered + announced (what a batch cost before the announcer), in process.
+        do {
+            let pool = PostgresPool(configuration: database.configuration, size: 2)
+            let announcing = try await RedisClient(configuration: redisConfiguration, name: "alert-bench-announcer")
+            defer { announcing.close() }
+            let evaluator = PriceAlertEvaluator(pool: pool, redis: redis, producer: QueueProducer(redis: announcing, catalog: catalog))
+            try await evaluator.loadAll()
+            // 20 ticks a batch, 4 of them firing a probe alert (the trace's probe window) on the second
+            // half of the symbols (the latency phase probes the first half).
+            let firstFiring = symbols / 2
+            let batches = (0..<((symbols - firstFiring) / 4)).map { b in
+                (0..<20).map { i in i < 4 ? plan.tick(firstFiring + b * 4 + i, "600.5") : plan.background(b * 20 + i) }
+            }
+            var answered = LatencyHistogram(), announced = LatencyHistogram()
+            var fired = 0
+            for batch in batches {
+                let start = ContinuousClock.now
+                fired += try await evaluator.evaluate(batch).fired
+                let answer = ContinuousClock.now
+                await evaluator.announced()
+                answered.record(millis: (answer - start).seconds * 1000)
+                announced.record(millis: (ContinuousClock.now - start).seconds * 1000)
+            }
+            figures.append(Figure(name: "evaluator hold per firing batch (in process, 20 ticks, 4 fire): answered", ticks: batches.count * 20, ticksPerSecond: nil,
+                                  offeredPerSecond: nil, fired: fired, p50Millis: answered.millis(atPercentile: 50), p99Millis: answered.millis(atPercentile: 99),
+                                  p999Millis: nil, maxMillis: answered.maxMillis,
+                                  note: String(format: "answered + announced (the batch before the announcer): p50 %.2f ms, p99 %.2f ms",
+                                               announced.millis(atPercentile: 50), announced.millis(atPercentile: 99))))
+            await pool.shutdown()
+            // The latency phase counts its probes' rows among all price-alert notifications.
+            try db.execute("DELETE FROM notifications")
+        }
+
         // --- the dispatcher with the warm alert-evaluator executable.
         var base = ProcessInfo.processInfo.environment
         base["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/11"

@@ -10,4 +10,5 @@ let sweeps: [any AlertSweep] = [
     LimitAlertSweep(pool: evaluator.pool, producer: evaluator.producer),
     EscalationSweep(pool: evaluator.pool, producer: evaluator.producer),
 ]
-await FunctionMain.run(AlertEvaluatorFunction(evaluator: evaluator, sweeps: sweeps))
+// Announcements still in flight after the last answer are sent before the process exits.
+await FunctionMain.run(AlertEvaluatorFunction(evaluator: evaluator, sweeps: sweeps), beforeExit: { await evaluator.announced() })

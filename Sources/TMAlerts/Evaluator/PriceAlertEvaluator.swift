@@ -21,7 +21,9 @@ import TMRedis
 /// - **Exactly once**: an alert fires only through one conditional update (`state = 'active'` and
 ///   not expired, `PriceAlertRules.firable`) that at most one transaction can win, whatever the
 ///   number of evaluators, concurrent batches or redeliveries; only the rows it returns get their
-///   notification (`price_alert:<id>:<fire count>`), in the same transaction, announced after the commit.
+///   notification (`price_alert:<id>:<fire count>`), in the same transaction, announced after the commit
+///   by an `OutboxAnnouncer` (at least once: a lost announcement is the notifier sweep's), which
+///   does not hold the batch up: the evaluator is free for the next batch meanwhile.
 /// - An expired alert never fires (the same update's guard); a repeat alert fires again only once
 ///   its cooldown has passed (re-armed by `PriceAlertRules.rearmable` in the same transaction).
 /// - A batch that cannot be committed loses no cross: its instruments' cross alerts are judged
@@ -35,12 +37,15 @@ public final class PriceAlertEvaluator: Sendable {
         public var watermarkMargin: Duration
         /// The counter that announces changes (tests give each evaluator one of its own).
         public var versionKey: String
+        /// Where firings are announced (tests give each evaluator a queue of its own).
+        public var notificationsQueue: String
 
         public init(fullReloadInterval: Duration = .seconds(300), watermarkMargin: Duration = .seconds(30),
-                    versionKey: String = CacheKeys.priceAlertsVersion) {
+                    versionKey: String = CacheKeys.priceAlertsVersion, notificationsQueue: String = NotificationOutbox.queue) {
             self.fullReloadInterval = fullReloadInterval
             self.watermarkMargin = watermarkMargin
             self.versionKey = versionKey
+            self.notificationsQueue = notificationsQueue
         }
     }
 
@@ -54,6 +59,8 @@ public final class PriceAlertEvaluator: Sendable {
     public let pool: PostgresPool
     public let redis: RedisClient
     public let producer: QueueProducer?
+    /// Sends the committed notifications while the next batch is evaluated.
+    let announcer: OutboxAnnouncer
     let clock: @Sendable () -> Date
     let settings: Settings
     let logger: Logger
@@ -74,6 +81,7 @@ public final class PriceAlertEvaluator: Sendable {
         self.pool = pool
         self.redis = redis
         self.producer = producer
+        self.announcer = OutboxAnnouncer(producer: producer, queue: settings.notificationsQueue)
         self.settings = settings
         self.clock = clock
         self.logger = logger
@@ -82,8 +90,10 @@ public final class PriceAlertEvaluator: Sendable {
     /// An evaluator on `TM_DATABASE_URL` and `TM_REDIS_URL`, announcing on the catalog's `notifications`.
     public static func open(environment: TMEnvironment = .current(), poolSize: Int = 4, settings: Settings = Settings()) async throws -> PriceAlertEvaluator {
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "alert-evaluator")
+        // Announcements on a connection of their own: the next batch's version GET does not queue behind them.
+        let announcing = try await RedisClient(configuration: redis.configuration, name: "alert-announcer")
         let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: poolSize)
-        return PriceAlertEvaluator(pool: pool, redis: redis, producer: QueueProducer(redis: redis, catalog: try QueueCatalog.load(environment: environment)),
+        return PriceAlertEvaluator(pool: pool, redis: redis, producer: QueueProducer(redis: announcing, catalog: try QueueCatalog.load(environment: environment)),
                                    settings: settings)
     }
 
@@ -127,12 +137,15 @@ public final class PriceAlertEvaluator: Sendable {
             do { try await reload(ids: lost) } catch { logger.warning("could not re-read alerts hit but not fired", metadata: ["error": "\(error)"]) }
         }
         let notifications = fired.compactMap(\.notification)
-        await NotificationOutbox.announce(notifications, producer: producer)
+        announcer.announce(notifications)
         if !fired.isEmpty {
             logger.info("price alerts fired", metadata: ["fired": "\(fired.count)", "hit": "\(plan.hits.count)"])
         }
         return Report(hit: plan.hits.count, fired: fired.count, notifications: notifications)
     }
+
+    /// Waits until the notifications of every batch evaluated so far have been announced (or refused).
+    public func announced() async { await announcer.settled() }
 
     struct FiredAlert: Sendable {
         let id: UUID

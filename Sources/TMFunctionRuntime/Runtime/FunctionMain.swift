@@ -9,10 +9,13 @@ import TMCore
 /// line, until stdin closes. Logs are JSON lines on stderr; stdout carries nothing but results, so
 /// a stray `print` cannot corrupt the protocol silently (the dispatcher reports it as garbage).
 ///
+/// `beforeExit` runs after the last answer, before the process exits (work a handler left running
+/// after answering, e.g. announcements, finishes instead of being cut off mid-call).
+///
 /// Guarantees: a request that cannot be read is answered with a non-retryable error result (the
 /// dispatcher and the function disagree about the protocol; retrying would not help).
 public enum FunctionMain {
-    public static func run(_ handler: some FunctionHandler) async -> Never {
+    public static func run(_ handler: some FunctionHandler, beforeExit: @Sendable () async -> Void = {}) async -> Never {
         // Results go to the real stdout; anything else printing to stdout (a stray `print`, a
         // library) lands on stderr with the logs instead of corrupting the protocol.
         resultFD = dup(1)
@@ -25,10 +28,12 @@ public enum FunctionMain {
                 guard !line.isEmpty else { continue }
                 write(await answer(Array(line.utf8), handler: handler, logger: logger))
             }
+            await beforeExit()
             exit(0)
         }
         let input = FileHandle.standardInput.readDataToEndOfFile()
         write(await answer(Array(input), handler: handler, logger: logger))
+        await beforeExit()
         exit(0)
     }
 
