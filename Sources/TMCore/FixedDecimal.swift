@@ -69,8 +69,8 @@ public struct FixedDecimal: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     /// The decimal's 128-bit mantissa. Foundation keeps it internal on Linux, in the layout of
-    /// `NSDecimal` (a 4-byte header whose second byte holds the length in words in its low four
-    /// bits, then eight 16-bit words, least significant first); read from there only when known
+    /// `NSDecimal` (a 4-byte header whose second byte holds the length in words in its high four
+    /// bits — swift-foundation's packing — then eight 16-bit words, least significant first); read from there only when known
     /// values read back right, else nil (the caller goes through text). Only the words the length
     /// covers are read: nothing promises the others are zero.
     private static func mantissa(of decimal: Decimal) -> UInt128? {
@@ -80,7 +80,7 @@ public struct FixedDecimal: Sendable, Hashable, Comparable, CustomStringConverti
 
     private static func rawMantissa(_ decimal: Decimal) -> UInt128 {
         withUnsafeBytes(of: decimal) { bytes in
-            let length = min(Int(bytes[1] & 0x0F), 8)
+            let length = min(Int(bytes[1] >> 4), 8)
             var mantissa: UInt128 = 0
             for word in stride(from: length - 1, through: 0, by: -1) {
                 let low = UInt128(bytes[4 + 2 * word]), high = UInt128(bytes[5 + 2 * word])
@@ -90,7 +90,8 @@ public struct FixedDecimal: Sendable, Hashable, Comparable, CustomStringConverti
         }
     }
 
-    private static let decimalLayoutIsKnown: Bool = {
+    /// Internal for the test that the fast path is taken on this platform.
+    static let decimalLayoutIsKnown: Bool = {
         guard MemoryLayout<Decimal>.size == 20 else { return false }
         let probe = Decimal(sign: .minus, exponent: -3, significand: Decimal(0x1234_5678_9ABC_DEF1 as UInt64))
         let wide = Decimal(string: "123456789012345678901234567890123")!

@@ -1,11 +1,17 @@
 import Foundation
-import TMCore
+@testable import TMCore
 import Testing
 
 /// `FixedDecimal(exactly: Decimal)` reads the decimal's mantissa and exponent directly: it must make
 /// of every value exactly what parsing the decimal's text makes (the same number, or the same refusal).
 @Suite struct FixedDecimalFromDecimalTests {
     static func throughText(_ decimal: Decimal) -> FixedDecimal? { FixedDecimal(DecimalText.plain(decimal)) }
+
+    /// On this platform the mantissa is read in place; a layout that stopped matching would fall back
+    /// to the text path silently (right, but slow again), so this says so.
+    @Test func theMantissaIsReadInPlaceOnThisPlatform() {
+        #expect(FixedDecimal.decimalLayoutIsKnown)
+    }
 
     @Test(arguments: [
         "0", "1", "-1", "0.5", "-0.5", "1500.05", "-0.38962051", "0.000000001", "-0.000000001",
