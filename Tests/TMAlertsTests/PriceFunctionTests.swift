@@ -5,6 +5,8 @@ import TMAlerts
 import TMCore
 import TMFunctionRuntime
 import TMMarketData
+import TMNotify
+import TMQueue
 
 /// The alert-evaluator function: tick records evaluated as one batch, a malformed tick failing only
 /// its own record, sweep records running every registered sweep; and the executable itself.
@@ -80,5 +82,10 @@ import TMMarketData
         #expect(result.status == .partial && result.failures?.map(\.messageID) == ["2-0"], "\(run.output)")
         #expect(result.failures?.first?.error.contains("at_ms") == true && result.failures?.first?.retryable == false)
         #expect(try h.fireCount(alert) == 1 && h.notifications(alert).count == 1)
+        // Announced before the process exited (the announcer runs after the answer: `beforeExit`).
+        let row: UUID = try h.db.query("SELECT id FROM notifications WHERE payload->>'alert_id' = \(alert.uuidString.lowercased())").rows[0].decode("id")
+        let entries = try await h.redis.send("XRANGE", QueueKeys(queue: NotificationOutbox.queue, shard: 0).stream, "-", "+")
+        let texts = (entries.array ?? []).flatMap { ($0.array?.last?.array ?? []).compactMap(\.string) }
+        #expect(texts.contains { $0.contains(row.uuidString.lowercased()) }, "the fired notification is on notifications")
     }
 }
