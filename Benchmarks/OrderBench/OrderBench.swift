@@ -5,7 +5,7 @@
 //
 // 1. burst: --burst orders over --accounts Kite accounts put on the `orders` queue by the intake
 //    (`OrderIntake.submitBatch`, the library call behind `tm orders place`, --intake-batch commands a
-//    call) before the worker starts: the intake's rate and CPU per order; then ONE in-process
+//    call, --intake-lanes intakes at once) before the worker starts: the intake's rate and CPU per order; then ONE in-process
 //    OrderWorker (8 shards × 16 handlers, the same object `tm order-worker` runs) drains them:
 //    orders/s from the moment it owns every shard to the last ACCEPTED commit, and the CPU per order
 //    of each process on the path (this process, broker-sim, the database's Postgres backends,
@@ -73,6 +73,7 @@ enum OrderBench {
         let cold = Int(option("--cold", "2000"))!
         let batch = Int(option("--batch", "10"))!
         let intakeBatch = Int(option("--intake-batch", "1000"))!
+        let intakeLanes = Int(option("--intake-lanes", "2"))!
         let jsonPath = option("--json", "bench-results/orders.json")
         // `--group-commit off`: one transaction per write, as before group commit (to compare in one run).
         let groupCommit = option("--group-commit", "on") != "off"
@@ -209,15 +210,15 @@ enum OrderBench {
         figures[figures.count - 1].p999Millis = serialTotal.millis(atPercentile: 99.9)
         figures[figures.count - 1].maxMillis = serialTotal.maxMillis
 
-        // --- the intake, as the API runs it: a database connection and a Redis connection of its own
-        // (counted apart: its backend's CPU is the intake's), many commands per call.
-        let intakeDB = try PostgresConnection(configuration: benchDB)
-        defer { intakeDB.close() }
-        let intakeBackend = Int32(try intakeDB.query("SELECT pg_backend_pid() AS pid").rows[0].decode("pid", as: Int.self))
-        let intakeRedis = try await RedisClient(configuration: services.redisConfiguration, name: "intake")
-        defer { intakeRedis.close() }
-        let intake = OrderIntake(db: intakeDB, producer: QueueProducer(redis: intakeRedis, catalog: services.catalog))
-        func cpuNow() async -> PathCPU { await PathCPU.now(redis: services.redis, database: benchDB.database, intakeBackend: intakeBackend) }
+        // --- the intake, as the API runs it: --intake-lanes intakes, each with a database connection
+        // and a Redis connection of its own (their backends' CPU is the intake's), many commands per call.
+        var lanes: [IntakeLane] = []
+        for _ in 0..<max(1, intakeLanes) {
+            lanes.append(try await IntakeLane(database: benchDB, redis: services.redisConfiguration, catalog: services.catalog))
+        }
+        defer { lanes.forEach { $0.close() } }
+        let intakeBackends = Set(lanes.map(\.backend))
+        func cpuNow() async -> PathCPU { await PathCPU.now(redis: services.redis, database: benchDB.database, intakeBackends: intakeBackends) }
         var refused = 0
 
         // --- 1. burst: every order enqueued by the intake first, then ONE worker drains them.
@@ -231,13 +232,26 @@ enum OrderBench {
             let commands = (0..<burst).map { command("burst", $0) }
             let before = await cpuNow()
             let first = wallSeconds()
-            for chunk in stride(from: 0, to: commands.count, by: intakeBatch) {
-                refused += try await submit(intake, commands[chunk..<min(chunk + intakeBatch, commands.count)])
+            // Each lane sends every lanes.count-th batch.
+            let (laneList, step) = (lanes, intakeBatch * lanes.count)
+            refused += try await withThrowingTaskGroup(of: Int.self) { group in
+                for (number, lane) in laneList.enumerated() {
+                    group.addTask {
+                        var refused = 0
+                        for chunk in stride(from: number * intakeBatch, to: commands.count, by: step) {
+                            refused += try await lane.submit(commands[chunk..<min(chunk + intakeBatch, commands.count)])
+                        }
+                        return refused
+                    }
+                }
+                var total = 0
+                for try await count in group { total += count }
+                return total
             }
             let enqueued = wallSeconds() - first
             let intakeCPU = await cpuNow() - before
-            burstNote = String(format: "intake: %d orders in %.2f s (%.0f/s, %d a call), CPU per order µs: bench %.1f, its Postgres backend %.1f, redis-server %.1f",
-                               burst, enqueued, Double(burst) / enqueued, intakeBatch, intakeCPU.bench * 1e6 / Double(max(burst, 1)),
+            burstNote = String(format: "intake: %d orders in %.2f s (%.0f/s, %d a call, %d lanes), CPU per order µs: bench %.1f, its Postgres backends %.1f, redis-server %.1f",
+                               burst, enqueued, Double(burst) / enqueued, intakeBatch, lanes.count, intakeCPU.bench * 1e6 / Double(max(burst, 1)),
                                intakeCPU.intakePostgres * 1e6 / Double(max(burst, 1)), intakeCPU.redis * 1e6 / Double(max(burst, 1)))
         }
         times.reset()
@@ -291,7 +305,7 @@ enum OrderBench {
                 maxBehind = max(maxBehind, now - nextDue)
                 let due = min(count, Int(((now - started).seconds * Double(rate)).rounded(.down)) + 1)
                 for index in next..<due { sent[commands[index].key] = startedWall + Double(index) / Double(rate) }
-                refused += try await submit(intake, commands[next..<due])
+                refused += try await lanes[0].submit(commands[next..<due])
                 next = due
             }
             let offered = Double(count) / (clock.now - started).seconds
@@ -370,18 +384,6 @@ enum OrderBench {
         await services.pool.shutdown()
         services.redis.close()
         db.close()
-    }
-
-    /// Submits the commands in one intake call; returns how many it refused (there should be none).
-    static func submit(_ intake: OrderIntake, _ commands: ArraySlice<(key: String, command: OrderCommand)>) async throws -> Int {
-        var refused = 0
-        for result in try await intake.submitBatch(commands.map(\.command)) {
-            if case .failure(let error) = result {
-                if refused == 0 { print("  the intake refused an order: \(error)") }
-                refused += 1
-            }
-        }
-        return refused
     }
 
     static func loadAverage() -> String {

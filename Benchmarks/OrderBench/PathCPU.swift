@@ -8,13 +8,13 @@ import TMRedis
 struct PathCPU {
     var bench = 0.0, brokerSim = 0.0, postgres = 0.0, intakePostgres = 0.0, redis = 0.0
 
-    /// `intakeBackend`: the pid of the intake connection's backend (counted apart from the worker's).
-    static func now(redis: RedisClient, database: String, intakeBackend: Int32?) async -> PathCPU {
+    /// `intakeBackends`: the pids of the intake connections' backends (counted apart from the worker's).
+    static func now(redis: RedisClient, database: String, intakeBackends: Set<Int32>) async -> PathCPU {
         let me = getpid()
         let totals = ProcessCPU.sample { pid, parent, commandLine in
             if pid == me { return "bench" }
             if parent == me { return "broker-sim" }
-            if ProcessCPU.isPostgresBackend(commandLine, database: database) { return pid == intakeBackend ? "intake-postgres" : "postgres" }
+            if ProcessCPU.isPostgresBackend(commandLine, database: database) { return intakeBackends.contains(pid) ? "intake-postgres" : "postgres" }
             return nil
         }
         let info = (try? await redis.send("INFO", "cpu").string) ?? ""
