@@ -3,12 +3,18 @@
 //   order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
 //               [--cold 2000] [--batch 10] [--group-commit on|off] [--json bench-results/orders.json]
 //
-// 1. burst: --burst orders over --accounts Kite accounts enqueued at once into the `orders` queue,
-//    drained by ONE in-process OrderWorker (8 shards × 16 handlers, the same object `tm order-worker`
-//    runs): orders/s from the first enqueue to the last ACCEPTED commit;
-// 2. open loop: orders paced at each --rates for --seconds into an idle worker; latency = the
-//    order's `accepted_at` (Postgres now() of the answer's transaction) − the wall time just before
-//    its XADD, read after the run from the rows, so nothing polls while it runs;
+// 1. burst: --burst orders over --accounts Kite accounts put on the `orders` queue by the intake
+//    (`OrderIntake.submitBatch`, the library call behind `tm orders place`, --intake-batch commands a
+//    call, --intake-lanes intakes at once) before the worker starts: the intake's rate and CPU per order; then ONE in-process
+//    OrderWorker (8 shards × 16 handlers, the same object `tm order-worker` runs) drains them:
+//    orders/s from the moment it owns every shard to the last ACCEPTED commit, and the CPU per order
+//    of each process on the path (this process, broker-sim, the database's Postgres backends,
+//    redis-server; `/proc/<pid>/stat`), so what bounds the rate is read from the bench itself;
+// 2. open loop: orders due at each --rates for --seconds into an idle worker, sent by the intake in
+//    one batch per millisecond (every order due by then); latency = the order's `accepted_at`
+//    (Postgres now() of the answer's transaction) − the wall time the order was DUE (so the sender's
+//    batching and any lag count against it), read after the run from the rows, so nothing polls
+//    while it runs; "orders/s" is what the worker carried (orders ÷ first due → last ACCEPTED);
 // 3. serial profile: --serial orders one at a time straight through OrderPlacer.handle (no queue),
 //    split into broker HTTP, the adapter's own work, and the rest (Postgres, the rate budget and circuit breaker in Redis);
 // 4. cold: --cold orders through OrderPlacerFunction in batches of --batch, one invocation at a time
@@ -66,6 +72,8 @@ enum OrderBench {
         let serial = Int(option("--serial", "1000"))!
         let cold = Int(option("--cold", "2000"))!
         let batch = Int(option("--batch", "10"))!
+        let intakeBatch = Int(option("--intake-batch", "1000"))!
+        let intakeLanes = Int(option("--intake-lanes", "2"))!
         let jsonPath = option("--json", "bench-results/orders.json")
         // `--group-commit off`: one transaction per write, as before group commit (to compare in one run).
         let groupCommit = option("--group-commit", "on") != "off"
@@ -126,11 +134,14 @@ enum OrderBench {
         print("order-bench: group commit \(groupCommit ? "on" : "off"); \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
 
         let accountIDs = accounts
-        func order(_ run: String, _ index: Int) -> (key: String, payload: [UInt8]) {
+        func command(_ run: String, _ index: Int) -> (key: String, command: OrderCommand) {
             let key = "\(run)-\(index)"
-            let place = PlaceOrder(idempotencyKey: key, accountID: accountIDs[index % accountIDs.count], symbol: "INFY", exchange: "NSE", side: .buy,
-                                   quantity: 1, type: .market)
-            return (key, Array(OrderCommand.place(place).json.text.utf8))
+            return (key, .place(PlaceOrder(idempotencyKey: key, accountID: accountIDs[index % accountIDs.count], symbol: "INFY", exchange: "NSE",
+                                           side: .buy, quantity: 1, type: .market)))
+        }
+        func order(_ run: String, _ index: Int) -> (key: String, payload: [UInt8]) {
+            let (key, command) = command(run, index)
+            return (key, Array(command.json.text.utf8))
         }
 
         /// Waits until every order of `run` has its answer committed (or `timeout`), then reads each one's
@@ -199,19 +210,70 @@ enum OrderBench {
         figures[figures.count - 1].p999Millis = serialTotal.millis(atPercentile: 99.9)
         figures[figures.count - 1].maxMillis = serialTotal.maxMillis
 
-        // --- the resident worker, in process.
+        // --- the intake, as the API runs it: --intake-lanes intakes, each with a database connection
+        // and a Redis connection of its own (their backends' CPU is the intake's), many commands per call.
+        var lanes: [IntakeLane] = []
+        for _ in 0..<max(1, intakeLanes) {
+            lanes.append(try await IntakeLane(database: benchDB, redis: services.redisConfiguration, catalog: services.catalog))
+        }
+        defer { lanes.forEach { $0.close() } }
+        let intakeBackends = Set(lanes.map(\.backend))
+        func cpuNow() async -> PathCPU { await PathCPU.now(redis: services.redis, database: benchDB.database, intakeBackends: intakeBackends) }
+        var refused = 0
+
+        // --- 1. burst: every order enqueued by the intake first, then ONE worker drains them.
         let manifest = try services.catalog.manifest("orders")
         var workerSettings = OrderWorker.Settings()
         workerSettings.groupCommit = groupCommit
         let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, settings: workerSettings,
                                  refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
+        var burstNote = ""
+        do {
+            let commands = (0..<burst).map { command("burst", $0) }
+            let before = await cpuNow()
+            let first = wallSeconds()
+            // Each lane sends every lanes.count-th batch.
+            let (laneList, step) = (lanes, intakeBatch * lanes.count)
+            refused += try await withThrowingTaskGroup(of: Int.self) { group in
+                for (number, lane) in laneList.enumerated() {
+                    group.addTask {
+                        var refused = 0
+                        for chunk in stride(from: number * intakeBatch, to: commands.count, by: step) {
+                            refused += try await lane.submit(commands[chunk..<min(chunk + intakeBatch, commands.count)])
+                        }
+                        return refused
+                    }
+                }
+                var total = 0
+                for try await count in group { total += count }
+                return total
+            }
+            let enqueued = wallSeconds() - first
+            let intakeCPU = await cpuNow() - before
+            burstNote = String(format: "intake: %d orders in %.2f s (%.0f/s, %d a call, %d lanes), CPU per order µs: bench %.1f, its Postgres backends %.1f, redis-server %.1f",
+                               burst, enqueued, Double(burst) / enqueued, intakeBatch, lanes.count, intakeCPU.bench * 1e6 / Double(max(burst, 1)),
+                               intakeCPU.intakePostgres * 1e6 / Double(max(burst, 1)), intakeCPU.redis * 1e6 / Double(max(burst, 1)))
+        }
+        times.reset()
         let workerTask = Task { try await worker.run() }
-        while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(50)) }
-        // The orders come from elsewhere (the API's intake): a connection of their own, so the sender
-        // never queues behind the worker's Redis traffic.
-        let intakeRedis = try await RedisClient(configuration: services.redisConfiguration, name: "intake")
-        defer { intakeRedis.close() }
-        let producer = QueueProducer(redis: intakeRedis, catalog: services.catalog)
+        while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(5)) }
+        do {
+            let before = await cpuNow()
+            let started = wallSeconds()
+            let result = try await collect("burst", count: burst, sent: [:], timeout: .seconds(max(60, burst / 100)))
+            let used = await cpuNow() - before
+            let span = result.last - started
+            let profile = times.snapshot
+            figures.append(Figure(name: "burst through 1 worker (drain)", orders: burst, ordersPerSecond: Double(burst - result.notAccepted) / span,
+                                  offeredPerSecond: nil, notAccepted: result.notAccepted,
+                                  note: burstNote + "\n    worker: " + used.perOrder(burst - result.notAccepted)
+                                      + String(format: " (over %.2f s from the worker owning every shard to the last ACCEPTED, plus the bench's last poll ≤ 0.2 s); broker call mean %.0f µs (HTTP %.0f µs)",
+                                               span, profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)
+                                      + (worker.commitCounts.map { counts in
+                                          String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks", counts.batches,
+                                                 Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks)
+                                      } ?? "")))
+        }
 
         /// Each run starts from an idle worker: the outbox relay has published what earlier runs wrote.
         func settle() async throws {
@@ -222,76 +284,39 @@ enum OrderBench {
             }
         }
 
-        // --- 2. open loop at each offered rate (lowest first), into an idle worker.
+        // --- 2. open loop at each offered rate (lowest first), into an idle worker: every millisecond
+        // the intake sends, in one call, the orders due by then.
         for rate in rates {
             try await settle()
             let run = "open\(rate)"
             let count = Int(Double(rate) * seconds)
-            let payloads = (0..<count).map { order(run, $0) }
-            let sent = Locked<[String: Double]>([:])
+            let commands = (0..<count).map { command(run, $0) }
+            var sent: [String: Double] = [:]
             let clock = ContinuousClock()
             let started = clock.now
+            let startedWall = wallSeconds()
             var maxBehind = Duration.zero
-            // Open loop: each order is sent at its time whether or not the earlier sends have returned.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, (key, payload)) in payloads.enumerated() {
-                    let due = started + .nanoseconds(Int64(Double(index) / Double(rate) * 1e9))
-                    let now = clock.now
-                    if due > now + .microseconds(200) { try await Task.sleep(until: due, clock: clock) } else if now > due { maxBehind = max(maxBehind, now - due) }
-                    group.addTask {
-                        let at = wallSeconds()
-                        _ = try await producer.enqueue("orders", OutgoingMessage(payload: payload, key: key))
-                        sent.withLock { $0[key] = at }
-                    }
-                }
-                try await group.waitForAll()
+            let before = await cpuNow()
+            var next = 0
+            while next < count {
+                let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
+                if nextDue > clock.now { try await Task.sleep(until: nextDue, clock: clock) }
+                let now = clock.now
+                maxBehind = max(maxBehind, now - nextDue)
+                let due = min(count, Int(((now - started).seconds * Double(rate)).rounded(.down)) + 1)
+                for index in next..<due { sent[commands[index].key] = startedWall + Double(index) / Double(rate) }
+                refused += try await lanes[0].submit(commands[next..<due])
+                next = due
             }
             let offered = Double(count) / (clock.now - started).seconds
-            let result = try await collect(run, count: count, sent: sent.withLock { $0 }, timeout: .seconds(max(60, Double(count) / 100)))
-            figures.append(histogramFigure("open loop \(rate)/s, enqueue → ACCEPTED", orders: count, perSecond: nil, offered: offered,
-                                           latencies: result.latencies, notAccepted: result.notAccepted,
-                                           note: String(format: "sender at most %.1f ms behind schedule", maxBehind.seconds * 1000)))
+            let result = try await collect(run, count: count, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
+            let used = await cpuNow() - before
+            figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
+                                           offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
+                                           note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)
+                                               + " (intake included)"))
         }
-
-        // --- 1. burst: every order enqueued at once (4 enqueuers), one worker drains.
-        try await settle()
-        do {
-            times.reset()
-            let payloads = (0..<burst).map { order("burst", $0) }
-            let sent = Locked<[String: Double]>([:])
-            let cpu = processCPUSeconds()
-            let first = wallSeconds()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                let lanes = 4
-                for lane in 0..<lanes {
-                    group.addTask {
-                        var mine: [String: Double] = [:]
-                        for index in stride(from: lane, to: payloads.count, by: lanes) {
-                            let (key, payload) = payloads[index]
-                            mine[key] = wallSeconds()
-                            _ = try await producer.enqueue("orders", OutgoingMessage(payload: payload, key: key))
-                        }
-                        let done = mine
-                        sent.withLock { $0.merge(done) { a, _ in a } }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            let enqueued = wallSeconds() - first
-            let result = try await collect("burst", count: burst, sent: sent.withLock { $0 }, timeout: .seconds(max(60, burst / 100)))
-            let span = result.last - first
-            let used = processCPUSeconds() - cpu
-            let profile = times.snapshot
-            figures.append(histogramFigure("burst through 1 worker", orders: burst, perSecond: Double(burst - result.notAccepted) / span, offered: nil,
-                                           latencies: result.latencies, notAccepted: result.notAccepted,
-                                           note: String(format: "enqueued in %.2f s (%.0f/s); bench process CPU %.0f%% of one core; broker call mean %.0f µs (HTTP %.0f µs)",
-                                                        enqueued, Double(burst) / enqueued, used / span * 100,
-                                                        profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)
-                                               + (worker.commitCounts.map { counts in
-                                                   String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks", counts.batches,
-                                                          Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks)
-                                               } ?? "")))
-        }
+        if refused > 0 { print("  the intake refused \(refused) orders") }
 
         worker.stop()
         _ = try? await workerTask.value
@@ -365,9 +390,4 @@ enum OrderBench {
         (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     }
 
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
 }

@@ -62,24 +62,29 @@ public struct OrderIntake {
             receipt.orderID = existing
             return receipt
         }
-        let result = try await producer.enqueue(queue, OutgoingMessage(payload: Array(checked.json.text.utf8), key: checked.idempotencyKey))
+        return Self.receipt(checked, try await producer.enqueue(queue, Self.message(checked)))
+    }
+
+    /// The queue message of a checked command: its JSON under its idempotency key.
+    static func message(_ checked: OrderCommand) -> OutgoingMessage {
+        OutgoingMessage(payload: Array(checked.json.text.utf8), key: checked.idempotencyKey)
+    }
+
+    /// What the enqueue of a checked command did.
+    static func receipt(_ checked: OrderCommand, _ result: EnqueueResult) -> OrderReceipt {
+        var receipt = OrderReceipt(kind: checked.kind, idempotencyKey: checked.idempotencyKey, accountID: checked.accountID, duplicate: result.duplicate)
         receipt.messageID = result.id
         receipt.shard = result.shard
-        receipt.duplicate = result.duplicate
         receipt.messageState = result.state
         return receipt
     }
 
     /// The command as it will be enqueued, or the first reason to refuse it.
     public func check(_ command: OrderCommand) throws -> OrderCommand {
-        // The worker parses what it dequeues; refusing here what it would refuse there keeps a
-        // malformed message off the queue (an API caller can build any PlaceOrder).
-        let command = try OrderCommand.parse(command.json)
+        let command = try Self.shaped(command)
         switch command {
         case .place(let order):
-            try requireActive(order.accountID)
-            let instrument = try instrument(exchange: order.exchange, symbol: order.symbol)
-            try instrument.check(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
+            try Self.check(order, account: try accountFacts(order.accountID), instrument: try instrumentFacts(exchange: order.exchange, symbol: order.symbol))
         case .change(let change):
             let order = try Self.order(change.orderID, in: db)
             guard order.accountID == change.accountID else {
@@ -100,6 +105,13 @@ public struct OrderIntake {
             }
         }
         return command
+    }
+
+    /// The command as the worker will parse it back, or the shape check's refusal.
+    static func shaped(_ command: OrderCommand) throws -> OrderCommand {
+        // The worker parses what it dequeues; refusing here what it would refuse there keeps a
+        // malformed message off the queue (an API caller can build any PlaceOrder).
+        try OrderCommand.parse(command.json)
     }
 
     // MARK: Look-ups the CLI needs to build a command
@@ -130,30 +142,67 @@ public struct OrderIntake {
 
     // MARK: The database's facts
 
-    private func requireActive(_ account: UUID) throws {
-        guard let row = try db.query("SELECT status, broker FROM broker_accounts WHERE id = \(account)").rows.first else {
-            throw OrderCommandError("account_id", "no account \(Self.text(account))")
+    private func accountFacts(_ account: UUID) throws -> AccountFacts? {
+        try db.query("SELECT status, broker FROM broker_accounts WHERE id = \(account)").rows.first.map { try AccountFacts(row: $0) }
+    }
+
+    private func instrumentFacts(exchange: String, symbol: String) throws -> InstrumentFacts? {
+        try db.query("""
+            SELECT lot_size::text AS lot, tick_size::text AS tick, tradable FROM instruments WHERE exchange = \(exchange) AND symbol = \(symbol)
+            """).rows.first.map { try InstrumentFacts(row: $0) }
+    }
+
+    /// A place's checks against the database's facts (the single and the batch intake's one rule):
+    /// the account exists, is not manual and is active; the instrument is known and tradable; the
+    /// quantity and prices are on its lot and tick.
+    static func check(_ order: PlaceOrder, account: AccountFacts?, instrument: InstrumentFacts?) throws {
+        try requireActive(order.accountID, account)
+        try rules(exchange: order.exchange, symbol: order.symbol, instrument)
+            .check(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
+    }
+
+    /// What the intake checks of an account (one row of `broker_accounts`).
+    struct AccountFacts {
+        var status: String, broker: String
+        init(row: PostgresRow) throws {
+            status = try row.decode("status")
+            broker = try row.decode("broker")
         }
+    }
+
+    /// The refusal for an account that is missing, manual or not active (the single and the batch intake's one rule).
+    static func requireActive(_ account: UUID, _ facts: AccountFacts?) throws {
+        guard let facts else { throw OrderCommandError("account_id", "no account \(Self.text(account))") }
         // A manual account has no broker to place with (it holds imported fills only).
-        guard try row.decode("broker", as: String.self) != ManualAccount.broker else {
+        guard facts.broker != ManualAccount.broker else {
             throw OrderCommandError("account_id", "account \(Self.text(account)) is \(ManualAccount.reason): orders cannot be placed")
         }
-        let status: String = try row.decode("status")
-        guard status == "active" else { throw OrderCommandError("account_id", "account \(Self.text(account)) is \(status), not active") }
+        guard facts.status == "active" else { throw OrderCommandError("account_id", "account \(Self.text(account)) is \(facts.status), not active") }
     }
 
     private func instrument(exchange: String, symbol: String, forChange: Bool = false) throws -> InstrumentRules {
-        let rows = try db.query("""
-            SELECT lot_size::text AS lot, tick_size::text AS tick, tradable FROM instruments WHERE exchange = \(exchange) AND symbol = \(symbol)
-            """).rows
-        guard let row = rows.first else { throw OrderCommandError("symbol", "unknown symbol '\(symbol)' on \(exchange)") }
-        let lot: String = try row.decode("lot"), tick: String = try row.decode("tick")
-        guard let lotSize = FixedDecimal(lot), let tickSize = FixedDecimal(tick) else {
-            throw OrderCommandError("symbol", "\(symbol) on \(exchange) has a lot or tick size finer than nine places (\(lot), \(tick))")
+        try Self.rules(exchange: exchange, symbol: symbol, try instrumentFacts(exchange: exchange, symbol: symbol), forChange: forChange)
+    }
+
+    /// What the intake checks of an instrument (one row of `instruments`, sizes as text).
+    struct InstrumentFacts {
+        var lot: String, tick: String, tradable: Bool
+        init(row: PostgresRow) throws {
+            lot = try row.decode("lot")
+            tick = try row.decode("tick")
+            tradable = try row.decode("tradable")
+        }
+    }
+
+    /// The instrument's lot and tick, or the refusal for one unknown, not tradable or too fine.
+    static func rules(exchange: String, symbol: String, _ facts: InstrumentFacts?, forChange: Bool = false) throws -> InstrumentRules {
+        guard let facts else { throw OrderCommandError("symbol", "unknown symbol '\(symbol)' on \(exchange)") }
+        guard let lotSize = FixedDecimal(facts.lot), let tickSize = FixedDecimal(facts.tick) else {
+            throw OrderCommandError("symbol", "\(symbol) on \(exchange) has a lot or tick size finer than nine places (\(facts.lot), \(facts.tick))")
         }
         // A change to an order already placed is checked for lot and tick only: the worker and the
         // broker decide whether an order of an instrument no longer tradable may still be changed.
-        if !forChange, try !row.decode("tradable", as: Bool.self) {
+        if !forChange, !facts.tradable {
             throw OrderCommandError("symbol", "\(symbol) on \(exchange) is not tradable")
         }
         return InstrumentRules(lotSize: lotSize, tickSize: tickSize)

@@ -1,0 +1,92 @@
+import Foundation
+import TMCore
+import TMPostgres
+import TMQueue
+
+extension OrderIntake {
+    /// Checks and enqueues many commands at once: the database's facts for all the places in three
+    /// queries (their accounts, their instruments, their keys already on order rows), then every
+    /// command that passed in one pipelined enqueue (`QueueProducer.enqueueBatch`). Results in input
+    /// order.
+    ///
+    /// Guarantees, per command, exactly those of `submit`: the same shape checks and the same
+    /// account and instrument rules (`OrderIntake.check(_:account:instrument:)`, shared), a refusal
+    /// (`OrderCommandError`) enqueues nothing for that command and does not stop the others, a place
+    /// whose key is already on an order row answers `duplicate` with that order and is not enqueued,
+    /// and the queue's key record makes a repeated key (in this batch or an earlier call) enqueue
+    /// once. A cancel or modify is checked on its own, as `submit` checks it. Errors of the database
+    /// or the queue as a whole are thrown (nothing is known to be enqueued then; a retry with the same
+    /// keys is safe).
+    public func submitBatch(_ commands: [OrderCommand]) async throws -> [Result<OrderReceipt, Error>] {
+        var results = [Result<OrderReceipt, Error>?](repeating: nil, count: commands.count)
+        var shaped = [OrderCommand?](repeating: nil, count: commands.count)
+        for (index, command) in commands.enumerated() {
+            do { shaped[index] = try Self.shaped(command) } catch { results[index] = .failure(error) }
+        }
+        let places = shaped.compactMap { command -> PlaceOrder? in if case .place(let order)? = command { return order } else { return nil } }
+        let facts = try BatchFacts.read(db, places)
+
+        var outgoing: [(index: Int, command: OrderCommand)] = []
+        for (index, command) in shaped.enumerated() {
+            guard let command else { continue }
+            do {
+                switch command {
+                case .place(let order):
+                    try Self.check(order, account: facts.accounts[order.accountID],
+                                   instrument: facts.instruments[BatchFacts.InstrumentKey(exchange: order.exchange, symbol: order.symbol)])
+                    if let existing = facts.placedKeys[order.idempotencyKey] {
+                        // Placed before, perhaps beyond the queue's memory of the key: never a second order.
+                        var receipt = OrderReceipt(kind: command.kind, idempotencyKey: order.idempotencyKey, accountID: order.accountID, duplicate: true)
+                        receipt.orderID = existing
+                        results[index] = .success(receipt)
+                        continue
+                    }
+                case .change:
+                    _ = try check(command)
+                }
+                outgoing.append((index, command))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        if !outgoing.isEmpty {
+            let enqueued = try await producer.enqueueBatch(queue, outgoing.map { Self.message($0.command) })
+            for ((index, command), result) in zip(outgoing, enqueued) {
+                results[index] = result.map { Self.receipt(command, $0) }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// The database's facts a batch of places is checked against, read in three queries.
+    struct BatchFacts {
+        struct InstrumentKey: Hashable { var exchange: String, symbol: String }
+        var accounts: [UUID: AccountFacts] = [:]
+        var instruments: [InstrumentKey: InstrumentFacts] = [:]
+        /// Idempotency keys already on an order row → that order.
+        var placedKeys: [String: UUID] = [:]
+
+        static func read(_ db: PostgresConnection, _ places: [PlaceOrder]) throws -> BatchFacts {
+            var facts = BatchFacts()
+            guard !places.isEmpty else { return facts }
+            let accounts = PostgresArrayText.uuids(Set(places.map(\.accountID)))
+            for row in try db.query("SELECT id, status, broker FROM broker_accounts WHERE id = ANY(\(accounts)::uuid[])").rows {
+                facts.accounts[try row.decode("id")] = try AccountFacts(row: row)
+            }
+            let wanted = Array(Set(places.map { InstrumentKey(exchange: $0.exchange, symbol: $0.symbol) }))
+            let exchanges = PostgresData.array(wanted.map(\.exchange)), symbols = PostgresData.array(wanted.map(\.symbol))
+            for row in try db.query("""
+                SELECT i.exchange, i.symbol, i.lot_size::text AS lot, i.tick_size::text AS tick, i.tradable
+                FROM instruments i JOIN unnest(\(exchanges)::text[], \(symbols)::text[]) AS w(exchange, symbol)
+                  ON i.exchange = w.exchange AND i.symbol = w.symbol
+                """).rows {
+                facts.instruments[InstrumentKey(exchange: try row.decode("exchange"), symbol: try row.decode("symbol"))] = try InstrumentFacts(row: row)
+            }
+            let keys = PostgresData.array(Array(Set(places.map(\.idempotencyKey))))
+            for row in try db.query("SELECT idempotency_key, id FROM orders WHERE idempotency_key = ANY(\(keys)::text[])").rows {
+                facts.placedKeys[try row.decode("idempotency_key")] = try row.decode("id")
+            }
+            return facts
+        }
+    }
+}
