@@ -125,6 +125,8 @@ public struct QueueProducer: Sendable {
         let shard: Int
         let manifest: QueueManifest
         let id: String
+        /// True when the caller chose the id: only then can it be live already (a drawn id is new).
+        let chosenID: Bool
         let key: String?
         let payload: [UInt8]
         let now: Int64
@@ -140,7 +142,7 @@ public struct QueueProducer: Sendable {
         }
 
         var arguments: [any RedisArgumentConvertible] {
-            [id, key ?? "", payload, now, due, manifest.maxLength, manifest.retention.completed.milliseconds, 0, "[]", now]
+            [id, key ?? "", payload, now, due, manifest.maxLength, manifest.retention.completed.milliseconds, 0, "[]", now, chosenID ? "1" : "0"]
         }
 
         /// KEYS and ARGV of `QueueScripts.enqueueBatch` for messages of one shard (non-empty).
@@ -150,7 +152,7 @@ public struct QueueProducer: Sendable {
             var arguments: [any RedisArgumentConvertible] = [first.manifest.maxLength, first.manifest.retention.completed.milliseconds, first.now]
             for message in messages {
                 if let key = message.key { keys.append(message.queueKeys.idempotency(key)) }
-                arguments += [message.id, message.key ?? "", message.payload, message.due - message.now]
+                arguments += [message.id, message.key ?? "", message.payload, message.due - message.now, message.chosenID ? "1" : "0"]
             }
             return (keys, arguments)
         }
@@ -205,7 +207,7 @@ public struct QueueProducer: Sendable {
             ?? manifest.shardBy.flatMap { field in document?[field].flatMap(Self.shardText) }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
-        return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), key: message.key,
+        return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), chosenID: message.id != nil, key: message.key,
                         payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
     }
 

@@ -7,23 +7,35 @@ import TMRedis
 /// timeout, reclaimed elsewhere) can no longer ack, retry or dead-letter it.
 enum QueueScripts {
     /// Idempotent, bounded enqueue. A message id already live on the shard (queued, delayed or in
-    /// flight: it has an epoch entry) is refused, so two entries can never share one fencing epoch.
+    /// flight: it has an epoch entry) is refused, so two entries can never share one fencing epoch;
+    /// only a chosen id is looked up (an id the producer drew — time plus 80 random bits — is new).
+    /// The key is checked and recorded by one `SET NX GET` before the other checks, and its record
+    /// removed again when the message is then refused: the script is atomic, so the end state is
+    /// the same as checking first and recording last, with one command fewer.
     /// KEYS: stream, delayed, epochs, [idempotency]
-    /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt
+    /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt,
+    ///       chosenID ("1": the caller chose the id, "0": the producer drew it, hex only)
     /// → {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
-    static let enqueue = RedisScript("""
-        if KEYS[4] then
-          local existing = redis.call('GET', KEYS[4])
+    static let enqueue = RedisScript(enqueueLibrary + """
+        local idem = KEYS[4]
+        local delay = tonumber(ARGV[5]) - tonumber(ARGV[4])
+        if idem then
+          -- A delayed message's record must outlive its delay.
+          local ttl = ARGV[7]
+          if delay > 0 then ttl = tonumber(ARGV[7]) + delay end
+          local existing = redis.call('SET', idem, queued_record(ARGV[1], ARGV[11]), 'NX', 'GET', 'PX', ttl)
           if existing then return {'duplicate', existing} end
         end
-        if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'id_in_use', ARGV[1]} end
+        if ARGV[11] == '1' and redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then
+          return refused(idem, {'id_in_use', ARGV[1]})
+        end
         local limit = tonumber(ARGV[6])
         if limit > 0 then
           local backlog = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
-          if backlog >= limit then return {'full', tostring(backlog)} end
+          if backlog >= limit then return refused(idem, {'full', tostring(backlog)}) end
         end
         local where
-        if tonumber(ARGV[5]) > tonumber(ARGV[4]) then
+        if delay > 0 then
           redis.call('ZADD', KEYS[2], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
             attempt = ARGV[8], history = ARGV[9], enqueued_at = ARGV[10]}))
           where = 'delayed'
@@ -32,14 +44,24 @@ enum QueueScripts {
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
         end
         -- Epoch 0: the id is live until its message is completed or buried.
-        redis.call('HSET', KEYS[3], ARGV[1], 0)
-        if KEYS[4] then
-          -- A delayed message's record must outlive its delay.
-          local ttl = tonumber(ARGV[7]) + math.max(tonumber(ARGV[5]) - tonumber(ARGV[4]), 0)
-          redis.call('SET', KEYS[4], cjson.encode({id = ARGV[1], state = 'queued'}), 'PX', ttl)
-        end
+        redis.call('HSET', KEYS[3], ARGV[1], '0')
         return {'ok', ARGV[1], where}
         """)
+
+    /// Shared by the enqueue scripts: the key's record of a queued message (a drawn id is hex, so
+    /// it is written as is; a chosen one goes through `cjson`), and a refusal that takes the
+    /// record recorded by `SET NX GET` back.
+    static let enqueueLibrary = """
+        local function queued_record(id, chosen)
+          if chosen == '1' then return cjson.encode({id = id, state = 'queued'}) end
+          return '{"id":"' .. id .. '","state":"queued"}'
+        end
+        local function refused(idem, reply)
+          if idem then redis.call('DEL', idem) end
+          return reply
+        end
+
+        """
 
     /// Moves due messages from the delayed set into the stream.
     /// KEYS: stream, delayed. ARGV: now, limit → {moved, nextDue | ""}
