@@ -37,19 +37,7 @@ public enum FencingGuard {
     }
 
     private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)], withNextStatement: Bool = false) throws {
-        // Outside a transaction the fence would commit on its own and protect nothing after it.
-        guard db.isInTransaction else {
-            throw PostgresError(kind: .client, message: "FencingGuard.advance must run inside the transaction it guards")
-        }
-        var tokens: [String: Int64] = [:]
-        for (resource, token) in pairs {
-            if let other = tokens[resource], other != token {
-                throw LockError.staleFencingToken(resource: resource, token: min(other, token))
-            }
-            tokens[resource] = token
-        }
-        guard !tokens.isEmpty else { return }
-        let ordered = tokens.sorted { $0.key < $1.key }
+        guard let ordered = try distinct(db, pairs) else { return }
         let statement: PostgresQuery = """
             SELECT stale_resource, stale_token
             FROM tm_advance_fences(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
@@ -64,6 +52,50 @@ public enum FencingGuard {
         } else {
             try check(try db.query(statement.prepared))
         }
+    }
+
+    /// The fences, each resource once, in resource order; nil when there are none. Throws outside a
+    /// transaction, and for one resource given with two tokens.
+    private static func distinct(_ db: PostgresConnection, _ pairs: [(resource: String, token: Int64)]) throws -> [(key: String, value: Int64)]? {
+        // Outside a transaction the fence would commit on its own and protect nothing after it.
+        guard db.isInTransaction else {
+            throw PostgresError(kind: .client, message: "FencingGuard.advance must run inside the transaction it guards")
+        }
+        var tokens: [String: Int64] = [:]
+        for (resource, token) in pairs {
+            if let other = tokens[resource], other != token {
+                throw LockError.staleFencingToken(resource: resource, token: min(other, token))
+            }
+            tokens[resource] = token
+        }
+        return tokens.isEmpty ? nil : tokens.sorted { $0.key < $1.key }
+    }
+
+    /// `advance` in ONE round trip with everything the transaction sends after it, its COMMIT
+    /// included: the fences go in a statement that RAISES on a stale one (SQLSTATE `staleSQLState`,
+    /// `tm_advance_fences_or_raise`, migration 0032) instead of returning rows. A pipeline stops at
+    /// its first error, so the statements after it and the COMMIT never take effect and the
+    /// transaction rolls back — the same refusal as `advance`'s, seen when the round trip returns.
+    /// The caller must pass what it catches through `refusal(_:)` (the server's error becomes
+    /// `LockError.staleFencingToken`), and, as with `withNextStatement`, the body's statements run
+    /// before the refusal is known: it must have no effect outside the transaction.
+    public static func send(_ db: PostgresConnection, fences: [any Fence]) throws {
+        guard let ordered = try distinct(db, fences.map { ($0.resource, $0.fencingToken) }) else { return }
+        let statement: PostgresQuery = """
+            SELECT tm_advance_fences_or_raise(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
+            """
+        try db.send(statement.prepared)
+    }
+
+    /// The SQLSTATE `tm_advance_fences_or_raise` raises for a stale fence.
+    public static let staleSQLState = "TMF01"
+
+    /// `error`, with a stale fence raised by the server (`send`) turned into
+    /// `LockError.staleFencingToken` (the resource and the refused token from its DETAIL).
+    public static func refusal(_ error: Error) -> Error {
+        guard let error = error as? PostgresError, error.sqlState == staleSQLState, let detail = error.detail,
+              let space = detail.firstIndex(of: " "), let token = Int64(detail[..<space]) else { return error }
+        return LockError.staleFencingToken(resource: String(detail[detail.index(after: space)...]), token: token)
     }
 
     /// Deletes message fences (`message:…`) not advanced for `age`, at most `limit` rows; returns how
@@ -114,5 +146,26 @@ extension PostgresPool {
         fencedBy fence: some Fence, _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         try await transaction(fencedBy: [fence], body)
+    }
+
+    /// A fenced transaction in ONE round trip: the BEGIN, the fences (`FencingGuard.send`: a stale one
+    /// raises), every statement `body` sends and the COMMIT go in one pipeline. `body` must only send
+    /// (`PostgresConnection.send`, `send(_:reading:)`) — a statement it runs with `query` waits for its
+    /// answer and costs a round trip, which is correct but slower — and returns how to read its
+    /// result once committed. A stale fence (or any error) stops the pipeline before the COMMIT:
+    /// nothing of the transaction lands, and the refusal is thrown as `LockError.staleFencingToken`.
+    public func transaction<T: Sendable>(
+        fencedInOneRoundTrip fences: [any Fence], _ body: @escaping @Sendable (PostgresConnection) throws -> @Sendable () throws -> T
+    ) async throws -> T {
+        let committed: @Sendable () throws -> T
+        do {
+            committed = try await transaction { (db: PostgresConnection) -> @Sendable () throws -> T in
+                try FencingGuard.send(db, fences: fences)
+                return try body(db)
+            }
+        } catch {
+            throw FencingGuard.refusal(error)
+        }
+        return try committed()
     }
 }

@@ -18,15 +18,17 @@ import TMPostgres
 /// - no reordering within an account: a writer waits for its own commit before going on, and a
 ///   worker runs one message per account at a time, so one account has at most one write in a batch;
 /// - a writer alone (no one else waiting) runs in its own transaction at once: no added latency;
-/// - round trips: the BEGIN and the fence check travel with `perform`'s first statement, so a write
-///   of one statement plus one sent with `PostgresConnection.send` costs two round trips in all
-///   (the fence refusal is still thrown before the COMMIT, which then never happens).
+/// - round trips: ONE per transaction when `perform` only sends its statements
+///   (`PostgresConnection.send`): the BEGIN, the fences, the writes and the COMMIT travel in one
+///   pipeline (`PostgresPool.transaction(fencedInOneRoundTrip:)`); a stale fence raises, which
+///   stops the pipeline before the COMMIT, and is thrown as `LockError.staleFencingToken`.
 ///
 /// `perform` may run a write twice (in a batch, then alone after a rollback), and its statements run
-/// before the fence check's answer is read: it must return its results rather than keep effects
-/// outside the transaction, and give one output per write, in order.
+/// before the fence check's answer is read: it must have no effect outside the transaction. It
+/// returns how to read the outputs once the transaction has committed (the results of statements
+/// sent with `send(_:reading:)` arrive with the COMMIT): one output per write, in order.
 public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
-    public typealias Perform = @Sendable (PostgresConnection, [Write]) throws -> [Output]
+    public typealias Perform = @Sendable (PostgresConnection, [Write]) throws -> @Sendable () throws -> [Output]
     /// The most writers one transaction carries.
     public let maxBatch: Int
     let pool: PostgresPool
@@ -83,15 +85,23 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
                 await alone(batch[0])
                 continue
             }
+            let read: @Sendable () throws -> [Output]
             do {
                 let perform = self.perform
-                let outputs = try await pool.transaction { db -> [Output] in
-                    try FencingGuard.advance(db, fences: batch.flatMap(\.fences), withNextStatement: true)
-                    let outputs = try perform(db, batch.map(\.write))
-                    guard outputs.count == batch.count else {
-                        throw PostgresError(kind: .client, message: "group commit: \(outputs.count) outputs for \(batch.count) writes")
-                    }
-                    return outputs
+                read = try await pool.transaction { (db: PostgresConnection) -> @Sendable () throws -> [Output] in
+                    try FencingGuard.send(db, fences: batch.flatMap(\.fences))
+                    return try perform(db, batch.map(\.write))
+                }
+            } catch {
+                // Rolled back: nothing of the batch was written. Each writer alone, fenced alone.
+                counted.withLock { $0.fallbacks += 1 }
+                for writer in batch { await alone(writer) }
+                continue
+            }
+            do {
+                let outputs = try read()
+                guard outputs.count == batch.count else {
+                    throw PostgresError(kind: .client, message: "group commit: \(outputs.count) outputs for \(batch.count) writes")
                 }
                 counted.withLock {
                     $0.batches += 1
@@ -99,9 +109,8 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
                 }
                 for (writer, output) in zip(batch, outputs) { writer.done.resume(returning: output) }
             } catch {
-                // Rolled back: nothing of the batch was written. Each writer alone, fenced alone.
-                counted.withLock { $0.fallbacks += 1 }
-                for writer in batch { await alone(writer) }
+                // Committed, but its outputs unreadable (a bug in `perform`): never run again.
+                for writer in batch { writer.done.resume(throwing: error) }
             }
         }
     }
@@ -111,9 +120,8 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
             let perform = self.perform
             let write = writer.write
             let fences = writer.fences
-            let outputs = try await pool.transaction { db in
-                try FencingGuard.advance(db, fences: fences, withNextStatement: true)
-                return try perform(db, [write])
+            let outputs = try await pool.transaction(fencedInOneRoundTrip: fences) { db in
+                try perform(db, [write])
             }
             guard let output = outputs.first else { throw PostgresError(kind: .client, message: "group commit: no output for a write") }
             writer.done.resume(returning: output)

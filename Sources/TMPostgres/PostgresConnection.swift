@@ -41,6 +41,9 @@ public final class PostgresConnection {
     private struct Waiting {
         let query: PostgresQuery
         let check: ((PostgresResult) throws -> Void)?
+        /// Hands the result over when it arrives; unlike a check it cannot refuse, so it may travel
+        /// with the COMMIT (`send(_:reading:)`).
+        var read: ((PostgresResult) -> Void)? = nil
     }
 
     private struct PreparedKey: Hashable {
@@ -239,6 +242,19 @@ public final class PostgresConnection {
         waiting.append(Waiting(query: query, check: check))
     }
 
+    /// Queues a statement like `send(_:check:)`, and hands its result to `read` when it arrives —
+    /// possibly in the same round trip as the COMMIT, so `read` must not decide anything the
+    /// transaction depends on (only an error, which aborts the pipeline and so the COMMIT, can stop
+    /// it). `read` is not called when the statement, or one before it, failed. Outside a transaction
+    /// it runs at once.
+    public func send(_ query: PostgresQuery, reading read: @escaping (PostgresResult) -> Void) throws {
+        guard isInTransaction else {
+            read(try self.query(query))
+            return
+        }
+        waiting.append(Waiting(query: query, check: nil, read: read))
+    }
+
     /// Sends what waits (and `last`, when given) in one pipeline, reads every answer in order and
     /// throws the first error or failed check; returns `last`'s result.
     @discardableResult
@@ -286,6 +302,7 @@ public final class PostgresConnection {
                 if firstError == nil, let check = item.check {
                     do { try check(result) } catch { checkFailed = true; throw error }
                 }
+                if firstError == nil { item.read?(result) }
                 if index == queued.count - 1 { lastResult = result }
             } catch {
                 if item.query.isPrepared { _ = forgetIfStale(item.query, error) }

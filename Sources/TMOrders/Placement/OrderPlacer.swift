@@ -38,11 +38,10 @@ public struct PlacementFences: Sendable {
     func write(_ pool: PostgresPool, _ kind: OrderWrite.Kind) async throws -> OrderWritten {
         let write = OrderWrite(kind: kind, fencingToken: shardToken)
         if let commits { return try await commits.group.write(write, fencedBy: fences) }
-        let fences = self.fences
-        return try await pool.transaction { db in
-            // The check goes with the first write (one round trip); `perform` has no outside effects.
-            try FencingGuard.advance(db, fences: fences, withNextStatement: true)
-            return try OrderStore.perform(db, [write])[0]
+        // One round trip: the fences, the write and the COMMIT in one pipeline (`perform` has no outside effects).
+        return try await pool.transaction(fencedInOneRoundTrip: fences) { db in
+            let written = try OrderStore.perform(db, [write])
+            return { try written()[0] }
         }
     }
 }

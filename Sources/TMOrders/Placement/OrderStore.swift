@@ -82,7 +82,46 @@ enum OrderStore {
     /// rare audit and notification rows of refusals one by one. Returns one `OrderWritten` per write,
     /// in order. Throws `InsertRace` when a multi-row insert (a split) found only part of its keys
     /// free: the caller rolls back and continues from the rows that took them.
-    static func perform(_ db: PostgresConnection, _ writes: [OrderWrite]) throws -> [OrderWritten] {
+    ///
+    /// Round trips: a batch of plain writes (one new row without a refusal, or a transition that is
+    /// not a broker refusal) only SENDS its statements — each INSERT or UPDATE with its events and
+    /// outbox row in one statement (`sendWithEvents`) — so they travel with the COMMIT in one round
+    /// trip, and the outputs are read once committed (the returned closure). A batch holding a
+    /// split, a risk denial or a broker refusal needs answers before it commits (a partly free split
+    /// rolls back; refusals write their audit and notification rows only for rows written): it runs
+    /// its statements one answer at a time (`performAnswered`).
+    static func perform(_ db: PostgresConnection, _ writes: [OrderWrite]) throws -> @Sendable () throws -> [OrderWritten] {
+        guard writes.allSatisfy(\.answeredAfterCommit) else {
+            let written = try performAnswered(db, writes)
+            return { written }
+        }
+        let inserts = writes.enumerated().compactMap { index, write -> (index: Int, row: NewOrder, token: Int64?)? in
+            guard case .insert(let rows) = write.kind else { return nil }
+            return (index, rows[0], write.fencingToken)
+        }
+        let moves = writes.enumerated().compactMap { index, write -> (index: Int, move: OrderMove, token: Int64?)? in
+            guard case .move(let move) = write.kind else { return nil }
+            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            return (index, move, write.fencingToken)
+        }
+        let inserted = inserts.isEmpty ? nil : try sendWithEvents(db, insertStatement(inserts.map { ($0.row, $0.token) }), events: inserts.map { newRowEvents($0.row) })
+        let moved = moves.isEmpty ? nil : try sendWithEvents(db, updateStatement(moves.map { ($0.move, $0.token) }), events: moves.compactMap { moveEvents($0.move) })
+        return {
+            var results = Array(repeating: OrderWritten(), count: writes.count)
+            if let inserted {
+                let rows = try inserted()
+                for insert in inserts { results[insert.index].record = rows[insert.row.id] }
+            }
+            if let moved {
+                let rows = try moved()
+                for move in moves { results[move.index].record = rows[move.move.order.id] }
+            }
+            return results
+        }
+    }
+
+    /// `perform`, each statement's answer read before the next is sent (see `perform`).
+    private static func performAnswered(_ db: PostgresConnection, _ writes: [OrderWrite]) throws -> [OrderWritten] {
         var results = Array(repeating: OrderWritten(), count: writes.count)
         var events: [EventRows.Order] = []
         // New rows, all in one statement; each write gets its first row (nil: the key was taken).
@@ -101,11 +140,7 @@ enum OrderStore {
                 guard written.allSatisfy({ $0 != nil }) else { throw InsertRace() }
                 results[index].record = written[0]
                 for row in rows {
-                    var steps: [EventRows.Step] = [(nil, .received, nil)]
-                    for step in row.steps { steps.append((steps.last?.to, step.to, step.detail)) }
-                    events.append(EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
-                                                  clientOrderID: row.clientOrderID, symbol: row.order.symbol, exchange: row.order.exchange,
-                                                  side: row.order.side, filled: 0, average: nil, steps: steps))
+                    events.append(newRowEvents(row))
                     if row.state == .riskRejected {
                         try auditDenial(db, row)
                         if let id = try notifyFailure(db, orderID: row.id, userID: row.userID, accountID: row.accountID, key: row.order.idempotencyKey,
@@ -128,11 +163,9 @@ enum OrderStore {
                 guard let row = moved[move.order.id] else { continue }
                 results[index].record = row
                 let order = move.order, changes = move.changes
-                if move.to != order.state || move.detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true {
-                    events.append(EventRows.Order(id: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
-                                                  clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol,
-                                                  exchange: order.exchange, side: order.side, filled: row.filledQuantity, average: row.averagePrice,
-                                                  steps: [(order.state, move.to, move.detail)]))
+                if var moved = moveEvents(move) {
+                    (moved.filled, moved.average) = (row.filledQuantity, row.averagePrice)
+                    events.append(moved)
                 }
                 if move.to == .rejected && order.state != .rejected,
                    let id = try notifyFailure(db, orderID: order.id, userID: order.userID, accountID: order.accountID, key: order.idempotencyKey,
@@ -147,8 +180,18 @@ enum OrderStore {
 
     /// Inserts the rows whose idempotency key is free; returns those written, by id.
     private static func insertRows(_ db: PostgresConnection, _ rows: [(row: NewOrder, token: Int64?)]) throws -> [UUID: OrderRecord] {
+        try byID(try db.query(kept(insertStatement(rows))))
+    }
+
+    /// The rows of a statement returning `OrderRecord.columns`, by id.
+    private static func byID(_ result: PostgresResult) throws -> [UUID: OrderRecord] {
+        Dictionary(try result.rows.map { row in let record = try OrderRecord(row: row); return (record.id, record) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The INSERT of new rows whose key is free, returning those written.
+    private static func insertStatement(_ rows: [(row: NewOrder, token: Int64?)]) -> PostgresQuery {
         func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
-        let written = try db.query(kept("""
+        return """
             INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                                 exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                                 risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
@@ -170,15 +213,19 @@ enum OrderStore {
                        exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                        risk_decision, route, reject_code, reject_reason, submitted_at, fencing_token, terminal)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(fragment: OrderRecord.columns)
-            """)).rows.map(OrderRecord.init(row:))
-        return Dictionary(written.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            """
     }
 
     /// Applies each move whose row is still in the state and version it was read in; returns the
     /// rows moved, by id.
     private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
+        try byID(try db.query(kept(updateStatement(moves))))
+    }
+
+    /// The compare-and-set UPDATE of each move, returning the rows moved.
+    private static func updateStatement(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
         func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
-        let moved = try db.query(kept("""
+        return """
             UPDATE orders SET state = v_to_state,
               broker_order_id = coalesce(v_broker_order_id, broker_order_id),
               filled_quantity = coalesce(v_filled_quantity, filled_quantity), average_price = coalesce(v_average_price, average_price),
@@ -206,8 +253,90 @@ enum OrderStore {
                        v_trigger_price, v_client_order_id, v_terminal, v_fencing_token)
             WHERE id = v_id AND state = v_from_state AND version = v_from_version
             RETURNING \(fragment: OrderRecord.columns)
-            """)).rows.map(OrderRecord.init(row:))
-        return Dictionary(moved.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            """
+    }
+
+    /// The events of a new row: every step from RECEIVED.
+    private static func newRowEvents(_ row: NewOrder) -> EventRows.Order {
+        var steps: [EventRows.Step] = [(nil, .received, nil)]
+        for step in row.steps { steps.append((steps.last?.to, step.to, step.detail)) }
+        return EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
+                               clientOrderID: row.clientOrderID, symbol: row.order.symbol, exchange: row.order.exchange,
+                               side: row.order.side, filled: 0, average: nil, steps: steps)
+    }
+
+    /// The event of a transition, if it changes anything worth announcing. Its fill is the row's once
+    /// moved: the compare-and-set on the version means the row is the one read, and every writer of
+    /// `orders` raises the version.
+    private static func moveEvents(_ move: OrderMove) -> EventRows.Order? {
+        let order = move.order, changes = move.changes
+        guard move.to != order.state || move.detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true else { return nil }
+        return EventRows.Order(id: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
+                               clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol,
+                               exchange: order.exchange, side: order.side, filled: changes.filledQuantity ?? order.filledQuantity,
+                               average: changes.averagePrice ?? order.averagePrice, steps: [(order.state, move.to, move.detail)])
+    }
+
+    /// Sends `statement` (an INSERT or UPDATE of `orders` returning `OrderRecord.columns`) in ONE
+    /// statement with the events of the rows it writes — `events` lists them for every row it may
+    /// write; only those of rows written are kept — and their outbox row: nothing is read before
+    /// the COMMIT. Event ids follow `events`' order; the messages' payloads are built here (the
+    /// server only checks them as JSON, so the published text is the jsonb's as before). Returns
+    /// how to read the rows written, by id, once committed.
+    private static func sendWithEvents(_ db: PostgresConnection, _ statement: PostgresQuery, events orders: [EventRows.Order]) throws
+        -> @Sendable () throws -> [UUID: OrderRecord] {
+        var ids: [UUID] = [], froms: [String?] = [], tos: [String] = [], details: [String?] = [], payloads: [String] = []
+        for order in orders {
+            let common = commonPayload(order).dropLast()  // without its closing brace
+            for step in order.steps {
+                let detail = step.detail?.text
+                ids.append(order.id)
+                froms.append(step.from?.rawValue)
+                tos.append(step.to.rawValue)
+                details.append(detail)
+                payloads.append("\(common),\"from\":\(step.from.map { "\"\($0.rawValue)\"" } ?? "null"),\"to\":\"\(step.to.rawValue)\"\(detail.map { ",\"detail\":\($0)" } ?? "")}")
+            }
+        }
+        let written = Received()
+        try db.send(kept("""
+            WITH written AS (\(fragment: statement)),
+            steps AS (
+                SELECT nextval('order_events_id_seq') AS id, s.*
+                FROM (SELECT * FROM unnest(\(PostgresData.array(ids))::uuid[], \(PostgresData.array(froms))::text[], \(PostgresData.array(tos))::text[],
+                                           \(PostgresData.array(details))::jsonb[], \(PostgresData.array(payloads))::text[])
+                          WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
+                      WHERE s.order_id IN (SELECT written.id FROM written) ORDER BY s.n) s),
+            e AS (
+                INSERT INTO order_events (id, order_id, from_state, to_state, detail) OVERRIDING SYSTEM VALUE
+                SELECT id, order_id, from_state, to_state, detail FROM steps),
+            outbox AS (
+                INSERT INTO trade_event_outbox (account_id, event_key, payload, messages)
+                SELECT NULL, 'order-events:' || min(id) || '-' || max(id),
+                       ('[' || string_agg('["order:' || order_id || ':' || id || '",' || payload || ']', ',' ORDER BY n) || ']')::jsonb, count(*)
+                FROM steps HAVING count(*) > 0)
+            SELECT * FROM written
+            """), reading: { written.result = $0 })
+        return {
+            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
+            return try byID(result)
+        }
+    }
+
+    /// An order's fields every message of it carries (`trade-events`' `order.state` message).
+    private static func commonPayload(_ order: EventRows.Order) -> String {
+        let lower = { (id: UUID) in id.uuidString.lowercased() }
+        return JSONValue.object([
+            ("event", "order.state"), ("order_id", .string(lower(order.id))), ("account_id", .string(lower(order.accountID))),
+            ("user_id", .string(lower(order.userID))), ("idempotency_key", .string(order.key)), ("client_order_id", .string(order.clientOrderID)),
+            ("symbol", .string(order.symbol)), ("exchange", .string(order.exchange)), ("side", .string(order.side.rawValue)),
+            ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
+        ]).text
+    }
+
+    /// A statement's result, handed over by the pipeline before the transaction returns and read
+    /// after it (the pool's hand-over orders the two).
+    private final class Received: @unchecked Sendable {
+        var result: PostgresResult?
     }
 
     /// The order path's statements run for every order with the same text: parsed once per session.
@@ -232,17 +361,9 @@ enum OrderStore {
     /// its failure still rolls the transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
         guard !orders.isEmpty else { return }
-        let lower = { (id: UUID) in id.uuidString.lowercased() }
         var steps: [(order: UUID, from: String?, to: String, detail: String?)] = []
         for order in orders { steps += order.steps.map { (order.id, $0.from?.rawValue, $0.to.rawValue, $0.detail?.text) } }
-        let common: [String] = orders.map { order in
-            JSONValue.object([
-                ("event", "order.state"), ("order_id", .string(lower(order.id))), ("account_id", .string(lower(order.accountID))),
-                ("user_id", .string(lower(order.userID))), ("idempotency_key", .string(order.key)), ("client_order_id", .string(order.clientOrderID)),
-                ("symbol", .string(order.symbol)), ("exchange", .string(order.exchange)), ("side", .string(order.side.rawValue)),
-                ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
-            ]).text
-        }
+        let common: [String] = orders.map(commonPayload)
         try db.send(kept("""
             WITH steps AS (
                 SELECT * FROM unnest(\(PostgresData.array(steps.map(\.order)))::uuid[], \(PostgresData.array(steps.map(\.from)))::text[],
@@ -291,6 +412,15 @@ struct OrderWrite: Sendable {
     var kind: Kind
     /// The shard lease's token, stored on the rows written (nil: the cold placer).
     var fencingToken: Int64?
+
+    /// Its statements need no answer before the COMMIT (see `OrderStore.perform`): one new row that
+    /// is not a risk denial, or a transition that is not a broker refusal.
+    var answeredAfterCommit: Bool {
+        switch kind {
+        case .insert(let rows): return rows.count == 1 && rows[0].state != .riskRejected
+        case .move(let move): return !(move.to == .rejected && move.order.state != .rejected)
+        }
+    }
 }
 
 /// A transition: `order` as read, moved to `to` with `changes` (and its event's `detail`).
