@@ -7,6 +7,9 @@ import Foundation
 /// life (so a C handle owned by the thread is never touched concurrently). `run` suspends the caller
 /// without blocking it. After `shutdown()` — called by `deinit` when the last reference goes — new
 /// jobs fail with `BlockingThread.Stopped`; jobs already queued still run, then the thread exits.
+///
+/// A hop costs two thread wake-ups (this thread, then a pool thread for the resumed caller), so a
+/// submit wakes the thread only when it sleeps, and outside the queue's lock (see `JobQueue.submit`).
 public final class BlockingThread: @unchecked Sendable {
     /// Thrown by `run` after `shutdown()`.
     public struct Stopped: Error, CustomStringConvertible {
@@ -61,6 +64,9 @@ public final class BlockingThread: @unchecked Sendable {
 
     /// Stops accepting work; the thread exits once the queued jobs have run.
     public func shutdown() { queue.stop() }
+
+    /// Whether the thread is asleep waiting for a job (for tests).
+    var isSleeping: Bool { queue.isSleeping }
 }
 
 /// The jobs waiting for a `BlockingThread`, shared by the handle and the thread.
@@ -68,6 +74,8 @@ private final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var stopping = false
+    /// The thread is in (or about to enter) `condition.wait()`: only then does a submit signal it.
+    private var sleeping = false
     private var owner: pthread_t?
 
     /// Whether the caller is the thread draining this queue.
@@ -78,12 +86,25 @@ private final class JobQueue: @unchecked Sendable {
         return pthread_equal(owner, pthread_self()) != 0
     }
 
-    func submit(_ job: @escaping () -> Void) -> Bool {
+    var isSleeping: Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !stopping else { return false }
+        return sleeping
+    }
+
+    func submit(_ job: @escaping () -> Void) -> Bool {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            return false
+        }
         jobs.append(job)
-        condition.signal()
+        let wake = sleeping
+        condition.unlock()
+        // After the unlock: a thread woken while the lock is still held at once blocks on it again
+        // (a second futex wait and wake per job; strace showed it on every hop). A signal that finds
+        // the thread already awake is harmless: it re-checks `jobs` under the lock.
+        if wake { condition.signal() }
         return true
     }
 
@@ -100,7 +121,11 @@ private final class JobQueue: @unchecked Sendable {
         condition.unlock()
         while true {
             condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
+            while jobs.isEmpty && !stopping {
+                sleeping = true
+                condition.wait()
+                sleeping = false
+            }
             if jobs.isEmpty && stopping {
                 condition.unlock()
                 return

@@ -1,3 +1,4 @@
+import CLibpq
 import Foundation
 import TMCore
 
@@ -235,7 +236,9 @@ private final class Slot: @unchecked Sendable {
 
     /// Leaves the slot with a clean connection, or none if it is broken.
     private func tidy(_ connection: PostgresConnection) {
-        guard connection.isAlive else {
+        // libpq's own view, no socket read: the next checkout's `isAlive` reads the socket anyway
+        // (two `recvfrom`s per pooled job saved); a connection libpq knows is bad reports UNKNOWN.
+        guard connection.transactionStatus != PQTRANS_UNKNOWN else {
             closeConnection()
             return
         }

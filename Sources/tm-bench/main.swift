@@ -17,19 +17,27 @@ struct Figure: Codable {
 
 /// Times `operations / batch` calls of `body` after a warm-up; percentiles are per call.
 func measure(
-    _ name: String, operations: Int, batch: Int = 1, warmup: Int = 200, _ body: () async throws -> Void
+    _ name: String, operations: Int, batch: Int = 1, warmup: Int = 200, idleBefore: Duration? = nil,
+    _ body: () async throws -> Void
 ) async rethrows -> Figure {
     for _ in 0..<warmup { try await body() }
     var samples: [Double] = []
     samples.reserveCapacity(operations / batch)
     let clock = ContinuousClock()
     let start = clock.now
+    var idled = Duration.zero
     for _ in 0..<(operations / batch) {
+        if let idleBefore {
+            // Blocks this (pool) thread on purpose: the point is that the threads involved go idle.
+            let t = clock.now
+            usleep(UInt32(idleBefore.seconds * 1e6))
+            idled += clock.now - t
+        }
         let t0 = clock.now
         try await body()
         samples.append((clock.now - t0).seconds * 1e6)
     }
-    let total = (clock.now - start).seconds
+    let total = (clock.now - start - idled).seconds
     samples.sort()
     func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
     return Figure(
@@ -55,6 +63,16 @@ figures.append(try await measure("redis SET 64B, pipelined x100", operations: co
 let client = try await RedisClient(configuration: redisConfiguration)
 figures.append(try await measure("redis PING (async, thread hop)", operations: count) { try await client.send("PING") })
 client.close()
+let hopThread = BlockingThread(name: "bench-hop")
+figures.append(try await measure("BlockingThread hop (empty job)", operations: count) { try await hopThread.run { () } })
+// The serial order's case: the thread (and the pool's) went idle since the last call.
+figures.append(try await measure("hop after 0.5 ms idle", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
+    try await hopThread.run { () }
+})
+hopThread.shutdown()
+let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: 1)
+figures.append(try await measure("postgres SELECT 1 (pool, hop)", operations: count / 2) { _ = try await pool.query("SELECT 1") })
+await pool.shutdown()
 
 try postgres.simpleQuery("DROP TABLE IF EXISTS bench_inserts; CREATE UNLOGGED TABLE bench_inserts (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())")
 figures.append(try await measure("postgres SELECT 1", operations: count / 2) { _ = try postgres.query("SELECT 1") })
