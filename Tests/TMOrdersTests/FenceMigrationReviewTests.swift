@@ -11,10 +11,7 @@ import TMPostgres
 /// refusal, never a commit); once applied, the same pooled connection keeps the fences the old
 /// check wrote — an older token is refused, the stored one passes.
 @Suite(.serialized) struct FenceMigrationReviewTests {
-    struct Token: Fence {
-        let resource: String
-        let fencingToken: Int64
-    }
+    typealias Token = OneTripOrderReviewTests.Lease
 
     @Test func migration0032OnALiveDatabaseKeepsItsFencesAndTheOneTripCheckWaitsForIt() async throws {
         let database = try TestDatabase(migrated: false, prefix: "tm_mig32")

@@ -10,10 +10,7 @@ import TMPostgres
 /// COMMIT — falls back to one transaction per writer: the writer at fault gets its own error (the
 /// server's, not a refusal), every other writer commits, each exactly once.
 @Suite(.serialized) struct GroupCommitReviewTests {
-    struct Lease: Fence {
-        let resource: String
-        let fencingToken: Int64
-    }
+    typealias Lease = OneTripOrderReviewTests.Lease
 
     final class Bench: @unchecked Sendable {
         let database: TestDatabase
