@@ -245,8 +245,10 @@ public final class PostgresConnection {
     /// Queues a statement like `send(_:check:)`, and hands its result to `read` when it arrives —
     /// possibly in the same round trip as the COMMIT, so `read` must not decide anything the
     /// transaction depends on (only an error, which aborts the pipeline and so the COMMIT, can stop
-    /// it). `read` is not called when the statement, or one before it, failed. Outside a transaction
-    /// it runs at once.
+    /// it). `read` is not called when the statement, or one before it, failed; it may have been
+    /// called when a later statement or the COMMIT fails — the transaction then throws, so a caller
+    /// must use what `read` saw only after the transaction returned. Outside a transaction it runs
+    /// at once.
     public func send(_ query: PostgresQuery, reading read: @escaping (PostgresResult) -> Void) throws {
         guard isInTransaction else {
             read(try self.query(query))
