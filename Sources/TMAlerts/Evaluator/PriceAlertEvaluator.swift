@@ -179,8 +179,7 @@ public final class PriceAlertEvaluator: Sendable {
         let hits = plan.hits.sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
         let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
         let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
-        // Prepared: its text does not vary (every value is a bind), so each connection plans it once.
-        let statement = Self.fireStatement(hits: hits, seen: seen, now: now).prepared
+        let statement = Self.fireStatement(hits: hits, seen: seen, now: now)
         return try await pool.withConnection { db in
             let started = StageTrace.stamp()
             let rows = try rearm.isEmpty ? db.query(statement).rows : db.transaction { db in
