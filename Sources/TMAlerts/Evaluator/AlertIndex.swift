@@ -16,9 +16,6 @@ struct IndexedAlert: Sendable {
     /// nil: armed (active). Otherwise a repeat alert that fired: it may fire again from this instant.
     var rearmAt: Date?
     let note: String?
-    /// Its firings so far, as this index knows them: the next firing is number `fireCount + 1`, and
-    /// it fires only if the row still says `fireCount` (another evaluator's firing makes it stale).
-    var fireCount: Int
 }
 
 /// An instrument: the index's key.
@@ -130,10 +127,7 @@ struct AlertIndex: Sendable {
         guard let key = location[alert.id] else { return }
         guard alert.repeats, let cooldown = alert.cooldown else { return remove([alert.id]) }
         if alert.condition.isCross { lastSeen[alert.id] = price }
-        buckets[key]?.update(alert) {
-            $0.rearmAt = now.addingTimeInterval(cooldown)
-            $0.fireCount += 1
-        }
+        buckets[key]?.update(alert) { $0.rearmAt = now.addingTimeInterval(cooldown) }
     }
 
     mutating func committedLastSeen(_ values: [UUID: FixedDecimal]) {

@@ -170,73 +170,49 @@ public final class PriceAlertEvaluator: Sendable {
         let notification: UUID?
     }
 
-    /// One statement (one round trip, atomic on its own), or a transaction when due repeat alerts
-    /// must be re-armed first: fire the hit alerts that are still firable (the rows returned are the
-    /// winners), insert the winners' notifications, move the cross alerts' last seen prices. Also
-    /// returns when its work began (`StageTrace`).
+    /// One transaction: re-arm the due repeat alerts hit, fire the hit alerts that are still firable
+    /// (the rows returned are the winners), their notifications, and the cross alerts' last seen prices.
+    /// Also returns when its body began (`StageTrace`).
     private func commit(_ plan: EvaluationPlan, now: Date) async throws -> (fired: [FiredAlert], started: Double) {
         // Sorted by id, so concurrent evaluators take the rows' locks in one order.
         let hits = plan.hits.sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
-        let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
-        let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
-        let statement = Self.fireStatement(hits: hits, seen: seen, now: now)
-        return try await pool.withConnection { db in
-            let started = StageTrace.stamp()
-            let rows = try rearm.isEmpty ? db.query(statement).rows : db.transaction { db in
-                _ = try PriceAlertRules.rearm(db, ids: rearm, now: now)
-                return try db.query(statement).rows
-            }
-            return (try Self.fired(rows, hits: hits), started)
-        }
-    }
-
-    /// The firing as one statement. An alert fires only through its conditional UPDATE (firable, and
-    /// still at the fire count the index knows: its notification, built here, names firing
-    /// `fireCount + 1`); only the alerts that UPDATE returns get their notification inserted; the
-    /// last seen prices move for the rest (a winner's is set by its own UPDATE: one row is never
-    /// updated twice in one statement). The rows: `alert_id` per winner, `notification_id` per
-    /// notification inserted (nil `alert_id`).
-    static func fireStatement(hits: [AlertHit], seen: [(key: UUID, value: FixedDecimal)], now: Date) -> PostgresQuery {
-        let seenPrice = Dictionary(seen.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let ids = PostgresArrayText.uuids(hits.map(\.alert.id))
-        let prices = "{" + hits.map(\.price.description).joined(separator: ",") + "}"
-        // A winner's last seen price: where the batch left it (a cross alert), else the price it fired at.
-        let lastSeen = "{" + hits.map { (seenPrice[$0.alert.id] ?? $0.price).description }.joined(separator: ",") + "}"
-        let expected = "{" + hits.map { String($0.alert.fireCount) }.joined(separator: ",") + "}"
-        let notifications = hits.map { Self.notification($0, fireCount: $0.alert.fireCount + 1) }
-        let seenIDs = PostgresArrayText.uuids(seen.map(\.key))
-        let seenPrices = "{" + seen.map(\.value.description).joined(separator: ",") + "}"
-        return """
-            WITH fired AS (
-                UPDATE price_alerts a SET state = 'triggered', triggered_at = \(now), triggered_price = v.price, last_seen_price = v.seen,
-                                          fire_count = a.fire_count + 1
-                FROM unnest(\(ids)::uuid[], \(prices)::numeric[], \(lastSeen)::numeric[], \(expected)::int[]) AS v(id, price, seen, expected)
-                WHERE a.id = v.id AND a.fire_count = v.expected AND \(fragment: PriceAlertRules.firable(now: now))
-                RETURNING a.id
-            ), inserted AS (
-                \(fragment: NotificationOutbox.insertAllQuery(notifications, onlyIf: (hits.map(\.alert.id), in: "fired")))
-            ), seen AS (
-                UPDATE price_alerts a SET last_seen_price = v.price
-                FROM unnest(\(seenIDs)::uuid[], \(seenPrices)::numeric[]) AS v(id, price)
-                WHERE a.id = v.id AND a.last_seen_price IS DISTINCT FROM v.price AND a.id NOT IN (SELECT id FROM fired)
-            )
-            SELECT id AS alert_id, NULL::uuid AS notification_id, NULL::text AS dedup_key FROM fired
-            UNION ALL SELECT NULL, id, dedup_key FROM inserted
-            """
-    }
-
-    /// The winners of `fireStatement`'s rows, each with its notification's id (nil: its dedup key existed).
-    static func fired(_ rows: [PostgresRow], hits: [AlertHit]) throws -> [FiredAlert] {
-        var won: [UUID] = []
-        var inserted: [String: UUID] = [:]
-        for row in rows {
-            if let id = try row.decode("alert_id", as: UUID?.self) { won.append(id) }
-            if let id = try row.decode("notification_id", as: UUID?.self) { inserted[try row.decode("dedup_key")] = id }
-        }
         let byID = Dictionary(hits.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return won.compactMap { id in
-            guard let hit = byID[id] else { return nil }
-            return FiredAlert(id: id, notification: inserted[Self.dedupKey(hit.alert, fireCount: hit.alert.fireCount + 1)])
+        let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
+        return try await pool.transaction { db in
+            let started = StageTrace.stamp()
+            let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
+            if !rearm.isEmpty { _ = try PriceAlertRules.rearm(db, ids: rearm, now: now) }
+            var fired: [FiredAlert] = []
+            if !hits.isEmpty {
+                let ids = PostgresArrayText.uuids(hits.map(\.alert.id))
+                let prices = "{" + hits.map(\.price.description).joined(separator: ",") + "}"
+                let rows = try db.query("""
+                    UPDATE price_alerts a SET state = 'triggered', triggered_at = \(now), triggered_price = v.price, last_seen_price = v.price,
+                                              fire_count = a.fire_count + 1
+                    FROM unnest(\(ids)::uuid[], \(prices)::numeric[]) AS v(id, price)
+                    WHERE a.id = v.id AND \(fragment: PriceAlertRules.firable(now: now))
+                    RETURNING a.id, a.fire_count
+                    """).rows
+                var won: [(id: UUID, notification: NewNotification)] = []
+                for row in rows {
+                    let id: UUID = try row.decode("id")
+                    guard let hit = byID[id] else { continue }
+                    won.append((id, Self.notification(hit, fireCount: try row.decode("fire_count"))))
+                }
+                // One statement for all the winners' notifications, not a round trip each.
+                let inserted = try NotificationOutbox.insertAll(db, won.map(\.notification))
+                fired = zip(won, inserted).map { FiredAlert(id: $0.id, notification: $1) }
+            }
+            if !seen.isEmpty {
+                let ids = PostgresArrayText.uuids(seen.map(\.key))
+                let prices = "{" + seen.map(\.value.description).joined(separator: ",") + "}"
+                try db.execute("""
+                    UPDATE price_alerts a SET last_seen_price = v.price
+                    FROM unnest(\(ids)::uuid[], \(prices)::numeric[]) AS v(id, price)
+                    WHERE a.id = v.id AND a.last_seen_price IS DISTINCT FROM v.price
+                    """)
+            }
+            return (fired, started)
         }
     }
 
@@ -263,10 +239,8 @@ public final class PriceAlertEvaluator: Sendable {
         ]
         if let close = hit.previousClose { payload.append(("previous_close", .string(close.description))) }
         return NewNotification(userID: alert.userID, kind: "price_alert", title: "\(alert.symbol) \(phrase)", body: body, priority: .high,
-                               payload: .object(payload), dedupKey: dedupKey(alert, fireCount: fireCount))
+                               payload: .object(payload), dedupKey: "price_alert:\(alert.id.uuidString.lowercased()):\(fireCount)")
     }
-
-    static func dedupKey(_ alert: IndexedAlert, fireCount: Int) -> String { "price_alert:\(alert.id.uuidString.lowercased()):\(fireCount)" }
 
     // MARK: Following the table
 
@@ -378,7 +352,7 @@ struct LoadedAlert: Sendable {
 
     static let columns: PostgresQuery = """
         a.id, a.user_id, a.symbol, a.exchange, a.condition, a.threshold::text AS threshold, a.last_seen_price::text AS last_seen_price,
-        a.state, a.repeat, extract(epoch FROM a.cooldown)::float8 AS cooldown_s, a.triggered_at, a.expires_at, a.note, a.fire_count
+        a.state, a.repeat, extract(epoch FROM a.cooldown)::float8 AS cooldown_s, a.triggered_at, a.expires_at, a.note
         """
 
     /// nil for a row the evaluator cannot hold (a threshold with more than nine places: `tm alerts add` refuses those).
@@ -387,15 +361,13 @@ struct LoadedAlert: Sendable {
               let symbol: String = try? row.decode("symbol"), let exchange: String = try? row.decode("exchange"),
               let conditionText: String = try? row.decode("condition"), let condition = PriceAlertCondition(rawValue: conditionText),
               let thresholdText: String = try? row.decode("threshold"), let threshold = FixedDecimal(thresholdText),
-              let state: String = try? row.decode("state"), let repeats: Bool = try? row.decode("repeat"),
-              let fireCount: Int = try? row.decode("fire_count") else { return nil }
+              let state: String = try? row.decode("state"), let repeats: Bool = try? row.decode("repeat") else { return nil }
         let cooldown: Double? = (try? row.decode("cooldown_s", as: Double?.self)) ?? nil
         let triggeredAt: Date? = (try? row.decode("triggered_at", as: Date?.self)) ?? nil
         var rearmAt: Date?
         if state == "triggered", let triggeredAt, let cooldown { rearmAt = triggeredAt.addingTimeInterval(cooldown) }
         alert = IndexedAlert(id: id, userID: userID, symbol: symbol, exchange: exchange, condition: condition, threshold: threshold,
-                             repeats: repeats, cooldown: cooldown, rearmAt: rearmAt, note: (try? row.decode("note", as: String?.self)) ?? nil,
-                             fireCount: fireCount)
+                             repeats: repeats, cooldown: cooldown, rearmAt: rearmAt, note: (try? row.decode("note", as: String?.self)) ?? nil)
         lastSeen = ((try? row.decode("last_seen_price", as: String?.self)) ?? nil).flatMap(FixedDecimal.init)
         self.state = state
         expiresAt = (try? row.decode("expires_at", as: Date?.self)) ?? nil

@@ -8,29 +8,11 @@ extension NotificationOutbox {
     /// Returns the new row's id for each, in input order; nil for each one that was not inserted.
     public static func insertAll(_ db: PostgresConnection, _ notifications: [NewNotification]) throws -> [UUID?] {
         guard !notifications.isEmpty else { return [] }
-        let rows = try db.query(insertAllQuery(notifications)).rows
-        var inserted: [String: UUID] = [:]
-        for row in rows { inserted[try row.decode("dedup_key")] = try row.decode("id") }
-        // A key repeated in the input was inserted once: its first occurrence has the id.
-        return notifications.map { inserted.removeValue(forKey: $0.dedupKey) }
-    }
-
-    /// `insertAll`'s statement (it returns `id, dedup_key` per row inserted), for a caller that
-    /// makes it part of a larger one. `onlyIf`: one id per notification; a notification is inserted
-    /// only if its id is in the `id` column of `in` (a CTE of the same statement, e.g. the alerts
-    /// a firing UPDATE returned).
-    public static func insertAllQuery(_ notifications: [NewNotification], onlyIf gate: (ids: [UUID], in: String)? = nil) -> PostgresQuery {
         func column(_ value: (NewNotification) -> PostgresData?) -> PostgresData { .array(notifications.map(value)) }
         func text(_ value: String?) -> PostgresData? { value.map { PostgresData($0) } }
         let channels = column { $0.channels.map { PostgresData("{" + $0.map(\.rawValue).joined(separator: ",") + "}") } }
-        var gateColumn: PostgresQuery = "", gateName: PostgresQuery = "", gateJoin: PostgresQuery = ""
-        if let gate {
-            gateColumn = ", \(PostgresData.array(gate.ids))::uuid[]"
-            gateName = ", gate"
-            gateJoin = "JOIN \(identifier: gate.in) g ON g.id = v.gate"
-        }
         // ORDER BY n: rows go in (and a repeated key keeps its first row) in input order.
-        return """
+        let rows = try db.query("""
             INSERT INTO notifications (user_id, kind, title, body, priority, severity, payload, dedup_key, action_url, expires_at,
                                        channels, recipient_role, escalation_of, escalation_step)
             SELECT v.user_id, v.kind, v.title, v.body, v.priority, v.severity, v.payload::jsonb, v.dedup_key, v.action_url, v.expires_at,
@@ -41,12 +23,15 @@ extension NotificationOutbox {
                         \(column { text($0.dedupKey) })::text[], \(column { text($0.actionURL) })::text[],
                         \(column { $0.expiresAt.map { PostgresData($0) } })::timestamptz[], \(channels)::text[],
                         \(column { text($0.recipientRole) })::text[], \(column { $0.escalation.map { PostgresData($0.of) } })::uuid[],
-                        \(column { $0.escalation.map { PostgresData($0.step) } })::int[]\(fragment: gateColumn))
+                        \(column { $0.escalation.map { PostgresData($0.step) } })::int[])
                  WITH ORDINALITY AS v(user_id, kind, title, body, priority, severity, payload, dedup_key, action_url, expires_at,
-                                      channels, recipient_role, escalation_of, escalation_step\(fragment: gateName), n)
-            \(fragment: gateJoin)
+                                      channels, recipient_role, escalation_of, escalation_step, n)
             ORDER BY v.n
             ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key
-            """
+            """).rows
+        var inserted: [String: UUID] = [:]
+        for row in rows { inserted[try row.decode("dedup_key")] = try row.decode("id") }
+        // A key repeated in the input was inserted once: its first occurrence has the id.
+        return notifications.map { inserted.removeValue(forKey: $0.dedupKey) }
     }
 }
