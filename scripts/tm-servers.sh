@@ -91,7 +91,7 @@ pg_up() {
         || { cat "$base/initdb.log" >&2; exit 1; }
     fi
     local opts="-c listen_addresses=127.0.0.1 -p $pg_port -k $data -c max_connections=200"
-    [ "$profile" = test ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "$profile" = test ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c track_commit_timestamp=on"
     as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -o "$opts" -w -t 60 start >/dev/null \
       || { tail -n 20 "$data/server.log" >&2; exit 1; }
     log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') started on 127.0.0.1:$pg_port (data in ${pg_link#$root/})"

@@ -3,7 +3,7 @@
 // 100,000 active alerts over 1,000 symbols.
 //
 //   alert-bench [--symbols 1000] [--per-symbol 100] [--ticks 200000] [--rate 5000] [--seconds 4]
-//               [--direct 200000] [--sender process|inline] [--json bench-results/alerts.json]
+//               [--direct 200000] [--sender process|inline] [--json bench-results/alerts.json] [--trace DIR]
 //
 // 1. direct: the evaluator alone, in this process (PriceAlertEvaluator.evaluate, batches of 100
 //    ticks, no queue): ticks/s of the in-memory index when nothing fires — the evaluator's ceiling;
@@ -11,14 +11,22 @@
 //    dispatcher: ticks/s from the first enqueue until the queue is empty;
 // 3. latency: ticks paced at --rate for --seconds; one in 20 hits its symbol's probe alert (ABOVE
 //    600, one per symbol, among the 100; probes on the first half of the symbols, the other ticks on
-//    the second half): latency from just before the tick's XADD to its notification row's
-//    created_at (Postgres now() of the firing transaction), p50/p99.
+//    the second half): latency from just before the tick's XADD to the COMMIT of the transaction
+//    that wrote its notification row, i.e. when the row becomes visible (pg_xact_commit_timestamp of
+//    the row's xmin; needs track_commit_timestamp = on, as the test servers run), p50/p99; and,
+//    for comparison with earlier runs, to the row's created_at (now() of the firing transaction,
+//    its START: the figure before session 17). Without track_commit_timestamp only the latter is
+//    printed, labelled so.
 //
 // --sender inline (the default, the first mode): the ticks are enqueued by this process, beside the
 // dispatcher; `process`: by a process of its own (this binary with `--role sender`), as market-data
 // enqueues from its own process in production (on this 2-core machine its p99 came out higher, not
 // lower: PROFILE.md, session 16). CPU per tick is reported per process: sender, dispatcher,
 // evaluators, Redis, and the bench database's Postgres backends.
+//
+// --trace DIR: the dispatcher and the evaluators stamp each invocation's stages (TMFunctionRuntime's
+// StageTrace) into DIR, and the probes' stages are printed (StageReport.swift): where the tail goes.
+// A diagnostic: the stamps and their lines cost a little of every phase's figures.
 //
 // Each symbol's alerts: 1 probe ABOVE 600, 29 ABOVE 1001..1029, 30 BELOW 1..30, 15 CROSS_UP 801..815,
 // 15 CROSS_DOWN 101..115, 10 CHANGE_PERCENT 50..59; the background ticks move between 490 and 510
@@ -58,6 +66,15 @@ func wallMillis() -> Double { Date().timeIntervalSince1970 * 1000 }
 enum AlertBench {
     static func main() async throws {
         if option("--role", "") == "sender" { try await TickSender.child() }
+        // Before anything reads it: the dispatcher here and the evaluators (its children) write their stages there.
+        let traceDirectory = option("--trace", "")
+        if !traceDirectory.isEmpty {
+            try FileManager.default.createDirectory(atPath: traceDirectory, withIntermediateDirectories: true)
+            for file in try FileManager.default.contentsOfDirectory(atPath: traceDirectory) where file.hasSuffix(".jsonl") {
+                try FileManager.default.removeItem(atPath: "\(traceDirectory)/\(file)")
+            }
+            setenv("TM_STAGE_TRACE", traceDirectory, 1)
+        }
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
         let symbols = Int(option("--symbols", "1000"))!
@@ -98,6 +115,8 @@ enum AlertBench {
             """)
         try db.execute("ANALYZE price_alerts")
         let alertCount: Int = try db.query("SELECT count(*)::int AS n FROM price_alerts WHERE state = 'active'").rows[0].decode("n")
+        let visibility = try Visibility(db)
+        if !visibility.tracked { FileHandle.standardError.write(Data("alert-bench: \(Visibility.untracked)\n".utf8)) }
 
         var redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
         redisConfiguration.database = 11
@@ -116,6 +135,7 @@ enum AlertBench {
         var plan = TickPlan(symbols: symbols, sequence: Int64(Date().timeIntervalSince1970 * 1000))
 
         var figures: [Figure] = []
+        var stageText: String?
 
         // --- 1. the evaluator alone, in process.
         do {
@@ -175,6 +195,7 @@ enum AlertBench {
         base["TM_DATABASE_URL"] = database.url
         base["TM_QUEUES_DIR"] = queuesDirectory
         base["TM_LOG_LEVEL"] = "error"
+        if !traceDirectory.isEmpty { base["TM_STAGE_TRACE"] = traceDirectory }
         var launch = FunctionLaunch(manifest: manifest, executablePath: executable, baseEnvironment: base)
         launch.forwardLogs = false
         var dispatchOptions = Dispatcher.Options()
@@ -261,7 +282,7 @@ enum AlertBench {
                 senderCPU = TickSender.Process.cpu(lines)
                 for line in lines {
                     let fields = line.split(separator: " ")
-                    if fields[0] == "probe" { paced.probeSent[String(fields[1])] = Double(fields[2])! }
+                    if fields[0] == "probe" { (paced.probeSent[String(fields[1])], paced.probeIDs[String(fields[1])]) = (Double(fields[2])!, String(fields[3])) }
                     if fields[0] == "paced" { (paced.offered, paced.maxBehindMillis) = (Double(fields[1])!, Double(fields[2])!) }
                 }
             } else {
@@ -277,22 +298,41 @@ enum AlertBench {
             var rows: [PostgresRow] = []
             for _ in 0..<100 {
                 rows = try db.query("""
-                    SELECT payload->>'symbol' AS symbol, extract(epoch FROM created_at)::float8 * 1000 AS at FROM notifications WHERE kind = 'price_alert'
+                    SELECT payload->>'symbol' AS symbol, extract(epoch FROM created_at)::float8 * 1000 AS began,
+                           \(fragment: visibility.column) AS committed
+                    FROM notifications WHERE kind = 'price_alert'
                     """).rows
                 if rows.count >= probes { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            var histogram = LatencyHistogram()
+            var toCommit = LatencyHistogram(), toBegin = LatencyHistogram()
+            var commits: [String: Double] = [:]
             for row in rows {
                 let symbol: String = try row.decode("symbol")
-                let at: Double = try row.decode("at")
-                if let start = sent[symbol] { histogram.record(millis: at - start) }
+                guard let start = sent[symbol] else { continue }
+                toBegin.record(millis: try row.decode("began", as: Double.self) - start)
+                if let committed = try row.decode("committed", as: Double?.self) {
+                    toCommit.record(millis: committed - start)
+                    commits[symbol] = committed
+                }
             }
-            figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → notification row", rate), ticks: count, ticksPerSecond: nil,
-                                  offeredPerSecond: paced.offered, fired: rows.count, p50Millis: histogram.millis(atPercentile: 50),
-                                  p99Millis: histogram.millis(atPercentile: 99), p999Millis: histogram.millis(atPercentile: 99.9), maxMillis: histogram.maxMillis,
-                                  note: String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, paced.maxBehindMillis)
-                                      + "; " + cpu.text))
+            if !traceDirectory.isEmpty {
+                stageText = StageReport(directory: traceDirectory, sent: sent, ids: paced.probeIDs, committed: commits).text
+            }
+            let note = String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, paced.maxBehindMillis)
+            if visibility.tracked {
+                figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → row committed", rate), ticks: count, ticksPerSecond: nil,
+                                      offeredPerSecond: paced.offered, fired: rows.count, p50Millis: toCommit.millis(atPercentile: 50),
+                                      p99Millis: toCommit.millis(atPercentile: 99), p999Millis: toCommit.millis(atPercentile: 99.9), maxMillis: toCommit.maxMillis,
+                                      note: "until the firing transaction's commit, when the row becomes visible (pg_xact_commit_timestamp of the row's xmin); "
+                                          + note + "; " + cpu.text))
+            }
+            figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → created_at", rate), ticks: count, ticksPerSecond: nil,
+                                  offeredPerSecond: paced.offered, fired: rows.count, p50Millis: toBegin.millis(atPercentile: 50),
+                                  p99Millis: toBegin.millis(atPercentile: 99), p999Millis: toBegin.millis(atPercentile: 99.9), maxMillis: toBegin.maxMillis,
+                                  note: "until the firing transaction BEGAN (created_at = its now()), not its commit: the figure before session 17, "
+                                      + (visibility.tracked ? "kept for comparison" : "the only one here: " + Visibility.untracked)
+                                      + (visibility.tracked ? "" : "; " + note + "; " + cpu.text)))
         }
         dispatcher.stop()
         _ = try? await dispatching.value
@@ -307,6 +347,7 @@ enum AlertBench {
                      number(f.p50Millis, "%.2f"), number(f.p99Millis, "%.2f"), number(f.p999Millis, "%.2f"), number(f.maxMillis, "%.2f")].map { column($0, 10) }.joined())
             print("    " + f.note)
         }
+        if let stageText { print(); print(stageText) }
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: jsonPath).deletingLastPathComponent(), withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

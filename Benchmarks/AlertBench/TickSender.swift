@@ -53,12 +53,16 @@ enum TickSender {
     /// the rate offered, how far the sender fell behind its schedule.
     struct Paced {
         var probeSent: [String: Double] = [:]
+        /// Each probe's message id (for the stage trace's join).
+        var probeIDs: [String: String] = [:]
         var offered = 0.0
         var maxBehindMillis = 0.0
     }
 
-    static func send(_ producer: QueueProducer, _ messages: [OutgoingMessage]) async throws {
-        for result in try await producer.enqueueBatch(queue, messages) { _ = try result.get() }
+    /// The messages' ids, in order.
+    @discardableResult
+    static func send(_ producer: QueueProducer, _ messages: [OutgoingMessage]) async throws -> [String] {
+        try await producer.enqueueBatch(queue, messages).map { try $0.get().id }
     }
 
     /// As fast as it goes, in batches of 1,000; returns the seconds it took.
@@ -83,7 +87,8 @@ enum TickSender {
             let end = min(ticks.count, index + max(1, Int(rate * slice)))
             let at = wallMillis()
             for item in ticks[index..<end] { if let symbol = item.probe { result.probeSent[symbol] = at } }
-            try await send(producer, ticks[index..<end].map(\.message))
+            let ids = try await send(producer, ticks[index..<end].map(\.message))
+            for (item, id) in zip(ticks[index..<end], ids) { if let symbol = item.probe { result.probeIDs[symbol] = id } }
             index = end
         }
         result.offered = Double(ticks.count) / (clock.now - started).seconds
@@ -95,7 +100,7 @@ enum TickSender {
 
     /// `alert-bench --role sender --phase drain|paced --symbols N --count N --rate R --sequence S`:
     /// builds its ticks, connects, prints `ready`, waits for a line on stdin, sends, prints the
-    /// outcome (`cpu <seconds>` it used sending, then `drain <seconds>`, or `probe <symbol> <ms>` lines
+    /// outcome (`cpu <seconds>` it used sending, then `drain <seconds>`, or `probe <symbol> <ms> <message id>` lines
     /// then `paced <offered> <behind ms>`) and exits.
     static func child() async throws -> Never {
         let phase = option("--phase", "paced")
@@ -123,7 +128,7 @@ enum TickSender {
             let cpu = AlertBench.CPUTimes.own
             let result = try await paced(producer, ticks, rate: rate)
             out += String(format: "cpu %.6f\n", AlertBench.CPUTimes.own - cpu)
-            for (symbol, at) in result.probeSent { out += "probe \(symbol) \(at)\n" }
+            for (symbol, at) in result.probeSent { out += "probe \(symbol) \(at) \(result.probeIDs[symbol] ?? "-")\n" }
             out += String(format: "paced %.3f %.3f", result.offered, result.maxBehindMillis)
         }
         say(out)

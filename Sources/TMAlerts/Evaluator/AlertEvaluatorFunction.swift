@@ -21,6 +21,7 @@ public struct AlertEvaluatorFunction: FunctionHandler {
     }
 
     public func handle(_ request: InvocationRequest, context: FunctionContext) async -> InvocationResult {
+        let entered = StageTrace.stamp()
         var failures: [InvocationResult.Failure] = []
         var results: [String: String] = [:]
         var ticks: [PriceTick] = []
@@ -42,7 +43,8 @@ public struct AlertEvaluatorFunction: FunctionHandler {
         }
         if !ticks.isEmpty {
             do {
-                _ = try await evaluator.evaluate(ticks)
+                let report = try await evaluator.evaluate(ticks)
+                if StageTrace.isOn { Self.trace(request, entered: entered, report) }
             } catch {
                 context.logger.error("tick batch failed; retried", metadata: ["ticks": "\(ticks.count)", "error": "\(error)"])
                 failures += tickRecords.map { InvocationResult.Failure(messageID: $0, error: "\(error)", retryable: true) }
@@ -65,6 +67,15 @@ public struct AlertEvaluatorFunction: FunctionHandler {
             }
         }
         return .from(failures: failures, results: results)
+    }
+
+    /// A tick batch's stages for `StageTrace` (joined with the dispatcher's by invocation id).
+    static func trace(_ request: InvocationRequest, entered: Double, _ report: PriceAlertEvaluator.Report) {
+        let s = report.stages
+        StageTrace.write("alert-evaluator", "{\"invocation\":\"\(request.invocationID)\",\"entered\":\(StageTrace.text(entered)),"
+                         + "\"refreshed\":\(StageTrace.text(s.refreshed)),\"indexed\":\(StageTrace.text(s.indexed)),"
+                         + "\"transaction\":\(StageTrace.text(s.transactionStarted)),\"committed\":\(StageTrace.text(s.committed)),"
+                         + "\"answered\":\(StageTrace.text(StageTrace.now())),\"fired\":\(report.fired)}")
     }
 
     /// A schedule's record comes on the function's own queue and names its schedule; everything

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TMCore
+import TMFunctionRuntime
 import TMMarketData
 import TMNotify
 import TMPostgres
@@ -54,6 +55,17 @@ public final class PriceAlertEvaluator: Sendable {
         public var hit = 0
         public var fired = 0
         public var notifications: [UUID] = []
+        /// Where the batch's time went, when `StageTrace` is on (Unix ms; 0: not reached or off).
+        public var stages = Stages()
+    }
+
+    /// A batch's stamps for `StageTrace`: the alert-set version checked (and the index refreshed),
+    /// the index evaluated, the firing transaction's body entered (a connection taken), its commit returned.
+    public struct Stages: Sendable, Equatable {
+        public var refreshed = 0.0
+        public var indexed = 0.0
+        public var transactionStarted = 0.0
+        public var committed = 0.0
     }
 
     public let pool: PostgresPool
@@ -113,13 +125,19 @@ public final class PriceAlertEvaluator: Sendable {
     /// Evaluates one batch of ticks (in queue order) and fires what they hit.
     @discardableResult
     public func evaluate(_ ticks: [PriceTick]) async throws -> Report {
+        var stages = Stages()
         try await refreshIfNeeded()
+        stages.refreshed = StageTrace.stamp()
         let now = clock()
         let plan = state.withLock { $0.index.evaluate(ticks, now: now) }
-        guard !plan.isEmpty else { return Report() }
+        stages.indexed = StageTrace.stamp()
+        guard !plan.isEmpty else { return Report(stages: stages) }
         let fired: [FiredAlert]
         do {
-            fired = try await commit(plan, now: now)
+            let committed = try await commit(plan, now: now)
+            fired = committed.fired
+            stages.transactionStarted = committed.started
+            stages.committed = StageTrace.stamp()
         } catch {
             state.withLock { $0.index.forget(plan.instruments) }
             throw error
@@ -141,7 +159,7 @@ public final class PriceAlertEvaluator: Sendable {
         if !fired.isEmpty {
             logger.info("price alerts fired", metadata: ["fired": "\(fired.count)", "hit": "\(plan.hits.count)"])
         }
-        return Report(hit: plan.hits.count, fired: fired.count, notifications: notifications)
+        return Report(hit: plan.hits.count, fired: fired.count, notifications: notifications, stages: stages)
     }
 
     /// Waits until the notifications of every batch evaluated so far have been announced (or refused).
@@ -154,12 +172,14 @@ public final class PriceAlertEvaluator: Sendable {
 
     /// One transaction: re-arm the due repeat alerts hit, fire the hit alerts that are still firable
     /// (the rows returned are the winners), their notifications, and the cross alerts' last seen prices.
-    private func commit(_ plan: EvaluationPlan, now: Date) async throws -> [FiredAlert] {
+    /// Also returns when its body began (`StageTrace`).
+    private func commit(_ plan: EvaluationPlan, now: Date) async throws -> (fired: [FiredAlert], started: Double) {
         // Sorted by id, so concurrent evaluators take the rows' locks in one order.
         let hits = plan.hits.sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
         let byID = Dictionary(hits.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a })
         let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
         return try await pool.transaction { db in
+            let started = StageTrace.stamp()
             let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
             if !rearm.isEmpty { _ = try PriceAlertRules.rearm(db, ids: rearm, now: now) }
             var fired: [FiredAlert] = []
@@ -192,7 +212,7 @@ public final class PriceAlertEvaluator: Sendable {
                     WHERE a.id = v.id AND a.last_seen_price IS DISTINCT FROM v.price
                     """)
             }
-            return fired
+            return (fired, started)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import TMCore
+import TMFunctionRuntime
 import TMQueue
 
 /// Gathers deliveries into batches of up to `size`, waiting at most `window` after the first one,
@@ -23,9 +24,12 @@ final class BatchCollector: Sendable {
             var continuation: CheckedContinuation<[Answer], Never>?
         }
         private let state: Locked<State>
+        /// When the group was submitted (Unix ms), for a stage trace (`StageTrace`; 0 when it is off).
+        let submittedAt: Double
 
         init(count: Int, _ continuation: CheckedContinuation<[Answer], Never>) {
             state = Locked(State(answers: Array(repeating: nil, count: count), remaining: count, continuation: continuation))
+            submittedAt = StageTrace.stamp()
         }
 
         /// Answers one delivery once; later answers (a cancellation racing the batch) are ignored.

@@ -45,7 +45,16 @@ final class FunctionService: Sendable {
 
     var outcomeCounts: [InvocationOutcome.Kind: Int] { counters.current }
 
+    /// One invocation's stages for `StageTrace`: each record read (its group submitted), the batch
+    /// cut, a concurrency slot taken and the request sent, the answer back.
+    private func trace(_ id: String, _ batch: [BatchCollector.Pending], cutAt: Double, sentAt: Double) {
+        let records = batch.map { "[\"\($0.delivery.id)\",\(StageTrace.text($0.group.submittedAt))]" }.joined(separator: ",")
+        StageTrace.write("dispatcher", "{\"invocation\":\"\(id)\",\"cut\":\(StageTrace.text(cutAt)),\"sent\":\(StageTrace.text(sentAt)),"
+                         + "\"answered\":\(StageTrace.text(StageTrace.now())),\"records\":[\(records)]}")
+    }
+
     private func invoke(_ waiting: [BatchCollector.Pending]) async {
+        let cutAt = StageTrace.stamp()
         var batch = waiting
         let invocationID = UUID()
         let id = invocationID.uuidString.lowercased()
@@ -76,8 +85,10 @@ final class FunctionService: Sendable {
         let request = InvocationRequest(
             invocationID: id, function: manifest.name, attempt: records.map(\.attempt).max() ?? 1,
             deadlineMillis: Int64((startedAt.timeIntervalSince1970 + manifest.timeout.seconds) * 1000), records: records)
+        let sentAt = StageTrace.stamp()
         let outcome = await invoker.invoke(request)
         concurrency.release(slot)
+        if StageTrace.isOn { trace(id, batch, cutAt: cutAt, sentAt: sentAt) }
         counters.withLock { $0[outcome.kind, default: 0] += 1 }
 
         var failed = 0

@@ -25,6 +25,8 @@ public enum FunctionEnvironment {
         // The notifier's providers and limits (its credentials are secrets, below).
         "TM_CONFIG_DIR", "TM_SMTP_URL", "TM_SMTP_FROM", "TM_TWILIO_BASE_URL", "TM_TWILIO_FROM", "TM_FCM_BASE_URL", "TM_FCM_PROJECT",
         "TM_NOTIFY_MAX_ATTEMPTS", "TM_NOTIFY_FAILING_AFTER", "TM_NOTIFY_ALLOW_PRIVATE_TARGETS",
+        // A benchmark's stage trace (TMFunctionRuntime's StageTrace): a directory, off when unset.
+        "TM_STAGE_TRACE",
     ]
 
     /// The secrets a manifest may ask for in `secrets:`.
