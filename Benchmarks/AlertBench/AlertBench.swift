@@ -378,37 +378,14 @@ enum AlertBench {
         /// `sender`: the sender process, left out of the children (it reports its own CPU).
         static func now(redis client: RedisClient, sender: Int32?, database: String) async throws -> CPUTimes {
             let me = getpid()
-            var evaluators = 0.0
-            var postgres = 0.0
-            let marker = Array(" \(database) ".utf8)
-            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-                guard let pid = Int32(entry), pid != sender, let (parent, seconds) = procStat(pid) else { continue }
-                if parent == me {
-                    evaluators += seconds
-                } else if let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), command.starts(with: Array("postgres: ".utf8)),
-                          Array(command).firstRange(of: marker) != nil {
-                    postgres += seconds
-                }
+            let totals = ProcessCPU.sample { pid, parent, commandLine in
+                if pid == me { return "bench" }
+                if pid == sender { return nil }
+                if parent == me { return "evaluators" }
+                return ProcessCPU.isPostgresBackend(commandLine, database: database) ? "postgres" : nil
             }
-            let info = try await client.send("INFO", "cpu").string ?? ""
-            let redis = info.split(whereSeparator: \.isNewline).reduce(0.0) { total, line in
-                let parts = line.split(separator: ":")
-                guard parts.count == 2, parts[0] == "used_cpu_sys" || parts[0] == "used_cpu_user" else { return total }
-                return total + (Double(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0)
-            }
-            return CPUTimes(bench: procStat(me)?.seconds ?? 0, evaluators: evaluators, redis: redis, postgres: postgres)
-        }
-
-        /// This process's CPU seconds so far.
-        static var own: Double { procStat(getpid())?.seconds ?? 0 }
-
-        /// (parent pid, utime + stime in seconds) from /proc/<pid>/stat.
-        static func procStat(_ pid: Int32) -> (parent: Int32, seconds: Double)? {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = text.lastIndex(of: ")") else { return nil }
-            let fields = text[text.index(after: close)...].split(separator: " ")
-            guard fields.count > 12, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-            return (parent, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
+            let redis = ProcessCPU.redisSeconds(info: try await client.send("INFO", "cpu").string ?? "")
+            return CPUTimes(bench: totals["bench"] ?? 0, evaluators: totals["evaluators"] ?? 0, redis: redis, postgres: totals["postgres"] ?? 0)
         }
 
         func minus(_ earlier: CPUTimes) -> CPUTimes {

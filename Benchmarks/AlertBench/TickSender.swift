@@ -1,4 +1,5 @@
 import BenchFixtures
+import BenchSupport
 import Foundation
 import TMCore
 import TMMarketData
@@ -118,16 +119,16 @@ enum TickSender {
             let ticks = plan.drainTicks(count)
             say("ready")
             _ = readLine()
-            let cpu = AlertBench.CPUTimes.own
+            let cpu = ProcessCPU.own
             let seconds = try await drain(producer, ticks)
-            out = String(format: "cpu %.6f\ndrain %.6f", AlertBench.CPUTimes.own - cpu, seconds)
+            out = String(format: "cpu %.6f\ndrain %.6f", ProcessCPU.own - cpu, seconds)
         } else {
             let ticks = plan.pacedTicks(count).ticks
             say("ready")
             _ = readLine()
-            let cpu = AlertBench.CPUTimes.own
+            let cpu = ProcessCPU.own
             let result = try await paced(producer, ticks, rate: rate)
-            out += String(format: "cpu %.6f\n", AlertBench.CPUTimes.own - cpu)
+            out += String(format: "cpu %.6f\n", ProcessCPU.own - cpu)
             for (symbol, at) in result.probeSent { out += "probe \(symbol) \(at) \(result.probeIDs[symbol] ?? "-")\n" }
             out += String(format: "paced %.3f %.3f", result.offered, result.maxBehindMillis)
         }

@@ -25,6 +25,7 @@
 // Needs TM_DATABASE_URL and TM_REDIS_URL (or TM_ENV_FILE; `make bench` uses the test servers).
 // Redis database 11 (no prices cached: open lots are marked at their last fill).
 import BenchFixtures
+import BenchSupport
 import Foundation
 import Logging
 import TMAnalytics
@@ -65,16 +66,6 @@ func cpuSecondsOfSelf() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
-
-/// utime + stime of a process from /proc (Linux), in seconds; nil when unreadable.
-func cpuSeconds(pid: Int) -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = text.lastIndex(of: ")") else { return nil }
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    // After the command: state is field 3; utime and stime are fields 14 and 15.
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 enum Fixture {
@@ -267,7 +258,7 @@ enum AnalyticsBench {
         let pids: [Int] = try await pool.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").rows.map { try $0.decode("pid") }
         var result: [Int: Double] = [:]
         for pid in pids {
-            guard let cpu = cpuSeconds(pid: pid) else { return nil }
+            guard let cpu = ProcessCPU.stat(Int32(pid))?.seconds else { return nil }
             result[pid] = cpu
         }
         return result

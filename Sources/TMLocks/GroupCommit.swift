@@ -88,6 +88,8 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
             let read: @Sendable () throws -> [Output]
             do {
                 let perform = self.perform
+                // Not `transaction(fencedInOneRoundTrip:)`, which reads the outputs inside its call: a
+                // batch must tell a rollback (fall back below) from a commit whose outputs fail (never re-run).
                 read = try await pool.transaction { (db: PostgresConnection) -> @Sendable () throws -> [Output] in
                     try FencingGuard.send(db, fences: batch.flatMap(\.fences))
                     return try perform(db, batch.map(\.write))
