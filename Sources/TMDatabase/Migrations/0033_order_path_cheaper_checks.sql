@@ -8,11 +8,11 @@ SET LOCAL lock_timeout = '5s';
 
 -- 1. order_events keeps its rule — every event belongs to an order, and deleting (or truncating)
 -- orders deletes their events — without the foreign key's check on every event row. That check ran
--- once per event (4 per market order) as a query locking the parent order row FOR KEY SHARE: ~10%
--- of the order path's statement time (Benchmarks/OrderBench/PROFILE.md, session 18). Its work is
--- redundant: the only writer of events (OrderStore) writes them in the statement that inserts or
--- updates their order's row, for the rows that statement wrote only, so the row exists and stays
--- locked by that transaction until it commits. The cascade is kept by the triggers below: a
+-- once per event (4 per market order) as a query locking the parent order row FOR KEY SHARE: 30-40 us
+-- per order in the burst, with 4-12 ms stalls in some batches (Benchmarks/OrderBench/PROFILE.md,
+-- session 18). Its work is redundant: the only writer of events (OrderStore) writes them in the
+-- statement that inserts or updates their order's row, for the rows that statement wrote only, so
+-- the row exists and stays locked by that transaction until it commits. The cascade is kept by the triggers below: a
 -- DELETE that reaches an order row first waits for that lock, and the trigger's statement (a fresh
 -- snapshot) then sees and deletes every committed event.
 ALTER TABLE order_events DROP CONSTRAINT order_events_order_id_fkey;
