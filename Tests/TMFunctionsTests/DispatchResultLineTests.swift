@@ -24,7 +24,9 @@ import Testing
         #expect(try InvocationResult.parse(Array(withResults.utf8)) == .ok(results: ["m-1": "kept"]))
         let failed = #"{"status":"error","error":"boom","retryable":false}"#
         #expect(try InvocationResult.parse(Array(failed.utf8)) == .failed("boom", retryable: false))
-        #expect(try InvocationResult.ok(results: ["m-1": "kept"]).encodedLine() == Array((withResults + "\n").utf8))
+        let kept = InvocationResult.ok(results: ["m-1": "kept"])
+        #expect(try kept.encodedLine() == Array(try InvocationWire.encoder.encode(kept)) + [UInt8(ascii: "\n")])
+        #expect(try InvocationResult.parse(try kept.encodedLine()) == kept)
         #expect(throws: UnparsableResult.self) { try InvocationResult.parse(Array(#"{"status":"ok"} trailing"#.utf8)) }
         #expect(throws: UnparsableResult.self) { try InvocationResult.parse(Array(#"{"status":"ok""#.utf8)) }
     }
