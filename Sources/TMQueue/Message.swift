@@ -47,25 +47,50 @@ struct MessageEnvelope: Sendable {
     var historyJSON: String { AttemptRecord.json(history) }
 
     /// Rebuilds an envelope from the field/value pairs of a stream entry.
+    /// (A field named twice: the last one counts. The names are matched as bytes, one pass, no
+    /// dictionary and no text per name: every message read goes through here.)
     init(fields: [RedisValue]) throws {
-        var map: [String: RedisValue] = [:]
+        var id, key, payload, attempt, enqueuedAt, history: RedisValue?
         var i = 0
         while i + 1 < fields.count {
-            if let name = fields[i].string { map[name] = fields[i + 1] }
+            switch fields[i] {
+            case .bulk(let name): Self.take(name, fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
+            case .simple(let name): Self.take(Array(name.utf8), fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
+            case .integer(let number): Self.take(Array(String(number).utf8), fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
+            case .null, .array: break
+            }
             i += 2
         }
-        guard let id = map["id"]?.string else { throw EnvelopeError.missingField("id") }
+        guard let id = id?.string else { throw EnvelopeError.missingField("id") }
         self.id = id
-        self.key = map["key"]?.string ?? ""
-        self.payload = map["payload"]?.bytes ?? []
-        self.failedAttempts = Int(map["attempt"]?.string ?? "0") ?? 0
-        self.enqueuedAt = Int64(map["enqueued_at"]?.string ?? "0") ?? 0
+        self.key = key?.string ?? ""
+        self.payload = payload?.bytes ?? []
+        self.failedAttempts = Int(attempt?.string ?? "0") ?? 0
+        self.enqueuedAt = Int64(enqueuedAt?.string ?? "0") ?? 0
         // Most messages have no failed attempts: skip the decoder for the empty history.
-        if let text = map["history"]?.bytes, !text.isEmpty, text != Array("[]".utf8) {
+        if let text = history?.bytes, !text.isEmpty, text != Array("[]".utf8) {
             self.history = (try? JSONDecoder().decode([AttemptRecord].self, from: Data(text))) ?? []
         } else {
             self.history = []
         }
+    }
+
+    private static func take(_ name: [UInt8], _ value: RedisValue, _ id: inout RedisValue?, _ key: inout RedisValue?, _ payload: inout RedisValue?,
+                             _ attempt: inout RedisValue?, _ enqueuedAt: inout RedisValue?, _ history: inout RedisValue?) {
+        switch name {
+        case Names.id: id = value
+        case Names.key: key = value
+        case Names.payload: payload = value
+        case Names.attempt: attempt = value
+        case Names.enqueuedAt: enqueuedAt = value
+        case Names.history: history = value
+        default: break
+        }
+    }
+
+    private enum Names {
+        static let id = Array("id".utf8), key = Array("key".utf8), payload = Array("payload".utf8), attempt = Array("attempt".utf8)
+        static let enqueuedAt = Array("enqueued_at".utf8), history = Array("history".utf8)
     }
 
     init(id: String, key: String, payload: [UInt8], failedAttempts: Int, enqueuedAt: Int64, history: [AttemptRecord]) {

@@ -16,37 +16,47 @@ enum InvocationRequestWire {
     static func encode(_ request: InvocationRequest) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + request.records.reduce(0) { $0 + $1.body.utf8.count + $1.messageID.utf8.count + 160 })
-        out += #"{"attempt":"#.utf8
+        out += Names.attempt
         writeInteger(Int64(request.attempt), to: &out)
-        out += #","deadline_ms":"#.utf8
+        out += Names.deadline
         writeInteger(request.deadlineMillis, to: &out)
-        out += #","function":"#.utf8
+        out += Names.function
         writeString(request.function, to: &out)
-        out += #","invocation_id":"#.utf8
+        out += Names.invocationID
         writeString(request.invocationID, to: &out)
-        out += #","records":["#.utf8
+        out += Names.records
         for (i, record) in request.records.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out += #"{"attempt":"#.utf8
+            out += Names.recordAttempt
             writeInteger(Int64(record.attempt), to: &out)
-            out += #","body":"#.utf8
+            out += Names.body
             writeString(record.body, to: &out)
-            out += #","enqueued_at_ms":"#.utf8
+            out += Names.enqueuedAt
             writeInteger(record.enqueuedAtMillis, to: &out)
-            out += #","epoch":"#.utf8
+            out += Names.epoch
             writeInteger(record.epoch, to: &out)
             if let key = record.key {
-                out += #","key":"#.utf8
+                out += Names.key
                 writeString(key, to: &out)
             }
-            out += #","message_id":"#.utf8
+            out += Names.messageID
             writeString(record.messageID, to: &out)
-            out += #","queue":"#.utf8
+            out += Names.queue
             writeString(record.queue, to: &out)
             out.append(UInt8(ascii: "}"))
         }
-        out += "]}".utf8
+        out += Names.end
         return out
+    }
+
+    /// The members' names as bytes once (appending a literal's `utf8` view walks it per call).
+    private enum Names {
+        static let attempt = Array(#"{"attempt":"#.utf8), deadline = Array(#","deadline_ms":"#.utf8)
+        static let function = Array(#","function":"#.utf8), invocationID = Array(#","invocation_id":"#.utf8)
+        static let records = Array(#","records":["#.utf8), recordAttempt = Array(#"{"attempt":"#.utf8)
+        static let body = Array(#","body":"#.utf8), enqueuedAt = Array(#","enqueued_at_ms":"#.utf8), epoch = Array(#","epoch":"#.utf8)
+        static let key = Array(#","key":"#.utf8), messageID = Array(#","message_id":"#.utf8), queue = Array(#","queue":"#.utf8)
+        static let end = Array("]}".utf8)
     }
 
     private static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
@@ -56,27 +66,41 @@ enum InvocationRequestWire {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// JSONEncoder's escaping (with `.withoutEscapingSlashes`): quote, backslash and control
-    /// characters; everything else, non-ASCII included, as its UTF-8 bytes.
+    /// characters; everything else, non-ASCII included, as its UTF-8 bytes. (A plain index loop,
+    /// runs copied whole and each escape as single bytes: a tick's body has a quote every few bytes.)
     private static func writeString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { bytes in
             var run = 0
-            for (i, byte) in bytes.enumerated() where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
-                run = i + 1
-                switch byte {
-                case UInt8(ascii: "\""): out += #"\""#.utf8
-                case UInt8(ascii: "\\"): out += #"\\"#.utf8
-                case 0x0A: out += #"\n"#.utf8
-                case 0x0D: out += #"\r"#.utf8
-                case 0x09: out += #"\t"#.utf8
-                case 0x08: out += #"\b"#.utf8
-                case 0x0C: out += #"\f"#.utf8
-                default: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 else {
+                    i += 1
+                    continue
                 }
+                if run < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i])) }
+                out.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
+                default:
+                    out.append(UInt8(ascii: "u"))
+                    out.append(UInt8(ascii: "0"))
+                    out.append(UInt8(ascii: "0"))
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
+                }
+                i += 1
+                run = i
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
+            if run < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...])) }
         }
         out.append(UInt8(ascii: "\""))
     }

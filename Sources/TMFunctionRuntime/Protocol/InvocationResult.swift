@@ -52,7 +52,14 @@ public struct InvocationResult: Codable, Sendable, Equatable {
                          results: results.isEmpty ? nil : results)
     }
 
+    /// `{"status":"ok"}`: what the encoder writes for a plain ok (nil members are left out), and
+    /// what most batches answer — written and read without the encoder and the decoder.
+    static let plainOK = Array(#"{"status":"ok"}"#.utf8)
+
+    var isPlainOK: Bool { status == .ok && failures == nil && error == nil && retryable == nil && results == nil }
+
     public func encodedLine() throws -> [UInt8] {
+        if isPlainOK { return Self.plainOK + [UInt8(ascii: "\n")] }
         var bytes = Array(try InvocationWire.encoder.encode(self))
         bytes.append(UInt8(ascii: "\n"))
         return bytes
@@ -60,6 +67,7 @@ public struct InvocationResult: Codable, Sendable, Equatable {
 
     /// Checks what a function printed; the reason names what is wrong, for the attempt's history.
     public static func parse(_ bytes: [UInt8]) throws(UnparsableResult) -> InvocationResult {
+        if isPlainOK(bytes) { return .ok() }
         let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw UnparsableResult(reason: "no result on stdout") }
         let result: InvocationResult
@@ -72,6 +80,16 @@ public struct InvocationResult: Codable, Sendable, Equatable {
             throw UnparsableResult(reason: "status partial without failures")
         }
         return result
+    }
+
+    /// `bytes` is `{"status":"ok"}` with at most ASCII white space around it (the decoder's verdict
+    /// on such a line is `.ok()`, so it is not asked).
+    static func isPlainOK(_ bytes: [UInt8]) -> Bool {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        return bytes[start..<end].elementsEqual(plainOK)
     }
 
     static func excerpt(_ text: String) -> String {

@@ -40,10 +40,19 @@ struct ProcessExchange {
 
     /// A stderr line longer than this is emitted in pieces rather than grown without bound.
     static let longestLine = 65_536
+    /// The most bytes one read takes.
+    static let readSize = 65_536
 
     private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     func run(input: [UInt8], completion: Completion, stderrCarry: inout [UInt8]) -> Outcome {
+        var buffer: [UInt8] = []
+        return run(input: input, completion: completion, stderrCarry: &stderrCarry, readBuffer: &buffer)
+    }
+
+    /// `readBuffer`: the read buffer, kept by a caller that runs many exchanges (a warm process)
+    /// so that each does not allocate and zero 64 KiB again.
+    func run(input: [UInt8], completion: Completion, stderrCarry: inout [UInt8], readBuffer buffer: inout [UInt8]) -> Outcome {
         _ = Self.ignoreSIGPIPE  // a child that exits without reading its stdin must not kill us
         var outcome = Outcome()
         var written = 0
@@ -55,7 +64,7 @@ struct ProcessExchange {
         }
         var killAt: ContinuousClock.Instant?
         var giveUpAt: ContinuousClock.Instant?
-        var buffer = [UInt8](repeating: 0, count: 65_536)
+        if buffer.count < Self.readSize { buffer = [UInt8](repeating: 0, count: Self.readSize) }
 
         func finishStdin() {
             writing = false
@@ -95,7 +104,7 @@ struct ProcessExchange {
                     if (n < 0 && errno != EAGAIN && errno != EINTR) || written == input.count { finishStdin() }
                     continue
                 }
-                let n = read(entry.fd, &buffer, buffer.count)
+                let n = read(entry.fd, &buffer, Self.readSize)
                 if n > 0 {
                     let chunk = buffer[0..<n]
                     if entry.fd == process.stderrFD {

@@ -87,6 +87,7 @@ final class WarmProcess: @unchecked Sendable {
     private let thread: BlockingThread
     private let counters = Locked((invocations: 0, lastUsed: ContinuousClock.now))
     private var stderrCarry: [UInt8] = []  // touched only on `thread`
+    private var readBuffer: [UInt8] = []  // touched only on `thread`: one per process, not per invocation
 
     init(launch: FunctionLaunch) throws {
         self.launch = launch
@@ -111,7 +112,7 @@ final class WarmProcess: @unchecked Sendable {
             return InvocationOutcome(kind: .spawn, reason: "request could not be encoded", duration: .zero, cold: cold)
         }
         let exchange = launch.exchange(with: process, deadline: started + launch.manifest.timeout, logs: logs)
-        let result = exchange.run(input: line, completion: .line, stderrCarry: &stderrCarry)
+        let result = exchange.run(input: line, completion: .line, stderrCarry: &stderrCarry, readBuffer: &readBuffer)
         var status: Subprocess.ExitStatus?
         if result.endOfStream || result.timedOut || result.overflowed {
             // It died, or is being killed: reap it (bounded) so the outcome can say how it ended.

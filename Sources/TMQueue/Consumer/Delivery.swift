@@ -6,7 +6,11 @@ import TMCore
 /// `epoch` is the message's fencing epoch: it rises on every delivery (first read, reclaim after a
 /// crash), so a handler can pass it to its guarded writes and a consumer that was paused and lost
 /// the message cannot overwrite the result of the newer delivery.
-public struct Delivery: Sendable {
+///
+/// A class of constants, not a struct: a delivery is handed from the read to the handler, the
+/// batch collector and the settle, and each hand-over of a struct of eight references was a
+/// retain per field (alert-bench's profile, session 18); shared, it is one.
+public final class Delivery: Sendable {
     public let queue: String
     public let shard: Int
     /// The stream entry id of this delivery (changes when a retry re-enqueues the message).
@@ -23,6 +27,21 @@ public struct Delivery: Sendable {
     public let enqueuedAt: Date
     /// The failed attempts before this one.
     public let history: [AttemptRecord]
+
+    public init(queue: String, shard: Int, streamID: String, id: String, key: String?, payload: [UInt8], attempt: Int, epoch: Int64,
+                deliveries: Int, enqueuedAt: Date, history: [AttemptRecord]) {
+        self.queue = queue
+        self.shard = shard
+        self.streamID = streamID
+        self.id = id
+        self.key = key
+        self.payload = payload
+        self.attempt = attempt
+        self.epoch = epoch
+        self.deliveries = deliveries
+        self.enqueuedAt = enqueuedAt
+        self.history = history
+    }
 
     /// Handed out before: a retry after a failed attempt (a crash of a function process fails its
     /// whole batch) or a reclaim after its consumer died. Such a message runs in a batch of its

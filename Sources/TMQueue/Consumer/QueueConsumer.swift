@@ -82,7 +82,7 @@ public final class QueueConsumer: Sendable {
     private struct State {
         var stopping = false
         var counters = Counters()
-        var inFlight: [String: InFlight] = [:]
+        var inFlight: [InFlightKey: InFlight] = [:]
     }
 
     private struct InFlight {
@@ -556,6 +556,11 @@ public final class QueueConsumer: Sendable {
         case complete(result: String?)
         case retry(error: String, delay: Duration)
         case deadLetter(reason: String, kind: AttemptRecord.Kind, error: String)
+
+        var isComplete: Bool {
+            if case .complete = self { return true }
+            return false
+        }
     }
 
     /// Records the outcomes: the completions together (one element each of the merged calls), each
@@ -586,7 +591,8 @@ public final class QueueConsumer: Sendable {
             }
             state.withLock { $0.counters.handled += handled }
         }
-        for (delivery, settlement) in outcomes {
+        // (The completions are recorded above: nothing is built for them here.)
+        for (delivery, settlement) in outcomes where !settlement.isComplete {
             var logger = self.logger
             logger[metadataKey: "message_id"] = .string(delivery.id)
             let keys = QueueKeys(queue: manifest.name, shard: delivery.shard)
@@ -708,7 +714,13 @@ extension MessageEnvelope {
     }
 }
 
+/// Identifies one delivery: the same stream entry reclaimed by this consumer is a new delivery.
+/// (A pair, not a "sid#epoch" string: no text is built per message to add and remove it.)
+struct InFlightKey: Hashable {
+    let streamID: String
+    let epoch: Int64
+}
+
 extension Delivery {
-    /// Identifies one delivery: the same stream entry reclaimed by this consumer is a new delivery.
-    var inFlightKey: String { "\(streamID)#\(epoch)" }
+    var inFlightKey: InFlightKey { InFlightKey(streamID: streamID, epoch: epoch) }
 }

@@ -144,14 +144,30 @@ final class ScriptBatcher: Sendable {
         }
     }
 
+    /// Where a completion goes: one stream (queue shard) and consumer group.
+    private struct Target: Hashable {
+        let keys: QueueKeys
+        let group: String
+    }
+
     /// The script calls to send, and for each whom it answers: a script call its own caller; one
     /// `complete` call the completions of one shard (in batch order, up to `completionsPerCall` per
     /// call), each as (caller, position in that caller's list).
     private static func merge(_ batch: [Work]) -> (calls: [RedisScriptCall], owners: [(call: Int, elements: [(Int, Int)]?)]) {
         var calls: [RedisScriptCall] = []
         var owners: [(call: Int, elements: [(Int, Int)]?)] = []
-        var byStream: [String: [(Completion, Int, Int)]] = [:]
-        var streams: [String] = []
+        // Grouped by (shard, group) without building a key's text per completion: a batch's
+        // completions mostly share one, so the last target is checked before the dictionary.
+        var byStream: [Target: [(Completion, Int, Int)]] = [:]
+        var streams: [Target] = []
+        var last: Target?
+        var run: [(Completion, Int, Int)] = []
+        func flushRun() {
+            guard let target = last, !run.isEmpty else { return }
+            if byStream[target] == nil { streams.append(target) }
+            byStream[target, default: []] += run
+            run.removeAll(keepingCapacity: true)
+        }
         for (index, work) in batch.enumerated() {
             switch work {
             case .script(let call):
@@ -159,12 +175,16 @@ final class ScriptBatcher: Sendable {
                 owners.append((index, nil))
             case .completions(let list):
                 for (position, completion) in list.enumerated() {
-                    let target = completion.keys.stream + "\n" + completion.group
-                    if byStream[target] == nil { streams.append(target) }
-                    byStream[target, default: []].append((completion, index, position))
+                    let target = Target(keys: completion.keys, group: completion.group)
+                    if target != last {
+                        flushRun()
+                        last = target
+                    }
+                    run.append((completion, index, position))
                 }
             }
         }
+        flushRun()
         for stream in streams {
             let entries = byStream[stream]!
             for start in stride(from: 0, to: entries.count, by: completionsPerCall) {
@@ -175,7 +195,13 @@ final class ScriptBatcher: Sendable {
                 arguments.reserveCapacity(1 + 7 * chunk.count)
                 for (c, _, _) in chunk {
                     if let key = c.key { keys.append(c.keys.idempotency(key)) }
-                    arguments += [c.streamID, c.id, c.epoch, c.result, c.ttlMillis, c.now, c.key == nil ? "0" : "1"]
+                    arguments.append(c.streamID)
+                    arguments.append(c.id)
+                    arguments.append(c.epoch)
+                    arguments.append(c.result)
+                    arguments.append(c.ttlMillis)
+                    arguments.append(c.now)
+                    arguments.append(c.key == nil ? "0" : "1")
                 }
                 calls.append(RedisScriptCall(QueueScripts.complete, keys: keys, arguments: arguments))
                 owners.append((-1, chunk.map { ($0.1, $0.2) }))
