@@ -8,14 +8,7 @@ import TMQueue
 /// The relay publishes each outbox row once even when it crashed between the publish and the
 /// delete: the rows are still there at the next pass, and trade-events takes none of them again.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct OutboxRelayOnceTests {
-    /// The keys on trade-events, in stream order.
-    private func published(_ f: SyncFixture) async throws -> [String] {
-        let reply = try await f.redis.send("XRANGE", QueueKeys(queue: f.tradeEvents, shard: 0).stream, "-", "+")
-        return (reply.array ?? []).map { entry in
-            let flat = (entry.array ?? [])[1].array ?? []
-            return stride(from: 0, to: flat.count - 1, by: 2).first { flat[$0].string == "key" }.flatMap { flat[$0 + 1].string } ?? ""
-        }
-    }
+    private func published(_ f: SyncFixture) async throws -> [String] { try await f.publishedKeys() }
 
     @Test func rowsPublishedBeforeACrashAreNotPublishedAgain() async throws {
         let f = try await SyncFixture()
@@ -50,5 +43,16 @@ import TMQueue
         #expect(again.published == 5 && again.refusal == nil, "the rows count as sent and go: \(again)")
         #expect(try await published(f) == keys, "each message is on trade-events once")
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0)
+    }
+}
+
+extension SyncFixture {
+    /// The message keys on trade-events, in stream order.
+    func publishedKeys() async throws -> [String] {
+        let reply = try await redis.send("XRANGE", QueueKeys(queue: tradeEvents, shard: 0).stream, "-", "+")
+        return (reply.array ?? []).map { entry in
+            let flat = (entry.array ?? [])[1].array ?? []
+            return stride(from: 0, to: flat.count - 1, by: 2).first { flat[$0].string == "key" }.flatMap { flat[$0 + 1].string } ?? ""
+        }
     }
 }
