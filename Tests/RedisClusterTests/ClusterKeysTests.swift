@@ -149,6 +149,8 @@ import TMRedis
         try await producer.enqueue("life", OutgoingMessage(payload: Array(#"{"do":"ok"}"#.utf8), key: "late", delay: .milliseconds(300)))
         let batch = (0..<8).map { OutgoingMessage(payload: Array(#"{"do":"ok"}"#.utf8), key: "b\($0)") }
         for result in try await producer.enqueueBatch("life", batch) { _ = try result.get() }
+        let grouped = (0..<3).map { OutgoingMessage(payload: Array(#"{"do":"ok"}"#.utf8), key: "grouped\($0)") }
+        for result in try await producer.enqueueGroups("life", [OutgoingGroup(key: "group", messages: grouped)]) { _ = try result.get() }
         for i in 0..<2 { try await producer.enqueue("life", OutgoingMessage(payload: Array(#"{"do":"fail"}"#.utf8), key: "f\(i)")) }
         try await producer.enqueue("life", OutgoingMessage(payload: Array(#"{"do":"slow"}"#.utf8), key: "slow"))
         #expect(try await producer.enqueue("life", OutgoingMessage(payload: Array("{}".utf8), key: "k0")).duplicate)
@@ -222,7 +224,7 @@ import TMRedis
             ("lock.acquire", DistributedLock.acquireScript), ("lock.release", DistributedLock.releaseScript),
             ("lock.extend", DistributedLock.extendScript), ("leader.withdraw", LeaderRegistry.withdrawScript),
             ("reserved.acquire", ReservedConcurrency.acquireScript), ("reserved.renew", ReservedConcurrency.renewScript),
-            ("enqueueBatch", QueueScripts.enqueueBatch), ("admission", BrokerAdmission.script),
+            ("enqueueBatch", QueueScripts.enqueueBatch), ("enqueueGroups", QueueScripts.enqueueGroups), ("admission", BrokerAdmission.script),
             ("breaker.record", CircuitBreaker.recordScript),
         ]
         var names: [String: String] = [:]

@@ -29,13 +29,7 @@ import TMQueue
     }
 
     /// The keys on trade-events, in stream order.
-    private func published(_ f: SyncFixture) async throws -> [String] {
-        let reply = try await f.redis.send("XRANGE", QueueKeys(queue: f.tradeEvents, shard: 0).stream, "-", "+")
-        return (reply.array ?? []).map { entry in
-            let flat = (entry.array ?? [])[1].array ?? []
-            return stride(from: 0, to: flat.count - 1, by: 2).first { flat[$0].string == "key" }.flatMap { flat[$0 + 1].string } ?? ""
-        }
-    }
+    private func published(_ f: SyncFixture) async throws -> [String] { try await f.publishedKeys() }
 
     @Test func aBatchRowsMessagesGoOutInTheirOrderBetweenTheRowsAroundIt() async throws {
         let f = try await SyncFixture()

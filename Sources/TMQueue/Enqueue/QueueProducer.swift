@@ -93,14 +93,7 @@ public struct QueueProducer: Sendable {
             let call = Prepared.batchCall(byShard[shard]!.map(\.message))
             return RedisScriptCall(QueueScripts.enqueueBatch, keys: call.keys, arguments: call.arguments)
         }
-        // One pipeline per shard (hash slot), so each would go to one Redis Cluster node.
-        let replies = try await redis.withConnection { connection in
-            var replies = [Result<RedisValue, RedisError>?](repeating: nil, count: calls.count)
-            for indices in calls.indicesBySlot() {
-                for (index, reply) in zip(indices, try connection.runPipelined(indices.map { calls[$0] })) { replies[index] = reply }
-            }
-            return replies.map { $0! }
-        }
+        let replies = try await runPerSlot(calls)
         for (shard, reply) in zip(shards, replies) {
             let group = byShard[shard]!
             switch reply {
@@ -117,6 +110,18 @@ public struct QueueProducer: Sendable {
             }
         }
         return results.map { $0! }
+    }
+
+    /// Runs script calls of several shards, one pipeline per hash slot (so each would go to one
+    /// Redis Cluster node); replies in call order.
+    func runPerSlot(_ calls: [RedisScriptCall]) async throws -> [Result<RedisValue, RedisError>] {
+        try await redis.withConnection { connection in
+            var replies = [Result<RedisValue, RedisError>?](repeating: nil, count: calls.count)
+            for indices in calls.indicesBySlot() {
+                for (index, reply) in zip(indices, try connection.runPipelined(indices.map { calls[$0] })) { replies[index] = reply }
+            }
+            return replies.map { $0! }
+        }
     }
 
     /// One message, checked and ready for the enqueue scripts.
@@ -179,7 +184,10 @@ public struct QueueProducer: Sendable {
         }
     }
 
-    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, now: Int64, ids: inout MessageIDs) throws -> Prepared {
+    /// `message` checked for `queue`: size, UTF-8, and — unless `payloadIsJSON` (the caller wrote
+    /// the payload with a JSON serializer itself; never for input from outside) — strict JSON.
+    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, now: Int64, ids: inout MessageIDs,
+                 payloadIsJSON: Bool = false) throws -> Prepared {
         guard message.payload.count <= manifest.maxPayloadBytes else {
             throw QueueError.payloadTooLarge(queue: queue, bytes: message.payload.count, limit: manifest.maxPayloadBytes)
         }
@@ -192,7 +200,7 @@ public struct QueueProducer: Sendable {
             document = try Self.validatedJSON(message.payload, queue: queue)
         } else {
             // No field to read: the same strict check without building the tree.
-            try Self.checkJSON(message.payload, queue: queue)
+            if !payloadIsJSON { try Self.checkJSON(message.payload, queue: queue) }
             document = nil
         }
         if let delay = message.delay, delay < .zero { throw QueueError.invalidDelay("must not be negative") }

@@ -64,10 +64,7 @@ extension QueueScripts {
             out[#out + 1] = {'ok', id, where}
           end
         end
-        -- Epoch 0 for every id added above: live until its message is completed or buried.
-        for first = 1, #fresh, 1000 do
-          redis.call('HSET', KEYS[3], unpack(fresh, first, math.min(first + 999, #fresh)))
-        end
+        mark_live(KEYS[3], fresh)
         return out
         """)
 }

@@ -49,8 +49,8 @@ enum QueueScripts {
         """)
 
     /// Shared by the enqueue scripts: the key's record of a queued message (a drawn id is hex, so
-    /// it is written as is; a chosen one goes through `cjson`), and a refusal that takes the
-    /// record recorded by `SET NX GET` back.
+    /// it is written as is; a chosen one goes through `cjson`), a refusal that takes the record
+    /// recorded by `SET NX GET` back, and the added ids' epochs written 0.
     static let enqueueLibrary = """
         local function queued_record(id, chosen)
           if chosen == '1' then return cjson.encode({id = id, state = 'queued'}) end
@@ -59,6 +59,13 @@ enum QueueScripts {
         local function refused(idem, reply)
           if idem then redis.call('DEL', idem) end
           return reply
+        end
+        -- Epoch 0 for every id added (id, '0' pairs): live until its message is completed or
+        -- buried. One HSET per 500 ids: the script is atomic, the end state is one HSET each.
+        local function mark_live(epochs, fresh)
+          for first = 1, #fresh, 1000 do
+            redis.call('HSET', epochs, unpack(fresh, first, math.min(first + 999, #fresh)))
+          end
         end
 
         """

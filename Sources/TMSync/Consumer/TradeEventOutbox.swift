@@ -22,8 +22,10 @@ import TMQueue
 ///   counted in `trade_event_outbox_drops` (account, how many, oldest, newest, why) and shown by
 ///   `tm queues` and `tm doctor` — nothing is dropped silently. The trades themselves stay in
 ///   `trades`, the source of truth the events only announce;
-/// - each message is keyed by trade and revision, so an event sent twice (a crash between the send
-///   and the delete) is enqueued once.
+/// - a row sent twice (a crash between the send and the delete) is enqueued once: each row goes out
+///   as one group under its `event_key` (`QueueProducer.enqueueGroups`), whole or not at all, with
+///   one record per row (a single event's row: the event's own key, as a keyed enqueue); every
+///   message still carries its own key (trade and revision, or order and event) for consumers.
 public struct TradeEventOutbox: Sendable {
     public let pool: PostgresPool
     public let producer: QueueProducer
@@ -84,38 +86,39 @@ public struct TradeEventOutbox: Sendable {
                 WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
                 taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
                           WHERE before < \(limit))
-                SELECT o.id, m.event_key, m.payload::text AS payload
+                SELECT o.id, o.event_key AS row_key, m.event_key, m.payload::text AS payload
                 FROM trade_event_outbox o JOIN taken USING (id) CROSS JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m
                 ORDER BY o.id, m.n
                 """).rows
             // Each outbox row with its messages, in order.
-            var waiting: [(id: Int64, messages: [OutgoingMessage])] = []
+            var waiting: [(id: Int64, group: OutgoingGroup)] = []
             for row in rows {
                 let id = try row.decode("id", as: Int64.self)
                 let message = OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
-                if waiting.last?.id == id { waiting[waiting.count - 1].messages.append(message) } else { waiting.append((id, [message])) }
+                if waiting.last?.id == id {
+                    waiting[waiting.count - 1].group.messages.append(message)
+                } else {
+                    waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: [message])))
+                }
             }
             var index = 0
             while index < waiting.count {
                 // Whole rows per round trip, up to `chunk` messages (a larger row goes alone): a row
                 // is deleted only when every one of its messages was taken.
-                var end = index + 1, count = waiting[index].messages.count
-                while end < waiting.count, count + waiting[end].messages.count <= chunk { count += waiting[end].messages.count; end += 1 }
+                var end = index + 1, count = waiting[index].group.messages.count
+                while end < waiting.count, count + waiting[end].group.messages.count <= chunk { count += waiting[end].group.messages.count; end += 1 }
                 let part = waiting[index..<end]
                 index = end
-                let results = try await producer.enqueueBatch(queue, part.flatMap(\.messages))
+                // The payloads are Postgres `jsonb` text: JSON by construction, not checked again.
+                let results = try await producer.enqueueGroups(queue, part.map(\.group), payloadsAreJSON: true)
                 var sent: [Int64] = []
-                var offset = results.startIndex
-                for row in part {
-                    let taken = results[offset..<offset + row.messages.count]
-                    offset += row.messages.count
-                    if let refusal = taken.lazy.compactMap({ result -> String? in
-                        if case .failure(let error) = result { return "\(error)" } else { return nil }
-                    }).first {
-                        if report.refusal == nil { report.refusal = refusal }
-                    } else {
+                for (row, result) in zip(part, results) {
+                    switch result {
+                    case .success:
                         sent.append(row.id)
-                        report.published += row.messages.count
+                        report.published += row.group.messages.count
+                    case .failure(let error):
+                        if report.refusal == nil { report.refusal = "\(error)" }
                     }
                 }
                 try await delete(sent)
