@@ -4,6 +4,9 @@ import TMAlerts
 import TMCore
 import TMFunctionRuntime
 
+// A scheduling group of its own (not the dispatcher's): its firing transactions' wake-ups stop
+// queueing behind the dispatcher's threads (Benchmarks/AlertBench/PROFILE.md, session 18).
+SchedulingSession.leaveDispatcherSession()
 let evaluator = try await PriceAlertEvaluator.open(environment: TMEnvironment.current(), poolSize: 4)
 let sweeps: [any AlertSweep] = [
     PriceAlertSweep(evaluator: evaluator),
