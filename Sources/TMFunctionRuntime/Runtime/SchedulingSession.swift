@@ -12,19 +12,23 @@ import Foundation
 /// the function is scheduled as a peer of those. (Where processes live in cgroups of their own, as
 /// under systemd, autogroup does not apply and this changes nothing.)
 ///
+/// Opt-in (`TM_FUNCTION_SESSION=own`): on the loaded bench machine of session 18 it showed no
+/// gain that survived alternation (Benchmarks/AlertBench/PROFILE.md); it stays a switch so a quiet
+/// machine can A/B it with one binary.
+///
 /// Guarantees: it only calls `setsid()`; the process keeps its parent, its pipes and its lifetime
 /// (a warm function still ends when the dispatcher closes its stdin, and the dispatcher signals it
 /// by pid). What it gives up: a signal sent to the dispatcher's process group (a terminal's Ctrl-C)
 /// no longer reaches the function directly; the dispatcher's shutdown does.
 public enum SchedulingSession {
-    /// The variable that keeps the function in the dispatcher's session when set to `shared`
-    /// (for A/B measurements of this choice).
+    /// The variable that puts the function in a session of its own when set to `own` (anything
+    /// else, or unset: the dispatcher's session, as before).
     public static let variable = "TM_FUNCTION_SESSION"
 
-    /// Starts a session of its own unless `TM_FUNCTION_SESSION=shared`; whether it did.
+    /// Starts a session of its own when `TM_FUNCTION_SESSION=own`; whether it did.
     @discardableResult
-    public static func leaveDispatcherSession(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
-        guard environment[variable] != "shared" else { return false }
+    public static func leaveDispatcherSessionIfAsked(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        guard environment[variable] == "own" else { return false }
         // Fails only for a process group leader, which a spawned function is not; then nothing changes.
         return setsid() != -1
     }
