@@ -3,7 +3,7 @@
 // 100,000 active alerts over 1,000 symbols.
 //
 //   alert-bench [--symbols 1000] [--per-symbol 100] [--ticks 200000] [--rate 5000] [--seconds 4]
-//               [--direct 200000] [--sender process|inline] [--json bench-results/alerts.json] [--trace DIR]
+//               [--direct 200000] [--sender process|inline] [--probe-rounds 1] [--json bench-results/alerts.json] [--trace DIR]
 //
 // 1. direct: the evaluator alone, in this process (PriceAlertEvaluator.evaluate, batches of 100
 //    ticks, no queue): ticks/s of the in-memory index when nothing fires — the evaluator's ceiling;
@@ -17,6 +17,14 @@
 //    for comparison with earlier runs, to the row's created_at (now() of the firing transaction,
 //    its START: the figure before session 17). Without track_commit_timestamp only the latter is
 //    printed, labelled so.
+//
+// --probe-rounds K (default 1, at most 30): each of the first half of the symbols gets K probe alerts
+// (ABOVE 600, 610, ..., in the place of K - 1 of its ABOVE 1001..1029 alerts: the same alert count),
+// and the latency phase probes them round by round (ticks at 600.5, 610.5, ...; still one tick in 20,
+// each firing one alert), so its percentiles rest on K × symbols/2 probes instead of symbols/2 (with
+// 500 probes p99 is the fifth-slowest). What each probe measures is the same: enqueue → its row's
+// commit. The probes then span the phase (K × 10,000 ticks at 1,000 symbols) instead of its first
+// 10,000 ticks; the phase must be long enough (--rate × --seconds ≥ 20 × the probes, or fewer fire).
 //
 // --sender inline (the default, the first mode): the ticks are enqueued by this process, beside the
 // dispatcher; `process`: by a process of its own (this binary with `--role sender`), as market-data
@@ -85,6 +93,11 @@ enum AlertBench {
         let directTicks = Int(option("--direct", "200000"))!
         let jsonPath = option("--json", "bench-results/alerts.json")
         let senderMode = option("--sender", "inline")
+        let rounds = Int(option("--probe-rounds", "1"))!
+        guard (1...TickPlan.maximumRounds).contains(rounds) else {
+            FileHandle.standardError.write(Data("alert-bench: --probe-rounds 1...\(TickPlan.maximumRounds)\n".utf8))
+            exit(2)
+        }
         guard senderMode == "process" || senderMode == "inline" else {
             FileHandle.standardError.write(Data("alert-bench: --sender process|inline\n".utf8))
             exit(2)
@@ -103,13 +116,13 @@ enum AlertBench {
         let db = try PostgresConnection(configuration: database.configuration)
         defer { db.close() }
         try db.execute("INSERT INTO users (email) SELECT 'alert-bench-' || g || '@test.local' FROM generate_series(1, 100) g")
-        // Alert j (0..<perSymbol) of symbol i: the layout in the header.
+        // Alert j (0..<perSymbol) of symbol i: the layout in the header (j < --probe-rounds: the probe alerts).
         try db.execute("""
             INSERT INTO price_alerts (user_id, symbol, exchange, condition, threshold)
             SELECT (SELECT id FROM users ORDER BY email OFFSET (s % 100) LIMIT 1), 'S' || lpad(s::text, 4, '0'), 'NSE',
                    CASE WHEN j = 0 THEN 'above' WHEN j < 30 THEN 'above' WHEN j < 60 THEN 'below' WHEN j < 75 THEN 'cross_up'
                         WHEN j < 90 THEN 'cross_down' ELSE 'change_percent' END,
-                   CASE WHEN j = 0 THEN 600 WHEN j < 30 THEN 1000 + j WHEN j < 60 THEN j - 29 WHEN j < 75 THEN 800 + j - 59
+                   CASE WHEN j < \(rounds) THEN 600 + 10 * j WHEN j < 30 THEN 1000 + j WHEN j < 60 THEN j - 29 WHEN j < 75 THEN 800 + j - 59
                         WHEN j < 90 THEN 100 + j - 74 ELSE 50 + j - 90 END
             FROM generate_series(0, \(symbols - 1)) s, generate_series(0, \(perSymbol - 1)) j
             """)
@@ -221,7 +234,8 @@ enum AlertBench {
         /// A sender process for the next phase, its ticks built and connected (the clock not started);
         /// it continues this process's tick sequence.
         func senderProcess(_ phase: String, count: Int) throws -> TickSender.Process {
-            let process = try TickSender.Process(phase: phase, count: count, rate: rate, symbols: symbols, sequence: plan.sequence, environment: base)
+            let process = try TickSender.Process(phase: phase, count: count, rate: rate, symbols: symbols, rounds: rounds, sequence: plan.sequence,
+                                                 environment: base)
             plan.sequence += Int64(count) + 1
             return process
         }
@@ -276,7 +290,7 @@ enum AlertBench {
             var senderCPU = 0.0
             let cpuBefore = try await CPUTimes.now(redis: redis, sender: sender?.pid, database: postgresDatabase)
             if let sender {
-                probes = min(symbols / 2, (count + 19) / 20)
+                probes = min(symbols / 2 * rounds, (count + 19) / 20)
                 sender.go()
                 let lines = try await sender.finish(last: "paced")
                 senderCPU = TickSender.Process.cpu(lines)
@@ -286,7 +300,7 @@ enum AlertBench {
                     if fields[0] == "paced" { (paced.offered, paced.maxBehindMillis) = (Double(fields[1])!, Double(fields[2])!) }
                 }
             } else {
-                let ticks = plan.pacedTicks(count)
+                let ticks = plan.pacedTicks(count, rounds: rounds)
                 probes = ticks.probes
                 paced = try await TickSender.paced(producer, ticks.ticks, rate: rate)
             }
@@ -298,7 +312,7 @@ enum AlertBench {
             var rows: [PostgresRow] = []
             for _ in 0..<100 {
                 rows = try db.query("""
-                    SELECT payload->>'symbol' AS symbol, extract(epoch FROM created_at)::float8 * 1000 AS began,
+                    SELECT payload->>'symbol' AS symbol, payload->>'threshold' AS threshold, extract(epoch FROM created_at)::float8 * 1000 AS began,
                            \(fragment: visibility.column) AS committed
                     FROM notifications WHERE kind = 'price_alert'
                     """).rows
@@ -308,7 +322,8 @@ enum AlertBench {
             var toCommit = LatencyHistogram(), toBegin = LatencyHistogram()
             var commits: [String: Double] = [:]
             for row in rows {
-                let symbol: String = try row.decode("symbol")
+                guard let round = ProbeKey.round(threshold: try row.decode("threshold")) else { continue }
+                let symbol = ProbeKey.text(try row.decode("symbol"), round: round)
                 guard let start = sent[symbol] else { continue }
                 toBegin.record(millis: try row.decode("began", as: Double.self) - start)
                 if let committed = try row.decode("committed", as: Double?.self) {
@@ -319,7 +334,8 @@ enum AlertBench {
             if !traceDirectory.isEmpty {
                 stageText = StageReport(directory: traceDirectory, sent: sent, ids: paced.probeIDs, committed: commits).text
             }
-            let note = String(format: "%d probe alerts fired of %d sent (1 tick in 20); sender at most %.1f ms behind", rows.count, probes, paced.maxBehindMillis)
+            let note = String(format: "%d probe alerts fired of %d sent (1 tick in 20, %d round%@); sender at most %.1f ms behind",
+                              rows.count, probes, rounds, rounds == 1 ? "" : "s", paced.maxBehindMillis)
             if visibility.tracked {
                 figures.append(Figure(name: String(format: "latency at %.0f ticks/s: enqueue → row committed", rate), ticks: count, ticksPerSecond: nil,
                                       offeredPerSecond: paced.offered, fired: rows.count, p50Millis: toCommit.millis(atPercentile: 50),

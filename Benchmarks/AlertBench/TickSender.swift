@@ -15,6 +15,10 @@ struct TickPlan {
 
     static func name(_ i: Int) -> String { String(format: "S%04d", i) }
 
+    /// `--probe-rounds` at most: round r's probe alert (ABOVE 600 + 10r) takes the place of one of
+    /// the 29 ABOVE 1001..1029 alerts of each symbol, so the alert count and the hit rate stay the same.
+    static let maximumRounds = 30
+
     mutating func tick(_ symbol: Int, _ price: String) -> PriceTick {
         sequence += 1
         return PriceTick(symbol: Self.name(symbol), exchange: "NSE", price: DecimalText.parse(price)!, previousClose: 500, source: "bench", atMs: sequence)
@@ -29,14 +33,19 @@ struct TickPlan {
 
     mutating func drainTicks(_ count: Int) -> [OutgoingMessage] { (0..<count).map { Self.message(background(1_000_000 + $0)) } }
 
-    /// Probes on the first half of the symbols (one tick in 20 until each has had one), background
-    /// ticks on the other half (a later tick of the probe's symbol in the same batch would be its latest price).
-    mutating func pacedTicks(_ count: Int) -> (ticks: [(message: OutgoingMessage, probe: String?)], probes: Int) {
+    /// Probes on the first half of the symbols (one tick in 20), background ticks on the other half
+    /// (a later tick of the probe's symbol in the same batch would be its latest price). Round r of
+    /// `rounds` gives each probe symbol one tick at 600.5 + 10r, which fires that symbol's probe alert
+    /// of round r (ABOVE 600 + 10r) and nothing else; round r + 1 starts once every symbol has had
+    /// round r. The probe's key is `ProbeKey`.
+    mutating func pacedTicks(_ count: Int, rounds: Int = 1) -> (ticks: [(message: OutgoingMessage, probe: String?)], probes: Int) {
         var probes = 0
+        let perRound = symbols / 2
         let ticks: [(message: OutgoingMessage, probe: String?)] = (0..<count).map { i in
-            if i % 20 == 0 && probes < symbols / 2 {
+            if i % 20 == 0 && probes < perRound * rounds {
+                let symbol = probes % perRound, round = probes / perRound
                 probes += 1
-                return (Self.message(tick(probes - 1, "600.5")), Self.name(probes - 1))
+                return (Self.message(tick(symbol, "\(600 + 10 * round).5")), ProbeKey.text(Self.name(symbol), round: round))
             }
             return (Self.message(tick(symbols / 2 + i % (symbols - symbols / 2), "\(490 + (i * 7919) % 21).\(i % 100)")), nil)
         }
@@ -99,14 +108,15 @@ enum TickSender {
 
     // MARK: The sender as a process of its own
 
-    /// `alert-bench --role sender --phase drain|paced --symbols N --count N --rate R --sequence S`:
+    /// `alert-bench --role sender --phase drain|paced --symbols N --probe-rounds K --count N --rate R --sequence S`:
     /// builds its ticks, connects, prints `ready`, waits for a line on stdin, sends, prints the
-    /// outcome (`cpu <seconds>` it used sending, then `drain <seconds>`, or `probe <symbol> <ms> <message id>` lines
+    /// outcome (`cpu <seconds>` it used sending, then `drain <seconds>`, or `probe <key> <ms> <message id>` lines
     /// then `paced <offered> <behind ms>`) and exits.
     static func child() async throws -> Never {
         let phase = option("--phase", "paced")
         let count = Int(option("--count", "0"))!
         let rate = Double(option("--rate", "5000"))!
+        let rounds = Int(option("--probe-rounds", "1"))!
         var plan = TickPlan(symbols: Int(option("--symbols", "1000"))!, sequence: Int64(option("--sequence", "0"))!)
         let environment = TMEnvironment.current()
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "alert-bench-sender")
@@ -123,7 +133,7 @@ enum TickSender {
             let seconds = try await drain(producer, ticks)
             out = String(format: "cpu %.6f\ndrain %.6f", ProcessCPU.own - cpu, seconds)
         } else {
-            let ticks = plan.pacedTicks(count).ticks
+            let ticks = plan.pacedTicks(count, rounds: rounds).ticks
             say("ready")
             _ = readLine()
             let cpu = ProcessCPU.own
@@ -143,10 +153,10 @@ enum TickSender {
         let subprocess: Subprocess
         private var buffer: [UInt8] = []
 
-        init(phase: String, count: Int, rate: Double, symbols: Int, sequence: Int64, environment: [String: String]) throws {
+        init(phase: String, count: Int, rate: Double, symbols: Int, rounds: Int, sequence: Int64, environment: [String: String]) throws {
             let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
             subprocess = try Subprocess(me, ["--role", "sender", "--phase", phase, "--count", String(count), "--rate", String(rate),
-                                             "--symbols", String(symbols), "--sequence", String(sequence)],
+                                             "--symbols", String(symbols), "--probe-rounds", String(rounds), "--sequence", String(sequence)],
                                         environment: environment, stdin: .pipe, stdout: .pipe, stderr: .sameAsStderr)  // fd 2 kept: its errors reach ours
             guard try line() == "ready" else { throw AlertBench.BenchFailure("the sender process did not start") }
         }
@@ -194,5 +204,18 @@ enum TickSender {
             _ = subprocess.wait(timeout: .seconds(10))
             return lines
         }
+    }
+}
+
+/// A probe's key: its symbol, and its round after a `/` from round 1 on (round 0 keeps the bare
+/// symbol, the key before `--probe-rounds`). The notification row gives it back from its payload.
+enum ProbeKey {
+    static func text(_ symbol: String, round: Int) -> String { round == 0 ? symbol : "\(symbol)/\(round)" }
+
+    /// The round of the probe alert with this threshold (ABOVE 600 + 10r); nil for any other.
+    static func round(threshold: String) -> Int? {
+        guard let number = Double(threshold), number == number.rounded(), number >= 600 else { return nil }
+        let value = Int(number)
+        return (value - 600) % 10 == 0 ? (value - 600) / 10 : nil
     }
 }

@@ -4,6 +4,9 @@ import TMAlerts
 import TMCore
 import TMFunctionRuntime
 
+// TM_FUNCTION_SESSION=own: a scheduling group of its own, not the dispatcher's (an A/B switch; no
+// gain measured yet: Benchmarks/AlertBench/PROFILE.md, session 18).
+SchedulingSession.leaveDispatcherSessionIfAsked()
 let evaluator = try await PriceAlertEvaluator.open(environment: TMEnvironment.current(), poolSize: 4)
 let sweeps: [any AlertSweep] = [
     PriceAlertSweep(evaluator: evaluator),
