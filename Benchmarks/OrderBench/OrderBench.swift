@@ -120,7 +120,7 @@ enum OrderBench {
         let times = PhaseTimes()
         let logger = Logger(label: "order-bench")
         let gateway = BrokerGateway(keyring: services.keyring, redis: services.redis, makeAdapter: { TimedAdapter(base: services.makeAdapter($0), times: times) },
-                                    observe: { _, elapsed, _ in times.add("broker call (adapter)", elapsed) })
+                                    observe: { _, elapsed, _ in times.add("broker call (adapter)", elapsed) }, lanes: services.lanes)
         // The real resident state (risk book, live routes), as `tm order-worker` keeps it.
         @Sendable func residentState(_ accounts: [UUID]) async throws -> ResidentState {
             let state = try ResidentState(pool: services.pool, redis: services.redis, environment: services.environment)

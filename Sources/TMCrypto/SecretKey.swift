@@ -181,7 +181,40 @@ public struct SecretKeyring: Sendable, CustomStringConvertible {
 
     /// Opens a value sealed with `seal(_: String, associatedData: String)`.
     public func openString(_ sealed: String, associatedData: String = "") throws -> String {
-        let bytes = try open(sealed, associatedData: Array(associatedData.utf8))
+        try Self.text(try open(sealed, associatedData: Array(associatedData.utf8)))
+    }
+
+    /// A sealed value parsed once — its key found, its payload decoded, its associated data built —
+    /// for a holder that opens it again and again (a broker account's credentials, per call): each
+    /// `openString()` then runs only the AEAD. It holds the ciphertext, never the plaintext, and
+    /// prints nothing of it; it opens exactly what `openString(_:associatedData:)` opens, with the
+    /// same errors (a malformed value or an unknown key fails here, once).
+    public struct Prepared: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+        let key: SecretKey
+        let payload: [UInt8]
+        let aad: [UInt8]
+
+        public func openString() throws -> String {
+            let nonce = payload.prefix(AES256GCM.nonceCount)
+            let tag = payload.suffix(AES256GCM.tagCount)
+            let ciphertext = payload[AES256GCM.nonceCount ..< payload.count - AES256GCM.tagCount]
+            return try SecretKeyring.text(try key.withKeyBytes { try AES256GCM.open(ciphertext, tag: tag, key: $0, nonce: nonce, aad: aad) })
+        }
+
+        public var description: String { "SecretKeyring.Prepared(key: \(key.id), <sealed>)" }
+        public var debugDescription: String { description }
+        public var customMirror: Mirror { Mirror(self, children: ["key": key.id, "payload": "<sealed>"]) }
+    }
+
+    /// Parses `sealed` for opening later with `associatedData` (see `Prepared`).
+    public func prepare(_ sealed: String, associatedData: String = "") throws(CryptoError) -> Prepared {
+        let parsed: (keyID: String, payload: [UInt8])
+        do { parsed = try Self.parse(sealed) } catch { throw error as? CryptoError ?? .malformedSealed(part: "format", reason: "unreadable") }
+        guard let key = byID[parsed.keyID] else { throw .unknownKeyID(parsed.keyID) }
+        return Prepared(key: key, payload: parsed.payload, aad: Self.aad(header: Self.header(keyID: parsed.keyID), Array(associatedData.utf8)))
+    }
+
+    private static func text(_ bytes: [UInt8]) throws -> String {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw CryptoError.plaintextNotUTF8 }
         return text
     }

@@ -240,7 +240,7 @@ public enum OrderCommand: Sendable, Equatable {
 
         mutating func uuid(_ key: String) throws(OrderCommandError) -> UUID {
             let text = try text(key)
-            guard let id = UUID(uuidString: text) else { throw OrderCommandError(key, "'\(text)' is not a UUID") }
+            guard let id = UUIDText.parse(text) else { throw OrderCommandError(key, "'\(text)' is not a UUID") }
             return id
         }
 

@@ -82,6 +82,8 @@ final class PlacementHarness: @unchecked Sendable {
     let redis: RedisClient
     let keyring: SecretKeyring
     let http: AsyncHTTPClient
+    /// The placer's admissions and requests in one job each, as `OrderServices` runs them.
+    let lanes: BrokerLanes
     let user = UUID()
     let secret = "s3cr3t-\(UUID().uuidString.prefix(8))"
     var accounts: [BrokerKind: UUID] = [:]
@@ -97,6 +99,7 @@ final class PlacementHarness: @unchecked Sendable {
         redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
         keyring = try SecretKeyring(current: try SecretKey.generate())
         http = try AsyncHTTPClient(configuration: HTTPClient.Configuration(proxy: .none), lanes: 4, name: "placement-test")
+        lanes = try BrokerLanes(sharing: http, redis: redis.configuration, lanes: 4, name: "placement-lanes")
         notifications = "notifications-" + TestServers.uniqueName("p").lowercased().replacingOccurrences(of: "_", with: "-")
         try db.execute("INSERT INTO users (id, email) VALUES (\(user), 'placer@example.com')")
         for broker in [BrokerKind.kite, .upstox, .alpaca, .binance] {
@@ -133,11 +136,13 @@ final class PlacementHarness: @unchecked Sendable {
 
     /// A placer over broker-sim; `timeout` bounds each broker call.
     func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil,
-                risk: (any RiskGate)? = nil, prices: (any MarketPriceSource)? = nil, logger: Logger = Logger(label: "test")) -> OrderPlacer {
+                risk: (any RiskGate)? = nil, prices: (any MarketPriceSource)? = nil, logger: Logger = Logger(label: "test"),
+                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil) -> OrderPlacer {
         let endpoints = BrokerEndpoints.simulator(port: sim.port)
         let timeouts = BrokerTimeouts(connect: .seconds(1), total: timeout)
         let (http, redis) = (self.http, self.redis)
-        let gateway = BrokerGateway(keyring: keyring, redis: redis, makeAdapter: { BrokerAdapters.make($0, endpoints: endpoints, http: http, timeouts: timeouts) })
+        let gateway = BrokerGateway(keyring: keyring, redis: redis, makeAdapter: { BrokerAdapters.make($0, endpoints: endpoints, http: http, timeouts: timeouts) },
+                                    observe: observe, lanes: lanes)
         var settings = OrderPlacer.Settings(brokerTimeout: timeout)
         settings.resendAfter = { _ in resendAfter }
         settings.notificationsQueue = notifications
@@ -219,6 +224,7 @@ final class PlacementHarness: @unchecked Sendable {
     func cleanUp() async {
         sim.stop()
         http.shutdown()
+        lanes.shutdown()
         _ = try? await redis.send("DEL", QueueKeys(queue: notifications, shard: 0).stream)
         redis.close()
         await pool.shutdown()

@@ -12,7 +12,8 @@ enum CallEffect: Sendable, Equatable {
 /// Sends one adapter request with the configured timeouts and turns transport failures into
 /// `BrokerError`s.
 ///
-/// Guarantees: a request that certainly never left (`HTTPClientError.notSent`) is `unavailable`;
+/// Guarantees: a request that certainly never left (`HTTPClientError.notSent`, or a call its
+/// admission refused — `AdmissionTicket`: checked in the same job, before the request) is `unavailable`;
 /// one that may have reached the broker is `unknownOutcome` for a `.change` and `unavailable` for
 /// a `.read`; reasons name the failure kind, method and URL without its query (never headers or
 /// body, which carry credentials and signatures). Any HTTP status is returned as a response.
@@ -24,9 +25,19 @@ struct BrokerTransport: Sendable {
         var request = request
         request.timeout = request.timeout ?? timeouts.total
         request.connectTimeout = request.connectTimeout ?? timeouts.connect
-        do {
-            return try await http.send(request)
-        } catch {
+        let result: Result<HTTPResponse, HTTPClientError>
+        if let ticket = AdmissionTicket.current, ticket.claim() {
+            // The call's admission goes with its first request, in one job (`BrokerLanes`).
+            do { result = try await ticket.send(request, http: http) } catch {
+                throw .unavailable(reason: "request not sent: \(error) on \(request.method.rawValue) \(HTTPRequest.redactedURL(request.url))")
+            }
+        } else {
+            do throws(HTTPClientError) { result = .success(try await http.send(request)) } catch { result = .failure(error) }
+        }
+        switch result {
+        case .success(let response):
+            return response
+        case .failure(let error):
             let failure = error.failure
             let reason = "\(failure.kind.rawValue) on \(failure.method.rawValue) \(failure.url)"
             guard error.mayHaveReachedServer else { throw .unavailable(reason: "request not sent: \(reason)") }

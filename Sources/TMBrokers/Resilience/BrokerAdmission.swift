@@ -83,7 +83,8 @@ enum BrokerAdmission {
         return {1, state, failures, now}
         """)
 
-    static func run(_ redis: RedisClient, breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) async throws -> Outcome {
+    /// The script's keys and arguments for one call (one fresh grant member per call).
+    static func call(breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) -> RedisScriptCall {
         let checks: Checks = breaker == nil ? .budget : budget == nil ? .circuit : .both
         var keys: [any RedisArgumentConvertible] = []
         if let breaker { keys.append(breaker.key) }
@@ -96,11 +97,28 @@ enum BrokerAdmission {
         } else {
             arguments += [0, 0]
         }
-        let parts = try await redis.run(script, keys: keys, arguments: arguments).array ?? []
+        return RedisScriptCall(script, keys: keys, arguments: arguments)
+    }
+
+    /// What the script's reply says.
+    static func outcome(_ reply: RedisValue) -> Outcome {
+        let parts = reply.array ?? []
         guard parts.count == 4, parts[0].int == 1 else {
             let wait = Duration.milliseconds(parts.count == 3 ? parts[2].int ?? 1 : 1)
             return parts.count == 3 && parts[1].string == "open" ? .circuitOpen(retryAfter: wait) : .budgetSpent(retryAfter: wait)
         }
         return .admitted(atMillis: parts[3].int ?? 0, recordSuccess: parts[1].string != "closed" || (parts[2].int ?? 1) > 0)
+    }
+
+    static func run(_ redis: RedisClient, breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) async throws -> Outcome {
+        let call = call(breaker: breaker, budget: budget)
+        return outcome(try await redis.run(script, keys: call.keys, arguments: call.arguments))
+    }
+
+    /// The same on a connection the caller's thread owns (`BrokerLanes`: the admission and the
+    /// request in one job).
+    static func run(on connection: RedisConnection, breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) throws -> Outcome {
+        let call = call(breaker: breaker, budget: budget)
+        return outcome(try connection.run(script, keys: call.keys, arguments: call.arguments))
     }
 }

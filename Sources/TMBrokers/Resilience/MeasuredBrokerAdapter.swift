@@ -16,7 +16,9 @@ import Foundation
 /// call is not reported at all: it says nothing about the broker.
 ///
 /// Guarantees: every call that reaches the wrapped adapter is reported exactly once, after it
-/// ends, with its outcome; the wrapped adapter's value or error passes through unchanged.
+/// ends, with its outcome — except one its admission stopped before anything was sent (the
+/// admission then runs inside the wrapped call, with the request: its time is not counted); the
+/// wrapped adapter's value or error passes through unchanged.
 public struct MeasuredBrokerAdapter: BrokerAdapter {
     public typealias Report = @Sendable (_ broker: BrokerKind, _ latency: Duration, _ failed: Bool) -> Void
 
@@ -44,12 +46,17 @@ public struct MeasuredBrokerAdapter: BrokerAdapter {
 
     func measured<T: Sendable>(_ call: () async throws -> T) async throws -> T {
         let start = now()
+        // A call whose admission runs with its request (`AdmissionTicket`): the admission's own
+        // time is ours, not the broker's, and a call it stopped never reached the broker.
+        let ticket = AdmissionTicket.current
         do {
             let value = try await call()
-            report(broker, now() - start, false)
+            report(broker, now() - start - (ticket?.admissionTime ?? .zero), false)
             return value
         } catch {
-            if let failed = Self.failed(error) { report(broker, now() - start, failed) }
+            if ticket?.stoppedBeforeSending != true, let failed = Self.failed(error) {
+                report(broker, now() - start - (ticket?.admissionTime ?? .zero), failed)
+            }
             throw error
         }
     }

@@ -16,10 +16,16 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     public let limiter: RateLimiter
     public let breaker: CircuitBreaker
     public var maxRateWait: Duration = .seconds(5)
+    /// Where a one-request call's admission runs in the same job as its request (nil: the admission
+    /// is a Redis round trip of its own before the call).
+    public let lanes: BrokerLanes?
+    private let redis: RedisClient
 
-    public init(_ base: any BrokerAdapter, budgetKey: String, redis: RedisClient, breaker: CircuitBreaker.Settings = .init()) {
+    public init(_ base: any BrokerAdapter, budgetKey: String, redis: RedisClient, breaker: CircuitBreaker.Settings = .init(), lanes: BrokerLanes? = nil) {
         self.base = base
         self.budgetKey = budgetKey
+        self.redis = redis
+        self.lanes = lanes
         let breaker = CircuitBreaker(name: base.broker.rawValue, settings: breaker, redis: redis)
         self.breaker = breaker
         limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
@@ -30,6 +36,27 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
     /// `requests`: how many requests the call makes against the budget (one unit each).
     func guarded<T: Sendable>(_ kind: BrokerCallKind, requests: Int = 1, _ call: () async throws -> T) async throws -> T {
         let budget = BrokerRateLimits.budget(broker, key: budgetKey, kind), limits = BrokerRateLimits.limits(broker, kind)
+        if requests == 1, !limits.isEmpty, let lanes {
+            let ticket = AdmissionTicket(lanes: lanes, redis: redis, breaker: breaker, budget: (limiter.key(budget), limits))
+            do {
+                let value = try await AdmissionTicket.$current.withValue(ticket) { try await call() }
+                if case .admitted(true, _) = ticket.state { _ = try? await breaker.record(success: true) }
+                return value
+            } catch {
+                switch ticket.state {
+                case .refused(.circuitOpen(let wait)):
+                    throw BrokerError.unavailable(reason: CircuitBreaker.Open(name: breaker.name, retryAfter: wait).description)
+                case .refused:
+                    break  // the budget is spent: wait for it below, as a call without lanes does
+                case .failed(let reason):
+                    throw BrokerError.unavailable(reason: "request not sent: the admission could not run: \(reason)")
+                case .admitted(let recordSuccess, _):
+                    throw await outcome(error, successCounts: recordSuccess)
+                case .unclaimed, .claimed:
+                    throw error  // no request went out under this admission
+                }
+            }
+        }
         let successCounts: Bool
         do {
             // The circuit and the first request's budget in one round trip; the rest of the
@@ -45,13 +72,20 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
             let value = try await call()
             if successCounts { _ = try? await breaker.record(success: true) }
             return value
-        } catch let error as BrokerError {
-            switch error {
-            case .unavailable, .unknownOutcome, .invalidResponse: _ = try? await breaker.record(success: false)
-            case .rejected, .unauthorized, .rateLimited, .notFound: if successCounts { _ = try? await breaker.record(success: true) }
-            }
-            throw error
+        } catch {
+            throw await outcome(error, successCounts: successCounts)
         }
+    }
+
+    /// Reports a sent call's failure to the breaker (the broker down or unreachable counts; a
+    /// refusal is a healthy broker); returns the error to throw.
+    private func outcome(_ error: any Error, successCounts: Bool) async -> any Error {
+        guard let error = error as? BrokerError else { return error }
+        switch error {
+        case .unavailable, .unknownOutcome, .invalidResponse: _ = try? await breaker.record(success: false)
+        case .rejected, .unauthorized, .rateLimited, .notFound: if successCounts { _ = try? await breaker.record(success: true) }
+        }
+        return error
     }
 
     public func placeOrder(_ order: OrderRequest, credentials: BrokerCredentials) async throws -> BrokerOrder {

@@ -32,10 +32,13 @@ public final class BrokerGateway: Sendable {
     public let maxAge: Duration
     /// Reports each broker call (`MeasuredBrokerAdapter`), for the router's live speed and reliability.
     private let observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)?
+    /// Where each call's admission and its request share one job (nil: two hops).
+    private let lanes: BrokerLanes?
 
     public init(keyring: SecretKeyring, redis: RedisClient, makeAdapter: @escaping @Sendable (BrokerKind) -> any BrokerAdapter,
-                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil, maxAge: Duration = .seconds(60)) {
+                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil, maxAge: Duration = .seconds(60), lanes: BrokerLanes? = nil) {
         self.maxAge = maxAge
+        self.lanes = lanes
         self.keyring = keyring
         self.redis = redis
         self.makeAdapter = makeAdapter
@@ -61,7 +64,7 @@ public final class BrokerGateway: Sendable {
         // failures, not our rate-limit waits or the calls an open circuit refused.
         let base = makeAdapter(account.broker)
         let measured: any BrokerAdapter = observe.map { MeasuredBrokerAdapter(base, report: $0) } ?? base
-        let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(measured, budgetKey: account.budgetKey, redis: redis),
+        let line = BrokerLine(account: account, adapter: ResilientBrokerAdapter(measured, budgetKey: account.budgetKey, redis: redis, lanes: lanes),
                               credentials: account.credentials(keyring: keyring))
         lines.withLock { $0[accountID] = (line, ContinuousClock.now) }
         return line

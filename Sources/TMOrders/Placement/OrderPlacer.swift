@@ -142,8 +142,13 @@ public final class OrderPlacer: Sendable {
     /// Handles one `orders` message. Throws `MessageRejected` for a message no retry can fix (dead-
     /// lettered with the reason), `PlacementPending` while an outcome is unknown (retried).
     public func handle(_ payload: [UInt8], fences: PlacementFences) async throws -> PlacementResult {
+        try await handle(Result { () throws(OrderCommandError) in try OrderCommand.parse(payload) }, fences: fences)
+    }
+
+    /// The same for a message already parsed (the resident worker parses each message once).
+    func handle(_ parsed: Result<OrderCommand, OrderCommandError>, fences: PlacementFences) async throws -> PlacementResult {
         let command: OrderCommand
-        do { command = try OrderCommand.parse(payload) } catch { throw MessageRejected("\(error.field): \(error.reason)") }
+        do { command = try parsed.get() } catch { throw MessageRejected("\(error.field): \(error.reason)") }
         switch command {
         case .place(let order): return try await place(order, fences: fences)
         case .change(let change) where change.action == .cancel: return try await cancel(change, fences: fences)
@@ -195,7 +200,7 @@ public final class OrderPlacer: Sendable {
             case .success(let route):
                 let routeJSON = Self.json(route, requested: order.accountID)
                 var rows: [NewOrder] = []
-                if route.orders.count == 1, let only = route.orders.first, let accountID = UUID(uuidString: only.accountID) {
+                if route.orders.count == 1, let only = route.orders.first, let accountID = UUIDText.parse(only.accountID) {
                     rows.append(NewOrder(id: orderID, userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,
                                          parentID: nil, order: order, quantity: order.quantity, clientOrderID: only.clientOrderID,
                                          state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: routeJSON,
@@ -208,7 +213,7 @@ public final class OrderPlacer: Sendable {
                                          state: .submitting, requestedPrice: requestedPrice, riskDecision: .object(decision), route: routeJSON,
                                          rejectCode: nil, rejectReason: nil, submittedAt: now, steps: [(.routed, routeJSON), (.submitting, nil)]))
                     for child in route.orders {
-                        guard let accountID = UUID(uuidString: child.accountID) else { continue }
+                        guard let accountID = UUIDText.parse(child.accountID) else { continue }
                         var part = order
                         part.idempotencyKey = child.idempotencyKey
                         rows.append(NewOrder(id: RandomUUID.make(), userID: account.userID, accountID: accountID, requestedAccountID: order.accountID,

@@ -22,6 +22,8 @@ public struct OrderServices: Sendable {
     public let keyring: SecretKeyring
     public let makeAdapter: @Sendable (BrokerKind) -> any BrokerAdapter
     public let timeouts: BrokerTimeouts
+    /// Threads running each broker call's admission and its request in one job (beside `http`'s lanes).
+    public let lanes: BrokerLanes
 
     public static func open(environment: TMEnvironment = .current(), poolSize: Int = 8) async throws -> OrderServices {
         let endpoints = try BrokerEndpoints.fromEnvironment(environment)
@@ -30,16 +32,17 @@ public struct OrderServices: Sendable {
         let http = try BrokerAdapters.makeHTTPClient(timeouts: timeouts, lanes: 16)
         let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
         let redis = try await RedisClient(configuration: redisConfiguration, name: "orders")
+        let lanes = try BrokerLanes(sharing: http, redis: redisConfiguration, lanes: 16)
         let catalog = try QueueCatalog.load(environment: environment)
         return OrderServices(
             environment: environment, pool: PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: poolSize),
             redis: redis, redisConfiguration: redisConfiguration, catalog: catalog, producer: QueueProducer(redis: redis, catalog: catalog),
             keyring: try SecretKeyring.fromEnvironment(environment), makeAdapter: { BrokerAdapters.make($0, endpoints: endpoints, http: http, timeouts: timeouts) },
-            timeouts: timeouts)
+            timeouts: timeouts, lanes: lanes)
     }
 
     public func gateway(observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil) -> BrokerGateway {
-        BrokerGateway(keyring: keyring, redis: redis, makeAdapter: makeAdapter, observe: observe)
+        BrokerGateway(keyring: keyring, redis: redis, makeAdapter: makeAdapter, observe: observe, lanes: lanes)
     }
 
     public func placer(risk: any RiskGate, routes: any RouteSource, logger: Logger) -> OrderPlacer {

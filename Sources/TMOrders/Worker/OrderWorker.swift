@@ -200,7 +200,8 @@ public final class OrderWorker: Sendable {
         options.concurrency = settings.concurrencyPerShard
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
-        options.orderingKey = { delivery in OrderWorker.account(of: delivery.payload) }
+        let parsed = ParsedCommands()
+        options.orderingKey = { delivery in parsed.key(of: delivery) }
         let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
@@ -209,7 +210,7 @@ public final class OrderWorker: Sendable {
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
                 firstDelivery: delivery.attempt == 1 && delivery.deliveries == 1)
-            return try await placer.handle(delivery.payload, fences: fences).text
+            return try await placer.handle(parsed.take(delivery), fences: fences).text
         }
     }
 

@@ -55,15 +55,19 @@ public struct BrokerAccount: Sendable {
             .rows.first.map(BrokerAccount.init(row:))
     }
 
-    /// Credentials that unseal themselves when a broker call builds its request.
+    /// Credentials that unseal themselves when a broker call builds its request. The sealed values
+    /// are parsed here, once (`SecretKeyring.prepare`): each call runs only the AEAD. A value that
+    /// cannot be parsed fails each call as it did when parsed per call.
     public func credentials(keyring: SecretKeyring) -> BrokerCredentials {
-        let (id, key, secret, token) = (self.id, sealedKey, sealedSecret, sealedToken)
+        let id = self.id
+        func prepared(_ sealed: String?, _ field: String) -> Result<SecretKeyring.Prepared, CryptoError>? {
+            sealed.map { sealed in Result { () throws(CryptoError) in try keyring.prepare(sealed, associatedData: DemoData.credentialContext(accountID: id, field: field)) } }
+        }
+        let (key, secret, token) = (prepared(sealedKey, "api_key"), prepared(sealedSecret, "api_secret"), prepared(sealedToken, "access_token"))
         return BrokerCredentials {
-            func open(_ sealed: String?, _ field: String) throws -> String? {
-                try sealed.map { try keyring.openString($0, associatedData: DemoData.credentialContext(accountID: id, field: field)) }
-            }
-            guard let apiKey = try open(key, "api_key") else { throw SyncError.missingCredential(account: id, field: "api_key") }
-            return BrokerCredentials.Opened(apiKey: apiKey, apiSecret: try open(secret, "api_secret"), accessToken: try open(token, "access_token"))
+            func open(_ sealed: Result<SecretKeyring.Prepared, CryptoError>?) throws -> String? { try sealed.map { try $0.get().openString() } }
+            guard let apiKey = try open(key) else { throw SyncError.missingCredential(account: id, field: "api_key") }
+            return BrokerCredentials.Opened(apiKey: apiKey, apiSecret: try open(secret), accessToken: try open(token))
         }
     }
 
