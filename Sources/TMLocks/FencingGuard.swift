@@ -25,32 +25,20 @@ public enum FencingGuard {
     /// transactions taking the same fences never wait for each other's rows in opposite orders (no
     /// deadlock). A fence given twice with one token counts once; one resource with two different
     /// tokens (two deliveries of one message) is refused for the older token, whatever the rows say,
-    /// since only one of the two can be the newest.
-    ///
-    /// `withNextStatement`: the check travels in one round trip with the transaction's next statement
-    /// (`PostgresConnection.send`) instead of alone, and its refusal is thrown when that statement's
-    /// answer comes back. That statement runs before the refusal is seen, so the body must have no
-    /// effect outside the transaction (only statements, whose results it returns): on a refusal the
-    /// whole transaction rolls back and nothing of it lands, as with the check alone.
-    public static func advance(_ db: PostgresConnection, fences: [any Fence], withNextStatement: Bool = false) throws {
-        try advance(db, pairs: fences.map { ($0.resource, $0.fencingToken) }, withNextStatement: withNextStatement)
+    /// since only one of the two can be the newest. (`send` is the same check in one round trip with
+    /// the rest of the transaction.)
+    public static func advance(_ db: PostgresConnection, fences: [any Fence]) throws {
+        try advance(db, pairs: fences.map { ($0.resource, $0.fencingToken) })
     }
 
-    private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)], withNextStatement: Bool = false) throws {
+    private static func advance(_ db: PostgresConnection, pairs: [(resource: String, token: Int64)]) throws {
         guard let ordered = try distinct(db, pairs) else { return }
         let statement: PostgresQuery = """
             SELECT stale_resource, stale_token
             FROM tm_advance_fences(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
             """
-        let check = { (result: PostgresResult) throws in
-            if let stale = result.rows.first {
-                throw LockError.staleFencingToken(resource: try stale.decode("stale_resource"), token: try stale.decode("stale_token"))
-            }
-        }
-        if withNextStatement {
-            try db.send(statement.prepared, check: check)
-        } else {
-            try check(try db.query(statement.prepared))
+        if let stale = try db.query(statement.prepared).rows.first {
+            throw LockError.staleFencingToken(resource: try stale.decode("stale_resource"), token: try stale.decode("stale_token"))
         }
     }
 
@@ -77,8 +65,9 @@ public enum FencingGuard {
     /// its first error, so the statements after it and the COMMIT never take effect and the
     /// transaction rolls back — the same refusal as `advance`'s, seen when the round trip returns.
     /// The caller must pass what it catches through `refusal(_:)` (the server's error becomes
-    /// `LockError.staleFencingToken`), and, as with `withNextStatement`, the body's statements run
-    /// before the refusal is known: it must have no effect outside the transaction.
+    /// `LockError.staleFencingToken`), and the body's statements run before the refusal is known: it
+    /// must have no effect outside the transaction (only statements, whose results it reads after the
+    /// commit).
     public static func send(_ db: PostgresConnection, fences: [any Fence]) throws {
         guard let ordered = try distinct(db, fences.map { ($0.resource, $0.fencingToken) }) else { return }
         let statement: PostgresQuery = """

@@ -24,8 +24,7 @@ import TMPostgres
 
         // The same token again: passes, the row is held by the transaction, and not rewritten.
         try db.transaction { db in
-            try FencingGuard.advance(db, fences: [fence], withNextStatement: true)
-            try db.execute("SELECT 1")
+            try FencingGuard.advance(db, fences: [fence])
             #expect(throws: PostgresError.self, "locked until the transaction ends") {
                 try other.transaction { other in
                     try other.execute("SELECT 1 FROM lock_fences WHERE resource = \(fence.resource) FOR UPDATE NOWAIT")

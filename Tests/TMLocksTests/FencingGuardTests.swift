@@ -92,42 +92,6 @@ import TMRedis
         database.drop()
     }
 
-    /// The check sent with the transaction's next statement (one round trip for BEGIN, the check
-    /// and the write) refuses exactly as the check alone: the write ran, but nothing commits.
-    @Test func aFenceCheckSentWithTheWriteRefusesTheTransactionAsTheCheckAlone() async throws {
-        let database = try TestDatabase(migrated: true, prefix: "tm_locks")
-        let pool = PostgresPool(configuration: database.configuration, size: 1)
-        let resource = TestServers.uniqueName("fsent")
-        struct Token: Fence { let resource: String; let fencingToken: Int64 }
-        try await pool.execute("CREATE TABLE fenced_sent (n int NOT NULL)")
-        // (Parsed once per session first: the fence statement is prepared.)
-        try await pool.transaction { db in try FencingGuard.advance(db, fences: [Token(resource: resource, fencingToken: 1)]) }
-        let trips = try await pool.transaction { db -> Int in
-            let before = db.roundTrips
-            try FencingGuard.advance(db, fences: [Token(resource: resource, fencingToken: 5)], withNextStatement: true)
-            try db.execute("INSERT INTO fenced_sent VALUES (1)")
-            return db.roundTrips - before
-        }
-        #expect(trips == 1, "BEGIN, the fence check and the write went together")
-        await #expect(throws: LockError.staleFencingToken(resource: resource, token: 4)) {
-            try await pool.transaction { db in
-                try FencingGuard.advance(db, fences: [Token(resource: resource, fencingToken: 4)], withNextStatement: true)
-                try db.execute("INSERT INTO fenced_sent VALUES (2)")
-            }
-        }
-        // Nothing after the write either: the check alone, sent with the COMMIT, refuses too.
-        await #expect(throws: LockError.staleFencingToken(resource: resource, token: 3)) {
-            try await pool.transaction { db in
-                try db.execute("INSERT INTO fenced_sent VALUES (3)")
-                try FencingGuard.advance(db, fences: [Token(resource: resource, fencingToken: 3)], withNextStatement: true)
-            }
-        }
-        #expect(try await pool.query("SELECT n FROM fenced_sent").map { try $0.decode(0, as: Int.self) } == [1])
-        #expect(try await pool.query("SELECT token FROM lock_fences WHERE resource = \(resource)").scalar(as: Int64.self) == 5)
-        await pool.shutdown()
-        database.drop()
-    }
-
     @Test func advanceOutsideATransactionIsRefused() async throws {
         let database = try TestDatabase(migrated: true, prefix: "tm_locks")
         let pool = PostgresPool(configuration: database.configuration, size: 1)

@@ -64,6 +64,22 @@ import TMPostgres
         #expect(try conn.query("SELECT n FROM \(identifier: table)").rows.map { try $0.decode(0, as: Int.self) } == [2])
     }
 
+    /// A check still waiting when the body ends goes in one round trip with the COMMIT; the server
+    /// runs that COMMIT whatever the check finds, so its refusal must roll the transaction back.
+    @Test func aCheckSentLastTravelsWithTheCommitAndItsRefusalRollsBack() throws {
+        let conn = try TestServer.connect()
+        let table = uniqueName("checked_last")
+        try conn.simpleQuery("CREATE TABLE \(table) (n int NOT NULL)")
+        #expect(throws: Refused.self) {
+            try conn.transaction { db in
+                try db.execute("INSERT INTO \(identifier: table) VALUES (1)")
+                try db.send("SELECT 1 AS stale", check: { result in if !result.rows.isEmpty { throw Refused() } })
+            }
+        }
+        #expect(!conn.isInTransaction)
+        #expect(try conn.query("SELECT count(*) FROM \(identifier: table)").scalar(as: Int.self) == 0)
+    }
+
     /// A refusal travels with a later statement; a body that swallows that statement's error must
     /// still not commit what the failed check guarded (the server sees no error in a check).
     @Test func aSwallowedCheckRefusalStillRollsTheTransactionBack() throws {
