@@ -16,8 +16,6 @@ public final class AsyncHTTPClient: Sendable {
         let thread: BlockingThread
         /// Used only on `thread`, which runs one job at a time.
         let client: HTTPClient
-        /// Guarded by `AsyncHTTPClient.lock`.
-        var inFlight = 0
 
         init(thread: BlockingThread, client: HTTPClient) {
             self.thread = thread
@@ -27,7 +25,7 @@ public final class AsyncHTTPClient: Sendable {
 
     public let configuration: HTTPClient.Configuration
     private let lanes: [Lane]
-    private let lock = NSLock()
+    private let busy: LeastBusy
 
     /// Starts `lanes` threads named `name-0`, `name-1`, ... each with its own connection cache.
     public init(configuration: HTTPClient.Configuration = .init(), lanes: Int = 1, name: String = "http")
@@ -40,6 +38,7 @@ public final class AsyncHTTPClient: Sendable {
             made.append(Lane(thread: BlockingThread(name: "\(name)-\(index)"), client: client))
         }
         self.lanes = made
+        busy = LeastBusy(lanes: made.count)
     }
 
     deinit {
@@ -48,8 +47,9 @@ public final class AsyncHTTPClient: Sendable {
 
     /// Sends the request on a lane thread and suspends until the response or the error.
     public func send(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
-        let lane = acquireLane()
-        defer { releaseLane(lane) }
+        let index = busy.acquire()
+        defer { busy.release(index) }
+        let lane = lanes[index]
         let result: Result<HTTPResponse, HTTPClientError>
         do {
             result = try await lane.thread.run { () -> Result<HTTPResponse, HTTPClientError> in
@@ -66,19 +66,5 @@ public final class AsyncHTTPClient: Sendable {
     /// Stops the lane threads once their queued requests have run; later `send`s fail as `.notSent`.
     public func shutdown() {
         for lane in lanes { lane.thread.shutdown() }
-    }
-
-    private func acquireLane() -> Lane {
-        lock.lock()
-        defer { lock.unlock() }
-        let lane = lanes.min { $0.inFlight < $1.inFlight }!
-        lane.inFlight += 1
-        return lane
-    }
-
-    private func releaseLane(_ lane: Lane) {
-        lock.lock()
-        lane.inFlight -= 1
-        lock.unlock()
     }
 }

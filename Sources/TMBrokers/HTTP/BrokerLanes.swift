@@ -21,8 +21,6 @@ public final class BrokerLanes: Sendable {
         let client: HTTPClient
         /// Used only on `thread`; opened on first use (`RedisConnection` reconnects by itself).
         var redis: RedisConnection?
-        /// Guarded by `BrokerLanes.lock`.
-        var inFlight = 0
 
         init(thread: BlockingThread, client: HTTPClient) {
             self.thread = thread
@@ -33,7 +31,7 @@ public final class BrokerLanes: Sendable {
     private let http: AsyncHTTPClient
     private let redis: RedisConfiguration
     private let lanes: [Lane]
-    private let lock = NSLock()
+    private let busy: LeastBusy
 
     /// `lanes` threads named `name-0`, `name-1`, ...; Redis connections are opened when first needed.
     public init(sharing http: AsyncHTTPClient, redis: RedisConfiguration, lanes: Int = 16, name: String = "broker-lanes") throws(HTTPClientError) {
@@ -44,6 +42,7 @@ public final class BrokerLanes: Sendable {
             made.append(Lane(thread: BlockingThread(name: "\(name)-\(index)"), client: try HTTPClient(configuration: http.configuration)))
         }
         self.lanes = made
+        busy = LeastBusy(lanes: made.count)
     }
 
     deinit { shutdown() }
@@ -55,8 +54,9 @@ public final class BrokerLanes: Sendable {
     /// from the same thread. Throws only when nothing was sent (`admit`'s own error, or the lanes
     /// are shut down); the request's own failure is the result's.
     func send(_ request: HTTPRequest, admit: @escaping @Sendable (RedisConnection) throws -> Bool) async throws -> Result<HTTPResponse, HTTPClientError> {
-        let lane = acquire()
-        defer { release(lane) }
+        let index = busy.acquire()
+        defer { busy.release(index) }
+        let lane = lanes[index]
         let configuration = redis
         return try await lane.thread.run { () throws -> Result<HTTPResponse, HTTPClientError> in
             let connection = try lane.redis ?? RedisConnection(configuration: configuration)
@@ -68,19 +68,5 @@ public final class BrokerLanes: Sendable {
 
     public func shutdown() {
         for lane in lanes { lane.thread.shutdown() }
-    }
-
-    private func acquire() -> Lane {
-        lock.lock()
-        defer { lock.unlock() }
-        let lane = lanes.min { $0.inFlight < $1.inFlight }!
-        lane.inFlight += 1
-        return lane
-    }
-
-    private func release(_ lane: Lane) {
-        lock.lock()
-        lane.inFlight -= 1
-        lock.unlock()
     }
 }
