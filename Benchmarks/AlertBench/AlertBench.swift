@@ -72,7 +72,17 @@ func wallMillis() -> Double { Date().timeIntervalSince1970 * 1000 }
 
 @main
 enum AlertBench {
-    static func main() async throws {
+    static let usage = """
+        alert-bench [--symbols 1000] [--per-symbol 100] [--ticks 200000] [--rate 5000] [--seconds 4]
+                    [--direct 200000] [--sender process|inline] [--probe-rounds 1] [--json bench-results/alerts.json] [--trace DIR]
+        Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE) and alert-evaluator next to this binary.
+        """
+
+    static func main() async {
+        await BenchCommand.run("alert-bench", usage: usage) { try await run() }
+    }
+
+    static func run() async throws {
         if option("--role", "") == "sender" { try await TickSender.child() }
         // Before anything reads it: the dispatcher here and the evaluators (its children) write their stages there.
         let traceDirectory = option("--trace", "")
@@ -85,15 +95,15 @@ enum AlertBench {
         }
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
-        let symbols = Int(option("--symbols", "1000"))!
-        let perSymbol = Int(option("--per-symbol", "100"))!
-        let drainTicks = Int(option("--ticks", "200000"))!
-        let rate = Double(option("--rate", "5000"))!
-        let seconds = Double(option("--seconds", "4"))!
-        let directTicks = Int(option("--direct", "200000"))!
+        let symbols = option("--symbols", 1000)
+        let perSymbol = option("--per-symbol", 100)
+        let drainTicks = option("--ticks", 200000)
+        let rate = option("--rate", Double(5000))
+        let seconds = option("--seconds", Double(4))
+        let directTicks = option("--direct", 200000)
         let jsonPath = option("--json", "bench-results/alerts.json")
         let senderMode = option("--sender", "inline")
-        let rounds = Int(option("--probe-rounds", "1"))!
+        let rounds = option("--probe-rounds", 1)
         guard (1...TickPlan.maximumRounds).contains(rounds) else {
             FileHandle.standardError.write(Data("alert-bench: --probe-rounds 1...\(TickPlan.maximumRounds)\n".utf8))
             exit(2)

@@ -114,10 +114,10 @@ enum TickSender {
     /// then `paced <offered> <behind ms>`) and exits.
     static func child() async throws -> Never {
         let phase = option("--phase", "paced")
-        let count = Int(option("--count", "0"))!
-        let rate = Double(option("--rate", "5000"))!
-        let rounds = Int(option("--probe-rounds", "1"))!
-        var plan = TickPlan(symbols: Int(option("--symbols", "1000"))!, sequence: Int64(option("--sequence", "0"))!)
+        let count = option("--count", 0)
+        let rate = option("--rate", Double(5000))
+        let rounds = option("--probe-rounds", 1)
+        var plan = TickPlan(symbols: option("--symbols", 1000), sequence: option("--sequence", Int64(0)))
         let environment = TMEnvironment.current()
         let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(environment), name: "alert-bench-sender")
         let producer = QueueProducer(redis: redis, catalog: try QueueCatalog.load(environment: environment))

@@ -177,14 +177,24 @@ func format(_ d: Duration) -> String { String(format: "%.2f s", seconds(d)) }
 
 @main
 enum AnalyticsBench {
-    static func main() async throws {
+    static let usage = """
+        analytics-bench [--users 10000] [--fills 1000] [--chunk 100] [--workers 3]
+                        [--write delete-copy|upsert] [--runs 1] [--cold] [--fresh] [--json bench-results/analytics.json]
+        Needs TM_DATABASE_URL and TM_REDIS_URL (or TM_ENV_FILE).
+        """
+
+    static func main() async {
+        await BenchCommand.run("analytics-bench", usage: usage) { try await run() }
+    }
+
+    static func run() async throws {
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
-        let users = Int(option("--users", "10000"))!
-        let fills = Int(option("--fills", "1000"))!
-        let chunk = Int(option("--chunk", "100"))!
-        let workers = Int(option("--workers", "3"))!
-        let runs = Int(option("--runs", "1"))!
+        let users = option("--users", 10000)
+        let fills = option("--fills", 1000)
+        let chunk = option("--chunk", 100)
+        let workers = option("--workers", 3)
+        let runs = option("--runs", 1)
         let strategyName = option("--write", ReportWriter.Strategy.deleteAndCopy.rawValue)
         guard let strategy = ReportWriter.Strategy(rawValue: strategyName) else {
             FileHandle.standardError.write(Data("analytics-bench: --write is delete-copy or upsert\n".utf8))

@@ -62,18 +62,29 @@ func wallSeconds() -> Double { Date().timeIntervalSince1970 }
 
 @main
 enum OrderBench {
-    static func main() async throws {
+    static let usage = """
+        order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
+                    [--cold 2000] [--batch 10] [--intake-batch 1000] [--intake-lanes 2] [--group-commit on|off]
+                    [--json bench-results/orders.json]
+        Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE) and broker-sim next to this binary.
+        """
+
+    static func main() async {
+        await BenchCommand.run("order-bench", usage: usage) { try await run() }
+    }
+
+    static func run() async throws {
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
-        let accountCount = Int(option("--accounts", "200"))!
-        let burst = Int(option("--burst", "20000"))!
-        let rates = option("--rates", "200,1000,5000").split(separator: ",").compactMap { Int($0) }
-        let seconds = Double(option("--seconds", "5"))!
-        let serial = Int(option("--serial", "1000"))!
-        let cold = Int(option("--cold", "2000"))!
-        let batch = Int(option("--batch", "10"))!
-        let intakeBatch = Int(option("--intake-batch", "1000"))!
-        let intakeLanes = Int(option("--intake-lanes", "2"))!
+        let accountCount = option("--accounts", 200)
+        let burst = option("--burst", 20000)
+        let rates = option("--rates", [200, 1000, 5000])
+        let seconds = option("--seconds", Double(5))
+        let serial = option("--serial", 1000)
+        let cold = option("--cold", 2000)
+        let batch = option("--batch", 10)
+        let intakeBatch = option("--intake-batch", 1000)
+        let intakeLanes = option("--intake-lanes", 2)
         let jsonPath = option("--json", "bench-results/orders.json")
         // `--group-commit off`: one transaction per write, as before group commit (to compare in one run).
         let groupCommit = option("--group-commit", "on") != "off"

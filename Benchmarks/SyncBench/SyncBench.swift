@@ -34,16 +34,25 @@ struct Run: Codable {
 
 @main
 enum SyncBench {
-    static func main() async throws {
+    static let usage = """
+        sync-bench [--accounts 1000] [--trades 50] [--latency-ms 50] [--concurrency 8,16] [--batch 4] [--json PATH]
+        Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE); broker-sim and sync-consumer next to this binary.
+        """
+
+    static func main() async {
+        await BenchCommand.run("sync-bench", usage: usage) { try await run() }
+    }
+
+    static func run() async throws {
         setenv("TM_LOG_LEVEL", "error", 0)
         JSONLogHandler.bootstrap()
 
 
-        let accounts = Int(option("--accounts", "1000"))!
-        let tradesPerAccount = Int(option("--trades", "50"))!
-        let latency = Int(option("--latency-ms", "50"))!
-        let concurrencies = option("--concurrency", "8,16").split(separator: ",").compactMap { Int($0) }
-        let batch = Int(option("--batch", "4"))!
+        let accounts = option("--accounts", 1000)
+        let tradesPerAccount = option("--trades", 50)
+        let latency = option("--latency-ms", 50)
+        let concurrencies = option("--concurrency", [8, 16])
+        let batch = option("--batch", 4)
         let jsonPath = option("--json", "bench-results/sync.json")
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         let environment = TMEnvironment.current()
