@@ -350,19 +350,11 @@ extension PostgresData {
         else {
             throw PostgresDecodingFailure("(\(type)) is not bytea in hex format (bytea_output must be 'hex')")
         }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count - 2) / 2)
         var i = bytes.startIndex + 2
         while i < bytes.endIndex {
-            guard let hi = nibble(bytes[i]), let lo = nibble(bytes[i + 1]) else {
+            guard let hi = HexDigit.value(bytes[i]), let lo = HexDigit.value(bytes[i + 1]) else {
                 throw PostgresDecodingFailure("(\(type)) has an invalid hex digit in bytea")
             }
             out.append(hi << 4 | lo)

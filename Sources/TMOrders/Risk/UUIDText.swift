@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// A UUID as text, without Foundation's `uuidString` (which formats through `sprintf` on Linux, a
 /// large share of a risk check) or `UUID(uuidString:)` (which parses through `sscanf`) — on the
@@ -51,7 +52,7 @@ enum UUIDText {
                         guard bytes[at] == UInt8(ascii: "-") else { return false }
                         at += 1
                     }
-                    guard let high = nibble(bytes[at]), let low = nibble(bytes[at + 1]) else { return false }
+                    guard let high = HexDigit.value(bytes[at]), let low = HexDigit.value(bytes[at + 1]) else { return false }
                     out[index] = high << 4 | low
                     at += 2
                 }
@@ -63,13 +64,4 @@ enum UUIDText {
 
     /// The 8-4-4-4-12 layout: a dash before bytes 4, 6, 8 and 10.
     private static func dashBefore(_ index: Int) -> Bool { index == 4 || index == 6 || index == 8 || index == 10 }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }
