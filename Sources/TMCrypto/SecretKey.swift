@@ -167,16 +167,7 @@ public struct SecretKeyring: Sendable, CustomStringConvertible {
     // MARK: Open
 
     public func open(_ sealed: String, associatedData: [UInt8] = []) throws -> [UInt8] {
-        let parsed = try Self.parse(sealed)
-        guard let key = byID[parsed.keyID] else { throw CryptoError.unknownKeyID(parsed.keyID) }
-        let payload = parsed.payload
-        let nonce = payload.prefix(AES256GCM.nonceCount)
-        let tag = payload.suffix(AES256GCM.tagCount)
-        let ciphertext = payload[AES256GCM.nonceCount ..< payload.count - AES256GCM.tagCount]
-        return try key.withKeyBytes {
-            try AES256GCM.open(ciphertext, tag: tag, key: $0, nonce: nonce,
-                               aad: Self.aad(header: Self.header(keyID: parsed.keyID), associatedData))
-        }
+        try prepare(sealed, associatedData: associatedData).open()
     }
 
     /// Opens a value sealed with `seal(_: String, associatedData: String)`.
@@ -194,12 +185,14 @@ public struct SecretKeyring: Sendable, CustomStringConvertible {
         let payload: [UInt8]
         let aad: [UInt8]
 
-        public func openString() throws -> String {
+        public func open() throws -> [UInt8] {
             let nonce = payload.prefix(AES256GCM.nonceCount)
             let tag = payload.suffix(AES256GCM.tagCount)
             let ciphertext = payload[AES256GCM.nonceCount ..< payload.count - AES256GCM.tagCount]
-            return try SecretKeyring.text(try key.withKeyBytes { try AES256GCM.open(ciphertext, tag: tag, key: $0, nonce: nonce, aad: aad) })
+            return try key.withKeyBytes { try AES256GCM.open(ciphertext, tag: tag, key: $0, nonce: nonce, aad: aad) }
         }
+
+        public func openString() throws -> String { try SecretKeyring.text(try open()) }
 
         public var description: String { "SecretKeyring.Prepared(key: \(key.id), <sealed>)" }
         public var debugDescription: String { description }
@@ -208,10 +201,14 @@ public struct SecretKeyring: Sendable, CustomStringConvertible {
 
     /// Parses `sealed` for opening later with `associatedData` (see `Prepared`).
     public func prepare(_ sealed: String, associatedData: String = "") throws(CryptoError) -> Prepared {
-        let parsed: (keyID: String, payload: [UInt8])
-        do { parsed = try Self.parse(sealed) } catch { throw error as? CryptoError ?? .malformedSealed(part: "format", reason: "unreadable") }
+        try prepare(sealed, associatedData: Array(associatedData.utf8))
+    }
+
+    /// The same with the associated data as bytes (`open` is `prepare` then `Prepared.open`).
+    public func prepare(_ sealed: String, associatedData: [UInt8]) throws(CryptoError) -> Prepared {
+        let parsed = try Self.parse(sealed)
         guard let key = byID[parsed.keyID] else { throw .unknownKeyID(parsed.keyID) }
-        return Prepared(key: key, payload: parsed.payload, aad: Self.aad(header: Self.header(keyID: parsed.keyID), Array(associatedData.utf8)))
+        return Prepared(key: key, payload: parsed.payload, aad: Self.aad(header: Self.header(keyID: parsed.keyID), associatedData))
     }
 
     private static func text(_ bytes: [UInt8]) throws -> String {
@@ -258,7 +255,7 @@ public struct SecretKeyring: Sendable, CustomStringConvertible {
     }
 
     /// Never echoes the input: a malformed "sealed" value may really be a plaintext secret.
-    private static func parse(_ sealed: String) throws -> (keyID: String, payload: [UInt8]) {
+    private static func parse(_ sealed: String) throws(CryptoError) -> (keyID: String, payload: [UInt8]) {
         let parts = sealed.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else {
             throw CryptoError.malformedSealed(part: "format", reason: "expected 4 dot-separated parts `\(prefix).\(version).<keyid>.<payload>`, found \(parts.count)")
