@@ -50,41 +50,41 @@ struct MessageEnvelope: Sendable {
     /// (A field named twice: the last one counts. The names are matched as bytes, one pass, no
     /// dictionary and no text per name: every message read goes through here.)
     init(fields: [RedisValue]) throws {
-        var id, key, payload, attempt, enqueuedAt, history: RedisValue?
+        var found = Fields()
         var i = 0
         while i + 1 < fields.count {
-            switch fields[i] {
-            case .bulk(let name): Self.take(name, fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
-            case .simple(let name): Self.take(Array(name.utf8), fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
-            case .integer(let number): Self.take(Array(String(number).utf8), fields[i + 1], &id, &key, &payload, &attempt, &enqueuedAt, &history)
-            case .null, .array: break
-            }
+            // No field name is a number, so an integer name (never sent) matches nothing.
+            if let name = fields[i].bytes { found.take(name, fields[i + 1]) }
             i += 2
         }
-        guard let id = id?.string else { throw EnvelopeError.missingField("id") }
+        guard let id = found.id?.string else { throw EnvelopeError.missingField("id") }
         self.id = id
-        self.key = key?.string ?? ""
-        self.payload = payload?.bytes ?? []
-        self.failedAttempts = Int(attempt?.string ?? "0") ?? 0
-        self.enqueuedAt = Int64(enqueuedAt?.string ?? "0") ?? 0
+        self.key = found.key?.string ?? ""
+        self.payload = found.payload?.bytes ?? []
+        self.failedAttempts = Int(found.attempt?.string ?? "0") ?? 0
+        self.enqueuedAt = Int64(found.enqueuedAt?.string ?? "0") ?? 0
         // Most messages have no failed attempts: skip the decoder for the empty history.
-        if let text = history?.bytes, !text.isEmpty, text != Array("[]".utf8) {
+        if let text = found.history?.bytes, !text.isEmpty, text != Array("[]".utf8) {
             self.history = (try? JSONDecoder().decode([AttemptRecord].self, from: Data(text))) ?? []
         } else {
             self.history = []
         }
     }
 
-    private static func take(_ name: [UInt8], _ value: RedisValue, _ id: inout RedisValue?, _ key: inout RedisValue?, _ payload: inout RedisValue?,
-                             _ attempt: inout RedisValue?, _ enqueuedAt: inout RedisValue?, _ history: inout RedisValue?) {
-        switch name {
-        case Names.id: id = value
-        case Names.key: key = value
-        case Names.payload: payload = value
-        case Names.attempt: attempt = value
-        case Names.enqueuedAt: enqueuedAt = value
-        case Names.history: history = value
-        default: break
+    /// The envelope's fields of one stream entry, as found (the last of a repeated name).
+    private struct Fields {
+        var id, key, payload, attempt, enqueuedAt, history: RedisValue?
+
+        mutating func take(_ name: [UInt8], _ value: RedisValue) {
+            switch name {
+            case Names.id: id = value
+            case Names.key: key = value
+            case Names.payload: payload = value
+            case Names.attempt: attempt = value
+            case Names.enqueuedAt: enqueuedAt = value
+            case Names.history: history = value
+            default: break
+            }
         }
     }
 
