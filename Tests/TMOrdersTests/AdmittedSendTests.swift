@@ -68,4 +68,25 @@ import TMRedis
         #expect(try h.brokerOrders(.kite, clientOrderID: try h.row(key: key).decode("client_order_id")) == 1)
         #expect(try await h.redis.send("ZCARD", log).int == 12, "one grant per order sent, none for the refused attempt")
     }
+
+    /// The lane's Redis connection cannot be opened: the admission could not run, so nothing is
+    /// sent, the order waits as UNKNOWN with that reason, and the router is told nothing (it says
+    /// nothing about the broker).
+    @Test func aLaneThatCannotReachRedisSendsNothingAndBlamesNoBroker() async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        try await h.redis.send("DEL", Self.kiteBreaker)
+        var unreachable = h.redis.configuration
+        unreachable.port = 1  // nothing listens there: the connection is refused at once
+        let lanes = try BrokerLanes(sharing: h.http, redis: unreachable, lanes: 1, name: "unreachable-lanes")
+        defer { lanes.shutdown() }
+        let reports = Locked<[Bool]>([])
+        let placer = h.placer(observe: { _, _, failed in reports.withLock { $0.append(failed) } }, lanes: lanes)
+        let key = "admitted-redis-unreachable"
+        await #expect(throws: PlacementPending.self) { try await placer.handle(h.place(.kite, key: key), fences: PlacementHarness.delivery()) }
+        let row = try h.row(key: key)
+        #expect(try h.brokerOrders(.kite, clientOrderID: try row.decode("client_order_id")) == 0, "nothing reached the broker")
+        #expect(try row.decode("unknown_reason", as: String?.self)?.contains("the admission could not run") == true)
+        #expect(reports.withLock { $0 }.isEmpty, "a call stopped before its request is not a broker failure for the router")
+    }
 }

@@ -137,12 +137,12 @@ final class PlacementHarness: @unchecked Sendable {
     /// A placer over broker-sim; `timeout` bounds each broker call.
     func placer(timeout: Duration = .seconds(2), resendAfter: Duration = .seconds(30), routes: (any RouteSource)? = nil,
                 risk: (any RiskGate)? = nil, prices: (any MarketPriceSource)? = nil, logger: Logger = Logger(label: "test"),
-                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil) -> OrderPlacer {
+                observe: (@Sendable (BrokerKind, Duration, Bool) -> Void)? = nil, lanes: BrokerLanes? = nil) -> OrderPlacer {
         let endpoints = BrokerEndpoints.simulator(port: sim.port)
         let timeouts = BrokerTimeouts(connect: .seconds(1), total: timeout)
         let (http, redis) = (self.http, self.redis)
         let gateway = BrokerGateway(keyring: keyring, redis: redis, makeAdapter: { BrokerAdapters.make($0, endpoints: endpoints, http: http, timeouts: timeouts) },
-                                    observe: observe, lanes: lanes)
+                                    observe: observe, lanes: lanes ?? self.lanes)
         var settings = OrderPlacer.Settings(brokerTimeout: timeout)
         settings.resendAfter = { _ in resendAfter }
         settings.notificationsQueue = notifications

@@ -50,18 +50,22 @@ public final class BrokerLanes: Sendable {
     /// Whether requests of a transport sending through `client` may go through these lanes.
     func serves(_ client: AsyncHTTPClient) -> Bool { client === http }
 
-    /// Runs `admit` on a lane's Redis connection, then — only when it returns true — sends `request`
-    /// from the same thread. Throws only when nothing was sent (`admit`'s own error, or the lanes
-    /// are shut down); the request's own failure is the result's.
-    func send(_ request: HTTPRequest, admit: @escaping @Sendable (RedisConnection) throws -> Bool) async throws -> Result<HTTPResponse, HTTPClientError> {
+    /// Runs `admit`, which gets the lane's Redis connection from `connect` (opened on first use: a
+    /// failure to open it is the admission's failure, for `admit` to report), then — only when it
+    /// returns true — sends `request` from the same thread. Throws only when nothing was sent
+    /// (`admit`'s own error, or the lanes are shut down); the request's own failure is the result's.
+    func send(_ request: HTTPRequest, admit: @escaping @Sendable (_ connect: () throws -> RedisConnection) throws -> Bool) async throws -> Result<HTTPResponse, HTTPClientError> {
         let index = busy.acquire()
         defer { busy.release(index) }
         let lane = lanes[index]
         let configuration = redis
         return try await lane.thread.run { () throws -> Result<HTTPResponse, HTTPClientError> in
-            let connection = try lane.redis ?? RedisConnection(configuration: configuration)
-            lane.redis = connection
-            guard try admit(connection) else { throw AdmissionTicket.NotSent.refused }
+            let connect = { () throws -> RedisConnection in
+                let connection = try lane.redis ?? RedisConnection(configuration: configuration)
+                lane.redis = connection
+                return connection
+            }
+            guard try admit(connect) else { throw AdmissionTicket.NotSent.refused }
             do throws(HTTPClientError) { return .success(try lane.client.send(request)) } catch { return .failure(error) }
         }
     }

@@ -76,10 +76,10 @@ final class AdmissionTicket: Sendable {
     /// when nothing was sent; the request's own failure is the result's.
     func send(_ request: HTTPRequest, http: AsyncHTTPClient) async throws -> Result<HTTPResponse, HTTPClientError> {
         if lanes.serves(http) {
-            return try await lanes.send(request) { connection in
+            return try await lanes.send(request) { connect in
                 let start = ContinuousClock.now
                 let outcome: BrokerAdmission.Outcome
-                do { outcome = try BrokerAdmission.run(on: connection, breaker: self.breaker, budget: self.budget) } catch { throw self.failed(error) }
+                do { outcome = try BrokerAdmission.run(on: try connect(), breaker: self.breaker, budget: self.budget) } catch { throw self.failed(error) }
                 return self.settle(outcome, spent: ContinuousClock.now - start)
             }
         }
