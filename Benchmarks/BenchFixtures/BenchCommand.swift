@@ -6,14 +6,20 @@ import Foundation
 public enum BenchCommand {
     /// Runs `body` as the executable `name`; `usage` is printed for `--help` or `-h`.
     public static func run(_ name: String, usage: String, _ body: @Sendable () async throws -> Void) async -> Never {
+        await value(name, usage: usage, body)
+        exit(0)
+    }
+
+    /// `body`'s value, with `run`'s start and failure: for a top-level script whose globals (a
+    /// server connection) are made before its parts run. `--help` or `-h` prints `usage` and exits.
+    public static func value<Value>(_ name: String, usage: String, _ body: () async throws -> Value) async -> Value {
         let arguments = CommandLine.arguments.dropFirst()
         if arguments.contains("--help") || arguments.contains("-h") {
             print(usage)
             exit(0)
         }
         do {
-            try await body()
-            exit(0)
+            return try await body()
         } catch {
             fail("\(name): \(error)", status: 1)
         }

@@ -15,6 +15,7 @@
 //
 // Every figure is the median of --repeats runs (default 3), each run printed beside it; the rows go
 // to --json (default bench-results/functions.json). Redis: TM_REDIS_URL (or TM_ENV_FILE).
+import BenchFixtures
 import BenchSupport
 import Foundation
 import TMCore
@@ -27,6 +28,7 @@ setenv("TM_LOG_LEVEL", "error", 0)
 JSONLogHandler.bootstrap()
 
 struct Options {
+    static let parts: Set<String> = ["drain", "drain-warm", "latency", "cold", "recovery"]
     var repeats = 3
     var json = "bench-results/functions.json"
     var coldN = 400
@@ -34,19 +36,24 @@ struct Options {
     /// Which parts to run (default all): drain, latency, cold, recovery.
     var only: Set<String> = ["drain", "latency", "cold", "recovery"]
 
-    init(_ args: [String]) {
-        var i = 0
-        while i + 1 < args.count {
-            switch args[i] {
-            case "--repeats": repeats = Int(args[i + 1]) ?? repeats
-            case "--json": json = args[i + 1]
-            case "--cold-n": coldN = Int(args[i + 1]) ?? coldN
-            case "--warm-n": warmN = Int(args[i + 1]) ?? warmN
-            case "--only": only = Set(args[i + 1].split(separator: ",").map(String.init))
-            default: break
-            }
-            i += 2
+    /// The defaults (the `dispatch-worker` victim takes none of these options).
+    init() {}
+
+    /// From the command line; a bad value ends the run naming the option (BenchCommand).
+    static func fromCommandLine() -> Options {
+        var options = Options()
+        options.repeats = option("--repeats", options.repeats)
+        options.json = option("--json", options.json)
+        options.coldN = option("--cold-n", options.coldN)
+        options.warmN = option("--warm-n", options.warmN)
+        options.only = Set(option("--only", Array(options.only)))
+        for part in options.only where !parts.contains(part) {
+            BenchCommand.fail("function-bench: --only: '\(part)' is not one of \(parts.sorted().joined(separator: ", ")); try --help")
         }
+        for (name, value) in [("--repeats", options.repeats), ("--cold-n", options.coldN), ("--warm-n", options.warmN)] where value < 1 {
+            BenchCommand.fail("function-bench: \(name): '\(value)' is below 1; try --help")
+        }
+        return options
     }
 }
 
@@ -87,21 +94,27 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
+let usage = """
+    function-bench [--repeats 3] [--cold-n 400] [--warm-n 4000] [--only drain,drain-warm,latency,cold,recovery]
+                   [--json bench-results/functions.json]
+    Needs TM_REDIS_URL (or TM_ENV_FILE) and test-function next to this binary (swift build -c release).
+    """
 let arguments = Array(CommandLine.arguments.dropFirst())
 let workerMode = arguments.first == "dispatch-worker"
-let options = Options(workerMode ? [] : arguments)
-let environment = TMEnvironment.current()
-let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
-let redis = try await RedisClient(configuration: redisConfiguration, name: "function-bench")
+let options = workerMode ? Options() : Options.fromCommandLine()
 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     .appendingPathComponent("test-function").path
-guard FileManager.default.isExecutableFile(atPath: executable) else {
-    FileHandle.standardError.write(Data("function-bench: no test-function next to this binary (swift build -c release first)\n".utf8))
-    exit(1)
+// The servers and the scratch directory before any part runs; a failure ends the run in one line.
+let (redisConfiguration, redis, scratch) = await BenchCommand.value("function-bench", usage: usage) {
+    guard FileManager.default.isExecutableFile(atPath: executable) else {
+        throw BenchFailure(description: "no test-function next to this binary (swift build -c release first)")
+    }
+    let redisConfiguration = try RedisConfiguration.fromEnvironment(TMEnvironment.current())
+    let redis = try await RedisClient(configuration: redisConfiguration, name: "function-bench")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("function-bench-\(workerMode ? getppid() : getpid())")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    return (redisConfiguration, redis, scratch)
 }
-let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("function-bench-\(workerMode ? getppid() : getpid())")
-try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-defer { if !workerMode { try? FileManager.default.removeItem(at: scratch) } }
 
 /// A fresh queue and function (unique names), a dispatcher over them, and their clean-up.
 struct Setup {
@@ -349,54 +362,62 @@ func repeated(_ body: () async throws -> [String: Double]) async throws -> [[Str
     return runs
 }
 
-if workerMode { try await dispatchWorker(arguments) }
-
-var rows: [Row] = []
-print("function runtime, no-op function (test-function), reserved concurrency 4, \(ProcessInfo.processInfo.activeProcessorCount) cores; median (each run)")
-print("")
-print(pad("drain", 38) + pad("records/s", 30) + pad("invocations/s", 30) + "processes")
-for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] where options.only.contains("drain") || (warm && options.only.contains("drain-warm")) {
-    let count = warm ? options.warmN : options.coldN * batch
-    let label = "\(warm ? "warm" : "cold"), batch \(batch), \(count) msgs"
-    let row = Row(id: "drain-\(warm ? "warm" : "cold")-b\(batch)", name: "drain \(label)", settings: ["messages": "\(count)", "concurrency": "4"],
-                  runs: try await repeated { try await drain(warm: warm, batch: batch, count: count) })
-    rows.append(row)
-    print(pad(label, 38) + pad(row.show("records_per_s"), 30) + pad(row.show("invocations_per_s"), 30) + row.show("processes"))
-}
-print("")
-print(pad("enqueue-to-start latency", 38) + pad("p50 ms", 26) + pad("p99 ms", 26) + pad("p99.9 ms", 26) + "max ms")
-for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 2000), (true, 1, 2000.0, 20000), (true, 10, 200.0, 1000)]
-    where options.only.contains("latency") {
-    let label = "\(warm ? "warm" : "cold"), batch \(batch), \(Int(rate))/s"
-    let id = "latency-\(warm ? "warm" : "cold")-b\(batch)" + (rate == 200 || !warm ? "" : "-\(Int(rate))")
-    let row = Row(id: id, name: "latency \(label)", settings: ["rate": "\(rate)", "messages": "\(count)"],
-                  runs: try await repeated { try await latency(warm: warm, batch: batch, rate: rate, count: count) })
-    rows.append(row)
-    print(pad(label, 38) + pad(row.show("p50_ms", 2), 26) + pad(row.show("p99_ms", 2), 26) + pad(row.show("p999_ms", 2), 26) + row.show("max_ms", 1))
-}
-print("")
-if options.only.contains("cold") {
-let cold = Row(id: "cold-start", name: "cold start, spawn to result (median of 50)", settings: ["invocations": "50"],
-               runs: try await repeated { try await coldStart(count: 50) })
-rows.append(cold)
-print("cold start (spawn → result), median of 50: \(cold.show("cold_start_ms", 2)) ms; posix_spawn of /bin/true: \(cold.show("spawn_true_ms", 2)) ms")
-print("")
-}
-if options.only.contains("recovery") {
-let recovery = Row(id: "dispatcher-recovery", name: "SIGKILL of a dispatcher running 4 invocations",
-                   settings: ["visibility": "6s", "slotLease": "\(ReservedConcurrency.defaultLease.milliseconds)ms", "inFlight": "4"],
-                   runs: try await repeated { try await dispatcherRecovery() })
-rows.append(recovery)
-print("dispatcher SIGKILL → its 4 messages started elsewhere (last) \(recovery.show("messages_s", 2)) s; "
-      + "→ its slots free \(recovery.show("slots_s", 2)) s; killed after \(recovery.show("lived_s", 1)) s")
-}
-
 struct Report: Codable { var date: String; var host: String; var cores: Int; var rows: [Row] }
-let report = Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
-                    cores: ProcessInfo.processInfo.activeProcessorCount, rows: rows)
-let encoder = JSONEncoder()
-encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-try FileManager.default.createDirectory(at: URL(fileURLWithPath: options.json).deletingLastPathComponent(), withIntermediateDirectories: true)
-try encoder.encode(report).write(to: URL(fileURLWithPath: options.json))
-print("figures written to \(options.json)")
-redis.close()
+
+/// Every part chosen by --only, its table printed and its rows written to --json.
+func run() async throws {
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    var rows: [Row] = []
+    print("function runtime, no-op function (test-function), reserved concurrency 4, \(ProcessInfo.processInfo.activeProcessorCount) cores; median (each run)")
+    print("")
+    print(pad("drain", 38) + pad("records/s", 30) + pad("invocations/s", 30) + "processes")
+    for (warm, batch) in [(false, 1), (false, 10), (true, 1), (true, 10)] where options.only.contains("drain") || (warm && options.only.contains("drain-warm")) {
+        let count = warm ? options.warmN : options.coldN * batch
+        let label = "\(warm ? "warm" : "cold"), batch \(batch), \(count) msgs"
+        let row = Row(id: "drain-\(warm ? "warm" : "cold")-b\(batch)", name: "drain \(label)", settings: ["messages": "\(count)", "concurrency": "4"],
+                      runs: try await repeated { try await drain(warm: warm, batch: batch, count: count) })
+        rows.append(row)
+        print(pad(label, 38) + pad(row.show("records_per_s"), 30) + pad(row.show("invocations_per_s"), 30) + row.show("processes"))
+    }
+    print("")
+    print(pad("enqueue-to-start latency", 38) + pad("p50 ms", 26) + pad("p99 ms", 26) + pad("p99.9 ms", 26) + "max ms")
+    for (warm, batch, rate, count) in [(false, 1, 20.0, 200), (false, 10, 50.0, 300), (true, 1, 200.0, 2000), (true, 1, 2000.0, 20000), (true, 10, 200.0, 1000)]
+        where options.only.contains("latency") {
+        let label = "\(warm ? "warm" : "cold"), batch \(batch), \(Int(rate))/s"
+        let id = "latency-\(warm ? "warm" : "cold")-b\(batch)" + (rate == 200 || !warm ? "" : "-\(Int(rate))")
+        let row = Row(id: id, name: "latency \(label)", settings: ["rate": "\(rate)", "messages": "\(count)"],
+                      runs: try await repeated { try await latency(warm: warm, batch: batch, rate: rate, count: count) })
+        rows.append(row)
+        print(pad(label, 38) + pad(row.show("p50_ms", 2), 26) + pad(row.show("p99_ms", 2), 26) + pad(row.show("p999_ms", 2), 26) + row.show("max_ms", 1))
+    }
+    print("")
+    if options.only.contains("cold") {
+        let cold = Row(id: "cold-start", name: "cold start, spawn to result (median of 50)", settings: ["invocations": "50"],
+                       runs: try await repeated { try await coldStart(count: 50) })
+        rows.append(cold)
+        print("cold start (spawn → result), median of 50: \(cold.show("cold_start_ms", 2)) ms; posix_spawn of /bin/true: \(cold.show("spawn_true_ms", 2)) ms")
+        print("")
+    }
+    if options.only.contains("recovery") {
+        let recovery = Row(id: "dispatcher-recovery", name: "SIGKILL of a dispatcher running 4 invocations",
+                           settings: ["visibility": "6s", "slotLease": "\(ReservedConcurrency.defaultLease.milliseconds)ms", "inFlight": "4"],
+                           runs: try await repeated { try await dispatcherRecovery() })
+        rows.append(recovery)
+        print("dispatcher SIGKILL → its 4 messages started elsewhere (last) \(recovery.show("messages_s", 2)) s; "
+              + "→ its slots free \(recovery.show("slots_s", 2)) s; killed after \(recovery.show("lived_s", 1)) s")
+    }
+
+    let report = Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName,
+                        cores: ProcessInfo.processInfo.activeProcessorCount, rows: rows)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try FileManager.default.createDirectory(at: URL(fileURLWithPath: options.json).deletingLastPathComponent(), withIntermediateDirectories: true)
+    try encoder.encode(report).write(to: URL(fileURLWithPath: options.json))
+    print("figures written to \(options.json)")
+    redis.close()
+}
+
+await BenchCommand.run("function-bench", usage: usage) {
+    if workerMode { try await dispatchWorker(arguments) }
+    try await run()
+}

@@ -1,6 +1,7 @@
 // tm-bench: round-trip costs of the C-library wrappers, against the servers in TM_ENV_FILE/.tm/env.
 // Prints a table and writes the figures as JSON (default bench-results/wrappers.json) so runs can be
 // compared. `scripts/bench.sh` runs it beside redis-benchmark and pgbench on the same servers.
+import BenchFixtures
 import Foundation
 import TMCore
 import TMPostgres
@@ -45,56 +46,66 @@ func measure(
         p50Micros: percentile(0.50), p99Micros: percentile(0.99), meanMicros: samples.reduce(0, +) / Double(samples.count))
 }
 
-let arguments = CommandLine.arguments
-let count = arguments.firstIndex(of: "--n").flatMap { Int(arguments[$0 + 1]) } ?? 20_000
-let output = arguments.firstIndex(of: "--json").map { arguments[$0 + 1] } ?? "bench-results/wrappers.json"
+let usage = """
+    tm-bench [--n 20000 (at least 100)] [--json bench-results/wrappers.json]
+    Needs TM_DATABASE_URL and TM_REDIS_URL (or TM_ENV_FILE).
+    """
 
-let environment = TMEnvironment.current()
-let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
-let redis = try RedisConnection(configuration: redisConfiguration)
-let postgres = try PostgresConnection(configuration: PostgresConfiguration.fromEnvironment(environment))
+await BenchCommand.run("tm-bench", usage: usage) { try await run() }
 
-var figures: [Figure] = []
-let payload = [UInt8](repeating: 0x61, count: 64)
-figures.append(try await measure("redis PING (sync)", operations: count) { try redis.send("PING") })
-figures.append(try await measure("redis SET 64B (sync)", operations: count) { try redis.send("SET", "bench:key", payload) })
-let pipeline = (0..<100).map { RedisCommand("SET", "bench:p\($0)", payload) }
-figures.append(try await measure("redis SET 64B, pipelined x100", operations: count * 5, batch: 100, warmup: 10) { _ = try redis.pipeline(pipeline) })
-let client = try await RedisClient(configuration: redisConfiguration)
-figures.append(try await measure("redis PING (async, thread hop)", operations: count) { try await client.send("PING") })
-client.close()
-let hopThread = BlockingThread(name: "bench-hop")
-figures.append(try await measure("BlockingThread hop (empty job)", operations: count) { try await hopThread.run { () } })
-// The serial order's case: the thread (and the pool's) went idle since the last call.
-figures.append(try await measure("hop after 0.5 ms idle", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
-    try await hopThread.run { () }
-})
-hopThread.shutdown()
-let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: 1)
-figures.append(try await measure("postgres SELECT 1 (pool, hop)", operations: count / 2) { _ = try await pool.query("SELECT 1") })
-await pool.shutdown()
+func run() async throws {
+    let count = option("--n", 20_000)
+    let output = option("--json", "bench-results/wrappers.json")
+    // A tenth of it is timed too (the idle hop), so fewer than 100 leaves a part with no sample.
+    guard count >= 100 else { BenchCommand.fail("tm-bench: --n: '\(count)' is below 100; try --help") }
 
-try postgres.simpleQuery("DROP TABLE IF EXISTS bench_inserts; CREATE UNLOGGED TABLE bench_inserts (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())")
-figures.append(try await measure("postgres SELECT 1", operations: count / 2) { _ = try postgres.query("SELECT 1") })
-let quantity = Decimal(string: "12.5")!
-figures.append(try await measure("postgres INSERT (autocommit)", operations: count / 2) {
-    _ = try postgres.execute("INSERT INTO bench_inserts (account, quantity) VALUES (\("acct-1"), \(quantity))")
-})
-try postgres.simpleQuery("DROP TABLE bench_inserts")
-_ = try redis.send(RedisCommand("DEL", arguments: ["bench:key"] + (0..<100).map { "bench:p\($0)" }))
+    let environment = TMEnvironment.current()
+    let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
+    let redis = try RedisConnection(configuration: redisConfiguration)
+    let postgres = try PostgresConnection(configuration: PostgresConfiguration.fromEnvironment(environment))
 
-print("")
-print("wrapper round trips (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
-print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
-for f in figures {
-    print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
-          + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
+    var figures: [Figure] = []
+    let payload = [UInt8](repeating: 0x61, count: 64)
+    figures.append(try await measure("redis PING (sync)", operations: count) { try redis.send("PING") })
+    figures.append(try await measure("redis SET 64B (sync)", operations: count) { try redis.send("SET", "bench:key", payload) })
+    let pipeline = (0..<100).map { RedisCommand("SET", "bench:p\($0)", payload) }
+    figures.append(try await measure("redis SET 64B, pipelined x100", operations: count * 5, batch: 100, warmup: 10) { _ = try redis.pipeline(pipeline) })
+    let client = try await RedisClient(configuration: redisConfiguration)
+    figures.append(try await measure("redis PING (async, thread hop)", operations: count) { try await client.send("PING") })
+    client.close()
+    let hopThread = BlockingThread(name: "bench-hop")
+    figures.append(try await measure("BlockingThread hop (empty job)", operations: count) { try await hopThread.run { () } })
+    // The serial order's case: the thread (and the pool's) went idle since the last call.
+    figures.append(try await measure("hop after 0.5 ms idle", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
+        try await hopThread.run { () }
+    })
+    hopThread.shutdown()
+    let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: 1)
+    figures.append(try await measure("postgres SELECT 1 (pool, hop)", operations: count / 2) { _ = try await pool.query("SELECT 1") })
+    await pool.shutdown()
+
+    try postgres.simpleQuery("DROP TABLE IF EXISTS bench_inserts; CREATE UNLOGGED TABLE bench_inserts (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+    figures.append(try await measure("postgres SELECT 1", operations: count / 2) { _ = try postgres.query("SELECT 1") })
+    let quantity = Decimal(string: "12.5")!
+    figures.append(try await measure("postgres INSERT (autocommit)", operations: count / 2) {
+        _ = try postgres.execute("INSERT INTO bench_inserts (account, quantity) VALUES (\("acct-1"), \(quantity))")
+    })
+    try postgres.simpleQuery("DROP TABLE bench_inserts")
+    _ = try redis.send(RedisCommand("DEL", arguments: ["bench:key"] + (0..<100).map { "bench:p\($0)" }))
+
+    print("")
+    print("wrapper round trips (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
+    print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
+    for f in figures {
+        print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+              + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
+    }
+    let url = URL(fileURLWithPath: output)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    struct Report: Codable { var date: String; var host: String; var figures: [Figure] }
+    try encoder.encode(Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, figures: figures))
+        .write(to: url)
+    print("figures written to \(output)")
 }
-let url = URL(fileURLWithPath: output)
-try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-let encoder = JSONEncoder()
-encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-struct Report: Codable { var date: String; var host: String; var figures: [Figure] }
-try encoder.encode(Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, figures: figures))
-    .write(to: url)
-print("figures written to \(output)")
