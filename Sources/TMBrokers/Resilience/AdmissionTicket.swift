@@ -76,11 +76,17 @@ final class AdmissionTicket: Sendable {
     /// when nothing was sent; the request's own failure is the result's.
     func send(_ request: HTTPRequest, http: AsyncHTTPClient) async throws -> Result<HTTPResponse, HTTPClientError> {
         if lanes.serves(http) {
-            return try await lanes.send(request) { connect in
-                let start = ContinuousClock.now
-                let outcome: BrokerAdmission.Outcome
-                do { outcome = try BrokerAdmission.run(on: try connect(), breaker: self.breaker, budget: self.budget) } catch { throw self.failed(error) }
-                return self.settle(outcome, spent: ContinuousClock.now - start)
+            do {
+                return try await lanes.send(request) { connect in
+                    let start = ContinuousClock.now
+                    let outcome: BrokerAdmission.Outcome
+                    do { outcome = try BrokerAdmission.run(on: try connect(), breaker: self.breaker, budget: self.budget) } catch { throw self.failed(error) }
+                    return self.settle(outcome, spent: ContinuousClock.now - start)
+                }
+            } catch let stopped as BlockingThread.Stopped {
+                // The lanes were shut down: the admission never ran and nothing was sent, which the
+                // caller and the router must hear as such (not as the broker's failure).
+                throw failed(stopped)
             }
         }
         let start = ContinuousClock.now
