@@ -715,12 +715,15 @@ extension MessageEnvelope {
 }
 
 /// Identifies one delivery: the same stream entry reclaimed by this consumer is a new delivery.
-/// (A pair, not a "sid#epoch" string: no text is built per message to add and remove it.)
+/// (Fields, not a "sid#epoch" string: no text is built per message to add and remove it.) The
+/// shard too: each shard's stream numbers its own entries, so two shards' entries added in the same
+/// millisecond share a stream id, and both first deliveries have epoch 1.
 struct InFlightKey: Hashable {
+    let shard: Int
     let streamID: String
     let epoch: Int64
 }
 
 extension Delivery {
-    var inFlightKey: InFlightKey { InFlightKey(streamID: streamID, epoch: epoch) }
+    var inFlightKey: InFlightKey { InFlightKey(shard: shard, streamID: streamID, epoch: epoch) }
 }
