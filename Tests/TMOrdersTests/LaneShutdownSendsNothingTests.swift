@@ -11,13 +11,10 @@ import TMRedis
 /// waits as UNKNOWN saying so, the router is told nothing about the broker, and the broker's
 /// circuit counts no failure.
 @Suite(.serialized) struct LaneShutdownSendsNothingTests {
-    /// Kite's breaker, shared by every Kite call (`CircuitBreaker(name: "kite")`).
-    static let kiteBreaker = "tm:{cb:kite}"
-
     @Test func aCallOnLanesShutDownSendsNothingAndBlamesNoBroker() async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
-        try await h.redis.send("DEL", Self.kiteBreaker)
+        try await h.redis.send("DEL", AdmittedSendTests.kiteBreaker)
         let lanes = try BrokerLanes(sharing: h.http, redis: h.redis.configuration, lanes: 1, name: "stopped-lanes")
         lanes.shutdown()
         let reports = Locked<[Bool]>([])
@@ -29,7 +26,7 @@ import TMRedis
         #expect(try h.state(key: key) == "UNKNOWN")
         #expect(try row.decode("unknown_reason", as: String?.self)?.contains("not sent") == true)
         #expect(reports.withLock { $0 }.isEmpty, "a call the lanes never ran is not a broker failure for the router: \(reports.withLock { $0 })")
-        let failures = try await h.redis.send("HGET", Self.kiteBreaker, "failures")
+        let failures = try await h.redis.send("HGET", AdmittedSendTests.kiteBreaker, "failures")
         #expect((failures.string.flatMap { Int($0) } ?? 0) == 0, "nor a failure for the broker's circuit")
     }
 }
