@@ -202,9 +202,14 @@ enum QueueScripts {
     /// the record. Like every settle script it judges each message on its own and refuses it
     /// (`stale`) unless its epoch matches and its entry is still pending, so a re-run after a lost
     /// reply, a message listed twice, or a consumer that lost the message changes nothing.
-    /// The epochs are read by one HMGET and the settled entries deleted by one XDEL and one HDEL
-    /// per 1,000; the XACK stays per entry, as it is what says the entry was still pending (a
-    /// message listed twice is acked, so settled, once).
+    /// The epochs are read by one HMGET, and the entries acked by one XACK, deleted by one XDEL
+    /// and their epochs by one HDEL per 1,000. A multi-id XACK answers only how many were still
+    /// pending; when that is all of them (the usual case) each one is settled. When it is fewer,
+    /// the ones that were not pending are told apart by the stream itself: every script that acks
+    /// a queue entry deletes it in the same step (complete, retry, deadLetter, reclaim), so an
+    /// entry read by a consumer is still in the stream exactly while it is pending — the ones
+    /// this XACK found pending are there, the ones settled before are gone. (A message listed
+    /// twice counts once: its first listing.)
     /// KEYS: stream, epochs, then the idempotency key of each keyed message, in message order
     /// ARGV: group, then per message: sid, id, epoch, result, ttl, now, keyed ("1" | "0")
     /// → one reply per message, in order: "ok" | "stale"
@@ -216,28 +221,49 @@ enum QueueScripts {
           local got = redis.call('HMGET', KEYS[2], unpack(ids, first, math.min(first + 999, #ids)))
           for j = 1, #got do epochs[first + j - 1] = got[j] end
         end
-        local out, k, sids, settled = {}, 2, {}, {}
+        -- The candidates: the current epoch, the first listing of its entry.
+        local out, k, sids, at, idems, listed = {}, 2, {}, {}, {}, {}
         for i = 2, #ARGV, 7 do
-          local sid, id, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-          local idem
+          local n = (i - 2) / 7 + 1
+          local sid = ARGV[i]
           if ARGV[i + 6] == '1' then
             k = k + 1
-            idem = KEYS[k]
+            idems[n] = KEYS[k]
           end
-          if epochs[(i - 2) / 7 + 1] ~= epoch then
-            out[#out + 1] = 'stale'
-          -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
-          elseif redis.call('XACK', KEYS[1], ARGV[1], sid) == 0 then
-            out[#out + 1] = 'stale'
+          if epochs[n] ~= ARGV[i + 2] or listed[sid] then
+            out[n] = 'stale'
           else
+            listed[sid] = true
             sids[#sids + 1] = sid
-            settled[#settled + 1] = id
-            if idem then
-              local record = {id = id, state = 'done', at = tonumber(ARGV[i + 5])}
-              if ARGV[i + 3] ~= '' then record.result = ARGV[i + 3] end
-              redis.call('SET', idem, cjson.encode(record), 'PX', ARGV[i + 4])
+            at[#at + 1] = n
+            out[n] = 'ok'
+          end
+        end
+        local acked = 0
+        for first = 1, #sids, 1000 do
+          acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(sids, first, math.min(first + 999, #sids)))
+        end
+        if acked < #sids then
+          -- Some were settled already (no longer pending, so no longer in the stream): change nothing for them.
+          local kept, keptAt = {}, {}
+          for j, sid in ipairs(sids) do
+            if #redis.call('XRANGE', KEYS[1], sid, sid) == 0 then
+              out[at[j]] = 'stale'
+            else
+              kept[#kept + 1] = sid
+              keptAt[#keptAt + 1] = at[j]
             end
-            out[#out + 1] = 'ok'
+          end
+          sids, at = kept, keptAt
+        end
+        local settled = {}
+        for j, n in ipairs(at) do
+          local i = (n - 1) * 7 + 2
+          settled[j] = ARGV[i + 1]
+          if idems[n] then
+            local record = {id = ARGV[i + 1], state = 'done', at = tonumber(ARGV[i + 5])}
+            if ARGV[i + 3] ~= '' then record.result = ARGV[i + 3] end
+            redis.call('SET', idems[n], cjson.encode(record), 'PX', ARGV[i + 4])
           end
         end
         for first = 1, #sids, 1000 do
