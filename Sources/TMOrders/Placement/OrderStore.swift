@@ -280,11 +280,31 @@ enum OrderStore {
     /// Sends `statement` (an INSERT or UPDATE of `orders` returning `OrderRecord.columns`) in ONE
     /// statement with the events of the rows it writes — `events` lists them for every row it may
     /// write; only those of rows written are kept — and their outbox row: nothing is read before
-    /// the COMMIT. Event ids follow `events`' order; the messages' payloads are built here (the
-    /// server only checks them as JSON, so the published text is the jsonb's as before). Returns
-    /// how to read the rows written, by id, once committed.
+    /// the COMMIT. Returns how to read the rows written, by id, once committed.
     private static func sendWithEvents(_ db: PostgresConnection, _ statement: PostgresQuery, events orders: [EventRows.Order]) throws
         -> @Sendable () throws -> [UUID: OrderRecord] {
+        let written = Received()
+        try db.send(kept("""
+            WITH written AS (\(fragment: statement)),
+            \(fragment: eventWrites(orders, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
+            SELECT * FROM written
+            """), reading: { written.result = $0 })
+        return {
+            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
+            return try byID(result)
+        }
+    }
+
+    /// The common table expressions (`steps`, `e`, `outbox`) writing the state changes of `orders`
+    /// whose order passes `filter` (a WHERE on `s.order_id`): their `order_events` rows and their
+    /// `trade-events` messages, for all of them at once — the order path's statements are its
+    /// bottleneck. Events get ids in the given order (orders, then each order's steps). The messages
+    /// go into ONE outbox row for the whole transaction, not a row per event (migration 0028), as
+    /// TEXT (migration 0036): a line per message in event order, `<key>\t<payload>`, which the relay
+    /// sends as it is. The payloads are built here from `JSONValue`'s compact text (every control
+    /// character escaped, so neither a tab nor a newline occurs raw): JSON by construction, parsed
+    /// by nobody on the way to Redis.
+    private static func eventWrites(_ orders: [EventRows.Order], of filter: PostgresQuery) -> PostgresQuery {
         var ids: [UUID] = [], froms: [String?] = [], tos: [String] = [], details: [String?] = [], payloads: [String] = []
         for order in orders {
             let common = commonPayload(order).dropLast()  // without its closing brace
@@ -297,29 +317,22 @@ enum OrderStore {
                 payloads.append("\(common),\"from\":\(step.from.map { "\"\($0.rawValue)\"" } ?? "null"),\"to\":\"\(step.to.rawValue)\"\(detail.map { ",\"detail\":\($0)" } ?? "")}")
             }
         }
-        let written = Received()
-        try db.send(kept("""
-            WITH written AS (\(fragment: statement)),
+        return """
             steps AS (
                 SELECT nextval('order_events_id_seq') AS id, s.*
                 FROM (SELECT * FROM unnest(\(PostgresData.array(ids))::uuid[], \(PostgresData.array(froms))::text[], \(PostgresData.array(tos))::text[],
                                            \(PostgresData.array(details))::jsonb[], \(PostgresData.array(payloads))::text[])
                           WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
-                      WHERE s.order_id IN (SELECT written.id FROM written) ORDER BY s.n) s),
+                      \(fragment: filter) ORDER BY s.n) s),
             e AS (
                 INSERT INTO order_events (id, order_id, from_state, to_state, detail) OVERRIDING SYSTEM VALUE
                 SELECT id, order_id, from_state, to_state, detail FROM steps),
             outbox AS (
-                INSERT INTO trade_event_outbox (account_id, event_key, payload, messages)
+                INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
                 SELECT NULL, 'order-events:' || min(id) || '-' || max(id),
-                       ('[' || string_agg('["order:' || order_id || ':' || id || '",' || payload || ']', ',' ORDER BY n) || ']')::jsonb, count(*)
+                       string_agg('order:' || order_id || ':' || id || E'\\t' || payload, E'\\n' ORDER BY n), count(*)
                 FROM steps HAVING count(*) > 0)
-            SELECT * FROM written
-            """), reading: { written.result = $0 })
-        return {
-            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
-            return try byID(result)
-        }
+            """
     }
 
     /// An order's fields every message of it carries (`trade-events`' `order.state` message).
@@ -352,39 +365,13 @@ enum OrderStore {
             """)
     }
 
-    /// The state changes of the orders written: their `order_events` rows and their `trade-events`
-    /// messages, in ONE statement for all of them — the order path's statements are its bottleneck.
-    /// Events get ids in the given order (orders, then each order's steps). The messages go into ONE
-    /// outbox row for the whole transaction (a batch row, migration 0028: [key, payload] pairs in
-    /// event order), not a row per event: the relay publishes them in that order. Nobody
-    /// reads its result, so it is sent with the transaction's next round trip (the COMMIT, usually):
-    /// its failure still rolls the transaction back.
+    /// The state changes of the orders written (`eventWrites`), when the rows were written by earlier
+    /// statements of the transaction (`performAnswered`). Nobody reads its result, so it is sent
+    /// with the transaction's next round trip (the COMMIT, usually): its failure still rolls the
+    /// transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
         guard !orders.isEmpty else { return }
-        var steps: [(order: UUID, from: String?, to: String, detail: String?)] = []
-        for order in orders { steps += order.steps.map { (order.id, $0.from?.rawValue, $0.to.rawValue, $0.detail?.text) } }
-        let common: [String] = orders.map(commonPayload)
-        try db.send(kept("""
-            WITH steps AS (
-                SELECT * FROM unnest(\(PostgresData.array(steps.map(\.order)))::uuid[], \(PostgresData.array(steps.map(\.from)))::text[],
-                                     \(PostgresData.array(steps.map(\.to)))::text[], \(PostgresData.array(steps.map(\.detail)))::jsonb[])
-                    WITH ORDINALITY AS s (order_id, from_state, to_state, detail, n)),
-            o_common AS (
-                SELECT * FROM unnest(\(PostgresData.array(orders.map(\.id)))::uuid[], \(PostgresData.array(orders.map(\.accountID)))::uuid[],
-                                     \(PostgresData.array(common))::jsonb[]) AS o (order_id, account_id, common)),
-            e AS (
-                INSERT INTO order_events (order_id, from_state, to_state, detail)
-                SELECT order_id, from_state, to_state, detail FROM steps ORDER BY n
-                RETURNING id, order_id, from_state, to_state, detail)
-            INSERT INTO trade_event_outbox (account_id, event_key, payload, messages)
-            SELECT NULL, 'order-events:' || min(e.id) || '-' || max(e.id),
-                   jsonb_agg(jsonb_build_array('order:' || e.order_id || ':' || e.id,
-                                               o.common || jsonb_build_object('from', e.from_state, 'to', e.to_state)
-                                                 || CASE WHEN e.detail IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('detail', e.detail) END)
-                             ORDER BY e.id),
-                   count(*)
-            FROM e JOIN o_common o ON o.order_id = e.order_id HAVING count(*) > 0
-            """))
+        try db.send(kept("WITH \(fragment: eventWrites(orders, of: "")) SELECT count(*) FROM steps"))
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the

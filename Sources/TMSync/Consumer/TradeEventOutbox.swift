@@ -6,7 +6,9 @@ import TMQueue
 
 /// The `trade-events` outbox (`trade_event_outbox`): events a sync (or the order path) wrote in its
 /// own transaction, published after it commits. A row holds one message, or — the order path's,
-/// migration 0028 — all the messages of one transaction in commit order (a batch row).
+/// migration 0028 — all the messages of one transaction in commit order (a batch row): as text
+/// lines `<key>\t<payload>` since migration 0036 (`OutboxTextBatch`, sent as stored), as a jsonb
+/// array of [key, payload] pairs before it (still read, so rows waiting across the upgrade go out).
 ///
 /// Guarantees:
 /// - every committed message is published at least once, never an uncommitted one; rows are
@@ -25,7 +27,8 @@ import TMQueue
 /// - a row sent twice (a crash between the send and the delete) is enqueued once: each row goes out
 ///   as one group under its `event_key` (`QueueProducer.enqueueGroups`), whole or not at all, with
 ///   one record per row (a single event's row: the event's own key, as a keyed enqueue); every
-///   message still carries its own key (trade and revision, or order and event) for consumers.
+///   message still carries its own key (trade and revision, or order and event) for consumers;
+/// - a text batch row that is not in its form is kept (and the pass stops there), never sent in part.
 public struct TradeEventOutbox: Sendable {
     public let pool: PostgresPool
     public let producer: QueueProducer
@@ -81,24 +84,27 @@ public struct TradeEventOutbox: Sendable {
             var filter: PostgresQuery = ""
             if let account { filter = "WHERE account_id = \(account) OR account_id IS NULL" }
             // The first rows holding `limit` messages (each row holds one at least, so the first
-            // `limit` rows are enough), then their messages in order.
+            // `limit` rows are enough), then their messages in order: a text batch (0036) as one
+            // row, split here; a jsonb row (one message, or a batch written before 0036) unpacked.
             let rows = try await pool.query("""
                 WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
                 taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
                           WHERE before < \(limit))
-                SELECT o.id, o.event_key AS row_key, m.event_key, m.payload::text AS payload
-                FROM trade_event_outbox o JOIN taken USING (id) CROSS JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m
+                SELECT o.id, o.event_key AS row_key, o.batch, m.event_key, m.payload::text AS payload
+                FROM trade_event_outbox o JOIN taken USING (id)
+                     LEFT JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m ON o.batch IS NULL
                 ORDER BY o.id, m.n
                 """).rows
             // Each outbox row with its messages, in order.
             var waiting: [(id: Int64, group: OutgoingGroup)] = []
             for row in rows {
                 let id = try row.decode("id", as: Int64.self)
-                let message = OutgoingMessage(payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self))
-                if waiting.last?.id == id {
-                    waiting[waiting.count - 1].group.messages.append(message)
+                if waiting.last?.id != id { waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: []))) }
+                if let batch = try row.decode("batch", as: String?.self) {
+                    waiting[waiting.count - 1].group.messages = try OutboxTextBatch.messages(batch)
                 } else {
-                    waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: [message])))
+                    waiting[waiting.count - 1].group.messages.append(OutgoingMessage(
+                        payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self)))
                 }
             }
             var index = 0
@@ -109,7 +115,8 @@ public struct TradeEventOutbox: Sendable {
                 while end < waiting.count, count + waiting[end].group.messages.count <= chunk { count += waiting[end].group.messages.count; end += 1 }
                 let part = waiting[index..<end]
                 index = end
-                // The payloads are Postgres `jsonb` text: JSON by construction, not checked again.
+                // The payloads are Postgres `jsonb` text or the order path's text batches (built from
+                // JSONValue's text, see OrderStore.eventWrites): JSON by construction, not checked again.
                 let results = try await producer.enqueueGroups(queue, part.map(\.group), payloadsAreJSON: true)
                 var sent: [Int64] = []
                 for (row, result) in zip(part, results) {
@@ -125,7 +132,7 @@ public struct TradeEventOutbox: Sendable {
                 // A refusing queue (full) refuses the rest too: leave them for a later pass.
                 if report.refusal != nil { break }
             }
-            report.kept = rows.count - report.published
+            report.kept = waiting.reduce(0) { $0 + $1.group.messages.count } - report.published
         } catch {
             report.refusal = report.refusal ?? "\(error)"
         }
@@ -170,11 +177,11 @@ public struct TradeEventOutbox: Sendable {
             try db.query("""
                 WITH dropped AS (
                   DELETE FROM trade_event_outbox WHERE created_at < now() - \(retentionMs)::bigint * interval '1 millisecond'
-                  RETURNING account_id, event_key, payload, created_at
+                  RETURNING account_id, event_key, payload, batch, created_at
                 ), messages AS (
                   -- a batch row's messages each count for their own account
                   SELECT coalesce(d.account_id, (m.payload ->> 'account_id')::uuid) AS account_id, d.created_at
-                  FROM dropped d CROSS JOIN LATERAL tm_outbox_messages(d.event_key, d.payload) AS m
+                  FROM dropped d CROSS JOIN LATERAL tm_outbox_messages(d.event_key, d.payload, d.batch) AS m
                 ), counted AS (
                   INSERT INTO trade_event_outbox_drops (account_id, dropped, oldest_event, newest_event, reason)
                   SELECT account_id, count(*), min(created_at), max(created_at), \(reason) FROM messages GROUP BY account_id
