@@ -170,50 +170,34 @@ public final class PriceAlertEvaluator: Sendable {
         let notification: UUID?
     }
 
-    /// One transaction: re-arm the due repeat alerts hit, fire the hit alerts that are still firable
-    /// (the rows returned are the winners), their notifications, and the cross alerts' last seen prices.
+    /// One transaction in ONE round trip: re-arm the due repeat alerts hit, fire the hit alerts that are
+    /// still firable with their notifications (`PriceFiring.statement`: the rows returned are the
+    /// winners), and the cross alerts' last seen prices — BEGIN, these and COMMIT in one pipeline, so
+    /// the backend and this connection's thread are each woken once per firing, not once per statement
+    /// (the firing's tail is their waits for a CPU: PROFILE.md, sessions 18-19). The firing's rows are
+    /// read as they arrive and used only once the transaction has committed.
     /// Also returns when its body began (`StageTrace`).
     private func commit(_ plan: EvaluationPlan, now: Date) async throws -> (fired: [FiredAlert], started: Double) {
-        // Sorted by id, so concurrent evaluators take the rows' locks in one order.
-        let hits = plan.hits.sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
-        let byID = Dictionary(hits.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // One per alert, sorted by id, so concurrent evaluators take the rows' locks in one order.
+        let hits = Dictionary(plan.hits.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a }).values
+            .sorted { Self.lockOrder($0.alert.id, $1.alert.id) }
         let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
-        return try await pool.transaction { db in
+        let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
+        // Prepared (their text never varies; every value is a bind): each connection parses them once.
+        let firing = hits.isEmpty ? nil : PriceFiring.statement(hits, notices: hits.map(PriceAlertNotice.init), now: now).prepared
+        let read = Locked<Result<[FiredAlert], Error>>(.success([]))
+        let started = try await pool.transaction { db in
             let started = StageTrace.stamp()
-            let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
-            if !rearm.isEmpty { _ = try PriceAlertRules.rearm(db, ids: rearm, now: now) }
-            var fired: [FiredAlert] = []
-            if !hits.isEmpty {
-                let ids = PostgresArrayText.uuids(hits.map(\.alert.id))
-                let prices = "{" + hits.map(\.price.description).joined(separator: ",") + "}"
-                let rows = try db.query("""
-                    UPDATE price_alerts a SET state = 'triggered', triggered_at = \(now), triggered_price = v.price, last_seen_price = v.price,
-                                              fire_count = a.fire_count + 1
-                    FROM unnest(\(ids)::uuid[], \(prices)::numeric[]) AS v(id, price)
-                    WHERE a.id = v.id AND \(fragment: PriceAlertRules.firable(now: now))
-                    RETURNING a.id, a.fire_count
-                    """).rows
-                var won: [(id: UUID, notification: NewNotification)] = []
-                for row in rows {
-                    let id: UUID = try row.decode("id")
-                    guard let hit = byID[id] else { continue }
-                    won.append((id, Self.notification(hit, fireCount: try row.decode("fire_count"))))
-                }
-                // One statement for all the winners' notifications, not a round trip each.
-                let inserted = try NotificationOutbox.insertAll(db, won.map(\.notification))
-                fired = zip(won, inserted).map { FiredAlert(id: $0.id, notification: $1) }
+            if !rearm.isEmpty { try db.send(PriceAlertRules.rearmStatement(ids: rearm, now: now)) }
+            if let firing {
+                try db.send(firing, reading: { result in
+                    read.withLock { $0 = Result { try result.rows.map { FiredAlert(id: try $0.decode("id"), notification: try $0.decode("notification", as: UUID?.self)) } } }
+                })
             }
-            if !seen.isEmpty {
-                let ids = PostgresArrayText.uuids(seen.map(\.key))
-                let prices = "{" + seen.map(\.value.description).joined(separator: ",") + "}"
-                try db.execute("""
-                    UPDATE price_alerts a SET last_seen_price = v.price
-                    FROM unnest(\(ids)::uuid[], \(prices)::numeric[]) AS v(id, price)
-                    WHERE a.id = v.id AND a.last_seen_price IS DISTINCT FROM v.price
-                    """)
-            }
-            return (fired, started)
+            if !seen.isEmpty { try db.send(PriceFiring.lastSeen(seen).prepared) }
+            return started
         }
+        return (try read.withLock { $0 }.get(), started)
     }
 
     /// Postgres's order of uuids (bytewise; the same as their text's), compared without formatting
@@ -221,25 +205,6 @@ public final class PriceAlertEvaluator: Sendable {
     /// `uuidString` per comparison took most of the evaluator's time then (PROFILE.md).
     static func lockOrder(_ a: UUID, _ b: UUID) -> Bool {
         withUnsafeBytes(of: a.uuid) { x in withUnsafeBytes(of: b.uuid) { y in memcmp(x.baseAddress!, y.baseAddress!, 16) < 0 } }
-    }
-
-    /// The notification of firing number `fireCount` of an alert.
-    static func notification(_ hit: AlertHit, fireCount: Int) -> NewNotification {
-        let alert = hit.alert
-        let threshold = alert.threshold.description
-        let phrase = alert.condition.phrase(threshold)
-        var body = "\(alert.symbol) (\(alert.exchange)) is at \(hit.price): your alert for \(phrase) fired"
-        if alert.condition == .changePercent, let close = hit.previousClose { body += " (previous close \(close))" }
-        body += alert.repeats ? " (firing \(fireCount)); it re-arms after its cooldown." : "."
-        if let note = alert.note { body += " Note: \(note)" }
-        var payload: [(key: String, value: JSONValue)] = [
-            ("alert_id", .string(alert.id.uuidString.lowercased())), ("symbol", .string(alert.symbol)), ("exchange", .string(alert.exchange)),
-            ("condition", .string(alert.condition.rawValue)), ("threshold", .string(threshold)), ("price", .string(hit.price.description)),
-            ("fire_count", .number(String(fireCount))),
-        ]
-        if let close = hit.previousClose { payload.append(("previous_close", .string(close.description))) }
-        return NewNotification(userID: alert.userID, kind: "price_alert", title: "\(alert.symbol) \(phrase)", body: body, priority: .high,
-                               payload: .object(payload), dedupKey: "price_alert:\(alert.id.uuidString.lowercased()):\(fireCount)")
     }
 
     // MARK: Following the table

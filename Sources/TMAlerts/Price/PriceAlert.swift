@@ -127,10 +127,15 @@ enum PriceAlertRules {
 
     /// Moves the due repeat alerts among `ids` (all when nil) back to active; returns their ids.
     static func rearm(_ db: PostgresConnection, ids: [UUID]?, now: Date) throws -> [UUID] {
+        try db.query(rearmStatement(ids: ids, now: now)).rows.map { try $0.decode("id") }
+    }
+
+    /// `rearm`'s statement (rows: the re-armed ids), for a caller that sends it with others.
+    static func rearmStatement(ids: [UUID]?, now: Date) -> PostgresQuery {
         var scope: PostgresQuery = ""
         if let ids { scope = "a.id = ANY(\(PostgresArrayText.uuids(ids))::uuid[]) AND " }
-        return try db.query("""
+        return """
             UPDATE price_alerts a SET state = 'active' WHERE \(fragment: scope)\(fragment: rearmable(now: now)) RETURNING a.id
-            """).rows.map { try $0.decode("id") }
+            """
     }
 }
