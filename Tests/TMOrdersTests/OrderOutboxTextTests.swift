@@ -7,7 +7,7 @@ import TMPostgres
 import TMRisk
 @testable import TMOrders
 
-/// The order path's outbox rows hold their messages as text since migration 0036 (no jsonb parse on
+/// The order path's outbox rows hold their messages as text since migration 0035 (no jsonb parse on
 /// the way in or out): one line per message, `<key>\t<payload>`, in event order — each message
 /// exactly its event (key `order:<order>:<event id>`, the step it announces) as JSON, whatever
 /// the event's detail holds.

@@ -8,7 +8,7 @@ import TMQueue
 import TMRedis
 @testable import TMSync
 
-/// The outbox's text batch rows (migration 0036): the order path's messages of one transaction as
+/// The outbox's text batch rows (migration 0035): the order path's messages of one transaction as
 /// lines `<key>\t<payload>` in `batch`, sent as stored; rows of the older forms (a single event, a
 /// jsonb batch) are relayed as before, in id order with the text rows.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct OutboxTextBatchTests {
@@ -128,7 +128,7 @@ import TMRedis
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0)
     }
 
-    /// A database migrated before 0036 with rows waiting in the older forms: after the upgrade they
+    /// A database migrated before 0035 with rows waiting in the older forms: after the upgrade they
     /// go out first, then the text rows written since, in order.
     @Test func rowsWaitingBeforeTheUpgradeArePublishedAfterIt() async throws {
         let f = try await SyncFixture()
@@ -138,7 +138,7 @@ import TMRedis
         let db = try database.connect()
         defer { db.close() }
         let all = try MigrationCatalog.bundled()
-        try Migrator(connection: db, migrations: all.filter { $0.version < 36 }).migrate()
+        try Migrator(connection: db, migrations: all.filter { $0.version < 35 }).migrate()
         try db.execute("INSERT INTO users (id, email) VALUES (\(f.user), 'text-upgrade@example.com')")
         try db.execute("INSERT INTO broker_accounts (id, user_id, broker, label) VALUES (\(f.account), \(f.user), 'kite', 'upgrade')")
         try insertSingle(db, f, "trade:u:1")

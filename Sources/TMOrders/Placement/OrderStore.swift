@@ -300,7 +300,7 @@ enum OrderStore {
     /// `trade-events` messages, for all of them at once — the order path's statements are its
     /// bottleneck. Events get ids in the given order (orders, then each order's steps). The messages
     /// go into ONE outbox row for the whole transaction, not a row per event (migration 0028), as
-    /// TEXT (migration 0036): a line per message in event order, `<key>\t<payload>`, which the relay
+    /// TEXT (migration 0035): a line per message in event order, `<key>\t<payload>`, which the relay
     /// sends as it is. The payloads are built here from `JSONValue`'s compact text (every control
     /// character escaped, so neither a tab nor a newline occurs raw): JSON by construction, parsed
     /// by nobody on the way to Redis.

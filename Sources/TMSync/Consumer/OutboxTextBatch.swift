@@ -1,6 +1,6 @@
 import TMQueue
 
-/// The text form of an outbox batch row (`trade_event_outbox.batch`, migration 0036; written by the
+/// The text form of an outbox batch row (`trade_event_outbox.batch`, migration 0035; written by the
 /// order path's `OrderStore`): one line per message, in order, each `<event_key>\t<payload>`, lines
 /// joined by `\n`. Neither byte occurs raw in an event key or in compact JSON, so the split is exact;
 /// the payloads are sent as they are stored.

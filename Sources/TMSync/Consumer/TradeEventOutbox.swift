@@ -7,7 +7,7 @@ import TMQueue
 /// The `trade-events` outbox (`trade_event_outbox`): events a sync (or the order path) wrote in its
 /// own transaction, published after it commits. A row holds one message, or — the order path's,
 /// migration 0028 — all the messages of one transaction in commit order (a batch row): as text
-/// lines `<key>\t<payload>` since migration 0036 (`OutboxTextBatch`, sent as stored), as a jsonb
+/// lines `<key>\t<payload>` since migration 0035 (`OutboxTextBatch`, sent as stored), as a jsonb
 /// array of [key, payload] pairs before it (still read, so rows waiting across the upgrade go out).
 ///
 /// Guarantees:
@@ -84,8 +84,8 @@ public struct TradeEventOutbox: Sendable {
             var filter: PostgresQuery = ""
             if let account { filter = "WHERE account_id = \(account) OR account_id IS NULL" }
             // The first rows holding `limit` messages (each row holds one at least, so the first
-            // `limit` rows are enough), then their messages in order: a text batch (0036) as one
-            // row, split here; a jsonb row (one message, or a batch written before 0036) unpacked.
+            // `limit` rows are enough), then their messages in order: a text batch (0035) as one
+            // row, split here; a jsonb row (one message, or a batch written before 0035) unpacked.
             let rows = try await pool.query("""
                 WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
                 taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h

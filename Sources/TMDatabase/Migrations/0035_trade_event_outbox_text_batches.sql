@@ -1,4 +1,4 @@
--- 0036: the order path's outbox batch row (0028) holds its messages as TEXT, not jsonb (issue 11).
+-- 0035: the order path's outbox batch row (0028) holds its messages as TEXT, not jsonb (issue 11).
 -- Parsing a transaction's ~100 messages into jsonb cost the writer ~0.5 ms per 28-order batch, and
 -- the relay unpacked them again (jsonb_array_elements, then each payload back to text) only to send
 -- the same text to Redis (Benchmarks/OrderBench/PROFILE.md, sessions 18 and 19). The messages are JSON
