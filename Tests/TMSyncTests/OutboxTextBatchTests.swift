@@ -101,12 +101,14 @@ import TMRedis
         defer { Task { await f.cleanUp() } }
         let db = try f.db.connect()
         defer { db.close() }
-        try db.execute("""
+        let row: Int64 = try db.query("""
             INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
-            VALUES (NULL, 'order-events:bad', \("order:b:1\t{}\n{\"no\":\"key\"}"), 2)
-            """)
+            VALUES (NULL, 'order-events:bad', \("order:b:1\t{}\n{\"no\":\"key\"}"), 2) RETURNING id
+            """).rows[0].decode("id")
         let report = await (try f.consumer().outbox).relay(logger: Logger(label: "test"))
         #expect(report.published == 0 && report.refusal != nil, "\(report)")
+        // The refusal names the row and the line, for the operator who finds the relay held up.
+        #expect(report.refusal?.contains("trade_event_outbox row \(row): line 2") == true, "\(report)")
         #expect(try await f.publishedMessages().isEmpty)
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 1)
     }

@@ -184,7 +184,7 @@ public final class PriceAlertEvaluator: Sendable {
         let seen = plan.lastSeen.sorted { Self.lockOrder($0.key, $1.key) }
         let rearm = hits.filter { $0.alert.rearmAt != nil }.map(\.alert.id)
         // Prepared (their text never varies; every value is a bind): each connection parses them once.
-        let firing = hits.isEmpty ? nil : PriceFiring.statement(hits, notices: hits.map(PriceAlertNotice.init), now: now).prepared
+        let firing = hits.isEmpty ? nil : PriceFiring.statement(hits, now: now).prepared
         let read = Locked<Result<[FiredAlert], Error>>(.success([]))
         let started = try await pool.transaction { db in
             let started = StageTrace.stamp()

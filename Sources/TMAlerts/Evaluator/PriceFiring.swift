@@ -4,8 +4,8 @@ import TMNotify
 import TMPostgres
 
 /// A price alert's notification before its firing number is known: everything but the number,
-/// which the firing statement reads from the row it fired (`fire_count` after the update). Written
-/// once, so the row the statement builds and `notification(fireCount:)` are the same notification.
+/// which the firing statement reads from the row it fired (`fire_count` after the update) and
+/// writes into the body (repeat alerts), the payload and the dedup key.
 struct PriceAlertNotice: Sendable {
     static let kind = "price_alert"
     static let priority = NotificationPriority.high
@@ -49,13 +49,6 @@ struct PriceAlertNotice: Sendable {
         self.payload = payload
         dedupPrefix = "price_alert:\(id):"
     }
-
-    /// The notification of firing number `fireCount`.
-    func notification(fireCount: Int) -> NewNotification {
-        NewNotification(userID: userID, kind: Self.kind, title: title, body: head + (tail.map { "\(fireCount)" + $0 } ?? ""),
-                        priority: Self.priority, payload: .object(payload + [("fire_count", .number(String(fireCount)))]),
-                        dedupKey: dedupPrefix + "\(fireCount)")
-    }
 }
 
 /// The statements of one firing, sent in ONE round trip with the transaction's BEGIN and COMMIT
@@ -66,7 +59,8 @@ enum PriceFiring {
     /// arbiter — a notification is written only for a row that statement fired, numbered by the
     /// row's new `fire_count`. Rows: `id` (each alert fired) and `notification` (its new row's id;
     /// NULL when its dedup key existed already).
-    static func statement(_ hits: [AlertHit], notices: [PriceAlertNotice], now: Date) -> PostgresQuery {
+    static func statement(_ hits: [AlertHit], now: Date) -> PostgresQuery {
+        let notices = hits.map(PriceAlertNotice.init)
         let ids = PostgresArrayText.uuids(hits.map(\.alert.id))
         let prices = "{" + hits.map(\.price.description).joined(separator: ",") + "}"
         func column(_ value: (PriceAlertNotice) -> String?) -> PostgresData { .array(notices.map { value($0).map(PostgresData.init) }) }

@@ -10,12 +10,13 @@ enum OutboxTextBatch {
         var description: String
     }
 
-    /// The batch's messages, in order.
-    static func messages(_ batch: String) throws -> [OutgoingMessage] {
+    /// The messages of outbox row `row`'s batch, in order; a malformed line is refused naming the row
+    /// and the line, so an operator can find the row that holds the relay up.
+    static func messages(_ batch: String, row: Int64) throws -> [OutgoingMessage] {
         var messages: [OutgoingMessage] = []
         for line in batch.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             guard let tab = line.firstIndex(of: UInt8(ascii: "\t")), tab != line.startIndex else {
-                throw Malformed(description: "an outbox text batch has a line without its key (message \(messages.count + 1))")
+                throw Malformed(description: "trade_event_outbox row \(row): line \(messages.count + 1) of its batch has no key (each line is <event_key>\\t<payload>)")
             }
             messages.append(OutgoingMessage(payload: Array(line[line.index(after: tab)...]), key: String(decoding: line[..<tab], as: UTF8.self)))
         }

@@ -101,7 +101,7 @@ public struct TradeEventOutbox: Sendable {
                 let id = try row.decode("id", as: Int64.self)
                 if waiting.last?.id != id { waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: []))) }
                 if let batch = try row.decode("batch", as: String?.self) {
-                    waiting[waiting.count - 1].group.messages = try OutboxTextBatch.messages(batch)
+                    waiting[waiting.count - 1].group.messages = try OutboxTextBatch.messages(batch, row: id)
                 } else {
                     waiting[waiting.count - 1].group.messages.append(OutgoingMessage(
                         payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self)))
