@@ -49,7 +49,7 @@ struct OrderChanges: Sendable {
 
 /// Every write of the order path to `orders`, `order_events`, the `trade-events` outbox and the
 /// user's notifications. (Acceptance and fill times and the slippage are stamped by the database's
-/// `orders_execution_quality` trigger, for every writer alike.)
+/// `orders_stamp` triggers, for every writer alike: migration 0036.)
 ///
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —

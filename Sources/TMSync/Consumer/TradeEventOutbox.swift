@@ -86,7 +86,8 @@ public struct TradeEventOutbox: Sendable {
             // The first rows holding `limit` messages (each row holds one at least, so the first
             // `limit` rows are enough), then their messages in order: a text batch (0035) as one
             // row, split here; a jsonb row (one message, or a batch written before 0035) unpacked.
-            let rows = try await pool.query("""
+            // Prepared (as the delete): its plan cost more than its run in a burst (~0.25 ms a pass).
+            let read: PostgresQuery = """
                 WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
                 taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
                           WHERE before < \(limit))
@@ -94,7 +95,8 @@ public struct TradeEventOutbox: Sendable {
                 FROM trade_event_outbox o JOIN taken USING (id)
                      LEFT JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m ON o.batch IS NULL
                 ORDER BY o.id, m.n
-                """).rows
+                """
+            let rows = try await pool.query(read.prepared).rows
             // Each outbox row with its messages, in order.
             var waiting: [(id: Int64, group: OutgoingGroup)] = []
             for row in rows {
@@ -161,10 +163,12 @@ public struct TradeEventOutbox: Sendable {
     }
 
     /// Deletes what was sent: one statement per pass, its text the same whatever the count (the ids
-    /// as one array parameter), so Postgres parses one short statement, not a list of 1,000 binds.
+    /// as one array parameter), so Postgres parses one short statement, not a list of 1,000 binds,
+    /// and plans it once per session (prepared).
     private func delete(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        try await pool.execute("DELETE FROM trade_event_outbox WHERE id = ANY(\("{\(ids.map(String.init).joined(separator: ","))}")::bigint[])")
+        let statement: PostgresQuery = "DELETE FROM trade_event_outbox WHERE id = ANY(\("{\(ids.map(String.init).joined(separator: ","))}")::bigint[])"
+        try await pool.execute(statement.prepared)
     }
 
     /// Drops the events older than `retention`, recording per account how many, which span and
