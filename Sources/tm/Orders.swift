@@ -51,7 +51,7 @@ struct Orders: AsyncParsableCommand {
                 let command = try build(db)
                 let system = try await QueueSystem.open(checking: [queue], clientName: "tm-orders")
                 defer { system.close() }
-                let intake = OrderIntake(db: db, producer: QueueProducer(redis: system.redis, catalog: system.catalog), queue: queue)
+                let intake = try OrderIntake.configured(db: db, producer: QueueProducer(redis: system.redis, catalog: system.catalog), queue: queue)
                 report(command, try await intake.submit(command))
             }
         }
@@ -170,12 +170,15 @@ struct Orders: AsyncParsableCommand {
             defer { db.close() }
             let orders = try OrderViews.list(db, account: try account.map { try OrderIntake.account($0, in: db) }, state: wanted, limit: limit)
             if json { return print(JSONValue.array(orders.map(\.json)).prettyText) }
-            print("ID                                    ACCOUNT           SYMBOL        SIDE  TYPE        QTY           FILLED        PRICE         STATE             REJECT                    AVG PRICE     SLIP BPS  CREATED")
+            // The route (the broker the order went to), the risk decision (the reject code) and the
+            // execution quality (average price, slippage, time to accept); `show` has the rest.
+            print("ID                                    ACCOUNT           BROKER   SYMBOL        SIDE  TYPE        QTY           FILLED        PRICE         "
+                  + "STATE             REJECT                               AVG PRICE     SLIP BPS  ACCEPT MS  CREATED")
             for o in orders {
-                print([pad(o.id.uuidString.lowercased(), 38), pad(o.accountLabel, 18), pad(o.symbol, 14), pad(o.side, 6), pad(o.type, 12),
+                print([pad(o.id.uuidString.lowercased(), 38), pad(o.accountLabel, 18), pad(o.broker, 9), pad(o.symbol, 14), pad(o.side, 6), pad(o.type, 12),
                        pad(o.quantity, 14), pad(o.filledQuantity, 14), pad(o.price ?? o.triggerPrice ?? "-", 14), pad(o.state, 18),
-                       pad(o.rejectCode ?? "-", 26), pad(o.averagePrice ?? "-", 14), pad(o.slippageBps ?? "-", 10),
-                       ISO8601DateFormatter().string(from: o.createdAt)].joined())
+                       pad(o.rejectCode ?? "-", 37), pad(o.averagePrice ?? "-", 14), pad(o.slippageBps ?? "-", 10),
+                       pad(o.timeToAcceptMs.map(String.init) ?? "-", 11), ISO8601DateFormatter().string(from: o.createdAt)].joined())
             }
             if orders.isEmpty { print("(no orders)") }
         }
