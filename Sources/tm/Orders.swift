@@ -236,7 +236,8 @@ struct Orders: AsyncParsableCommand {
                 ("risk decision", o.riskDecision?.text), ("route", o.route?.text), ("requested price", o.requestedPrice),
                 ("average price", o.averagePrice), ("slippage", o.slippageBps.map { "\($0) bps" }),
                 ("time to accept", o.timeToAcceptMs.map { "\($0) ms" }), ("time to fill", o.timeToFillMs.map { "\($0) ms" }),
-                ("unknown because", o.unknownReason), ("broker calls", "\(o.submitAttempts) sent, \(o.lookupAttempts) looked up"),
+                // Kept once the order moved on: then it says why it was unknown, not that it is.
+                (o.state == "UNKNOWN" ? "unknown because" : "was unknown", o.unknownReason), ("broker calls", "\(o.submitAttempts) sent, \(o.lookupAttempts) looked up"),
                 ("next look-up", o.nextLookupAt.map(time.string)), ("split from", o.parentOrderID?.uuidString.lowercased()),
                 ("created", time.string(from: o.createdAt)),
             ]

@@ -63,6 +63,11 @@ import TMOrders
         let row = try #require(lines.first { $0.hasPrefix(order.uuidString.lowercased()) })
         let columns = row.split(separator: " ").map(String.init)
         #expect(columns.contains("kite") && columns.contains("7"), "\(row)")
+
+        // An order resolved after an unknown outcome says it *was* unknown, and why.
+        try h.db.execute("UPDATE orders SET unknown_reason = 'outcome unknown: HTTP 503' WHERE id = \(order)")
+        let shown = try await run(h, ["orders", "show", order.uuidString])
+        #expect(shown.output.contains("was unknown:      outcome unknown: HTTP 503") && !shown.output.contains("unknown because"), "\(shown.output)")
         await h.cleanUp()
     }
 }
