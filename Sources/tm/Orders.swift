@@ -80,15 +80,17 @@ struct Orders: AsyncParsableCommand {
         }
     }
 
+    // Quantities and prices are read as given (`.unconditional`), so a negative one (`--qty -1`)
+    // reaches the order's own check and is refused naming the field, not taken for an option.
     struct Place: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check an order and enqueue it for placement.")
         @Option(help: "The account: its id, or a label that names one account.") var account: String
         @Option(help: "The instrument's trading symbol, e.g. INFY, AAPL, BTCUSDT.") var symbol: String
         @Option(help: "buy or sell.") var side: String
-        @Option(help: "Quantity (a whole number of lots).") var qty: String
+        @Option(parsing: .unconditional, help: "Quantity (a whole number of lots).") var qty: String
         @Option(help: "market, limit, stop or stop-limit.") var type = "market"
-        @Option(help: "Limit price (limit and stop-limit orders).") var price: String?
-        @Option(help: "Trigger price (stop and stop-limit orders).") var trigger: String?
+        @Option(parsing: .unconditional, help: "Limit price (limit and stop-limit orders).") var price: String?
+        @Option(parsing: .unconditional, help: "Trigger price (stop and stop-limit orders).") var trigger: String?
         @Option(help: "Time in force: day, gtc or ioc.") var tif = "day"
         @Option(help: "delivery or intraday.") var product = "delivery"
         @Option(help: "The exchange (default: the one exchange that lists the symbol).") var exchange: String?
@@ -123,9 +125,9 @@ struct Orders: AsyncParsableCommand {
     struct Modify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enqueue a change of an open order's quantity, price or trigger.")
         @Argument(help: "The order id.") var order: String
-        @Option(help: "The new quantity (a whole number of lots).") var qty: String?
-        @Option(help: "The new limit price.") var price: String?
-        @Option(help: "The new trigger price.") var trigger: String?
+        @Option(parsing: .unconditional, help: "The new quantity (a whole number of lots).") var qty: String?
+        @Option(parsing: .unconditional, help: "The new limit price.") var price: String?
+        @Option(parsing: .unconditional, help: "The new trigger price.") var trigger: String?
         @OptionGroup var submission: Submission
 
         func run() async throws {

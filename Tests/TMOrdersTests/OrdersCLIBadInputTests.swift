@@ -40,6 +40,9 @@ import TMOrders
             (["--account", "resting", "--symbol", "TCS", "--side", "buy", "--qty", "1"],
              "account_id: account \(h.paused.uuidString.lowercased()) is paused, not active"),
             (["--account", "main", "--symbol", "SUSPENDED", "--side", "buy", "--qty", "1"], "symbol: SUSPENDED on NSE is not tradable"),
+            // A negative number is the value, not an option.
+            (["--account", "main", "--symbol", "TCS", "--side", "buy", "--qty", "-1"], "quantity: "),
+            (["--account", "main", "--symbol", "TCS", "--side", "buy", "--qty", "1", "--type", "limit", "--price", "-5"], "price: "),
             (["--account", "main", "--symbol", "AAPL", "--side", "buy", "--qty", "1"],
              "symbol: AAPL on NASDAQ is not traded by any broker of the account holder's active accounts"),
         ]
