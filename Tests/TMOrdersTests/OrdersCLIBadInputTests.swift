@@ -9,16 +9,9 @@ import TMOrders
 /// a paused account, an instrument no broker of the holder trades — prints the field and the reason,
 /// says nothing was enqueued, exits 1, and the queue stays empty. `list` shows the route's broker.
 @Suite(.serialized) struct OrdersCLIBadInputTests {
-    let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
-
+    /// `tm` against the harness's servers, as `OrdersCLITests` runs it.
     func run(_ h: IntakeHarness, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        var environment = ProcessInfo.processInfo.environment
-        environment["TM_ENV_FILE"] = "/nonexistent"
-        environment["TM_REDIS_URL"] = try TestServers.redisURL
-        environment["TM_DATABASE_URL"] = h.database.url
-        environment["TM_QUEUES_DIR"] = h.queueDirectory.path
-        environment["TM_FUNCTIONS_DIR"] = h.queueDirectory.path
-        return try await runProcess(tm, arguments, environment: environment)
+        try await OrdersCLITests().run(h, arguments)
     }
 
     @Test func eachBadInputNamesItsFieldAndReasonAndEnqueuesNothing() async throws {

@@ -17,30 +17,23 @@ import TMRisk
         defer { Task { await h.cleanUp() } }
         try h.synced()
         let kite = try #require(h.accounts[.kite])
-        let manifest = try ResidentWorkerTests.ordersManifest()
         // Accounts are never rebuilt from rows here (that would read the limits too): only the poll can apply the change.
-        let state = try ResidentState(pool: h.pool, redis: h.redis, reloadInterval: .seconds(3600))
-        let worker = OrderWorker(manifest: manifest, redis: try RedisConfiguration(url: try TestServers.redisURL),
-                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: OrderWorker.Settings(),
-                                 prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
-        let running = Task { try await worker.run() }
-        defer { worker.stop(); running.cancel() }
-        let producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))
+        let w = try await RunningWorker(h, reloadInterval: .seconds(3600))
+        defer { w.stop() }
+        let state = w.state
 
-        _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: h.place(.kite, key: "before-limit", quantity: "2"), key: "before-limit"))
+        try await w.enqueue(h.place(.kite, key: "before-limit", quantity: "2"), key: "before-limit")
         try await eventually("the first order to be accepted", within: .seconds(60)) { (try? h.state(key: "before-limit")) == "ACCEPTED" }
 
+        try await w.waitForEveryShard()
         try h.db.execute("INSERT INTO trading_limits (user_id, account_id, max_order_quantity) VALUES (\(h.user), \(kite), 1)")
         try await eventually("the running worker to apply the new limit", within: .seconds(60)) {
             state.risk.limits(account: kite)?.maxOrderQuantity == 1
         }
-        _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: h.place(.kite, key: "past-limit", quantity: "2", price: "1399"),
-                                                                      key: "past-limit"))
+        try await w.enqueue(h.place(.kite, key: "past-limit", quantity: "2", price: "1399"), key: "past-limit")
         try await eventually("the order past the new limit to be decided", within: .seconds(60)) { (try? h.state(key: "past-limit")) == "RISK_REJECTED" }
         #expect(try h.row(key: "past-limit").decode("reject_code", as: String?.self) == "QUANTITY_EXCEEDS_MAXIMUM")
-        _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: h.place(.kite, key: "at-limit", quantity: "1", price: "1398"),
-                                                                      key: "at-limit"))
+        try await w.enqueue(h.place(.kite, key: "at-limit", quantity: "1", price: "1398"), key: "at-limit")
         try await eventually("the order at the new limit to be accepted", within: .seconds(60)) { (try? h.state(key: "at-limit")) == "ACCEPTED" }
     }
 }

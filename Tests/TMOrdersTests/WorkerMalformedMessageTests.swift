@@ -16,15 +16,8 @@ import TMRedis
         defer { Task { await h.cleanUp() } }
         try h.synced()
         let kite = try #require(h.accounts[.kite]).uuidString.lowercased()
-        let manifest = try ResidentWorkerTests.ordersManifest()
-        let state = try ResidentState(pool: h.pool, redis: h.redis)
-        let worker = OrderWorker(manifest: manifest, redis: try RedisConfiguration(url: try TestServers.redisURL),
-                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: OrderWorker.Settings(),
-                                 prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
-        let running = Task { try await worker.run() }
-        defer { worker.stop(); running.cancel() }
-        let producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))
+        let w = try await RunningWorker(h)
+        defer { w.stop() }
 
         let malformed: [(payload: String, field: String)] = [
             ("[1,2]", "message"),
@@ -32,14 +25,14 @@ import TMRedis
             (#"{"kind":"place","idempotency_key":"bad-side","account_id":"\#(kite)","symbol":"INFY","exchange":"NSE","side":"hold","quantity":"1","type":"market"}"#, "side"),
         ]
         for (index, message) in malformed.enumerated() {
-            _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: Array(message.payload.utf8), key: "malformed-\(index)", shardKey: kite))
+            try await w.enqueue(Array(message.payload.utf8), key: "malformed-\(index)", shardKey: kite)
         }
-        _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: h.place(.kite, key: "after-malformed"), key: "after-malformed"))
+        try await w.enqueue(h.place(.kite, key: "after-malformed"), key: "after-malformed")
         try await eventually("the order after the malformed messages to be accepted", within: .seconds(60)) {
             (try? h.state(key: "after-malformed")) == "ACCEPTED"
         }
 
-        let dead = DeadLetterQueue(redis: h.redis, manifest: manifest)
+        let dead = DeadLetterQueue(redis: h.redis, manifest: w.manifest)
         try await eventually("every malformed message to be dead-lettered", within: .seconds(60)) { (try await dead.list().count) == malformed.count }
         for message in malformed {
             let letter = try #require(try await dead.list().first { $0.payloadText == message.payload })
