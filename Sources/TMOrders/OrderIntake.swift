@@ -4,6 +4,7 @@ import TMCore
 import TMPostgres
 import TMQueue
 import TMRisk
+import TMRouting
 
 /// What an intake did with a command: enqueued it, or found its key already used.
 public struct OrderReceipt: Sendable, Equatable, Encodable {
@@ -35,7 +36,9 @@ public struct OrderReceipt: Sendable, Equatable, Encodable {
 /// Guarantees: a refusal (`OrderCommandError`, naming the field and the reason) enqueues nothing —
 /// every check runs before the one enqueue. The checks: the shape checks of `OrderCommand.parse`
 /// (the very ones the worker applies); the account exists, is not manual and is `active`; the instrument exists
-/// on that exchange and is tradable; the quantity is a whole number of lots; the limit and
+/// on that exchange and is tradable; some active account of the account's holder is at a broker
+/// that trades the exchange (`routing.lists`, the router's own rule: else no broker could take the
+/// order and the worker would retry it in vain); the quantity is a whole number of lots; the limit and
 /// trigger prices are on the tick. A cancel or modify must name an order of the same account that
 /// is not terminal (a modify's values are checked against that order's instrument and type). The
 /// same key enqueues once: a repeat answers with the first message (`duplicate`), and a place
@@ -44,11 +47,19 @@ public struct OrderIntake {
     public let db: PostgresConnection
     public let producer: QueueProducer
     public let queue: String
+    /// Which exchanges each broker trades: the router's configuration.
+    public let routing: RoutingConfig
 
-    public init(db: PostgresConnection, producer: QueueProducer, queue: String = "orders") {
+    public init(db: PostgresConnection, producer: QueueProducer, queue: String = "orders", routing: RoutingConfig = .defaults) {
         self.db = db
         self.producer = producer
         self.queue = queue
+        self.routing = routing
+    }
+
+    /// With the checkout's routing configuration (`RoutingConfig.standard`: what the order-worker routes by).
+    public static func configured(db: PostgresConnection, producer: QueueProducer, queue: String = "orders") throws -> OrderIntake {
+        OrderIntake(db: db, producer: producer, queue: queue, routing: try RoutingConfig.standard())
     }
 
     /// Checks `command`, then enqueues it. Throws `OrderCommandError` on a refusal (nothing
@@ -84,7 +95,8 @@ public struct OrderIntake {
         let command = try Self.shaped(command)
         switch command {
         case .place(let order):
-            try Self.check(order, account: try accountFacts(order.accountID), instrument: try instrumentFacts(exchange: order.exchange, symbol: order.symbol))
+            try Self.check(order, account: try accountFacts(order.accountID), instrument: try instrumentFacts(exchange: order.exchange, symbol: order.symbol),
+                           routing: routing)
         case .change(let change):
             let order = try Self.order(change.orderID, in: db)
             guard order.accountID == change.accountID else {
@@ -143,7 +155,8 @@ public struct OrderIntake {
     // MARK: The database's facts
 
     private func accountFacts(_ account: UUID) throws -> AccountFacts? {
-        try db.query("SELECT status, broker FROM broker_accounts WHERE id = \(account)").rows.first.map { try AccountFacts(row: $0) }
+        try db.query("SELECT status, broker, \(fragment: AccountFacts.holderBrokers) FROM broker_accounts a WHERE id = \(account)").rows.first
+            .map { try AccountFacts(row: $0) }
     }
 
     private func instrumentFacts(exchange: String, symbol: String) throws -> InstrumentFacts? {
@@ -153,21 +166,40 @@ public struct OrderIntake {
     }
 
     /// A place's checks against the database's facts (the single and the batch intake's one rule):
-    /// the account exists, is not manual and is active; the instrument is known and tradable; the
-    /// quantity and prices are on its lot and tick.
-    static func check(_ order: PlaceOrder, account: AccountFacts?, instrument: InstrumentFacts?) throws {
+    /// the account exists, is not manual and is active; the instrument is known and tradable; a
+    /// broker of the holder's trades its exchange; the quantity and prices are on its lot and tick.
+    static func check(_ order: PlaceOrder, account: AccountFacts?, instrument: InstrumentFacts?, routing: RoutingConfig) throws {
         try requireActive(order.accountID, account)
-        try rules(exchange: order.exchange, symbol: order.symbol, instrument)
-            .check(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
+        let rules = try rules(exchange: order.exchange, symbol: order.symbol, instrument)
+        if let account { try requireRoutable(order, account, routing: routing) }
+        try rules.check(quantity: order.quantity, limitPrice: order.limitPrice, triggerPrice: order.triggerPrice)
     }
 
-    /// What the intake checks of an account (one row of `broker_accounts`).
+    /// What the intake checks of an account (one row of `broker_accounts`, as `a`).
     struct AccountFacts {
         var status: String, broker: String
+        /// The brokers of the holder's active accounts (this one included when active): where the router may send.
+        var holderBrokers: [String]
+        /// The column `holderBrokers` is read from.
+        static let holderBrokers: PostgresQuery = """
+            (SELECT string_agg(DISTINCT s.broker, ',' ORDER BY s.broker) FROM broker_accounts s
+             WHERE s.user_id = a.user_id AND s.status = 'active') AS holder_brokers
+            """
         init(row: PostgresRow) throws {
             status = try row.decode("status")
             broker = try row.decode("broker")
+            holderBrokers = (try row.decode("holder_brokers", as: String?.self))?.split(separator: ",").map(String.init) ?? []
         }
+    }
+
+    /// The refusal for an order no broker of the holder's trades: the router would find no
+    /// candidate (`LiveRouteSource`: the holder's active accounts at brokers listing the exchange).
+    static func requireRoutable(_ order: PlaceOrder, _ facts: AccountFacts, routing: RoutingConfig) throws {
+        let brokers = facts.holderBrokers.compactMap(BrokerKind.init(rawValue:))
+        guard !brokers.contains(where: { routing.lists($0, exchange: order.exchange) }) else { return }
+        let listed = brokers.map { broker in "\(broker.rawValue) trades \((routing.exchanges[broker] ?? []).sorted().joined(separator: ", "))" }
+        throw OrderCommandError("symbol", "\(order.symbol) on \(order.exchange) is not traded by any broker of the account holder's active accounts"
+                                + (listed.isEmpty ? "" : " (\(listed.joined(separator: "; ")))") + ": no broker could take the order")
     }
 
     /// The refusal for an account that is missing, manual or not active (the single and the batch intake's one rule).

@@ -33,7 +33,8 @@ extension OrderIntake {
                 switch command {
                 case .place(let order):
                     try Self.check(order, account: facts.accounts[order.accountID],
-                                   instrument: facts.instruments[BatchFacts.InstrumentKey(exchange: order.exchange, symbol: order.symbol)])
+                                   instrument: facts.instruments[BatchFacts.InstrumentKey(exchange: order.exchange, symbol: order.symbol)],
+                                   routing: routing)
                     if let existing = facts.placedKeys[order.idempotencyKey] {
                         // Placed before, perhaps beyond the queue's memory of the key: never a second order.
                         var receipt = OrderReceipt(kind: command.kind, idempotencyKey: order.idempotencyKey, accountID: order.accountID, duplicate: true)
@@ -70,7 +71,9 @@ extension OrderIntake {
             var facts = BatchFacts()
             guard !places.isEmpty else { return facts }
             let accounts = PostgresArrayText.uuids(Set(places.map(\.accountID)))
-            for row in try db.query("SELECT id, status, broker FROM broker_accounts WHERE id = ANY(\(accounts)::uuid[])").rows {
+            for row in try db.query("""
+                SELECT id, status, broker, \(fragment: AccountFacts.holderBrokers) FROM broker_accounts a WHERE id = ANY(\(accounts)::uuid[])
+                """).rows {
                 facts.accounts[try row.decode("id")] = try AccountFacts(row: row)
             }
             let wanted = Array(Set(places.map { InstrumentKey(exchange: $0.exchange, symbol: $0.symbol) }))

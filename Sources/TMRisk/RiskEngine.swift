@@ -31,7 +31,7 @@ public struct RiskAssessment: Sendable, Equatable {
 /// Guarantees: an order passes only if every control passes; the first failing control, in the
 /// order below, is the denial, with its reason code and a message naming the numbers. Cancels are
 /// never checked (they reduce risk; HALTED lets them through). Controls, in order: trading state
-/// HALTED; instrument known and tradable; restricted list; prices present for the type; quantity
+/// HALTED (also once the emergency limits' hour is over: `RiskLimits.emergencyUntil`); instrument known and tradable; restricted list; prices present for the type; quantity
 /// and prices on the instrument's lot, tick and precision (`InstrumentRules.breach`, the check
 /// intake runs too); positions fresh; REDUCING only reduces;
 /// reference price; price band; max quantity; max notional; daily loss; daily turnover; position
@@ -42,6 +42,10 @@ public struct RiskEngine: Sendable {
     public var staleRetry: Duration = .seconds(30)
 
     public init() {}
+
+    /// The message of `FUNDS_UNKNOWN` as the engine words it (a caller that knows why — funds read,
+    /// but none in the instrument's currency — replaces it: `RiskBook`).
+    public static let fundsNotLoaded = "the account's funds have not been loaded"
 
     public func evaluate(_ order: OrderIntent, account: AccountRisk, instrument rules: InstrumentRules?, lastPrice: FixedDecimal?,
                          limits: RiskLimits, now: Date) -> Result<RiskAssessment, RiskDenial> {
@@ -55,6 +59,12 @@ public struct RiskEngine: Sendable {
         var name: String { "\(order.exchange):\(order.symbol)" }
 
         if limits.tradingState == .halted { return deny(.tradingHalted, "trading is halted; only cancels are accepted") }
+        // The emergency limits hold for their hour only: past it, with the limits still unreadable,
+        // no order has limits it may be checked against, so none passes (cancels still do).
+        if let until = limits.emergencyUntil, now >= until {
+            return deny(.tradingHalted, "trading limits could not be loaded and the emergency limits expired at \(until.ISO8601Format()); "
+                        + "only cancels are accepted until the limits can be read")
+        }
         guard let rules else { return deny(.instrumentUnknown, "\(name) is not in the instrument master") }
         guard rules.tradable else { return deny(.instrumentNotTradable, "\(name) is not tradable") }
         if limits.restrictedSymbols.contains(order.symbol) { return deny(.restrictedSymbol, "\(order.symbol) is on the restricted list") }
@@ -118,7 +128,7 @@ public struct RiskEngine: Sendable {
                 return deny(.concentrationLimitExceeded,
                             "the position would be \(percent(projectedValue, of: equity))% of the account's equity; the limit is \(share * 100)%")
             }
-            guard let power = account.buyingPower else { return deny(.fundsUnknown, "the account's funds have not been loaded") }
+            guard let power = account.buyingPower else { return deny(.fundsUnknown, Self.fundsNotLoaded) }
             let available = power - account.buyingPowerReserved
             if notional > available {
                 return deny(.insufficientBuyingPower, "order value \(notional) exceeds the buying power left \(available) (open orders included)")

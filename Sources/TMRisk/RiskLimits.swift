@@ -48,7 +48,8 @@ public struct RiskLimits: Sendable, Equatable {
     public var duplicateWindow: Duration = .seconds(2)
     /// Positions older than this cannot be trusted to check position limits.
     public var maxPositionAge: Duration = .seconds(600)
-    /// Set when these are the emergency limits: until when they apply.
+    /// Set when these are the emergency limits: until when they apply. From then on the engine
+    /// denies every order (`TRADING_HALTED`): limits that cannot be read are not trusted longer.
     public var emergencyUntil: Date?
 
     public init() {}

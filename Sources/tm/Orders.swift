@@ -51,7 +51,7 @@ struct Orders: AsyncParsableCommand {
                 let command = try build(db)
                 let system = try await QueueSystem.open(checking: [queue], clientName: "tm-orders")
                 defer { system.close() }
-                let intake = OrderIntake(db: db, producer: QueueProducer(redis: system.redis, catalog: system.catalog), queue: queue)
+                let intake = try OrderIntake.configured(db: db, producer: QueueProducer(redis: system.redis, catalog: system.catalog), queue: queue)
                 report(command, try await intake.submit(command))
             }
         }
@@ -80,15 +80,17 @@ struct Orders: AsyncParsableCommand {
         }
     }
 
+    // Quantities and prices are read as given (`.unconditional`), so a negative one (`--qty -1`)
+    // reaches the order's own check and is refused naming the field, not taken for an option.
     struct Place: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check an order and enqueue it for placement.")
         @Option(help: "The account: its id, or a label that names one account.") var account: String
         @Option(help: "The instrument's trading symbol, e.g. INFY, AAPL, BTCUSDT.") var symbol: String
         @Option(help: "buy or sell.") var side: String
-        @Option(help: "Quantity (a whole number of lots).") var qty: String
+        @Option(parsing: .unconditional, help: "Quantity (a whole number of lots).") var qty: String
         @Option(help: "market, limit, stop or stop-limit.") var type = "market"
-        @Option(help: "Limit price (limit and stop-limit orders).") var price: String?
-        @Option(help: "Trigger price (stop and stop-limit orders).") var trigger: String?
+        @Option(parsing: .unconditional, help: "Limit price (limit and stop-limit orders).") var price: String?
+        @Option(parsing: .unconditional, help: "Trigger price (stop and stop-limit orders).") var trigger: String?
         @Option(help: "Time in force: day, gtc or ioc.") var tif = "day"
         @Option(help: "delivery or intraday.") var product = "delivery"
         @Option(help: "The exchange (default: the one exchange that lists the symbol).") var exchange: String?
@@ -123,9 +125,9 @@ struct Orders: AsyncParsableCommand {
     struct Modify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enqueue a change of an open order's quantity, price or trigger.")
         @Argument(help: "The order id.") var order: String
-        @Option(help: "The new quantity (a whole number of lots).") var qty: String?
-        @Option(help: "The new limit price.") var price: String?
-        @Option(help: "The new trigger price.") var trigger: String?
+        @Option(parsing: .unconditional, help: "The new quantity (a whole number of lots).") var qty: String?
+        @Option(parsing: .unconditional, help: "The new limit price.") var price: String?
+        @Option(parsing: .unconditional, help: "The new trigger price.") var trigger: String?
         @OptionGroup var submission: Submission
 
         func run() async throws {
@@ -170,12 +172,15 @@ struct Orders: AsyncParsableCommand {
             defer { db.close() }
             let orders = try OrderViews.list(db, account: try account.map { try OrderIntake.account($0, in: db) }, state: wanted, limit: limit)
             if json { return print(JSONValue.array(orders.map(\.json)).prettyText) }
-            print("ID                                    ACCOUNT           SYMBOL        SIDE  TYPE        QTY           FILLED        PRICE         STATE             REJECT                    AVG PRICE     SLIP BPS  CREATED")
+            // The route (the broker the order went to), the risk decision (the reject code) and the
+            // execution quality (average price, slippage, time to accept); `show` has the rest.
+            print("ID                                    ACCOUNT           BROKER   SYMBOL        SIDE  TYPE        QTY           FILLED        PRICE         "
+                  + "STATE             REJECT                               AVG PRICE     SLIP BPS  ACCEPT MS  CREATED")
             for o in orders {
-                print([pad(o.id.uuidString.lowercased(), 38), pad(o.accountLabel, 18), pad(o.symbol, 14), pad(o.side, 6), pad(o.type, 12),
+                print([pad(o.id.uuidString.lowercased(), 38), pad(o.accountLabel, 18), pad(o.broker, 9), pad(o.symbol, 14), pad(o.side, 6), pad(o.type, 12),
                        pad(o.quantity, 14), pad(o.filledQuantity, 14), pad(o.price ?? o.triggerPrice ?? "-", 14), pad(o.state, 18),
-                       pad(o.rejectCode ?? "-", 26), pad(o.averagePrice ?? "-", 14), pad(o.slippageBps ?? "-", 10),
-                       ISO8601DateFormatter().string(from: o.createdAt)].joined())
+                       pad(o.rejectCode ?? "-", 37), pad(o.averagePrice ?? "-", 14), pad(o.slippageBps ?? "-", 10),
+                       pad(o.timeToAcceptMs.map(String.init) ?? "-", 11), ISO8601DateFormatter().string(from: o.createdAt)].joined())
             }
             if orders.isEmpty { print("(no orders)") }
         }
@@ -233,7 +238,8 @@ struct Orders: AsyncParsableCommand {
                 ("risk decision", o.riskDecision?.text), ("route", o.route?.text), ("requested price", o.requestedPrice),
                 ("average price", o.averagePrice), ("slippage", o.slippageBps.map { "\($0) bps" }),
                 ("time to accept", o.timeToAcceptMs.map { "\($0) ms" }), ("time to fill", o.timeToFillMs.map { "\($0) ms" }),
-                ("unknown because", o.unknownReason), ("broker calls", "\(o.submitAttempts) sent, \(o.lookupAttempts) looked up"),
+                // Kept once the order moved on: then it says why it was unknown, not that it is.
+                (o.state == "UNKNOWN" ? "unknown because" : "was unknown", o.unknownReason), ("broker calls", "\(o.submitAttempts) sent, \(o.lookupAttempts) looked up"),
                 ("next look-up", o.nextLookupAt.map(time.string)), ("split from", o.parentOrderID?.uuidString.lowercased()),
                 ("created", time.string(from: o.createdAt)),
             ]

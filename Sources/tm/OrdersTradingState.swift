@@ -50,9 +50,13 @@ extension Orders {
             }
         }
 
+        /// `$USER`, else the name of the process's user (a shell or a cron job without `USER`):
+        /// the audit log names a person whenever the system can tell.
         static var operatorName: String {
             let user = ProcessInfo.processInfo.environment["USER"]?.trimmingCharacters(in: .whitespaces) ?? ""
-            return user.isEmpty ? "unknown" : user
+            if !user.isEmpty { return user }
+            let account = ProcessInfo.processInfo.userName
+            return account.isEmpty ? "uid-\(getuid())" : account
         }
     }
 

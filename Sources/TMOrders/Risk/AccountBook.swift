@@ -55,6 +55,15 @@ final class AccountBook {
         valueDay(prices: prices, epoch: epoch)
     }
 
+    /// Why an order in `currency` has no buying power when funds were read, but none in that
+    /// currency (nil when no funds were read at all: the engine's own words say so).
+    func missingFunds(currency: String?) -> String? {
+        guard !funds.isEmpty else { return nil }
+        let held = funds.keys.sorted().joined(separator: ", ")
+        guard let currency else { return "the instrument's currency is not known; the account's funds are in \(held)" }
+        return "the account has no funds in \(currency), the instrument's currency (its funds are in \(held))"
+    }
+
     /// Values today's P&L at the current prices (once per price epoch).
     func valueDay(prices: [InstrumentKey: FixedDecimal], epoch: UInt64) {
         guard pnlEpoch != epoch else { return }

@@ -20,10 +20,12 @@ import TMRisk
 /// - Limits: the account's and its user's `trading_limits` rows, the stricter of the two, with the
 ///   platform's defaults where neither sets one and the global trading state over all. When they
 ///   cannot be read, every account gets `RiskLimits.emergency` (from the first failure, for its
-///   hour), keeping the most severe trading state last known — a halt survives an unreadable
+///   hour; past it every order is denied, `TRADING_HALTED`, until a read succeeds), keeping the most severe trading state last known — a halt survives an unreadable
 ///   table — and every `RiskCheck` says `underEmergencyLimits`; each later poll tries again.
 /// - `refreshLimits` costs one row read while nothing changed and reports whether the limits it
 ///   applies changed; a change committed before a poll applies to every check after it.
+/// - `FUNDS_UNKNOWN` says why: no funds read yet, or funds read but none in the currency the
+///   instrument trades in (naming both), so an order sent to the wrong account is told so.
 /// - Thread-safe: one lock over the whole book; a check holds it for the engine's microseconds.
 public final class RiskBook: RiskGate {
     private let state = Locked(State())
@@ -250,10 +252,14 @@ public final class RiskBook: RiskGate {
             let id = UUIDText.upper(orderID)
             let previous = replacing ? book.risk.workingOrders[id] : nil
             if previous != nil { book.risk.release(id: id) }
-            let result = engine.evaluate(intent, account: book.risk, instrument: listing?.rules, lastPrice: last, limits: book.limits, now: now)
+            var result = engine.evaluate(intent, account: book.risk, instrument: listing?.rules, lastPrice: last, limits: book.limits, now: now)
             switch result {
             case .success(let assessment): book.risk.reserve(id: id, intent, assessment, at: now)
-            case .failure: if let previous { book.risk.restore(previous) }
+            case .failure(let denial):
+                if let previous { book.risk.restore(previous) }
+                if denial.reason == .fundsUnknown, let why = book.missingFunds(currency: listing?.currency) {
+                    result = .failure(RiskDenial(.fundsUnknown, why + denial.message.dropFirst(RiskEngine.fundsNotLoaded.count)))
+                }
             }
             return answer(Self.outcome(result))
         }
