@@ -3,6 +3,7 @@
 // order worker handles per order, so a rewrite of a parser or writer can be compared old vs new.
 import Foundation
 import TMCore
+import TMHTTP
 import TMOrders
 
 /// Messages shaped like the order path's (an `orders` command, a Kite answer, a risk decision).
@@ -27,6 +28,11 @@ enum CPUSamples {
     /// A string every escape rule applies to (quote, backslash, named and numeric controls, non-ASCII).
     static let escaped: JSONValue = .string("line \"one\"\\\n\ttab\u{01}\u{1F} café 東京 🚀 end")
     static let escapedBytes = Array(escaped.text.utf8)
+    /// broker-sim's answer headers as libcurl hands them over, one line at a time.
+    static let headerLines: [[UInt8]] = [
+        "HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n", "Content-Length: 57\r\n", "Connection: keep-alive\r\n",
+        "Date: Sun, 06 Dec 2026 01:50:00 GMT\r\n", "\r\n",
+    ].map { Array($0.utf8) }
 }
 
 /// CPU-only figures (no servers): what `tm-bench --only cpu` prints.
@@ -56,6 +62,15 @@ func cpuFigures(count: Int) async throws -> [Figure] {
         if case .place(let order) = try OrderCommand.parse(CPUSamples.commandBytes) { sink &+= order.symbol.utf8.count }
     })
     figures.append(try await measure("order command json text", operations: count) { sink &+= CPUSamples.command.json.text.utf8.count })
+    figures.append(try await measure("http header block (6 lines)", operations: count) {
+        for line in CPUSamples.headerLines {
+            if case .field(let name, _) = line.withUnsafeBytes({ HTTPHeaderLine.read($0, afterHeader: true) }) { sink &+= name.utf8.count }
+        }
+    })
+    let body = Data(CPUSamples.kiteAnswer)
+    figures.append(try await measure("json parse kite answer in place", operations: count) {
+        sink &+= try body.withUnsafeBytes { try JSONValue.parse(utf8: $0) }.objectFields?.count ?? 0
+    })
     if sink == 42 { print("") }  // keeps the results live
     return figures
 }
