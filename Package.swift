@@ -123,7 +123,7 @@ let package = Package(
         .executableTarget(name: "alert-evaluator", dependencies: ["TMAlerts", "TMFunctionRuntime", "TMCore"], path: "Functions/alert-evaluator", exclude: ["function.yaml"]),
         .executableTarget(name: "analytics-batch", dependencies: ["TMAnalytics", "TMFunctionRuntime", "TMCore"], path: "Functions/analytics-batch", exclude: ["function.yaml"]),
         .executableTarget(name: "analytics-refresh", dependencies: ["TMAnalytics", "TMFunctionRuntime", "TMCore"], path: "Functions/analytics-refresh", exclude: ["function.yaml"]),
-        .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres", "BenchFixtures"]),
+        .executableTarget(name: "tm-bench", dependencies: ["TMCore", "TMRedis", "TMPostgres", "TMOrders", "TMHTTP", "BenchFixtures"]),
         // What the benchmarks share: latency percentiles (p50/p99/p99.9) from an HdrHistogram.
         .target(name: "BenchSupport", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "Benchmarks/BenchSupport"),
         // What the benchmarks against brokers share: broker-sim next to the binary, a scratch database migrated.

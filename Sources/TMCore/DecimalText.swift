@@ -50,36 +50,42 @@ public enum DecimalText {
     }
 
     /// Whether `text` is a whole decimal literal, checked before `Decimal(string:)` sees it
-    /// (which would otherwise read a prefix).
+    /// (which would otherwise read a prefix). Reads the string's bytes in place (no arrays: it
+    /// runs for every price and quantity read).
     private static func isLiteral(_ text: String, lenient: Bool) -> Bool {
-        let bytes = Array(text.utf8)
-        var index = 0
-        func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
-        /// Consumes a run of digits and returns it.
-        func digits() -> ArraySlice<UInt8> {
-            let start = index
-            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            return bytes[start..<index]
+        var text = text
+        return text.withUTF8 { bytes in
+            var index = 0
+            func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+            /// Consumes a run of digits and returns where it lies.
+            func digits() -> Range<Int> {
+                let start = index
+                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+                return start..<index
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "-") || (lenient && bytes[index] == UInt8(ascii: "+")) { index += 1 }
+            let integer = digits()
+            guard lenient || !integer.isEmpty else { return false }
+            var fraction = index..<index
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                fraction = digits()
+                guard lenient || !fraction.isEmpty else { return false }
+            }
+            guard !integer.isEmpty || !fraction.isEmpty else { return false }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                index += 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                let exponent = digits()
+                guard !exponent.isEmpty, lenient || exponent.count <= 3 else { return false }
+            }
+            guard index == bytes.count else { return false }
+            if lenient { return true }
+            // Significant digits: integer then fraction digits, from the first that is not 0.
+            let firstInteger = integer.first { bytes[$0] != UInt8(ascii: "0") }
+            let significant = firstInteger.map { integer.upperBound - $0 + fraction.count }
+                ?? fraction.first { bytes[$0] != UInt8(ascii: "0") }.map { fraction.upperBound - $0 } ?? 0
+            return significant <= 38
         }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") || (lenient && bytes[index] == UInt8(ascii: "+")) { index += 1 }
-        let integer = digits()
-        guard lenient || !integer.isEmpty else { return false }
-        var fraction: ArraySlice<UInt8> = []
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            fraction = digits()
-            guard lenient || !fraction.isEmpty else { return false }
-        }
-        guard !integer.isEmpty || !fraction.isEmpty else { return false }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            let exponent = digits()
-            guard !exponent.isEmpty, lenient || exponent.count <= 3 else { return false }
-        }
-        guard index == bytes.count else { return false }
-        if lenient { return true }
-        let significant = (Array(integer) + Array(fraction)).drop { $0 == UInt8(ascii: "0") }
-        return significant.count <= 38
     }
 }

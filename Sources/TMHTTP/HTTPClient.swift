@@ -386,27 +386,19 @@ private final class Transfer {
     }
 
     func headerLine(_ bytes: UnsafeRawBufferPointer) {
-        // The line ending: CR and LF are Characters of their own (or CRLF together), so dropping
-        // trailing CR/LF bytes is dropping those Characters.
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<end]), as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        switch HTTPHeaderLine.read(bytes, afterHeader: !headers.isEmpty) {
+        case .statusLine:
             // A new status line: interim (1xx) or redirect responses' headers must not leak into the final one.
             headers.removeAll()
             body.removeAll()
-            return
-        }
-        if line.isEmpty { return }
-        if let first = line.first, first == " " || first == "\t", !headers.isEmpty {
+        case .continuation(let more):
             // Obsolete line folding: continuation of the previous value.
-            headers[headers.count - 1].value += " " + line.trimmingWhitespace()
-            return
+            headers[headers.count - 1].value += " " + more
+        case .field(let name, let value):
+            headers.append((name, value))
+        case .blank, .ignored:
+            break
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingWhitespace()
-        headers.append((name, value))
     }
 
     func bodyChunk(_ bytes: UnsafeRawBufferPointer) -> Bool {

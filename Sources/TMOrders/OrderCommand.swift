@@ -131,12 +131,13 @@ public enum OrderCommand: Sendable, Equatable {
         }
     }
 
-    /// The message: `{"kind": "place" | "cancel" | "modify", ...}`, decimals as exact strings.
+    /// The message: `{"kind": "place" | "cancel" | "modify", ...}`, decimals as exact strings,
+    /// ids as lower-case UUID text (`UUIDText.lower`, exactly `uuidString.lowercased()`).
     public var json: JSONValue {
         switch self {
         case .place(let o):
             var members: [(key: String, value: JSONValue)] = [
-                ("kind", "place"), ("idempotency_key", .string(o.idempotencyKey)), ("account_id", .string(o.accountID.uuidString.lowercased())),
+                ("kind", "place"), ("idempotency_key", .string(o.idempotencyKey)), ("account_id", .string(UUIDText.lower(o.accountID))),
                 ("symbol", .string(o.symbol)), ("exchange", .string(o.exchange)), ("side", .string(o.side.rawValue)),
                 ("quantity", .string(DecimalText.plain(o.quantity))), ("type", .string(o.type.rawValue)),
             ]
@@ -147,7 +148,7 @@ public enum OrderCommand: Sendable, Equatable {
         case .change(let c):
             var members: [(key: String, value: JSONValue)] = [
                 ("kind", .string(c.action.rawValue)), ("idempotency_key", .string(c.idempotencyKey)),
-                ("account_id", .string(c.accountID.uuidString.lowercased())), ("order_id", .string(c.orderID.uuidString.lowercased())),
+                ("account_id", .string(UUIDText.lower(c.accountID))), ("order_id", .string(UUIDText.lower(c.orderID))),
             ]
             if let quantity = c.quantity { members.append(("quantity", .string(DecimalText.plain(quantity)))) }
             if let price = c.limitPrice { members.append(("price", .string(DecimalText.plain(price)))) }
@@ -204,24 +205,33 @@ public enum OrderCommand: Sendable, Equatable {
         return command
     }
 
-    /// Reads an object's members once each; what is left unread is an unknown field.
+    /// Reads an object's members once each; what is left unread is an unknown field. A repeated
+    /// name gives its last value and counts as read with all its repeats. The members are
+    /// searched in place (a message has a dozen): no dictionary or set built per message.
     struct Fields {
-        private var members: [String: JSONValue] = [:]
-        private var order: [String] = []
-        private var read: Set<String> = []
+        private let members: [(key: String, value: JSONValue)]
+        private var read: [Bool]
 
         init(_ list: [(key: String, value: JSONValue)]) {
-            for (key, value) in list {
-                if members.updateValue(value, forKey: key) == nil { order.append(key) }
-            }
+            members = list
+            read = Array(repeating: false, count: list.count)
         }
 
-        var unread: [String] { order.filter { !read.contains($0) } }
+        /// Names never read, each once, in the order they first appear.
+        var unread: [String] {
+            var names: [String] = []
+            for (index, member) in members.enumerated() where !read[index] && !names.contains(member.key) { names.append(member.key) }
+            return names
+        }
 
         mutating func optional(_ key: String) -> JSONValue? {
-            read.insert(key)
-            guard let value = members[key], !value.isNull else { return nil }
-            return value
+            var last: JSONValue?
+            for index in members.indices where members[index].key == key {
+                read[index] = true
+                last = members[index].value
+            }
+            guard let last, !last.isNull else { return nil }
+            return last
         }
 
         mutating func text(_ key: String) throws(OrderCommandError) -> String {

@@ -47,8 +47,9 @@ func measure(
 }
 
 let usage = """
-    tm-bench [--n 20000 (at least 100)] [--json bench-results/wrappers.json]
-    Needs TM_DATABASE_URL and TM_REDIS_URL (or TM_ENV_FILE).
+    tm-bench [--n 20000 (at least 100)] [--only all|cpu] [--json bench-results/wrappers.json]
+    Needs TM_DATABASE_URL and TM_REDIS_URL (or TM_ENV_FILE), except with --only cpu (the order
+    path's JSON, order-command and HTTP-header work, no servers).
     """
 
 await BenchCommand.run("tm-bench", usage: usage) { try await run() }
@@ -58,6 +59,29 @@ func run() async throws {
     let output = option("--json", "bench-results/wrappers.json")
     // A tenth of it is timed too (the idle hop), so fewer than 100 leaves a part with no sample.
     guard count >= 100 else { BenchCommand.fail("tm-bench: --n: '\(count)' is below 100; try --help") }
+    let only = option("--only", "all")
+    guard only == "all" || only == "cpu" else { BenchCommand.fail("tm-bench: --only: '\(only)' is not all or cpu; try --help") }
+    var figures = try await cpuFigures(count: count)
+    if only == "all" { figures += try await serverFigures(count: count) }
+    print("")
+    print("round trips and per-message CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
+    print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
+    for f in figures {
+        print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+              + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
+    }
+    let url = URL(fileURLWithPath: output)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    struct Report: Codable { var date: String; var host: String; var figures: [Figure] }
+    try encoder.encode(Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, figures: figures))
+        .write(to: url)
+    print("figures written to \(output)")
+}
+
+/// The C-library wrappers' round trips against the servers.
+func serverFigures(count: Int) async throws -> [Figure] {
 
     let environment = TMEnvironment.current()
     let redisConfiguration = try RedisConfiguration.fromEnvironment(environment)
@@ -92,20 +116,5 @@ func run() async throws {
     })
     try postgres.simpleQuery("DROP TABLE bench_inserts")
     _ = try redis.send(RedisCommand("DEL", arguments: ["bench:key"] + (0..<100).map { "bench:p\($0)" }))
-
-    print("")
-    print("wrapper round trips (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
-    print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
-    for f in figures {
-        print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
-              + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
-    }
-    let url = URL(fileURLWithPath: output)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    struct Report: Codable { var date: String; var host: String; var figures: [Figure] }
-    try encoder.encode(Report(date: ISO8601DateFormatter().string(from: Date()), host: ProcessInfo.processInfo.hostName, figures: figures))
-        .write(to: url)
-    print("figures written to \(output)")
+    return figures
 }

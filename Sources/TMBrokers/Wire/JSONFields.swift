@@ -104,7 +104,7 @@ extension JSONValue {
     /// The response body as JSON, or `invalidResponse` saying what it was meant to be.
     static func body(of response: HTTPResponse, context: String) throws(BrokerError) -> JSONValue {
         do {
-            return try JSONValue.parse([UInt8](response.body))
+            return try response.body.withUnsafeBytes { try JSONValue.parse(utf8: $0) }
         } catch {
             let detail = (error as? JSONValue.ParseError).map { " (\($0.reason) at byte \($0.offset))" } ?? ""
             throw .invalidResponse(reason: "\(context): HTTP \(response.status) body is not JSON\(detail)")
