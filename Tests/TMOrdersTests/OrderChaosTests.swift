@@ -124,11 +124,16 @@ import TMQueue
         }
         let deadWhy = whys.sorted { $0.value > $1.value }.prefix(4).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
         let deadReasons = reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        // Messages the workers deferred (refused unsent: the circuit open), from every worker's log.
+        let deferrals = ((try? FileManager.default.contentsOfDirectory(atPath: h.logDirectory.path)) ?? []).filter { $0.hasPrefix("worker-") }
+            .map { (try? String(contentsOfFile: h.logDirectory.appendingPathComponent($0).path, encoding: .utf8)) ?? "" }
+            .reduce(0) { $0 + $1.components(separatedBy: "the attempt is not counted").count - 1 }
         let drops = ((try? String(contentsOfFile: h.simulatorLog, encoding: .utf8)) ?? "").components(separatedBy: "dropAfterExecute").count - 1
         print("""
             order-path chaos: \(orderCount) orders across \(accountCount) accounts (kite), \(workerCount) order-workers, \
             \(kills) SIGKILLs, \(drops) responses dropped after executing (10%); \
             states: \(states.joined(separator: ", ")); refusals: \(refusals.isEmpty ? "none" : refusals.joined(separator: ", ")); resent after a look-up found nothing: \(resent); \
+            deferred while the circuit was open (not counted): \(deferrals); \
             dead-lettered keys: \(dead.count), by reason: \(deadReasons.isEmpty ? "none" : deadReasons), by an open circuit: \(byOpenCircuit)\(deadWhy.isEmpty ? "" : " (\(deadWhy))"); duplicates: \(duplicates); missing at the broker: \(missing.count); \
             chaos phase \(DurationText.format(chaosPhase)), elapsed \(DurationText.format(elapsed))
             """)
