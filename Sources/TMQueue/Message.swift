@@ -4,9 +4,11 @@ import TMRedis
 /// One failed attempt at a message, kept with it through retries and into the dead-letter queue.
 public struct AttemptRecord: Codable, Sendable, Hashable {
     /// Why the attempt ended: the handler threw (`error`), refused the message for good
-    /// (`non_retryable`), the payload was unusable (`malformed`), or the consumer vanished
-    /// mid-handler and the message was reclaimed too often (`crash`).
-    public enum Kind: String, Codable, Sendable { case error, nonRetryable = "non_retryable", malformed, crash }
+    /// (`non_retryable`), the payload was unusable (`malformed`), the consumer vanished
+    /// mid-handler and the message was reclaimed too often (`crash`), or the handler did nothing
+    /// and asked to run again later (`deferred`, `RetryDeferring`: not a failed attempt, so
+    /// `attempt` does not move; consecutive deferrals of one attempt share one record).
+    public enum Kind: String, Codable, Sendable { case error, nonRetryable = "non_retryable", malformed, crash, deferred }
 
     /// Milliseconds since 1970 (UTC).
     public var at: Int64
@@ -14,12 +16,18 @@ public struct AttemptRecord: Codable, Sendable, Hashable {
     public var attempt: Int
     public var kind: Kind
     public var error: String
+    /// A `deferred` record: how many deferrals it stands for, and when the first of them was (ms
+    /// since 1970). The message's deferral budget (`max_deferral`) runs from its first deferral.
+    public var deferrals: Int?
+    public var deferredSince: Int64?
 
-    public init(at: Int64, consumer: String, attempt: Int, kind: Kind, error: String) {
+    public init(at: Int64, consumer: String, attempt: Int, kind: Kind, error: String, deferrals: Int? = nil, deferredSince: Int64? = nil) {
         self.at = at
         self.consumer = consumer
         self.attempt = attempt
         self.kind = kind
+        self.deferrals = deferrals
+        self.deferredSince = deferredSince
         // Keep dead letters readable and bounded: a stack trace is not an error message.
         self.error = error.count > 1000 ? String(error.prefix(1000)) + "…" : error
     }

@@ -64,7 +64,7 @@ import Testing
     @Test func classifiesErrors() {
         #expect(MeasuredBrokerAdapter.failed(BrokerError.unknownOutcome(reason: "timeout")) == true)
         #expect(MeasuredBrokerAdapter.failed(BrokerError.invalidResponse(reason: "{{")) == true)
-        #expect(MeasuredBrokerAdapter.failed(BrokerError.unauthorized(reason: "expired token")) == false)
+        #expect(MeasuredBrokerAdapter.failed(BrokerError.unauthorized(reason: "expired token")) == nil, "the account's credentials: no sample of the broker")
         #expect(MeasuredBrokerAdapter.failed(CancellationError()) == nil, "a cancelled call says nothing about the broker")
     }
 

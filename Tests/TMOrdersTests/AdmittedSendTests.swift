@@ -37,13 +37,13 @@ import TMRedis
         try await openKiteCircuit(h.redis)
         let key = "admitted-circuit-open"
         let grantsBefore = try await kiteGrants(h.redis)
-        await #expect(throws: PlacementPending.self) { try await placer.handle(h.place(.kite, key: key), fences: PlacementHarness.delivery()) }
+        // Refused before sending: the message is deferred (not a counted attempt), the row left SUBMITTING.
+        await #expect(throws: PlacementDeferred.self) { try await placer.handle(h.place(.kite, key: key), fences: PlacementHarness.delivery()) }
         // Closed again at once: the circuit is every Kite call's, and nothing below needs it open.
         try await h.redis.send("DEL", Self.kiteBreaker)
         let row = try h.row(key: key)
         #expect(try h.brokerOrders(.kite, clientOrderID: try row.decode("client_order_id")) == 0, "refused by its circuit: nothing reached the broker")
-        #expect(try h.state(key: key) == "UNKNOWN")
-        #expect(try row.decode("unknown_reason", as: String?.self)?.contains("circuit open") == true)
+        #expect(try h.state(key: key) == "SUBMITTING")
         #expect(try await kiteGrants(h.redis) == grantsBefore, "an open circuit takes nothing from the budget")
         #expect(reports.withLock { $0 }.isEmpty, "a call the circuit refused is not a broker failure for the router")
     }

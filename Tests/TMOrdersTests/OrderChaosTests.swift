@@ -18,9 +18,12 @@ import TMQueue
 /// machine) and `TM_CHAOS_ACCOUNTS` (200).
 ///
 /// What bounds it: Kite's circuit breaker is one for every account and process, and counts each
-/// dropped response (an unknown outcome) as a failure; at 10% drops it is open most of the time, so
-/// orders wait out its cooldowns (15 s), their messages run out of deliveries (5, within ~7.5 s of
-/// backoff) and are dead-lettered, and the workers' UNKNOWN sweep (backoff to 60 s) finishes them.
+/// dropped response (an unknown outcome) as a failure, so now and then it opens for its cooldown
+/// (15 s). An order refused by the open circuit — by the router or at admission, before anything
+/// was sent — is deferred to when the circuit lets calls through again, without using up one of its
+/// message's deliveries (`max_deferral` bounds that), so no order is dead-lettered because of the
+/// open circuit; messages that run out of deliveries on unknown outcomes are dead-lettered, and the
+/// workers' UNKNOWN sweep (backoff to 60 s) finishes their orders.
 @Suite(.serialized) struct OrderChaosTests {
     @Test func chaosRunPlacesEveryOrderExactlyOnce() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -111,24 +114,34 @@ import TMQueue
         let unsettled = try h.count("SELECT count(*) FROM orders WHERE state NOT IN ('ACCEPTED', 'PARTIALLY_FILLED', 'FILLED', 'CANCELLED', 'REJECTED', 'RISK_REJECTED', 'EXPIRED', 'UNKNOWN')")
         let resent = try h.count("SELECT count(*) FROM orders WHERE submit_attempts > 1")
         // Why orders were dead-lettered, by reason and the start of the last error (no ids: they vary).
-        var whys: [String: Int] = [:]
+        var whys: [String: Int] = [:], reasons: [String: Int] = [:]
+        var byOpenCircuit = 0
         for letter in try await dlq.list() {
             let error = letter.error.replacingOccurrences(of: "[0-9a-f]{8}-[0-9a-f-]{27}", with: "<id>", options: .regularExpression)
             whys["\(letter.reason): \(error.prefix(70))", default: 0] += 1
+            reasons[letter.reason, default: 0] += 1
+            if letter.error.contains("circuit open") || letter.error.contains("circuit is open") { byOpenCircuit += 1 }
         }
         let deadWhy = whys.sorted { $0.value > $1.value }.prefix(4).map { "\($0.value)× \($0.key)" }.joined(separator: "; ")
+        let deadReasons = reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        // Messages the workers deferred (refused unsent: the circuit open), from every worker's log.
+        let deferrals = ((try? FileManager.default.contentsOfDirectory(atPath: h.logDirectory.path)) ?? []).filter { $0.hasPrefix("worker-") }
+            .map { (try? String(contentsOfFile: h.logDirectory.appendingPathComponent($0).path, encoding: .utf8)) ?? "" }
+            .reduce(0) { $0 + $1.components(separatedBy: "the attempt is not counted").count - 1 }
         let drops = ((try? String(contentsOfFile: h.simulatorLog, encoding: .utf8)) ?? "").components(separatedBy: "dropAfterExecute").count - 1
         print("""
             order-path chaos: \(orderCount) orders across \(accountCount) accounts (kite), \(workerCount) order-workers, \
             \(kills) SIGKILLs, \(drops) responses dropped after executing (10%); \
             states: \(states.joined(separator: ", ")); refusals: \(refusals.isEmpty ? "none" : refusals.joined(separator: ", ")); resent after a look-up found nothing: \(resent); \
-            dead-lettered keys: \(dead.count)\(deadWhy.isEmpty ? "" : " (\(deadWhy))"); duplicates: \(duplicates); missing at the broker: \(missing.count); \
+            deferred while the circuit was open (not counted): \(deferrals); \
+            dead-lettered keys: \(dead.count), by reason: \(deadReasons.isEmpty ? "none" : deadReasons), by an open circuit: \(byOpenCircuit)\(deadWhy.isEmpty ? "" : " (\(deadWhy))"); duplicates: \(duplicates); missing at the broker: \(missing.count); \
             chaos phase \(DurationText.format(chaosPhase)), elapsed \(DurationText.format(elapsed))
             """)
         #expect(duplicates == 0, "keys with more than one broker order")
         #expect(strangers == 0, "broker orders of no key")
         #expect(missing.isEmpty, "placed locally but not at the broker: \(missing.prefix(5))")
         #expect(unknownWithoutReason == 0)
+        #expect(byOpenCircuit == 0, "an order refused by an open circuit (nothing sent) waits for the broker; it is never dead-lettered for it")
         #expect(unsettled == 0)
         #expect(try h.count("SELECT count(*) FROM orders WHERE state = 'RISK_REJECTED'") == 0, "the risk book refused orders: the run would prove nothing")
         #expect(kills > 0)

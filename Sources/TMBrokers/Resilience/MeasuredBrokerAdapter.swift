@@ -11,14 +11,24 @@ import Foundation
 /// unknown outcome (timeout or 5xx after sending), an unreadable answer, and a broker's own 429
 /// (it would not take the order now, which is what routing cares about; the circuit breaker, by
 /// contrast, ignores rate limits because a throttled broker is not down). Not failures: a definite
-/// refusal (`rejected`: bad input, no funds — the broker did its job), `notFound` (an answer to a
-/// look-up), and `unauthorized` (the account's credentials, not the broker's health). A cancelled
-/// call is not reported at all: it says nothing about the broker.
+/// refusal (`rejected`: bad input, no funds — the broker did its job) and `notFound` (an answer to
+/// a look-up).
 ///
-/// Guarantees: every call that reaches the wrapped adapter is reported exactly once, after it
-/// ends, with its outcome — except one its admission stopped before anything was sent (the
-/// admission then runs inside the wrapped call, with the request: its time is not counted); the
-/// wrapped adapter's value or error passes through unchanged.
+/// Not reported at all — neither as a latency nor for or against reliability — are the calls that
+/// say nothing about the broker: a cancelled call; a call that failed before anything was sent
+/// (its admission refused or could not run, or it failed before its first request claimed the
+/// admission: credentials that cannot be opened, a request that cannot be built); and an
+/// `unauthorized` call, which is the account's credentials, not the broker's health, and is most
+/// often decided here before sending (credentials that cannot be opened, a missing token) in
+/// near-zero time. Reported as a success, any of those would pass for the broker's fastest calls
+/// and flatter its speed score; reported as a failure, the broker would pay for our Redis, our
+/// keyring or a user's expired token. (A call the circuit refused fast is the breaker's verdict on
+/// failures already reported, not a new one.)
+///
+/// Guarantees: every call that reaches the wrapped adapter is reported at most once, after it
+/// ends, with its outcome; every call that may have been sent, with an outcome that speaks for
+/// the broker, is reported (the admission's own time, when it runs with the request, is not
+/// counted); the wrapped adapter's value or error passes through unchanged.
 public struct MeasuredBrokerAdapter: BrokerAdapter {
     public typealias Report = @Sendable (_ broker: BrokerKind, _ latency: Duration, _ failed: Bool) -> Void
 
@@ -40,8 +50,17 @@ public struct MeasuredBrokerAdapter: BrokerAdapter {
         guard let error = error as? BrokerError else { return error is CancellationError ? nil : true }
         switch error {
         case .unavailable, .unknownOutcome, .invalidResponse, .rateLimited: return true
-        case .rejected, .notFound, .unauthorized: return false
+        case .rejected, .notFound: return false
+        case .unauthorized: return nil
         }
+    }
+
+    /// Whether the call's admission ticket says nothing was sent: refused, failed, or never claimed
+    /// by a request (the call failed before its first request).
+    static func notSent(_ ticket: AdmissionTicket?) -> Bool {
+        guard let ticket else { return false }
+        if case .unclaimed = ticket.state { return true }
+        return ticket.stoppedBeforeSending
     }
 
     func measured<T: Sendable>(_ call: () async throws -> T) async throws -> T {
@@ -54,7 +73,7 @@ public struct MeasuredBrokerAdapter: BrokerAdapter {
             report(broker, now() - start - (ticket?.admissionTime ?? .zero), false)
             return value
         } catch {
-            if ticket?.stoppedBeforeSending != true, let failed = Self.failed(error) {
+            if !Self.notSent(ticket), let failed = Self.failed(error) {
                 report(broker, now() - start - (ticket?.admissionTime ?? .zero), failed)
             }
             throw error

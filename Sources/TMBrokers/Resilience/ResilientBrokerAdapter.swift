@@ -8,7 +8,9 @@ import TMRedis
 /// Guarantees: the wrapped adapter is never called while the circuit is open or the budget is
 /// spent; an open circuit takes nothing from the budget, and a spent budget does not take the
 /// half-open probe's turn; a refusal is a `BrokerError` (`.unavailable` for an open circuit,
-/// `.rateLimited` with the wait for a spent budget), so callers handle one error model.
+/// `.rateLimited` with the wait for a spent budget), so callers handle one error model — or, for a
+/// caller that asks (`BrokerCallRefused.distinguishing`), a `BrokerCallRefused` saying that nothing
+/// was sent and when to try again.
 public struct ResilientBrokerAdapter: BrokerAdapter {
     public let base: any BrokerAdapter
     /// Whose budget the calls spend (an account or API-key identity; never the key itself).
@@ -45,7 +47,7 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
             } catch {
                 switch ticket.state {
                 case .refused(.circuitOpen(let wait)):
-                    throw BrokerError.unavailable(reason: CircuitBreaker.Open(name: breaker.name, retryAfter: wait).description)
+                    throw refusedOpen(CircuitBreaker.Open(name: breaker.name, retryAfter: wait))
                 case .refused:
                     break  // the budget is spent: wait for it below, as a call without lanes does
                 case .failed(let reason):
@@ -62,11 +64,14 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
             // The circuit and the first request's budget in one round trip; the rest of the
             // requests' budget after it (as many units as requests, one at a time).
             successCounts = requests > 0 ? try await limiter.admit(budget, limits: limits, maxWait: maxRateWait) : try await breaker.allow()
+            for _ in 1..<max(1, requests) {
+                try await limiter.acquire(budget, limits: limits, maxWait: maxRateWait)
+            }
         } catch let open as CircuitBreaker.Open {
-            throw BrokerError.unavailable(reason: open.description)
-        }
-        for _ in 1..<max(1, requests) {
-            try await limiter.acquire(budget, limits: limits, maxWait: maxRateWait)
+            throw refusedOpen(open)
+        } catch BrokerError.rateLimited(let wait) {
+            // The budget's own refusal (nothing of the call was sent yet).
+            throw BrokerCallRefused.thrown(broker: broker, .budgetSpent, retryAfter: wait ?? maxRateWait, brokerError: .rateLimited(retryAfter: wait))
         }
         do {
             let value = try await call()
@@ -75,6 +80,10 @@ public struct ResilientBrokerAdapter: BrokerAdapter {
         } catch {
             throw await outcome(error, successCounts: successCounts)
         }
+    }
+
+    private func refusedOpen(_ open: CircuitBreaker.Open) -> any Error {
+        BrokerCallRefused.thrown(broker: broker, .circuitOpen, retryAfter: open.retryAfter, brokerError: .unavailable(reason: open.description))
     }
 
     /// Reports a sent call's failure to the breaker (the broker down or unreachable counts; a

@@ -70,12 +70,29 @@ public final class BrokerGateway: Sendable {
         return line
     }
 
+    /// How long until the first of `brokers` lets a call through, as their breakers say now (the
+    /// same breakers, with the same settings, as the lines' adapters); zero when one would already;
+    /// nil when a breaker cannot be read.
+    func circuitRefusal(_ brokers: Set<BrokerKind>) async -> Duration? {
+        var soonest: Duration?
+        for broker in brokers {
+            let refusal: Duration?
+            do { refusal = try await CircuitBreaker(name: broker.rawValue, redis: redis).refusal() } catch { return nil }
+            guard let left = refusal else { return .zero }
+            soonest = min(soonest ?? left, left)
+        }
+        return soonest
+    }
+
     public func forget(_ accountID: UUID) { _ = lines.withLock { $0.removeValue(forKey: accountID) } }
 
     /// Runs one broker call; credentials the broker refused are forgotten, so the next order re-reads them.
-    func call<T: Sendable>(_ line: BrokerLine, _ body: (BrokerLine) async throws -> T) async throws -> T {
+    /// `distinguishingRefusals`: a call refused at admission (open circuit, spent budget: nothing
+    /// sent) throws `BrokerCallRefused` rather than the `BrokerError` other callers see.
+    func call<T: Sendable>(_ line: BrokerLine, distinguishingRefusals: Bool = false, _ body: (BrokerLine) async throws -> T) async throws -> T {
         do {
-            return try await body(line)
+            guard distinguishingRefusals else { return try await body(line) }
+            return try await BrokerCallRefused.distinguishing { try await body(line) }
         } catch BrokerError.unauthorized(let reason) {
             forget(line.account.id)
             throw BrokerError.unauthorized(reason: reason)

@@ -67,6 +67,21 @@ public struct PlacementPending: Error, RetryClassifying, CustomStringConvertible
     public var description: String { "order \(orderID.uuidString.lowercased()) is pending: \(reason)" }
 }
 
+/// Nothing reached the broker: the call was refused at admission (`BrokerCallRefused`: its circuit
+/// open, or the account's budget spent), or the router found every broker's circuit open. The
+/// message is deferred to `retryNotBefore` rather than retried as a failed attempt
+/// (`RetryDeferring`); the order row is left as the refusal found it (none, for the router's), so
+/// the redelivery takes it from there as any redelivery does — a SUBMITTING or UNKNOWN row is
+/// looked up at the broker first, never sent blind.
+public struct PlacementDeferred: Error, RetryDeferring, CustomStringConvertible, Sendable {
+    public let orderID: UUID
+    public let reason: String
+    public let retryNotBefore: Date
+    public var description: String {
+        "order \(orderID.uuidString.lowercased()) deferred until \(retryNotBefore.ISO8601Format()): \(reason)"
+    }
+}
+
 /// What handling one command did, for the message's result and the logs.
 public struct PlacementResult: Sendable, Equatable {
     public var orderID: UUID?
@@ -189,13 +204,19 @@ public final class OrderPlacer: Sendable {
         case .passed(let assessment):
             decision = [("passed", true), ("notional", .string(assessment.notional.description)),
                         ("reduces_exposure", .bool(assessment.reducesExposure))] + decision
+            let candidates = routes.candidates(for: order, value: assessment.notional)
             let routed = router.route(quantity: order.exact?.quantity ?? 0, lotSize: check.lotSize, value: assessment.notional,
                                       idempotencyKey: order.idempotencyKey, averageTradeValue: check.averageTradeValue,
-                                      candidates: routes.candidates(for: order, value: assessment.notional))
+                                      candidates: candidates)
             let requestedPrice = order.limitPrice ?? order.triggerPrice ?? assessment.price.decimal
             switch routed {
             case .failure(let error):
                 risk.release(orderID: orderID, account: order.accountID)
+                // Every broker's circuit open: nothing written, nothing sent — wait for the first to reopen.
+                if !candidates.isEmpty, candidates.allSatisfy(\.circuitOpen),
+                   let wait = await gateway.circuitRefusal(Set(candidates.map(\.broker))) {
+                    throw PlacementDeferred(orderID: orderID, reason: "\(error) (nothing written)", retryNotBefore: Date().addingTimeInterval(wait.seconds))
+                }
                 throw PlacementPending(orderID: orderID, reason: "\(error) (nothing written; retried)")
             case .success(let route):
                 let routeJSON = Self.json(route, requested: order.accountID)
@@ -282,6 +303,7 @@ public final class OrderPlacer: Sendable {
     /// resolved; the parent then reports their sum.
     private func advanceParent(_ parent: OrderRecord, fresh: Bool, fences: PlacementFences) async throws -> PlacementResult {
         var pending: [String] = []
+        var deferred: [PlacementDeferred] = []
         for child in try await read({ try OrderStore.children($0, of: parent.id) }) {
             do {
                 switch child.state {
@@ -292,6 +314,9 @@ public final class OrderPlacer: Sendable {
                 }
             } catch let error as PlacementPending {
                 pending.append(error.reason)
+            } catch let error as PlacementDeferred {
+                pending.append(error.description)
+                deferred.append(error)
             }
         }
         let children = try await read { try OrderStore.children($0, of: parent.id) }
@@ -300,6 +325,10 @@ public final class OrderPlacer: Sendable {
             _ = try await move(parent, to: target, OrderChanges(filledQuantity: summary.filled, averagePrice: summary.average,
                                                                unknownReason: pending.first, nextLookupAt: target == .unknown ? lookupTime(parent) : nil),
                                detail: ["children": .string(summary.text)], fences: fences)
+        }
+        // Only children refused unsent: the parent waits as they do (for the latest of them).
+        if !deferred.isEmpty, deferred.count == pending.count, let last = deferred.max(by: { $0.retryNotBefore < $1.retryNotBefore }) {
+            throw PlacementDeferred(orderID: parent.id, reason: "children deferred: \(last.reason)", retryNotBefore: last.retryNotBefore)
         }
         if !pending.isEmpty { throw PlacementPending(orderID: parent.id, reason: "children pending: \(pending.joined(separator: "; "))") }
         return PlacementResult(orderID: parent.id, state: summary.state ?? parent.state, note: summary.text)
@@ -316,8 +345,12 @@ public final class OrderPlacer: Sendable {
         var request = record.request(brokerToken: token)
         request.product = BrokerGateway.productWord(record.product, for: line.broker)
         do {
-            let ack = try await gateway.call(line) { try await $0.adapter.placeOrder(request, credentials: $0.credentials) }
+            let ack = try await gateway.call(line, distinguishingRefusals: true) { try await $0.adapter.placeOrder(request, credentials: $0.credentials) }
             return try await adopt(record, ack, detail: ["via": "placement"], fences: fences)
+        } catch let refused as BrokerCallRefused {
+            // Refused at admission: the request never left. The row stays SUBMITTING (committed
+            // before the admission) and nothing is written; the message waits for the broker.
+            throw deferral(record, refused, broker: line.broker)
         } catch let error as BrokerError {
             switch error {
             case .rejected(let reason, let code):
@@ -331,6 +364,8 @@ public final class OrderPlacer: Sendable {
                 throw PlacementPending(orderID: record.id, reason: error.description)
             }
         } catch let error as PlacementPending {
+            throw error
+        } catch let error as PlacementDeferred {
             throw error
         } catch {
             // Not a broker answer (credentials could not be opened, the process is stopping...): the
@@ -348,7 +383,14 @@ public final class OrderPlacer: Sendable {
         let line = try await line(record.accountID)
         let found: BrokerOrder?
         do {
-            found = try await gateway.call(line) { try await $0.adapter.order(clientOrderID: record.clientOrderID, symbol: record.symbol, credentials: $0.credentials) }
+            found = try await gateway.call(line, distinguishingRefusals: true) {
+                try await $0.adapter.order(clientOrderID: record.clientOrderID, symbol: record.symbol, credentials: $0.credentials)
+            }
+        } catch let refused as BrokerCallRefused {
+            // The look-up was refused at admission: nothing asked, nothing learnt (not counted as a
+            // look-up). The row says why it waits; the message waits for the broker.
+            try await markUnknown(record, reason: "look-up not sent: \(refused.brokerError)", fences: fences)
+            throw deferral(record, refused, broker: line.broker)
         } catch {
             try await markUnknown(record, reason: "look-up failed: \(error)", lookedUp: true, fences: fences)
             throw PlacementPending(orderID: record.id, reason: "look-up failed: \(error)")
@@ -374,6 +416,14 @@ public final class OrderPlacer: Sendable {
             return try await resolveAgain(record)
         }
         return try await send(again, fences: fences)
+    }
+
+    /// A deferral to when the refusal lifts — and not before the order may be resent: the
+    /// redelivery looks it up first, and a look-up that finds nothing may resend only `resendAfter`
+    /// after the send began (`submitted_at`), so an earlier redelivery could only spend an attempt.
+    func deferral(_ record: OrderRecord, _ refused: BrokerCallRefused, broker: BrokerKind) -> PlacementDeferred {
+        let resendable = (record.submittedAt ?? record.createdAt).addingTimeInterval(settings.resendAfter(broker).seconds)
+        return PlacementDeferred(orderID: record.id, reason: refused.description, retryNotBefore: max(refused.retryNotBefore, resendable))
     }
 
     private func resolveAgain(_ record: OrderRecord) async throws -> OrderRecord {

@@ -209,7 +209,7 @@ public final class OrderWorker: Sendable {
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
-                firstDelivery: delivery.attempt == 1 && delivery.deliveries == 1)
+                firstDelivery: delivery.isFirstDelivery)
             return try await placer.handle(parsed.take(delivery), fences: fences).text
         }
     }

@@ -25,7 +25,7 @@ public final class Delivery: Sendable {
     /// Times this stream entry was handed out (1, or more after reclaims).
     public let deliveries: Int
     public let enqueuedAt: Date
-    /// The failed attempts before this one.
+    /// The failed (and deferred) attempts before this one.
     public let history: [AttemptRecord]
 
     public init(queue: String, shard: Int, streamID: String, id: String, key: String?, payload: [UInt8], attempt: Int, epoch: Int64,
@@ -46,7 +46,11 @@ public final class Delivery: Sendable {
     /// Handed out before: a retry after a failed attempt (a crash of a function process fails its
     /// whole batch) or a reclaim after its consumer died. Such a message runs in a batch of its
     /// own, so a poison message cannot take its batch-mates down with it a second time.
-    public var isRedelivery: Bool { attempt > 1 || deliveries > 1 }
+    public var isRedelivery: Bool { attempt > 1 || deliveries > 1 || !history.isEmpty }
+
+    /// The message's first run: no attempt failed or was deferred, and no consumer held it before
+    /// (a deferral leaves the attempt number as it was, but the message has run before).
+    public var isFirstDelivery: Bool { attempt == 1 && deliveries == 1 && history.isEmpty }
 
     /// Decodes the payload; a payload that does not fit `T` is rejected for good (no retry can fix
     /// it), with the decoder's reason naming the field.

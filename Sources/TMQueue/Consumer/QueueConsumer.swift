@@ -63,6 +63,8 @@ public final class QueueConsumer: Sendable {
     public struct Counters: Sendable, Equatable {
         public var handled = 0
         public var retried = 0
+        /// Rescheduled without using up an attempt (`RetryDeferring`).
+        public var deferred = 0
         public var deadLettered = 0
         public var reclaimed = 0
         /// Outcomes refused because another consumer had taken the message over.
@@ -540,6 +542,7 @@ public final class QueueConsumer: Sendable {
         case .failure(let error):
             if Task.isCancelled && isStopping { return nil }
             let message = "\(error)"
+            if let deferring = error as? RetryDeferring { return deferral(of: delivery, until: deferring.retryNotBefore, error: message) }
             let retryable = (error as? RetryClassifying)?.isRetryable ?? true
             if !retryable {
                 let kind: AttemptRecord.Kind = error is MessageRejected ? .malformed : .nonRetryable
@@ -552,9 +555,27 @@ public final class QueueConsumer: Sendable {
         }
     }
 
+    /// A handler that did nothing and asked to run again not before `notBefore`: rescheduled at
+    /// that time (at least the normal backoff, so a handler cannot spin) WITHOUT using up an
+    /// attempt, while the message's deferrals, counted from its first, stay within `max_deferral`;
+    /// past it a deferral is an ordinary failed attempt, and the last attempt dead-letters the
+    /// message as `deferral_exhausted`.
+    private func deferral(of delivery: Delivery, until notBefore: Date, error: String) -> Settlement {
+        let now = nowMillis()
+        let wait = Duration.milliseconds(max(Int64((notBefore.timeIntervalSince1970 * 1000).rounded()) - now, 0))
+        let delay = max(wait, manifest.backoff.delay(forRetry: delivery.attempt))
+        let since = delivery.history.first { $0.kind == .deferred }?.deferredSince ?? now
+        if now - since < manifest.maxDeferral.milliseconds { return .deferral(error: error, delay: delay) }
+        let spent = "deferred for \(DurationText.format(.milliseconds(now - since))), past max_deferral \(DurationText.format(manifest.maxDeferral)): \(error)"
+        if delivery.attempt >= manifest.maxDeliveries { return .deadLetter(reason: "deferral_exhausted", kind: .error, error: spent) }
+        return .retry(error: spent, delay: delay)
+    }
+
     enum Settlement {
         case complete(result: String?)
         case retry(error: String, delay: Duration)
+        /// Run again after `delay`, the attempt not counted.
+        case deferral(error: String, delay: Duration)
         case deadLetter(reason: String, kind: AttemptRecord.Kind, error: String)
 
         var isComplete: Bool {
@@ -610,6 +631,15 @@ public final class QueueConsumer: Sendable {
                     enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
                 envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
                 arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+            case .deferral(let error, let delay):
+                // The retry's script, with the attempt count as it was: this attempt did not happen.
+                script = QueueScripts.retry
+                redisKeys = [keys.stream, keys.delayed, keys.epochs]
+                let envelope = MessageEnvelope(
+                    id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt - 1,
+                    enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000),
+                    history: Self.deferred(delivery, at: now, until: now + delay.milliseconds, consumer: options.consumerName, error: error))
+                arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
             case .deadLetter(let reason, let kind, let error):
                 script = QueueScripts.deadLetter
                 var declared: [any RedisArgumentConvertible] = [keys.stream, keys.deadLetters, keys.epochs]
@@ -636,11 +666,31 @@ public final class QueueConsumer: Sendable {
             case .retry(let error, let delay):
                 state.withLock { $0.counters.retried += 1 }
                 logger.info("attempt failed; retry scheduled", metadata: ["attempt": "\(delivery.attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(error)"])
+            case .deferral(let error, let delay):
+                state.withLock { $0.counters.deferred += 1 }
+                logger.info("deferred; the attempt is not counted", metadata: ["attempt": "\(delivery.attempt)", "delay_ms": "\(delay.milliseconds)", "error": "\(error)"])
             case .deadLetter(let reason, _, let error):
                 state.withLock { $0.counters.deadLettered += 1 }
                 logger.error("dead-lettered", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)", "error": "\(error)"])
             }
         }
+    }
+
+    /// The history with this deferral: folded into the record of the attempt's previous deferrals
+    /// (a message deferred many times keeps a bounded history), else a new record.
+    static func deferred(_ delivery: Delivery, at now: Int64, until due: Int64, consumer: String, error: String) -> [AttemptRecord] {
+        var history = delivery.history
+        var (deferrals, since) = (1, now)
+        if let last = history.last, last.kind == .deferred, last.attempt == delivery.attempt {
+            (deferrals, since) = ((last.deferrals ?? 1) + 1, last.deferredSince ?? last.at)
+            history.removeLast()
+        }
+        func iso(_ millis: Int64) -> String { Date(timeIntervalSince1970: Double(millis) / 1000).ISO8601Format() }
+        history.append(AttemptRecord(
+            at: now, consumer: consumer, attempt: delivery.attempt, kind: .deferred,
+            error: "deferred \(deferrals)× since \(iso(since)), not before \(iso(due)) (attempt not counted): \(error)",
+            deferrals: deferrals, deferredSince: since))
+        return history
     }
 
     /// Runs one settle call, again after connection errors with backoff, for up to a visibility

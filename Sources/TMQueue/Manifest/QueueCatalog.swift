@@ -77,6 +77,7 @@ public struct QueueCatalog: Sendable {
         if let visibility = try fields.duration("visibility_timeout", atLeast: .seconds(1)) { manifest.visibilityTimeout = visibility }
         if let max = try fields.int("max_deliveries", in: 1...100) { manifest.maxDeliveries = max }
         if let reclaims = try fields.int("max_reclaims", in: 0...100) { manifest.maxReclaims = reclaims }
+        let maxDeferral = try fields.duration("max_deferral", atLeast: .zero, atMost: .seconds(86_400))
         if let length = try fields.int("max_length", in: 1...100_000_000) { manifest.maxLength = length }
         if let payload = try fields.int("max_payload_bytes", in: 64...(16 * 1024 * 1024)) { manifest.maxPayloadBytes = payload }
         if let concurrency = try fields.int("concurrency", in: 1...1024) { manifest.concurrency = concurrency }
@@ -100,8 +101,19 @@ public struct QueueCatalog: Sendable {
             if let dead = try retention.duration("dead_letters", atLeast: .seconds(60)) { manifest.retention.deadLetters = dead }
             try retention.rejectUnknown(["completed", "dead_letters"])
         }
+        // A deferred message's idempotency record (kept `retention.completed` from its enqueue)
+        // must outlive its deferrals, or a duplicate enqueue would slip in while it waits: the
+        // default stays below it, a declared value must.
+        if let maxDeferral {
+            guard maxDeferral < manifest.retention.completed else {
+                throw fail("max_deferral", "\(DurationText.format(maxDeferral)) is not below retention.completed \(DurationText.format(manifest.retention.completed))")
+            }
+            manifest.maxDeferral = maxDeferral
+        } else {
+            manifest.maxDeferral = min(manifest.maxDeferral, manifest.retention.completed / 2)
+        }
         try fields.rejectUnknown([
-            "name", "description", "shards", "shard_by", "visibility_timeout", "max_deliveries", "max_reclaims",
+            "name", "description", "shards", "shard_by", "visibility_timeout", "max_deliveries", "max_reclaims", "max_deferral",
             "max_length", "max_payload_bytes", "concurrency", "batch_size", "backoff", "retention",
         ])
         return manifest

@@ -67,6 +67,11 @@ public struct QueueManifest: Sendable, Hashable {
     /// Crashes do not use up `maxDeliveries`: only a handler's own failure does.
     public var maxReclaims: Int = 5
     public var backoff = Backoff()
+    /// How long a message may keep being deferred (`RetryDeferring`: nothing was done, run again
+    /// not before a time) without its deferrals counting against `maxDeliveries`, from its first
+    /// deferral. Past it, a deferral counts as a failed attempt, and the last one dead-letters the
+    /// message as `deferral_exhausted`: a dependency that never recovers still ends the message.
+    public var maxDeferral: Duration = .seconds(600)
     /// Backlog (ready + delayed) above which enqueue is refused: backpressure, never a silent trim.
     public var maxLength: Int = 100_000
     public var maxPayloadBytes: Int = 256 * 1024
