@@ -40,6 +40,9 @@ enum QueueScripts {
           redis.call('ZADD', KEYS[2], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
             attempt = ARGV[8], history = ARGV[9], enqueued_at = ARGV[10]}))
           where = 'delayed'
+        elseif ARGV[8] == '0' and ARGV[9] == '[]' then
+          -- A fresh message: no 'attempt' or 'history' field (their absence reads as 0 and []).
+          where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3], 'enqueued_at', ARGV[10])
         else
           where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3],
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
