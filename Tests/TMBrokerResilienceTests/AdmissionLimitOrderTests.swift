@@ -8,12 +8,15 @@ import TMRedis
 /// too few grants for (`BrokerAdmission`): whatever order the caller lists the limits in, every
 /// limit that could be spent is still checked.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct AdmissionLimitOrderTests {
-    @Test func aLargerLimitListedFirstDoesNotHideASmallerSpentOne() async throws {
+    /// A client, a limiter without a breaker, and a budget name of this test's own.
+    static func budget(_ label: String) async throws -> (RedisClient, RateLimiter, String) {
         let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let limiter = RateLimiter(redis: redis)
-        let name = TestServers.uniqueName("largest-first")
-        defer { Task { _ = try? await redis.send("DEL", RateLimiter.key(name)) } }
+        return (redis, RateLimiter(redis: redis), TestServers.uniqueName(label))
+    }
+
+    @Test func aLargerLimitListedFirstDoesNotHideASmallerSpentOne() async throws {
+        let (redis, limiter, name) = try await Self.budget("largest-first")
+        defer { Task { _ = try? await redis.send("DEL", RateLimiter.key(name)); redis.close() } }
         // The log never holds 5 grants here, so a check stopping at the 5-limit would never reach the 2-limit.
         let limits = [RateLimit(5, per: .seconds(60)), RateLimit(2, per: .seconds(60))]
         for call in 1...2 {
@@ -31,11 +34,8 @@ import TMRedis
     }
 
     @Test func aLimitAfterTheSmallestIsStillChecked() async throws {
-        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let limiter = RateLimiter(redis: redis)
-        let name = TestServers.uniqueName("three-limits")
-        defer { Task { _ = try? await redis.send("DEL", RateLimiter.key(name)) } }
+        let (redis, limiter, name) = try await Self.budget("three-limits")
+        defer { Task { _ = try? await redis.send("DEL", RateLimiter.key(name)); redis.close() } }
         // Kite's shape: the largest limit far from reached, the middle one spent after 3 calls, the
         // smallest (1 per 5 ms) never spent for long — it must not end the checks while its grant is on record.
         let limits = [RateLimit(1000, per: .seconds(86_400)), RateLimit(3, per: .seconds(60)), RateLimit(1, per: .milliseconds(5))]
