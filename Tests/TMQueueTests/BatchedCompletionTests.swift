@@ -74,7 +74,8 @@ import TMRedis
         var arguments: [any RedisArgumentConvertible] = [QueueConsumer.group]
         for (read, epoch, result) in listed {
             if let key = read.key { redisKeys.append(keys.idempotency(key)) }
-            arguments += [read.sid, read.id, epoch, result, 60_000, now, read.key == nil ? "0" : "1"]
+            arguments += QueueScripts.completeArguments(streamID: read.sid, id: read.id, epoch: epoch, keyed: read.key != nil,
+                                                        result: result, now: now, ttlMillis: 60_000)
         }
         let reply = try await queue.redis.run(QueueScripts.complete, keys: redisKeys, arguments: arguments)
         #expect(reply.array?.map { $0.string ?? "?" } == ["ok", "ok", "stale", "ok", "stale", "ok", "stale"])

@@ -43,7 +43,8 @@ import TMRedis
             // One message's completion: a reply of one element.
             let replies = try await queue.redis.run(
                 QueueScripts.complete, keys: [keys.stream, keys.epochs, keys.idempotency(message.key)],
-                arguments: [QueueConsumer.group, message.sid, message.id, epoch, "result", 60_000, now, "1"])
+                arguments: [QueueConsumer.group as any RedisArgumentConvertible] + QueueScripts.completeArguments(streamID: message.sid, id: message.id, epoch: epoch,
+                                                                                  keyed: true, result: "result", now: now, ttlMillis: 60_000))
             reply = try #require(replies.array?.count == 1 ? replies.array?.first : nil)
         case .retry:
             let member = #"{"id":"\#(message.id)","key":"\#(message.key)","payload":"{\"n\":1}","attempt":"1","enqueued_at":"0","history":"[]"}"#

@@ -38,7 +38,10 @@ enum BrokerAdmission {
     ///
     /// The log keeps the newest `log size` (the largest limit) grants: a limit of L per window W is
     /// spent exactly when the L-th newest grant is younger than W (then W − its age is the wait),
-    /// so one ZRANGE by rank per limit decides, and older grants are never needed.
+    /// so one ZRANGE by rank per limit decides, and older grants are never needed. The limits come
+    /// smallest first, and the first one whose L-th newest grant is missing ends the checks: a log
+    /// holding fewer than L grants holds fewer than any larger limit too, so none of them can be
+    /// spent (Kite's orders: an account with under 400 grants on record costs one ZRANGE, not three).
     static let script = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -61,11 +64,10 @@ enum BrokerAdmission {
           for i = 6, #ARGV, 2 do
             -- the limit-th newest grant, if the log holds that many
             local nth = redis.call('ZRANGE', log, ARGV[i], ARGV[i], 'WITHSCORES')
-            if nth[2] then
-              if ARGV[i] == '-' .. ARGV[5] then full = true end
-              local left = tonumber(nth[2]) + tonumber(ARGV[i + 1]) - now
-              if left > 0 then wait = math.max(wait, left + 1) end
-            end
+            if not nth[2] then break end
+            if ARGV[i] == '-' .. ARGV[5] then full = true end
+            local left = tonumber(nth[2]) + tonumber(ARGV[i + 1]) - now
+            if left > 0 then wait = math.max(wait, left + 1) end
           end
           if wait > 0 then return {0, 'budget', wait} end
         end
@@ -83,7 +85,8 @@ enum BrokerAdmission {
         return {1, state, failures, now}
         """)
 
-    /// The script's keys and arguments for one call (one fresh grant member per call).
+    /// The script's keys and arguments for one call (one fresh grant member per call; the limits
+    /// smallest first, as the script's early stop needs).
     static func call(breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) -> RedisScriptCall {
         let checks: Checks = breaker == nil ? .budget : budget == nil ? .circuit : .both
         var keys: [any RedisArgumentConvertible] = []
@@ -93,7 +96,7 @@ enum BrokerAdmission {
         if let budget {
             keys.append(budget.key)
             arguments += [(budget.limits.map(\.window.milliseconds).max() ?? 0) + 1000, budget.limits.map(\.limit).max() ?? 0]
-            for limit in budget.limits { arguments += ["-\(limit.limit)", limit.window.milliseconds] }
+            for limit in budget.limits.sorted(by: { $0.limit < $1.limit }) { arguments += ["-\(limit.limit)", limit.window.milliseconds] }
         } else {
             arguments += [0, 0]
         }

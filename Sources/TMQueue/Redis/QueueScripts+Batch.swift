@@ -10,7 +10,10 @@ extension QueueScripts {
     /// HEXISTS each (nothing else writes them while the script runs, and the batch's own adds are
     /// tracked), and the added ids' epochs are written by one HSET per 500 at the end: the script
     /// runs atomically, so the end state is the same as one HSET per message. A key is checked and
-    /// recorded by one `SET NX GET`, its record taken back if the message is then refused.
+    /// recorded by one `SET NX GET`, its record taken back if the message is then refused. A
+    /// message added to the stream carries `id`, `key`, `payload` and `enqueued_at` only: a fresh
+    /// message's `attempt` (0) and `history` ([]) are what their absence reads as (`Envelope`), so
+    /// neither is written, carried through the AOF, nor read back by every fetch.
     /// KEYS: stream, delayed, epochs, then the idempotency key of each keyed message, in message order
     /// ARGV: maxLength, idempotencyTTL, now, then per message: id, key ("" = none), payload, delay ms,
     ///       chosenID ("1" | "0", as for `enqueue`)
@@ -54,8 +57,8 @@ extension QueueScripts {
                 attempt = '0', history = '[]', enqueued_at = ARGV[3]}))
               where = 'delayed'
             else
-              where = redis.call('XADD', KEYS[1], '*', 'id', id, 'key', key, 'payload', payload,
-                'attempt', '0', 'enqueued_at', ARGV[3], 'history', '[]')
+              -- A fresh message: no 'attempt' or 'history' field (read as 0 and []).
+              where = redis.call('XADD', KEYS[1], '*', 'id', id, 'key', key, 'payload', payload, 'enqueued_at', ARGV[3])
             end
             added[id] = true
             fresh[#fresh + 1] = id

@@ -9,7 +9,8 @@ extension QueueScripts {
     /// the publish and marking its rows published) is added once, at one command per group rather
     /// than one per message. The messages keep their own keys in their entries (consumers see them)
     /// but get no record of their own here. Their ids are drawn by the producer (never live), their
-    /// epochs written 0 by one HSET per 500 at the end, as `enqueueBatch` does. Every key touched is
+    /// epochs written 0 by one HSET per 500 at the end, as `enqueueBatch` does, and their entries
+    /// carry no `attempt` or `history` field (a fresh message's defaults, as `enqueueBatch` writes them). Every key touched is
     /// declared and shares the shard's hash tag.
     /// KEYS: stream, delayed, epochs, then the record key of each group, in group order
     /// ARGV: maxLength, recordTTL, now, then per group: its message count, then per message: id, key, payload
@@ -31,8 +32,8 @@ extension QueueScripts {
             out[#out + 1] = refused(KEYS[g], {'full', tostring(backlog)})
           else
             for m = first, i - 1, 3 do
-              redis.call('XADD', KEYS[1], '*', 'id', ARGV[m], 'key', ARGV[m + 1], 'payload', ARGV[m + 2],
-                'attempt', '0', 'enqueued_at', ARGV[3], 'history', '[]')
+              -- Fresh messages: no 'attempt' or 'history' field (read as 0 and []).
+              redis.call('XADD', KEYS[1], '*', 'id', ARGV[m], 'key', ARGV[m + 1], 'payload', ARGV[m + 2], 'enqueued_at', ARGV[3])
               fresh[#fresh + 1] = ARGV[m]
               fresh[#fresh + 1] = '0'
             end

@@ -1,3 +1,4 @@
+import TMCore
 import TMRedis
 
 /// The Lua scripts that make each step of a message's life atomic. Every script touches the keys
@@ -39,6 +40,9 @@ enum QueueScripts {
           redis.call('ZADD', KEYS[2], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
             attempt = ARGV[8], history = ARGV[9], enqueued_at = ARGV[10]}))
           where = 'delayed'
+        elseif ARGV[8] == '0' and ARGV[9] == '[]' then
+          -- A fresh message: no 'attempt' or 'history' field (their absence reads as 0 and []).
+          where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3], 'enqueued_at', ARGV[10])
         else
           where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3],
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
@@ -210,12 +214,14 @@ enum QueueScripts {
     /// entry read by a consumer is still in the stream exactly while it is pending — the ones
     /// this XACK found pending are there, the ones settled before are gone. (A message listed
     /// twice counts once: its first listing.)
+    /// A keyed message's `done` record comes written by the caller (`completeArguments`) and is
+    /// stored only when the message is settled: the script builds no JSON.
     /// KEYS: stream, epochs, then the idempotency key of each keyed message, in message order
-    /// ARGV: group, then per message: sid, id, epoch, result, ttl, now, keyed ("1" | "0")
+    /// ARGV: group, then per message (`completeArguments`): sid, id, epoch, record ("" = unkeyed), ttl
     /// → one reply per message, in order: "ok" | "stale"
     static let complete = RedisScript("""
         local ids = {}
-        for i = 3, #ARGV, 7 do ids[#ids + 1] = ARGV[i] end
+        for i = 3, #ARGV, 5 do ids[#ids + 1] = ARGV[i] end
         local epochs = {}
         for first = 1, #ids, 1000 do
           local got = redis.call('HMGET', KEYS[2], unpack(ids, first, math.min(first + 999, #ids)))
@@ -223,10 +229,10 @@ enum QueueScripts {
         end
         -- The candidates: the current epoch, the first listing of its entry.
         local out, k, sids, at, idems, listed = {}, 2, {}, {}, {}, {}
-        for i = 2, #ARGV, 7 do
-          local n = (i - 2) / 7 + 1
+        for i = 2, #ARGV, 5 do
+          local n = (i - 2) / 5 + 1
           local sid = ARGV[i]
-          if ARGV[i + 6] == '1' then
+          if ARGV[i + 3] ~= '' then
             k = k + 1
             idems[n] = KEYS[k]
           end
@@ -258,13 +264,9 @@ enum QueueScripts {
         end
         local settled = {}
         for j, n in ipairs(at) do
-          local i = (n - 1) * 7 + 2
+          local i = (n - 1) * 5 + 2
           settled[j] = ARGV[i + 1]
-          if idems[n] then
-            local record = {id = ARGV[i + 1], state = 'done', at = tonumber(ARGV[i + 5])}
-            if ARGV[i + 3] ~= '' then record.result = ARGV[i + 3] end
-            redis.call('SET', idems[n], cjson.encode(record), 'PX', ARGV[i + 4])
-          end
+          if idems[n] then redis.call('SET', idems[n], ARGV[i + 3], 'PX', ARGV[i + 4]) end
         end
         for first = 1, #sids, 1000 do
           local last = math.min(first + 999, #sids)
@@ -273,6 +275,20 @@ enum QueueScripts {
         end
         return out
         """)
+
+    /// One message's ARGV of `complete`: its stream id, id, epoch, then — keyed — its `done` record
+    /// (`{"id", "state": "done", "at": now, "result"}`, no `result` when it is empty), else "", and
+    /// the record's time to live.
+    static func completeArguments(streamID: String, id: String, epoch: Int64, keyed: Bool, result: String,
+                                  now: Int64, ttlMillis: Int64) -> [any RedisArgumentConvertible] {
+        var record = ""
+        if keyed {
+            var members: [(key: String, value: JSONValue)] = [("id", .string(id)), ("state", .string("done")), ("at", .number(String(now)))]
+            if !result.isEmpty { members.append(("result", .string(result))) }
+            record = JSONValue.object(members).text
+        }
+        return [streamID, id, epoch, record, ttlMillis]
+    }
 
     /// A failed attempt with retries left: ack and delete the entry and park the message, with its
     /// grown history, in the delayed set until its backoff has passed.

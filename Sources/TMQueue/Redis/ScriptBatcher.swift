@@ -192,16 +192,11 @@ final class ScriptBatcher: Sendable {
                 let first = chunk.first!.0
                 var keys: [any RedisArgumentConvertible] = [first.keys.stream, first.keys.epochs]
                 var arguments: [any RedisArgumentConvertible] = [first.group]
-                arguments.reserveCapacity(1 + 7 * chunk.count)
+                arguments.reserveCapacity(1 + 5 * chunk.count)
                 for (c, _, _) in chunk {
                     if let key = c.key { keys.append(c.keys.idempotency(key)) }
-                    arguments.append(c.streamID)
-                    arguments.append(c.id)
-                    arguments.append(c.epoch)
-                    arguments.append(c.result)
-                    arguments.append(c.ttlMillis)
-                    arguments.append(c.now)
-                    arguments.append(c.key == nil ? "0" : "1")
+                    arguments += QueueScripts.completeArguments(streamID: c.streamID, id: c.id, epoch: c.epoch, keyed: c.key != nil,
+                                                                result: c.result, now: c.now, ttlMillis: c.ttlMillis)
                 }
                 calls.append(RedisScriptCall(QueueScripts.complete, keys: keys, arguments: arguments))
                 owners.append((-1, chunk.map { ($0.1, $0.2) }))
