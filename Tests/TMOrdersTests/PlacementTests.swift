@@ -74,7 +74,8 @@ import TMRisk
         do {
             let early = try await placer.handle(h.place(.kite, key: key), fences: PlacementHarness.delivery())
             #expect(early.state == .accepted)  // (only if the hang already ended)
-        } catch is PlacementPending {
+        } catch is PlacementDeferred {
+            // Not found yet: the message waits for the resend window, no attempt used.
             #expect(try h.state(key: key) == "UNKNOWN")
         }
         try await eventually("the hung request to execute at broker-sim") { try h.brokerOrders(.kite, clientOrderID: clientID) == 1 }
@@ -93,8 +94,13 @@ import TMRisk
         await #expect(throws: PlacementPending.self) { try await placer.handle(h.place(.alpaca, key: key), fences: PlacementHarness.delivery()) }
         #expect(try h.state(key: key) == "UNKNOWN")
         let clientID: String = try h.row(key: key).decode("client_order_id")
-        // Within the window: looked up, not found, not sent.
-        await #expect(throws: PlacementPending.self) { try await placer.handle(h.place(.alpaca, key: key), fences: PlacementHarness.delivery()) }
+        // Within the window: looked up, not found, not sent; the message waits for the window's end
+        // without spending an attempt (its retries would otherwise run out before it).
+        let sentAt = try h.db.query("SELECT submitted_at FROM orders WHERE idempotency_key = \(key)").rows[0].decode("submitted_at", as: Date.self)
+        let deferral = await #expect(throws: PlacementDeferred.self) {
+            try await placer.handle(h.place(.alpaca, key: key), fences: PlacementHarness.delivery())
+        }
+        #expect(abs(try #require(deferral).retryNotBefore.timeIntervalSince(sentAt.addingTimeInterval(30))) < 0.001)
         #expect(try h.brokerOrders(.alpaca, clientOrderID: clientID) == 0)
         #expect(try h.row(key: key).decode("submit_attempts", as: Int32.self) == 1)
         // Past it: the broker never got it, so the same client id goes out once more.

@@ -6,10 +6,9 @@ import TMCore
 import TMOrders
 
 /// The stored risk decision's `checked_at` is an instant: ISO 8601 with its zone, like every other
-/// time the views print. Gap G1 of docs/issue-11-checklist.md: `OrderPlacer` (owned by another helper
-/// this session) writes it without a zone (`2026-12-06T02:05:30.972`). Enable once that is fixed.
+/// time the views print (before session 20 it was written without one: `2026-12-06T02:05:30.972`).
 @Suite(.serialized) struct RiskDecisionTimeTests {
-    @Test(.disabled("G1: OrderPlacer writes risk_decision.checked_at without a time zone"))
+    @Test
     func theRiskDecisionsCheckTimeCarriesItsZone() async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }

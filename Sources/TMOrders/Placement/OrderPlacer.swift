@@ -67,10 +67,11 @@ public struct PlacementPending: Error, RetryClassifying, CustomStringConvertible
     public var description: String { "order \(orderID.uuidString.lowercased()) is pending: \(reason)" }
 }
 
-/// Nothing reached the broker: the call was refused at admission (`BrokerCallRefused`: its circuit
-/// open, or the account's budget spent), or the router found every broker's circuit open. The
-/// message is deferred to `retryNotBefore` rather than retried as a failed attempt
-/// (`RetryDeferring`); the order row is left as the refusal found it (none, for the router's), so
+/// Nothing can be done before `retryNotBefore`, and this attempt sent nothing: the call was refused
+/// at admission (`BrokerCallRefused`: its circuit open, or the account's budget spent), the router
+/// found every broker's circuit open, or the look-up did not find an order that may not be resent
+/// yet (`resendAfter`). The message is deferred to `retryNotBefore` rather than retried as a failed
+/// attempt (`RetryDeferring`); the order row is left as the refusal found it (none, for the router's), so
 /// the redelivery takes it from there as any redelivery does — a SUBMITTING or UNKNOWN row is
 /// looked up at the broker first, never sent blind.
 public struct PlacementDeferred: Error, RetryDeferring, CustomStringConvertible, Sendable {
@@ -184,7 +185,7 @@ public final class OrderPlacer: Sendable {
         let check = risk.check(order, orderID: orderID, now: now)
         let requestedBroker = account.broker
         var decision: [(key: String, value: JSONValue)] = [
-            ("checked_at", .string(now.ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day().dateSeparator(.dash).timeSeparator(.colon)))), ("emergency_limits", .bool(check.underEmergencyLimits)),
+            ("checked_at", .string(now.ISO8601Format(Self.checkedAtStyle))), ("emergency_limits", .bool(check.underEmergencyLimits)),
         ]
         if let last = check.lastPrice { decision.append(("last_price", .string(last.description))) }
         switch check.outcome {
@@ -401,7 +402,10 @@ public final class OrderPlacer: Sendable {
         guard since >= wait.seconds else {
             let reason = "not found at the broker \(Int(since * 1000)) ms after the send; looked up again after \(DurationText.format(wait))"
             try await markUnknown(record, reason: reason, lookedUp: true, fences: fences)
-            throw PlacementPending(orderID: record.id, reason: reason)
+            // Nothing can be done before the resend window ends, so the message waits for it
+            // without spending an attempt (retries would only look up again and run out first).
+            throw PlacementDeferred(orderID: record.id, reason: reason,
+                                    retryNotBefore: (record.submittedAt ?? record.createdAt).addingTimeInterval(wait.seconds))
         }
         let detail: JSONValue = ["not_found_after_ms": .number(String(Int(since * 1000))), "attempt": .number(String(record.submitAttempts + 1))]
         guard mayResend else {
@@ -638,5 +642,8 @@ public final class OrderPlacer: Sendable {
 
     /// The route as stored with the order.
     static func json(_ route: RouteDecision, requested: UUID) -> JSONValue { RouteRecord.json(route, requested: requested) }
+
+    /// The risk decision's `checked_at`: an instant, with its zone (UTC, `Z`) and milliseconds.
+    static let checkedAtStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
 
