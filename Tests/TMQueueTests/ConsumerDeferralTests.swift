@@ -76,6 +76,22 @@ import TMQueue
         #expect(consumer.counters.deferred == deferred.deferrals)
     }
 
+    @Test func aWaitEndingPastMaxDeferralIsACountedAttempt() async throws {
+        // One delivery at most: a wait of an hour against a max_deferral of ten minutes is not taken
+        // uncounted (a budget spent until tomorrow), so the only attempt ends the message at once.
+        let queue = try await TestQueue { $0.maxDeliveries = 1 }
+        defer { Task { await queue.cleanUp() } }
+        let (consumer, task) = queue.consume { _ in throw NotYet(retryNotBefore: Date().addingTimeInterval(3600)) }
+        try await queue.enqueue(#"{"order":3}"#, key: "deferral-3")
+        try await eventually("dead-lettered on its only attempt", within: .seconds(30)) { consumer.counters.deadLettered == 1 }
+        consumer.stop()
+        try await task.value
+        #expect(consumer.counters.deferred == 0)
+        let letter = try #require(try await queue.deadLetters().first).fields
+        #expect(letter["reason"] == "deferral_exhausted")
+        #expect(letter["error"]?.contains("past max_deferral 10m") == true, "\(letter["error"] ?? "")")
+    }
+
     @Test func maxDeferralIsParsedAndValidatedNamingTheField() throws {
         let base = "name: q\nretention:\n  completed: 1h\n"
         #expect(try QueueCatalog.parse(base + "max_deferral: 5m\n", file: "Queues/q.yaml").maxDeferral == .seconds(300))

@@ -390,7 +390,7 @@ public final class OrderPlacer: Sendable {
         } catch let refused as BrokerCallRefused {
             // The look-up was refused at admission: nothing asked, nothing learnt (not counted as a
             // look-up). The row says why it waits; the message waits for the broker.
-            try await markUnknown(record, reason: "look-up not sent: \(refused.brokerError)", fences: fences)
+            try await markUnknown(record, reason: "look-up not sent: \(refused.brokerError)", notBefore: refused.retryNotBefore, fences: fences)
             throw deferral(record, refused, broker: line.broker)
         } catch {
             try await markUnknown(record, reason: "look-up failed: \(error)", lookedUp: true, fences: fences)
@@ -478,9 +478,12 @@ public final class OrderPlacer: Sendable {
     }
 
     /// UNKNOWN with the reason and the next look-up time (a row already UNKNOWN counts the look-up).
-    private func markUnknown(_ record: OrderRecord, reason: String, lookedUp: Bool = false, fences: PlacementFences) async throws {
+    /// `notBefore`: no look-up can be asked before then (a refusal's end), so the sweep waits for it
+    /// rather than refusing itself again on its own backoff.
+    private func markUnknown(_ record: OrderRecord, reason: String, lookedUp: Bool = false, notBefore: Date? = nil, fences: PlacementFences) async throws {
         guard record.state == .submitting || record.state == .unknown else { return }
-        _ = try await move(record, to: .unknown, OrderChanges(unknownReason: reason, nextLookupAt: lookupTime(record), lookedUp: lookedUp),
+        let next = max(lookupTime(record), notBefore ?? .distantPast)
+        _ = try await move(record, to: .unknown, OrderChanges(unknownReason: reason, nextLookupAt: next, lookedUp: lookedUp),
                            detail: record.state == .unknown ? nil : ["reason": .string(reason)], fences: fences)
     }
 
@@ -519,7 +522,13 @@ public final class OrderPlacer: Sendable {
                 // Refused (already filled, already gone) or unknown: the look-up below tells which.
                 refusal = error.description
             }
-            let after = try await resolve(record, fences: fences, mayResend: false)
+            let after: OrderRecord
+            do {
+                after = try await resolve(record, fences: fences, mayResend: false)
+            } catch let deferred as PlacementDeferred {
+                // The cancel itself went out: this attempt did something, so it is counted.
+                throw PlacementPending(orderID: record.id, reason: "cancel sent\(refusal.map { " (\($0))" } ?? ""); \(deferred.reason)")
+            }
             guard after.state.isTerminal else {
                 throw PlacementPending(orderID: record.id, reason: "cancel sent\(refusal.map { " (\($0))" } ?? ""); the broker still reports it \(after.state.rawValue)")
             }

@@ -557,18 +557,20 @@ public final class QueueConsumer: Sendable {
 
     /// A handler that did nothing and asked to run again not before `notBefore`: rescheduled at
     /// that time (at least the normal backoff, so a handler cannot spin) WITHOUT using up an
-    /// attempt, while the message's deferrals, counted from its first, stay within `max_deferral`;
-    /// past it a deferral is an ordinary failed attempt, and the last attempt dead-letters the
-    /// message as `deferral_exhausted`.
+    /// attempt, while the message's deferrals, counted from its first, end within `max_deferral`;
+    /// a deferral that would end past it is an ordinary failed attempt (retried with the normal
+    /// backoff), and the last attempt dead-letters the message as `deferral_exhausted`.
     private func deferral(of delivery: Delivery, until notBefore: Date, error: String) -> Settlement {
         let now = nowMillis()
         let wait = Duration.milliseconds(max(Int64((notBefore.timeIntervalSince1970 * 1000).rounded()) - now, 0))
         let delay = max(wait, manifest.backoff.delay(forRetry: delivery.attempt))
         let since = delivery.history.first { $0.kind == .deferred }?.deferredSince ?? now
-        if now - since < manifest.maxDeferral.milliseconds { return .deferral(error: error, delay: delay) }
-        let spent = "deferred for \(DurationText.format(.milliseconds(now - since))), past max_deferral \(DurationText.format(manifest.maxDeferral)): \(error)"
+        // The deferral must END within max_deferral of the first one: a wait past it (a budget
+        // spent until tomorrow) is not taken uncounted, however early it is asked for.
+        if now + delay.milliseconds - since <= manifest.maxDeferral.milliseconds { return .deferral(error: error, delay: delay) }
+        let spent = "deferred for \(DurationText.format(.milliseconds(now - since))); waiting \(DurationText.format(wait)) more would be past max_deferral \(DurationText.format(manifest.maxDeferral)): \(error)"
         if delivery.attempt >= manifest.maxDeliveries { return .deadLetter(reason: "deferral_exhausted", kind: .error, error: spent) }
-        return .retry(error: spent, delay: delay)
+        return .retry(error: spent, delay: manifest.backoff.delay(forRetry: delivery.attempt))
     }
 
     enum Settlement {

@@ -102,7 +102,7 @@ public struct DeadLetter: Sendable, Hashable {
         let key = text("key")
         self.init(
             queue: queue, shard: shard, streamID: streamID, messageID: text("id"), key: key.isEmpty ? nil : key,
-            payload: map["payload"]?.bytes ?? [], attempts: max(history.count, Int(text("attempt")) ?? 0),
+            payload: map["payload"]?.bytes ?? [], attempts: max(history.filter { $0.kind != .deferred }.count, Int(text("attempt")) ?? 0),
             enqueuedAt: millis("enqueued_at") ?? written ?? Date(timeIntervalSince1970: 0),
             deadAt: millis("dead_at") ?? written ?? Date(timeIntervalSince1970: 0),
             reason: text("reason"), error: text("error").isEmpty ? (history.last?.error ?? "") : text("error"), history: history)
