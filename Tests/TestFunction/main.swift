@@ -3,14 +3,15 @@
 // exit non-zero, print garbage or reject bad input:
 //
 //   {"mode": "echo" | "noop" | "print" | "environment" | "configuration" | "epoch" | "flood_stdout" | "flood_stderr"
-//            | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error",
+//            | "fail" | "sleep" | "crash" | "exit" | "garbage" | "reject" | "error" | "defer",
 //    "fail_until_attempt": N, "sleep_ms": N, "bytes": N}
 //
 // `environment` answers with the whole process environment (JSON), `configuration` with what
 // TMEnvironment.current() resolves (environment and .tm/env), `epoch` with the record's epoch (and
 // fails while attempt <= fail_until_attempt), `flood_stdout` writes `bytes` (default 100 MB) of one
 // endless line on the protocol output and `flood_stderr` as many in 100-byte lines on stderr, then
-// both answer normally.
+// both answer normally. `defer` can do nothing until `sleep_ms` (default 500) after its enqueue: it
+// fails with a deferral (`RetryDeferring`) until then.
 //
 // TEST_MODE sets the default mode. With TEST_TRACE_FILE, the process appends "spawn <pid>" when it
 // starts and "start|end <pid> <unix ms>" around each invocation, so tests can count processes and
@@ -32,6 +33,11 @@ struct Instructions: Decodable {
 
 struct Failing: Error, CustomStringConvertible {
     let description: String
+}
+
+struct NotYet: RetryDeferring, CustomStringConvertible {
+    let retryNotBefore: Date
+    var description: String { "not before \(retryNotBefore.ISO8601Format())" }
 }
 
 /// Read once: building the environment dictionary on every invocation would dominate a no-op's cost.
@@ -118,6 +124,11 @@ struct TestFunction: FunctionHandler {
 
         case "reject":
             throw RecordRejected("amount: must be positive")
+        case "defer":
+            // Nothing can be done until sleep_ms after the enqueue (a broker's circuit open until then).
+            let until = Date(timeIntervalSince1970: Double(record.enqueuedAtMillis + Int64(instructions.sleepMs ?? 500)) / 1000)
+            if Date() < until { throw NotYet(retryNotBefore: until) }
+            return "ran after its deferral"
         default:
             throw RecordRejected("mode: unknown mode '\(mode)'")
         }

@@ -5,7 +5,9 @@ import Foundation
 /// - `{"status":"ok"}` — every record succeeded (optionally `results`: message id → text kept
 ///   under the message's idempotency key);
 /// - `{"status":"partial","failures":[{"message_id":…,"error":…,"retryable":true}]}` — only the
-///   listed records failed (Lambda's partial batch response); the others succeeded;
+///   listed records failed (Lambda's partial batch response); the others succeeded; a failure with
+///   `"not_before_ms"` did nothing and can do nothing before then (`RetryDeferring`): the queue
+///   defers its message without using up an attempt;
 /// - `{"status":"error","error":…,"retryable":false}` — the whole batch failed.
 public struct InvocationResult: Codable, Sendable, Equatable {
     public enum Status: String, Codable, Sendable { case ok, partial, error }
@@ -16,14 +18,17 @@ public struct InvocationResult: Codable, Sendable, Equatable {
         public var error: String
         /// False for bad input or a revoked credential: dead-letter at once.
         public var retryable: Bool
+        /// Set when the record did nothing and can do nothing before this time (Unix ms).
+        public var notBeforeMillis: Int64?
 
-        public init(messageID: String, error: String, retryable: Bool = true) {
+        public init(messageID: String, error: String, retryable: Bool = true, notBeforeMillis: Int64? = nil) {
             self.messageID = messageID
             self.error = error
             self.retryable = retryable
+            self.notBeforeMillis = notBeforeMillis
         }
 
-        enum CodingKeys: String, CodingKey { case messageID = "message_id", error, retryable }
+        enum CodingKeys: String, CodingKey { case messageID = "message_id", error, retryable, notBeforeMillis = "not_before_ms" }
     }
 
     public var status: Status

@@ -1,3 +1,4 @@
+import Foundation
 import TMCore
 
 /// A record's failed attempt as the queue runtime sees it: retried with backoff when retryable,
@@ -5,5 +6,14 @@ import TMCore
 public struct FunctionFailure: Error, RetryClassifying, CustomStringConvertible, Sendable {
     public let reason: String
     public let isRetryable: Bool
+    public var description: String { reason }
+}
+
+/// A record that did nothing and can do nothing before `retryNotBefore` (the function said so with
+/// `not_before_ms`, from a `RetryDeferring` error): the queue defers its message without using up
+/// an attempt, within the queue's `max_deferral`.
+public struct FunctionDeferral: Error, RetryDeferring, CustomStringConvertible, Sendable {
+    public let reason: String
+    public let retryNotBefore: Date
     public var description: String { reason }
 }

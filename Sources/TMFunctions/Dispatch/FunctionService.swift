@@ -95,7 +95,11 @@ final class FunctionService: Sendable {
         for pending in batch {
             if let failure = outcome.failure(of: pending.delivery.id) {
                 failed += 1
-                pending.answer(.failure(FunctionFailure(reason: failure.error, isRetryable: failure.retryable)))
+                if let notBefore = failure.notBefore, failure.retryable {
+                    pending.answer(.failure(FunctionDeferral(reason: failure.error, retryNotBefore: notBefore)))
+                } else {
+                    pending.answer(.failure(FunctionFailure(reason: failure.error, isRetryable: failure.retryable)))
+                }
             } else {
                 pending.answer(.success(outcome.result?.results?[pending.delivery.id]))
             }

@@ -37,17 +37,18 @@ public struct InvocationOutcome: Sendable {
         self.droppedLogBytes = droppedLogBytes
     }
 
-    /// The failure of one record: nil when it succeeded, else (error, retryable).
-    public func failure(of messageID: String) -> (error: String, retryable: Bool)? {
+    /// The failure of one record: nil when it succeeded, else (error, retryable, and the time
+    /// before which nothing can be done when the record said so — a deferral, not an attempt).
+    public func failure(of messageID: String) -> (error: String, retryable: Bool, notBefore: Date?)? {
         switch kind {
         case .ok: return nil
         case .partial:
             guard let failure = result?.failures?.first(where: { $0.messageID == messageID }) else { return nil }
-            return (failure.error, failure.retryable)
+            return (failure.error, failure.retryable, failure.notBeforeMillis.map { Date(timeIntervalSince1970: Double($0) / 1000) })
         case .error:
-            return (result?.error ?? reason ?? "the function reported an error", result?.retryable ?? true)
+            return (result?.error ?? reason ?? "the function reported an error", result?.retryable ?? true, nil)
         case .timeout, .crash, .exit, .garbage, .spawn:
-            return ("\(kind.rawValue): \(reason ?? kind.rawValue)", true)
+            return ("\(kind.rawValue): \(reason ?? kind.rawValue)", true, nil)
         }
     }
 }
