@@ -58,7 +58,9 @@ import TMQueue
 
             let firings = try await world.firings(schedule)
             let tokens = Set(firings.compactMap(\.fencingToken))
-            #expect(tokens.count == 2, "both leaders fired: \(tokens)")
+            // At least the killed leader's token and the standby's; a loaded machine may also have
+            // handed the 2 s lease over before the kill (a third token) — timing, not the guarantee.
+            #expect(tokens.count >= 2, "both leaders fired: \(tokens)")
             expectEverySlotOnce(firings, every: 1, queued: try await world.enqueuedSlots(queue), world.logs())
         }
     }
