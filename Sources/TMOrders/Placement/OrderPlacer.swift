@@ -397,15 +397,16 @@ public final class OrderPlacer: Sendable {
             throw PlacementPending(orderID: record.id, reason: "look-up failed: \(error)")
         }
         if let found { return try await adopt(record, found, detail: ["via": "look-up"], lookedUp: true, fences: fences) }
-        let since = clock().timeIntervalSince(record.submittedAt ?? record.createdAt)
+        let now = clock()
+        let since = now.timeIntervalSince(record.submittedAt ?? record.createdAt)
         let wait = settings.resendAfter(line.broker)
-        guard since >= wait.seconds else {
+        let resendable = resendableAt(record, broker: line.broker)
+        guard now >= resendable else {
             let reason = "not found at the broker \(Int(since * 1000)) ms after the send; looked up again after \(DurationText.format(wait))"
             try await markUnknown(record, reason: reason, lookedUp: true, fences: fences)
             // Nothing can be done before the resend window ends, so the message waits for it
             // without spending an attempt (retries would only look up again and run out first).
-            throw PlacementDeferred(orderID: record.id, reason: reason,
-                                    retryNotBefore: (record.submittedAt ?? record.createdAt).addingTimeInterval(wait.seconds))
+            throw PlacementDeferred(orderID: record.id, reason: reason, retryNotBefore: resendable)
         }
         let detail: JSONValue = ["not_found_after_ms": .number(String(Int(since * 1000))), "attempt": .number(String(record.submitAttempts + 1))]
         guard mayResend else {
@@ -426,8 +427,12 @@ public final class OrderPlacer: Sendable {
     /// redelivery looks it up first, and a look-up that finds nothing may resend only `resendAfter`
     /// after the send began (`submitted_at`), so an earlier redelivery could only spend an attempt.
     func deferral(_ record: OrderRecord, _ refused: BrokerCallRefused, broker: BrokerKind) -> PlacementDeferred {
-        let resendable = (record.submittedAt ?? record.createdAt).addingTimeInterval(settings.resendAfter(broker).seconds)
-        return PlacementDeferred(orderID: record.id, reason: refused.description, retryNotBefore: max(refused.retryNotBefore, resendable))
+        PlacementDeferred(orderID: record.id, reason: refused.description, retryNotBefore: max(refused.retryNotBefore, resendableAt(record, broker: broker)))
+    }
+
+    /// When an order not found at the broker may be sent again: `resendAfter` after its send began.
+    func resendableAt(_ record: OrderRecord, broker: BrokerKind) -> Date {
+        (record.submittedAt ?? record.createdAt).addingTimeInterval(settings.resendAfter(broker).seconds)
     }
 
     private func resolveAgain(_ record: OrderRecord) async throws -> OrderRecord {
@@ -522,15 +527,16 @@ public final class OrderPlacer: Sendable {
                 // Refused (already filled, already gone) or unknown: the look-up below tells which.
                 refusal = error.description
             }
+            let sent = "cancel sent" + (refusal.map { " (\($0))" } ?? "")
             let after: OrderRecord
             do {
                 after = try await resolve(record, fences: fences, mayResend: false)
             } catch let deferred as PlacementDeferred {
                 // The cancel itself went out: this attempt did something, so it is counted.
-                throw PlacementPending(orderID: record.id, reason: "cancel sent\(refusal.map { " (\($0))" } ?? ""); \(deferred.reason)")
+                throw PlacementPending(orderID: record.id, reason: "\(sent); \(deferred.reason)")
             }
             guard after.state.isTerminal else {
-                throw PlacementPending(orderID: record.id, reason: "cancel sent\(refusal.map { " (\($0))" } ?? ""); the broker still reports it \(after.state.rawValue)")
+                throw PlacementPending(orderID: record.id, reason: "\(sent); the broker still reports it \(after.state.rawValue)")
             }
             return PlacementResult(orderID: record.id, state: after.state, note: refusal.map { "cancel refused: \($0)" } ?? "cancel done")
         default:

@@ -50,7 +50,7 @@ public final class Delivery: Sendable {
 
     /// The message's first run: no attempt failed or was deferred, and no consumer held it before
     /// (a deferral leaves the attempt number as it was, but the message has run before).
-    public var isFirstDelivery: Bool { attempt == 1 && deliveries == 1 && history.isEmpty }
+    public var isFirstDelivery: Bool { !isRedelivery }
 
     /// Decodes the payload; a payload that does not fit `T` is rejected for good (no retry can fix
     /// it), with the decoder's reason naming the field.

@@ -628,20 +628,14 @@ public final class QueueConsumer: Sendable {
             case .retry(let error, let delay):
                 script = QueueScripts.retry
                 redisKeys = [keys.stream, keys.delayed, keys.epochs]
-                var envelope = MessageEnvelope(
-                    id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt,
-                    enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: delivery.history)
-                envelope.history.append(AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error))
-                arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+                let failed = AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt, history: delivery.history + [failed], due: now + delay.milliseconds)
             case .deferral(let error, let delay):
                 // The retry's script, with the attempt count as it was: this attempt did not happen.
                 script = QueueScripts.retry
                 redisKeys = [keys.stream, keys.delayed, keys.epochs]
-                let envelope = MessageEnvelope(
-                    id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: delivery.attempt - 1,
-                    enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000),
-                    history: Self.deferred(delivery, at: now, until: now + delay.milliseconds, consumer: options.consumerName, error: error))
-                arguments = [Self.group, delivery.streamID, delivery.id, delivery.epoch, now + delay.milliseconds, envelope.delayedMember]
+                let history = Self.deferred(delivery, at: now, until: now + delay.milliseconds, consumer: options.consumerName, error: error)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt - 1, history: history, due: now + delay.milliseconds)
             case .deadLetter(let reason, let kind, let error):
                 script = QueueScripts.deadLetter
                 var declared: [any RedisArgumentConvertible] = [keys.stream, keys.deadLetters, keys.epochs]
@@ -676,6 +670,15 @@ public final class QueueConsumer: Sendable {
                 logger.error("dead-lettered", metadata: ["attempt": "\(delivery.attempt)", "reason": "\(reason)", "error": "\(error)"])
             }
         }
+    }
+
+    /// The retry script's arguments: the message back into the delayed set at `due`, as an envelope
+    /// carrying its failed attempts so far and its history.
+    static func rescheduled(_ delivery: Delivery, failedAttempts: Int, history: [AttemptRecord], due: Int64) -> [any RedisArgumentConvertible] {
+        let envelope = MessageEnvelope(
+            id: delivery.id, key: delivery.key ?? "", payload: delivery.payload, failedAttempts: failedAttempts,
+            enqueuedAt: Int64(delivery.enqueuedAt.timeIntervalSince1970 * 1000), history: history)
+        return [group, delivery.streamID, delivery.id, delivery.epoch, due, envelope.delayedMember]
     }
 
     /// The history with this deferral: folded into the record of the attempt's previous deferrals
