@@ -77,12 +77,11 @@ struct SimulatorRouter: Sendable {
     let logger: Logger
 
     func handle(_ request: HTTPServerRequest) -> HTTPServerResponse? {
-        let segments = request.path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-        guard let first = segments.first else { return notFound(request) }
+        guard let (first, rest) = Self.firstSegment(request.path) else { return notFound(request) }
         if first == "admin" { return admin.respond(to: request) }
         let host = Self.secondHosts[String(first)] ?? (String(first), "")
         guard let broker = Broker(rawValue: host.broker), let frontEnd = frontEnds[broker] else { return notFound(request) }
-        let brokerPath = host.pathPrefix + (segments.count > 1 ? "/" + segments[1] : "/")
+        let brokerPath = host.pathPrefix + "/" + rest
 
         let response = answer(request, broker: broker, frontEnd: frontEnd, brokerPath: brokerPath)
         if let response { requests.record(broker, method: request.method, path: brokerPath, status: response.status) }
@@ -106,6 +105,22 @@ struct SimulatorRouter: Sendable {
         let response = frontEnd.respond(to: request.withPath(brokerPath))
         // The response is lost after the broker acted on the request: the client sees the connection close.
         return plan.outcome == .dropAfterExecute ? nil : response
+    }
+
+    /// The path's first segment and what follows the `/` after it, as
+    /// `path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)` gives them (the
+    /// rest empty when that gives one segment); nil when the path has no segment. Without the array.
+    static func firstSegment(_ path: String) -> (first: Substring, rest: Substring)? {
+        let utf8 = path.utf8
+        guard ASCIIText.isASCII(utf8) else {
+            // Characters, not bytes, outside ASCII: `/` and a combining mark after it are one Character.
+            let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+            guard let first = segments.first else { return nil }
+            return (first, segments.count > 1 ? segments[1] : path[path.endIndex...])
+        }
+        guard let start = utf8.firstIndex(where: { $0 != UInt8(ascii: "/") }) else { return nil }
+        guard let slash = utf8[start...].firstIndex(of: UInt8(ascii: "/")) else { return (path[start...], path[path.endIndex...]) }
+        return (path[start..<slash], path[utf8.index(after: slash)...])
     }
 
     /// A broker's second host, served by its front end with its paths under a prefix: Alpaca's

@@ -14,11 +14,12 @@ public final class RequestLog: @unchecked Sendable {
     public init() {}
 
     func record(_ broker: Broker, method: String, path: String, status: Int) {
+        let endpoint = method + " " + path
         lock.withLock {
-            var count = counts[broker, default: [:]]["\(method) \(path)"] ?? (0, 0)
+            var count = counts[broker, default: [:]][endpoint] ?? (0, 0)
             count.answered += 1
             if status == 429 { count.rateLimited += 1 }
-            counts[broker, default: [:]]["\(method) \(path)"] = count
+            counts[broker, default: [:]][endpoint] = count
         }
     }
 

@@ -18,7 +18,21 @@ public protocol BrokerFrontEnd: Sendable {
 
 /// Splits a path into its segments, for route matching (`/orders/regular/123` → orders, regular, 123).
 func pathSegments(_ path: String) -> [String] {
-    path.split(separator: "/", omittingEmptySubsequences: true).map { FormFields.decode($0) }
+    let utf8 = path.utf8
+    // Outside ASCII a `/` and a combining mark after it are one Character, which does not split.
+    guard ASCIIText.isASCII(utf8) else { return path.split(separator: "/", omittingEmptySubsequences: true).map { FormFields.decode($0) } }
+    var segments: [String] = []
+    var start = utf8.startIndex
+    var index = start
+    while index != utf8.endIndex {
+        if utf8[index] == UInt8(ascii: "/") {
+            if start != index { segments.append(FormFields.decode(path[start..<index])) }
+            start = utf8.index(after: index)
+        }
+        index = utf8.index(after: index)
+    }
+    if start != utf8.endIndex { segments.append(FormFields.decode(path[start...])) }
+    return segments
 }
 
 /// A front end's authentication verdict: the account, or the broker's refusal to send back.

@@ -25,6 +25,6 @@ struct AccountBook {
     var count: Int { all.count }
 
     private mutating func noteResting(_ key: Exchange.AccountKey) {
-        if all[key]?.resting.isEmpty == false { withResting.insert(key) } else { withResting.remove(key) }
+        if all[key]?.resting.isEmpty == false { withResting.insert(key) } else if !withResting.isEmpty { withResting.remove(key) }
     }
 }

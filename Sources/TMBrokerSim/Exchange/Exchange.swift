@@ -139,7 +139,7 @@ public final class Exchange: @unchecked Sendable {
         defer { lock.unlock() }
         let key = AccountKey(broker: broker, apiKey: apiKey)
         guard accounts[key] != nil else { throw .unknownInstrument(ticket.symbol) }
-        if let clientID = ticket.clientOrderID, Self.clientIDTaken(clientID, in: accounts[key]!, rule: clientIDRule) {
+        if let clientID = ticket.clientOrderID, clientIDRule != .none, Self.clientIDTaken(clientID, in: accounts[key]!, rule: clientIDRule) {
             throw .duplicateClientOrderID(clientID)
         }
         let time = now()
@@ -148,19 +148,26 @@ public final class Exchange: @unchecked Sendable {
         let order = SimOrder(id: Identifiers.orderID(broker, number: number, apiKey: apiKey), number: number, ticket: normalized,
                              instrument: instrument, createdAt: time, updatedAt: time)
         let market = prices.price(of: instrument, at: time)
-        // The account is changed in place (`accounts[key]!`): a copy would copy its whole book.
-        let index = accounts[key]!.append(order)
-        switch ticket.type {
+        // The account is changed in place, in one access (`accounts[key]!`): a copy would copy its
+        // whole book, and every access hashes the key again.
+        return book(order, market: market, at: time, in: &accounts[key]!)
+    }
+
+    /// Adds a new order to the account's book; a market order fills at once, a crossing limit order
+    /// fills what the tick's liquidity allows. Call with the lock held.
+    private func book(_ order: SimOrder, market: Decimal, at time: Date, in account: inout SimAccount) -> SimOrder {
+        let index = account.append(order)
+        switch order.ticket.type {
         case .market:
-            fill(&accounts[key]!, index: index, quantity: order.quantity, price: market, at: time, isMaker: false)
+            fill(&account, index: index, quantity: order.quantity, price: market, at: time, isMaker: false)
         case .limit:
             if crosses(order, market) {
-                let quantity = min(order.quantity, liquidity[liquidityKey(instrument)] ?? order.quantity)
-                fill(&accounts[key]!, index: index, quantity: quantity, price: market, at: time, isMaker: false)
-                accounts[key]!.updateOrder(index) { $0.lastFillTick = tick(time) }
+                let quantity = min(order.quantity, liquidity[liquidityKey(order.instrument)] ?? order.quantity)
+                fill(&account, index: index, quantity: quantity, price: market, at: time, isMaker: false)
+                account.updateOrder(index) { $0.lastFillTick = tick(time) }
             }
         }
-        return accounts[key]!.orders[index]
+        return account.orders[index]
     }
 
     public func cancel(_ broker: Broker, apiKey: String, orderID: String) throws(CancelRejection) -> SimOrder {
@@ -185,6 +192,8 @@ public final class Exchange: @unchecked Sendable {
     /// the tick, for tests that drive matching by hand).
     public func matchResting(force: Bool = false) {
         locked {
+            // Nothing rests (the usual case between market orders): no clock read, no scan.
+            if accounts.withResting.isEmpty { return }
             let time = now()
             let currentTick = tick(time)
             // Only accounts with working limit orders, and only those orders (in book order).

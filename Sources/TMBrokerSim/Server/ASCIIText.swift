@@ -13,9 +13,22 @@ enum ASCIIText {
 
     /// `a.caseInsensitiveCompare(b) == .orderedSame`.
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        // Over the strings' own bytes where they are contiguous (native strings are): no iterator.
+        let answer = a.utf8.withContiguousStorageIfAvailable { a in
+            b.utf8.withContiguousStorageIfAvailable { b in asciiEqualsIgnoringCase(a, b) } ?? nil
+        } ?? nil
+        if let answer { return answer }
         guard isASCII(a.utf8), isASCII(b.utf8) else { return a.caseInsensitiveCompare(b) == .orderedSame }
         guard a.utf8.count == b.utf8.count else { return false }
         return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+
+    /// Both all ASCII: whether they are equal ignoring case; nil when either is not all ASCII.
+    private static func asciiEqualsIgnoringCase(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool? {
+        guard isASCII(a), isASCII(b) else { return nil }
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where lower(a[i]) != lower(b[i]) { return false }
+        return true
     }
 
     @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {

@@ -145,20 +145,30 @@ public final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    private func encode(_ response: HTTPServerResponse, keepAlive: Bool) -> Data {
-        var head = "HTTP/1.1 \(response.status) \(LoopbackSocket.reasonPhrase(response.status))\r\n"
+    /// The response's bytes: status line, its headers in order (any `Content-Length` of its own
+    /// replaced by the body's), `Connection`, then the body; written by one `send`.
+    private func encode(_ response: HTTPServerResponse, keepAlive: Bool) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(160 + response.body.count)
+        bytes.append(contentsOf: "HTTP/1.1 ".utf8)
+        bytes.append(contentsOf: String(response.status).utf8)
+        bytes.append(UInt8(ascii: " "))
+        bytes.append(contentsOf: LoopbackSocket.reasonPhrase(response.status).utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
         for (name, value) in response.headers where !ASCIIText.equalsIgnoringCase(name, "Content-Length") {
-            head += "\(name): \(value)\r\n"
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: ": ".utf8)
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: "\r\n".utf8)
         }
-        head += "Content-Length: \(response.body.count)\r\n"
-        head += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
-        var bytes = Data(capacity: head.utf8.count + response.body.count)
-        bytes.append(contentsOf: head.utf8)
-        bytes.append(response.body)
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        bytes.append(contentsOf: String(response.body.count).utf8)
+        bytes.append(contentsOf: keepAlive ? "\r\nConnection: keep-alive\r\n\r\n".utf8 : "\r\nConnection: close\r\n\r\n".utf8)
+        bytes.append(contentsOf: response.body)
         return bytes
     }
 
-    private func write(fd: Int32, _ data: Data) -> Bool { LoopbackSocket.sendAll(fd, data) }
+    private func write(fd: Int32, _ bytes: [UInt8]) -> Bool { LoopbackSocket.sendAll(fd, Data(bytes)) }
 
     // MARK: Reading requests
 
@@ -179,20 +189,34 @@ public final class HTTPServer: @unchecked Sendable {
         var scanned = 0
         /// What each `recv` reads into, kept for the connection's life.
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+
+        /// Drops the first `count` bytes (one request); the storage is kept for the next one.
+        mutating func consume(_ count: Int) {
+            if count == bytes.count { bytes.removeAll(keepingCapacity: true) } else { bytes.removeFirst(count) }
+            scanned = 0
+        }
+    }
+
+    /// Where the head's CR LF CR LF starts, searching on from `buffer.scanned` (less the 3 bytes a
+    /// terminator split across reads may have left); nil when it has not arrived yet.
+    private static func headEnd(_ buffer: inout RequestBuffer) -> Int? {
+        let from = max(0, buffer.scanned - 3)
+        buffer.scanned = buffer.bytes.count
+        return buffer.bytes.withUnsafeBufferPointer { bytes -> Int? in
+            guard bytes.count >= 4 else { return nil }
+            var i = from
+            while i <= bytes.count - 4 {
+                if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13, bytes[i + 3] == 10 { return i }
+                i += 1
+            }
+            return nil
+        }
     }
 
     private func readRequest(fd: Int32, buffer: inout RequestBuffer) -> ReadResult {
-        let terminator: [UInt8] = [13, 10, 13, 10]
         var headEnd: Int?
-        while headEnd == nil {
-            if buffer.bytes.count >= 4 {
-                var i = max(0, buffer.scanned - 3)
-                while i <= buffer.bytes.count - 4 {
-                    if buffer.bytes[i] == 13, buffer.bytes[i..<i + 4].elementsEqual(terminator) { headEnd = i; break }
-                    i += 1
-                }
-                buffer.scanned = buffer.bytes.count
-            }
+        while true {
+            headEnd = Self.headEnd(&buffer)
             if headEnd != nil { break }
             if buffer.bytes.count > 64 * 1024 { return .malformed(status: 431, reason: "request head too large") }
             if !receive(fd: fd, into: &buffer) { return .closed }
@@ -200,27 +224,30 @@ public final class HTTPServer: @unchecked Sendable {
         // The head is split at CRLF bytes, as `components(separatedBy: "\r\n")` of its text would
         // (CR LF never joins another character); each line is parsed by ASCIIText's fast paths.
         let head = buffer.bytes[0..<headEnd!]
-        var lines: [ArraySlice<UInt8>] = []
+        var requestLine: [String] = []
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(8)
         var lineStart = head.startIndex
         var i = head.startIndex
+        func line(_ bytes: ArraySlice<UInt8>) {
+            if lineStart == head.startIndex {
+                requestLine = ASCIIText.words(bytes)
+            } else if let field = ASCIIText.headerField(bytes) {
+                headers.append(field)
+            }
+        }
         while i + 1 < head.endIndex {
             if head[i] == 13, head[i + 1] == 10 {
-                lines.append(head[lineStart..<i])
+                line(head[lineStart..<i])
                 i += 2
                 lineStart = i
             } else {
                 i += 1
             }
         }
-        lines.append(head[lineStart..<head.endIndex])
-        let requestLine = ASCIIText.words(lines[0])
+        line(head[lineStart..<head.endIndex])
         guard requestLine.count == 3, requestLine[2].hasPrefix("HTTP/1.") else {
             return .malformed(status: 400, reason: "malformed request line")
-        }
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(lines.count - 1)
-        for line in lines.dropFirst() {
-            if let field = ASCIIText.headerField(line) { headers.append(field) }
         }
         func header(_ name: String) -> String? {
             headers.first { ASCIIText.equalsIgnoringCase($0.name, name) }?.value
@@ -234,9 +261,8 @@ public final class HTTPServer: @unchecked Sendable {
         while buffer.bytes.count < bodyStart + length {
             if !receive(fd: fd, into: &buffer) { return .closed }
         }
-        let body = Data(buffer.bytes[bodyStart..<bodyStart + length])
-        buffer.bytes.removeFirst(bodyStart + length)
-        buffer.scanned = 0
+        let body = length == 0 ? Data() : buffer.bytes.withUnsafeBufferPointer { Data(UnsafeBufferPointer(rebasing: $0[bodyStart..<bodyStart + length])) }
+        buffer.consume(bodyStart + length)
 
         let target = requestLine[1]
         let mark = target.firstIndex(of: "?")

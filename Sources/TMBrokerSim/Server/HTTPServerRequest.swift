@@ -32,7 +32,7 @@ public struct HTTPServerRequest: Sendable {
     public var queryFields: FormFields { FormFields(encoded: query) }
 
     /// The body's fields when it is form-encoded (percent-decoded, in order).
-    public var formFields: FormFields { FormFields(encoded: bodyText) }
+    public var formFields: FormFields { FormFields(body: body) }
 
     /// The same request with another path (used to strip a broker's prefix).
     public func withPath(_ newPath: String) -> HTTPServerRequest {
@@ -49,8 +49,17 @@ public struct FormFields: Sendable {
 
     public init(pairs: [(name: String, value: String)]) { self.pairs = pairs }
 
-    public init(encoded: String) {
-        let bytes = Array(encoded.utf8)
+    public init(encoded: String) { self.init(bytes: Array(encoded.utf8), text: encoded) }
+
+    /// `FormFields(encoded: String(decoding: body, as: UTF8.self))`, without making the text when
+    /// the body is all ASCII.
+    public init(body: Data) {
+        let bytes = [UInt8](body)
+        self.init(bytes: bytes, text: ASCIIText.isASCII(bytes) ? "" : String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// `bytes` are `encoded.utf8`; `encoded` is only read when they are not all ASCII.
+    private init(bytes: [UInt8], text encoded: String) {
         // In ASCII text every byte is one Character, so splitting the bytes splits as the text would.
         guard ASCIIText.isASCII(bytes) else {
             pairs = encoded.split(separator: "&", omittingEmptySubsequences: true).map { part in
@@ -73,7 +82,11 @@ public struct FormFields: Sendable {
         return value
     }
 
-    public static func decode<S: StringProtocol>(_ text: S) -> String { decode(bytes: Array(text.utf8)[...]) }
+    public static func decode<S: StringProtocol>(_ text: S) -> String {
+        // Nothing to decode (path segments mostly): the text itself, without copying its bytes out.
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else { return String(text) }
+        return decode(bytes: Array(text.utf8)[...])
+    }
 
     static func decode(bytes text: ArraySlice<UInt8>) -> String {
         // Nothing to decode (most names and values): the text itself.

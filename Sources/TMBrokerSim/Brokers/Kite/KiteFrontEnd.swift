@@ -31,7 +31,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         case .accepted(let found): credentials = found
         }
         let segments = pathSegments(request.path)
-        let isOrderWrite = segments.first == "orders" && ["POST", "PUT", "DELETE"].contains(request.method)
+        let isOrderWrite = segments.first == "orders" && Self.isWriteMethod(request.method)
         let isQuote = segments.first == "quote"
         let limits = context.limits
         // A closure: the keys are formatted only when rate limits are on.
@@ -80,6 +80,37 @@ public struct KiteFrontEnd: BrokerFrontEnd {
         }
     }
 
+    // The words Kite accepts, as switches (no collection built per request).
+
+    private static func isWriteMethod(_ method: String) -> Bool {
+        switch method {
+        case "POST", "PUT", "DELETE": return true
+        default: return false
+        }
+    }
+
+    private static func side(_ word: String) -> Side? {
+        switch word {
+        case "BUY": return .buy
+        case "SELL": return .sell
+        default: return nil
+        }
+    }
+
+    private static func isProduct(_ word: String) -> Bool {
+        switch word {
+        case "CNC", "MIS", "NRML", "MTF": return true
+        default: return false
+        }
+    }
+
+    private static func isValidity(_ word: String) -> Bool {
+        switch word {
+        case "DAY", "IOC", "TTL": return true
+        default: return false
+        }
+    }
+
     // MARK: Authentication
 
     private func authenticate(_ request: HTTPServerRequest) -> Authentication {
@@ -104,17 +135,17 @@ public struct KiteFrontEnd: BrokerFrontEnd {
     // MARK: Orders
 
     private func place(_ request: HTTPServerRequest, variety: String, apiKey: String) -> HTTPServerResponse {
-        guard ["regular", "amo"].contains(variety) else { return KiteErrors.input("Invalid `variety`: \(variety) is not supported by the simulator.") }
+        guard variety == "regular" || variety == "amo" else { return KiteErrors.input("Invalid `variety`: \(variety) is not supported by the simulator.") }
         let form = request.formFields
         guard let symbol = form.nonEmpty("tradingsymbol") else { return KiteErrors.input("Missing `tradingsymbol`.") }
         guard let exchangeName = form.nonEmpty("exchange") else { return KiteErrors.input("Missing `exchange`.") }
-        guard let sideText = form.nonEmpty("transaction_type"), let side = ["BUY": Side.buy, "SELL": .sell][sideText] else {
+        guard let sideText = form.nonEmpty("transaction_type"), let side = Self.side(sideText) else {
             return KiteErrors.input("Invalid `transaction_type`: expected BUY or SELL.")
         }
         guard let quantityText = form.nonEmpty("quantity"), let quantity = Int(quantityText) else {
             return KiteErrors.input("Invalid `quantity`: expected a whole number.")
         }
-        guard let product = form.nonEmpty("product"), ["CNC", "MIS", "NRML", "MTF"].contains(product) else {
+        guard let product = form.nonEmpty("product"), Self.isProduct(product) else {
             return KiteErrors.input("Invalid `product`: expected CNC, MIS, NRML or MTF.")
         }
         let type: SimOrderType
@@ -130,7 +161,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
             limitPrice = price
         }
         let validity = form.nonEmpty("validity") ?? "DAY"
-        guard ["DAY", "IOC", "TTL"].contains(validity) else { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
+        guard Self.isValidity(validity) else { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
         let tag = form.nonEmpty("tag")
         if let tag, tag.count > Self.maxTagLength {
             return KiteErrors.input("Invalid `tag`: it can be at most \(Self.maxTagLength) characters.")
@@ -142,7 +173,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
                                  clientOrderID: tag, timeInForce: validity, product: product, variety: variety)
         do {
             let order = try context.exchange.place(.kite, apiKey: apiKey, ticket, clientIDRule: .none)
-            return KiteFormat.success(["order_id": .string(order.id)])
+            return KiteFormat.orderIDAnswer(order.id)
         } catch {
             return KiteErrors.placement(error)
         }
@@ -171,11 +202,11 @@ public struct KiteFrontEnd: BrokerFrontEnd {
             price = parsed
         }
         let validity = form.nonEmpty("validity")
-        if let validity, !["DAY", "IOC", "TTL"].contains(validity) { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
+        if let validity, !Self.isValidity(validity) { return KiteErrors.input("Invalid `validity`: expected DAY, IOC or TTL.") }
         do {
             let order = try context.exchange.modify(.kite, apiKey: apiKey, orderID: orderID, quantity: quantity, type: type,
                                                     limitPrice: price, timeInForce: validity)
-            return KiteFormat.success(["order_id": .string(order.id)])
+            return KiteFormat.orderIDAnswer(order.id)
         } catch {
             switch error {
             case .notFound: return orderNotFound()
@@ -215,7 +246,7 @@ public struct KiteFrontEnd: BrokerFrontEnd {
     private func cancel(orderID: String, apiKey: String) -> HTTPServerResponse {
         do {
             let order = try context.exchange.cancel(.kite, apiKey: apiKey, orderID: orderID)
-            return KiteFormat.success(["order_id": .string(order.id)])
+            return KiteFormat.orderIDAnswer(order.id)
         } catch {
             guard case .notWorking(let status) = error else { return orderNotFound() }
             return KiteErrors.response(400, "OrderException", "Order cannot be cancelled as it is \(KiteFormat.statusWord(status)).")
