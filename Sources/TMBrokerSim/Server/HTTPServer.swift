@@ -164,11 +164,11 @@ public final class HTTPServer: @unchecked Sendable {
         bytes.append(contentsOf: "Content-Length: ".utf8)
         bytes.append(contentsOf: String(response.body.count).utf8)
         bytes.append(contentsOf: keepAlive ? "\r\nConnection: keep-alive\r\n\r\n".utf8 : "\r\nConnection: close\r\n\r\n".utf8)
-        bytes.append(contentsOf: response.body)
+        response.body.withUnsafeBytes { bytes.append(contentsOf: $0) }
         return bytes
     }
 
-    private func write(fd: Int32, _ bytes: [UInt8]) -> Bool { LoopbackSocket.sendAll(fd, Data(bytes)) }
+    private func write(fd: Int32, _ bytes: [UInt8]) -> Bool { LoopbackSocket.sendAll(fd, Data(copying: bytes)) }
 
     // MARK: Reading requests
 
@@ -261,7 +261,7 @@ public final class HTTPServer: @unchecked Sendable {
         while buffer.bytes.count < bodyStart + length {
             if !receive(fd: fd, into: &buffer) { return .closed }
         }
-        let body = length == 0 ? Data() : buffer.bytes.withUnsafeBufferPointer { Data(UnsafeBufferPointer(rebasing: $0[bodyStart..<bodyStart + length])) }
+        let body = length == 0 ? Data() : buffer.bytes.withUnsafeBufferPointer { Data(buffer: UnsafeBufferPointer(rebasing: $0[bodyStart..<bodyStart + length])) }
         buffer.consume(bodyStart + length)
 
         let target = requestLine[1]

@@ -54,7 +54,7 @@ public struct FormFields: Sendable {
     /// `FormFields(encoded: String(decoding: body, as: UTF8.self))`, without making the text when
     /// the body is all ASCII.
     public init(body: Data) {
-        let bytes = [UInt8](body)
+        let bytes = body.withUnsafeBytes { [UInt8]($0) }
         self.init(bytes: bytes, text: ASCIIText.isASCII(bytes) ? "" : String(decoding: bytes, as: UTF8.self))
     }
 

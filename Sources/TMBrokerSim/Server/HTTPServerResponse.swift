@@ -18,7 +18,7 @@ public struct HTTPServerResponse: Sendable {
 
     /// A JSON response (`Content-Type: application/json`).
     public static func json(_ status: Int, _ value: JSONValue, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
-        HTTPServerResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(value.text.utf8))
+        HTTPServerResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: Data(utf8: value.text))
     }
 
     /// A response with no body (e.g. Alpaca's 204 on cancel).
@@ -34,4 +34,16 @@ public struct HTTPServerResponse: Sendable {
         copy.headers += extra
         return copy
     }
+}
+
+extension Data {
+    /// The text's UTF-8 bytes, copied in one go (`Data(text.utf8)` looks for contiguous storage
+    /// through dynamic casts, which cost more than the copy).
+    init(utf8 text: String) {
+        var text = text
+        self = text.withUTF8 { Data(buffer: $0) }
+    }
+
+    /// The bytes, copied in one go (see `init(utf8:)`).
+    init(copying bytes: [UInt8]) { self = bytes.withUnsafeBufferPointer { Data(buffer: $0) } }
 }

@@ -111,11 +111,12 @@ enum KiteFormat {
         guard !id.isEmpty, id.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             return success(["order_id": .string(id)])
         }
-        var body = Data(capacity: 64)
+        var body: [UInt8] = []
+        body.reserveCapacity(64)
         body.append(contentsOf: #"{"status":"success","data":{"order_id":""#.utf8)
         body.append(contentsOf: id.utf8)
         body.append(contentsOf: #""}}"#.utf8)
-        return HTTPServerResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
+        return HTTPServerResponse(status: 200, headers: [("Content-Type", "application/json")], body: Data(copying: body))
     }
 
     static func success(_ data: JSONValue, headers: [(name: String, value: String)] = []) -> HTTPServerResponse {
