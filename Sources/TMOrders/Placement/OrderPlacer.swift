@@ -37,7 +37,11 @@ public struct PlacementFences: Sendable {
     /// Runs `kind` in a transaction fenced by these fences: merged in the group commit when there is one.
     func write(_ pool: PostgresPool, _ kind: OrderWrite.Kind) async throws -> OrderWritten {
         let write = OrderWrite(kind: kind, fencingToken: shardToken)
-        if let commits { return try await commits.group.write(write, fencedBy: fences) }
+        if let commits {
+            HopStamps.stamp(.mark("group commit: queued"), "task")
+            defer { HopStamps.stamp(.mark("group commit: written"), "task") }
+            return try await commits.group.write(write, fencedBy: fences)
+        }
         // One round trip: the fences, the write and the COMMIT in one pipeline (`perform` has no outside effects).
         return try await pool.transaction(fencedInOneRoundTrip: fences) { db in
             let written = try OrderStore.perform(db, [write])
