@@ -238,7 +238,7 @@ enum OrderBench {
         figures.append(histogramFigure("serial, OrderPlacer.handle direct (1 at a time)", orders: serial, perSecond: Double(serial) / serialElapsed, offered: nil,
                                        latencies: [], notAccepted: serialNotAccepted,
                                        note: String(format: "loop %.0f µs per order (the bench's own command + fence ids between orders); look-ups %d\n    ",
-                                                    perOrder, phases["broker HTTP (look-up)"]?.count ?? 0) + split.note))
+                                                    perOrder, phases["broker HTTP (look-up)"]?.count ?? 0) + (serial > 0 ? split.note : "")))
         figures[figures.count - 1].p50Millis = serialTotal.millis(atPercentile: 50)
         figures[figures.count - 1].p99Millis = serialTotal.millis(atPercentile: 99)
         figures[figures.count - 1].p999Millis = serialTotal.millis(atPercentile: 99.9)
