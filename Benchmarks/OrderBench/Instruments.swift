@@ -27,6 +27,9 @@ final class PhaseTimes: Sendable {
     }
 
     func reset() { sums.withLock { $0 = [:] } }
+
+    /// Calls of one phase so far.
+    func count(_ phase: String) -> Int { sums.withLock { $0[phase]?.count ?? 0 } }
 }
 
 /// The real adapter (libcurl to broker-sim), timed: the HTTP round trip alone. `ResilientBrokerAdapter`

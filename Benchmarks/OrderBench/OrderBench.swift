@@ -1,7 +1,7 @@
 // order-bench: the order path (issue 11) end to end against broker-sim answering at once.
 //
 //   order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
-//               [--cold 2000] [--batch 10] [--group-commit on|off] [--json bench-results/orders.json]
+//               [--cold 2000] [--batch 10] [--idle 2] [--group-commit on|off] [--json bench-results/orders.json]
 //
 // 1. burst: --burst orders over --accounts Kite accounts put on the `orders` queue by the intake
 //    (`OrderIntake.submitBatch`, the library call behind `tm orders place`, --intake-batch commands a
@@ -16,7 +16,9 @@
 //    batching and any lag count against it), read after the run from the rows, so nothing polls
 //    while it runs; "orders/s" is what the worker carried (orders ÷ first due → last ACCEPTED);
 // 3. serial profile: --serial orders one at a time straight through OrderPlacer.handle (no queue),
-//    split into broker HTTP, the adapter's own work, and the rest (Postgres, the rate budget and circuit breaker in Redis);
+//    each order's wall time split by in-process stamps (`HopStamps`, `LoneOrderSplit`) into the task's
+//    own runs, the hops to C-handle threads and back, and the jobs there (Postgres, admission, HTTP);
+//    then (--idle seconds) the idle worker's CPU per second;
 // 4. cold: --cold orders through OrderPlacerFunction in batches of --batch, one invocation at a time
 //    (reserved concurrency 1, as its manifest must), each invocation opening its accounts afresh.
 // Risk + route alone is risk-bench's figure (bench-results/risk.json), quoted when present.
@@ -64,7 +66,7 @@ func wallSeconds() -> Double { Date().timeIntervalSince1970 }
 enum OrderBench {
     static let usage = """
         order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
-                    [--cold 2000] [--batch 10] [--intake-batch 1000] [--intake-lanes 2] [--group-commit on|off]
+                    [--cold 2000] [--batch 10] [--intake-batch 1000] [--intake-lanes 2] [--idle 2] [--group-commit on|off]
                     [--json bench-results/orders.json]
         Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE) and broker-sim next to this binary.
         """
@@ -157,17 +159,26 @@ enum OrderBench {
 
         /// Waits until every order of `run` has its answer committed (or `timeout`), then reads each one's
         /// accepted_at; returns the latencies (ms) against `sent` and how many did not reach ACCEPTED.
-        func collect(_ run: String, count: Int, sent: [String: Double], timeout: Duration) async throws -> (latencies: [Double], notAccepted: Int, last: Double) {
+        // Progress is polled in process (the broker answers the bench's adapter saw, no Postgres), and only
+        // then, when every order has its answer, Postgres by the run's keys (the unique index): so the
+        // CPU figures are the order path's alone (until session 21 a `LIKE` scan of `orders` every 200 ms).
+        func collect(_ run: String, count: Int, answeredBefore: Int, sent: [String: Double], timeout: Duration) async throws -> (latencies: [Double], notAccepted: Int, last: Double) {
             let deadline = ContinuousClock.now + timeout
+            let keys = PostgresData.array((0..<count).map { (index: Int) -> String in "\(run)-\(index)" })
+            let answered = { times.count("broker HTTP (place)") }
+            let target = answeredBefore + count
+            while ContinuousClock.now < deadline, answered() < target {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             while ContinuousClock.now < deadline {
-                let done: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NOT NULL")
+                let done: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key = ANY(\(keys)::text[]) AND accepted_at IS NOT NULL")
                     .rows[0].decode("n")
                 if done >= count { break }
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(20))
             }
             let rows = try db.query("""
                 SELECT idempotency_key, extract(epoch FROM accepted_at)::float8 AS at FROM orders
-                WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NOT NULL
+                WHERE idempotency_key = ANY(\(keys)::text[]) AND accepted_at IS NOT NULL
                 """).rows
             var latencies: [Double] = []
             var last = 0.0
@@ -180,7 +191,7 @@ enum OrderBench {
             if rows.count < count {
                 // What the rest is doing, to tell a slow run from a stuck one.
                 let states = try db.query("""
-                    SELECT state, count(*)::int AS n FROM orders WHERE idempotency_key LIKE \(run + "-%") AND accepted_at IS NULL GROUP BY state ORDER BY state
+                    SELECT state, count(*)::int AS n FROM orders WHERE idempotency_key = ANY(\(keys)::text[]) AND accepted_at IS NULL GROUP BY state ORDER BY state
                     """).rows.map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("n", as: Int.self))" }
                 print("  \(run): \(count - rows.count) not accepted by the deadline; rows without acceptance: \(states.joined(separator: ", "))")
             }
@@ -196,26 +207,38 @@ enum OrderBench {
         }
 
         // --- 3 first (no worker running): the serial profile of one order's time.
+        // Every hop and job of each order stamped in process (`HopStamps`): the split adds up to the wall time.
         times.reset()
         var serialTotal = LatencyHistogram()
+        var split = LoneOrderSplit()
+        let serialCommits = groupCommit ? OrderCommits(pool: services.pool, maxBatch: 128) : nil
+        let showTimeline = option("--timeline", -1)  // prints that serial order's stamps
         let serialStarted = ContinuousClock.now
+        HopStamps.record(serial > 0)
         for i in 0..<serial {
             let (_, payload) = order("serial", i)
-            let start = ContinuousClock.now
-            let fences = PlacementFences(fences: [MessageFence(queue: "orders", messageID: UUID().uuidString, epoch: 1)])
+            // As the worker places a message's first delivery: no look-up first, its writes through the group commit.
+            let fences = PlacementFences(fences: [MessageFence(queue: "orders", messageID: UUID().uuidString, epoch: 1)], commits: serialCommits,
+                                         firstDelivery: true)
+            _ = HopStamps.take()
+            let start = HopStamps.now()
             _ = try? await placer.handle(payload, fences: fences)
-            serialTotal.record(millis: (ContinuousClock.now - start).seconds * 1000)
+            let end = HopStamps.now()
+            let stamps = HopStamps.take()
+            split.add(start: start, end: end, stamps: stamps)
+            if i == showTimeline { print(LoneOrderSplit.timeline(start: start, end: end, stamps: stamps)) }
+            serialTotal.record(millis: Double(end - start) / 1e6)
         }
+        HopStamps.record(false)
         let serialElapsed = (ContinuousClock.now - serialStarted).seconds
         let phases = times.snapshot
         let perOrder = serialElapsed / Double(max(1, serial)) * 1_000_000
-        let http = phases["broker HTTP (place)"]?.micros ?? 0
-        let call = phases["broker call (adapter)"]?.micros ?? 0
-        let serialNotAccepted: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key LIKE 'serial-%' AND accepted_at IS NULL").rows[0].decode("n")
+        let serialKeys = PostgresData.array((0..<serial).map { (index: Int) -> String in "serial-\(index)" })
+        let serialNotAccepted: Int = try db.query("SELECT count(*)::int AS n FROM orders WHERE idempotency_key = ANY(\(serialKeys)::text[]) AND accepted_at IS NULL").rows[0].decode("n")
         figures.append(histogramFigure("serial, OrderPlacer.handle direct (1 at a time)", orders: serial, perSecond: Double(serial) / serialElapsed, offered: nil,
                                        latencies: [], notAccepted: serialNotAccepted,
-                                       note: String(format: "per order %.0f µs: broker HTTP %.0f, adapter beyond HTTP %.0f, Postgres, Redis (budget, breaker) and the rest %.0f; look-ups %d",
-                                                    perOrder, http, call - http, perOrder - call, phases["broker HTTP (look-up)"]?.count ?? 0)))
+                                       note: String(format: "loop %.0f µs per order (the bench's own command + fence ids between orders); look-ups %d\n    ",
+                                                    perOrder, phases["broker HTTP (look-up)"]?.count ?? 0) + (serial > 0 ? split.note : "")))
         figures[figures.count - 1].p50Millis = serialTotal.millis(atPercentile: 50)
         figures[figures.count - 1].p99Millis = serialTotal.millis(atPercentile: 99)
         figures[figures.count - 1].p999Millis = serialTotal.millis(atPercentile: 99.9)
@@ -271,14 +294,14 @@ enum OrderBench {
         do {
             let before = await cpuNow()
             let started = wallSeconds()
-            let result = try await collect("burst", count: burst, sent: [:], timeout: .seconds(max(60, burst / 100)))
+            let result = try await collect("burst", count: burst, answeredBefore: 0, sent: [:], timeout: .seconds(max(60, burst / 100)))
             let used = await cpuNow() - before
             let span = result.last - started
             let profile = times.snapshot
             figures.append(Figure(name: "burst through 1 worker (drain)", orders: burst, ordersPerSecond: Double(burst - result.notAccepted) / span,
                                   offeredPerSecond: nil, notAccepted: result.notAccepted,
                                   note: burstNote + "\n    worker: " + used.perOrder(burst - result.notAccepted)
-                                      + String(format: " (over %.2f s from the worker owning every shard to the last ACCEPTED, plus the bench's last poll ≤ 0.2 s); broker call mean %.0f µs (HTTP %.0f µs)",
+                                      + String(format: " (over %.2f s from the worker owning every shard to the last ACCEPTED, plus the bench's last poll ≤ 20 ms); broker call mean %.0f µs (HTTP %.0f µs)",
                                                span, profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)
                                       + (worker.commitCounts.map { counts in
                                           String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks", counts.batches,
@@ -295,6 +318,22 @@ enum OrderBench {
             }
         }
 
+        // --- the idle worker's own CPU (refresh, sweep, relay, rebalance, lease renewals, the consumers'
+        // blocking reads): at a low rate it is part of every order's cost. --idle seconds, after the burst settled.
+        let idleSeconds = option("--idle", Double(2))
+        if idleSeconds > 0 {
+            try await settle()
+            let before = await cpuNow()
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await Task.sleep(for: .seconds(idleSeconds))
+            let used = await cpuNow() - before
+            let elapsed = (clock.now - started).seconds
+            print(String(format: "idle worker over %.1f s, CPU ms per second: bench %.2f, Postgres %.2f, redis-server %.2f (at 1,000 orders/s: %.1f µs per order in all)",
+                         elapsed, used.bench * 1000 / elapsed, used.postgres * 1000 / elapsed, used.redis * 1000 / elapsed,
+                         (used.bench + used.postgres + used.redis) / elapsed * 1e6 / 1000))
+        }
+
         // --- 2. open loop at each offered rate (lowest first), into an idle worker: every millisecond
         // the intake sends, in one call, the orders due by then.
         for rate in rates {
@@ -308,6 +347,7 @@ enum OrderBench {
             let startedWall = wallSeconds()
             var maxBehind = Duration.zero
             let before = await cpuNow()
+            let answeredBefore = times.count("broker HTTP (place)")
             var next = 0
             while next < count {
                 let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
@@ -320,7 +360,7 @@ enum OrderBench {
                 next = due
             }
             let offered = Double(count) / (clock.now - started).seconds
-            let result = try await collect(run, count: count, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
+            let result = try await collect(run, count: count, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
             let used = await cpuNow() - before
             figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
@@ -342,6 +382,7 @@ enum OrderBench {
                             settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
             })
             let payloads = (0..<cold).map { order("cold", $0) }
+            let answeredBefore = times.count("broker HTTP (place)")
             var sent: [String: Double] = [:]
             var invocation = LatencyHistogram()
             let started = ContinuousClock.now
@@ -360,7 +401,7 @@ enum OrderBench {
                 invocation.record(millis: (ContinuousClock.now - start).seconds * 1000)
             }
             let elapsed = (ContinuousClock.now - started).seconds
-            let result = try await collect("cold", count: cold, sent: sent, timeout: .seconds(10))
+            let result = try await collect("cold", count: cold, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(10))
             figures.append(histogramFigure("cold OrderPlacerFunction, batch \(batch)", orders: cold, perSecond: Double(cold) / elapsed, offered: nil,
                                            latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "latency from the invocation's start; invocation p50 %.1f ms, p99 %.1f ms; handler only (no spawn: see functions.json)",

@@ -37,9 +37,15 @@ public final class BlockingThread: @unchecked Sendable {
 
     /// Runs `body` on this thread and returns its result to the awaiting caller.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+        let name = self.name
+        HopStamps.stamp(.submit, name)
+        defer { HopStamps.stamp(.resumed, name) }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let accepted = queue.submit {
-                continuation.resume(with: Result { try body() })
+                HopStamps.stamp(.start, name)
+                let result = Result { try body() }
+                HopStamps.stamp(.end, name)
+                continuation.resume(with: result)
             }
             if !accepted { continuation.resume(throwing: Stopped(name: name)) }
         }

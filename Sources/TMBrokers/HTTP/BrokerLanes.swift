@@ -66,6 +66,7 @@ public final class BrokerLanes: Sendable {
                 return connection
             }
             guard try admit(connect) else { throw AdmissionTicket.NotSent.refused }
+            HopStamps.stamp(.mark("admitted"), lane.thread.name)
             do throws(HTTPClientError) { return .success(try lane.client.send(request)) } catch { return .failure(error) }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import TMBrokers
 import TMCore
 import TMLocks
@@ -34,10 +35,18 @@ public struct PlacementFences: Sendable {
         self.firstDelivery = firstDelivery
     }
 
-    /// Runs `kind` in a transaction fenced by these fences: merged in the group commit when there is one.
+    /// Runs `kind` in a transaction fenced by these fences: merged in the group commit when there is one
+    /// and another write goes through it now; alone, at once, from this task otherwise.
     func write(_ pool: PostgresPool, _ kind: OrderWrite.Kind) async throws -> OrderWritten {
         let write = OrderWrite(kind: kind, fencingToken: shardToken)
-        if let commits { return try await commits.group.write(write, fencedBy: fences) }
+        // Counted in flight until written, at once or through the group.
+        let alone = commits?.enter() ?? true
+        defer { commits?.leave() }
+        if let commits, !alone {
+            HopStamps.stamp(.mark("group commit: queued"), "task")
+            defer { HopStamps.stamp(.mark("group commit: written"), "task") }
+            return try await commits.group.write(write, fencedBy: fences)
+        }
         // One round trip: the fences, the write and the COMMIT in one pipeline (`perform` has no outside effects).
         return try await pool.transaction(fencedInOneRoundTrip: fences) { db in
             let written = try OrderStore.perform(db, [write])
@@ -48,12 +57,32 @@ public struct PlacementFences: Sendable {
 
 /// The group commit of order writes one worker (or one cold invocation) shares among its handlers:
 /// see `GroupCommit`, with `OrderStore.perform` merging each batch's writes into a few statements.
+///
+/// A write that finds no other write of these commits in flight (a lone order: the usual case at a
+/// low rate) runs at once in a transaction of its own from its own task — what the group does for a
+/// writer alone, without the two hops to the group's drain task and back (4 thread wake-ups per
+/// order); writes that arrive while one is in flight go through the group and merge as before.
 public final class OrderCommits: Sendable {
     let group: GroupCommit<OrderWrite, OrderWritten>
+    /// Writes in flight through these commits (at once or through the group).
+    private let inFlight = Atomic<Int>(0)
+    private let atOnce = Atomic<Int>(0)
+
     public init(pool: PostgresPool, maxBatch: Int) {
         group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
     }
     public var counts: GroupCommitCounts { group.counts }
+    /// Writes that ran at once, alone (none other in flight), not through the group.
+    public var writesAtOnce: Int { atOnce.load(ordering: .relaxed) }
+
+    /// Counts a write in; true when it is the only one in flight (it runs at once, alone).
+    func enter() -> Bool {
+        let alone = inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue == 0
+        if alone { atOnce.add(1, ordering: .relaxed) }
+        return alone
+    }
+
+    func leave() { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
     /// Writers waiting for the next batch now (for tests).
     public var waiting: Int { group.waiting }
 }

@@ -24,7 +24,8 @@ import TMSync
 /// - the placements of different accounts share their transactions (`GroupCommit`): the writes of
 ///   all the handlers that wait while one batch commits go in the next, merged into a few
 ///   statements; each message is still fenced by its own delivery and its shard's lease, and a
-///   batch that fails falls back to one transaction per message;
+///   batch that fails falls back to one transaction per message; a write with none other in flight
+///   (a lone order) runs at once from its handler's task (`OrderCommits`);
 /// - UNKNOWN orders of owned shards are looked up with backoff (`sweepUnknown`), and the
 ///   `trade-events` outbox is relayed, while the worker runs.
 public final class OrderWorker: Sendable {
