@@ -224,8 +224,7 @@ enum OrderStore {
 
     /// The compare-and-set UPDATE of each move, returning the rows moved.
     private static func updateStatement(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
-        func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
-        return """
+        """
             UPDATE orders SET state = v_to_state,
               broker_order_id = coalesce(v_broker_order_id, broker_order_id),
               filled_quantity = coalesce(v_filled_quantity, filled_quantity), average_price = coalesce(v_average_price, average_price),
@@ -239,20 +238,44 @@ enum OrderStore {
               trigger_price = coalesce(v_trigger_price, trigger_price), client_order_id = coalesce(v_client_order_id, client_order_id),
               completed_at = CASE WHEN v_terminal THEN coalesce(completed_at, now()) ELSE completed_at END,
               fencing_token = coalesce(v_fencing_token, fencing_token), version = version + 1
-            FROM unnest(\(column { $0.order.id })::uuid[], \(column { $0.order.state.rawValue })::text[], \(column { Int32($0.order.version) })::integer[],
-                        \(column { $0.to.rawValue })::text[], \(column { $0.changes.brokerOrderID })::text[],
-                        \(column { $0.changes.filledQuantity })::numeric[], \(column { $0.changes.averagePrice })::numeric[],
-                        \(column { $0.changes.rejectCode })::text[], \(column { $0.changes.rejectReason })::text[],
-                        \(column { $0.changes.unknownReason })::text[], \(column { $0.changes.nextLookupAt })::timestamptz[],
-                        \(column { $0.changes.submittedAt })::timestamptz[], \(column { $0.changes.lookedUp })::boolean[],
-                        \(column { $0.changes.quantity })::numeric[], \(column { $0.changes.limitPrice })::numeric[],
-                        \(column { $0.changes.triggerPrice })::numeric[], \(column { $0.changes.clientOrderID })::text[],
-                        \(column { $0.to.isTerminal })::boolean[], \(PostgresData.array(moves.map(\.token)))::bigint[])
+            FROM \(fragment: moves.count == 1 ? oneMove(moves[0]) : manyMoves(moves))
                  AS v (v_id, v_from_state, v_from_version, v_to_state, v_broker_order_id, v_filled_quantity, v_average_price, v_reject_code,
                        v_reject_reason, v_unknown_reason, v_next_lookup_at, v_submitted_at, v_looked_up, v_quantity, v_limit_price,
                        v_trigger_price, v_client_order_id, v_terminal, v_fencing_token)
             WHERE id = v_id AND state = v_from_state AND version = v_from_version
             RETURNING \(fragment: OrderRecord.columns)
+            """
+    }
+
+    /// The moves' values, a column per array (`updateStatement`'s `v`).
+    private static func manyMoves(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
+        func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
+        return """
+            unnest(\(column { $0.order.id })::uuid[], \(column { $0.order.state.rawValue })::text[], \(column { Int32($0.order.version) })::integer[],
+                   \(column { $0.to.rawValue })::text[], \(column { $0.changes.brokerOrderID })::text[],
+                   \(column { $0.changes.filledQuantity })::numeric[], \(column { $0.changes.averagePrice })::numeric[],
+                   \(column { $0.changes.rejectCode })::text[], \(column { $0.changes.rejectReason })::text[],
+                   \(column { $0.changes.unknownReason })::text[], \(column { $0.changes.nextLookupAt })::timestamptz[],
+                   \(column { $0.changes.submittedAt })::timestamptz[], \(column { $0.changes.lookedUp })::boolean[],
+                   \(column { $0.changes.quantity })::numeric[], \(column { $0.changes.limitPrice })::numeric[],
+                   \(column { $0.changes.triggerPrice })::numeric[], \(column { $0.changes.clientOrderID })::text[],
+                   \(column { $0.to.isTerminal })::boolean[], \(PostgresData.array(moves.map(\.token)))::bigint[])
+            """
+    }
+
+    /// One move's values as one row of scalars (`updateStatement`'s `v`): the lone order's UPDATE. Its
+    /// generic plan costs what a custom plan does (one row, found by the primary key), so Postgres's
+    /// plan cache keeps it after the first few runs; with arrays the generic plan is costed for ten
+    /// rows, and every run of a one-move UPDATE was planned anew (Benchmarks/OrderBench/PROFILE.md,
+    /// session 21).
+    private static func oneMove(_ one: (move: OrderMove, token: Int64?)) -> PostgresQuery {
+        let move = one.move, changes = one.move.changes
+        return """
+            (VALUES (\(move.order.id)::uuid, \(move.order.state.rawValue)::text, \(Int32(move.order.version))::integer, \(move.to.rawValue)::text,
+                     \(changes.brokerOrderID)::text, \(changes.filledQuantity)::numeric, \(changes.averagePrice)::numeric, \(changes.rejectCode)::text,
+                     \(changes.rejectReason)::text, \(changes.unknownReason)::text, \(changes.nextLookupAt)::timestamptz,
+                     \(changes.submittedAt)::timestamptz, \(changes.lookedUp)::boolean, \(changes.quantity)::numeric, \(changes.limitPrice)::numeric,
+                     \(changes.triggerPrice)::numeric, \(changes.clientOrderID)::text, \(move.to.isTerminal)::boolean, \(one.token)::bigint))
             """
     }
 
