@@ -8,7 +8,9 @@ import TMCore
 public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
-    /// A Unix socket path; when set, `host` and `port` are ignored.
+    /// A Unix socket path; when set, connections use it and `host` and `port` only name the same
+    /// server's TCP address (a `unix://` URL's `host` and `port` options) for code that must hand
+    /// a `redis://` URL on (a process on another machine, a TCP-only tool).
     public var socketPath: String?
     public var username: String?
     public var password: String?
@@ -44,7 +46,9 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.clientName = clientName
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
+    /// Parses `redis://[[user]:password@]host[:port][/db]` or
+    /// `unix:///path/to/socket[?db=N][&host=H&port=P]` (`host`/`port`: the same server over TCP,
+    /// kept in `host` and `port`; the socket is what connections use).
     public init(url: String) throws {
         self.init()
         func invalid(_ reason: String) -> ConfigurationError {
@@ -96,8 +100,15 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
             case "timeout_ms":
                 guard let ms = Int(value), ms > 0 else { throw invalid("timeout_ms=\(value) is not a positive number") }
                 self.commandTimeout = .milliseconds(ms)
+            case "host" where socketPath != nil:
+                guard !value.isEmpty else { throw invalid("host= is empty") }
+                self.host = value
+            case "port" where socketPath != nil:
+                guard let port = Int(value), (1...65535).contains(port) else { throw invalid("port=\(value) is out of range") }
+                self.port = port
             default:
-                throw invalid("unknown option '\(item.name)' (known: db, connect_timeout_ms, timeout_ms)")
+                let known = socketPath == nil ? "db, connect_timeout_ms, timeout_ms" : "db, connect_timeout_ms, timeout_ms, host, port"
+                throw invalid("unknown option '\(item.name)' (known: \(known))")
             }
         }
     }
