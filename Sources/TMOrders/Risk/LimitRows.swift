@@ -23,9 +23,11 @@ struct LimitRows: Sendable {
         return own.filled(from: platform)
     }
 
-    /// The version only: a change of any limit or trading state moves it (0012's triggers).
+    /// The version only: a change of any limit or trading state moves it (0012's triggers). Prepared:
+    /// the worker's refresh asks it four times a second.
     static func version(_ db: PostgresConnection) throws -> Int64 {
-        guard let row = try db.query("SELECT version FROM trading_controls_version").rows.first else {
+        let statement: PostgresQuery = "SELECT version FROM trading_controls_version"
+        guard let row = try db.query(statement.prepared).rows.first else {
             throw RiskLoadError("trading_controls_version has no row")
         }
         return try row.decode("version")
