@@ -304,8 +304,8 @@ enum OrderBench {
                                       + String(format: " (over %.2f s from the worker owning every shard to the last ACCEPTED, plus the bench's last poll ≤ 20 ms); broker call mean %.0f µs (HTTP %.0f µs)",
                                                span, profile["broker call (adapter)"]?.micros ?? 0, profile["broker HTTP (place)"]?.micros ?? 0)
                                       + (worker.commitCounts.map { counts in
-                                          String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks", counts.batches,
-                                                 Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks)
+                                          String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks, %d writes at once (alone)", counts.batches,
+                                                 Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks, worker.writesAtOnce ?? 0)
                                       } ?? "")))
         }
 

@@ -4,7 +4,7 @@ import Synchronization
 /// Where one order's wall time goes, stamped in process: the caller's task, each hop to a
 /// `BlockingThread`, the job there, the hop back. Recorded only while a benchmark switched it on
 /// (order-bench's serial profile, one order in flight at a time, so every stamp is that order's);
-/// switched off, a stamp costs one relaxed load of a flag and records nothing.
+/// switched off, a stamp is a call that loads a flag and records nothing.
 public enum HopStamps {
     public enum Event: Sendable, Equatable {
         /// The task hands a job to the thread.

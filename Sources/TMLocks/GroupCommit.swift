@@ -17,7 +17,9 @@ import TMPostgres
 ///   only, so a stale delivery commits nothing and cannot stop the others from committing;
 /// - no reordering within an account: a writer waits for its own commit before going on, and a
 ///   worker runs one message per account at a time, so one account has at most one write in a batch;
-/// - a writer alone (no one else waiting) runs in its own transaction at once: no added latency;
+/// - a writer alone (no one else waiting) runs in its own transaction at once, from the group's
+///   drain task (two hops: to that task and back; `OrderCommits` runs a lone order's write from its
+///   own task instead);
 /// - round trips: ONE per transaction when `perform` only sends its statements
 ///   (`PostgresConnection.send`): the BEGIN, the fences, the writes and the COMMIT travel in one
 ///   pipeline (`PostgresPool.transaction(fencedInOneRoundTrip:)`); a stale fence raises, which

@@ -157,6 +157,25 @@ import Glibc
             }
         }
     }
+
+    /// The head terminator's search, fed one byte per read (every split of CR LF CR LF across reads),
+    /// then two pipelined heads in one read: found exactly when its last byte arrives, at its start.
+    @Test func theHeadTerminatorIsFoundWhereverTheReadsSplitIt() {
+        let head = Array("POST /orders/regular HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n".utf8)
+        let terminator = head.count - 4
+        var buffer = HTTPServer.RequestBuffer()
+        for (index, byte) in head.enumerated() {
+            buffer.bytes.append(byte)
+            let found = HTTPServer.headEnd(&buffer)
+            #expect(found == (index == head.count - 1 ? terminator : nil), "after byte \(index)")
+        }
+        let second = Array("GET /a HTTP/1.1\r\n\r\n".utf8)
+        buffer = HTTPServer.RequestBuffer()
+        buffer.bytes = head + Array("abc".utf8) + second
+        #expect(HTTPServer.headEnd(&buffer) == terminator)
+        buffer.consume(head.count + 3)
+        #expect(HTTPServer.headEnd(&buffer) == second.count - 4, "the next head is searched from its own start")
+    }
 }
 
 /// A blocking TCP client whose writes go out as they are made (TCP_NODELAY) and whose reads give

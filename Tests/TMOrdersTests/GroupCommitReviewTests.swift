@@ -46,17 +46,10 @@ import TMPostgres
             try holder.simpleQuery("BEGIN")
             _ = try holder.query("SELECT tm_advance_fence(\(lease.resource), 1)")
             var tasks = [start(first)]
-            try await eventually("the first writer waiting on the fence row") { try self.lockWaiters() == 1 }
+            try await eventually("the first writer waiting on the fence row") { try self.db.lockWaiters() == 1 }
             tasks += others.map(start)
             try await eventually("the others waiting for the next batch") { self.commits.waiting == others.count }
             return tasks
-        }
-
-        func lockWaiters(_ like: String = "%") throws -> Int {
-            try db.query("""
-                SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE \(like)
-                """).rows[0].decode("n", as: Int.self)
         }
 
         func counts() throws -> [String: Int] {
@@ -107,7 +100,7 @@ import TMPostgres
         let tasks = try await b.startBatch(first: "first", others: others, holder: holder)
         try holder.simpleQuery("COMMIT")
         // The batch's pipeline (BEGIN, fences, INSERT, gated UPDATE, COMMIT) waits on the gate row: kill it there.
-        try await eventually("the batch's pipeline waiting on the gate row") { try b.lockWaiters("%review_gate%") == 1 }
+        try await eventually("the batch's pipeline waiting on the gate row") { try b.db.lockWaiters(queryLike: "%review_gate%") == 1 }
         _ = try b.db.query("""
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
             WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%review_gate%'

@@ -157,17 +157,13 @@ import TMPostgres
             let payload = h.place(broker, key: key)
             return Task { try await placer.handle(payload, fences: fences) }
         }
-        func lockWaiters() throws -> Int {
-            try h.db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-                .rows[0].decode("n", as: Int.self)
-        }
         // The first write (none other in flight) runs at once, outside the group, and waits on the row,
         // so the next writers go through the group.
         let holderKey = "review-batch-holder-\(UUID().uuidString.prefix(6))"
         let holder = start(holderKey, broker: brokers[0])
-        try await eventually("the write at once waiting on the fence row") { try lockWaiters() == 1 }
+        try await eventually("the write at once waiting on the fence row") { try h.db.lockWaiters() == 1 }
         var tasks = [start(keys[0], broker: brokers[0])]
-        try await eventually("the first writer's transaction waiting on the fence row") { try lockWaiters() == 2 }
+        try await eventually("the first writer's transaction waiting on the fence row") { try h.db.lockWaiters() == 2 }
         tasks += keys.dropFirst().enumerated().map { start($1, broker: brokers[($0 + 1) % brokers.count]) }
         let stale = start(staleKey, broker: .alpaca, message: staleMessage)
         try await eventually("every other writer waiting for the next batch") { commits.waiting == keys.count }

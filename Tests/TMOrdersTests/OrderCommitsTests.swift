@@ -38,10 +38,6 @@ import TMPostgres
             let payload = h.place(brokers[index % brokers.count], key: keys[index])
             return Task { try await placer.handle(payload, fences: fences) }
         }
-        func lockWaiters() throws -> Int {
-            try h.db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-                .rows[0].decode("n", as: Int.self)
-        }
         // A write with none other in flight runs at once, outside the group: this one holds the
         // group's writers behind it while it waits on the fence row...
         let holderKey = "merged-holder-\(UUID().uuidString.prefix(6))"
@@ -49,10 +45,10 @@ import TMPostgres
             try await placer.handle(h.place(.kite, key: holderKey), fences: PlacementFences(
                 fences: [MessageFence(queue: "orders", messageID: UUID().uuidString, epoch: 1), lease], commits: commits, firstDelivery: true))
         }
-        try await eventually("the write at once waiting on the fence row") { try lockWaiters() == 1 }
+        try await eventually("the write at once waiting on the fence row") { try h.db.lockWaiters() == 1 }
         // ...then the group's first writer alone, until its transaction waits on the row too...
         var tasks = [start(0)]
-        try await eventually("the first writer's transaction waiting on the fence row") { try lockWaiters() == 2 }
+        try await eventually("the first writer's transaction waiting on the fence row") { try h.db.lockWaiters() == 2 }
         // ...then the others, which queue behind it.
         tasks += (1..<keys.count).map(start)
         try await eventually("every other writer waiting for the next batch") { commits.waiting == keys.count - 1 }

@@ -13,14 +13,10 @@ enum ASCIIText {
 
     /// `a.caseInsensitiveCompare(b) == .orderedSame`.
     static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
-        // Over the strings' own bytes where they are contiguous (native strings are): no iterator.
-        let answer = a.utf8.withContiguousStorageIfAvailable { a in
-            b.utf8.withContiguousStorageIfAvailable { b in asciiEqualsIgnoringCase(a, b) } ?? nil
-        } ?? nil
-        if let answer { return answer }
-        guard isASCII(a.utf8), isASCII(b.utf8) else { return a.caseInsensitiveCompare(b) == .orderedSame }
-        guard a.utf8.count == b.utf8.count else { return false }
-        return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
+        // Over the strings' own bytes (`withUTF8` makes a bridged string contiguous first): no iterator.
+        var (a, b) = (a, b)
+        let answer = a.withUTF8 { a in b.withUTF8 { b in asciiEqualsIgnoringCase(a, b) } }
+        return answer ?? (a.caseInsensitiveCompare(b) == .orderedSame)
     }
 
     /// Both all ASCII: whether they are equal ignoring case; nil when either is not all ASCII.

@@ -184,7 +184,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Bytes received but not yet consumed, plus how far the head terminator search got.
-    private struct RequestBuffer {
+    struct RequestBuffer {
         var bytes: [UInt8] = []
         var scanned = 0
         /// What each `recv` reads into, kept for the connection's life.
@@ -199,7 +199,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Where the head's CR LF CR LF starts, searching on from `buffer.scanned` (less the 3 bytes a
     /// terminator split across reads may have left); nil when it has not arrived yet.
-    private static func headEnd(_ buffer: inout RequestBuffer) -> Int? {
+    static func headEnd(_ buffer: inout RequestBuffer) -> Int? {
         let from = max(0, buffer.scanned - 3)
         buffer.scanned = buffer.bytes.count
         return buffer.bytes.withUnsafeBufferPointer { bytes -> Int? in

@@ -20,7 +20,8 @@ public struct PlacementFences: Sendable {
     /// no fence can take back.
     public var ownership: @Sendable () throws -> Void
     /// The worker's group commit (resident worker, cold batch): the placement's writes are merged
-    /// with the other accounts' writes waiting at the same time. Nil: a transaction of its own each.
+    /// with the other accounts' writes waiting at the same time; a write with none other in flight
+    /// runs at once from its own task (`OrderCommits`). Nil: a transaction of its own each.
     public var commits: OrderCommits?
     /// This delivery is the message's first: an order row for its key can only exist if another
     /// message carried the same key, which the insert's conflict finds, so no look-up comes first.
@@ -62,6 +63,12 @@ public struct PlacementFences: Sendable {
 /// low rate) runs at once in a transaction of its own from its own task — what the group does for a
 /// writer alone, without the two hops to the group's drain task and back (4 thread wake-ups per
 /// order); writes that arrive while one is in flight go through the group and merge as before.
+///
+/// Two differences from a write through the group, both safe: a lone write checks a connection out
+/// from its handler's task, so a handler cancelled while every connection is busy gives up before
+/// writing (the row stays as it was, and the next delivery looks the order up first, as without a
+/// group commit); and a lone write may run beside a group batch, both fenced, queueing on a shared
+/// lease's fence row in Postgres (fences are advanced in resource order: no deadlock).
 public final class OrderCommits: Sendable {
     let group: GroupCommit<OrderWrite, OrderWritten>
     /// Writes in flight through these commits (at once or through the group).

@@ -92,6 +92,8 @@ public final class OrderWorker: Sendable {
 
     /// How the group commit's batches went so far (nil: group commit off).
     public var commitCounts: GroupCommitCounts? { commits?.counts }
+    /// Writes that ran at once, alone, outside the group's batches (nil: group commit off).
+    public var writesAtOnce: Int? { commits?.writesAtOnce }
 
     /// The shards this worker holds now.
     public var ownedShards: [Int] { owned.withLock { $0.keys.sorted() } }
