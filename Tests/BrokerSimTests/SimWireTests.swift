@@ -38,6 +38,48 @@ import Glibc
 
     // MARK: The wire
 
+    /// A request whose Content-Length is not one run of digits (letters, a sign, two that differ) is
+    /// refused 400 and nothing is placed: read as 0, its body would be taken for the next request.
+    @Test func aContentLengthThatIsNotOneRunOfDigitsIsRefused() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.stop() }
+        let (head, body) = Self.placement()
+        let length = "Content-Length: \(body.utf8.count)\r\n"
+        for bad in ["Content-Length: abc\r\n", "Content-Length: -1\r\n", "Content-Length: +\(body.utf8.count)\r\n",
+                    length + "Content-Length: \(body.utf8.count + 1)\r\n", "Content-Length: \r\n"] {
+            let client = try RawClient(port: simulator.port)
+            try client.send(Array((head.replacingOccurrences(of: length, with: bad) + body).utf8))
+            let response = try client.readResponse()
+            #expect(response.status == 400, "\(bad)")
+            #expect(response.body.contains("invalid Content-Length"), "\(bad)")
+        }
+        #expect(simulator.exchange.orders(.kite, apiKey: Self.key).isEmpty)
+        // The same length twice is one length.
+        let client = try RawClient(port: simulator.port)
+        try client.send(Array((head.replacingOccurrences(of: length, with: length + length) + body).utf8))
+        #expect(try client.readResponse().status == 200)
+    }
+
+    /// A head over 64 KiB is refused 431 even when it arrives whole in one read.
+    @Test func aHeadOverTheLimitIsRefusedEvenWhenItArrivesWhole() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.stop() }
+        let client = try RawClient(port: simulator.port)
+        let (head, body) = Self.placement()
+        let padding = "X-Padding: " + String(repeating: "p", count: 70 * 1024) + "\r\n"
+        try client.send(Array((head.replacingOccurrences(of: "Host: 127.0.0.1\r\n", with: "Host: 127.0.0.1\r\n" + padding) + body).utf8))
+        #expect(try client.readResponse().status == 431)
+        #expect(simulator.exchange.orders(.kite, apiKey: Self.key).isEmpty)
+    }
+
+    /// Percent-decoding takes two hex digits exactly (no sign); a `%` without them stays as written.
+    @Test func percentDecodingTakesTwoHexDigitsOnly() {
+        #expect(FormFields.decode("%41%62+c") == "Ab c")
+        #expect(FormFields.decode("%+1") == "% 1", "the % stays; the + is a space as anywhere")
+        #expect(FormFields.decode("%-1%4") == "%-1%4")
+        #expect(FormFields.decode("%zz%") == "%zz%")
+    }
+
     @Test func aRequestSplitInsideItsHeadTerminatorAndBeforeItsBodyIsAnswered() throws {
         let simulator = try Self.simulator()
         defer { simulator.stop() }

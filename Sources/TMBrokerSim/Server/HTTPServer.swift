@@ -33,6 +33,7 @@ public final class HTTPServer: @unchecked Sendable {
     private let listenFD: Int32
     private let idleTimeout: Int
     private let maxRequestBytes = 8 << 20
+    private static let maxHeadBytes = 64 * 1024
     private let state = NSCondition()
     private var stopped = false
     private var openConnections: Set<Int32> = []
@@ -217,8 +218,11 @@ public final class HTTPServer: @unchecked Sendable {
         var headEnd: Int?
         while true {
             headEnd = Self.headEnd(&buffer)
-            if headEnd != nil { break }
-            if buffer.bytes.count > 64 * 1024 { return .malformed(status: 431, reason: "request head too large") }
+            if let end = headEnd {
+                if end > Self.maxHeadBytes { return .malformed(status: 431, reason: "request head too large") }
+                break
+            }
+            if buffer.bytes.count > Self.maxHeadBytes { return .malformed(status: 431, reason: "request head too large") }
             if !receive(fd: fd, into: &buffer) { return .closed }
         }
         // The head is split at CRLF bytes, as `components(separatedBy: "\r\n")` of its text would
@@ -255,8 +259,15 @@ public final class HTTPServer: @unchecked Sendable {
         if header("Transfer-Encoding") != nil {
             return .malformed(status: 411, reason: "chunked request bodies are not supported; send Content-Length")
         }
-        let length = header("Content-Length").flatMap { Int($0) } ?? 0
-        guard length >= 0, length <= maxRequestBytes else { return .malformed(status: 413, reason: "request body too large") }
+        // Every Content-Length must be the same run of digits (RFC 9112 §6.3): a server that read
+        // "abc" as 0, or took the first of two, would frame the next request wrongly.
+        let lengths = headers.filter { ASCIIText.equalsIgnoringCase($0.name, "Content-Length") }.map(\.value)
+        guard lengths.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }),
+              Set(lengths).count <= 1 else {
+            return .malformed(status: 400, reason: "invalid Content-Length")
+        }
+        let length = lengths.first.map { Int($0) ?? Int.max } ?? 0
+        guard length <= maxRequestBytes else { return .malformed(status: 413, reason: "request body too large") }
         let bodyStart = headEnd! + 4
         while buffer.bytes.count < bodyStart + length {
             if !receive(fd: fd, into: &buffer) { return .closed }

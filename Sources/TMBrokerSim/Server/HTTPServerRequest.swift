@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// One parsed HTTP/1.1 request as the simulator's server received it.
 ///
@@ -100,9 +101,10 @@ public struct FormFields: Sendable {
             case UInt8(ascii: "+"):
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%") where utf8.count >= 2:
-                let hex = String(decoding: utf8.prefix(2), as: UTF8.self)
-                if let value = UInt8(hex, radix: 16) {
-                    bytes.append(value)
+                // Two hex digits exactly ("%+1" stays as it is: `UInt8(_:radix:)` would take the sign).
+                let digits = utf8.prefix(2)
+                if let high = HexDigit.value(digits.first!), let low = HexDigit.value(digits.last!) {
+                    bytes.append(high << 4 | low)
                     utf8 = utf8.dropFirst(2)
                 } else {
                     bytes.append(byte)
