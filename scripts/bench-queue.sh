@@ -78,7 +78,7 @@ if [ "${BENCH_QUEUE_REDIS:-private}" = test ]; then
   # shellcheck disable=SC1090
   source "${TM_ENV_FILE:-$root/.tm/test/env}"
   ours_url=$TM_REDIS_URL
-  ours_redis="the test profile's redis-server $redis_version at ${TM_REDIS_URL#redis://} (AOF everysec)"
+  ours_redis="the test profile's redis-server $redis_version at ${TM_REDIS_URL%%\?*} (AOF everysec)"
 else
   ours_url=$private_url
   ours_redis="a private redis-server $redis_version at 127.0.0.1:$port (--save '' --appendonly no)"

@@ -9,9 +9,9 @@ export TM_ENV_FILE=$root/.tm/test/env
 scripts/tm-servers.sh up test >/dev/null
 # shellcheck disable=SC1090
 source "$TM_ENV_FILE"
-redis_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_REDIS_URL")
-pg_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_DATABASE_URL")
-db=${TM_DATABASE_URL##*/}
+# The peers over the same transport as the wrappers (the env file's sockets, or TCP).
+# shellcheck source=scripts/env-addresses.sh
+source scripts/env-addresses.sh
 n=${BENCH_N:-20000}
 export PGOPTIONS="-c client_min_messages=warning"
 mkdir -p bench-results
@@ -21,14 +21,14 @@ swift build -c release --product tm-bench >/dev/null
 
 echo
 echo "peers on the same servers, 1 client"
-rb=$(redis-benchmark -h 127.0.0.1 -p "$redis_port" -c 1 -n "$n" -d 64 -t ping_mbulk,set --csv -q 2>/dev/null)
+rb=$(redis-benchmark "${redis_args[@]}" -c 1 -n "$n" -d 64 -t ping_mbulk,set --csv -q 2>/dev/null)
 pb_dir=$(mktemp -d)
 echo "INSERT INTO bench_pgbench (account, quantity) VALUES ('acct-1', 12.5);" >"$pb_dir/insert.sql"
 echo "SELECT 1;" >"$pb_dir/select.sql"
-psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE IF EXISTS bench_pgbench; CREATE UNLOGGED TABLE bench_pgbench (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())"
-pg_insert=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/insert.sql" -h 127.0.0.1 -p "$pg_port" -U postgres "$db" 2>/dev/null)
-pg_select=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/select.sql" -h 127.0.0.1 -p "$pg_port" -U postgres "$db" 2>/dev/null)
-psql -q -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE bench_pgbench"
+psql -q -h "$pg_host" -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE IF EXISTS bench_pgbench; CREATE UNLOGGED TABLE bench_pgbench (id bigserial PRIMARY KEY, account text NOT NULL, quantity numeric NOT NULL, at timestamptz NOT NULL DEFAULT now())"
+pg_insert=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/insert.sql" -h "$pg_host" -p "$pg_port" -U postgres "$db" 2>/dev/null)
+pg_select=$(pgbench -n -M extended -c 1 -t $((n / 2)) -f "$pb_dir/select.sql" -h "$pg_host" -p "$pg_port" -U postgres "$db" 2>/dev/null)
+psql -q -h "$pg_host" -p "$pg_port" -U postgres -d "$db" -c "DROP TABLE bench_pgbench"
 rm -rf "$pb_dir"
 
 python3 - "$rb" "$pg_insert" "$pg_select" <<'PY'

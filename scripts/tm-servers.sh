@@ -5,8 +5,8 @@
 # PROFILE.md, session 21 (redis)). The TCP ports stay open for tools that build their own
 # addresses; a Redis socket URL names its TCP address too (host=, port=). A socket path longer than
 # the kernel's 107 bytes (a checkout in a long path) keeps that server's URL on TCP. The test
-# profile writes TCP URLs unless TM_UNIX_SOCKETS=1 (the test harness and `make bench` still build
-# addresses from host and port); TM_UNIX_SOCKETS=0 writes TCP URLs for dev too.
+# profile writes TCP URLs unless TM_UNIX_SOCKETS=1 (SyncEndToEndTests and RefreshEndToEndTests
+# still build a Redis URL by appending "/N" to it); TM_UNIX_SOCKETS=0 writes TCP URLs for dev too.
 #
 #   scripts/tm-servers.sh up [dev|test]      start (or reuse) both servers, write the env file
 #   scripts/tm-servers.sh down [dev|test|all] stop them

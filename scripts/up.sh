@@ -98,17 +98,16 @@ pids+=($!)
 
 # shellcheck disable=SC1091
 source .tm/env
-redis_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_REDIS_URL")
-pg_port=$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$TM_DATABASE_URL")
-db=${TM_DATABASE_URL##*/}
+# shellcheck source=scripts/env-addresses.sh
+source scripts/env-addresses.sh
 step "watching (every 10 s; the queues every minute)"
 tick=0
 while true; do
   if [ $((tick % 6)) -eq 0 ]; then "$tm" queues 2>&1 | sed 's/^/    /' || true; fi
   tick=$((tick + 1))
-  ops=$(redis-cli -h 127.0.0.1 -p "$redis_port" info stats 2>/dev/null | sed -n 's/^instantaneous_ops_per_sec:\([0-9]*\).*/\1/p')
-  keys=$(redis-cli -h 127.0.0.1 -p "$redis_port" dbsize 2>/dev/null || echo "?")
-  counts=$(psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -tAF ' ' -c \
+  ops=$(redis-cli "${redis_args[@]}" info stats 2>/dev/null | sed -n 's/^instantaneous_ops_per_sec:\([0-9]*\).*/\1/p')
+  keys=$(redis-cli "${redis_args[@]}" dbsize 2>/dev/null || echo "?")
+  counts=$(psql -h "$pg_host" -p "$pg_port" -U postgres -d "$db" -tAF ' ' -c \
     "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM broker_accounts), (SELECT count(*) FROM orders), (SELECT count(*) FROM trades), (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()), (SELECT count(*) FROM sync_logs WHERE started_at > now() - interval '5 minutes' AND outcome = 'ok'), (SELECT count(*) FROM sync_logs WHERE started_at > now() - interval '5 minutes' AND outcome = 'error')" 2>/dev/null || echo "? ? ? ? ? ? ?")
   read -r users accounts orders trades conns synced failed <<<"$counts"
   printf '%s  redis: %s keys, %s ops/s | postgres: %s users, %s accounts, %s orders, %s trades, %s connections | syncs (5 min): %s ok, %s failed\n' \

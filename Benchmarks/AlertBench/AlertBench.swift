@@ -214,7 +214,7 @@ enum AlertBench {
 
         // --- the dispatcher with the warm alert-evaluator executable.
         var base = ProcessInfo.processInfo.environment
-        base["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/11"
+        base["TM_REDIS_URL"] = redisConfiguration.url
         base["TM_DATABASE_URL"] = database.url
         base["TM_QUEUES_DIR"] = queuesDirectory
         base["TM_LOG_LEVEL"] = "error"

@@ -63,7 +63,7 @@ public struct BenchDatabase: Sendable {
     }
 
     /// The URL the system's processes take (TM_DATABASE_URL).
-    public var url: String { "postgres://\(configuration.user)@\(configuration.host):\(configuration.port)/\(configuration.database)" }
+    public var url: String { configuration.url }
 
     public func drop() {
         guard let admin = try? PostgresConnection(configuration: server) else { return }

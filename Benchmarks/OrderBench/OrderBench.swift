@@ -124,7 +124,7 @@ enum OrderBench {
         redisConfiguration.database = 10
         var values = environment.values
         values["TM_DATABASE_URL"] = database.url
-        values["TM_REDIS_URL"] = "redis://\(redisConfiguration.host):\(redisConfiguration.port)/10"
+        values["TM_REDIS_URL"] = redisConfiguration.url
         values["TM_SECRET_KEY"] = key.exportBase64()
         values["TM_KITE_BASE_URL"] = "\(simURL)/kite"
         values["TM_QUEUES_DIR"] = values["TM_QUEUES_DIR"] ?? FileManager.default.currentDirectoryPath + "/Queues"

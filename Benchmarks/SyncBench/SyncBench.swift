@@ -87,7 +87,7 @@ enum SyncBench {
         redisURL.database = 9
         var functionEnvironment = ProcessInfo.processInfo.environment.merging(environment.values) { _, new in new }
         functionEnvironment["TM_DATABASE_URL"] = database.url
-        functionEnvironment["TM_REDIS_URL"] = "redis://\(redisURL.host):\(redisURL.port)/9"
+        functionEnvironment["TM_REDIS_URL"] = redisURL.url
         functionEnvironment["TM_SECRET_KEY"] = key.exportBase64()
         functionEnvironment["TM_LOG_LEVEL"] = "error"
         for (variable, prefix) in [("TM_KITE_BASE_URL", "kite"), ("TM_UPSTOX_BASE_URL", "upstox"), ("TM_UPSTOX_ORDER_BASE_URL", "upstox"),

@@ -220,6 +220,32 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         return pairs
     }
 
+    /// The URL `init(url:)` parses back to this configuration, for a process this one starts
+    /// (`TM_DATABASE_URL`): every part percent-encoded, so a socket directory as host
+    /// (`%2Fvar%2Frun%2Fpostgresql`), a password or a database name with `@ : / ? &` survive.
+    /// It holds the password: never log it (`description` is the loggable form). Not carried:
+    /// `applicationName` (each process names itself) and a connect timeout's fraction of a second.
+    public var url: String {
+        var credentials = Self.encode(user)
+        if let password { credentials += ":" + Self.encode(password) }
+        let hostText = host.contains(":") ? "[\(host)]" : Self.encode(host)
+        var query: [(String, String)] = []
+        if let sslMode { query.append(("sslmode", sslMode)) }
+        if connectTimeout != PostgresConfiguration().connectTimeout {
+            query.append(("connect_timeout", String(max(0, connectTimeout.components.seconds))))
+        }
+        for (key, value) in extraParameters.sorted(by: { $0.key < $1.key }) { query.append((key, value)) }
+        let queryText = query.isEmpty ? "" : "?" + query.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        return "postgres://\(credentials)@\(hostText):\(port)/\(Self.encode(database))\(queryText)"
+    }
+
+    /// RFC 3986's unreserved characters pass; every other byte is percent-encoded.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+
     public var description: String {
         let credentials = password == nil ? user : "\(user):***"
         let hostText = host.contains(":") ? "[\(host)]" : host

@@ -118,6 +118,43 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         try RedisConfiguration(url: environment["TM_REDIS_URL"] ?? "redis://127.0.0.1:6379/0")
     }
 
+    /// The URL `init(url:)` parses back to this configuration, for a process this one starts
+    /// (`TM_REDIS_URL`): `unix://` with the socket path, the database and the TCP address
+    /// (`host=`, `port=`) when `socketPath` is set, else `redis://`; credentials and the
+    /// timeouts (as whole milliseconds) included. It holds the password: never log it
+    /// (`description` is the loggable form). Not carried: `reconnectWindow`, `clientName`, the observer.
+    public var url: String {
+        let defaults = RedisConfiguration()
+        var credentials = ""
+        if username != nil || password != nil {
+            credentials = Self.encode(username ?? "") + (password.map { ":" + Self.encode($0) } ?? "") + "@"
+        }
+        var query: [(String, String)] = []
+        if connectTimeout != defaults.connectTimeout { query.append(("connect_timeout_ms", String(Self.milliseconds(connectTimeout)))) }
+        if commandTimeout != defaults.commandTimeout { query.append(("timeout_ms", String(Self.milliseconds(commandTimeout)))) }
+        let address: String
+        if let socketPath {
+            let path = socketPath.addingPercentEncoding(withAllowedCharacters: Self.unreserved.union(CharacterSet(charactersIn: "/"))) ?? socketPath
+            address = "unix://\(credentials)\(credentials.isEmpty ? "" : "localhost")\(path)"
+            query.insert(contentsOf: [("db", String(database)), ("host", host), ("port", String(port))], at: 0)
+        } else {
+            let hostText = host.contains(":") ? "[\(host)]" : Self.encode(host)
+            address = "redis://\(credentials)\(hostText):\(port)/\(database)"
+        }
+        return address + (query.isEmpty ? "" : "?" + query.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&"))
+    }
+
+    /// RFC 3986's unreserved characters pass; every other byte is percent-encoded.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
     public var description: String {
         if let socketPath { return "unix://\(socketPath)?db=\(database)" }
         let auth = password == nil ? (username.map { "\($0)@" } ?? "") : "\(username ?? ""):***@"

@@ -29,7 +29,7 @@ public final class TestDatabase: @unchecked Sendable {
     deinit { drop() }
 
     /// `TM_DATABASE_URL` for this database (for processes a test starts).
-    public var url: String { "postgres://\(configuration.user)@\(configuration.host):\(configuration.port)/\(name)" }
+    public var url: String { configuration.url }
 
     public func connect() throws -> PostgresConnection { try PostgresConnection(configuration: configuration) }
 
