@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Local Redis and PostgreSQL on loopback, with their data under .tm/<profile>/.
-# Both also listen on a Unix socket there, and the dev profile's env file points at the sockets:
+# Both also listen on a Unix socket there, and the env files (dev and test) point at the sockets:
 # a round trip costs the servers ~30% less CPU than over loopback TCP (Benchmarks/OrderBench/
 # PROFILE.md, session 21 (redis)). The TCP ports stay open for tools that build their own
 # addresses; a Redis socket URL names its TCP address too (host=, port=). A socket path longer than
-# the kernel's 107 bytes (a checkout in a long path) keeps that server's URL on TCP. The test
-# profile writes TCP URLs unless TM_UNIX_SOCKETS=1 (SyncEndToEndTests and RefreshEndToEndTests
-# still build a Redis URL by appending "/N" to it); TM_UNIX_SOCKETS=0 writes TCP URLs for dev too.
+# the kernel's 107 bytes (a checkout in a long path) keeps that server's URL on TCP.
+# TM_UNIX_SOCKETS=0 writes TCP URLs instead.
 #
 #   scripts/tm-servers.sh up [dev|test]      start (or reuse) both servers, write the env file
 #   scripts/tm-servers.sh down [dev|test|all] stop them
@@ -115,14 +114,8 @@ pg_up() {
   fi
 }
 
-# Whether the env file gets socket URLs: TM_UNIX_SOCKETS, else yes for dev only.
-sockets_wanted() {
-  case "${TM_UNIX_SOCKETS:-}" in
-    0) return 1 ;;
-    "") [ "$profile" = dev ] ;;
-    *) return 0 ;;
-  esac
-}
+# Whether the env file gets socket URLs: yes unless TM_UNIX_SOCKETS=0.
+sockets_wanted() { [ "${TM_UNIX_SOCKETS:-1}" != 0 ]; }
 
 # The URLs the env file gets: a server's Unix socket when wanted and it listens on one (a server
 # started by an older version of this script, reused, may not), else loopback TCP.

@@ -47,9 +47,10 @@ import TMRedis
             try manifest.write(to: root.appendingPathComponent("Functions/\(name)/function.yaml"), atomically: true, encoding: .utf8)
         }
         var env = ProcessInfo.processInfo.environment
-        let redis = try TestServers.redisURL
+        var redis = try RedisConfiguration(url: try TestServers.redisURL)
+        redis.database = 8  // a database of its own, over the test server's transport (TCP or its socket)
         env["TM_ENV_FILE"] = "/nonexistent"
-        env["TM_REDIS_URL"] = String(redis.dropLast(redis.hasSuffix("/0") ? 2 : 0)) + "/8"
+        env["TM_REDIS_URL"] = redis.url
         env["TM_DATABASE_URL"] = database.url
         env["TM_SECRET_KEY"] = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         env["TM_FUNCTIONS_DIR"] = root.appendingPathComponent("Functions").path

@@ -48,9 +48,10 @@ import TMSync
             retry: {max_deliveries: 3, backoff: {base: 100ms, cap: 300ms}}
             """.write(to: root.appendingPathComponent("Functions/sync-consumer/function.yaml"), atomically: true, encoding: .utf8)
         var env = ProcessInfo.processInfo.environment
-        let redis = try TestServers.redisURL
+        var redis = try RedisConfiguration(url: try TestServers.redisURL)
+        redis.database = 7  // a database of its own, over the test server's transport (TCP or its socket)
         env["TM_ENV_FILE"] = "/nonexistent"
-        env["TM_REDIS_URL"] = String(redis.dropLast(redis.hasSuffix("/0") ? 2 : 0)) + "/7"
+        env["TM_REDIS_URL"] = redis.url
         env["TM_DATABASE_URL"] = database.url
         env["TM_SECRET_KEY"] = key.exportBase64()
         env["TM_FUNCTIONS_DIR"] = root.appendingPathComponent("Functions").path
