@@ -77,6 +77,7 @@ import TMRedis
         defer { Task { await h.cleanUp() } }
         try await h.redis.send("DEL", Self.kiteBreaker)
         var unreachable = h.redis.configuration
+        unreachable.socketPath = nil  // over TCP, whatever the test server's transport
         unreachable.port = 1  // nothing listens there: the connection is refused at once
         let lanes = try BrokerLanes(sharing: h.http, redis: unreachable, lanes: 1, name: "unreachable-lanes")
         defer { lanes.shutdown() }
