@@ -93,12 +93,18 @@ import TMRedis
         }
         await survivor.stop()
         #expect(survivor.dispatcher.outcomes[fn.name]?[.ok] == 2, "both messages ran on the survivor")
-        // A slot is free once its lease has run out (the next acquire anywhere deletes it).
-        let time = try await queue.redis.send("TIME").array ?? []
-        let now = (Double(time.first?.string ?? "") ?? 0) * 1000
-        for slot in victimSlots {
-            let expiry = try await queue.redis.send("ZSCORE", slots, slot).string.flatMap(Double.init)
-            #expect(expiry.map { $0 <= now } ?? true, "the dead dispatcher's slot \(slot) has expired")
+        // A dead dispatcher's slot is free once its lease runs out (the next acquire anywhere deletes
+        // it). The survivor may have needed only one of the two (one slot runs both messages in
+        // turn), so the other's lease may still be running here: wait for it, by the Redis clock to
+        // the millisecond, as the slots' scores are.
+        try await eventually("the dead dispatcher's slots have expired", within: .seconds(20)) {
+            let time = try await queue.redis.send("TIME").array ?? []
+            let now = (Double(time.first?.string ?? "") ?? 0) * 1000 + ((Double(time.last?.string ?? "") ?? 0) / 1000).rounded(.down)
+            for slot in victimSlots {
+                let expiry = try await queue.redis.send("ZSCORE", slots, slot).string.flatMap(Double.init)
+                if let expiry, expiry > now { return false }
+            }
+            return true
         }
         let concurrency = ReservedConcurrency(function: function, limit: 2, redis: queue.redis)
         #expect(try await concurrency.running() == 0, "no slot is live after the survivor stopped")
