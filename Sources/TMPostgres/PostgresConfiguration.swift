@@ -239,12 +239,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         return "postgres://\(credentials)@\(hostText):\(port)/\(Self.encode(database))\(queryText)"
     }
 
-    /// RFC 3986's unreserved characters pass; every other byte is percent-encoded.
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
-    }
+    private static func encode(_ text: String) -> String { URLText.percentEncoded(text) }
 
     public var description: String {
         let credentials = password == nil ? user : "\(user):***"

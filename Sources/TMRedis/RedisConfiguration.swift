@@ -134,7 +134,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         if commandTimeout != defaults.commandTimeout { query.append(("timeout_ms", String(Self.milliseconds(commandTimeout)))) }
         let address: String
         if let socketPath {
-            let path = socketPath.addingPercentEncoding(withAllowedCharacters: Self.unreserved.union(CharacterSet(charactersIn: "/"))) ?? socketPath
+            let path = URLText.percentEncoded(socketPath, keeping: "/")
             address = "unix://\(credentials)\(credentials.isEmpty ? "" : "localhost")\(path)"
             query.insert(contentsOf: [("db", String(database)), ("host", host), ("port", String(port))], at: 0)
         } else {
@@ -144,12 +144,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         return address + (query.isEmpty ? "" : "?" + query.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&"))
     }
 
-    /// RFC 3986's unreserved characters pass; every other byte is percent-encoded.
-    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
-    }
+    private static func encode(_ text: String) -> String { URLText.percentEncoded(text) }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
