@@ -348,34 +348,44 @@ public final class PostgresConnection {
     }
 
     /// The query's parameters as libpq wants them (types, NUL-terminated text values), for `body`.
+    /// The values are copied into ONE buffer (a statement of a lone order has ~40 parameters: one
+    /// allocation, not one each).
     private func withParameters<R>(_ query: PostgresQuery,
                                    _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) throws -> R) throws -> R {
         let count = query.binds.count
         guard count <= 65535 else { throw PostgresError.client("too many bind parameters (\(count); at most 65535)") }
         var types: [Oid] = []
         types.reserveCapacity(count)
-        var values: [UnsafeMutablePointer<CChar>?] = []
-        values.reserveCapacity(count)
-        defer { for v in values { free(v) } }
+        var size = 0
         for (i, bind) in query.binds.enumerated() {
             types.append(Oid(bind.type.rawValue))
-            guard let bytes = bind.bytes else {
-                values.append(nil)
-                continue
-            }
+            guard let bytes = bind.bytes else { continue }
             // Text-format parameters are C strings; Postgres cannot store NUL in text anyway.
             if bytes.contains(0) {
                 throw PostgresError.client("parameter $\(i + 1) (\(bind.type)) contains a NUL byte; use [UInt8]/Data (bytea) for binary data")
             }
-            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-            bytes.withUnsafeBufferPointer { src in
-                if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+            size += bytes.count + 1
+        }
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
+        defer { buffer.deallocate() }
+        var values: [UnsafePointer<CChar>?] = []
+        values.reserveCapacity(count)
+        var offset = 0
+        for bind in query.binds {
+            guard let bytes = bind.bytes else {
+                values.append(nil)
+                continue
             }
-            buffer[bytes.count] = 0
-            values.append(buffer)
+            let start = buffer + offset
+            bytes.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
+            }
+            start[bytes.count] = 0
+            values.append(UnsafePointer(start))
+            offset += bytes.count + 1
         }
         return try types.withUnsafeBufferPointer { typePointer in
-            try values.map { UnsafePointer($0) }.withUnsafeBufferPointer { valuePointer in
+            try values.withUnsafeBufferPointer { valuePointer in
                 try body(Int32(count), typePointer.baseAddress, valuePointer.baseAddress)
             }
         }

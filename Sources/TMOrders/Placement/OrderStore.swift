@@ -95,6 +95,9 @@ enum OrderStore {
             let written = try performAnswered(db, writes)
             return { written }
         }
+        if writes.count == 1, let lone = try LoneWrite.send(db, writes[0]) {
+            return { [OrderWritten(record: try lone())] }
+        }
         let inserts = writes.enumerated().compactMap { index, write -> (index: Int, row: NewOrder, token: Int64?)? in
             guard case .insert(let rows) = write.kind else { return nil }
             return (index, rows[0], write.fencingToken)
@@ -184,7 +187,7 @@ enum OrderStore {
     }
 
     /// The rows of a statement returning `OrderRecord.columns`, by id.
-    private static func byID(_ result: PostgresResult) throws -> [UUID: OrderRecord] {
+    static func byID(_ result: PostgresResult) throws -> [UUID: OrderRecord] {
         Dictionary(try result.rows.map { row in let record = try OrderRecord(row: row); return (record.id, record) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -192,9 +195,7 @@ enum OrderStore {
     private static func insertStatement(_ rows: [(row: NewOrder, token: Int64?)]) -> PostgresQuery {
         func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
         return """
-            INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
-                                exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
-                                risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
+            \(fragment: insertInto)
             SELECT id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                    exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                    risk_decision, route, reject_code, reject_reason, submitted_at, CASE WHEN submitted_at IS NULL THEN 0 ELSE 1 END,
@@ -216,6 +217,13 @@ enum OrderStore {
             """
     }
 
+    /// The columns every new row is written with (`insertStatement`, `LoneWrite`).
+    static let insertInto: PostgresQuery = """
+            INSERT INTO orders (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
+                                exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
+                                risk_decision, route, reject_code, reject_reason, submitted_at, submit_attempts, fencing_token, completed_at)
+            """
+
     /// Applies each move whose row is still in the state and version it was read in; returns the
     /// rows moved, by id.
     private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
@@ -224,7 +232,11 @@ enum OrderStore {
 
     /// The compare-and-set UPDATE of each move, returning the rows moved.
     private static func updateStatement(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
-        """
+        "\(fragment: updateSet) FROM \(fragment: moves.count == 1 ? oneMove(moves[0]) : manyMoves(moves)) \(fragment: updateWhere)"
+    }
+
+    /// The SET of `updateStatement` (its values come FROM `v`, `updateWhere`'s columns).
+    static let updateSet: PostgresQuery = """
             UPDATE orders SET state = v_to_state,
               broker_order_id = coalesce(v_broker_order_id, broker_order_id),
               filled_quantity = coalesce(v_filled_quantity, filled_quantity), average_price = coalesce(v_average_price, average_price),
@@ -238,14 +250,17 @@ enum OrderStore {
               trigger_price = coalesce(v_trigger_price, trigger_price), client_order_id = coalesce(v_client_order_id, client_order_id),
               completed_at = CASE WHEN v_terminal THEN coalesce(completed_at, now()) ELSE completed_at END,
               fencing_token = coalesce(v_fencing_token, fencing_token), version = version + 1
-            FROM \(fragment: moves.count == 1 ? oneMove(moves[0]) : manyMoves(moves))
+            """
+
+    /// The compare-and-set of `updateStatement`: `v`'s columns, each move's row in the state and
+    /// version it was read in, returning the rows moved.
+    static let updateWhere: PostgresQuery = """
                  AS v (v_id, v_from_state, v_from_version, v_to_state, v_broker_order_id, v_filled_quantity, v_average_price, v_reject_code,
                        v_reject_reason, v_unknown_reason, v_next_lookup_at, v_submitted_at, v_looked_up, v_quantity, v_limit_price,
                        v_trigger_price, v_client_order_id, v_terminal, v_fencing_token)
             WHERE id = v_id AND state = v_from_state AND version = v_from_version
             RETURNING \(fragment: OrderRecord.columns)
             """
-    }
 
     /// The moves' values, a column per array (`updateStatement`'s `v`).
     private static func manyMoves(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
@@ -269,18 +284,12 @@ enum OrderStore {
     /// rows, and every run of a one-move UPDATE was planned anew (Benchmarks/OrderBench/PROFILE.md,
     /// session 21).
     private static func oneMove(_ one: (move: OrderMove, token: Int64?)) -> PostgresQuery {
-        let move = one.move, changes = one.move.changes
-        return """
-            (VALUES (\(move.order.id)::uuid, \(move.order.state.rawValue)::text, \(Int32(move.order.version))::integer, \(move.to.rawValue)::text,
-                     \(changes.brokerOrderID)::text, \(changes.filledQuantity)::numeric, \(changes.averagePrice)::numeric, \(changes.rejectCode)::text,
-                     \(changes.rejectReason)::text, \(changes.unknownReason)::text, \(changes.nextLookupAt)::timestamptz,
-                     \(changes.submittedAt)::timestamptz, \(changes.lookedUp)::boolean, \(changes.quantity)::numeric, \(changes.limitPrice)::numeric,
-                     \(changes.triggerPrice)::numeric, \(changes.clientOrderID)::text, \(move.to.isTerminal)::boolean, \(one.token)::bigint))
-            """
+        // Fixed text: built once, not per call (`LoneWrite.moveValues`).
+        PostgresQuery(unsafeSQL: LoneWrite.moveValues, binds: LoneWrite.moveBinds(one.move, token: one.token))
     }
 
     /// The events of a new row: every step from RECEIVED.
-    private static func newRowEvents(_ row: NewOrder) -> EventRows.Order {
+    static func newRowEvents(_ row: NewOrder) -> EventRows.Order {
         var steps: [EventRows.Step] = [(nil, .received, nil)]
         for step in row.steps { steps.append((steps.last?.to, step.to, step.detail)) }
         return EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
@@ -291,7 +300,7 @@ enum OrderStore {
     /// The event of a transition, if it changes anything worth announcing. Its fill is the row's once
     /// moved: the compare-and-set on the version means the row is the one read, and every writer of
     /// `orders` raises the version.
-    private static func moveEvents(_ move: OrderMove) -> EventRows.Order? {
+    static func moveEvents(_ move: OrderMove) -> EventRows.Order? {
         let order = move.order, changes = move.changes
         guard move.to != order.state || move.detail != nil || changes.filledQuantity.map({ $0 != order.filledQuantity }) == true else { return nil }
         return EventRows.Order(id: order.id, accountID: order.accountID, userID: order.userID, key: order.idempotencyKey,
@@ -306,7 +315,7 @@ enum OrderStore {
     /// the COMMIT. Returns how to read the rows written, by id, once committed.
     private static func sendWithEvents(_ db: PostgresConnection, _ statement: PostgresQuery, events orders: [EventRows.Order]) throws
         -> @Sendable () throws -> [UUID: OrderRecord] {
-        let written = Received()
+        let written = LoneWrite.Received()
         try db.send(kept("""
             WITH written AS (\(fragment: statement)),
             \(fragment: eventWrites(orders, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
@@ -330,14 +339,12 @@ enum OrderStore {
     private static func eventWrites(_ orders: [EventRows.Order], of filter: PostgresQuery) -> PostgresQuery {
         var ids: [UUID] = [], froms: [String?] = [], tos: [String] = [], details: [String?] = [], payloads: [String] = []
         for order in orders {
-            let common = commonPayload(order).dropLast()  // without its closing brace
-            for step in order.steps {
-                let detail = step.detail?.text
+            for step in stepRows(order) {
                 ids.append(order.id)
-                froms.append(step.from?.rawValue)
-                tos.append(step.to.rawValue)
-                details.append(detail)
-                payloads.append("\(common),\"from\":\(step.from.map { "\"\($0.rawValue)\"" } ?? "null"),\"to\":\"\(step.to.rawValue)\"\(detail.map { ",\"detail\":\($0)" } ?? "")}")
+                froms.append(step.from)
+                tos.append(step.to)
+                details.append(step.detail)
+                payloads.append(step.payload)
             }
         }
         return """
@@ -347,6 +354,12 @@ enum OrderStore {
                                            \(PostgresData.array(details))::jsonb[], \(PostgresData.array(payloads))::text[])
                           WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
                       \(fragment: filter) ORDER BY s.n) s),
+            \(fragment: eventInserts)
+            """
+    }
+
+    /// The `order_events` rows and the one outbox row of the statement's `steps` (`eventWrites`).
+    static let eventInserts: PostgresQuery = """
             e AS (
                 INSERT INTO order_events (id, order_id, from_state, to_state, detail) OVERRIDING SYSTEM VALUE
                 SELECT id, order_id, from_state, to_state, detail FROM steps),
@@ -356,10 +369,19 @@ enum OrderStore {
                        string_agg('order:' || order_id || ':' || id || E'\\t' || payload, E'\\n' ORDER BY n), count(*)
                 FROM steps HAVING count(*) > 0)
             """
+
+    /// An order's steps as `order_events` columns and its `trade-events` message each (see `eventWrites`).
+    static func stepRows(_ order: EventRows.Order) -> [(from: String?, to: String, detail: String?, payload: String)] {
+        let common = commonPayload(order).dropLast()  // without its closing brace
+        return order.steps.map { step in
+            let detail = step.detail?.text
+            return (step.from?.rawValue, step.to.rawValue, detail,
+                    "\(common),\"from\":\(step.from.map { "\"\($0.rawValue)\"" } ?? "null"),\"to\":\"\(step.to.rawValue)\"\(detail.map { ",\"detail\":\($0)" } ?? "")}")
+        }
     }
 
     /// An order's fields every message of it carries (`trade-events`' `order.state` message).
-    private static func commonPayload(_ order: EventRows.Order) -> String {
+    static func commonPayload(_ order: EventRows.Order) -> String {
         let lower = { (id: UUID) in id.uuidString.lowercased() }
         return JSONValue.object([
             ("event", "order.state"), ("order_id", .string(lower(order.id))), ("account_id", .string(lower(order.accountID))),
@@ -367,12 +389,6 @@ enum OrderStore {
             ("symbol", .string(order.symbol)), ("exchange", .string(order.exchange)), ("side", .string(order.side.rawValue)),
             ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
         ]).text
-    }
-
-    /// A statement's result, handed over by the pipeline before the transaction returns and read
-    /// after it (the pool's hand-over orders the two).
-    private final class Received: @unchecked Sendable {
-        var result: PostgresResult?
     }
 
     /// The order path's statements run for every order with the same text: parsed once per session.
@@ -408,6 +424,122 @@ enum OrderStore {
         return try NotificationOutbox.insert(db, NewNotification(
             userID: userID, kind: "trade_execution_failed", title: "Order not placed (\(code))", body: reason, priority: .high,
             payload: payload, dedupKey: "trade_execution_failed:\(orderID.uuidString.lowercased())", actionURL: "/orders/\(orderID.uuidString.lowercased())"))
+    }
+}
+
+/// A lone order's write (`OrderStore.perform` given ONE plain write: a new row that is not a refusal,
+/// or a transition): one statement of fixed text per shape — the row, its events and its outbox row,
+/// as `sendWithEvents` writes them for a batch — whose values are scalar parameters, so the text is
+/// built once per process, parsed and planned once per session (its generic plan is the custom one:
+/// one row), and nothing is interpolated, renumbered or spelled as an array literal per call.
+/// Guarantees are those of `perform`: the INSERT takes a free key only (`ON CONFLICT DO NOTHING`),
+/// the UPDATE is the same compare-and-set (`updateSet`/`updateWhere`), and the events and the outbox
+/// row are written only when the row was (`WHERE EXISTS (SELECT 1 FROM written)`). It runs in the
+/// caller's fenced transaction, after its fences, like any other statement of `perform`.
+enum LoneWrite {
+    /// The shapes with a statement of their own: at most this many events a write (a new SUBMITTING
+    /// row has three); more go the merged way.
+    static let maxSteps = 4
+
+    /// Sends `write`'s statement; returns how to read its row (nil: nothing written) once committed,
+    /// or nil when the write has no lone shape (the caller merges it as usual).
+    static func send(_ db: PostgresConnection, _ write: OrderWrite) throws -> (@Sendable () throws -> OrderRecord?)? {
+        let sql: String, binds: [PostgresData], steps: [(from: String?, to: String, detail: String?, payload: String)], id: UUID
+        switch write.kind {
+        case .insert(let rows):
+            guard rows.count == 1 else { return nil }
+            let row = rows[0]
+            steps = OrderStore.stepRows(OrderStore.newRowEvents(row))
+            guard steps.count <= maxSteps else { return nil }
+            (sql, binds, id) = (insertStatements[steps.count], insertBinds(row, token: write.fencingToken), row.id)
+        case .move(let move):
+            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            steps = OrderStore.moveEvents(move).map(OrderStore.stepRows) ?? []
+            guard steps.count <= maxSteps else { return nil }
+            (sql, binds, id) = (moveStatements[steps.count], moveBinds(move, token: write.fencingToken), move.order.id)
+        }
+        var all = binds
+        all.reserveCapacity(binds.count + 4 * steps.count)
+        for step in steps { all += [step.from.postgresData(), step.to.postgresData(), step.detail.postgresData(), step.payload.postgresData()] }
+        let written = Received()
+        try db.send(PostgresQuery(unsafeSQL: sql, binds: all).prepared, reading: { written.result = $0 })
+        return {
+            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
+            return try OrderStore.byID(result)[id]
+        }
+    }
+
+    /// A new row's values: `$1` is its id (its events' order), `$23` `submitted_at`.
+    static let insertValues = """
+        VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text,
+                $13::text, $14::numeric, $15::numeric, $16::numeric, $17::text, $18::numeric, $19::jsonb, $20::jsonb, $21::text, $22::text,
+                $23::timestamptz, CASE WHEN $23::timestamptz IS NULL THEN 0 ELSE 1 END, $24::bigint, CASE WHEN $25::boolean THEN now() END)
+        """
+
+    static func insertBinds(_ row: NewOrder, token: Int64?) -> [PostgresData] {
+        let order = row.order
+        return [row.id.postgresData(), row.userID.postgresData(), row.accountID.postgresData(), row.requestedAccountID.postgresData(),
+                row.parentID.postgresData(), order.idempotencyKey.postgresData(), row.clientOrderID.postgresData(), order.symbol.postgresData(),
+                order.exchange.postgresData(), order.side.rawValue.postgresData(), order.type.rawValue.postgresData(),
+                order.timeInForce.rawValue.postgresData(), order.product.rawValue.postgresData(), row.quantity.postgresData(),
+                order.limitPrice.postgresData(), order.triggerPrice.postgresData(), row.state.rawValue.postgresData(),
+                row.requestedPrice.postgresData(), row.riskDecision.text.postgresData(), (row.route?.text).postgresData(),
+                row.rejectCode.postgresData(), row.rejectReason.postgresData(), row.submittedAt.postgresData(), token.postgresData(),
+                row.state.isTerminal.postgresData()]
+    }
+
+    /// One move's values as one row of scalars (`OrderStore.updateWhere`'s `v`); `$1` is the order's id.
+    /// Its generic plan costs what a custom plan does (one row, found by the primary key), so
+    /// Postgres's plan cache keeps it after the first few runs; with arrays the generic plan is costed
+    /// for ten rows, and every one-move UPDATE was planned anew (PROFILE.md, session 21).
+    static let moveValues = """
+        (VALUES ($1::uuid, $2::text, $3::integer, $4::text, $5::text, $6::numeric, $7::numeric, $8::text, $9::text, $10::text,
+                 $11::timestamptz, $12::timestamptz, $13::boolean, $14::numeric, $15::numeric, $16::numeric, $17::text, $18::boolean, $19::bigint))
+        """
+
+    static func moveBinds(_ move: OrderMove, token: Int64?) -> [PostgresData] {
+        let changes = move.changes
+        return [move.order.id.postgresData(), move.order.state.rawValue.postgresData(), Int32(move.order.version).postgresData(),
+                move.to.rawValue.postgresData(), changes.brokerOrderID.postgresData(), changes.filledQuantity.postgresData(),
+                changes.averagePrice.postgresData(), changes.rejectCode.postgresData(), changes.rejectReason.postgresData(),
+                changes.unknownReason.postgresData(), changes.nextLookupAt.postgresData(), changes.submittedAt.postgresData(),
+                changes.lookedUp.postgresData(), changes.quantity.postgresData(), changes.limitPrice.postgresData(),
+                changes.triggerPrice.postgresData(), changes.clientOrderID.postgresData(), move.to.isTerminal.postgresData(), token.postgresData()]
+    }
+
+    /// The lone INSERT with 0...maxSteps events, by their number.
+    static let insertStatements = (0...maxSteps).map { withEvents(
+        "\(OrderStore.insertInto.sql) \(insertValues) ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(OrderRecord.columns.sql)", rowBinds: 25, steps: $0) }
+
+    /// The lone UPDATE with 0...maxSteps events, by their number.
+    static let moveStatements = (0...maxSteps).map { withEvents(
+        "\(OrderStore.updateSet.sql) FROM \(moveValues) \(OrderStore.updateWhere.sql)", rowBinds: 19, steps: $0) }
+
+    /// `write` (returning the row's `OrderRecord.columns`) with `steps` events of the row `$1`, each
+    /// four parameters after the row's `rowBinds` (from, to, detail, payload), kept only when the row
+    /// was written; then `OrderStore.eventInserts`. Statement text only: run once per shape.
+    static func withEvents(_ write: String, rowBinds: Int, steps: Int) -> String {
+        guard steps > 0 else { return write }
+        let rows = (0..<steps).map { n in
+            let p = rowBinds + 4 * n
+            return "($\(p + 1)::text, $\(p + 2)::text, $\(p + 3)::jsonb, $\(p + 4)::text, \(n + 1))"
+        }
+        return """
+            WITH written AS (\(write)),
+            steps AS (
+                SELECT nextval('order_events_id_seq') AS id, s.*
+                FROM (SELECT $1::uuid AS order_id, v.from_state, v.to_state, v.detail, v.payload, v.n
+                      FROM (VALUES \(rows.joined(separator: ", "))) AS v (from_state, to_state, detail, payload, n)
+                      WHERE EXISTS (SELECT 1 FROM written) ORDER BY v.n) s),
+            \(OrderStore.eventInserts.sql)
+            SELECT * FROM written
+            """
+    }
+
+    /// A statement's result, handed over by the pipeline before the transaction returns and read
+    /// after it (the pool's hand-over orders the two).
+    final class Received: @unchecked Sendable {
+        var result: PostgresResult?
     }
 }
 
