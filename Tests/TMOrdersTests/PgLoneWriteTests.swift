@@ -133,4 +133,34 @@ import TMPostgres
             #expect(statement.generic + statement.custom == runs && statement.custom <= 5, "\(statement)")
         }
     }
+
+    @Test func aMergedBatchWritesEventsOnlyForTheRowsItWrote() async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        let key = "pglone-t-\(UUID().uuidString.prefix(8))"
+        let placedID = try #require(try await h.placer().handle(h.place(.kite, key: key), fences: PlacementHarness.delivery()).orderID)
+        let placed = try #require(try OrderStore.load(h.db, id: placedID))
+        let before = try OrderEventsOwnershipTests.events(h.db, of: placed.id)
+        // Two new rows in one batch, one of them with a taken key: only the free one and its events land.
+        var taken = Self.newRow(like: placed, key: key)
+        taken.clientOrderID = placed.clientOrderID + "t"
+        let free = Self.newRow(like: placed, key: key + "-free")
+        let inserted = try h.db.transaction { db in
+            try OrderStore.perform(db, [OrderWrite(kind: .insert([taken]), fencingToken: nil), OrderWrite(kind: .insert([free]), fencingToken: nil)])
+        }()
+        #expect(inserted[0].record == nil && inserted[1].record?.id == free.id)
+        #expect(try OrderEventsOwnershipTests.events(h.db, of: taken.id) == 0 && OrderEventsOwnershipTests.events(h.db, of: free.id) == 3)
+        // Two moves in one batch, one from a version the row left: only the other and its event land.
+        let fresh = try #require(inserted[1].record)
+        var old = placed
+        old.version -= 1
+        let staleMove = OrderMove(order: old, to: .filled, changes: OrderChanges(filledQuantity: placed.quantity, averagePrice: 1), detail: nil)
+        let accept = OrderMove(order: fresh, to: .accepted, changes: OrderChanges(brokerOrderID: "pglone-t"), detail: nil)
+        let moved = try h.db.transaction { db in
+            try OrderStore.perform(db, [OrderWrite(kind: .move(staleMove), fencingToken: nil), OrderWrite(kind: .move(accept), fencingToken: nil)])
+        }()
+        #expect(moved[0].record == nil && moved[1].record?.state == .accepted)
+        #expect(try OrderEventsOwnershipTests.events(h.db, of: placed.id) == before && OrderEventsOwnershipTests.events(h.db, of: fresh.id) == 4)
+        #expect(try OrderEventsOwnershipTests.orphans(h.db) == 0)
+    }
 }
