@@ -22,11 +22,19 @@ import TMPostgres
                  rejectCode: nil, rejectReason: nil, submittedAt: Date(), steps: [(.routed, .object([("broker", "kite")])), (.submitting, nil)])
     }
 
-    /// This session's prepared statements whose text holds `text`: (parameter types, generic plans, custom plans).
-    static func prepared(_ db: PostgresConnection, holding text: String) throws -> [(types: String, generic: Int, custom: Int)] {
-        try db.query("""
-            SELECT parameter_types::text AS types, generic_plans, custom_plans FROM pg_prepared_statements WHERE strpos(statement, \(text)) > 0
-            """).rows.map { (try $0.decode("types"), try $0.decode("generic_plans"), try $0.decode("custom_plans")) }
+    /// Expects ONE prepared statement of this session holding `text` — a lone write's (starting WITH) or
+    /// not — with no array parameter, run `runs` times, of which at most 5 with a custom plan.
+    static func expectOneStatementPlannedOnce(_ db: PostgresConnection, holding text: String, lone: Bool, runs: Int) throws {
+        let statements = try db.query("""
+            SELECT parameter_types::text AS types, generic_plans, custom_plans FROM pg_prepared_statements
+            WHERE strpos(statement, \(text)) > 0 AND (statement LIKE 'WITH%') = \(lone)
+            """).rows.map { (types: try $0.decode("types", as: String.self), generic: try $0.decode("generic_plans", as: Int.self),
+                             custom: try $0.decode("custom_plans", as: Int.self)) }
+        #expect(statements.count == 1, "\(text): \(statements)")
+        for statement in statements {
+            #expect(!statement.types.contains("[]"), "\(text): no array parameter: \(statement.types)")
+            #expect(statement.generic + statement.custom == runs && statement.custom <= 5, "\(text): \(statement)")
+        }
     }
 
     @Test func aLoneOrdersTwoWritesAreOneFixedStatementEachPreparedAndPlannedOncePerSession() async throws {
@@ -60,14 +68,8 @@ import TMPostgres
         }
         #expect(db.preparedCount == parsesAfterFirst, "no statement parsed after the first order's")
         // ONE statement per shape, scalar parameters only, planned a few times at most.
-        for (text, runsOfIt) in [("INSERT INTO orders", runs), ("UPDATE orders SET state", 2 * runs)] {
-            let statements = try Self.prepared(db, holding: text)
-            #expect(statements.count == 1, "\(text): \(statements)")
-            for statement in statements {
-                #expect(!statement.types.contains("[]"), "\(text): no array parameter: \(statement.types)")
-                #expect(statement.generic + statement.custom == runsOfIt && statement.custom <= 5, "\(text): \(statement)")
-            }
-        }
+        try Self.expectOneStatementPlannedOnce(db, holding: "INSERT INTO orders", lone: true, runs: runs)
+        try Self.expectOneStatementPlannedOnce(db, holding: "UPDATE orders SET state", lone: true, runs: 2 * runs)
     }
 
     @Test func aLoneOrdersMessagesAreWhatABatchWrites() async throws {
@@ -121,17 +123,8 @@ import TMPostgres
             let written = try db.transaction { db in try OrderStore.perform(db, [OrderWrite(kind: .move(refusal), fencingToken: nil)]) }()
             #expect(written[0].record?.state == .rejected && written[0].notified.count == 1)
         }
-        // The refusal's UPDATE is the one prepared statement starting with it (the lone writes' start WITH).
-        let statements = try db.query("""
-            SELECT parameter_types::text AS types, generic_plans, custom_plans FROM pg_prepared_statements
-            WHERE statement LIKE '%UPDATE orders SET state%' AND statement NOT LIKE 'WITH%'
-            """).rows.map { (types: try $0.decode("types", as: String.self), generic: try $0.decode("generic_plans", as: Int.self),
-                             custom: try $0.decode("custom_plans", as: Int.self)) }
-        #expect(statements.count == 1, "\(statements)")
-        for statement in statements {
-            #expect(!statement.types.contains("[]"), "no array parameter: \(statement.types)")
-            #expect(statement.generic + statement.custom == runs && statement.custom <= 5, "\(statement)")
-        }
+        // The refusal's UPDATE: the one prepared statement starting with it (the lone writes' start WITH).
+        try Self.expectOneStatementPlannedOnce(db, holding: "UPDATE orders SET state", lone: false, runs: runs)
     }
 
     @Test func aMergedBatchWritesEventsOnlyForTheRowsItWrote() async throws {
