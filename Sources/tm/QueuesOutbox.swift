@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TMCore
+import TMOrders
 import TMPostgres
 import TMSync
 
@@ -20,28 +21,24 @@ struct QueuesOutbox: AsyncParsableCommand {
         defaultSubcommand: List.self)
 
     /// Runs `body` with a connection; a refusal or an error is printed and exits 1.
-    static func withDatabase(_ body: (PostgresConnection) throws -> Void) throws {
-        do {
+    static func withDatabase(_ body: (PostgresConnection) throws -> Void) async throws {
+        try await Orders.refusing(nothing: "nothing was changed") {
             let db = try PostgresConnection.connect()
             defer { db.close() }
-            try body(db)
-        } catch let refusal as TradeEventOutbox.QuarantineError {
-            FileHandle.standardError.write(Data("\(refusal)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
+            do {
+                try body(db)
+            } catch let refusal as TradeEventOutbox.QuarantineError {
+                throw OrderCommandError("id", refusal.description)
+            }
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The quarantined and waiting rows, in relay order.")
         @Flag(help: "Print as JSON.") var json = false
 
-        func run() throws {
-            try QueuesOutbox.withDatabase { db in
+        func run() async throws {
+            try await QueuesOutbox.withDatabase { db in
                 let rows = try TradeEventOutbox.quarantined(db)
                 if json {
                     let encoder = JSONEncoder()
@@ -61,43 +58,43 @@ struct QueuesOutbox: AsyncParsableCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a quarantined row's stored text (its batch lines, or its jsonb payload), to fix it.")
         @Argument(help: "The row's id.") var id: Int64
 
-        func run() throws {
-            try QueuesOutbox.withDatabase { db in print(try TradeEventOutbox.quarantinedText(db, id: id)) }
+        func run() async throws {
+            try await QueuesOutbox.withDatabase { db in print(try TradeEventOutbox.quarantinedText(db, id: id)) }
         }
     }
 
-    struct Replay: ParsableCommand {
+    struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Put a fixed quarantined row back in the outbox (it is relayed once), and release the rows waiting behind it.")
         @Argument(help: "The row's id.") var id: Int64
         @Option(help: ArgumentHelp("The row's fixed batch text (`<event_key>\\t<payload>` lines), replacing the stored one.", valueName: "file"))
         var batchFile: String?
 
-        func run() throws {
+        func run() async throws {
             let batch = try batchFile.map { path -> String in
                 // A file's closing newline is not an empty last message.
                 var text = try String(contentsOfFile: path, encoding: .utf8)
                 while text.hasSuffix("\n") { text.removeLast() }
                 return text
             }
-            try QueuesOutbox.withDatabase { db in
+            try await QueuesOutbox.withDatabase { db in
                 let release = try TradeEventOutbox.replay(db, id: id, batch: batch)
                 print("row \(id) is back in the outbox with \(release.messages) message(s); \(release.released) waiting row(s) released; the relay sends them on its next pass")
             }
         }
     }
 
-    struct Drop: ParsableCommand {
+    struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a quarantined row without sending it (counted in trade_event_outbox_drops), and release the rows waiting behind it.")
         @Argument(help: "The row's id.") var id: Int64
 
-        func run() throws {
-            try QueuesOutbox.withDatabase { db in
+        func run() async throws {
+            try await QueuesOutbox.withDatabase { db in
                 let release = try TradeEventOutbox.drop(db, id: id)
                 let uncounted = release.messages - release.counted
                 print("row \(id) dropped: \(release.messages) message(s), \(release.counted) counted per account in trade_event_outbox_drops"

@@ -64,9 +64,10 @@ import TMPostgres
 
         let rows = try TradeEventOutbox.quarantined(db)
         #expect(rows.map(\.id) == [bad, waitA, waitAB, waitB])
+        let quarantined = try #require(rows.first)
         #expect(rows.map(\.state) == ["malformed", "waiting", "waiting", "waiting"])
-        #expect(rows[0].reason == "trade_event_outbox row \(bad): line 2 of its batch has no key (each line is <event_key>\\t<payload>)", "\(rows[0].reason)")
-        #expect(rows[0].accounts == [a.uuidString.lowercased()] && rows[0].messages == 2)
+        #expect(quarantined.reason == "trade_event_outbox row \(bad): line 2 of its batch has no key (each line is <event_key>\\t<payload>)", "\(quarantined.reason)")
+        #expect(quarantined.accounts == [a.uuidString.lowercased()] && quarantined.messages == 2)
         #expect(rows.dropFirst().allSatisfy { $0.behind == bad && $0.reason.contains("row \(bad)") }, "\(rows)")
 
         let status = try TradeEventOutbox.status(db)
@@ -102,7 +103,7 @@ import TMPostgres
         // A crash between the replayed row's send and its delete leaves it: sent again, enqueued once.
         try db.execute("""
             INSERT INTO trade_event_outbox (id, account_id, event_key, batch, messages) OVERRIDING SYSTEM VALUE
-            VALUES (\(bad), NULL, \(rows[0].eventKey), \(fixed), 2)
+            VALUES (\(bad), NULL, \(quarantined.eventKey), \(fixed), 2)
             """)
         let again = await outbox.relay(logger: logger)
         #expect(again.published == 2 && again.refusal == nil, "the row counts as sent and goes: \(again)")
