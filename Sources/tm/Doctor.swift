@@ -12,8 +12,9 @@ struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check Redis, Postgres, migrations and the secret key, with a remedy for each failure; warn about queues nobody drains.",
         discussion: """
-            A failed check (✘) exits 1. A warning (⚠) — a queue that fills with nobody draining it, or trade
-            events waiting in the sync's outbox — is printed with its remedy but exits 0 unless --strict.
+            A failed check (✘) exits 1. A warning (⚠) — a queue that fills with nobody draining it, trade
+            events waiting in the sync's outbox, or outbox rows the relay could not read (quarantined) — is
+            printed with its remedy but exits 0 unless --strict.
             """)
 
     @Flag(help: "Print the checks as JSON.")
@@ -75,19 +76,21 @@ struct Doctor: AsyncParsableCommand {
         }
     }
 
-    /// The trade-events outbox: events waiting longer than `TradeEventOutbox.staleAfter`, or dropped in the last day.
+    /// The trade-events outbox: events waiting longer than `TradeEventOutbox.staleAfter`, dropped in the last day, or
+    /// set aside as unreadable (quarantined).
     private func outboxCheck(_ environment: TMEnvironment) -> Check {
         switch QueueHealth.outbox(environment) {
         case .failure(let error):
             return Check(name: "outbox", ok: true, detail: "not checked: \(error)", remedy: "fix the postgres check first", warning: true)
         case .success(let status):
             if let alert = QueueHealth.outboxAlert(status) {
+                let refused = "see why trade-events refuses (`tm queues --queue trade-events`: full, or no consumer); the outbox drains on every sync-trigger pass once it accepts"
+                let quarantined = "`tm queues outbox` lists the rows the relay could not read; fix one (`tm queues outbox show ID`), then `tm queues outbox replay ID`, or `tm queues outbox drop ID`"
                 return Check(name: "outbox", ok: true, detail: alert.message,
-                             remedy: "see why trade-events refuses (`tm queues --queue trade-events`: full, or no consumer); the outbox drains on every sync-trigger pass once it accepts",
-                             warning: true)
+                             remedy: status.quarantined > 0 ? quarantined : refused, warning: true)
             }
             let age = status.oldestAgeSeconds.map { ", the oldest \(DurationText.format(.seconds($0)))" } ?? ""
-            return Check(name: "outbox", ok: true, detail: "\(status.waiting) trade event(s) waiting\(age); none dropped in the last day")
+            return Check(name: "outbox", ok: true, detail: "\(status.waiting) trade event(s) waiting\(age); none dropped in the last day, none quarantined")
         }
     }
 
@@ -154,7 +157,7 @@ struct Doctor: AsyncParsableCommand {
         let ping = Result { try connection.query("SELECT 1 AS one") }
         let rtt = clock.now - started
         let version = connection.serverVersion
-        let detail = "PostgreSQL \(version) at \(configuration) (\(source("TM_DATABASE_URL", environment))), SELECT 1 \(Self.format(rtt))"
+        let detail = "PostgreSQL \(version) at \(Self.shown(configuration)) (\(source("TM_DATABASE_URL", environment))), SELECT 1 \(Self.format(rtt))"
         if case .failure(let error) = ping {
             checks.append(Check(name: "postgres", ok: false, detail: "\(error)", remedy: "check the server log and TM_DATABASE_URL"))
         } else if connection.serverVersionNumber < 130000 {
@@ -198,6 +201,17 @@ struct Doctor: AsyncParsableCommand {
         } catch {
             return Check(name: "secret key", ok: false, detail: "\(error)", remedy: remedy)
         }
+    }
+
+    /// The database as the checks name it: `PostgresConfiguration.url`, so a socket directory as
+    /// host is percent-encoded (`%2Fvar%2Frun%2Fpostgresql`, the URL reads back as the same server;
+    /// raw, its slashes and colons would run into the port and the path), with the password masked.
+    static func shown(_ configuration: PostgresConfiguration) -> String {
+        var unsecret = configuration
+        unsecret.password = nil
+        var url = unsecret.url
+        if configuration.password != nil, let at = url.firstIndex(of: "@") { url.insert(contentsOf: ":***", at: at) }
+        return url
     }
 
     static func infoField(_ name: String, in info: String) -> String? {

@@ -16,8 +16,10 @@ struct Queues: AsyncParsableCommand {
             A line starting `!` flags a queue that fills with nobody draining it: messages wait and no
             consumer was seen lately (no-consumer), ready messages wait behind an old one (not-draining),
             the backlog nears max_length (nearly-full), or trade events wait in the sync's outbox longer
-            than 15 minutes or were dropped from it (outbox-waiting).
-            """)
+            than 15 minutes, were dropped from it, or were set aside as unreadable (outbox-waiting;
+            `tm queues outbox` lists, replays or drops those).
+            """,
+        subcommands: [QueuesOutbox.self])
 
     @Flag(help: "Print the status as JSON.")
     var json = false

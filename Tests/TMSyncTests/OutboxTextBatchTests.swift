@@ -95,7 +95,8 @@ import TMRedis
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0)
     }
 
-    /// A text row that is not in the form (a line without its key) is kept, not sent half-read.
+    /// A text row that is not in the form (a line without its key) is set aside whole (quarantined),
+    /// not sent half-read.
     @Test func aMalformedTextRowIsKeptNotSent() async throws {
         let f = try await SyncFixture()
         defer { Task { await f.cleanUp() } }
@@ -106,11 +107,11 @@ import TMRedis
             VALUES (NULL, 'order-events:bad', \("order:b:1\t{}\n{\"no\":\"key\"}"), 2) RETURNING id
             """).rows[0].decode("id")
         let report = await (try f.consumer().outbox).relay(logger: Logger(label: "test"))
-        #expect(report.published == 0 && report.refusal != nil, "\(report)")
-        // The refusal names the row and the line, for the operator who finds the relay held up.
-        #expect(report.refusal?.contains("trade_event_outbox row \(row): line 2") == true, "\(report)")
+        #expect(report.published == 0 && report.refusal == nil && report.quarantined == 1 && report.setAside == 2, "\(report)")
+        // The reason names the row and the line, for the operator who finds it in the quarantine.
+        #expect(try TradeEventOutbox.quarantined(db).map(\.reason).first?.contains("trade_event_outbox row \(row): line 2") == true)
         #expect(try await f.publishedMessages().isEmpty)
-        #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 1)
+        #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox_quarantine WHERE id = \(row) AND messages = 2") == 1)
     }
 
     /// A row holds its messages in exactly one form, and a text batch names no single account.

@@ -5,7 +5,8 @@ import TMQueue
 /// joined by `\n`. Neither byte occurs raw in an event key or in compact JSON, so the split is exact;
 /// the payloads are sent as they are stored.
 enum OutboxTextBatch {
-    /// A line without its tab, or an empty batch, is not this form.
+    /// A line without its tab, or an empty batch, is not this form. Its description names the row
+    /// and the line, never the payload (which may name what a trader does).
     struct Malformed: Error, CustomStringConvertible {
         var description: String
     }
@@ -21,5 +22,14 @@ enum OutboxTextBatch {
             messages.append(OutgoingMessage(payload: Array(line[line.index(after: tab)...]), key: String(decoding: line[..<tab], as: UTF8.self)))
         }
         return messages
+    }
+
+    /// The message `line` of a row in jsonb form (a single event, or a 0028 batch's pair), refused
+    /// naming the row and the message when it has no key or no payload.
+    static func message(key: String?, payload: String?, row: Int64, line: Int) throws -> OutgoingMessage {
+        guard let key, let payload else {
+            throw Malformed(description: "trade_event_outbox row \(row): message \(line) of its payload has no \(key == nil ? "key" : "payload") (each is [event_key, payload])")
+        }
+        return OutgoingMessage(payload: Array(payload.utf8), key: key)
     }
 }

@@ -28,7 +28,15 @@ import TMQueue
 ///   as one group under its `event_key` (`QueueProducer.enqueueGroups`), whole or not at all, with
 ///   one record per row (a single event's row: the event's own key, as a keyed enqueue); every
 ///   message still carries its own key (trade and revision, or order and event) for consumers;
-/// - a text batch row that is not in its form is kept (and the pass stops there), never sent in part.
+/// - a row the relay cannot read (a text batch line without its key, a jsonb batch pair without
+///   one) is never sent in part and never holds up the others: it is set aside in
+///   `trade_event_outbox_quarantine` (migration 0050) with the reason naming the row and the line,
+///   logged once, counted in `status` (shown by `tm doctor` and `tm queues`), and every other row is
+///   relayed. Per-account order holds across it: a later row carrying a message of an account the
+///   quarantined row names is set aside too, waiting behind it (and since a row goes whole, its
+///   other accounts' later rows wait with it), until an operator replays the fixed row or drops it
+///   (`tm queues outbox`, `OutboxQuarantine.swift`); then they go back under their own ids, in
+///   their place. A message whose account cannot be read holds no account's order.
 public struct TradeEventOutbox: Sendable {
     public let pool: PostgresPool
     public let producer: QueueProducer
@@ -50,6 +58,11 @@ public struct TradeEventOutbox: Sendable {
         public var kept = 0
         /// Why the first refused event was refused.
         public var refusal: String?
+        /// Rows set aside as unreadable this pass (`trade_event_outbox_quarantine`, 'malformed').
+        public var quarantined = 0
+        /// Messages set aside this pass: those of the unreadable rows, and those of the rows that wait
+        /// behind one for their account's order.
+        public var setAside = 0
     }
 
     /// Writes `events` of `account` into the outbox, inside the caller's transaction (a sync's, an
@@ -76,7 +89,8 @@ public struct TradeEventOutbox: Sendable {
     /// messages, migration 0028): a pass reads rows until `limit` messages are reached, so it may
     /// publish a batch row's worth more. An account's pass also takes the batch rows (they carry
     /// no single account, and may hold this account's events written before its own rows). Never
-    /// throws: a failure keeps the events for the next pass.
+    /// throws: a failure keeps the events for the next pass. A row it cannot read is set aside with
+    /// the rows that must wait behind it (`setAside`), not sent, and not in the way of the others.
     @discardableResult
     public func publish(account: UUID?, limit: Int = 5_000, logger: Logger) async -> Report {
         var report = Report()
@@ -87,11 +101,14 @@ public struct TradeEventOutbox: Sendable {
             // `limit` rows are enough), then their messages in order: a text batch (0035) as one
             // row, split here; a jsonb row (one message, or a batch written before 0035) unpacked.
             // Prepared (as the delete): its plan cost more than its run in a burst (~0.25 ms a pass).
+            // `quarantined`: whether any row is set aside (one look at a table that is empty but
+            // when an operator has something to fix); only then are the rows' accounts read.
             let read: PostgresQuery = """
                 WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT \(limit)),
                 taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
                           WHERE before < \(limit))
-                SELECT o.id, o.event_key AS row_key, o.batch, m.event_key, m.payload::text AS payload
+                SELECT o.id, o.event_key AS row_key, o.batch, m.event_key, m.payload::text AS payload,
+                       EXISTS (SELECT FROM trade_event_outbox_quarantine) AS quarantined
                 FROM trade_event_outbox o JOIN taken USING (id)
                      LEFT JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m ON o.batch IS NULL
                 ORDER BY o.id, m.n
@@ -99,15 +116,33 @@ public struct TradeEventOutbox: Sendable {
             let rows = try await pool.query(read.prepared).rows
             // Each outbox row with its messages, in order.
             var waiting: [(id: Int64, group: OutgoingGroup)] = []
+            // Rows that cannot be read, with why (naming the row and the line).
+            var unreadable: [Int64: String] = [:]
+            var quarantined = false
             for row in rows {
                 let id = try row.decode("id", as: Int64.self)
-                if waiting.last?.id != id { waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: []))) }
-                if let batch = try row.decode("batch", as: String?.self) {
-                    waiting[waiting.count - 1].group.messages = try OutboxTextBatch.messages(batch, row: id)
-                } else {
-                    waiting[waiting.count - 1].group.messages.append(OutgoingMessage(
-                        payload: Array((try row.decode("payload", as: String.self)).utf8), key: try row.decode("event_key", as: String.self)))
+                if waiting.last?.id != id {
+                    waiting.append((id, OutgoingGroup(key: try row.decode("row_key", as: String.self), messages: [])))
+                    quarantined = try row.decode("quarantined", as: Bool.self)
                 }
+                guard unreadable[id] == nil else { continue }
+                do {
+                    if let batch = try row.decode("batch", as: String?.self) {
+                        waiting[waiting.count - 1].group.messages = try OutboxTextBatch.messages(batch, row: id)
+                    } else {
+                        waiting[waiting.count - 1].group.messages.append(try OutboxTextBatch.message(
+                            key: try row.decode("event_key", as: String?.self), payload: try row.decode("payload", as: String?.self),
+                            row: id, line: waiting[waiting.count - 1].group.messages.count + 1))
+                    }
+                } catch let error as OutboxTextBatch.Malformed {
+                    unreadable[id] = error.description
+                }
+            }
+            if quarantined || !unreadable.isEmpty {
+                let aside = try await setAside(waiting.map(\.id), unreadable: unreadable, logger: logger)
+                report.quarantined = aside.quarantined
+                report.setAside = aside.messages
+                waiting.removeAll { aside.rows.contains($0.id) }
             }
             var index = 0
             while index < waiting.count {
@@ -158,7 +193,10 @@ public struct TradeEventOutbox: Sendable {
             total.published += pass.published
             total.kept = pass.kept
             total.refusal = pass.refusal
-            if pass.refusal != nil || pass.published < limit || Task.isCancelled { return total }
+            total.quarantined += pass.quarantined
+            total.setAside += pass.setAside
+            // A pass that set rows aside read them too: what it moved counts toward a full pass.
+            if pass.refusal != nil || pass.published + pass.setAside < limit || Task.isCancelled { return total }
         }
     }
 
@@ -208,17 +246,31 @@ public struct TradeEventOutbox: Sendable {
         public var oldestAgeSeconds: Int64?
         /// Events dropped after the retention in the last `since` (default a day).
         public var droppedRecently: Int
+        /// Rows the relay could not read, set aside until an operator replays or drops them.
+        public var quarantined = 0
+        /// Events set aside behind them, for their accounts' order.
+        public var waitingBehindQuarantine = 0
+        /// The first quarantined row's reason (it names the row and the line).
+        public var firstQuarantineReason: String?
 
         enum CodingKeys: String, CodingKey {
             case waiting
             case oldestAgeSeconds = "oldest_age_seconds"
             case droppedRecently = "dropped_recently"
+            case quarantined
+            case waitingBehindQuarantine = "waiting_behind_quarantine"
+            case firstQuarantineReason = "first_quarantine_reason"
         }
 
-        /// What an operator should look at, or nil when the outbox is healthy: events waiting longer
-        /// than `threshold` (trade-events is not taking them), or events dropped recently.
+        /// What an operator should look at, or nil when the outbox is healthy: rows the relay could
+        /// not read (quarantined), events waiting longer than `threshold` (trade-events is not taking
+        /// them), or events dropped recently.
         public func problem(threshold: Duration) -> String? {
             var problems: [String] = []
+            if quarantined > 0 {
+                problems.append("\(quarantined) trade_event_outbox row(s) quarantined, unreadable by the relay (\(firstQuarantineReason ?? "?")), "
+                    + "\(waitingBehindQuarantine) trade event(s) of their accounts waiting behind them: `tm queues outbox` to replay or drop")
+            }
             if let age = oldestAgeSeconds, age > threshold.milliseconds / 1000 {
                 problems.append("\(waiting) trade event(s) waiting, the oldest for \(DurationText.format(.seconds(age))) (over \(DurationText.format(threshold))): trade-events is not accepting them")
             }
@@ -229,16 +281,21 @@ public struct TradeEventOutbox: Sendable {
         }
     }
 
-    /// Waiting events, the oldest one's age (by the database's clock) and recent drops.
+    /// Waiting events, the oldest one's age (by the database's clock), recent drops and the quarantine.
     public static func status(_ db: PostgresConnection, droppedSince: Duration = .seconds(86_400)) throws -> Status {
         let sinceMs = droppedSince.milliseconds
         let row = try db.query("""
             SELECT (SELECT coalesce(sum(messages), 0) FROM trade_event_outbox)::int AS waiting,
                    (SELECT extract(epoch FROM now() - min(created_at))::bigint FROM trade_event_outbox) AS oldest,
                    (SELECT coalesce(sum(dropped), 0) FROM trade_event_outbox_drops
-                     WHERE at > now() - \(sinceMs)::bigint * interval '1 millisecond')::int AS dropped
+                     WHERE at > now() - \(sinceMs)::bigint * interval '1 millisecond')::int AS dropped,
+                   (SELECT count(*) FROM trade_event_outbox_quarantine WHERE state = 'malformed')::int AS quarantined,
+                   (SELECT coalesce(sum(messages), 0) FROM trade_event_outbox_quarantine WHERE state = 'waiting')::int AS behind,
+                   (SELECT reason FROM trade_event_outbox_quarantine WHERE state = 'malformed' ORDER BY id LIMIT 1) AS first_reason
             """).rows[0]
-        return Status(waiting: try row.decode("waiting"), oldestAgeSeconds: try row.decode("oldest"), droppedRecently: try row.decode("dropped"))
+        return Status(waiting: try row.decode("waiting"), oldestAgeSeconds: try row.decode("oldest"), droppedRecently: try row.decode("dropped"),
+                      quarantined: try row.decode("quarantined"), waitingBehindQuarantine: try row.decode("behind"),
+                      firstQuarantineReason: try row.decode("first_reason"))
     }
 
     /// How old the oldest waiting event may be before `tm doctor` and `tm queues` flag the outbox.
