@@ -228,7 +228,6 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var url: String {
         var credentials = Self.encode(user)
         if let password { credentials += ":" + Self.encode(password) }
-        let hostText = host.contains(":") ? "[\(host)]" : Self.encode(host)
         var query: [(String, String)] = []
         if let sslMode { query.append(("sslmode", sslMode)) }
         if connectTimeout != PostgresConfiguration().connectTimeout {
@@ -239,12 +238,16 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         return "postgres://\(credentials)@\(hostText):\(port)/\(Self.encode(database))\(queryText)"
     }
 
+    /// The host as a URL carries it: an IPv6 address bracketed, anything else percent-encoded (a
+    /// socket directory's slashes would otherwise run into the port and the path).
+    private var hostText: String { host.contains(":") ? "[\(host)]" : Self.encode(host) }
+
     private static func encode(_ text: String) -> String { URLText.percentEncoded(text) }
 
+    /// The loggable form: `url` without its query and with the password masked.
     public var description: String {
-        let credentials = password == nil ? user : "\(user):***"
-        let hostText = host.contains(":") ? "[\(host)]" : host
-        return "postgres://\(credentials)@\(hostText):\(port)/\(database)"
+        let credentials = Self.encode(user) + (password == nil ? "" : ":***")
+        return "postgres://\(credentials)@\(hostText):\(port)/\(Self.encode(database))"
     }
 
     private static func decode(_ part: Substring, field: String) throws -> String {

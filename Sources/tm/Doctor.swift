@@ -157,7 +157,7 @@ struct Doctor: AsyncParsableCommand {
         let ping = Result { try connection.query("SELECT 1 AS one") }
         let rtt = clock.now - started
         let version = connection.serverVersion
-        let detail = "PostgreSQL \(version) at \(Self.shown(configuration)) (\(source("TM_DATABASE_URL", environment))), SELECT 1 \(Self.format(rtt))"
+        let detail = "PostgreSQL \(version) at \(configuration) (\(source("TM_DATABASE_URL", environment))), SELECT 1 \(Self.format(rtt))"
         if case .failure(let error) = ping {
             checks.append(Check(name: "postgres", ok: false, detail: "\(error)", remedy: "check the server log and TM_DATABASE_URL"))
         } else if connection.serverVersionNumber < 130000 {
@@ -201,17 +201,6 @@ struct Doctor: AsyncParsableCommand {
         } catch {
             return Check(name: "secret key", ok: false, detail: "\(error)", remedy: remedy)
         }
-    }
-
-    /// The database as the checks name it: `PostgresConfiguration.url`, so a socket directory as
-    /// host is percent-encoded (`%2Fvar%2Frun%2Fpostgresql`, the URL reads back as the same server;
-    /// raw, its slashes and colons would run into the port and the path), with the password masked.
-    static func shown(_ configuration: PostgresConfiguration) -> String {
-        var unsecret = configuration
-        unsecret.password = nil
-        var url = unsecret.url
-        if configuration.password != nil, let at = url.firstIndex(of: "@") { url.insert(contentsOf: ":***", at: at) }
-        return url
     }
 
     static func infoField(_ name: String, in info: String) -> String? {

@@ -16,6 +16,14 @@ import TMPostgres
         #expect(try roundTrip(configuration) == configuration)
     }
 
+    /// The loggable form names the same server as `url` (a socket directory encoded, not run into
+    /// the port and the path) and never the password.
+    @Test func theDescriptionEncodesASocketDirectoryAndMasksThePassword() {
+        let configuration = PostgresConfiguration(host: "/work/wt x/.tm/test/pg", port: 5536, password: "s3cret", database: "tm_db_1")
+        #expect(configuration.description == "postgres://postgres:***@%2Fwork%2Fwt%20x%2F.tm%2Ftest%2Fpg:5536/tm_db_1")
+        #expect(PostgresConfiguration(host: "::1", port: 5432, database: "d").description == "postgres://postgres@[::1]:5432/d")
+    }
+
     @Test func everyPartSurvivesTheRoundTrip() throws {
         let configuration = PostgresConfiguration(
             host: "db.example.com", port: 6432, user: "app@svc:1", password: "p@ss:w/rd?&=%",
