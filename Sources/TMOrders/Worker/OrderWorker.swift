@@ -42,6 +42,9 @@ public final class OrderWorker: Sendable {
         public var concurrencyPerShard = 16
         /// Group commit (`GroupCommit`): concurrent placements share their transactions.
         public var groupCommit = true
+        /// A write with none other in flight runs at once from its handler's task (`OrderCommits`);
+        /// false sends it through the group like the others (for the benchmark's A/B).
+        public var loneWritesAtOnce = true
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
         public init() {}
@@ -81,7 +84,8 @@ public final class OrderWorker: Sendable {
         self.placer = placer
         self.outbox = outbox
         self.settings = settings
-        commits = settings.groupCommit ? OrderCommits(pool: placer.pool, maxBatch: manifest.shards * settings.concurrencyPerShard) : nil
+        commits = settings.groupCommit ? OrderCommits(pool: placer.pool, maxBatch: manifest.shards * settings.concurrencyPerShard,
+                                                                loneWritesAtOnce: settings.loneWritesAtOnce) : nil
         self.prepare = prepare
         self.refresh = refresh
         identity = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
