@@ -68,7 +68,8 @@ import TMRisk
         let gone = "gone-worker-\(UUID().uuidString.prefix(8))"
         // A live watch that applies nothing (a stuck worker), and one silent for long (a dead worker).
         try await TradingControlsWatch.confirm(h.redis, watcher: stuck, applied: 0)
-        try await h.redis.send("HSET", TradingControls.appliedKey, gone, "0 1000")
+        let redisNow = try #require(try await h.redis.send("TIME").array?.first?.int)
+        try await h.redis.send("HSET", TradingControls.appliedKey, gone, "0 \((redisNow - 600) * 1000)")  // silent for 10 minutes
 
         let halted = try await run(h, ["halt", "--json", "--confirm-within", "0.2"])
         #expect(halted.status == 0, "\(halted.output)")
