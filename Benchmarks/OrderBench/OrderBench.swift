@@ -90,6 +90,8 @@ enum OrderBench {
         let jsonPath = option("--json", "bench-results/orders.json")
         // `--group-commit off`: one transaction per write, as before group commit (to compare in one run).
         let groupCommit = option("--group-commit", "on") != "off"
+        // `--lone-write off`: a write with none other in flight goes through the group too (the A/B of `OrderCommits`' lone write).
+        let loneWrites = option("--lone-write", "on") != "off"
         let environment = TMEnvironment.current()
 
         // --- broker-sim answering at once; a database of its own, migrated, with the accounts (sealed
@@ -144,7 +146,7 @@ enum OrderBench {
         let state = try await residentState(accounts)
         let placer = OrderPlacer(pool: services.pool, risk: state.risk, routes: state.routes, gateway: gateway, producer: services.producer,
                                  settings: OrderPlacer.Settings(brokerTimeout: services.timeouts.total), logger: logger)
-        print("order-bench: group commit \(groupCommit ? "on" : "off"); \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
+        print("order-bench: group commit \(groupCommit ? "on" : "off"), lone writes \(loneWrites ? "at once" : "through the group"); \(accountCount) Kite accounts at broker-sim (no added latency, no rate limits); Postgres \(benchDB.host):\(benchDB.port), Redis db 10; load \(loadAverage())")
 
         let accountIDs = accounts
         func command(_ run: String, _ index: Int) -> (key: String, command: OrderCommand) {
@@ -259,8 +261,9 @@ enum OrderBench {
         let manifest = try services.catalog.manifest("orders")
         var workerSettings = OrderWorker.Settings()
         workerSettings.groupCommit = groupCommit
+        workerSettings.loneWritesAtOnce = loneWrites
         let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, settings: workerSettings,
-                                 refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
+                                 refresh: { await state.refresh() }, watch: { await state.watchControls(as: $0, ready: $1) }, logger: logger)
         var burstNote = ""
         do {
             let commands = (0..<burst).map { command("burst", $0) }
@@ -348,6 +351,7 @@ enum OrderBench {
             var maxBehind = Duration.zero
             let before = await cpuNow()
             let answeredBefore = times.count("broker HTTP (place)")
+            let (commitsBefore, atOnceBefore, switchesBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ContextSwitches.ofThisProcess())
             var next = 0
             while next < count {
                 let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
@@ -362,10 +366,18 @@ enum OrderBench {
             let offered = Double(count) / (clock.now - started).seconds
             let result = try await collect(run, count: count, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
             let used = await cpuNow() - before
+            let switches = Double(ContextSwitches.ofThisProcess() - switchesBefore) / Double(max(count, 1))
+            var transactions = ""
+            if let after = worker.commitCounts, let commitsBefore {
+                let (batches, batched) = (after.batches - commitsBefore.batches, after.batchedWriters - commitsBefore.batchedWriters)
+                let atOnce = (worker.writesAtOnce ?? 0) - atOnceBefore
+                transactions = String(format: "; writes: %d at once, %d in %d batches, the rest alone through the group; bench context switches per order %.1f",
+                                      atOnce, batched, batches, switches)
+            }
             figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)
-                                               + " (intake included)"))
+                                               + " (intake included)" + transactions))
         }
         if refused > 0 { print("  the intake refused \(refused) orders") }
 

@@ -18,17 +18,22 @@ struct RunningWorker {
     private let worker: OrderWorker
     private let running: Task<Void, any Error>
 
-    init(_ h: PlacementHarness, reloadInterval: Duration = .seconds(10)) async throws {
+    /// The worker's identity (the name its trading-state watch confirms under).
+    var identity: String { worker.identity }
+    /// Writes that ran at once, alone (`OrderCommits`).
+    var writesAtOnce: Int? { worker.writesAtOnce }
+
+    init(_ h: PlacementHarness, reloadInterval: Duration = .seconds(10), settings: OrderWorker.Settings = OrderWorker.Settings()) async throws {
         let manifest = try ResidentWorkerTests.ordersManifest()
         let state = try ResidentState(pool: h.pool, redis: h.redis, reloadInterval: reloadInterval)
         let loaded = loadedShards
         let worker = OrderWorker(manifest: manifest, redis: try RedisConfiguration(url: try TestServers.redisURL),
-                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: OrderWorker.Settings(),
+                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
                                  prepare: { shards in
                                      try await state.load(shards: shards, of: manifest)
                                      loaded.withLock { $0.formUnion(shards) }
                                  }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
+                                 watch: { await state.watchControls(as: $0, ready: $1) })
         self.manifest = manifest
         self.state = state
         self.worker = worker

@@ -74,9 +74,12 @@ public final class OrderCommits: Sendable {
     /// Writes in flight through these commits (at once or through the group).
     private let inFlight = Atomic<Int>(0)
     private let atOnce = Atomic<Int>(0)
+    /// False: every write goes through the group, lone ones too (to measure the lone write's effect).
+    let loneWritesAtOnce: Bool
 
-    public init(pool: PostgresPool, maxBatch: Int) {
+    public init(pool: PostgresPool, maxBatch: Int, loneWritesAtOnce: Bool = true) {
         group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
+        self.loneWritesAtOnce = loneWritesAtOnce
     }
     public var counts: GroupCommitCounts { group.counts }
     /// Writes that ran at once, alone (none other in flight), not through the group.
@@ -84,7 +87,7 @@ public final class OrderCommits: Sendable {
 
     /// Counts a write in; true when it is the only one in flight (it runs at once, alone).
     func enter() -> Bool {
-        let alone = inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue == 0
+        let alone = inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue == 0 && loneWritesAtOnce
         if alone { atOnce.add(1, ordering: .relaxed) }
         return alone
     }
