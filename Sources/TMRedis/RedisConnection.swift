@@ -58,8 +58,14 @@ public final class RedisConnection {
     /// Sends every command in one write and reads the replies in order. A server error for one
     /// command is that command's result; a connection failure throws for the whole pipeline.
     public func pipeline(_ commands: [RedisCommand]) throws -> [Result<RedisValue, RedisError>] {
+        try pipeline(commands, timeout: nil)
+    }
+
+    /// The same, waiting up to `timeout` longer than the command timeout for the replies: for a
+    /// pipeline that starts with a blocking command (the later commands run once it has answered).
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration?) throws -> [Result<RedisValue, RedisError>] {
         if commands.isEmpty { return [] }
-        return try exchange(commands, timeout: nil)
+        return try exchange(commands, timeout: timeout)
     }
 
     // MARK: - Wire

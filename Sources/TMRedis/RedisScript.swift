@@ -76,6 +76,28 @@ extension RedisConnection {
         return results.map { $0! }
     }
 
+    /// Sends `command` and the script call in one write (one round trip) and returns both replies.
+    /// The call runs after the command has answered: a blocked command (`XREAD ... BLOCK`) holds the
+    /// connection's later commands until it is served or times out, so `timeout` is how long the
+    /// command may block. A call answered NOSCRIPT did not run: it is run again, after reloading.
+    public func send(
+        _ command: RedisCommand, timeout: Duration?, thenRun call: RedisScriptCall
+    ) throws -> (RedisValue, Result<RedisValue, RedisError>) {
+        let evalsha = RedisCommand([RedisArgument("EVALSHA"), RedisArgument(try sha(of: call.script)), RedisArgument(call.keys.count)]
+                                   + call.keys + call.arguments)
+        let replies = try pipeline([command, evalsha], timeout: timeout)
+        let first = try replies[0].get()
+        if case .failure(let error) = replies[1], error.serverCode == "NOSCRIPT" {
+            loadedScripts[call.script.source] = nil
+            do {
+                return (first, .success(try run(call.script, keys: call.keys, arguments: call.arguments)))
+            } catch let error as RedisError where !error.isConnectionError {
+                return (first, .failure(error))
+            }
+        }
+        return (first, replies[1])
+    }
+
     /// The script's SHA1 on this server, loading it if this connection has not yet.
     private func sha(of script: RedisScript) throws -> String {
         if let cached = loadedScripts[script.source] { return cached }

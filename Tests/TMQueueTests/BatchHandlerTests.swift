@@ -124,7 +124,7 @@ import TMRedis
         let keys = queue.keys()
         _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
         let read = try await queue.redis.run(QueueScripts.fetch, keys: [keys.stream, keys.epochs], arguments: [QueueConsumer.group, "c1", count])
-        let entries = try #require(read.array)
+        let entries = try #require(read.array?.first?.array)
         #expect(entries.count == count)
         let now = nowMillis()
         // Every seventh one at a stale epoch.
@@ -154,7 +154,7 @@ import TMRedis
         _ = try await queue.redis.send("HSET", keys.epochs, ids[1], 4)
         _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
         let read = try await queue.redis.run(QueueScripts.fetch, keys: [keys.stream, keys.epochs], arguments: [QueueConsumer.group, "c1", 10])
-        #expect(read.array?.map { $0.array?[2].int ?? -1 } == [1, 5, 1])
+        #expect(read.array?.first?.array?.map { $0.array?[2].int ?? -1 } == [1, 5, 1])
         for (id, epoch) in zip(ids, ["1", "5", "1"]) { #expect(try await queue.redis.send("HGET", keys.epochs, id).string == epoch) }
         let raised = try await queue.redis.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: [ids[0], ids[2], ids[0]])
         #expect(raised.array?.map { $0.int ?? -1 } == [2, 2, 3])

@@ -7,8 +7,8 @@ import TMRedis
 /// acknowledged, scheduled for retry, or dead-lettered.
 ///
 /// The life of a message (each step one atomic script, see `QueueScripts`):
-/// 1. **Fetch**: `XREADGROUP` (batched, blocking) into this consumer's pending list; the fencing
-///    epoch of each message is raised.
+/// 1. **Fetch**: `XREADGROUP` (batched; after a blocking wait when idle, see `ShardRead`) into this
+///    consumer's pending list; the fencing epoch of each message is raised in the same script.
 /// 2. **Run**: the payload must be JSON (else dead-lettered as `malformed`), then the handler runs.
 ///    Long handlers are kept alive by heartbeats (`XCLAIM ... JUSTID`), which do not count as deliveries.
 /// 3. **Settle**: success → ack + delete + outcome recorded under the idempotency key; a retryable
@@ -221,7 +221,9 @@ public final class QueueConsumer: Sendable {
         // Taking over: the first scan claims every pending entry, idle or not (see `takeOverPending`).
         var takingOver = options.takeOverPending
         var cursor = "0-0"
-        var backlog = false
+        // The first read does not wait: it learns where the group's reading stands (`ShardRead`).
+        var backlog = true
+        var waitCursor: String?
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
         // With several shards, one shard's blocking read must not hold every slot.
@@ -250,32 +252,21 @@ public final class QueueConsumer: Sendable {
                     }
                 }
                 if reader == nil { reader = try await RedisClient(configuration: redisConfiguration, name: "q-read") }
-                // (stream id, fields, epoch if already raised)
-                var entries: [(String, [RedisValue], Int64?)] = []
-                if backlog {
-                    // The last read was full: more is likely waiting, so read and raise epochs in one step.
-                    let reply = try await reader!.run(QueueScripts.fetch, keys: [keys.stream, keys.epochs],
-                                                      arguments: [Self.group, options.consumerName, wanted])
-                    for item in reply.array ?? [] {
-                        guard let parts = item.array, parts.count == 3, let sid = parts[0].string else { continue }
-                        entries.append((sid, parts[1].array ?? [], parts[2].int.flatMap { $0 > 0 ? $0 : nil }))
-                    }
-                } else {
-                    let reply = try await reader!.send(
-                        RedisCommand("XREADGROUP", "GROUP", Self.group, options.consumerName, "COUNT", wanted,
-                                     "BLOCK", options.blockTimeout.milliseconds, "STREAMS", keys.stream, ">"),
-                        timeout: options.blockTimeout)
-                    for item in reply.array?.first?.array?[1].array ?? [] {
-                        guard let parts = item.array, parts.count == 2, let sid = parts[0].string else { continue }
-                        entries.append((sid, parts[1].array ?? [], nil))
-                    }
+                // The last read was full: more is likely waiting, so read at once; else wait for the
+                // stream to grow, the read pipelined behind the wait (one round trip either way).
+                let (group, consumer, known) = (Self.group, options.consumerName, waitCursor)
+                let wait = backlog ? nil : options.blockTimeout
+                let read = try await reader!.withConnection { connection in
+                    try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait)
                 }
+                waitCursor = read.cursor
+                let entries = read.entries  // (stream id, fields, epoch)
                 backlog = entries.count == wanted
                 slots.release(held - entries.count)
                 held = entries.count
                 backoff = .milliseconds(50)
                 if entries.isEmpty { continue }
-                var envelopes: [(String, MessageEnvelope, Int64?)] = []
+                var envelopes: [(String, MessageEnvelope, Int64)] = []
                 for (sid, fields, epoch) in entries {
                     do {
                         envelopes.append((sid, try MessageEnvelope(fields: fields), epoch))
@@ -287,18 +278,12 @@ public final class QueueConsumer: Sendable {
                     }
                 }
                 guard !envelopes.isEmpty else { continue }
-                let unraised = envelopes.filter { $0.2 == nil }.map(\.1.id)
-                var raised: [Int64] = []
-                if !unraised.isEmpty {
-                    raised = try await control.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: unraised)
-                        .array?.map { $0.int ?? 0 } ?? []
+                // (Each epoch was raised by the read itself: an entry with an id comes back at 1 or more.)
+                let delivered = envelopes.map { sid, envelope, epoch in
+                    delivery(envelope, sid: sid, shard: shard, epoch: epoch, deliveries: 1)
                 }
-                var next = raised.makeIterator()
-                let read = envelopes.map { sid, envelope, epoch in
-                    delivery(envelope, sid: sid, shard: shard, epoch: epoch ?? next.next() ?? 0, deliveries: 1)
-                }
-                held -= read.count
-                sink.yield(register(read))
+                held -= delivered.count
+                sink.yield(register(delivered))
                 slots.release(held)
             } catch {
                 // Entries read but not yet handed out stay pending and are reclaimed later.
@@ -306,6 +291,8 @@ public final class QueueConsumer: Sendable {
                 nextReclaim = .now + reclaimInterval
                 if case RedisError.server(let code, _) = error, code == "NOGROUP" {
                     try? await ensureGroup(control, keys)
+                    // A new group reads from the stream's start: the next read learns its cursor.
+                    (backlog, waitCursor) = (true, nil)
                     continue
                 }
                 reader?.close()

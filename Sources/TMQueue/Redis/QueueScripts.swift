@@ -88,13 +88,27 @@ enum QueueScripts {
         return {#due, nxt[2] or ''}
         """)
 
-    /// Reads without blocking and raises the epochs in the same step: one round trip per batch
-    /// while there is a backlog (an idle consumer blocks in a plain XREADGROUP instead).
-    /// KEYS: stream, epochs. ARGV: group, consumer, count → {{streamID, fields, epoch}...}
+    /// Reads without blocking and raises the epochs in the same step, and says where the group's
+    /// reading stands: one round trip per read, whether the consumer had a backlog or waited for
+    /// the stream to grow first (`ShardRead`: a blocking `XREAD` from the cursor, this script
+    /// pipelined behind it).
+    /// KEYS: stream, epochs. ARGV: group, consumer, count → {{{streamID, fields, epoch}...}, cursor}
+    /// The cursor is the group's last delivered id after the read (the last entry read, else from
+    /// `XINFO GROUPS`): the stream holds no entry past it that the group has not delivered, so a
+    /// wait from it ends exactly when there is something to read.
     static let fetch = RedisScript(epochLibrary + """
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
-        if not res then return {} end
-        local entries, ids, at = res[1][2], {}, {}
+        local entries, ids, at = res and res[1][2] or {}, {}, {}
+        if #entries == 0 then
+          for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+            local name, last
+            for i = 1, #g, 2 do
+              if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+            end
+            if name == ARGV[1] then return {{}, last} end
+          end
+          return {{}, false}
+        end
         for n, e in ipairs(entries) do
           for i = 1, #e[2], 2 do
             if e[2][i] == 'id' then
@@ -106,7 +120,7 @@ enum QueueScripts {
         end
         local epochs, out = raise_epochs(KEYS[2], ids), {}
         for n, e in ipairs(entries) do out[n] = {e[1], e[2], at[n] and epochs[at[n]] or 0} end
-        return out
+        return {out, entries[#entries][1]}
         """)
 
     /// Raises the fencing epoch of freshly read messages. KEYS: epochs. ARGV: ids → epochs

@@ -1,0 +1,50 @@
+import TMCore
+import TMRedis
+
+/// One read of a shard's stream for one consumer: the entries delivered to it, their fencing epochs
+/// already raised, in ONE round trip whether the stream had a backlog or the consumer had to wait.
+///
+/// Waiting is a blocking `XREAD` from `cursor` (the group's last delivered id as of the previous
+/// read) with the `fetch` script pipelined behind it on the same connection: Redis runs the script
+/// once the wait has answered, so a lone message costs one round trip — where a blocking
+/// `XREADGROUP` needed a second one to raise its epoch. The wait ends as soon as the stream holds
+/// an entry past the cursor, also one added before the wait began; nothing is delivered by the
+/// wait itself (a plain `XREAD`), so at-least-once delivery, epochs and fencing are the script's,
+/// exactly as for a backlog read.
+///
+/// Guarantees: every entry returned is in this consumer's pending list at the epoch returned with
+/// it (0 only for a foreign entry without an `id` field); `cursor` never moves backwards past an
+/// entry the group has not delivered.
+struct ShardRead: Sendable {
+    /// (stream id, fields, epoch)
+    var entries: [(String, [RedisValue], Int64)] = []
+    /// Where the group's reading stood after this read; nil when not known.
+    var cursor: String?
+
+    /// Reads up to `count` entries: at once when `wait` is nil, else after waiting up to `wait` for
+    /// the stream to hold an entry past `cursor` (not known: one added after the wait began).
+    static func read(
+        _ connection: RedisConnection, keys: QueueKeys, group: String, consumer: String, count: Int, cursor: String?, wait: Duration?
+    ) throws -> ShardRead {
+        let fetch = RedisScriptCall(QueueScripts.fetch, keys: [keys.stream, keys.epochs], arguments: [group, consumer, count])
+        let reply: RedisValue
+        if let wait {
+            let waitForMore = RedisCommand("XREAD", "COUNT", 1, "BLOCK", wait.milliseconds, "STREAMS", keys.stream, cursor ?? "$")
+            reply = try connection.send(waitForMore, timeout: wait, thenRun: fetch).1.get()
+        } else {
+            reply = try connection.run(fetch.script, keys: fetch.keys, arguments: fetch.arguments)
+        }
+        return parse(reply, cursor: cursor)
+    }
+
+    /// The `fetch` script's reply; the old cursor stays when the reply names none.
+    static func parse(_ reply: RedisValue, cursor: String?) -> ShardRead {
+        let parts = reply.array ?? []
+        var read = ShardRead(cursor: (parts.count > 1 ? parts[1].string : nil) ?? cursor)
+        for item in parts.first?.array ?? [] {
+            guard let fields = item.array, fields.count == 3, let sid = fields[0].string else { continue }
+            read.entries.append((sid, fields[1].array ?? [], fields[2].int ?? 0))
+        }
+        return read
+    }
+}
