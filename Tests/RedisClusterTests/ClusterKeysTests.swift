@@ -165,6 +165,10 @@ import TMRedis
             #expect(try await dlq.purge(ids: [letters[1].messageID]).purged.count == 1)
         }
         try await eventually("the replay is handled") { replayed.current }
+        // An entry no producer of ours wrote (no id field): dead-lettered by the consumer, its epoch raised apart.
+        let deadBefore = consumer.counters.deadLettered
+        try await redis.send("XADD", QueueKeys(queue: "life", shard: 0).stream, "*", "payload", "not ours")
+        try await eventually("the foreign entry is dead-lettered") { consumer.counters.deadLettered > deadBefore }
         _ = try await QueueInspector(redis: redis, catalog: catalog).status()
         consumer.stop()
         try await running.value
