@@ -74,7 +74,12 @@ import TMPostgres
         let h = try await IntakeHarness()
         try h.db.simpleQuery("SET plan_cache_mode = force_generic_plan")
         #expect(try await submit(h, place(h.active), batch: true) == .enqueued)
-        let name: String = try h.db.query("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%placed_order%'").rows[0].decode("name")
+        guard let statement = try h.db.query("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%placed_order%'").rows.first else {
+            Issue.record("the lone place's statement is not prepared on the session")
+            await h.cleanUp()
+            return
+        }
+        let name: String = try statement.decode("name")
         // Parameters in the statement's order: the key, the account, the exchange, the symbol.
         let plan = try h.db.query(PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)('k', '\(h.active)', 'NSE', 'INFY')")).rows
             .map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
