@@ -65,11 +65,10 @@ public struct OrderIntake {
     /// Checks `command`, then enqueues it. Throws `OrderCommandError` on a refusal (nothing
     /// enqueued); other errors are the database's or the queue's.
     public func submit(_ command: OrderCommand) async throws -> OrderReceipt {
-        let checked = try check(command)
-        var receipt = OrderReceipt(kind: checked.kind, idempotencyKey: checked.idempotencyKey, accountID: checked.accountID, duplicate: false)
-        if case .place = checked, let existing = try orderRow(idempotencyKey: checked.idempotencyKey) {
+        let checked = try Self.shaped(command)
+        if let existing = try placedOrder(checking: checked) {
             // Placed before, perhaps beyond the queue's memory of the key: never a second order.
-            receipt.duplicate = true
+            var receipt = OrderReceipt(kind: checked.kind, idempotencyKey: checked.idempotencyKey, accountID: checked.accountID, duplicate: true)
             receipt.orderID = existing
             return receipt
         }
@@ -93,30 +92,43 @@ public struct OrderIntake {
     /// The command as it will be enqueued, or the first reason to refuse it.
     public func check(_ command: OrderCommand) throws -> OrderCommand {
         let command = try Self.shaped(command)
+        _ = try placedOrder(checking: command)
+        return command
+    }
+
+    /// Checks a shaped command against the database (a refusal is thrown); for a place, also the
+    /// order row already carrying its key — all of a place's facts in one round trip (`PlaceFacts`).
+    private func placedOrder(checking command: OrderCommand) throws -> UUID? {
         switch command {
         case .place(let order):
-            try Self.check(order, account: try accountFacts(order.accountID), instrument: try instrumentFacts(exchange: order.exchange, symbol: order.symbol),
-                           routing: routing)
+            let facts = try PlaceFacts.read(db, order)
+            try Self.check(order, account: facts.account, instrument: facts.instrument, routing: routing)
+            return facts.placedOrder
         case .change(let change):
-            let order = try Self.order(change.orderID, in: db)
-            guard order.accountID == change.accountID else {
-                throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) belongs to another account")
-            }
-            guard !order.state.isTerminal else {
-                throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) is \(order.state.rawValue) (final): nothing to \(change.action.rawValue)")
-            }
-            if change.action == .modify {
-                if change.limitPrice != nil, order.type == .market || order.type == .stop {
-                    throw OrderCommandError("price", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no limit price")
-                }
-                if change.triggerPrice != nil, order.type != .stop && order.type != .stopLimit {
-                    throw OrderCommandError("trigger", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no trigger price")
-                }
-                try instrument(exchange: order.exchange, symbol: order.symbol, forChange: true)
-                    .check(quantity: change.quantity, limitPrice: change.limitPrice, triggerPrice: change.triggerPrice)
-            }
+            try check(change)
+            return nil
         }
-        return command
+    }
+
+    /// A cancel's or a modify's checks against the order it names (the single and the batch intake's one rule).
+    func check(_ change: ChangeOrder) throws {
+        let order = try Self.order(change.orderID, in: db)
+        guard order.accountID == change.accountID else {
+            throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) belongs to another account")
+        }
+        guard !order.state.isTerminal else {
+            throw OrderCommandError("order_id", "order \(Self.text(change.orderID)) is \(order.state.rawValue) (final): nothing to \(change.action.rawValue)")
+        }
+        if change.action == .modify {
+            if change.limitPrice != nil, order.type == .market || order.type == .stop {
+                throw OrderCommandError("price", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no limit price")
+            }
+            if change.triggerPrice != nil, order.type != .stop && order.type != .stopLimit {
+                throw OrderCommandError("trigger", "order \(Self.text(change.orderID)) is a \(order.type.rawValue) order: it takes no trigger price")
+            }
+            try instrument(exchange: order.exchange, symbol: order.symbol, forChange: true)
+                .check(quantity: change.quantity, limitPrice: change.limitPrice, triggerPrice: change.triggerPrice)
+            }
     }
 
     /// The command as the worker will parse it back, or the shape check's refusal.
@@ -153,11 +165,6 @@ public struct OrderIntake {
     }
 
     // MARK: The database's facts
-
-    private func accountFacts(_ account: UUID) throws -> AccountFacts? {
-        try db.query("SELECT status, broker, \(fragment: AccountFacts.holderBrokers) FROM broker_accounts a WHERE id = \(account)").rows.first
-            .map { try AccountFacts(row: $0) }
-    }
 
     private func instrumentFacts(exchange: String, symbol: String) throws -> InstrumentFacts? {
         try db.query("""
@@ -254,10 +261,6 @@ public struct OrderIntake {
         }
         return OrderRow(accountID: try row.decode("account_id"), state: orderState, type: orderType, exchange: try row.decode("exchange"),
                         symbol: try row.decode("symbol"))
-    }
-
-    private func orderRow(idempotencyKey: String) throws -> UUID? {
-        try db.query("SELECT id FROM orders WHERE idempotency_key = \(idempotencyKey)").rows.first?.decode("id")
     }
 
     static func text(_ id: UUID) -> String { id.uuidString.lowercased() }

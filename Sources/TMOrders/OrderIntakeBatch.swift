@@ -42,8 +42,8 @@ extension OrderIntake {
                         results[index] = .success(receipt)
                         continue
                     }
-                case .change:
-                    _ = try check(command)
+                case .change(let change):
+                    try check(change)
                 }
                 outgoing.append((index, command))
             } catch {
@@ -60,7 +60,9 @@ extension OrderIntake {
     }
 
     /// The database's facts a batch of places is checked against, read in ONE prepared statement: one
-    /// round trip a call, planned once per session (the API's intake mostly gets one order a call).
+    /// round trip a call, planned once per session. A call of one place (the API's intake mostly gets
+    /// one order a call) reads them by `PlaceFacts`' statement of scalars, whose generic plan is index
+    /// look-ups (this one's, costed for arrays of unknown length, scans `broker_accounts`).
     struct BatchFacts {
         struct InstrumentKey: Hashable { var exchange: String, symbol: String }
         var accounts: [UUID: AccountFacts] = [:]
@@ -71,6 +73,13 @@ extension OrderIntake {
         static func read(_ db: PostgresConnection, _ places: [PlaceOrder]) throws -> BatchFacts {
             var facts = BatchFacts()
             guard !places.isEmpty else { return facts }
+            if places.count == 1 {
+                let order = places[0], lone = try PlaceFacts.read(db, order)
+                facts.accounts[order.accountID] = lone.account
+                facts.instruments[InstrumentKey(exchange: order.exchange, symbol: order.symbol)] = lone.instrument
+                facts.placedKeys[order.idempotencyKey] = lone.placedOrder
+                return facts
+            }
             let accounts = PostgresArrayText.uuids(Set(places.map(\.accountID)))
             let wanted = Array(Set(places.map { InstrumentKey(exchange: $0.exchange, symbol: $0.symbol) }))
             let exchanges = PostgresData.array(wanted.map(\.exchange)), symbols = PostgresData.array(wanted.map(\.symbol))
