@@ -84,7 +84,7 @@ import TMPostgres
         let plan = try h.db.query(PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)('k', '\(h.active)', 'NSE', 'INFY')")).rows
             .map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
         #expect(!plan.contains("Seq Scan"), "\(plan)")
-        // The holder's active brokers by holder (0045), not by a scan of every active account.
+        // The holder's active brokers by holder (0041), not by a scan of every active account.
         #expect(!plan.contains("broker_accounts_due_idx"), "\(plan)")
         #expect(plan.contains("broker_accounts_holder_active_idx"), "\(plan)")
         await h.cleanUp()

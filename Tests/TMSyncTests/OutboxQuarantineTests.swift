@@ -5,7 +5,7 @@ import TestSupport
 import TMPostgres
 @testable import TMSync
 
-/// The relay sets an unreadable outbox row aside (migration 0050) instead of stopping on it: every
+/// The relay sets an unreadable outbox row aside (migration 0042) instead of stopping on it: every
 /// other row is relayed, the rows of its accounts wait behind it in order, and an operator replays
 /// the fixed row or drops it.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct OutboxQuarantineTests {

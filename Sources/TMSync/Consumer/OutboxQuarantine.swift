@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import TMPostgres
 
-/// The outbox's quarantine (`trade_event_outbox_quarantine`, migration 0050): where the relay sets
+/// The outbox's quarantine (`trade_event_outbox_quarantine`, migration 0042): where the relay sets
 /// aside a row it cannot read, and the later rows that must wait behind it for their accounts'
 /// order, so that one bad row holds up only what per-account order requires, not every trader.
 ///

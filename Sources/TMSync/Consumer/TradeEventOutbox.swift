@@ -30,7 +30,7 @@ import TMQueue
 ///   message still carries its own key (trade and revision, or order and event) for consumers;
 /// - a row the relay cannot read (a text batch line without its key, a jsonb batch pair without
 ///   one) is never sent in part and never holds up the others: it is set aside in
-///   `trade_event_outbox_quarantine` (migration 0050) with the reason naming the row and the line,
+///   `trade_event_outbox_quarantine` (migration 0042) with the reason naming the row and the line,
 ///   logged once, counted in `status` (shown by `tm doctor` and `tm queues`), and every other row is
 ///   relayed. Per-account order holds across it: a later row carrying a message of an account the
 ///   quarantined row names is set aside too, waiting behind it (and since a row goes whole, its

@@ -1,4 +1,4 @@
--- 0050: the trade-events relay sets a malformed outbox row aside instead of stopping on it. Before,
+-- 0042: the trade-events relay sets a malformed outbox row aside instead of stopping on it. Before,
 -- one row the relay could not read (a text batch line without its key, a jsonb batch pair without
 -- one) stopped every relay pass until the row aged out by the retention: one bad row silently held
 -- up every trader's trade events.

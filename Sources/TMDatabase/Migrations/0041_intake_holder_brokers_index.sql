@@ -1,4 +1,4 @@
--- 0045: the intake's look-up of an account holder's active brokers by the holder, not by a scan of
+-- 0041: the intake's look-up of an account holder's active brokers by the holder, not by a scan of
 -- every active account (issue 11). Every order the intake checks reads the brokers of its holder's
 -- active accounts (`OrderIntake.AccountFacts.holderBrokers`: `WHERE s.user_id = a.user_id AND
 -- s.status = 'active'`). Without statistics on `broker_accounts` (a fresh or little-changed table is
