@@ -23,7 +23,7 @@ public final class RedisConnection {
     public let configuration: RedisConfiguration
     private var context: UnsafeMutablePointer<redisContext>?
     /// SHA1s of scripts this process has loaded (`RedisScript` falls back on NOSCRIPT).
-    var loadedScripts: [String: String] = [:]
+    var loadedScripts: [RedisScript.Key: String] = [:]
 
     /// Connects now, so a wrong address or password is reported at once.
     public init(configuration: RedisConfiguration) throws {

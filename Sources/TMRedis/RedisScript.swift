@@ -7,8 +7,21 @@
 /// declared keys: checked by `RedisClusterTests`).
 public struct RedisScript: Sendable, Hashable {
     public let source: String
+    /// The source with its hash computed once: a connection looks its loaded scripts up on every
+    /// call, and hashing a few kilobytes of Lua there cost microseconds a call.
+    let key: Key
 
-    public init(_ source: String) { self.source = source }
+    public init(_ source: String) {
+        self.source = source
+        key = Key(source: source, hash: source.hashValue)
+    }
+
+    struct Key: Hashable, Sendable {
+        let source: String
+        let hash: Int
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        static func == (lhs: Key, rhs: Key) -> Bool { lhs.hash == rhs.hash && lhs.source == rhs.source }
+    }
 }
 
 extension RedisConnection {
@@ -18,18 +31,18 @@ extension RedisConnection {
         _ script: RedisScript, keys: [any RedisArgumentConvertible] = [], arguments: [any RedisArgumentConvertible] = []
     ) throws -> RedisValue {
         let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
-        if let sha = loadedScripts[script.source] {
+        if let sha = loadedScripts[script.key] {
             do {
                 return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
             } catch let error as RedisError where error.serverCode == "NOSCRIPT" {
-                loadedScripts[script.source] = nil
+                loadedScripts[script.key] = nil
             }
         }
         let loaded = try send("SCRIPT", "LOAD", script.source)
         guard let sha = loaded.string else {
             throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: loaded.description)
         }
-        loadedScripts[script.source] = sha
+        loadedScripts[script.key] = sha
         return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
     }
 
@@ -65,7 +78,7 @@ extension RedisConnection {
             for (index, reply) in zip(pending, replies) {
                 if case .failure(let error) = reply, error.serverCode == "NOSCRIPT" {
                     notRun.append(index)
-                    loadedScripts[calls[index].script.source] = nil
+                    loadedScripts[calls[index].script.key] = nil
                 } else {
                     results[index] = reply
                 }
@@ -88,7 +101,7 @@ extension RedisConnection {
         let replies = try pipeline([command, evalsha], timeout: timeout)
         let first = try replies[0].get()
         if case .failure(let error) = replies[1], error.serverCode == "NOSCRIPT" {
-            loadedScripts[call.script.source] = nil
+            loadedScripts[call.script.key] = nil
             do {
                 return (first, .success(try run(call.script, keys: call.keys, arguments: call.arguments)))
             } catch let error as RedisError where !error.isConnectionError {
@@ -100,11 +113,11 @@ extension RedisConnection {
 
     /// The script's SHA1 on this server, loading it if this connection has not yet.
     private func sha(of script: RedisScript) throws -> String {
-        if let cached = loadedScripts[script.source] { return cached }
+        if let cached = loadedScripts[script.key] { return cached }
         guard let loaded = try send("SCRIPT", "LOAD", script.source).string else {
             throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: "not a string")
         }
-        loadedScripts[script.source] = loaded
+        loadedScripts[script.key] = loaded
         return loaded
     }
 }
