@@ -13,8 +13,6 @@ extension Orders {
         @Option(help: "Only this account (id or label); without it the state is set platform-wide.") var account: String?
         @Option(help: "Why (recorded with who and when, and in the audit log).") var reason: String?
         @Flag(help: "Print as JSON.") var json = false
-        @Option(help: "How long to wait, in seconds, for every running order-worker to confirm it applied the change.")
-        var confirmWithin: Double = 3
 
         func set(_ state: TradingState) async throws {
             try await Orders.refusing(nothing: "nothing was changed") {
@@ -22,41 +20,26 @@ extension Orders {
                 defer { db.close() }
                 let scope: TradingScope = try account.map { .account(try OrderIntake.account($0, in: db)) } ?? .global
                 let change = try TradingControls.set(db, scope: scope, state: state, reason: reason, by: "operator:\(Self.operatorName)")
-                // Committed; now tell the workers, and wait until each live one applied it: a message
-                // enqueued after this command returns meets the new state.
-                var confirmations: TradingControlsWatch.Confirmations?
+                // Committed; now tell the workers, so their next message sees it.
+                var announced = true
                 do {
                     let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(), name: "tm-orders")
                     defer { redis.close() }
-                    let version = try await TradingControls.announce(redis)
-                    confirmations = try await TradingControlsWatch.awaitApplied(redis, version: version, timeout: .milliseconds(Int64(max(0, confirmWithin) * 1000)))
+                    try await TradingControls.announce(redis)
                 } catch {
+                    announced = false
                     FileHandle.standardError.write(Data("warning: could not tell the order workers at once (\(error)); they apply it within a second\n".utf8))
                 }
-                let unconfirmed = confirmations?.unconfirmed ?? []
-                if !unconfirmed.isEmpty {
-                    FileHandle.standardError.write(Data("warning: order workers that did not confirm the change within \(confirmWithin) s (stopped, or stuck; a running one applies it within a second): \(unconfirmed.joined(separator: ", "))\n".utf8))
-                }
-                let applied = confirmations != nil && unconfirmed.isEmpty
-                if json {
-                    var fields = change.json.objectFields ?? []
-                    fields.append(("workers_confirmed", .array((confirmations?.confirmed ?? []).map { .string($0) })))
-                    fields.append(("workers_unconfirmed", .array(unconfirmed.map { .string($0) })))
-                    return print(JSONValue.object(fields).prettyText)
-                }
+                if json { return print(change.json.prettyText) }
                 let place: String
                 if case .account(let id) = change.scope { place = "for account \(id.uuidString.lowercased())" } else { place = "platform-wide" }
                 print("trading \(Self.word(change.state)) \(place) (was \(Self.word(change.previous))) by \(change.by) at \(ISO8601DateFormatter().string(from: change.at)): \(change.reason)")
                 switch change.state {
-                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. \(Self.when(applied))")
-                case .reducing: print("only orders that reduce a position pass. \(Self.when(applied))")
-                case .active: print("orders are checked against every limit again. \(Self.when(applied))")
+                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
+                case .reducing: print("only orders that reduce a position pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
+                case .active: print("orders are checked against every limit again. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
                 }
             }
-        }
-
-        static func when(_ applied: Bool) -> String {
-            applied ? "Every running order-worker applied it: it holds from the next message." : "Order workers apply it within a second."
         }
 
         static func word(_ state: TradingState) -> String {

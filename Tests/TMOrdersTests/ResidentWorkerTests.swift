@@ -27,30 +27,24 @@ import TMRisk
         let manifest = try Self.ordersManifest()
         let state = try ResidentState(pool: h.pool, redis: h.redis)
         var settings = OrderWorker.Settings()
-        settings.refreshInterval = .seconds(3600)  // only the announcement's watch can apply a change here
+        settings.refreshInterval = .seconds(3600)  // only the per-message announcement can apply a change here
         let redisConfiguration = try RedisConfiguration(url: try TestServers.redisURL)
         let worker = OrderWorker(manifest: manifest, redis: redisConfiguration,
                                  placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
                                  prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
-                                 watch: { await state.watchControls(as: $0, ready: $1) })
+                                 beforeMessage: { await state.beforeMessage() })
         let running = Task { try await worker.run() }
         defer { worker.stop(); running.cancel() }
         let producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))
         func enqueue(_ payload: [UInt8], key: String) async throws {
             _ = try await producer.enqueue(manifest.name, OutgoingMessage(payload: payload, key: key))
         }
-        // As `tm orders halt|resume` does after its commit: announce, then wait for the workers' confirmations.
-        func announceAndWait() async throws {
-            let version = try await TradingControls.announce(h.redis)
-            let confirmations = try await TradingControlsWatch.awaitApplied(h.redis, version: version, timeout: .seconds(60))
-            #expect(confirmations.confirmed.contains(worker.identity), "\(confirmations)")
-        }
 
         try await enqueue(h.place(.kite, key: "before-halt"), key: "before-halt")
         try await eventually("the first order to be accepted", within: .seconds(60)) { (try? h.state(key: "before-halt")) == "ACCEPTED" }
 
         _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test: kill switch", by: "test")
-        try await announceAndWait()
+        try await TradingControls.announce(h.redis)
         try await enqueue(h.place(.kite, key: "while-halted"), key: "while-halted")
         try await eventually("the order to be refused", within: .seconds(60)) { (try? h.state(key: "while-halted")) == "RISK_REJECTED" }
         #expect(try h.row(key: "while-halted").decode("reject_code", as: String?.self) == "TRADING_HALTED")
@@ -60,7 +54,7 @@ import TMRisk
         try await eventually("the cancel to pass the halt", within: .seconds(60)) { (try? h.state(key: "before-halt")) == "CANCELLED" }
 
         _ = try TradingControls.set(h.db, scope: .global, state: .active, reason: "test: resume", by: "test")
-        try await announceAndWait()
+        try await TradingControls.announce(h.redis)
         // (Another price: the same order again within two seconds would be a DUPLICATE_ORDER.)
         try await enqueue(h.place(.kite, key: "after-resume", price: "1399"), key: "after-resume")
         try await eventually("the order after the resume to be decided", within: .seconds(60)) { (try? h.state(key: "after-resume")) != nil }

@@ -18,22 +18,17 @@ struct RunningWorker {
     private let worker: OrderWorker
     private let running: Task<Void, any Error>
 
-    /// The worker's identity (the name its trading-state watch confirms under).
-    var identity: String { worker.identity }
-    /// Writes that ran at once, alone (`OrderCommits`).
-    var writesAtOnce: Int? { worker.writesAtOnce }
-
-    init(_ h: PlacementHarness, reloadInterval: Duration = .seconds(10), settings: OrderWorker.Settings = OrderWorker.Settings()) async throws {
+    init(_ h: PlacementHarness, reloadInterval: Duration = .seconds(10)) async throws {
         let manifest = try ResidentWorkerTests.ordersManifest()
         let state = try ResidentState(pool: h.pool, redis: h.redis, reloadInterval: reloadInterval)
         let loaded = loadedShards
         let worker = OrderWorker(manifest: manifest, redis: try RedisConfiguration(url: try TestServers.redisURL),
-                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
+                                 placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: OrderWorker.Settings(),
                                  prepare: { shards in
                                      try await state.load(shards: shards, of: manifest)
                                      loaded.withLock { $0.formUnion(shards) }
                                  }, refresh: { await state.refresh() },
-                                 watch: { await state.watchControls(as: $0, ready: $1) })
+                                 beforeMessage: { await state.beforeMessage() })
         self.manifest = manifest
         self.state = state
         self.worker = worker

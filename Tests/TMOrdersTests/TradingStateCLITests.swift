@@ -15,8 +15,7 @@ import TMOrders
         environment["TM_REDIS_URL"] = try TestServers.redisURL
         environment["TM_DATABASE_URL"] = h.database.url
         environment["USER"] = "alice"
-        // Long enough for a watch another test left behind to fall silent (not waited for after 5 s).
-        return try await runProcess(tm, ["orders"] + arguments + ["--confirm-within", "10"], environment: environment)
+        return try await runProcess(tm, ["orders"] + arguments, environment: environment)
     }
 
     @Test func haltReduceAndResumeSetTheStateWithWhoWhenAndWhy() async throws {

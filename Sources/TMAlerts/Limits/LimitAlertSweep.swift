@@ -20,10 +20,8 @@ import TMRisk
 ///   the `admin` contact role, and the account's own trading state raised to REDUCING through the
 ///   kill switch (`TradingControls.raise`: audit row, never lowering an operator's HALT), all in
 ///   that one transaction; after the commit the notifications are announced and the change is
-///   announced to the order workers (`TradingControls.announce`): each resident worker's watch
-///   applies it as soon as it reads the announcement (its limits poll within a second otherwise).
-///   Unlike `tm orders halt|reduce|resume`, the sweep does not wait for their confirmations: no
-///   caller is waiting on it, and a breach's REDUCING is not a promise about a particular message.
+///   announced to the order workers (`TradingControls.announce`), which apply it from their next
+///   message.
 /// - Accounts under the emergency limits (the limits table unreadable) are skipped: the alert
 ///   would be about limits nobody set.
 ///

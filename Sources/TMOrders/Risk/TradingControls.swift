@@ -39,28 +39,12 @@ public struct TradingStateChange: Sendable, Equatable {
 /// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
 /// sees it on its next poll. Bad input is refused naming the field, before anything is written.
 public enum TradingControls {
-    /// The Redis counter a trading-state change bumps once committed (`announce`): its value is the
-    /// version a resident worker confirms it applied (`TradingControlsWatch`).
+    /// The Redis counter a trading-state change bumps once committed (`announce`): order workers
+    /// read it before each message and re-read the limits when it moved, so a halt applies to the
+    /// next message after the command returns (the limits poll alone takes up to a second).
     public static let announcementKey = "tm:{trading-controls}:announced"
-    /// Each announcement's version, appended with the counter's bump: the resident workers' watches
-    /// block on it, so a change wakes them at once (no read per message).
-    public static let announcementStream = "tm:{trading-controls}:announcements"
-    /// Per watch (the worker's identity): the version it applied and when it last said so (Redis's clock, ms).
-    public static let appliedKey = "tm:{trading-controls}:applied"
 
-    private static let announceScript = RedisScript("""
-        local version = redis.call('INCR', KEYS[1])
-        redis.call('XADD', KEYS[2], 'MAXLEN', '~', 64, '*', 'version', version)
-        return version
-        """)
-
-    /// Bumps the version and wakes every watch; returns the new version (after the change committed).
-    @discardableResult
-    public static func announce(_ redis: RedisClient) async throws -> Int64 {
-        let reply = try await redis.run(announceScript, keys: [announcementKey, announcementStream])
-        guard let version = reply.int else { throw RedisError.unexpectedReply(command: "announce", reply: reply.description) }
-        return version
-    }
+    public static func announce(_ redis: RedisClient) async throws { _ = try await redis.send("INCR", announcementKey) }
 
     /// The counter's value (nil: no change ever announced).
     public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }

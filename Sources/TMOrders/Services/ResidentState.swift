@@ -14,10 +14,9 @@ import TMRouting
 /// Guarantees:
 /// - `load` reads every account it serves from rows (positions, funds, open orders, today's fills,
 ///   limits, routes), so a restarted or new owner starts from the truth;
-/// - `watchControls` applies a trading-state change (`tm orders halt|reduce|resume`) to every
-///   message enqueued after the command returned, with no Redis read per message: the command
-///   announces the change after its commit and returns once every live watch confirmed it re-read
-///   the limits (`TradingControlsWatch`);
+/// - `beforeMessage` applies a trading-state change (`tm orders halt|reduce|resume`) to the very
+///   next message after the command returned: the command bumps a Redis counter after its commit,
+///   and a message whose check sees a new value re-reads the limits first;
 /// - `refresh` (every 250 ms in the worker) re-reads limits whose version moved — a changed limit
 ///   applies within a second — and every `reloadInterval` rebuilds the accounts from rows, so the
 ///   fills and positions sync brought (the `trade-events`) and the funds are current, without
@@ -36,6 +35,10 @@ public final class ResidentState: Sendable {
     /// Loads run one at a time: a later load always covers every shard added before it.
     private let loads = SerialLanes()
     private let lastReload = Locked(ContinuousClock.now)
+    private let controlsSeen = Locked<String?>(nil)
+    /// The announced trading-state version, one Redis read for all the messages that ask meanwhile
+    /// (each still answered by a read that began after it asked).
+    private let announcements: CoalescedReads<String, String>
 
     public init(pool: PostgresPool, redis: RedisClient, environment: TMEnvironment = .current(), reloadInterval: Duration = .seconds(10),
                 logger: Logger = Logger(label: "tm.orders.state")) throws {
@@ -46,6 +49,10 @@ public final class ResidentState: Sendable {
         circuits = CircuitWatch(redis: redis)
         routes = LiveRouteSource(inputs: RouteInputs(config: try RoutingConfig.standard(environment: environment), circuits: circuits))
         risk = RiskBook(logger: logger)
+        announcements = CoalescedReads { [redis] keys in
+            guard let version = try await TradingControls.announcedVersion(redis) else { return [:] }
+            return Dictionary(uniqueKeysWithValues: keys.map { ($0, version) })
+        }
     }
 
     /// Also serves the accounts whose `orders` messages travel `shards` (shards the worker took;
@@ -63,12 +70,13 @@ public final class ResidentState: Sendable {
     public func load(accounts: [UUID]) async throws {
         let dropped = Set(served.withLock { $0 }).subtracting(accounts)
         let (risk, routes) = (self.risk, self.routes)
-        // The rows as they are now, trading state included (a watch's re-read and a load are serial:
-        // `RiskBook` reads one at a time, and the later one reads the version again).
+        controlsSeen.withLock { $0 = nil }
+        let seen = try? await TradingControls.announcedVersion(redis)
         try await pool.withConnection { db in
             try risk.load(db, accounts: accounts, now: Date())
             try routes.load(db, accounts: accounts)
         }
+        controlsSeen.withLock { $0 = seen ?? nil }
         risk.unload(accounts: Array(dropped))
         served.withLock { $0 = accounts }
         lastReload.withLock { $0 = .now }
@@ -76,49 +84,14 @@ public final class ResidentState: Sendable {
         logger.info("resident state loaded", metadata: ["accounts": "\(accounts.count)"])
     }
 
-    /// Runs until cancelled (the resident worker's life): blocks on the trading-state announcements,
-    /// re-reads the limits when one comes and confirms the version as `watcher` (every `block`
-    /// also when nothing comes: the heartbeat that makes the command wait for this watch).
-    /// A version is confirmed only once the limits were read (not under the emergency limits).
-    /// `ready` is called once the watch is registered (as having applied nothing yet): the worker
-    /// loads no shard before, so a command that does not wait for this watch committed before the
-    /// worker read any row.
-    public func watchControls(as watcher: String, block: Duration = .seconds(1), ready: @Sendable () -> Void = {}) async {
-        // Its own connection (blocked between announcements), for the confirmations too.
-        var reader = try? await redis.makeBlockingClient(name: "tm-controls-watch")
-        do {
-            try await TradingControlsWatch.confirm(reader ?? redis, watcher: watcher, applied: 0)
-        } catch {
-            logger.warning("registering the trading-state watch failed", metadata: ["error": "\(error)"])
-        }
-        ready()
-        var after = "0-0"  // first the announcements retained: a change made before this watch began
-        var (announced, applied): (Int64, Int64) = (0, 0)
+    /// Before each message: re-reads the limits when a trading-state change was announced since
+    /// the last look (one Redis read, shared by the messages that ask at the same time).
+    public func beforeMessage() async {
+        guard let announced = try? await announcements.read("trading-controls") else { return }
+        guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
-        while !Task.isCancelled {
-            do {
-                if reader == nil { reader = try await redis.makeBlockingClient(name: "tm-controls-watch") }
-                let client = reader!
-                if let (id, version) = try await TradingControlsWatch.next(client, after: after, block: block) {
-                    after = id
-                    announced = max(announced, version)
-                }
-                if announced > applied {
-                    let read = (try? await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }) != nil
-                    // Not read: tried again after the next announcement or `block`.
-                    if read, !risk.underEmergencyLimits { applied = announced }
-                }
-                try await TradingControlsWatch.confirm(client, watcher: watcher, applied: applied)
-            } catch {
-                reader?.close()
-                reader = nil
-                logger.warning("watching the trading-state announcements failed; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(250))
-            }
-        }
-        if let reader {
-            try? await TradingControlsWatch.leave(reader, watcher: watcher)
-            reader.close()
+        if (try? await pool.withConnection({ db in try risk.refreshLimits(db, now: Date()) })) != nil {
+            controlsSeen.withLock { $0 = announced }
         }
     }
 

@@ -26,9 +26,6 @@ import TMSync
 ///   statements; each message is still fenced by its own delivery and its shard's lease, and a
 ///   batch that fails falls back to one transaction per message; a write with none other in flight
 ///   (a lone order) runs at once from its handler's task (`OrderCommits`);
-/// - trading-state changes (`tm orders halt|reduce|resume`) reach it with no Redis read per message:
-///   its watch (`watch`, registered before any shard is taken) applies each announcement and
-///   confirms it, and the command returns once every live worker confirmed;
 /// - UNKNOWN orders of owned shards are looked up with backoff (`sweepUnknown`), and the
 ///   `trade-events` outbox is relayed, while the worker runs.
 public final class OrderWorker: Sendable {
@@ -63,11 +60,8 @@ public final class OrderWorker: Sendable {
     let prepare: @Sendable (Set<Int>) async throws -> Void
     /// Keeps it current: limits, trading states (called every `refreshInterval`).
     let refresh: @Sendable () async -> Void
-    /// Runs before each message.
+    /// Runs before each message (a trading-state change announced since applies to it).
     let beforeMessage: @Sendable () async -> Void
-    /// Runs for the worker's life, given its identity: applies and confirms trading-state changes
-    /// (`ResidentState.watchControls`); the worker takes no shard before it calls `ready`.
-    let watch: @Sendable (_ identity: String, _ ready: @escaping @Sendable () -> Void) async -> Void
     let logger: Logger
     /// The writes of every owned shard's handlers merge here (`GroupCommit`): one transaction of a
     /// few statements for all the writers waiting while the previous one commits.
@@ -83,11 +77,8 @@ public final class OrderWorker: Sendable {
 
     public init(manifest: QueueManifest, redis: RedisConfiguration, placer: OrderPlacer, outbox: TradeEventOutbox?, settings: Settings = Settings(),
                 prepare: @escaping @Sendable (Set<Int>) async throws -> Void = { _ in }, refresh: @escaping @Sendable () async -> Void = {},
-                beforeMessage: @escaping @Sendable () async -> Void = {},
-                watch: @escaping @Sendable (_ identity: String, _ ready: @escaping @Sendable () -> Void) async -> Void = { _, ready in ready() },
-                logger: Logger = Logger(label: "tm.order-worker")) {
+                beforeMessage: @escaping @Sendable () async -> Void = {}, logger: Logger = Logger(label: "tm.order-worker")) {
         self.beforeMessage = beforeMessage
-        self.watch = watch
         self.manifest = manifest
         self.redisConfiguration = redis
         self.placer = placer
@@ -121,9 +112,6 @@ public final class OrderWorker: Sendable {
         let lock = DistributedLock(redis: redis)
         logger.info("order-worker starting", metadata: ["queue": "\(manifest.name)", "shards": "\(manifest.shards)"])
         await withTaskGroup(of: Void.self) { group in
-            let (registered, watching) = AsyncStream<Void>.makeStream()
-            group.addTask { await self.watch(self.identity, { watching.finish() }) }
-            for await _ in registered {}
             group.addTask { await self.every(self.settings.refreshInterval) { await self.refresh() } }
             group.addTask { await self.every(self.settings.sweepInterval) { await self.sweep() } }
             if let outbox {
@@ -272,6 +260,6 @@ extension OrderWorker {
         return OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: services.placer(risk: state.risk, routes: state.routes, logger: logger),
                            outbox: services.outbox, settings: settings,
                            prepare: { shards in try await state.load(shards: shards, of: manifest) },
-                           refresh: { await state.refresh() }, watch: { await state.watchControls(as: $0, ready: $1) }, logger: logger)
+                           refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
     }
 }
