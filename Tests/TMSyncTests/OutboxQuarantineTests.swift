@@ -139,6 +139,27 @@ import TMPostgres
         #expect(try await f.publishedKeys() == ["trade:d:3"], "the dropped row's events are not sent, the waiting one is")
     }
 
+    /// Two passes read the same rows; the other one set the bad row and its account's later row
+    /// aside first. This pass must not send that later row from its own read: it would overtake
+    /// the quarantined one (and go out again when the operator releases it).
+    @Test func aRowAnotherPassSetAsideIsNotSentFromThisPassesRead() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        let db = try f.db.connect()
+        defer { db.close() }
+        let bad = try insertText(db, [line(f.account, "order:r:1"), Self.payload(f.account, "order:r:1b")])
+        let later = try insertSingle(db, f.account, "trade:r:2")
+        let outbox = try f.consumer().outbox
+        let reason = [bad: "row \(bad): line 2 has no key"]
+        let first = try await outbox.setAside([bad, later], unreadable: reason, logger: logger)
+        #expect(first.rows == [bad, later] && first.quarantined == 1)
+        // The slower pass, with the same read.
+        let second = try await outbox.setAside([bad, later], unreadable: reason, logger: logger)
+        #expect(second.rows == [bad, later], "a row already set aside is not the slower pass's to send")
+        #expect(second.quarantined == 0)
+        #expect(try TradeEventOutbox.quarantined(db).count == 2)
+    }
+
     /// A jsonb batch pair without its key is unreadable too: set aside, not a stop.
     @Test func aJSONBatchPairWithoutItsKeyIsSetAside() async throws {
         let f = try await SyncFixture()

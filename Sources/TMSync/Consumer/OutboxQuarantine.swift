@@ -20,7 +20,8 @@ import TMPostgres
 extension TradeEventOutbox {
     /// What one pass set aside.
     struct SetAside {
-        /// The outbox rows moved to the quarantine.
+        /// The outbox rows moved to the quarantine (by this pass, or by a concurrent one since this
+        /// pass read them): none of them is this pass's to send.
         var rows: Set<Int64> = []
         /// How many of them were unreadable.
         var quarantined = 0
@@ -32,7 +33,14 @@ extension TradeEventOutbox {
     /// the rows that must wait behind a quarantined one for their accounts' order; logs each
     /// unreadable row once (its reason names the row and the line, never a payload).
     func setAside(_ ids: [Int64], unreadable: [Int64: String], logger: Logger) async throws -> SetAside {
-        let decided = try await pool.transaction { db -> [(id: Int64, reason: String, behind: Int64?)] in
+        let (decided, gone) = try await pool.transaction { db -> ([(id: Int64, reason: String, behind: Int64?)], Set<Int64>) in
+            // The pass's rows still in the outbox, locked in relay order: a concurrent pass that set
+            // some aside has committed by now, and the rows it moved are not this pass's to send
+            // (they wait in the quarantine, seen by the next statement).
+            let present = Set(try db.query("""
+                SELECT id FROM trade_event_outbox WHERE id = ANY(\(PostgresData.array(ids))::bigint[]) ORDER BY id FOR UPDATE
+                """).rows.map { try $0.decode("id", as: Int64.self) })
+            let gone = Set(ids).subtracting(present)
             // The accounts already held, each with the quarantined row it waits behind.
             var held: [String: Int64] = [:]
             for row in try db.query("""
@@ -50,7 +58,7 @@ extension TradeEventOutbox {
                 accounts[try row.decode("id", as: Int64.self), default: []].append(try row.decode("account"))
             }
             var decided: [(id: Int64, reason: String, behind: Int64?)] = []
-            for id in ids {
+            for id in ids where present.contains(id) {
                 let named = accounts[id] ?? []
                 let behind: Int64?
                 if let reason = unreadable[id] {
@@ -64,7 +72,7 @@ extension TradeEventOutbox {
                 }
                 for account in named where held[account] == nil { held[account] = behind }
             }
-            guard !decided.isEmpty else { return [] }
+            guard !decided.isEmpty else { return ([], gone) }
             try db.execute("""
                 WITH moved AS (
                   DELETE FROM trade_event_outbox WHERE id = ANY(\(PostgresData.array(decided.map(\.id)))::bigint[])
@@ -76,14 +84,14 @@ extension TradeEventOutbox {
                 FROM moved m JOIN unnest(\(PostgresData.array(decided.map(\.id)))::bigint[], \(PostgresData.array(decided.map(\.reason)))::text[],
                                          \(PostgresData.array(decided.map { $0.behind.map { $0.postgresData() } }))::bigint[]) AS d (id, reason, behind) USING (id)
                 """)
-            return decided
+            return (decided, gone)
         }
         var result = SetAside()
         let messages = try await pool.query("""
             SELECT coalesce(sum(messages), 0)::int AS messages FROM trade_event_outbox_quarantine
             WHERE id = ANY(\(PostgresData.array(decided.map(\.id)))::bigint[])
             """).rows.first?.decode("messages", as: Int.self) ?? 0
-        result.rows = Set(decided.map(\.id))
+        result.rows = Set(decided.map(\.id)).union(gone)
         result.messages = messages
         for row in decided where row.behind == nil {
             result.quarantined += 1
