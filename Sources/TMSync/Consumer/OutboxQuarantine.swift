@@ -151,6 +151,11 @@ extension TradeEventOutbox {
     /// An operator's refusal: no such row, or it does not read yet.
     public struct QuarantineError: Error, CustomStringConvertible {
         public var description: String
+
+        /// Replay and drop act only on an unreadable row, never on one waiting behind it.
+        static func noMalformedRow(_ id: Int64) -> QuarantineError {
+            QuarantineError(description: "no quarantined (malformed) trade_event_outbox row \(id) (`tm queues outbox` lists them)")
+        }
     }
 
     /// What a replay or a drop did.
@@ -172,7 +177,7 @@ extension TradeEventOutbox {
             guard let row = try db.query("""
                 SELECT batch, payload IS NULL AS text_form FROM trade_event_outbox_quarantine WHERE id = \(id) AND state = 'malformed' FOR UPDATE
                 """).rows.first else {
-                throw QuarantineError(description: "no quarantined (malformed) trade_event_outbox row \(id) (`tm queues outbox` lists them)")
+                throw QuarantineError.noMalformedRow(id)
             }
             let count: Int
             do {
@@ -227,7 +232,7 @@ extension TradeEventOutbox {
                        (SELECT coalesce(sum(dropped), 0) FROM counted)::int AS counted
                 """).rows[0]
             guard try row.decode("rows", as: Int.self) == 1 else {
-                throw QuarantineError(description: "no quarantined (malformed) trade_event_outbox row \(id) (`tm queues outbox` lists them)")
+                throw QuarantineError.noMalformedRow(id)
             }
             var release = Release(messages: try row.decode("messages"), counted: try row.decode("counted"))
             release.released = try releaseWaiting(db, with: nil)
