@@ -64,11 +64,6 @@ public struct PlacementFences: Sendable {
 /// writer alone, without the two hops to the group's drain task and back (4 thread wake-ups per
 /// order); writes that arrive while one is in flight go through the group and merge as before.
 ///
-/// With a company wait (the resident worker), a write whose company is KNOWN to be coming — handlers
-/// that have begun a message (`handling(_:)`) and are not writing now — goes through the group even
-/// with none other in flight, and the group waits up to the cap for their writes, so orders whose
-/// writes arrive one by one share transactions; a truly lone order (no other handler) still writes at once.
-///
 /// Two differences from a write through the group, both safe: a lone write checks a connection out
 /// from its handler's task, so a handler cancelled while every connection is busy gives up before
 /// writing (the row stays as it was, and the next delivery looks the order up first, as without a
@@ -76,61 +71,28 @@ public struct PlacementFences: Sendable {
 /// lease's fence row in Postgres (fences are advanced in resource order: no deadlock).
 public final class OrderCommits: Sendable {
     let group: GroupCommit<OrderWrite, OrderWritten>
-    /// Writes in flight (at once or through the group) and handlers that have begun a message.
-    private let writers: Writers
+    /// Writes in flight through these commits (at once or through the group).
+    private let inFlight = Atomic<Int>(0)
     private let atOnce = Atomic<Int>(0)
     /// False: every write goes through the group, lone ones too (to measure the lone write's effect).
     let loneWritesAtOnce: Bool
 
-    private final class Writers: Sendable {
-        let inFlight = Atomic<Int>(0)
-        let handling = Atomic<Int>(0)
-        /// Handlers that have begun a message and are not writing now: each writes next (in risk and
-        /// routing, microseconds before its SUBMITTING write; or in a broker call, whose answer's write follows).
-        var coming: Int { handling.load(ordering: .acquiring) - inFlight.load(ordering: .acquiring) }
-    }
-
-    /// `companyWait`: how long a write waits in the group for the writes of handlers that have begun a
-    /// message (`handling(_:)`) and not written yet, so they share its transaction (nil: never waits).
-    public convenience init(pool: PostgresPool, maxBatch: Int, loneWritesAtOnce: Bool = true, companyWait: Duration? = nil) {
-        var cap: (@Sendable () async -> Void)?
-        if let companyWait { cap = { try? await Task.sleep(for: companyWait) } }
-        self.init(pool: pool, maxBatch: maxBatch, loneWritesAtOnce: loneWritesAtOnce, companyCap: cap)
-    }
-
-    /// `companyCap` returns once the longest wait for company has passed (tests trigger it; nil: never waits).
-    public init(pool: PostgresPool, maxBatch: Int, loneWritesAtOnce: Bool = true, companyCap: (@Sendable () async -> Void)?) {
-        let writers = Writers()
-        self.writers = writers
-        group = GroupCommit(pool: pool, maxBatch: maxBatch, company: companyCap.map { cap in
-            GroupCommit.Company(coming: { writers.coming }, cap: cap)
-        }, perform: OrderStore.perform)
+    public init(pool: PostgresPool, maxBatch: Int, loneWritesAtOnce: Bool = true) {
+        group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
         self.loneWritesAtOnce = loneWritesAtOnce
     }
     public var counts: GroupCommitCounts { group.counts }
     /// Writes that ran at once, alone (none other in flight), not through the group.
     public var writesAtOnce: Int { atOnce.load(ordering: .relaxed) }
 
-    /// Runs a message's handler counted as a writer to come until it ends: a write meanwhile waits for
-    /// its writes (up to the cap) rather than committing alone.
-    public func handling<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
-        writers.handling.add(1, ordering: .acquiringAndReleasing)
-        defer {
-            writers.handling.subtract(1, ordering: .acquiringAndReleasing)
-            group.companyChanged()
-        }
-        return try await body()
-    }
-
-    /// Counts a write in; true when it is the only one in flight and no other is coming (it runs at once, alone).
+    /// Counts a write in; true when it is the only one in flight (it runs at once, alone).
     func enter() -> Bool {
-        let first = writers.inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue == 0
-        let alone = first && loneWritesAtOnce && (group.company == nil || writers.coming <= 0)
+        let alone = inFlight.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue == 0 && loneWritesAtOnce
         if alone { atOnce.add(1, ordering: .relaxed) }
         return alone
     }
 
-    func leave() { writers.inFlight.subtract(1, ordering: .acquiringAndReleasing) }
+    func leave() { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
     /// Writers waiting for the next batch now (for tests).
     public var waiting: Int { group.waiting }
 }
