@@ -49,8 +49,9 @@ import TMPostgres
         await pool.shutdown()
     }
 
-    /// The fence row is held until the implicit transaction's sync point: a writer with the same
-    /// token waits for it, and a newer one waiting behind it sees the older one's committed rows.
+    /// The fence check is the pipeline's first statement, its own: a newer writer waits on the fence
+    /// row another transaction holds, and its write (a statement of its own, after the wait) sees
+    /// what that transaction committed.
     @Test func theFenceIsHeldUntilTheSyncPointCommits() async throws {
         let database = try TestDatabase(migrated: true, prefix: "tm_locks")
         defer { database.drop() }
