@@ -137,8 +137,11 @@ extension PostgresPool {
         try await transaction(fencedBy: [fence], body)
     }
 
-    /// A fenced transaction in ONE round trip: the BEGIN, the fences (`FencingGuard.send`: a stale one
-    /// raises), every statement `body` sends and the COMMIT go in one pipeline. `body` must only send
+    /// A fenced transaction in ONE round trip: the fences (`FencingGuard.send`: a stale one raises) and
+    /// every statement `body` sends go in one pipeline, as the server's implicit transaction of that
+    /// pipeline — no BEGIN, no COMMIT (`PostgresConnection.transaction(sentAsOne:_:)`; with them when
+    /// the body runs a `query`). The fences stay the pipeline's first statement, so they are taken
+    /// before anything the body writes, and held until the sync point commits. `body` must only send
     /// (`PostgresConnection.send`, `send(_:reading:)`) — a statement it runs with `query` waits for its
     /// answer and costs a round trip, which is correct but slower — and returns how to read its
     /// result once committed. A stale fence (or any error) stops the pipeline before the COMMIT:
@@ -148,7 +151,7 @@ extension PostgresPool {
     ) async throws -> T {
         let committed: @Sendable () throws -> T
         do {
-            committed = try await transaction { (db: PostgresConnection) -> @Sendable () throws -> T in
+            committed = try await transaction(sentAsOne: true) { (db: PostgresConnection) -> @Sendable () throws -> T in
                 try FencingGuard.send(db, fences: fences)
                 return try body(db)
             }
