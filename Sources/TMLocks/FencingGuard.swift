@@ -59,11 +59,12 @@ public enum FencingGuard {
         return tokens.isEmpty ? nil : tokens.sorted { $0.key < $1.key }
     }
 
-    /// `advance` in ONE round trip with everything the transaction sends after it, its COMMIT
-    /// included: the fences go in a statement that RAISES on a stale one (SQLSTATE `staleSQLState`,
-    /// `tm_advance_fences_or_raise`, migration 0032) instead of returning rows. A pipeline stops at
-    /// its first error, so the statements after it and the COMMIT never take effect and the
-    /// transaction rolls back — the same refusal as `advance`'s, seen when the round trip returns.
+    /// `advance` in ONE round trip with everything the transaction sends after it (its COMMIT, or
+    /// the sync point of an implicit transaction): the fences go in a statement that RAISES on a
+    /// stale one (SQLSTATE `staleSQLState`, `tm_advance_fences_or_raise`, migration 0032) instead of
+    /// returning rows. A pipeline stops at its first error, so the statements after it never take
+    /// effect and the transaction rolls back — the same refusal as `advance`'s, seen when the round
+    /// trip returns.
     /// The caller must pass what it catches through `refusal(_:)` (the server's error becomes
     /// `LockError.staleFencingToken`), and the body's statements run before the refusal is known: it
     /// must have no effect outside the transaction (only statements, whose results it reads after the

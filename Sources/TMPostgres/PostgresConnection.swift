@@ -318,8 +318,17 @@ public final class PostgresConnection {
         }
         // The sync point, then out of pipeline mode. Without a BEGIN (`transaction(sentAsOne:)`) the
         // server commits the statements' implicit transaction here: a failure to commit arrives as an
-        // error before the sync point's own result.
-        while let sync = PQgetResult(handle) {
+        // error result (then NULL, which ends it) before the sync point's own result, which is read
+        // too, so no reply is left for the connection's next statement. Two NULLs in a row, or a
+        // connection gone, mean nothing more will come.
+        var ended = false
+        while true {
+            guard let sync = PQgetResult(handle) else {
+                if ended || PQstatus(handle) != CONNECTION_OK { break }
+                ended = true
+                continue
+            }
+            ended = false
             if PQresultStatus(sync) == PGRES_PIPELINE_SYNC { PQclear(sync); break }
             do { _ = try consume(sync, handle: handle) } catch { if firstError == nil { firstError = error } }
         }
@@ -436,6 +445,8 @@ public final class PostgresConnection {
     /// with two statements fewer to parse and run (the order path's lone writes: PROFILE.md,
     /// session 23). A body that runs a `query` (or a check) gets the BEGIN sent with its first
     /// round trip and the COMMIT at the end, as `transaction` does. Nested: a savepoint, as always.
+    /// Only for bodies of plain DML and function calls: outside a transaction block the server
+    /// refuses `LOCK TABLE` and `SAVEPOINT`, and `SET LOCAL` has no effect (a warning).
     public func transaction<T>(sentAsOne: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
         if isInTransaction {
             return try savepoint(body)
