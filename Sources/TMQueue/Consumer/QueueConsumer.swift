@@ -226,9 +226,17 @@ public final class QueueConsumer: Sendable {
         var waitCursor: String?
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
+        // Set when a wait failed but its fetch delivered: the next read comes after this pause, and
+        // the backoff keeps growing until a wait succeeds (the non-blocking reads between do not reset it).
+        var nextPause: Duration?
+        var waitFailing = false
         // With several shards, one shard's blocking read must not hold every slot.
         let batch = min(options.batchSize ?? manifest.batchSize, max(1, slots.capacity / shards.count))
         while !isStopping {
+            if let pause = nextPause {
+                nextPause = nil
+                try? await Task.sleep(for: pause)
+            }
             let wanted = await slots.acquire(max: batch)
             guard wanted > 0 else { break }
             var held = wanted  // slots not yet handed to a delivery or given back
@@ -264,7 +272,16 @@ public final class QueueConsumer: Sendable {
                 backlog = entries.count == wanted
                 slots.release(held - entries.count)
                 held = entries.count
-                backoff = .milliseconds(50)
+                if let failed = read.waitError {
+                    // The fetch behind the failed wait ran: its entries are handed out below, and the
+                    // next read starts afresh, without waiting, after a pause.
+                    logger.warning("waiting for the stream failed; reading again", metadata: ["shard": "\(shard)", "error": "\(failed)"])
+                    (backlog, waitCursor, waitFailing) = (true, nil, true)
+                    nextPause = backoff
+                    backoff = min(backoff * 2, .seconds(2))
+                } else if wait != nil || !waitFailing {
+                    (backoff, waitFailing) = (.milliseconds(50), false)
+                }
                 if entries.isEmpty { continue }
                 var envelopes: [(String, MessageEnvelope, Int64)] = []
                 for (sid, fields, epoch) in entries {
