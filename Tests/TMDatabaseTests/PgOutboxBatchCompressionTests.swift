@@ -24,41 +24,35 @@ import TMPostgres
         return lines.joined(separator: "\n")
     }
 
-    /// Writes `text` as an order-path outbox row; returns how it is stored and whether it reads back the same.
-    private func stored(_ db: PostgresConnection, _ text: String, messages: Int) throws -> (method: String?, size: Int, length: Int, same: Bool) {
-        let row = try db.query("""
-            WITH w AS (INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
-                       VALUES (NULL, \("order-events:test-\(UUID().uuidString.lowercased())"), \(text), \(messages)) RETURNING id)
-            SELECT id FROM w
-            """).rows[0]
-        let id: Int64 = try row.decode("id")
-        let read = try db.query("""
-            SELECT pg_column_compression(batch) AS method, pg_column_size(batch) AS size, octet_length(batch) AS length, batch = \(text) AS same
-            FROM trade_event_outbox WHERE id = \(id)
-            """).rows[0]
-        return (try read.decode("method"), try read.decode("size"), try read.decode("length"), try read.decode("same"))
-    }
-
-    @Test func aGroupBatchIsStoredCompressedWithLz4AndReadsBackTheSame() throws {
+    /// Writes a batch of `messages` as an order-path outbox row in a fresh migrated database; returns
+    /// how it is stored and whether it reads back the same.
+    private func written(messages: Int) throws -> (method: String?, size: Int, length: Int, text: String, same: Bool) {
         let database = try TestDatabase(migrated: true, prefix: "tm_outboxlz4")
         defer { database.drop() }
         let db = try database.connect()
         defer { db.close() }
-        let text = batch(messages: 90)
-        let row = try stored(db, text, messages: 90)
+        let text = batch(messages: messages)
+        let id: Int64 = try db.query("""
+            INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
+            VALUES (NULL, \("order-events:test-\(UUID().uuidString.lowercased())"), \(text), \(messages)) RETURNING id
+            """).rows[0].decode("id")
+        let read = try db.query("""
+            SELECT pg_column_compression(batch) AS method, pg_column_size(batch) AS size, octet_length(batch) AS length, batch = \(text) AS same
+            FROM trade_event_outbox WHERE id = \(id)
+            """).rows[0]
+        return (try read.decode("method"), try read.decode("size"), try read.decode("length"), text, try read.decode("same"))
+    }
+
+    @Test func aGroupBatchIsStoredCompressedWithLz4AndReadsBackTheSame() throws {
+        let row = try written(messages: 90)
         #expect(row.method == "lz4")
-        #expect(row.length == text.utf8.count)
+        #expect(row.length == row.text.utf8.count)
         #expect(row.size * 2 < row.length, "stored \(row.size) bytes of \(row.length)")
         #expect(row.same)
     }
 
     @Test func aLoneOrdersBatchStaysInLineUncompressed() throws {
-        let database = try TestDatabase(migrated: true, prefix: "tm_outboxlz4")
-        defer { database.drop() }
-        let db = try database.connect()
-        defer { db.close() }
-        let text = batch(messages: 3)
-        let row = try stored(db, text, messages: 3)
+        let row = try written(messages: 3)
         #expect(row.method == nil)
         #expect(row.same)
     }
