@@ -41,6 +41,8 @@ import TMRedis
 
         // Hold the batcher's Redis thread, so that the lone call stays in flight behind it.
         let gate = DispatchSemaphore(value: 0)
+        // Released on every way out (before `redis.close()`, which waits for the thread).
+        defer { gate.signal() }
         let holding = Locked(false)
         let hold = Task {
             try await redis.withConnection { _ in
