@@ -75,7 +75,8 @@ import TMRedis
         #expect(batcher.sentAtOnce == 1, "the callers that waited went out through the flush, not each alone")
         #expect(batcher.waiting == 0)
 
-        // Everything settled: the next caller is alone again.
+        // The flush ends once it finds no one waiting (after answering them): then the next caller is alone again.
+        try await eventually("the flush ended") { !batcher.isSending }
         #expect(try await batcher.run(Self.increment, keys: [counter], arguments: []).int == 4)
         #expect(batcher.sentAtOnce == 2)
         _ = try await queue.redis.send("DEL", counter)

@@ -67,6 +67,8 @@ final class ScriptBatcher: Sendable {
     var sentAtOnce: Int { state.withLock { $0.sentAtOnce } }
     /// Calls waiting for the next round trip now (for tests).
     var waiting: Int { state.withLock { $0.pending.count } }
+    /// A round trip is in flight now (for tests).
+    var isSending: Bool { state.withLock { $0.flushing } }
 
     func run(_ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) async throws -> RedisValue {
         try await submit(.script(RedisScriptCall(script, keys: keys, arguments: arguments)))
