@@ -3,7 +3,9 @@ import TMRedis
 
 /// Runs scripts in pipelines: calls that arrive while a round trip is in flight go out together in
 /// the next one. Under load, settling N messages costs about one round trip instead of N; when
-/// idle, a call goes out at once (no timer, so no added latency). Completions (`complete`) that go
+/// idle, a call goes out at once (no timer, so no added latency), from its caller's own task (no
+/// flush task spawned: a lone settle costs the Redis thread's hop and no more — two thread
+/// wake-ups fewer than through a flush task). Completions (`complete`) that go
 /// out together are merged further: one `QueueScripts.complete` call per shard carries them all
 /// (up to `completionsPerCall`), so Redis runs one script, not one per message.
 ///
@@ -11,7 +13,8 @@ import TMRedis
 /// merged reply, checked to have one element per completion); calls are independent (a batch
 /// mixes messages, never two steps of one message, which are sequential by construction); one
 /// pipeline holds the calls of one hash slot (one queue shard), so each would go to one Redis
-/// Cluster node.
+/// Cluster node; one round trip at a time: a caller that finds none in flight sends its own call
+/// from its task, callers that arrive meanwhile wait and go out together in the next one.
 final class ScriptBatcher: Sendable {
     /// One message's success, as `QueueScripts.complete` takes it.
     struct Completion: Sendable {
@@ -31,22 +34,24 @@ final class ScriptBatcher: Sendable {
         /// One caller's completions (one message, or a whole batch): answered by an array with one
         /// element per completion, in order.
         case completions([Completion])
+
+        /// How many completions this call carries (0 for a script call).
+        var completionCount: Int {
+            if case .completions(let list) = self { return list.count }
+            return 0
+        }
     }
 
     private struct Call {
         let work: Work
         let continuation: CheckedContinuation<RedisValue, Error>
-
-        /// How many completions this call carries (0 for a script call).
-        var completionCount: Int {
-            if case .completions(let list) = work { return list.count }
-            return 0
-        }
     }
 
     private struct State {
         var pending: [Call] = []
+        /// A round trip is in flight (a lone caller's own, or the flush task's).
         var flushing = false
+        var sentAtOnce = 0
     }
 
     /// The most completions one merged script call carries (Redis runs a script without
@@ -57,6 +62,13 @@ final class ScriptBatcher: Sendable {
     private let state = Locked(State())
 
     init(redis: RedisClient) { self.redis = redis }
+
+    /// Calls sent at once from their caller's task, alone (not through the flush task); for tests.
+    var sentAtOnce: Int { state.withLock { $0.sentAtOnce } }
+    /// Calls waiting for the next round trip now (for tests).
+    var waiting: Int { state.withLock { $0.pending.count } }
+    /// A round trip is in flight now (for tests).
+    var isSending: Bool { state.withLock { $0.flushing } }
 
     func run(_ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) async throws -> RedisValue {
         try await submit(.script(RedisScriptCall(script, keys: keys, arguments: arguments)))
@@ -79,7 +91,18 @@ final class ScriptBatcher: Sendable {
     }
 
     private func submit(_ work: Work) async throws -> RedisValue {
-        try await withCheckedThrowingContinuation { continuation in
+        // No round trip in flight means no one waits: this caller is alone and sends its call at
+        // once, itself (task → Redis thread → task).
+        if state.withLock({ state -> Bool in
+            if state.flushing { return false }
+            state.flushing = true
+            state.sentAtOnce += 1
+            return true
+        }) {
+            defer { finishLoneCall() }
+            return try await send([work])[0].get()
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             let startFlush = state.withLock { state -> Bool in
                 state.pending.append(Call(work: work, continuation: continuation))
                 guard !state.flushing else { return false }
@@ -90,6 +113,16 @@ final class ScriptBatcher: Sendable {
         }
     }
 
+    /// After a lone caller's own round trip: callers that arrived meanwhile go out together in the next.
+    private func finishLoneCall() {
+        let waited = state.withLock { state -> Bool in
+            if state.pending.isEmpty { state.flushing = false }
+            return !state.pending.isEmpty
+        }
+        if waited { Task { await self.flush() } }
+    }
+
+    /// Sends what waits, round trip after round trip, until nothing does.
     private func flush() async {
         while true {
             let batch = state.withLock { state -> [Call] in
@@ -99,48 +132,54 @@ final class ScriptBatcher: Sendable {
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let (work, owners) = Self.merge(batch.map(\.work))
-            var answers = [Result<[RedisValue], any Error>](repeating: .success([]), count: batch.count)
-            do {
-                let results = try await redis.withConnection { connection -> [Result<RedisValue, RedisError>] in
-                    var results = [Result<RedisValue, RedisError>](repeating: .failure(.protocolViolation("no reply")), count: work.count)
-                    for indices in work.indicesBySlot() {
-                        let replies = try connection.runPipelined(indices.map { work[$0] })
-                        for (index, reply) in zip(indices, replies) { results[index] = reply }
-                    }
-                    return results
+            let answers = await send(batch.map(\.work))
+            for (call, answer) in zip(batch, answers) { call.continuation.resume(with: answer) }
+        }
+    }
+
+    /// Sends one round trip for `batch` (merged, one pipeline per hash slot); each call's own
+    /// answer, in batch order.
+    private func send(_ batch: [Work]) async -> [Result<RedisValue, any Error>] {
+        let (work, owners) = Self.merge(batch)
+        var answers = [Result<[RedisValue], any Error>](repeating: .success([]), count: batch.count)
+        var scriptAnswers = [Result<RedisValue, any Error>?](repeating: nil, count: batch.count)
+        do {
+            let results = try await redis.withConnection { connection -> [Result<RedisValue, RedisError>] in
+                var results = [Result<RedisValue, RedisError>](repeating: .failure(.protocolViolation("no reply")), count: work.count)
+                for indices in work.indicesBySlot() {
+                    let replies = try connection.runPipelined(indices.map { work[$0] })
+                    for (index, reply) in zip(indices, replies) { results[index] = reply }
                 }
-                for (owner, result) in zip(owners, results) {
-                    guard let elements = owner.elements else {
-                        batch[owner.call].continuation.resume(with: result.mapError { $0 })
+                return results
+            }
+            for (owner, result) in zip(owners, results) {
+                guard let elements = owner.elements else {
+                    scriptAnswers[owner.call] = result.mapError { $0 }
+                    continue
+                }
+                // A merged call's reply is an array with one element per completion, in order;
+                // a caller whose completions span several merged calls fails if any of them does.
+                switch result {
+                case .success(let reply):
+                    guard let replies = reply.array, replies.count == elements.count else {
+                        let error = RedisError.protocolViolation("complete answered \(reply) for \(elements.count) messages")
+                        for (call, _) in elements { answers[call] = .failure(error) }
                         continue
                     }
-                    // A merged call's reply is an array with one element per completion, in order;
-                    // a caller whose completions span several merged calls fails if any of them does.
-                    switch result {
-                    case .success(let reply):
-                        guard let replies = reply.array, replies.count == elements.count else {
-                            let error = RedisError.protocolViolation("complete answered \(reply) for \(elements.count) messages")
-                            for (call, _) in elements { answers[call] = .failure(error) }
-                            continue
+                    for ((call, position), reply) in zip(elements, replies) {
+                        if case .success(var list) = answers[call] {
+                            if list.isEmpty { list = Array(repeating: .null, count: batch[call].completionCount) }
+                            list[position] = reply
+                            answers[call] = .success(list)
                         }
-                        for ((call, position), reply) in zip(elements, replies) {
-                            if case .success(var list) = answers[call] {
-                                if list.isEmpty { list = Array(repeating: .null, count: batch[call].completionCount) }
-                                list[position] = reply
-                                answers[call] = .success(list)
-                            }
-                        }
-                    case .failure(let error):
-                        for (call, _) in elements { answers[call] = .failure(error) }
                     }
+                case .failure(let error):
+                    for (call, _) in elements { answers[call] = .failure(error) }
                 }
-                for (index, call) in batch.enumerated() where call.completionCount > 0 {
-                    call.continuation.resume(with: answers[index].map { RedisValue.array($0) })
-                }
-            } catch {
-                for call in batch { call.continuation.resume(throwing: error) }
             }
+            return batch.indices.map { index in scriptAnswers[index] ?? answers[index].map { RedisValue.array($0) } }
+        } catch {
+            return Array(repeating: .failure(error), count: batch.count)
         }
     }
 
