@@ -118,6 +118,7 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         // Most values (symbols, ids, numbers) need nothing: hand them back without a copy.
         guard string.utf8.contains(where: { !isUnreserved($0) }) else { return string }
         var out: [UInt8] = []
+        out.reserveCapacity(string.utf8.count * 3)
         appendPercentEncoded(string, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
@@ -125,7 +126,6 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     /// `percentEncode`'s bytes appended to `out`, so a whole form is built in one buffer.
     static func appendPercentEncoded(_ string: String, to out: inout [UInt8]) {
         let hex: StaticString = "0123456789ABCDEF"
-        out.reserveCapacity(out.count + string.utf8.count)
         for byte in string.utf8 {
             if isUnreserved(byte) {
                 out.append(byte)
@@ -145,6 +145,8 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     /// `formEncode`'s UTF-8 bytes, built in one buffer (a form body goes to the wire as bytes).
     static func formBytes(_ fields: [(String, String)]) -> [UInt8] {
         var out: [UInt8] = []
+        // Room for every field unescaped and some escapes: one allocation for a typical form.
+        out.reserveCapacity(fields.reduce(16) { $0 + $1.0.utf8.count + $1.1.utf8.count + 8 })
         for (index, (name, value)) in fields.enumerated() {
             if index > 0 { out.append(UInt8(ascii: "&")) }
             appendPercentEncoded(name, to: &out)

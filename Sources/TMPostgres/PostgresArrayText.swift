@@ -1,34 +1,66 @@
 import Foundation
+import TMCore
 
 /// Array literals for binding a list as one parameter (`= ANY($1::uuid[])`,
 /// `unnest($1::uuid[], $2::numeric[])`): one bind instead of a statement per element.
 public enum PostgresArrayText {
     /// `{id,id,...}` in the given order (an `unnest` beside another array pairs them by position).
     public static func uuids<S: Sequence<UUID>>(_ ids: S) -> String {
-        "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(ids.underestimatedCount * 37 + 2)
+        for (index, id) in ids.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            UUIDText.appendLower(id, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A one-dimensional array literal of any values in their text form, in order: every element
     /// double-quoted with `"` and `\` escaped (so commas, braces, quotes and spaces in text survive),
     /// NULL for a nil or NULL element. Cast the parameter to the element type's array in SQL.
     public static func literal(_ elements: [PostgresData?]) -> String {
+        String(decoding: literalBytes(elements), as: UTF8.self)
+    }
+
+    /// `literal(_:)` as bytes, as a parameter carries them.
+    static func literalBytes(_ elements: [PostgresData?]) -> [UInt8] {
+        build(count: elements.count) { index, out in appendElement(elements[index]?.bytes, to: &out) }
+    }
+
+    /// `literal(_:)` of encodable values, each written straight into the literal (no `PostgresData`
+    /// per element): the same bytes as `literalBytes(values.map { $0.postgresData() })`.
+    static func literalBytes<T: PostgresEncodable>(_ values: [T]) -> [UInt8] {
+        build(count: values.count) { index, out in values[index].appendPostgresArrayElement(to: &out) }
+    }
+
+    private static func build(count: Int, _ element: (Int, inout [UInt8]) -> Void) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "{")]
-        out.reserveCapacity(elements.count * 16 + 2)
-        for (index, element) in elements.enumerated() {
+        out.reserveCapacity(count * 40 + 2)
+        for index in 0..<count {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            guard let bytes = element?.bytes else {
-                out += Array("NULL".utf8)
-                continue
-            }
-            out.append(UInt8(ascii: "\""))
-            for byte in bytes {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
-            }
-            out.append(UInt8(ascii: "\""))
+            element(index, &out)
         }
         out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+        return out
+    }
+
+    /// One element: NULL for nil, else the text double-quoted with `"` and `\` escaped.
+    static func appendElement(_ bytes: [UInt8]?, to out: inout [UInt8]) {
+        guard let bytes else {
+            out.append(contentsOf: "NULL".utf8)
+            return
+        }
+        appendQuoted(bytes, to: &out)
+    }
+
+    static func appendQuoted<C: Collection<UInt8>>(_ bytes: C, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+            out.append(byte)
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -36,11 +68,11 @@ extension PostgresData {
     /// The elements as one array parameter (`PostgresArrayText.literal`): bind it cast to the
     /// element type's array, e.g. `unnest(\(ids)::uuid[], \(prices)::numeric[])`.
     public static func array(_ elements: [PostgresData?]) -> PostgresData {
-        PostgresData(type: .unknown, text: PostgresArrayText.literal(elements))
+        PostgresData(type: .unknown, bytes: PostgresArrayText.literalBytes(elements))
     }
 
     /// `array(_:)` of encodable values (an optional's nil is NULL).
     public static func array<T: PostgresEncodable>(_ values: [T]) -> PostgresData {
-        PostgresData(type: .unknown, text: PostgresArrayText.literal(values.map { Optional($0.postgresData()) }))
+        PostgresData(type: .unknown, bytes: PostgresArrayText.literalBytes(values))
     }
 }

@@ -631,23 +631,37 @@ public final class PostgresConnection {
             columns.append(PostgresColumn(name: name, type: PostgresDataType(UInt32(PQftype(result, Int32(c))))))
         }
         let columnSet = PostgresColumnSet(columns)
+        var bytes: [UInt8] = []
+        var bounds: [Int] = []
+        if rowCount > 0, columnCount > 0 {
+            var total = 0
+            for r in 0..<rowCount {
+                for c in 0..<columnCount { total += Int(PQgetlength(result, Int32(r), Int32(c))) }
+            }
+            bytes.reserveCapacity(total)
+            bounds.reserveCapacity(2 * rowCount * columnCount)
+            for r in 0..<rowCount {
+                for c in 0..<columnCount {
+                    if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
+                        bounds.append(-1)
+                        bounds.append(-1)
+                    } else {
+                        let length = Int(PQgetlength(result, Int32(r), Int32(c)))
+                        let pointer = PQgetvalue(result, Int32(r), Int32(c))!
+                        bounds.append(bytes.count)
+                        pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+                            bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+                        }
+                        bounds.append(bytes.count)
+                    }
+                }
+            }
+        }
+        let cells = PostgresCells(bytes: bytes, bounds: bounds)
         var rows: [PostgresRow] = []
         rows.reserveCapacity(rowCount)
         for r in 0..<rowCount {
-            var values: [[UInt8]?] = []
-            values.reserveCapacity(columnCount)
-            for c in 0..<columnCount {
-                if PQgetisnull(result, Int32(r), Int32(c)) != 0 {
-                    values.append(nil)
-                } else {
-                    let length = Int(PQgetlength(result, Int32(r), Int32(c)))
-                    let pointer = PQgetvalue(result, Int32(r), Int32(c))!
-                    values.append(pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
-                        Array(UnsafeBufferPointer(start: $0, count: length))
-                    })
-                }
-            }
-            rows.append(PostgresRow(columnSet: columnSet, values: values))
+            rows.append(PostgresRow(columnSet: columnSet, cells: cells, firstCell: r * columnCount))
         }
         let tag = PQcmdStatus(result).map { String(cString: $0) } ?? ""
         let affected = PQcmdTuples(result).flatMap { Int(String(cString: $0)) } ?? 0

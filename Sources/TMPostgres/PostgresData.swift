@@ -92,6 +92,15 @@ public protocol PostgresEncodable {
     /// The type declared for the parameter; `.unknown` lets the server infer it.
     static var postgresDataType: PostgresDataType { get }
     func postgresData() -> PostgresData
+    /// Appends the value as an element of an array literal (`PostgresArrayText`): NULL, or its
+    /// `postgresData()` text double-quoted with `"` and `\` escaped. Conformers may write it directly.
+    func appendPostgresArrayElement(to out: inout [UInt8])
+}
+
+extension PostgresEncodable {
+    public func appendPostgresArrayElement(to out: inout [UInt8]) {
+        PostgresArrayText.appendElement(postgresData().bytes, to: &out)
+    }
 }
 
 /// A Swift value that can be decoded from a result column in text format.
@@ -133,6 +142,12 @@ extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
         case .none: PostgresData(type: Wrapped.postgresDataType, bytes: nil)
         }
     }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) {
+        switch self {
+        case .some(let value): value.appendPostgresArrayElement(to: &out)
+        case .none: PostgresArrayText.appendElement(nil, to: &out)
+        }
+    }
 }
 
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
@@ -153,6 +168,7 @@ extension String: PostgresCodable {
     // Unknown rather than text: lets a string bind to enum, varchar, citext, jsonb... columns.
     public static var postgresDataType: PostgresDataType { .unknown }
     public func postgresData() -> PostgresData { text(self) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(utf8, to: &out) }
     public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> String {
         utf8String(bytes)
     }
@@ -249,70 +265,92 @@ extension Decimal: PostgresCodable {
     public static let maximumSignificantDigits = 38
 
     public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Decimal {
-        try parseExactDecimal(utf8String(bytes), type: type)
+        try bytes.withUnsafeBufferPointer { try parseExactDecimal(utf8: $0, type: type) }
     }
 
     static func parseExactDecimal(_ text: String, type: PostgresDataType) throws -> Decimal {
-        var utf8 = Substring(text).utf8[...]
+        var text = text
+        return try text.withUTF8 { try parseExactDecimal(utf8: $0, type: type) }
+    }
+
+    /// Reads the text in place: its digits go to a stack buffer and a value of at most 18 significant
+    /// digits is built from one UInt64 (Decimal's arithmetic allocates on every operation; the result
+    /// is the same value, with the same representation, as the chunked product below gives).
+    static func parseExactDecimal(utf8 text: UnsafeBufferPointer<UInt8>, type: PostgresDataType) throws -> Decimal {
+        func notANumber() -> PostgresDecodingFailure {
+            let string = String(decoding: text, as: UTF8.self)
+            let reason = (string == "NaN" || string.hasSuffix("Infinity"))
+                ? "\(string) cannot be represented as Decimal"
+                : "'\(string.prefix(48))' (\(type)) is not a decimal number"
+            return PostgresDecodingFailure(reason)
+        }
+        var utf8 = text[...]
         var negative = false
         if let first = utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
             negative = first == UInt8(ascii: "-")
             utf8 = utf8.dropFirst()
         }
-        var digits: [UInt8] = []
-        var fractionDigits = 0
-        var seenPoint = false
-        for byte in utf8 {
-            if byte == UInt8(ascii: ".") && !seenPoint {
-                seenPoint = true
-            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
-                digits.append(byte - UInt8(ascii: "0"))
-                if seenPoint { fractionDigits += 1 }
-            } else {
-                let reason = (text == "NaN" || text.hasSuffix("Infinity"))
-                    ? "\(text) cannot be represented as Decimal"
-                    : "'\(text.prefix(48))' (\(type)) is not a decimal number"
-                throw PostgresDecodingFailure(reason)
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(utf8.count, 1)) { buffer in
+            // The significant digits are buffer[first..<end].
+            var end = 0
+            var fractionDigits = 0
+            var seenPoint = false
+            for byte in utf8 {
+                if byte == UInt8(ascii: ".") && !seenPoint {
+                    seenPoint = true
+                } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    buffer[end] = byte - UInt8(ascii: "0")
+                    end += 1
+                    if seenPoint { fractionDigits += 1 }
+                } else {
+                    throw notANumber()
+                }
             }
+            guard end > 0 else {
+                throw PostgresDecodingFailure("'\(String(decoding: text, as: UTF8.self).prefix(48))' (\(type)) is not a decimal number")
+            }
+            // Trailing fractional zeros carry no value; leading zeros neither.
+            while fractionDigits > 0, buffer[end - 1] == 0 {
+                end -= 1
+                fractionDigits -= 1
+            }
+            var first = 0
+            while first < end, buffer[first] == 0 { first += 1 }
+            if first == end { return Decimal.zero }
+            var exponent = -fractionDigits
+            // Integer trailing zeros can move into the exponent, keeping the mantissa short.
+            while end - first > maximumSignificantDigits, buffer[end - 1] == 0 {
+                end -= 1
+                exponent += 1
+            }
+            guard end - first <= maximumSignificantDigits else {
+                throw PostgresDecodingFailure(
+                    "numeric with \(end - first) significant digits exceeds Decimal's \(maximumSignificantDigits)")
+            }
+            guard exponent >= -128, exponent <= 127 else {
+                throw PostgresDecodingFailure("numeric exponent \(exponent) is outside Decimal's range")
+            }
+            let sign: FloatingPointSign = negative ? .minus : .plus
+            if end - first <= 18 {
+                var value: UInt64 = 0
+                for d in buffer[first..<end] { value = value * 10 + UInt64(d) }
+                return Decimal(sign: sign, exponent: exponent, significand: Decimal(value))
+            }
+            // Integer arithmetic on at most 38 digits, in chunks of up to 18 that fit a UInt64: every
+            // intermediate value is an integer below 10^38, which Decimal holds exactly.
+            var significand = Decimal.zero
+            var start = first
+            while start < end {
+                let chunkEnd = min(start + 18, end)
+                var chunk: UInt64 = 0
+                for d in buffer[start..<chunkEnd] { chunk = chunk * 10 + UInt64(d) }
+                var scale = Decimal(1)
+                for _ in start..<chunkEnd { scale *= 10 }
+                significand = significand * scale + Decimal(chunk)
+                start = chunkEnd
+            }
+            return Decimal(sign: sign, exponent: exponent, significand: significand)
         }
-        guard !digits.isEmpty else {
-            throw PostgresDecodingFailure("'\(text.prefix(48))' (\(type)) is not a decimal number")
-        }
-        // Trailing fractional zeros carry no value; leading zeros neither.
-        while fractionDigits > 0, digits.last == 0 {
-            digits.removeLast()
-            fractionDigits -= 1
-        }
-        let firstNonZero = digits.firstIndex(where: { $0 != 0 }) ?? digits.endIndex
-        digits.removeFirst(firstNonZero)
-        if digits.isEmpty { return Decimal.zero }
-        var exponent = -fractionDigits
-        // Integer trailing zeros can move into the exponent, keeping the mantissa short.
-        while digits.count > maximumSignificantDigits, digits.last == 0 {
-            digits.removeLast()
-            exponent += 1
-        }
-        guard digits.count <= maximumSignificantDigits else {
-            throw PostgresDecodingFailure(
-                "numeric with \(digits.count) significant digits exceeds Decimal's \(maximumSignificantDigits)")
-        }
-        guard exponent >= -128, exponent <= 127 else {
-            throw PostgresDecodingFailure("numeric exponent \(exponent) is outside Decimal's range")
-        }
-        // Integer arithmetic on at most 38 digits, in chunks of up to 18 that fit a UInt64: every
-        // intermediate value is an integer below 10^38, which Decimal holds exactly.
-        var significand = Decimal.zero
-        var start = 0
-        while start < digits.count {
-            let end = min(start + 18, digits.count)
-            var chunk: UInt64 = 0
-            for d in digits[start..<end] { chunk = chunk * 10 + UInt64(d) }
-            var scale = Decimal(1)
-            for _ in start..<end { scale *= 10 }
-            significand = significand * scale + Decimal(chunk)
-            start = end
-        }
-        return Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: significand)
     }
 }
 
@@ -320,11 +358,16 @@ extension Decimal: PostgresCodable {
 
 extension UUID: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .uuid }
-    public func postgresData() -> PostgresData { text(uuidString.lowercased()) }
+    public func postgresData() -> PostgresData { text(UUIDText.lower(self)) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) {
+        // Hex digits and dashes: nothing to escape.
+        out.append(UInt8(ascii: "\""))
+        UUIDText.appendLower(self, to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
     public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> UUID {
-        let text = utf8String(bytes)
-        guard let uuid = UUID(uuidString: text) else {
-            throw PostgresDecodingFailure("'\(text.prefix(40))' (\(type)) is not a UUID")
+        guard let uuid = bytes.withUnsafeBufferPointer(UUIDText.parse(utf8:)) else {
+            throw PostgresDecodingFailure("'\(utf8String(bytes).prefix(40))' (\(type)) is not a UUID")
         }
         return uuid
     }

@@ -25,6 +25,20 @@ final class PostgresColumnSet: Sendable {
     }
 }
 
+/// Every cell of a result, copied out of libpq into one buffer: its rows are windows on it, so a
+/// result costs a few allocations whatever its size (an array per cell made most of a result's).
+struct PostgresCells: Sendable {
+    /// The cells' text, one after another in row-major order.
+    let bytes: [UInt8]
+    /// Cell `i` is `bytes[bounds[2i]..<bounds[2i + 1]]`; a start of -1 marks SQL NULL.
+    let bounds: [Int]
+
+    func value(_ cell: Int) -> ArraySlice<UInt8>? {
+        let start = bounds[2 * cell]
+        return start < 0 ? nil : bytes[start..<bounds[2 * cell + 1]]
+    }
+}
+
 /// One row of a result, copied out of libpq so it outlives the connection and crosses threads.
 ///
 /// Guarantees: decoding a NULL into a non-optional type, an unknown column, or an unparsable value
@@ -32,16 +46,21 @@ final class PostgresColumnSet: Sendable {
 /// (never the value of a text column in full).
 public struct PostgresRow: Sendable {
     let columnSet: PostgresColumnSet
-    let values: [[UInt8]?]
+    let cells: PostgresCells
+    /// The index in `cells` of this row's first column.
+    let firstCell: Int
 
-    init(columnSet: PostgresColumnSet, values: [[UInt8]?]) {
+    init(columnSet: PostgresColumnSet, cells: PostgresCells, firstCell: Int) {
         self.columnSet = columnSet
-        self.values = values
+        self.cells = cells
+        self.firstCell = firstCell
     }
+
+    private func value(_ index: Int) -> ArraySlice<UInt8>? { cells.value(firstCell + index) }
 
     public var columns: [PostgresColumn] { columnSet.columns }
     public var columnNames: [String] { columnSet.columns.map(\.name) }
-    public var count: Int { values.count }
+    public var count: Int { columnSet.columns.count }
 
     public func index(of column: String) throws -> Int {
         guard let index = columnSet.indexByName[column] else {
@@ -53,11 +72,11 @@ public struct PostgresRow: Sendable {
         return index
     }
 
-    public func isNull(_ column: String) throws -> Bool { values[try index(of: column)] == nil }
+    public func isNull(_ column: String) throws -> Bool { value(try index(of: column)) == nil }
 
     public func isNull(_ index: Int) throws -> Bool {
         try checkIndex(index)
-        return values[index] == nil
+        return value(index) == nil
     }
 
     public func decode<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
@@ -68,8 +87,8 @@ public struct PostgresRow: Sendable {
         try checkIndex(index)
         let column = columnSet.columns[index]
         do {
-            guard let bytes = values[index] else { return try T.decodeNull() }
-            return try T.decodePostgres(bytes[...], type: column.type)
+            guard let bytes = value(index) else { return try T.decodeNull() }
+            return try T.decodePostgres(bytes, type: column.type)
         } catch let failure as PostgresDecodingFailure {
             throw PostgresError(
                 kind: .decoding,
@@ -85,12 +104,12 @@ public struct PostgresRow: Sendable {
     /// The raw text-format bytes of a column (nil for NULL).
     public func raw(_ index: Int) throws -> [UInt8]? {
         try checkIndex(index)
-        return values[index]
+        return value(index).map(Array.init)
     }
 
     private func checkIndex(_ index: Int) throws {
-        guard values.indices.contains(index) else {
-            throw PostgresError(kind: .decoding, message: "column index \(index) out of range 0..<\(values.count)")
+        guard (0..<count).contains(index) else {
+            throw PostgresError(kind: .decoding, message: "column index \(index) out of range 0..<\(count)")
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TMOrders
+import TMCore
 
 /// `UUIDText.parse` (the order path's UUID parser, without `sscanf`) accepts exactly what
 /// Foundation's `UUID(uuidString:)` accepts, and gives the same UUID.
@@ -19,6 +19,8 @@ import Testing
                    "a1b2c3d4-e5f6-4789-8abc-def01234567é", "a1b2c3d4e-5f6-4789-8abc-def012345678", "00000000-0000-0000-0000-000000000000"]
         for input in inputs {
             #expect(UUIDText.parse(input) == UUID(uuidString: input), "\(input)")
+            // The bytes form (a Postgres column's text) agrees too.
+            #expect(Array(input.utf8).withUnsafeBufferPointer(UUIDText.parse(utf8:)) == UUID(uuidString: input), "\(input)")
         }
     }
 }
