@@ -93,13 +93,17 @@ extension RedisConnection {
     /// The call runs after the command has answered: a blocked command (`XREAD ... BLOCK`) holds the
     /// connection's later commands until it is served or times out, so `timeout` is how long the
     /// command may block. A call answered NOSCRIPT did not run: it is run again, after reloading.
+    ///
+    /// The command's error reply does not stop the call (Redis runs it all the same): both replies
+    /// come back, so a caller never loses what the call did (a fetch that moved entries to pending)
+    /// because the command before it failed. Only a connection error throws.
     public func send(
         _ command: RedisCommand, timeout: Duration?, thenRun call: RedisScriptCall
-    ) throws -> (RedisValue, Result<RedisValue, RedisError>) {
+    ) throws -> (Result<RedisValue, RedisError>, Result<RedisValue, RedisError>) {
         let evalsha = RedisCommand([RedisArgument("EVALSHA"), RedisArgument(try sha(of: call.script)), RedisArgument(call.keys.count)]
                                    + call.keys + call.arguments)
         let replies = try pipeline([command, evalsha], timeout: timeout)
-        let first = try replies[0].get()
+        let first = replies[0]
         if case .failure(let error) = replies[1], error.serverCode == "NOSCRIPT" {
             loadedScripts[call.script.key] = nil
             do {

@@ -113,4 +113,45 @@ import TMRedis
         #expect(none.entries.isEmpty)
         #expect(none.cursor == theirs.last)
     }
+    /// The wait answering an error (here an id it cannot parse) does not lose what the fetch
+    /// behind it read: the entry, pending for this consumer at epoch 1, comes back with the error.
+    @Test func aFailedWaitStillHandsOutWhatItsFetchRead() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
+        try await queue.enqueue("{\"n\":1}")
+        let reader = try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+        defer { reader.close() }
+        let read = try await reader.withConnection { connection in
+            try ShardRead.read(connection, keys: keys, group: QueueConsumer.group, consumer: "c1", count: 4, cursor: "not-an-id", wait: .seconds(5))
+        }
+        #expect(read.waitError != nil)
+        #expect(read.entries.count == 1)
+        #expect(read.entries.first?.2 == 1)
+    }
+
+    /// With `watching`, the shard's watched key comes with the entries of the same script (nil when
+    /// missing); without it, it is not read.
+    @Test func theWatchedKeyIsReadWithTheEntries() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
+        let reader = try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+        defer { reader.close() }
+        func read(watching: Bool) async throws -> ShardRead {
+            try await queue.enqueue("{\"n\":1}")
+            return try await reader.withConnection { connection in
+                try ShardRead.read(connection, keys: keys, group: QueueConsumer.group, consumer: "c1", count: 4, cursor: nil, wait: nil, watching: watching)
+            }
+        }
+        let missing = try await read(watching: true)
+        #expect(missing.entries.count == 1 && missing.watched == nil)
+        try await queue.redis.send("SET", keys.watched, "7")
+        let seen = try await read(watching: true)
+        #expect(seen.entries.count == 1 && seen.watched == "7")
+        let unasked = try await read(watching: false)
+        #expect(unasked.entries.count == 1 && unasked.watched == nil)
+    }
 }
