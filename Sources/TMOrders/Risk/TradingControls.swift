@@ -1,6 +1,7 @@
 import Foundation
 import TMCore
 import TMPostgres
+import TMQueue
 import TMRedis
 import TMRisk
 
@@ -39,12 +40,44 @@ public struct TradingStateChange: Sendable, Equatable {
 /// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
 /// sees it on its next poll. Bad input is refused naming the field, before anything is written.
 public enum TradingControls {
-    /// The Redis counter a trading-state change bumps once committed (`announce`): order workers
-    /// read it before each message and re-read the limits when it moved, so a halt applies to the
-    /// next message after the command returns (the limits poll alone takes up to a second).
+    /// The Redis counter a trading-state change bumps once committed (`announce`). Order workers
+    /// read it before a message whose fetch did not read their shard's copy (`QueueKeys.watched`),
+    /// and re-read the limits when it moved, so a change applies from the next message after the
+    /// command returns (the limits poll alone takes up to a second).
     public static let announcementKey = "tm:{trading-controls}:announced"
+    /// The queue whose shards' watched keys carry the announced version.
+    public static let ordersQueue = "orders"
 
-    public static func announce(_ redis: RedisClient) async throws { _ = try await redis.send("INCR", announcementKey) }
+    /// Announces the trading-state changes committed so far: bumps `announcementKey` and writes
+    /// the new value into the watched key of each of the `shards` shards of `queue`, all before
+    /// returning, so any fetch of any shard that starts afterwards reads it with its messages
+    /// (`ResidentState.beforeMessage`).
+    ///
+    /// A watched key is only ever raised (a script per key), so an announcement that overtook this
+    /// one is not undone by it. Throws when any key could not be written — the change is committed
+    /// all the same (the workers' limits poll applies it within a second), and announcing again
+    /// (running the command again) is safe.
+    public static func announce(_ redis: RedisClient, shards: Int, queue: String = ordersQueue) async throws {
+        guard let version = try await redis.send("INCR", announcementKey).int else {
+            throw RedisError.unexpectedReply(command: "INCR", reply: "not an integer")
+        }
+        let calls = (0..<max(1, shards)).map { RedisScriptCall(raiseTo, keys: [QueueKeys(queue: queue, shard: $0).watched], arguments: [version]) }
+        let failures = try await redis.withConnection { connection in
+            // One pipeline per slot (a Redis Cluster node answers for its own keys).
+            try calls.indicesBySlot().flatMap { try connection.runPipelined($0.map { calls[$0] }) }.compactMap { reply -> RedisError? in
+                if case .failure(let error) = reply { return error }
+                return nil
+            }
+        }
+        if let failure = failures.first { throw failure }
+    }
+
+    /// KEYS: one key. ARGV: a version. Raises the key to the version (never lowers it).
+    static let raiseTo = RedisScript("""
+        local current = tonumber(redis.call('GET', KEYS[1]))
+        if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        return 1
+        """)
 
     /// The counter's value (nil: no change ever announced).
     public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }

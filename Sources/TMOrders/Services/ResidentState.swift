@@ -14,14 +14,32 @@ import TMRouting
 /// Guarantees:
 /// - `load` reads every account it serves from rows (positions, funds, open orders, today's fills,
 ///   limits, routes), so a restarted or new owner starts from the truth;
-/// - `beforeMessage` applies a trading-state change (`tm orders halt|reduce|resume`) to the very
-///   next message after the command returned: the command bumps a Redis counter after its commit,
-///   and a message whose check sees a new value re-reads the limits first;
+/// - `beforeMessage` applies a trading-state change (`tm orders halt|reduce|resume`, a limit
+///   alert's REDUCING) from the next message: see "Effective from the next message" below;
 /// - `refresh` (every 250 ms in the worker) re-reads limits whose version moved — a changed limit
 ///   applies within a second — and every `reloadInterval` rebuilds the accounts from rows, so the
 ///   fills and positions sync brought (the `trade-events`) and the funds are current, without
 ///   forgetting orders in flight or the throttle (`AccountRisk.carryOver`);
 /// - circuits are re-read every `refresh`, so a broker whose circuit opened is left out of routes.
+///
+/// Effective from the next message. A change's command commits, then announces it
+/// (`TradingControls.announce`): bumps `TradingControls.announcementKey` and raises the watched
+/// key of every `orders` shard to the new value, before it returns. The rule: a message is
+/// checked against every change whose command returned before the worker fetched it, and — when
+/// the message then waited behind another — before its handler started. (A command returning
+/// between a fetch and the handler that starts at once raced that message, exactly as one
+/// returning while the handler runs.) `beforeMessage` takes an announced version read at that
+/// point and re-reads the limits from Postgres when it differs from the one they were read at:
+/// - the message's fetch read its shard's watched key atomically with the message (`Delivery.watched`);
+///   when the message went from that fetch straight to its handler (`WatchedRead.standsInForAReadNow`:
+///   the read's first entry, no earlier message of its account in flight), that value is used and
+///   no Redis read is made;
+/// - a message that waited (a read's later entries, a message held behind another of its account,
+///   a reclaimed message), or whose fetch found no watched key (never announced, Redis lost its
+///   data), reads `announcementKey` at its start (one GET shared by the messages asking at the
+///   same time, each answered by a read that began after it asked);
+/// - a watched key is only raised, so two announcements racing leave the later value; a value that
+///   differs from the one seen (also a lower one) only costs a re-read.
 public final class ResidentState: Sendable {
     public let risk: RiskBook
     public let routes: LiveRouteSource
@@ -84,10 +102,21 @@ public final class ResidentState: Sendable {
         logger.info("resident state loaded", metadata: ["accounts": "\(accounts.count)"])
     }
 
+    /// The watched value the fetch of the message being handled read (`Delivery.watched`): the
+    /// order-worker's handler sets it around `beforeMessage`, whose signature the callers share.
+    @TaskLocal public static var fetched: WatchedRead?
+
     /// Before each message: re-reads the limits when a trading-state change was announced since
-    /// the last look (one Redis read, shared by the messages that ask at the same time).
+    /// the last look (the rule is in the type's doc): with the fetch's watched value when it stands
+    /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
     public func beforeMessage() async {
-        guard let announced = try? await announcements.read("trading-controls") else { return }
+        let announced: String
+        if let fetched = Self.fetched, fetched.standsInForAReadNow, let value = fetched.value {
+            announced = value
+        } else {
+            guard let read = try? await announcements.read("trading-controls") else { return }
+            announced = read
+        }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
         if (try? await pool.withConnection({ db in try risk.refreshLimits(db, now: Date()) })) != nil {

@@ -207,12 +207,14 @@ public final class OrderWorker: Sendable {
         options.concurrency = settings.concurrencyPerShard
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
+        // The announced trading-state version comes with each fetch (`ResidentState.beforeMessage`).
+        options.readsWatchedKey = true
         let parsed = ParsedCommands()
         options.orderingKey = { delivery in parsed.key(of: delivery) }
         let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
-            await beforeMessage()
+            await ResidentState.$fetched.withValue(delivery.watched) { await beforeMessage() }
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
