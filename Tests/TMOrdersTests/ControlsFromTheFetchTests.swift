@@ -93,6 +93,17 @@ import TMRisk
         }
     }
 
+    /// Runs `body` with a fresh harness and a worker whose warm-up order is settled.
+    func withWarmWorker(_ body: (PlacementHarness, Worker) async throws -> Void) async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        try h.synced()
+        let w = try await Worker(h)
+        defer { w.stop() }
+        try await w.warmUp(h)
+        try await body(h, w)
+    }
+
     func refused(_ h: PlacementHarness, key: String) async throws {
         try await eventually("\(key) to be refused", within: .seconds(60)) { (try? h.state(key: key)) == "RISK_REJECTED" }
         #expect(try h.row(key: key).decode("reject_code", as: String?.self) == "TRADING_HALTED")
@@ -105,65 +116,54 @@ import TMRisk
     }
 
     /// (a) A halt that returned before the message's fetch refuses it, the version taken from the
-    /// fetch (no read of the announcement); (d) a resume is applied the same way.
+    /// fetch (no read of the announcement); (d) a resume is applied the same way. Before any
+    /// announcement on this queue, the worker's own seeding of the watched keys spares the read too.
     @Test func aChangeReturnedBeforeTheFetchAppliesWithoutAReadOfItsOwn() async throws {
-        let h = try await PlacementHarness()
-        defer { Task { await h.cleanUp() } }
-        try h.synced()
-        let w = try await Worker(h)
-        defer { w.stop() }
-        try await w.warmUp(h)
-        w.reads.withLock { $0 = 0 }
+        try await withWarmWorker { h, w in
+            w.reads.withLock { $0 = 0 }
+            try await w.enqueue(h.place(.kite, key: "before-any-change", price: "1379"), key: "before-any-change")
+            try await accepted(h, key: "before-any-change")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+            try await w.set(h, .halted)
+            try await w.enqueue(h.place(.kite, key: "after-halt", price: "1381"), key: "after-halt")
+            try await refused(h, key: "after-halt")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
 
-        try await w.set(h, .halted)
-        try await w.enqueue(h.place(.kite, key: "after-halt", price: "1381"), key: "after-halt")
-        try await refused(h, key: "after-halt")
-        try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
-
-        try await w.set(h, .active)
-        try await w.enqueue(h.place(.kite, key: "after-resume", price: "1382"), key: "after-resume")
-        try await accepted(h, key: "after-resume")
-        #expect(w.reads.current == 0, "the fetch's watched value stood in for the announcement's read")
+            try await w.set(h, .active)
+            try await w.enqueue(h.place(.kite, key: "after-resume", price: "1382"), key: "after-resume")
+            try await accepted(h, key: "after-resume")
+            #expect(w.reads.current == 0, "the fetch's watched value stood in for the announcement's read")
+        }
     }
 
     /// (b) A message fetched before the halt returned, which then waited behind its account's
     /// earlier (slow) order, is refused: its fetch's value is stale, so it reads the announcement.
     @Test func aMessageThatWaitedBehindItsAccountAfterAHaltIsRefused() async throws {
-        let h = try await PlacementHarness()
-        defer { Task { await h.cleanUp() } }
-        try h.synced()
-        let w = try await Worker(h)
-        defer { w.stop() }
-        try await w.warmUp(h)
-
-        // (Within the placer's 2 s broker timeout: the first order is accepted, after 1.5 s.)
-        try h.fault(#"{"broker":"kite","endpoint":"POST /orders/regular","latency_ms":1500,"count":1}"#)
-        try await w.enqueue(h.place(.kite, key: "slow", price: "1383"), key: "slow")
-        try await w.enqueue(h.place(.kite, key: "behind", price: "1384"), key: "behind")
-        // Both fetched (pending for the worker) while the first one is at the broker.
-        try await eventually("both fetched", within: .seconds(30)) { (try? await w.pending(h)) == 2 }
-        try await w.set(h, .halted)
-        try await refused(h, key: "behind")
-        try await accepted(h, key: "slow")
-        try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
-        #expect(w.reads.current > 0)
+        try await withWarmWorker { h, w in
+            // (Within the placer's 2 s broker timeout: the first order is accepted, after 1.5 s.)
+            try h.fault(#"{"broker":"kite","endpoint":"POST /orders/regular","latency_ms":1500,"count":1}"#)
+            try await w.enqueue(h.place(.kite, key: "slow", price: "1383"), key: "slow")
+            try await w.enqueue(h.place(.kite, key: "behind", price: "1384"), key: "behind")
+            // Both fetched (pending for the worker) while the first one is at the broker.
+            try await eventually("both fetched", within: .seconds(30)) { (try? await w.pending(h)) == 2 }
+            try await w.set(h, .halted)
+            try await refused(h, key: "behind")
+            try await accepted(h, key: "slow")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+            #expect(w.reads.current > 0)
+        }
     }
 
     /// (c) The watched keys gone (Redis restarted, never announced): the message reads the
     /// announcement itself and is refused all the same.
     @Test func aMissingWatchedKeyFallsBackToTheAnnouncementsRead() async throws {
-        let h = try await PlacementHarness()
-        defer { Task { await h.cleanUp() } }
-        try h.synced()
-        let w = try await Worker(h)
-        defer { w.stop() }
-        try await w.warmUp(h)
-        w.reads.withLock { $0 = 0 }
-
-        try await w.set(h, .halted)
-        for shard in 0..<w.manifest.shards { try await h.redis.send("DEL", QueueKeys(queue: w.manifest.name, shard: shard).watched) }
-        try await w.enqueue(h.place(.kite, key: "no-watched-key", price: "1385"), key: "no-watched-key")
-        try await refused(h, key: "no-watched-key")
-        #expect(w.reads.current > 0)
+        try await withWarmWorker { h, w in
+            w.reads.withLock { $0 = 0 }
+            try await w.set(h, .halted)
+            for shard in 0..<w.manifest.shards { try await h.redis.send("DEL", QueueKeys(queue: w.manifest.name, shard: shard).watched) }
+            try await w.enqueue(h.place(.kite, key: "no-watched-key", price: "1385"), key: "no-watched-key")
+            try await refused(h, key: "no-watched-key")
+            #expect(w.reads.current > 0)
+        }
     }
 }

@@ -61,7 +61,22 @@ public enum TradingControls {
         guard let version = try await redis.send("INCR", announcementKey).int else {
             throw RedisError.unexpectedReply(command: "INCR", reply: "not an integer")
         }
-        let calls = (0..<max(1, shards)).map { RedisScriptCall(raiseTo, keys: [QueueKeys(queue: queue, shard: $0).watched], arguments: [version]) }
+        try await raise(redis, keys: (0..<max(1, shards)).map { QueueKeys(queue: queue, shard: $0).watched }, to: version)
+    }
+
+    /// Raises the watched keys of `shards` of `queue` to `version`, a value just read from
+    /// `announcementKey` (nil: none announced yet, written as 0) — a key is never lowered. The
+    /// resident worker does it for a shard whose fetch found no key (nothing announced yet, Redis
+    /// lost its data), which would otherwise send every message to the announcement's read. Safe at
+    /// any time: a value read from the counter was announced after its change committed, so a worker
+    /// seeing it early re-reads limits that hold it.
+    public static func seedWatched(_ redis: RedisClient, version: String?, shards: some Sequence<Int>, queue: String) async throws {
+        try await raise(redis, keys: shards.map { QueueKeys(queue: queue, shard: $0).watched }, to: Int64(version ?? "0") ?? 0)
+    }
+
+    /// Raises each key to `version`; throws the first failure.
+    private static func raise(_ redis: RedisClient, keys: [String], to version: Int64) async throws {
+        let calls = keys.map { RedisScriptCall(raiseTo, keys: [$0], arguments: [version]) }
         let failures = try await redis.withConnection { connection in
             // One pipeline per slot (a Redis Cluster node answers for its own keys).
             try calls.indicesBySlot().flatMap { try connection.runPipelined($0.map { calls[$0] }) }.compactMap { reply -> RedisError? in

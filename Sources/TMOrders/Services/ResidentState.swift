@@ -37,7 +37,8 @@ import TMRouting
 /// - a message that waited (a read's later entries, a message held behind another of its account,
 ///   a reclaimed message), or whose fetch found no watched key (never announced, Redis lost its
 ///   data), reads `announcementKey` at its start (one GET shared by the messages asking at the
-///   same time, each answered by a read that began after it asked);
+///   same time, each answered by a read that began after it asked); a missing key is then seeded
+///   with the value just read (`TradingControls.seedWatched`), so the shard's next fetches bring one;
 /// - a watched key is only raised, so two announcements racing leave the later value; a value that
 ///   differs from the one seen (also a lower one) only costs a re-read.
 public final class ResidentState: Sendable {
@@ -102,25 +103,44 @@ public final class ResidentState: Sendable {
         logger.info("resident state loaded", metadata: ["accounts": "\(accounts.count)"])
     }
 
-    /// The watched value the fetch of the message being handled read (`Delivery.watched`): the
-    /// order-worker's handler sets it around `beforeMessage`, whose signature the callers share.
-    @TaskLocal public static var fetched: WatchedRead?
+    /// The message being handled, with what its fetch read of the shard's watched key
+    /// (`Delivery.watched`): the order-worker's handler sets it around `beforeMessage`, whose
+    /// signature the callers share.
+    @TaskLocal public static var handling: Delivery?
 
     /// Before each message: re-reads the limits when a trading-state change was announced since
     /// the last look (the rule is in the type's doc): with the fetch's watched value when it stands
     /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
     public func beforeMessage() async {
         let announced: String
-        if let fetched = Self.fetched, fetched.standsInForAReadNow, let value = fetched.value {
+        let delivery = Self.handling
+        if let fetched = delivery?.watched, fetched.standsInForAReadNow, let value = fetched.value {
             announced = value
         } else {
-            guard let read = try? await announcements.read("trading-controls") else { return }
+            let read: String?
+            do { read = try await announcements.read("trading-controls") } catch { return }
+            if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil {
+                await seedWatched(of: delivery, version: read)
+            }
+            guard let read else { return }
             announced = read
         }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
         if (try? await pool.withConnection({ db in try risk.refreshLimits(db, now: Date()) })) != nil {
             controlsSeen.withLock { $0 = announced }
+        }
+    }
+
+    /// The message's fetch found no watched key (nothing announced since Redis's data began): gives
+    /// it the version just read (never one seen earlier: after Redis lost its data the counter
+    /// starts again, and an old value written back would hide the next announcements), so the
+    /// shard's next fetches bring one and its messages skip the read.
+    private func seedWatched(of delivery: Delivery, version: String?) async {
+        do {
+            try await TradingControls.seedWatched(redis, version: version, shards: [delivery.shard], queue: delivery.queue)
+        } catch {
+            logger.warning("could not seed the shard's watched key; its messages read the announcement meanwhile", metadata: ["error": "\(error)"])
         }
     }
 

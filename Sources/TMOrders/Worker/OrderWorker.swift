@@ -214,7 +214,7 @@ public final class OrderWorker: Sendable {
         let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
-            await ResidentState.$fetched.withValue(delivery.watched) { await beforeMessage() }
+            await ResidentState.$handling.withValue(delivery) { await beforeMessage() }
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
