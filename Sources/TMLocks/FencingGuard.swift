@@ -59,11 +59,12 @@ public enum FencingGuard {
         return tokens.isEmpty ? nil : tokens.sorted { $0.key < $1.key }
     }
 
-    /// `advance` in ONE round trip with everything the transaction sends after it, its COMMIT
-    /// included: the fences go in a statement that RAISES on a stale one (SQLSTATE `staleSQLState`,
-    /// `tm_advance_fences_or_raise`, migration 0032) instead of returning rows. A pipeline stops at
-    /// its first error, so the statements after it and the COMMIT never take effect and the
-    /// transaction rolls back — the same refusal as `advance`'s, seen when the round trip returns.
+    /// `advance` in ONE round trip with everything the transaction sends after it (its COMMIT, or
+    /// the sync point of an implicit transaction): the fences go in a statement that RAISES on a
+    /// stale one (SQLSTATE `staleSQLState`, `tm_advance_fences_or_raise`, migration 0032) instead of
+    /// returning rows. A pipeline stops at its first error, so the statements after it never take
+    /// effect and the transaction rolls back — the same refusal as `advance`'s, seen when the round
+    /// trip returns.
     /// The caller must pass what it catches through `refusal(_:)` (the server's error becomes
     /// `LockError.staleFencingToken`), and the body's statements run before the refusal is known: it
     /// must have no effect outside the transaction (only statements, whose results it reads after the
@@ -137,8 +138,11 @@ extension PostgresPool {
         try await transaction(fencedBy: [fence], body)
     }
 
-    /// A fenced transaction in ONE round trip: the BEGIN, the fences (`FencingGuard.send`: a stale one
-    /// raises), every statement `body` sends and the COMMIT go in one pipeline. `body` must only send
+    /// A fenced transaction in ONE round trip: the fences (`FencingGuard.send`: a stale one raises) and
+    /// every statement `body` sends go in one pipeline, as the server's implicit transaction of that
+    /// pipeline — no BEGIN, no COMMIT (`PostgresConnection.transaction(sentAsOne:_:)`; with them when
+    /// the body runs a `query`). The fences stay the pipeline's first statement, so they are taken
+    /// before anything the body writes, and held until the sync point commits. `body` must only send
     /// (`PostgresConnection.send`, `send(_:reading:)`) — a statement it runs with `query` waits for its
     /// answer and costs a round trip, which is correct but slower — and returns how to read its
     /// result once committed. A stale fence (or any error) stops the pipeline before the COMMIT:
@@ -148,7 +152,7 @@ extension PostgresPool {
     ) async throws -> T {
         let committed: @Sendable () throws -> T
         do {
-            committed = try await transaction { (db: PostgresConnection) -> @Sendable () throws -> T in
+            committed = try await transaction(sentAsOne: true) { (db: PostgresConnection) -> @Sendable () throws -> T in
                 try FencingGuard.send(db, fences: fences)
                 return try body(db)
             }

@@ -21,9 +21,10 @@ import TMPostgres
 ///   drain task (two hops: to that task and back; `OrderCommits` runs a lone order's write from its
 ///   own task instead);
 /// - round trips: ONE per transaction when `perform` only sends its statements
-///   (`PostgresConnection.send`): the BEGIN, the fences, the writes and the COMMIT travel in one
-///   pipeline (`PostgresPool.transaction(fencedInOneRoundTrip:)`); a stale fence raises, which
-///   stops the pipeline before the COMMIT, and is thrown as `LockError.staleFencingToken`.
+///   (`PostgresConnection.send`): the fences and the writes travel in one pipeline
+///   (`PostgresPool.transaction(fencedInOneRoundTrip:)`, with the BEGIN and the COMMIT for a batch,
+///   as the pipeline's implicit transaction for a writer alone); a stale fence raises, which rolls
+///   the whole transaction back, and is thrown as `LockError.staleFencingToken`.
 ///
 /// `perform` may run a write twice (in a batch, then alone after a rollback), and its statements run
 /// before the fence check's answer is read: it must have no effect outside the transaction. It

@@ -35,6 +35,9 @@ public final class PostgresConnection {
     private var stalePlanInTransaction = false
     /// Round trips made (each flush of a pipeline counts once), for tests and profiles.
     public private(set) var roundTrips = 0
+    /// Statements sent on this session (BEGIN and COMMIT included; parses of prepared statements
+    /// not), for tests and profiles.
+    public private(set) var statementsSent = 0
     /// Statements parsed as named prepared statements on this session, for tests.
     public private(set) var preparedCount = 0
 
@@ -210,6 +213,7 @@ public final class PostgresConnection {
     /// One statement in a round trip of its own (nothing waits to go with it).
     private func runAlone(_ query: PostgresQuery, handle: OpaquePointer) throws -> PostgresResult {
         roundTrips += 1
+        statementsSent += 1
         let name = query.isPrepared ? try preparedName(query, handle: handle) : nil
         let result = try withParameters(query) { count, types, values in
             if let name { return PQexecPrepared(handle, name, count, values, nil, nil, 0) }
@@ -272,6 +276,7 @@ public final class PostgresConnection {
         waiting = []
         beginWaiting = false
         roundTrips += 1
+        statementsSent += queued.count
         guard PQenterPipelineMode(handle) == 1 else { throw connectionOrClientError(handle, fallback: "cannot enter pipeline mode") }
         do {
             for (item, name) in zip(queued, names) {
@@ -311,8 +316,22 @@ public final class PostgresConnection {
                 if firstError == nil { firstError = error }
             }
         }
-        // The sync point, then out of pipeline mode.
-        if let sync = PQgetResult(handle) { PQclear(sync) }
+        // The sync point, then out of pipeline mode. Without a BEGIN (`transaction(sentAsOne:)`) the
+        // server commits the statements' implicit transaction here: a failure to commit arrives as an
+        // error result (then NULL, which ends it) before the sync point's own result, which is read
+        // too, so no reply is left for the connection's next statement. Two NULLs in a row, or a
+        // connection gone, mean nothing more will come.
+        var ended = false
+        while true {
+            guard let sync = PQgetResult(handle) else {
+                if ended || PQstatus(handle) != CONNECTION_OK { break }
+                ended = true
+                continue
+            }
+            ended = false
+            if PQresultStatus(sync) == PGRES_PIPELINE_SYNC { PQclear(sync); break }
+            do { _ = try consume(sync, handle: handle) } catch { if firstError == nil { firstError = error } }
+        }
         if PQexitPipelineMode(handle) != 1 {
             while let extra = PQgetResult(handle) { PQclear(extra) }
         }
@@ -403,6 +422,7 @@ public final class PostgresConnection {
     public func simpleQuery(_ sql: String) throws {
         let handle = try liveHandle()
         roundTrips += 1
+        statementsSent += 1
         let result = PQexec(handle, sql)
         _ = try consume(result, handle: handle)
     }
@@ -414,20 +434,34 @@ public final class PostgresConnection {
     /// its prepared statements went stale (its result type changed) is rolled back and run once more,
     /// the statement prepared afresh: nothing of the first run was committed.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try transaction(sentAsOne: false, body)
+    }
+
+    /// `transaction`, with one difference when `sentAsOne` and `body` only SENDS its statements
+    /// (`send(_:reading:)`, `send(_:check:)` without a check) and none waits for an answer: they go
+    /// in one pipeline WITHOUT the BEGIN and the COMMIT. The server runs a pipeline's statements up
+    /// to its sync point as one implicit transaction — all or nothing, committed at the sync point,
+    /// rolled back there when one fails (the rest are skipped) — so it is the same transaction
+    /// with two statements fewer to parse and run (the order path's lone writes: PROFILE.md,
+    /// session 23). A body that runs a `query` (or a check) gets the BEGIN sent with its first
+    /// round trip and the COMMIT at the end, as `transaction` does. Nested: a savepoint, as always.
+    /// Only for bodies of plain DML and function calls: outside a transaction block the server
+    /// refuses `LOCK TABLE` and `SAVEPOINT`, and `SET LOCAL` has no effect (a warning).
+    public func transaction<T>(sentAsOne: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
         if isInTransaction {
             return try savepoint(body)
         }
         stalePlanInTransaction = false
         do {
-            return try topLevelTransaction(body)
+            return try topLevelTransaction(sentAsOne: sentAsOne, body)
         } catch {
             guard stalePlanInTransaction else { throw error }
             stalePlanInTransaction = false
-            return try topLevelTransaction(body)
+            return try topLevelTransaction(sentAsOne: sentAsOne, body)
         }
     }
 
-    private func topLevelTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    private func topLevelTransaction<T>(sentAsOne: Bool, _ body: (PostgresConnection) throws -> T) throws -> T {
         // BEGIN goes with the first statement that needs an answer (one round trip for both).
         _ = try openHandle()
         waiting = [Waiting(query: "BEGIN", check: nil)]
@@ -448,6 +482,9 @@ public final class PostgresConnection {
                 message: "transaction rolled back: a \(checkFailed ? "check" : "statement") in it failed and the error was not propagated",
                 sqlState: "25P02")
         }
+        if sentAsOne && beginWaiting && !waiting.contains(where: { $0.check != nil }) {
+            return try commitImplicitly(value)
+        }
         // COMMIT goes with the statements still waiting (a write nobody reads): one round trip. A
         // check still waiting is answered first: the server would run the COMMIT whatever a check
         // finds, while only an error stops a pipeline.
@@ -462,6 +499,28 @@ public final class PostgresConnection {
         // The server answers COMMIT of an aborted transaction with the tag ROLLBACK.
         if result.commandTag == "ROLLBACK" {
             throw PostgresError(kind: .server, message: "COMMIT was turned into ROLLBACK by the server", sqlState: "25P02")
+        }
+        return value
+    }
+
+    /// The end of a `sentAsOne` transaction none of whose statements left yet: they go without
+    /// their BEGIN and without a COMMIT, the server's implicit transaction ending at the sync point.
+    private func commitImplicitly<T>(_ value: T) throws -> T {
+        precondition(beginWaiting && waiting.first?.query.sql == "BEGIN", "the BEGIN of a transaction none of whose statements left")
+        waiting.removeFirst()
+        beginWaiting = false
+        guard !waiting.isEmpty else { return value }
+        do {
+            try pipeline(try openHandle(), waitingWith: nil)
+        } catch {
+            // Rolled back by the server at the sync point (or the connection is gone): nothing to send.
+            waiting = []
+            throw error
+        }
+        // Out of any transaction once the sync point is read: the implicit one committed.
+        guard transactionStatus == PQTRANS_IDLE else {
+            rollbackQuietly("ROLLBACK")
+            throw PostgresError(kind: .server, message: "an implicit transaction did not end at its sync point", sqlState: "25P02")
         }
         return value
     }
@@ -495,6 +554,7 @@ public final class PostgresConnection {
         if neverBegun && sql == "ROLLBACK" { return }
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return }
         roundTrips += 1
+        statementsSent += 1
         if let result = PQexec(handle, sql) { PQclear(result) }
     }
 

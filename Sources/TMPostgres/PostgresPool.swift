@@ -113,6 +113,15 @@ public final class PostgresPool: Sendable {
         try await withConnection { try $0.transaction(body) }
     }
 
+    /// `PostgresConnection.transaction(sentAsOne:_:)` on a pooled connection: a body that only sends
+    /// its statements has them run without a BEGIN and a COMMIT, as the server's implicit transaction
+    /// of one pipeline.
+    public func transaction<T: Sendable>(
+        sentAsOne: Bool, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await withConnection { try $0.transaction(sentAsOne: sentAsOne, body) }
+    }
+
     /// How many callers are waiting for a connection right now (for metrics and tests).
     public var waitingCount: Int { state.withLock { $0.waiters.count } }
 

@@ -14,6 +14,15 @@ struct Figure: Codable {
     var p50Micros: Double
     var p99Micros: Double
     var meanMicros: Double
+    /// The process's context switches (voluntary and not) per call over the timed calls.
+    var contextSwitchesPerCall: Double?
+}
+
+/// The process's context switches so far (getrusage: voluntary + involuntary).
+func contextSwitches() -> Int {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 }
 
 /// Times `operations / batch` calls of `body` after a warm-up; percentiles are per call.
@@ -26,6 +35,7 @@ func measure(
     samples.reserveCapacity(operations / batch)
     let clock = ContinuousClock()
     let start = clock.now
+    let switchesBefore = contextSwitches()
     var idled = Duration.zero
     for _ in 0..<(operations / batch) {
         if let idleBefore {
@@ -39,11 +49,13 @@ func measure(
         samples.append((clock.now - t0).seconds * 1e6)
     }
     let total = (clock.now - start - idled).seconds
+    let switches = Double(contextSwitches() - switchesBefore) / Double(operations / batch)
     samples.sort()
     func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
     return Figure(
         name: name, operations: operations, opsPerSecond: Double(operations) / total,
-        p50Micros: percentile(0.50), p99Micros: percentile(0.99), meanMicros: samples.reduce(0, +) / Double(samples.count))
+        p50Micros: percentile(0.50), p99Micros: percentile(0.99), meanMicros: samples.reduce(0, +) / Double(samples.count),
+        contextSwitchesPerCall: switches)
 }
 
 let usage = """
@@ -65,10 +77,10 @@ func run() async throws {
     if only == "all" { figures += try await serverFigures(count: count) }
     print("")
     print("round trips and per-message CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, servers on loopback)")
-    print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs")
+    print("operation".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ops/s     p50 µs     p99 µs    mean µs  switches")
     for f in figures {
         print(f.name.padding(toLength: 34, withPad: " ", startingAt: 0)
-              + String(format: " %10.0f %10.1f %10.1f %10.1f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros))
+              + String(format: " %10.0f %10.1f %10.1f %10.1f %9.2f", f.opsPerSecond, f.p50Micros, f.p99Micros, f.meanMicros, f.contextSwitchesPerCall ?? 0))
     }
     let url = URL(fileURLWithPath: output)
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -102,6 +114,20 @@ func serverFigures(count: Int) async throws -> [Figure] {
     // The serial order's case: the thread (and the pool's) went idle since the last call.
     figures.append(try await measure("hop after 0.5 ms idle", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
         try await hopThread.run { () }
+    })
+    // A lone message's Redis read through `CoalescedReads` (the worker's announcement and price
+    // reads): the caller fetches from its own task — one hop. Beside it, the path a lone read took
+    // before (the caller parked, a drain task spawned to fetch and resume it): two wake-ups more.
+    let reads = CoalescedReads<String, Int> { keys in try await hopThread.run { [keys[0]: 1] } }
+    figures.append(try await measure("coalesced read, lone, 0.5 ms idle", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
+        _ = try await reads.read("k")
+    })
+    figures.append(try await measure("… through a drain task (before)", operations: count / 10, warmup: 20, idleBefore: .microseconds(500)) {
+        _ = try await withCheckedThrowingContinuation { (done: CheckedContinuation<Int, Error>) in
+            Task {
+                do { done.resume(returning: try await hopThread.run { 1 }) } catch { done.resume(throwing: error) }
+            }
+        }
     })
     hopThread.shutdown()
     let pool = PostgresPool(configuration: try PostgresConfiguration.fromEnvironment(environment), size: 1)

@@ -54,4 +54,66 @@ import TMCore
         #expect(try await reads.read("a") == 1)
         #expect(store.fetches.withLock { $0.count } == 2)
     }
+
+    /// A store whose n-th fetch (from 1) waits until `released >= n`, so a test holds any fetch.
+    final class GatedStore: Sendable {
+        let values = Locked<[String: Int]>([:])
+        let fetches = Locked<[[String]]>([])
+        let released = Locked(0)
+        let holding = Locked(0)
+        /// The task each fetch ran in.
+        let tasks = Locked<[Int?]>([])
+
+        func fetch(_ keys: [String]) async throws -> [String: Int] {
+            let snapshot = values.withLock { $0 }
+            let number = fetches.withLock { $0.append(keys); return $0.count }
+            tasks.withLock { $0.append(withUnsafeCurrentTask { $0?.hashValue }) }
+            holding.withLock { $0 += 1 }
+            while released.withLock({ $0 }) < number { try await Task.sleep(for: .milliseconds(2)) }
+            holding.withLock { $0 -= 1 }
+            return snapshot.filter { keys.contains($0.key) }
+        }
+    }
+
+    @Test func aLoneReaderFetchesFromItsOwnTaskAndSoDoesTheNextOne() async throws {
+        let store = GatedStore()
+        store.released.withLock { $0 = .max }
+        store.values.withLock { $0 = ["a": 1] }
+        let reads = CoalescedReads<String, Int> { try await store.fetch($0) }
+        for expected in [1, 2] {
+            store.values.withLock { $0 = ["a": expected] }
+            let reader = withUnsafeCurrentTask { $0?.hashValue }
+            #expect(try await reads.read("a") == expected, "a lone read sees what was written before it")
+            #expect(store.tasks.withLock { $0.last ?? nil } == reader, "read \(expected): the fetch ran in the reader's own task, no drain task between")
+        }
+        #expect(store.fetches.withLock { $0.count } == 2)
+        #expect(reads.waiting == 0)
+    }
+
+    @Test func readersArrivingDuringAnyFetchAreAnsweredByALaterFetchThatSeesWhatWasWrittenMeanwhile() async throws {
+        let store = GatedStore()
+        let reads = CoalescedReads<String, Int> { try await store.fetch($0) }
+        store.values.withLock { $0 = ["a": 1] }
+        // Fetch 1: a lone reader's own, held.
+        let lone = Task { try await reads.read("a") }
+        try await eventually("the lone fetch in flight") { store.holding.withLock { $0 } == 1 }
+        store.values.withLock { $0 = ["a": 2, "b": 2] }
+        let second = ["a", "b"].map { key in Task { try await reads.read(key) } }
+        try await eventually("the second readers waiting") { reads.waiting == 2 }
+        // Fetch 2: the wave of the second readers, begun after they asked; held in turn.
+        store.released.withLock { $0 = 1 }
+        #expect(try await lone.value == 1, "the lone read's own fetch began before the write")
+        try await eventually("the second wave's fetch in flight") {
+            store.fetches.withLock { $0.count } == 2 && store.holding.withLock { $0 } == 1
+        }
+        store.values.withLock { $0 = ["a": 3, "b": 3] }
+        let third = ["b", "a"].map { key in Task { try await reads.read(key) } }
+        try await eventually("the third readers waiting") { reads.waiting == 2 }
+        store.released.withLock { $0 = .max }
+        var seen: [Int?] = []
+        for task in second + third { seen.append(try await task.value) }
+        #expect(seen == [2, 2, 3, 3], "each wave sees what was written before its readers asked")
+        #expect(store.fetches.withLock { $0.count } == 3, "a fetch per wave: lone, second, third")
+        #expect(reads.waiting == 0)
+    }
 }

@@ -118,6 +118,7 @@ import TMRedis
         #expect(none.entries.isEmpty)
         #expect(none.cursor == theirs.last)
     }
+
     /// The wait answering an error (here an id it cannot parse) does not lose what the fetch
     /// behind it read: the entry, pending for this consumer at epoch 1, comes back with the error.
     @Test func aFailedWaitStillHandsOutWhatItsFetchRead() async throws {

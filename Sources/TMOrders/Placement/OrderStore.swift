@@ -104,7 +104,7 @@ enum OrderStore {
         }
         let moves = writes.enumerated().compactMap { index, write -> (index: Int, move: OrderMove, token: Int64?)? in
             guard case .move(let move) = write.kind else { return nil }
-            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            move.requireLegal()
             return (index, move, write.fencingToken)
         }
         let inserted = inserts.isEmpty ? nil : try sendWithEvents(db, insertStatement(inserts.map { ($0.row, $0.token) }), events: inserts.map { newRowEvents($0.row) })
@@ -157,7 +157,7 @@ enum OrderStore {
         // Transitions, all in one statement: a compare-and-set each (nil: the row moved on).
         let moves = writes.enumerated().compactMap { index, write -> (index: Int, move: OrderMove, token: Int64?)? in
             guard case .move(let move) = write.kind else { return nil }
-            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            move.requireLegal()
             return (index, move, write.fencingToken)
         }
         if !moves.isEmpty {
@@ -453,7 +453,7 @@ enum LoneWrite {
             guard steps.count <= maxSteps else { return nil }
             (sql, binds, id) = (insertStatements[steps.count], insertBinds(row, token: write.fencingToken), row.id)
         case .move(let move):
-            precondition(move.order.state == move.to || move.order.state.canMove(to: move.to), "illegal order transition \(move.order.state) → \(move.to)")
+            move.requireLegal()
             steps = OrderStore.moveEvents(move).map(OrderStore.stepRows) ?? []
             guard steps.count <= maxSteps else { return nil }
             (sql, binds, id) = (moveStatements[steps.count], moveBinds(move, token: write.fencingToken), move.order.id)
@@ -571,6 +571,13 @@ struct OrderMove: Sendable {
     var to: OrderState
     var changes: OrderChanges
     var detail: JSONValue?
+
+    /// The one precondition of every transition `OrderStore` writes (merged, lone or answered): the
+    /// order stays in its state or goes where `OrderState.canMove(to:)` allows — anything else is a
+    /// bug in the caller. (The compare-and-set on the row as read is `OrderStore.updateWhere`.)
+    func requireLegal() {
+        precondition(order.state == to || order.state.canMove(to: to), "illegal order transition \(order.state) → \(to)")
+    }
 }
 
 /// What one write did: the (first) row as written — nil when the key was taken or the row had moved

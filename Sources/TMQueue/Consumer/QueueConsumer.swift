@@ -231,8 +231,10 @@ public final class QueueConsumer: Sendable {
         var waitCursor: String?
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
-        // Set when a wait failed but its fetch delivered: the next read comes after it.
+        // Set when a wait failed but its fetch delivered: the next read comes after this pause, and
+        // the backoff keeps growing until a wait succeeds (the non-blocking reads between do not reset it).
         var nextPause: Duration?
+        var waitFailing = false
         // With several shards, one shard's blocking read must not hold every slot.
         let batch = min(options.batchSize ?? manifest.batchSize, max(1, slots.capacity / shards.count))
         while !isStopping {
@@ -278,14 +280,14 @@ public final class QueueConsumer: Sendable {
                 slots.release(held - entries.count)
                 held = entries.count
                 if let failed = read.waitError {
-                    // The fetch behind the failed wait ran: its entries are handed out below, and
-                    // the next read starts afresh, without waiting, after a pause.
+                    // The fetch behind the failed wait ran: its entries are handed out below, and the
+                    // next read starts afresh, without waiting, after a pause.
                     logger.warning("waiting for the stream failed; reading again", metadata: ["shard": "\(shard)", "error": "\(failed)"])
-                    (backlog, waitCursor) = (true, nil)
+                    (backlog, waitCursor, waitFailing) = (true, nil, true)
                     nextPause = backoff
                     backoff = min(backoff * 2, .seconds(2))
-                } else {
-                    backoff = .milliseconds(50)
+                } else if wait != nil || !waitFailing {
+                    (backoff, waitFailing) = (.milliseconds(50), false)
                 }
                 if entries.isEmpty { continue }
                 var envelopes: [(String, MessageEnvelope, Int64, WatchedRead?)] = []
