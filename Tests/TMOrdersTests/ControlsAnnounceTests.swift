@@ -13,25 +13,76 @@ import TMRedis
     @Test func everyShardsWatchedKeyIsRaisedBeforeTheAnnouncementReturns() async throws {
         let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
-        let queue = "orders-" + TestServers.uniqueName("ca").lowercased().replacingOccurrences(of: "_", with: "-")
+        let queue = Self.scratchQueue()
         let watched = (0..<4).map { QueueKeys(queue: queue, shard: $0).watched }
         defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        func values() async throws -> [Int64?] {
-            var out: [Int64?] = []
-            for key in watched { out.append(try await redis.send("GET", key).string.flatMap { Int64($0) }) }
-            return out
-        }
         try await TradingControls.announce(redis, shards: 4, queue: queue)
-        let first = try #require(Int64(try await TradingControls.announcedVersion(redis) ?? ""))
-        #expect(try await values() == [first, first, first, first])
+        let first = try #require(try await TradingControls.announcedVersion(redis))
+        #expect(try await Self.values(redis, watched) == [first, first, first, first])
 
-        // A later announcement already wrote shard 2 (it overtook this one there): not lowered.
-        try await redis.send("SET", watched[2], first + 1000)
+        // Shard 2 holds an n above the counter's (the counter was lost alone): the counter is raised
+        // past it and every key ends on the new value, never one a worker could have seen.
+        let ahead = Self.number(first) + 1000
+        try await redis.send("SET", watched[2], "\(ahead):left-over")
         try await TradingControls.announce(redis, shards: 4, queue: queue)
-        let second = try #require(Int64(try await TradingControls.announcedVersion(redis) ?? ""))
-        #expect(second > first)
-        #expect(try await values() == [second, second, first + 1000, second])
+        let second = try #require(try await TradingControls.announcedVersion(redis))
+        #expect(Self.number(second) > ahead)
+        #expect(try await Self.values(redis, watched) == [second, second, second, second])
+
+        // The counter lost again and back just below the keys' n: the INCR lands on their n, with
+        // another value, and is raised past it too.
+        try await redis.send("SET", TradingControls.counterKey, Self.number(second) - 1)
+        try await TradingControls.announce(redis, shards: 4, queue: queue)
+        let third = try #require(try await TradingControls.announcedVersion(redis))
+        #expect(Self.number(third) > Self.number(second))
+        #expect(try await Self.values(redis, watched) == [third, third, third, third])
     }
+
+    /// Every announcement's value is new, even when the counter restarts at an n already used.
+    @Test func aValueIsNeverAnnouncedTwice() async throws {
+        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let queue = Self.scratchQueue()
+        let watched = (0..<2).map { QueueKeys(queue: queue, shard: $0).watched }
+        defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
+        try await TradingControls.announce(redis, shards: 2, queue: queue)
+        let old = try #require(try await TradingControls.announcedVersion(redis))
+        // Everything lost; the counter restarts just below the old n.
+        try await redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+        try await redis.send("SET", TradingControls.counterKey, Self.number(old) - 1)
+        try await TradingControls.announce(redis, shards: 2, queue: queue)
+        let new = try #require(try await TradingControls.announcedVersion(redis))
+        #expect(Self.number(new) == Self.number(old) && new != old)
+        #expect(try await Self.values(redis, watched) == [new, new])
+    }
+
+    /// Announcements racing each other leave every key at the last one's value.
+    @Test func racingAnnouncementsLeaveTheLater() async throws {
+        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let queue = Self.scratchQueue()
+        let watched = (0..<4).map { QueueKeys(queue: queue, shard: $0).watched }
+        defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { try await TradingControls.announce(redis, shards: 4, queue: queue) } }
+            try await group.waitForAll()
+        }
+        let last = try #require(try await TradingControls.announcedVersion(redis))
+        #expect(try await Self.values(redis, watched) == [last, last, last, last])
+    }
+
+    static func scratchQueue() -> String {
+        "orders-" + TestServers.uniqueName("ca").lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    static func values(_ redis: RedisClient, _ keys: [String]) async throws -> [String?] {
+        var out: [String?] = []
+        for key in keys { out.append(try await redis.send("GET", key).string) }
+        return out
+    }
+
+    /// An announced value's n ("<n>:<nonce>").
+    static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
 
     /// Redis unreachable: the halt is committed, the command says so (and that running it again is
     /// safe) and exits 1.

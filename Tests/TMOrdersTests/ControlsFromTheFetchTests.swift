@@ -19,13 +19,18 @@ import TMRisk
         let manifest: QueueManifest
         let producer: QueueProducer
         let reads = Locked(0)
+        /// Holds the message keyed "slow" after its check (`checkBeforeMessage`) until opened.
+        let gate = Locked(false)
         let loaded = Locked<Set<Int>>([])
         let worker: OrderWorker
         let running: Task<Void, any Error>
         let redis: RedisClient
 
         init(_ h: PlacementHarness) async throws {
-            let manifest = try ResidentWorkerTests.ordersManifest()
+            var scratch = try ResidentWorkerTests.ordersManifest()
+            // A message failing until the test repairs Redis is never dead-lettered meanwhile.
+            scratch.maxDeliveries = 100
+            let manifest = scratch
             var counted = h.redis.configuration
             let reads = self.reads
             counted.roundTripObserver = { commands in
@@ -36,6 +41,7 @@ import TMRisk
                 if gets > 0 { reads.withLock { $0 += gets } }
             }
             redis = try await RedisClient(configuration: counted, name: "counted")
+            let gate = self.gate
             let state = try ResidentState(pool: h.pool, redis: redis)
             var settings = OrderWorker.Settings()
             settings.refreshInterval = .seconds(3600)
@@ -45,7 +51,13 @@ import TMRisk
                                  prepare: { shards in
                                      try await state.load(shards: shards, of: manifest)
                                      loaded.withLock { $0.formUnion(shards) }
-                                 }, refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() })
+                                 }, refresh: { await state.refresh() }, beforeMessage: { [gate] in
+                                     try await state.checkBeforeMessage()
+                                     // A message keyed "slow" is held after its check until the gate opens.
+                                     if ResidentState.handling?.key == "slow" {
+                                         while !gate.current { try await Task.sleep(for: .milliseconds(5)) }
+                                     }
+                                 })
             self.manifest = manifest
             producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))
             let worker = self.worker
@@ -137,20 +149,87 @@ import TMRisk
     }
 
     /// (b) A message fetched before the halt returned, which then waited behind its account's
-    /// earlier (slow) order, is refused: its fetch's value is stale, so it reads the announcement.
+    /// earlier order (held after its check until the halt is announced), is refused: its fetch's
+    /// value is stale, so it reads the announcement.
     @Test func aMessageThatWaitedBehindItsAccountAfterAHaltIsRefused() async throws {
         try await withWarmWorker { h, w in
-            // (Within the placer's 2 s broker timeout: the first order is accepted, after 1.5 s.)
-            try h.fault(#"{"broker":"kite","endpoint":"POST /orders/regular","latency_ms":1500,"count":1}"#)
             try await w.enqueue(h.place(.kite, key: "slow", price: "1383"), key: "slow")
             try await w.enqueue(h.place(.kite, key: "behind", price: "1384"), key: "behind")
-            // Both fetched (pending for the worker) while the first one is at the broker.
+            // Both fetched (pending for the worker) while the first one is held.
             try await eventually("both fetched", within: .seconds(30)) { (try? await w.pending(h)) == 2 }
             try await w.set(h, .halted)
+            w.gate.withLock { $0 = true }
             try await refused(h, key: "behind")
             try await accepted(h, key: "slow")
             try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
             #expect(w.reads.current > 0)
+        }
+    }
+
+    /// Runs a lone message after a resume, so the worker has seen the announced value.
+    func seeCurrentValue(_ h: PlacementHarness, _ w: Worker, key: String, price: String) async throws {
+        try await w.set(h, .active)
+        try await w.enqueue(h.place(.kite, key: key, price: price), key: key)
+        try await accepted(h, key: key)
+        try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+    }
+
+    /// The announcement's counter lost alone (the watched keys still at the value the worker saw):
+    /// the next halt still reaches the keys with a new value, and the next lone message is refused.
+    @Test func aHaltAfterTheCounterWasLostAloneRefusesTheNextLoneMessage() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-counter-lost", price: "1386")
+            try await h.redis.send("DEL", TradingControls.counterKey)
+            try await w.set(h, .halted)
+            try await w.enqueue(h.place(.kite, key: "after-counter-lost", price: "1387"), key: "after-counter-lost")
+            try await refused(h, key: "after-counter-lost")
+        }
+    }
+
+    /// Redis lost everything and the counter comes back to the n the worker saw last: the halt's
+    /// value still differs from the worker's (the nonce), and the next lone message is refused.
+    @Test func aHaltAfterRedisLostEverythingRefusesEvenAtTheSameNumber() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-all-lost", price: "1388")
+            let seen = try #require(try await TradingControls.announcedVersion(h.redis))
+            let n = try #require(Int64(seen.prefix { $0 != ":" }))
+            let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
+            try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+            try await h.redis.send("SET", TradingControls.counterKey, n - 1)
+            try await w.set(h, .halted)
+            let halted = try #require(try await TradingControls.announcedVersion(h.redis))
+            #expect(halted.hasPrefix("\(n):") && halted != seen)
+            try await w.enqueue(h.place(.kite, key: "after-all-lost", price: "1389"), key: "after-all-lost")
+            try await refused(h, key: "after-all-lost")
+        }
+    }
+
+    /// The announcement cannot be read (here: a key of the wrong type answers an error): the
+    /// message fails (retried, nothing sent) rather than going ahead with the limits it had; once
+    /// a halt is announced its retry is refused.
+    @Test func aFailedReadOfTheAnnouncementFailsTheMessage() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-failed-read", price: "1390")
+            let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
+            try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+            try await h.redis.send("HSET", TradingControls.announcementKey, "not", "a value")
+            w.reads.withLock { $0 = 0 }
+            try await w.enqueue(h.place(.kite, key: "read-failed", price: "1391"), key: "read-failed")
+            try await eventually("the announcement's read tried", within: .seconds(30)) { w.reads.current > 0 }
+            try await w.set(h, .halted)
+            try await refused(h, key: "read-failed")
+        }
+    }
+
+    /// Nothing announced since Redis lost its data: a message whose fetch found no watched key
+    /// reads none either, and leaves the keys missing (nothing invented for the seed).
+    @Test func nothingAnnouncedLeavesTheWatchedKeysMissing() async throws {
+        try await withWarmWorker { h, w in
+            let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
+            try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+            try await w.enqueue(h.place(.kite, key: "nothing-announced", price: "1392"), key: "nothing-announced")
+            try await accepted(h, key: "nothing-announced")
+            #expect(try await h.redis.send(RedisCommand("EXISTS", arguments: watched)).int == 0)
         }
     }
 

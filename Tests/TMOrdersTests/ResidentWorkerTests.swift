@@ -32,7 +32,7 @@ import TMRisk
         let worker = OrderWorker(manifest: manifest, redis: redisConfiguration,
                                  placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
                                  prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
+                                 beforeMessage: { try await state.checkBeforeMessage() })
         let running = Task { try await worker.run() }
         defer { worker.stop(); running.cancel() }
         let producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))

@@ -116,8 +116,10 @@ public struct LimitAlertSweep: AlertSweep {
         await NotificationOutbox.announce(effect.notifications, producer: producer, queue: queue)
         if effect.change != nil, let producer {
             do {
-                guard let ordersShards else { throw QueueError.unknownQueue(TradingControls.ordersQueue, known: producer.catalog.names) }
-                try await TradingControls.announce(producer.redis, shards: ordersShards)
+                // Without the shard count, the global value is still announced (read by every
+                // message whose fetch brings no watched value); the missing raise is reported.
+                try await TradingControls.announce(producer.redis, shards: ordersShards ?? 0)
+                guard ordersShards != nil else { throw QueueError.unknownQueue(TradingControls.ordersQueue, known: producer.catalog.names) }
             } catch {
                 logger.warning("could not announce the trading-state change; order workers apply it within a second", metadata: ["error": "\(error)"])
             }

@@ -40,61 +40,110 @@ public struct TradingStateChange: Sendable, Equatable {
 /// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
 /// sees it on its next poll. Bad input is refused naming the field, before anything is written.
 public enum TradingControls {
-    /// The Redis counter a trading-state change bumps once committed (`announce`). Order workers
-    /// read it before a message whose fetch did not read their shard's copy (`QueueKeys.watched`),
-    /// and re-read the limits when it moved, so a change applies from the next message after the
-    /// command returns (the limits poll alone takes up to a second).
+    /// The announced trading-state value, "<n>:<nonce>": n from `counterKey`, a random nonce per
+    /// announcement, so a value is never announced twice — not even after Redis lost the counter
+    /// (or everything) and n starts again. Order workers read it before a message whose fetch did
+    /// not read their shard's copy (`QueueKeys.watched`), compare it whole with the one their
+    /// limits were read at, and re-read the limits when it differs, so a change applies from the
+    /// next message after the command returns (the limits poll alone takes up to a second).
     public static let announcementKey = "tm:{trading-controls}:announced"
-    /// The queue whose shards' watched keys carry the announced version.
+    /// The counter giving each announcement its n (same slot as `announcementKey`, written in the
+    /// same script).
+    public static let counterKey = "tm:{trading-controls}:counter"
+    /// The queue whose shards' watched keys carry the announced value.
     public static let ordersQueue = "orders"
 
-    /// Announces the trading-state changes committed so far: bumps `announcementKey` and writes
-    /// the new value into the watched key of each of the `shards` shards of `queue`, all before
-    /// returning, so any fetch of any shard that starts afterwards reads it with its messages
-    /// (`ResidentState.beforeMessage`).
+    /// Announces the trading-state changes committed so far: writes a new unique value into
+    /// `announcementKey` and into the watched key of each of the `shards` shards of `queue`, all
+    /// before returning, so any fetch of any shard that starts afterwards reads it with its
+    /// messages (`ResidentState.checkBeforeMessage`).
     ///
-    /// A watched key is only ever raised (a script per key), so an announcement that overtook this
-    /// one is not undone by it. Throws when any key could not be written — the change is committed
-    /// all the same (the workers' limits poll applies it within a second), and announcing again
-    /// (running the command again) is safe.
+    /// A watched key is only ever raised (ordered by n), so an announcement that overtook this one
+    /// is not undone by it. When a key holds an n at or above this one's that is not a later
+    /// announcement's (the counter was lost alone: a DEL, a partial restore, a failover), the
+    /// counter is raised past it and the announcement made again, so the keys always end on a
+    /// value no worker has seen. Throws when any key could not be written — the change is
+    /// committed all the same (the workers' limits poll applies it within a second), and
+    /// announcing again (running the command again) is safe.
     public static func announce(_ redis: RedisClient, shards: Int, queue: String = ordersQueue) async throws {
-        guard let version = try await redis.send("INCR", announcementKey).int else {
-            throw RedisError.unexpectedReply(command: "INCR", reply: "not an integer")
+        let keys = (0..<max(0, shards)).map { QueueKeys(queue: queue, shard: $0).watched }
+        var floor: Int64 = 0
+        for _ in 0..<8 {
+            let value = try await next(redis, above: floor)
+            let ours = number(value)
+            let after = try await raise(redis, keys: keys, to: value).filter { $0.value != value }
+            // A key at our n with another value, or above the counter (not a later announcement's):
+            // left from before the counter was lost.
+            var behind = after.filter { $0.n == ours }.map(\.n)
+            if after.contains(where: { $0.n > ours }) {
+                let counter = Int64(try await redis.send("GET", counterKey).string ?? "") ?? 0
+                behind += after.filter { $0.n > counter }.map(\.n)
+            }
+            guard let highest = behind.max() else { return }
+            floor = highest
         }
-        try await raise(redis, keys: (0..<max(1, shards)).map { QueueKeys(queue: queue, shard: $0).watched }, to: version)
+        throw RedisError.unexpectedReply(command: "announce", reply: "the watched keys kept running ahead of the counter")
+    }
+
+    /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR.
+    private static func next(_ redis: RedisClient, above floor: Int64) async throws -> String {
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey], arguments: [nonce, floor])
+        guard let value = try await redis.withConnection({ try $0.run(call.script, keys: call.keys, arguments: call.arguments) }).string else {
+            throw RedisError.unexpectedReply(command: "announce", reply: "not a value")
+        }
+        return value
     }
 
     /// Raises the watched keys of `shards` of `queue` to `version`, a value just read from
-    /// `announcementKey` (nil: none announced yet, written as 0) — a key is never lowered. The
-    /// resident worker does it for a shard whose fetch found no key (nothing announced yet, Redis
-    /// lost its data), which would otherwise send every message to the announcement's read. Safe at
-    /// any time: a value read from the counter was announced after its change committed, so a worker
+    /// `announcementKey` (nil: nothing announced since Redis's data began — nothing is written, the
+    /// messages keep reading the announcement). The resident worker does it for a shard whose
+    /// fetch found no key, which would otherwise send every message to the announcement's read.
+    /// Safe at any time: a value read there was announced after its change committed, so a worker
     /// seeing it early re-reads limits that hold it.
     public static func seedWatched(_ redis: RedisClient, version: String?, shards: some Sequence<Int>, queue: String) async throws {
-        try await raise(redis, keys: shards.map { QueueKeys(queue: queue, shard: $0).watched }, to: Int64(version ?? "0") ?? 0)
+        guard let version else { return }
+        _ = try await raise(redis, keys: shards.map { QueueKeys(queue: queue, shard: $0).watched }, to: version)
     }
 
-    /// Raises each key to `version`; throws the first failure.
-    private static func raise(_ redis: RedisClient, keys: [String], to version: Int64) async throws {
-        let calls = keys.map { RedisScriptCall(raiseTo, keys: [$0], arguments: [version]) }
-        let failures = try await redis.withConnection { connection in
+    /// Raises each key to `value` (by n); returns each key's value after. Throws the first failure.
+    private static func raise(_ redis: RedisClient, keys: [String], to value: String) async throws -> [(n: Int64, value: String)] {
+        let calls = keys.map { RedisScriptCall(raiseTo, keys: [$0], arguments: [value]) }
+        let replies = try await redis.withConnection { connection in
             // One pipeline per slot (a Redis Cluster node answers for its own keys).
-            try calls.indicesBySlot().flatMap { try connection.runPipelined($0.map { calls[$0] }) }.compactMap { reply -> RedisError? in
-                if case .failure(let error) = reply { return error }
-                return nil
-            }
+            try calls.indicesBySlot().flatMap { try connection.runPipelined($0.map { calls[$0] }) }
         }
-        if let failure = failures.first { throw failure }
+        return try replies.map { reply in
+            let after = try reply.get().string ?? value
+            return (number(after), after)
+        }
     }
 
-    /// KEYS: one key. ARGV: a version. Raises the key to the version (never lowers it).
-    static let raiseTo = RedisScript("""
-        local current = tonumber(redis.call('GET', KEYS[1]))
-        if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-        return 1
+    /// The n of an announced value ("<n>:<nonce>"; an older plain "<n>" too).
+    static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
+
+    /// KEYS: the counter, the announcement. ARGV: a nonce, a floor. n = INCR, raised above the
+    /// floor when at or below it; writes and returns "<n>:<nonce>".
+    static let announceNext = RedisScript("""
+        local n = redis.call('INCR', KEYS[1])
+        local floor = tonumber(ARGV[2])
+        if n <= floor then n = floor + 1; redis.call('SET', KEYS[1], n) end
+        local value = n .. ':' .. ARGV[1]
+        redis.call('SET', KEYS[2], value)
+        return value
         """)
 
-    /// The counter's value (nil: no change ever announced).
+    /// KEYS: one watched key. ARGV: a value "<n>:<nonce>". Raises the key to it when the key's n is
+    /// lower or the key is missing (never lowers it); returns the key's value after.
+    static let raiseTo = RedisScript("""
+        local current = redis.call('GET', KEYS[1])
+        local n = tonumber(string.match(ARGV[1], '^%d+'))
+        local held = current and tonumber(string.match(current, '^%d+'))
+        if not held or held < n then redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1] end
+        return current
+        """)
+
+    /// The announced value (nil: nothing announced since Redis's data began).
     public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }
 
     public static let maxReasonLength = 500

@@ -14,7 +14,7 @@ import TMRouting
 /// Guarantees:
 /// - `load` reads every account it serves from rows (positions, funds, open orders, today's fills,
 ///   limits, routes), so a restarted or new owner starts from the truth;
-/// - `beforeMessage` applies a trading-state change (`tm orders halt|reduce|resume`, a limit
+/// - `checkBeforeMessage` applies a trading-state change (`tm orders halt|reduce|resume`, a limit
 ///   alert's REDUCING) from the next message: see "Effective from the next message" below;
 /// - `refresh` (every 250 ms in the worker) re-reads limits whose version moved — a changed limit
 ///   applies within a second — and every `reloadInterval` rebuilds the accounts from rows, so the
@@ -28,7 +28,7 @@ import TMRouting
 /// checked against every change whose command returned before the worker fetched it, and — when
 /// the message then waited behind another — before its handler started. (A command returning
 /// between a fetch and the handler that starts at once raced that message, exactly as one
-/// returning while the handler runs.) `beforeMessage` takes an announced version read at that
+/// returning while the handler runs.) `checkBeforeMessage` takes an announced version read at that
 /// point and re-reads the limits from Postgres when it differs from the one they were read at:
 /// - the message's fetch read its shard's watched key atomically with the message (`Delivery.watched`);
 ///   when the message went from that fetch straight to its handler (`WatchedRead.standsInForAReadNow`:
@@ -38,8 +38,11 @@ import TMRouting
 ///   a reclaimed message), or whose fetch found no watched key (never announced, Redis lost its
 ///   data), reads `announcementKey` at its start (one GET shared by the messages asking at the
 ///   same time, each answered by a read that began after it asked); a missing key is then seeded
-///   with the value just read (`TradingControls.seedWatched`), so the shard's next fetches bring one;
-/// - a watched key is only raised, so two announcements racing leave the later value; a value that
+///   with the value just read (`TradingControls.seedWatched`; none when the read found none), so
+///   the shard's next fetches bring one; a failed read fails the message (retried, nothing sent);
+/// - every announced value is unique ("<n>:<nonce>") and compared whole, so a value announced
+///   after Redis lost the counter (or everything) never equals one a worker saw before; a watched
+///   key is only raised (by n), so two announcements racing leave the later value; a value that
 ///   differs from the one seen (also a lower one) only costs a re-read.
 public final class ResidentState: Sendable {
     public let risk: RiskBook
@@ -104,21 +107,22 @@ public final class ResidentState: Sendable {
     }
 
     /// The message being handled, with what its fetch read of the shard's watched key
-    /// (`Delivery.watched`): the order-worker's handler sets it around `beforeMessage`, whose
+    /// (`Delivery.watched`): the order-worker's handler sets it around `checkBeforeMessage`, whose
     /// signature the callers share.
     @TaskLocal public static var handling: Delivery?
 
     /// Before each message: re-reads the limits when a trading-state change was announced since
     /// the last look (the rule is in the type's doc): with the fetch's watched value when it stands
     /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
-    public func beforeMessage() async {
+    /// Throws (a retryable failure: the message is redelivered, nothing was sent) when the
+    /// announcement could not be read or the limits re-read: going ahead could miss a halt.
+    public func checkBeforeMessage() async throws {
         let announced: String
         let delivery = Self.handling
         if let fetched = delivery?.watched, fetched.standsInForAReadNow, let value = fetched.value {
             announced = value
         } else {
-            let read: String?
-            do { read = try await announcements.read("trading-controls") } catch { return }
+            let read = try await announcements.read("trading-controls")
             if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil {
                 await seedWatched(of: delivery, version: read)
             }
@@ -127,15 +131,22 @@ public final class ResidentState: Sendable {
         }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
-        if (try? await pool.withConnection({ db in try risk.refreshLimits(db, now: Date()) })) != nil {
-            controlsSeen.withLock { $0 = announced }
+        try await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
+        controlsSeen.withLock { $0 = announced }
+    }
+
+    /// `checkBeforeMessage` for a caller that cannot fail a message (the order bench's worker): a
+    /// failure is logged and the message goes ahead with the limits already loaded.
+    @available(*, deprecated, message: "use checkBeforeMessage: a failed read must fail the message")
+    public func beforeMessage() async {
+        do { try await checkBeforeMessage() } catch {
+            logger.warning("could not check for trading-state changes; the message goes ahead", metadata: ["error": "\(error)"])
         }
     }
 
-    /// The message's fetch found no watched key (nothing announced since Redis's data began): gives
-    /// it the version just read (never one seen earlier: after Redis lost its data the counter
-    /// starts again, and an old value written back would hide the next announcements), so the
-    /// shard's next fetches bring one and its messages skip the read.
+    /// The message's fetch found no watched key: gives it the value just read (never one seen
+    /// earlier, which an announcement after a data loss could no longer raise past; nothing when
+    /// the read found none), so the shard's next fetches bring one and its messages skip the read.
     private func seedWatched(of delivery: Delivery, version: String?) async {
         do {
             try await TradingControls.seedWatched(redis, version: version, shards: [delivery.shard], queue: delivery.queue)

@@ -75,6 +75,8 @@ public final class QueueConsumer: Sendable {
         /// Outcomes refused because another consumer had taken the message over.
         public var stale = 0
         public var promoted = 0
+        /// Deliveries admitted to their ordering key's lane (`Options.orderingKey`), in stream order.
+        public var admitted = 0
     }
 
     public let manifest: QueueManifest
@@ -447,6 +449,7 @@ public final class QueueConsumer: Sendable {
     /// message runs at once. Any other count — a lane joined, or one removed meanwhile — is taken
     /// as a wait, which only costs the handler its own read.)
     private func admit(_ key: String, _ delivery: inout Delivery) -> SerialLanes.Ticket {
+        defer { state.withLock { $0.counters.admitted += 1 } }
         guard let watched = delivery.watched, watched.standsInForAReadNow else { return lanes.admit(key) }
         let before = lanes.activeKeys
         let ticket = lanes.admit(key)
