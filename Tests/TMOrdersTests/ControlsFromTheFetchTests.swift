@@ -26,7 +26,8 @@ import TMRisk
         let running: Task<Void, any Error>
         let redis: RedisClient
 
-        init(_ h: PlacementHarness) async throws {
+        /// `announced`: the queue announcers raise (default: this worker's).
+        init(_ h: PlacementHarness, announced: String? = nil) async throws {
             var scratch = try ResidentWorkerTests.ordersManifest()
             // A message failing until the test repairs Redis is never dead-lettered meanwhile.
             scratch.maxDeliveries = 100
@@ -42,7 +43,7 @@ import TMRisk
             }
             redis = try await RedisClient(configuration: counted, name: "counted")
             let gate = self.gate
-            let state = try ResidentState(pool: h.pool, redis: redis)
+            let state = try ResidentState(pool: h.pool, redis: redis, announcedQueue: announced ?? manifest.name)
             var settings = OrderWorker.Settings()
             settings.refreshInterval = .seconds(3600)
             let loaded = self.loaded
@@ -106,11 +107,11 @@ import TMRisk
     }
 
     /// Runs `body` with a fresh harness and a worker whose warm-up order is settled.
-    func withWarmWorker(_ body: (PlacementHarness, Worker) async throws -> Void) async throws {
+    func withWarmWorker(announced: String? = nil, _ body: (PlacementHarness, Worker) async throws -> Void) async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
         try h.synced()
-        let w = try await Worker(h)
+        let w = try await Worker(h, announced: announced)
         defer { w.stop() }
         try await w.warmUp(h)
         try await body(h, w)
@@ -230,6 +231,34 @@ import TMRisk
             try await w.enqueue(h.place(.kite, key: "nothing-announced", price: "1392"), key: "nothing-announced")
             try await accepted(h, key: "nothing-announced")
             #expect(try await h.redis.send(RedisCommand("EXISTS", arguments: watched)).int == 0)
+        }
+    }
+
+    /// An announcer whose manifest says fewer shards than the worker consumes (here: none up to
+    /// the account's) still raises the account's shard: the worker recorded its count.
+    @Test func anAnnouncerWithFewerShardsStillReachesTheWorkersHighShard() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-few-shards", price: "1393")
+            let shard = QueueKeys.shard(for: h.accounts[.kite]!.uuidString.lowercased(), shards: w.manifest.shards)
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            try await TradingControls.announce(h.redis, shards: shard, queue: w.manifest.name)
+            try await w.enqueue(h.place(.kite, key: "after-few-shards", price: "1394"), key: "after-few-shards")
+            try await refused(h, key: "after-few-shards")
+        }
+    }
+
+    /// A worker whose queue is not the one announcers raise never trusts its fetched value (nor
+    /// seeds it): announcements on another queue still reach its next message through the read.
+    @Test func aQueueAnnouncersDoNotRaiseAlwaysReadsTheAnnouncement() async throws {
+        let other = "orders-" + TestServers.uniqueName("other").lowercased().replacingOccurrences(of: "_", with: "-")
+        try await withWarmWorker(announced: other) { h, w in
+            try await w.enqueue(h.place(.kite, key: "before-other-halt", price: "1395"), key: "before-other-halt")
+            try await accepted(h, key: "before-other-halt")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            try await TradingControls.announce(h.redis, shards: 1, queue: other)
+            try await w.enqueue(h.place(.kite, key: "after-other-halt", price: "1396"), key: "after-other-halt")
+            try await refused(h, key: "after-other-halt")
         }
     }
 

@@ -52,9 +52,19 @@ public enum TradingControls {
     public static let counterKey = "tm:{trading-controls}:counter"
     /// The queue whose shards' watched keys carry the announced value.
     public static let ordersQueue = "orders"
+    /// How many shards of `queue` its workers consume (recorded by each worker as it starts, only
+    /// ever raised), so an announcer whose own manifest says fewer still raises every one.
+    public static func shardsKey(_ queue: String) -> String { "tm:{trading-controls}:shards:\(queue)" }
+
+    /// Records, before a worker consumes `queue`, that it has `shards` shards (never lowered).
+    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws {
+        let call = RedisScriptCall(raiseShards, keys: [shardsKey(queue)], arguments: [shards])
+        _ = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+    }
 
     /// Announces the trading-state changes committed so far: writes a new unique value into
-    /// `announcementKey` and into the watched key of each of the `shards` shards of `queue`, all
+    /// `announcementKey` and into the watched key of each shard of `queue` — `shards`, or more when
+    /// its workers recorded more (`recordShards`) — all
     /// before returning, so any fetch of any shard that starts afterwards reads it with its
     /// messages (`ResidentState.checkBeforeMessage`).
     ///
@@ -66,10 +76,10 @@ public enum TradingControls {
     /// committed all the same (the workers' limits poll applies it within a second), and
     /// announcing again (running the command again) is safe.
     public static func announce(_ redis: RedisClient, shards: Int, queue: String = ordersQueue) async throws {
-        let keys = (0..<max(0, shards)).map { QueueKeys(queue: queue, shard: $0).watched }
         var floor: Int64 = 0
         for _ in 0..<8 {
-            let value = try await next(redis, above: floor)
+            let (value, recorded) = try await next(redis, above: floor, queue: queue)
+            let keys = (0..<max(0, shards, recorded)).map { QueueKeys(queue: queue, shard: $0).watched }
             let ours = number(value)
             let after = try await raise(redis, keys: keys, to: value).filter { $0.value != value }
             // A key at our n with another value, or above the counter (not a later announcement's):
@@ -85,14 +95,16 @@ public enum TradingControls {
         throw RedisError.unexpectedReply(command: "announce", reply: "the watched keys kept running ahead of the counter")
     }
 
-    /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR.
-    private static func next(_ redis: RedisClient, above floor: Int64) async throws -> String {
+    /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR;
+    /// returns it with the shard count `queue`'s workers recorded (0: none).
+    private static func next(_ redis: RedisClient, above floor: Int64, queue: String) async throws -> (String, Int) {
         let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey], arguments: [nonce, floor])
-        guard let value = try await redis.withConnection({ try $0.run(call.script, keys: call.keys, arguments: call.arguments) }).string else {
+        let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey, shardsKey(queue)], arguments: [nonce, floor])
+        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        guard let parts = reply.array, parts.count == 2, let value = parts[0].string else {
             throw RedisError.unexpectedReply(command: "announce", reply: "not a value")
         }
-        return value
+        return (value, Int(parts[1].string ?? "") ?? 0)
     }
 
     /// Raises the watched keys of `shards` of `queue` to `version`, a value just read from
@@ -122,15 +134,23 @@ public enum TradingControls {
     /// The n of an announced value ("<n>:<nonce>"; an older plain "<n>" too).
     static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
 
-    /// KEYS: the counter, the announcement. ARGV: a nonce, a floor. n = INCR, raised above the
-    /// floor when at or below it; writes and returns "<n>:<nonce>".
+    /// KEYS: the counter, the announcement, the queue's recorded shards. ARGV: a nonce, a floor.
+    /// n = INCR, raised above the floor when at or below it; writes "<n>:<nonce>" and returns it
+    /// with the recorded shard count.
     static let announceNext = RedisScript("""
         local n = redis.call('INCR', KEYS[1])
         local floor = tonumber(ARGV[2])
         if n <= floor then n = floor + 1; redis.call('SET', KEYS[1], n) end
         local value = n .. ':' .. ARGV[1]
         redis.call('SET', KEYS[2], value)
-        return value
+        return {value, redis.call('GET', KEYS[3]) or '0'}
+        """)
+
+    /// KEYS: a queue's recorded shards. ARGV: a count. Raises the record to it (never lowers it).
+    static let raiseShards = RedisScript("""
+        local current = tonumber(redis.call('GET', KEYS[1]))
+        if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        return 1
         """)
 
     /// KEYS: one watched key. ARGV: a value "<n>:<nonce>". Raises the key to it when the key's n is

@@ -33,7 +33,9 @@ import TMRouting
 /// - the message's fetch read its shard's watched key atomically with the message (`Delivery.watched`);
 ///   when the message went from that fetch straight to its handler (`WatchedRead.standsInForAReadNow`:
 ///   the read's first entry, no earlier message of its account in flight), that value is used and
-///   no Redis read is made;
+///   no Redis read is made — only for the queue announcers raise (`announcedQueue`), whose workers
+///   record their shard count (`TradingControls.recordShards`) as they load, so an announcer
+///   raises every shard they consume whatever its own manifest says;
 /// - a message that waited (a read's later entries, a message held behind another of its account,
 ///   a reclaimed message), or whose fetch found no watched key (never announced, Redis lost its
 ///   data), reads `announcementKey` at its start (one GET shared by the messages asking at the
@@ -61,10 +63,15 @@ public final class ResidentState: Sendable {
     /// The announced trading-state version, one Redis read for all the messages that ask meanwhile
     /// (each still answered by a read that began after it asked).
     private let announcements: CoalescedReads<String, String>
+    /// The queue whose watched keys announcers raise (`TradingControls.announce`'s queue): only
+    /// its messages' fetched values are trusted; any other queue's are never raised, so they
+    /// always read the announcement.
+    let announcedQueue: String
 
     public init(pool: PostgresPool, redis: RedisClient, environment: TMEnvironment = .current(), reloadInterval: Duration = .seconds(10),
-                logger: Logger = Logger(label: "tm.orders.state")) throws {
+                announcedQueue: String = TradingControls.ordersQueue, logger: Logger = Logger(label: "tm.orders.state")) throws {
         self.pool = pool
+        self.announcedQueue = announcedQueue
         self.redis = redis
         self.logger = logger
         self.reloadInterval = reloadInterval
@@ -81,6 +88,8 @@ public final class ResidentState: Sendable {
     /// those it held already stay served).
     public func load(shards added: Set<Int>, of manifest: QueueManifest) async throws {
         shards.withLock { $0.formUnion(added) }
+        // Before any message of these shards: announcers raise every shard this worker consumes.
+        if manifest.name == announcedQueue { try await TradingControls.recordShards(redis, queue: manifest.name, shards: manifest.shards) }
         try await loads.run(loads.admit("load")) {
             let wanted = shards.withLock { $0 }
             let all = try await pool.withConnection { db in try db.query("SELECT id FROM broker_accounts").rows.map { try $0.decode("id", as: UUID.self) } }
@@ -118,7 +127,8 @@ public final class ResidentState: Sendable {
     /// announcement could not be read or the limits re-read: going ahead could miss a halt.
     public func checkBeforeMessage() async throws {
         let announced: String
-        let delivery = Self.handling
+        // A fetched value only from a queue announcers raise (any other's is never raised).
+        let delivery = Self.handling.map { $0.queue == announcedQueue ? $0 : $0.with(watched: nil) }
         if let fetched = delivery?.watched, fetched.standsInForAReadNow, let value = fetched.value {
             announced = value
         } else {

@@ -48,7 +48,7 @@ public final class Delivery: Sendable {
     }
 
     /// The same delivery with `watched` replaced.
-    func with(watched: WatchedRead?) -> Delivery {
+    public func with(watched: WatchedRead?) -> Delivery {
         Delivery(queue: queue, shard: shard, streamID: streamID, id: id, key: key, payload: payload, attempt: attempt, epoch: epoch,
                  deliveries: deliveries, enqueuedAt: enqueuedAt, history: history, watched: watched)
     }
