@@ -31,19 +31,13 @@ extension RedisConnection {
         _ script: RedisScript, keys: [any RedisArgumentConvertible] = [], arguments: [any RedisArgumentConvertible] = []
     ) throws -> RedisValue {
         let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
-        if let sha = loadedScripts[script.key] {
-            do {
-                return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
-            } catch let error as RedisError where error.serverCode == "NOSCRIPT" {
-                loadedScripts[script.key] = nil
-            }
+        do {
+            return try send(RedisCommand("EVALSHA", arguments: [try sha(of: script)] + tail))
+        } catch let error as RedisError where error.serverCode == "NOSCRIPT" {
+            // The server lost its scripts (a restart, SCRIPT FLUSH): load it again, once.
+            loadedScripts[script.key] = nil
+            return try send(RedisCommand("EVALSHA", arguments: [try sha(of: script)] + tail))
         }
-        let loaded = try send("SCRIPT", "LOAD", script.source)
-        guard let sha = loaded.string else {
-            throw RedisError.unexpectedReply(command: "SCRIPT LOAD", reply: loaded.description)
-        }
-        loadedScripts[script.key] = sha
-        return try send(RedisCommand("EVALSHA", arguments: [sha] + tail))
     }
 
     /// Runs `script` once per call in one pipeline (one round trip), results in call order; see
@@ -65,13 +59,10 @@ extension RedisConnection {
         var results = [Result<RedisValue, RedisError>?](repeating: nil, count: calls.count)
         var pending = Array(calls.indices)
         for _ in 0..<3 where !pending.isEmpty {
-            var shas: [String: String] = [:]
-            for call in pending.map({ calls[$0] }) where shas[call.script.source] == nil {
-                shas[call.script.source] = try sha(of: call.script)
-            }
-            let replies = try pipeline(pending.map { index in
+            // (`sha(of:)` is this connection's cache, keyed by the script's precomputed hash.)
+            let replies = try pipeline(try pending.map { index in
                 let call = calls[index]
-                return RedisCommand([RedisArgument("EVALSHA"), RedisArgument(shas[call.script.source]!), RedisArgument(call.keys.count)]
+                return RedisCommand([RedisArgument("EVALSHA"), RedisArgument(try sha(of: call.script)), RedisArgument(call.keys.count)]
                                     + call.keys + call.arguments)
             })
             var notRun: [Int] = []

@@ -75,15 +75,21 @@ struct QueuesOutbox: AsyncParsableCommand {
         var batchFile: String?
 
         func run() async throws {
-            let batch = try batchFile.map { path -> String in
+            try await QueuesOutbox.withDatabase { db in
+                let release = try TradeEventOutbox.replay(db, id: id, batch: try batchFile.map(Self.batchText))
+                print("row \(id) is back in the outbox with \(release.messages) message(s); \(release.released) waiting row(s) released; the relay sends them on its next pass")
+            }
+        }
+
+        /// The file's text; a file that cannot be read is refused naming the option (nothing changed).
+        static func batchText(_ path: String) throws -> String {
+            do {
                 // A file's closing newline is not an empty last message.
                 var text = try String(contentsOfFile: path, encoding: .utf8)
                 while text.hasSuffix("\n") { text.removeLast() }
                 return text
-            }
-            try await QueuesOutbox.withDatabase { db in
-                let release = try TradeEventOutbox.replay(db, id: id, batch: batch)
-                print("row \(id) is back in the outbox with \(release.messages) message(s); \(release.released) waiting row(s) released; the relay sends them on its next pass")
+            } catch {
+                throw OrderCommandError("batch-file", "\(path) cannot be read as UTF-8 text (\((error as NSError).localizedDescription))")
             }
         }
     }

@@ -61,6 +61,9 @@ import TestSupport
         try Data((good + "\norder:c:2\t{\"account_id\":\"\(account)\"}\n").utf8).write(to: fixedFile)
         let missing = try await run("queues", "outbox", "drop", "\(bad + 1000)")
         #expect(missing.status == 1 && missing.output.contains("no quarantined"), "\(missing.output)")
+        let unreadable = try await run("queues", "outbox", "replay", "\(bad)", "--batch-file", fixedFile.path + ".missing")
+        #expect(unreadable.status == 1 && unreadable.output.contains("batch-file") && unreadable.output.contains("nothing was changed"),
+                "\(unreadable.output)")
         let replayed = try await run("queues", "outbox", "replay", "\(bad)", "--batch-file", fixedFile.path)
         #expect(replayed.status == 0 && replayed.output.contains("row \(bad) is back in the outbox with 2 message(s)"), "\(replayed.output)")
 

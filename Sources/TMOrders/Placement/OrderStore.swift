@@ -315,15 +315,14 @@ enum OrderStore {
     /// the COMMIT. Returns how to read the rows written, by id, once committed.
     private static func sendWithEvents(_ db: PostgresConnection, _ statement: PostgresQuery, events orders: [EventRows.Order]) throws
         -> @Sendable () throws -> [UUID: OrderRecord] {
-        let written = LoneWrite.Received()
+        let written = Received()
         try db.send(kept("""
             WITH written AS (\(fragment: statement)),
             \(fragment: eventWrites(orders, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
             SELECT * FROM written
             """), reading: { written.result = $0 })
         return {
-            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
-            return try byID(result)
+            try byID(written.committed())
         }
     }
 
@@ -464,8 +463,7 @@ enum LoneWrite {
         let written = Received()
         try db.send(PostgresQuery(unsafeSQL: sql, binds: all).prepared, reading: { written.result = $0 })
         return {
-            guard let result = written.result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
-            return try OrderStore.byID(result)[id]
+            try OrderStore.byID(written.committed())[id]
         }
     }
 
@@ -535,11 +533,17 @@ enum LoneWrite {
             SELECT * FROM written
             """
     }
+}
 
-    /// A statement's result, handed over by the pipeline before the transaction returns and read
-    /// after it (the pool's hand-over orders the two).
-    final class Received: @unchecked Sendable {
-        var result: PostgresResult?
+/// A sent statement's result, handed over by the pipeline before the transaction returns and read
+/// after it (the pool's hand-over orders the two): `OrderStore.sendWithEvents` and `LoneWrite.send`.
+private final class Received: @unchecked Sendable {
+    var result: PostgresResult?
+
+    /// The result, once the transaction committed (its statement always answers by then).
+    func committed() throws -> PostgresResult {
+        guard let result else { throw PostgresError(kind: .client, message: "order writes: no answer to a committed statement") }
+        return result
     }
 }
 
