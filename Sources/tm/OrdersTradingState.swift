@@ -25,7 +25,8 @@ extension Orders {
                 // next message sees it. A failure is reported, after what was committed.
                 var failure: (any Error)?
                 do {
-                    let shards = try QueueCatalog.load().manifest(TradingControls.ordersQueue).shards
+                    // No `Queues` folder here (an operator's laptop): the count the workers recorded.
+                    let shards = try? QueueCatalog.load().manifest(TradingControls.ordersQueue).shards
                     let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(), name: "tm-orders")
                     defer { redis.close() }
                     try await TradingControls.announce(redis, shards: shards)

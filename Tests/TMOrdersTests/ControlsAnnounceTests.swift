@@ -38,6 +38,22 @@ import TMRedis
         #expect(try await Self.values(redis, watched) == [third, third, third, third])
     }
 
+    /// A worker seeding a missing watched key never overwrites a value an announcer wrote
+    /// meanwhile, even one of a lower n (announced after the counter was lost).
+    @Test func aSeedNeverOverwritesAnAnnouncedValue() async throws {
+        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let queue = Self.scratchQueue()
+        let key = QueueKeys(queue: queue, shard: 0).watched
+        defer { Task { _ = try? await redis.send("DEL", key) } }
+        try await redis.send("SET", key, "1:announced-meanwhile")
+        try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
+        #expect(try await redis.send("GET", key).string == "1:announced-meanwhile")
+        try await redis.send("DEL", key)
+        try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
+        #expect(try await redis.send("GET", key).string == "5:read-before")
+    }
+
     /// Every announcement's value is new, even when the counter restarts at an n already used.
     @Test func aValueIsNeverAnnouncedTwice() async throws {
         let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))

@@ -14,11 +14,15 @@ import TMRisk
 /// The limits poll is off (an hour), so only the per-message check can apply a change here.
 @Suite(.serialized) struct ControlsFromTheFetchTests {
     /// A worker over a scratch `orders`-shaped queue whose resident state counts its reads of the
-    /// announcement (`GET tm:{trading-controls}:announced`).
+    /// announcement (`GET tm:{trading-controls}:announced`, or the record-then-read script).
     struct Worker {
         let manifest: QueueManifest
         let producer: QueueProducer
         let reads = Locked(0)
+        /// Checks that threw (`TradingStateUnchecked`: the message deferred, nothing sent).
+        let failures = Locked(0)
+        /// Loads running: a load's own read of the announcement is not a message's.
+        let loading = Locked(0)
         /// Holds the message keyed "slow" after its check (`checkBeforeMessage`) until opened.
         let gate = Locked(false)
         let loaded = Locked<Set<Int>>([])
@@ -27,17 +31,24 @@ import TMRisk
         let redis: RedisClient
 
         /// `announced`: the queue announcers raise (default: this worker's).
-        init(_ h: PlacementHarness, announced: String? = nil) async throws {
+        /// `maxDeliveries`: attempts before a message is dead-lettered (a deferral uses none);
+        /// `announceFirst`: an announcement before the worker starts.
+        init(_ h: PlacementHarness, announced: String? = nil, maxDeliveries: Int = 100, announceFirst: AnnounceFirst = .nothing) async throws {
             var scratch = try ResidentWorkerTests.ordersManifest()
-            // A message failing until the test repairs Redis is never dead-lettered meanwhile.
-            scratch.maxDeliveries = 100
+            scratch.maxDeliveries = maxDeliveries
             let manifest = scratch
+            switch announceFirst {
+            case .nothing: break
+            case .globalOnly: try await TradingControls.announce(h.redis, shards: 0, queue: manifest.name)
+            case .everyShard: try await TradingControls.announce(h.redis, shards: manifest.shards, queue: manifest.name)
+            }
             var counted = h.redis.configuration
-            let reads = self.reads
+            let (reads, loading, failures) = (self.reads, self.loading, self.failures)
             counted.roundTripObserver = { commands in
+                if loading.current > 0 { return }
+                // A GET of the announcement, or the script that records the shard count and reads it.
                 let gets = commands.filter { command in
-                    let words = command.arguments.prefix(2).map { String(decoding: $0.bytes, as: UTF8.self) }
-                    return words.count == 2 && words[0].uppercased() == "GET" && words[1] == TradingControls.announcementKey
+                    command.arguments.contains { String(decoding: $0.bytes, as: UTF8.self) == TradingControls.announcementKey }
                 }.count
                 if gets > 0 { reads.withLock { $0 += gets } }
             }
@@ -50,10 +61,15 @@ import TMRisk
             worker = OrderWorker(manifest: manifest, redis: try RedisConfiguration(url: try TestServers.redisURL),
                                  placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
                                  prepare: { shards in
+                                     loading.withLock { $0 += 1 }
+                                     defer { loading.withLock { $0 -= 1 } }
                                      try await state.load(shards: shards, of: manifest)
                                      loaded.withLock { $0.formUnion(shards) }
                                  }, refresh: { await state.refresh() }, beforeMessage: { [gate] in
-                                     try await state.checkBeforeMessage()
+                                     do { try await state.checkBeforeMessage() } catch {
+                                         failures.withLock { $0 += 1 }
+                                         throw error
+                                     }
                                      // A message keyed "slow" is held after its check until the gate opens.
                                      if ResidentState.handling?.key == "slow" {
                                          while !gate.current { try await Task.sleep(for: .milliseconds(5)) }
@@ -106,15 +122,37 @@ import TMRisk
         }
     }
 
-    /// Runs `body` with a fresh harness and a worker whose warm-up order is settled.
-    func withWarmWorker(announced: String? = nil, _ body: (PlacementHarness, Worker) async throws -> Void) async throws {
+    /// What is announced before the worker starts: nothing; the global value only (the shards'
+    /// keys missing, for the worker to seed); every shard's key (none seeded: only the load records
+    /// the shard count).
+    enum AnnounceFirst { case nothing, globalOnly, everyShard }
+
+    /// Runs `body` with a fresh harness and a worker whose warm-up order is settled. The global
+    /// announcement keys (`tm:{trading-controls}:*`) a test may delete or set are put back after
+    /// it, so the tests pass in any order.
+    func withWarmWorker(announced: String? = nil, maxDeliveries: Int = 100, announceFirst: AnnounceFirst = .nothing,
+                        _ body: (PlacementHarness, Worker) async throws -> Void) async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
-        try h.synced()
-        let w = try await Worker(h, announced: announced)
-        defer { w.stop() }
-        try await w.warmUp(h)
-        try await body(h, w)
+        let global = [TradingControls.announcementKey, TradingControls.counterKey]
+        var saved: [String: String?] = [:]
+        for key in global { saved[key] = try await h.redis.send("GET", key).string }
+        let restore = {
+            for key in global {
+                if let value = saved[key] ?? nil { _ = try? await h.redis.send("SET", key, value) } else { _ = try? await h.redis.send("DEL", key) }
+            }
+        }
+        do {
+            try h.synced()
+            let w = try await Worker(h, announced: announced, maxDeliveries: maxDeliveries, announceFirst: announceFirst)
+            defer { w.stop() }
+            try await w.warmUp(h)
+            try await body(h, w)
+        } catch {
+            await restore()
+            throw error
+        }
+        await restore()
     }
 
     func refused(_ h: PlacementHarness, key: String) async throws {
@@ -132,7 +170,8 @@ import TMRisk
     /// fetch (no read of the announcement); (d) a resume is applied the same way. Before any
     /// announcement on this queue, the worker's own seeding of the watched keys spares the read too.
     @Test func aChangeReturnedBeforeTheFetchAppliesWithoutAReadOfItsOwn() async throws {
-        try await withWarmWorker { h, w in
+        // The global value exists (the warm-up's seeding has one to give), the shards' keys not.
+        try await withWarmWorker(announceFirst: .globalOnly) { h, w in
             w.reads.withLock { $0 = 0 }
             try await w.enqueue(h.place(.kite, key: "before-any-change", price: "1379"), key: "before-any-change")
             try await accepted(h, key: "before-any-change")
@@ -206,19 +245,64 @@ import TMRisk
     }
 
     /// The announcement cannot be read (here: a key of the wrong type answers an error): the
-    /// message fails (retried, nothing sent) rather than going ahead with the limits it had; once
-    /// a halt is announced its retry is refused.
-    @Test func aFailedReadOfTheAnnouncementFailsTheMessage() async throws {
-        try await withWarmWorker { h, w in
+    /// message fails (nothing sent) rather than going ahead with the limits it had, and is
+    /// deferred — with one delivery allowed, its failed checks use none up; once a halt is
+    /// announced its retry is refused.
+    @Test func aFailedReadOfTheAnnouncementDefersTheMessage() async throws {
+        try await withWarmWorker(maxDeliveries: 1) { h, w in
             try await seeCurrentValue(h, w, key: "seen-before-failed-read", price: "1390")
             let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
             try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
             try await h.redis.send("HSET", TradingControls.announcementKey, "not", "a value")
-            w.reads.withLock { $0 = 0 }
+            w.failures.withLock { $0 = 0 }
             try await w.enqueue(h.place(.kite, key: "read-failed", price: "1391"), key: "read-failed")
-            try await eventually("the announcement's read tried", within: .seconds(30)) { w.reads.current > 0 }
+            try await eventually("the check failed twice (deferred, not dead-lettered)", within: .seconds(30)) { w.failures.current >= 2 }
+            try await h.redis.send("DEL", TradingControls.announcementKey)
             try await w.set(h, .halted)
             try await refused(h, key: "read-failed")
+        }
+    }
+
+    /// A changed announcement asks for the limits again and they cannot be read (their version's
+    /// table is away): the message is deferred, never checked under the emergency limits that do
+    /// not know the halt; once the table is back its retry is refused.
+    @Test func aFailedLimitsReadAfterAChangeDefersTheMessage() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-limits-fail", price: "1397")
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            try h.db.execute("ALTER TABLE trading_controls_version RENAME TO trading_controls_version_away")
+            var renamed = true
+            defer { if renamed { try? h.db.execute("ALTER TABLE trading_controls_version_away RENAME TO trading_controls_version") } }
+            try await TradingControls.announce(h.redis, shards: w.manifest.shards, queue: w.manifest.name)
+            w.failures.withLock { $0 = 0 }
+            try await w.enqueue(h.place(.kite, key: "limits-failed", price: "1398"), key: "limits-failed")
+            try await eventually("the check failed", within: .seconds(30)) { w.failures.current > 0 }
+            try h.db.execute("ALTER TABLE trading_controls_version_away RENAME TO trading_controls_version")
+            renamed = false
+            try await refused(h, key: "limits-failed")
+        }
+    }
+
+    /// Redis lost its data (the watched keys and the recorded shard count): the worker's next
+    /// message seeds its shard's key again — and records the count again first, so a later halt
+    /// from an announcer whose manifest says no shards (a limit sweep's, a small `tm` host's)
+    /// still raises the seeded key, and the next lone message is refused.
+    @Test func aShardSeededAfterADataLossIsRaisedByASmallerAnnouncer() async throws {
+        try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-data-loss", price: "1399")
+            let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
+            try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.shardsKey(w.manifest.name)]))
+            // A resume announced to no shard, then a message that seeds its shard with it.
+            try await TradingControls.announce(h.redis, shards: 0, queue: w.manifest.name)
+            try await w.enqueue(h.place(.kite, key: "seeds-after-loss", price: "1400"), key: "seeds-after-loss")
+            try await accepted(h, key: "seeds-after-loss")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+            let shard = QueueKeys.shard(for: h.accounts[.kite]!.uuidString.lowercased(), shards: w.manifest.shards)
+            #expect(try await h.redis.send("GET", watched[shard]).string != nil, "the shard was seeded")
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            try await TradingControls.announce(h.redis, shards: 0, queue: w.manifest.name)
+            try await w.enqueue(h.place(.kite, key: "after-loss-halt", price: "1401"), key: "after-loss-halt")
+            try await refused(h, key: "after-loss-halt")
         }
     }
 
@@ -237,7 +321,8 @@ import TMRisk
     /// An announcer whose manifest says fewer shards than the worker consumes (here: none up to
     /// the account's) still raises the account's shard: the worker recorded its count.
     @Test func anAnnouncerWithFewerShardsStillReachesTheWorkersHighShard() async throws {
-        try await withWarmWorker { h, w in
+        // Every key announced before the worker starts: none is seeded, only the load records.
+        try await withWarmWorker(announceFirst: .everyShard) { h, w in
             try await seeCurrentValue(h, w, key: "seen-before-few-shards", price: "1393")
             let shard = QueueKeys.shard(for: h.accounts[.kite]!.uuidString.lowercased(), shards: w.manifest.shards)
             _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")

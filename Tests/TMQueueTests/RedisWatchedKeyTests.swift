@@ -74,6 +74,26 @@ import TMRedis
         #expect(seen.of("alone") == WatchedRead(value: "v2", standsInForAReadNow: true))
     }
 
+    /// A read's first entry handed out only after a foreign entry behind it was dead-lettered (an
+    /// await between the fetch and its handler) no longer stands in for a read at its start.
+    @Test func notAnEntryThatWaitedBehindAForeignOne() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        try await queue.redis.send("SET", queue.keys().watched, "v4")
+        // One message, then an entry no producer wrote, both waiting before the consumer starts.
+        try await queue.enqueue("{\"n\":\"first\",\"lane\":\"first\"}")
+        try await queue.redis.send("XADD", queue.keys().stream, "*", "written", "by hand")
+        let seen = Seen()
+        var options = QueueConsumer.Options()
+        options.readsWatchedKey = true
+        options.orderingKey = Self.lane
+        let (consumer, task) = queue.consume(options: options) { seen.record($0); return nil }
+        try await eventually("handled") { consumer.counters.handled == 1 }
+        consumer.stop()
+        try await task.value
+        #expect(seen.of("first") == WatchedRead(value: "v4", standsInForAReadNow: false))
+    }
+
     /// Off (the default), nothing is read: deliveries carry no watched value.
     @Test func offByDefault() async throws {
         let queue = try await TestQueue()

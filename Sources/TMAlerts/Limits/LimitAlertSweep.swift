@@ -44,7 +44,7 @@ public struct LimitAlertSweep: AlertSweep {
     /// announced; the notifier's sweep and the workers' limits poll still find them); `queue`: the
     /// notifications queue (tests use a scratch one); `batchSize`: accounts per risk-book load;
     /// `ordersShards`: the `orders` queue's shards (default: from the producer's catalog, else the
-    /// `Queues` folder's).
+    /// `Queues` folder's, else the count its workers recorded in Redis).
     public init(pool: PostgresPool, producer: QueueProducer?, queue: String = NotificationOutbox.queue, batchSize: Int = 500,
                 ordersShards: Int? = nil, logger: Logger = Logger(label: "tm.alerts.limits")) {
         self.pool = pool
@@ -116,10 +116,9 @@ public struct LimitAlertSweep: AlertSweep {
         await NotificationOutbox.announce(effect.notifications, producer: producer, queue: queue)
         if effect.change != nil, let producer {
             do {
-                // Without the shard count, the global value is still announced (read by every
-                // message whose fetch brings no watched value); the missing raise is reported.
-                try await TradingControls.announce(producer.redis, shards: ordersShards ?? 0)
-                guard ordersShards != nil else { throw QueueError.unknownQueue(TradingControls.ordersQueue, known: producer.catalog.names) }
+                // Without a manifest, the count the workers recorded; without either, the global
+                // value is still announced and the missing raise reported (`ShardCountUnknown`).
+                try await TradingControls.announce(producer.redis, shards: ordersShards)
             } catch {
                 logger.warning("could not announce the trading-state change; order workers apply it within a second", metadata: ["error": "\(error)"])
             }

@@ -56,10 +56,20 @@ public enum TradingControls {
     /// ever raised), so an announcer whose own manifest says fewer still raises every one.
     public static func shardsKey(_ queue: String) -> String { "tm:{trading-controls}:shards:\(queue)" }
 
-    /// Records, before a worker consumes `queue`, that it has `shards` shards (never lowered).
-    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws {
-        let call = RedisScriptCall(raiseShards, keys: [shardsKey(queue)], arguments: [shards])
-        _ = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+    /// Records, before a worker consumes `queue`, that it has `shards` shards (never lowered), and
+    /// returns the announced value read after the record, in the same script (nil: nothing
+    /// announced since Redis's data began). Any announcement that does not run before this record
+    /// raises all `shards`; one that does is no later than the value returned — so a watched key
+    /// seeded with that value (`seedWatched`) is raised by every later announcement.
+    @discardableResult
+    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String? {
+        let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey], arguments: [shards])
+        return try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }.string
+    }
+
+    /// The recorded shard count of `queue` (`recordShards`; nil: none recorded).
+    public static func recordedShards(_ redis: RedisClient, queue: String) async throws -> Int? {
+        try await redis.send("GET", shardsKey(queue)).string.flatMap { Int($0) }
     }
 
     /// Announces the trading-state changes committed so far: writes a new unique value into
@@ -74,12 +84,15 @@ public enum TradingControls {
     /// counter is raised past it and the announcement made again, so the keys always end on a
     /// value no worker has seen. Throws when any key could not be written — the change is
     /// committed all the same (the workers' limits poll applies it within a second), and
-    /// announcing again (running the command again) is safe.
-    public static func announce(_ redis: RedisClient, shards: Int, queue: String = ordersQueue) async throws {
+    /// announcing again (running the command again) is safe. `shards` nil (no manifest here, e.g.
+    /// a CLI without the `Queues` folder): the count the workers recorded; when none is recorded
+    /// either, the global value is written and `ShardCountUnknown` thrown (no watched key raised).
+    public static func announce(_ redis: RedisClient, shards: Int?, queue: String = ordersQueue) async throws {
         var floor: Int64 = 0
         for _ in 0..<8 {
             let (value, recorded) = try await next(redis, above: floor, queue: queue)
-            let keys = (0..<max(0, shards, recorded)).map { QueueKeys(queue: queue, shard: $0).watched }
+            if shards == nil, recorded == 0 { throw ShardCountUnknown(queue: queue) }
+            let keys = (0..<max(0, shards ?? 0, recorded)).map { QueueKeys(queue: queue, shard: $0).watched }
             let ours = number(value)
             let after = try await raise(redis, keys: keys, to: value).filter { $0.value != value }
             // A key at our n with another value, or above the counter (not a later announcement's):
@@ -107,15 +120,16 @@ public enum TradingControls {
         return (value, Int(parts[1].string ?? "") ?? 0)
     }
 
-    /// Raises the watched keys of `shards` of `queue` to `version`, a value just read from
-    /// `announcementKey` (nil: nothing announced since Redis's data began — nothing is written, the
-    /// messages keep reading the announcement). The resident worker does it for a shard whose
+    /// Creates the watched key of `shard` of `queue` with `version`, a value `recordShards` just
+    /// returned (nil: nothing announced since Redis's data began — nothing is written, the messages
+    /// keep reading the announcement), only when the key does not exist (SET NX): a value an
+    /// announcer wrote meanwhile is newer and stays. The resident worker does it for a shard whose
     /// fetch found no key, which would otherwise send every message to the announcement's read.
     /// Safe at any time: a value read there was announced after its change committed, so a worker
     /// seeing it early re-reads limits that hold it.
-    public static func seedWatched(_ redis: RedisClient, version: String?, shards: some Sequence<Int>, queue: String) async throws {
+    public static func seedWatched(_ redis: RedisClient, version: String?, shard: Int, queue: String) async throws {
         guard let version else { return }
-        _ = try await raise(redis, keys: shards.map { QueueKeys(queue: queue, shard: $0).watched }, to: version)
+        _ = try await redis.send("SET", QueueKeys(queue: queue, shard: shard).watched, version, "NX")
     }
 
     /// Raises each key to `value` (by n); returns each key's value after. Throws the first failure.
@@ -146,11 +160,12 @@ public enum TradingControls {
         return {value, redis.call('GET', KEYS[3]) or '0'}
         """)
 
-    /// KEYS: a queue's recorded shards. ARGV: a count. Raises the record to it (never lowers it).
-    static let raiseShards = RedisScript("""
+    /// KEYS: a queue's recorded shards, the announcement. ARGV: a count. Raises the record to it
+    /// (never lowers it), then returns the announcement (nil: none).
+    static let recordThenRead = RedisScript("""
         local current = tonumber(redis.call('GET', KEYS[1]))
         if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-        return 1
+        return redis.call('GET', KEYS[2])
         """)
 
     /// KEYS: one watched key. ARGV: a value "<n>:<nonce>". Raises the key to it when the key's n is
@@ -167,6 +182,16 @@ public enum TradingControls {
     public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }
 
     public static let maxReasonLength = 500
+
+    /// An announcement that found no shard count for `queue`: none given (no `Queues` folder) and
+    /// none recorded by a worker. The global value was written; no watched key was raised.
+    public struct ShardCountUnknown: Error, CustomStringConvertible, Sendable {
+        public let queue: String
+        public var description: String {
+            "the '\(queue)' queue's shard count is unknown: no Queues folder here (its manifest) and none recorded in Redis by a worker "
+                + "(\(TradingControls.shardsKey(queue))); the announcement was written, but no shard's watched key was raised"
+        }
+    }
 
     @discardableResult
     public static func set(_ db: PostgresConnection, scope: TradingScope, state: TradingState, reason: String?, by: String) throws -> TradingStateChange {

@@ -23,29 +23,53 @@ import TMRouting
 /// - circuits are re-read every `refresh`, so a broker whose circuit opened is left out of routes.
 ///
 /// Effective from the next message. A change's command commits, then announces it
-/// (`TradingControls.announce`): bumps `TradingControls.announcementKey` and raises the watched
-/// key of every `orders` shard to the new value, before it returns. The rule: a message is
+/// (`TradingControls.announce`): writes a new value into `TradingControls.announcementKey` and
+/// raises the watched key of every `orders` shard to it, before it returns. The rule: a message is
 /// checked against every change whose command returned before the worker fetched it, and — when
 /// the message then waited behind another — before its handler started. (A command returning
 /// between a fetch and the handler that starts at once raced that message, exactly as one
-/// returning while the handler runs.) `checkBeforeMessage` takes an announced version read at that
+/// returning while the handler runs.) `checkBeforeMessage` takes an announced value read at that
 /// point and re-reads the limits from Postgres when it differs from the one they were read at:
 /// - the message's fetch read its shard's watched key atomically with the message (`Delivery.watched`);
 ///   when the message went from that fetch straight to its handler (`WatchedRead.standsInForAReadNow`:
-///   the read's first entry, no earlier message of its account in flight), that value is used and
-///   no Redis read is made — only for the queue announcers raise (`announcedQueue`), whose workers
-///   record their shard count (`TradingControls.recordShards`) as they load, so an announcer
-///   raises every shard they consume whatever its own manifest says;
-/// - a message that waited (a read's later entries, a message held behind another of its account,
-///   a reclaimed message), or whose fetch found no watched key (never announced, Redis lost its
-///   data), reads `announcementKey` at its start (one GET shared by the messages asking at the
-///   same time, each answered by a read that began after it asked); a missing key is then seeded
-///   with the value just read (`TradingControls.seedWatched`; none when the read found none), so
-///   the shard's next fetches bring one; a failed read fails the message (retried, nothing sent);
+///   the read's first entry, nothing awaited since the fetch, no earlier message of its account in
+///   flight), that value is used and no Redis read is made — only for the queue announcers raise
+///   (`announcedQueue`);
+/// - a message that waited (a read's later entries, one handed out after a foreign entry's
+///   dead-lettering, one held behind another of its account, a reclaimed message) reads
+///   `announcementKey` at its start (one GET shared by the messages asking at the same time, each
+///   answered by a read that began after it asked);
+/// - a message whose fetch found no watched key (never announced, Redis lost its data) records
+///   the worker's shard count and reads the announcement in one script
+///   (`TradingControls.recordShards`), then seeds the key with that value only if it is still
+///   missing (SET NX: a value an announcer wrote meanwhile is newer; nothing when none was read).
+///   So every seeded shard is raised by every later announcement, even one whose own manifest
+///   says fewer shards (a `tm` host's, or none: a limit sweep's) — the record is made again after a
+///   data loss by the very seeding that recreates the keys (recording only at load would not be:
+///   the record is lost with the data while the keys come back). The periodic reload records it
+///   again too (a record lost alone).
 /// - every announced value is unique ("<n>:<nonce>") and compared whole, so a value announced
 ///   after Redis lost the counter (or everything) never equals one a worker saw before; a watched
 ///   key is only raised (by n), so two announcements racing leave the later value; a value that
 ///   differs from the one seen (also a lower one) only costs a re-read.
+///
+/// A failed check never lets a message go ahead: when the announcement (or the record and read)
+/// cannot be read, or the limits re-read that a changed announcement asks for cannot be made,
+/// `checkBeforeMessage` throws `TradingStateUnchecked` — nothing was sent, and the message is
+/// deferred without using up a delivery attempt, so a Redis or Postgres blip does not dead-letter
+/// orders (the queue's `max_deferral` still bounds it). The emergency limits (issue 11: "when
+/// limits cannot be loaded") apply where nothing asked for a change: a `load` or the limits poll
+/// (`refresh`) that cannot read the limits puts the book under them, and messages whose
+/// announced value is the one already seen go ahead under them; a message whose announced value
+/// changed waits (deferred) until the limits can be read.
+///
+/// Mixed versions (upgrades): an announcer of the previous version (`tm` before the watched keys)
+/// only INCRs `announcementKey`; a worker of this version taking its value from the fetch would
+/// not see that until its limits poll (within a second). Once any announcer of this version has
+/// written the key, it holds "<n>:<nonce>", the old INCR fails, and the old command says the
+/// workers "apply it within a second" — which the poll keeps. Upgrade order: every announcer (the
+/// `tm` CLI hosts, the limit-alert sweep) before the order workers; announcers of this version work
+/// with workers of the previous one (they GET the same key and compare whole values).
 public final class ResidentState: Sendable {
     public let risk: RiskBook
     public let routes: LiveRouteSource
@@ -60,6 +84,8 @@ public final class ResidentState: Sendable {
     private let loads = SerialLanes()
     private let lastReload = Locked(ContinuousClock.now)
     private let controlsSeen = Locked<String?>(nil)
+    /// The announced queue's shard count this worker consumes (set by its first `load(shards:of:)`).
+    private let consumedShards = Locked<Int?>(nil)
     /// The announced trading-state version, one Redis read for all the messages that ask meanwhile
     /// (each still answered by a read that began after it asked).
     private let announcements: CoalescedReads<String, String>
@@ -89,7 +115,10 @@ public final class ResidentState: Sendable {
     public func load(shards added: Set<Int>, of manifest: QueueManifest) async throws {
         shards.withLock { $0.formUnion(added) }
         // Before any message of these shards: announcers raise every shard this worker consumes.
-        if manifest.name == announcedQueue { try await TradingControls.recordShards(redis, queue: manifest.name, shards: manifest.shards) }
+        if manifest.name == announcedQueue {
+            consumedShards.withLock { $0 = manifest.shards }
+            try await TradingControls.recordShards(redis, queue: manifest.name, shards: manifest.shards)
+        }
         try await loads.run(loads.admit("load")) {
             let wanted = shards.withLock { $0 }
             let all = try await pool.withConnection { db in try db.query("SELECT id FROM broker_accounts").rows.map { try $0.decode("id", as: UUID.self) } }
@@ -123,43 +152,49 @@ public final class ResidentState: Sendable {
     /// Before each message: re-reads the limits when a trading-state change was announced since
     /// the last look (the rule is in the type's doc): with the fetch's watched value when it stands
     /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
-    /// Throws (a retryable failure: the message is redelivered, nothing was sent) when the
+    /// Throws `TradingStateUnchecked` (the message is deferred, nothing was sent) when the
     /// announcement could not be read or the limits re-read: going ahead could miss a halt.
     public func checkBeforeMessage() async throws {
+        do {
+            try await check()
+        } catch let error as TradingStateUnchecked {
+            throw error
+        } catch {
+            throw TradingStateUnchecked(reason: "the announced trading state could not be read: \(error)")
+        }
+    }
+
+    private func check() async throws {
         let announced: String
         // A fetched value only from a queue announcers raise (any other's is never raised).
-        let delivery = Self.handling.map { $0.queue == announcedQueue ? $0 : $0.with(watched: nil) }
-        if let fetched = delivery?.watched, fetched.standsInForAReadNow, let value = fetched.value {
+        let delivery = Self.handling.flatMap { $0.queue == announcedQueue ? $0 : nil }
+        let consumed = consumedShards.withLock { $0 }
+        if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, let value = fetched.value {
             announced = value
-        } else {
-            let read = try await announcements.read("trading-controls")
-            if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil {
-                await seedWatched(of: delivery, version: read)
-            }
+        } else if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil, let consumed {
+            // The shard's key is missing: record the shard count before reading what to seed.
+            let read = try await TradingControls.recordShards(redis, queue: delivery.queue, shards: consumed)
+            await seedWatched(of: delivery, version: read)
             guard let read else { return }
+            announced = read
+        } else {
+            guard let read = try await announcements.read("trading-controls") else { return }
             announced = read
         }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
         try await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
+        // The read failed (the book is now under the emergency limits): the change is not known.
+        guard !risk.underEmergencyLimits else { throw TradingStateUnchecked(reason: "the trading limits could not be read again") }
         controlsSeen.withLock { $0 = announced }
     }
 
-    /// `checkBeforeMessage` for a caller that cannot fail a message (the order bench's worker): a
-    /// failure is logged and the message goes ahead with the limits already loaded.
-    @available(*, deprecated, message: "use checkBeforeMessage: a failed read must fail the message")
-    public func beforeMessage() async {
-        do { try await checkBeforeMessage() } catch {
-            logger.warning("could not check for trading-state changes; the message goes ahead", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// The message's fetch found no watched key: gives it the value just read (never one seen
-    /// earlier, which an announcement after a data loss could no longer raise past; nothing when
-    /// the read found none), so the shard's next fetches bring one and its messages skip the read.
+    /// The message's fetch found no watched key: creates it with the value just read after the
+    /// shard count was recorded (nothing when the read found none), so the shard's next fetches
+    /// bring one and its messages skip the read.
     private func seedWatched(of delivery: Delivery, version: String?) async {
         do {
-            try await TradingControls.seedWatched(redis, version: version, shards: [delivery.shard], queue: delivery.queue)
+            try await TradingControls.seedWatched(redis, version: version, shard: delivery.shard, queue: delivery.queue)
         } catch {
             logger.warning("could not seed the shard's watched key; its messages read the announcement meanwhile", metadata: ["error": "\(error)"])
         }
@@ -175,6 +210,10 @@ public final class ResidentState: Sendable {
         let accounts = served.withLock { $0 }
         guard !accounts.isEmpty else { return }
         let routes = self.routes
+        if let consumed = consumedShards.withLock({ $0 }) {
+            // Again, in case the record was lost alone (the seeding re-records after a data loss).
+            _ = try? await TradingControls.recordShards(redis, queue: announcedQueue, shards: consumed)
+        }
         do {
             try await pool.withConnection { db in
                 try risk.load(db, accounts: accounts, now: Date())

@@ -292,23 +292,26 @@ public final class QueueConsumer: Sendable {
                     (backoff, waitFailing) = (.milliseconds(50), false)
                 }
                 if entries.isEmpty { continue }
-                var envelopes: [(String, MessageEnvelope, Int64, WatchedRead?)] = []
-                for (index, (sid, fields, epoch)) in entries.enumerated() {
-                    // Only the read's first entry goes from this fetch straight to a handler.
-                    let watched = watching ? WatchedRead(value: read.watched, standsInForAReadNow: index == 0) : nil
+                var envelopes: [(String, MessageEnvelope, Int64)] = []
+                var awaited = false
+                for (sid, fields, epoch) in entries {
                     do {
-                        envelopes.append((sid, try MessageEnvelope(fields: fields), epoch, watched))
+                        envelopes.append((sid, try MessageEnvelope(fields: fields), epoch))
                     } catch {
                         // Not one of ours (written by hand?): dead-letter it rather than loop on it.
                         slots.release()
                         held -= 1
+                        awaited = true
                         await deadLetterForeign(sid: sid, fields: fields, keys: keys, control: control)
                     }
                 }
                 guard !envelopes.isEmpty else { continue }
                 // (Each epoch was raised by the read itself: an entry with an id comes back at 1 or more.)
-                let delivered = envelopes.map { sid, envelope, epoch, watched in
-                    delivery(envelope, sid: sid, shard: shard, epoch: epoch, deliveries: 1, watched: watched)
+                let delivered = envelopes.enumerated().map { index, entry in
+                    // Only the read's first entry, and only when nothing was awaited since the fetch
+                    // (a foreign entry's dead-lettering), goes from this fetch straight to a handler.
+                    let watched = watching ? WatchedRead(value: read.watched, standsInForAReadNow: index == 0 && !awaited) : nil
+                    return delivery(entry.1, sid: entry.0, shard: shard, epoch: entry.2, deliveries: 1, watched: watched)
                 }
                 held -= delivered.count
                 sink.yield(register(delivered))
