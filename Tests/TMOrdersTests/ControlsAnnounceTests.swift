@@ -16,26 +16,29 @@ import TMRedis
         let queue = Self.scratchQueue()
         let watched = (0..<4).map { QueueKeys(queue: queue, shard: $0).watched }
         defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        try await TradingControls.announce(redis, shards: 4, queue: queue)
-        let first = try #require(try await TradingControls.announcedVersion(redis))
-        #expect(try await Self.values(redis, watched) == [first, first, first, first])
+        // The counter and the announcement are global: put back as they were, whatever happens.
+        try await Self.restoringGlobalKeys(redis) {
+            try await TradingControls.announce(redis, shards: 4, queue: queue)
+            let first = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(try await Self.values(redis, watched) == [first, first, first, first])
 
-        // Shard 2 holds an n above the counter's (the counter was lost alone): the counter is raised
-        // past it and every key ends on the new value, never one a worker could have seen.
-        let ahead = Self.number(first) + 1000
-        try await redis.send("SET", watched[2], "\(ahead):left-over")
-        try await TradingControls.announce(redis, shards: 4, queue: queue)
-        let second = try #require(try await TradingControls.announcedVersion(redis))
-        #expect(Self.number(second) > ahead)
-        #expect(try await Self.values(redis, watched) == [second, second, second, second])
+            // Shard 2 holds an n above the counter's (the counter was lost alone): the counter is raised
+            // past it and every key ends on the new value, never one a worker could have seen.
+            let ahead = Self.number(first) + 1000
+            try await redis.send("SET", watched[2], "\(ahead):left-over")
+            try await TradingControls.announce(redis, shards: 4, queue: queue)
+            let second = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(Self.number(second) > ahead)
+            #expect(try await Self.values(redis, watched) == [second, second, second, second])
 
-        // The counter lost again and back just below the keys' n: the INCR lands on their n, with
-        // another value, and is raised past it too.
-        try await redis.send("SET", TradingControls.counterKey, Self.number(second) - 1)
-        try await TradingControls.announce(redis, shards: 4, queue: queue)
-        let third = try #require(try await TradingControls.announcedVersion(redis))
-        #expect(Self.number(third) > Self.number(second))
-        #expect(try await Self.values(redis, watched) == [third, third, third, third])
+            // The counter lost again and back just below the keys' n: the INCR lands on their n, with
+            // another value, and is raised past it too.
+            try await redis.send("SET", TradingControls.counterKey, Self.number(second) - 1)
+            try await TradingControls.announce(redis, shards: 4, queue: queue)
+            let third = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(Self.number(third) > Self.number(second))
+            #expect(try await Self.values(redis, watched) == [third, third, third, third])
+        }
     }
 
     /// A worker seeding a missing watched key never overwrites a value an announcer wrote
@@ -61,15 +64,18 @@ import TMRedis
         let queue = Self.scratchQueue()
         let watched = (0..<2).map { QueueKeys(queue: queue, shard: $0).watched }
         defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        try await TradingControls.announce(redis, shards: 2, queue: queue)
-        let old = try #require(try await TradingControls.announcedVersion(redis))
-        // Everything lost; the counter restarts just below the old n.
-        try await redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
-        try await redis.send("SET", TradingControls.counterKey, Self.number(old) - 1)
-        try await TradingControls.announce(redis, shards: 2, queue: queue)
-        let new = try #require(try await TradingControls.announcedVersion(redis))
-        #expect(Self.number(new) == Self.number(old) && new != old)
-        #expect(try await Self.values(redis, watched) == [new, new])
+        // The counter and the announcement are global: put back as they were, whatever happens.
+        try await Self.restoringGlobalKeys(redis) {
+            try await TradingControls.announce(redis, shards: 2, queue: queue)
+            let old = try #require(try await TradingControls.announcedVersion(redis))
+            // Everything lost; the counter restarts just below the old n.
+            try await redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+            try await redis.send("SET", TradingControls.counterKey, Self.number(old) - 1)
+            try await TradingControls.announce(redis, shards: 2, queue: queue)
+            let new = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(Self.number(new) == Self.number(old) && new != old)
+            #expect(try await Self.values(redis, watched) == [new, new])
+        }
     }
 
     /// Announcements racing each other leave every key at the last one's value.
@@ -85,6 +91,24 @@ import TMRedis
         }
         let last = try #require(try await TradingControls.announcedVersion(redis))
         #expect(try await Self.values(redis, watched) == [last, last, last, last])
+    }
+
+    /// Runs `body`, then puts the global announcement keys (`tm:{trading-controls}:*`) back as
+    /// they were, so tests that delete or lower them pass in any order.
+    static func restoringGlobalKeys(_ redis: RedisClient, _ body: () async throws -> Void) async throws {
+        let global = [TradingControls.announcementKey, TradingControls.counterKey]
+        var saved: [String?] = []
+        for key in global { saved.append(try await redis.send("GET", key).string) }
+        func restore() async {
+            for (key, value) in zip(global, saved) {
+                if let value { _ = try? await redis.send("SET", key, value) } else { _ = try? await redis.send("DEL", key) }
+            }
+        }
+        do { try await body() } catch {
+            await restore()
+            throw error
+        }
+        await restore()
     }
 
     static func scratchQueue() -> String {

@@ -306,15 +306,25 @@ import TMRisk
         }
     }
 
-    /// Nothing announced since Redis lost its data: a message whose fetch found no watched key
-    /// reads none either, and leaves the keys missing (nothing invented for the seed).
-    @Test func nothingAnnouncedLeavesTheWatchedKeysMissing() async throws {
+    /// Nothing announced since Redis lost its data, then an old `tm`'s halt (committed, then an
+    /// INCR of the announcement: a plain counter): the message whose fetch found no watched key
+    /// has the worker announce a new unique value in its place (seeding its shard with it) and is
+    /// refused; an old announcer's next INCR fails (so it says the workers apply its change
+    /// within a second, which their limits poll keeps).
+    @Test func anOldAnnouncersCounterIsReplacedByANewValue() async throws {
         try await withWarmWorker { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-old-tm", price: "1392")
             let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
             try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
-            try await w.enqueue(h.place(.kite, key: "nothing-announced", price: "1392"), key: "nothing-announced")
-            try await accepted(h, key: "nothing-announced")
-            #expect(try await h.redis.send(RedisCommand("EXISTS", arguments: watched)).int == 0)
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            _ = try await h.redis.send("INCR", TradingControls.announcementKey)
+            try await w.enqueue(h.place(.kite, key: "after-old-halt", price: "1402"), key: "after-old-halt")
+            try await refused(h, key: "after-old-halt")
+            let value = try #require(try await TradingControls.announcedVersion(h.redis))
+            #expect(Int(value) == nil && value.contains(":"), "\(value)")
+            let shard = QueueKeys.shard(for: h.accounts[.kite]!.uuidString.lowercased(), shards: w.manifest.shards)
+            #expect(try await h.redis.send("GET", watched[shard]).string == value)
+            await #expect(throws: (any Error).self) { _ = try await h.redis.send("INCR", TradingControls.announcementKey) }
         }
     }
 

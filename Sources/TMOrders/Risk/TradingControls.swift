@@ -57,14 +57,21 @@ public enum TradingControls {
     public static func shardsKey(_ queue: String) -> String { "tm:{trading-controls}:shards:\(queue)" }
 
     /// Records, before a worker consumes `queue`, that it has `shards` shards (never lowered), and
-    /// returns the announced value read after the record, in the same script (nil: nothing
-    /// announced since Redis's data began). Any announcement that does not run before this record
-    /// raises all `shards`; one that does is no later than the value returned — so a watched key
-    /// seeded with that value (`seedWatched`) is raised by every later announcement.
+    /// returns the announced value read after the record, in the same script. Any announcement
+    /// that does not run before this record raises all `shards`; one that does is no later than the
+    /// value returned — so a watched key seeded with that value (`seedWatched`) is raised by every
+    /// later announcement. When nothing is announced (Redis's data began since) or the key holds a
+    /// previous version's plain counter (an old `tm`'s INCR), a new unique value is announced first
+    /// (n from `counterKey`): the shards can then be seeded, and an old announcer's INCR fails from
+    /// then on, so it says the workers apply its change within a second — which their limits poll
+    /// keeps — instead of from the next message.
     @discardableResult
-    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String? {
-        let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey], arguments: [shards])
-        return try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }.string
+    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String {
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey, counterKey], arguments: [shards, nonce])
+        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        guard let value = reply.string else { throw RedisError.unexpectedReply(command: "record shards", reply: reply.description) }
+        return value
     }
 
     /// The recorded shard count of `queue` (`recordShards`; nil: none recorded).
@@ -121,14 +128,12 @@ public enum TradingControls {
     }
 
     /// Creates the watched key of `shard` of `queue` with `version`, a value `recordShards` just
-    /// returned (nil: nothing announced since Redis's data began — nothing is written, the messages
-    /// keep reading the announcement), only when the key does not exist (SET NX): a value an
-    /// announcer wrote meanwhile is newer and stays. The resident worker does it for a shard whose
+    /// returned, only when the key does not exist (SET NX): a value an announcer wrote meanwhile
+    /// is newer and stays. The resident worker does it for a shard whose
     /// fetch found no key, which would otherwise send every message to the announcement's read.
     /// Safe at any time: a value read there was announced after its change committed, so a worker
     /// seeing it early re-reads limits that hold it.
-    public static func seedWatched(_ redis: RedisClient, version: String?, shard: Int, queue: String) async throws {
-        guard let version else { return }
+    public static func seedWatched(_ redis: RedisClient, version: String, shard: Int, queue: String) async throws {
         _ = try await redis.send("SET", QueueKeys(queue: queue, shard: shard).watched, version, "NX")
     }
 
@@ -160,12 +165,18 @@ public enum TradingControls {
         return {value, redis.call('GET', KEYS[3]) or '0'}
         """)
 
-    /// KEYS: a queue's recorded shards, the announcement. ARGV: a count. Raises the record to it
-    /// (never lowers it), then returns the announcement (nil: none).
+    /// KEYS: a queue's recorded shards, the announcement, the counter. ARGV: a count, a nonce.
+    /// Raises the record to the count (never lowers it), then returns the announcement — first
+    /// announcing "<INCR counter>:<nonce>" when there is none or it is a plain number (an old INCR).
     static let recordThenRead = RedisScript("""
         local current = tonumber(redis.call('GET', KEYS[1]))
         if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-        return redis.call('GET', KEYS[2])
+        local value = redis.call('GET', KEYS[2])
+        if not value or tonumber(value) then
+            value = redis.call('INCR', KEYS[3]) .. ':' .. ARGV[2]
+            redis.call('SET', KEYS[2], value)
+        end
+        return value
         """)
 
     /// KEYS: one watched key. ARGV: a value "<n>:<nonce>". Raises the key to it when the key's n is

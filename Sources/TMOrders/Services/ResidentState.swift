@@ -41,8 +41,9 @@ import TMRouting
 ///   answered by a read that began after it asked);
 /// - a message whose fetch found no watched key (never announced, Redis lost its data) records
 ///   the worker's shard count and reads the announcement in one script
-///   (`TradingControls.recordShards`), then seeds the key with that value only if it is still
-///   missing (SET NX: a value an announcer wrote meanwhile is newer; nothing when none was read).
+///   (`TradingControls.recordShards`: when nothing is announced, or only an old `tm`'s plain
+///   counter, it announces a new unique value first), then seeds the key with that value only if
+///   it is still missing (SET NX: a value an announcer wrote meanwhile is newer).
 ///   So every seeded shard is raised by every later announcement, even one whose own manifest
 ///   says fewer shards (a `tm` host's, or none: a limit sweep's) — the record is made again after a
 ///   data loss by the very seeding that recreates the keys (recording only at load would not be:
@@ -65,11 +66,17 @@ import TMRouting
 ///
 /// Mixed versions (upgrades): an announcer of the previous version (`tm` before the watched keys)
 /// only INCRs `announcementKey`; a worker of this version taking its value from the fetch would
-/// not see that until its limits poll (within a second). Once any announcer of this version has
-/// written the key, it holds "<n>:<nonce>", the old INCR fails, and the old command says the
-/// workers "apply it within a second" — which the poll keeps. Upgrade order: every announcer (the
-/// `tm` CLI hosts, the limit-alert sweep) before the order workers; announcers of this version work
-/// with workers of the previous one (they GET the same key and compare whole values).
+/// not see that until its limits poll (within a second). So the key is kept in this version's
+/// form: a worker's load, its periodic reload and every seeding (`recordShards`) replace a plain
+/// counter (or a missing key) with a new "<n>:<nonce>" (also re-reading the limits, as for any new
+/// value) — after which an old INCR fails and the old command says the workers "apply it within a
+/// second", which the poll keeps. The rule, then: a halt from an old `tm` applies from the next
+/// message only on workers of the previous version; on these, within a second (the limits poll),
+/// and the old command says so, except in the window where the key was lost (or still holds the
+/// old counter) and no load, reload (`reloadInterval`) or seeding has run since. Upgrade order for
+/// the release note: every announcer (the `tm` CLI hosts, the limit-alert sweep) before the order
+/// workers; announcers of this version work with workers of the previous one (they GET the same
+/// key and compare whole values).
 public final class ResidentState: Sendable {
     public let risk: RiskBook
     public let routes: LiveRouteSource
@@ -154,7 +161,12 @@ public final class ResidentState: Sendable {
     /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
     /// Throws `TradingStateUnchecked` (the message is deferred, nothing was sent) when the
     /// announcement could not be read or the limits re-read: going ahead could miss a halt.
-    public func checkBeforeMessage() async throws {
+    /// `consuming`: the queue the caller consumes, for a caller that does not `load(shards:of:)`
+    /// (the order bench): its shard count is what a missing key's seeding records.
+    public func checkBeforeMessage(consuming manifest: QueueManifest? = nil) async throws {
+        if let manifest, manifest.name == announcedQueue, consumedShards.withLock({ $0 == nil }) {
+            consumedShards.withLock { $0 = manifest.shards }
+        }
         do {
             try await check()
         } catch let error as TradingStateUnchecked {
@@ -173,10 +185,8 @@ public final class ResidentState: Sendable {
             announced = value
         } else if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil, let consumed {
             // The shard's key is missing: record the shard count before reading what to seed.
-            let read = try await TradingControls.recordShards(redis, queue: delivery.queue, shards: consumed)
-            await seedWatched(of: delivery, version: read)
-            guard let read else { return }
-            announced = read
+            announced = try await TradingControls.recordShards(redis, queue: delivery.queue, shards: consumed)
+            await seedWatched(of: delivery, version: announced)
         } else {
             guard let read = try await announcements.read("trading-controls") else { return }
             announced = read
@@ -190,9 +200,8 @@ public final class ResidentState: Sendable {
     }
 
     /// The message's fetch found no watched key: creates it with the value just read after the
-    /// shard count was recorded (nothing when the read found none), so the shard's next fetches
-    /// bring one and its messages skip the read.
-    private func seedWatched(of delivery: Delivery, version: String?) async {
+    /// shard count was recorded, so the shard's next fetches bring one and its messages skip the read.
+    private func seedWatched(of delivery: Delivery, version: String) async {
         do {
             try await TradingControls.seedWatched(redis, version: version, shard: delivery.shard, queue: delivery.queue)
         } catch {
