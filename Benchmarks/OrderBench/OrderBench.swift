@@ -263,7 +263,7 @@ enum OrderBench {
         workerSettings.groupCommit = groupCommit
         workerSettings.loneWritesAtOnce = loneWrites
         let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, settings: workerSettings,
-                                 refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
+                                 refresh: { await state.refresh() }, beforeMessage: { try await state.checkBeforeMessage(consuming: manifest) }, logger: logger)
         var burstNote = ""
         do {
             let commands = (0..<burst).map { command("burst", $0) }

@@ -3,6 +3,7 @@ import Foundation
 import TMCore
 import TMOrders
 import TMPostgres
+import TMQueue
 import TMRedis
 import TMRisk
 
@@ -20,24 +21,38 @@ extension Orders {
                 defer { db.close() }
                 let scope: TradingScope = try account.map { .account(try OrderIntake.account($0, in: db)) } ?? .global
                 let change = try TradingControls.set(db, scope: scope, state: state, reason: reason, by: "operator:\(Self.operatorName)")
-                // Committed; now tell the workers, so their next message sees it.
-                var announced = true
+                // Committed; now tell the workers (every `orders` shard's watched key), so their
+                // next message sees it. A failure is reported, after what was committed.
+                var failure: (any Error)?
                 do {
+                    // No `Queues` folder here (an operator's laptop): the count the workers recorded.
+                    let shards = try? QueueCatalog.load().manifest(TradingControls.ordersQueue).shards
                     let redis = try await RedisClient(configuration: RedisConfiguration.fromEnvironment(), name: "tm-orders")
                     defer { redis.close() }
-                    try await TradingControls.announce(redis)
+                    try await TradingControls.announce(redis, shards: shards)
                 } catch {
-                    announced = false
-                    FileHandle.standardError.write(Data("warning: could not tell the order workers at once (\(error)); they apply it within a second\n".utf8))
+                    failure = error
                 }
-                if json { return print(change.json.prettyText) }
-                let place: String
-                if case .account(let id) = change.scope { place = "for account \(id.uuidString.lowercased())" } else { place = "platform-wide" }
-                print("trading \(Self.word(change.state)) \(place) (was \(Self.word(change.previous))) by \(change.by) at \(ISO8601DateFormatter().string(from: change.at)): \(change.reason)")
-                switch change.state {
-                case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
-                case .reducing: print("only orders that reduce a position pass. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
-                case .active: print("orders are checked against every limit again. \(announced ? "Order workers apply it from their next message." : "Order workers apply it within a second.")")
+                if json {
+                    print(change.json.prettyText)
+                } else {
+                    let place: String
+                    if case .account(let id) = change.scope { place = "for account \(id.uuidString.lowercased())" } else { place = "platform-wide" }
+                    print("trading \(Self.word(change.state)) \(place) (was \(Self.word(change.previous))) by \(change.by) at \(ISO8601DateFormatter().string(from: change.at)): \(change.reason)")
+                    let applied = failure == nil ? "Order workers apply it from their next message." : "Order workers apply it within a second."
+                    switch change.state {
+                    case .halted: print("new orders are refused (TRADING_HALTED); cancels still pass. \(applied)")
+                    case .reducing: print("only orders that reduce a position pass. \(applied)")
+                    case .active: print("orders are checked against every limit again. \(applied)")
+                    }
+                }
+                if let failure {
+                    FileHandle.standardError.write(Data("""
+                        error: the change is committed, but the order workers could not be told at once (\(failure)): \
+                        they apply it within a second; running the command again is safe and tells them now
+
+                        """.utf8))
+                    throw ExitCode(1)
                 }
             }
         }

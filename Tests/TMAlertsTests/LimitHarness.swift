@@ -75,6 +75,7 @@ final class LimitHarness: LimitEscalationStore, @unchecked Sendable {
     }
 
     func announced() async throws -> Int {
-        Int(try await TradingControls.announcedVersion(redis) ?? "0") ?? 0
+        // An announced value is "<n>:<nonce>": its n grows with each announcement.
+        Int(try await TradingControls.announcedVersion(redis)?.prefix { $0 != ":" } ?? "0") ?? 0
     }
 }

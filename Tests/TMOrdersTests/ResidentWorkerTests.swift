@@ -32,7 +32,7 @@ import TMRisk
         let worker = OrderWorker(manifest: manifest, redis: redisConfiguration,
                                  placer: h.placer(routes: state.routes, risk: state.risk), outbox: nil, settings: settings,
                                  prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
+                                 beforeMessage: { try await state.checkBeforeMessage() })
         let running = Task { try await worker.run() }
         defer { worker.stop(); running.cancel() }
         let producer = QueueProducer(redis: h.redis, catalog: try QueueCatalog([manifest]))
@@ -44,7 +44,7 @@ import TMRisk
         try await eventually("the first order to be accepted", within: .seconds(60)) { (try? h.state(key: "before-halt")) == "ACCEPTED" }
 
         _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test: kill switch", by: "test")
-        try await TradingControls.announce(h.redis)
+        try await TradingControls.announce(h.redis, shards: manifest.shards, queue: manifest.name)
         try await enqueue(h.place(.kite, key: "while-halted"), key: "while-halted")
         try await eventually("the order to be refused", within: .seconds(60)) { (try? h.state(key: "while-halted")) == "RISK_REJECTED" }
         #expect(try h.row(key: "while-halted").decode("reject_code", as: String?.self) == "TRADING_HALTED")
@@ -54,7 +54,7 @@ import TMRisk
         try await eventually("the cancel to pass the halt", within: .seconds(60)) { (try? h.state(key: "before-halt")) == "CANCELLED" }
 
         _ = try TradingControls.set(h.db, scope: .global, state: .active, reason: "test: resume", by: "test")
-        try await TradingControls.announce(h.redis)
+        try await TradingControls.announce(h.redis, shards: manifest.shards, queue: manifest.name)
         // (Another price: the same order again within two seconds would be a DUPLICATE_ORDER.)
         try await enqueue(h.place(.kite, key: "after-resume", price: "1399"), key: "after-resume")
         try await eventually("the order after the resume to be decided", within: .seconds(60)) { (try? h.state(key: "after-resume")) != nil }

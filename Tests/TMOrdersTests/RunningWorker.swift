@@ -28,7 +28,7 @@ struct RunningWorker {
                                      try await state.load(shards: shards, of: manifest)
                                      loaded.withLock { $0.formUnion(shards) }
                                  }, refresh: { await state.refresh() },
-                                 beforeMessage: { await state.beforeMessage() })
+                                 beforeMessage: { try await state.checkBeforeMessage() })
         self.manifest = manifest
         self.state = state
         self.worker = worker

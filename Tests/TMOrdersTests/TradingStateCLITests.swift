@@ -3,14 +3,17 @@ import Testing
 import TestSupport
 import TMCore
 import TMOrders
+import TMQueue
+import TMRedis
 
 /// `tm orders halt|reduce|resume` as an operator runs it: platform-wide and per account, recorded
 /// with who, when and why; bad input refused naming the field, changing nothing.
 @Suite(.serialized) struct TradingStateCLITests {
     let tm = TestServers.productsDirectory.appendingPathComponent("tm").path
 
-    func run(_ h: RiskHarness, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    func run(_ h: RiskHarness, _ arguments: [String], queuesDirectory: String? = nil) async throws -> (status: Int32, output: String) {
         var environment = ProcessInfo.processInfo.environment
+        if let queuesDirectory { environment["TM_QUEUES_DIR"] = queuesDirectory }
         environment["TM_ENV_FILE"] = "/nonexistent"
         environment["TM_REDIS_URL"] = try TestServers.redisURL
         environment["TM_DATABASE_URL"] = h.database.url
@@ -56,5 +59,38 @@ import TMOrders
         #expect(try h.db.query("SELECT trading_state FROM platform_trading_controls").rows[0].decode("trading_state", as: String.self) == "active")
         #expect(try h.db.query("SELECT count(*) AS n FROM trading_limits").rows[0].decode("n", as: Int.self) == 0)
         #expect(try h.db.query("SELECT count(*) AS n FROM audit_log").rows[0].decode("n", as: Int.self) == 0)
+    }
+
+    /// Without a `Queues` folder (an operator's laptop) the command raises the shards the workers
+    /// recorded; with no record either it says what is missing, after what it committed.
+    @Test func withoutAQueuesFolderTheRecordedShardCountIsUsed() async throws {
+        let h = try RiskHarness()
+        defer { h.cleanUp() }
+        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
+        let record = TradingControls.shardsKey(TradingControls.ordersQueue)
+        let saved = try await redis.send("GET", record).string
+        defer {
+            // The recorded count is global: put back as it was.
+            Task {
+                if let saved { _ = try? await redis.send("SET", record, saved) } else { _ = try? await redis.send("DEL", record) }
+                redis.close()
+            }
+        }
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent(TestServers.uniqueName("no-queues")).path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+
+        try await redis.send("SET", record, 3)
+        let halted = try await run(h, ["halt", "--reason", "laptop"], queuesDirectory: empty)
+        #expect(halted.status == 0, "\(halted.output)")
+        let announced = try #require(try await TradingControls.announcedVersion(redis))
+        for shard in 0..<3 {
+            #expect(try await redis.send("GET", QueueKeys(queue: TradingControls.ordersQueue, shard: shard).watched).string == announced)
+        }
+
+        try await redis.send("DEL", record)
+        let resumed = try await run(h, ["resume"], queuesDirectory: empty)
+        #expect(resumed.status == 1 && resumed.output.contains("shard count is unknown") && resumed.output.contains("committed"), "\(resumed.output)")
+        #expect(try h.db.query("SELECT trading_state FROM platform_trading_controls").rows[0].decode("trading_state", as: String.self) == "active")
     }
 }

@@ -59,7 +59,7 @@ struct TestQueue {
     func cleanUp() async {
         for shard in 0..<manifest.shards {
             let k = keys(shard)
-            _ = try? await redis.send("DEL", k.stream, k.delayed, k.deadLetters, k.epochs)
+            _ = try? await redis.send("DEL", k.stream, k.delayed, k.deadLetters, k.epochs, k.watched)
             if let idem = try? await redis.send("KEYS", k.idempotency("*")).array, !idem.isEmpty {
                 _ = try? await redis.send(RedisCommand("DEL", arguments: idem.compactMap(\.string)))
             }

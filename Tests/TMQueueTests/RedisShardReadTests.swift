@@ -21,6 +21,12 @@ import TMRedis
         }
     }
 
+    /// Creates the group of shard 0 and a reader with a connection of its own (close it).
+    func groupAndReader(_ queue: TestQueue) async throws -> RedisClient {
+        _ = try await queue.redis.send("XGROUP", "CREATE", queue.keys().stream, QueueConsumer.group, "0", "MKSTREAM")
+        return try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+    }
+
     /// A message enqueued while the consumer waits is delivered at epoch 1 by one round trip: the
     /// wait and the read (with its epoch raise) pipelined; no other call raises epochs or reads.
     @Test func aLoneMessageIsReadAndRaisedInTheWaitsRoundTrip() async throws {
@@ -59,8 +65,7 @@ import TMRedis
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
         let keys = queue.keys()
-        _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
-        let reader = try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+        let reader = try await groupAndReader(queue)
         defer { reader.close() }
         let first = try await reader.withConnection { connection in
             try ShardRead.read(connection, keys: keys, group: QueueConsumer.group, consumer: "c1", count: 4, cursor: nil, wait: nil)
@@ -130,5 +135,28 @@ import TMRedis
         #expect(read.waitError != nil)
         #expect(read.entries.count == 1)
         #expect(read.entries.first?.2 == 1)
+    }
+
+    /// With `watching`, the shard's watched key comes with the entries of the same script (nil when
+    /// missing); without it, it is not read.
+    @Test func theWatchedKeyIsReadWithTheEntries() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        let reader = try await groupAndReader(queue)
+        defer { reader.close() }
+        func read(watching: Bool) async throws -> ShardRead {
+            try await queue.enqueue("{\"n\":1}")
+            return try await reader.withConnection { connection in
+                try ShardRead.read(connection, keys: keys, group: QueueConsumer.group, consumer: "c1", count: 4, cursor: nil, wait: nil, watching: watching)
+            }
+        }
+        let missing = try await read(watching: true)
+        #expect(missing.entries.count == 1 && missing.watched == nil)
+        try await queue.redis.send("SET", keys.watched, "7")
+        let seen = try await read(watching: true)
+        #expect(seen.entries.count == 1 && seen.watched == "7")
+        let unasked = try await read(watching: false)
+        #expect(unasked.entries.count == 1 && unasked.watched == nil)
     }
 }

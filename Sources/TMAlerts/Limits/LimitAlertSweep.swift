@@ -36,15 +36,21 @@ public struct LimitAlertSweep: AlertSweep {
     private let producer: QueueProducer?
     private let queue: String
     private let batchSize: Int
+    /// The `orders` queue's shard count: each shard's watched key carries the announcement.
+    private let ordersShards: Int?
     private let logger: Logger
 
     /// `producer`: announces the notifications and the trading-state change (nil: neither is
     /// announced; the notifier's sweep and the workers' limits poll still find them); `queue`: the
-    /// notifications queue (tests use a scratch one); `batchSize`: accounts per risk-book load.
+    /// notifications queue (tests use a scratch one); `batchSize`: accounts per risk-book load;
+    /// `ordersShards`: the `orders` queue's shards (default: from the producer's catalog, else the
+    /// `Queues` folder's, else the count its workers recorded in Redis).
     public init(pool: PostgresPool, producer: QueueProducer?, queue: String = NotificationOutbox.queue, batchSize: Int = 500,
-                logger: Logger = Logger(label: "tm.alerts.limits")) {
+                ordersShards: Int? = nil, logger: Logger = Logger(label: "tm.alerts.limits")) {
         self.pool = pool
         self.producer = producer
+        self.ordersShards = ordersShards ?? (try? producer?.catalog.manifest(TradingControls.ordersQueue).shards)
+            ?? (try? QueueCatalog.load().manifest(TradingControls.ordersQueue).shards)
         self.queue = queue
         self.batchSize = max(1, batchSize)
         self.logger = logger
@@ -109,7 +115,11 @@ public struct LimitAlertSweep: AlertSweep {
         guard let effect else { return false }
         await NotificationOutbox.announce(effect.notifications, producer: producer, queue: queue)
         if effect.change != nil, let producer {
-            do { try await TradingControls.announce(producer.redis) } catch {
+            do {
+                // Without a manifest, the count the workers recorded; without either, the global
+                // value is still announced and the missing raise reported (`ShardCountUnknown`).
+                try await TradingControls.announce(producer.redis, shards: ordersShards)
+            } catch {
                 logger.warning("could not announce the trading-state change; order workers apply it within a second", metadata: ["error": "\(error)"])
             }
         }

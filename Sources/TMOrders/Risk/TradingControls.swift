@@ -1,6 +1,7 @@
 import Foundation
 import TMCore
 import TMPostgres
+import TMQueue
 import TMRedis
 import TMRisk
 
@@ -39,17 +40,169 @@ public struct TradingStateChange: Sendable, Equatable {
 /// releases it; the write moves `trading_controls_version`, so every `RiskBook.refreshLimits`
 /// sees it on its next poll. Bad input is refused naming the field, before anything is written.
 public enum TradingControls {
-    /// The Redis counter a trading-state change bumps once committed (`announce`): order workers
-    /// read it before each message and re-read the limits when it moved, so a halt applies to the
+    /// The announced trading-state value, "<n>:<nonce>": n from `counterKey`, a random nonce per
+    /// announcement, so a value is never announced twice — not even after Redis lost the counter
+    /// (or everything) and n starts again. Order workers read it before a message whose fetch did
+    /// not read their shard's copy (`QueueKeys.watched`), compare it whole with the one their
+    /// limits were read at, and re-read the limits when it differs, so a change applies from the
     /// next message after the command returns (the limits poll alone takes up to a second).
     public static let announcementKey = "tm:{trading-controls}:announced"
+    /// The counter giving each announcement its n (same slot as `announcementKey`, written in the
+    /// same script).
+    public static let counterKey = "tm:{trading-controls}:counter"
+    /// The queue whose shards' watched keys carry the announced value.
+    public static let ordersQueue = "orders"
+    /// How many shards of `queue` its workers consume (recorded by each worker as it starts, only
+    /// ever raised), so an announcer whose own manifest says fewer still raises every one.
+    public static func shardsKey(_ queue: String) -> String { "tm:{trading-controls}:shards:\(queue)" }
 
-    public static func announce(_ redis: RedisClient) async throws { _ = try await redis.send("INCR", announcementKey) }
+    /// Records, before a worker consumes `queue`, that it has `shards` shards (never lowered), and
+    /// returns the announced value read after the record, in the same script. Any announcement
+    /// that does not run before this record raises all `shards`; one that does is no later than the
+    /// value returned — so a watched key seeded with that value (`seedWatched`) is raised by every
+    /// later announcement. When nothing is announced (Redis's data began since) or the key holds a
+    /// previous version's plain counter (an old `tm`'s INCR), a new unique value is announced first
+    /// (n from `counterKey`): the shards can then be seeded, and an old announcer's INCR fails from
+    /// then on, so it says the workers apply its change within a second — which their limits poll
+    /// keeps — instead of from the next message.
+    @discardableResult
+    public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String {
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey, counterKey], arguments: [shards, nonce])
+        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        guard let value = reply.string else { throw RedisError.unexpectedReply(command: "record shards", reply: reply.description) }
+        return value
+    }
 
-    /// The counter's value (nil: no change ever announced).
+    /// The recorded shard count of `queue` (`recordShards`; nil: none recorded).
+    public static func recordedShards(_ redis: RedisClient, queue: String) async throws -> Int? {
+        try await redis.send("GET", shardsKey(queue)).string.flatMap { Int($0) }
+    }
+
+    /// Announces the trading-state changes committed so far: writes a new unique value into
+    /// `announcementKey` and into the watched key of each shard of `queue` — `shards`, or more when
+    /// its workers recorded more (`recordShards`) — all
+    /// before returning, so any fetch of any shard that starts afterwards reads it with its
+    /// messages (`ResidentState.checkBeforeMessage`).
+    ///
+    /// A watched key is only ever raised (ordered by n), so an announcement that overtook this one
+    /// is not undone by it. When a key holds an n at or above this one's that is not a later
+    /// announcement's (the counter was lost alone: a DEL, a partial restore, a failover), the
+    /// counter is raised past it and the announcement made again, so the keys always end on a
+    /// value no worker has seen. Throws when any key could not be written — the change is
+    /// committed all the same (the workers' limits poll applies it within a second), and
+    /// announcing again (running the command again) is safe. `shards` nil (no manifest here, e.g.
+    /// a CLI without the `Queues` folder): the count the workers recorded; when none is recorded
+    /// either, the global value is written and `ShardCountUnknown` thrown (no watched key raised).
+    public static func announce(_ redis: RedisClient, shards: Int?, queue: String = ordersQueue) async throws {
+        var floor: Int64 = 0
+        for _ in 0..<8 {
+            let (value, recorded) = try await next(redis, above: floor, queue: queue)
+            if shards == nil, recorded == 0 { throw ShardCountUnknown(queue: queue) }
+            let keys = (0..<max(0, shards ?? 0, recorded)).map { QueueKeys(queue: queue, shard: $0).watched }
+            let ours = number(value)
+            let after = try await raise(redis, keys: keys, to: value).filter { $0.value != value }
+            // A key at our n with another value, or above the counter (not a later announcement's):
+            // left from before the counter was lost.
+            var behind = after.filter { $0.n == ours }.map(\.n)
+            if after.contains(where: { $0.n > ours }) {
+                let counter = Int64(try await redis.send("GET", counterKey).string ?? "") ?? 0
+                behind += after.filter { $0.n > counter }.map(\.n)
+            }
+            guard let highest = behind.max() else { return }
+            floor = highest
+        }
+        throw RedisError.unexpectedReply(command: "announce", reply: "the watched keys kept running ahead of the counter")
+    }
+
+    /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR;
+    /// returns it with the shard count `queue`'s workers recorded (0: none).
+    private static func next(_ redis: RedisClient, above floor: Int64, queue: String) async throws -> (String, Int) {
+        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey, shardsKey(queue)], arguments: [nonce, floor])
+        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        guard let parts = reply.array, parts.count == 2, let value = parts[0].string else {
+            throw RedisError.unexpectedReply(command: "announce", reply: "not a value")
+        }
+        return (value, Int(parts[1].string ?? "") ?? 0)
+    }
+
+    /// Creates the watched key of `shard` of `queue` with `version`, a value `recordShards` just
+    /// returned, only when the key does not exist (SET NX): a value an announcer wrote meanwhile
+    /// is newer and stays. The resident worker does it for a shard whose
+    /// fetch found no key, which would otherwise send every message to the announcement's read.
+    /// Safe at any time: a value read there was announced after its change committed, so a worker
+    /// seeing it early re-reads limits that hold it.
+    public static func seedWatched(_ redis: RedisClient, version: String, shard: Int, queue: String) async throws {
+        _ = try await redis.send("SET", QueueKeys(queue: queue, shard: shard).watched, version, "NX")
+    }
+
+    /// Raises each key to `value` (by n); returns each key's value after. Throws the first failure.
+    private static func raise(_ redis: RedisClient, keys: [String], to value: String) async throws -> [(n: Int64, value: String)] {
+        let calls = keys.map { RedisScriptCall(raiseTo, keys: [$0], arguments: [value]) }
+        let replies = try await redis.withConnection { connection in
+            // One pipeline per slot (a Redis Cluster node answers for its own keys).
+            try calls.indicesBySlot().flatMap { try connection.runPipelined($0.map { calls[$0] }) }
+        }
+        return try replies.map { reply in
+            let after = try reply.get().string ?? value
+            return (number(after), after)
+        }
+    }
+
+    /// The n of an announced value ("<n>:<nonce>"; an older plain "<n>" too).
+    static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
+
+    /// KEYS: the counter, the announcement, the queue's recorded shards. ARGV: a nonce, a floor.
+    /// n = INCR, raised above the floor when at or below it; writes "<n>:<nonce>" and returns it
+    /// with the recorded shard count.
+    static let announceNext = RedisScript("""
+        local n = redis.call('INCR', KEYS[1])
+        local floor = tonumber(ARGV[2])
+        if n <= floor then n = floor + 1; redis.call('SET', KEYS[1], n) end
+        local value = n .. ':' .. ARGV[1]
+        redis.call('SET', KEYS[2], value)
+        return {value, redis.call('GET', KEYS[3]) or '0'}
+        """)
+
+    /// KEYS: a queue's recorded shards, the announcement, the counter. ARGV: a count, a nonce.
+    /// Raises the record to the count (never lowers it), then returns the announcement — first
+    /// announcing "<INCR counter>:<nonce>" when there is none or it is a plain number (an old INCR).
+    static let recordThenRead = RedisScript("""
+        local current = tonumber(redis.call('GET', KEYS[1]))
+        if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+        local value = redis.call('GET', KEYS[2])
+        if not value or tonumber(value) then
+            value = redis.call('INCR', KEYS[3]) .. ':' .. ARGV[2]
+            redis.call('SET', KEYS[2], value)
+        end
+        return value
+        """)
+
+    /// KEYS: one watched key. ARGV: a value "<n>:<nonce>". Raises the key to it when the key's n is
+    /// lower or the key is missing (never lowers it); returns the key's value after.
+    static let raiseTo = RedisScript("""
+        local current = redis.call('GET', KEYS[1])
+        local n = tonumber(string.match(ARGV[1], '^%d+'))
+        local held = current and tonumber(string.match(current, '^%d+'))
+        if not held or held < n then redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1] end
+        return current
+        """)
+
+    /// The announced value (nil: nothing announced since Redis's data began).
     public static func announcedVersion(_ redis: RedisClient) async throws -> String? { try await redis.send("GET", announcementKey).string }
 
     public static let maxReasonLength = 500
+
+    /// An announcement that found no shard count for `queue`: none given (no `Queues` folder) and
+    /// none recorded by a worker. The global value was written; no watched key was raised.
+    public struct ShardCountUnknown: Error, CustomStringConvertible, Sendable {
+        public let queue: String
+        public var description: String {
+            "the '\(queue)' queue's shard count is unknown: no Queues folder here (its manifest) and none recorded in Redis by a worker "
+                + "(\(TradingControls.shardsKey(queue))); the announcement was written, but no shard's watched key was raised"
+        }
+    }
 
     @discardableResult
     public static func set(_ db: PostgresConnection, scope: TradingScope, state: TradingState, reason: String?, by: String) throws -> TradingStateChange {

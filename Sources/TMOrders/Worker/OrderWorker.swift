@@ -61,7 +61,7 @@ public final class OrderWorker: Sendable {
     /// Keeps it current: limits, trading states (called every `refreshInterval`).
     let refresh: @Sendable () async -> Void
     /// Runs before each message (a trading-state change announced since applies to it).
-    let beforeMessage: @Sendable () async -> Void
+    let beforeMessage: @Sendable () async throws -> Void
     let logger: Logger
     /// The writes of every owned shard's handlers merge here (`GroupCommit`): one transaction of a
     /// few statements for all the writers waiting while the previous one commits.
@@ -77,7 +77,7 @@ public final class OrderWorker: Sendable {
 
     public init(manifest: QueueManifest, redis: RedisConfiguration, placer: OrderPlacer, outbox: TradeEventOutbox?, settings: Settings = Settings(),
                 prepare: @escaping @Sendable (Set<Int>) async throws -> Void = { _ in }, refresh: @escaping @Sendable () async -> Void = {},
-                beforeMessage: @escaping @Sendable () async -> Void = {}, logger: Logger = Logger(label: "tm.order-worker")) {
+                beforeMessage: @escaping @Sendable () async throws -> Void = {}, logger: Logger = Logger(label: "tm.order-worker")) {
         self.beforeMessage = beforeMessage
         self.manifest = manifest
         self.redisConfiguration = redis
@@ -207,12 +207,14 @@ public final class OrderWorker: Sendable {
         options.concurrency = settings.concurrencyPerShard
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
+        // The announced trading-state version comes with each fetch (`ResidentState.checkBeforeMessage`).
+        options.readsWatchedKey = true
         let parsed = ParsedCommands()
         options.orderingKey = { delivery in parsed.key(of: delivery) }
         let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
-            await beforeMessage()
+            try await ResidentState.$handling.withValue(delivery) { try await beforeMessage() }
             let fences = PlacementFences(
                 fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
                 shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
@@ -260,6 +262,6 @@ extension OrderWorker {
         return OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: services.placer(risk: state.risk, routes: state.routes, logger: logger),
                            outbox: services.outbox, settings: settings,
                            prepare: { shards in try await state.load(shards: shards, of: manifest) },
-                           refresh: { await state.refresh() }, beforeMessage: { await state.beforeMessage() }, logger: logger)
+                           refresh: { await state.refresh() }, beforeMessage: { try await state.checkBeforeMessage() }, logger: logger)
     }
 }

@@ -27,9 +27,12 @@ public final class Delivery: Sendable {
     public let enqueuedAt: Date
     /// The failed (and deferred) attempts before this one.
     public let history: [AttemptRecord]
+    /// The shard's watched key as the fetch that delivered this message read it (nil: the
+    /// consumer does not read it, or the message came another way, e.g. a reclaim).
+    public let watched: WatchedRead?
 
     public init(queue: String, shard: Int, streamID: String, id: String, key: String?, payload: [UInt8], attempt: Int, epoch: Int64,
-                deliveries: Int, enqueuedAt: Date, history: [AttemptRecord]) {
+                deliveries: Int, enqueuedAt: Date, history: [AttemptRecord], watched: WatchedRead? = nil) {
         self.queue = queue
         self.shard = shard
         self.streamID = streamID
@@ -41,6 +44,13 @@ public final class Delivery: Sendable {
         self.deliveries = deliveries
         self.enqueuedAt = enqueuedAt
         self.history = history
+        self.watched = watched
+    }
+
+    /// The same delivery with `watched` replaced.
+    public func with(watched: WatchedRead?) -> Delivery {
+        Delivery(queue: queue, shard: shard, streamID: streamID, id: id, key: key, payload: payload, attempt: attempt, epoch: epoch,
+                 deliveries: deliveries, enqueuedAt: enqueuedAt, history: history, watched: watched)
     }
 
     /// Handed out before: a retry after a failed attempt (a crash of a function process fails its
@@ -60,6 +70,26 @@ public final class Delivery: Sendable {
         } catch let error as DecodingError {
             throw MessageRejected(DecodingErrorText.describe(error, root: "(payload)"))
         }
+    }
+}
+
+/// A shard's watched key (`QueueKeys.watched`) read in the same atomic script as the entries of
+/// a fetch (`QueueConsumer.Options.readsWatchedKey`).
+///
+/// `value` is at least as new as any write of the key that finished before the fetch. It may
+/// stand in for a read of the key made when the handler starts (`standsInForAReadNow`) only when
+/// the message went from that fetch straight to its handler: it was the first entry of the read
+/// and did not wait for its ordering key's lane. A message that waited behind another (a read's
+/// later entries, a message held for its key, a reclaim) was fetched arbitrarily long ago, and a
+/// write that finished meanwhile would be missed: its handler must read the key itself.
+public struct WatchedRead: Sendable, Equatable {
+    /// The key's value; nil when it did not exist (never written, or lost with Redis's data).
+    public let value: String?
+    public let standsInForAReadNow: Bool
+
+    public init(value: String?, standsInForAReadNow: Bool) {
+        self.value = value
+        self.standsInForAReadNow = standsInForAReadNow
     }
 }
 

@@ -49,6 +49,11 @@ public final class QueueConsumer: Sendable {
         /// delivered: for a consumer that holds the shards' lease, so the previous owner has
         /// stopped; its messages then run before any newer ones.
         public var takeOverPending = false
+        /// Read each shard's watched key (`QueueKeys.watched`) in the same script as every fetch and
+        /// hand it to the handler with the delivery (`Delivery.watched`): a handler that must see
+        /// a value as of its start can skip its own read when the value stands in for one
+        /// (`WatchedRead`). Off: the fetch reads only the stream.
+        public var readsWatchedKey = false
 
         public init() {}
 
@@ -70,6 +75,8 @@ public final class QueueConsumer: Sendable {
         /// Outcomes refused because another consumer had taken the message over.
         public var stale = 0
         public var promoted = 0
+        /// Deliveries admitted to their ordering key's lane (`Options.orderingKey`), in stream order.
+        public var admitted = 0
     }
 
     public let manifest: QueueManifest
@@ -176,9 +183,9 @@ public final class QueueConsumer: Sendable {
                     for await read in deliveries {
                         switch self.handling {
                         case .each(let handler):
-                            for delivery in read {
+                            for var delivery in read {
                                 // Admitted here, in stream order: the lane keeps that order for the handlers.
-                                let ticket = self.options.orderingKey?(delivery).map { self.lanes.admit($0) }
+                                let ticket = self.options.orderingKey?(delivery).map { self.admit($0, &delivery) }
                                 handlers.addTask { await self.process(delivery, ticket: ticket, handler: handler, settler: settler) }
                             }
                         case .batch(let handler, let size):
@@ -264,8 +271,10 @@ public final class QueueConsumer: Sendable {
                 // stream to grow, the read pipelined behind the wait (one round trip either way).
                 let (group, consumer, known) = (Self.group, options.consumerName, waitCursor)
                 let wait = backlog ? nil : options.blockTimeout
+                let watching = options.readsWatchedKey
                 let read = try await reader!.withConnection { connection in
-                    try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait)
+                    try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait,
+                                       watching: watching)
                 }
                 waitCursor = read.cursor
                 let entries = read.entries  // (stream id, fields, epoch)
@@ -284,6 +293,7 @@ public final class QueueConsumer: Sendable {
                 }
                 if entries.isEmpty { continue }
                 var envelopes: [(String, MessageEnvelope, Int64)] = []
+                var awaited = false
                 for (sid, fields, epoch) in entries {
                     do {
                         envelopes.append((sid, try MessageEnvelope(fields: fields), epoch))
@@ -291,13 +301,17 @@ public final class QueueConsumer: Sendable {
                         // Not one of ours (written by hand?): dead-letter it rather than loop on it.
                         slots.release()
                         held -= 1
+                        awaited = true
                         await deadLetterForeign(sid: sid, fields: fields, keys: keys, control: control)
                     }
                 }
                 guard !envelopes.isEmpty else { continue }
                 // (Each epoch was raised by the read itself: an entry with an id comes back at 1 or more.)
-                let delivered = envelopes.map { sid, envelope, epoch in
-                    delivery(envelope, sid: sid, shard: shard, epoch: epoch, deliveries: 1)
+                let delivered = envelopes.enumerated().map { index, entry in
+                    // Only the read's first entry, and only when nothing was awaited since the fetch
+                    // (a foreign entry's dead-lettering), goes from this fetch straight to a handler.
+                    let watched = watching ? WatchedRead(value: read.watched, standsInForAReadNow: index == 0 && !awaited) : nil
+                    return delivery(entry.1, sid: entry.0, shard: shard, epoch: entry.2, deliveries: 1, watched: watched)
                 }
                 held -= delivered.count
                 sink.yield(register(delivered))
@@ -424,11 +438,28 @@ public final class QueueConsumer: Sendable {
 
     // MARK: - One delivery
 
-    private func delivery(_ envelope: MessageEnvelope, sid: String, shard: Int, epoch: Int64, deliveries: Int) -> Delivery {
+    private func delivery(_ envelope: MessageEnvelope, sid: String, shard: Int, epoch: Int64, deliveries: Int, watched: WatchedRead? = nil) -> Delivery {
         Delivery(
             queue: manifest.name, shard: shard, streamID: sid, id: envelope.id, key: envelope.key.isEmpty ? nil : envelope.key,
             payload: envelope.payload, attempt: envelope.failedAttempts + 1, epoch: epoch, deliveries: deliveries,
-            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), history: envelope.history)
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), history: envelope.history, watched: watched)
+    }
+
+    /// Admits `delivery` to its key's lane. A delivery whose watched value stands in for a read at
+    /// its start loses that when the lane already holds an earlier message of its key: it will wait
+    /// for that one. (Only this loop creates lanes, and finishing work only removes them, so the
+    /// count of active lanes rising by one across the admission means a new, empty lane: this
+    /// message runs at once. Any other count — a lane joined, or one removed meanwhile — is taken
+    /// as a wait, which only costs the handler its own read.)
+    private func admit(_ key: String, _ delivery: inout Delivery) -> SerialLanes.Ticket {
+        defer { state.withLock { $0.counters.admitted += 1 } }
+        guard let watched = delivery.watched, watched.standsInForAReadNow else { return lanes.admit(key) }
+        let before = lanes.activeKeys
+        let ticket = lanes.admit(key)
+        if lanes.activeKeys != before + 1 {
+            delivery = delivery.with(watched: WatchedRead(value: watched.value, standsInForAReadNow: false))
+        }
+        return ticket
     }
 
     private func register(_ deliveries: [Delivery]) -> [Delivery] {

@@ -20,16 +20,22 @@ struct ShardRead: Sendable {
     var entries: [(String, [RedisValue], Int64)] = []
     /// Where the group's reading stood after this read; nil when not known.
     var cursor: String?
+    /// The shard's `QueueKeys.watched` value read with the entries (asked with `watching`, and
+    /// entries read); nil when the key does not exist.
+    var watched: String?
     /// The wait's error reply, when it failed but the fetch behind it ran: its entries are here all
     /// the same (they are pending for this consumer now), and the caller backs off.
     var waitError: RedisError?
 
     /// Reads up to `count` entries: at once when `wait` is nil, else after waiting up to `wait` for
     /// the stream to hold an entry past `cursor` (not known: one added after the wait began).
+    /// `watching`: also reads the shard's watched key, in the same script as the entries.
     static func read(
-        _ connection: RedisConnection, keys: QueueKeys, group: String, consumer: String, count: Int, cursor: String?, wait: Duration?
+        _ connection: RedisConnection, keys: QueueKeys, group: String, consumer: String, count: Int, cursor: String?, wait: Duration?,
+        watching: Bool = false
     ) throws -> ShardRead {
-        let fetch = RedisScriptCall(QueueScripts.fetch, keys: [keys.stream, keys.epochs], arguments: [group, consumer, count])
+        let scriptKeys = watching ? [keys.stream, keys.epochs, keys.watched] : [keys.stream, keys.epochs]
+        let fetch = RedisScriptCall(QueueScripts.fetch, keys: scriptKeys, arguments: [group, consumer, count])
         guard let wait else { return parse(try connection.run(fetch.script, keys: fetch.keys, arguments: fetch.arguments), cursor: cursor) }
         let waitForMore = RedisCommand("XREAD", "COUNT", 1, "BLOCK", wait.milliseconds, "STREAMS", keys.stream, cursor ?? "$")
         let (waited, fetched) = try connection.send(waitForMore, timeout: wait, thenRun: fetch)
@@ -47,6 +53,7 @@ struct ShardRead: Sendable {
             guard let fields = item.array, fields.count == 3, let sid = fields[0].string else { continue }
             read.entries.append((sid, fields[1].array ?? [], fields[2].int ?? 0))
         }
+        if parts.count > 2 { read.watched = parts[2].string }
         return read
     }
 }

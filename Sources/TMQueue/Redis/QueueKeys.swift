@@ -18,6 +18,10 @@ public struct QueueKeys: Sendable, Hashable {
     public var deadLetters: String { prefix + "dlq" }
     /// Fencing epoch per message id, raised on every delivery.
     public var epochs: String { prefix + "epochs" }
+    /// A value read together with every fetch of the shard, for a consumer that asks
+    /// (`QueueConsumer.Options.readsWatchedKey`): writers put there what the handlers must see from
+    /// the next message on (the order workers: the announced trading-state version).
+    public var watched: String { prefix + "watched" }
     /// The idempotency record of `key`: which message it named and what became of it.
     public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
 

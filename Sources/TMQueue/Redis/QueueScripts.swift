@@ -92,10 +92,14 @@ enum QueueScripts {
     /// reading stands: one round trip per read, whether the consumer had a backlog or waited for
     /// the stream to grow first (`ShardRead`: a blocking `XREAD` from the cursor, this script
     /// pipelined behind it).
-    /// KEYS: stream, epochs. ARGV: group, consumer, count → {{{streamID, fields, epoch}...}, cursor}
+    /// KEYS: stream, epochs[, watched]. ARGV: group, consumer, count
+    /// → {{{streamID, fields, epoch}...}, cursor[, watched value]}
     /// The cursor is the group's last delivered id after the read (the last entry read, else from
     /// `XINFO GROUPS`): the stream holds no entry past it that the group has not delivered, so a
-    /// wait from it ends exactly when there is something to read.
+    /// wait from it ends exactly when there is something to read. With a third key (the shard's
+    /// `QueueKeys.watched`), its value (nil when missing) is read in the same atomic step as the
+    /// entries, so it is at least as new as any write that finished before they were read. (MGET
+    /// of the one key: `INFO commandstats` then tells these reads from the clients' own GETs.)
     static let fetch = RedisScript(epochLibrary + """
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
         local entries, ids, at = res and res[1][2] or {}, {}, {}
@@ -120,6 +124,7 @@ enum QueueScripts {
         end
         local epochs, out = raise_epochs(KEYS[2], ids), {}
         for n, e in ipairs(entries) do out[n] = {e[1], e[2], at[n] and epochs[at[n]] or 0} end
+        if KEYS[3] then return {out, entries[#entries][1], redis.call('MGET', KEYS[3])[1]} end
         return {out, entries[#entries][1]}
         """)
 
