@@ -78,6 +78,22 @@ import TMRedis
         }
     }
 
+    /// The counter lost alone while the announcement survived (no shard recorded, none raised): the
+    /// next value's n is still above the surviving one's, so the announcement only ever moves up.
+    @Test func theCounterLostAloneStillAnnouncesAboveTheSurvivingValue() async throws {
+        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let queue = Self.scratchQueue()
+        try await Self.restoringGlobalKeys(redis) {
+            try await TradingControls.announce(redis, shards: 0, queue: queue)
+            let old = try #require(try await TradingControls.announcedVersion(redis))
+            try await redis.send("DEL", TradingControls.counterKey)
+            try await TradingControls.announce(redis, shards: 0, queue: queue)
+            let new = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(Self.number(new) > Self.number(old), "\(old) then \(new)")
+        }
+    }
+
     /// Announcements racing each other leave every key at the last one's value.
     @Test func racingAnnouncementsLeaveTheLater() async throws {
         let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))

@@ -305,11 +305,15 @@ import TMRisk
             let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
             try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
             _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            // The old tm's counter, far above this version's counter: the new value's n goes above it.
+            let counter = Int(try await h.redis.send("GET", TradingControls.counterKey).string ?? "") ?? 0
+            try await h.redis.send("SET", TradingControls.announcementKey, String(counter + 1000))
             _ = try await h.redis.send("INCR", TradingControls.announcementKey)
             try await w.enqueue(h.place(.kite, key: "after-old-halt", price: "1402"), key: "after-old-halt")
             try await refused(h, key: "after-old-halt")
             let value = try #require(try await TradingControls.announcedVersion(h.redis))
             #expect(Int(value) == nil && value.contains(":"), "\(value)")
+            #expect(ControlsAnnounceTests.number(value) > Int64(counter + 1001), "\(value)")
             let shard = QueueKeys.shard(for: h.accounts[.kite]!.uuidString.lowercased(), shards: w.manifest.shards)
             #expect(try await h.redis.send("GET", watched[shard]).string == value)
             await #expect(throws: (any Error).self) { _ = try await h.redis.send("INCR", TradingControls.announcementKey) }
@@ -343,6 +347,24 @@ import TMRisk
             try await TradingControls.announce(h.redis, shards: 1, queue: other)
             try await w.enqueue(h.place(.kite, key: "after-other-halt", price: "1396"), key: "after-other-halt")
             try await refused(h, key: "after-other-halt")
+        }
+    }
+
+    /// The announcement lost with Redis's data (the key missing) after the worker saw a value, and
+    /// a halt committed but not announced: a message that reads the announcement itself (its queue
+    /// is not the one announcers raise) takes the missing value as a change, re-reads the limits
+    /// and is refused — not waved through until the limits poll.
+    @Test func anAnnouncementLostWithRedisDataIsAChangeForTheNextRead() async throws {
+        let other = "orders-" + TestServers.uniqueName("lost").lowercased().replacingOccurrences(of: "_", with: "-")
+        try await withWarmWorker(announced: other, announceFirst: .everyShard) { h, w in
+            try await TradingControls.announce(h.redis, shards: 1, queue: other)
+            try await w.enqueue(h.place(.kite, key: "before-lost-value", price: "1397"), key: "before-lost-value")
+            try await accepted(h, key: "before-lost-value")
+            try await eventually("settled", within: .seconds(30)) { (try? await w.unsettled(h)) == 0 }
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            try await h.redis.send("DEL", TradingControls.announcementKey)
+            try await w.enqueue(h.place(.kite, key: "after-lost-value", price: "1398"), key: "after-lost-value")
+            try await refused(h, key: "after-lost-value")
         }
     }
 

@@ -154,11 +154,14 @@ public enum TradingControls {
     static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
 
     /// KEYS: the counter, the announcement, the queue's recorded shards. ARGV: a nonce, a floor.
-    /// n = INCR, raised above the floor when at or below it; writes "<n>:<nonce>" and returns it
-    /// with the recorded shard count.
+    /// n = INCR, raised above the floor and above the n the announcement holds (the counter lost
+    /// alone, or an old `tm`'s plain counter) when at or below them; writes "<n>:<nonce>" and
+    /// returns it with the recorded shard count.
     static let announceNext = RedisScript("""
         local n = redis.call('INCR', KEYS[1])
         local floor = tonumber(ARGV[2])
+        local held = tonumber(string.match(redis.call('GET', KEYS[2]) or '', '^%d+'))
+        if held and held > floor then floor = held end
         if n <= floor then n = floor + 1; redis.call('SET', KEYS[1], n) end
         local value = n .. ':' .. ARGV[1]
         redis.call('SET', KEYS[2], value)
@@ -173,7 +176,10 @@ public enum TradingControls {
         if not current or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
         local value = redis.call('GET', KEYS[2])
         if not value or tonumber(value) then
-            value = redis.call('INCR', KEYS[3]) .. ':' .. ARGV[2]
+            local n = redis.call('INCR', KEYS[3])
+            local old = tonumber(value)
+            if old and n <= old then n = old + 1; redis.call('SET', KEYS[3], n) end
+            value = n .. ':' .. ARGV[2]
             redis.call('SET', KEYS[2], value)
         end
         return value

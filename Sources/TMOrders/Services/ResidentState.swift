@@ -159,25 +159,39 @@ public final class ResidentState: Sendable {
     /// Before each message: re-reads the limits when a trading-state change was announced since
     /// the last look (the rule is in the type's doc): with the fetch's watched value when it stands
     /// in for a read now (`fetched`), else one Redis read shared by the messages asking meanwhile.
-    /// Throws `TradingStateUnchecked` (the message is deferred, nothing was sent) when the
-    /// announcement could not be read or the limits re-read: going ahead could miss a halt.
+    /// A failed check is tried again in place (`checkRetryPauses`) while the message still holds its
+    /// account's turn — a deferral would let the account's next message go first —; when it still
+    /// fails, throws `TradingStateUnchecked` (the message is deferred for `deferralPause` at least,
+    /// nothing was sent): going ahead could miss a halt.
     /// `consuming`: the queue the caller consumes, for a caller that does not `load(shards:of:)`
     /// (the order bench): its shard count is what a missing key's seeding records.
     public func checkBeforeMessage(consuming manifest: QueueManifest? = nil) async throws {
         if let manifest, manifest.name == announcedQueue, consumedShards.withLock({ $0 == nil }) {
             consumedShards.withLock { $0 = manifest.shards }
         }
-        do {
-            try await check()
-        } catch let error as TradingStateUnchecked {
-            throw error
-        } catch {
-            throw TradingStateUnchecked(reason: "the announced trading state could not be read: \(error)")
+        var pauses = Self.checkRetryPauses[...]
+        while true {
+            do {
+                return try await check()
+            } catch {
+                guard let pause = pauses.popFirst() else {
+                    let reason = (error as? TradingStateUnchecked)?.reason ?? "the announced trading state could not be read: \(error)"
+                    throw TradingStateUnchecked(reason: reason, retryNotBefore: Date().addingTimeInterval(Self.deferralPause))
+                }
+                try? await Task.sleep(for: pause)
+            }
         }
     }
 
+    /// Pauses between in-place tries of a failed check: a Redis or Postgres blip is ridden out
+    /// without reordering the account's messages.
+    static let checkRetryPauses: [Duration] = [.milliseconds(20), .milliseconds(100), .milliseconds(400)]
+    /// The least wait of a message deferred by a failed check, in seconds: a lasting failure (limits
+    /// that cannot be read) retries each message about once a second, not at the consumer's jitter.
+    static let deferralPause: TimeInterval = 1
+
     private func check() async throws {
-        let announced: String
+        let announced: String?
         // A fetched value only from a queue announcers raise (any other's is never raised).
         let delivery = Self.handling.flatMap { $0.queue == announcedQueue ? $0 : nil }
         let consumed = consumedShards.withLock { $0 }
@@ -188,8 +202,9 @@ public final class ResidentState: Sendable {
             announced = try await TradingControls.recordShards(redis, queue: delivery.queue, shards: consumed)
             await seedWatched(of: delivery, version: announced)
         } else {
-            guard let read = try await announcements.read("trading-controls") else { return }
-            announced = read
+            // nil: nothing announced since Redis's data began — a change from a value seen before
+            // (the limits are re-read once), the same as before otherwise.
+            announced = try await announcements.read("trading-controls")
         }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
@@ -201,7 +216,8 @@ public final class ResidentState: Sendable {
 
     /// The message's fetch found no watched key: creates it with the value just read after the
     /// shard count was recorded, so the shard's next fetches bring one and its messages skip the read.
-    private func seedWatched(of delivery: Delivery, version: String) async {
+    private func seedWatched(of delivery: Delivery, version: String?) async {
+        guard let version else { return }
         do {
             try await TradingControls.seedWatched(redis, version: version, shard: delivery.shard, queue: delivery.queue)
         } catch {
