@@ -67,7 +67,7 @@ public enum TradingControls {
     /// keeps — instead of from the next message.
     @discardableResult
     public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String {
-        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let nonce = newNonce()
         let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey, counterKey], arguments: [shards, nonce])
         let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
         guard let value = reply.string else { throw RedisError.unexpectedReply(command: "record shards", reply: reply.description) }
@@ -118,7 +118,7 @@ public enum TradingControls {
     /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR;
     /// returns it with the shard count `queue`'s workers recorded (0: none).
     private static func next(_ redis: RedisClient, above floor: Int64, queue: String) async throws -> (String, Int) {
-        let nonce = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let nonce = newNonce()
         let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey, shardsKey(queue)], arguments: [nonce, floor])
         let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
         guard let parts = reply.array, parts.count == 2, let value = parts[0].string else {
@@ -149,6 +149,10 @@ public enum TradingControls {
             return (number(after), after)
         }
     }
+
+    /// A random nonce for an announced value: it makes the value unique even when the counter
+    /// gives an n already used (Redis lost its data).
+    private static func newNonce() -> String { String(UInt64.random(in: 0...UInt64.max), radix: 36) }
 
     /// The n of an announced value ("<n>:<nonce>"; an older plain "<n>" too).
     static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
