@@ -33,7 +33,9 @@ import TMRisk
         /// `announced`: the queue announcers raise (default: this worker's).
         /// `maxDeliveries`: attempts before a message is dead-lettered (a deferral uses none);
         /// `announceFirst`: an announcement before the worker starts.
-        init(_ h: PlacementHarness, announced: String? = nil, maxDeliveries: Int = 100, announceFirst: AnnounceFirst = .nothing) async throws {
+        /// `retryPauses`: the pauses between in-place tries of a failed check.
+        init(_ h: PlacementHarness, announced: String? = nil, maxDeliveries: Int = 100, announceFirst: AnnounceFirst = .nothing,
+             retryPauses: [Duration] = ResidentState.checkRetryPauses) async throws {
             var scratch = try ResidentWorkerTests.ordersManifest()
             scratch.maxDeliveries = maxDeliveries
             let manifest = scratch
@@ -54,7 +56,7 @@ import TMRisk
             }
             redis = try await RedisClient(configuration: counted, name: "counted")
             let gate = self.gate
-            let state = try ResidentState(pool: h.pool, redis: redis, announcedQueue: announced ?? manifest.name)
+            let state = try ResidentState(pool: h.pool, redis: redis, announcedQueue: announced ?? manifest.name, checkRetryPauses: retryPauses)
             var settings = OrderWorker.Settings()
             settings.refreshInterval = .seconds(3600)
             let loaded = self.loaded
@@ -131,12 +133,13 @@ import TMRisk
     /// announcement keys (`tm:{trading-controls}:*`) a test may delete or set are put back after
     /// it, so the tests pass in any order.
     func withWarmWorker(announced: String? = nil, maxDeliveries: Int = 100, announceFirst: AnnounceFirst = .nothing,
+                        retryPauses: [Duration] = ResidentState.checkRetryPauses,
                         _ body: (PlacementHarness, Worker) async throws -> Void) async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
         try await ControlsAnnounceTests.restoringGlobalKeys(h.redis) {
             try h.synced()
-            let w = try await Worker(h, announced: announced, maxDeliveries: maxDeliveries, announceFirst: announceFirst)
+            let w = try await Worker(h, announced: announced, maxDeliveries: maxDeliveries, announceFirst: announceFirst, retryPauses: retryPauses)
             defer { w.stop() }
             try await w.warmUp(h)
             try await body(h, w)
@@ -248,6 +251,29 @@ import TMRisk
             try await h.redis.send("DEL", TradingControls.announcementKey)
             try await w.set(h, .halted)
             try await refused(h, key: "read-failed")
+        }
+    }
+
+    /// A blip: the announcement cannot be read at the message's first check and can at a later
+    /// in-place try. The message is checked in place, still holding its account's turn — never
+    /// deferred (a deferral would let the account's next message go first) — and the halt is applied.
+    /// (Tries every 5 ms for up to 20 s, so the blip surely ends within them: no race with the clock.)
+    @Test func aBlipIsRiddenOutInPlaceWithoutADeferral() async throws {
+        try await withWarmWorker(retryPauses: Array(repeating: .milliseconds(5), count: 4000)) { h, w in
+            try await seeCurrentValue(h, w, key: "seen-before-blip", price: "1386")
+            let watched = (0..<w.manifest.shards).map { QueueKeys(queue: w.manifest.name, shard: $0).watched }
+            try await h.redis.send(RedisCommand("DEL", arguments: watched + [TradingControls.announcementKey]))
+            try await h.redis.send("HSET", TradingControls.announcementKey, "not", "a value")
+            _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
+            w.failures.withLock { $0 = 0 }
+            w.reads.withLock { $0 = 0 }
+            try await w.enqueue(h.place(.kite, key: "after-blip", price: "1387"), key: "after-blip")
+            // The first try and the first in-place retry failed: the blip ends.
+            try await eventually("two failed tries", within: .seconds(30)) { w.reads.current >= 2 }
+            try await h.redis.send("DEL", TradingControls.announcementKey)
+            try await TradingControls.announce(h.redis, shards: w.manifest.shards, queue: w.manifest.name)
+            try await refused(h, key: "after-blip")
+            #expect(w.failures.current == 0, "the check was deferred")
         }
     }
 

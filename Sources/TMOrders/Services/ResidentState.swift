@@ -101,9 +101,12 @@ public final class ResidentState: Sendable {
     /// always read the announcement.
     let announcedQueue: String
 
+    /// `checkRetryPauses`: the pauses between in-place tries of a failed check (`checkBeforeMessage`).
     public init(pool: PostgresPool, redis: RedisClient, environment: TMEnvironment = .current(), reloadInterval: Duration = .seconds(10),
-                announcedQueue: String = TradingControls.ordersQueue, logger: Logger = Logger(label: "tm.orders.state")) throws {
+                announcedQueue: String = TradingControls.ordersQueue, checkRetryPauses: [Duration] = ResidentState.checkRetryPauses,
+                logger: Logger = Logger(label: "tm.orders.state")) throws {
         self.pool = pool
+        self.retryPauses = checkRetryPauses
         self.announcedQueue = announcedQueue
         self.redis = redis
         self.logger = logger
@@ -169,7 +172,7 @@ public final class ResidentState: Sendable {
         if let manifest, manifest.name == announcedQueue, consumedShards.withLock({ $0 == nil }) {
             consumedShards.withLock { $0 = manifest.shards }
         }
-        var pauses = Self.checkRetryPauses[...]
+        var pauses = retryPauses[...]
         while true {
             do {
                 return try await check()
@@ -185,7 +188,8 @@ public final class ResidentState: Sendable {
 
     /// Pauses between in-place tries of a failed check: a Redis or Postgres blip is ridden out
     /// without reordering the account's messages.
-    static let checkRetryPauses: [Duration] = [.milliseconds(20), .milliseconds(100), .milliseconds(400)]
+    public static let checkRetryPauses: [Duration] = [.milliseconds(20), .milliseconds(100), .milliseconds(400)]
+    private let retryPauses: [Duration]
     /// The least wait of a message deferred by a failed check, in seconds: a lasting failure (limits
     /// that cannot be read) retries each message about once a second, not at the consumer's jitter.
     static let deferralPause: TimeInterval = 1
