@@ -52,7 +52,7 @@ extension Orders {
                         they apply it within a second; running the command again is safe and tells them now
 
                         """.utf8))
-                    throw ExitCode(1)
+                    throw ExitCode.committedNotAnnounced
                 }
             }
         }
@@ -75,24 +75,34 @@ extension Orders {
         }
     }
 
+    /// Exit statuses of halt/reduce/resume: 0 committed and announced; 1 refused (nothing was
+    /// changed); 3 committed but not announced (the workers apply it within a second; running the
+    /// command again is safe) — so a script can tell "still as it was" from "changed, told late".
+    static let tradingStateExits = "Exit status: 0 done; 1 refused, nothing was changed; 3 committed, but the order workers could not be told at once (they apply it within a second; running the command again is safe)."
+
     struct Halt: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Kill switch: refuse every new order (cancels still pass), platform-wide or for one account.")
+            abstract: "Kill switch: refuse every new order (cancels still pass), platform-wide or for one account.", discussion: Orders.tradingStateExits)
         @OptionGroup var options: TradingStateOptions
         func run() async throws { try await options.set(.halted) }
     }
 
     struct Reduce: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Let only orders that reduce a position through, platform-wide or for one account.")
+            abstract: "Let only orders that reduce a position through, platform-wide or for one account.", discussion: Orders.tradingStateExits)
         @OptionGroup var options: TradingStateOptions
         func run() async throws { try await options.set(.reducing) }
     }
 
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Trade normally again (every limit still applies), platform-wide or for one account.")
+            abstract: "Trade normally again (every limit still applies), platform-wide or for one account.", discussion: Orders.tradingStateExits)
         @OptionGroup var options: TradingStateOptions
         func run() async throws { try await options.set(.active) }
     }
+}
+
+extension ExitCode {
+    /// A trading-state change committed but not announced to the order workers (`tm orders halt|reduce|resume`).
+    static let committedNotAnnounced = ExitCode(3)
 }
