@@ -4,11 +4,11 @@ import TestSupport
 import TMDatabase
 import TMPostgres
 
-/// The order path's outbox batches (`trade_event_outbox.batch`) are compressed with lz4 when a row is
-/// too long to stay in line, instead of moved out of line raw (migration 0043): a group batch of ~36
-/// writes (~40 kB of messages) costs a few kB of WAL and TOAST instead of ~20 raw chunks, and reads
-/// back byte for byte. A lone order's batch (under ~2 kB) stays in line as before.
-@Suite(.serialized) struct PgOutboxBatchCompressionTests {
+/// The order path's outbox batches (`trade_event_outbox.batch`) are moved out of line raw when a row is
+/// too long to stay in line, never compressed (0035's storage, again after 0043's lz4: migration 0044 —
+/// compression cost more Postgres CPU at 1,000 orders/s than the TOAST chunks it saved), and read back
+/// byte for byte. A lone order's batch (under ~2 kB) stays in line.
+@Suite(.serialized) struct PgOutboxBatchStorageTests {
     /// `count` messages as the order path writes them into one batch (OrderStore.eventWrites): a line
     /// each, `<event_key>\t<payload>`, with a fresh order, account and user id per order.
     private func batch(messages count: Int) -> String {
@@ -27,7 +27,7 @@ import TMPostgres
     /// Writes a batch of `messages` as an order-path outbox row in a fresh migrated database; returns
     /// how it is stored and whether it reads back the same.
     private func written(messages: Int) throws -> (method: String?, size: Int, length: Int, text: String, same: Bool) {
-        let database = try TestDatabase(migrated: true, prefix: "tm_outboxlz4")
+        let database = try TestDatabase(migrated: true, prefix: "tm_outboxraw")
         defer { database.drop() }
         let db = try database.connect()
         defer { db.close() }
@@ -43,11 +43,11 @@ import TMPostgres
         return (try read.decode("method"), try read.decode("size"), try read.decode("length"), text, try read.decode("same"))
     }
 
-    @Test func aGroupBatchIsStoredCompressedWithLz4AndReadsBackTheSame() throws {
+    @Test func aGroupBatchIsStoredOutOfLineUncompressedAndReadsBackTheSame() throws {
         let row = try written(messages: 90)
-        #expect(row.method == "lz4")
+        #expect(row.method == nil, "compressed with \(row.method ?? "-")")
         #expect(row.length == row.text.utf8.count)
-        #expect(row.size * 2 < row.length, "stored \(row.size) bytes of \(row.length)")
+        #expect(row.size >= row.length, "stored \(row.size) bytes of \(row.length)")
         #expect(row.same)
     }
 
