@@ -74,11 +74,6 @@ public enum TradingControls {
         return value
     }
 
-    /// The recorded shard count of `queue` (`recordShards`; nil: none recorded).
-    public static func recordedShards(_ redis: RedisClient, queue: String) async throws -> Int? {
-        try await redis.send("GET", shardsKey(queue)).string.flatMap { Int($0) }
-    }
-
     /// Announces the trading-state changes committed so far: writes a new unique value into
     /// `announcementKey` and into the watched key of each shard of `queue` — `shards`, or more when
     /// its workers recorded more (`recordShards`) — all

@@ -56,9 +56,11 @@ import TMRouting
 ///
 /// A failed check never lets a message go ahead: when the announcement (or the record and read)
 /// cannot be read, or the limits re-read that a changed announcement asks for cannot be made,
-/// `checkBeforeMessage` throws `TradingStateUnchecked` — nothing was sent, and the message is
-/// deferred without using up a delivery attempt, so a Redis or Postgres blip does not dead-letter
-/// orders (the queue's `max_deferral` still bounds it). The emergency limits (issue 11: "when
+/// `checkBeforeMessage` tries again in place a few times (`checkRetryPauses`: the message keeps
+/// its account's turn, so a blip does not reorder the account's messages), then throws
+/// `TradingStateUnchecked` — nothing was sent, and the message is deferred (for
+/// `deferralPause` at least) without using up a delivery attempt, so a Redis or Postgres blip
+/// does not dead-letter orders (the queue's `max_deferral` still bounds it). The emergency limits (issue 11: "when
 /// limits cannot be loaded") apply where nothing asked for a change: a `load` or the limits poll
 /// (`refresh`) that cannot read the limits puts the book under them, and messages whose
 /// announced value is the one already seen go ahead under them; a message whose announced value

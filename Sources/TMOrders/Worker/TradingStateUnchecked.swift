@@ -7,7 +7,8 @@ import TMCore
 /// Postgres blip does not dead-letter orders; the queue's `max_deferral` still bounds it.
 public struct TradingStateUnchecked: Error, RetryDeferring, CustomStringConvertible, Sendable {
     public let reason: String
-    /// At once: the consumer's backoff spaces the retries.
+    /// The earliest time to run the message again (`ResidentState` asks for `deferralPause` at
+    /// least; the default, now, leaves the spacing to the consumer's backoff).
     public let retryNotBefore: Date
 
     public init(reason: String, retryNotBefore: Date = Date()) {
