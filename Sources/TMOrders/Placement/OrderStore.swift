@@ -107,8 +107,10 @@ enum OrderStore {
             move.requireLegal()
             return (index, move, write.fencingToken)
         }
-        let inserted = inserts.isEmpty ? nil : try sendWithEvents(db, insertStatement(inserts.map { ($0.row, $0.token) }), events: inserts.map { newRowEvents($0.row) })
-        let moved = moves.isEmpty ? nil : try sendWithEvents(db, updateStatement(moves.map { ($0.move, $0.token) }), events: moves.compactMap { moveEvents($0.move) })
+        let inserted = inserts.isEmpty ? nil : try sendWithEvents(db, insertWithEvents.query(
+            insertColumns(inserts.map { ($0.row, $0.token) }) + eventColumns(inserts.map { newRowEvents($0.row) })))
+        let moved = moves.isEmpty ? nil : try sendWithEvents(db, (moves.count == 1 ? oneMoveWithEvents : manyMovesWithEvents).query(
+            moveValues(moves.map { ($0.move, $0.token) }) + eventColumns(moves.compactMap { moveEvents($0.move) })))
         return {
             var results = Array(repeating: OrderWritten(), count: writes.count)
             if let inserted {
@@ -183,7 +185,7 @@ enum OrderStore {
 
     /// Inserts the rows whose idempotency key is free; returns those written, by id.
     private static func insertRows(_ db: PostgresConnection, _ rows: [(row: NewOrder, token: Int64?)]) throws -> [UUID: OrderRecord] {
-        try byID(try db.query(kept(insertStatement(rows))))
+        try byID(try db.query(kept(insertStatement(insertColumns(rows)))))
     }
 
     /// The rows of a statement returning `OrderRecord.columns`, by id.
@@ -191,30 +193,45 @@ enum OrderStore {
         Dictionary(try result.rows.map { row in let record = try OrderRecord(row: row); return (record.id, record) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The INSERT of new rows whose key is free, returning those written.
-    private static func insertStatement(_ rows: [(row: NewOrder, token: Int64?)]) -> PostgresQuery {
-        func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
-        return """
+    /// The INSERT of new rows whose key is free, returning those written: its 25 values are
+    /// `insertColumns`' arrays, interpolated in their order (`FixedStatement` checks it).
+    private static func insertStatement(_ c: [PostgresData]) -> PostgresQuery {
+        """
             \(fragment: insertInto)
             SELECT id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                    exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                    risk_decision, route, reject_code, reject_reason, submitted_at, CASE WHEN submitted_at IS NULL THEN 0 ELSE 1 END,
                    fencing_token, CASE WHEN terminal THEN now() END
-            FROM unnest(\(column { $0.id })::uuid[], \(column { $0.userID })::uuid[], \(column { $0.accountID })::uuid[],
-                        \(column { $0.requestedAccountID })::uuid[], \(column { $0.parentID })::uuid[], \(column { $0.order.idempotencyKey })::text[],
-                        \(column { $0.clientOrderID })::text[], \(column { $0.order.symbol })::text[], \(column { $0.order.exchange })::text[],
-                        \(column { $0.order.side.rawValue })::text[], \(column { $0.order.type.rawValue })::text[],
-                        \(column { $0.order.timeInForce.rawValue })::text[], \(column { $0.order.product.rawValue })::text[],
-                        \(column { $0.quantity })::numeric[], \(column { $0.order.limitPrice })::numeric[], \(column { $0.order.triggerPrice })::numeric[],
-                        \(column { $0.state.rawValue })::text[], \(column { $0.requestedPrice })::numeric[], \(column { $0.riskDecision.text })::jsonb[],
-                        \(column { $0.route?.text })::jsonb[], \(column { $0.rejectCode })::text[], \(column { $0.rejectReason })::text[],
-                        \(column { $0.submittedAt })::timestamptz[], \(PostgresData.array(rows.map(\.token)))::bigint[],
-                        \(column { $0.state.isTerminal })::boolean[])
+            FROM unnest(\(c[0])::uuid[], \(c[1])::uuid[], \(c[2])::uuid[],
+                        \(c[3])::uuid[], \(c[4])::uuid[], \(c[5])::text[],
+                        \(c[6])::text[], \(c[7])::text[], \(c[8])::text[],
+                        \(c[9])::text[], \(c[10])::text[],
+                        \(c[11])::text[], \(c[12])::text[],
+                        \(c[13])::numeric[], \(c[14])::numeric[], \(c[15])::numeric[],
+                        \(c[16])::text[], \(c[17])::numeric[], \(c[18])::jsonb[],
+                        \(c[19])::jsonb[], \(c[20])::text[], \(c[21])::text[],
+                        \(c[22])::timestamptz[], \(c[23])::bigint[],
+                        \(c[24])::boolean[])
                  AS v (id, user_id, account_id, requested_account_id, parent_order_id, idempotency_key, client_order_id, symbol,
                        exchange, side, order_type, time_in_force, product, quantity, price, trigger_price, state, requested_price,
                        risk_decision, route, reject_code, reject_reason, submitted_at, fencing_token, terminal)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING \(fragment: OrderRecord.columns)
             """
+    }
+
+    /// `insertStatement`'s values: a column of the rows per array, in its order.
+    static func insertColumns(_ rows: [(row: NewOrder, token: Int64?)]) -> [PostgresData] {
+        func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
+        return [column { $0.id }, column { $0.userID }, column { $0.accountID },
+                column { $0.requestedAccountID }, column { $0.parentID }, column { $0.order.idempotencyKey },
+                column { $0.clientOrderID }, column { $0.order.symbol }, column { $0.order.exchange },
+                column { $0.order.side.rawValue }, column { $0.order.type.rawValue },
+                column { $0.order.timeInForce.rawValue }, column { $0.order.product.rawValue },
+                column { $0.quantity }, column { $0.order.limitPrice }, column { $0.order.triggerPrice },
+                column { $0.state.rawValue }, column { $0.requestedPrice }, column { $0.riskDecision.text },
+                column { $0.route?.text }, column { $0.rejectCode }, column { $0.rejectReason },
+                column { $0.submittedAt }, PostgresData.array(rows.map(\.token)),
+                column { $0.state.isTerminal }]
     }
 
     /// The columns every new row is written with (`insertStatement`, `LoneWrite`).
@@ -227,12 +244,12 @@ enum OrderStore {
     /// Applies each move whose row is still in the state and version it was read in; returns the
     /// rows moved, by id.
     private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
-        try byID(try db.query(kept(updateStatement(moves))))
+        try byID(try db.query(kept(updateStatement(moves.count == 1 ? oneMove(moveValues(moves)) : manyMoves(moveValues(moves))))))
     }
 
-    /// The compare-and-set UPDATE of each move, returning the rows moved.
-    private static func updateStatement(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
-        "\(fragment: updateSet) FROM \(fragment: moves.count == 1 ? oneMove(moves[0]) : manyMoves(moves)) \(fragment: updateWhere)"
+    /// The compare-and-set UPDATE of each move, returning the rows moved: `values` is `oneMove` or `manyMoves`.
+    private static func updateStatement(_ values: PostgresQuery) -> PostgresQuery {
+        "\(fragment: updateSet) FROM \(fragment: values) \(fragment: updateWhere)"
     }
 
     /// The SET of `updateStatement` (its values come FROM `v`, `updateWhere`'s columns).
@@ -262,19 +279,19 @@ enum OrderStore {
             RETURNING \(fragment: OrderRecord.columns)
             """
 
-    /// The moves' values, a column per array (`updateStatement`'s `v`).
-    private static func manyMoves(_ moves: [(move: OrderMove, token: Int64?)]) -> PostgresQuery {
-        func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
-        return """
-            unnest(\(column { $0.order.id })::uuid[], \(column { $0.order.state.rawValue })::text[], \(column { Int32($0.order.version) })::integer[],
-                   \(column { $0.to.rawValue })::text[], \(column { $0.changes.brokerOrderID })::text[],
-                   \(column { $0.changes.filledQuantity })::numeric[], \(column { $0.changes.averagePrice })::numeric[],
-                   \(column { $0.changes.rejectCode })::text[], \(column { $0.changes.rejectReason })::text[],
-                   \(column { $0.changes.unknownReason })::text[], \(column { $0.changes.nextLookupAt })::timestamptz[],
-                   \(column { $0.changes.submittedAt })::timestamptz[], \(column { $0.changes.lookedUp })::boolean[],
-                   \(column { $0.changes.quantity })::numeric[], \(column { $0.changes.limitPrice })::numeric[],
-                   \(column { $0.changes.triggerPrice })::numeric[], \(column { $0.changes.clientOrderID })::text[],
-                   \(column { $0.to.isTerminal })::boolean[], \(PostgresData.array(moves.map(\.token)))::bigint[])
+    /// The moves' values, a column per array (`updateStatement`'s `v`): `moveValues`' 19 arrays, in
+    /// their order.
+    private static func manyMoves(_ c: [PostgresData]) -> PostgresQuery {
+        """
+            unnest(\(c[0])::uuid[], \(c[1])::text[], \(c[2])::integer[],
+                   \(c[3])::text[], \(c[4])::text[],
+                   \(c[5])::numeric[], \(c[6])::numeric[],
+                   \(c[7])::text[], \(c[8])::text[],
+                   \(c[9])::text[], \(c[10])::timestamptz[],
+                   \(c[11])::timestamptz[], \(c[12])::boolean[],
+                   \(c[13])::numeric[], \(c[14])::numeric[],
+                   \(c[15])::numeric[], \(c[16])::text[],
+                   \(c[17])::boolean[], \(c[18])::bigint[])
             """
     }
 
@@ -282,10 +299,25 @@ enum OrderStore {
     /// generic plan costs what a custom plan does (one row, found by the primary key), so Postgres's
     /// plan cache keeps it after the first few runs; with arrays the generic plan is costed for ten
     /// rows, and every run of a one-move UPDATE was planned anew (Benchmarks/OrderBench/PROFILE.md,
-    /// session 21).
-    private static func oneMove(_ one: (move: OrderMove, token: Int64?)) -> PostgresQuery {
-        // Fixed text: built once, not per call (`LoneWrite.moveValues`).
-        PostgresQuery(unsafeSQL: LoneWrite.moveValues, binds: LoneWrite.moveBinds(one.move, token: one.token))
+    /// session 21). Fixed text: `LoneWrite.moveValues`.
+    private static func oneMove(_ c: [PostgresData]) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: LoneWrite.moveValues, binds: c)
+    }
+
+    /// The values of `moves` for `updateStatement`: one move's 19 scalars (`oneMove`), or more
+    /// moves' 19 arrays, a column each (`manyMoves`), in the same order.
+    static func moveValues(_ moves: [(move: OrderMove, token: Int64?)]) -> [PostgresData] {
+        if moves.count == 1 { return LoneWrite.moveBinds(moves[0].move, token: moves[0].token) }
+        func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
+        return [column { $0.order.id }, column { $0.order.state.rawValue }, column { Int32($0.order.version) },
+                column { $0.to.rawValue }, column { $0.changes.brokerOrderID },
+                column { $0.changes.filledQuantity }, column { $0.changes.averagePrice },
+                column { $0.changes.rejectCode }, column { $0.changes.rejectReason },
+                column { $0.changes.unknownReason }, column { $0.changes.nextLookupAt },
+                column { $0.changes.submittedAt }, column { $0.changes.lookedUp },
+                column { $0.changes.quantity }, column { $0.changes.limitPrice },
+                column { $0.changes.triggerPrice }, column { $0.changes.clientOrderID },
+                column { $0.to.isTerminal }, PostgresData.array(moves.map(\.token))]
     }
 
     /// The events of a new row: every step from RECEIVED.
@@ -309,33 +341,65 @@ enum OrderStore {
                                average: changes.averagePrice ?? order.averagePrice, steps: [(order.state, move.to, move.detail)])
     }
 
-    /// Sends `statement` (an INSERT or UPDATE of `orders` returning `OrderRecord.columns`) in ONE
-    /// statement with the events of the rows it writes — `events` lists them for every row it may
-    /// write; only those of rows written are kept — and their outbox row: nothing is read before
-    /// the COMMIT. Returns how to read the rows written, by id, once committed.
-    private static func sendWithEvents(_ db: PostgresConnection, _ statement: PostgresQuery, events orders: [EventRows.Order]) throws
-        -> @Sendable () throws -> [UUID: OrderRecord] {
-        let written = Received()
-        try db.send(kept("""
+    /// The batch's INSERT with its rows' events: `insertColumns`, then `eventColumns`.
+    static let insertWithEvents = FixedStatement(binds: 25 + 5) { c in
+        withEvents(insertStatement(Array(c[..<25])), events: Array(c[25...]))
+    }
+
+    /// The batch's UPDATE of one move with its event: `moveValues` (scalars), then `eventColumns`.
+    static let oneMoveWithEvents = FixedStatement(binds: 19 + 5) { c in
+        withEvents(updateStatement(oneMove(Array(c[..<19]))), events: Array(c[19...]))
+    }
+
+    /// The batch's UPDATE of several moves with their events: `moveValues` (arrays), then `eventColumns`.
+    static let manyMovesWithEvents = FixedStatement(binds: 19 + 5) { c in
+        withEvents(updateStatement(manyMoves(Array(c[..<19]))), events: Array(c[19...]))
+    }
+
+    /// `statement` (an INSERT or UPDATE of `orders` returning `OrderRecord.columns`) in ONE statement
+    /// with the events of the rows it writes — `events` (`eventColumns`) lists them for every row it
+    /// may write; only those of rows written are kept — and their outbox row.
+    private static func withEvents(_ statement: PostgresQuery, events: [PostgresData]) -> PostgresQuery {
+        """
             WITH written AS (\(fragment: statement)),
-            \(fragment: eventWrites(orders, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
+            \(fragment: eventWrites(events, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
             SELECT * FROM written
-            """), reading: { written.result = $0 })
+            """
+    }
+
+    /// Sends `query` (a `withEvents` statement): nothing is read before the COMMIT. Returns how to
+    /// read the rows written, by id, once committed.
+    private static func sendWithEvents(_ db: PostgresConnection, _ query: PostgresQuery) throws -> @Sendable () throws -> [UUID: OrderRecord] {
+        let written = Received()
+        try db.send(query, reading: { written.result = $0 })
         return {
             try byID(written.committed())
         }
     }
 
-    /// The common table expressions (`steps`, `e`, `outbox`) writing the state changes of `orders`
-    /// whose order passes `filter` (a WHERE on `s.order_id`): their `order_events` rows and their
-    /// `trade-events` messages, for all of them at once — the order path's statements are its
-    /// bottleneck. Events get ids in the given order (orders, then each order's steps). The messages
-    /// go into ONE outbox row for the whole transaction, not a row per event (migration 0028), as
-    /// TEXT (migration 0035): a line per message in event order, `<key>\t<payload>`, which the relay
-    /// sends as it is. The payloads are built here from `JSONValue`'s compact text (every control
-    /// character escaped, so neither a tab nor a newline occurs raw): JSON by construction, parsed
-    /// by nobody on the way to Redis.
-    private static func eventWrites(_ orders: [EventRows.Order], of filter: PostgresQuery) -> PostgresQuery {
+    /// The common table expressions (`steps`, `e`, `outbox`) writing the state changes in `c`
+    /// (`eventColumns`' five arrays, in their order) whose order passes `filter` (a WHERE on
+    /// `s.order_id`): their `order_events` rows and their `trade-events` messages, for all of them at
+    /// once — the order path's statements are its bottleneck. Events get ids in the given order
+    /// (orders, then each order's steps). The messages go into ONE outbox row for the whole
+    /// transaction, not a row per event (migration 0028), as TEXT (migration 0035): a line per
+    /// message in event order, `<key>\t<payload>`, which the relay sends as it is.
+    private static func eventWrites(_ c: [PostgresData], of filter: PostgresQuery) -> PostgresQuery {
+        """
+            steps AS (
+                SELECT nextval('order_events_id_seq') AS id, s.*
+                FROM (SELECT * FROM unnest(\(c[0])::uuid[], \(c[1])::text[], \(c[2])::text[],
+                                           \(c[3])::jsonb[], \(c[4])::text[])
+                          WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
+                      \(fragment: filter) ORDER BY s.n) s),
+            \(fragment: eventInserts)
+            """
+    }
+
+    /// `eventWrites`' values for the steps of `orders`: order ids, from and to states, details and
+    /// payloads (`stepRows`: JSON by construction — `JSONValue`'s escapes, so neither a tab nor a
+    /// newline occurs raw — parsed by nobody on the way to Redis), a column per array.
+    static func eventColumns(_ orders: [EventRows.Order]) -> [PostgresData] {
         var ids: [UUID] = [], froms: [String?] = [], tos: [String] = [], details: [String?] = [], payloads: [String] = []
         for order in orders {
             for step in stepRows(order) {
@@ -346,15 +410,7 @@ enum OrderStore {
                 payloads.append(step.payload)
             }
         }
-        return """
-            steps AS (
-                SELECT nextval('order_events_id_seq') AS id, s.*
-                FROM (SELECT * FROM unnest(\(PostgresData.array(ids))::uuid[], \(PostgresData.array(froms))::text[], \(PostgresData.array(tos))::text[],
-                                           \(PostgresData.array(details))::jsonb[], \(PostgresData.array(payloads))::text[])
-                          WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
-                      \(fragment: filter) ORDER BY s.n) s),
-            \(fragment: eventInserts)
-            """
+        return [PostgresData.array(ids), PostgresData.array(froms), PostgresData.array(tos), PostgresData.array(details), PostgresData.array(payloads)]
     }
 
     /// The `order_events` rows and the one outbox row of the statement's `steps` (`eventWrites`).
@@ -370,24 +426,65 @@ enum OrderStore {
             """
 
     /// An order's steps as `order_events` columns and its `trade-events` message each (see `eventWrites`).
+    /// A payload is the order's fields (`appendCommonFields`, written once per order) and the step's
+    /// `from`, `to` and `detail`, written as UTF-8 bytes: no `JSONValue` tree and no `String` per field
+    /// (the text is what `JSONValue.object` of the same members gives: `OrderEventPayloadTests`).
     static func stepRows(_ order: EventRows.Order) -> [(from: String?, to: String, detail: String?, payload: String)] {
-        let common = commonPayload(order).dropLast()  // without its closing brace
+        var common: [UInt8] = []
+        common.reserveCapacity(384)
+        appendCommonFields(order, to: &common)
         return order.steps.map { step in
             let detail = step.detail?.text
-            return (step.from?.rawValue, step.to.rawValue, detail,
-                    "\(common),\"from\":\(step.from.map { "\"\($0.rawValue)\"" } ?? "null"),\"to\":\"\(step.to.rawValue)\"\(detail.map { ",\"detail\":\($0)" } ?? "")}")
+            var payload = common
+            payload.reserveCapacity(common.count + 48 + (detail?.utf8.count ?? 0))
+            payload.append(contentsOf: #","from":"#.utf8)
+            if let from = step.from {
+                // State names are upper-case identifiers: nothing in them to escape.
+                payload.append(UInt8(ascii: "\""))
+                payload.append(contentsOf: from.rawValue.utf8)
+                payload.append(UInt8(ascii: "\""))
+            } else {
+                payload.append(contentsOf: "null".utf8)
+            }
+            payload.append(contentsOf: #","to":""#.utf8)
+            payload.append(contentsOf: step.to.rawValue.utf8)
+            payload.append(UInt8(ascii: "\""))
+            if let detail {
+                payload.append(contentsOf: #","detail":"#.utf8)
+                payload.append(contentsOf: detail.utf8)
+            }
+            payload.append(UInt8(ascii: "}"))
+            return (step.from?.rawValue, step.to.rawValue, detail, String(decoding: payload, as: UTF8.self))
         }
     }
 
-    /// An order's fields every message of it carries (`trade-events`' `order.state` message).
-    static func commonPayload(_ order: EventRows.Order) -> String {
-        let lower = { (id: UUID) in id.uuidString.lowercased() }
-        return JSONValue.object([
-            ("event", "order.state"), ("order_id", .string(lower(order.id))), ("account_id", .string(lower(order.accountID))),
-            ("user_id", .string(lower(order.userID))), ("idempotency_key", .string(order.key)), ("client_order_id", .string(order.clientOrderID)),
-            ("symbol", .string(order.symbol)), ("exchange", .string(order.exchange)), ("side", .string(order.side.rawValue)),
-            ("filled_quantity", .string(DecimalText.plain(order.filled))), ("average_price", order.average.map { .string(DecimalText.plain($0)) } ?? .null),
-        ]).text
+    /// An order's fields every message of it carries (`trade-events`' `order.state` message), as an
+    /// object left open: `{"event":"order.state","order_id":...,"average_price":...` without its `}`.
+    static func appendCommonFields(_ order: EventRows.Order, to out: inout [UInt8]) {
+        func uuid(_ name: String, _ id: UUID) {
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: "\""))
+            UUIDText.appendLower(id, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        func string(_ name: String, _ value: String) {
+            out.append(contentsOf: name.utf8)
+            JSONValue.appendString(value, to: &out)
+        }
+        uuid(#"{"event":"order.state","order_id":"#, order.id)
+        uuid(#","account_id":"#, order.accountID)
+        uuid(#","user_id":"#, order.userID)
+        string(#","idempotency_key":"#, order.key)
+        string(#","client_order_id":"#, order.clientOrderID)
+        string(#","symbol":"#, order.symbol)
+        string(#","exchange":"#, order.exchange)
+        string(#","side":"#, order.side.rawValue)
+        string(#","filled_quantity":"#, DecimalText.plain(order.filled))
+        if let average = order.average {
+            string(#","average_price":"#, DecimalText.plain(average))
+        } else {
+            out.append(contentsOf: #","average_price":null"#.utf8)
+        }
     }
 
     /// The order path's statements run for every order with the same text: parsed once per session.
@@ -409,7 +506,7 @@ enum OrderStore {
     /// transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
         guard !orders.isEmpty else { return }
-        try db.send(kept("WITH \(fragment: eventWrites(orders, of: "")) SELECT count(*) FROM steps"))
+        try db.send(kept("WITH \(fragment: eventWrites(eventColumns(orders), of: "")) SELECT count(*) FROM steps"))
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the
@@ -532,6 +629,30 @@ enum LoneWrite {
             \(OrderStore.eventInserts.sql)
             SELECT * FROM written
             """
+    }
+}
+
+/// A statement whose text depends on its shape only (every value a bind), built ONCE — not
+/// interpolated, renumbered and concatenated again for every batch. Guarantees: `build`, given the
+/// binds `$1...$n` as markers, interpolated them in order — checked when the text is built — so
+/// `query(values)` puts `values[k]` where `build` put its `c[k]` (placeholders and values cannot
+/// drift apart, as with the interpolation itself).
+struct FixedStatement: Sendable {
+    let sql: String
+    let count: Int
+
+    init(binds count: Int, _ build: ([PostgresData]) -> PostgresQuery) {
+        let markers = (0..<count).map { Int64($0).postgresData() }
+        let built = build(markers)
+        precondition(built.binds == markers, "a fixed statement must interpolate its values once each, in order")
+        self.sql = built.sql
+        self.count = count
+    }
+
+    /// The statement with `values` (as many as it was built with), prepared: same text every call.
+    func query(_ values: [PostgresData]) -> PostgresQuery {
+        precondition(values.count == count, "a fixed statement takes \(count) values, not \(values.count)")
+        return PostgresQuery(unsafeSQL: sql, binds: values).prepared
     }
 }
 
