@@ -118,6 +118,11 @@ def test(filter, log):
     counted = [int(n) for n in re.findall(r"Test run with (\d+) tests?", text)] + [int(n) for n in re.findall(r"Executed (\d+) tests?", text)]
     return code, failed, sum(counted)
 
+def started_tests(log):
+    """Whether the log shows a test starting (Swift Testing's "◇ Test", XCTest's "Test Case ... started")."""
+    text = open(log, errors="replace").read()
+    return re.search(r"◇ Test \w+|Test Case '.*' started", text) is not None
+
 paths = sorted(glob.glob(os.path.join(root, "scripts", "mutations", "*.mut")))
 if names:
     wanted = set(n[:-4] if n.endswith(".mut") else n for n in names)
@@ -160,6 +165,9 @@ try:
             code, failed, count = test(m["tests"], os.path.join(logs, m["name"] + "-test.log"))
             if code is None:
                 rows.append((m["name"], ", ".join(failed) or m["tests"], f"caught (tests timed out after {timeout} s)"))
+            elif count == 0 and code != 0 and started_tests(os.path.join(logs, m["name"] + "-test.log")):
+                # A test began and no summary was printed: the test process died (a trap, a crash).
+                rows.append((m["name"], ", ".join(failed) or m["tests"], f"caught (the test process crashed, exit {code})"))
             elif count == 0:
                 rows.append((m["name"], m["tests"], "SURVIVED (no test matched the filter)"))
                 bad += 1
