@@ -20,12 +20,6 @@ import TMPostgres
 /// - a writer alone (no one else waiting) runs in its own transaction at once, from the group's
 ///   drain task (two hops: to that task and back; `OrderCommits` runs a lone order's write from its
 ///   own task instead);
-/// - with a `Company` signal, a batch that would start with fewer writers than it may carry while
-///   others are KNOWN to be coming (the signal's count: for orders, handlers that began a message
-///   and have not made their first write yet) waits for them — until none is coming any more, the batch is full, or the cap has passed — so writes
-///   arriving one by one share a transaction (Postgres's commit_delay/commit_siblings, with a precise
-///   signal instead of a guess); with none coming it starts at once, and a writer announced but never
-///   writing holds the others for at most the cap;
 /// - round trips: ONE per transaction when `perform` only sends its statements
 ///   (`PostgresConnection.send`): the fences and the writes travel in one pipeline
 ///   (`PostgresPool.transaction(fencedInOneRoundTrip:)`, with the BEGIN and the COMMIT for a batch,
@@ -42,34 +36,11 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
     public let maxBatch: Int
     let pool: PostgresPool
     let perform: Perform
-    /// Who else is coming, and how long a batch waits for them (nil: a batch never waits).
-    public let company: Company?
     private let state = Locked(State())
 
     private struct State {
         var waiting: [Writer] = []
         var draining = false
-        /// The drain task waiting for company, resumed by the next arrival, departure or the cap.
-        var companyWaiter: CheckedContinuation<Void, Never>?
-        /// Something changed since the waiter last looked (no wake-up lost between a look and a wait).
-        var nudged = false
-        /// The current wait (a cap that fires late for an earlier wait is ignored) and whether its cap passed.
-        var wait = 0
-        var capPassed = false
-    }
-
-    /// Writers known to be coming, and the longest a batch waits for them.
-    public struct Company: Sendable {
-        /// How many writers are about to write (0: a batch starts at once).
-        public var coming: @Sendable () -> Int
-        /// Returns once the longest wait has passed: a sleep of the cap, or a gate a test opens.
-        /// Cancelled when the company came first.
-        public var cap: @Sendable () async -> Void
-
-        public init(coming: @escaping @Sendable () -> Int, cap: @escaping @Sendable () async -> Void) {
-            self.coming = coming
-            self.cap = cap
-        }
     }
 
     private struct Writer: Sendable {
@@ -83,34 +54,22 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
     /// Writers waiting for the next transaction now (for tests).
     public var waiting: Int { state.withLock { $0.waiting.count } }
 
-    public init(pool: PostgresPool, maxBatch: Int = 64, company: Company? = nil, perform: @escaping Perform) {
+    public init(pool: PostgresPool, maxBatch: Int = 64, perform: @escaping Perform) {
         self.pool = pool
         self.maxBatch = max(1, maxBatch)
-        self.company = company
         self.perform = perform
-    }
-
-    /// A writer known to be coming will not (its handler ended): a batch waiting for company looks again.
-    public func companyChanged() {
-        guard company != nil else { return }
-        nudge()
     }
 
     /// Runs `write` in a transaction fenced by `fences`, alone or merged into a batch with other
     /// writers' writes; returns its output once committed.
     public func write(_ write: Write, fencedBy fences: [any Fence]) async throws -> Output {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Output, Error>) in
-            let (lead, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            let lead = state.withLock { state -> Bool in
                 state.waiting.append(Writer(write: write, fences: fences, done: done))
-                if state.draining {
-                    // The drain may be waiting for this writer: it looks again.
-                    state.nudged = true
-                    return (false, Self.takeWaiter(&state))
-                }
+                if state.draining { return false }
                 state.draining = true
-                return (true, nil)
+                return true
             }
-            waiter?.resume()
             if lead { Task { await self.drain() } }
         }
     }
@@ -118,7 +77,6 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
     /// Commits what waits, batch after batch, until nothing does.
     private func drain() async {
         while true {
-            await awaitCompany()
             let batch = state.withLock { state -> [Writer] in
                 let taken = Array(state.waiting.prefix(maxBatch))
                 state.waiting.removeFirst(taken.count)
@@ -162,70 +120,6 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
         }
     }
 
-    /// Before a batch: while it has room and writers are known to be coming, waits for them — until
-    /// none is coming, the batch is full, or the cap (started once per batch) has passed.
-    private func awaitCompany() async {
-        guard let company else { return }
-        let maxBatch = self.maxBatch
-        let round = state.withLock { state -> Int? in
-            guard !state.waiting.isEmpty, state.waiting.count < maxBatch else { return nil }
-            state.nudged = false
-            state.capPassed = false
-            state.wait &+= 1
-            return state.wait
-        }
-        guard let round, company.coming() > 0 else { return }
-        let cap = company.cap
-        let timer = Task { [weak self] in
-            await cap()
-            self?.capPassed(round)
-        }
-        defer { timer.cancel() }
-        counted.withLock { $0.companyWaits += 1 }
-        while true {
-            await withCheckedContinuation { (resume: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.nudged {
-                        state.nudged = false
-                        return true
-                    }
-                    state.companyWaiter = resume
-                    return false
-                }
-                if now { resume.resume() }
-            }
-            let (full, capped) = state.withLock { ($0.waiting.count >= maxBatch, $0.capPassed) }
-            if capped { counted.withLock { $0.capsReached += 1 } }
-            if full || capped || company.coming() <= 0 { return }
-        }
-    }
-
-    private func capPassed(_ round: Int) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.wait == round else { return nil }
-            state.capPassed = true
-            state.nudged = true
-            return Self.takeWaiter(&state)
-        }
-        waiter?.resume()
-    }
-
-    private func nudge() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.nudged = true
-            return Self.takeWaiter(&state)
-        }
-        waiter?.resume()
-    }
-
-    /// The waiter to resume (outside the lock) for a change just marked `nudged`: the change is
-    /// then delivered by the resumption itself.
-    private static func takeWaiter(_ state: inout State) -> CheckedContinuation<Void, Never>? {
-        defer { state.companyWaiter = nil }
-        if state.companyWaiter != nil { state.nudged = false }
-        return state.companyWaiter
-    }
-
     private func alone(_ writer: Writer) async {
         do {
             let perform = self.perform
@@ -243,13 +137,9 @@ public final class GroupCommit<Write: Sendable, Output: Sendable>: Sendable {
 }
 
 /// How a group commit's batches went (for the benchmark and tests): transactions run for batches of
-/// two or more, writers they carried, batches that fell back to one transaction per writer, and the
-/// waits for company.
+/// two or more, writers they carried, and batches that fell back to one transaction per writer.
 public struct GroupCommitCounts: Sendable, Equatable {
     public var batches = 0
     public var batchedWriters = 0
     public var fallbacks = 0
-    /// Batches that waited for writers known to be coming, and those of them that waited the whole cap.
-    public var companyWaits = 0
-    public var capsReached = 0
 }

@@ -45,14 +45,6 @@ public final class OrderWorker: Sendable {
         /// A write with none other in flight runs at once from its handler's task (`OrderCommits`);
         /// false sends it through the group like the others (for the benchmark's A/B).
         public var loneWritesAtOnce = true
-        /// The longest a write waits in the group for the first writes of handlers that have begun a
-        /// message and not written yet (`OrderCommits.handling`); nil: never. `TM_ORDER_COMMIT_WAIT_US`
-        /// sets the default (0: off), for the benchmark's A/B.
-        public var companyWait: Duration? = Settings.defaultCompanyWait
-        static var defaultCompanyWait: Duration? {
-            guard let text = ProcessInfo.processInfo.environment["TM_ORDER_COMMIT_WAIT_US"], let micros = Int(text) else { return .microseconds(150) }
-            return micros > 0 ? .microseconds(micros) : nil
-        }
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
         public init() {}
@@ -93,7 +85,7 @@ public final class OrderWorker: Sendable {
         self.outbox = outbox
         self.settings = settings
         commits = settings.groupCommit ? OrderCommits(pool: placer.pool, maxBatch: manifest.shards * settings.concurrencyPerShard,
-                                                                loneWritesAtOnce: settings.loneWritesAtOnce, companyWait: settings.companyWait) : nil
+                                                                loneWritesAtOnce: settings.loneWritesAtOnce) : nil
         self.prepare = prepare
         self.refresh = refresh
         identity = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
@@ -222,17 +214,12 @@ public final class OrderWorker: Sendable {
         let (placer, beforeMessage, commits) = (self.placer, self.beforeMessage, self.commits)
         return QueueConsumer(manifest: manifest, redis: redisConfiguration, options: options) { delivery in
             try held.check()
-            let handle = { @Sendable () async throws -> String in
-                try await ResidentState.$handling.withValue(delivery) { try await beforeMessage() }
-                let fences = PlacementFences(
-                    fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
-                    shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
-                    firstDelivery: delivery.isFirstDelivery)
-                return try await placer.handle(parsed.take(delivery), fences: fences).text
-            }
-            // Company about to write until its first write: the group's writes meanwhile wait for it (capped).
-            guard let commits else { return try await handle() }
-            return try await commits.handling(handle)
+            try await ResidentState.$handling.withValue(delivery) { try await beforeMessage() }
+            let fences = PlacementFences(
+                fences: [MessageFence(queue: delivery.queue, messageID: delivery.id, epoch: delivery.epoch), held.lease],
+                shardToken: held.lease.fencingToken, ownership: { try held.check() }, commits: commits,
+                firstDelivery: delivery.isFirstDelivery)
+            return try await placer.handle(parsed.take(delivery), fences: fences).text
         }
     }
 
