@@ -119,9 +119,10 @@ def test(filter, log):
     return code, failed, sum(counted)
 
 def started_tests(log):
-    """Whether the log shows a test starting (Swift Testing's "◇ Test", XCTest's "Test Case ... started")."""
+    """Whether the log shows a test itself starting — Swift Testing's "◇ Test name(...) started.", XCTest's
+    "Test Case '...' started" — not only the runner's banner ("◇ Test run started.", "Test Suite ... started")."""
     text = open(log, errors="replace").read()
-    return re.search(r"◇ Test \w+|Test Case '.*' started", text) is not None
+    return re.search(r"◇ Test [^\s(]+\([^)]*\) started|Test Case '.*' started", text) is not None
 
 paths = sorted(glob.glob(os.path.join(root, "scripts", "mutations", "*.mut")))
 if names:

@@ -63,10 +63,6 @@ public enum JSONValue: Sendable, Hashable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends this value's compact text (`text`'s bytes) to `out`: for callers that write JSON
-    /// around it (the order path's event payloads) without a `String` per value.
-    public func appendText(to out: inout [UInt8]) { write(to: &out) }
-
     /// Appends `value` as a JSON string exactly as `JSONValue.string(value).text` spells it.
     public static func appendString(_ value: String, to out: inout [UInt8]) { writeString(value, to: &out) }
 

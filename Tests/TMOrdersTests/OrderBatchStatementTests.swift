@@ -99,10 +99,11 @@ import TestSupport
             ? [(.routed, .object([("broker", "kite"), ("note", .string("n\"\(n)\t"))])), (.submitting, nil)] : [(.routed, nil)]
         return NewOrder(id: UUID(), userID: UUID(), accountID: account, requestedAccountID: account, parentID: n % 2 == 0 ? nil : UUID(),
                         order: PlaceOrder(idempotencyKey: "key-\(n)-\"q\"", accountID: account, symbol: n % 3 == 0 ? "NIFTY 25JAN" : "INFY", exchange: "NSE",
-                                          side: n % 2 == 0 ? .buy : .sell, quantity: Decimal(n + 1), type: .limit, limitPrice: Decimal(string: "101.35")),
+                                          side: n % 2 == 0 ? .buy : .sell, quantity: Decimal(n + 1), type: .limit, limitPrice: Decimal(string: "101.35"),
+                                          triggerPrice: Decimal(string: "99.\(n)5")),
                         quantity: Decimal(n + 1), clientOrderID: "c{\(n)},\\", state: state, requestedPrice: n % 2 == 0 ? nil : Decimal(string: "0.05"),
                         riskDecision: .object([("passed", true), ("limit", .number("1e6"))]), route: n % 2 == 0 ? .object([("broker", "kite")]) : nil,
-                        rejectCode: nil, rejectReason: nil, submittedAt: state == .submitting ? Date(timeIntervalSince1970: 1_800_000_000.123456 + Double(n)) : nil,
+                        rejectCode: "RC\(n)", rejectReason: "reason \(n)", submittedAt: state == .submitting ? Date(timeIntervalSince1970: 1_800_000_000.123456 + Double(n)) : nil,
                         steps: steps)
     }
 
@@ -125,8 +126,13 @@ import TestSupport
     }
 
     static func move(_ n: Int, _ record: OrderRecord) -> OrderMove {
+        // Every field set and distinct from the others of its type, so that two columns swapped give
+        // different binds (a column all NULL would hide a swap).
         var changes = OrderChanges(brokerOrderID: "b-\(n)")
         if n % 2 == 1 { (changes.filledQuantity, changes.averagePrice, changes.lookedUp) = (Decimal(n), Decimal(string: "99.5"), true) }
+        (changes.rejectCode, changes.rejectReason, changes.unknownReason, changes.clientOrderID) = ("RC\(n)", "reason \(n)", "unknown \(n)", "cid-\(n)")
+        (changes.nextLookupAt, changes.submittedAt) = (Date(timeIntervalSince1970: 1_800_000_100 + Double(n)), Date(timeIntervalSince1970: 1_800_000_200 + Double(n)))
+        (changes.quantity, changes.limitPrice, changes.triggerPrice) = (Decimal(1000 + n), Decimal(string: "201.\(n)5"), Decimal(string: "301.\(n)5"))
         return OrderMove(order: record, to: n % 3 == 2 ? .partiallyFilled : .accepted, changes: changes, detail: n % 2 == 0 ? nil : .object([("n", .number("\(n)"))]))
     }
 

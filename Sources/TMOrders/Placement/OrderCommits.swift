@@ -24,6 +24,7 @@ public final class OrderCommits: Sendable {
     let loneWritesAtOnce: Bool
 
     public init(pool: PostgresPool, maxBatch: Int, loneWritesAtOnce: Bool = true) {
+        OrderStore.buildStatements()
         group = GroupCommit(pool: pool, maxBatch: maxBatch, perform: OrderStore.perform)
         self.loneWritesAtOnce = loneWritesAtOnce
     }

@@ -244,7 +244,7 @@ enum OrderStore {
     /// Applies each move whose row is still in the state and version it was read in; returns the
     /// rows moved, by id.
     private static func updateRows(_ db: PostgresConnection, _ moves: [(move: OrderMove, token: Int64?)]) throws -> [UUID: OrderRecord] {
-        try byID(try db.query(kept(updateStatement(moves.count == 1 ? oneMove(moveValues(moves)) : manyMoves(moveValues(moves))))))
+        try byID(try db.query(kept(updateStatement(moves.count == 1 ? oneMove(moveValues(moves)) : manyMoves(moveColumns(moves))))))
     }
 
     /// The compare-and-set UPDATE of each move, returning the rows moved: `values` is `oneMove` or `manyMoves`.
@@ -305,9 +305,13 @@ enum OrderStore {
     }
 
     /// The values of `moves` for `updateStatement`: one move's 19 scalars (`oneMove`), or more
-    /// moves' 19 arrays, a column each (`manyMoves`), in the same order.
+    /// moves' 19 arrays (`moveColumns`, for `manyMoves`), in the same order.
     static func moveValues(_ moves: [(move: OrderMove, token: Int64?)]) -> [PostgresData] {
-        if moves.count == 1 { return LoneWrite.moveBinds(moves[0].move, token: moves[0].token) }
+        moves.count == 1 ? LoneWrite.moveBinds(moves[0].move, token: moves[0].token) : moveColumns(moves)
+    }
+
+    /// `manyMoves`' 19 arrays: a column of the moves per array, in its order.
+    static func moveColumns(_ moves: [(move: OrderMove, token: Int64?)]) -> [PostgresData] {
         func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
         return [column { $0.order.id }, column { $0.order.state.rawValue }, column { Int32($0.order.version) },
                 column { $0.to.rawValue }, column { $0.changes.brokerOrderID },
@@ -339,6 +343,12 @@ enum OrderStore {
                                clientOrderID: changes.clientOrderID ?? order.clientOrderID, symbol: order.symbol,
                                exchange: order.exchange, side: order.side, filled: changes.filledQuantity ?? order.filledQuantity,
                                average: changes.averagePrice ?? order.averagePrice, steps: [(order.state, move.to, move.detail)])
+    }
+
+    /// Builds every fixed statement now (each is built once, when first used): a template that
+    /// breaks `FixedStatement`'s rule traps here, at start-up, not in a live batch's transaction.
+    static func buildStatements() {
+        _ = (insertWithEvents.count, oneMoveWithEvents.count, manyMovesWithEvents.count)
     }
 
     /// The batch's INSERT with its rows' events: `insertColumns`, then `eventColumns`.
@@ -636,7 +646,11 @@ enum LoneWrite {
 /// interpolated, renumbered and concatenated again for every batch. Guarantees: `build`, given the
 /// binds `$1...$n` as markers, interpolated them in order — checked when the text is built — so
 /// `query(values)` puts `values[k]` where `build` put its `c[k]` (placeholders and values cannot
-/// drift apart, as with the interpolation itself).
+/// drift apart, as with the interpolation itself). The check sees interpolated values only: a
+/// fragment of hand-numbered text inside `build` (`oneMove`'s `LoneWrite.moveValues`) is as right as
+/// its numbering, which `PgLoneWriteTests` pins against the database.
+/// A template that breaks the rule traps when first used: `OrderStore.buildStatements()` builds them
+/// all when a worker starts, so that is at start-up, not inside a transaction under live traffic.
 struct FixedStatement: Sendable {
     let sql: String
     let count: Int
