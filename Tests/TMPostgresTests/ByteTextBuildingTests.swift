@@ -3,7 +3,9 @@ import Testing
 @testable import TMPostgres
 
 /// Session 25's byte-level text building keeps every byte: an array element quoted by copying clean
-/// runs whole equals the byte-by-byte escaping it replaced (kept here as the reference).
+/// runs whole equals the byte-by-byte escaping it replaced, and `renumber` over UTF-8 bytes gives the
+/// same SQL as the walk over `Character`s it replaced, on the repository's own source text and on
+/// random fragments. Both old implementations are kept here as the references.
 @Suite struct ByteTextBuildingTests {
     // MARK: - Array elements
 
@@ -73,6 +75,112 @@ import Testing
             #expect(PostgresData.array(strings).bytes == reference, "\(strings)")
             #expect(PostgresData.array(strings.map { $0?.postgresData() }).bytes == reference, "\(strings)")
         }
+    }
+
+    // MARK: - Renumbering
+
+    /// `renumber` as it was, walking `Array(sql)` of `Character`s.
+    private static func referenceRenumber(_ sql: String, offset: Int) -> String {
+        guard offset > 0, sql.utf8.contains(UInt8(ascii: "$")) else { return sql }
+        var out = ""
+        let chars = Array(sql)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "'" || c == "\"" {
+                out.append(c)
+                i += 1
+                while i < chars.count, chars[i] != c { out.append(chars[i]); i += 1 }
+                if i < chars.count { out.append(chars[i]); i += 1 }
+            } else if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
+                while i < chars.count, chars[i] != "\n" { out.append(chars[i]); i += 1 }
+            } else if c == "$", i + 1 < chars.count, chars[i + 1].isNumber {
+                var j = i + 1
+                var digits = ""
+                while j < chars.count, chars[j].isASCII, chars[j].isNumber { digits.append(chars[j]); j += 1 }
+                out += "$\(Int(digits)! + offset)"
+                i = j
+            } else if c == "$" {
+                var j = i + 1
+                while j < chars.count, chars[j] != "$", chars[j].isLetter || chars[j].isNumber || chars[j] == "_" { j += 1 }
+                if j < chars.count, chars[j] == "$" {
+                    let tag = String(chars[i...j])
+                    out += tag
+                    i = j + 1
+                    let rest = String(chars[i...])
+                    if let end = rest.range(of: tag) {
+                        out += rest[..<end.upperBound]
+                        i += rest.distance(from: rest.startIndex, to: end.upperBound)
+                    } else {
+                        out += rest
+                        i = chars.count
+                    }
+                } else {
+                    out.append(c)
+                    i += 1
+                }
+            } else {
+                out.append(c)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// Every Swift file under Sources, whole and split at `"""`: the statements and fragments that
+    /// are renumbered at run time are in there, with all the text around them.
+    private static func sourceTexts() throws -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
+        var texts: [String] = []
+        for file in files {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            texts.append(text)
+            texts += text.components(separatedBy: "\"\"\"")
+        }
+        return texts
+    }
+
+    @Test func renumberingTheSourcesEqualsTheCharacterWalk() throws {
+        let texts = try Self.sourceTexts()
+        #expect(texts.count > 100)
+        #expect(texts.contains { $0.contains("RETURNING") && $0.contains("$") })
+        for text in texts where !text.contains("\r") {
+            for offset in [0, 1, 25] {
+                #expect(PostgresQuery.renumber(text, offset: offset) == Self.referenceRenumber(text, offset: offset),
+                        "\(text.prefix(200))")
+            }
+        }
+    }
+
+    /// Pieces of SQL syntax whose mixes exercise every branch: placeholders, quotes, doubled quotes,
+    /// comments, dollar quotes (tagged, empty, unclosed), a lone `$`, and multi-byte letters (not
+    /// other multi-byte characters: after a `$` they now count as tag bytes, as Postgres counts them).
+    private static let sqlPieces = [
+        "$1", "$2", "$10", "$", "$$", "$tag$", "$t_1$", "$é$", "'", "\"", "''", "--", "-", "\n", " ", "a",
+        "SELECT ", "_", "7", "é", "日本", ",", "(", ")", "::uuid[]", "E'\\'", "\\",
+    ]
+
+    @Test func renumberingRandomFragmentsEqualsTheCharacterWalk() {
+        var rng = SeededGenerator(seed: 7)
+        for _ in 0..<5_000 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0...24, using: &rng) {
+                text += Self.sqlPieces[Int.random(in: 0..<Self.sqlPieces.count, using: &rng)]
+            }
+            // Digit runs longer than Int holds would trap both; pieces keep them far shorter.
+            let offset = [0, 1, 3, 25, 1000][Int.random(in: 0..<5, using: &rng)]
+            #expect(PostgresQuery.renumber(text, offset: offset) == Self.referenceRenumber(text, offset: offset),
+                    "\(text.debugDescription) +\(offset)")
+        }
+    }
+
+    /// One deliberate difference: a `\r\n` was one `Character`, not `"\n"`, so a comment ended by it
+    /// swallowed the next line and that line's placeholders kept their numbers. Bytes end it at `\n`.
+    @Test func aCommentEndedByCRLFEndsAtTheLineEnd() {
+        #expect(PostgresQuery.renumber("SELECT 1 -- note\r\nWHERE a = $1", offset: 2) == "SELECT 1 -- note\r\nWHERE a = $3")
     }
 }
 
