@@ -184,15 +184,13 @@ import Testing
     }
 }
 
-/// SplitMix64: the same random inputs on every run, so a failure can be replayed.
+/// Knuth's MMIX linear congruential generator: the same random inputs on every run, so a failure can
+/// be replayed (`random(in:using:)` draws on the high bits, the good ones of an LCG).
 private struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state
     }
 }
