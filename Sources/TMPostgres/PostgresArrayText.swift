@@ -54,13 +54,32 @@ public enum PostgresArrayText {
         appendQuoted(bytes, to: &out)
     }
 
+    /// The text double-quoted with `"` and `\` escaped by a backslash; every other byte as it is.
     static func appendQuoted<C: Collection<UInt8>>(_ bytes: C, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in bytes {
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-            out.append(byte)
+        // JSON payloads are long and mostly clean: copy the runs between escapes whole.
+        if bytes.withContiguousStorageIfAvailable({ appendEscaped($0, to: &out) }) == nil {
+            for byte in bytes {  // not contiguous (a bridged string): byte by byte
+                if needsEscape(byte) { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
+            }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// `bytes` escaped, each run up to the next byte needing a backslash appended in one copy.
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var runStart = 0
+        for index in bytes.indices where needsEscape(bytes[index]) {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+            out.append(UInt8(ascii: "\\"))
+            runStart = index  // the escaped byte itself opens the next run
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
+    }
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 }
 

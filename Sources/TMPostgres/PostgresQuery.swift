@@ -94,50 +94,70 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
     static func renumber(_ sql: String, offset: Int) -> String {
         // No `$`: no placeholder and no dollar quote to skip (a column list, say), nothing to do.
         guard offset > 0, sql.utf8.contains(UInt8(ascii: "$")) else { return sql }
-        var out = ""
-        let chars = Array(sql)
+        var sql = sql
+        return sql.withUTF8 { renumber($0, offset: offset) }
+    }
+
+    /// `renumber` over the UTF-8 bytes: every delimiter is ASCII, so the text between placeholders is
+    /// copied whole and multi-byte characters are never split.
+    private static func renumber(_ text: UnsafeBufferPointer<UInt8>, offset: Int) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 8)
+        var copiedUpTo = 0  // text before this index is in `out`
         var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if c == "'" || c == "\"" {
-                // Copy the quoted run; doubled quotes simply re-enter the loop as a new run.
-                out.append(c)
+        while i < text.count {
+            let c = text[i]
+            if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
+                // Skip the quoted run; doubled quotes simply re-enter the loop as a new run.
                 i += 1
-                while i < chars.count, chars[i] != c { out.append(chars[i]); i += 1 }
-                if i < chars.count { out.append(chars[i]); i += 1 }
-            } else if c == "-", i + 1 < chars.count, chars[i + 1] == "-" {
-                while i < chars.count, chars[i] != "\n" { out.append(chars[i]); i += 1 }
-            } else if c == "$", i + 1 < chars.count, chars[i + 1].isNumber {
+                while i < text.count, text[i] != c { i += 1 }
+                if i < text.count { i += 1 }
+            } else if c == UInt8(ascii: "-"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "-") {
+                while i < text.count, text[i] != UInt8(ascii: "\n") { i += 1 }
+            } else if c == UInt8(ascii: "$"), i + 1 < text.count, isDigit(text[i + 1]) {
                 var j = i + 1
-                var digits = ""
-                while j < chars.count, chars[j].isASCII, chars[j].isNumber { digits.append(chars[j]); j += 1 }
-                out += "$\(Int(digits)! + offset)"
+                var number = 0
+                while j < text.count, isDigit(text[j]) {
+                    number = number * 10 + Int(text[j] - UInt8(ascii: "0"))
+                    j += 1
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: text[copiedUpTo..<i]))
+                out.append(contentsOf: "$\(number + offset)".utf8)
+                copiedUpTo = j
                 i = j
-            } else if c == "$" {
-                // Dollar quote $tag$ ... $tag$: copy it verbatim.
+            } else if c == UInt8(ascii: "$") {
+                // Dollar quote $tag$ ... $tag$: skip it whole (an unclosed one runs to the end).
                 var j = i + 1
-                while j < chars.count, chars[j] != "$", chars[j].isLetter || chars[j].isNumber || chars[j] == "_" { j += 1 }
-                if j < chars.count, chars[j] == "$" {
-                    let tag = String(chars[i...j])
-                    out += tag
-                    i = j + 1
-                    let rest = String(chars[i...])
-                    if let end = rest.range(of: tag) {
-                        out += rest[..<end.upperBound]
-                        i += rest.distance(from: rest.startIndex, to: end.upperBound)
-                    } else {
-                        out += rest
-                        i = chars.count
-                    }
+                while j < text.count, isDollarTagByte(text[j]) { j += 1 }
+                if j < text.count, text[j] == UInt8(ascii: "$") {
+                    let tag = UnsafeBufferPointer(rebasing: text[i...j])
+                    i = firstEnd(of: tag, in: text, from: j + 1) ?? text.count
                 } else {
-                    out.append(c)
                     i += 1
                 }
             } else {
-                out.append(c)
                 i += 1
             }
         }
-        return out
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: text[copiedUpTo...]))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+
+    /// A letter, digit or `_`; any byte of a multi-byte character counts as a letter, as in Postgres.
+    private static func isDollarTagByte(_ byte: UInt8) -> Bool {
+        isDigit(byte) || byte == UInt8(ascii: "_") || byte >= 0x80
+            || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+    }
+
+    /// The index just past the first `tag` in `text` at or after `start`, if any.
+    private static func firstEnd(of tag: UnsafeBufferPointer<UInt8>, in text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var k = start
+        while k + tag.count <= text.count {
+            if text[k] == tag[0], memcmp(text.baseAddress! + k, tag.baseAddress!, tag.count) == 0 { return k + tag.count }
+            k += 1
+        }
+        return nil
     }
 }
