@@ -306,9 +306,7 @@ extension Decimal: PostgresCodable {
                     throw notANumber()
                 }
             }
-            guard end > 0 else {
-                throw PostgresDecodingFailure("'\(String(decoding: text, as: UTF8.self).prefix(48))' (\(type)) is not a decimal number")
-            }
+            guard end > 0 else { throw notANumber() }
             // Trailing fractional zeros carry no value; leading zeros neither.
             while fractionDigits > 0, buffer[end - 1] == 0 {
                 end -= 1

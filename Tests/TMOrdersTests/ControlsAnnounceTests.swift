@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import TMCore
-import TMOrders
+@testable import TMOrders
 import TMQueue
 import TMRedis
 
@@ -11,13 +11,7 @@ import TMRedis
 /// says the change is committed and exits non-zero.
 @Suite(.serialized) struct ControlsAnnounceTests {
     @Test func everyShardsWatchedKeyIsRaisedBeforeTheAnnouncementReturns() async throws {
-        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let queue = Self.scratchQueue()
-        let watched = (0..<4).map { QueueKeys(queue: queue, shard: $0).watched }
-        defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        // The counter and the announcement are global: put back as they were, whatever happens.
-        try await Self.restoringGlobalKeys(redis) {
+        try await Self.withScratchQueue(shards: 4) { redis, queue, watched in
             try await TradingControls.announce(redis, shards: 4, queue: queue)
             let first = try #require(try await TradingControls.announcedVersion(redis))
             #expect(try await Self.values(redis, watched) == [first, first, first, first])
@@ -31,8 +25,10 @@ import TMRedis
             #expect(Self.number(second) > ahead)
             #expect(try await Self.values(redis, watched) == [second, second, second, second])
 
-            // The counter lost again and back just below the keys' n: the INCR lands on their n, with
-            // another value, and is raised past it too.
+            // The counter and the announcement lost (the shards' keys survive), the counter back just
+            // below the keys' n: the INCR lands on their n, with another value, and is raised past it
+            // too. (With the announcement kept, the script itself would take n above it.)
+            try await redis.send("DEL", TradingControls.announcementKey)
             try await redis.send("SET", TradingControls.counterKey, Self.number(second) - 1)
             try await TradingControls.announce(redis, shards: 4, queue: queue)
             let third = try #require(try await TradingControls.announcedVersion(redis))
@@ -44,28 +40,20 @@ import TMRedis
     /// A worker seeding a missing watched key never overwrites a value an announcer wrote
     /// meanwhile, even one of a lower n (announced after the counter was lost).
     @Test func aSeedNeverOverwritesAnAnnouncedValue() async throws {
-        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let queue = Self.scratchQueue()
-        let key = QueueKeys(queue: queue, shard: 0).watched
-        defer { Task { _ = try? await redis.send("DEL", key) } }
-        try await redis.send("SET", key, "1:announced-meanwhile")
-        try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
-        #expect(try await redis.send("GET", key).string == "1:announced-meanwhile")
-        try await redis.send("DEL", key)
-        try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
-        #expect(try await redis.send("GET", key).string == "5:read-before")
+        try await Self.withScratchQueue(shards: 1) { redis, queue, watched in
+            let key = watched[0]
+            try await redis.send("SET", key, "1:announced-meanwhile")
+            try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
+            #expect(try await redis.send("GET", key).string == "1:announced-meanwhile")
+            try await redis.send("DEL", key)
+            try await TradingControls.seedWatched(redis, version: "5:read-before", shard: 0, queue: queue)
+            #expect(try await redis.send("GET", key).string == "5:read-before")
+        }
     }
 
     /// Every announcement's value is new, even when the counter restarts at an n already used.
     @Test func aValueIsNeverAnnouncedTwice() async throws {
-        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let queue = Self.scratchQueue()
-        let watched = (0..<2).map { QueueKeys(queue: queue, shard: $0).watched }
-        defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        // The counter and the announcement are global: put back as they were, whatever happens.
-        try await Self.restoringGlobalKeys(redis) {
+        try await Self.withScratchQueue(shards: 2) { redis, queue, watched in
             try await TradingControls.announce(redis, shards: 2, queue: queue)
             let old = try #require(try await TradingControls.announcedVersion(redis))
             // Everything lost; the counter restarts just below the old n.
@@ -81,10 +69,7 @@ import TMRedis
     /// The counter lost alone while the announcement survived (no shard recorded, none raised): the
     /// next value's n is still above the surviving one's, so the announcement only ever moves up.
     @Test func theCounterLostAloneStillAnnouncesAboveTheSurvivingValue() async throws {
-        let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        let queue = Self.scratchQueue()
-        try await Self.restoringGlobalKeys(redis) {
+        try await Self.withScratchQueue(shards: 0) { redis, queue, _ in
             try await TradingControls.announce(redis, shards: 0, queue: queue)
             let old = try #require(try await TradingControls.announcedVersion(redis))
             try await redis.send("DEL", TradingControls.counterKey)
@@ -96,17 +81,32 @@ import TMRedis
 
     /// Announcements racing each other leave every key at the last one's value.
     @Test func racingAnnouncementsLeaveTheLater() async throws {
+        try await Self.withScratchQueue(shards: 4) { redis, queue, watched in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { try await TradingControls.announce(redis, shards: 4, queue: queue) } }
+                try await group.waitForAll()
+            }
+            let last = try #require(try await TradingControls.announcedVersion(redis))
+            #expect(try await Self.values(redis, watched) == [last, last, last, last])
+        }
+    }
+
+    /// Runs `body` with a Redis client, a scratch queue and its first `shards` watched keys; then
+    /// deletes those keys and puts the global announcement keys back (`restoringGlobalKeys`), before
+    /// the client closes.
+    static func withScratchQueue(shards: Int, _ body: (RedisClient, String, [String]) async throws -> Void) async throws {
         let redis = try await RedisClient(configuration: try RedisConfiguration(url: try TestServers.redisURL))
         defer { redis.close() }
-        let queue = Self.scratchQueue()
-        let watched = (0..<4).map { QueueKeys(queue: queue, shard: $0).watched }
-        defer { Task { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 { group.addTask { try await TradingControls.announce(redis, shards: 4, queue: queue) } }
-            try await group.waitForAll()
+        let queue = scratchQueue()
+        let watched = (0..<shards).map { QueueKeys(queue: queue, shard: $0).watched }
+        func deleteWatched() async { if !watched.isEmpty { _ = try? await redis.send(RedisCommand("DEL", arguments: watched)) } }
+        do {
+            try await restoringGlobalKeys(redis) { try await body(redis, queue, watched) }
+        } catch {
+            await deleteWatched()
+            throw error
         }
-        let last = try #require(try await TradingControls.announcedVersion(redis))
-        #expect(try await Self.values(redis, watched) == [last, last, last, last])
+        await deleteWatched()
     }
 
     /// Runs `body`, then puts the global announcement keys (`tm:{trading-controls}:*`) back as
@@ -138,10 +138,10 @@ import TMRedis
     }
 
     /// An announced value's n ("<n>:<nonce>").
-    static func number(_ value: String) -> Int64 { Int64(value.prefix { $0 != ":" }) ?? 0 }
+    static func number(_ value: String) -> Int64 { TradingControls.number(value) }
 
     /// Redis unreachable: the halt is committed, the command says so (and that running it again is
-    /// safe) and exits 1.
+    /// safe) and exits 3 (committed, not announced), not 1 (refused).
     @Test func aCommandThatCouldNotAnnounceSaysTheChangeIsCommitted() async throws {
         let h = try RiskHarness()
         defer { h.cleanUp() }

@@ -286,7 +286,7 @@ import TMRisk
             _ = try TradingControls.set(h.db, scope: .global, state: .halted, reason: "test", by: "test")
             try h.db.execute("ALTER TABLE trading_controls_version RENAME TO trading_controls_version_away")
             var renamed = true
-            defer { if renamed { try? h.db.execute("ALTER TABLE trading_controls_version_away RENAME TO trading_controls_version") } }
+            defer { if renamed { _ = try? h.db.execute("ALTER TABLE trading_controls_version_away RENAME TO trading_controls_version") } }
             try await TradingControls.announce(h.redis, shards: w.manifest.shards, queue: w.manifest.name)
             w.failures.withLock { $0 = 0 }
             try await w.enqueue(h.place(.kite, key: "limits-failed", price: "1398"), key: "limits-failed")

@@ -21,6 +21,14 @@ import TMRedis
 
     static func lane(_ delivery: Delivery) -> String? { (try? JSONValue.parse(delivery.payload))?["lane"]?.stringValue }
 
+    /// A consumer that reads the watched key, its messages ordered by their `lane`.
+    static func watching() -> QueueConsumer.Options {
+        var options = QueueConsumer.Options()
+        options.readsWatchedKey = true
+        options.orderingKey = lane
+        return options
+    }
+
     @Test func onlyTheFirstEntryOfARead() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
@@ -28,9 +36,7 @@ import TMRedis
         // Three messages of three accounts waiting before the consumer starts: one read takes them.
         for n in ["a", "b", "c"] { try await queue.enqueue("{\"n\":\"\(n)\",\"lane\":\"\(n)\"}") }
         let seen = Seen()
-        var options = QueueConsumer.Options()
-        options.readsWatchedKey = true
-        options.orderingKey = Self.lane
+        let options = Self.watching()
         let (consumer, task) = queue.consume(options: options) { seen.record($0); return nil }
         try await eventually("handled") { consumer.counters.handled == 3 }
         consumer.stop()
@@ -48,9 +54,7 @@ import TMRedis
         try await queue.redis.send("SET", queue.keys().watched, "v2")
         let seen = Seen()
         let release = Locked(false)
-        var options = QueueConsumer.Options()
-        options.readsWatchedKey = true
-        options.orderingKey = Self.lane
+        let options = Self.watching()
         let (consumer, task) = queue.consume(options: options) { delivery in
             seen.record(delivery)
             if Self.lane(delivery) == "held" {
@@ -84,9 +88,7 @@ import TMRedis
         try await queue.enqueue("{\"n\":\"first\",\"lane\":\"first\"}")
         try await queue.redis.send("XADD", queue.keys().stream, "*", "written", "by hand")
         let seen = Seen()
-        var options = QueueConsumer.Options()
-        options.readsWatchedKey = true
-        options.orderingKey = Self.lane
+        let options = Self.watching()
         let (consumer, task) = queue.consume(options: options) { seen.record($0); return nil }
         try await eventually("handled") { consumer.counters.handled == 1 }
         consumer.stop()

@@ -67,9 +67,7 @@ public enum TradingControls {
     /// keeps — instead of from the next message.
     @discardableResult
     public static func recordShards(_ redis: RedisClient, queue: String, shards: Int) async throws -> String {
-        let nonce = newNonce()
-        let call = RedisScriptCall(recordThenRead, keys: [shardsKey(queue), announcementKey, counterKey], arguments: [shards, nonce])
-        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        let reply = try await redis.run(recordThenRead, keys: [shardsKey(queue), announcementKey, counterKey], arguments: [shards, newNonce()])
         guard let value = reply.string else { throw RedisError.unexpectedReply(command: "record shards", reply: reply.description) }
         return value
     }
@@ -113,9 +111,7 @@ public enum TradingControls {
     /// Writes the next value (n above `floor`) into `announcementKey`, in one script with the INCR;
     /// returns it with the shard count `queue`'s workers recorded (0: none).
     private static func next(_ redis: RedisClient, above floor: Int64, queue: String) async throws -> (String, Int) {
-        let nonce = newNonce()
-        let call = RedisScriptCall(announceNext, keys: [counterKey, announcementKey, shardsKey(queue)], arguments: [nonce, floor])
-        let reply = try await redis.withConnection { try $0.run(call.script, keys: call.keys, arguments: call.arguments) }
+        let reply = try await redis.run(announceNext, keys: [counterKey, announcementKey, shardsKey(queue)], arguments: [newNonce(), floor])
         guard let parts = reply.array, parts.count == 2, let value = parts[0].string else {
             throw RedisError.unexpectedReply(command: "announce", reply: "not a value")
         }

@@ -198,12 +198,14 @@ public final class ResidentState: Sendable {
 
     private func check() async throws {
         let announced: String?
-        // A fetched value only from a queue announcers raise (any other's is never raised).
+        // A fetched value only from a queue announcers raise (any other's is never raised), and only
+        // when it stands in for a read now.
         let delivery = Self.handling.flatMap { $0.queue == announcedQueue ? $0 : nil }
+        let fetched = delivery?.watched.flatMap { $0.standsInForAReadNow ? $0 : nil }
         let consumed = consumedShards.withLock { $0 }
-        if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, let value = fetched.value {
+        if let value = fetched?.value {
             announced = value
-        } else if let delivery, let fetched = delivery.watched, fetched.standsInForAReadNow, fetched.value == nil, let consumed {
+        } else if let delivery, fetched != nil, let consumed {
             // The shard's key is missing: record the shard count before reading what to seed.
             announced = try await TradingControls.recordShards(redis, queue: delivery.queue, shards: consumed)
             await seedWatched(of: delivery, version: announced)
@@ -214,7 +216,7 @@ public final class ResidentState: Sendable {
         }
         guard controlsSeen.withLock({ $0 }) != announced else { return }
         let risk = self.risk
-        try await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
+        _ = try await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
         // The read failed (the book is now under the emergency limits): the change is not known.
         guard !risk.underEmergencyLimits else { throw TradingStateUnchecked(reason: "the trading limits could not be read again") }
         controlsSeen.withLock { $0 = announced }
