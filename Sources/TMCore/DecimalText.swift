@@ -51,9 +51,9 @@ public enum DecimalText {
 
     /// The common case of `parse` without `Decimal(string:)` (a locale-aware scanner, most of a
     /// command's parse): `-? digits (. digits)?`, not zero, at most 18 significant digits — one
-    /// `UInt64` of digits with trailing zeros moved to the exponent, which is the same `Decimal`,
-    /// representation and all, as `Decimal(string:)` gives (`DecimalTextLiteralTests`). Anything
-    /// else is nil, left to `Decimal(string:)`.
+    /// `UInt64` of digits, which is the same `Decimal`, representation and all, as `Decimal(string:)`
+    /// gives (`DecimalTextLiteralTests`). Trailing zeros go to the exponent so that a round number
+    /// longer than 18 digits still fits. Zero and anything else is nil, left to `Decimal(string:)`.
     private static func plainDigits(_ text: String) -> Decimal? {
         var text = text
         return text.withUTF8 { bytes -> Decimal? in
