@@ -18,7 +18,7 @@ public enum DecimalText {
     /// holds exactly) and a three-digit exponent; else nil.
     public static func parse(_ text: String) -> Decimal? {
         guard isLiteral(text, lenient: false) else { return nil }
-        return Decimal(string: text, locale: posix)
+        return plainDigits(text) ?? Decimal(string: text, locale: posix)
     }
 
     /// Like `parse`, and also `+5`, `.5`, `5.` and any number of digits: the forms broker-sim has
@@ -47,6 +47,49 @@ public enum DecimalText {
         let parts = text.split(separator: ".", maxSplits: 1)
         let fraction = parts.count > 1 ? String(parts[1]) : ""
         return "\(parts[0]).\(fraction)\(String(repeating: "0", count: max(0, scale - fraction.count)))"
+    }
+
+    /// The common case of `parse` without `Decimal(string:)` (a locale-aware scanner, most of a
+    /// command's parse): `-? digits (. digits)?`, not zero, at most 18 significant digits — one
+    /// `UInt64` of digits, which is the same `Decimal`, representation and all, as `Decimal(string:)`
+    /// gives (`DecimalTextLiteralTests`). Trailing zeros go to the exponent so that a round number
+    /// longer than 18 digits still fits. Zero and anything else is nil, left to `Decimal(string:)`.
+    private static func plainDigits(_ text: String) -> Decimal? {
+        var text = text
+        return text.withUTF8 { bytes -> Decimal? in
+            guard bytes.count <= 40 else { return nil }
+            var index = 0
+            let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+            if negative { index += 1 }
+            var value: UInt64 = 0
+            var significant = 0, fractionDigits = 0, pendingZeros = 0
+            var seenPoint = false
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "."), !seenPoint {
+                    seenPoint = true
+                    continue
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                if seenPoint { fractionDigits += 1 }
+                let digit = UInt64(byte - UInt8(ascii: "0"))
+                if digit == 0 {
+                    // A zero counts only if a nonzero digit follows (else it goes to the exponent).
+                    if significant > 0 { pendingZeros += 1 }
+                    continue
+                }
+                significant += pendingZeros + 1
+                guard significant <= 18 else { return nil }
+                for _ in 0..<pendingZeros { value *= 10 }
+                value = value * 10 + digit
+                pendingZeros = 0
+            }
+            guard value > 0 else { return nil }  // zero's representation is Decimal(string:)'s own
+            let exponent = pendingZeros - fractionDigits
+            guard exponent >= -128, exponent <= 127 else { return nil }
+            return Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: Decimal(value))
+        }
     }
 
     /// Whether `text` is a whole decimal literal, checked before `Decimal(string:)` sees it

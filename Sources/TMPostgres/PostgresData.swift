@@ -192,31 +192,40 @@ extension PostgresDecodable where Self: FixedWidthInteger {
     }
 }
 
+// Array elements below are each type's `postgresData()` text quoted as `appendQuoted` quotes it,
+// without the `PostgresData` (an array) per element: the default's bytes (`AllocEncodingTests`).
+
 extension Int: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .int8 }
     public func postgresData() -> PostgresData { text(String(self)) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(String(self).utf8, to: &out) }
 }
 
 extension Int64: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .int8 }
     public func postgresData() -> PostgresData { text(String(self)) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(String(self).utf8, to: &out) }
 }
 
 extension Int32: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .int4 }
     public func postgresData() -> PostgresData { text(String(self)) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(String(self).utf8, to: &out) }
 }
 
 extension Int16: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .int2 }
     public func postgresData() -> PostgresData { text(String(self)) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(String(self).utf8, to: &out) }
 }
 
 // MARK: - Bool
 
 extension Bool: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .bool }
-    public func postgresData() -> PostgresData { text(self ? "t" : "f") }
+    public func postgresData() -> PostgresData { text(postgresText) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(postgresText.utf8, to: &out) }
+    private var postgresText: String { self ? "t" : "f" }
     public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Bool {
         switch utf8String(bytes) {
         case "t", "true": return true
@@ -255,10 +264,11 @@ extension Double: PostgresCodable {
 extension Decimal: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .numeric }
 
-    public func postgresData() -> PostgresData {
-        // Decimal's description is plain positional notation ("-0.00000001"), which numeric accepts.
-        text(isNaN ? "NaN" : description)
-    }
+    public func postgresData() -> PostgresData { text(postgresText) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(postgresText.utf8, to: &out) }
+
+    // Decimal's description is plain positional notation ("-0.00000001"), which numeric accepts.
+    private var postgresText: String { isNaN ? "NaN" : description }
 
     /// Foundation's Decimal holds 38 significant decimal digits; refuse anything longer rather than
     /// round, because these are amounts of money.
@@ -469,9 +479,9 @@ extension Date: PostgresCodable {
     public static var postgresDataType: PostgresDataType { .timestamptz }
 
     /// Sent in UTC with microseconds, the precision of timestamptz.
-    public func postgresData() -> PostgresData {
-        text(PostgresTimestamp.format(microseconds: PostgresTimestamp.microseconds(of: self)))
-    }
+    public func postgresData() -> PostgresData { text(postgresText) }
+    public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(postgresText.utf8, to: &out) }
+    private var postgresText: String { PostgresTimestamp.format(microseconds: PostgresTimestamp.microseconds(of: self)) }
 
     public static func decodePostgres(_ bytes: ArraySlice<UInt8>, type: PostgresDataType) throws -> Date {
         let micros = try PostgresTimestamp.parse(utf8String(bytes), type: type)

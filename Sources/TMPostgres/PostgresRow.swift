@@ -72,6 +72,15 @@ public struct PostgresRow: Sendable {
         return index
     }
 
+    /// Whether the row's first columns are `names`, in order: a reader of a fixed column list may
+    /// then decode by position instead of looking each name up (a hash per column per row).
+    public func columnsBegin(with names: [String]) -> Bool {
+        let columns = columnSet.columns
+        guard columns.count >= names.count else { return false }
+        for (column, name) in zip(columns, names) where column.name != name { return false }
+        return true
+    }
+
     public func isNull(_ column: String) throws -> Bool { value(try index(of: column)) == nil }
 
     public func isNull(_ index: Int) throws -> Bool {

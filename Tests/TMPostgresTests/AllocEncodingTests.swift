@@ -42,6 +42,18 @@ import TMCore
         expectSameLiteral([String?.none, "x", nil])
         expectSameLiteral([Decimal(string: "-0.00000001")!, Decimal(string: "12345678901234567890.5")!, 0])
         expectSameLiteral([Int.min, 0, Int.max])
+        // Written directly since session 26 (no `PostgresData` per element): still the default's bytes.
+        expectSameLiteral([Decimal.nan, Decimal(string: "0.1")!, Decimal(-7), Decimal(string: "99.25")!])
+        expectSameLiteral([Decimal?.none, Decimal(string: "-101.5"), Decimal(string: "1e-9")])
+        expectSameLiteral([Int64.min, -1, 0, Int64.max])
+        expectSameLiteral([Int64?.none, 42, nil])
+        expectSameLiteral([Int32.min, Int32.max])
+        expectSameLiteral([Int16.min, 0, Int16.max])
+        expectSameLiteral([true, false])
+        expectSameLiteral([Bool?.none, true])
+        expectSameLiteral([Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_765_000_000.123456),
+                           Date(timeIntervalSince1970: -62_200_000_000)])
+        expectSameLiteral([Date?.none, Date(timeIntervalSince1970: 1_765_000_000.5)])
         expectSameLiteral([UUID]())
         #expect(PostgresArrayText.uuids(ids) == "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}")
         #expect(PostgresArrayText.uuids([UUID]()) == "{}")

@@ -43,39 +43,59 @@ public struct OrderRecord: Sendable, Equatable {
         route ->> 'split_reason' IS NOT NULL AS split_parent
         """
 
+    /// The names of `columns`' results, in order (`OrderRecordColumnsTests` checks them against a query's).
+    static let columnNames = [
+        "id", "user_id", "account_id", "requested_account_id", "parent_order_id", "idempotency_key", "client_order_id", "symbol",
+        "exchange", "side", "order_type", "time_in_force", "product", "quantity", "price", "trigger_price", "state", "broker_order_id",
+        "filled_quantity", "average_price", "requested_price", "created_at", "submitted_at", "submit_attempts", "lookup_attempts",
+        "version", "split_parent",
+    ]
+
+    /// Reads a row by column name; a row that begins with `columns` (every statement of `OrderStore`)
+    /// by position, without a name look-up per column.
     init(row: PostgresRow) throws {
-        func word<T: RawRepresentable>(_ column: String, _ type: T.Type) throws -> T where T.RawValue == String {
-            let text: String = try row.decode(column)
-            guard let value = T(rawValue: text) else { throw PostgresError(kind: .client, message: "orders.\(column): unknown value '\(text)'") }
+        let byPosition = row.columnsBegin(with: Self.columnNames)
+        var next = 0
+        /// The next column of `columnNames` (which `name` names: the reads below go in its order),
+        /// as its position in the row.
+        func column(_ name: String) throws -> Int {
+            assert(Self.columnNames[next] == name, "OrderRecord(row:) reads \(name) where columnNames has \(Self.columnNames[next])")
+            defer { next += 1 }
+            return byPosition ? next : try row.index(of: name)
+        }
+        func value<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws -> T { try row.decode(try column(name), as: type) }
+        func word<T: RawRepresentable>(_ name: String, _ type: T.Type) throws -> T where T.RawValue == String {
+            let text: String = try value(name)
+            guard let value = T(rawValue: text) else { throw PostgresError(kind: .client, message: "orders.\(name): unknown value '\(text)'") }
             return value
         }
-        id = try row.decode("id")
-        userID = try row.decode("user_id")
-        accountID = try row.decode("account_id")
-        requestedAccountID = try row.decode("requested_account_id")
-        parentID = try row.decode("parent_order_id")
-        idempotencyKey = try row.decode("idempotency_key")
-        clientOrderID = try row.decode("client_order_id")
-        symbol = try row.decode("symbol")
-        exchange = try row.decode("exchange")
+        id = try value("id")
+        userID = try value("user_id")
+        accountID = try value("account_id")
+        requestedAccountID = try value("requested_account_id")
+        parentID = try value("parent_order_id")
+        idempotencyKey = try value("idempotency_key")
+        clientOrderID = try value("client_order_id")
+        symbol = try value("symbol")
+        exchange = try value("exchange")
         side = try word("side", OrderSide.self)
         type = try word("order_type", OrderType.self)
         timeInForce = try word("time_in_force", TimeInForce.self)
         product = try word("product", ProductType.self)
-        quantity = try row.decode("quantity")
-        limitPrice = try row.decode("price")
-        triggerPrice = try row.decode("trigger_price")
+        quantity = try value("quantity")
+        limitPrice = try value("price")
+        triggerPrice = try value("trigger_price")
         state = try word("state", OrderState.self)
-        brokerOrderID = try row.decode("broker_order_id")
-        filledQuantity = try row.decode("filled_quantity")
-        averagePrice = try row.decode("average_price")
-        requestedPrice = try row.decode("requested_price")
-        createdAt = try row.decode("created_at")
-        submittedAt = try row.decode("submitted_at")
-        submitAttempts = Int(try row.decode("submit_attempts", as: Int32.self))
-        lookupAttempts = Int(try row.decode("lookup_attempts", as: Int32.self))
-        version = Int(try row.decode("version", as: Int32.self))
-        isSplitParent = try row.decode("split_parent")
+        brokerOrderID = try value("broker_order_id")
+        filledQuantity = try value("filled_quantity")
+        averagePrice = try value("average_price")
+        requestedPrice = try value("requested_price")
+        createdAt = try value("created_at")
+        submittedAt = try value("submitted_at")
+        submitAttempts = Int(try value("submit_attempts", as: Int32.self))
+        lookupAttempts = Int(try value("lookup_attempts", as: Int32.self))
+        version = Int(try value("version", as: Int32.self))
+        isSplitParent = try value("split_parent")
     }
 
     /// The request that places this order (the same client id every time: the broker's dedup and
