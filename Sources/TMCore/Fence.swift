@@ -13,6 +13,9 @@ public protocol Fence: Sendable {
 /// delivery's epoch (which the queue raises on every delivery: first read, reclaim, retry, replay).
 /// A handler that was paused while its message was redelivered carries the older epoch, so its
 /// fenced writes are refused once the newer delivery has written.
+/// Every delivery's epoch is at least 1 (enqueue writes 0 and each delivery raises it before the
+/// message is handed out), so epoch 1 is a first delivery: Postgres fences it without a row
+/// (migration 0046) and refuses a message fence below 1.
 public struct MessageFence: Fence, Hashable, CustomStringConvertible {
     public let queue: String
     public let messageID: String

@@ -8,8 +8,13 @@ import TMPostgres
 /// Guarantees: call `advance` first inside the transaction that does the guarded writes. It raises
 /// the stored fence to `token`, or throws `LockError.staleFencingToken` when a holder with a larger
 /// token has already passed it, so the transaction rolls back and none of its writes land. The fence
-/// row stays locked until commit, so writers of one resource are serialized in token order: a paused
+/// stays locked until commit, so writers of one resource are serialized in token order: a paused
 /// ex-holder can never overwrite the work of a newer holder.
+/// A message's first delivery (epoch 1, the lowest any delivery carries) writes no row (migration
+/// 0046): it holds a shared advisory lock on its resource, which every newer delivery's exclusive
+/// one waits for; one that comes while a newer delivery holds the fence waits, then is refused.
+/// (Transactions of that one delivery are not serialized among themselves; a lease's fence keeps
+/// its row at every token.)
 public enum FencingGuard {
     /// Raises the fence of `resource` to `token` in the connection's open transaction, or throws.
     public static func advance(_ db: PostgresConnection, resource: String, token: Int64) throws {
@@ -91,6 +96,7 @@ public enum FencingGuard {
     /// Deletes message fences (`message:…`) not advanced for `age`, at most `limit` rows; returns how
     /// many. Safe once `age` is far beyond the longest an invocation can live (a function's timeout
     /// is at most 15 minutes, then it is killed): no delivery that old can still try to write.
+    /// Only redelivered messages have rows (a first delivery writes none, migration 0046).
     /// Lock fences are kept (their tokens come from Redis counters that never restart).
     @discardableResult
     public static func purgeMessageFences(_ db: PostgresConnection, olderThan age: Duration, limit: Int = 10_000) throws -> Int {
