@@ -3,6 +3,7 @@ import TMBrokers
 import TMCore
 import TMNotify
 import TMPostgres
+import TMSync
 
 /// A new order row, written in the state the in-memory steps reached (RISK_REJECTED, ROUTED or
 /// SUBMITTING) with an event for every step from RECEIVED: the risk check and the routing touch
@@ -48,8 +49,9 @@ struct OrderChanges: Sendable {
 }
 
 /// Every write of the order path to `orders`, `order_events`, the `trade-events` outbox and the
-/// user's notifications. (Acceptance and fill times and the slippage are stamped by the database's
-/// `orders_stamp` triggers, for every writer alike: migration 0036.)
+/// user's notifications. (Its UPDATE writes the row's stamps itself — `updated_at`, acceptance and fill
+/// times, the slippage: `OrderRowStamps`, migration 0045; a new row's are the `orders_stamp_inserted`
+/// trigger's, 0036.)
 ///
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
@@ -252,7 +254,8 @@ enum OrderStore {
         "\(fragment: updateSet) FROM \(fragment: values) \(fragment: updateWhere)"
     }
 
-    /// The SET of `updateStatement` (its values come FROM `v`, `updateWhere`'s columns).
+    /// The SET of `updateStatement` (its values come FROM `v`, `updateWhere`'s columns), with the row's
+    /// stamps (`OrderRowStamps`, over the state, fill and average it assigns: 0045 dropped the trigger).
     static let updateSet: PostgresQuery = """
             UPDATE orders SET state = v_to_state,
               broker_order_id = coalesce(v_broker_order_id, broker_order_id),
@@ -266,7 +269,9 @@ enum OrderStore {
               quantity = coalesce(v_quantity, quantity), price = coalesce(v_limit_price, price),
               trigger_price = coalesce(v_trigger_price, trigger_price), client_order_id = coalesce(v_client_order_id, client_order_id),
               completed_at = CASE WHEN v_terminal THEN coalesce(completed_at, now()) ELSE completed_at END,
-              fencing_token = coalesce(v_fencing_token, fencing_token), version = version + 1
+              fencing_token = coalesce(v_fencing_token, fencing_token), version = version + 1,
+              \(fragment: OrderRowStamps.assignments(state: "v_to_state", filled: "coalesce(v_filled_quantity, filled_quantity)",
+                                                     average: "coalesce(v_average_price, average_price)"))
             """
 
     /// The compare-and-set of `updateStatement`: `v`'s columns, each move's row in the state and

@@ -217,12 +217,14 @@ struct SyncWriter {
             guard filled == 0 || average != nil else { continue }
             // What the broker did not say (remaining quantity, product) keeps its stored value.
             let (remaining, product) = (reported.remainingQuantity, reported.product?.rawValue)
+            // The stamps read the new values from `n` (a SET list's column names read the old row).
             changed += try db.execute("""
-                UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = \(filled),
-                  average_price = \(average)::numeric, state = \(state), reject_reason = coalesce(\(reported.rejectReason)::text, reject_reason),
-                  completed_at = CASE WHEN \(state)::text IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
+                UPDATE orders SET broker_order_id = coalesce(broker_order_id, \(reported.brokerOrderID)), filled_quantity = n.new_filled,
+                  average_price = n.new_average, state = n.new_state, reject_reason = coalesce(\(reported.rejectReason)::text, reject_reason),
+                  completed_at = CASE WHEN n.new_state IN ('FILLED', 'CANCELLED', 'REJECTED', 'EXPIRED') THEN coalesce(completed_at, now()) ELSE completed_at END,
                   remaining_quantity = coalesce(\(remaining)::numeric, remaining_quantity), product = coalesce(\(product)::text, product),
-                  version = version + 1
+                  version = version + 1, \(fragment: Self.stamps)
+                FROM (SELECT \(state)::text AS new_state, \(filled)::numeric AS new_filled, \(average)::numeric AS new_average) AS n
                 WHERE id = \(try row.decode("id", as: UUID.self))
                   AND (filled_quantity, state, average_price, broker_order_id, remaining_quantity, product)
                       IS DISTINCT FROM (\(filled)::numeric, \(state)::text, \(average)::numeric, coalesce(broker_order_id, \(reported.brokerOrderID)),
@@ -231,6 +233,9 @@ struct SyncWriter {
         }
         return changed
     }
+
+    /// `updateOrders`' stamps (`OrderRowStamps`), over the new values it assigns.
+    static let stamps = OrderRowStamps.assignments(state: "n.new_state", filled: "n.new_filled", average: "n.new_average")
 
     /// The platform state for a broker status (one mapping, shared with the order placer).
     static func state(_ status: BrokerOrderStatus, filled: Decimal, quantity: Decimal) -> String {
