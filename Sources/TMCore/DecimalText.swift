@@ -87,7 +87,7 @@ public enum DecimalText {
             }
             guard value > 0 else { return nil }  // zero's representation is Decimal(string:)'s own
             let exponent = pendingZeros - fractionDigits
-            guard exponent >= -128, exponent <= 127 else { return nil }
+            guard exponent >= -128, exponent <= 127 else { return nil }  // cannot fail within 40 bytes; Decimal's bounds, kept with the code that relies on them
             return Decimal(sign: negative ? .minus : .plus, exponent: exponent, significand: Decimal(value))
         }
     }

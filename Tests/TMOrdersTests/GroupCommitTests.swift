@@ -78,7 +78,9 @@ import TMPostgres
         let blocker = b.block()
         try await eventually("the blocker in its transaction") { b.blocking.withLock { $0 } }
         let names = (0..<6).map { "w\($0)" }
-        let writers = names.map { name in Task { try await b.write(name, fences: [b.fence(name)]) } }
+        // Second deliveries (epoch 2): a first delivery writes no fence row (0046), so this is what shows
+        // the batch advancing each writer's fence row.
+        let writers = names.map { name in Task { try await b.write(name, fences: [b.fence(name, epoch: 2)]) } }
         try await eventually("every writer waiting") { b.commits.waiting == names.count }
         b.release()
         try await blocker.value
@@ -89,7 +91,7 @@ import TMPostgres
         let counts = b.commits.counts
         #expect(counts.batches == 1 && counts.batchedWriters == names.count && counts.fallbacks == 0, "\(counts)")
         // Each writer's fence was advanced by the batch: a delivery older than it is refused.
-        await #expect(throws: LockError.self) { try await b.write("late", fences: [b.fence("w3", epoch: 0)]) }
+        await #expect(throws: LockError.self) { try await b.write("late", fences: [b.fence("w3", epoch: 1)]) }
         await b.close()
     }
 

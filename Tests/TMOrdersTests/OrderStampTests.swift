@@ -40,11 +40,11 @@ import TMPostgres
     }
 
     /// Inserts an order in `state` (a broker-origin row: no keys needed) bought at a requested 100.
-    static func insert(_ db: PostgresConnection, state: String, filled: Decimal = 0, average: Decimal? = nil) throws -> UUID {
+    static func insert(_ db: PostgresConnection, state: String, filled: Decimal = 0, average: Decimal? = nil, side: String = "buy") throws -> UUID {
         try db.query("""
             INSERT INTO orders (user_id, account_id, origin, broker_order_id, symbol, exchange, side, order_type, quantity, state,
                                 requested_price, filled_quantity, average_price)
-            VALUES (\(user), \(account), 'broker', \(UUID().uuidString), 'INFY', 'NSE', 'buy', 'market', 10, \(state),
+            VALUES (\(user), \(account), 'broker', \(UUID().uuidString), 'INFY', 'NSE', \(side), 'market', 10, \(state),
                     100, \(filled), \(average))
             RETURNING id
             """).rows[0].decode("id")
@@ -222,14 +222,36 @@ import TMPostgres
         func updates(_ db: PostgresConnection) throws -> Int64 {
             try db.query("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'orders'").rows[0].decode("n_tup_upd")
         }
-        let versions: Int64 = try db.transaction { db in
+        let (versions, stamped): (Int64, Bool) = try db.transaction { db in
             let before = try updates(db)
             _ = try OrderStore.perform(db, [OrderWrite(kind: .move(OrderMove(order: order, to: .rejected, changes: OrderChanges(rejectCode: "TEST"))),
                                                        fencingToken: nil)])
-            return try updates(db) - before
+            // Read in the writing transaction: the placer's own statement stamped it (`placed` backdated
+            // the row by hand, which the net stamped then — so `touched` alone would show nothing).
+            let stamped: Bool = try db.query("SELECT updated_at = now() AS stamped FROM orders WHERE id = \(order.id)").rows[0].decode("stamped")
+            return (try updates(db) - before, stamped)
         }
         #expect(versions == 1)
-        #expect(try Self.touched(db, order.id))
+        #expect(stamped, "updated_at written by the placer's UPDATE")
+    }
+
+    /// The net stamps a hand-made UPDATE of a row its transaction already wrote — updated before, or
+    /// inserted (its `updated_at` is already the transaction's time) — and a sell with a sell's sign.
+    @Test func aHandMadeUpdateOfARowWrittenEarlierInItsTransactionIsStamped() throws {
+        let (database, db) = try Self.database(net: true)
+        defer { db.close(); database.drop() }
+        let sell = try Self.insert(db, state: "SUBMITTING", side: "sell")
+        try db.transaction { db in
+            try db.execute("UPDATE orders SET state = 'ACCEPTED', version = version + 1 WHERE id = \(sell)")
+            try db.execute("UPDATE orders SET state = 'FILLED', filled_quantity = 10, average_price = 99, version = version + 1 WHERE id = \(sell)")
+        }
+        #expect(try Self.stamps(db, sell) == Stamps(accepted: true, filled: true, slippage: "100.00"), "a sell below its price: worse")
+        let inserted: UUID = try db.transaction { db in
+            let id = try Self.insert(db, state: "SUBMITTING")
+            try db.execute("UPDATE orders SET state = 'FILLED', filled_quantity = 10, average_price = 101 WHERE id = \(id)")
+            return id
+        }
+        #expect(try Self.stamps(db, inserted) == Stamps(accepted: true, filled: true, slippage: "100.00"))
     }
 
     /// Rows written under 0035's triggers keep their stamps through 0036 and 0045, and are stamped on

@@ -16,8 +16,10 @@
 --     UPDATE keeps getting the stamps it got under 0036 (a hand-set `updated_at` or a `slippage_bps`
 --     contrary to the fill overruled, a hand-set `accepted_at` or `filled_at` kept), with two
 --     differences: its own statement (its RETURNING) sees the row before the stamps, and an UPDATE that
---     sets `updated_at = now()` itself, or follows another write of the row in the same transaction,
---     is taken to have written every stamp — such a writer must write them as `OrderRowStamps` does.
+--     sets `updated_at = now()` itself on a row last written by an earlier transaction, or that runs
+--     inside another trigger, is taken to have written every stamp — such a writer must write them as
+--     `OrderRowStamps` does. A row this transaction already wrote (inserted, or updated before) is
+--     stamped again by the net whatever its UPDATE sets.
 --     A WHEN checking every stamp was measured and not kept: it added more executor time per UPDATE
 --     than 0036's trigger cost; this one adds a few µs (Benchmarks/OrderBench/PROFILE.md, session 26).
 --
@@ -41,6 +43,8 @@ BEGIN
 END $$;
 
 DROP TRIGGER orders_stamp ON orders;
+-- Depth 0: the net's own UPDATE (depth 1) does not fire it again. OLD at now(): a row this transaction
+-- already wrote (inserted, or updated before) is stamped again, since its updated_at says nothing.
 CREATE TRIGGER orders_restamp AFTER UPDATE ON orders
-    FOR EACH ROW WHEN (NEW.updated_at IS DISTINCT FROM now())
+    FOR EACH ROW WHEN (pg_trigger_depth() = 0 AND (NEW.updated_at IS DISTINCT FROM now() OR OLD.updated_at = now()))
     EXECUTE FUNCTION tm_orders_restamp();
