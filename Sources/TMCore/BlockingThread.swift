@@ -5,8 +5,9 @@ import Foundation
 ///
 /// Guarantees: jobs run one at a time, in submission order, on the same thread for the thread's whole
 /// life (so a C handle owned by the thread is never touched concurrently). `run` suspends the caller
-/// without blocking it. After `shutdown()` — called by `deinit` when the last reference goes — new
-/// jobs fail with `BlockingThread.Stopped`; jobs already queued still run, then the thread exits.
+/// without blocking it; `submit` hands a job over without waiting at all. After `shutdown()` —
+/// called by `deinit` when the last reference goes — new jobs fail with `BlockingThread.Stopped`
+/// (`submit` returns false); jobs already queued still run, then the thread exits.
 ///
 /// A hop costs two thread wake-ups (this thread, then a pool thread for the resumed caller), so a
 /// submit wakes the thread only when it sleeps, and outside the queue's lock (see `JobQueue.submit`).
@@ -48,6 +49,20 @@ public final class BlockingThread: @unchecked Sendable {
                 continuation.resume(with: result)
             }
             if !accepted { continuation.resume(throwing: Stopped(name: name)) }
+        }
+    }
+
+    /// Queues `job` to run on this thread and returns at once, without waiting for it: a hand-off
+    /// from one thread to another with no task in between (the job answers whoever waits for it).
+    /// Jobs keep their order with `run`'s. Returns false after `shutdown()`: the job was dropped
+    /// and will never run, so the caller must answer its waiter itself.
+    public func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let name = self.name
+        HopStamps.stamp(.submit, name)
+        return queue.submit {
+            HopStamps.stamp(.start, name)
+            job()
+            HopStamps.stamp(.end, name)
         }
     }
 

@@ -168,3 +168,25 @@ extension PostgresPool {
         return try committed()
     }
 }
+
+extension PostgresPool {
+    /// `transaction(fencedInOneRoundTrip:_:)` whose outcome goes to `then` on the connection's thread,
+    /// the connection already back in the pool (`withConnection(_:then:)`): `then` gets the committed
+    /// value (the body's reader run after the sync point's answer), or the error — a stale fence as
+    /// `LockError.staleFencingToken` (`FencingGuard.refusal`), a failed or unknown commit as the
+    /// server's or the connection's error — and `answer`, which resumes the caller. For a hand-off
+    /// that must act only on a committed write (the order path's SUBMITTING row → its broker call)
+    /// without a task between the two threads.
+    public func transaction<T: Sendable, R: Sendable>(
+        fencedInOneRoundTrip fences: [any Fence], _ body: @escaping @Sendable (PostgresConnection) throws -> @Sendable () throws -> T,
+        then: @escaping @Sendable (Result<T, Error>, _ answer: @escaping @Sendable (Result<R, Error>) -> Void) -> Void
+    ) async throws -> R {
+        try await transaction(sentAsOne: true, { (db: PostgresConnection) -> @Sendable () throws -> T in
+            try FencingGuard.send(db, fences: fences)
+            return try body(db)
+        }, then: { (sent: Result<@Sendable () throws -> T, Error>, answer) in
+            let committed = sent.mapError { FencingGuard.refusal($0) }.flatMap { read in Result { try read() } }
+            then(committed, answer)
+        })
+    }
+}

@@ -15,6 +15,8 @@ import TMCore
 /// - A statement that fails because the connection dropped throws a `.connection` error and is not
 ///   retried (it may have run); the broken connection is replaced before its next use.
 /// - A transaction left open by a `withConnection` body is rolled back before the connection is reused.
+/// - `withConnection(_:then:)` hands the body's outcome on from the connection's thread, with the
+///   connection already back in the pool: what `then` starts never holds a connection.
 public final class PostgresPool: Sendable {
     /// Sizing and reconnection policy.
     public struct Options: Sendable {
@@ -96,6 +98,36 @@ public final class PostgresPool: Sendable {
         }
     }
 
+    /// Checks out a connection, runs `body` with it on the connection's thread, and then — on that
+    /// same thread, with no task in between — calls `then` with `body`'s outcome (after every answer
+    /// `body` waited for: for a transaction, its COMMIT or sync point) and `answer`, which resumes the
+    /// caller with the result. Before `then` runs the connection is tidied and back in the pool, so
+    /// work `then` hands on (a job for another thread that calls `answer` when done) never holds it.
+    /// `answer` may be called from any thread; only its first call counts. `then` must make sure it
+    /// is called (or whoever it hands the work to does), else the caller waits forever; it has no
+    /// cancellation handler, as `withConnection` has none once the connection is checked out.
+    public func withConnection<T: Sendable, R: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T,
+        then: @escaping @Sendable (Result<T, Error>, _ answer: @escaping @Sendable (Result<R, Error>) -> Void) -> Void
+    ) async throws -> R {
+        let index = try await acquire()
+        let slot = slots[index]
+        let configuration = configuration
+        let options = options
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, Error>) in
+            let answer = OneAnswer(continuation)
+            let accepted = slot.thread.submit {
+                let outcome = Result { try slot.use(configuration: configuration, options: options, body) }
+                self.release(index)
+                then(outcome, answer.resume)
+            }
+            if !accepted {
+                release(index)
+                continuation.resume(throwing: PostgresError.connection("connection pool is shut down"))
+            }
+        }
+    }
+
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresResult {
         try await withConnection { try $0.query(query) }
@@ -122,8 +154,21 @@ public final class PostgresPool: Sendable {
         try await withConnection { try $0.transaction(sentAsOne: sentAsOne, body) }
     }
 
+    /// `transaction(sentAsOne:_:)` whose outcome goes to `then` on the connection's thread (see
+    /// `withConnection(_:then:)`): `then` sees the commit's own answer — a transaction that failed
+    /// at its COMMIT or sync point is `then`'s failure, never its value.
+    public func transaction<T: Sendable, R: Sendable>(
+        sentAsOne: Bool, _ body: @escaping @Sendable (PostgresConnection) throws -> T,
+        then: @escaping @Sendable (Result<T, Error>, _ answer: @escaping @Sendable (Result<R, Error>) -> Void) -> Void
+    ) async throws -> R {
+        try await withConnection({ try $0.transaction(sentAsOne: sentAsOne, body) }, then: then)
+    }
+
     /// How many callers are waiting for a connection right now (for metrics and tests).
     public var waitingCount: Int { state.withLock { $0.waiters.count } }
+
+    /// How many connections are in the pool, not checked out, right now (for metrics and tests).
+    public var availableCount: Int { state.withLock { $0.free.count } }
 
     /// Fails queued waiters, lets running work finish, closes every connection and stops the threads.
     /// Later calls throw a `.connection` error.
@@ -186,6 +231,23 @@ public final class PostgresPool: Sendable {
             return nil
         }
         waiter?.continuation.resume(returning: index)
+    }
+}
+
+/// A continuation resumed by the first of any number of answers, from any thread.
+private final class OneAnswer<R: Sendable>: Sendable {
+    private let continuation: Locked<CheckedContinuation<R, Error>?>
+
+    init(_ continuation: CheckedContinuation<R, Error>) {
+        self.continuation = Locked(continuation)
+    }
+
+    func resume(_ result: Result<R, Error>) {
+        let first = continuation.withLock { stored in
+            defer { stored = nil }
+            return stored
+        }
+        first?.resume(with: result)
     }
 }
 
