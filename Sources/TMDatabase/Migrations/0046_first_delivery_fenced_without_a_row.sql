@@ -25,6 +25,11 @@
 -- serialize against a newer delivery's committed row); the advisory locks are taken all the same,
 -- so the other transactions' rule still holds against it.
 --
+-- Lock-table room: each message fence is an advisory lock in Postgres's shared lock table until
+-- commit (a row lock lived in the tuple): a group batch (at most 64 writers) holds up to 64, and the
+-- table holds max_locks_per_transaction × (max_connections + max_prepared_transactions) in all — a
+-- caller fencing thousands of messages in one transaction would need that raised.
+--
 -- Deadlock-free: every call takes all its advisory locks first, ordered by key and the exclusive
 -- one first on a key (never a shared lock upgraded), then its rows in resource order, each lock
 -- in its own statement before the next. The lock is the two-int4 form: class 0x746d6665 ('tmfe',
