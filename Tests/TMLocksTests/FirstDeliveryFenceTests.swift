@@ -64,6 +64,39 @@ import TMPostgres
         }
     }
 
+    /// The locks go in one order — by key, and on one key the exclusive lock before the shared one —
+    /// so a transaction never takes a key shared and then waits to take it exclusively while another
+    /// transaction holding it shared asks for it too (a deadlock, 40P01). Two message resources whose
+    /// `hashtext` collide share a key: a batch fencing both (epoch 1 and 2) queues for the key another
+    /// transaction holds shared; that one then takes it exclusively, commits, and the batch goes on.
+    @Test func twoFencesOnOneLockKeyTakeTheExclusiveLockFirst() async throws {
+        let b = try Bench()
+        // Two message resources with one hash, found on the server (its hash function, not a constant).
+        let pair = try b.observer.query("""
+            SELECT min(r) AS a, max(r) AS b FROM (SELECT 'message:collide/' || i AS r FROM generate_series(1, 300000) i) s
+            GROUP BY hashtext(r) HAVING count(*) = 2 LIMIT 1
+            """).rows[0]
+        let first: String = try pair.decode("a"), second: String = try pair.decode("b")
+        try b.holder.simpleQuery("BEGIN")
+        try FencingGuard.advance(b.holder, resource: first, token: 1)
+        let batch = Task {
+            try await b.pool.withConnection { db in
+                try db.transaction { db in
+                    _ = try db.query("""
+                        SELECT tm_advance_fences_or_raise(\(PostgresData.array([first, second]))::text[], \(PostgresData.array([Int64(1), Int64(2)]))::bigint[])
+                        """)
+                }
+            }
+        }
+        try await eventually("the batch queued for the key") { try b.advisoryWaiters() == 1 }
+        try FencingGuard.advance(b.holder, resource: second, token: 2)
+        try b.holder.simpleQuery("COMMIT")
+        try await batch.value
+        #expect(try b.observer.query("SELECT resource || '@' || token AS f FROM lock_fences WHERE resource IN (\(first), \(second))")
+            .rows.map { try $0.decode("f", as: String.self) } == ["\(second)@2"])
+        await b.close()
+    }
+
     @Test func aFirstDeliveryWritesNoFenceRow() async throws {
         let b = try Bench()
         try await b.write("first", at: 1)
