@@ -2,9 +2,10 @@ import Foundation
 import TMCore
 
 /// A lone order's wall time, from `OrderPlacer.handle`'s call to its return, split by where it went,
-/// from the `HopStamps` of one order at a time: the task's own run on a pool thread (Swift: parse,
-/// risk, JSON, row encoding, the continuation's scheduling), each hop to a C-handle thread and back
-/// (a thread wake-up each way), and the jobs there (Postgres round trips, the broker call's admission
+/// from the `HopStamps` of one order at a time: the task's own run (Swift: parse, risk, JSON, row
+/// encoding, the continuation's scheduling) on a pool thread, or with `ResumingThreadExecutor` on the
+/// thread that answered its last hop, each hop to a C-handle thread (a wake-up) and back (a pool
+/// thread's wake-up; with the executor, the answering thread going on with the task), and the jobs there (Postgres round trips, the broker call's admission
 /// in Redis, its HTTP request), and with the worker's group commit the hops to its drain task and back.
 /// The parts partition every order's time, so their means add up to the mean wall time exactly.
 struct LoneOrderSplit {
@@ -13,9 +14,9 @@ struct LoneOrderSplit {
     private var parts: [String: (nanos: UInt64, count: Int)] = [:]
     private var order: [String] = []
 
-    static let task = "task (Swift on a pool thread)"
+    static let task = "task (Swift)"
     static let hopThere = "hop task → thread (wake)"
-    static let hopBack = "hop thread → task (wake)"
+    static let hopBack = "hop thread → task"
 
     mutating func add(start: UInt64, end: UInt64, stamps: [HopStamps.Stamp]) {
         orders += 1

@@ -67,7 +67,7 @@ enum OrderBench {
     static let usage = """
         order-bench [--accounts 200] [--burst 20000] [--rates 200,1000,5000] [--seconds 5] [--serial 1000]
                     [--cold 2000] [--batch 10] [--intake-batch 1000] [--intake-lanes 2] [--idle 2] [--group-commit on|off]
-                    [--json bench-results/orders.json]
+                    [--task-executor resuming|pool] [--json bench-results/orders.json]
         Needs TM_REDIS_URL and TM_DATABASE_URL (or TM_ENV_FILE) and broker-sim next to this binary.
         """
 
@@ -92,6 +92,9 @@ enum OrderBench {
         let groupCommit = option("--group-commit", "on") != "off"
         // `--lone-write off`: a write with none other in flight goes through the group too (the A/B of `OrderCommits`' lone write).
         let loneWrites = option("--lone-write", "on") != "off"
+        // `--task-executor pool`: the worker's and the serial row's tasks on Swift's pool, not resumed on
+        // the thread that answered them (the A/B of `ResumingThreadExecutor`).
+        let taskExecutor: (any TaskExecutor)? = option("--task-executor", "resuming") == "pool" ? nil : ResumingThreadExecutor.shared
         let environment = TMEnvironment.current()
 
         // --- broker-sim answering at once; a database of its own, migrated, with the accounts (sealed
@@ -217,6 +220,7 @@ enum OrderBench {
         let showTimeline = option("--timeline", -1)  // prints that serial order's stamps
         let serialStarted = ContinuousClock.now
         HopStamps.record(serial > 0)
+        try await withTaskExecutorPreference(taskExecutor) {
         for i in 0..<serial {
             let (_, payload) = order("serial", i)
             // As the worker places a message's first delivery: no look-up first, its writes through the group commit.
@@ -230,6 +234,7 @@ enum OrderBench {
             split.add(start: start, end: end, stamps: stamps)
             if i == showTimeline { print(LoneOrderSplit.timeline(start: start, end: end, stamps: stamps)) }
             serialTotal.record(millis: Double(end - start) / 1e6)
+        }
         }
         HopStamps.record(false)
         let serialElapsed = (ContinuousClock.now - serialStarted).seconds
@@ -262,6 +267,7 @@ enum OrderBench {
         var workerSettings = OrderWorker.Settings()
         workerSettings.groupCommit = groupCommit
         workerSettings.loneWritesAtOnce = loneWrites
+        workerSettings.taskExecutor = taskExecutor
         let worker = OrderWorker(manifest: manifest, redis: services.redisConfiguration, placer: placer, outbox: services.outbox, settings: workerSettings,
                                  refresh: { await state.refresh() }, beforeMessage: { try await state.checkBeforeMessage(consuming: manifest) }, logger: logger)
         var burstNote = ""

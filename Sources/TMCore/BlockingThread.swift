@@ -11,6 +11,8 @@ import Foundation
 ///
 /// A hop costs two thread wake-ups (this thread, then a pool thread for the resumed caller), so a
 /// submit wakes the thread only when it sleeps, and outside the queue's lock (see `JobQueue.submit`).
+/// A caller whose task prefers `ResumingThreadExecutor` is resumed on this thread instead, right
+/// after its job: one wake-up per hop.
 public final class BlockingThread: @unchecked Sendable {
     /// Thrown by `run` after `shutdown()`.
     public struct Stopped: Error, CustomStringConvertible {
@@ -41,12 +43,13 @@ public final class BlockingThread: @unchecked Sendable {
         let name = self.name
         HopStamps.stamp(.submit, name)
         defer { HopStamps.stamp(.resumed, name) }
+        let queue = self.queue
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let accepted = queue.submit {
                 HopStamps.stamp(.start, name)
                 let result = Result { try body() }
                 HopStamps.stamp(.end, name)
-                continuation.resume(with: result)
+                queue.handOff { continuation.resume(with: result) }
             }
             if !accepted { continuation.resume(throwing: Stopped(name: name)) }
         }
@@ -88,16 +91,57 @@ public final class BlockingThread: @unchecked Sendable {
 
     /// Whether the thread is asleep waiting for a job (for tests).
     var isSleeping: Bool { queue.isSleeping }
+
+    /// Jobs queued and not yet taken by the thread (for tests).
+    var queuedJobs: Int { queue.queuedJobs }
 }
 
 /// The jobs waiting for a `BlockingThread`, shared by the handle and the thread.
-private final class JobQueue: @unchecked Sendable {
+final class JobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var stopping = false
     /// The thread is in (or about to enter) `condition.wait()`: only then does a submit signal it.
     private var sleeping = false
     private var owner: pthread_t?
+    // Touched only by the draining thread (no lock): the resume `handOff` is running, and the task
+    // it gave `ResumingThreadExecutor` to run once the job returns.
+    private var handingOff = false
+    private var adopted: (job: UnownedJob, executor: ResumingThreadExecutor)?
+
+    /// The queue the calling thread drains, if it is a `BlockingThread`.
+    static var current: JobQueue? {
+        guard let pointer = pthread_getspecific(currentKey) else { return nil }
+        return Unmanaged<JobQueue>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    /// Runs `resume` (a job's last act) so that a task it resumes may be adopted by this thread.
+    func handOff(_ resume: () -> Void) {
+        handingOff = true
+        resume()
+        handingOff = false
+    }
+
+    /// Takes `job` to run after the current job, if it was resumed by `handOff` on this thread and
+    /// no task was adopted yet; false: the caller must run it elsewhere.
+    func adopt(_ job: UnownedJob, for executor: ResumingThreadExecutor) -> Bool {
+        guard handingOff, adopted == nil else { return false }
+        adopted = (job, executor)
+        return true
+    }
+
+    /// Runs the adopted task until it suspends (it may adopt no other: only a job's hand-off can).
+    private func runAdopted() {
+        guard let (job, executor) = adopted else { return }
+        adopted = nil
+        job.runSynchronously(on: executor.asUnownedTaskExecutor())
+    }
 
     /// Whether the caller is the thread draining this queue.
     var isOwnerThread: Bool {
@@ -111,6 +155,12 @@ private final class JobQueue: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return sleeping
+    }
+
+    var queuedJobs: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return jobs.count
     }
 
     func submit(_ job: @escaping () -> Void) -> Bool {
@@ -140,6 +190,8 @@ private final class JobQueue: @unchecked Sendable {
         condition.lock()
         owner = pthread_self()
         condition.unlock()
+        // The queue lives as long as its thread: the thread's closure holds it.
+        pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping {
@@ -154,7 +206,10 @@ private final class JobQueue: @unchecked Sendable {
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
             condition.unlock()
-            for job in batch { job() }
+            for job in batch {
+                job()
+                runAdopted()
+            }
         }
     }
 }

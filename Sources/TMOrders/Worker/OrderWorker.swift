@@ -47,6 +47,10 @@ public final class OrderWorker: Sendable {
         public var loneWritesAtOnce = true
         /// How long a shard being handed back lets its in-flight orders finish.
         public var shutdownGrace: Duration = .seconds(2)
+        /// Where the shards' tasks run between hops: `ResumingThreadExecutor` runs a handler on the
+        /// Postgres, broker or Redis thread that just answered it (one wake-up per hop, not two);
+        /// nil: Swift's global pool (for the benchmark's A/B).
+        public var taskExecutor: (any TaskExecutor)? = ResumingThreadExecutor.shared
         public init() {}
     }
 
@@ -207,6 +211,7 @@ public final class OrderWorker: Sendable {
         options.concurrency = settings.concurrencyPerShard
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
+        options.taskExecutor = settings.taskExecutor
         // The announced trading-state version comes with each fetch (`ResidentState.checkBeforeMessage`).
         options.readsWatchedKey = true
         let parsed = ParsedCommands()

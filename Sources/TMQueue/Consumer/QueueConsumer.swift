@@ -49,6 +49,9 @@ public final class QueueConsumer: Sendable {
         /// delivered: for a consumer that holds the shards' lease, so the previous owner has
         /// stopped; its messages then run before any newer ones.
         public var takeOverPending = false
+        /// The executor the consumer's tasks prefer (fetchers, handlers, settles); nil: Swift's pool.
+        /// Its tasks are unstructured, so the caller's own preference is not inherited.
+        public var taskExecutor: (any TaskExecutor)?
         /// Read each shard's watched key (`QueueKeys.watched`) in the same script as every fetch and
         /// hand it to the handler with the delivery (`Delivery.watched`): a handler that must see
         /// a value as of its start can skip its own read when the value stands in for one
@@ -165,7 +168,7 @@ public final class QueueConsumer: Sendable {
         let (deliveries, sink) = AsyncStream<[Delivery]>.makeStream()
         // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":
         // the work runs in a task of its own, and cancellation only calls `stop()`.
-        let work = Task {
+        let work = Task(executorPreference: options.taskExecutor) { [self] in
             await withTaskGroup(of: Void.self) { background in
                 // Producers of deliveries: the stream ends when all of them have stopped.
                 background.addTask {
