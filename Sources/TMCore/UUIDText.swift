@@ -55,24 +55,32 @@ public enum UUIDText {
         canonical(bytes) ?? UUID(uuidString: String(decoding: bytes, as: UTF8.self))
     }
 
-    /// The 8-4-4-4-12 form only.
+    /// The 8-4-4-4-12 form only: the four hyphens checked first, then each byte's two digits, every
+    /// digit's validity folded into one test at the end — no bounds check, optional or branch per
+    /// byte (a uuid column of every order-path row and every command id pass here).
     private static func canonical(_ bytes: UnsafeBufferPointer<UInt8>) -> UUID? {
-        guard bytes.count == 36 else { return nil }
-        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let parsed = withUnsafeMutableBytes(of: &raw) { out -> Bool in
-            var at = 0
-            for index in 0..<16 {
-                if dashBefore(index) {
-                    guard bytes[at] == UInt8(ascii: "-") else { return false }
-                    at += 1
-                }
-                guard let high = HexDigit.value(bytes[at]), let low = HexDigit.value(bytes[at + 1]) else { return false }
-                out[index] = high << 4 | low
-                at += 2
-            }
-            return true
+        guard bytes.count == 36, let text = bytes.baseAddress else { return nil }
+        let hyphen = UInt8(ascii: "-")
+        guard text[8] == hyphen, text[13] == hyphen, text[18] == hyphen, text[23] == hyphen else { return nil }
+        var invalid: UInt8 = 0
+        func byte(at at: Int) -> UInt8 {
+            let high = nibble(text[at]), low = nibble(text[at &+ 1])
+            invalid |= high | low
+            return high &<< 4 | low
         }
-        return parsed ? UUID(uuid: raw) : nil
+        let raw: uuid_t = (byte(at: 0), byte(at: 2), byte(at: 4), byte(at: 6), byte(at: 9), byte(at: 11), byte(at: 14), byte(at: 16),
+                           byte(at: 19), byte(at: 21), byte(at: 24), byte(at: 26), byte(at: 28), byte(at: 30), byte(at: 32), byte(at: 34))
+        return invalid & 0xF0 == 0 ? UUID(uuid: raw) : nil
+    }
+
+    /// A hexadecimal digit's value (either case), or 0xFF for any other byte.
+    @inline(__always)
+    private static func nibble(_ byte: UInt8) -> UInt8 {
+        let digit = byte &- UInt8(ascii: "0")
+        if digit < 10 { return digit }
+        // Setting bit 5 folds A–F onto a–f; no other byte lands there.
+        let letter = (byte | 0x20) &- UInt8(ascii: "a")
+        return letter < 6 ? letter &+ 10 : 0xFF
     }
 
     /// The 8-4-4-4-12 layout: a dash before bytes 4, 6, 8 and 10.
