@@ -107,7 +107,8 @@ public enum OrderViews {
     public static func show(_ db: PostgresConnection, order id: UUID) throws -> OrderView? {
         guard let row = try db.query("\(fragment: select) WHERE o.id = \(id)").rows.first else { return nil }
         var order = try view(row)
-        order.events = try db.query("SELECT from_state, to_state, at, detail::text AS detail FROM order_events WHERE order_id = \(id) ORDER BY id")
+        // The view fills in the ROUTED event's detail, the row's route (migration 0047).
+        order.events = try db.query("SELECT from_state, to_state, at, detail::text AS detail FROM order_event_details WHERE order_id = \(id) ORDER BY id")
             .rows.map { row in
                 OrderEvent(fromState: try row.decode("from_state"), toState: try row.decode("to_state"), at: try row.decode("at"),
                            detail: try json(row, "detail"))

@@ -21,7 +21,7 @@ import TestSupport
                        risk_decision, route, reject_code, reject_reason, submitted_at, CASE WHEN submitted_at IS NULL THEN 0 ELSE 1 END,
                        fencing_token, CASE WHEN terminal THEN now() END
                 FROM unnest(\(column { $0.id })::uuid[], \(column { $0.userID })::uuid[], \(column { $0.accountID })::uuid[],
-                            \(column { $0.requestedAccountID })::uuid[], \(column { $0.parentID })::uuid[], \(column { $0.order.idempotencyKey })::text[],
+                            \(column { $0.requestedAccountColumn })::uuid[], \(column { $0.parentID })::uuid[], \(column { $0.order.idempotencyKey })::text[],
                             \(column { $0.clientOrderID })::text[], \(column { $0.order.symbol })::text[], \(column { $0.order.exchange })::text[],
                             \(column { $0.order.side.rawValue })::text[], \(column { $0.order.type.rawValue })::text[],
                             \(column { $0.order.timeInForce.rawValue })::text[], \(column { $0.order.product.rawValue })::text[],

@@ -8,6 +8,10 @@ import TMSync
 /// A new order row, written in the state the in-memory steps reached (RISK_REJECTED, ROUTED or
 /// SUBMITTING) with an event for every step from RECEIVED: the risk check and the routing touch
 /// nothing outside the process, so the first commit can carry them all.
+///
+/// Its JSON values are encoded once, when it is made (`riskDecisionText`, `routeText`): a write
+/// retried, or a split's rows sharing them, does not encode them again, and the ROUTED step whose
+/// detail is the route reuses the route's text (`routedStep`).
 struct NewOrder: Sendable {
     var id: UUID
     var userID: UUID
@@ -19,14 +23,41 @@ struct NewOrder: Sendable {
     var clientOrderID: String
     var state: OrderState
     var requestedPrice: Decimal?
-    var riskDecision: JSONValue
-    var route: JSONValue?
+    let riskDecision: JSONValue
+    let route: JSONValue?
     var rejectCode: String?
     var rejectReason: String?
     /// When the broker call begins (SUBMITTING rows).
     var submittedAt: Date?
     /// The steps from RECEIVED to `state`, each with its detail.
-    var steps: [(to: OrderState, detail: JSONValue?)]
+    let steps: [(to: OrderState, detail: JSONValue?)]
+    /// `riskDecision.text` and `route?.text`, encoded once.
+    let riskDecisionText: String
+    let routeText: String?
+    /// The index in `steps` of the ROUTED step whose detail is `route` (a routed row's): its
+    /// `order_events.detail` is left NULL — it would repeat the row's `route` byte for byte, which
+    /// nothing updates — and readers take the row's (`order_event_details`, migration 0047); its
+    /// message carries the route as before.
+    let routedStep: Int?
+
+    init(id: UUID, userID: UUID, accountID: UUID, requestedAccountID: UUID, parentID: UUID?, order: PlaceOrder, quantity: Decimal,
+         clientOrderID: String, state: OrderState, requestedPrice: Decimal?, riskDecision: JSONValue, route: JSONValue?,
+         rejectCode: String?, rejectReason: String?, submittedAt: Date?, steps: [(to: OrderState, detail: JSONValue?)]) {
+        (self.id, self.userID, self.accountID, self.requestedAccountID, self.parentID) = (id, userID, accountID, requestedAccountID, parentID)
+        (self.order, self.quantity, self.clientOrderID, self.state, self.requestedPrice) = (order, quantity, clientOrderID, state, requestedPrice)
+        (self.riskDecision, self.route, self.rejectCode, self.rejectReason) = (riskDecision, route, rejectCode, rejectReason)
+        (self.submittedAt, self.steps) = (submittedAt, steps)
+        riskDecisionText = riskDecision.text
+        routeText = route?.text
+        // The placer hands the route itself as the ROUTED step's detail, so this compares one array
+        // buffer with itself.
+        routedStep = route == nil ? nil : steps.firstIndex { $0.to == .routed && $0.detail == route }
+    }
+
+    /// `requested_account_id` as stored: NULL when the order was asked for the account it is placed
+    /// on, which spares the insert that foreign key's check (`account_id`'s own FK still refuses an
+    /// unknown account); every reader takes `requested_account_id ?? account_id`.
+    var requestedAccountColumn: UUID? { requestedAccountID == accountID ? nil : requestedAccountID }
 }
 
 /// What a transition writes besides the state (nil leaves a column as it is).
@@ -225,13 +256,13 @@ enum OrderStore {
     static func insertColumns(_ rows: [(row: NewOrder, token: Int64?)]) -> [PostgresData] {
         func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
         return [column { $0.id }, column { $0.userID }, column { $0.accountID },
-                column { $0.requestedAccountID }, column { $0.parentID }, column { $0.order.idempotencyKey },
+                column { $0.requestedAccountColumn }, column { $0.parentID }, column { $0.order.idempotencyKey },
                 column { $0.clientOrderID }, column { $0.order.symbol }, column { $0.order.exchange },
                 column { $0.order.side.rawValue }, column { $0.order.type.rawValue },
                 column { $0.order.timeInForce.rawValue }, column { $0.order.product.rawValue },
                 column { $0.quantity }, column { $0.order.limitPrice }, column { $0.order.triggerPrice },
-                column { $0.state.rawValue }, column { $0.requestedPrice }, column { $0.riskDecision.text },
-                column { $0.route?.text }, column { $0.rejectCode }, column { $0.rejectReason },
+                column { $0.state.rawValue }, column { $0.requestedPrice }, column { $0.riskDecisionText },
+                column { $0.routeText }, column { $0.rejectCode }, column { $0.rejectReason },
                 column { $0.submittedAt }, PostgresData.array(rows.map(\.token)),
                 column { $0.state.isTerminal }]
     }
@@ -333,9 +364,11 @@ enum OrderStore {
     static func newRowEvents(_ row: NewOrder) -> EventRows.Order {
         var steps: [EventRows.Step] = [(nil, .received, nil)]
         for step in row.steps { steps.append((steps.last?.to, step.to, step.detail)) }
-        return EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
-                               clientOrderID: row.clientOrderID, symbol: row.order.symbol, exchange: row.order.exchange,
-                               side: row.order.side, filled: 0, average: nil, steps: steps)
+        var events = EventRows.Order(id: row.id, accountID: row.accountID, userID: row.userID, key: row.order.idempotencyKey,
+                                     clientOrderID: row.clientOrderID, symbol: row.order.symbol, exchange: row.order.exchange,
+                                     side: row.order.side, filled: 0, average: nil, steps: steps)
+        if let routed = row.routedStep, let text = row.routeText { events.rowsRoute = (step: routed + 1, text: text) }
+        return events
     }
 
     /// The event of a transition, if it changes anything worth announcing. Its fill is the row's once
@@ -443,13 +476,16 @@ enum OrderStore {
     /// An order's steps as `order_events` columns and its `trade-events` message each (see `eventWrites`).
     /// A payload is the order's fields (`appendCommonFields`, written once per order) and the step's
     /// `from`, `to` and `detail`, written as UTF-8 bytes: no `JSONValue` tree and no `String` per field
-    /// (the text is what `JSONValue.object` of the same members gives: `OrderEventPayloadTests`).
+    /// (the text is what `JSONValue.object` of the same members gives: `OrderEventPayloadTests`). A
+    /// step's `detail` is its `order_events.detail`: nil for the step whose detail is the row's route
+    /// (`rowsRoute`), whose message still carries it.
     static func stepRows(_ order: EventRows.Order) -> [(from: String?, to: String, detail: String?, payload: String)] {
         var common: [UInt8] = []
         common.reserveCapacity(384)
         appendCommonFields(order, to: &common)
-        return order.steps.map { step in
-            let detail = step.detail?.text
+        return order.steps.enumerated().map { index, step in
+            let shared = order.rowsRoute.flatMap { $0.step == index ? $0.text : nil }
+            let detail = shared ?? step.detail?.text
             var payload = common
             payload.reserveCapacity(common.count + 48 + (detail?.utf8.count ?? 0))
             payload.append(contentsOf: #","from":"#.utf8)
@@ -469,7 +505,7 @@ enum OrderStore {
                 payload.append(contentsOf: detail.utf8)
             }
             payload.append(UInt8(ascii: "}"))
-            return (step.from?.rawValue, step.to.rawValue, detail, String(decoding: payload, as: UTF8.self))
+            return (step.from?.rawValue, step.to.rawValue, shared == nil ? detail : nil, String(decoding: payload, as: UTF8.self))
         }
     }
 
@@ -511,7 +547,7 @@ enum OrderStore {
             INSERT INTO audit_log (actor, action, entity_type, entity_id, details, correlation_id)
             VALUES ('worker:order-placer', 'order.risk-rejected', 'order', \(row.id.uuidString.lowercased()),
                     jsonb_build_object('account_id', \(row.accountID.uuidString.lowercased())::text, 'code', \(row.rejectCode)::text,
-                                       'decision', \(row.riskDecision.text)::jsonb), \(row.order.idempotencyKey))
+                                       'decision', \(row.riskDecisionText)::jsonb), \(row.order.idempotencyKey))
             """)
     }
 
@@ -588,12 +624,12 @@ enum LoneWrite {
 
     static func insertBinds(_ row: NewOrder, token: Int64?) -> [PostgresData] {
         let order = row.order
-        return [row.id.postgresData(), row.userID.postgresData(), row.accountID.postgresData(), row.requestedAccountID.postgresData(),
+        return [row.id.postgresData(), row.userID.postgresData(), row.accountID.postgresData(), row.requestedAccountColumn.postgresData(),
                 row.parentID.postgresData(), order.idempotencyKey.postgresData(), row.clientOrderID.postgresData(), order.symbol.postgresData(),
                 order.exchange.postgresData(), order.side.rawValue.postgresData(), order.type.rawValue.postgresData(),
                 order.timeInForce.rawValue.postgresData(), order.product.rawValue.postgresData(), row.quantity.postgresData(),
                 order.limitPrice.postgresData(), order.triggerPrice.postgresData(), row.state.rawValue.postgresData(),
-                row.requestedPrice.postgresData(), row.riskDecision.text.postgresData(), (row.route?.text).postgresData(),
+                row.requestedPrice.postgresData(), row.riskDecisionText.postgresData(), row.routeText.postgresData(),
                 row.rejectCode.postgresData(), row.rejectReason.postgresData(), row.submittedAt.postgresData(), token.postgresData(),
                 row.state.isTerminal.postgresData()]
     }
@@ -746,6 +782,9 @@ enum EventRows {
         var filled: Decimal
         var average: Decimal?
         var steps: [Step]
+        /// The step (an index in `steps`) whose detail is the row's `route`, and the route's text: its
+        /// message carries that text, its `order_events.detail` is NULL (see `NewOrder.routedStep`).
+        var rowsRoute: (step: Int, text: String)? = nil
     }
 }
 
