@@ -108,6 +108,8 @@ final class JobQueue: @unchecked Sendable {
     // it gave `ResumingThreadExecutor` to run once the job returns.
     private var handingOff = false
     private var adopted: (job: UnownedJob, executor: ResumingThreadExecutor)?
+    /// Jobs of the batch being run that come after the current one.
+    private var batchLeft = 0
 
     /// The queue the calling thread drains, if it is a `BlockingThread`.
     static var current: JobQueue? {
@@ -128,10 +130,12 @@ final class JobQueue: @unchecked Sendable {
         handingOff = false
     }
 
-    /// Takes `job` to run after the current job, if it was resumed by `handOff` on this thread and
-    /// no task was adopted yet; false: the caller must run it elsewhere.
+    /// Takes `job` to run after the current job, if it was resumed by `handOff` on this thread, no
+    /// task was adopted yet, and no other job waits for the thread (the task would hold it up: a
+    /// shared connection's other callers, a lane's next request); false: the caller must run it
+    /// elsewhere.
     func adopt(_ job: UnownedJob, for executor: ResumingThreadExecutor) -> Bool {
-        guard handingOff, adopted == nil else { return false }
+        guard handingOff, adopted == nil, batchLeft == 0, queuedJobs == 0 else { return false }
         adopted = (job, executor)
         return true
     }
@@ -192,6 +196,7 @@ final class JobQueue: @unchecked Sendable {
         condition.unlock()
         // The queue lives as long as its thread: the thread's closure holds it.
         pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.currentKey, nil) }
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping {
@@ -206,7 +211,8 @@ final class JobQueue: @unchecked Sendable {
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
             condition.unlock()
-            for job in batch {
+            for (index, job) in batch.enumerated() {
+                batchLeft = batch.count - index - 1
                 job()
                 runAdopted()
             }

@@ -14,13 +14,18 @@ import Foundation
 ///   a lock, never before the job's C call has finished. Anything else this executor is given (a task
 ///   resumed by a timer, by another task, or by a thread that is not a `BlockingThread`) runs on
 ///   Swift's global concurrent executor, as without a preference.
-/// - At most one task is adopted per job; the thread runs it before its next queued job, so a task
-///   that submits work to the same thread finds it queued behind nothing it waits for.
+/// - A thread adopts only while no other job waits for it (none left of its batch, none queued), and
+///   at most one task per job: a task never holds up another caller's job on a shared connection or
+///   a lane (it goes to the pool instead). A job queued while the adopted task runs waits for that
+///   task to suspend — one stretch of Swift between two hops.
 /// - Tasks that set no preference (`withTaskExecutorPreference`, `Task(executorPreference:)`) are
 ///   never given to this executor: the rest of the process is unchanged.
 ///
 /// What it asks of the tasks it runs: no blocking between hops (the blocking thread's next job waits
-/// for the task to suspend) — the rule Swift's cooperative pool already sets.
+/// for the task to suspend) — the rule Swift's cooperative pool already sets. (`RedisClient.close`'s
+/// `runAndWait` is such a block; no task that prefers this executor calls it.)
+/// Only `run` hops made by these tasks are adopted: the group commit's, `CoalescedReads`' and
+/// `ScriptBatcher`'s drain tasks are plain `Task {}`s on the pool, as are the writers they answer.
 public final class ResumingThreadExecutor: TaskExecutor, @unchecked Sendable {
     public static let shared = ResumingThreadExecutor()
 

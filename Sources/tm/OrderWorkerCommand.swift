@@ -17,11 +17,19 @@ struct OrderWorkerCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The queue to consume (default orders).") var queue = "orders"
+    @Option(help: "Where handlers run between hops: 'resuming' (on the Postgres, broker or Redis thread that answered them) or 'pool' (Swift's thread pool).")
+    var taskExecutor = "resuming"
 
     func run() async throws {
         JSONLogHandler.bootstrap()
+        var settings = OrderWorker.Settings()
+        switch taskExecutor {
+        case "resuming": settings.taskExecutor = ResumingThreadExecutor.shared
+        case "pool": settings.taskExecutor = nil
+        default: throw ValidationError("--task-executor: '\(taskExecutor)' is neither 'resuming' nor 'pool'")
+        }
         let services = try await OrderServices.open()
-        let worker = try OrderWorker.resident(services: services, queue: queue)
+        let worker = try OrderWorker.resident(services: services, queue: queue, settings: settings)
         TerminationSignals.install { _ in worker.stop() }
         print("order-worker \(worker.identity): consuming \(queue)")
         try await worker.run()

@@ -57,26 +57,60 @@ import TestSupport
         #expect(onThread == 0)
     }
 
-    /// The adopted task runs once its job has returned and before the thread's next job, even one
-    /// taken in the same batch: jobs queued together behind a busy thread.
-    @Test func theAdoptedTaskRunsAfterItsJobAndBeforeTheThreadsNextJob() async throws {
-        let thread = BlockingThread(name: "resume-order")
+    /// A thread with other jobs waiting does not adopt: the task would hold them up (a shared
+    /// connection's other callers, a lane's next request). Here the task's job and another are taken
+    /// in one batch behind a busy thread; the task goes to the pool.
+    @Test func aThreadWithJobsWaitingLeavesTheTaskToThePool() async throws {
+        let thread = BlockingThread(name: "resume-busy")
         defer { thread.shutdown() }
-        let log = Locked<[String]>([])
         let gate = DispatchSemaphore(value: 0)
         #expect(thread.submit { gate.wait() })
         try await eventually("the gate job runs") { thread.queuedJobs == 0 && !thread.isSleeping }
         let task = Task(executorPreference: ResumingThreadExecutor.shared) {
-            _ = try await thread.run { log.withLock { $0.append("job") } }
-            log.withLock { $0.append("task") }
+            _ = try await thread.run { 0 }
+            return ResumingThreadExecutor.isOnBlockingThread
         }
         try await eventually("the task's job is queued") { thread.queuedJobs == 1 }
-        #expect(thread.submit { log.withLock { $0.append("next job") } })
+        #expect(thread.submit {})
         gate.signal()
-        try await task.value
-        // Queued behind "next job": by the time it runs, everything above has.
-        let order = try await thread.run { log.current }
-        #expect(order == ["job", "task", "next job"])
+        #expect(try await task.value == false)
+    }
+
+    /// A job queued while the task's job runs (so not in its batch) also keeps the task off the thread.
+    @Test func aJobQueuedDuringTheHopLeavesTheTaskToThePool() async throws {
+        let thread = BlockingThread(name: "resume-queued")
+        defer { thread.shutdown() }
+        let gate = DispatchSemaphore(value: 0)
+        #expect(thread.submit { gate.wait() })
+        try await eventually("the gate job runs") { thread.queuedJobs == 0 && !thread.isSleeping }
+        let task = Task(executorPreference: ResumingThreadExecutor.shared) {
+            _ = try await thread.run { _ = thread.submit {} }
+            return ResumingThreadExecutor.isOnBlockingThread
+        }
+        try await eventually("the task's job is queued") { thread.queuedJobs == 1 }
+        gate.signal()
+        #expect(try await task.value == false)
+    }
+
+    /// An adopted task runs after its job, not inside the hand-off: a task it resumes in turn is not
+    /// adopted (it would wait for the thread's next job) and runs on the pool.
+    @Test func aTaskResumedByAnAdoptedTaskRunsOnThePool() async throws {
+        let thread = BlockingThread(name: "resume-nested")
+        defer { thread.shutdown() }
+        let parked = Locked<CheckedContinuation<Void, Never>?>(nil)
+        let second = Task(executorPreference: ResumingThreadExecutor.shared) {
+            await withCheckedContinuation { continuation in parked.withLock { $0 = continuation } }
+            return ResumingThreadExecutor.isOnBlockingThread
+        }
+        try await eventually("the second task waits") { parked.current != nil }
+        let first = Task(executorPreference: ResumingThreadExecutor.shared) {
+            try await Self.hopUntilAdopted(by: thread)
+            let adopted = ResumingThreadExecutor.isOnBlockingThread
+            parked.current?.resume()
+            return adopted
+        }
+        #expect(try await first.value)
+        #expect(await second.value == false)
     }
 
     /// A task resumed in the middle of a job (not by `run`'s answer) is not adopted: the job may go on

@@ -44,10 +44,12 @@ enum ConsumerTaskExecutorProbe {
 
     @Test func theWorkersHandlersRunOnTheThreadsThatAnswerThemByDefault() async throws {
         #expect(OrderWorker.Settings().taskExecutor is ResumingThreadExecutor)
-        #expect(try await placeOne(OrderWorker.Settings().taskExecutor, key: "resume-on-thread") == [true])
+        let seen = try await placeOne(OrderWorker.Settings().taskExecutor, key: "resume-on-thread")
+        #expect(!seen.isEmpty && seen.allSatisfy { $0 })
     }
 
     @Test func withoutAnExecutorTheHandlersRunOnThePool() async throws {
-        #expect(try await placeOne(nil, key: "resume-on-pool") == [false])
+        let seen = try await placeOne(nil, key: "resume-on-pool")
+        #expect(!seen.isEmpty && !seen.contains(true))
     }
 }
