@@ -70,15 +70,20 @@ import TMRedis
         #expect(handled.current == [#"{"blocker":true}"#, #"{"delayed":true}"#])
     }
 
-    /// When a shard next needs a promotion: at once after none, or after one that left due messages
-    /// behind; else `promoteInterval` after it, or at its earliest due time if sooner.
+    /// When a shard next needs a promotion: at once after none, after one that left due messages
+    /// behind, when its time has come, or after one stamped later than now (the clock went back);
+    /// else `promoteInterval` after the last, or at its earliest due time if sooner.
     @Test func theNextPromotionComesWithinTheIntervalOrAtOnce() {
         typealias P = ShardRead.Promotion
-        #expect(QueueConsumer.nextPromotion(after: nil, interval: 200) == nil)
-        #expect(QueueConsumer.nextPromotion(after: P(through: 1000, moved: 100, complete: false, nextDue: 5000), interval: 200) == nil)
-        #expect(QueueConsumer.nextPromotion(after: P(through: 1000, moved: 0, complete: true, nextDue: nil), interval: 200) == 1200)
-        #expect(QueueConsumer.nextPromotion(after: P(through: 1000, moved: 3, complete: true, nextDue: 5000), interval: 200) == 1200)
-        #expect(QueueConsumer.nextPromotion(after: P(through: 1000, moved: 0, complete: true, nextDue: 1050), interval: 200) == 1050)
+        func next(_ promotion: P?, now: Int64 = 1100) -> Int64? { QueueConsumer.nextPromotion(after: promotion, interval: 200, now: now) }
+        #expect(next(nil) == nil)
+        #expect(next(P(through: 1000, moved: 100, complete: false, nextDue: 5000)) == nil)
+        #expect(next(P(through: 1000, moved: 0, complete: true, nextDue: nil)) == 1200)
+        #expect(next(P(through: 1000, moved: 3, complete: true, nextDue: 5000)) == 1200)
+        #expect(next(P(through: 1000, moved: 0, complete: true, nextDue: 1050), now: 1010) == 1050)
+        #expect(next(P(through: 1000, moved: 0, complete: true, nextDue: 1050)) == nil)
+        #expect(next(P(through: 1000, moved: 0, complete: true, nextDue: nil), now: 1200) == nil)
+        #expect(next(P(through: 5000, moved: 0, complete: true, nextDue: nil)) == nil)
     }
 
     /// The fetch moves at most `fetchPromoteLimit` due messages and says so; the reply's next due

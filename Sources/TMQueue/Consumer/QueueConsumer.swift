@@ -410,7 +410,7 @@ public final class QueueConsumer: Sendable {
             var wake = nowMillis() + interval
             for shard in shards {
                 let now = nowMillis()
-                if let next = Self.nextPromotion(after: state.withLock({ $0.promoted[shard] }), interval: interval), next > now {
+                if let next = Self.nextPromotion(after: state.withLock({ $0.promoted[shard] }), interval: interval, now: now) {
                     wake = min(wake, next)
                     continue
                 }
@@ -421,22 +421,24 @@ public final class QueueConsumer: Sendable {
                     // All 1,000 moved: more may be due, and the next pass comes at once.
                     let promotion = ShardRead.Promotion(through: now, moved: moved, complete: moved < 1000, nextDue: reply.array?[1].int)
                     recordPromotion(promotion, shard: shard)
-                    wake = min(wake, Self.nextPromotion(after: promotion, interval: interval) ?? now)
+                    wake = min(wake, Self.nextPromotion(after: promotion, interval: interval, now: now) ?? now)
                 } catch {
                     logger.warning("promoting delayed messages failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
                 }
             }
-            let sleep = wake - nowMillis()
+            let sleep = min(wake - nowMillis(), interval)
             if sleep > 0 { try? await Task.sleep(for: .milliseconds(sleep)) } else { await Task.yield() }
         }
     }
 
     /// When a shard next needs a promotion (ms, this process's clock), after the newest complete
     /// one: `interval` after it, or its earliest due time if sooner. nil: it needs one now (none
-    /// known, or the last left due messages behind).
-    static func nextPromotion(after promotion: ShardRead.Promotion?, interval: Int64) -> Int64? {
-        guard let promotion, promotion.complete else { return nil }
-        return min(promotion.through + interval, promotion.nextDue ?? .max)
+    /// known, the last left due messages behind, that time has come, or the last is ahead of
+    /// `now` — the wall clock went back since, and its time cannot be trusted).
+    static func nextPromotion(after promotion: ShardRead.Promotion?, interval: Int64, now: Int64) -> Int64? {
+        guard let promotion, promotion.complete, promotion.through <= now else { return nil }
+        let next = min(promotion.through + interval, promotion.nextDue ?? .max)
+        return next > now ? next : nil
     }
 
     /// Counts what a promotion moved and keeps the newest one of `shard` (a fetch and `promote`
