@@ -38,7 +38,10 @@ public final class QueueConsumer: Sendable {
         public var heartbeatInterval: Duration?
         /// Default: `defaultReclaimInterval(visibility:)`.
         public var reclaimInterval: Duration?
-        /// How often the delayed set is checked when nothing is due sooner.
+        /// The most a due retry or delayed message waits to be put back on the stream: each shard's
+        /// delayed set is promoted at least this often — by the shard's own reads (`QueueScripts.fetch`
+        /// promotes first) or, when none covered it within the interval, by `promote` — and at its
+        /// earliest due time when one is known.
         public var promoteInterval: Duration = .milliseconds(200)
         /// Consumers with nothing pending and silent this long are removed from the group.
         public var forgetConsumersAfter: Duration = .seconds(3600)
@@ -95,6 +98,8 @@ public final class QueueConsumer: Sendable {
         var stopping = false
         var counters = Counters()
         var inFlight: [InFlightKey: InFlight] = [:]
+        /// Per shard: the newest promotion known complete (by a fetch or by `promote`).
+        var promoted: [Int: ShardRead.Promotion] = [:]
     }
 
     private struct InFlight {
@@ -280,6 +285,7 @@ public final class QueueConsumer: Sendable {
                                        watching: watching)
                 }
                 waitCursor = read.cursor
+                if let promotion = read.promotion { recordPromotion(promotion, shard: shard) }
                 let entries = read.entries  // (stream id, fields, epoch)
                 backlog = entries.count == wanted
                 slots.release(held - entries.count)
@@ -385,8 +391,17 @@ public final class QueueConsumer: Sendable {
     }
 
     /// Moves due delayed messages onto the stream, and now and then forgets dead consumers.
+    ///
+    /// A shard whose reads promoted it within `promoteInterval` (`QueueScripts.fetch` promotes
+    /// before it reads) gets no `promote` call: under load every read covers its shard, and the
+    /// loop's calls — a Redis wake-up each — are left to idle shards, shards whose reader is held
+    /// (every slot busy, a failing connection) and known due times. The bound kept: a message due
+    /// at d, past the last complete promotion's `through` t (else it is on the stream already), is
+    /// moved by the next promotion, which comes at the latest at t + `promoteInterval` — so at most
+    /// `promoteInterval` after d, as when every shard was promoted every interval.
     private func promoteLoop(control: RedisClient) async {
         var nextPrune = ContinuousClock.now
+        let interval = options.promoteInterval.milliseconds
         while !Task.isCancelled {
             if ContinuousClock.now >= nextPrune {
                 nextPrune = .now + .seconds(60)
@@ -395,21 +410,47 @@ public final class QueueConsumer: Sendable {
                     _ = try? await control.run(QueueScripts.pruneConsumers, keys: [keys.stream], arguments: [Self.group, options.forgetConsumersAfter.milliseconds])
                 }
             }
-            var sleep = options.promoteInterval
+            var wake = nowMillis() + interval
             for shard in shards {
-                let keys = QueueKeys(queue: manifest.name, shard: shard)
                 let now = nowMillis()
+                if let next = Self.nextPromotion(after: state.withLock({ $0.promoted[shard] }), interval: interval, now: now) {
+                    wake = min(wake, next)
+                    continue
+                }
+                let keys = QueueKeys(queue: manifest.name, shard: shard)
                 do {
                     let reply = try await control.run(QueueScripts.promote, keys: [keys.stream, keys.delayed], arguments: [now, 1000])
                     let moved = Int(reply.array?[0].int ?? 0)
-                    if moved > 0 { state.withLock { $0.counters.promoted += moved } }
-                    if moved == 1000 { sleep = .zero }
-                    if let next = reply.array?[1].int { sleep = min(sleep, .milliseconds(max(next - now, 0))) }
+                    // All 1,000 moved: more may be due, and the next pass comes at once.
+                    let promotion = ShardRead.Promotion(through: now, moved: moved, complete: moved < 1000, nextDue: reply.array?[1].int)
+                    recordPromotion(promotion, shard: shard)
+                    wake = min(wake, Self.nextPromotion(after: promotion, interval: interval, now: now) ?? now)
                 } catch {
                     logger.warning("promoting delayed messages failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
                 }
             }
-            if sleep > .zero { try? await Task.sleep(for: sleep) } else { await Task.yield() }
+            let sleep = min(wake - nowMillis(), interval)
+            if sleep > 0 { try? await Task.sleep(for: .milliseconds(sleep)) } else { await Task.yield() }
+        }
+    }
+
+    /// When a shard next needs a promotion (ms, this process's clock), after the newest complete
+    /// one: `interval` after it, or its earliest due time if sooner. nil: it needs one now (none
+    /// known, the last left due messages behind, that time has come, or the last is ahead of
+    /// `now` — the wall clock went back since, and its time cannot be trusted).
+    static func nextPromotion(after promotion: ShardRead.Promotion?, interval: Int64, now: Int64) -> Int64? {
+        guard let promotion, promotion.complete, promotion.through <= now else { return nil }
+        let next = min(promotion.through + interval, promotion.nextDue ?? .max)
+        return next > now ? next : nil
+    }
+
+    /// Counts what a promotion moved and keeps the newest one of `shard` (a fetch and `promote`
+    /// may answer out of order).
+    private func recordPromotion(_ promotion: ShardRead.Promotion, shard: Int) {
+        state.withLock { state in
+            state.counters.promoted += promotion.moved
+            guard promotion.through >= state.promoted[shard]?.through ?? .min else { return }
+            state.promoted[shard] = promotion
         }
     }
 

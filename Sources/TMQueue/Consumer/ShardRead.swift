@@ -26,6 +26,20 @@ struct ShardRead: Sendable {
     /// The wait's error reply, when it failed but the fetch behind it ran: its entries are here all
     /// the same (they are pending for this consumer now), and the caller backs off.
     var waitError: RedisError?
+    /// What the fetch did for the shard's delayed messages (nil: the reply said nothing).
+    var promotion: Promotion?
+
+    /// The fetch's promotion (`QueueScripts.fetch`): `moved` delayed messages put on the stream;
+    /// when `complete`, every one due by `through` (the client's clock when the read was sent, so
+    /// never later than the script's run) is on it.
+    struct Promotion: Sendable, Equatable {
+        var through: Int64
+        var moved: Int
+        /// False when the call's limit left due messages behind.
+        var complete: Bool
+        /// The delayed set's earliest due time after the promotion (nil: empty).
+        var nextDue: Int64?
+    }
 
     /// Reads up to `count` entries: at once when `wait` is nil, else after waiting up to `wait` for
     /// the stream to hold an entry past `cursor` (not known: one added after the wait began).
@@ -34,26 +48,34 @@ struct ShardRead: Sendable {
         _ connection: RedisConnection, keys: QueueKeys, group: String, consumer: String, count: Int, cursor: String?, wait: Duration?,
         watching: Bool = false
     ) throws -> ShardRead {
-        let scriptKeys = watching ? [keys.stream, keys.epochs, keys.watched] : [keys.stream, keys.epochs]
-        let fetch = RedisScriptCall(QueueScripts.fetch, keys: scriptKeys, arguments: [group, consumer, count])
-        guard let wait else { return parse(try connection.run(fetch.script, keys: fetch.keys, arguments: fetch.arguments), cursor: cursor) }
+        let scriptKeys = watching ? [keys.stream, keys.epochs, keys.delayed, keys.watched] : [keys.stream, keys.epochs, keys.delayed]
+        // The promotion's clock: read now, so it is never later than the script's run.
+        let now = nowMillis()
+        let fetch = RedisScriptCall(QueueScripts.fetch, keys: scriptKeys, arguments: [group, consumer, count, now])
+        guard let wait else {
+            return parse(try connection.run(fetch.script, keys: fetch.keys, arguments: fetch.arguments), cursor: cursor, sentAt: now)
+        }
         let waitForMore = RedisCommand("XREAD", "COUNT", 1, "BLOCK", wait.milliseconds, "STREAMS", keys.stream, cursor ?? "$")
         let (waited, fetched) = try connection.send(waitForMore, timeout: wait, thenRun: fetch)
         // The fetch ran whatever the wait answered: its entries are delivered, never dropped.
-        var read = parse(try fetched.get(), cursor: cursor)
+        var read = parse(try fetched.get(), cursor: cursor, sentAt: now)
         if case .failure(let error) = waited { read.waitError = error }
         return read
     }
 
-    /// The `fetch` script's reply; the old cursor stays when the reply names none.
-    static func parse(_ reply: RedisValue, cursor: String?) -> ShardRead {
+    /// The `fetch` script's reply; the old cursor stays when the reply names none. `sentAt`: the
+    /// `now` the fetch was sent with.
+    static func parse(_ reply: RedisValue, cursor: String?, sentAt: Int64) -> ShardRead {
         let parts = reply.array ?? []
         var read = ShardRead(cursor: (parts.count > 1 ? parts[1].string : nil) ?? cursor)
         for item in parts.first?.array ?? [] {
             guard let fields = item.array, fields.count == 3, let sid = fields[0].string else { continue }
             read.entries.append((sid, fields[1].array ?? [], fields[2].int ?? 0))
         }
-        if parts.count > 2 { read.watched = parts[2].string }
+        if parts.count > 3, let moved = parts[2].int, moved >= 0 {
+            read.promotion = Promotion(through: sentAt, moved: Int(moved), complete: moved < QueueScripts.fetchPromoteLimit, nextDue: parts[3].int)
+        }
+        if parts.count > 4 { read.watched = parts[4].string }
         return read
     }
 }

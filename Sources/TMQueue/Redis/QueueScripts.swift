@@ -76,31 +76,57 @@ enum QueueScripts {
 
     /// Moves due messages from the delayed set into the stream.
     /// KEYS: stream, delayed. ARGV: now, limit → {moved, nextDue | ""}
-    static let promote = RedisScript("""
-        local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-        for _, member in ipairs(due) do
-          local m = cjson.decode(member)
-          redis.call('XADD', KEYS[1], '*', 'id', m.id, 'key', m.key, 'payload', m.payload,
-            'attempt', m.attempt, 'enqueued_at', m.enqueued_at, 'history', m.history)
-          redis.call('ZREM', KEYS[2], member)
-        end
+    static let promote = RedisScript(promoteLibrary + """
+        local moved = promote_due(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
         local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-        return {#due, nxt[2] or ''}
+        return {moved, nxt[2] or ''}
         """)
+
+    /// Shared by `promote` and `fetch`: moves up to `limit` messages of the delayed set due by
+    /// `now` onto the stream, earliest first → how many it moved.
+    static let promoteLibrary = """
+        local function promote_due(stream, delayed, now, limit)
+          local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
+          for _, member in ipairs(due) do
+            local m = cjson.decode(member)
+            redis.call('XADD', stream, '*', 'id', m.id, 'key', m.key, 'payload', m.payload,
+              'attempt', m.attempt, 'enqueued_at', m.enqueued_at, 'history', m.history)
+            redis.call('ZREM', delayed, member)
+          end
+          return #due
+        end
+
+        """
 
     /// Reads without blocking and raises the epochs in the same step, and says where the group's
     /// reading stands: one round trip per read, whether the consumer had a backlog or waited for
     /// the stream to grow first (`ShardRead`: a blocking `XREAD` from the cursor, this script
     /// pipelined behind it).
-    /// KEYS: stream, epochs[, watched]. ARGV: group, consumer, count
-    /// → {{{streamID, fields, epoch}...}, cursor[, watched value]}
+    ///
+    /// First it promotes the shard's delayed messages due by ARGV[4] (at most `fetchPromoteLimit`),
+    /// as `promote` would, so they are read in this same step — and a shard read often needs no
+    /// `promote` call of its own (`QueueConsumer.promoteLoop` skips a shard whose fetch covered it
+    /// within `promoteInterval`). One ZRANGE of the delayed set's head when nothing is due.
+    /// KEYS: stream, epochs[, delayed[, watched]]. ARGV: group, consumer, count[, now (ms)]: the
+    /// promotion runs when `now` is given (then KEYS[3] is the delayed set)
+    /// → {{{streamID, fields, epoch}...}, cursor, promoted, nextDue | ''[, watched value]}
     /// The cursor is the group's last delivered id after the read (the last entry read, else from
     /// `XINFO GROUPS`): the stream holds no entry past it that the group has not delivered, so a
-    /// wait from it ends exactly when there is something to read. With a third key (the shard's
+    /// wait from it ends exactly when there is something to read. `promoted`: how many delayed
+    /// messages it moved (-1: none asked); under the limit, every one due by `now` is on the stream.
+    /// `nextDue`: the delayed set's earliest due time after it. With a fourth key (the shard's
     /// `QueueKeys.watched`), its value (nil when missing) is read in the same atomic step as the
     /// entries, so it is at least as new as any write that finished before they were read. (MGET
     /// of the one key: `INFO commandstats` then tells these reads from the clients' own GETs.)
-    static let fetch = RedisScript(epochLibrary + """
+    static let fetch = RedisScript(epochLibrary + promoteLibrary + """
+        local promoted, head = -1, {}
+        if ARGV[4] then
+          promoted, head = 0, redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+          if head[2] and tonumber(head[2]) <= tonumber(ARGV[4]) then
+            promoted = promote_due(KEYS[1], KEYS[3], ARGV[4], \(fetchPromoteLimit))
+            head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+          end
+        end
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
         local entries, ids, at = res and res[1][2] or {}, {}, {}
         if #entries == 0 then
@@ -109,9 +135,9 @@ enum QueueScripts {
             for i = 1, #g, 2 do
               if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
             end
-            if name == ARGV[1] then return {{}, last} end
+            if name == ARGV[1] then return {{}, last, promoted, head[2] or ''} end
           end
-          return {{}, false}
+          return {{}, false, promoted, head[2] or ''}
         end
         for n, e in ipairs(entries) do
           for i = 1, #e[2], 2 do
@@ -124,9 +150,13 @@ enum QueueScripts {
         end
         local epochs, out = raise_epochs(KEYS[2], ids), {}
         for n, e in ipairs(entries) do out[n] = {e[1], e[2], at[n] and epochs[at[n]] or 0} end
-        if KEYS[3] then return {out, entries[#entries][1], redis.call('MGET', KEYS[3])[1]} end
-        return {out, entries[#entries][1]}
+        if KEYS[4] then return {out, entries[#entries][1], promoted, head[2] or '', redis.call('MGET', KEYS[4])[1]} end
+        return {out, entries[#entries][1], promoted, head[2] or ''}
         """)
+
+    /// The most delayed messages one `fetch` moves onto the stream: it runs on the read path, so a
+    /// large due backlog is left to `promote` (1,000 a call).
+    static let fetchPromoteLimit = 100
 
     /// Raises the fencing epoch of freshly read messages. KEYS: epochs. ARGV: ids → epochs
     static let raiseEpochs = RedisScript(epochLibrary + """
