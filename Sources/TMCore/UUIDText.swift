@@ -66,8 +66,8 @@ public enum UUIDText {
         guard text[8] == hyphen, text[13] == hyphen, text[18] == hyphen, text[23] == hyphen else { return nil }
         return nibbles.withUnsafeBufferPointer { nibbles in
             var invalid: UInt8 = 0
-            func byte(at at: Int) -> UInt8 {
-                let high = nibbles[Int(text[at])], low = nibbles[Int(text[at &+ 1])]
+            func byte(at index: Int) -> UInt8 {
+                let high = nibbles[Int(text[index])], low = nibbles[Int(text[index &+ 1])]
                 invalid |= high | low
                 return high &<< 4 | low
             }

@@ -33,4 +33,16 @@ import TMCore
         }
         #expect(differences.isEmpty, "\(differences.prefix(10))")
     }
+
+    /// Text one byte short or long, or a UUID with anything after it, is refused (as Foundation
+    /// refuses it): the reader never reads past 36 bytes nor takes a prefix.
+    @Test func textOfAnyOtherLengthIsRefusedAsFoundationRefusesIt() {
+        let text = Array(UUID().uuidString.lowercased().utf8)
+        let variants: [[UInt8]] = [Array(text.dropLast()), text + [UInt8(ascii: "0")], text + Array(" trailing".utf8),
+                                   Array(text.dropFirst()), [], Array(text.prefix(8))]
+        for bytes in variants {
+            let ours = bytes.withUnsafeBufferPointer(UUIDText.parse(utf8:))
+            #expect(ours == nil && UUID(uuidString: String(decoding: bytes, as: UTF8.self)) == nil, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+    }
 }

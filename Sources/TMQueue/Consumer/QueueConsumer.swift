@@ -100,6 +100,8 @@ public final class QueueConsumer: Sendable {
         var inFlight: [InFlightKey: InFlight] = [:]
         /// Per shard: the newest promotion known complete (by a fetch or by `promote`).
         var promoted: [Int: ShardRead.Promotion] = [:]
+        /// Passes of the promote loop over every shard finished (for tests).
+        var promotePasses = 0
     }
 
     private struct InFlight {
@@ -149,6 +151,9 @@ public final class QueueConsumer: Sendable {
     }
 
     public var counters: Counters { state.withLock { $0.counters } }
+    /// Passes of the promote loop over every shard finished (for tests: after the first, each shard
+    /// was promoted by the loop or covered by a read).
+    var promotePasses: Int { state.withLock { $0.promotePasses } }
     public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
 
     /// Stops fetching; `run` returns once in-flight work is settled or the grace period is over.
@@ -398,7 +403,9 @@ public final class QueueConsumer: Sendable {
     /// (every slot busy, a failing connection) and known due times. The bound kept: a message due
     /// at d, past the last complete promotion's `through` t (else it is on the stream already), is
     /// moved by the next promotion, which comes at the latest at t + `promoteInterval` — so at most
-    /// `promoteInterval` after d, as when every shard was promoted every interval.
+    /// `promoteInterval` after it is due or added, whichever is later (one added after a promotion
+    /// with a due time before its `through` — a late settle, a producer whose clock is behind —
+    /// waits for the next), as when every shard was promoted every interval.
     private func promoteLoop(control: RedisClient) async {
         var nextPrune = ContinuousClock.now
         let interval = options.promoteInterval.milliseconds
@@ -429,6 +436,7 @@ public final class QueueConsumer: Sendable {
                     logger.warning("promoting delayed messages failed", metadata: ["shard": "\(shard)", "error": "\(error)"])
                 }
             }
+            state.withLock { $0.promotePasses += 1 }
             let sleep = min(wake - nowMillis(), interval)
             if sleep > 0 { try? await Task.sleep(for: .milliseconds(sleep)) } else { await Task.yield() }
         }
