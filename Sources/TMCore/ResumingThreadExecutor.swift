@@ -37,6 +37,6 @@ public final class ResumingThreadExecutor: TaskExecutor, @unchecked Sendable {
         globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
     }
 
-    /// Whether the calling code runs on a `BlockingThread` (for tests and hop accounting).
+    /// Whether the calling code runs on a `BlockingThread` (for tests).
     public static var isOnBlockingThread: Bool { JobQueue.current != nil }
 }

@@ -17,10 +17,6 @@ import TestSupport
         }
     }
 
-    /// Whether the calling task prefers `ResumingThreadExecutor`.
-    static var prefersIt: Bool {
-        withUnsafeCurrentTask { $0?.unownedTaskExecutor == ResumingThreadExecutor.shared.asUnownedTaskExecutor() }
-    }
 
     /// Hops alternate between two threads. A task suspended on a hop runs on the thread that answered
     /// it; one answered before it finished suspending goes on where it was (Swift's fast path) — so
@@ -30,7 +26,7 @@ import TestSupport
         let second = BlockingThread(name: "resume-second")
         defer { first.shutdown(); second.shutdown() }
         let hops = try await withTaskExecutorPreference(ResumingThreadExecutor.shared) {
-            #expect(Self.prefersIt)
+            #expect(ResumingThreadExecutor.isPreferredByCurrentTask)
             try await Self.hopUntilAdopted(by: first)
             var hops: [(job: UInt, task: UInt, onThread: Bool)] = []
             for hop in 0..<40 {

@@ -9,13 +9,6 @@ import TMRedis
 /// The order-worker's handlers prefer `OrderWorker.Settings.taskExecutor` (by default
 /// `ResumingThreadExecutor`, so after a hop they run on the thread that answered it) and place the
 /// order as before; with nil they run on Swift's pool.
-enum ConsumerTaskExecutorProbe {
-    /// Whether the calling task prefers `ResumingThreadExecutor`.
-    static var prefersResuming: Bool {
-        withUnsafeCurrentTask { $0?.unownedTaskExecutor == ResumingThreadExecutor.shared.asUnownedTaskExecutor() }
-    }
-}
-
 @Suite(.serialized, .timeLimit(.minutes(3))) struct WorkerTaskExecutorTests {
     func placeOne(_ executor: (any TaskExecutor)?, key: String) async throws -> [Bool] {
         let h = try await PlacementHarness()
@@ -31,7 +24,7 @@ enum ConsumerTaskExecutorProbe {
                                  prepare: { try await state.load(shards: $0, of: manifest) }, refresh: { await state.refresh() },
                                  beforeMessage: {
                                      try await state.checkBeforeMessage()
-                                     seen.withLock { $0.append(ConsumerTaskExecutorProbe.prefersResuming) }
+                                     seen.withLock { $0.append(ResumingThreadExecutor.isPreferredByCurrentTask) }
                                  })
         let running = Task { try await worker.run() }
         defer { worker.stop(); running.cancel() }

@@ -7,11 +7,6 @@ import TMQueue
 /// `QueueConsumer.Options.taskExecutor`: the consumer's handlers prefer it (its tasks are
 /// unstructured, so only the option can give them a preference); nil keeps them on Swift's pool.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ConsumerTaskExecutorTests {
-    /// Whether the calling task prefers `ResumingThreadExecutor`.
-    static var prefersResuming: Bool {
-        withUnsafeCurrentTask { $0?.unownedTaskExecutor == ResumingThreadExecutor.shared.asUnownedTaskExecutor() }
-    }
-
     /// Whether the handler's task preferred the executor, for each message handled.
     func handlerPrefers(_ executor: (any TaskExecutor)?) async throws -> [Bool] {
         let queue = try await TestQueue()
@@ -20,7 +15,7 @@ import TMQueue
         var options = QueueConsumer.Options()
         options.taskExecutor = executor
         let (consumer, task) = queue.consume(options: options) { _ in
-            seen.withLock { $0.append(Self.prefersResuming) }
+            seen.withLock { $0.append(ResumingThreadExecutor.isPreferredByCurrentTask) }
             return nil
         }
         try await queue.enqueue("{\"probe\":1}")
