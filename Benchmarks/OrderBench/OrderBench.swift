@@ -261,6 +261,8 @@ enum OrderBench {
         let intakeBackends = Set(lanes.map(\.backend))
         func cpuNow() async -> PathCPU { await PathCPU.now(redis: services.redis, database: benchDB.database, intakeBackends: intakeBackends) }
         var refused = 0
+        let sender = SenderThread()
+        defer { sender.shutdown() }
 
         // --- 1. burst: every order enqueued by the intake first, then ONE worker drains them.
         let manifest = try services.catalog.manifest("orders")
@@ -358,17 +360,26 @@ enum OrderBench {
             let before = await cpuNow()
             let answeredBefore = times.count("broker HTTP (place)")
             let (commitsBefore, atOnceBefore, switchesBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ContextSwitches.ofThisProcess())
-            var next = 0
-            while next < count {
-                let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
-                if nextDue > clock.now { try await Task.sleep(until: nextDue, clock: clock) }
-                let now = clock.now
-                maxBehind = max(maxBehind, now - nextDue)
-                let due = min(count, Int(((now - started).seconds * Double(rate)).rounded(.down)) + 1)
-                for index in next..<due { sent[commands[index].key] = startedWall + Double(index) / Double(rate) }
-                refused += try await lanes[0].submit(commands[next..<due])
-                next = due
+            let lane = lanes[0]
+            // On the sender's own thread (`SenderThread`): the generator takes no pool thread.
+            let sending = Task(executorPreference: sender) { () async throws -> (sent: [String: Double], maxBehind: Duration, refused: Int) in
+                var (sent, maxBehind, refused) = ([String: Double](), Duration.zero, 0)
+                var next = 0
+                while next < count {
+                    let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
+                    SenderThread.sleep(until: nextDue)
+                    let now = clock.now
+                    maxBehind = max(maxBehind, now - nextDue)
+                    let due = min(count, Int(((now - started).seconds * Double(rate)).rounded(.down)) + 1)
+                    for index in next..<due { sent[commands[index].key] = startedWall + Double(index) / Double(rate) }
+                    refused += try await lane.submit(commands[next..<due])
+                    next = due
+                }
+                return (sent, maxBehind, refused)
             }
+            let outcome = try await sending.value
+            (sent, maxBehind) = (outcome.sent, outcome.maxBehind)
+            refused += outcome.refused
             let offered = Double(count) / (clock.now - started).seconds
             let result = try await collect(run, count: count, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
             let used = await cpuNow() - before

@@ -7,6 +7,9 @@ import TMRedis
 /// bench's database (the intake's own connection apart) and redis-server.
 struct PathCPU {
     var bench = 0.0, brokerSim = 0.0, postgres = 0.0, intakePostgres = 0.0, redis = 0.0
+    /// Of `bench`: the load generator's threads — the open loop's sender and the intakes' Redis
+    /// threads — which production runs in the API's process, not the worker's.
+    var generator = 0.0
 
     /// `intakeBackends`: the pids of the intake connections' backends (counted apart from the worker's).
     static func now(redis: RedisClient, database: String, intakeBackends: Set<Int32>) async -> PathCPU {
@@ -19,12 +22,31 @@ struct PathCPU {
         }
         let info = (try? await redis.send("INFO", "cpu").string) ?? ""
         return PathCPU(bench: totals["bench"] ?? 0, brokerSim: totals["broker-sim"] ?? 0, postgres: totals["postgres"] ?? 0,
-                       intakePostgres: totals["intake-postgres"] ?? 0, redis: ProcessCPU.redisSeconds(info: info))
+                       intakePostgres: totals["intake-postgres"] ?? 0, redis: ProcessCPU.redisSeconds(info: info),
+                       generator: threadSeconds(named: [SenderThread.name, "intake"]))
+    }
+
+    /// CPU seconds of this process's live threads whose name is one of `names` (`/proc/self/task`).
+    static func threadSeconds(named names: Set<String>) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+            guard let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  names.contains(comm.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After the name: state is field 3, utime and stime fields 14 and 15.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            total += (user + system) / ticks
+        }
+        return total
     }
 
     static func - (later: PathCPU, earlier: PathCPU) -> PathCPU {
         PathCPU(bench: later.bench - earlier.bench, brokerSim: later.brokerSim - earlier.brokerSim, postgres: later.postgres - earlier.postgres,
-                intakePostgres: later.intakePostgres - earlier.intakePostgres, redis: later.redis - earlier.redis)
+                intakePostgres: later.intakePostgres - earlier.intakePostgres, redis: later.redis - earlier.redis,
+                generator: later.generator - earlier.generator)
     }
 
     var total: Double { bench + brokerSim + postgres + intakePostgres + redis }
@@ -36,6 +58,7 @@ struct PathCPU {
         var parts = [String(format: "bench %.0f", bench * scale), String(format: "broker-sim %.0f", brokerSim * scale),
                      String(format: "Postgres %.0f", postgres * scale), String(format: "redis-server %.0f", redis * scale)]
         if intakePostgres > 0 { parts.append(String(format: "intake's Postgres %.0f", intakePostgres * scale)) }
+        if generator > 0 { parts.append(String(format: "of the bench's, the load generator's threads %.0f", generator * scale)) }
         return String(format: "CPU per order µs: %@; total %.0f (%d cores carry %.0f orders/s at that cost)",
                       parts.joined(separator: ", "), total * scale, Int(cores), cores / max(total / Double(max(orders, 1)), 1e-9))
     }

@@ -29,14 +29,30 @@ public final class BlockingThread: @unchecked Sendable {
         self.queue = queue
         // The thread holds only the queue, never `self`, so dropping the last handle shuts it down.
         let thread = Thread {
-            // Foundation on Linux does not pass a name set before `start()` to the OS thread.
-            Thread.current.name = name
+            // Foundation on Linux does not pass a name set before `start()` to the OS thread, and
+            // setting `Thread.current.name` did not reliably reach it either (most of a bench's
+            // Postgres threads kept the pool thread's name they were started from): named here,
+            // so `top -H`, perf and `/proc/<pid>/task/*/comm` tell the threads apart.
+            Self.nameOSThread(name)
             queue.drain()
         }
         thread.start()
     }
 
     deinit { shutdown() }
+
+    /// Names the calling OS thread: the OS keeps 15 bytes, so a longer name keeps its start and its
+    /// end (`broker-lanes-12` stays whole; a lane number is never cut off).
+    static func nameOSThread(_ name: String) {
+        var bytes = Array(name.utf8)
+        if bytes.count > 15 { bytes = Array(bytes.prefix(7)) + [UInt8(ascii: "~")] + Array(bytes.suffix(7)) }
+        // `pthread_setname_np` is not visible to Swift here (a _GNU_SOURCE declaration): the kernel's
+        // own file for the calling thread's name does the same.
+        let file = open("/proc/thread-self/comm", O_WRONLY)
+        guard file >= 0 else { return }
+        _ = bytes.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+        close(file)
+    }
 
     /// Runs `body` on this thread and returns its result to the awaiting caller.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
