@@ -1,18 +1,82 @@
 import Foundation
 
-/// Context switches of every thread of this process so far (voluntary and not, from
-/// `/proc/self/task/*/status`): a count per order that the machine's load moves less than CPU time.
-/// Threads that ended between two samples are not counted.
-enum ContextSwitches {
-    static func ofThisProcess() -> Int {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        var total = 0
-        for task in tasks {
-            guard let status = try? String(contentsOfFile: "/proc/self/task/\(task)/status", encoding: .utf8) else { continue }
+/// Context switches (voluntary and not) and CPU time of this process's live threads, by kind — a
+/// thread's name without its trailing number (`broker-lanes-3` → `broker-lanes`; Swift's pool
+/// threads, named by libdispatch, → `swift pool`), from `/proc/self/task/*`: counts per order that
+/// the machine's load moves less than CPU time, and which threads they fall on. Threads that ended
+/// between two samples are not counted.
+struct ThreadCounts {
+    struct Kind {
+        var switches = 0
+        var cpuSeconds = 0.0
+        var threads = 0
+    }
+
+    var kinds: [String: Kind] = [:]
+
+    static func ofThisProcess() -> ThreadCounts {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var counts = ThreadCounts()
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+            let directory = "/proc/self/task/\(task)"
+            guard let name = try? String(contentsOfFile: directory + "/comm", encoding: .utf8),
+                  let status = try? String(contentsOfFile: directory + "/status", encoding: .utf8),
+                  let stat = try? String(contentsOfFile: directory + "/stat", encoding: .utf8) else { continue }
+            var kind = Kind(threads: 1)
             for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
-                total += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+                kind.switches += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
             }
+            // After the name's closing parenthesis: the state is field 3, utime and stime 14 and 15.
+            if let close = stat.lastIndex(of: ")") {
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) {
+                    kind.cpuSeconds = (user + system) / ticks
+                }
+            }
+            counts.kinds[Self.kind(of: name.trimmingCharacters(in: .whitespacesAndNewlines)), default: Kind()].add(kind)
         }
-        return total
+        return counts
+    }
+
+    /// `broker-lanes-12` → `broker-lanes`; libdispatch's worker names (`com.apple.root.default-qos`,
+    /// cut to its last 15 bytes by the OS) → `swift pool`.
+    static func kind(of name: String) -> String {
+        if name.contains("-qos") { return "swift pool" }
+        var kind = Substring(name)
+        while let last = kind.last, last.isNumber { kind = kind.dropLast() }
+        if kind.count < name.count, kind.last == "-" { kind = kind.dropLast() }
+        return kind.isEmpty ? name : String(kind)
+    }
+
+    var switches: Int { kinds.values.reduce(0) { $0 + $1.switches } }
+
+    /// CPU seconds of the threads of these kinds.
+    func cpuSeconds(of names: Set<String>) -> Double {
+        kinds.filter { names.contains($0.key) }.values.reduce(0) { $0 + $1.cpuSeconds }
+    }
+
+    static func - (later: ThreadCounts, earlier: ThreadCounts) -> ThreadCounts {
+        var difference = later
+        for (name, before) in earlier.kinds {
+            difference.kinds[name, default: Kind()].switches -= before.switches
+            difference.kinds[name, default: Kind()].cpuSeconds -= before.cpuSeconds
+        }
+        return difference
+    }
+
+    /// The busiest kinds: context switches and CPU µs per order each, largest CPU first.
+    func perOrder(_ orders: Int, top: Int = 8) -> String {
+        let scale = 1 / Double(max(orders, 1))
+        return kinds.sorted { $0.value.cpuSeconds > $1.value.cpuSeconds }.prefix(top).map { name, kind in
+            String(format: "%@ %.2f, %.0f µs", name, Double(kind.switches) * scale, kind.cpuSeconds * scale * 1e6)
+        }.joined(separator: "; ")
+    }
+}
+
+extension ThreadCounts.Kind {
+    mutating func add(_ other: ThreadCounts.Kind) {
+        switches += other.switches
+        cpuSeconds += other.cpuSeconds
+        threads += other.threads
     }
 }

@@ -11,7 +11,8 @@
 //    of each process on the path (this process, broker-sim, the database's Postgres backends,
 //    redis-server; `/proc/<pid>/stat`), so what bounds the rate is read from the bench itself;
 // 2. open loop: orders due at each --rates for --seconds into an idle worker, sent by the intake in
-//    one batch per millisecond (every order due by then); latency = the order's `accepted_at`
+//    one batch per millisecond (every order due by then) from a thread of its own (`SenderThread`:
+//    the generator takes no thread of the worker's pool; its CPU is shown apart); latency = the order's `accepted_at`
 //    (Postgres now() of the answer's transaction) − the wall time the order was DUE (so the sender's
 //    batching and any lag count against it), read after the run from the rows, so nothing polls
 //    while it runs; "orders/s" is what the worker carried (orders ÷ first due → last ACCEPTED);
@@ -359,7 +360,7 @@ enum OrderBench {
             var maxBehind = Duration.zero
             let before = await cpuNow()
             let answeredBefore = times.count("broker HTTP (place)")
-            let (commitsBefore, atOnceBefore, switchesBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ContextSwitches.ofThisProcess())
+            let (commitsBefore, atOnceBefore, threadsBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ThreadCounts.ofThisProcess())
             let lane = lanes[0]
             // On the sender's own thread (`SenderThread`): the generator takes no pool thread.
             let sending = Task(executorPreference: sender) { () async throws -> (sent: [String: Double], maxBehind: Duration, refused: Int) in
@@ -383,7 +384,8 @@ enum OrderBench {
             let offered = Double(count) / (clock.now - started).seconds
             let result = try await collect(run, count: count, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
             let used = await cpuNow() - before
-            let switches = Double(ContextSwitches.ofThisProcess() - switchesBefore) / Double(max(count, 1))
+            let threads = ThreadCounts.ofThisProcess() - threadsBefore
+            let switches = Double(threads.switches) / Double(max(count, 1))
             var transactions = ""
             if let after = worker.commitCounts, let commitsBefore {
                 let (batches, batched) = (after.batches - commitsBefore.batches, after.batchedWriters - commitsBefore.batchedWriters)
@@ -391,6 +393,7 @@ enum OrderBench {
                 transactions = String(format: "; writes: %d at once, %d in %d batches, the rest alone through the group; bench context switches per order %.1f",
                                       atOnce, batched, batches, switches)
             }
+            transactions += "\n    bench threads by kind (context switches, CPU per order): " + threads.perOrder(count)
             figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)

@@ -23,24 +23,7 @@ struct PathCPU {
         let info = (try? await redis.send("INFO", "cpu").string) ?? ""
         return PathCPU(bench: totals["bench"] ?? 0, brokerSim: totals["broker-sim"] ?? 0, postgres: totals["postgres"] ?? 0,
                        intakePostgres: totals["intake-postgres"] ?? 0, redis: ProcessCPU.redisSeconds(info: info),
-                       generator: threadSeconds(named: [SenderThread.name, "intake"]))
-    }
-
-    /// CPU seconds of this process's live threads whose name is one of `names` (`/proc/self/task`).
-    static func threadSeconds(named names: Set<String>) -> Double {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var total = 0.0
-        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
-            guard let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
-                  names.contains(comm.trimmingCharacters(in: .whitespacesAndNewlines)),
-                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // After the name: state is field 3, utime and stime fields 14 and 15.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            total += (user + system) / ticks
-        }
-        return total
+                       generator: ThreadCounts.ofThisProcess().cpuSeconds(of: [SenderThread.name, "intake"]))
     }
 
     static func - (later: PathCPU, earlier: PathCPU) -> PathCPU {
