@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+import TestSupport
+import TMPostgres
+
+/// The order rules' one check takes the row whole (migration 0048): Postgres rebuilds a CHECK from its
+/// stored node text at the first row of every statement, so that text is kept small — one whole-row
+/// value, not the 24 columns 0037 passed one by one (~3.2 kB, ~78k instructions a statement). What the
+/// rules refuse, and how, is `PgOrderRulesTests`' (against the old CHECKs of 0036).
+@Suite(.serialized) struct PgOrderRulesByRowTests {
+    @Test func theOneCheckIsACallOnTheWholeRowWithSmallNodeText() throws {
+        let database = try TestDatabase(migrated: true, prefix: "tm_rules_row")
+        defer { database.drop() }
+        let db = try database.connect()
+        defer { db.close() }
+        let checks = try db.query("""
+            SELECT conname, pg_get_constraintdef(oid) AS definition, length(conbin) AS node_text
+            FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'c'
+            """).rows.map {
+                (try $0.decode("conname", as: String.self), try $0.decode("definition", as: String.self),
+                 try $0.decode("node_text", as: Int.self))
+            }
+        #expect(checks.count == 1 && checks.first?.0 == "orders_rules", "\(checks)")
+        #expect(checks.first?.1 == "CHECK (tm_orders_row_rules(orders.*))", "\(checks)")
+        // 0037's call was ~3,150 bytes; a call on the whole row ~270.
+        #expect((checks.first?.2 ?? .max) < 1_000, "\(checks)")
+        // 0037's function is gone: no second copy of the rules to drift.
+        #expect(try db.query("SELECT count(*) AS n FROM pg_proc WHERE proname = 'tm_orders_rules'").rows[0].decode("n", as: Int.self) == 0)
+    }
+}
