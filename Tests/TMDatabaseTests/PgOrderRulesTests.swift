@@ -4,8 +4,9 @@ import TestSupport
 import TMDatabase
 import TMPostgres
 
-/// The rules of an order row (migration 0037: the 30 CHECKs of `orders` in one check calling the
-/// PL/pgSQL function `tm_orders_rules`, which Postgres does not rebuild for every statement). Every
+/// The rules of an order row (the 30 CHECKs of `orders` in one check calling a PL/pgSQL function,
+/// which Postgres does not rebuild for every statement: 0037's `tm_orders_rules` of 24 columns, since
+/// 0048 `tm_orders_row_rules` of the row whole). Every
 /// rule still refuses a bad row — on INSERT and on UPDATE — with the refusal the old CHECK gave:
 /// SQLSTATE 23514, the old constraint's name, the same message, table and schema; a row breaking
 /// several is refused naming the first by name, as Postgres did; a rule that is unknown (NULL) passes.
