@@ -302,9 +302,11 @@ enum OrderBench {
         while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(5)) }
         do {
             let before = await cpuNow()
+            let memoryBefore = ProcessMemory.now()
             let started = wallSeconds()
             let result = try await collect("burst", count: burst, answeredBefore: 0, sent: [:], timeout: .seconds(max(60, burst / 100)))
             let used = await cpuNow() - before
+            let memory = ProcessMemory.now().perOrder(since: memoryBefore, orders: burst)
             let span = result.last - started
             let profile = times.snapshot
             figures.append(Figure(name: "burst through 1 worker (drain)", orders: burst, ordersPerSecond: Double(burst - result.notAccepted) / span,
@@ -315,7 +317,7 @@ enum OrderBench {
                                       + (worker.commitCounts.map { counts in
                                           String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks, %d writes at once (alone)", counts.batches,
                                                  Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks, worker.writesAtOnce ?? 0)
-                                      } ?? "")))
+                                      } ?? "") + "; " + memory))
         }
 
         /// Each run starts from an idle worker: the outbox relay has published what earlier runs wrote.
@@ -345,7 +347,7 @@ enum OrderBench {
 
         // --- 2. open loop at each offered rate (lowest first), into an idle worker: every millisecond
         // the intake sends, in one call, the orders due by then.
-        for rate in rates {
+        for rate in rates where rate > 0 {  // `--rates 0`: no open loop (not a run of no orders)
             try await settle()
             let run = "open\(rate)"
             let count = Int(Double(rate) * seconds)
@@ -358,6 +360,7 @@ enum OrderBench {
             let before = await cpuNow()
             let answeredBefore = times.count("broker HTTP (place)")
             let (commitsBefore, atOnceBefore, switchesBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ContextSwitches.ofThisProcess())
+            let memoryBefore = ProcessMemory.now()
             var next = 0
             while next < count {
                 let nextDue = started + .nanoseconds(Int64(Double(next) / Double(rate) * 1e9))
@@ -373,6 +376,7 @@ enum OrderBench {
             let result = try await collect(run, count: count, answeredBefore: answeredBefore, sent: sent, timeout: .seconds(max(60, Double(count) / 100)))
             let used = await cpuNow() - before
             let switches = Double(ContextSwitches.ofThisProcess() - switchesBefore) / Double(max(count, 1))
+            let memory = ProcessMemory.now().perOrder(since: memoryBefore, orders: count)
             var transactions = ""
             if let after = worker.commitCounts, let commitsBefore {
                 let (batches, batched) = (after.batches - commitsBefore.batches, after.batchedWriters - commitsBefore.batchedWriters)
@@ -383,7 +387,7 @@ enum OrderBench {
             figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)
-                                               + " (intake included)" + transactions))
+                                               + " (intake included)" + transactions + "; " + memory))
         }
         if refused > 0 { print("  the intake refused \(refused) orders") }
 
