@@ -300,7 +300,7 @@ enum OrderBench {
         times.reset()
         let workerTask = Task { try await worker.run() }
         while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(5)) }
-        do {
+        if burst > 0 {  // `--burst 0`: the worker idles until the open loop (no drain figure of no orders)
             let before = await cpuNow()
             let memoryBefore = ProcessMemory.now()
             let started = wallSeconds()
