@@ -303,11 +303,13 @@ enum OrderBench {
         times.reset()
         let workerTask = Task { try await worker.run() }
         while worker.ownedShards.count < manifest.shards { try await Task.sleep(for: .milliseconds(5)) }
-        do {
+        if burst > 0 {  // `--burst 0`: the worker idles until the open loop (no drain figure of no orders)
             let before = await cpuNow()
+            let memoryBefore = ProcessMemory.now()
             let started = wallSeconds()
             let result = try await collect("burst", count: burst, answeredBefore: 0, sent: [:], timeout: .seconds(max(60, burst / 100)))
             let used = await cpuNow() - before
+            let memory = ProcessMemory.now().perOrder(since: memoryBefore, orders: burst)
             let span = result.last - started
             let profile = times.snapshot
             figures.append(Figure(name: "burst through 1 worker (drain)", orders: burst, ordersPerSecond: Double(burst - result.notAccepted) / span,
@@ -318,7 +320,7 @@ enum OrderBench {
                                       + (worker.commitCounts.map { counts in
                                           String(format: "; group commit: %d batches of %.1f writers on average, %d fallbacks, %d writes at once (alone)", counts.batches,
                                                  Double(counts.batchedWriters) / Double(max(1, counts.batches)), counts.fallbacks, worker.writesAtOnce ?? 0)
-                                      } ?? "")))
+                                      } ?? "") + "; " + memory))
         }
 
         /// Each run starts from an idle worker: the outbox relay has published what earlier runs wrote.
@@ -348,7 +350,7 @@ enum OrderBench {
 
         // --- 2. open loop at each offered rate (lowest first), into an idle worker: every millisecond
         // the intake sends, in one call, the orders due by then.
-        for rate in rates {
+        for rate in rates where rate > 0 {  // `--rates 0`: no open loop (not a run of no orders)
             try await settle()
             let run = "open\(rate)"
             let count = Int(Double(rate) * seconds)
@@ -361,6 +363,7 @@ enum OrderBench {
             let before = await cpuNow()
             let answeredBefore = times.count("broker HTTP (place)")
             let (commitsBefore, atOnceBefore, threadsBefore) = (worker.commitCounts, worker.writesAtOnce ?? 0, ThreadCounts.ofThisProcess())
+            let memoryBefore = ProcessMemory.now()
             let lane = lanes[0]
             // On the sender's own thread (`SenderThread`): the generator takes no pool thread.
             let sending = Task(executorPreference: sender) { () async throws -> (sent: [String: Double], maxBehind: Duration, refused: Int) in
@@ -386,6 +389,7 @@ enum OrderBench {
             let used = await cpuNow() - before
             let threads = ThreadCounts.ofThisProcess() - threadsBefore
             let switches = Double(threads.switches) / Double(max(count, 1))
+            let memory = ProcessMemory.now().perOrder(since: memoryBefore, orders: count)
             var transactions = ""
             if let after = worker.commitCounts, let commitsBefore {
                 let (batches, batched) = (after.batches - commitsBefore.batches, after.batchedWriters - commitsBefore.batchedWriters)
@@ -393,11 +397,11 @@ enum OrderBench {
                 transactions = String(format: "; writes: %d at once, %d in %d batches, the rest alone through the group; bench context switches per order %.1f",
                                       atOnce, batched, batches, switches)
             }
-            transactions += "\n    bench threads by kind (context switches, CPU per order): " + threads.perOrder(count)
             figures.append(histogramFigure("open loop \(rate)/s, due → ACCEPTED", orders: count, perSecond: Double(count - result.notAccepted) / (result.last - startedWall),
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)
-                                               + " (intake included)" + transactions))
+                                               + " (intake included)" + transactions + "; " + memory
+                                               + "\n    bench threads by kind (context switches, CPU per order): " + threads.perOrder(count)))
         }
         if refused > 0 { print("  the intake refused \(refused) orders") }
 

@@ -1,0 +1,32 @@
+import Foundation
+
+/// This process's fresh pages and resident memory (`/proc/self/stat`, `/proc/self/status`), sampled
+/// before and after a run: page faults per order count the pages the kernel zeroed for it, and the
+/// resident set's growth per order tells memory the process keeps from memory it reuses.
+struct ProcessMemory {
+    /// Minor page faults so far (every thread, living or ended: the kernel sums them into the process).
+    var minorFaults = 0
+    /// Resident set, in KB.
+    var residentKB = 0
+
+    static func now() -> ProcessMemory {
+        var sample = ProcessMemory()
+        // The command name in parentheses may hold spaces: the fields are counted after its ')'.
+        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 7 { sample.minorFaults = Int(fields[7]) ?? 0 }  // field 10 of proc(5), minflt (field 3, the state, is [0])
+        }
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
+            sample.residentKB = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return sample
+    }
+
+    /// "page faults per order F, resident +K KB per order (M MB now)" from `earlier` to `self`.
+    func perOrder(since earlier: ProcessMemory, orders: Int) -> String {
+        let count = Double(max(orders, 1))
+        return String(format: "bench page faults per order %.2f, resident %+.1f KB per order (%.0f MB at the end)",
+                      Double(minorFaults - earlier.minorFaults) / count, Double(residentKB - earlier.residentKB) / count, Double(residentKB) / 1024)
+    }
+}
