@@ -192,7 +192,9 @@ public final class QueueConsumer: Sendable {
                 background.addTask { await self.promoteLoop(control: control) }
                 background.addTask { await self.heartbeatLoop(control: control) }
 
-                await withTaskGroup(of: Void.self) { handlers in
+                // Discarding: a finished handler's task (and its frames' slabs) is freed at once; a
+                // plain group would keep every one until the consumer stops.
+                await withDiscardingTaskGroup { handlers in
                     for await read in deliveries {
                         switch self.handling {
                         case .each(let handler):
