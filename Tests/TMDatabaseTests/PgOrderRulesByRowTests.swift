@@ -7,7 +7,28 @@ import TMPostgres
 /// stored node text at the first row of every statement, so that text is kept small — one whole-row
 /// value, not the 24 columns 0037 passed one by one (~3.2 kB, ~78k instructions a statement). What the
 /// rules refuse, and how, is `PgOrderRulesTests`' (against the old CHECKs of 0036).
+///
+/// For whoever changes `orders`: a whole-row CHECK depends on the table, not on the columns the rules
+/// read, so Postgres lets a migration rename, drop or retype such a column — and then every write of
+/// `orders` fails (`record "r" has no field …`), or a retyped value goes unchecked. A migration that
+/// renames, drops or retypes a column the rules read must `CREATE OR REPLACE` the function in the
+/// same transaction (and validate the check again after a retype); `everyColumnTheRulesReadExists`
+/// catches the first half.
 @Suite(.serialized) struct PgOrderRulesByRowTests {
+    @Test func everyColumnTheRulesReadExists() throws {
+        let database = try TestDatabase(migrated: true, prefix: "tm_rules_cols")
+        defer { database.drop() }
+        let db = try database.connect()
+        defer { db.close() }
+        let source = try db.query("SELECT prosrc FROM pg_proc WHERE proname = 'tm_orders_row_rules'").rows[0].decode("prosrc", as: String.self)
+        let read = Set(source.matches(of: /\br\.([a-z_]+)/).map { String($0.output.1) })
+        let columns = Set(try db.query("""
+            SELECT attname FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attnum > 0 AND NOT attisdropped
+            """).rows.map { try $0.decode("attname", as: String.self) })
+        #expect(read.count >= 20, "the rules' columns were found in the function's text: \(read.sorted())")
+        #expect(read.subtracting(columns).isEmpty, "the rules read columns `orders` no longer has: \(read.subtracting(columns).sorted())")
+    }
+
     @Test func theOneCheckIsACallOnTheWholeRowWithSmallNodeText() throws {
         let database = try TestDatabase(migrated: true, prefix: "tm_rules_row")
         defer { database.drop() }
