@@ -18,7 +18,8 @@ struct ProcessMemory {
         }
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
-            sample.residentKB = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+            // "VmRSS:\t  123456 kB": a tab, then the number padded with spaces (none once it is wide).
+            sample.residentKB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
         }
         return sample
     }

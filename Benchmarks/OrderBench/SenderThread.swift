@@ -7,7 +7,7 @@ import TMCore
 /// thread woken per order), and the intake's blocking Postgres look-up blocks this thread only —
 /// a pool thread blocked in libpq is one the worker's handlers cannot use, and one more the pool
 /// grows by. In production the intake is the API's process, not the worker's.
-final class SenderThread: TaskExecutor, @unchecked Sendable {
+final class SenderThread: TaskExecutor {
     /// The name its thread carries (`PathCPU` counts the threads of this name, and the intake's, as
     /// the generator's CPU).
     static let name = "sender"

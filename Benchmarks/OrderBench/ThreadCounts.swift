@@ -3,8 +3,9 @@ import Foundation
 /// Context switches (voluntary and not) and CPU time of this process's live threads, by kind — a
 /// thread's name without its trailing number (`broker-lanes-3` → `broker-lanes`; Swift's pool
 /// threads, named by libdispatch, → `swift pool`), from `/proc/self/task/*`: counts per order that
-/// the machine's load moves less than CPU time, and which threads they fall on. Threads that ended
-/// between two samples are not counted.
+/// the machine's load moves less than CPU time, and which threads they fall on. A difference of two
+/// samples is taken thread by thread: a thread that ended between them is left out (its share of
+/// the window is lost, nothing is subtracted for it), one that began counts whole.
 struct ThreadCounts {
     struct Kind {
         var switches = 0
@@ -12,7 +13,14 @@ struct ThreadCounts {
         var threads = 0
     }
 
-    var kinds: [String: Kind] = [:]
+    /// Each live thread's kind and counts, by thread id.
+    var threads: [String: (kind: String, counts: Kind)] = [:]
+
+    var kinds: [String: Kind] {
+        var kinds: [String: Kind] = [:]
+        for thread in threads.values { kinds[thread.kind, default: Kind()].add(thread.counts) }
+        return kinds
+    }
 
     static func ofThisProcess() -> ThreadCounts {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -33,7 +41,7 @@ struct ThreadCounts {
                     kind.cpuSeconds = (user + system) / ticks
                 }
             }
-            counts.kinds[Self.kind(of: name.trimmingCharacters(in: .whitespacesAndNewlines)), default: Kind()].add(kind)
+            counts.threads[task] = (Self.kind(of: name.trimmingCharacters(in: .whitespacesAndNewlines)), kind)
         }
         return counts
     }
@@ -57,9 +65,10 @@ struct ThreadCounts {
 
     static func - (later: ThreadCounts, earlier: ThreadCounts) -> ThreadCounts {
         var difference = later
-        for (name, before) in earlier.kinds {
-            difference.kinds[name, default: Kind()].switches -= before.switches
-            difference.kinds[name, default: Kind()].cpuSeconds -= before.cpuSeconds
+        for (id, thread) in later.threads {
+            guard let before = earlier.threads[id] else { continue }
+            difference.threads[id]?.counts.switches = thread.counts.switches - before.counts.switches
+            difference.threads[id]?.counts.cpuSeconds = thread.counts.cpuSeconds - before.counts.cpuSeconds
         }
         return difference
     }

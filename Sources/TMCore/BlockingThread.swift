@@ -45,7 +45,13 @@ public final class BlockingThread: @unchecked Sendable {
     /// end (`broker-lanes-12` stays whole; a lane number is never cut off).
     static func nameOSThread(_ name: String) {
         var bytes = Array(name.utf8)
-        if bytes.count > 15 { bytes = Array(bytes.prefix(7)) + [UInt8(ascii: "~")] + Array(bytes.suffix(7)) }
+        if bytes.count > 15 {
+            // Cut between characters, never inside one: the name must stay readable UTF-8.
+            var start = Substring(name), end = Substring(name)
+            while start.utf8.count > 7 { start = start.dropLast() }
+            while end.utf8.count > 7 { end = end.dropFirst() }
+            bytes = Array(start.utf8) + [UInt8(ascii: "~")] + Array(end.utf8)
+        }
         // `pthread_setname_np` is not visible to Swift here (a _GNU_SOURCE declaration): the kernel's
         // own file for the calling thread's name does the same.
         let file = open("/proc/thread-self/comm", O_WRONLY)

@@ -23,4 +23,11 @@ import Testing
         defer { thread.shutdown() }
         #expect(try await osName(of: thread) == "warm-an~batch-3")
     }
+
+    @Test func aLongNameIsCutBetweenCharacters() async throws {
+        let thread = BlockingThread(name: "wärme-analyse-prüfung-7")
+        defer { thread.shutdown() }
+        // "wärme-" is 7 bytes; the end drops "ü" (2 bytes) whole rather than keep half of it.
+        #expect(try await osName(of: thread) == "wärme-~fung-7")
+    }
 }
