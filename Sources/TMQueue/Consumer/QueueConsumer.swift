@@ -648,8 +648,12 @@ public final class QueueConsumer: Sendable {
     /// a deferral that would end past it is an ordinary failed attempt (retried with the normal
     /// backoff), and the last attempt dead-letters the message as `deferral_exhausted`.
     private func deferral(of delivery: Delivery, until notBefore: Date, error: String) -> Settlement {
-        let now = nowMillis()
-        let wait = Duration.milliseconds(max(Int64((notBefore.timeIntervalSince1970 * 1000).rounded()) - now, 0))
+        let clock = QueueClockReading.now()
+        let now = clock.millis
+        // To the nanosecond (a `Date`'s resolution), so the due time rounded up is not before `notBefore`.
+        // (Clamped to ±285 years from 1970: `Date.distantFuture` must not trap.)
+        let notBeforeNanos = Int64(min(max((notBefore.timeIntervalSince1970 * 1e9).rounded(.up), -9e18), 9e18))
+        let wait = Duration.nanoseconds(max(notBeforeNanos - clock.nanosecondsSince1970, 0))
         let delay = max(wait, manifest.backoff.delay(forRetry: delivery.attempt))
         let since = delivery.history.first { $0.kind == .deferred }?.deferredSince ?? now
         // The deferral must END within max_deferral of the first one: a wait past it (a budget
@@ -679,7 +683,8 @@ public final class QueueConsumer: Sendable {
     /// finished handler into a redelivery.
     private func settle(_ outcomes: [(Delivery, Settlement)], settler: ScriptBatcher) async {
         guard !outcomes.isEmpty else { return }
-        let now = nowMillis()
+        let clock = QueueClockReading.now()
+        let now = clock.millis
         var completed: [Delivery] = []
         var completions: [ScriptBatcher.Completion] = []
         for (delivery, settlement) in outcomes {
@@ -716,13 +721,14 @@ public final class QueueConsumer: Sendable {
                 script = QueueScripts.retry
                 redisKeys = [keys.stream, keys.delayed, keys.epochs]
                 let failed = AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error)
-                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt, history: delivery.history + [failed], due: now + delay.milliseconds)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt, history: delivery.history + [failed], due: clock.due(after: delay))
             case .deferral(let error, let delay):
                 // The retry's script, with the attempt count as it was: this attempt did not happen.
                 script = QueueScripts.retry
                 redisKeys = [keys.stream, keys.delayed, keys.epochs]
-                let history = Self.deferred(delivery, at: now, until: now + delay.milliseconds, consumer: options.consumerName, error: error)
-                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt - 1, history: history, due: now + delay.milliseconds)
+                let due = clock.due(after: delay)
+                let history = Self.deferred(delivery, at: now, until: due, consumer: options.consumerName, error: error)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt - 1, history: history, due: due)
             case .deadLetter(let reason, let kind, let error):
                 script = QueueScripts.deadLetter
                 var declared: [any RedisArgumentConvertible] = [keys.stream, keys.deadLetters, keys.epochs]

@@ -63,7 +63,7 @@ public struct QueueProducer: Sendable {
     @discardableResult
     public func enqueue(_ queue: String, _ message: OutgoingMessage) async throws -> EnqueueResult {
         var ids = MessageIDs(count: message.id == nil ? 1 : 0)
-        let prepared = try prepare(queue, message, manifest: try catalog.manifest(queue), now: nowMillis(), ids: &ids)
+        let prepared = try prepare(queue, message, manifest: try catalog.manifest(queue), clock: .now(), ids: &ids)
         let reply = try await redis.run(QueueScripts.enqueue, keys: prepared.keys, arguments: prepared.arguments)
         return try prepared.interpret(reply)
     }
@@ -78,11 +78,11 @@ public struct QueueProducer: Sendable {
         // Looked up, timed and drawn once per batch, not per message (the batch is one script call
         // per shard at one `now` anyway).
         let manifest = Result { try catalog.manifest(queue) }
-        let now = nowMillis()
+        let clock = QueueClockReading.now()
         var ids = MessageIDs(count: messages.count(where: { $0.id == nil }))
         for (index, message) in messages.enumerated() {
             do {
-                let prepared = try prepare(queue, message, manifest: try manifest.get(), now: now, ids: &ids)
+                let prepared = try prepare(queue, message, manifest: try manifest.get(), clock: clock, ids: &ids)
                 byShard[prepared.shard, default: []].append((index, prepared))
             } catch {
                 results[index] = .failure(error)
@@ -196,7 +196,8 @@ public struct QueueProducer: Sendable {
 
     /// `message` checked for `queue`: size, UTF-8, and — unless `payloadIsJSON` (the caller wrote
     /// the payload with a JSON serializer itself; never for input from outside) — strict JSON.
-    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, now: Int64, ids: inout MessageIDs,
+    /// Stamped at `clock`, due `message.delay` after it (rounded up: never early).
+    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, clock: QueueClockReading, ids: inout MessageIDs,
                  payloadIsJSON: Bool = false) throws -> Prepared {
         guard message.payload.count <= manifest.maxPayloadBytes else {
             throw QueueError.payloadTooLarge(queue: queue, bytes: message.payload.count, limit: manifest.maxPayloadBytes)
@@ -225,8 +226,9 @@ public struct QueueProducer: Sendable {
             ?? manifest.shardBy.flatMap { field in document?[field].flatMap(Self.shardText) }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
+        let now = clock.millis
         return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), chosenID: message.id != nil, key: message.key,
-                        payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
+                        payload: message.payload, now: now, due: clock.due(after: message.delay ?? .zero))
     }
 
     /// UTF-8 text with no NUL byte; the all-ASCII payloads of the common case are settled by one
