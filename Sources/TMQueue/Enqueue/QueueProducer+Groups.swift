@@ -100,7 +100,7 @@ extension QueueProducer {
     /// KEYS and ARGV of `QueueScripts.enqueueGroups` for the parts of groups on one shard.
     private static func groupCall(_ parts: [(group: Int, messages: [Prepared])], keys shard: QueueKeys, groups: [OutgoingGroup],
                                   manifest: QueueManifest, now: Int64) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
-        var keys: [any RedisArgumentConvertible] = [shard.stream, shard.delayed, shard.epochs]
+        var keys: [any RedisArgumentConvertible] = [shard.stream, shard.delayed]
         var arguments: [any RedisArgumentConvertible] = [manifest.maxLength, manifest.retention.completed.milliseconds, now]
         for part in parts {
             keys.append(shard.idempotency(groups[part.group].key))
