@@ -139,7 +139,7 @@ public struct QueueProducer: Sendable {
 
         /// KEYS and ARGV of `QueueScripts.enqueue`.
         var keys: [any RedisArgumentConvertible] {
-            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed, queueKeys.epochs]
+            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed, queueKeys.epochs, queueKeys.wake]
             if let key { keys.append(queueKeys.idempotency(key)) }
             return keys
         }
@@ -163,7 +163,7 @@ public struct QueueProducer: Sendable {
         /// KEYS and ARGV of `QueueScripts.enqueueBatch` for messages of one shard (non-empty).
         static func batchCall(_ messages: [Prepared]) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
             let first = messages[0]
-            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed, first.queueKeys.epochs]
+            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed, first.queueKeys.epochs, first.queueKeys.wake]
             var arguments: [any RedisArgumentConvertible] = [first.manifest.maxLength, first.manifest.retention.completed.milliseconds, first.now]
             for message in messages {
                 if let key = message.key { keys.append(message.queueKeys.idempotency(key)) }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TestSupport
+import TMCore
+@testable import TMQueue
+import TMRedis
+
+/// An idle shard's delayed messages are promoted by its waiting reader, not by a poll: a script
+/// that gives the delayed set an earlier head writes the shard's wake stream, which ends the wait,
+/// and the next wait ends by the head's due time (`QueueKeys.wake`, `QueueConsumer.idleWait`). A
+/// shard whose reader is held is still promoted by the loop.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct WakePromotionTests {
+    /// A consumer whose idle reads wait 8 s (a message left to such a wait misses the tests' 5 s)
+    /// and whose loop would promote every 300 ms, with every round trip recorded.
+    private func start(_ queue: TestQueue, concurrency: Int? = nil, handler: @escaping QueueHandler)
+        async throws -> (QueueConsumer, Task<Void, Error>, RedisShardReadTests.Trips) {
+        let trips = RedisShardReadTests.Trips()
+        var configuration = queue.redisConfiguration
+        configuration.roundTripObserver = { trips.record($0) }
+        var options = QueueConsumer.Options()
+        options.concurrency = concurrency
+        options.blockTimeout = .seconds(8)
+        options.promoteInterval = .milliseconds(300)
+        let consumer = QueueConsumer(manifest: queue.manifest, redis: configuration, options: options, handler: handler)
+        return (consumer, Task { try await consumer.run() }, trips)
+    }
+
+    private func evalsha(_ script: RedisScript, _ queue: TestQueue) async throws -> String {
+        "EVALSHA " + (try await queue.redis.send("SCRIPT", "LOAD", script.source).string ?? "?")
+    }
+
+    /// With the reader in an 8 s wait: a message delayed 300 ms wakes it (an earlier head), its
+    /// next wait ends at the due time, and it is handled — no `promote` call goes out meanwhile.
+    /// Then a retry (the handler fails once) is promoted the same way.
+    @Test func anIdleShardIsPromotedByItsWaitingReaderWithoutAPromoteCall() async throws {
+        let queue = try await TestQueue { $0.backoff = .init(base: .milliseconds(300), cap: .milliseconds(300), jitter: .none) }
+        defer { Task { await queue.cleanUp() } }
+        let promote = try await evalsha(QueueScripts.promote, queue)
+        struct Once: Error {}
+        let handled = Locked<[Int]>([])
+        let (consumer, task, trips) = try await start(queue) { delivery in
+            handled.withLock { $0.append(delivery.attempt) }
+            if delivery.attempt == 1 { throw Once() }
+            return nil
+        }
+        try await eventually("the reader waits, covering its shard") { consumer.shardsCoveredByWaits == [0] && consumer.promotePasses >= 1 }
+        let promoteCalls = { trips.all.flatMap { $0 }.filter { $0 == promote }.count }
+        let callsBefore = promoteCalls()
+        let enqueued = ContinuousClock.now
+        try await queue.enqueue(#"{"delayed":true}"#, delay: .milliseconds(300))
+        try await eventually("handled, retried and handled again", within: .seconds(5)) { handled.current == [1, 2] }
+        #expect(ContinuousClock.now - enqueued < .seconds(5))
+        consumer.stop()
+        try await task.value
+        #expect(promoteCalls() == callsBefore)
+        #expect(consumer.counters.promoted == 2)
+    }
+
+    /// A shard whose reader is held (its only slot busy) is not covered by a wait: the loop
+    /// promotes it, with waits covering the shard whenever the reader is idle.
+    @Test func theLoopPromotesAShardWhoseReaderIsHeldAfterAWait() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let delayed = queue.keys().delayed
+        let handled = Locked<[String]>([])
+        let (consumer, task, _) = try await start(queue, concurrency: 1) { delivery in
+            let text = String(decoding: delivery.payload, as: UTF8.self)
+            if text.contains("blocker") {
+                // Added while this handler holds the consumer's one slot: no read runs until it returns.
+                try await queue.enqueue(#"{"delayed":true}"#, delay: .milliseconds(1))
+                try await eventually("promoted while the reader is held", within: .seconds(5)) {
+                    try await queue.redis.send("ZCARD", delayed).int == 0
+                }
+            }
+            handled.withLock { $0.append(text) }
+            return nil
+        }
+        try await eventually("the reader waits, covering its shard") { consumer.shardsCoveredByWaits == [0] }
+        try await queue.enqueue(#"{"blocker":true}"#)
+        try await eventually("both handled") { handled.current.count == 2 }
+        consumer.stop()
+        try await task.value
+        #expect(handled.current == [#"{"blocker":true}"#, #"{"delayed":true}"#])
+    }
+
+    /// The idle wait: the block time-out, cut at the next due time; at once when that has come or
+    /// the fetch left due messages behind.
+    @Test func anIdleWaitEndsByTheNextDueTime() {
+        let p = { (nextDue: Int64?, complete: Bool) in ShardRead.Promotion(through: 1_000, moved: 0, complete: complete, nextDue: nextDue) }
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: nil, now: 1_000) == .milliseconds(500))
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: p(nil, true), now: 1_000) == .milliseconds(500))
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: p(1_120, true), now: 1_000) == .milliseconds(120))
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: p(9_000, true), now: 1_000) == .milliseconds(500))
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: p(1_000, true), now: 1_000) == nil)
+        #expect(QueueConsumer.idleWait(.milliseconds(500), after: p(9_000, false), now: 1_000) == nil)
+    }
+}
