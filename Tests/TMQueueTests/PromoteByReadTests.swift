@@ -49,18 +49,27 @@ import TMRedis
     /// A shard whose reader is held (its only slot busy) has no reads to promote it: the loop does,
     /// although the last read covered the shard.
     @Test func theLoopPromotesAShardWhoseReaderIsHeld() async throws {
-        let queue = try await TestQueue()
-        defer { Task { await queue.cleanUp() } }
         var options = QueueConsumer.Options()
-        options.concurrency = 1
         options.blockTimeout = .milliseconds(100)
         options.promoteInterval = .milliseconds(20)
+        try await Self.expectPromotedWhileTheReaderIsHeld(options)
+    }
+
+    /// Runs a consumer of one slot whose first handler, holding it (no read runs until it returns),
+    /// enqueues a delayed message and waits until it is promoted — by the loop — then expects both
+    /// handled in order. `ready` is awaited before the first message goes in.
+    static func expectPromotedWhileTheReaderIsHeld(
+        _ options: QueueConsumer.Options, ready: (QueueConsumer) async throws -> Void = { _ in }
+    ) async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        var options = options
+        options.concurrency = 1
         let handled = Locked<[String]>([])
         let delayed = queue.keys().delayed
         let consumer = QueueConsumer(manifest: queue.manifest, redis: queue.redisConfiguration, options: options) { delivery in
             let text = String(decoding: delivery.payload, as: UTF8.self)
             if text.contains("blocker") {
-                // Added while this handler holds the consumer's one slot: no read runs until it returns.
                 try await queue.enqueue(#"{"delayed":true}"#, delay: .milliseconds(1))
                 try await eventually("promoted while the reader is held") { try await queue.redis.send("ZCARD", delayed).int == 0 }
             }
@@ -68,6 +77,7 @@ import TMRedis
             return nil
         }
         let task = Task { try await consumer.run() }
+        try await ready(consumer)
         try await queue.enqueue(#"{"blocker":true}"#)
         try await eventually("both handled") { handled.current.count == 2 }
         consumer.stop()

@@ -59,28 +59,12 @@ import TMRedis
     /// A shard whose reader is held (its only slot busy) is not covered by a wait: the loop
     /// promotes it, with waits covering the shard whenever the reader is idle.
     @Test func theLoopPromotesAShardWhoseReaderIsHeldAfterAWait() async throws {
-        let queue = try await TestQueue()
-        defer { Task { await queue.cleanUp() } }
-        let delayed = queue.keys().delayed
-        let handled = Locked<[String]>([])
-        let (consumer, task, _) = try await start(queue, concurrency: 1) { delivery in
-            let text = String(decoding: delivery.payload, as: UTF8.self)
-            if text.contains("blocker") {
-                // Added while this handler holds the consumer's one slot: no read runs until it returns.
-                try await queue.enqueue(#"{"delayed":true}"#, delay: .milliseconds(1))
-                try await eventually("promoted while the reader is held", within: .seconds(5)) {
-                    try await queue.redis.send("ZCARD", delayed).int == 0
-                }
-            }
-            handled.withLock { $0.append(text) }
-            return nil
+        var options = QueueConsumer.Options()
+        options.blockTimeout = .seconds(8)
+        options.promoteInterval = .milliseconds(300)
+        try await PromoteByReadTests.expectPromotedWhileTheReaderIsHeld(options) { consumer in
+            try await eventually("the reader waits, covering its shard") { consumer.shardsCoveredByWaits == [0] }
         }
-        try await eventually("the reader waits, covering its shard") { consumer.shardsCoveredByWaits == [0] }
-        try await queue.enqueue(#"{"blocker":true}"#)
-        try await eventually("both handled") { handled.current.count == 2 }
-        consumer.stop()
-        try await task.value
-        #expect(handled.current == [#"{"blocker":true}"#, #"{"delayed":true}"#])
     }
 
     /// The idle wait: the block time-out, cut at the next due time; at once when that has come or
