@@ -10,23 +10,13 @@ import TMRedis
 /// and the next wait ends by the head's due time (`QueueKeys.wake`, `QueueConsumer.idleWait`). A
 /// shard whose reader is held is still promoted by the loop.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct WakePromotionTests {
-    /// A consumer whose idle reads wait 8 s (a message left to such a wait misses the tests' 5 s)
-    /// and whose loop would promote every 300 ms, with every round trip recorded.
-    private func start(_ queue: TestQueue, concurrency: Int? = nil, handler: @escaping QueueHandler)
-        async throws -> (QueueConsumer, Task<Void, Error>, RedisShardReadTests.Trips) {
-        let trips = RedisShardReadTests.Trips()
-        var configuration = queue.redisConfiguration
-        configuration.roundTripObserver = { trips.record($0) }
+    /// Idle reads wait 8 s (a message left to such a wait misses the tests' 5 s); the loop would
+    /// promote every 300 ms.
+    private static var options: QueueConsumer.Options {
         var options = QueueConsumer.Options()
-        options.concurrency = concurrency
         options.blockTimeout = .seconds(8)
         options.promoteInterval = .milliseconds(300)
-        let consumer = QueueConsumer(manifest: queue.manifest, redis: configuration, options: options, handler: handler)
-        return (consumer, Task { try await consumer.run() }, trips)
-    }
-
-    private func evalsha(_ script: RedisScript, _ queue: TestQueue) async throws -> String {
-        "EVALSHA " + (try await queue.redis.send("SCRIPT", "LOAD", script.source).string ?? "?")
+        return options
     }
 
     /// With the reader in an 8 s wait: a message delayed 300 ms wakes it (an earlier head), its
@@ -35,10 +25,10 @@ import TMRedis
     @Test func anIdleShardIsPromotedByItsWaitingReaderWithoutAPromoteCall() async throws {
         let queue = try await TestQueue { $0.backoff = .init(base: .milliseconds(300), cap: .milliseconds(300), jitter: .none) }
         defer { Task { await queue.cleanUp() } }
-        let promote = try await evalsha(QueueScripts.promote, queue)
+        let promote = try await PromoteByReadTests.evalsha(QueueScripts.promote, queue)
         struct Once: Error {}
         let handled = Locked<[Int]>([])
-        let (consumer, task, trips) = try await start(queue) { delivery in
+        let (consumer, task, trips) = PromoteByReadTests.observedConsumer(queue, Self.options) { delivery in
             handled.withLock { $0.append(delivery.attempt) }
             if delivery.attempt == 1 { throw Once() }
             return nil
@@ -59,10 +49,7 @@ import TMRedis
     /// A shard whose reader is held (its only slot busy) is not covered by a wait: the loop
     /// promotes it, with waits covering the shard whenever the reader is idle.
     @Test func theLoopPromotesAShardWhoseReaderIsHeldAfterAWait() async throws {
-        var options = QueueConsumer.Options()
-        options.blockTimeout = .seconds(8)
-        options.promoteInterval = .milliseconds(300)
-        try await PromoteByReadTests.expectPromotedWhileTheReaderIsHeld(options) { consumer in
+        try await PromoteByReadTests.expectPromotedWhileTheReaderIsHeld(Self.options) { consumer in
             try await eventually("the reader waits, covering its shard") { consumer.shardsCoveredByWaits == [0] }
         }
     }
