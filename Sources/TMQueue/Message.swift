@@ -118,5 +118,43 @@ struct MessageEnvelope: Sendable {
     }
 }
 
-/// Milliseconds since 1970, the time unit of every queue script.
-func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+/// Milliseconds since 1970, the time unit of every queue script: the wall clock rounded DOWN, so a
+/// "due by now" comparison (a delayed member's score ≤ now) never runs ahead of the clock.
+func nowMillis() -> Int64 { QueueClockReading.now().millis }
+
+/// One reading of the wall clock, kept to the nanosecond, in the queue's time unit. A due time is
+/// rounded UP (`due(after:)`) and "now" DOWN (`millis`): a message due at d is promoted by a reading
+/// t only when d ≤ floor(t) ≤ t, and d ≥ the reading it was scheduled at + its delay — so it is
+/// never handed out before its delay has passed by the clock that scheduled it (the same host's
+/// wall clock; another host's is off by as much as the two clocks are apart). Every due time of a
+/// delayed enqueue, a retry and a deferral is computed here.
+struct QueueClockReading: Sendable {
+    let nanosecondsSince1970: Int64
+
+    static func now() -> QueueClockReading {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return QueueClockReading(nanosecondsSince1970: Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec))
+    }
+
+    /// Whole milliseconds, rounded down (stamps, ids, the promoting comparison).
+    var millis: Int64 { Self.millis(roundingDown: nanosecondsSince1970) }
+
+    /// The due time `delay` after this reading, in whole milliseconds rounded UP; no delay is due now
+    /// (`millis`: a message without a delay goes straight onto the stream). A delay too long to
+    /// count in nanoseconds is due at the end of time.
+    func due(after delay: Duration) -> Int64 {
+        guard delay > .zero else { return millis }
+        let (seconds, attoseconds) = delay.components
+        let (wholeNanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        // A part of a nanosecond counts as a whole one (up, like the rest).
+        let nanos = wholeNanos.addingReportingOverflow((attoseconds + 999_999_999) / 1_000_000_000)
+        let (due, late) = nanosecondsSince1970.addingReportingOverflow(nanos.partialValue)
+        guard !overflow, !nanos.overflow, !late else { return Int64.max / 1_000_000 }
+        return -Self.millis(roundingDown: -due)
+    }
+
+    private static func millis(roundingDown nanos: Int64) -> Int64 {
+        nanos >= 0 ? nanos / 1_000_000 : -((-nanos + 999_999) / 1_000_000)
+    }
+}

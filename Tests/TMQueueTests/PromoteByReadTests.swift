@@ -10,8 +10,18 @@ import TMRedis
 /// covered within the interval (`QueueConsumer.promoteLoop`).
 @Suite(.serialized, .timeLimit(.minutes(3))) struct PromoteByReadTests {
     /// The SHA1 a script's calls go out under (`EVALSHA <sha>` in the trips).
-    func evalsha(_ script: RedisScript, _ queue: TestQueue) async throws -> String {
+    static func evalsha(_ script: RedisScript, _ queue: TestQueue) async throws -> String {
         "EVALSHA " + (try await queue.redis.send("SCRIPT", "LOAD", script.source).string ?? "?")
+    }
+
+    /// A consumer of `queue` started in the background, every round trip it makes recorded.
+    static func observedConsumer(_ queue: TestQueue, _ options: QueueConsumer.Options, handler: @escaping QueueHandler)
+        -> (QueueConsumer, Task<Void, Error>, RedisShardReadTests.Trips) {
+        let trips = RedisShardReadTests.Trips()
+        var configuration = queue.redisConfiguration
+        configuration.roundTripObserver = { trips.record($0) }
+        let consumer = QueueConsumer(manifest: queue.manifest, redis: configuration, options: options, handler: handler)
+        return (consumer, Task { try await consumer.run() }, trips)
     }
 
     /// With the loop's next pass an hour away, a delayed message enqueued after its first pass is
@@ -19,19 +29,15 @@ import TMRedis
     @Test func aShardsReadsPromoteItsDueMessagesWithoutAPromoteCall() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
-        let promote = try await evalsha(QueueScripts.promote, queue)
-        let trips = RedisShardReadTests.Trips()
-        var configuration = queue.redisConfiguration
-        configuration.roundTripObserver = { trips.record($0) }
+        let promote = try await Self.evalsha(QueueScripts.promote, queue)
         var options = QueueConsumer.Options()
         options.blockTimeout = .milliseconds(100)
         options.promoteInterval = .seconds(3600)
         let handled = Locked<[String]>([])
-        let consumer = QueueConsumer(manifest: queue.manifest, redis: configuration, options: options) { delivery in
+        let (consumer, task, trips) = Self.observedConsumer(queue, options) { delivery in
             handled.withLock { $0.append(String(decoding: delivery.payload, as: UTF8.self)) }
             return nil
         }
-        let task = Task { try await consumer.run() }
         // After its first pass every shard was promoted by the loop or covered by a read (whichever
         // answered first), and the loop sleeps for the interval.
         try await eventually("the loop's first pass") { consumer.promotePasses >= 1 }
@@ -49,18 +55,27 @@ import TMRedis
     /// A shard whose reader is held (its only slot busy) has no reads to promote it: the loop does,
     /// although the last read covered the shard.
     @Test func theLoopPromotesAShardWhoseReaderIsHeld() async throws {
-        let queue = try await TestQueue()
-        defer { Task { await queue.cleanUp() } }
         var options = QueueConsumer.Options()
-        options.concurrency = 1
         options.blockTimeout = .milliseconds(100)
         options.promoteInterval = .milliseconds(20)
+        try await Self.expectPromotedWhileTheReaderIsHeld(options)
+    }
+
+    /// Runs a consumer of one slot whose first handler, holding it (no read runs until it returns),
+    /// enqueues a delayed message and waits until it is promoted — by the loop — then expects both
+    /// handled in order. `ready` is awaited before the first message goes in.
+    static func expectPromotedWhileTheReaderIsHeld(
+        _ options: QueueConsumer.Options, ready: (QueueConsumer) async throws -> Void = { _ in }
+    ) async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        var options = options
+        options.concurrency = 1
         let handled = Locked<[String]>([])
         let delayed = queue.keys().delayed
         let consumer = QueueConsumer(manifest: queue.manifest, redis: queue.redisConfiguration, options: options) { delivery in
             let text = String(decoding: delivery.payload, as: UTF8.self)
             if text.contains("blocker") {
-                // Added while this handler holds the consumer's one slot: no read runs until it returns.
                 try await queue.enqueue(#"{"delayed":true}"#, delay: .milliseconds(1))
                 try await eventually("promoted while the reader is held") { try await queue.redis.send("ZCARD", delayed).int == 0 }
             }
@@ -68,6 +83,7 @@ import TMRedis
             return nil
         }
         let task = Task { try await consumer.run() }
+        try await ready(consumer)
         try await queue.enqueue(#"{"blocker":true}"#)
         try await eventually("both handled") { handled.current.count == 2 }
         consumer.stop()

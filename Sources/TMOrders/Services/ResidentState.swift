@@ -20,7 +20,9 @@ import TMRouting
 ///   applies within a second — and every `reloadInterval` rebuilds the accounts from rows, so the
 ///   fills and positions sync brought (the `trade-events`) and the funds are current, without
 ///   forgetting orders in flight or the throttle (`AccountRisk.carryOver`);
-/// - circuits are re-read every `refresh`, so a broker whose circuit opened is left out of routes.
+/// - circuits are re-read at every `refresh` at least `circuitRereadAfter` after the last read — every
+///   other one of the worker's 250 ms refreshes, so at most ~500 ms stale (`CircuitWatch`'s documented
+///   staleness) — so a broker whose circuit opened is left out of routes.
 ///
 /// Effective from the next message. A change's command commits, then announces it
 /// (`TradingControls.announce`): writes a new value into `TradingControls.announcementKey` and
@@ -92,6 +94,8 @@ public final class ResidentState: Sendable {
     /// Loads run one at a time: a later load always covers every shard added before it.
     private let loads = SerialLanes()
     private let lastReload = Locked(ContinuousClock.now)
+    /// When the circuits were last read (nil: never).
+    private let lastCircuitRead = Locked<ContinuousClock.Instant?>(nil)
     private let controlsSeen = Locked<String?>(nil)
     /// The announced queue's shard count this worker consumes (set by its first `load(shards:of:)`).
     private let consumedShards = Locked<Int?>(nil)
@@ -154,6 +158,17 @@ public final class ResidentState: Sendable {
         lastReload.withLock { $0 = .now }
         try? await circuits.refresh()
         logger.info("resident state loaded", metadata: ["accounts": "\(accounts.count)"])
+    }
+
+    /// How long after a read of the circuits a `refresh` reads them again: under `CircuitWatch`'s
+    /// 500 ms so that every other 250 ms refresh does (one a little early must not push the read to
+    /// the third) — half the breaker reads of one per refresh, one script call per broker each.
+    static let circuitRereadAfter = Duration.milliseconds(400)
+
+    /// Whether a refresh at `now` reads the circuits, the last read at `lastRead` (nil: never).
+    static func circuitsDue(lastRead: ContinuousClock.Instant?, now: ContinuousClock.Instant) -> Bool {
+        guard let lastRead else { return true }
+        return now - lastRead >= circuitRereadAfter
     }
 
     /// The message being handled, with what its fetch read of the shard's watched key
@@ -233,11 +248,18 @@ public final class ResidentState: Sendable {
         }
     }
 
-    /// Limits (when their version moved), circuits, and every `reloadInterval` the accounts from rows.
+    /// Limits (when their version moved), circuits (`circuitsDue`), and every `reloadInterval` the
+    /// accounts from rows.
     public func refresh() async {
         let risk = self.risk
         _ = try? await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
-        try? await circuits.refresh()
+        let now = ContinuousClock.now
+        let readCircuits = lastCircuitRead.withLock { last in
+            guard Self.circuitsDue(lastRead: last, now: now) else { return false }
+            last = now
+            return true
+        }
+        if readCircuits { try? await circuits.refresh() }
         guard lastReload.withLock({ ContinuousClock.now - $0 >= reloadInterval }) else { return }
         lastReload.withLock { $0 = .now }
         let accounts = served.withLock { $0 }

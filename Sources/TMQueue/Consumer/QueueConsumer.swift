@@ -41,7 +41,10 @@ public final class QueueConsumer: Sendable {
         /// The most a due retry or delayed message waits to be put back on the stream: each shard's
         /// delayed set is promoted at least this often — by the shard's own reads (`QueueScripts.fetch`
         /// promotes first) or, when none covered it within the interval, by `promote` — and at its
-        /// earliest due time when one is known.
+        /// earliest due time when one is known. An idle reader's wait covers its shard meanwhile
+        /// (it ends at the next due time, or at once when an earlier one is added: `QueueKeys.wake`)
+        /// when this is at least 150 ms: Redis ends a timed-out wait up to 100 ms late at `hz 10`
+        /// (`ShardRead.blockLateness`), 50 ms left for the round trips. Shorter: the loop polls.
         public var promoteInterval: Duration = .milliseconds(200)
         /// Consumers with nothing pending and silent this long are removed from the group.
         public var forgetConsumersAfter: Duration = .seconds(3600)
@@ -100,6 +103,8 @@ public final class QueueConsumer: Sendable {
         var inFlight: [InFlightKey: InFlight] = [:]
         /// Per shard: the newest promotion known complete (by a fetch or by `promote`).
         var promoted: [Int: ShardRead.Promotion] = [:]
+        /// Shards whose reader is in a wait that covers their delayed set (`coversByWaiting`).
+        var waiting: Set<Int> = []
         /// Passes of the promote loop over every shard finished (for tests).
         var promotePasses = 0
     }
@@ -246,6 +251,10 @@ public final class QueueConsumer: Sendable {
         // The first read does not wait: it learns where the group's reading stands (`ShardRead`).
         var backlog = true
         var waitCursor: String?
+        // The last fetch's wake cursor and promotion: an idle wait watches the wake stream from the
+        // one and ends by the other's next due time.
+        var wakeCursor: String?
+        var lastPromotion: ShardRead.Promotion?
         var reader: RedisClient?
         var backoff = Duration.milliseconds(50)
         // Set when a wait failed but its fetch delivered: the next read comes after this pause, and
@@ -285,14 +294,24 @@ public final class QueueConsumer: Sendable {
                 // The last read was full: more is likely waiting, so read at once; else wait for the
                 // stream to grow, the read pipelined behind the wait (one round trip either way).
                 let (group, consumer, known) = (Self.group, options.consumerName, waitCursor)
-                let wait = backlog ? nil : options.blockTimeout
+                let wait = backlog ? nil : Self.idleWait(options.blockTimeout, after: lastPromotion, now: nowMillis())
                 let watching = options.readsWatchedKey
-                let read = try await reader!.withConnection { connection in
-                    try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait,
-                                       watching: watching)
+                let wake = wakeCursor
+                let covering = wait != nil && wake != nil && coversByWaiting
+                let read = try await whileCovering(shard, covering) {
+                    try await reader!.withConnection { connection in
+                        try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait,
+                                           wakeCursor: wake, watching: watching)
+                    }
                 }
                 waitCursor = read.cursor
-                if let promotion = read.promotion { recordPromotion(promotion, shard: shard) }
+                (wakeCursor, lastPromotion) = (read.wakeCursor, read.promotion)
+                if var promotion = read.promotion {
+                    // A covering wait kept the shard covered until it answered: every message due by
+                    // then is on the stream or due no earlier than the fetch's `nextDue` (its head).
+                    if covering { promotion.through = max(promotion.through, nowMillis()) }
+                    recordPromotion(promotion, shard: shard)
+                }
                 let entries = read.entries  // (stream id, fields, epoch)
                 backlog = entries.count == wanted
                 slots.release(held - entries.count)
@@ -352,6 +371,34 @@ public final class QueueConsumer: Sendable {
         reader?.close()
     }
 
+    /// How long an idle read waits: `blockTimeout`, cut short at the delayed set's next due time as
+    /// the last fetch saw it; nil (read at once) when that time has come or the fetch left due
+    /// messages behind.
+    static func idleWait(_ blockTimeout: Duration, after promotion: ShardRead.Promotion?, now: Int64) -> Duration? {
+        guard let promotion else { return blockTimeout }
+        guard promotion.complete else { return nil }
+        guard let due = promotion.nextDue else { return blockTimeout }
+        return due > now ? min(blockTimeout, .milliseconds(due - now)) : nil
+    }
+
+    /// Whether a waiting reader covers its shard's delayed set: its wait watches the wake stream
+    /// (an earlier head ends it at once) and ends by the head's due time, which Redis honours up
+    /// to `ShardRead.blockLateness` late — so only when that, with 50 ms for the round trips of
+    /// the answer and the read after it, fits in `promoteInterval`.
+    var coversByWaiting: Bool { options.promoteInterval >= ShardRead.blockLateness + .milliseconds(50) }
+
+    /// Runs `read` with `shard` marked covered by its waiting reader when `covering` (the promote
+    /// loop skips it meanwhile).
+    private func whileCovering<T>(_ shard: Int, _ covering: Bool, _ read: () async throws -> T) async throws -> T {
+        guard covering else { return try await read() }
+        state.withLock { _ = $0.waiting.insert(shard) }
+        defer { state.withLock { _ = $0.waiting.remove(shard) } }
+        return try await read()
+    }
+
+    /// Shards whose reader is in a covering wait now (for tests).
+    var shardsCoveredByWaits: Set<Int> { state.withLock { $0.waiting } }
+
     /// Takes over up to `count` messages idle past the visibility timeout and yields them; returns
     /// how many it took (each holds one of the caller's slots). Poison pills (reclaimed more than
     /// `max_reclaims` times) come back claimed by this consumer at a raised epoch and are
@@ -400,9 +447,14 @@ public final class QueueConsumer: Sendable {
     /// Moves due delayed messages onto the stream, and now and then forgets dead consumers.
     ///
     /// A shard whose reads promoted it within `promoteInterval` (`QueueScripts.fetch` promotes
-    /// before it reads) gets no `promote` call: under load every read covers its shard, and the
-    /// loop's calls — a Redis wake-up each — are left to idle shards, shards whose reader is held
-    /// (every slot busy, a failing connection) and known due times. The bound kept: a message due
+    /// before it reads), or whose reader is in a covering wait (`coversByWaiting`: the wait ends by
+    /// the delayed set's head's due time and on any earlier head), gets no `promote` call: under
+    /// load every read covers its shard, idle the waits do, and the loop's calls — a Redis wake-up
+    /// each — are left to shards whose reader is held (every slot busy, a failing connection),
+    /// consumers with a `promoteInterval` too short for a wait's lateness, and known due times.
+    /// A covering wait's answer counts as a promotion through its arrival: a message due by then
+    /// is on the stream or no earlier than the fetch's head, which the loop (or the next read, at
+    /// once) promotes. The bound kept: a message due
     /// at d, past the last complete promotion's `through` t (else it is on the stream already), is
     /// moved by the next promotion, which comes at the latest at t + `promoteInterval` — so at most
     /// `promoteInterval` after it is due or added, whichever is later (one added after a promotion
@@ -422,7 +474,10 @@ public final class QueueConsumer: Sendable {
             var wake = nowMillis() + interval
             for shard in shards {
                 let now = nowMillis()
-                if let next = Self.nextPromotion(after: state.withLock({ $0.promoted[shard] }), interval: interval, now: now) {
+                let (last, covered) = state.withLock { ($0.promoted[shard], $0.waiting.contains(shard)) }
+                // Its reader waits on the wake stream, bounded by the head's due time: no call.
+                if covered { continue }
+                if let next = Self.nextPromotion(after: last, interval: interval, now: now) {
                     wake = min(wake, next)
                     continue
                 }
@@ -650,8 +705,12 @@ public final class QueueConsumer: Sendable {
     /// a deferral that would end past it is an ordinary failed attempt (retried with the normal
     /// backoff), and the last attempt dead-letters the message as `deferral_exhausted`.
     private func deferral(of delivery: Delivery, until notBefore: Date, error: String) -> Settlement {
-        let now = nowMillis()
-        let wait = Duration.milliseconds(max(Int64((notBefore.timeIntervalSince1970 * 1000).rounded()) - now, 0))
+        let clock = QueueClockReading.now()
+        let now = clock.millis
+        // To the nanosecond (a `Date`'s resolution), so the due time rounded up is not before `notBefore`.
+        // (Clamped to ±285 years from 1970: `Date.distantFuture` must not trap.)
+        let notBeforeNanos = Int64(min(max((notBefore.timeIntervalSince1970 * 1e9).rounded(.up), -9e18), 9e18))
+        let wait = Duration.nanoseconds(max(notBeforeNanos - clock.nanosecondsSince1970, 0))
         let delay = max(wait, manifest.backoff.delay(forRetry: delivery.attempt))
         let since = delivery.history.first { $0.kind == .deferred }?.deferredSince ?? now
         // The deferral must END within max_deferral of the first one: a wait past it (a budget
@@ -681,7 +740,8 @@ public final class QueueConsumer: Sendable {
     /// finished handler into a redelivery.
     private func settle(_ outcomes: [(Delivery, Settlement)], settler: ScriptBatcher) async {
         guard !outcomes.isEmpty else { return }
-        let now = nowMillis()
+        let clock = QueueClockReading.now()
+        let now = clock.millis
         var completed: [Delivery] = []
         var completions: [ScriptBatcher.Completion] = []
         for (delivery, settlement) in outcomes {
@@ -716,15 +776,16 @@ public final class QueueConsumer: Sendable {
                 continue
             case .retry(let error, let delay):
                 script = QueueScripts.retry
-                redisKeys = [keys.stream, keys.delayed, keys.epochs]
+                redisKeys = [keys.stream, keys.delayed, keys.epochs, keys.wake]
                 let failed = AttemptRecord(at: now, consumer: options.consumerName, attempt: delivery.attempt, kind: .error, error: error)
-                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt, history: delivery.history + [failed], due: now + delay.milliseconds)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt, history: delivery.history + [failed], due: clock.due(after: delay))
             case .deferral(let error, let delay):
                 // The retry's script, with the attempt count as it was: this attempt did not happen.
                 script = QueueScripts.retry
-                redisKeys = [keys.stream, keys.delayed, keys.epochs]
-                let history = Self.deferred(delivery, at: now, until: now + delay.milliseconds, consumer: options.consumerName, error: error)
-                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt - 1, history: history, due: now + delay.milliseconds)
+                redisKeys = [keys.stream, keys.delayed, keys.epochs, keys.wake]
+                let due = clock.due(after: delay)
+                let history = Self.deferred(delivery, at: now, until: due, consumer: options.consumerName, error: error)
+                arguments = Self.rescheduled(delivery, failedAttempts: delivery.attempt - 1, history: history, due: due)
             case .deadLetter(let reason, let kind, let error):
                 script = QueueScripts.deadLetter
                 var declared: [any RedisArgumentConvertible] = [keys.stream, keys.deadLetters, keys.epochs]

@@ -42,7 +42,8 @@ extension QueueProducer {
         var byShard: [Int: [(group: Int, messages: [Prepared])]] = [:]
         let manifest: QueueManifest
         do { manifest = try catalog.manifest(queue) } catch { return groups.map { _ in .failure(error) } }
-        let now = nowMillis()
+        let clock = QueueClockReading.now()
+        let now = clock.millis
         var ids = MessageIDs(count: groups.reduce(0) { $0 + $1.messages.count })
         for (index, group) in groups.enumerated() {
             do {
@@ -52,7 +53,7 @@ extension QueueProducer {
                     guard message.delay == nil, message.id == nil else {
                         throw QueueError.invalidDelay("a group's messages take no delay and no chosen id")
                     }
-                    let prepared = try prepare(queue, message, manifest: manifest, now: now, ids: &ids, payloadIsJSON: payloadsAreJSON)
+                    let prepared = try prepare(queue, message, manifest: manifest, clock: clock, ids: &ids, payloadIsJSON: payloadsAreJSON)
                     parts[prepared.shard, default: []].append(prepared)
                 }
                 for (shard, messages) in parts { byShard[shard, default: []].append((index, messages)) }
@@ -99,7 +100,7 @@ extension QueueProducer {
     /// KEYS and ARGV of `QueueScripts.enqueueGroups` for the parts of groups on one shard.
     private static func groupCall(_ parts: [(group: Int, messages: [Prepared])], keys shard: QueueKeys, groups: [OutgoingGroup],
                                   manifest: QueueManifest, now: Int64) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
-        var keys: [any RedisArgumentConvertible] = [shard.stream, shard.delayed, shard.epochs]
+        var keys: [any RedisArgumentConvertible] = [shard.stream, shard.delayed]
         var arguments: [any RedisArgumentConvertible] = [manifest.maxLength, manifest.retention.completed.milliseconds, now]
         for part in parts {
             keys.append(shard.idempotency(groups[part.group].key))

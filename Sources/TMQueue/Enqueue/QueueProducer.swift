@@ -63,7 +63,7 @@ public struct QueueProducer: Sendable {
     @discardableResult
     public func enqueue(_ queue: String, _ message: OutgoingMessage) async throws -> EnqueueResult {
         var ids = MessageIDs(count: message.id == nil ? 1 : 0)
-        let prepared = try prepare(queue, message, manifest: try catalog.manifest(queue), now: nowMillis(), ids: &ids)
+        let prepared = try prepare(queue, message, manifest: try catalog.manifest(queue), clock: .now(), ids: &ids)
         let reply = try await redis.run(QueueScripts.enqueue, keys: prepared.keys, arguments: prepared.arguments)
         return try prepared.interpret(reply)
     }
@@ -78,11 +78,11 @@ public struct QueueProducer: Sendable {
         // Looked up, timed and drawn once per batch, not per message (the batch is one script call
         // per shard at one `now` anyway).
         let manifest = Result { try catalog.manifest(queue) }
-        let now = nowMillis()
+        let clock = QueueClockReading.now()
         var ids = MessageIDs(count: messages.count(where: { $0.id == nil }))
         for (index, message) in messages.enumerated() {
             do {
-                let prepared = try prepare(queue, message, manifest: try manifest.get(), now: now, ids: &ids)
+                let prepared = try prepare(queue, message, manifest: try manifest.get(), clock: clock, ids: &ids)
                 byShard[prepared.shard, default: []].append((index, prepared))
             } catch {
                 results[index] = .failure(error)
@@ -139,7 +139,7 @@ public struct QueueProducer: Sendable {
 
         /// KEYS and ARGV of `QueueScripts.enqueue`.
         var keys: [any RedisArgumentConvertible] {
-            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed, queueKeys.epochs]
+            var keys: [any RedisArgumentConvertible] = [queueKeys.stream, queueKeys.delayed, queueKeys.epochs, queueKeys.wake]
             if let key { keys.append(queueKeys.idempotency(key)) }
             return keys
         }
@@ -163,7 +163,7 @@ public struct QueueProducer: Sendable {
         /// KEYS and ARGV of `QueueScripts.enqueueBatch` for messages of one shard (non-empty).
         static func batchCall(_ messages: [Prepared]) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
             let first = messages[0]
-            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed, first.queueKeys.epochs]
+            var keys: [any RedisArgumentConvertible] = [first.queueKeys.stream, first.queueKeys.delayed, first.queueKeys.epochs, first.queueKeys.wake]
             var arguments: [any RedisArgumentConvertible] = [first.manifest.maxLength, first.manifest.retention.completed.milliseconds, first.now]
             for message in messages {
                 if let key = message.key { keys.append(message.queueKeys.idempotency(key)) }
@@ -196,7 +196,8 @@ public struct QueueProducer: Sendable {
 
     /// `message` checked for `queue`: size, UTF-8, and — unless `payloadIsJSON` (the caller wrote
     /// the payload with a JSON serializer itself; never for input from outside) — strict JSON.
-    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, now: Int64, ids: inout MessageIDs,
+    /// Stamped at `clock`, due `message.delay` after it (rounded up: never early).
+    func prepare(_ queue: String, _ message: OutgoingMessage, manifest: QueueManifest, clock: QueueClockReading, ids: inout MessageIDs,
                  payloadIsJSON: Bool = false) throws -> Prepared {
         guard message.payload.count <= manifest.maxPayloadBytes else {
             throw QueueError.payloadTooLarge(queue: queue, bytes: message.payload.count, limit: manifest.maxPayloadBytes)
@@ -220,13 +221,24 @@ public struct QueueProducer: Sendable {
         if let id = message.id, id.isEmpty || id.utf8.count > 128 {
             throw QueueError.invalidKey("message id: must be 1 to 128 bytes")
         }
+        if let id = message.id, Self.hasDrawnShape(id) {
+            throw QueueError.invalidKey("message id: 33 lowercase hex digits is the shape of an id the queue draws; choose another")
+        }
 
         let shardKey = message.shardKey
             ?? manifest.shardBy.flatMap { field in document?[field].flatMap(Self.shardText) }
             ?? message.key
         let shard = shardKey.map { QueueKeys.shard(for: $0, shards: manifest.shards) } ?? Int.random(in: 0..<manifest.shards)
+        let now = clock.millis
         return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), chosenID: message.id != nil, key: message.key,
-                        payload: message.payload, now: now, due: now + (message.delay?.milliseconds ?? 0))
+                        payload: message.payload, now: now, due: clock.due(after: message.delay ?? .zero))
+    }
+
+    /// The shape of an id `MessageIDs` draws: 33 lowercase hex digits (13 of time until the year
+    /// 142,000, then 20 random). A chosen id may not have it, so no chosen id can equal a drawn one —
+    /// which is why a group's messages need no epoch entry for `enqueue`'s `id_in_use` refusal.
+    static func hasDrawnShape(_ id: String) -> Bool {
+        id.utf8.count == 33 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// UTF-8 text with no NUL byte; the all-ASCII payloads of the common case are settled by one

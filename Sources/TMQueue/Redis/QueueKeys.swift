@@ -14,6 +14,10 @@ public struct QueueKeys: Sendable, Hashable {
     public var stream: String { prefix + "stream" }
     /// Messages waiting for a retry or a delayed start: a sorted set scored by due time (ms).
     public var delayed: String { prefix + "delayed" }
+    /// Signals that the delayed set has a new head (an earlier due time): a stream trimmed to its
+    /// last entry, written by the scripts that add to the delayed set and waited on by the shard's
+    /// idle readers with the stream (`ShardRead`), whose waits end by the head's due time.
+    public var wake: String { prefix + "wake" }
     /// Dead letters, each with its original id, key, payload and attempt history.
     public var deadLetters: String { prefix + "dlq" }
     /// Fencing epoch per message id, raised on every delivery.

@@ -14,11 +14,12 @@ extension QueueScripts {
     /// message added to the stream carries `id`, `key`, `payload` and `enqueued_at` only: a fresh
     /// message's `attempt` (0) and `history` ([]) are what their absence reads as (`Envelope`), so
     /// neither is written, carried through the AOF, nor read back by every fetch.
-    /// KEYS: stream, delayed, epochs, then the idempotency key of each keyed message, in message order
+    /// A delayed message that becomes the delayed set's head wakes the shard's readers (`park`).
+    /// KEYS: stream, delayed, epochs, wake, then the idempotency key of each keyed message, in message order
     /// ARGV: maxLength, idempotencyTTL, now, then per message: id, key ("" = none), payload, delay ms,
     ///       chosenID ("1" | "0", as for `enqueue`)
     /// → one reply per message: {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
-    static let enqueueBatch = RedisScript(enqueueLibrary + """
+    static let enqueueBatch = RedisScript(enqueueLibrary + parkLibrary + """
         local limit, ttl, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local backlog
         if limit > 0 then backlog = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) end
@@ -32,7 +33,7 @@ extension QueueScripts {
             if epochs[j] then live[chosen[first + j - 1]] = true end
           end
         end
-        local out, k, fresh = {}, 3, {}
+        local out, k, fresh = {}, 4, {}
         for i = 4, #ARGV, 5 do
           local id, key, payload, delay = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           local idem, existing
@@ -53,7 +54,7 @@ extension QueueScripts {
           else
             local where
             if delay ~= '0' then
-              redis.call('ZADD', KEYS[2], now + tonumber(delay), cjson.encode({id = id, key = key, payload = payload,
+              park(KEYS[2], KEYS[4], now + tonumber(delay), cjson.encode({id = id, key = key, payload = payload,
                 attempt = '0', history = '[]', enqueued_at = ARGV[3]}))
               where = 'delayed'
             else

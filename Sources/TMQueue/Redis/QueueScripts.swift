@@ -13,12 +13,13 @@ enum QueueScripts {
     /// The key is checked and recorded by one `SET NX GET` before the other checks, and its record
     /// removed again when the message is then refused: the script is atomic, so the end state is
     /// the same as checking first and recording last, with one command fewer.
-    /// KEYS: stream, delayed, epochs, [idempotency]
+    /// A delayed message that becomes the delayed set's head wakes the shard's readers (`park`).
+    /// KEYS: stream, delayed, epochs, wake, [idempotency]
     /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt,
     ///       chosenID ("1": the caller chose the id, "0": the producer drew it, hex only)
     /// → {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
-    static let enqueue = RedisScript(enqueueLibrary + """
-        local idem = KEYS[4]
+    static let enqueue = RedisScript(enqueueLibrary + parkLibrary + """
+        local idem = KEYS[5]
         local delay = tonumber(ARGV[5]) - tonumber(ARGV[4])
         if idem then
           -- A delayed message's record must outlive its delay.
@@ -37,7 +38,7 @@ enum QueueScripts {
         end
         local where
         if delay > 0 then
-          redis.call('ZADD', KEYS[2], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
+          park(KEYS[2], KEYS[4], ARGV[5], cjson.encode({id = ARGV[1], key = ARGV[2], payload = ARGV[3],
             attempt = ARGV[8], history = ARGV[9], enqueued_at = ARGV[10]}))
           where = 'delayed'
         elseif ARGV[8] == '0' and ARGV[9] == '[]' then
@@ -98,6 +99,21 @@ enum QueueScripts {
 
         """
 
+    /// Shared by the scripts that add to a delayed set (`enqueue`, `enqueueBatch`, `retry`): adds
+    /// the member at `due`, and when it is the set's new head — due before every other member —
+    /// adds an entry to the shard's wake stream (trimmed to one), which ends the shard's idle
+    /// readers' waits: a wait is bounded by the head its fetch saw, so only an earlier head needs
+    /// a signal. (A nil `wake`: the caller declared none; the promote loop covers the shard.)
+    static let parkLibrary = """
+        local function park(delayed, wake, due, member)
+          redis.call('ZADD', delayed, due, member)
+          if wake and redis.call('ZRANK', delayed, member) == 0 then
+            redis.call('XADD', wake, 'MAXLEN', '1', '*', 'due', due)
+          end
+        end
+
+        """
+
     /// Reads without blocking and raises the epochs in the same step, and says where the group's
     /// reading stands: one round trip per read, whether the consumer had a backlog or waited for
     /// the stream to grow first (`ShardRead`: a blocking `XREAD` from the cursor, this script
@@ -107,14 +123,16 @@ enum QueueScripts {
     /// as `promote` would, so they are read in this same step — and a shard read often needs no
     /// `promote` call of its own (`QueueConsumer.promoteLoop` skips a shard whose fetch covered it
     /// within `promoteInterval`). One ZRANGE of the delayed set's head when nothing is due.
-    /// KEYS: stream, epochs[, delayed[, watched]]. ARGV: group, consumer, count[, now (ms)]: the
-    /// promotion runs when `now` is given (then KEYS[3] is the delayed set)
-    /// → {{{streamID, fields, epoch}...}, cursor, promoted, nextDue | ''[, watched value]}
+    /// KEYS: stream, epochs[, delayed, wake[, watched]]. ARGV: group, consumer, count[, now (ms)]:
+    /// the promotion runs when `now` is given (then KEYS[3] is the delayed set)
+    /// → {{{streamID, fields, epoch}...}, cursor, promoted, nextDue | '', wakeID | ''[, watched value]}
     /// The cursor is the group's last delivered id after the read (the last entry read, else from
     /// `XINFO GROUPS`): the stream holds no entry past it that the group has not delivered, so a
     /// wait from it ends exactly when there is something to read. `promoted`: how many delayed
     /// messages it moved (-1: none asked); under the limit, every one due by `now` is on the stream.
-    /// `nextDue`: the delayed set's earliest due time after it. With a fourth key (the shard's
+    /// `nextDue`: the delayed set's earliest due time after it; `wakeID`: the wake stream's last
+    /// entry ('0-0': none yet), from which a wait sees any earlier head added after this read
+    /// (`QueueKeys.wake`). With a fifth key (the shard's
     /// `QueueKeys.watched`), its value (nil when missing) is read in the same atomic step as the
     /// entries, so it is at least as new as any write that finished before they were read. (MGET
     /// of the one key: `INFO commandstats` then tells these reads from the clients' own GETs.)
@@ -127,6 +145,11 @@ enum QueueScripts {
             head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
           end
         end
+        local woke = ''
+        if KEYS[4] then
+          local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)[1]
+          woke = last and last[1] or '0-0'
+        end
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
         local entries, ids, at = res and res[1][2] or {}, {}, {}
         if #entries == 0 then
@@ -135,9 +158,9 @@ enum QueueScripts {
             for i = 1, #g, 2 do
               if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
             end
-            if name == ARGV[1] then return {{}, last, promoted, head[2] or ''} end
+            if name == ARGV[1] then return {{}, last, promoted, head[2] or '', woke} end
           end
-          return {{}, false, promoted, head[2] or ''}
+          return {{}, false, promoted, head[2] or '', woke}
         end
         for n, e in ipairs(entries) do
           for i = 1, #e[2], 2 do
@@ -150,8 +173,8 @@ enum QueueScripts {
         end
         local epochs, out = raise_epochs(KEYS[2], ids), {}
         for n, e in ipairs(entries) do out[n] = {e[1], e[2], at[n] and epochs[at[n]] or 0} end
-        if KEYS[4] then return {out, entries[#entries][1], promoted, head[2] or '', redis.call('MGET', KEYS[4])[1]} end
-        return {out, entries[#entries][1], promoted, head[2] or ''}
+        if KEYS[5] then return {out, entries[#entries][1], promoted, head[2] or '', woke, redis.call('MGET', KEYS[5])[1]} end
+        return {out, entries[#entries][1], promoted, head[2] or '', woke}
         """)
 
     /// The most delayed messages one `fetch` moves onto the stream: it runs on the read path, so a
@@ -341,13 +364,14 @@ enum QueueScripts {
 
     /// A failed attempt with retries left: ack and delete the entry and park the message, with its
     /// grown history, in the delayed set until its backoff has passed.
-    /// KEYS: stream, delayed, epochs. ARGV: group, sid, id, epoch, due, member → "ok" | "stale"
-    static let retry = RedisScript("""
+    /// A retry that becomes the delayed set's head wakes the shard's readers (`park`).
+    /// KEYS: stream, delayed, epochs[, wake]. ARGV: group, sid, id, epoch, due, member → "ok" | "stale"
+    static let retry = RedisScript(parkLibrary + """
         if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[4] then return 'stale' end
         -- XACK answers 0 when the entry is no longer pending (settled already): change nothing.
         if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'stale' end
         redis.call('XDEL', KEYS[1], ARGV[2])
-        redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+        park(KEYS[2], KEYS[4], ARGV[5], ARGV[6])
         return 'ok'
         """)
 
