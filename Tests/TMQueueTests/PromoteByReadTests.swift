@@ -107,6 +107,24 @@ import TMRedis
         #expect(next(P(through: 5000, moved: 0, complete: true, nextDue: nil)) == nil)
     }
 
+    /// A covering wait's answer counts its shard promoted until the answer, never past the fetch's
+    /// head: a wait cut at the head's due time answers with a fetch that ran before it (the head
+    /// still delayed), and a reader held after that answer leaves the head to the loop, which must
+    /// then find it due at once — not an interval later.
+    @Test func aCoveringWaitCountsTheShardPromotedUntilItsAnswerButNotPastItsHead() {
+        typealias P = ShardRead.Promotion
+        let fetched = P(through: 1000, moved: 0, complete: true, nextDue: 1400)
+        // Cut at the head's due time (1400), answered at 1401: promoted through 1399 only.
+        let cut = QueueConsumer.coveredUntilAnswered(fetched, answeredAt: 1401)
+        #expect(cut.through == 1399)
+        #expect(QueueConsumer.nextPromotion(after: cut, interval: 200, now: 1401) == nil, "the head is the loop's at once")
+        // An answer before the head's time (a wake, a new message): covered until the answer.
+        #expect(QueueConsumer.coveredUntilAnswered(fetched, answeredAt: 1200).through == 1200)
+        // No head: covered until the answer; never less than the fetch's own time.
+        #expect(QueueConsumer.coveredUntilAnswered(P(through: 1000, moved: 0, complete: true, nextDue: nil), answeredAt: 1500).through == 1500)
+        #expect(QueueConsumer.coveredUntilAnswered(P(through: 1000, moved: 0, complete: true, nextDue: 900), answeredAt: 1500).through == 1000)
+    }
+
     /// The fetch moves at most `fetchPromoteLimit` due messages and says so; the reply's next due
     /// time is the earliest left.
     @Test func aFetchPromotesAtMostItsLimitAndSaysWhatIsLeft() async throws {

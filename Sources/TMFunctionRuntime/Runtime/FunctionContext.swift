@@ -65,7 +65,7 @@ public struct RecordHandler: FunctionHandler {
                 case .failure(let error):
                     let retryable = (error as? RetryClassifying)?.isRetryable ?? true
                     context.logger.warning("record failed", metadata: ["message_id": "\(id)", "error": "\(error)", "retryable": "\(retryable)"])
-                    let notBefore = (error as? RetryDeferring).map { Int64(($0.retryNotBefore.timeIntervalSince1970 * 1000).rounded()) }
+                    let notBefore = (error as? RetryDeferring).map { Int64(($0.retryNotBefore.timeIntervalSince1970 * 1000).rounded(.up)) }  // never early
                     failures.append(.init(messageID: id, error: "\(error)", retryable: retryable, notBeforeMillis: notBefore))
                 }
                 _ = startNext()

@@ -254,12 +254,10 @@ public final class ResidentState: Sendable {
         let risk = self.risk
         _ = try? await pool.withConnection { db in try risk.refreshLimits(db, now: Date()) }
         let now = ContinuousClock.now
-        let readCircuits = lastCircuitRead.withLock { last in
-            guard Self.circuitsDue(lastRead: last, now: now) else { return false }
-            last = now
-            return true
+        // Stamped only after a read that worked: a failed one is tried again at the next refresh.
+        if lastCircuitRead.withLock({ Self.circuitsDue(lastRead: $0, now: now) }), (try? await circuits.refresh()) != nil {
+            lastCircuitRead.withLock { $0 = now }
         }
-        if readCircuits { try? await circuits.refresh() }
         guard lastReload.withLock({ ContinuousClock.now - $0 >= reloadInterval }) else { return }
         lastReload.withLock { $0 = .now }
         let accounts = served.withLock { $0 }

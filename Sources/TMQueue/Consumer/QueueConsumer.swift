@@ -306,11 +306,8 @@ public final class QueueConsumer: Sendable {
                 }
                 waitCursor = read.cursor
                 (wakeCursor, lastPromotion) = (read.wakeCursor, read.promotion)
-                if var promotion = read.promotion {
-                    // A covering wait kept the shard covered until it answered: every message due by
-                    // then is on the stream or due no earlier than the fetch's `nextDue` (its head).
-                    if covering { promotion.through = max(promotion.through, nowMillis()) }
-                    recordPromotion(promotion, shard: shard)
+                if let promotion = read.promotion {
+                    recordPromotion(covering ? Self.coveredUntilAnswered(promotion, answeredAt: nowMillis()) : promotion, shard: shard)
                 }
                 let entries = read.entries  // (stream id, fields, epoch)
                 backlog = entries.count == wanted
@@ -363,6 +360,9 @@ public final class QueueConsumer: Sendable {
                 }
                 reader?.close()
                 reader = nil
+                // A new connection may reach another primary (a failover), whose wake ids need not
+                // follow the old one's: the next read starts afresh, learning the cursors again.
+                (wakeCursor, lastPromotion, backlog) = (nil, nil, true)
                 logger.warning("fetch failed; retrying", metadata: ["shard": "\(shard)", "error": "\(error)"])
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
@@ -379,6 +379,17 @@ public final class QueueConsumer: Sendable {
         guard promotion.complete else { return nil }
         guard let due = promotion.nextDue else { return blockTimeout }
         return due > now ? min(blockTimeout, .milliseconds(due - now)) : nil
+    }
+
+    /// What a covering wait's answer says about its shard's delayed set: it was covered until the
+    /// answer (`answeredAt`), but never past the fetch's head (`nextDue`), which the fetch — sent
+    /// with the wait, its clock read before it — may have left unpromoted when the wait was cut at
+    /// that due time: the promote loop must not count the shard promoted past it (a reader held
+    /// after this answer relies on the loop for it).
+    static func coveredUntilAnswered(_ promotion: ShardRead.Promotion, answeredAt: Int64) -> ShardRead.Promotion {
+        var covered = promotion
+        covered.through = max(promotion.through, min(answeredAt, (promotion.nextDue ?? .max) - 1))
+        return covered
     }
 
     /// Whether a waiting reader covers its shard's delayed set: its wait watches the wake stream
@@ -475,8 +486,13 @@ public final class QueueConsumer: Sendable {
             for shard in shards {
                 let now = nowMillis()
                 let (last, covered) = state.withLock { ($0.promoted[shard], $0.waiting.contains(shard)) }
-                // Its reader waits on the wake stream, bounded by the head's due time: no call.
-                if covered { continue }
+                // Its reader waits on the wake stream, bounded by the head's due time: no call — but
+                // look again once that wait must have ended (the head's due time and Redis's
+                // lateness), in case its reader is then held and the head is the loop's to promote.
+                if covered {
+                    if let due = last?.nextDue { wake = min(wake, max(due + ShardRead.blockLateness.milliseconds, now + 1)) }
+                    continue
+                }
                 if let next = Self.nextPromotion(after: last, interval: interval, now: now) {
                     wake = min(wake, next)
                     continue

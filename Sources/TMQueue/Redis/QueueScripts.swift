@@ -103,7 +103,11 @@ enum QueueScripts {
     /// the member at `due`, and when it is the set's new head — due before every other member —
     /// adds an entry to the shard's wake stream (trimmed to one), which ends the shard's idle
     /// readers' waits: a wait is bounded by the head its fetch saw, so only an earlier head needs
-    /// a signal. (A nil `wake`: the caller declared none; the promote loop covers the shard.)
+    /// a signal. (A nil `wake`: the caller declared none, and a reader waiting on the shard sees the
+    /// new head only when its wait ends, up to `blockTimeout` late — every script here passes one.
+    /// Roll-out: binaries from before the wake stream park without it, so until every producer and
+    /// consumer of a queue runs this code, run its consumers with `promoteInterval` under 150 ms
+    /// (they poll, as before) or accept that lateness.)
     static let parkLibrary = """
         local function park(delayed, wake, due, member)
           redis.call('ZADD', delayed, due, member)
