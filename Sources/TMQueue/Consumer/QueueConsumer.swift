@@ -463,9 +463,10 @@ public final class QueueConsumer: Sendable {
     /// load every read covers its shard, idle the waits do, and the loop's calls — a Redis wake-up
     /// each — are left to shards whose reader is held (every slot busy, a failing connection),
     /// consumers with a `promoteInterval` too short for a wait's lateness, and known due times.
-    /// A covering wait's answer counts as a promotion through its arrival: a message due by then
-    /// is on the stream or no earlier than the fetch's head, which the loop (or the next read, at
-    /// once) promotes. The bound kept: a message due
+    /// A covering wait's answer counts as a promotion through its arrival, never past the fetch's
+    /// head (`coveredUntilAnswered`), and the loop wakes when a covered shard's wait must have
+    /// ended: a head its reader leaves (held after the answer) is the loop's at once. The bound
+    /// kept: a message due
     /// at d, past the last complete promotion's `through` t (else it is on the stream already), is
     /// moved by the next promotion, which comes at the latest at t + `promoteInterval` — so at most
     /// `promoteInterval` after it is due or added, whichever is later (one added after a promotion
