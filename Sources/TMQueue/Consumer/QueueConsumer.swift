@@ -297,7 +297,9 @@ public final class QueueConsumer: Sendable {
                 let wait = backlog ? nil : Self.idleWait(options.blockTimeout, after: lastPromotion, now: nowMillis())
                 let watching = options.readsWatchedKey
                 let wake = wakeCursor
-                let covering = wait != nil && wake != nil && coversByWaiting
+                // A wait covers the shard when it watches the wake stream; a read at once, by its
+                // fetch's own promotion (the loop must not race the read that follows a cut wait).
+                let covering = coversByWaiting && (wait == nil || wake != nil)
                 let read = try await whileCovering(shard, covering) {
                     try await reader!.withConnection { connection in
                         try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait,
@@ -463,10 +465,9 @@ public final class QueueConsumer: Sendable {
     /// load every read covers its shard, idle the waits do, and the loop's calls — a Redis wake-up
     /// each — are left to shards whose reader is held (every slot busy, a failing connection),
     /// consumers with a `promoteInterval` too short for a wait's lateness, and known due times.
-    /// A covering wait's answer counts as a promotion through its arrival, never past the fetch's
-    /// head (`coveredUntilAnswered`), and the loop wakes when a covered shard's wait must have
-    /// ended: a head its reader leaves (held after the answer) is the loop's at once. The bound
-    /// kept: a message due
+    /// A covering read's answer counts as a promotion through its arrival, never past the fetch's
+    /// head (`coveredUntilAnswered`): a head its reader leaves (held after the answer) is due at the
+    /// loop's next pass, within the interval. The bound kept: a message due
     /// at d, past the last complete promotion's `through` t (else it is on the stream already), is
     /// moved by the next promotion, which comes at the latest at t + `promoteInterval` — so at most
     /// `promoteInterval` after it is due or added, whichever is later (one added after a promotion
@@ -487,13 +488,11 @@ public final class QueueConsumer: Sendable {
             for shard in shards {
                 let now = nowMillis()
                 let (last, covered) = state.withLock { ($0.promoted[shard], $0.waiting.contains(shard)) }
-                // Its reader waits on the wake stream, bounded by the head's due time: no call — but
-                // look again once that wait must have ended (the head's due time and Redis's
-                // lateness), in case its reader is then held and the head is the loop's to promote.
-                if covered {
-                    if let due = last?.nextDue { wake = min(wake, max(due + ShardRead.blockLateness.milliseconds, now + 1)) }
-                    continue
-                }
+                // Its reader is reading: a wait on the wake stream bounded by the head's due time, or
+                // a read at once whose fetch promotes first — no call. (Should the reader be held
+                // after it, its answer never counts past the head: the next pass, within the
+                // interval, finds the head due.)
+                if covered { continue }
                 if let next = Self.nextPromotion(after: last, interval: interval, now: now) {
                     wake = min(wake, next)
                     continue
