@@ -6,11 +6,23 @@ import Foundation
 public enum ProcessCPU {
     /// (parent pid, utime + stime in seconds) of one process; nil when it is gone.
     public static func stat(_ pid: Int32) -> (parent: Int32, seconds: Double)? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+        guard let fields = statFields("/proc/\(pid)/stat"), let parent = Int32(fields[1]), let seconds = cpuSeconds(fields) else { return nil }
+        return (parent, seconds)
+    }
+
+    /// The fields of a `stat` file of `/proc` (a process's or a thread's) after its command name,
+    /// which may hold spaces and ')': [0] is the state (field 3 of proc(5)), [7] minflt (field 10),
+    /// [11] and [12] utime and stime (14 and 15). nil when the file is gone or short.
+    public static func statFields(_ path: String) -> [Substring]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (parent, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
+        return fields.count > 12 ? fields : nil
+    }
+
+    /// utime + stime in seconds, from `statFields`.
+    public static func cpuSeconds(_ fields: [Substring]) -> Double? {
+        guard let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// This process's CPU seconds so far.

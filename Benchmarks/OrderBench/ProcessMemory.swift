@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// This process's fresh pages and resident memory (`/proc/self/stat`, `/proc/self/status`), sampled
@@ -11,11 +12,7 @@ struct ProcessMemory {
 
     static func now() -> ProcessMemory {
         var sample = ProcessMemory()
-        // The command name in parentheses may hold spaces: the fields are counted after its ')'.
-        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 7 { sample.minorFaults = Int(fields[7]) ?? 0 }  // field 10 of proc(5), minflt (field 3, the state, is [0])
-        }
+        if let fields = ProcessCPU.statFields("/proc/self/stat") { sample.minorFaults = Int(fields[7]) ?? 0 }  // minflt
         if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
             // "VmRSS:\t  123456 kB": a tab, then the number padded with spaces (none once it is wide).

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// Context switches (voluntary and not) and CPU time of this process's live threads, by kind — a
@@ -23,23 +24,15 @@ struct ThreadCounts {
     }
 
     static func ofThisProcess() -> ThreadCounts {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var counts = ThreadCounts()
         for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
             let directory = "/proc/self/task/\(task)"
             guard let name = try? String(contentsOfFile: directory + "/comm", encoding: .utf8),
                   let status = try? String(contentsOfFile: directory + "/status", encoding: .utf8),
-                  let stat = try? String(contentsOfFile: directory + "/stat", encoding: .utf8) else { continue }
-            var kind = Kind(threads: 1)
+                  let stat = ProcessCPU.statFields(directory + "/stat") else { continue }
+            var kind = Kind(cpuSeconds: ProcessCPU.cpuSeconds(stat) ?? 0, threads: 1)
             for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
                 kind.switches += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
-            }
-            // After the name's closing parenthesis: the state is field 3, utime and stime 14 and 15.
-            if let close = stat.lastIndex(of: ")") {
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                if fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) {
-                    kind.cpuSeconds = (user + system) / ticks
-                }
             }
             counts.threads[task] = (Self.kind(of: name.trimmingCharacters(in: .whitespacesAndNewlines)), kind)
         }

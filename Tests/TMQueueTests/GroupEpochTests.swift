@@ -61,14 +61,14 @@ import TMRedis
             _ = try result.get()
         }
         let drawn = try #require(try await queue.redis.send("XRANGE", queue.keys().stream, "-", "+").array?.first?.array?[1].array?[1].string)
-        #expect(QueueProducer.hasDrawnShape(drawn))
+        #expect(MessageIDs.hasDrawnShape(drawn))
         await #expect(throws: QueueError.self) {
             try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: drawn))
         }
         #expect(try await queue.streamLength() == 1, "nothing added")
-        #expect(!QueueProducer.hasDrawnShape(String(drawn.dropLast())))
-        #expect(!QueueProducer.hasDrawnShape(drawn.uppercased()))
-        #expect(!QueueProducer.hasDrawnShape(String(drawn.dropLast()) + "g"))
+        #expect(!MessageIDs.hasDrawnShape(String(drawn.dropLast())))
+        #expect(!MessageIDs.hasDrawnShape(drawn.uppercased()))
+        #expect(!MessageIDs.hasDrawnShape(String(drawn.dropLast()) + "g"))
         #expect(try await !queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: String(drawn.dropLast()))).duplicate)
     }
 }

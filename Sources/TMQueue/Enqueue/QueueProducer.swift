@@ -221,7 +221,7 @@ public struct QueueProducer: Sendable {
         if let id = message.id, id.isEmpty || id.utf8.count > 128 {
             throw QueueError.invalidKey("message id: must be 1 to 128 bytes")
         }
-        if let id = message.id, Self.hasDrawnShape(id) {
+        if let id = message.id, MessageIDs.hasDrawnShape(id) {
             throw QueueError.invalidKey("message id: 33 lowercase hex digits is the shape of an id the queue draws; choose another")
         }
 
@@ -232,13 +232,6 @@ public struct QueueProducer: Sendable {
         let now = clock.millis
         return Prepared(queue: queue, shard: shard, manifest: manifest, id: message.id ?? ids.next(now: now), chosenID: message.id != nil, key: message.key,
                         payload: message.payload, now: now, due: clock.due(after: message.delay ?? .zero))
-    }
-
-    /// The shape of an id `MessageIDs` draws: 33 lowercase hex digits (13 of time until the year
-    /// 142,000, then 20 random). A chosen id may not have it, so no chosen id can equal a drawn one —
-    /// which is why a group's messages need no epoch entry for `enqueue`'s `id_in_use` refusal.
-    static func hasDrawnShape(_ id: String) -> Bool {
-        id.utf8.count == 33 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// UTF-8 text with no NUL byte; the all-ASCII payloads of the common case are settled by one
@@ -293,6 +286,13 @@ struct MessageIDs {
 
     private static func draw(_ count: Int) -> [UInt8] {
         (try? SecureRandom.bytes(count: count)) ?? (0..<count).map { _ in UInt8.random(in: 0...255) }
+    }
+
+    /// Whether `id` has the shape of an id this draws: 33 lowercase hex digits (13 of time until the
+    /// year 142,000, then 20 random). A chosen id may not have it, so no chosen id can equal a drawn
+    /// one — which is why a group's messages need no epoch entry for `enqueue`'s `id_in_use` refusal.
+    static func hasDrawnShape(_ id: String) -> Bool {
+        id.utf8.count == 33 && id.utf8.allSatisfy { hex.contains($0) }
     }
 
     /// `now` in at least 13 hex digits, then 20 hex digits of fresh random bytes.

@@ -12,7 +12,7 @@ extension QueueScripts {
     /// NO epoch is written for them: the first fetch reads a missing epoch as 0 and raises it to 1,
     /// so they are fetched, settled and fenced as a message with an epoch-0 entry is. What an
     /// epoch-0 entry else gives — `enqueue` refusing a CHOSEN id that is live — cannot matter for
-    /// them: a chosen id never has a drawn id's shape (`QueueProducer.hasDrawnShape`), so none can
+    /// them: a chosen id never has a drawn id's shape (`MessageIDs.hasDrawnShape`), so none can
     /// equal one. Their entries carry no `attempt` or `history` field (a fresh message's defaults,
     /// as `enqueueBatch` writes them). Every key touched is declared and shares the shard's hash tag.
     /// KEYS: stream, delayed, then the record key of each group, in group order
