@@ -168,7 +168,7 @@ enum OrderBench {
         // Progress is polled in process (the broker answers the bench's adapter saw, no Postgres), and only
         // then, when every order has its answer, Postgres by the run's keys (the unique index): so the
         // CPU figures are the order path's alone (until session 21 a `LIKE` scan of `orders` every 200 ms).
-        func collect(_ run: String, count: Int, answeredBefore: Int, sent: [String: Double], timeout: Duration) async throws -> (latencies: [Double], notAccepted: Int, last: Double) {
+        func collect(_ run: String, count: Int, answeredBefore: Int, sent: [String: Double], timeout: Duration) async throws -> (latencies: [Double], notAccepted: Int, last: Double, split: LatencySplit) {
             let deadline = ContinuousClock.now + timeout
             let keys = PostgresData.array((0..<count).map { (index: Int) -> String in "\(run)-\(index)" })
             let answered = { times.count("broker HTTP (place)") }
@@ -183,16 +183,20 @@ enum OrderBench {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let rows = try db.query("""
-                SELECT idempotency_key, extract(epoch FROM accepted_at)::float8 AS at FROM orders
+                SELECT idempotency_key, extract(epoch FROM accepted_at)::float8 AS at,
+                       extract(epoch FROM submitted_at)::float8 AS submitted FROM orders
                 WHERE idempotency_key = ANY(\(keys)::text[]) AND accepted_at IS NOT NULL
                 """).rows
             var latencies: [Double] = []
+            var split = LatencySplit()
             var last = 0.0
             for row in rows {
                 let key: String = try row.decode("idempotency_key")
                 let at: Double = try row.decode("at")
                 last = max(last, at)
-                if let start = sent[key] { latencies.append((at - start) * 1000) }
+                guard let start = sent[key] else { continue }
+                latencies.append((at - start) * 1000)
+                if let submitted = try row.decode("submitted", as: Double?.self) { split.add(total: (at - start) * 1000, before: (submitted - start) * 1000) }
             }
             if rows.count < count {
                 // What the rest is doing, to tell a slow run from a stuck one.
@@ -201,7 +205,7 @@ enum OrderBench {
                     """).rows.map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("n", as: Int.self))" }
                 print("  \(run): \(count - rows.count) not accepted by the deadline; rows without acceptance: \(states.joined(separator: ", "))")
             }
-            return (latencies, count - rows.count, last)
+            return (latencies, count - rows.count, last, split)
         }
 
         var figures: [Figure] = []
@@ -401,7 +405,8 @@ enum OrderBench {
                                            offered: offered, latencies: result.latencies, notAccepted: result.notAccepted,
                                            note: String(format: "sender at most %.1f ms behind schedule; ", maxBehind.seconds * 1000) + used.perOrder(count)
                                                + " (intake included)" + transactions + "; " + memory
-                                               + "\n    bench threads by kind (context switches, CPU per order): " + threads.perOrder(count)))
+                                               + "\n    bench threads by kind (context switches, CPU per order): " + threads.perOrder(count)
+                                               + "\n    " + result.split.line))
         }
         if refused > 0 { print("  the intake refused \(refused) orders") }
 
