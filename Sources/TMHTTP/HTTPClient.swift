@@ -127,28 +127,33 @@ public final class HTTPClient {
 
         var setupError = CURLE_OK
         func set(_ code: CURLcode) { if setupError == CURLE_OK && code != CURLE_OK { setupError = code } }
+        // Through `withCString`: a String passed as `const char *` is copied into a fresh array per
+        // call; `withCString` reads a native string in place (a short one from the stack).
+        func set(_ option: CURLoption, _ text: String) {
+            text.withCString { set(tm_curl_setopt_string(handle, option, $0)) }
+        }
 
         set(tm_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer))
         // Signals are process-wide and unsafe with threads; libcurl then needs the threaded resolver
         // for DNS timeouts, which Debian's libcurl has.
         set(tm_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
-        set(tm_curl_setopt_string(handle, CURLOPT_URL, request.url))
-        set(tm_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
-        set(tm_curl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        set(CURLOPT_URL, request.url)
+        set(CURLOPT_PROTOCOLS_STR, "http,https")
+        set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         set(tm_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, HTTPClient.curlMilliseconds(request.timeout ?? configuration.timeout)))
         set(tm_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS,
                                 HTTPClient.curlMilliseconds(request.connectTimeout ?? configuration.connectTimeout)))
         set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0))
         set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0))
-        if let ca = configuration.caBundlePath { set(tm_curl_setopt_string(handle, CURLOPT_CAINFO, ca)) }
-        set(tm_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent))
+        if let ca = configuration.caBundlePath { set(CURLOPT_CAINFO, ca) }
+        set(CURLOPT_USERAGENT, configuration.userAgent)
         set(tm_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
         switch request.connectionGuard == nil ? configuration.proxy : .none {
         case .environment: break
         case .none:
-            set(tm_curl_setopt_string(handle, CURLOPT_PROXY, ""))  // "" disables env proxies
-            set(tm_curl_setopt_string(handle, CURLOPT_NOPROXY, "*"))
-        case .url(let proxy): set(tm_curl_setopt_string(handle, CURLOPT_PROXY, proxy))
+            set(CURLOPT_PROXY, "")  // "" disables env proxies
+            set(CURLOPT_NOPROXY, "*")
+        case .url(let proxy): set(CURLOPT_PROXY, proxy)
         }
         let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
         set(tm_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0))
@@ -168,12 +173,12 @@ public final class HTTPClient {
                 let pointer = raw.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
                 set(tm_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: pointer)))
             }
-            if request.method != .post { set(tm_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue)) }
+            if request.method != .post { set(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
         } else {
             switch request.method {
             case .head: set(tm_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
             case .get: set(tm_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
-            default: set(tm_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue))
+            default: set(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
             }
         }
 
@@ -188,7 +193,7 @@ public final class HTTPClient {
         }
         if !has("Expect") { lines.append("Expect:") }
         for line in lines {
-            guard let appended = curl_slist_append(headerList, line) else {
+            guard let appended = line.withCString({ curl_slist_append(headerList, $0) }) else {
                 throw invalid("out of memory building headers")
             }
             headerList = appended

@@ -367,17 +367,14 @@ public final class PostgresConnection {
     }
 
     /// The query's parameters as libpq wants them (types, NUL-terminated text values), for `body`.
-    /// The values are copied into ONE buffer (a statement of a lone order has ~40 parameters: one
-    /// allocation, not one each).
+    /// The values, their pointers and their types share ONE buffer (a statement of a lone order has
+    /// ~40 parameters: at most one allocation, not one each).
     private func withParameters<R>(_ query: PostgresQuery,
                                    _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) throws -> R) throws -> R {
         let count = query.binds.count
         guard count <= 65535 else { throw PostgresError.client("too many bind parameters (\(count); at most 65535)") }
-        var types: [Oid] = []
-        types.reserveCapacity(count)
         var size = 0
         for (i, bind) in query.binds.enumerated() {
-            types.append(Oid(bind.type.rawValue))
             guard let bytes = bind.bytes else { continue }
             // Text-format parameters are C strings; Postgres cannot store NUL in text anyway.
             if bytes.contains(0) {
@@ -385,28 +382,33 @@ public final class PostgresConnection {
             }
             size += bytes.count + 1
         }
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
-        defer { buffer.deallocate() }
-        var values: [UnsafePointer<CChar>?] = []
-        values.reserveCapacity(count)
-        var offset = 0
-        for bind in query.binds {
-            guard let bytes = bind.bytes else {
-                values.append(nil)
-                continue
+        if count == 0 { return try body(0, nil, nil) }
+        // One temporary buffer (on the stack when it fits): the value pointers, the type OIDs, then
+        // every value's bytes NUL-terminated; libpq copies them all while `body` runs.
+        let pointerBytes = count * MemoryLayout<UnsafePointer<CChar>?>.stride
+        let typeBytes = count * MemoryLayout<Oid>.stride
+        return try withUnsafeTemporaryAllocation(byteCount: pointerBytes + typeBytes + size,
+                                                 alignment: MemoryLayout<UnsafePointer<CChar>?>.alignment) { raw in
+            let base = raw.baseAddress!
+            let values = base.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
+            let types = (base + pointerBytes).bindMemory(to: Oid.self, capacity: count)
+            let buffer = (base + pointerBytes + typeBytes).bindMemory(to: CChar.self, capacity: size)
+            var offset = 0
+            for (i, bind) in query.binds.enumerated() {
+                types[i] = Oid(bind.type.rawValue)
+                guard let bytes = bind.bytes else {
+                    values[i] = nil
+                    continue
+                }
+                let start = buffer + offset
+                bytes.withUnsafeBufferPointer { src in
+                    if let source = src.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: source, byteCount: bytes.count) }
+                }
+                start[bytes.count] = 0
+                values[i] = UnsafePointer(start)
+                offset += bytes.count + 1
             }
-            let start = buffer + offset
-            bytes.withUnsafeBufferPointer { src in
-                if let base = src.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
-            }
-            start[bytes.count] = 0
-            values.append(UnsafePointer(start))
-            offset += bytes.count + 1
-        }
-        return try types.withUnsafeBufferPointer { typePointer in
-            try values.withUnsafeBufferPointer { valuePointer in
-                try body(Int32(count), typePointer.baseAddress, valuePointer.baseAddress)
-            }
+            return try body(Int32(count), UnsafePointer(types), UnsafePointer(values))
         }
     }
 

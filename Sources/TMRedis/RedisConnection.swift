@@ -45,8 +45,9 @@ public final class RedisConnection {
     /// blocking commands such as `XREADGROUP ... BLOCK`.
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration? = nil) throws -> RedisValue {
-        let results = try exchange([command], timeout: timeout)
-        return try results[0].get()
+        var reply: Result<RedisValue, RedisError>?
+        try exchange(CollectionOfOne(command), timeout: timeout) { reply = $0 }
+        return try reply!.get()
     }
 
     /// Sends one command: `try connection.send("SET", key, value)`.
@@ -65,17 +66,24 @@ public final class RedisConnection {
     /// pipeline that starts with a blocking command (the later commands run once it has answered).
     public func pipeline(_ commands: [RedisCommand], timeout: Duration?) throws -> [Result<RedisValue, RedisError>] {
         if commands.isEmpty { return [] }
-        return try exchange(commands, timeout: timeout)
+        var results: [Result<RedisValue, RedisError>] = []
+        results.reserveCapacity(commands.count)
+        try exchange(commands, timeout: timeout) { results.append($0) }
+        return results
     }
 
     // MARK: - Wire
 
-    private func exchange(_ commands: [RedisCommand], timeout: Duration?) throws -> [Result<RedisValue, RedisError>] {
+    /// Writes the commands, then reads every reply and hands it to `take`, in command order (a lone
+    /// command's reply needs no array).
+    private func exchange<Commands: Collection<RedisCommand>>(
+        _ commands: Commands, timeout: Duration?, _ take: (Result<RedisValue, RedisError>) -> Void
+    ) throws {
         try ensureConnected()
         guard let context else { throw RedisError.connection(reason: "not connected", mayHaveExecuted: false) }
         if let timeout { setTimeout(context, timeout + configuration.commandTimeout) }
         defer { if timeout != nil, let c = self.context { setTimeout(c, configuration.commandTimeout) } }
-        configuration.roundTripObserver?(commands)
+        configuration.roundTripObserver?(Array(commands))
 
         for command in commands {
             let status = command.arguments.withArgv { argc, argv, lengths in
@@ -83,9 +91,7 @@ public final class RedisConnection {
             }
             guard status == REDIS_OK else { throw fail(context, mayHaveExecuted: false) }
         }
-        var results: [Result<RedisValue, RedisError>] = []
-        results.reserveCapacity(commands.count)
-        for _ in commands {
+        for _ in 0..<commands.count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 throw fail(context, mayHaveExecuted: true)
@@ -93,12 +99,11 @@ public final class RedisConnection {
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             defer { freeReplyObject(raw) }
             if reply.pointee.type == REDIS_REPLY_ERROR {
-                results.append(.failure(RedisError.fromReply(Self.text(reply))))
+                take(.failure(RedisError.fromReply(Self.text(reply))))
             } else {
-                results.append(.success(try Self.value(reply)))
+                take(.success(try Self.value(reply)))
             }
         }
-        return results
     }
 
     /// Records the context's error, drops the connection and returns the error to throw.
@@ -203,7 +208,9 @@ public final class RedisConnection {
         // is retried within the reconnect window like a refused connection.
         handshake.append(RedisCommand("PING"))
         do {
-            for result in try exchange(handshake, timeout: nil) { _ = try result.get() }
+            var results: [Result<RedisValue, RedisError>] = []
+            try exchange(handshake, timeout: nil) { results.append($0) }
+            for result in results { _ = try result.get() }
         } catch let error as RedisError where error.serverCode == "LOADING" {
             close()
             throw RedisError.connection(reason: "\(configuration) is loading its dataset", mayHaveExecuted: false)
@@ -233,29 +240,31 @@ public final class RedisConnection {
 }
 
 extension Array where Element == RedisArgument {
-    /// Lays the arguments out as the C `argv`/`argvlen` pair hiredis expects, without copying per argument.
+    /// Lays the arguments out as the C `argv`/`argvlen` pair hiredis expects: the pointers, the
+    /// lengths and every argument's bytes in one temporary buffer (on the stack when it fits),
+    /// valid only inside `body` — hiredis copies them into its output buffer there.
     func withArgv<R>(_ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
-        let total = reduce(0) { $0 + $1.bytes.count }
-        let storage = UnsafeMutablePointer<CChar>.allocate(capacity: Swift.max(total, 1))
-        let argv = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
-        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
-        defer {
-            storage.deallocate()
-            argv.deallocate()
-            lengths.deallocate()
-        }
-        var offset = 0
-        for (i, argument) in enumerated() {
-            argument.bytes.withUnsafeBytes { raw in
-                if let base = raw.baseAddress {
-                    UnsafeMutableRawPointer(storage + offset).copyMemory(from: base, byteCount: raw.count)
+        var total = 0
+        for argument in self { total += argument.count }
+        let pointerBytes = count * MemoryLayout<UnsafePointer<CChar>?>.stride
+        let header = pointerBytes + count * MemoryLayout<Int>.stride
+        return withUnsafeTemporaryAllocation(byteCount: header + total, alignment: MemoryLayout<Int>.alignment) { buffer in
+            let base = buffer.baseAddress!
+            let argv = base.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
+            let lengths = (base + pointerBytes).bindMemory(to: Int.self, capacity: count)
+            let storage = base + header
+            var offset = 0
+            for (i, argument) in enumerated() {
+                let length = argument.withUnsafeBytes { bytes in
+                    if let source = bytes.baseAddress { (storage + offset).copyMemory(from: source, byteCount: bytes.count) }
+                    return bytes.count
                 }
+                argv[i] = UnsafePointer((storage + offset).assumingMemoryBound(to: CChar.self))
+                lengths[i] = length
+                offset += length
             }
-            argv[i] = UnsafePointer(storage + offset)
-            lengths[i] = argument.bytes.count
-            offset += argument.bytes.count
+            return body(Int32(count), argv, UnsafePointer(lengths))
         }
-        return body(Int32(count), argv, lengths)
     }
 }
 

@@ -7,11 +7,17 @@
 public enum RedisKeySlot {
     public static let count = 16384
 
-    public static func slot(of key: String) -> Int { slot(of: Array(key.utf8)) }
+    public static func slot(of key: String) -> Int {
+        var key = key
+        return key.withUTF8 { slot(of: UnsafeRawBufferPointer($0)) }
+    }
 
-    public static func slot(of key: RedisArgument) -> Int { slot(of: key.bytes) }
+    public static func slot(of key: RedisArgument) -> Int { key.withUnsafeBytes { slot(of: $0) } }
 
-    public static func slot(of key: [UInt8]) -> Int {
+    public static func slot(of key: [UInt8]) -> Int { key.withUnsafeBytes { slot(of: $0) } }
+
+    /// The slot of the key's bytes, read in place.
+    public static func slot(of key: UnsafeRawBufferPointer) -> Int {
         var hashed = key[...]
         if let open = key.firstIndex(of: UInt8(ascii: "{")),
            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {

@@ -30,13 +30,18 @@ extension RedisConnection {
     public func run(
         _ script: RedisScript, keys: [any RedisArgumentConvertible] = [], arguments: [any RedisArgumentConvertible] = []
     ) throws -> RedisValue {
-        let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
+        try run(script, keys: keys.map(\.redisArgument), arguments: arguments.map(\.redisArgument))
+    }
+
+    /// The same, with arguments already converted (no existential boxes on the way).
+    @discardableResult
+    public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) throws -> RedisValue {
         do {
-            return try send(RedisCommand("EVALSHA", arguments: [try sha(of: script)] + tail))
+            return try send(RedisCommand(evalsha: try sha(of: script), keys: keys, arguments: arguments))
         } catch let error as RedisError where error.serverCode == "NOSCRIPT" {
             // The server lost its scripts (a restart, SCRIPT FLUSH): load it again, once.
             loadedScripts[script.key] = nil
-            return try send(RedisCommand("EVALSHA", arguments: [try sha(of: script)] + tail))
+            return try send(RedisCommand(evalsha: try sha(of: script), keys: keys, arguments: arguments))
         }
     }
 
@@ -62,8 +67,7 @@ extension RedisConnection {
             // (`sha(of:)` is this connection's cache, keyed by the script's precomputed hash.)
             let replies = try pipeline(try pending.map { index in
                 let call = calls[index]
-                return RedisCommand([RedisArgument("EVALSHA"), RedisArgument(try sha(of: call.script)), RedisArgument(call.keys.count)]
-                                    + call.keys + call.arguments)
+                return RedisCommand(evalsha: try sha(of: call.script), keys: call.keys, arguments: call.arguments)
             })
             var notRun: [Int] = []
             for (index, reply) in zip(pending, replies) {
@@ -91,8 +95,7 @@ extension RedisConnection {
     public func send(
         _ command: RedisCommand, timeout: Duration?, thenRun call: RedisScriptCall
     ) throws -> (Result<RedisValue, RedisError>, Result<RedisValue, RedisError>) {
-        let evalsha = RedisCommand([RedisArgument("EVALSHA"), RedisArgument(try sha(of: call.script)), RedisArgument(call.keys.count)]
-                                   + call.keys + call.arguments)
+        let evalsha = RedisCommand(evalsha: try sha(of: call.script), keys: call.keys, arguments: call.arguments)
         let replies = try pipeline([command, evalsha], timeout: timeout)
         let first = replies[0]
         if case .failure(let error) = replies[1], error.serverCode == "NOSCRIPT" {

@@ -57,15 +57,57 @@ public enum RedisValue: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One argument of a Redis command, as the exact bytes sent on the wire.
+///
+/// Text and integers keep their `String` (a short one is held inline, a long one shares the string's
+/// buffer), so making an argument allocates nothing of its own; only byte arrays and `Data` are held
+/// as `[UInt8]`. Equality and hashing are by the bytes, whichever way they are held.
 public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
-    public let bytes: [UInt8]
+    private enum Storage: Sendable {
+        case text(String)
+        case bytes([UInt8])
+    }
 
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-    public init(_ string: String) { self.bytes = Array(string.utf8) }
-    public init(_ data: Data) { self.bytes = Array(data) }
-    public init<I: BinaryInteger>(_ integer: I) { self.bytes = Array(String(integer).utf8) }
+    private let storage: Storage
+
+    public init(bytes: [UInt8]) { storage = .bytes(bytes) }
+    public init(_ string: String) { storage = .text(string) }
+    public init(_ data: Data) { storage = .bytes(Array(data)) }
+    public init<I: BinaryInteger>(_ integer: I) { storage = .text(String(integer)) }
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
+
+    /// The bytes as an array (a copy for text: for tests and rare callers; the wire reads them in place).
+    public var bytes: [UInt8] {
+        switch storage {
+        case .text(let text): Array(text.utf8)
+        case .bytes(let bytes): bytes
+        }
+    }
+
+    /// The number of bytes sent.
+    public var count: Int {
+        switch storage {
+        case .text(let text): text.utf8.count
+        case .bytes(let bytes): bytes.count
+        }
+    }
+
+    /// Calls `body` with the bytes in place (valid only inside `body`).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .text(var text): try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        case .bytes(let bytes): try bytes.withUnsafeBytes(body)
+        }
+    }
+
+    public static func == (lhs: RedisArgument, rhs: RedisArgument) -> Bool {
+        lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(count)
+    }
 }
 
 /// Values that can be passed as command arguments without conversion at the call site.
@@ -95,11 +137,28 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     }
 
     public init(_ name: String, _ arguments: any RedisArgumentConvertible...) {
-        self.init([RedisArgument(name)] + arguments.map(\.redisArgument))
+        self.init(name, arguments: arguments)
     }
 
     public init(_ name: String, arguments: [any RedisArgumentConvertible]) {
-        self.init([RedisArgument(name)] + arguments.map(\.redisArgument))
+        // One array, sized once (a concatenation would build two).
+        var all: [RedisArgument] = []
+        all.reserveCapacity(arguments.count + 1)
+        all.append(RedisArgument(name))
+        for argument in arguments { all.append(argument.redisArgument) }
+        self.init(all)
+    }
+
+    /// `EVALSHA sha numkeys keys... arguments...`, in one array sized once.
+    init(evalsha sha: String, keys: [RedisArgument], arguments: [RedisArgument]) {
+        var all: [RedisArgument] = []
+        all.reserveCapacity(3 + keys.count + arguments.count)
+        all.append("EVALSHA")
+        all.append(RedisArgument(sha))
+        all.append(RedisArgument(keys.count))
+        all.append(contentsOf: keys)
+        all.append(contentsOf: arguments)
+        self.init(all)
     }
 
     /// The command name only: arguments may hold payloads or secrets, so they stay out of logs.
