@@ -252,14 +252,17 @@ extension Array where Element == RedisArgument {
             let base = buffer.baseAddress!
             let argv = base.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
             let lengths = (base + pointerBytes).bindMemory(to: Int.self, capacity: count)
-            let storage = base + header
+            let storage = (base + header).bindMemory(to: CChar.self, capacity: total)
             var offset = 0
             for (i, argument) in enumerated() {
                 let length = argument.withUnsafeBytes { bytes in
-                    if let source = bytes.baseAddress { (storage + offset).copyMemory(from: source, byteCount: bytes.count) }
+                    // The buffer was sized by `count`: bytes that disagree with it must stop here,
+                    // not write past the buffer.
+                    precondition(offset + bytes.count <= total, "a Redis argument's bytes differ from its count")
+                    if let source = bytes.baseAddress { UnsafeMutableRawPointer(storage + offset).copyMemory(from: source, byteCount: bytes.count) }
                     return bytes.count
                 }
-                argv[i] = UnsafePointer((storage + offset).assumingMemoryBound(to: CChar.self))
+                argv[i] = UnsafePointer(storage + offset)
                 lengths[i] = length
                 offset += length
             }

@@ -78,8 +78,16 @@ import TestSupport
         try redis.send(RedisCommand([RedisArgument("RPUSH"), RedisArgument(key)] + arguments))
         let stored = try #require(try redis.send("LRANGE", key, 0, -1).array)
         #expect(stored == Self.expected.map { RedisValue.bulk($0.1) })
-        // A lone command's error reply is thrown, and the connection answers the next command rightly.
-        #expect(throws: RedisError.self) { try redis.send("INCR", key) }
+        // A lone command's error reply is thrown as the server's, and the same connection (no
+        // reconnect: the client id is unchanged) answers the next command rightly.
+        let client = try redis.send("CLIENT", "ID")
+        do {
+            _ = try redis.send("INCR", key)
+            Issue.record("INCR of a list was not refused")
+        } catch let error as RedisError {
+            #expect(error.serverCode == "WRONGTYPE")
+        }
         #expect(try redis.send("LLEN", key) == .integer(Int64(arguments.count)))
+        #expect(try redis.send("CLIENT", "ID") == client)
     }
 }
