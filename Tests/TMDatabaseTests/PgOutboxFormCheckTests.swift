@@ -46,7 +46,7 @@ import TMPostgres
         } catch is Undo {
             return nil
         } catch let error as PostgresError where error.kind == .server {
-            return "\(error.sqlState ?? "?") \(error.constraint ?? "?") \(error.table ?? "?") \(error.schema ?? "?")"
+            return "\(error.sqlState ?? "?") \(error.constraint ?? "?") \(error.table ?? "?") \(error.schema ?? "?") \(error.message)"
         }
         return nil
     }
@@ -68,6 +68,45 @@ import TMPostgres
         // The order path's and sync's own forms are written.
         #expect(try Self.refusal(new, ("NULL", "NULL", "'k\t{}'", "3")) == nil)
         #expect(try Self.refusal(new, ("'\(Self.account.uuidString)'", "'{\"event\": \"x\"}'", "NULL", "1")) == nil)
+    }
+
+    /// A session whose search_path does not find the table (pg_restore's is '') gets the same refusal:
+    /// the schema named is the row's own, not the session's.
+    @Test func aRefusalNamesTheRowsSchemaWhateverTheSearchPath() throws {
+        let (database, db) = try Self.database()
+        defer { db.close(); database.drop() }
+        let broken = ("NULL", "NULL", "'k\t{}'", "0")
+        let plain = try Self.refusal(db, broken)
+        #expect(plain?.hasPrefix("23514 trade_event_outbox_messages_check trade_event_outbox public new row") == true, "\(plain ?? "accepted")")
+        try db.execute("SET search_path = ''")
+        let refusal: String?
+        do {
+            struct Undo: Error {}
+            try db.transaction { db in
+                try db.execute(PostgresQuery(unsafeSQL: "INSERT INTO public.trade_event_outbox (event_key, batch, messages) VALUES ('form-path', 'k\t{}', 0)"))
+                throw Undo()
+            }
+            refusal = nil
+        } catch let error as PostgresError where error.kind == .server {
+            refusal = "\(error.sqlState ?? "?") \(error.constraint ?? "?") \(error.table ?? "?") \(error.schema ?? "?") \(error.message)"
+        }
+        #expect(refusal == plain)
+    }
+
+    /// The form reads its columns through the whole row, which Postgres does not tie to them: a
+    /// migration renaming or dropping one would make every outbox write fail.
+    @Test func everyColumnTheFormReadsExists() throws {
+        let database = try TestDatabase(migrated: true, prefix: "tm_outbox_cols")
+        defer { database.drop() }
+        let db = try database.connect()
+        defer { db.close() }
+        let source = try db.query("SELECT prosrc FROM pg_proc WHERE proname = 'tm_outbox_row_form'").rows[0].decode("prosrc", as: String.self)
+        let read = Set(source.matches(of: /\br\.([a-z_]+)/).map { String($0.output.1) })
+        let columns = Set(try db.query("""
+            SELECT attname FROM pg_attribute WHERE attrelid = 'trade_event_outbox'::regclass AND attnum > 0 AND NOT attisdropped
+            """).rows.map { try $0.decode("attname", as: String.self) })
+        #expect(read == ["payload", "account_id", "messages", "batch"], "the form's columns were found in the function's text: \(read.sorted())")
+        #expect(read.subtracting(columns).isEmpty, "the form reads columns the outbox no longer has: \(read.subtracting(columns).sorted())")
     }
 
     @Test func theOutboxHasOneCheckWithSmallNodeText() throws {

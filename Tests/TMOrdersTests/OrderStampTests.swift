@@ -13,7 +13,7 @@ import TMPostgres
 /// them in its own SET list (`OrderRowStamps`, migration 0045): their tests run with the safety net
 /// `orders_restamp` switched off, so only the writer's statement can have stamped the row. A hand-made
 /// UPDATE is stamped by that net after its statement; an insert that arrives accepted, filled or with a
-/// fill (sync imports such orders) by `orders_stamp_inserted` (0036); the order path's new rows by
+/// fill (sync imports such orders) by `orders_stamp_inserted` (0036; its condition in the function since 0052); the order path's new rows by
 /// nothing.
 @Suite(.serialized) struct OrderStampTests {
     static let user = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!, account = UUID(uuidString: "00000000-0000-0000-0000-00000000000a")!

@@ -34,8 +34,9 @@ BEGIN
         RETURN true;
     END IF;
     RAISE EXCEPTION USING ERRCODE = 'check_violation', CONSTRAINT = failed, TABLE = 'trade_event_outbox',
-        SCHEMA = coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                           WHERE c.oid = to_regclass('trade_event_outbox')), current_schema()),
+        -- the schema of the row's own type: right whatever the session's search_path (pg_restore's is '')
+        SCHEMA = (SELECT n.nspname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE t.oid = pg_catalog.pg_typeof(r)),
         MESSAGE = format('new row for relation "trade_event_outbox" violates check constraint "%s"', failed);
 END $$;
 

@@ -82,7 +82,7 @@ struct OrderChanges: Sendable {
 /// Every write of the order path to `orders`, `order_events`, the `trade-events` outbox and the
 /// user's notifications. (Its UPDATE writes the row's stamps itself — `updated_at`, acceptance and fill
 /// times, the slippage: `OrderRowStamps`, migration 0045; a new row's are the `orders_stamp_inserted`
-/// trigger's, 0036.)
+/// trigger's, 0036, its condition tested in its function since 0052.)
 ///
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
