@@ -7,7 +7,7 @@ import TMRedis
 
 /// `enqueueBatch`'s script calls are short: Redis runs one script at a time, so a call carrying a
 /// burst's hundreds of messages holds every other caller for milliseconds. A shard's part goes in
-/// calls of at most `messagesPerCall` (64 by default), in order.
+/// calls of at most `messagesPerCall` (32 by default), in order.
 @Suite(.serialized) struct EnqueueBatchCallSizeTests {
     /// The messages each script call carried, in call order: `enqueueBatch`'s ARGV is three shared
     /// values then five per message; a lone message goes by `enqueue` (one).
@@ -23,23 +23,22 @@ import TMRedis
         }
     }
 
-    /// 130 messages for one shard: calls of 64, 64 and 2 (the last a lone `enqueue`), the stream
-    /// in the batch's order.
-    @Test func aShardsPartGoesInCallsOfAtMostSixtyFourInOrder() async throws {
+    /// 130 messages for one shard: four calls of 32, then one of 2, the stream in the batch's order.
+    @Test func aShardsPartGoesInCallsOfAtMostThirtyTwoInOrder() async throws {
         let queue = try await TestQueue { $0.shards = 1 }
         defer { Task { await queue.cleanUp() } }
         let calls = Calls()
         var configuration = queue.redisConfiguration
         configuration.roundTripObserver = { calls.record($0) }
         let producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
-        #expect(producer.messagesPerCall == 64, "the documented default")
+        #expect(producer.messagesPerCall == 32, "the documented default")
         // Loaded beforehand, so no call is sent twice (NOSCRIPT, then again) and counted twice.
         for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
 
         let messages = (0..<130).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8), key: $0 % 3 == 0 ? "k\($0)" : nil) }
         let results = try await producer.enqueueBatch(queue.name, messages)
         #expect(results.allSatisfy { (try? $0.get())?.duplicate == false })
-        #expect(calls.all == [64, 64, 2], "\(calls.all)")
+        #expect(calls.all == [32, 32, 32, 32, 2], "\(calls.all)")
         let entries = try await queue.redis.send("XRANGE", queue.keys().stream, "-", "+").array ?? []
         let payloads = entries.map { entry in
             let flat = entry.array?[1].array ?? []

@@ -66,21 +66,21 @@ import TMRedis
     }
 
     /// With the default chunk: 40 rows of 4 and one of 70 in the middle go out in order, no call
-    /// past 64 messages but the large row's, which goes alone and whole; the outbox is emptied.
+    /// past 32 messages but the large row's, which goes alone and whole; the outbox is emptied.
     @Test func aCallCarriesAtMostTheChunkInWholeRows() async throws {
         let f = try await SyncFixture()
         defer { Task { await f.cleanUp() } }
         let (outbox, calls) = try await observedOutbox(f)
-        #expect(outbox.chunk == 64, "the documented default")
+        #expect(outbox.chunk == 32, "the documented default")
         let keys = try insertRows(f, tag: "chunk", sizes: Array(repeating: 4, count: 20) + [70] + Array(repeating: 4, count: 20))
 
         let report = await outbox.relay(logger: Logger(label: "test"))
         #expect(report.published == keys.count && report.kept == 0 && report.refusal == nil, "\(report)")
         #expect(try await f.publishedKeys().dropFirst() == keys[...])
         #expect(calls.all.reduce(0, +) == keys.count, "\(calls.all)")
-        #expect(calls.all.allSatisfy { $0 <= 64 || $0 == 70 }, "\(calls.all)")
+        #expect(calls.all.allSatisfy { $0 <= 32 || $0 == 70 }, "\(calls.all)")
         #expect(calls.all.contains(70), "the large row whole, in one call: \(calls.all)")
-        #expect(calls.all.count >= 4, "\(calls.all)")
+        #expect(calls.all.count >= 6, "\(calls.all)")
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0, "what was sent is deleted")
     }
 

@@ -56,9 +56,9 @@ public struct QueueProducer: Sendable {
     public let catalog: QueueCatalog
     /// Most messages one `enqueueBatch` script call carries; a shard's larger part goes in calls
     /// of this many, in order, a round trip each. Redis runs one script at a time and every other
-    /// caller waits behind it: ~15 µs a message on a loaded machine, so a burst's 125 a call held
-    /// Redis ~2 ms (up to 7) — PROFILE.md, session 29 (redis5). 64 keeps a call near a few hundred µs.
-    public var messagesPerCall = 64
+    /// caller waits behind it: ~16 µs a message in the bench's burst, whose 125 a call held Redis
+    /// ~2 ms (up to 7) — PROFILE.md, session 29 (redis5). 32 keeps a call at a few hundred µs.
+    public var messagesPerCall = 32
 
     public init(redis: RedisClient, catalog: QueueCatalog) {
         self.redis = redis

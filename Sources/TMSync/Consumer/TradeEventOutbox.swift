@@ -45,10 +45,10 @@ public struct TradeEventOutbox: Sendable {
     public var retention: Duration = .seconds(3 * 86_400)
     /// Most messages offered per script call (whole rows: a larger row goes alone). Redis runs one
     /// script at a time and every other caller — the order path's reads, admissions, settles —
-    /// waits behind it: a message costs the script ~5 µs hot and 15–40 µs on a loaded machine, so
-    /// 500 a call held Redis 2.5–13 ms (PROFILE.md, session 29 redis5); 64 keeps a call near a
-    /// few hundred µs. The pass still deletes once, however many calls it took.
-    public var chunk = 64
+    /// waits behind it: a message costs the script ~5 µs hot and ~9 in the bench at 1,000/s, so
+    /// 500 a call held Redis 3–15 ms (PROFILE.md, session 29 redis5); 32 keeps a call at a few
+    /// hundred µs. The pass still deletes once, however many calls it took.
+    public var chunk = 32
 
     public init(pool: PostgresPool, producer: QueueProducer) {
         self.pool = pool
