@@ -9,12 +9,15 @@ import TMRedis
 /// `max_length` backpressure (counting the messages added before it), delays and shards.
 @Suite(.serialized) struct EnqueueBatchTests {
     /// 40 messages over 3 shards with repeated keys, delays and full shards: a batch and the same
-    /// messages enqueued one by one end in the same outcomes and the same queue contents.
-    @Test func aBatchEnqueuesExactlyAsOneCallPerMessageWould() async throws {
+    /// messages enqueued one by one end in the same outcomes and the same queue contents — also when
+    /// a shard's part goes in several script calls (`messagesPerCall` 4).
+    @Test(arguments: [64, 4]) func aBatchEnqueuesExactlyAsOneCallPerMessageWould(messagesPerCall: Int) async throws {
         let configure: (inout QueueManifest) -> Void = { $0.shards = 3; $0.maxLength = 9 }
         let single = try await TestQueue(configure)
         let batched = try await TestQueue(configure)
         defer { Task { await single.cleanUp(); await batched.cleanUp() } }
+        var producer = batched.producer
+        producer.messagesPerCall = messagesPerCall
         let messages = (0..<40).map { i in
             OutgoingMessage(payload: Array("{\"n\":\(i)}".utf8), key: i % 2 == 0 ? "k\(i % 14)" : nil,
                             delay: i % 5 == 0 ? .seconds(60) : nil, shardKey: "s\(i % 3)")
@@ -28,7 +31,7 @@ import TMRedis
             do { one.append(.success(try await single.producer.enqueue(single.name, message))) } catch { one.append(.failure(error)) }
         }
         try await batched.producer.enqueue(batched.name, earlier)
-        let many = try await batched.producer.enqueueBatch(batched.name, messages)
+        let many = try await producer.enqueueBatch(batched.name, messages)
 
         let expected = describe(one)
         #expect(describe(many) == expected)

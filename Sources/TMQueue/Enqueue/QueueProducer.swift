@@ -54,6 +54,11 @@ public struct OutgoingMessage: Sendable {
 public struct QueueProducer: Sendable {
     public let redis: RedisClient
     public let catalog: QueueCatalog
+    /// Most messages one `enqueueBatch` script call carries; a shard's larger part goes in calls
+    /// of this many, in order, a round trip each. Redis runs one script at a time and every other
+    /// caller waits behind it: ~16 µs a message in the bench's burst, whose 125 a call held Redis
+    /// ~2 ms (up to 7) — PROFILE.md, session 29 (redis5). 32 keeps a call at a few hundred µs.
+    public var messagesPerCall = 32
 
     public init(redis: RedisClient, catalog: QueueCatalog) {
         self.redis = redis
@@ -68,10 +73,11 @@ public struct QueueProducer: Sendable {
         return try prepared.interpret(reply)
     }
 
-    /// Enqueues many messages in one round trip: one script call per shard for the whole batch
-    /// (`QueueScripts.enqueueBatch`), results in input order. Each message is checked and enqueued
-    /// on its own, exactly as `enqueue` would: a duplicate key answers with the first message, a
-    /// full shard refuses the messages past its `max_length` without failing the others.
+    /// Enqueues many messages: one script call per shard for up to `messagesPerCall` of its
+    /// messages (`QueueScripts.enqueueBatch`), a shard's calls in input order; results in input
+    /// order. Each message is checked and enqueued on its own, exactly as `enqueue` would: a
+    /// duplicate key answers with the first message, a full shard refuses the messages past its
+    /// `max_length` without failing the others.
     public func enqueueBatch(_ queue: String, _ messages: [OutgoingMessage]) async throws -> [Result<EnqueueResult, Error>] {
         var results: [Result<EnqueueResult, Error>?] = Array(repeating: nil, count: messages.count)
         var byShard: [Int: [(index: Int, message: Prepared)]] = [:]
@@ -88,26 +94,36 @@ public struct QueueProducer: Sendable {
                 results[index] = .failure(error)
             }
         }
-        let shards = byShard.keys.sorted()
-        let calls = shards.map { shard in Prepared.scriptCall(byShard[shard]!.map(\.message)) }
-        let replies = try await runPerSlot(calls)
-        for (shard, reply) in zip(shards, replies) {
-            let group = byShard[shard]!
-            switch reply {
-            case .success(let value):
-                // A lone message's reply is its own (`enqueue`), a batch's one per message.
-                let each = group.count == 1 ? [value] : value.array ?? []
-                for (position, (index, prepared)) in group.enumerated() {
-                    results[index] = Result {
-                        guard position < each.count else { throw QueueError.unexpectedScriptReply(value.description) }
-                        return try prepared.interpret(each[position])
-                    }
-                }
-            case .failure(let error):
-                for (index, _) in group { results[index] = .failure(error) }
-            }
+        // Round r sends each shard's r-th call: a shard's calls go in order, one after another.
+        let size = max(1, messagesPerCall)
+        let parts = byShard.keys.sorted().map { shard in
+            let all = byShard[shard]!
+            return stride(from: 0, to: all.count, by: size).map { all[$0..<min($0 + size, all.count)] }
+        }
+        for round in 0..<(parts.map(\.count).max() ?? 0) {
+            let calls = parts.compactMap { round < $0.count ? $0[round] : nil }
+            let replies = try await runPerSlot(calls.map { Prepared.scriptCall($0.map(\.message)) })
+            for (group, reply) in zip(calls, replies) { Self.record(reply, of: group, into: &results) }
         }
         return results.map { $0! }
+    }
+
+    /// The results of one `enqueueBatch` script call's messages, at their places in the batch.
+    private static func record(_ reply: Result<RedisValue, RedisError>, of group: ArraySlice<(index: Int, message: Prepared)>,
+                               into results: inout [Result<EnqueueResult, Error>?]) {
+        switch reply {
+        case .success(let value):
+            // A lone message's reply is its own (`enqueue`), a batch's one per message.
+            let each = group.count == 1 ? [value] : value.array ?? []
+            for (position, (index, prepared)) in group.enumerated() {
+                results[index] = Result {
+                    guard position < each.count else { throw QueueError.unexpectedScriptReply(value.description) }
+                    return try prepared.interpret(each[position])
+                }
+            }
+        case .failure(let error):
+            for (index, _) in group { results[index] = .failure(error) }
+        }
     }
 
     /// Runs script calls of several shards, one pipeline per hash slot (so each would go to one
