@@ -47,4 +47,69 @@ import TMRedis
         #expect(payloads == (0..<130).map { "{\"n\":\($0)}" })
         #expect(results.map { (try? $0.get())?.streamID ?? "" } == entries.map { $0.array?[0].string ?? "-" }, "each result names its own entry")
     }
+
+    /// A call refused whole stops its shard: the shard's later calls are not sent — even when the
+    /// server would take them again (here: out of memory for the second call only, on a server of its
+    /// own), no later message of the shard is enqueued past the refused ones.
+    @Test func aShardsLaterCallsAreNotSentAfterACallWasRefusedWhole() async throws {
+        let server = try EphemeralRedis.start()
+        defer { server.destroy() }
+        let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
+        let calls = Calls()
+        let admin = Unchecked(try RedisConnection(configuration: queue.redisConfiguration))
+        var configuration = queue.redisConfiguration
+        configuration.roundTripObserver = { commands in
+            calls.record(commands)
+            // Before the second call: no memory for writes; before a third: memory again.
+            if calls.all.count == 2 { _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 1) }
+            if calls.all.count == 3 { _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 0) }
+        }
+        var producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
+        producer.messagesPerCall = 10
+        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+
+        let results = try await producer.enqueueBatch(queue.name, (0..<30).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
+        _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 0)
+        #expect(calls.all == [10, 10], "\(calls.all)")
+        #expect(results.prefix(10).allSatisfy { (try? $0.get()) != nil })
+        let refused = results.dropFirst(10).map { result -> Bool in
+            if case .failure(let error as RedisError) = result, error.serverCode == "OOM" { return true }
+            return false
+        }
+        #expect(refused == Array(repeating: true, count: 20), "\(results.dropFirst(10))")
+        #expect(try await queue.redis.send("XLEN", queue.keys().stream) == .integer(10))
+    }
+
+    /// A connection lost after a first round does not lose the results of the calls that answered:
+    /// they are reported enqueued; the call that did not answer and those never sent fail by the
+    /// lost connection (on a server of its own: it pauses every client).
+    @Test func aConnectionLostAfterTheFirstCallKeepsTheAnsweredResults() async throws {
+        let server = try EphemeralRedis.start()
+        defer { server.destroy() }
+        let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
+        let calls = Calls()
+        let admin = Unchecked(try RedisConnection(configuration: queue.redisConfiguration))
+        var configuration = queue.redisConfiguration
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.roundTripObserver = { commands in
+            calls.record(commands)
+            // Before the second script call goes out: the server answers no one for 2 s, so the
+            // producer's wait for its reply times out and drops the connection.
+            if calls.all.count == 2 { _ = try? admin.value.send("CLIENT", "PAUSE", 2000, "ALL") }
+        }
+        var producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
+        producer.messagesPerCall = 10
+        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+
+        let results = try await producer.enqueueBatch(queue.name, (0..<25).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
+        #expect(calls.all == [10, 10], "the third call is never sent: \(calls.all)")
+        #expect(results.prefix(10).allSatisfy { (try? $0.get()) != nil }, "\(results.prefix(10))")
+        #expect(results.dropFirst(10).allSatisfy { if case .failure(RedisError.connection) = $0 { return true } else { return false } }, "\(results.dropFirst(10))")
+    }
+}
+
+/// A value a `@Sendable` observer may capture: used only on the one thread that calls it.
+private final class Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -78,11 +78,19 @@ public struct QueueProducer: Sendable {
     /// order. Each message is checked and enqueued on its own, exactly as `enqueue` would: a
     /// duplicate key answers with the first message, a full shard refuses the messages past its
     /// `max_length` without failing the others.
+    ///
+    /// A call refused whole (an error reply: a failover's READONLY, OOM, ...) stops its shard: the
+    /// shard's later calls are not sent and their messages fail with the same error, so none of them
+    /// overtakes the refused ones. (A message refused as full does not: the later ones are checked
+    /// each as `enqueue` would, as above — a duplicate key still answers as a duplicate.) A failure
+    /// of the connection throws only when nothing was sent before it; after a first round it is the
+    /// result of every message whose call had not answered (those before it are on the queue, and
+    /// their results are kept).
     public func enqueueBatch(_ queue: String, _ messages: [OutgoingMessage]) async throws -> [Result<EnqueueResult, Error>] {
         var results: [Result<EnqueueResult, Error>?] = Array(repeating: nil, count: messages.count)
         var byShard: [Int: [(index: Int, message: Prepared)]] = [:]
-        // Looked up, timed and drawn once per batch, not per message (the batch is one script call
-        // per shard at one `now` anyway).
+        // Looked up, timed and drawn once per batch, not per message (a shard's calls follow each
+        // other at once: one `now` for all).
         let manifest = Result { try catalog.manifest(queue) }
         let clock = QueueClockReading.now()
         var ids = MessageIDs(count: messages.count(where: { $0.id == nil }))
@@ -100,12 +108,36 @@ public struct QueueProducer: Sendable {
             let all = byShard[shard]!
             return stride(from: 0, to: all.count, by: size).map { all[$0..<min($0 + size, all.count)] }
         }
+        var halted: [Int: any Error] = [:]  // by the shard's place in `parts`: why its later calls are not sent
         for round in 0..<(parts.map(\.count).max() ?? 0) {
-            let calls = parts.compactMap { round < $0.count ? $0[round] : nil }
-            let replies = try await runPerSlot(calls.map { Prepared.scriptCall($0.map(\.message)) })
-            for (group, reply) in zip(calls, replies) { Self.record(reply, of: group, into: &results) }
+            var calls: [(shard: Int, group: ArraySlice<(index: Int, message: Prepared)>)] = []
+            for (shard, shardCalls) in parts.enumerated() where round < shardCalls.count {
+                if let why = halted[shard] {
+                    for (index, _) in shardCalls[round] { results[index] = .failure(why) }
+                } else {
+                    calls.append((shard, shardCalls[round]))
+                }
+            }
+            guard !calls.isEmpty else { continue }
+            let replies: [Result<RedisValue, RedisError>]
+            do {
+                replies = try await runPerSlot(calls.map { Prepared.scriptCall($0.group.map(\.message)) })
+            } catch where round > 0 {
+                // Earlier rounds' messages are on the queue: keep their results; the rest fail by it.
+                return results.map { $0 ?? .failure(error) }
+            }
+            for ((shard, group), reply) in zip(calls, replies) {
+                Self.record(reply, of: group, into: &results)
+                if let why = Self.haltingError(reply) { halted[shard] = why }
+            }
         }
         return results.map { $0! }
+    }
+
+    /// Why a shard's later calls must not be sent after this one: the call was refused whole.
+    private static func haltingError(_ reply: Result<RedisValue, RedisError>) -> (any Error)? {
+        if case .failure(let error) = reply { return error }
+        return nil
     }
 
     /// The results of one `enqueueBatch` script call's messages, at their places in the batch.
