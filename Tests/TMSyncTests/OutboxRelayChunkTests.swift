@@ -104,4 +104,48 @@ import TMRedis
         let left: [String] = try conn.query("SELECT event_key FROM trade_event_outbox ORDER BY id").rows.map { try $0.decode("event_key") }
         #expect(left == ["batch:full:2", "batch:full:3"], "the taken rows deleted, the rest kept")
     }
+
+    /// The connection lost part way (the second call's reply never comes): the first call's row is
+    /// deleted — its messages were taken — and the rest kept for a later pass, counted as kept (on a
+    /// Redis of its own: it pauses every client).
+    @Test func aConnectionLostPartWayDeletesExactlyTheTakenRows() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        let server = try EphemeralRedis.start()
+        defer { server.destroy() }
+        let admin = Unchecked(try RedisConnection(configuration: try RedisConfiguration(url: server.url)))
+        let calls = Calls()
+        let armed = Locked(false)
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.roundTripObserver = { commands in
+            guard armed.current else { return }
+            calls.record(commands)
+            // Before the second call goes out: the server answers no one for 2 s.
+            if calls.all.count == 2 { _ = try? admin.value.send("CLIENT", "PAUSE", 2000, "ALL") }
+        }
+        let redis = try await RedisClient(configuration: configuration)
+        var outbox = TradeEventOutbox(pool: f.pool, producer: QueueProducer(redis: redis, catalog: try QueueCatalog([QueueManifest(name: f.tradeEvents)])))
+        outbox.queue = f.tradeEvents
+        outbox.chunk = 3
+        // The script loaded beforehand (a row relayed unobserved), so no call is sent twice.
+        _ = try insertRows(f, tag: "warm-lost", sizes: [1])
+        _ = await outbox.relay(logger: Logger(label: "test"))
+        armed.withLock { $0 = true }
+        _ = try insertRows(f, tag: "lost", sizes: [3, 3, 3])
+
+        let report = await outbox.publish(account: nil, logger: Logger(label: "test"))
+        #expect(report.published == 3 && report.kept == 6 && report.refusal != nil, "\(report)")
+        #expect(calls.all == [3, 3], "the third call never sent: \(calls.all)")
+        let conn = try f.db.connect()
+        defer { conn.close() }
+        let left: [String] = try conn.query("SELECT event_key FROM trade_event_outbox ORDER BY id").rows.map { try $0.decode("event_key") }
+        #expect(left == ["batch:lost:1", "batch:lost:2"], "the taken row deleted, the rest kept")
+    }
+}
+
+/// A value a `@Sendable` observer may capture: used only on the one thread that calls it.
+private final class Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
