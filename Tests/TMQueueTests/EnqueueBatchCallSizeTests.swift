@@ -48,28 +48,39 @@ import TMRedis
         #expect(results.map { (try? $0.get())?.streamID ?? "" } == entries.map { $0.array?[0].string ?? "-" }, "each result names its own entry")
     }
 
-    /// A call refused whole stops its shard: the shard's later calls are not sent — even when the
-    /// server would take them again (here: out of memory for the second call only, on a server of its
-    /// own), no later message of the shard is enqueued past the refused ones.
-    @Test func aShardsLaterCallsAreNotSentAfterACallWasRefusedWhole() async throws {
+    /// A one-shard queue on a Redis server of its own (the tests below change the whole server),
+    /// and a producer of 10 messages a call whose script calls are counted; before the n-th call
+    /// goes out, `before(n, admin)` runs on a connection of the test's own.
+    private func producerOnItsOwnServer(commandTimeout: Duration? = nil, before: @escaping @Sendable (Int, RedisConnection) -> Void)
+        async throws -> (server: EphemeralRedis, queue: TestQueue, producer: QueueProducer, calls: Calls) {
         let server = try EphemeralRedis.start()
-        defer { server.destroy() }
         let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
         let calls = Calls()
         let admin = Unchecked(try RedisConnection(configuration: queue.redisConfiguration))
         var configuration = queue.redisConfiguration
+        if let commandTimeout { configuration.commandTimeout = commandTimeout }
         configuration.roundTripObserver = { commands in
             calls.record(commands)
-            // Before the second call: no memory for writes; before a third: memory again.
-            if calls.all.count == 2 { _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 1) }
-            if calls.all.count == 3 { _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 0) }
+            before(calls.all.count, admin.value)
         }
         var producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
         producer.messagesPerCall = 10
         for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+        return (server, queue, producer, calls)
+    }
 
+    /// A call refused whole stops its shard: the shard's later calls are not sent — even when the
+    /// server would take them again (here: out of memory for the second call only), no later
+    /// message of the shard is enqueued past the refused ones.
+    @Test func aShardsLaterCallsAreNotSentAfterACallWasRefusedWhole() async throws {
+        let (server, queue, producer, calls) = try await producerOnItsOwnServer { call, admin in
+            // Before the second call: no memory for writes; before a third: memory again.
+            if call == 2 { _ = try? admin.send("CONFIG", "SET", "maxmemory", 1) }
+            if call == 3 { _ = try? admin.send("CONFIG", "SET", "maxmemory", 0) }
+        }
+        defer { server.destroy() }
         let results = try await producer.enqueueBatch(queue.name, (0..<30).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
-        _ = try? admin.value.send("CONFIG", "SET", "maxmemory", 0)
+        _ = try await queue.redis.send("CONFIG", "SET", "maxmemory", 0)
         #expect(calls.all == [10, 10], "\(calls.all)")
         #expect(results.prefix(10).allSatisfy { (try? $0.get()) != nil })
         let refused = results.dropFirst(10).map { result -> Bool in
@@ -82,25 +93,14 @@ import TMRedis
 
     /// A connection lost after a first round does not lose the results of the calls that answered:
     /// they are reported enqueued; the call that did not answer and those never sent fail by the
-    /// lost connection (on a server of its own: it pauses every client).
+    /// lost connection.
     @Test func aConnectionLostAfterTheFirstCallKeepsTheAnsweredResults() async throws {
-        let server = try EphemeralRedis.start()
-        defer { server.destroy() }
-        let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
-        let calls = Calls()
-        let admin = Unchecked(try RedisConnection(configuration: queue.redisConfiguration))
-        var configuration = queue.redisConfiguration
-        configuration.commandTimeout = .milliseconds(300)
-        configuration.roundTripObserver = { commands in
-            calls.record(commands)
-            // Before the second script call goes out: the server answers no one for 2 s, so the
+        let (server, queue, producer, calls) = try await producerOnItsOwnServer(commandTimeout: .milliseconds(300)) { call, admin in
+            // Before the second call goes out: the server answers no one for 2 s, so the
             // producer's wait for its reply times out and drops the connection.
-            if calls.all.count == 2 { _ = try? admin.value.send("CLIENT", "PAUSE", 2000, "ALL") }
+            if call == 2 { _ = try? admin.send("CLIENT", "PAUSE", 2000, "ALL") }
         }
-        var producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
-        producer.messagesPerCall = 10
-        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
-
+        defer { server.destroy() }
         let results = try await producer.enqueueBatch(queue.name, (0..<25).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
         #expect(calls.all == [10, 10], "the third call is never sent: \(calls.all)")
         #expect(results.prefix(10).allSatisfy { (try? $0.get()) != nil }, "\(results.prefix(10))")
