@@ -48,6 +48,27 @@ import TMRedis
         #expect(results.map { (try? $0.get())?.streamID ?? "" } == entries.map { $0.array?[0].string ?? "-" }, "each result names its own entry")
     }
 
+    /// 33 messages for one shard: a call of 32, then the last message alone by the single `enqueue`
+    /// script, whose reply is its own (not one per message) — each result still names its own entry,
+    /// in the batch's order.
+    @Test func aShardsLastLoneMessageAfterABatchCallGetsItsOwnResult() async throws {
+        let queue = try await TestQueue { $0.shards = 1 }
+        defer { Task { await queue.cleanUp() } }
+        let calls = Calls()
+        var configuration = queue.redisConfiguration
+        configuration.roundTripObserver = { calls.record($0) }
+        let producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
+        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+
+        let messages = (0..<33).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8), key: "lone-\($0)") }
+        let results = try await producer.enqueueBatch(queue.name, messages)
+        #expect(calls.all == [32, 1], "\(calls.all)")
+        let entries = try await queue.redis.send("XRANGE", queue.keys().stream, "-", "+").array ?? []
+        #expect(entries.count == 33)
+        #expect(results.map { (try? $0.get())?.streamID ?? "" } == entries.map { $0.array?[0].string ?? "-" }, "each result names its own entry")
+        #expect(results.allSatisfy { (try? $0.get())?.duplicate == false })
+    }
+
     /// A one-shard queue on a Redis server of its own (the tests below change the whole server),
     /// and a producer of 10 messages a call whose script calls are counted; before the n-th call
     /// goes out, `before(n, admin)` runs on a connection of the test's own.
