@@ -27,13 +27,8 @@ import TMRedis
     @Test func aShardsPartGoesInCallsOfAtMostThirtyTwoInOrder() async throws {
         let queue = try await TestQueue { $0.shards = 1 }
         defer { Task { await queue.cleanUp() } }
-        let calls = Calls()
-        var configuration = queue.redisConfiguration
-        configuration.roundTripObserver = { calls.record($0) }
-        let producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
+        let (producer, calls) = try await observedProducer(queue)
         #expect(producer.messagesPerCall == 32, "the documented default")
-        // Loaded beforehand, so no call is sent twice (NOSCRIPT, then again) and counted twice.
-        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
 
         let messages = (0..<130).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8), key: $0 % 3 == 0 ? "k\($0)" : nil) }
         let results = try await producer.enqueueBatch(queue.name, messages)
@@ -54,11 +49,7 @@ import TMRedis
     @Test func aShardsLastLoneMessageAfterABatchCallGetsItsOwnResult() async throws {
         let queue = try await TestQueue { $0.shards = 1 }
         defer { Task { await queue.cleanUp() } }
-        let calls = Calls()
-        var configuration = queue.redisConfiguration
-        configuration.roundTripObserver = { calls.record($0) }
-        let producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
-        for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+        let (producer, calls) = try await observedProducer(queue)
 
         let messages = (0..<33).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8), key: "lone-\($0)") }
         let results = try await producer.enqueueBatch(queue.name, messages)
@@ -69,24 +60,32 @@ import TMRedis
         #expect(results.allSatisfy { (try? $0.get())?.duplicate == false })
     }
 
-    /// A one-shard queue on a Redis server of its own (the tests below change the whole server),
-    /// and a producer of 10 messages a call whose script calls are counted; before the n-th call
-    /// goes out, `before(n, admin)` runs on a connection of the test's own.
-    private func producerOnItsOwnServer(commandTimeout: Duration? = nil, before: @escaping @Sendable (Int, RedisConnection) -> Void)
-        async throws -> (server: EphemeralRedis, queue: TestQueue, producer: QueueProducer, calls: Calls) {
-        let server = try EphemeralRedis.start()
-        let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
+    /// A producer for `queue` whose script calls are counted; before the n-th call goes out,
+    /// `before(n, admin)` runs on a connection of the test's own. The scripts are loaded beforehand,
+    /// so no call is sent twice (NOSCRIPT, then again) and counted twice.
+    private func observedProducer(_ queue: TestQueue, messagesPerCall: Int? = nil, commandTimeout: Duration? = nil,
+                                  before: (@Sendable (Int, RedisConnection) -> Void)? = nil) async throws -> (QueueProducer, Calls) {
         let calls = Calls()
-        let admin = Unchecked(try RedisConnection(configuration: queue.redisConfiguration))
+        let admin = UncheckedSendable(try RedisConnection(configuration: queue.redisConfiguration))
         var configuration = queue.redisConfiguration
         if let commandTimeout { configuration.commandTimeout = commandTimeout }
         configuration.roundTripObserver = { commands in
             calls.record(commands)
-            before(calls.all.count, admin.value)
+            before?(calls.all.count, admin.value)
         }
         var producer = QueueProducer(redis: try await RedisClient(configuration: configuration), catalog: try QueueCatalog([queue.manifest]))
-        producer.messagesPerCall = 10
+        if let messagesPerCall { producer.messagesPerCall = messagesPerCall }
         for script in [QueueScripts.enqueue, QueueScripts.enqueueBatch] { _ = try await queue.redis.send("SCRIPT", "LOAD", script.source) }
+        return (producer, calls)
+    }
+
+    /// The same, 10 messages a call, for a one-shard queue on a Redis server of its own (the tests
+    /// below change the whole server).
+    private func producerOnItsOwnServer(commandTimeout: Duration? = nil, before: @escaping @Sendable (Int, RedisConnection) -> Void)
+        async throws -> (server: EphemeralRedis, queue: TestQueue, producer: QueueProducer, calls: Calls) {
+        let server = try EphemeralRedis.start()
+        let queue = try await TestQueue({ $0.shards = 1 }, redisURL: server.url)
+        let (producer, calls) = try await observedProducer(queue, messagesPerCall: 10, commandTimeout: commandTimeout, before: before)
         return (server, queue, producer, calls)
     }
 
@@ -116,10 +115,10 @@ import TMRedis
     /// they are reported enqueued; the call that did not answer and those never sent fail by the
     /// lost connection.
     @Test func aConnectionLostAfterTheFirstCallKeepsTheAnsweredResults() async throws {
-        let (server, queue, producer, calls) = try await producerOnItsOwnServer(commandTimeout: .milliseconds(300)) { call, admin in
-            // Before the second call goes out: the server answers no one for 2 s, so the
+        let (server, queue, producer, calls) = try await producerOnItsOwnServer(commandTimeout: .seconds(1)) { call, admin in
+            // Before the second call goes out: the server answers no one for 10 s, so the
             // producer's wait for its reply times out and drops the connection.
-            if call == 2 { _ = try? admin.send("CLIENT", "PAUSE", 2000, "ALL") }
+            if call == 2 { _ = try? admin.send("CLIENT", "PAUSE", 10_000, "ALL") }
         }
         defer { server.destroy() }
         let results = try await producer.enqueueBatch(queue.name, (0..<25).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
@@ -127,10 +126,4 @@ import TMRedis
         #expect(results.prefix(10).allSatisfy { (try? $0.get()) != nil }, "\(results.prefix(10))")
         #expect(results.dropFirst(10).allSatisfy { if case .failure(RedisError.connection) = $0 { return true } else { return false } }, "\(results.dropFirst(10))")
     }
-}
-
-/// A value a `@Sendable` observer may capture: used only on the one thread that calls it.
-private final class Unchecked<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -113,16 +113,16 @@ import TMRedis
         defer { Task { await f.cleanUp() } }
         let server = try EphemeralRedis.start()
         defer { server.destroy() }
-        let admin = Unchecked(try RedisConnection(configuration: try RedisConfiguration(url: server.url)))
+        let admin = UncheckedSendable(try RedisConnection(configuration: try RedisConfiguration(url: server.url)))
         let calls = Calls()
         let armed = Locked(false)
         var configuration = try RedisConfiguration(url: server.url)
-        configuration.commandTimeout = .milliseconds(300)
+        configuration.commandTimeout = .seconds(1)
         configuration.roundTripObserver = { commands in
             guard armed.current else { return }
             calls.record(commands)
-            // Before the second call goes out: the server answers no one for 2 s.
-            if calls.all.count == 2 { _ = try? admin.value.send("CLIENT", "PAUSE", 2000, "ALL") }
+            // Before the second call goes out: the server answers no one for 10 s (the wait for a reply gives up after 1 s, well before).
+            if calls.all.count == 2 { _ = try? admin.value.send("CLIENT", "PAUSE", 10_000, "ALL") }
         }
         let redis = try await RedisClient(configuration: configuration)
         var outbox = TradeEventOutbox(pool: f.pool, producer: QueueProducer(redis: redis, catalog: try QueueCatalog([QueueManifest(name: f.tradeEvents)])))
@@ -142,10 +142,4 @@ import TMRedis
         let left: [String] = try conn.query("SELECT event_key FROM trade_event_outbox ORDER BY id").rows.map { try $0.decode("event_key") }
         #expect(left == ["batch:lost:1", "batch:lost:2"], "the taken row deleted, the rest kept")
     }
-}
-
-/// A value a `@Sendable` observer may capture: used only on the one thread that calls it.
-private final class Unchecked<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
