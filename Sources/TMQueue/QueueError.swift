@@ -11,6 +11,9 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
     /// sharing an id would share one fencing epoch, so the second is refused.
     case messageIDInUse(queue: String, id: String)
     case unexpectedScriptReply(String)
+    /// Not sent: an earlier group of the same `enqueueGroups` call (`behind`, its key) was refused,
+    /// and no group overtakes an earlier one.
+    case heldBack(queue: String, behind: String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,17 @@ public enum QueueError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(queue): message id \(id) is already queued, delayed or in flight; nothing was enqueued (use a new id)"
         case .unexpectedScriptReply(let reply):
             return "unexpected reply from a queue script: \(reply)"
+        case .heldBack(let queue, let behind):
+            return "\(queue): not sent: the earlier group '\(behind)' of the same call was refused, and no group overtakes another"
+        }
+    }
+
+    /// Whether the message itself is refused — its payload, key, id or delay — so that sending it
+    /// again, unchanged, is refused again; not a refusal of the moment (full, an id in use).
+    public var refusesTheMessageItself: Bool {
+        switch self {
+        case .payloadNotJSON, .payloadTooLarge, .invalidDelay, .invalidKey: true
+        case .unknownQueue, .queueFull, .messageIDInUse, .unexpectedScriptReply, .heldBack: false
         }
     }
 }

@@ -27,6 +27,7 @@ import TMRedis
             case .success(let outcome): return "\(outcome)"
             case .failure(QueueError.queueFull): return "full"
             case .failure(QueueError.payloadNotJSON): return "not JSON"
+            case .failure(QueueError.heldBack(_, let behind)): return "held back behind \(behind)"
             case .failure(let error): return "\(error)"
             }
         }
@@ -85,15 +86,33 @@ import TMRedis
     }
 
     /// A payload from outside is checked as strict JSON: its group is refused before anything is
-    /// written, the other groups of the call go in.
+    /// written; the groups before it go in, the groups after it are held back (none overtakes it).
     @Test func aPayloadFromOutsideIsStillCheckedAsJSON() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
         var bad = group("bad", ["ok-before"])
         bad.messages.append(OutgoingMessage(payload: Array(#"{"n": 1,}"#.utf8), key: "trailing-comma"))
-        let results = try await queue.producer.enqueueGroups(queue.name, [bad, group("good", ["g1"])])
-        #expect(outcomes(results) == ["not JSON", "enqueued"])
-        #expect(try await streamKeys(queue) == ["g1"])
+        let results = try await queue.producer.enqueueGroups(queue.name, [group("first", ["f1"]), bad, group("good", ["g1"])])
+        #expect(outcomes(results) == ["enqueued", "not JSON", "held back behind bad"])
+        #expect(try await streamKeys(queue) == ["f1"])
         #expect(try await queue.redis.send("EXISTS", queue.keys().idempotency("bad")).int == 0)
+        #expect(try await queue.redis.send("EXISTS", queue.keys().idempotency("good")).int == 0, "a held-back group leaves no record")
+        #expect(outcomes(try await queue.producer.enqueueGroups(queue.name, [group("good", ["g1"])])) == ["enqueued"])
+    }
+
+    /// A group refused by its own checks — here a message over the queue's payload limit — holds
+    /// back every later group of the call, whichever shard it goes to.
+    @Test func aGroupRefusedAsItIsHoldsBackTheLaterGroups() async throws {
+        let queue = try await TestQueue()
+        defer { Task { await queue.cleanUp() } }
+        let limit = try queue.producer.catalog.manifest(queue.name).maxPayloadBytes
+        var big = group("big", ["b1"])
+        big.messages.append(OutgoingMessage(payload: Array(("{\"pad\":\"" + String(repeating: "x", count: limit) + "\"}").utf8), key: "b2"))
+        let results = try await queue.producer.enqueueGroups(queue.name, [big, group("later", ["l1"]), group("last", ["z1"])])
+        #expect(outcomes(results).first?.contains("max_payload_bytes") == true, "\(outcomes(results))")
+        #expect(Array(outcomes(results).dropFirst()) == ["held back behind big", "held back behind big"])
+        #expect(try await streamKeys(queue) == [])
+        if case .failure(let error as QueueError) = results[0] { #expect(error.refusesTheMessageItself) } else { Issue.record("not refused") }
+        if case .failure(let error as QueueError) = results[1] { #expect(!error.refusesTheMessageItself) } else { Issue.record("not held back") }
     }
 }

@@ -111,6 +111,40 @@ import TMPostgres
         #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0)
     }
 
+    /// A row the queue refuses as it is — a message over trade-events' payload limit — would be
+    /// refused at every pass: it is set aside like an unreadable row, no later row of its account
+    /// overtakes it (not even in the same script call), and every other row goes in the same pass.
+    @Test func aRowTheQueueRefusesAsItIsIsSetAsideAndNothingOvertakesIt() async throws {
+        let f = try await SyncFixture()
+        defer { Task { await f.cleanUp() } }
+        let db = try f.db.connect()
+        defer { db.close() }
+        let (a, b) = (f.account, try addAccount(db, f, "b"))
+        let outbox = try f.consumer().outbox
+        let limit = try outbox.producer.catalog.manifest(outbox.queue).maxPayloadBytes
+        try insertText(db, [line(a, "order:r:1")])
+        let oversized = #"{"event":"order.state","account_id":"\#(a.uuidString.lowercased())","pad":"\#(String(repeating: "x", count: limit))"}"#
+        let big = try insertText(db, [line(a, "order:r:2"), "order:r:3\t" + oversized])
+        let waitA = try insertSingle(db, a, "trade:r:4")
+        try insertSingle(db, b, "trade:r:5")
+
+        let report = await outbox.relay(logger: logger)
+        #expect(report.refusal == nil && report.published == 2 && report.quarantined == 1 && report.setAside == 3, "\(report)")
+        #expect(try await f.publishedKeys() == ["order:r:1", "trade:r:5"])
+        let rows = try TradeEventOutbox.quarantined(db)
+        #expect(rows.map(\.id) == [big, waitA] && rows.map(\.state) == ["malformed", "waiting"], "\(rows)")
+        let reason = rows.first?.reason ?? ""
+        #expect(reason.contains("trade_event_outbox row \(big):") && reason.contains("max_payload_bytes"), "\(reason)")
+        #expect(try f.count("SELECT count(*)::int FROM trade_event_outbox") == 0, "every row was sent or set aside")
+
+        // The next pass is not held by it: b's new event goes, a's waits behind it.
+        try insertSingle(db, b, "trade:r:6")
+        try insertSingle(db, a, "trade:r:7")
+        let later = await outbox.relay(logger: logger)
+        #expect(later.published == 1 && later.setAside == 1 && later.refusal == nil, "\(later)")
+        #expect(try await f.publishedKeys() == ["order:r:1", "trade:r:5", "trade:r:6"])
+    }
+
     @Test func aDroppedRowIsCountedAndReleasesTheRowsWaitingBehindIt() async throws {
         let f = try await SyncFixture()
         defer { Task { await f.cleanUp() } }

@@ -31,6 +31,9 @@ extension QueueProducer {
     /// or refused whole on a shard (`queueFull` when its messages would take the shard past
     /// `max_length`): a refused group sent again adds only the shards' parts not added before.
     /// One script call per shard for the lot (one pipeline per hash slot); results in group order.
+    /// No group overtakes an earlier one of the call: a group refused by its own checks (below)
+    /// holds back every later group (`QueueError.heldBack`, nothing of them sent), as one refused
+    /// `full` refuses the later groups of its shard.
     ///
     /// Every payload is checked for size and UTF-8, and as strict JSON unless `payloadsAreJSON`:
     /// only for payloads the caller itself wrote with a JSON serializer (the trade-events relay's
@@ -45,7 +48,13 @@ extension QueueProducer {
         let clock = QueueClockReading.now()
         let now = clock.millis
         var ids = MessageIDs(count: groups.reduce(0) { $0 + $1.messages.count })
+        // The first group refused by its own checks: the later ones are held back behind it.
+        var refused: Int?
         for (index, group) in groups.enumerated() {
+            if let refused {
+                failures[index] = QueueError.heldBack(queue: queue, behind: groups[refused].key)
+                continue
+            }
             do {
                 guard !group.key.isEmpty, group.key.utf8.count <= 512 else { throw QueueError.invalidKey("group key: must be 1 to 512 bytes") }
                 var parts: [Int: [Prepared]] = [:]
@@ -59,6 +68,7 @@ extension QueueProducer {
                 for (shard, messages) in parts { byShard[shard, default: []].append((index, messages)) }
             } catch {
                 failures[index] = error
+                refused = index
             }
         }
         let shards = byShard.keys.sorted()

@@ -32,8 +32,11 @@ import TMQueue
 ///   one) is never sent in part and never holds up the others: it is set aside in
 ///   `trade_event_outbox_quarantine` (migration 0042) with the reason naming the row and the line,
 ///   logged once, counted in `status` (shown by `tm doctor` and `tm queues`), and every other row is
-///   relayed. Per-account order holds across it: a later row carrying a message of an account the
-///   quarantined row names is set aside too, waiting behind it (and since a row goes whole, its
+///   relayed. So is a row the queue refuses as it is (a message over `max_payload_bytes`, a key
+///   over 512 bytes), which would else be refused at every pass: nothing after it in its call is
+///   sent (`enqueueGroups` holds later groups back). Per-account order holds across it: a later
+///   row carrying a message of an account the quarantined row names is set aside too, waiting
+///   behind it (and since a row goes whole, its
 ///   other accounts' later rows wait with it), until an operator replays the fixed row or drops it
 ///   (`tm queues outbox`, `OutboxQuarantine.swift`); then they go back under their own ids, in
 ///   their place. A message whose account cannot be read holds no account's order.
@@ -162,14 +165,32 @@ public struct TradeEventOutbox: Sendable {
                 // The payloads are Postgres `jsonb` text or the order path's text batches (built from
                 // JSONValue's text, see OrderStore.eventWrites): JSON by construction, not checked again.
                 let results = try await producer.enqueueGroups(queue, part.map(\.group), payloadsAreJSON: true)
+                // A row the queue refuses by itself (a message over its payload limit, a key too long)
+                // would be refused at every pass: it is set aside like an unreadable one.
+                var refusedAsIs: [Int64: String] = [:]
                 for (row, result) in zip(part, results) {
                     switch result {
                     case .success:
                         sent.append(row.id)
                         report.published += row.group.messages.count
+                    case .failure(let error as QueueError) where error.refusesTheMessageItself:
+                        refusedAsIs[row.id] = "trade_event_outbox row \(row.id): \(queue) refuses it as it is: \(error)"
+                    case .failure(QueueError.heldBack):
+                        break  // not sent, behind the row refused as it is
                     case .failure(let error):
                         if report.refusal == nil { report.refusal = "\(error)" }
                     }
+                }
+                if !refusedAsIs.isEmpty {
+                    // Nothing from it on was sent: it and the rows of its accounts after it are set
+                    // aside in order, and the others go on in this pass.
+                    let from = part.firstIndex { refusedAsIs[$0.id] != nil }!
+                    let aside = try await setAside(waiting[from...].map(\.id), unreadable: refusedAsIs, logger: logger)
+                    report.quarantined += aside.quarantined
+                    report.setAside += aside.messages
+                    waitingMessages -= waiting[from...].reduce(0) { $0 + (aside.rows.contains($1.id) ? $1.group.messages.count : 0) }
+                    waiting.replaceSubrange(from..., with: waiting[from...].filter { !aside.rows.contains($0.id) })
+                    index = from
                 }
                 // A refusing queue (full) refuses the rest too: leave them for a later pass.
                 if report.refusal != nil { break }
