@@ -25,6 +25,23 @@ import TMPostgres
         #expect(missing.isEmpty, "the rules read columns `orders` no longer has: \(missing.sorted())")
     }
 
+    /// A session whose search_path does not find the table (pg_restore's is '') gets the same refusal
+    /// (0053): the schema named is the row's own, not the session's — 0048's refusal failed there
+    /// with 22004 instead, its rule unnamed.
+    @Test func aRefusalNamesTheRowsSchemaWhateverTheSearchPath() throws {
+        let (database, db) = try PgOrderRulesTests.database()
+        defer { db.close(); database.drop() }
+        try PgOrderRulesTests.insert(db, [:])
+        func described(_ error: PostgresError?) -> String {
+            error.map { "\($0.sqlState ?? "?") \($0.constraint ?? "?") \($0.table ?? "?") \($0.schema ?? "?") \($0.message)" } ?? "accepted"
+        }
+        let plain = described(try PgOrderRulesTests.refusal(db) { try $0.execute("UPDATE orders SET version = -1") })
+        #expect(plain == #"23514 orders_version_check orders public new row for relation "orders" violates check constraint "orders_version_check""#, "\(plain)")
+        try db.execute("SET search_path = ''")
+        let emptyPath = described(try PgOrderRulesTests.refusal(db) { try $0.execute("UPDATE public.orders SET version = -1") })
+        #expect(emptyPath == plain)
+    }
+
     @Test func theOneCheckIsACallOnTheWholeRowWithSmallNodeText() throws {
         let database = try TestDatabase(migrated: true, prefix: "tm_rules_row")
         defer { database.drop() }
