@@ -11,8 +11,10 @@ enum CurlGlobal {
 /// A synchronous HTTP client over one reusable libcurl easy handle.
 ///
 /// Guarantees:
-/// - Keep-alive: requests to the same host reuse the connection (`curl_easy_reset` between requests
-///   clears per-request options but keeps the connection, DNS and TLS session caches).
+/// - Keep-alive: requests to the same host reuse the connection, DNS and TLS session caches.
+/// - One request's options never reach the next: the handle is configured once with what never
+///   changes, and every request sets each option that can differ between requests (URL, method, body,
+///   headers, time limits, proxy, redirects, the guard's socket check), also back to "none".
 /// - Every request is bounded by its timeout (request's, else the configuration's), including DNS.
 /// - TLS peers and host names are verified unless `Configuration.verifyTLS` is explicitly false.
 /// - Redirects are not followed unless `maxRedirects > 0`, and then only for GET and HEAD, so a POST
@@ -83,6 +85,11 @@ public final class HTTPClient {
     private let easy: CurlEasy
     private var handle: UnsafeMutableRawPointer { easy.handle }
     private var errorBuffer: UnsafeMutablePointer<CChar> { easy.errorBuffer }
+    /// Whether the options that never change are set on the handle (libcurl copies every string
+    /// option, so setting them again after a `curl_easy_reset` per request cost an allocation each).
+    private var configured = false
+    /// The proxy options on the handle, set again only when a request needs others.
+    private var proxyInEffect: Configuration.Proxy?
 
     /// Creates the client and its libcurl handle. Fails only if libcurl cannot initialise.
     public init(configuration: Configuration = Configuration()) throws(HTTPClientError) {
@@ -119,49 +126,57 @@ public final class HTTPClient {
             }
         }
 
-        curl_easy_reset(handle)
         errorBuffer[0] = 0
         let transfer = Transfer(maxBytes: configuration.maxResponseBytes)
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer {
+            // The handle outlives the request: it must not keep the list being freed.
+            _ = tm_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, nil)
+            curl_slist_free_all(headerList)
+        }
 
         var setupError = CURLE_OK
         func set(_ code: CURLcode) { if setupError == CURLE_OK && code != CURLE_OK { setupError = code } }
         // Through `withCString`: a String passed as `const char *` is copied into a fresh array per
         // call; `withCString` reads a native string in place (a short one from the stack).
-        func set(_ option: CURLoption, _ text: String) {
+        func set(_ option: CURLoption, _ text: String?) {
+            guard let text else { return set(tm_curl_setopt_ptr(handle, option, nil)) }  // NULL: libcurl's default
             text.withCString { set(tm_curl_setopt_string(handle, option, $0)) }
         }
 
-        set(tm_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer))
-        // Signals are process-wide and unsafe with threads; libcurl then needs the threaded resolver
-        // for DNS timeouts, which Debian's libcurl has.
-        set(tm_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+        if !configured {
+            configureHandle(set)
+            configured = true
+        }
         set(CURLOPT_URL, request.url)
-        set(CURLOPT_PROTOCOLS_STR, "http,https")
-        set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         set(tm_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, HTTPClient.curlMilliseconds(request.timeout ?? configuration.timeout)))
         set(tm_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS,
                                 HTTPClient.curlMilliseconds(request.connectTimeout ?? configuration.connectTimeout)))
-        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0))
-        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0))
-        if let ca = configuration.caBundlePath { set(CURLOPT_CAINFO, ca) }
-        set(CURLOPT_USERAGENT, configuration.userAgent)
-        set(tm_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
-        switch request.connectionGuard == nil ? configuration.proxy : .none {
-        case .environment: break
-        case .none:
-            set(CURLOPT_PROXY, "")  // "" disables env proxies
-            set(CURLOPT_NOPROXY, "*")
-        case .url(let proxy): set(CURLOPT_PROXY, proxy)
+        let proxy = request.connectionGuard == nil ? configuration.proxy : .none
+        if proxy != proxyInEffect {
+            switch proxy {
+            case .environment:
+                set(CURLOPT_PROXY, nil)
+                set(CURLOPT_NOPROXY, nil)
+            case .none:
+                set(CURLOPT_PROXY, "")  // "" disables env proxies
+                set(CURLOPT_NOPROXY, "*")
+            case .url(let url):
+                set(CURLOPT_PROXY, url)
+                set(CURLOPT_NOPROXY, nil)
+            }
+            proxyInEffect = proxy
         }
         let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
         set(tm_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0))
-        if followsRedirects { set(tm_curl_setopt_long(handle, CURLOPT_MAXREDIRS, configuration.maxRedirects)) }
+        set(tm_curl_setopt_long(handle, CURLOPT_MAXREDIRS, followsRedirects ? configuration.maxRedirects : 0))
 
-        // Method and body.
+        // Method and body, each of their options set every time: NOBODY off unless HEAD (left on it
+        // would drop a later response's body), HTTPGET or POST, CUSTOMREQUEST to a name or back to none.
         let encoded = request.body.encoded
         let sendsBody = encoded != nil || request.method == .post || request.method == .put || request.method == .patch
+        var customMethod: String?
+        set(tm_curl_setopt_long(handle, CURLOPT_NOBODY, 0))
         if sendsBody {
             // POSTFIELDS mode sends Content-Length (never chunked) and lets CUSTOMREQUEST rename the method.
             let data = encoded?.data ?? Data()
@@ -173,14 +188,17 @@ public final class HTTPClient {
                 let pointer = raw.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
                 set(tm_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: pointer)))
             }
-            if request.method != .post { set(CURLOPT_CUSTOMREQUEST, request.method.rawValue) }
+            if request.method != .post { customMethod = request.method.rawValue }
         } else {
             switch request.method {
             case .head: set(tm_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
             case .get: set(tm_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
-            default: set(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+            default:
+                set(tm_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+                customMethod = request.method.rawValue
             }
         }
+        set(CURLOPT_CUSTOMREQUEST, customMethod)
 
         // Headers: an explicit Content-Type wins over the body's; "Expect:" stops libcurl waiting up
         // to a second for `100 Continue` on larger bodies.
@@ -203,20 +221,7 @@ public final class HTTPClient {
         // Callbacks get the transfer through an unretained pointer; withExtendedLifetime below keeps
         // it alive for the whole perform.
         let context = Unmanaged.passUnretained(transfer).toOpaque()
-        set(tm_curl_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION, { buffer, size, count, userdata in
-            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
-            let length = size * count
-            if let buffer { transfer.headerLine(UnsafeRawBufferPointer(start: buffer, count: length)) }
-            return length
-        }))
         set(tm_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context))
-        set(tm_curl_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION, { buffer, size, count, userdata in
-            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
-            let length = size * count
-            guard let buffer, length > 0 else { return length }
-            // Returning less than `length` makes libcurl abort with CURLE_WRITE_ERROR.
-            return transfer.bodyChunk(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : 0
-        }))
         set(tm_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context))
         // libcurl silently re-sends a request when a reused connection dies before any response byte
         // arrives — even after the whole request was written, so the server may already have acted on
@@ -225,23 +230,6 @@ public final class HTTPClient {
         // whether sending ever began.
         transfer.allowsRetry = request.method.isIdempotent
         transfer.connectionGuard = request.connectionGuard
-        set(tm_curl_setopt_prereq_callback(handle, { userdata, peer, _, _, _ in
-            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
-            // A connection this transfer did not open at the guarded socket is a kept-alive one an earlier
-            // request (perhaps unguarded) opened: check its peer before writing on it.
-            if transfer.connectionGuard != nil {
-                var bytes = [UInt8](repeating: 0, count: 16)
-                let count = peer.map { tm_parse_ip($0, &bytes) } ?? 0
-                let address = Array(bytes.prefix(Int(count)))
-                if !transfer.allowedAtSocket.contains(address) && transfer.refuses(address, keptAlive: true) { return 1 }  // CURL_PREREQFUNC_ABORT
-            }
-            transfer.attempts += 1
-            if transfer.attempts > 1 && !transfer.allowsRetry {
-                transfer.refusedRetry = true
-                return 1  // CURL_PREREQFUNC_ABORT
-            }
-            return 0  // CURL_PREREQFUNC_OK
-        }))
         set(tm_curl_setopt_ptr(handle, CURLOPT_PREREQDATA, context))
         if request.connectionGuard != nil {
             // Every socket libcurl connects passes here with its peer address, after libcurl's own look-up.
@@ -259,9 +247,16 @@ public final class HTTPClient {
                 return tm_curl_open_socket(address)
             }))
             set(tm_curl_setopt_ptr(handle, CURLOPT_OPENSOCKETDATA, context))
+        } else {
+            // libcurl's own socket opening: an earlier guarded request's check must not stay on.
+            set(tm_curl_setopt_opensocket_callback(handle, nil))
+            set(tm_curl_setopt_ptr(handle, CURLOPT_OPENSOCKETDATA, nil))
         }
 
         guard setupError == CURLE_OK else {
+            // What was half set is set again by the next request.
+            configured = false
+            proxyInEffect = nil
             throw .notSent(.init(kind: .invalidRequest, curlCode: Int(setupError.rawValue),
                                  message: message(for: setupError), method: request.method, url: redacted))
         }
@@ -307,6 +302,57 @@ public final class HTTPClient {
     }
 
     // MARK: Helpers
+
+    /// Sets the options that are the same for every request of this client, once per handle:
+    /// `record` keeps the first failure, which fails the request (and they are set again next time).
+    private func configureHandle(_ record: (CURLcode) -> Void) {
+        func set(_ code: CURLcode) { record(code) }
+        func set(_ option: CURLoption, _ text: String) {
+            text.withCString { record(tm_curl_setopt_string(handle, option, $0)) }
+        }
+        set(tm_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer))
+        // Signals are process-wide and unsafe with threads; libcurl then needs the threaded resolver
+        // for DNS timeouts, which Debian's libcurl has.
+        set(tm_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+        set(CURLOPT_PROTOCOLS_STR, "http,https")
+        set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0))
+        set(tm_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0))
+        if let ca = configuration.caBundlePath { set(CURLOPT_CAINFO, ca) }
+        set(CURLOPT_USERAGENT, configuration.userAgent)
+        set(tm_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
+        // The callbacks find their transfer through the data pointers each request sets.
+        set(tm_curl_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION, { buffer, size, count, userdata in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let length = size * count
+            if let buffer { transfer.headerLine(UnsafeRawBufferPointer(start: buffer, count: length)) }
+            return length
+        }))
+        set(tm_curl_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION, { buffer, size, count, userdata in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let length = size * count
+            guard let buffer, length > 0 else { return length }
+            // Returning less than `length` makes libcurl abort with CURLE_WRITE_ERROR.
+            return transfer.bodyChunk(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : 0
+        }))
+        set(tm_curl_setopt_prereq_callback(handle, { userdata, peer, _, _, _ in
+            let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+            // A connection this transfer did not open at the guarded socket is a kept-alive one an earlier
+            // request (perhaps unguarded) opened: check its peer before writing on it.
+            if transfer.connectionGuard != nil {
+                var bytes = [UInt8](repeating: 0, count: 16)
+                let count = peer.map { tm_parse_ip($0, &bytes) } ?? 0
+                let address = Array(bytes.prefix(Int(count)))
+                if !transfer.allowedAtSocket.contains(address) && transfer.refuses(address, keptAlive: true) { return 1 }  // CURL_PREREQFUNC_ABORT
+            }
+            transfer.attempts += 1
+            if transfer.attempts > 1 && !transfer.allowsRetry {
+                transfer.refusedRetry = true
+                return 1  // CURL_PREREQFUNC_ABORT
+            }
+            return 0  // CURL_PREREQFUNC_OK
+        }))
+    }
 
     /// Whether the URL starts `http://` or `https://`, in any case (what `lowercased().hasPrefix`
     /// accepts: no non-ASCII letter lowercases to one of these ASCII bytes), without lowercasing a copy.

@@ -22,6 +22,8 @@ import Glibc
 public final class RedisConnection {
     public let configuration: RedisConfiguration
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Builds each reply into `RedisValue`s as hiredis reads it (no `redisReply` objects).
+    private let replies = RedisReplyBuilder()
     /// SHA1s of scripts this process has loaded (`RedisScript` falls back on NOSCRIPT).
     var loadedScripts: [RedisScript.Key: String] = [:]
 
@@ -92,16 +94,16 @@ public final class RedisConnection {
             guard status == REDIS_OK else { throw fail(context, mayHaveExecuted: false) }
         }
         for _ in 0..<commands.count {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            // The reply is built by `replies` as hiredis reads it; the object handed back is only a token.
+            var token: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &token) == REDIS_OK, token != nil else {
                 throw fail(context, mayHaveExecuted: true)
             }
-            let reply = raw.assumingMemoryBound(to: redisReply.self)
-            defer { freeReplyObject(raw) }
-            if reply.pointee.type == REDIS_REPLY_ERROR {
-                take(.failure(RedisError.fromReply(Self.text(reply))))
-            } else {
-                take(.success(try Self.value(reply)))
+            do {
+                take(try replies.take())
+            } catch {
+                close()
+                throw error
             }
         }
     }
@@ -111,38 +113,6 @@ public final class RedisConnection {
         let reason = Self.errorText(context)
         close()
         return .connection(reason: reason, mayHaveExecuted: mayHaveExecuted)
-    }
-
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>) throws -> RedisValue {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STATUS: return .simple(text(reply))
-        case REDIS_REPLY_INTEGER: return .integer(Int64(r.integer))
-        case REDIS_REPLY_NIL: return .null
-        case REDIS_REPLY_STRING:
-            guard let str = r.str else { return .bulk([]) }
-            return .bulk(Array(UnsafeRawBufferPointer(start: str, count: r.len)))
-        case REDIS_REPLY_ARRAY:
-            var values: [RedisValue] = []
-            values.reserveCapacity(r.elements)
-            for i in 0..<r.elements {
-                guard let element = r.element[i] else { values.append(.null); continue }
-                if element.pointee.type == REDIS_REPLY_ERROR {
-                    // Inside arrays (EXEC, script results) an error is data, not a failed command.
-                    values.append(.simple(text(element)))
-                } else {
-                    values.append(try value(element))
-                }
-            }
-            return .array(values)
-        default:
-            throw RedisError.protocolViolation("unknown reply type \(r.type)")
-        }
-    }
-
-    private static func text(_ reply: UnsafeMutablePointer<redisReply>) -> String {
-        guard let str = reply.pointee.str else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: str, count: reply.pointee.len), as: UTF8.self)
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
@@ -191,6 +161,8 @@ public final class RedisConnection {
         }
         setTimeout(raw, configuration.commandTimeout)
         if configuration.socketPath == nil { _ = redisEnableKeepAlive(raw) }
+        replies.reset()
+        replies.attach(to: raw.pointee.reader)
         context = raw
 
         var handshake: [RedisCommand] = []

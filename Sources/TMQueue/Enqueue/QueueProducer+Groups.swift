@@ -85,14 +85,12 @@ extension QueueProducer {
             for (position, part) in parts.enumerated() where failures[part.group] == nil {
                 do {
                     let value = try reply.get()
-                    guard let each, position < each.count, let status = each[position].array?.first?.string else {
-                        throw QueueError.unexpectedScriptReply(value.description)
-                    }
-                    switch status {
-                    case "ok": added.insert(part.group)
-                    case "duplicate": break
-                    case "full":
-                        let backlog = Int(each[position].array?[1].string ?? "") ?? 0
+                    guard let each, position < each.count else { throw QueueError.unexpectedScriptReply(value.description) }
+                    switch each[position] {
+                    case .integer(1): added.insert(part.group)
+                    case .integer(0): break  // a duplicate
+                    case .array(let refusal) where refusal.first?.string == "full":
+                        let backlog = Int(refusal.count > 1 ? refusal[1].string ?? "" : "") ?? 0
                         throw QueueError.queueFull(queue: queue, shard: shard, backlog: backlog, limit: manifest.maxLength)
                     default: throw QueueError.unexpectedScriptReply(value.description)
                     }

@@ -220,7 +220,13 @@ public struct QueueProducer: Sendable {
             return (keys, arguments)
         }
 
+        /// The enqueue scripts' answer for this message: `enqueueBatch` answers an added message by its
+        /// stream id (or "delayed") alone, `enqueue` by {"ok", id, where}; the other answers are tables.
         func interpret(_ reply: RedisValue) throws -> EnqueueResult {
+            if case .bulk = reply, let where_ = reply.string {
+                return EnqueueResult(id: id, shard: shard, duplicate: false, state: nil, result: nil,
+                                     streamID: where_ == "delayed" ? nil : where_)
+            }
             guard let parts = reply.array, let status = parts.first?.string else {
                 throw QueueError.unexpectedScriptReply(reply.description)
             }

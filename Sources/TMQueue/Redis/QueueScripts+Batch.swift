@@ -18,7 +18,9 @@ extension QueueScripts {
     /// KEYS: stream, delayed, epochs, wake, then the idempotency key of each keyed message, in message order
     /// ARGV: maxLength, idempotencyTTL, now, then per message: id, key ("" = none), payload, delay ms,
     ///       chosenID ("1" | "0", as for `enqueue`)
-    /// → one reply per message: {"ok", id, streamID | "delayed"} | {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
+    /// → one reply per message: streamID | "delayed" (added: the common answer as a bare string, no
+    ///   table for the script to build nor the client to read; the id is the caller's own) |
+    ///   {"duplicate", record} | {"full", backlog} | {"id_in_use", id}
     static let enqueueBatch = RedisScript(enqueueLibrary + parkLibrary + """
         local limit, ttl, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
         local backlog
@@ -65,7 +67,7 @@ extension QueueScripts {
             fresh[#fresh + 1] = id
             fresh[#fresh + 1] = '0'
             if backlog then backlog = backlog + 1 end
-            out[#out + 1] = {'ok', id, where}
+            out[#out + 1] = where
           end
         end
         mark_live(KEYS[3], fresh)

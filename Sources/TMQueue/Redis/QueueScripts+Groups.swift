@@ -17,7 +17,8 @@ extension QueueScripts {
     /// as `enqueueBatch` writes them). Every key touched is declared and shares the shard's hash tag.
     /// KEYS: stream, delayed, then the record key of each group, in group order
     /// ARGV: maxLength, recordTTL, now, then per group: its message count, then per message: id, key, payload
-    /// → one reply per group: {"ok", count} | {"duplicate", record} | {"full", backlog}
+    /// → one reply per group: 1 (added) | 0 (a duplicate: its record lives) | {"full", backlog} — the
+    ///   common answers as bare integers, which neither the script nor the client builds a table for
     static let enqueueGroups = RedisScript(enqueueLibrary + """
         local limit = tonumber(ARGV[1])
         local backlog
@@ -28,7 +29,7 @@ extension QueueScripts {
           i = first + 3 * count
           local existing = redis.call('SET', KEYS[g], queued_record(ARGV[first], '0'), 'NX', 'GET', 'PX', ARGV[2])
           if existing then
-            out[#out + 1] = {'duplicate', existing}
+            out[#out + 1] = 0
           elseif backlog and (full or backlog + count > limit) then
             -- Once one group is refused, so are the later ones: none overtakes another.
             full = true
@@ -39,7 +40,7 @@ extension QueueScripts {
               redis.call('XADD', KEYS[1], '*', 'id', ARGV[m], 'key', ARGV[m + 1], 'payload', ARGV[m + 2], 'enqueued_at', ARGV[3])
             end
             if backlog then backlog = backlog + count end
-            out[#out + 1] = {'ok', tostring(count)}
+            out[#out + 1] = 1
           end
         end
         return out
