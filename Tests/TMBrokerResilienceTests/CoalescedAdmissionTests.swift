@@ -149,10 +149,11 @@ import TMRedis
         }
         ask("lone", account: "c")
         try await eventually("the lone call's run started") { runs.withLock { $0 } == [1] }
-        ask("a", account: "a")
-        ask("b", account: "b")
-        ask("c again", account: "c")
-        try await eventually("three calls wait for the next run") { admissions.waiting(names.breaker) == 3 }
+        // One at a time, so the next run's order is known: a, b, c.
+        for (count, (label, account)) in [("a", "a"), ("b", "b"), ("c again", "c")].enumerated() {
+            ask(label, account: account)
+            try await eventually("\(count + 1) calls wait for the next run") { admissions.waiting(names.breaker) == count + 1 }
+        }
         release.signal()
         try await eventually("all four answered") { answers.withLock { $0.count } == 4 }
         #expect(runs.withLock { $0 } == [1, 3], "the lone call went at once; the three waiting went in one run")

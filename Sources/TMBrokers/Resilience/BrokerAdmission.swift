@@ -3,7 +3,8 @@ import TMRedis
 
 /// Whether one broker call may go out now: its circuit (`CircuitBreaker`) and its budget
 /// (`RateLimiter`) checked and taken by ONE Redis script — one round trip and one script run per
-/// broker call on the order path, where the breaker's `allow` and the budget's acquire were two.
+/// broker call on the order path, where the breaker's `allow` and the budget's acquire were two (and
+/// one for several calls of a broker asked at once: `CoalescedAdmissions`).
 /// `CircuitBreaker.allow` (circuit only) and `RateLimiter.tryAcquire` (budget only) run the same
 /// script, so the three can never disagree on what "open" or "spent" means.
 ///
