@@ -45,6 +45,14 @@ import TMPostgres
             }
         }
 
+        /// An earlier order writes the lease row at 1; then `holder` opens a transaction and fences a lone
+        /// order, which takes the short path (its lease row holds its token), holding its locks.
+        func holdALoneOrderOnTheShortPath() async throws {
+            try await write([delivery(1, of: "earlier"), Lease(resource: lease, fencingToken: 1)])
+            try holder.simpleQuery("BEGIN")
+            try holderFences(lease: 1)
+        }
+
         /// The pool's fenced transaction (the order path's one round trip).
         func write(_ fences: [any Fence]) async throws {
             try await pool.transaction(fencedInOneRoundTrip: fences) { db in
@@ -119,9 +127,7 @@ import TMPostgres
     /// does) waits for it, then writes its row.
     @Test func aNewerDeliveryWaitsForALoneFirstDeliveryInFlight() async throws {
         let b = try Bench()
-        try await b.write([b.delivery(1, of: "earlier"), Lease(resource: b.lease, fencingToken: 1)])
-        try b.holder.simpleQuery("BEGIN")
-        try b.holderFences(lease: 1)
+        try await b.holdALoneOrderOnTheShortPath()
         let newer = Task { try await b.write([b.delivery(2), Lease(resource: b.lease, fencingToken: 1)]) }
         try await eventually("the newer delivery waiting for the first one's lock") { try b.waiters("advisory") == 1 }
         #expect(try b.token(b.delivery(1).resource) == nil, "a first delivery writes no row")
@@ -135,9 +141,7 @@ import TMPostgres
     /// waits for the first's row lock, and goes on when it commits.
     @Test func theLeaseRowSerializesLoneOrders() async throws {
         let b = try Bench()
-        try await b.write([b.delivery(1, of: "earlier"), Lease(resource: b.lease, fencingToken: 1)])
-        try b.holder.simpleQuery("BEGIN")
-        try b.holderFences(lease: 1)
+        try await b.holdALoneOrderOnTheShortPath()
         let other = Task { try await b.write([b.delivery(1, of: "other"), Lease(resource: b.lease, fencingToken: 1)]) }
         try await eventually("the other order waiting for the lease row") { try b.waiters("transactionid") == 1 }
         try b.holder.simpleQuery("COMMIT")
