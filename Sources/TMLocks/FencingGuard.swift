@@ -74,12 +74,31 @@ public enum FencingGuard {
     /// `LockError.staleFencingToken`), and the body's statements run before the refusal is known: it
     /// must have no effect outside the transaction (only statements, whose results it reads after the
     /// commit).
+    /// A lone order's fences — its message's first delivery and one lease — go to
+    /// `tm_fence_first_delivery` (migration 0054: the same answer, one look-up when nothing is stale).
     public static func send(_ db: PostgresConnection, fences: [any Fence]) throws {
         guard let ordered = try distinct(db, fences.map { ($0.resource, $0.fencingToken) }) else { return }
+        if let lone = firstDeliveryWithLease(ordered) {
+            let statement: PostgresQuery = """
+                SELECT tm_fence_first_delivery(\(lone.message)::text, \(lone.lease.key)::text, \(lone.lease.value)::bigint)
+                """
+            try db.send(statement.prepared)
+            return
+        }
         let statement: PostgresQuery = """
             SELECT tm_advance_fences_or_raise(\(PostgresData.array(ordered.map { $0.key }))::text[], \(PostgresData.array(ordered.map { $0.value }))::bigint[])
             """
         try db.send(statement.prepared)
+    }
+
+    /// The message resource and the lease when `ordered` is one message fence at the first delivery's
+    /// epoch and one other fence (the server checks the shape again and answers any other as 0046 does).
+    private static func firstDeliveryWithLease(_ ordered: [(key: String, value: Int64)]) -> (message: String, lease: (key: String, value: Int64))? {
+        guard ordered.count == 2 else { return nil }
+        let isMessage = ordered.map { $0.key.hasPrefix(MessageFence.resourcePrefix) }
+        guard isMessage[0] != isMessage[1] else { return nil }
+        let (message, lease) = isMessage[0] ? (ordered[0], ordered[1]) : (ordered[1], ordered[0])
+        return message.value == 1 ? (message.key, lease) : nil
     }
 
     /// The SQLSTATE `tm_advance_fences_or_raise` raises for a stale fence.
