@@ -54,6 +54,42 @@ import Testing
         #expect(server.requests.map(\.bodyText) == ["", "", "{}", "{}", #"{"why":"x"}"#, "", "", "", "", ""])
     }
 
+    /// A bodiless DELETE after a POST (a cancel after a placement) goes without the POST's body,
+    /// length or type: the handle is put back to GET before CUSTOMREQUEST renames it.
+    @Test func aBodilessDeleteAfterAPostCarriesNoBody() throws {
+        let server = try TestHTTPServer(route: echo)
+        defer { server.stop() }
+        let client = try HTTPClient(configuration: testConfiguration)
+        _ = try client.send(HTTPRequest(.post, server.baseURL + "/orders", body: .json(Data(#"{"account":"A","qty":"1.5"}"#.utf8))))
+        let cancel = try client.send(HTTPRequest(.delete, server.baseURL + "/orders/1"))
+        #expect(cancel.header("X-Method") == "DELETE")
+        let received = server.requests
+        #expect(received.map(\.method) == ["POST", "DELETE"])
+        #expect(received[1].bodyText == "", "DELETE carried: \(received[1].bodyText)")
+        #expect(received[1].header("Content-Length") == nil, "DELETE Content-Length: \(received[1].header("Content-Length") ?? "")")
+        #expect(received[1].header("Content-Type") == nil, "DELETE Content-Type: \(received[1].header("Content-Type") ?? "")")
+    }
+
+    /// Following a GET's redirect is not kept for the next request: a POST answered 307 comes back
+    /// as 307, never re-sent elsewhere.
+    @Test func aGetsRedirectFollowingIsNotKeptForTheNextPost() throws {
+        let server = try TestHTTPServer { request in
+            switch request.path {
+            case "/old": return .respond(status: 302, headers: [("Location", "/new")])
+            case "/orders": return .respond(status: 307, headers: [("Location", "/elsewhere")])
+            default: return .text(200, "at \(request.path)")
+            }
+        }
+        defer { server.stop() }
+        var following = testConfiguration
+        following.maxRedirects = 3
+        let client = try HTTPClient(configuration: following)
+        #expect(try client.send(HTTPRequest(.get, server.baseURL + "/old")).text == "at /new")
+        let post = try client.send(HTTPRequest(.post, server.baseURL + "/orders", body: .json(Data(#"{"qty":"1"}"#.utf8))))
+        #expect(post.status == 307)
+        #expect(server.requests.map { "\($0.method) \($0.path)" } == ["GET /old", "GET /new", "POST /orders"])
+    }
+
     @Test func oneRequestsHeadersAreNotSentWithTheNext() throws {
         let server = try TestHTTPServer(route: echo)
         defer { server.stop() }
