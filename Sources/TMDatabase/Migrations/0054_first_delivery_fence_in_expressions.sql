@@ -18,8 +18,9 @@
 -- Anything else (no row for `l`, a lower or higher token, a newer delivery's row, another isolation
 -- level, a NULL) goes to `tm_advance_fences_or_raise` itself, which takes the same locks again (held
 -- already: no new wait, the same order — the advisory lock, then the row) and answers: raises the
--- lease, writes its row, refuses with TMF01 and 0046's DETAIL. A row that did not match is not
--- locked by the short path's statement, so the body locks it as it would have.
+-- lease, writes its row, refuses with TMF01 and 0046's DETAIL. A row that did not match is locked by
+-- the short path's statement only where 0046's upsert locks it next, in the same mode (a row updated
+-- while the statement waited: READ COMMITTED locks its newest version, then re-checks).
 --
 -- Security and search_path as 0046's: SECURITY INVOKER, names resolved by the caller's search_path.
 -- No SET clause: the statement is a primary-key look-up, whose generic plan the plan cache keeps.
