@@ -78,6 +78,24 @@ import TMRedis
         #expect(try await queue.streamLength() == 5)
     }
 
+    /// Oldest first means in the order the dead letters were written (their entry ids), also when the
+    /// consumers' clocks (`dead_at`) say otherwise: two settles of one shard in flight at once can be
+    /// written in the other order, and a shard's stream is read in entry order.
+    @Test func deadLettersAreListedInTheOrderTheyWereWritten() async throws {
+        let queue = try await TestQueue { $0.shards = 2 }
+        defer { Task { await queue.cleanUp() } }
+        // (shard, entry id, dead_at ms): shard 0's second entry was decided before its first.
+        for (shard, id, deadAt) in [(0, "1000-0", 5_000), (0, "2000-0", 3_000), (1, "1500-0", 4_000)] {
+            _ = try await queue.redis.send("XADD", queue.keys(shard).deadLetters, id, "id", "m\(id)", "payload", "{}",
+                                           "reason", "invalid", "error", "x", "dead_at", "\(deadAt)")
+        }
+        let dlq = DeadLetterQueue(redis: queue.redis, manifest: queue.manifest)
+        let all = try await dlq.list()
+        #expect(all.map { "\($0.shard)/\($0.streamID)" } == ["0/1000-0", "1/1500-0", "0/2000-0"])
+        #expect(all == all.sorted(by: DeadLetterQueue.precedes))
+        #expect(try await dlq.list(limit: 1).map(\.streamID) == ["2000-0"])
+    }
+
     @Test func theDeadLetterQueueIsReadInPagesWithTheSameResults() async throws {
         let queue = try await TestQueue { $0.shards = 2 }
         defer { Task { await queue.cleanUp() } }

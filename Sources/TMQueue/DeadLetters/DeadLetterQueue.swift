@@ -124,7 +124,7 @@ public struct DeadLetterQueue: Sendable {
     }
 
     /// Calls `body` with each dead letter matching the filters of `list`, oldest first
-    /// (by death time, then shard, then entry), reading every shard a page at a time.
+    /// (`precedes`: by when it was written, then shard, then entry), reading every shard a page at a time.
     public func forEach(
         since: Date? = nil, errorContains: String? = nil, _ body: (DeadLetter) async throws -> Void
     ) async throws {
@@ -151,9 +151,19 @@ public struct DeadLetterQueue: Sendable {
         }
     }
 
-    /// The order of `list`: by death time, then shard, then entry id.
+    /// The order of `list`: by when each was written to its shard's dead-letter stream (its entry
+    /// id's time), then shard, then entry. Not by `deadAt`, the consumer's clock when it decided:
+    /// two settles of one shard in flight at once can be written in the other order, and a shard's
+    /// stream is read in entry order.
     static func precedes(_ a: DeadLetter, _ b: DeadLetter) -> Bool {
-        (a.deadAt, a.shard, a.streamID) < (b.deadAt, b.shard, b.streamID)
+        let (x, y) = (entryOrder(a.streamID), entryOrder(b.streamID))
+        return (x.millis, a.shard, x.sequence) < (y.millis, b.shard, y.sequence)
+    }
+
+    /// A stream entry id `<millis>-<sequence>` as numbers (an unreadable part reads as 0).
+    private static func entryOrder(_ id: String) -> (millis: UInt64, sequence: UInt64) {
+        let parts = id.split(separator: "-", maxSplits: 1)
+        return (UInt64(parts.first ?? "") ?? 0, parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0)
     }
 
     /// The dead letter named by `selector`: a dead-letter id (`<queue>.<shard>/<stream id>`, or
