@@ -5,24 +5,12 @@ import TMCore
 import TMLocks
 import TMPostgres
 
-/// The short path (0054) against racing deliveries, with the lease row present so that the short path
-/// is really entered (the review's gaps): its look-up takes its snapshot after the shared lock's
-/// wait; only READ COMMITTED takes it (SERIALIZABLE's snapshot predates the wait); and only a first
-/// delivery with exactly one other fence goes that way (a third fence is never dropped).
+/// The short path (0054) with the lease row present, so that it is really entered (the review's gaps;
+/// the newer delivery racing it is `FenceShortPathTests`' `leaseRowFirst` case): only READ COMMITTED
+/// takes it (SERIALIZABLE's snapshot predates the lock's wait), and only a first delivery with exactly
+/// one other fence goes that way (a third fence is never dropped).
 @Suite(.serialized, .timeLimit(.minutes(2))) struct FenceShortPathRaceTests {
     typealias Lease = FenceShortPathTests.Lease
-
-    @Test func aLoneFirstDeliveryOnTheShortPathWaitsForANewerOneThenIsRefused() async throws {
-        let b = try FenceShortPathTests.Bench()
-        try await b.write([b.delivery(1, of: "earlier"), Lease(resource: b.lease, fencingToken: 1)])
-        try b.holder.simpleQuery("BEGIN")
-        _ = try b.holder.query("SELECT tm_advance_fences_or_raise(\(PostgresData.array([b.delivery(2).resource]))::text[], '{2}')")
-        let first = Task { try await b.write([b.delivery(1), Lease(resource: b.lease, fencingToken: 1)]) }
-        try await eventually("the first delivery waiting for the newer one's lock") { try b.waiters("advisory") == 1 }
-        try b.holder.simpleQuery("COMMIT")
-        await #expect(throws: LockError.staleFencingToken(resource: b.delivery(1).resource, token: 1)) { try await first.value }
-        await b.close()
-    }
 
     @Test func aSerializableLoneFirstDeliveryWaitingForANewerOneCommitsNothing() async throws {
         let b = try FenceShortPathTests.Bench()

@@ -152,8 +152,11 @@ import TMPostgres
 
     /// A first delivery coming while a newer one holds the fence waits on the short path, then its
     /// check (a later statement) sees the newer row and refuses it — not the lease, which is current.
-    @Test func aLoneFirstDeliveryWaitsForANewerOneThenIsRefused() async throws {
+    /// With the lease row written first (`leaseRowFirst`) the short path's own look-up is what refuses:
+    /// its snapshot is taken after the shared lock's wait.
+    @Test(arguments: [false, true]) func aLoneFirstDeliveryWaitsForANewerOneThenIsRefused(leaseRowFirst: Bool) async throws {
         let b = try Bench()
+        if leaseRowFirst { try await b.write([b.delivery(1, of: "earlier"), Lease(resource: b.lease, fencingToken: 1)]) }
         try b.holder.simpleQuery("BEGIN")
         _ = try b.holder.query("SELECT tm_advance_fences_or_raise(\(PostgresData.array([b.delivery(2).resource]))::text[], '{2}')")
         let first = Task { try await b.write([b.delivery(1), Lease(resource: b.lease, fencingToken: 1)]) }
