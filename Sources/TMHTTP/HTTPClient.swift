@@ -146,7 +146,9 @@ public final class HTTPClient {
 
         if !configured {
             configureHandle(set)
-            configured = true
+            // A fixed option refused (an older libcurl without PROTOCOLS_STR) fails this request and
+            // is tried again by the next: never a handle left without its protocol limits.
+            configured = setupError == CURLE_OK
         }
         set(CURLOPT_URL, request.url)
         set(tm_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, HTTPClient.curlMilliseconds(request.timeout ?? configuration.timeout)))
@@ -165,7 +167,7 @@ public final class HTTPClient {
                 set(CURLOPT_PROXY, url)
                 set(CURLOPT_NOPROXY, nil)
             }
-            proxyInEffect = proxy
+            if setupError == CURLE_OK { proxyInEffect = proxy }
         }
         let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
         set(tm_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0))
