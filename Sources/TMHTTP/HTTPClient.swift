@@ -167,7 +167,8 @@ public final class HTTPClient {
                 set(CURLOPT_PROXY, url)
                 set(CURLOPT_NOPROXY, nil)
             }
-            if setupError == CURLE_OK { proxyInEffect = proxy }
+            // Half set (one of the two refused) is no mode at all: the next request sets both again.
+            proxyInEffect = setupError == CURLE_OK ? proxy : nil
         }
         let followsRedirects = configuration.maxRedirects > 0 && (request.method == .get || request.method == .head)
         set(tm_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0))
@@ -255,10 +256,8 @@ public final class HTTPClient {
             set(tm_curl_setopt_ptr(handle, CURLOPT_OPENSOCKETDATA, nil))
         }
 
+        // What a refusal left half set is set again by the next request (`configured`, `proxyInEffect`).
         guard setupError == CURLE_OK else {
-            // What was half set is set again by the next request.
-            configured = false
-            proxyInEffect = nil
             throw .notSent(.init(kind: .invalidRequest, curlCode: Int(setupError.rawValue),
                                  message: message(for: setupError), method: request.method, url: redacted))
         }
