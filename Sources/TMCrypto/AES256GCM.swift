@@ -8,6 +8,10 @@ enum AES256GCM {
     static let tagCount = 16
     /// EVP update calls take Int32 lengths; larger inputs are processed in chunks of this size.
     private static let chunk = 1 << 20
+    /// The cipher, fetched once: given `EVP_aes_256_gcm()`, libcrypto 3 looks the implementation up
+    /// again on every init (a provider query under a lock, ~9 allocations a call; the order path
+    /// opens a broker's credentials per call).
+    nonisolated(unsafe) private static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) ?? EVP_aes_256_gcm()
 
     static func seal(_ plaintext: [UInt8], key: UnsafeRawBufferPointer, nonce: [UInt8], aad: [UInt8]) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
         precondition(key.count == keyCount && nonce.count == nonceCount)
@@ -15,7 +19,7 @@ enum AES256GCM {
         defer { EVP_CIPHER_CTX_free(ctx) }
         let keyPtr = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
 
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 else { throw failure("EVP_EncryptInit_ex") }
+        guard EVP_EncryptInit_ex(ctx, cipher, nil, nil, nil) == 1 else { throw failure("EVP_EncryptInit_ex") }
         guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(nonceCount), nil) == 1 else { throw failure("set IV length") }
         guard EVP_EncryptInit_ex(ctx, nil, nil, keyPtr, nonce) == 1 else { throw failure("EVP_EncryptInit_ex(key)") }
         try feedAAD(ctx, aad, encrypting: true)
@@ -41,23 +45,30 @@ enum AES256GCM {
         guard let ctx = EVP_CIPHER_CTX_new() else { throw failure("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(ctx) }
         let keyPtr = key.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let nonceBytes = Array(nonce)
-        var tagBytes = Array(tag)
 
-        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1 else { throw failure("EVP_DecryptInit_ex") }
+        guard EVP_DecryptInit_ex(ctx, cipher, nil, nil, nil) == 1 else { throw failure("EVP_DecryptInit_ex") }
         guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(nonceCount), nil) == 1 else { throw failure("set IV length") }
-        guard EVP_DecryptInit_ex(ctx, nil, nil, keyPtr, nonceBytes) == 1 else { throw failure("EVP_DecryptInit_ex(key)") }
+        // The nonce and the tag are read where they lie (slices of the sealed box): no copies.
+        let keyed = nonce.withUnsafeBufferPointer { EVP_DecryptInit_ex(ctx, nil, nil, keyPtr, $0.baseAddress) }
+        guard keyed == 1 else { throw failure("EVP_DecryptInit_ex(key)") }
         try feedAAD(ctx, aad, encrypting: false)
 
         var plaintext = [UInt8](repeating: 0, count: ciphertext.count)
         _ = try ciphertext.withUnsafeBufferPointer { input in
             try plaintext.withUnsafeMutableBufferPointer { try update(ctx, input, into: $0.baseAddress, encrypting: false) }
         }
-        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(tagCount), &tagBytes) == 1 else { throw failure("set tag") }
+        // SET_TAG only reads the bytes (its parameter is not const in the C API).
+        let tagged = tag.withUnsafeBufferPointer {
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(tagCount), UnsafeMutableRawPointer(mutating: $0.baseAddress))
+        }
+        guard tagged == 1 else { throw failure("set tag") }
         var finalLen: Int32 = 0
-        var scratch = [UInt8](repeating: 0, count: 16)
+        var scratch: (UInt64, UInt64) = (0, 0)  // GCM writes nothing here; a valid 16-byte buffer regardless
         // DecryptFinal is where GCM checks the tag; its failure means tampering or a wrong key.
-        guard EVP_DecryptFinal_ex(ctx, &scratch, &finalLen) == 1 else {
+        let verified = withUnsafeMutableBytes(of: &scratch) {
+            EVP_DecryptFinal_ex(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), &finalLen)
+        }
+        guard verified == 1 else {
             ERR_clear_error()
             plaintext.withUnsafeMutableBytes { if let p = $0.baseAddress { OPENSSL_cleanse(p, $0.count) } }
             throw CryptoError.authenticationFailed

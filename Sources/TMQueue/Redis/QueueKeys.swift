@@ -3,13 +3,22 @@
 public struct QueueKeys: Sendable, Hashable {
     public let queue: String
     public let shard: Int
+    /// `tm:{<queue>.<shard>}:`, built once per value: a key below is then one concatenation, not
+    /// an interpolation and a concatenation (the consumer names several keys per message).
+    let prefix: String
 
     public init(queue: String, shard: Int) {
         self.queue = queue
         self.shard = shard
+        prefix = "tm:{\(queue).\(shard)}:"
     }
 
-    var prefix: String { "tm:{\(queue).\(shard)}:" }
+    // Identity is the queue and the shard (the prefix follows from them): no hashing of the prefix.
+    public static func == (lhs: QueueKeys, rhs: QueueKeys) -> Bool { lhs.shard == rhs.shard && lhs.queue == rhs.queue }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(queue)
+        hasher.combine(shard)
+    }
     /// Ready and in-flight messages (acked entries are deleted, so this is the unfinished work).
     public var stream: String { prefix + "stream" }
     /// Messages waiting for a retry or a delayed start: a sorted set scored by due time (ms).
@@ -27,7 +36,13 @@ public struct QueueKeys: Sendable, Hashable {
     /// the next message on (the order workers: the announced trading-state version).
     public var watched: String { prefix + "watched" }
     /// The idempotency record of `key`: which message it named and what became of it.
-    public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
+    public func idempotency(_ key: String) -> String {
+        var name = prefix
+        name.reserveCapacity(prefix.utf8.count + 5 + key.utf8.count)  // one allocation, not one per piece
+        name += "idem:"
+        name += key
+        return name
+    }
 
     /// The lock resource of this shard's lease: one owner consumes the shard (`DistributedLock`
     /// names its keys `tm:{lock:<resource>}:...`), e.g. the order-worker's `orders` shards.
