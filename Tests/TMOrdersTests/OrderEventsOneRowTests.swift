@@ -87,7 +87,7 @@ import TMPostgres
         try Self.expectKeysAreTheLines(h, order.id, lines)
     }
 
-    @Test func batchedAndAnsweredNewRowsAreOneRowEachWithTheirDetails() async throws {
+    @Test func batchedMixedAndAnsweredNewRowsAreOneRowEachWithTheirDetails() async throws {
         let h = try await PlacementHarness()
         defer { Task { await h.cleanUp() } }
         let first = try #require(try await h.placer().handle(h.place(.kite, key: "one-row-seed"), fences: PlacementHarness.delivery()).orderID)
@@ -100,10 +100,18 @@ import TMPostgres
             try OrderStore.perform(db, [OrderWrite(kind: .insert([a]), fencingToken: nil), OrderWrite(kind: .insert([b]), fencingToken: nil)])
         }()
         #expect(written.map { $0.record?.state } == [.submitting, .submitting])
+        // Rows of two and three steps in one batch: the mixed statement.
+        let c = Self.newRow(like: seed, key: "one-row-c", state: .routed, steps: [(.routed, .object([("note", "c")]))])
+        let d = Self.newRow(like: seed, key: "one-row-d", state: .submitting, steps: [(.routed, nil), (.submitting, nil)])
+        let mixed = try h.db.transaction { db in
+            try OrderStore.perform(db, [OrderWrite(kind: .insert([c]), fencingToken: nil), OrderWrite(kind: .insert([d]), fencingToken: nil)])
+        }()
+        #expect(mixed.map { $0.record?.state } == [.routed, .submitting])
         // A risk denial: answered statements, its steps written by `record`.
         let denied = Self.newRow(like: seed, key: "one-row-denied", state: .riskRejected, steps: [(.riskRejected, .object([("reason", "MAX_NOTIONAL")]))])
         _ = try h.db.transaction { db in try OrderStore.perform(db, [OrderWrite(kind: .insert([denied]), fencingToken: nil)]) }()
-        for (row, states) in [(a, ["RECEIVED", "ROUTED", "SUBMITTING"]), (b, ["RECEIVED", "ROUTED", "SUBMITTING"]), (denied, ["RECEIVED", "RISK_REJECTED"])] {
+        for (row, states) in [(a, ["RECEIVED", "ROUTED", "SUBMITTING"]), (b, ["RECEIVED", "ROUTED", "SUBMITTING"]), (c, ["RECEIVED", "ROUTED"]),
+                              (d, ["RECEIVED", "ROUTED", "SUBMITTING"]), (denied, ["RECEIVED", "RISK_REJECTED"])] {
             #expect(try Self.storedRows(h.db, of: row.id) == 1)
             let lines = try Self.lines(h.db, of: row.id)
             Self.expectAChain(lines, states)
@@ -114,6 +122,7 @@ import TMPostgres
         let details = { (row: NewOrder) in try Self.lines(h.db, of: row.id).map(\.detail) }
         #expect(try details(a) == [nil, try canonical(route.text), nil])
         #expect(try details(b) == [nil, nil, try canonical(#"{"note": "b"}"#)])
+        #expect(try details(c) == [nil, try canonical(#"{"note": "c"}"#)])
         #expect(try details(denied) == [nil, try canonical(#"{"reason": "MAX_NOTIONAL"}"#)])
     }
 

@@ -672,7 +672,7 @@ enum OrderStore {
 /// one row), and nothing is interpolated, renumbered or spelled as an array literal per call.
 /// Guarantees are those of `perform`: the INSERT takes a free key only (`ON CONFLICT DO NOTHING`),
 /// the UPDATE is the same compare-and-set (`updateSet`/`updateWhere`), and the events and the outbox
-/// row are written only when the row was (`WHERE EXISTS (SELECT 1 FROM written)`). It runs in the
+/// row are written only when the row was (their id is drawn `FROM written`). It runs in the
 /// caller's fenced transaction, after its fences, like any other statement of `perform`.
 enum LoneWrite {
     /// The shapes with a statement of their own: a write whose steps are one `order_events` row
@@ -759,7 +759,8 @@ enum LoneWrite {
     /// and its outbox row — the same row and text `OrderStore.eventInserts(shape:)` writes for one order:
     /// after the row's `rowBinds`, the first step's from state, then each step's to state, detail and
     /// payload. One row of a known number of steps, so its text names them: no sort, no aggregate,
-    /// no test of which steps there are. Statement text only: run once per shape.
+    /// no test of which steps there are; its id is drawn once per row written (`FROM written`: one
+    /// row or none), not under a sub-plan testing it. Statement text only: run once per shape.
     static func withEvents(_ write: String, rowBinds: Int, steps: Int) -> String {
         guard steps > 0 else { return write }
         let to = { (k: Int) in "$\(rowBinds + 2 + 3 * k)::text" }, detail = { (k: Int) in "$\(rowBinds + 3 + 3 * k)::jsonb" }
@@ -771,7 +772,7 @@ enum LoneWrite {
         return """
             WITH written AS (\(write)),
             steps AS (
-                SELECT nextval('order_events_id_seq') AS id WHERE EXISTS (SELECT 1 FROM written)),
+                SELECT nextval('order_events_id_seq') AS id FROM written),
             e AS (
                 INSERT INTO order_events (id, order_id, from_state, to_state, detail\(steps > 1 ? ", later_to_states, later_details" : ""))
                 OVERRIDING SYSTEM VALUE
