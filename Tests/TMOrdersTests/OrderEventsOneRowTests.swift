@@ -38,8 +38,8 @@ import TMPostgres
         #expect(lines.map(\.from) == [nil] + lines.dropLast().map(\.to), "each step from the one before: \(lines)", sourceLocation: sourceLocation)
     }
 
-    /// The keys of `order`'s messages are its lines' ids, in order, and each outbox row's event key
-    /// spans its messages' ids (`order-events:<min>-<max>`).
+    /// The keys of `order`'s messages are its lines' ids, in order, and each outbox row holding them
+    /// has its lines in id order and an event key spanning them (`order-events:<min>-<max>`).
     static func expectKeysAreTheLines(_ h: PlacementHarness, _ order: UUID, _ lines: [Line], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let prefix = "order:\(order.uuidString.lowercased()):"
         let messages = try OrderOutboxTextTests.messages(h.db, of: order)
@@ -50,6 +50,8 @@ import TMPostgres
                 Int64(line.split(separator: "\t")[0].split(separator: ":").last!)!
             }
             #expect(try row.decode("event_key", as: String.self) == "order-events:\(ids.min()!)-\(ids.max()!)", sourceLocation: sourceLocation)
+            // The row's lines in the order of their ids — the batch's rows in order, each row's steps in order.
+            #expect(ids == ids.sorted(), "lines in id order: \(ids)", sourceLocation: sourceLocation)
         }
     }
 
