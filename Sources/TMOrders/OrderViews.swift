@@ -72,7 +72,8 @@ public struct OrderView: Sendable {
     }
 }
 
-/// One state change of an order (`order_events`).
+/// One state change of an order (a line of `order_event_details`: one per step, whether its
+/// `order_events` row holds it alone or with the steps of the same write, migration 0055).
 public struct OrderEvent: Sendable {
     public var fromState: String?
     public var toState: String

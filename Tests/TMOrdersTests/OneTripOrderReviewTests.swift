@@ -39,12 +39,12 @@ import TMPostgres
         // A newer delivery of the same message (epoch 2) has written: epoch 1 is stale.
         let newer = MessageFence(queue: "orders", messageID: message, epoch: 2)
         try h.db.transaction(fencedBy: newer) { _ in }
-        let (events, outbox) = (try Self.count(h, "order_events"), try Self.count(h, "trade_event_outbox"))
+        let (events, outbox) = (try Self.count(h, "order_event_details"), try Self.count(h, "trade_event_outbox"))
         await #expect(throws: LockError.staleFencingToken(resource: newer.resource, token: 1)) {
             _ = try await placer.handle(h.place(.kite, key: "stale-place"), fences: PlacementHarness.delivery(message, epoch: 1))
         }
         #expect(throws: PlacementHarness.NoRow.self, "no orders row") { try h.row(key: "stale-place") }
-        #expect(try Self.count(h, "order_events") == events && Self.count(h, "trade_event_outbox") == outbox, "no event, no outbox row")
+        #expect(try Self.count(h, "order_event_details") == events && Self.count(h, "trade_event_outbox") == outbox, "no event, no outbox row")
         #expect(try h.brokerOrderCounts(.kite).isEmpty, "no broker order")
         // The pool's connections still serve the order path: the newer delivery places it, once.
         let placed = try await placer.handle(h.place(.kite, key: "stale-place"), fences: PlacementHarness.delivery(message, epoch: 2))
@@ -111,11 +111,11 @@ import TMPostgres
         let moved = try await move([cancel(a)])
         #expect(moved[0].record?.state == .cancelled)
         #expect(try OrderWrite(kind: .move(OrderMove(order: a, to: .cancelled, changes: OrderChanges(), detail: nil)), fencingToken: nil).answeredAfterCommit)
-        let (events, outbox) = (try Self.count(h, "order_events"), try Self.count(h, "trade_event_outbox"))
+        let (events, outbox) = (try Self.count(h, "order_event_details"), try Self.count(h, "trade_event_outbox"))
         // a moved on (its version too): the same move again matches no row.
         let again = try await move([cancel(a)])
         #expect(again[0].record == nil)
-        #expect(try Self.count(h, "order_events") == events && Self.count(h, "trade_event_outbox") == outbox, "no event, no outbox row")
+        #expect(try Self.count(h, "order_event_details") == events && Self.count(h, "trade_event_outbox") == outbox, "no event, no outbox row")
         // A batch of a stale move and a live one: only the live one's event and message.
         let batch = try await move([cancel(a), cancel(b)])
         #expect(batch[0].record == nil && batch[1].record?.state == .cancelled)

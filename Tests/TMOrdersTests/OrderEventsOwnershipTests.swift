@@ -20,7 +20,7 @@ import TMPostgres
     }
 
     static func events(_ db: PostgresConnection, of order: UUID) throws -> Int {
-        Int(try db.query("SELECT count(*)::int AS n FROM order_events WHERE order_id = \(order)").rows[0].decode("n", as: Int32.self))
+        Int(try db.query("SELECT count(*)::int AS n FROM order_event_details WHERE order_id = \(order)").rows[0].decode("n", as: Int32.self))
     }
 
     @Test func eventsAreWrittenOnlyForRowsWrittenAndGoWithTheirOrder() async throws {

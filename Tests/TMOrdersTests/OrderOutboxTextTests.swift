@@ -34,7 +34,7 @@ import TMRisk
 
     /// The order's events as the messages must announce them: (key, to state), by id.
     static func events(_ db: PostgresConnection, of order: UUID) throws -> [(key: String, to: String)] {
-        try db.query("SELECT id, to_state FROM order_events WHERE order_id = \(order) ORDER BY id").rows.map {
+        try db.query("SELECT id, to_state FROM order_event_details WHERE order_id = \(order) ORDER BY id").rows.map {
             ("order:\(order.uuidString.lowercased()):\(try $0.decode("id", as: Int64.self))", try $0.decode("to_state", as: String.self))
         }
     }

@@ -28,10 +28,13 @@ import TMPostgres
                                                  sourceLocation: SourceLocation = #_sourceLocation) throws {
         let route = try #require(row.route, sourceLocation: sourceLocation)
         let stored = try #require(try h.db.query("""
-            SELECT o.requested_account_id, o.route::text AS route, e.detail IS NULL AS routed_detail_null
-            FROM orders o JOIN order_events e ON e.order_id = o.id AND e.to_state = 'ROUTED' WHERE o.id = \(row.id)
+            SELECT o.requested_account_id, o.route::text AS route, st.detail IS NULL AS routed_detail_null
+            FROM orders o JOIN order_events e ON e.order_id = o.id,
+                 LATERAL (SELECT e.to_state, e.detail UNION ALL SELECT * FROM unnest(e.later_to_states, e.later_details)) AS st (to_state, detail)
+            WHERE o.id = \(row.id) AND st.to_state = 'ROUTED'
             """).rows.first, sourceLocation: sourceLocation)
-        // Stored: the route once, on the row; the requested account only when it is another.
+        // Stored (every step of the order's rows, as written: 0055): the route once, on the row; the
+        // requested account only when it is another.
         #expect(try stored.decode("routed_detail_null", as: Bool.self), "the ROUTED event does not repeat the route", sourceLocation: sourceLocation)
         let storedRoute = try JSONValue.parse(try stored.decode("route", as: String.self))
         #expect(try Self.same(h, storedRoute, route), sourceLocation: sourceLocation)

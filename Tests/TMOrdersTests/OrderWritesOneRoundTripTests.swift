@@ -59,7 +59,7 @@ import TMPostgres
             SELECT m.event_key, m.payload::text AS payload, 'order:' || o.id || ':' || e.id AS expected_key,
                    (m.payload ->> 'filled_quantity')::numeric = o.filled_quantity AS same_fill,
                    (m.payload ->> 'average_price')::numeric = o.average_price AS same_average
-            FROM trade_event_messages m, orders o, LATERAL (SELECT max(id) AS id FROM order_events WHERE order_id = o.id) e
+            FROM trade_event_messages m, orders o, LATERAL (SELECT max(id) AS id FROM order_event_details WHERE order_id = o.id) e
             WHERE o.id = \(order.id) AND m.event_key LIKE 'order:' || o.id || ':%'
             ORDER BY m.outbox_id DESC, m.n DESC LIMIT 1
             """).rows.first)

@@ -214,7 +214,7 @@ final class PlacementHarness: @unchecked Sendable {
 
     func events(key: String) throws -> [String] {
         try db.query("""
-            SELECT coalesce(e.from_state, '-') || '>' || e.to_state AS step FROM order_events e JOIN orders o ON o.id = e.order_id
+            SELECT coalesce(e.from_state, '-') || '>' || e.to_state AS step FROM order_event_details e JOIN orders o ON o.id = e.order_id
             WHERE o.idempotency_key = \(key) ORDER BY e.id
             """).rows.map { try $0.decode("step") }
     }

@@ -243,7 +243,7 @@ final class WorkerHarness: @unchecked Sendable {
 
     /// An order's state changes, oldest first.
     func events(_ order: UUID) throws -> [String] {
-        try db.query("SELECT to_state FROM order_events WHERE order_id = \(order) ORDER BY id").rows.map { try $0.decode("to_state") }
+        try db.query("SELECT to_state FROM order_event_details WHERE order_id = \(order) ORDER BY id").rows.map { try $0.decode("to_state") }
     }
 
     func count(_ sql: String) throws -> Int { try db.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(0, as: Int.self) }

@@ -122,7 +122,7 @@ import TMQueue
             """)
 
         try Migrator(connection: db, migrations: all).migrate()
-        let steps: [String] = try db.query("SELECT to_state FROM order_events WHERE order_id = \(order) ORDER BY id").rows.map { try $0.decode("to_state") }
+        let steps: [String] = try db.query("SELECT to_state FROM order_event_details WHERE order_id = \(order) ORDER BY id").rows.map { try $0.decode("to_state") }
         #expect(steps == ["RECEIVED", "ROUTED", "SUBMITTING"])
         #expect(try TradeEventOutbox.status(db).waiting == 3)
 

@@ -86,8 +86,10 @@ struct OrderChanges: Sendable {
 ///
 /// Guarantees: a transition is a compare-and-set on the row's state (`WHERE state = from`), so of
 /// two writers that read the same state — a redelivery and a sync, an old and a new shard owner —
-/// exactly one moves it, and the loser re-reads; every state change appends its `order_events`
-/// row and its `trade-events` message (in the transaction's one outbox row, committed with it); a
+/// exactly one moves it, and the loser re-reads; every state change appends its step to
+/// `order_events` — its own id, rising per order; a new row's steps share one row (`eventRows`,
+/// migration 0055), read one line a step in `order_event_details` — and its `trade-events` message
+/// keyed by that id (in the transaction's one outbox row, committed with it); a
 /// move to RISK_REJECTED or REJECTED also writes the user's `trade_execution_failed` notification,
 /// once per order, and a risk denial its `audit_log` row. Callers run these inside the fenced
 /// transaction of their delivery (and shard lease), so a writer that
@@ -140,11 +142,17 @@ enum OrderStore {
             move.requireLegal()
             return (index, move, write.fencingToken)
         }
-        let inserted = inserts.isEmpty ? nil : try sendWithEvents(db, insertWithEvents.query(
-            insertColumns(inserts.map { ($0.row, $0.token) }) + eventColumns(inserts.map { newRowEvents($0.row) })))
-        let moved = moves.isEmpty ? nil : try sendWithEvents(db, (moves.count == 1 ? oneMoveWithEvents : manyMovesWithEvents).query(
-            moveValues(moves.map { ($0.move, $0.token) }) + eventColumns(moves.compactMap { moveEvents($0.move) })))
-        return {
+        var inserted: (@Sendable () throws -> [UUID: OrderRecord])?, moved: (@Sendable () throws -> [UUID: OrderRecord])?
+        if !inserts.isEmpty {
+            let events = eventColumns(inserts.map { newRowEvents($0.row) })
+            inserted = try sendWithEvents(db, insertsWithEvents[events.shape].query(insertColumns(inserts.map { ($0.row, $0.token) }) + events.columns))
+        }
+        if !moves.isEmpty {
+            let events = eventColumns(moves.compactMap { moveEvents($0.move) })
+            moved = try sendWithEvents(db, (moves.count == 1 ? oneMoveWithEvents : manyMovesWithEvents)[events.shape].query(
+                moveValues(moves.map { ($0.move, $0.token) }) + events.columns))
+        }
+        return { [inserted, moved] in
             var results = Array(repeating: OrderWritten(), count: writes.count)
             if let inserted {
                 let rows = try inserted()
@@ -386,31 +394,38 @@ enum OrderStore {
     /// Builds every fixed statement now (each is built once, when first used): a template that
     /// breaks `FixedStatement`'s rule traps here, at start-up, not in a live batch's transaction.
     static func buildStatements() {
-        _ = (insertWithEvents.count, oneMoveWithEvents.count, manyMovesWithEvents.count)
+        _ = (insertsWithEvents.map(\.count), oneMoveWithEvents.map(\.count), manyMovesWithEvents.map(\.count))
     }
 
-    /// The batch's INSERT with its rows' events: `insertColumns`, then `eventColumns`.
-    static let insertWithEvents = FixedStatement(binds: 25 + 5) { c in
-        withEvents(insertStatement(Array(c[..<25])), events: Array(c[25...]))
+    /// The batch's INSERT with its rows' events, by the events' shape (`EventColumns.shape`):
+    /// `insertColumns`, then `eventColumns`.
+    static let insertsWithEvents = (0...stepsPerEventRow).map { shape in
+        FixedStatement(binds: 25 + EventColumns.count(shape)) { c in
+            withEvents(insertStatement(Array(c[..<25])), events: Array(c[25...]), shape: shape)
+        }
     }
 
-    /// The batch's UPDATE of one move with its event: `moveValues` (scalars), then `eventColumns`.
-    static let oneMoveWithEvents = FixedStatement(binds: 19 + 5) { c in
-        withEvents(updateStatement(oneMove(Array(c[..<19]))), events: Array(c[19...]))
+    /// The batch's UPDATE of one move with its event, by shape: `moveValues` (scalars), then `eventColumns`.
+    static let oneMoveWithEvents = (0...stepsPerEventRow).map { shape in
+        FixedStatement(binds: 19 + EventColumns.count(shape)) { c in
+            withEvents(updateStatement(oneMove(Array(c[..<19]))), events: Array(c[19...]), shape: shape)
+        }
     }
 
-    /// The batch's UPDATE of several moves with their events: `moveValues` (arrays), then `eventColumns`.
-    static let manyMovesWithEvents = FixedStatement(binds: 19 + 5) { c in
-        withEvents(updateStatement(manyMoves(Array(c[..<19]))), events: Array(c[19...]))
+    /// The batch's UPDATE of several moves with their events, by shape: `moveValues` (arrays), then `eventColumns`.
+    static let manyMovesWithEvents = (0...stepsPerEventRow).map { shape in
+        FixedStatement(binds: 19 + EventColumns.count(shape)) { c in
+            withEvents(updateStatement(manyMoves(Array(c[..<19]))), events: Array(c[19...]), shape: shape)
+        }
     }
 
     /// `statement` (an INSERT or UPDATE of `orders` returning `OrderRecord.columns`) in ONE statement
-    /// with the events of the rows it writes — `events` (`eventColumns`) lists them for every row it
-    /// may write; only those of rows written are kept — and their outbox row.
-    private static func withEvents(_ statement: PostgresQuery, events: [PostgresData]) -> PostgresQuery {
+    /// with the events of the rows it writes — `events` (`eventColumns`, of `shape`) lists them for
+    /// every row it may write; only those of rows written are kept — and their outbox row.
+    private static func withEvents(_ statement: PostgresQuery, events: [PostgresData], shape: Int) -> PostgresQuery {
         """
             WITH written AS (\(fragment: statement)),
-            \(fragment: eventWrites(events, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
+            \(fragment: eventWrites(events, shape: shape, of: "WHERE s.order_id IN (SELECT written.id FROM written)"))
             SELECT * FROM written
             """
     }
@@ -426,52 +441,127 @@ enum OrderStore {
     }
 
     /// The common table expressions (`steps`, `e`, `outbox`) writing the state changes in `c`
-    /// (`eventColumns`' five arrays, in their order) whose order passes `filter` (a WHERE on
-    /// `s.order_id`): their `order_events` rows and their `trade-events` messages, for all of them at
-    /// once — the order path's statements are its bottleneck. Events get ids in the given order
-    /// (orders, then each order's steps). The messages go into ONE outbox row for the whole
-    /// transaction, not a row per event (migration 0028), as TEXT (migration 0035): a line per
-    /// message in event order, `<key>\t<payload>`, which the relay sends as it is.
-    private static func eventWrites(_ c: [PostgresData], of filter: PostgresQuery) -> PostgresQuery {
-        """
+    /// (`eventColumns`' arrays of `shape`, in their order: an `order_events` row each) whose order
+    /// passes `filter` (a WHERE on `s.order_id`): their `order_events` rows and their `trade-events`
+    /// messages, for all of them at once — the order path's statements are its bottleneck. Rows get
+    /// ids in the given order (orders, then each order's rows), their later steps `id + 1`, `id + 2`
+    /// (`stepsPerEventRow`). The messages go into ONE outbox row for the whole transaction, not a row
+    /// per event (migration 0028), as TEXT (migration 0035): a line per message in step order,
+    /// `<key>\t<payload>`, which the relay sends as it is.
+    private static func eventWrites(_ c: [PostgresData], shape: Int, of filter: PostgresQuery) -> PostgresQuery {
+        let steps = shape == 0 ? stepsPerEventRow : shape
+        var arrays: PostgresQuery = "\(c[0])::uuid[], \(c[1])::text[]"
+        for k in 0..<steps { arrays = "\(fragment: arrays),\n        \(c[2 + 3 * k])::text[], \(c[3 + 3 * k])::jsonb[], \(c[4 + 3 * k])::text[]" }
+        return """
             steps AS (
                 SELECT nextval('order_events_id_seq') AS id, s.*
-                FROM (SELECT * FROM unnest(\(c[0])::uuid[], \(c[1])::text[], \(c[2])::text[],
-                                           \(c[3])::jsonb[], \(c[4])::text[])
-                          WITH ORDINALITY AS s (order_id, from_state, to_state, detail, payload, n)
+                FROM (SELECT * FROM unnest(\(fragment: arrays))
+                          WITH ORDINALITY AS s (\(fragment: PostgresQuery(unsafeSQL: stepColumns(steps))), n)
                       \(fragment: filter) ORDER BY s.n) s),
-            \(fragment: eventInserts)
+            \(fragment: PostgresQuery(unsafeSQL: eventInserts(shape: shape)))
             """
     }
 
-    /// `eventWrites`' values for the steps of `orders`: order ids, from and to states, details and
-    /// payloads (`stepRows`: JSON by construction — `JSONValue`'s escapes, so neither a tab nor a
-    /// newline occurs raw — parsed by nobody on the way to Redis), a column per array.
-    static func eventColumns(_ orders: [EventRows.Order]) -> [PostgresData] {
-        var ids: [UUID] = [], froms: [String?] = [], tos: [String] = [], details: [String?] = [], payloads: [String] = []
-        for order in orders {
-            for step in stepRows(order) {
-                ids.append(order.id)
-                froms.append(step.from)
-                tos.append(step.to)
-                details.append(step.detail)
-                payloads.append(step.payload)
+    /// The most steps one `order_events` row carries (migration 0055): the first in the row's own
+    /// columns, the others in `later_to_states`/`later_details`, their ids the row's `id` + 1, + 2 —
+    /// never handed out by `order_events_id_seq`, which steps by this many.
+    static let stepsPerEventRow = 3
+
+    /// The columns of an `order_events` row of `steps` steps as `steps` holds them: its order, the
+    /// first step's from state, then each step's to state, detail and payload.
+    static func stepColumns(_ steps: Int) -> String {
+        (["order_id, from_state, to_state, detail, payload"] + (1..<max(steps, 1)).map { "to_state_\($0 + 1), detail_\($0 + 1), payload_\($0 + 1)" })
+            .joined(separator: ", ")
+    }
+
+    /// `eventWrites`' values: the `order_events` rows of some orders' steps, a column per array.
+    struct EventColumns {
+        /// Every row of this many steps (a batch of new SUBMITTING rows: 3; of moves: 1), or 0: rows
+        /// of different numbers, each with `stepsPerEventRow` steps' columns, NULL past its last.
+        /// A statement of one shape names its rows' steps: no test per row of which are there.
+        var shape: Int
+        var columns: [PostgresData]
+
+        /// The number of arrays of `shape`: order ids, first from states, then per step to states,
+        /// details and payloads.
+        static func count(_ shape: Int) -> Int { 2 + 3 * (shape == 0 ? stepsPerEventRow : shape) }
+    }
+
+    /// `eventWrites`' values for the steps of `orders`, an `order_events` row per `eventRows` group:
+    /// order ids, first from states, then each step's to states, details and payloads (`stepRows`: JSON by
+    /// construction — `JSONValue`'s escapes, so neither a tab nor a newline occurs raw — parsed by
+    /// nobody on the way to Redis), a column per array. No rows: the shape of one step.
+    static func eventColumns(_ orders: [EventRows.Order]) -> EventColumns {
+        let rows = orders.flatMap { order in eventRows(stepRows(order)).map { (order.id, $0) } }
+        let counts = Set(rows.map(\.1.count))
+        let shape = counts.count > 1 ? 0 : counts.first ?? 1
+        let steps = shape == 0 ? stepsPerEventRow : shape
+        var columns = [PostgresData.array(rows.map(\.0)), PostgresData.array(rows.map(\.1[0].from))]
+        for k in 0..<steps {
+            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].to : nil }))
+            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].detail : nil }))
+            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].payload : nil }))
+        }
+        return EventColumns(shape: shape, columns: columns)
+    }
+
+    typealias StepRow = (from: String?, to: String, detail: String?, payload: String)
+
+    /// An order's steps (`stepRows`, in order) grouped into its `order_events` rows: each row up to
+    /// `stepsPerEventRow` steps, each step after a row's first from the state the one before it
+    /// reached (the view derives a later step's from state so: `order_event_details`, 0055).
+    static func eventRows(_ steps: [StepRow]) -> [[StepRow]] {
+        var rows: [[StepRow]] = []
+        for step in steps {
+            if let row = rows.last, row.count < stepsPerEventRow, step.from == row[row.count - 1].to {
+                rows[rows.count - 1].append(step)
+            } else {
+                rows.append([step])
             }
         }
-        return [PostgresData.array(ids), PostgresData.array(froms), PostgresData.array(tos), PostgresData.array(details), PostgresData.array(payloads)]
+        return rows
     }
 
-    /// The `order_events` rows and the one outbox row of the statement's `steps` (`eventWrites`).
-    static let eventInserts: PostgresQuery = """
+    /// The `order_events` rows and the one outbox row of the statement's `steps` (`eventWrites`: its
+    /// `stepColumns` and `n`), rows of `shape` (`EventColumns.shape`). A row's messages are its
+    /// steps', keyed by their ids, one line each.
+    static func eventInserts(shape: Int) -> String {
+        let line = { (k: Int) -> String in
+            let to = k == 0 ? "payload" : "payload_\(k + 1)"
+            return "'order:' || order_id || ':' || \(k == 0 ? "id" : "(id + \(k))") || E'\\t' || \(to)"
+        }
+        let later: String, lastID: String, lines: String, messages: String
+        switch shape {
+        case 1:
+            (later, lastID, lines, messages) = ("", "max(id)", line(0), "count(*)")
+        case 0:
+            later = """
+                ,
+                       CASE WHEN to_state_3 IS NOT NULL THEN ARRAY[to_state_2, to_state_3] WHEN to_state_2 IS NOT NULL THEN ARRAY[to_state_2] END,
+                       CASE WHEN to_state_3 IS NOT NULL THEN ARRAY[detail_2, detail_3] WHEN to_state_2 IS NOT NULL THEN ARRAY[detail_2] END
+                """
+            lastID = "max(id + CASE WHEN to_state_3 IS NOT NULL THEN 2 WHEN to_state_2 IS NOT NULL THEN 1 ELSE 0 END)"
+            lines = line(0) + "\n" + """
+                                  || coalesce(E'\\n' || \(line(1)), '')
+                                  || coalesce(E'\\n' || \(line(2)), '')
+                """
+            messages = "count(*) + count(to_state_2) + count(to_state_3)"
+        default:
+            later = ", ARRAY[\((2...shape).map { "to_state_\($0)" }.joined(separator: ", "))], ARRAY[\((2...shape).map { "detail_\($0)" }.joined(separator: ", "))]"
+            (lastID, messages) = ("(max(id) + \(shape - 1))", "count(*) * \(shape)")
+            lines = (0..<shape).map(line).joined(separator: " || E'\\n' || ")
+        }
+        return """
             e AS (
-                INSERT INTO order_events (id, order_id, from_state, to_state, detail) OVERRIDING SYSTEM VALUE
-                SELECT id, order_id, from_state, to_state, detail FROM steps),
+                INSERT INTO order_events (id, order_id, from_state, to_state, detail\(shape == 1 ? "" : ", later_to_states, later_details")) OVERRIDING SYSTEM VALUE
+                SELECT id, order_id, from_state, to_state, detail\(later) FROM steps),
             outbox AS (
                 INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
-                SELECT NULL, 'order-events:' || min(id) || '-' || max(id),
-                       string_agg('order:' || order_id || ':' || id || E'\\t' || payload, E'\\n' ORDER BY n), count(*)
+                SELECT NULL, 'order-events:' || min(id) || '-' || \(lastID),
+                       string_agg(\(lines), E'\\n' ORDER BY n), \(messages)
                 FROM steps HAVING count(*) > 0)
             """
+    }
 
     /// An order's steps as `order_events` columns and its `trade-events` message each (see `eventWrites`).
     /// A payload is the order's fields (`appendCommonFields`, written once per order) and the step's
@@ -557,7 +647,8 @@ enum OrderStore {
     /// transaction back.
     private static func record(_ db: PostgresConnection, _ orders: [EventRows.Order]) throws {
         guard !orders.isEmpty else { return }
-        try db.send(kept("WITH \(fragment: eventWrites(eventColumns(orders), of: "")) SELECT count(*) FROM steps"))
+        let events = eventColumns(orders)
+        try db.send(kept("WITH \(fragment: eventWrites(events.columns, shape: events.shape, of: "")) SELECT count(*) FROM steps"))
     }
 
     /// The user's `trade_execution_failed` notification (once per order: keyed by it); the
@@ -581,33 +672,35 @@ enum OrderStore {
 /// one row), and nothing is interpolated, renumbered or spelled as an array literal per call.
 /// Guarantees are those of `perform`: the INSERT takes a free key only (`ON CONFLICT DO NOTHING`),
 /// the UPDATE is the same compare-and-set (`updateSet`/`updateWhere`), and the events and the outbox
-/// row are written only when the row was (`WHERE EXISTS (SELECT 1 FROM written)`). It runs in the
+/// row are written only when the row was (their id is drawn `FROM written`). It runs in the
 /// caller's fenced transaction, after its fences, like any other statement of `perform`.
 enum LoneWrite {
-    /// The shapes with a statement of their own: at most this many events a write (a new SUBMITTING
-    /// row has three); more go the merged way.
-    static let maxSteps = 4
+    /// The shapes with a statement of their own: a write whose steps are one `order_events` row
+    /// (`OrderStore.eventRows`: a new SUBMITTING row's three, a move's one), or none; more go the
+    /// merged way.
+    static let maxSteps = OrderStore.stepsPerEventRow
 
     /// Sends `write`'s statement; returns how to read its row (nil: nothing written) once committed,
     /// or nil when the write has no lone shape (the caller merges it as usual).
     static func send(_ db: PostgresConnection, _ write: OrderWrite) throws -> (@Sendable () throws -> OrderRecord?)? {
-        let sql: String, binds: [PostgresData], steps: [(from: String?, to: String, detail: String?, payload: String)], id: UUID
+        let sql: String, binds: [PostgresData], steps: [OrderStore.StepRow], id: UUID
         switch write.kind {
         case .insert(let rows):
             guard rows.count == 1 else { return nil }
             let row = rows[0]
             steps = OrderStore.stepRows(OrderStore.newRowEvents(row))
-            guard steps.count <= maxSteps else { return nil }
+            guard OrderStore.eventRows(steps).count <= 1 else { return nil }
             (sql, binds, id) = (insertStatements[steps.count], insertBinds(row, token: write.fencingToken), row.id)
         case .move(let move):
             move.requireLegal()
             steps = OrderStore.moveEvents(move).map(OrderStore.stepRows) ?? []
-            guard steps.count <= maxSteps else { return nil }
+            guard OrderStore.eventRows(steps).count <= 1 else { return nil }
             (sql, binds, id) = (moveStatements[steps.count], moveBinds(move, token: write.fencingToken), move.order.id)
         }
         var all = binds
-        all.reserveCapacity(binds.count + 4 * steps.count)
-        for step in steps { all += [step.from.postgresData(), step.to.postgresData(), step.detail.postgresData(), step.payload.postgresData()] }
+        all.reserveCapacity(binds.count + 1 + 3 * steps.count)
+        if let first = steps.first { all.append(first.from.postgresData()) }
+        for step in steps { all += [step.to.postgresData(), step.detail.postgresData(), step.payload.postgresData()] }
         let written = Received()
         try db.send(PostgresQuery(unsafeSQL: sql, binds: all).prepared, reading: { written.result = $0 })
         return {
@@ -661,23 +754,34 @@ enum LoneWrite {
     static let moveStatements = (0...maxSteps).map { withEvents(
         "\(OrderStore.updateSet.sql) FROM \(moveValues) \(OrderStore.updateWhere.sql)", rowBinds: 19, steps: $0) }
 
-    /// `write` (returning the row's `OrderRecord.columns`) with `steps` events of the row `$1`, each
-    /// four parameters after the row's `rowBinds` (from, to, detail, payload), kept only when the row
-    /// was written; then `OrderStore.eventInserts`. Statement text only: run once per shape.
+    /// `write` (returning the row's `OrderRecord.columns`) with the `order_events` row of its `steps`
+    /// steps (one row: `OrderStore.eventRows`) of the row `$1`, kept only when the row was written,
+    /// and its outbox row — the same row and text `OrderStore.eventInserts(shape:)` writes for one order:
+    /// after the row's `rowBinds`, the first step's from state, then each step's to state, detail and
+    /// payload. One row of a known number of steps, so its text names them: no sort, no aggregate,
+    /// no test of which steps there are; its id is drawn once per row written (`FROM written`: one
+    /// row or none), not under a sub-plan testing it. Statement text only: run once per shape.
     static func withEvents(_ write: String, rowBinds: Int, steps: Int) -> String {
         guard steps > 0 else { return write }
-        let rows = (0..<steps).map { n in
-            let p = rowBinds + 4 * n
-            return "($\(p + 1)::text, $\(p + 2)::text, $\(p + 3)::jsonb, $\(p + 4)::text, \(n + 1))"
+        let to = { (k: Int) in "$\(rowBinds + 2 + 3 * k)::text" }, detail = { (k: Int) in "$\(rowBinds + 3 + 3 * k)::jsonb" }
+        let line = { (k: Int) in
+            "'order:' || $1::uuid || ':' || \(k == 0 ? "id" : "(id + \(k))") || E'\\t' || $\(rowBinds + 4 + 3 * k)::text"
         }
+        let later = steps > 1
+            ? ", ARRAY[\((1..<steps).map(to).joined(separator: ", "))], ARRAY[\((1..<steps).map(detail).joined(separator: ", "))]" : ""
         return """
             WITH written AS (\(write)),
             steps AS (
-                SELECT nextval('order_events_id_seq') AS id, s.*
-                FROM (SELECT $1::uuid AS order_id, v.from_state, v.to_state, v.detail, v.payload, v.n
-                      FROM (VALUES \(rows.joined(separator: ", "))) AS v (from_state, to_state, detail, payload, n)
-                      WHERE EXISTS (SELECT 1 FROM written) ORDER BY v.n) s),
-            \(OrderStore.eventInserts.sql)
+                SELECT nextval('order_events_id_seq') AS id FROM written),
+            e AS (
+                INSERT INTO order_events (id, order_id, from_state, to_state, detail\(steps > 1 ? ", later_to_states, later_details" : ""))
+                OVERRIDING SYSTEM VALUE
+                SELECT id, $1::uuid, $\(rowBinds + 1)::text, \(to(0)), \(detail(0))\(later) FROM steps),
+            outbox AS (
+                INSERT INTO trade_event_outbox (account_id, event_key, batch, messages)
+                SELECT NULL, 'order-events:' || id || '-' || \(steps == 1 ? "id" : "(id + \(steps - 1))"),
+                       \((0..<steps).map(line).joined(separator: " || E'\\n' || ")), \(steps)
+                FROM steps)
             SELECT * FROM written
             """
     }
