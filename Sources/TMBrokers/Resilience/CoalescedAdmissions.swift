@@ -17,18 +17,31 @@ import TMRedis
 ///   account in one run);
 /// - every call's admission STARTS after it asked (a call is never answered by a run that began
 ///   before it), so nothing it waits on is stale;
-/// - at most one run per breaker at a time, at most `maxCalls` calls in one; a run's failure (Redis
-///   unreachable...) is the failure of every call in it, and nothing of theirs was admitted.
+/// - at most one wave per breaker at a time, at most `maxCalls` calls in one;
+/// - no call fails because of another lane's connection: a call's connection is opened before it
+///   joins (a lane that cannot open one fails alone, at once), and a run that was never executed
+///   (not written, refused by the server) fails only the call whose connection ran it — each other
+///   call of that wave then runs alone on its own connection, as it would have without coalescing.
 public final class CoalescedAdmissions: Sendable {
     /// Runs one wave's calls of one breaker on a connection: one outcome per budget, in order.
     typealias Run = @Sendable (_ connection: RedisConnection, _ breaker: CircuitBreaker, _ budgets: [BrokerAdmission.Budget])
         throws -> [BrokerAdmission.Outcome]
 
-    /// A lane thread waiting for its outcome, or for its turn to run the next wave.
+    /// What a waiting call is woken for.
+    private enum Turn {
+        /// Its outcome (or the failure of the run that decided it).
+        case answered(Result<BrokerAdmission.Outcome, any Error>)
+        /// To run the breaker's next wave on its own connection.
+        case lead
+        /// To run its own admission alone: its wave's run was never executed.
+        case alone
+    }
+
+    /// A lane thread waiting for its outcome, or for its turn to run.
     private final class Waiter: @unchecked Sendable {
         let budget: BrokerAdmission.Budget
-        /// Set before `wake` is signalled; nil when woken to run the next wave.
-        var result: Result<BrokerAdmission.Outcome, any Error>?
+        /// Set before `wake` is signalled.
+        var turn: Turn?
         let wake = DispatchSemaphore(value: 0)
 
         init(_ budget: BrokerAdmission.Budget) { self.budget = budget }
@@ -60,8 +73,10 @@ public final class CoalescedAdmissions: Sendable {
     }
 
     /// One call's admission through `breaker` and `budget`, on the caller's connection when it runs
-    /// a wave (`connect`: opened on first use; its failure is the admission's).
+    /// (`connect`: opened on first use; its failure is this admission's alone).
     func admit(_ breaker: CircuitBreaker, budget: BrokerAdmission.Budget, connect: () throws -> RedisConnection) throws -> BrokerAdmission.Outcome {
+        // Before joining: a connection that cannot be opened must not hold up the calls behind it.
+        let connection = try connect()
         let name = Self.group(breaker)
         let waiter = Waiter(budget)
         let alone = groups.withLock { groups -> Bool in
@@ -73,45 +88,74 @@ public final class CoalescedAdmissions: Sendable {
             return true
         }
         if alone {
-            return try lead([waiter], of: name, breaker: breaker, connect: connect)
+            return try lead([waiter], of: name, breaker: breaker, on: connection)
         }
         waiter.wake.wait()
-        if let result = waiter.result { return try result.get() }
-        // Handed the next run: take whoever waits (this call first among them).
-        let wave = groups.withLock { groups -> [Waiter] in
-            let taken = Array(groups[name]!.waiting.prefix(maxCalls))
-            groups[name]!.waiting.removeFirst(taken.count)
-            return taken
+        switch waiter.turn! {
+        case .answered(let result):
+            return try result.get()
+        case .alone:
+            return try run(on: connection, breaker, [budget])[0]
+        case .lead:
+            // Take whoever waits (this call first among them).
+            let wave = groups.withLock { groups -> [Waiter] in
+                let taken = Array(groups[name]!.waiting.prefix(maxCalls))
+                groups[name]!.waiting.removeFirst(taken.count)
+                return taken
+            }
+            return try lead(wave, of: name, breaker: breaker, on: connection)
         }
-        return try lead(wave, of: name, breaker: breaker, connect: connect)
     }
 
-    /// Runs `wave` (its first call is the caller's), answers the others, and hands the breaker's next
-    /// run to the first call that waits for one — or marks none in flight.
-    private func lead(_ wave: [Waiter], of name: String, breaker: CircuitBreaker, connect: () throws -> RedisConnection) throws -> BrokerAdmission.Outcome {
-        let results: [Result<BrokerAdmission.Outcome, any Error>]
+    /// Runs `wave` (its first call is the caller's), wakes the others with their turn, and hands the
+    /// breaker's next wave to the first call that waits for one — or marks none in flight.
+    private func lead(_ wave: [Waiter], of name: String, breaker: CircuitBreaker, on connection: RedisConnection) throws -> BrokerAdmission.Outcome {
+        let turns: [Turn]
         do {
-            let outcomes = try runWave(try connect(), breaker, wave.map(\.budget))
-            guard outcomes.count == wave.count else {
-                throw RedisError.unexpectedReply(command: "EVALSHA (admission)", reply: "\(outcomes.count) outcomes for \(wave.count) calls")
-            }
-            results = outcomes.map { .success($0) }
+            turns = try run(on: connection, breaker, wave.map(\.budget)).map { .answered(.success($0)) }
         } catch {
-            results = wave.map { _ in .failure(error) }
+            let others: Turn = Self.mayHaveRun(error) ? .answered(.failure(error)) : .alone
+            turns = [.answered(.failure(error))] + Array(repeating: others, count: wave.count - 1)
         }
         let next = groups.withLock { groups -> Waiter? in
             guard let first = groups[name]?.waiting.first else {
-                groups[name] = nil
                 return nil
             }
             return first
         }
-        for (waiter, result) in zip(wave, results).dropFirst() {
-            waiter.result = result
+        for (waiter, turn) in zip(wave, turns).dropFirst() {
+            waiter.turn = turn
             waiter.wake.signal()
         }
-        next?.wake.signal()
-        return try results[0].get()
+        if let next {
+            next.turn = .lead
+            next.wake.signal()
+        }
+        guard case .answered(let own) = turns[0] else { preconditionFailure("a leader's turn is its answer") }
+        return try own.get()
+    }
+
+    /// One run of `budgets`' calls: exactly one outcome each, in order.
+    private func run(on connection: RedisConnection, _ breaker: CircuitBreaker, _ budgets: [BrokerAdmission.Budget]) throws -> [BrokerAdmission.Outcome] {
+        let outcomes = try runWave(connection, breaker, budgets)
+        guard outcomes.count == budgets.count else {
+            // The script ran, but which call got what cannot be told: a lost reply.
+            throw RedisError.unexpectedReply(command: "EVALSHA (admission)", reply: "\(outcomes.count) outcomes for \(budgets.count) calls")
+        }
+        return outcomes
+    }
+
+    /// Whether a failed run may have executed the script (its grants and probe may be taken): a reply
+    /// lost after the script was written, or one that could not be read. A run not written, or
+    /// refused by the server, took nothing for the calls that waited (a script error part-way, a
+    /// bug, may have taken some: their own runs then count them again — a unit spent twice, never a
+    /// grant over a limit).
+    private static func mayHaveRun(_ error: any Error) -> Bool {
+        switch error as? RedisError {
+        case .connection(_, let mayHaveExecuted): mayHaveExecuted
+        case .protocolViolation, .unexpectedReply: true
+        case .server, nil: false
+        }
     }
 
     /// Calls are coalesced per breaker and cooldown (one script run decides them with one setting).
