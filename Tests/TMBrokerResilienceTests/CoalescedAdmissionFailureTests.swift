@@ -130,4 +130,51 @@ import TMRedis
         #expect(stage.runs.withLock { $0 } == [1, 3, 1, 1], "the wave, then b and c each alone")
         #expect(try [stage.grants("a"), stage.grants("b"), stage.grants("c")] == [0, 1, 2])
     }
+
+    /// A wave whose reply is lost after the script ran fails every call of it, sends nothing for
+    /// any (none is admitted), and is not resent: each call's unit counts as spent, once.
+    @Test func aLostReplyFailsEveryCallOfItsWaveAndIsNotResent() async throws {
+        let stage = try await Stage { run, connection, breaker, budgets in
+            let outcomes = try BrokerAdmission.run(on: connection, breaker: breaker, budgets: budgets)
+            if run == 2 { throw RedisError.connection(reason: "timed out waiting for the reply", mayHaveExecuted: true) }
+            return outcomes
+        }
+        try await stage.wave([("a", "a"), ("b", "b"), ("c again", "c")])
+        stage.release.signal()
+        try await eventually("all four answered") { stage.answers.withLock { $0.count } == 4 }
+        #expect(stage.answers.withLock { $0 } == ["lone": "admitted(record: false)", "a": "failed", "b": "failed", "c again": "failed"])
+        #expect(stage.runs.withLock { $0 } == [1, 3], "nothing resent")
+        #expect(try [stage.grants("a"), stage.grants("b"), stage.grants("c")] == [1, 1, 2], "each call's unit spent once")
+    }
+
+    /// A lost reply over a half-open circuit leaves one probe out (a later call is refused until one
+    /// more cooldown has passed) — the same as a lone call's lost reply did before waves.
+    @Test func aLostReplyLeavesOneProbeOutAsALoneCallsDid() async throws {
+        let stage = try await Stage { run, connection, breaker, budgets in
+            let outcomes = try BrokerAdmission.run(on: connection, breaker: breaker, budgets: budgets)
+            if run == 2 { throw RedisError.connection(reason: "timed out waiting for the reply", mayHaveExecuted: true) }
+            return outcomes
+        }
+        try await stage.wave([("a", "a"), ("b", "b")])
+        try await eventually("the lone run's script ran") { try stage.grants("c") == 1 }
+        // The circuit opened long ago (past its cooldown) while the lone run was in flight: the wave probes.
+        _ = try stage.setup.send("HSET", stage.names.breaker.key, "state", "open", "since", 0)
+        stage.release.signal()
+        try await eventually("all three answered") { stage.answers.withLock { $0.count } == 3 }
+        #expect(stage.answers.withLock { $0["a"] } == "failed")
+        #expect(stage.answers.withLock { $0["b"] } == "failed")
+        #expect(try stage.setup.send("HGET", stage.names.breaker.key, "state").string == "half_open")
+        #expect(try [stage.grants("a"), stage.grants("b")] == [1, 0], "one probe: b was refused in the run")
+        stage.ask("later", account: "b")
+        try await eventually("the later call answered") { stage.answers.withLock { $0["later"] } != nil }
+        #expect(stage.answers.withLock { $0["later"] } == "open")
+
+        // A lone call's lost reply (one call, its own run) leaves the same state.
+        let lone = Names(redis: stage.redis)
+        defer { _ = try? stage.setup.send("DEL", lone.breaker.key, lone.accounts["a"]!) }
+        _ = try stage.setup.send("HSET", lone.breaker.key, "state", "open", "since", 0)
+        _ = try BrokerAdmission.run(on: stage.setup, breaker: lone.breaker, budget: (lone.accounts["a"]!, [RateLimit(5, per: .seconds(60))]))
+        #expect(try stage.setup.send("HGET", lone.breaker.key, "state").string == "half_open")
+        #expect(Seen(try BrokerAdmission.run(on: stage.setup, breaker: lone.breaker, budget: (lone.accounts["a"]!, [RateLimit(5, per: .seconds(60))]))) == .open)
+    }
 }

@@ -21,7 +21,13 @@ import TMRedis
 /// - no call fails because of another lane's connection: a call's connection is opened before it
 ///   joins (a lane that cannot open one fails alone, at once), and a run that was never executed
 ///   (not written, refused by the server) fails only the call whose connection ran it — each other
-///   call of that wave then runs alone on its own connection, as it would have without coalescing.
+///   call of that wave then runs alone on its own connection, as it would have without coalescing;
+/// - a run whose reply is lost (written, then timed out or cut; or a reply that cannot be read) fails
+///   EVERY call of its wave, and nothing is sent for any of them. Conservatively each of them counts
+///   its budget unit as spent (the script may have run: up to one unit per call of the wave, each of
+///   its own account, where a lone call's lost reply spent one), and a half-open circuit's probe the
+///   run may have taken stays out until one more cooldown has passed — as a lone call's lost reply
+///   always left it. Never resent: a resend could only spend a second unit.
 public final class CoalescedAdmissions: Sendable {
     /// Runs one wave's calls of one breaker on a connection: one outcome per budget, in order.
     typealias Run = @Sendable (_ connection: RedisConnection, _ breaker: CircuitBreaker, _ budgets: [BrokerAdmission.Budget])
@@ -119,6 +125,7 @@ public final class CoalescedAdmissions: Sendable {
         }
         let next = groups.withLock { groups -> Waiter? in
             guard let first = groups[name]?.waiting.first else {
+                groups[name] = nil
                 return nil
             }
             return first
