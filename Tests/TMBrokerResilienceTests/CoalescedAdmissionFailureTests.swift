@@ -177,4 +177,31 @@ import TMRedis
         #expect(try stage.setup.send("HGET", lone.breaker.key, "state").string == "half_open")
         #expect(Seen(try BrokerAdmission.run(on: stage.setup, breaker: lone.breaker, budget: (lone.accounts["a"]!, [RateLimit(5, per: .seconds(60))]))) == .open)
     }
+
+    /// A run whose reply answers fewer calls than it was given fails every call of the wave: none
+    /// hangs, none is handed another's outcome, none is resent.
+    @Test func aShortReplyFailsEveryCallOfItsWave() async throws {
+        let stage = try await Stage { run, connection, breaker, budgets in
+            let outcomes = try BrokerAdmission.run(on: connection, breaker: breaker, budgets: budgets)
+            return run == 2 ? Array(outcomes.prefix(1)) : outcomes
+        }
+        try await stage.wave([("a", "a"), ("b", "b"), ("c again", "c")])
+        stage.release.signal()
+        try await eventually("all four answered") { stage.answers.withLock { $0.count } == 4 }
+        #expect(stage.answers.withLock { $0 } == ["lone": "admitted(record: false)", "a": "failed", "b": "failed", "c again": "failed"])
+        #expect(stage.runs.withLock { $0 } == [1, 3])
+    }
+
+    /// After a wave the breaker has no run in flight: a later call runs at once, alone.
+    @Test func theBreakerIsFreeAgainAfterAWave() async throws {
+        let stage = try await Stage()
+        try await stage.wave([("a", "a"), ("b", "b")])
+        stage.release.signal()
+        try await eventually("all three answered") { stage.answers.withLock { $0.count } == 3 }
+        stage.ask("later", account: "a")
+        try await eventually("the later call answered") { stage.answers.withLock { $0["later"] } != nil }
+        #expect(stage.answers.withLock { $0["later"] } == "admitted(record: false)")
+        #expect(stage.runs.withLock { $0 } == [1, 2, 1])
+        #expect(stage.admissions.waiting(stage.names.breaker) == 0)
+    }
 }
