@@ -9,9 +9,8 @@ import TMRedis
 /// task (task → lane → task) instead of two (task → Redis thread → task → HTTP lane → task).
 ///
 /// Guarantees: the request is sent only after the admission granted it, on the same thread, in the
-/// same job (admissions of one broker asked while one is in flight share the next script run:
-/// `CoalescedAdmissions`); a refused or failed admission sends nothing (`AdmissionTicket.NotSent`);
-/// each lane runs one job at a time and a job goes to the lane with the fewest in flight; the lanes send with
+/// same job; a refused or failed admission sends nothing (`AdmissionTicket.NotSent`); each lane runs
+/// one job at a time and a job goes to the lane with the fewest in flight; the lanes send with
 /// `http`'s configuration (timeouts, proxy, response limits), so a transport of `http` may send
 /// through them (`serves`). After `shutdown()` jobs fail as not sent.
 public final class BrokerLanes: Sendable {
@@ -33,14 +32,11 @@ public final class BrokerLanes: Sendable {
     private let redis: RedisConfiguration
     private let lanes: [Lane]
     private let busy: LeastBusy
-    /// The lanes' admissions of one broker asked at once go in one script run.
-    let admissions: CoalescedAdmissions
 
     /// `lanes` threads named `name-0`, `name-1`, ...; Redis connections are opened when first needed.
     public init(sharing http: AsyncHTTPClient, redis: RedisConfiguration, lanes: Int = 16, name: String = "broker-lanes") throws(HTTPClientError) {
         self.http = http
         self.redis = redis
-        admissions = CoalescedAdmissions()
         var made: [Lane] = []
         for index in 0..<max(1, lanes) {
             made.append(Lane(thread: BlockingThread(name: "\(name)-\(index)"), client: try HTTPClient(configuration: http.configuration)))

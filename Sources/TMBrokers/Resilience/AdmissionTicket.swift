@@ -80,7 +80,7 @@ final class AdmissionTicket: Sendable {
                 return try await lanes.send(request) { connect in
                     let start = ContinuousClock.now
                     let outcome: BrokerAdmission.Outcome
-                    do { outcome = try self.lanes.admissions.admit(self.breaker, budget: self.budget, connect: connect) } catch { throw self.failed(error) }
+                    do { outcome = try BrokerAdmission.run(on: try connect(), breaker: self.breaker, budget: self.budget) } catch { throw self.failed(error) }
                     return self.settle(outcome, spent: ContinuousClock.now - start)
                 }
             } catch let stopped as BlockingThread.Stopped {

@@ -3,8 +3,7 @@ import TMRedis
 
 /// Whether one broker call may go out now: its circuit (`CircuitBreaker`) and its budget
 /// (`RateLimiter`) checked and taken by ONE Redis script — one round trip and one script run per
-/// broker call on the order path, where the breaker's `allow` and the budget's acquire were two (and
-/// one for several calls of a broker asked at once: `CoalescedAdmissions`).
+/// broker call on the order path, where the breaker's `allow` and the budget's acquire were two.
 /// `CircuitBreaker.allow` (circuit only) and `RateLimiter.tryAcquire` (budget only) run the same
 /// script, so the three can never disagree on what "open" or "spent" means.
 ///
@@ -32,14 +31,10 @@ enum BrokerAdmission {
         case budgetSpent(retryAfter: Duration)
     }
 
-    /// KEYS: [breaker hash] then the grant logs — the breaker per ARGV[1]
-    /// ARGV: checks ('circuit' | 'budget' | 'both', for every call), cooldown ms, then per call:
-    ///       its log's index in KEYS (0: none), member, log ttl ms, log size, n, then n × (-limit, window ms)
-    /// → per call, in order: {1, circuit, failures, now} | {0, 'open', wait ms} | {0, 'budget', wait ms}
-    ///
-    /// Several calls in one run (`CoalescedAdmissions`) are decided one after another, each seeing the
-    /// grants and the probe the earlier ones took, at the one server time: exactly what the calls
-    /// would get one by one within that millisecond.
+    /// KEYS: [breaker hash] [grant log] — which of them per ARGV[1]
+    /// ARGV: checks ('circuit' | 'budget' | 'both'), cooldown ms, member, log ttl ms, log size,
+    ///       then per limit: (-limit, window ms)
+    /// → {1, circuit, failures, now} | {0, 'open', wait ms} | {0, 'budget', wait ms}
     ///
     /// The log keeps the newest `log size` (the largest limit) grants: a limit of L per window W is
     /// spent exactly when the L-th newest grant is younger than W (then W − its age is the wait),
@@ -50,95 +45,65 @@ enum BrokerAdmission {
     static let script = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local breaker
+        local breaker, log
         if ARGV[1] ~= 'budget' then breaker = KEYS[1] end
-        -- one call: its log, member, log ttl and size, and its limits at ARGV[first..last]
-        local function admit(log, member, ttl, size, first, last)
-          local state, failures = 'closed', 0
-          if breaker then
-            local b = redis.call('HMGET', breaker, 'state', 'since', 'failures')
-            state, failures = b[1] or 'closed', tonumber(b[3] or '0')
-            -- open, or half-open with its probe out: refused until the cooldown has passed
-            if state ~= 'closed' then
-              local reopens = tonumber(b[2] or '0') + tonumber(ARGV[2])
-              if now < reopens then return {0, 'open', reopens - now} end
-            end
-          end
-          local full = false
-          if log then
-            local wait = 0
-            for i = first, last, 2 do
-              -- the limit-th newest grant, if the log holds that many
-              local nth = redis.call('ZRANGE', log, ARGV[i], ARGV[i], 'WITHSCORES')
-              if not nth[2] then break end
-              if ARGV[i] == '-' .. size then full = true end
-              local left = tonumber(nth[2]) + tonumber(ARGV[i + 1]) - now
-              if left > 0 then wait = math.max(wait, left + 1) end
-            end
-            if wait > 0 then return {0, 'budget', wait} end
-          end
+        if ARGV[1] ~= 'circuit' then log = KEYS[#KEYS] end
+        local state, failures = 'closed', 0
+        if breaker then
+          local b = redis.call('HMGET', breaker, 'state', 'since', 'failures')
+          state, failures = b[1] or 'closed', tonumber(b[3] or '0')
+          -- open, or half-open with its probe out: refused until the cooldown has passed
           if state ~= 'closed' then
-            -- past the cooldown: this call is the probe (one probe lost with its process frees the
-            -- turn after another cooldown; a later call of this run finds it out and is refused)
-            redis.call('HSET', breaker, 'state', 'half_open', 'since', now)
-            state = 'half_open'
+            local reopens = tonumber(b[2] or '0') + tonumber(ARGV[2])
+            if now < reopens then return {0, 'open', reopens - now} end
           end
-          if log then
-            redis.call('ZADD', log, now, member)
-            if full then redis.call('ZREMRANGEBYRANK', log, 0, '-' .. (tonumber(size) + 1)) end
-            redis.call('PEXPIRE', log, ttl)
+        end
+        local full = false
+        if log then
+          local wait = 0
+          for i = 6, #ARGV, 2 do
+            -- the limit-th newest grant, if the log holds that many
+            local nth = redis.call('ZRANGE', log, ARGV[i], ARGV[i], 'WITHSCORES')
+            if not nth[2] then break end
+            if ARGV[i] == '-' .. ARGV[5] then full = true end
+            local left = tonumber(nth[2]) + tonumber(ARGV[i + 1]) - now
+            if left > 0 then wait = math.max(wait, left + 1) end
           end
-          return {1, state, failures, now}
+          if wait > 0 then return {0, 'budget', wait} end
         end
-        local replies, at = {}, 3
-        while at <= #ARGV do
-          local log
-          if ARGV[at] ~= '0' then log = KEYS[tonumber(ARGV[at])] end
-          local last = at + 4 + 2 * tonumber(ARGV[at + 4])
-          replies[#replies + 1] = admit(log, ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], at + 5, last)
-          at = last + 1
+        if state ~= 'closed' then
+          -- past the cooldown: this call is the probe (one probe lost with its process frees the
+          -- turn after another cooldown)
+          redis.call('HSET', breaker, 'state', 'half_open', 'since', now)
+          state = 'half_open'
         end
-        return replies
+        if log then
+          redis.call('ZADD', log, now, ARGV[3])
+          if full then redis.call('ZREMRANGEBYRANK', log, 0, '-' .. (tonumber(ARGV[5]) + 1)) end
+          redis.call('PEXPIRE', log, ARGV[4])
+        end
+        return {1, state, failures, now}
         """)
 
-    /// A budget to take one unit of: its grant log and its limits.
-    typealias Budget = (key: String, limits: [RateLimit])
-
-    /// The script's keys and arguments for one call.
-    static func call(breaker: CircuitBreaker?, budget: Budget?) -> RedisScriptCall {
-        call(breaker: breaker, checkingBudgets: budget != nil, [budget])
-    }
-
-    /// The script's keys and arguments for calls decided in order in one run: each its own fresh
-    /// grant member, its limits smallest first (as the script's early stop needs). `budgets`: per
-    /// call, its budget (nil when `checkingBudgets` is false: the circuit alone).
-    static func call(breaker: CircuitBreaker?, checkingBudgets: Bool, _ budgets: [Budget?]) -> RedisScriptCall {
-        let checks: Checks = breaker == nil ? .budget : checkingBudgets ? .both : .circuit
+    /// The script's keys and arguments for one call (one fresh grant member per call; the limits
+    /// smallest first, as the script's early stop needs).
+    static func call(breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) -> RedisScriptCall {
+        let checks: Checks = breaker == nil ? .budget : budget == nil ? .circuit : .both
         var keys: [any RedisArgumentConvertible] = []
         if let breaker { keys.append(breaker.key) }
-        var arguments: [any RedisArgumentConvertible] = [checks.rawValue, breaker?.settings.cooldown.milliseconds ?? 0]
-        var logs: [String: Int] = [:]
-        for budget in budgets {
-            guard let budget else {
-                arguments += [0, "\(UInt64.random(in: 0...UInt64.max))", 0, 0, 0]
-                continue
-            }
-            // Calls of one account share its log's key (KEYS is 1-based).
-            let index = logs[budget.key] ?? keys.count + 1
-            if index > keys.count { keys.append(budget.key); logs[budget.key] = index }
-            arguments += [index, "\(UInt64.random(in: 0...UInt64.max))",
-                          (budget.limits.map(\.window.milliseconds).max() ?? 0) + 1000, budget.limits.map(\.limit).max() ?? 0, budget.limits.count]
+        var arguments: [any RedisArgumentConvertible] = [checks.rawValue, breaker?.settings.cooldown.milliseconds ?? 0,
+                                                         "\(UInt64.random(in: 0...UInt64.max))"]
+        if let budget {
+            keys.append(budget.key)
+            arguments += [(budget.limits.map(\.window.milliseconds).max() ?? 0) + 1000, budget.limits.map(\.limit).max() ?? 0]
             for limit in budget.limits.sorted(by: { $0.limit < $1.limit }) { arguments += ["-\(limit.limit)", limit.window.milliseconds] }
+        } else {
+            arguments += [0, 0]
         }
         return RedisScriptCall(script, keys: keys, arguments: arguments)
     }
 
-    /// What the script's reply says, per call in the order asked.
-    static func outcomes(_ reply: RedisValue) -> [Outcome] {
-        (reply.array ?? []).map(outcome)
-    }
-
-    /// What one call's part of the reply says.
+    /// What the script's reply says.
     static func outcome(_ reply: RedisValue) -> Outcome {
         let parts = reply.array ?? []
         guard parts.count == 4, parts[0].int == 1 else {
@@ -148,27 +113,15 @@ enum BrokerAdmission {
         return .admitted(atMillis: parts[3].int ?? 0, recordSuccess: parts[1].string != "closed" || (parts[2].int ?? 1) > 0)
     }
 
-    /// The one call's outcome of a run of one (a reply without it is a refusal, as before).
-    private static func only(_ reply: RedisValue) -> Outcome {
-        outcomes(reply).first ?? outcome(reply)
-    }
-
     static func run(_ redis: RedisClient, breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) async throws -> Outcome {
         let call = call(breaker: breaker, budget: budget)
-        return only(try await redis.run(script, keys: call.keys, arguments: call.arguments))
+        return outcome(try await redis.run(script, keys: call.keys, arguments: call.arguments))
     }
 
     /// The same on a connection the caller's thread owns (`BrokerLanes`: the admission and the
     /// request in one job).
     static func run(on connection: RedisConnection, breaker: CircuitBreaker?, budget: (key: String, limits: [RateLimit])?) throws -> Outcome {
         let call = call(breaker: breaker, budget: budget)
-        return only(try connection.run(script, keys: call.keys, arguments: call.arguments))
-    }
-
-    /// Calls of `breaker`, each with its budget, decided in order by one run on `connection`
-    /// (`CoalescedAdmissions`): one outcome per call, in order.
-    static func run(on connection: RedisConnection, breaker: CircuitBreaker, budgets: [Budget]) throws -> [Outcome] {
-        let call = call(breaker: breaker, checkingBudgets: true, budgets)
-        return outcomes(try connection.run(script, keys: call.keys, arguments: call.arguments))
+        return outcome(try connection.run(script, keys: call.keys, arguments: call.arguments))
     }
 }
