@@ -9,9 +9,14 @@ enum AES256GCM {
     /// EVP update calls take Int32 lengths; larger inputs are processed in chunks of this size.
     private static let chunk = 1 << 20
     /// The cipher, fetched once: given `EVP_aes_256_gcm()`, libcrypto 3 looks the implementation up
-    /// again on every init (a provider query under a lock, ~9 allocations a call; the order path
-    /// opens a broker's credentials per call).
-    nonisolated(unsafe) private static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) ?? EVP_aes_256_gcm()
+    /// again on every init (a provider query under a lock; the order path opens a broker's
+    /// credentials per call). A fetch that fails leaves no error queued on the first caller's
+    /// thread; the fallback then fails at init the same way, refusing rather than using another cipher.
+    nonisolated(unsafe) private static let cipher: OpaquePointer? = {
+        if let fetched = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) { return fetched }
+        ERR_clear_error()
+        return EVP_aes_256_gcm()
+    }()
 
     static func seal(_ plaintext: [UInt8], key: UnsafeRawBufferPointer, nonce: [UInt8], aad: [UInt8]) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
         precondition(key.count == keyCount && nonce.count == nonceCount)
@@ -63,10 +68,10 @@ enum AES256GCM {
         }
         guard tagged == 1 else { throw failure("set tag") }
         var finalLen: Int32 = 0
-        var scratch: (UInt64, UInt64) = (0, 0)  // GCM writes nothing here; a valid 16-byte buffer regardless
-        // DecryptFinal is where GCM checks the tag; its failure means tampering or a wrong key.
-        let verified = withUnsafeMutableBytes(of: &scratch) {
-            EVP_DecryptFinal_ex(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), &finalLen)
+        // DecryptFinal is where GCM checks the tag; its failure means tampering or a wrong key. It
+        // writes nothing to its output; a valid 16-byte buffer regardless, on the stack.
+        let verified = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
+            EVP_DecryptFinal_ex(ctx, $0.baseAddress!, &finalLen)
         }
         guard verified == 1 else {
             ERR_clear_error()

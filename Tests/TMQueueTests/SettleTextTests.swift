@@ -46,4 +46,15 @@ import TMCore
         let set: Set<QueueKeys> = [keys, QueueKeys(queue: "orders", shard: 3), QueueKeys(queue: "orders", shard: 4)]
         #expect(set.count == 2)
     }
+
+    /// Two spellings Swift's `String ==` holds equal name different Redis keys: equal `QueueKeys` must
+    /// name the same bytes (the settles of one target are sent against the first one's keys).
+    @Test func canonicallyEqualQueueNamesAreDifferentKeys() {
+        let composed = QueueKeys(queue: "caf\u{e9}", shard: 0)
+        let decomposed = QueueKeys(queue: "cafe\u{301}", shard: 0)
+        #expect(composed.queue == decomposed.queue)  // Swift's view
+        #expect(!composed.stream.utf8.elementsEqual(decomposed.stream.utf8))  // Redis's view
+        #expect(composed != decomposed)
+        #expect(Set([composed, decomposed, QueueKeys(queue: "caf\u{e9}", shard: 0)]).count == 2)
+    }
 }

@@ -13,10 +13,14 @@ public struct QueueKeys: Sendable, Hashable {
         prefix = "tm:{\(queue).\(shard)}:"
     }
 
-    // Identity is the queue and the shard (the prefix follows from them): no hashing of the prefix.
-    public static func == (lhs: QueueKeys, rhs: QueueKeys) -> Bool { lhs.shard == rhs.shard && lhs.queue == rhs.queue }
+    // Identity is the queue's bytes and the shard (the prefix follows from them): no hashing of the
+    // prefix. Bytes, not `String ==`: two canonically equal spellings ("caf\u{e9}", "cafe\u{301}") are
+    // different Redis keys, and equal values must name the same keys.
+    public static func == (lhs: QueueKeys, rhs: QueueKeys) -> Bool {
+        lhs.shard == rhs.shard && lhs.queue.utf8.elementsEqual(rhs.queue.utf8)
+    }
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(queue)
+        for byte in queue.utf8 { hasher.combine(byte) }
         hasher.combine(shard)
     }
     /// Ready and in-flight messages (acked entries are deleted, so this is the unfinished work).

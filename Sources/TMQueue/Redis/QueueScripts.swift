@@ -359,7 +359,7 @@ enum QueueScripts {
                                   now: Int64, ttlMillis: Int64) -> [any RedisArgumentConvertible] {
         guard keyed else { return [streamID, id, epoch, "", ttlMillis] }
         // Written straight (one buffer, no `JSONValue` tree): the text `JSONValue.object` of these
-        // members gives, byte for byte (`CompletionRecordTests`).
+        // members gives, byte for byte (`SettleTextTests`).
         var record: [UInt8] = []
         record.reserveCapacity(48 + id.utf8.count + result.utf8.count + result.utf8.count / 8)
         record.append(contentsOf: #"{"id":"#.utf8)
