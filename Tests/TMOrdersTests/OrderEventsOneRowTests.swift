@@ -104,16 +104,20 @@ import TMPostgres
         #expect(written.map { $0.record?.state } == [.submitting, .submitting])
         // Rows of two and three steps in one batch: the mixed statement.
         let c = Self.newRow(like: seed, key: "one-row-c", state: .routed, steps: [(.routed, .object([("note", "c")]))])
-        let d = Self.newRow(like: seed, key: "one-row-d", state: .submitting, steps: [(.routed, nil), (.submitting, nil)])
+        let d = Self.newRow(like: seed, key: "one-row-d", state: .submitting, steps: [(.routed, nil), (.submitting, .object([("note", "d")]))])
         let mixed = try h.db.transaction { db in
             try OrderStore.perform(db, [OrderWrite(kind: .insert([c]), fencingToken: nil), OrderWrite(kind: .insert([d]), fencingToken: nil)])
         }()
         #expect(mixed.map { $0.record?.state } == [.routed, .submitting])
+        // A new row alone (the lone statement), a ROUTED detail other than its route and a SUBMITTING one.
+        let e = Self.newRow(like: seed, key: "one-row-e", state: .submitting,
+                            steps: [(.routed, .object([("note", "e-routed")])), (.submitting, .object([("note", "e-submitting")]))])
+        _ = try h.db.transaction { db in try OrderStore.perform(db, [OrderWrite(kind: .insert([e]), fencingToken: nil)]) }()
         // A risk denial: answered statements, its steps written by `record`.
         let denied = Self.newRow(like: seed, key: "one-row-denied", state: .riskRejected, steps: [(.riskRejected, .object([("reason", "MAX_NOTIONAL")]))])
         _ = try h.db.transaction { db in try OrderStore.perform(db, [OrderWrite(kind: .insert([denied]), fencingToken: nil)]) }()
         for (row, states) in [(a, ["RECEIVED", "ROUTED", "SUBMITTING"]), (b, ["RECEIVED", "ROUTED", "SUBMITTING"]), (c, ["RECEIVED", "ROUTED"]),
-                              (d, ["RECEIVED", "ROUTED", "SUBMITTING"]), (denied, ["RECEIVED", "RISK_REJECTED"])] {
+                              (d, ["RECEIVED", "ROUTED", "SUBMITTING"]), (e, ["RECEIVED", "ROUTED", "SUBMITTING"]), (denied, ["RECEIVED", "RISK_REJECTED"])] {
             #expect(try Self.storedRows(h.db, of: row.id) == 1)
             let lines = try Self.lines(h.db, of: row.id)
             Self.expectAChain(lines, states)
@@ -125,6 +129,8 @@ import TMPostgres
         #expect(try details(a) == [nil, try canonical(route.text), nil])
         #expect(try details(b) == [nil, nil, try canonical(#"{"note": "b"}"#)])
         #expect(try details(c) == [nil, try canonical(#"{"note": "c"}"#)])
+        #expect(try details(d) == [nil, nil, try canonical(#"{"note": "d"}"#)])
+        #expect(try details(e) == [nil, try canonical(#"{"note": "e-routed"}"#), try canonical(#"{"note": "e-submitting"}"#)])
         #expect(try details(denied) == [nil, try canonical(#"{"reason": "MAX_NOTIONAL"}"#)])
     }
 
@@ -181,6 +187,21 @@ import TMPostgres
         }
     }
 
+    /// The ids `id + 1`, `id + 2` of a row's later steps are free only because the sequence steps by at
+    /// least a row's steps (no key covers them), and 0056 validated the form over the older rows.
+    @Test func theSequenceStepsPastARowsStepsAndTheFormIsValidated() async throws {
+        let h = try await PlacementHarness()
+        defer { Task { await h.cleanUp() } }
+        let step = try h.db.query("""
+            SELECT seqincrement FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('order_events', 'id')::regclass
+            """).rows[0].decode("seqincrement", as: Int.self)
+        #expect(step >= OrderStore.stepsPerEventRow, "order_events_id_seq steps by \(step)")
+        let form = try h.db.query("""
+            SELECT convalidated FROM pg_constraint WHERE conrelid = 'order_events'::regclass AND conname = 'order_events_form'
+            """).rows.map { try $0.decode("convalidated", as: Bool.self) }
+        #expect(form == [true])
+    }
+
     /// `order_events_form` (0055): a row's later steps whole — both columns or neither, one or two,
     /// one-dimensional from 1, every state set, every detail an object or NULL — and its `detail` an
     /// object or NULL (0011's rule, moved in): a refusal names the rule broken, as a CHECK would.
@@ -203,7 +224,8 @@ import TMPostgres
                                   ("'{ROUTED,SUBMITTING,ACCEPTED}'", "'{NULL,NULL,NULL}'::jsonb[]"), ("'{ROUTED,NULL}'", "'{NULL,NULL}'::jsonb[]"),
                                   ("'{ROUTED,SUBMITTING}'", "'{NULL}'::jsonb[]"), ("'{ROUTED}'", "ARRAY['[1]']::jsonb[]"),
                                   ("'{ROUTED,SUBMITTING}'", #"ARRAY[NULL, '"x"']::jsonb[]"#), ("'[0:0]={ROUTED}'", "'{NULL}'::jsonb[]"),
-                                  ("'{ROUTED}'", "'[2:2]={NULL}'::jsonb[]"), ("'{{ROUTED,SUBMITTING}}'", "'{NULL,NULL}'::jsonb[]")] {
+                                  ("'{ROUTED}'", "'[2:2]={NULL}'::jsonb[]"), ("'{{ROUTED,SUBMITTING}}'", "'{NULL,NULL}'::jsonb[]"),
+                                  ("'{ROUTED,SUBMITTING}'", #"ARRAY[ARRAY['"x"'::jsonb, '[1]'::jsonb]]"#)] {
             #expect(refusal(states, details) == "order_events_later_steps", "\(states) / \(details)")
         }
         #expect(refusal("NULL", "NULL", detail: #"'"x"'"#) == "order_events_detail_check")

@@ -21,6 +21,12 @@
 -- VALID (0056 validates it without blocking writers), each lock waited for at most 5 s. Old writers
 -- (one row a step, `nextval` each) and new ones may overlap during a roll-out: the sequence's values
 -- keep their step of 3 whoever calls it, and `id + 1`, `id + 2` are never one of them.
+--
+-- No key covers `id + 1`, `id + 2`: only the sequence keeps them free. Setting the sequence by hand
+-- (after an import, a restore into a fresh table, a failover to a logical replica) must start past
+-- every step: `SELECT setval('order_events_id_seq', max(id + coalesce(cardinality(later_to_states), 0)))
+-- FROM order_events` — never `max(id) + 1`, which hands out the newest row's second step. pg_dump and
+-- pg_restore keep the increment and the last value (OrderEventsOneRowTests checks the increment).
 SET LOCAL lock_timeout = '5s';
 
 ALTER TABLE order_events ADD COLUMN later_to_states text[], ADD COLUMN later_details jsonb[];
