@@ -522,14 +522,18 @@ enum OrderStore {
         return rows
     }
 
+    /// The SQL of the `trade-events` line of step `k` of an `order_events` row, over the `order` and
+    /// `payload` expressions: `order:<order_id>:<the step's id>` (the row's `id` + k, 0055), a tab, the
+    /// payload — the one spelling of the message key, for the merged and the lone statements.
+    static func messageLine(order: String, step k: Int, payload: String) -> String {
+        "'order:' || \(order) || ':' || \(k == 0 ? "id" : "(id + \(k))") || E'\\t' || \(payload)"
+    }
+
     /// The `order_events` rows and the one outbox row of the statement's `steps` (`eventWrites`: its
     /// `stepColumns` and `n`), rows of `shape` (`EventColumns.shape`). A row's messages are its
     /// steps', keyed by their ids, one line each.
     static func eventInserts(shape: Int) -> String {
-        let line = { (k: Int) -> String in
-            let to = k == 0 ? "payload" : "payload_\(k + 1)"
-            return "'order:' || order_id || ':' || \(k == 0 ? "id" : "(id + \(k))") || E'\\t' || \(to)"
-        }
+        let line = { (k: Int) in messageLine(order: "order_id", step: k, payload: k == 0 ? "payload" : "payload_\(k + 1)") }
         let later: String, lastID: String, lines: String, messages: String
         switch shape {
         case 1:
@@ -764,9 +768,7 @@ enum LoneWrite {
     static func withEvents(_ write: String, rowBinds: Int, steps: Int) -> String {
         guard steps > 0 else { return write }
         let to = { (k: Int) in "$\(rowBinds + 2 + 3 * k)::text" }, detail = { (k: Int) in "$\(rowBinds + 3 + 3 * k)::jsonb" }
-        let line = { (k: Int) in
-            "'order:' || $1::uuid || ':' || \(k == 0 ? "id" : "(id + \(k))") || E'\\t' || $\(rowBinds + 4 + 3 * k)::text"
-        }
+        let line = { (k: Int) in OrderStore.messageLine(order: "$1::uuid", step: k, payload: "$\(rowBinds + 4 + 3 * k)::text") }
         let later = steps > 1
             ? ", ARRAY[\((1..<steps).map(to).joined(separator: ", "))], ARRAY[\((1..<steps).map(detail).joined(separator: ", "))]" : ""
         return """
