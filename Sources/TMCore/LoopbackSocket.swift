@@ -21,38 +21,65 @@ public enum LoopbackSocket {
         public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
     }
 
-    /// A TCP socket bound to 127.0.0.1:`port` (0: the system picks), not yet listening, and its port.
-    public static func bind(port: UInt16 = 0) throws -> (fd: Int32, port: UInt16) {
+    /// A new IPv4 TCP socket.
+    private static func tcpSocket() throws -> Int32 {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
         let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw SocketError(operation: "socket", code: errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        return fd
+    }
+
+    /// 127.0.0.1:`port`.
+    private static func loopback(port: UInt16) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian  // 127.0.0.1 only
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return address
+    }
+
+    /// Runs a socket call on `fd`; when it fails, closes `fd` and throws the call's error.
+    private static func call(_ operation: String, _ fd: Int32, _ body: () -> Int32) throws {
+        guard body() == 0 else {
             let code = errno
             close(fd)
-            throw SocketError(operation: "bind 127.0.0.1:\(port)", code: code)
+            throw SocketError(operation: operation, code: code)
+        }
+    }
+
+    /// A TCP socket bound to 127.0.0.1:`port` (0: the system picks), not yet listening, and its port.
+    public static func bind(port: UInt16 = 0) throws -> (fd: Int32, port: UInt16) {
+        let fd = try tcpSocket()
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = loopback(port: port)  // 127.0.0.1 only
+        try call("bind 127.0.0.1:\(port)", fd) {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let code = errno
-            close(fd)
-            throw SocketError(operation: "getsockname", code: code)
+        try call("getsockname", fd) {
+            withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
         }
         return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A TCP socket connected to 127.0.0.1:`port` (a client of a loopback server: tests, probes).
+    public static func connect(port: UInt16) throws -> Int32 {
+        let fd = try tcpSocket()
+        var address = loopback(port: port)
+        try call("connect 127.0.0.1:\(port)", fd) {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        return fd
     }
 
     /// Sends all of `data`; false when the peer is gone.

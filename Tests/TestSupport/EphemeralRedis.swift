@@ -1,4 +1,5 @@
 import Foundation
+import TMCore
 
 /// A throwaway `redis-server` on a free loopback port with AOF on, for tests that stop, restart or
 /// shut down Redis without disturbing other tests.
@@ -97,17 +98,8 @@ public final class EphemeralRedis: @unchecked Sendable {
     }
 
     private static func answers(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard let fd = try? LoopbackSocket.connect(port: UInt16(port)) else { return false }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return false }
         let ping = "PING\r\n"
         _ = ping.withCString { send(fd, $0, strlen($0), 0) }
         var buffer = [UInt8](repeating: 0, count: 16)

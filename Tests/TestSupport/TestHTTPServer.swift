@@ -84,32 +84,24 @@ public final class TestHTTPServer: @unchecked Sendable {
 
     private let route: @Sendable (Request) -> Behavior
     private let closeOnAccept: Bool
-    private let listenFD: Int32
-    /// Guards everything below and is signalled on stop.
+    private let listener: LoopbackListener
+    /// Guards what follows and is signalled on each request and on stop.
     private let state = NSCondition()
     private var stopped = false
-    private var openConnections: Set<Int32> = []
     private var recorded: [Request] = []
-    private var accepted = 0
-    private var liveThreads = 0
 
     /// Starts listening. With `closeOnAccept` every connection is closed as soon as it is accepted,
     /// before anything is read (the route is never called).
     public init(closeOnAccept: Bool = false, route: @escaping @Sendable (Request) -> Behavior) throws {
         self.route = route
         self.closeOnAccept = closeOnAccept
-        let (fd, port) = try TestHTTPServer.bindLoopback()
-        guard listen(fd, 64) == 0 else {
-            let e = errno
-            close(fd)
-            throw SocketError(operation: "listen", code: e)
-        }
-        self.listenFD = fd
-        self.port = port
-        liveThreads = 1
-        let acceptThread = Thread { [self] in acceptLoop() }
-        acceptThread.name = "test-http-accept-\(port)"
-        acceptThread.start()
+        var options = LoopbackListener.Options()
+        options.backlog = 64
+        options.connectionName = "test-http-conn-"
+        listener = try LoopbackListener(options: options)
+        port = listener.port
+        // Weakly: a server dropped without `stop()` is stopped by its deinit, not kept by its threads.
+        listener.start { [weak self] fd, number in self?.serve(fd: fd, connection: number) }
     }
 
     deinit {
@@ -123,10 +115,7 @@ public final class TestHTTPServer: @unchecked Sendable {
     }
 
     /// TCP connections accepted so far.
-    public var connectionsAccepted: Int {
-        state.lock(); defer { state.unlock() }
-        return accepted
-    }
+    public var connectionsAccepted: Int { listener.connectionsAccepted }
 
     /// Waits until at least `count` requests were received or `timeout` passed; returns whether they were.
     @discardableResult
@@ -143,84 +132,21 @@ public final class TestHTTPServer: @unchecked Sendable {
     /// server's threads to finish. Idempotent.
     public func stop() {
         state.lock()
-        if !stopped {
-            stopped = true
-            // shutdown (not close) wakes threads blocked in accept/recv; each thread closes its own
-            // descriptor, so no number is closed twice or reused underneath another thread.
-            shutdown(listenFD, Int32(SHUT_RDWR))
-            for fd in openConnections { shutdown(fd, Int32(SHUT_RDWR)) }
-            state.broadcast()
-        }
-        let deadline = Date().addingTimeInterval(5)
-        while liveThreads > 0 {
-            if !state.wait(until: deadline) { break }
-        }
+        stopped = true
+        state.broadcast()
         state.unlock()
+        listener.stop()
     }
 
     /// A loopback port with nothing listening on it (bound, then released), for "connection refused".
     public static func unusedLoopbackPort() throws -> UInt16 {
-        let (fd, port) = try bindLoopback()
-        close(fd)
-        return port
+        UInt16(try freeLoopbackPort())
     }
 
     // MARK: Implementation
 
-    private static func bindLoopback() throws -> (Int32, UInt16) {
-        let (fd, port) = try LoopbackSocket.bind()
-        return (fd, port)
-    }
-
-    private func threadFinished() {
-        state.lock()
-        liveThreads -= 1
-        state.broadcast()
-        state.unlock()
-    }
-
-    private func acceptLoop() {
-        defer {
-            close(listenFD)
-            threadFinished()
-        }
-        while true {
-            let fd = accept(listenFD, nil, nil)
-            state.lock()
-            if stopped {
-                state.unlock()
-                if fd >= 0 { close(fd) }
-                return
-            }
-            guard fd >= 0 else {
-                state.unlock()
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
-            }
-            accepted += 1
-            let number = accepted
-            if closeOnAccept {
-                state.unlock()
-                close(fd)
-                continue
-            }
-            openConnections.insert(fd)
-            liveThreads += 1
-            state.unlock()
-            let thread = Thread { [self] in serve(fd: fd, connection: number) }
-            thread.name = "test-http-conn-\(number)"
-            thread.start()
-        }
-    }
-
     private func serve(fd: Int32, connection: Int) {
-        defer {
-            state.lock()
-            openConnections.remove(fd)
-            close(fd)
-            state.unlock()
-            threadFinished()
-        }
+        if closeOnAccept { return }
         var buffer = [UInt8]()
         while let request = readRequest(fd: fd, buffer: &buffer, connection: connection) {
             state.lock()

@@ -30,30 +30,24 @@ public final class HTTPServer: @unchecked Sendable {
     public let stopSignal: StopSignal
 
     private let handler: Handler
-    private let listenFD: Int32
-    private let idleTimeout: Int
     private let maxRequestBytes = 8 << 20
     private static let maxHeadBytes = 64 * 1024
-    private let state = NSCondition()
-    private var stopped = false
-    private var openConnections: Set<Int32> = []
-    private var liveThreads = 0
+    private let listener: LoopbackListener
 
     /// Binds 127.0.0.1:`port` (0 = any free port) and starts accepting.
     public init(port: UInt16 = 0, idleTimeoutSeconds: Int = 60, stopSignal: StopSignal = StopSignal(), handler: @escaping Handler) throws {
         self.handler = handler
-        self.idleTimeout = idleTimeoutSeconds
         self.stopSignal = stopSignal
-        (listenFD, self.port) = try LoopbackSocket.bind(port: port)
-        guard listen(listenFD, 1024) == 0 else {
-            let code = errno
-            close(listenFD)
-            throw SocketError(operation: "listen", code: code)
-        }
-        liveThreads = 1
-        let acceptThread = Thread { [self] in acceptLoop() }
-        acceptThread.name = "broker-sim-accept"
-        acceptThread.start()
+        var options = LoopbackListener.Options()
+        options.threadName = "broker-sim-accept"
+        options.connectionName = "broker-sim-conn-"
+        options.connectionStackSize = 1 << 20
+        options.noDelay = true
+        options.idleTimeoutSeconds = idleTimeoutSeconds
+        listener = try LoopbackListener(port: port, options: options)
+        self.port = listener.port
+        // Weakly: a server dropped without `stop()` is stopped by its deinit, not kept by its threads.
+        listener.start { [weak self] fd, _ in self?.serve(fd: fd) }
     }
 
     deinit { stop() }
@@ -61,73 +55,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, closes every connection, wakes sleeping handlers, waits up to 5 s. Idempotent.
     public func stop() {
         stopSignal.fire()
-        state.lock()
-        if !stopped {
-            stopped = true
-            // shutdown (not close) wakes threads blocked in accept/recv; each thread closes its own fd.
-            shutdown(listenFD, Int32(SHUT_RDWR))
-            for fd in openConnections { shutdown(fd, Int32(SHUT_RDWR)) }
-        }
-        let deadline = Date().addingTimeInterval(5)
-        while liveThreads > 0 {
-            if !state.wait(until: deadline) { break }
-        }
-        state.unlock()
+        listener.stop()
     }
 
-    // MARK: Sockets
-
-    private func threadFinished() {
-        state.lock()
-        liveThreads -= 1
-        state.broadcast()
-        state.unlock()
-    }
-
-    private func acceptLoop() {
-        defer {
-            close(listenFD)
-            threadFinished()
-        }
-        while true {
-            let fd = accept(listenFD, nil, nil)
-            state.lock()
-            if stopped {
-                state.unlock()
-                if fd >= 0 { close(fd) }
-                return
-            }
-            guard fd >= 0 else {
-                state.unlock()
-                // Out of descriptors or an aborted handshake: keep serving the others.
-                if [EINTR, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) {
-                    if errno != EINTR && errno != ECONNABORTED { usleep(10_000) }
-                    continue
-                }
-                return
-            }
-            openConnections.insert(fd)
-            liveThreads += 1
-            state.unlock()
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            var timeout = timeval(tv_sec: idleTimeout, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let thread = Thread { [self] in serve(fd: fd) }
-            thread.name = "broker-sim-conn"
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
-    }
+    // MARK: Serving a connection
 
     private func serve(fd: Int32) {
-        defer {
-            state.lock()
-            openConnections.remove(fd)
-            close(fd)
-            state.unlock()
-            threadFinished()
-        }
         var buffer = RequestBuffer()
         while !stopSignal.isFired {
             let parsed: ParsedRequest
