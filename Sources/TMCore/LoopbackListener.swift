@@ -61,7 +61,8 @@ public final class LoopbackListener: @unchecked Sendable {
     }
 
     /// Starts accepting, each connection served by `serve` on a thread of its own. Once; a call after
-    /// the first, or after `stop()`, does nothing.
+    /// the first, or after `stop()`, does nothing. Only the listener's threads hold `serve`: what it
+    /// captures lives until `stop()` ends them.
     public func start(serve: @escaping Serve) {
         state.lock()
         defer { state.unlock() }

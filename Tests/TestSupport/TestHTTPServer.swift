@@ -100,8 +100,8 @@ public final class TestHTTPServer: @unchecked Sendable {
         options.connectionName = "test-http-conn-"
         listener = try LoopbackListener(options: options)
         port = listener.port
-        // Weakly: a server dropped without `stop()` is stopped by its deinit, not kept by its threads.
-        listener.start { [weak self] fd, number in self?.serve(fd: fd, connection: number) }
+        // Its threads keep the server (as each connection's thread did before): it lives until `stop()`.
+        listener.start { [self] fd, number in serve(fd: fd, connection: number) }
     }
 
     deinit {

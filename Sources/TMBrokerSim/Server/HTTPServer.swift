@@ -46,8 +46,8 @@ public final class HTTPServer: @unchecked Sendable {
         options.idleTimeoutSeconds = idleTimeoutSeconds
         listener = try LoopbackListener(port: port, options: options)
         self.port = listener.port
-        // Weakly: a server dropped without `stop()` is stopped by its deinit, not kept by its threads.
-        listener.start { [weak self] fd, _ in self?.serve(fd: fd) }
+        // Its threads keep the server (as each connection's thread did before): it lives until `stop()`.
+        listener.start { [self] fd, _ in serve(fd: fd) }
     }
 
     deinit { stop() }
