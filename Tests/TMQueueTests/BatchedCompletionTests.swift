@@ -166,16 +166,8 @@ import TMRedis
         #expect(batcher.roundTrips.all == 1)
 
         // Hold the Redis thread so a lone call stays in flight; the rest meet behind it.
-        let gate = DispatchSemaphore(value: 0)
-        defer { gate.signal() }
-        let holding = Locked(false)
-        let hold = Task {
-            try await redis.withConnection { _ in
-                holding.withLock { $0 = true }
-                gate.wait()
-            }
-        }
-        try await eventually("the Redis thread held") { holding.withLock { $0 } }
+        let held = try await HeldRedisThread(redis)
+        defer { held.open() }
         let lone = Task { try await batcher.complete(completion(1)) }
         try await eventually("the lone call in flight") { batcher.sentAtOnce == 2 }
         // Every fifth one at a stale epoch: refused on its own.
@@ -185,8 +177,7 @@ import TMRedis
             waiting.append((n, Task { try await batcher.complete(call) }))
             try await eventually("caller \(n) waiting") { batcher.waiting == n - 1 }
         }
-        gate.signal()
-        try await hold.value
+        try await held.release()
         #expect(try await lone.value.string == "ok")
         for (n, task) in waiting {
             #expect(try await task.value.string == (n % 5 == 0 ? "stale" : "ok"), "message \(n)'s own reply")
