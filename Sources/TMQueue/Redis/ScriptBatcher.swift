@@ -169,7 +169,8 @@ final class ScriptBatcher: Sendable {
                     let replies = try connection.runPipelined(indices.map { work[$0] })
                     for (index, reply) in zip(indices, replies) { results[index] = reply }
                 }
-                let mixed = groups.contains { Set($0.compactMap { work[$0].slot }).count > 1 }
+                // (Only one pipeline can mix slots; told without a set: no allocation a round trip.)
+                let mixed = groups.count == 1 && work.count > 1 && work.contains { $0.slot != work[0].slot }
                 state.withLock { state in
                     state.roundTrips += groups.count
                     if mixed { state.mixedRoundTrips += 1 }
