@@ -173,6 +173,41 @@ import TMRedis
         consumer.stop()
         try await running.value
 
+        // A settler shared by several shards (`QueueSettler`): completions of four shards that
+        // meet behind a call in flight still go one pipeline per slot on a cluster (the observer
+        // checks it; on a lone server they would share one).
+        let shared = try await QueueSettler(redis: configuration, name: "cluster-settler")
+        defer { shared.close() }
+        let gate = DispatchSemaphore(value: 0)
+        defer { gate.signal() }
+        let holding = Locked(false)
+        let hold = Task {
+            try await shared.control.withConnection { _ in
+                holding.withLock { $0 = true }
+                gate.wait()
+            }
+        }
+        try await eventually("the settler's thread held") { holding.current }
+        func meeting(_ shard: Int, _ n: Int) -> ScriptBatcher.Completion {
+            ScriptBatcher.Completion(keys: QueueKeys(queue: "life", shard: shard), group: QueueConsumer.group, streamID: "1-\(n)", id: "meet-\(n)",
+                                     epoch: 1, key: "meet-\(n)", result: "", ttlMillis: 60_000, now: nowMillis())
+        }
+        let first = Task { try await shared.batcher.complete(meeting(0, 0)) }
+        try await eventually("a lone settle in flight") { shared.batcher.sentAtOnce == 1 }
+        var met: [Task<RedisValue, Error>] = []
+        for n in 1...8 {
+            let completion = meeting(n % 4, n)
+            met.append(Task { try await shared.batcher.complete(completion) })
+            try await eventually("settle \(n) waiting") { shared.batcher.waiting == n }
+        }
+        gate.signal()
+        try await hold.value
+        // (Never read by a consumer: each is refused as not pending, in its own slot's call.)
+        #expect(try await first.value.string == "stale")
+        for task in met { #expect(try await task.value.string == "stale") }
+        try await eventually("the flush ended") { !shared.batcher.isSending }
+        #expect(shared.roundTrips == (all: 5, mixingSlots: 0), "one round trip for the lone settle, one per slot for the four that met")
+
         // Reclaim and a poison pill: two messages read by consumers that then "die".
         let keys = QueueKeys(queue: "ghost", shard: 0)
         let reclaimed = try await producer.enqueue("ghost", OutgoingMessage(payload: Array(#"{"do":"ok"}"#.utf8), key: "g-reclaimed"))

@@ -142,4 +142,60 @@ import TMRedis
             #expect(try await pending(queue, shard: shard) == stale, "only the stale ones stay pending on shard \(shard)")
         }
     }
+
+    /// Completions of different shards that meet (a settler shared by several shards' consumers,
+    /// `QueueSettler`) go out in ONE round trip on a lone Redis server — each shard's still one
+    /// `complete` call of its own slot — and each caller gets its own message's reply.
+    @Test func differentShardsCompletionsThatMeetShareOneRoundTripOnALoneServer() async throws {
+        let queue = try await TestQueue { $0.shards = 4 }
+        defer { Task { await queue.cleanUp() } }
+        let tag = UUID().uuidString
+        let reads = try await readAll(queue, keys: (0..<24).map { $0 % 2 == 0 ? "k\($0)-\(tag)" : nil })
+        #expect(Set(reads.map(\.shard)).count >= 3, "several shards used: \(Set(reads.map(\.shard)))")
+        let redis = try await RedisClient(configuration: queue.redisConfiguration, name: "shared-settler")
+        defer { redis.close() }
+        let batcher = ScriptBatcher(redis: redis)
+        let now = nowMillis()
+        func completion(_ n: Int, stale: Bool = false) -> ScriptBatcher.Completion {
+            let (shard, read) = reads[n]
+            return ScriptBatcher.Completion(keys: queue.keys(shard), group: QueueConsumer.group, streamID: read.sid, id: read.id,
+                                            epoch: stale ? read.epoch - 1 : read.epoch, key: read.key, result: "r\(n)", ttlMillis: 60_000, now: now)
+        }
+        // A first lone call learns what the server is (and is a round trip of its own).
+        #expect(try await batcher.complete(completion(0)).string == "ok")
+        #expect(batcher.roundTrips.all == 1)
+
+        // Hold the Redis thread so a lone call stays in flight; the rest meet behind it.
+        let held = try await HeldRedisThread(redis)
+        defer { held.open() }
+        let lone = Task { try await batcher.complete(completion(1)) }
+        try await eventually("the lone call in flight") { batcher.sentAtOnce == 2 }
+        // Every fifth one at a stale epoch: refused on its own.
+        var waiting: [(Int, Task<RedisValue, Error>)] = []
+        for n in 2..<reads.count {
+            let call = completion(n, stale: n % 5 == 0)
+            waiting.append((n, Task { try await batcher.complete(call) }))
+            try await eventually("caller \(n) waiting") { batcher.waiting == n - 1 }
+        }
+        try await held.release()
+        #expect(try await lone.value.string == "ok")
+        for (n, task) in waiting {
+            #expect(try await task.value.string == (n % 5 == 0 ? "stale" : "ok"), "message \(n)'s own reply")
+        }
+        try await eventually("the flush ended") { !batcher.isSending }
+        let trips = batcher.roundTrips
+        #expect(trips.all == 3, "one round trip for the first call, one for the lone, ONE for the \(waiting.count) that met: \(trips)")
+        #expect(trips.mixingSlots == 1, "the one that met carried several shards' calls")
+        // Exactly the current ones settled: records done with their results, the stale still pending.
+        for (n, (shard, read)) in reads.enumerated() {
+            guard let key = read.key else { continue }
+            let record = try await record(queue, key, shard: shard)
+            #expect(record?["state"] as? String == (n % 5 == 0 && n >= 2 ? "queued" : "done"), "message \(n)'s record")
+            if !(n % 5 == 0 && n >= 2) { #expect(record?["result"] as? String == "r\(n)") }
+        }
+        for shard in Set(reads.map(\.shard)) {
+            let stale = reads.enumerated().filter { $0.offset % 5 == 0 && $0.offset >= 2 && $0.element.shard == shard }.count
+            #expect(try await pending(queue, shard: shard) == stale, "only the stale ones stay pending on shard \(shard)")
+        }
+    }
 }

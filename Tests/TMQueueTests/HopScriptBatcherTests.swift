@@ -40,17 +40,9 @@ import TMRedis
         let counter = queue.keys().stream + ":hop-counter"
 
         // Hold the batcher's Redis thread, so that the lone call stays in flight behind it.
-        let gate = DispatchSemaphore(value: 0)
+        let held = try await HeldRedisThread(redis)
         // Released on every way out (before `redis.close()`, which waits for the thread).
-        defer { gate.signal() }
-        let holding = Locked(false)
-        let hold = Task {
-            try await redis.withConnection { _ in
-                holding.withLock { $0 = true }
-                gate.wait()
-            }
-        }
-        try await eventually("the Redis thread held") { holding.withLock { $0 } }
+        defer { held.open() }
         let lone = Task { try await batcher.run(Self.increment, keys: [counter], arguments: []) }
         try await eventually("the lone call in flight") { batcher.sentAtOnce == 1 }
         // Arriving while it is in flight: they wait for the next round trip, in arrival order.
@@ -60,8 +52,7 @@ import TMRedis
         try await eventually("the third caller waiting") { batcher.waiting == 2 }
         let fourth = Task { try await batcher.run(Self.increment, keys: [counter], arguments: []) }
         try await eventually("the fourth caller waiting") { batcher.waiting == 3 }
-        gate.signal()
-        try await hold.value
+        try await held.release()
 
         #expect(try await lone.value.int == 1, "the lone call's own reply")
         #expect(try await second.value.int == 2, "the later round trip ran the second caller's work after the lone call's")

@@ -67,3 +67,32 @@ struct TestQueue {
         redis.close()
     }
 }
+
+/// A client's Redis thread held by a job waiting on a gate, so that calls sent meanwhile stay
+/// queued (a `ScriptBatcher`'s lone call stays in flight behind it). `release()` lets it go and
+/// waits for the job; `open()` only signals, for a test's `defer` on every way out (before the
+/// client is closed, which waits for its thread).
+struct HeldRedisThread {
+    private let gate: DispatchSemaphore
+    private let job: Task<Void, Error>
+
+    init(_ redis: RedisClient) async throws {
+        let gate = DispatchSemaphore(value: 0)
+        let holding = Locked(false)
+        job = Task {
+            try await redis.withConnection { _ in
+                holding.withLock { $0 = true }
+                gate.wait()
+            }
+        }
+        self.gate = gate
+        try await eventually("the Redis thread held") { holding.withLock { $0 } }
+    }
+
+    func open() { gate.signal() }
+
+    func release() async throws {
+        gate.signal()
+        try await job.value
+    }
+}

@@ -51,6 +51,10 @@ public final class OrderWorker: Sendable {
         /// Postgres, broker or Redis thread that just answered it (one wake-up per hop, not two);
         /// nil: Swift's global pool (for the benchmark's A/B).
         public var taskExecutor: (any TaskExecutor)? = ResumingThreadExecutor.shared
+        /// The owned shards' consumers share one control connection and settler (`QueueSettler`):
+        /// settles of different shards that meet go out in one round trip; false: a connection
+        /// and settler per shard (for the benchmark's A/B).
+        public var sharedSettler = true
         public init() {}
     }
 
@@ -114,6 +118,9 @@ public final class OrderWorker: Sendable {
         let redis = try await RedisClient(configuration: redisConfiguration, name: "order-worker")
         defer { redis.close() }
         let lock = DistributedLock(redis: redis)
+        // Closed below, after every shard's consumer has stopped.
+        let settler = settings.sharedSettler ? try await QueueSettler(redis: redisConfiguration) : nil
+        defer { settler?.close() }
         logger.info("order-worker starting", metadata: ["queue": "\(manifest.name)", "shards": "\(manifest.shards)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.every(self.settings.refreshInterval) { await self.refresh() } }
@@ -123,7 +130,7 @@ public final class OrderWorker: Sendable {
             }
             while !isStopping {
                 do {
-                    try await rebalance(redis: redis, lock: lock)
+                    try await rebalance(redis: redis, lock: lock, settler: settler)
                 } catch {
                     logger.warning("rebalancing failed; retrying", metadata: ["error": "\(error)"])
                 }
@@ -139,7 +146,7 @@ public final class OrderWorker: Sendable {
     // MARK: Shares
 
     /// Heartbeats, then takes free shards up to the fair share or hands back extras.
-    private func rebalance(redis: RedisClient, lock: DistributedLock) async throws {
+    private func rebalance(redis: RedisClient, lock: DistributedLock, settler: QueueSettler?) async throws {
         let registry = QueueKeys.shardWorkers(queue: manifest.name)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         _ = try await redis.send("ZADD", registry, now, identity)
@@ -160,11 +167,11 @@ public final class OrderWorker: Sendable {
             let keys = QueueKeys(queue: manifest.name, shard: shard)
             guard let lease = try await lock.tryAcquire(keys.leaseResource, ttl: settings.leaseTTL) else { continue }
             taken += 1
-            start(shard, lease: lease, lock: lock)
+            start(shard, lease: lease, lock: lock, settler: settler)
         }
     }
 
-    private func start(_ shard: Int, lease: LockLease, lock: DistributedLock) {
+    private func start(_ shard: Int, lease: LockLease, lock: DistributedLock, settler: QueueSettler?) {
         let consumer = Locked<QueueConsumer?>(nil)
         let held = Locked<HeldLease?>(nil)
         let task = Task {
@@ -177,7 +184,7 @@ public final class OrderWorker: Sendable {
                 try await lock.hold(lease) { lease in
                     held.withLock { $0 = lease }
                     try await self.prepare(Set(self.ownedShards).union([shard]))
-                    let running = self.consumer(shard, lease: lease)
+                    let running = self.consumer(shard, lease: lease, settler: settler)
                     consumer.withLock { $0 = running }
                     log.info("shard taken", metadata: ["fencing_token": "\(lease.lease.fencingToken)"])
                     try await withTaskCancellationHandler {
@@ -204,7 +211,7 @@ public final class OrderWorker: Sendable {
         logger.info("shard handed back", metadata: ["shard": "\(shard)"])
     }
 
-    private func consumer(_ shard: Int, lease held: HeldLease) -> QueueConsumer {
+    private func consumer(_ shard: Int, lease held: HeldLease, settler: QueueSettler?) -> QueueConsumer {
         var options = QueueConsumer.Options()
         options.consumerName = "\(identity)-s\(shard)-\(held.lease.fencingToken)"
         options.shards = [shard]
@@ -212,6 +219,7 @@ public final class OrderWorker: Sendable {
         options.shutdownGrace = settings.shutdownGrace
         options.takeOverPending = true
         options.taskExecutor = settings.taskExecutor
+        options.settler = settler
         // The announced trading-state version comes with each fetch (`ResidentState.checkBeforeMessage`).
         options.readsWatchedKey = true
         let parsed = ParsedCommands()

@@ -63,6 +63,9 @@ public final class QueueConsumer: Sendable {
         /// a value as of its start can skip its own read when the value stands in for one
         /// (`WatchedRead`). Off: the fetch reads only the stream.
         public var readsWatchedKey = false
+        /// A control connection and settler shared with other consumers (`QueueSettler`): their
+        /// settles go out together. nil: this consumer opens its own for the time it runs.
+        public var settler: QueueSettler?
 
         public init() {}
 
@@ -173,12 +176,14 @@ public final class QueueConsumer: Sendable {
 
     /// Runs until `stop()` or cancellation.
     public func run() async throws {
-        let control = try await RedisClient(configuration: redisConfiguration, name: "q-ctl")
-        defer { control.close() }
+        let shared = options.settler
+        let own = shared == nil ? try await QueueSettler(redis: redisConfiguration) : nil
+        defer { own?.close() }
+        let control = (shared ?? own!).control
         for shard in shards { try await ensureGroup(control, QueueKeys(queue: manifest.name, shard: shard)) }
         logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(Self.group)"])
 
-        let settler = ScriptBatcher(redis: control)
+        let settler = (shared ?? own!).batcher
         // One element per read (or reclaim): the batch handler takes it whole.
         let (deliveries, sink) = AsyncStream<[Delivery]>.makeStream()
         // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":

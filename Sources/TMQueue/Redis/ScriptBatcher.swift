@@ -11,10 +11,13 @@ import TMRedis
 ///
 /// Guarantees: every call gets exactly its own reply or error (a completion its own element of the
 /// merged reply, checked to have one element per completion); calls are independent (a batch
-/// mixes messages, never two steps of one message, which are sequential by construction); one
-/// pipeline holds the calls of one hash slot (one queue shard), so each would go to one Redis
-/// Cluster node; one round trip at a time: a caller that finds none in flight sends its own call
-/// from its task, callers that arrive meanwhile wait and go out together in the next one.
+/// mixes messages, never two steps of one message, which are sequential by construction); on a
+/// Redis Cluster (or a server not known to be a lone one) one pipeline holds the calls of one hash
+/// slot (one queue shard), so each goes to one node — on a server that says it is not a cluster
+/// node (`INFO cluster`: `cluster_enabled:0`, asked once per connection) the calls of every slot
+/// go in one pipeline, one round trip (a settler shared by a worker's shards, `QueueSettler`);
+/// one round trip at a time: a caller that finds none in flight sends its own call from its task,
+/// callers that arrive meanwhile wait and go out together in the next one.
 final class ScriptBatcher: Sendable {
     /// One message's success, as `QueueScripts.complete` takes it.
     struct Completion: Sendable {
@@ -52,6 +55,17 @@ final class ScriptBatcher: Sendable {
         /// A round trip is in flight (a lone caller's own, or the flush task's).
         var flushing = false
         var sentAtOnce = 0
+        /// Round trips sent (lone and flushed), and of them those that carried several hash slots.
+        var roundTrips = 0
+        var mixedRoundTrips = 0
+    }
+
+    /// What the server said it is, per connection: a lone server (not a cluster node) takes every
+    /// slot's calls in one pipeline. nil: not asked yet on this connection.
+    private final class ServerKind: @unchecked Sendable {
+        // Read and written only on the client's thread (inside `withConnection`).
+        var standalone: Bool?
+        weak var connection: RedisConnection?
     }
 
     /// The most completions one merged script call carries (Redis runs a script without
@@ -60,6 +74,7 @@ final class ScriptBatcher: Sendable {
 
     private let redis: RedisClient
     private let state = Locked(State())
+    private let server = ServerKind()
 
     init(redis: RedisClient) { self.redis = redis }
 
@@ -69,6 +84,8 @@ final class ScriptBatcher: Sendable {
     var waiting: Int { state.withLock { $0.pending.count } }
     /// A round trip is in flight now (for tests).
     var isSending: Bool { state.withLock { $0.flushing } }
+    /// Round trips sent so far, and of them those that carried calls of several hash slots (for tests).
+    var roundTrips: (all: Int, mixingSlots: Int) { state.withLock { ($0.roundTrips, $0.mixedRoundTrips) } }
 
     func run(_ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) async throws -> RedisValue {
         try await submit(.script(RedisScriptCall(script, keys: keys, arguments: arguments)))
@@ -143,12 +160,20 @@ final class ScriptBatcher: Sendable {
         let (work, owners) = Self.merge(batch)
         var answers = [Result<[RedisValue], any Error>](repeating: .success([]), count: batch.count)
         var scriptAnswers = [Result<RedisValue, any Error>?](repeating: nil, count: batch.count)
+        let (server, state) = (self.server, self.state)
         do {
             let results = try await redis.withConnection { connection -> [Result<RedisValue, RedisError>] in
                 var results = [Result<RedisValue, RedisError>](repeating: .failure(.protocolViolation("no reply")), count: work.count)
-                for indices in work.indicesBySlot() {
+                let groups = try Self.isStandalone(connection, server) ? [Array(work.indices)] : work.indicesBySlot()
+                for indices in groups {
                     let replies = try connection.runPipelined(indices.map { work[$0] })
                     for (index, reply) in zip(indices, replies) { results[index] = reply }
+                }
+                // (Only one pipeline can mix slots; told without a set: no allocation a round trip.)
+                let mixed = groups.count == 1 && work.count > 1 && work.contains { $0.slot != work[0].slot }
+                state.withLock { state in
+                    state.roundTrips += groups.count
+                    if mixed { state.mixedRoundTrips += 1 }
                 }
                 return results
             }
@@ -181,6 +206,22 @@ final class ScriptBatcher: Sendable {
         } catch {
             return Array(repeating: .failure(error), count: batch.count)
         }
+    }
+
+    /// Whether the connection's server is a lone one (not a cluster node): asked once per
+    /// connection (`INFO cluster`); a server that does not answer it is taken for a cluster node
+    /// (one pipeline per slot: right everywhere, only slower on a lone server).
+    private static func isStandalone(_ connection: RedisConnection, _ server: ServerKind) throws -> Bool {
+        if server.connection === connection, let known = server.standalone { return known }
+        let standalone: Bool
+        do {
+            let info = try connection.send("INFO", "cluster").string ?? ""
+            standalone = info.contains("cluster_enabled:0")
+        } catch let error as RedisError where !error.isConnectionError {
+            standalone = false
+        }
+        (server.connection, server.standalone) = (connection, standalone)
+        return standalone
     }
 
     /// Where a completion goes: one stream (queue shard) and consumer group.
