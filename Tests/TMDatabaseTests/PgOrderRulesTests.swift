@@ -38,6 +38,8 @@ import TMPostgres
         ("orders_idempotency_key_check", ["idempotency_key": "'\(String(repeating: "k", count: 256))'"]),
         ("orders_lookup_attempts_check", ["lookup_attempts": "-1"]),
         ("orders_order_type_check", ["order_type": "'iceberg'"]),
+        // Priced, so it breaks no other rule (`orders_price_by_type` holds): only the type's own rule refuses it.
+        ("orders_order_type_check", ["order_type": "'iceberg'", "price": "5"]),
         ("orders_origin_check", ["origin": "'exchange'"]),
         ("orders_origin_keys", ["origin": "'broker'"]),
         ("orders_origin_keys", ["client_order_id": "NULL"]),

@@ -10,10 +10,18 @@
 -- account pass, `account_id = $1 OR account_id IS NULL ORDER BY id LIMIT n`, reads the primary key
 -- in id order either way.)
 --
--- Applied to a live database: the new index is built under the table's SHARE lock (writes wait; the
--- outbox is rows not yet relayed, a few hundred at most in normal running), waited for at most 5 s,
--- then takes the old one's name. Workers of any version write through it.
+-- (The relay's first five passes on a connection plan each call afresh: with a large backlog, those
+-- custom plans scan the table for the NULL-account half where they read the old index; its generic
+-- plan, from the sixth, reads the primary key as before.)
+--
+-- Applied to a live database: the table is locked first, in the mode the DROP needs (ACCESS
+-- EXCLUSIVE: readers and writers wait while the index builds; the outbox is rows not yet relayed, a
+-- few hundred at most in normal running), so the migration never upgrades a lock it holds — building
+-- under SHARE and then asking for ACCESS EXCLUSIVE deadlocked against a relay pass that had locked
+-- rows FOR UPDATE and then deleted them. The lock is waited for at most 5 s; then the new index takes
+-- the old one's name. Workers of any version write through it.
 SET LOCAL lock_timeout = '5s';
+LOCK TABLE trade_event_outbox IN ACCESS EXCLUSIVE MODE;
 
 CREATE INDEX trade_event_outbox_account_idx_new ON trade_event_outbox (account_id, id) WHERE account_id IS NOT NULL;
 DROP INDEX trade_event_outbox_account_idx;

@@ -14,7 +14,7 @@ import TMRedis
 /// mixes messages, never two steps of one message, which are sequential by construction); on a
 /// Redis Cluster (or a server not known to be a lone one) one pipeline holds the calls of one hash
 /// slot (one queue shard), so each goes to one node — on a server that says it is not a cluster
-/// node (`INFO cluster`: `cluster_enabled:0`, asked once per connection) the calls of every slot
+/// node (`INFO cluster`: `cluster_enabled:0`, asked once per client) the calls of every slot
 /// go in one pipeline, one round trip (a settler shared by a worker's shards, `QueueSettler`);
 /// one round trip at a time: a caller that finds none in flight sends its own call from its task,
 /// callers that arrive meanwhile wait and go out together in the next one.
@@ -209,8 +209,11 @@ final class ScriptBatcher: Sendable {
     }
 
     /// Whether the connection's server is a lone one (not a cluster node): asked once per
-    /// connection (`INFO cluster`); a server that does not answer it is taken for a cluster node
-    /// (one pipeline per slot: right everywhere, only slower on a lone server).
+    /// `RedisConnection` object (`INFO cluster`) — which lives as long as its client, reconnects
+    /// included, so a client that reconnects to a server of another kind is not noticed (this client
+    /// does not follow a cluster's redirections either). A server that does not answer it, or answers
+    /// with an error once, is taken for a cluster node for the client's life (one pipeline per slot:
+    /// right everywhere, only slower on a lone server).
     private static func isStandalone(_ connection: RedisConnection, _ server: ServerKind) throws -> Bool {
         if server.connection === connection, let known = server.standalone { return known }
         let standalone: Bool
