@@ -176,14 +176,15 @@ public final class QueueConsumer: Sendable {
 
     /// Runs until `stop()` or cancellation.
     public func run() async throws {
-        let shared = options.settler
-        let own = shared == nil ? try await QueueSettler(redis: redisConfiguration) : nil
-        defer { own?.close() }
-        let control = (shared ?? own!).control
+        // A settler given to it is its owner's to close; one of its own lives while it runs.
+        let ownsSettler = options.settler == nil
+        let queueSettler = ownsSettler ? try await QueueSettler(redis: redisConfiguration) : options.settler!
+        defer { if ownsSettler { queueSettler.close() } }
+        let control = queueSettler.control
         for shard in shards { try await ensureGroup(control, QueueKeys(queue: manifest.name, shard: shard)) }
         logger.info("consuming", metadata: ["shards": "\(shards)", "concurrency": "\(slots.capacity)", "group": "\(Self.group)"])
 
-        let settler = (shared ?? own!).batcher
+        let settler = queueSettler.batcher
         // One element per read (or reclaim): the batch handler takes it whole.
         let (deliveries, sink) = AsyncStream<[Delivery]>.makeStream()
         // Cancelling `run` must mean "stop gracefully", not "abandon handlers and heartbeats now":
