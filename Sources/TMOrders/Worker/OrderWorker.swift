@@ -76,6 +76,8 @@ public final class OrderWorker: Sendable {
     private let commits: OrderCommits?
     private let owned = Locked<[Int: Owned]>([:])
     private let stopping = Locked(false)
+    /// The settler `run()` shares among its shards' consumers (kept for `sharedSettleRoundTrips`).
+    private let sharedSettler = Locked<QueueSettler?>(nil)
 
     private struct Owned: Sendable {
         let task: Task<Void, Never>
@@ -106,6 +108,8 @@ public final class OrderWorker: Sendable {
     public var commitCounts: GroupCommitCounts? { commits?.counts }
     /// Writes that ran at once, alone, outside the group's batches (nil: group commit off).
     public var writesAtOnce: Int? { commits?.writesAtOnce }
+    /// Round trips the shards' shared settler has sent so far (nil: not running, or no shared settler).
+    public var sharedSettleRoundTrips: Int? { sharedSettler.withLock { $0 }?.roundTrips.all }
 
     /// The shards this worker holds now.
     public var ownedShards: [Int] { owned.withLock { $0.keys.sorted() } }
@@ -120,6 +124,7 @@ public final class OrderWorker: Sendable {
         let lock = DistributedLock(redis: redis)
         // Closed below, after every shard's consumer has stopped.
         let settler = settings.sharedSettler ? try await QueueSettler(redis: redisConfiguration) : nil
+        sharedSettler.withLock { $0 = settler }
         defer { settler?.close() }
         logger.info("order-worker starting", metadata: ["queue": "\(manifest.name)", "shards": "\(manifest.shards)"])
         await withTaskGroup(of: Void.self) { group in
