@@ -12,24 +12,8 @@ import psycopg
 from psycopg import pq
 sock, port, N, W, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 off = int(sys.argv[6]) if len(sys.argv) > 6 else 0
-sys.path.insert(0, __import__('os').path.dirname(__file__))
-def params(f):
-    s = open(f).read()
-    return [m.group(2) for m in re.finditer(r"\$(\d+) = (NULL|'(?:[^']|'')*')", s)]
-def parse_arr(lit):
-    s = lit[1:-1].replace("''", "'"); s = s[1:-1]; out = []; i = 0
-    while i < len(s):
-        if s[i] == '"':
-            i += 1; buf = ''
-            while s[i] != '"':
-                if s[i] == '\\': i += 1
-                buf += s[i]; i += 1
-            i += 1; out.append(buf)
-        else:
-            j = s.find(',', i); j = len(s) if j < 0 else j
-            v = s[i:j]; out.append(None if v == 'NULL' else v); i = j
-        if i < len(s) and s[i] == ',': i += 1
-    return out
+sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(__file__)))
+from gen_batch import batch, params, parse_arr
 def text_arr(xs):
     return ('{' + ','.join('NULL' if x is None else '"' + x.replace('\\', '\\\\').replace('"', '\\"') + '"' for x in xs) + '}').encode()
 OID = {'uuid': (2950, 2951), 'text': (25, 1009), 'numeric': (1700, 1231), 'jsonb': (3802, 3807), 'timestamptz': (1184, 1185),
@@ -88,11 +72,7 @@ for name, sql, types in (('bins', ins, itypes), ('bupd', upd, utypes)):
     r = conn.prepare(name.encode(), sql.encode(), [OID[t][1] for t in types])
     assert r.status == pq.ExecStatus.COMMAND_OK, r.error_message
 for b in range(N + 6):
-    ids = [str(uuid.UUID(int=(0x5678 << 96) + (off + b) * 1024 + j)) for j in range(W)]
-    p = [[x[j % len(x)] for j in range(W)] for x in ip]
-    p[0] = ids; p[5] = ['k-%d-%d' % (off + b, j) for j in range(W)]; p[6] = ['c%dx%d' % (off + b, j) for j in range(W)]; p[25] = ids
-    q = [[x[0]] * W for x in up]
-    q[0] = ids; q[1] = ['SUBMITTING'] * W; q[2] = ['0'] * W; q[3] = ['ACCEPTED'] * W; q[4] = ['b%dx%d' % (off + b, j) for j in range(W)]; q[19] = ids
+    p, q = batch(ip, up, off + b, W)
     assert run('bins', itypes, p) == W and run('bupd', utypes, q) == W
 r = conn.exec_(b'SELECT pg_backend_pid()'); print(r.get_value(0, 0).decode())
 conn.finish()
