@@ -5,8 +5,8 @@ import TMCore
 /// A synchronous connection to Postgres over libpq, for command-line tools and for the pool's threads.
 ///
 /// Guarantees: statements are sent with `PQexecParams` (or, for a `prepared` query, parsed once per
-/// session and run with `PQexecPrepared`) and text-format parameters (values never enter the SQL
-/// text), except `simpleQuery`, which is for trusted multi-statement scripts; `transaction` commits
+/// session and run with `PQexecPrepared`) and text-format parameters — binary for the array types of
+/// `PostgresArrayBinary` — (values never enter the SQL text), except `simpleQuery`, which is for trusted multi-statement scripts; `transaction` commits
 /// only when its body returns and rolls back when it throws; a failure caused by a lost connection is
 /// reported with kind `.connection` and never retried here (the statement may have run). Not
 /// thread-safe: use it from one thread at a time (the pool confines each to a thread).
@@ -215,9 +215,9 @@ public final class PostgresConnection {
         roundTrips += 1
         statementsSent += 1
         let name = query.isPrepared ? try preparedName(query, handle: handle) : nil
-        let result = try withParameters(query) { count, types, values in
-            if let name { return PQexecPrepared(handle, name, count, values, nil, nil, 0) }
-            return PQexecParams(handle, query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+        let result = try withParameters(query) { count, types, values, lengths, formats in
+            if let name { return PQexecPrepared(handle, name, count, values, lengths, formats, 0) }
+            return PQexecParams(handle, query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, lengths, formats, 0)
         }
         return try consume(result, handle: handle)
     }
@@ -280,9 +280,9 @@ public final class PostgresConnection {
         guard PQenterPipelineMode(handle) == 1 else { throw connectionOrClientError(handle, fallback: "cannot enter pipeline mode") }
         do {
             for (item, name) in zip(queued, names) {
-                let ok = try withParameters(item.query) { count, types, values -> Int32 in
-                    if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
-                    return PQsendQueryParams(handle, item.query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, nil, nil, 0)
+                let ok = try withParameters(item.query) { count, types, values, lengths, formats -> Int32 in
+                    if let name { return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) }
+                    return PQsendQueryParams(handle, item.query.sql, count, count == 0 ? nil : types, count == 0 ? nil : values, lengths, formats, 0)
                 }
                 guard ok == 1 else { throw abandonPipeline(handle, "could not send a pipelined statement") }
             }
@@ -366,36 +366,46 @@ public final class PostgresConnection {
         return name
     }
 
-    /// The query's parameters as libpq wants them (types, NUL-terminated text values), for `body`.
+    /// The query's parameters as libpq wants them (types, NUL-terminated text values; for binary
+    /// ones — `PostgresDataType.isBinary` — their lengths and formats too, else nil), for `body`.
     /// The values, their pointers and their types share ONE buffer (a statement of a lone order has
     /// ~40 parameters: at most one allocation, not one each).
     private func withParameters<R>(_ query: PostgresQuery,
-                                   _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) throws -> R) throws -> R {
+                                   _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?,
+                                            UnsafePointer<Int32>?, UnsafePointer<Int32>?) throws -> R) throws -> R {
         let count = query.binds.count
         guard count <= 65535 else { throw PostgresError.client("too many bind parameters (\(count); at most 65535)") }
-        var size = 0
+        var size = 0, binary = false
         for (i, bind) in query.binds.enumerated() {
+            if bind.type.isBinary { binary = true }
             guard let bytes = bind.bytes else { continue }
             // Text-format parameters are C strings; Postgres cannot store NUL in text anyway.
-            if bytes.contains(0) {
+            if !bind.type.isBinary && bytes.contains(0) {
                 throw PostgresError.client("parameter $\(i + 1) (\(bind.type)) contains a NUL byte; use [UInt8]/Data (bytea) for binary data")
             }
             size += bytes.count + 1
         }
-        if count == 0 { return try body(0, nil, nil) }
-        // One temporary buffer (on the stack when it fits): the value pointers, the type OIDs, then
-        // every value's bytes NUL-terminated; libpq copies them all while `body` runs.
+        if count == 0 { return try body(0, nil, nil, nil, nil) }
+        // One temporary buffer (on the stack when it fits): the value pointers, the type OIDs, with
+        // binary parameters their lengths and formats, then every value's bytes NUL-terminated; libpq
+        // copies them all while `body` runs.
         let pointerBytes = count * MemoryLayout<UnsafePointer<CChar>?>.stride
         let typeBytes = count * MemoryLayout<Oid>.stride
-        return try withUnsafeTemporaryAllocation(byteCount: pointerBytes + typeBytes + size,
+        let formatBytes = binary ? 2 * count * MemoryLayout<Int32>.stride : 0
+        return try withUnsafeTemporaryAllocation(byteCount: pointerBytes + typeBytes + formatBytes + size,
                                                  alignment: MemoryLayout<UnsafePointer<CChar>?>.alignment) { raw in
             let base = raw.baseAddress!
             let values = base.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
             let types = (base + pointerBytes).bindMemory(to: Oid.self, capacity: count)
-            let buffer = (base + pointerBytes + typeBytes).bindMemory(to: CChar.self, capacity: size)
+            let lengths = binary ? (base + pointerBytes + typeBytes).bindMemory(to: Int32.self, capacity: 2 * count) : nil
+            let buffer = (base + pointerBytes + typeBytes + formatBytes).bindMemory(to: CChar.self, capacity: size)
             var offset = 0
             for (i, bind) in query.binds.enumerated() {
                 types[i] = Oid(bind.type.rawValue)
+                if let lengths {
+                    lengths[i] = Int32(bind.bytes?.count ?? 0)
+                    lengths[count + i] = bind.type.isBinary ? 1 : 0
+                }
                 guard let bytes = bind.bytes else {
                     values[i] = nil
                     continue
@@ -408,7 +418,8 @@ public final class PostgresConnection {
                 values[i] = UnsafePointer(start)
                 offset += bytes.count + 1
             }
-            return try body(Int32(count), UnsafePointer(types), UnsafePointer(values))
+            return try body(Int32(count), UnsafePointer(types), UnsafePointer(values), lengths.map { UnsafePointer($0) },
+                            lengths.map { UnsafePointer($0 + count) })
         }
     }
 

@@ -30,6 +30,22 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStri
     public static let numeric = PostgresDataType(1700)
     public static let uuid = PostgresDataType(2950)
     public static let jsonb = PostgresDataType(3802)
+    // Array types whose parameters travel in binary format (`PostgresArrayBinary`): a parameter
+    // declared with one of these holds `array_send`'s bytes, not text.
+    public static let boolArray = PostgresDataType(1000)
+    public static let int4Array = PostgresDataType(1007)
+    public static let textArray = PostgresDataType(1009)
+    public static let int8Array = PostgresDataType(1016)
+    public static let uuidArray = PostgresDataType(2951)
+    public static let jsonbArray = PostgresDataType(3807)
+
+    /// A parameter of this type is sent in binary format (`PostgresArrayBinary`'s array types).
+    public var isBinary: Bool {
+        switch self {
+        case .boolArray, .int4Array, .textArray, .int8Array, .uuidArray, .jsonbArray: true
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -58,10 +74,12 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStri
     }
 }
 
-/// One parameter value in Postgres text format, with its declared type.
+/// One parameter value in Postgres text format, with its declared type — or, for the array types of
+/// `PostgresArrayBinary` (`type.isBinary`), in binary format.
 ///
 /// Guarantees: `bytes == nil` is SQL NULL; otherwise the bytes are the value's text representation
-/// as the server's input function for `type` accepts it (bytea as `\x` hex, so it never holds NUL).
+/// as the server's input function for `type` accepts it (bytea as `\x` hex, so it never holds NUL),
+/// or, when `type.isBinary`, `array_send`'s bytes of an array of that type.
 public struct PostgresData: Sendable, Hashable {
     public var type: PostgresDataType
     public var bytes: [UInt8]?

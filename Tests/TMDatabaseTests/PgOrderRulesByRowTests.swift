@@ -23,6 +23,9 @@ import TMPostgres
         let (read, missing) = try WholeRowCheckColumns.read(by: "tm_orders_row_rules", of: "orders", db)
         #expect(read.count >= 20, "the rules' columns were found in the function's text: \(read.sorted())")
         #expect(missing.isEmpty, "the rules read columns `orders` no longer has: \(missing.sorted())")
+        // The CASE naming the first broken rule (0059: a function of its own) reads them too.
+        let (named, gone) = try WholeRowCheckColumns.read(by: "tm_orders_row_broken_rule", of: "orders", db)
+        #expect(named.count >= 20 && gone.isEmpty, "the CASE reads \(named.sorted()), missing \(gone.sorted())")
     }
 
     /// A session whose search_path does not find the table (pg_restore's is '') gets the same refusal

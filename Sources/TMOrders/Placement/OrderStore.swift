@@ -260,19 +260,24 @@ enum OrderStore {
             """
     }
 
-    /// `insertStatement`'s values: a column of the rows per array, in its order.
+    /// `insertStatement`'s values: a column of the rows per array, in its order. The uuid, text,
+    /// jsonb, bigint and boolean arrays travel in binary format (`PostgresArrayBinary`: the server
+    /// reads each element's bytes instead of parsing the array's text, ~−110k instructions an order in
+    /// a batch, Benchmarks/OrderBench/PROFILE.md, session 33 (pgbatch)); numeric and timestamptz in text.
     static func insertColumns(_ rows: [(row: NewOrder, token: Int64?)]) -> [PostgresData] {
         func column<T: PostgresEncodable>(_ value: (NewOrder) -> T) -> PostgresData { .array(rows.map { value($0.row) }) }
-        return [column { $0.id }, column { $0.userID }, column { $0.accountID },
-                column { $0.requestedAccountColumn }, column { $0.parentID }, column { $0.order.idempotencyKey },
-                column { $0.clientOrderID }, column { $0.order.symbol }, column { $0.order.exchange },
-                column { $0.order.side.rawValue }, column { $0.order.type.rawValue },
-                column { $0.order.timeInForce.rawValue }, column { $0.order.product.rawValue },
+        func ids(_ value: (NewOrder) -> UUID?) -> PostgresData { .binaryArray(rows.map { value($0.row) }) }
+        func text(_ value: (NewOrder) -> String?) -> PostgresData { .binaryArray(text: rows.map { value($0.row) }) }
+        return [ids { $0.id }, ids { $0.userID }, ids { $0.accountID },
+                ids { $0.requestedAccountColumn }, ids { $0.parentID }, text { $0.order.idempotencyKey },
+                text { $0.clientOrderID }, text { $0.order.symbol }, text { $0.order.exchange },
+                text { $0.order.side.rawValue }, text { $0.order.type.rawValue },
+                text { $0.order.timeInForce.rawValue }, text { $0.order.product.rawValue },
                 column { $0.quantity }, column { $0.order.limitPrice }, column { $0.order.triggerPrice },
-                column { $0.state.rawValue }, column { $0.requestedPrice }, column { $0.riskDecisionText },
-                column { $0.routeText }, column { $0.rejectCode }, column { $0.rejectReason },
-                column { $0.submittedAt }, PostgresData.array(rows.map(\.token)),
-                column { $0.state.isTerminal }]
+                text { $0.state.rawValue }, column { $0.requestedPrice }, .binaryArray(jsonb: rows.map(\.row.riskDecisionText)),
+                .binaryArray(jsonb: rows.map(\.row.routeText)), text { $0.rejectCode }, text { $0.rejectReason },
+                column { $0.submittedAt }, .binaryArray(rows.map(\.token)),
+                .binaryArray(rows.map { Optional($0.row.state.isTerminal) })]
     }
 
     /// The columns every new row is written with (`insertStatement`, `LoneWrite`).
@@ -354,18 +359,22 @@ enum OrderStore {
         moves.count == 1 ? LoneWrite.moveBinds(moves[0].move, token: moves[0].token) : moveColumns(moves)
     }
 
-    /// `manyMoves`' 19 arrays: a column of the moves per array, in its order.
+    /// `manyMoves`' 19 arrays: a column of the moves per array, in its order (binary but the numeric
+    /// and timestamptz arrays, as `insertColumns`).
     static func moveColumns(_ moves: [(move: OrderMove, token: Int64?)]) -> [PostgresData] {
         func column<T: PostgresEncodable>(_ value: (OrderMove) -> T) -> PostgresData { .array(moves.map { value($0.move) }) }
-        return [column { $0.order.id }, column { $0.order.state.rawValue }, column { Int32($0.order.version) },
-                column { $0.to.rawValue }, column { $0.changes.brokerOrderID },
+        func text(_ value: (OrderMove) -> String?) -> PostgresData { .binaryArray(text: moves.map { value($0.move) }) }
+        func flag(_ value: (OrderMove) -> Bool?) -> PostgresData { .binaryArray(moves.map { value($0.move) }) }
+        return [.binaryArray(moves.map { Optional($0.move.order.id) }), text { $0.order.state.rawValue },
+                .binaryArray(moves.map { Optional(Int32($0.move.order.version)) }),
+                text { $0.to.rawValue }, text { $0.changes.brokerOrderID },
                 column { $0.changes.filledQuantity }, column { $0.changes.averagePrice },
-                column { $0.changes.rejectCode }, column { $0.changes.rejectReason },
-                column { $0.changes.unknownReason }, column { $0.changes.nextLookupAt },
-                column { $0.changes.submittedAt }, column { $0.changes.lookedUp },
+                text { $0.changes.rejectCode }, text { $0.changes.rejectReason },
+                text { $0.changes.unknownReason }, column { $0.changes.nextLookupAt },
+                column { $0.changes.submittedAt }, flag { $0.changes.lookedUp },
                 column { $0.changes.quantity }, column { $0.changes.limitPrice },
-                column { $0.changes.triggerPrice }, column { $0.changes.clientOrderID },
-                column { $0.to.isTerminal }, PostgresData.array(moves.map(\.token))]
+                column { $0.changes.triggerPrice }, text { $0.changes.clientOrderID },
+                flag { $0.to.isTerminal }, .binaryArray(moves.map(\.token))]
     }
 
     /// The events of a new row: every step from RECEIVED.
@@ -496,11 +505,12 @@ enum OrderStore {
         let counts = Set(rows.map(\.1.count))
         let shape = counts.count > 1 ? 0 : counts.first ?? 1
         let steps = shape == 0 ? stepsPerEventRow : shape
-        var columns = [PostgresData.array(rows.map(\.0)), PostgresData.array(rows.map(\.1[0].from))]
+        // In binary format (`insertColumns`): the payloads are most of a batch's parameter bytes.
+        var columns = [PostgresData.binaryArray(rows.map { Optional($0.0) }), PostgresData.binaryArray(text: rows.map(\.1[0].from))]
         for k in 0..<steps {
-            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].to : nil }))
-            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].detail : nil }))
-            columns.append(PostgresData.array(rows.map { k < $0.1.count ? $0.1[k].payload : nil }))
+            columns.append(PostgresData.binaryArray(text: rows.map { k < $0.1.count ? $0.1[k].to : nil }))
+            columns.append(PostgresData.binaryArray(jsonb: rows.map { k < $0.1.count ? $0.1[k].detail : nil }))
+            columns.append(PostgresData.binaryArray(text: rows.map { k < $0.1.count ? $0.1[k].payload : nil }))
         }
         return EventColumns(shape: shape, columns: columns)
     }

@@ -6,7 +6,9 @@
 #
 # prints (total(N2) - total(N1)) / (N2 - N1): per lone order (its two transactions: fence + INSERT,
 # fence + UPDATE), or per batch (mode batch: the group commit's merged INSERT of 5 new rows, then the
-# UPDATE of their 5 moves; divide by 5). Each run is on a fresh copy of $W/c0 with PRESQL applied
+# UPDATE of their 5 moves; divide by 5 — or by $WRITERS, gen_batch.py's batch size; N1 >= 4, see there).
+# Over the wire (Bind/Execute, text against binary array parameters): wire.sh.
+# Each run is on a fresh copy of $W/c0 with PRESQL applied
 # first ('-' for none; single-user -j input: statements end with ";" and an empty line).
 #
 # Set-up, once ($W defaults to /tmp/pgrow; as root, postgres's tools run as the postgres user):
