@@ -48,15 +48,9 @@ import TMRedis
     }
 
     @Test func theBareAnswerOnlyWhenThereIsNothingToRecord() async throws {
-        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
-        defer { redis.close() }
-        var settings = CircuitBreaker.Settings()
-        settings.threshold = 3
-        settings.cooldown = .seconds(60)
-        let breaker = CircuitBreaker(name: TestServers.uniqueName("bare"), settings: settings, redis: redis)
-        let limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)
-        let budget = TestServers.uniqueName("acct")
-        defer { Task { _ = try? await redis.send("DEL", breaker.key, limiter.key(budget)) } }
+        let f = try await BrokerAdmissionTests.Fixture(cooldown: .seconds(60), threshold: 3)
+        defer { Task { await f.cleanUp() } }
+        let (redis, breaker, limiter, budget) = (f.redis, f.breaker, f.limiter, f.budget)
         let limits = [RateLimit(100, per: .seconds(60))]
 
         // Closed, nothing on record: the script's answer is the bare time, read as nothing to record.
