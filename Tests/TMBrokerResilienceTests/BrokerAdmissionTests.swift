@@ -7,17 +7,17 @@ import TMRedis
 /// A broker call's circuit and budget, checked and taken by one script (`BrokerAdmission`), against
 /// real Redis: neither refusal spends what the other guards.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct BrokerAdmissionTests {
-    /// A breaker opening at the first failure, and a budget in its slot.
+    /// A breaker opening at the `threshold`-th failure (the first by default), and a budget in its slot.
     struct Fixture {
         let redis: RedisClient
         let breaker: CircuitBreaker
         let limiter: RateLimiter
         let budget = TestServers.uniqueName("acct")
 
-        init(cooldown: Duration) async throws {
+        init(cooldown: Duration, threshold: Int = 1) async throws {
             redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
             var settings = CircuitBreaker.Settings()
-            settings.threshold = 1
+            settings.threshold = threshold
             settings.cooldown = cooldown
             breaker = CircuitBreaker(name: TestServers.uniqueName("admit"), settings: settings, redis: redis)
             limiter = RateLimiter(redis: redis, sharingSlotWith: breaker)

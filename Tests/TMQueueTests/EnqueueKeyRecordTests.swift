@@ -6,8 +6,8 @@ import TMRedis
 
 /// The enqueue scripts check and record an idempotency key with one `SET NX GET` before their
 /// other checks: a message refused after that (queue full, chosen id in use) must take the record
-/// back, so the key is free for the next try; and only a chosen id is looked up as live, while a
-/// drawn id still marks itself live for the chosen ids that come after it.
+/// back, so the key is free for the next try; and only a chosen id is looked up as live. A drawn id
+/// is written no epoch entry: a chosen id can never equal it (its shape is refused before Redis).
 @Suite(.serialized) struct EnqueueKeyRecordTests {
     /// A keyed message refused by a full queue (one enqueue, and a batch) leaves no record: once
     /// there is room, the same key enqueues a new message rather than answering "duplicate".
@@ -46,13 +46,14 @@ import TMRedis
         #expect(try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), key: "k2")).duplicate == false)
     }
 
-    /// A drawn id (never looked up) is still marked live: a later message that chooses it is
-    /// refused while the first is queued, by one enqueue and by a batch.
+    /// A drawn id (never looked up) gets no epoch entry, yet a later message that chooses it is
+    /// refused while the first is queued, by one enqueue and by a batch: by its shape, before Redis.
     @Test func aDrawnIDIsLiveForTheChosenIDsAfterIt() async throws {
         let queue = try await TestQueue { $0.shards = 1 }
         defer { Task { await queue.cleanUp() } }
         let drawn = try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), key: "a"))
         let batched = try await queue.producer.enqueueBatch(queue.name, [OutgoingMessage(payload: Array("{}".utf8), key: "b")])
+        #expect(try await queue.redis.send("EXISTS", queue.keys(0).epochs).int == 0, "no epoch entry for a drawn id")
         for id in [drawn.id, try batched[0].get().id] {
             await #expect(throws: QueueError.self) {
                 try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array("{}".utf8), id: id))

@@ -51,6 +51,37 @@ import TMRedis
         #expect(try await queue.redis.send("HEXISTS", queue.keys().epochs, id).int == 0)
     }
 
+    /// The same for a message `enqueue` or `enqueueBatch` numbers itself: no epoch entry at enqueue
+    /// (a chosen id's entry is still written), fetched at epoch 1, a stale delivery fenced out.
+    @Test func aDrawnIdOfEnqueueOrABatchHasNoEpochAndIsFenced() async throws {
+        let queue = try await TestQueue { $0.shards = 1 }
+        defer { Task { await queue.cleanUp() } }
+        let keys = queue.keys()
+        _ = try await queue.redis.send("XGROUP", "CREATE", keys.stream, QueueConsumer.group, "0", "MKSTREAM")
+        let lone = try await queue.producer.enqueue(queue.name, OutgoingMessage(payload: Array(#"{"n":1}"#.utf8), key: "lone"))
+        let batch = try await queue.producer.enqueueBatch(queue.name, (2...4).map { OutgoingMessage(payload: Array("{\"n\":\($0)}".utf8)) })
+        let drawn = [lone.id] + (try batch.map { try $0.get().id })
+        #expect(drawn.allSatisfy(MessageIDs.hasDrawnShape))
+        #expect(try await queue.redis.send("EXISTS", keys.epochs).int == 0, "no epoch written for a drawn id")
+        _ = try await queue.producer.enqueueBatch(queue.name, [OutgoingMessage(payload: Array("{}".utf8), id: "chosen-1")])
+        #expect(try await queue.redis.send("HGET", keys.epochs, "chosen-1").string == "0", "a chosen id's entry: live for id_in_use")
+
+        let reader = try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+        defer { reader.close() }
+        let read = try await reader.withConnection { connection in
+            try ShardRead.read(connection, keys: keys, group: QueueConsumer.group, consumer: "c1", count: 10, cursor: nil, wait: nil)
+        }
+        #expect(read.entries.count == 5)
+        for entry in read.entries { #expect(entry.2 == 1, "fetched at epoch 1") }
+        let first = try #require(read.entries.first)
+        let id = try MessageEnvelope(fields: first.1).id
+        #expect(id == lone.id)
+        _ = try await queue.redis.run(QueueScripts.raiseEpochs, keys: [keys.epochs], arguments: [id])
+        #expect(try await complete(queue, first.0, id, epoch: 1) == "stale")
+        #expect(try await complete(queue, first.0, id, epoch: 2) == "ok")
+        #expect(try await queue.redis.send("HEXISTS", keys.epochs, id).int == 0)
+    }
+
     /// A chosen id equal to a queued group message's drawn id is refused before Redis (its shape is
     /// a drawn id's), as is any chosen id of that shape; one character off is a chosen id like any.
     @Test func aChosenIdCannotTakeADrawnIdsShape() async throws {

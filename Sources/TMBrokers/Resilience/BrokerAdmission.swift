@@ -34,7 +34,9 @@ enum BrokerAdmission {
     /// KEYS: [breaker hash] [grant log] — which of them per ARGV[1]
     /// ARGV: checks ('circuit' | 'budget' | 'both'), cooldown ms, member, log ttl ms, log size,
     ///       then per limit: (-limit, window ms)
-    /// → {1, circuit, failures, now} | {0, 'open', wait ms} | {0, 'budget', wait ms}
+    /// → now (let through a closed circuit with no failures on record: nothing to record — the
+    ///   common answer as a bare integer, no table for the script to build nor the client to read) |
+    ///   {1, circuit, failures, now} (let through otherwise) | {0, 'open', wait ms} | {0, 'budget', wait ms}
     ///
     /// The log keeps the newest `log size` (the largest limit) grants: a limit of L per window W is
     /// spent exactly when the L-th newest grant is younger than W (then W − its age is the wait),
@@ -42,6 +44,13 @@ enum BrokerAdmission {
     /// smallest first, and the first one whose L-th newest grant is missing ends the checks: a log
     /// holding fewer than L grants holds fewer than any larger limit too, so none of them can be
     /// spent (Kite's orders: an account with under 400 grants on record costs one ZRANGE, not three).
+    ///
+    /// The log lives at least its longest window + 1 s (ARGV[4], the log ttl) past its newest grant,
+    /// so no grant a window can still count ever expires. Its expiry is written only when a grant
+    /// finds less than that left, and then set to twice that: one `PEXPIRE` per log per log ttl
+    /// rather than one per grant — a grant's only write is its `ZADD` (a `PTTL` is a read: nothing
+    /// for the AOF or a replica, and no MULTI/EXEC around one command). An idle log so lingers up
+    /// to twice the log ttl (Kite's orders: two days and a second, at most 5,000 grants).
     static let script = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -80,8 +89,12 @@ enum BrokerAdmission {
         if log then
           redis.call('ZADD', log, now, ARGV[3])
           if full then redis.call('ZREMRANGEBYRANK', log, 0, '-' .. (tonumber(ARGV[5]) + 1)) end
-          redis.call('PEXPIRE', log, ARGV[4])
+          -- The log outlives its newest grant by at least ARGV[4] (the longest window + 1 s): its
+          -- expiry is moved only when less than that is left (a new log has none: -1), then to twice that.
+          local keep = tonumber(ARGV[4])
+          if redis.call('PTTL', log) < keep then redis.call('PEXPIRE', log, 2 * keep) end
         end
+        if state == 'closed' and failures == 0 then return now end
         return {1, state, failures, now}
         """)
 
@@ -105,6 +118,7 @@ enum BrokerAdmission {
 
     /// What the script's reply says.
     static func outcome(_ reply: RedisValue) -> Outcome {
+        if case .integer(let now) = reply { return .admitted(atMillis: now, recordSuccess: false) }
         let parts = reply.array ?? []
         guard parts.count == 4, parts[0].int == 1 else {
             let wait = Duration.milliseconds(parts.count == 3 ? parts[2].int ?? 1 : 1)

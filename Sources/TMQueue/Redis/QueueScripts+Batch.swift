@@ -8,8 +8,9 @@ extension QueueScripts {
     /// A chosen message id already live on the shard (or added earlier in the batch) is refused, as
     /// by `enqueue`; the chosen ids' epochs are read in one HMGET per 1,000 messages rather than one
     /// HEXISTS each (nothing else writes them while the script runs, and the batch's own adds are
-    /// tracked), and the added ids' epochs are written by one HSET per 500 at the end: the script
-    /// runs atomically, so the end state is the same as one HSET per message. A key is checked and
+    /// tracked), and the added chosen ids' epochs are written by one HSET per 500 at the end: the
+    /// script runs atomically, so the end state is the same as one HSET per message (a drawn id
+    /// gets no epoch entry, as by `enqueue`; a batch of drawn ids writes none). A key is checked and
     /// recorded by one `SET NX GET`, its record taken back if the message is then refused. A
     /// message added to the stream carries `id`, `key`, `payload` and `enqueued_at` only: a fresh
     /// message's `attempt` (0) and `history` ([]) are what their absence reads as (`Envelope`), so
@@ -64,8 +65,10 @@ extension QueueScripts {
               where = redis.call('XADD', KEYS[1], '*', 'id', id, 'key', key, 'payload', payload, 'enqueued_at', ARGV[3])
             end
             added[id] = true
-            fresh[#fresh + 1] = id
-            fresh[#fresh + 1] = '0'
+            if ARGV[i + 4] == '1' then
+              fresh[#fresh + 1] = id
+              fresh[#fresh + 1] = '0'
+            end
             if backlog then backlog = backlog + 1 end
             out[#out + 1] = where
           end

@@ -13,6 +13,11 @@ enum QueueScripts {
     /// The key is checked and recorded by one `SET NX GET` before the other checks, and its record
     /// removed again when the message is then refused: the script is atomic, so the end state is
     /// the same as checking first and recording last, with one command fewer.
+    /// Only a chosen id gets an epoch-0 entry (what the `id_in_use` refusal looks up): a drawn id
+    /// gets none, as a group's messages get none (`enqueueGroups`) — no chosen id can equal a drawn
+    /// one (`MessageIDs.hasDrawnShape`), and the first fetch reads a missing epoch as 0 and raises
+    /// it to 1, so the message is fetched, settled and fenced as with the entry. One write (and
+    /// its AOF record) fewer per message the producer numbers itself.
     /// A delayed message that becomes the delayed set's head wakes the shard's readers (`park`).
     /// KEYS: stream, delayed, epochs, wake, [idempotency]
     /// ARGV: id, key, payload, now, due, maxLength, idempotencyTTL, failedAttempts, history, enqueuedAt,
@@ -48,8 +53,9 @@ enum QueueScripts {
           where = redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'key', ARGV[2], 'payload', ARGV[3],
             'attempt', ARGV[8], 'enqueued_at', ARGV[10], 'history', ARGV[9])
         end
-        -- Epoch 0: the id is live until its message is completed or buried.
-        redis.call('HSET', KEYS[3], ARGV[1], '0')
+        -- Epoch 0 for a chosen id: live (refused to a later enqueue) until its message is completed
+        -- or buried. A drawn id gets none (`enqueueGroups`): no chosen id can equal it.
+        if ARGV[11] == '1' then redis.call('HSET', KEYS[3], ARGV[1], '0') end
         return {'ok', ARGV[1], where}
         """)
 
