@@ -9,36 +9,52 @@ import Foundation
 /// characters, hyphens at 8, 13, 18 and 23, hexadecimal digits of either case elsewhere) and gives
 /// the same UUID.
 public enum UUIDText {
-    public static func upper(_ uuid: UUID) -> String { text(uuid, digits: upperDigits) }
-    public static func lower(_ uuid: UUID) -> String { text(uuid, digits: lowerDigits) }
+    public static func upper(_ uuid: UUID) -> String { text(uuid, digits: "0123456789ABCDEF") }
+    public static func lower(_ uuid: UUID) -> String { text(uuid, digits: "0123456789abcdef") }
 
-    private static let upperDigits = Array("0123456789ABCDEF".utf8), lowerDigits = Array("0123456789abcdef".utf8)
-
-    /// `lower`'s 36 bytes appended to `out`.
+    /// `lower`'s 36 bytes appended to `out`: written on the stack, then appended at once (one
+    /// capacity check, not 36; ~1,000 instructions a UUID before).
     public static func appendLower(_ uuid: UUID, to out: inout [UInt8]) {
-        withUnsafeBytes(of: uuid.uuid) { bytes in
-            for index in 0..<16 {
-                if dashBefore(index) { out.append(UInt8(ascii: "-")) }
-                out.append(lowerDigits[Int(bytes[index] >> 4)])
-                out.append(lowerDigits[Int(bytes[index] & 0x0F)])
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { buffer in
+            write(uuid, digits: "0123456789abcdef", to: buffer.baseAddress!)
+            out.append(contentsOf: UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// Whether `a` sorts before `b` as their texts do (`a.uuidString < b.uuidString`, and the same
+    /// in lower case), read from the bytes: hexadecimal digits sort as their values in either case
+    /// ("0"–"9" before the letters), the dashes stand at the same places in every UUID, so the
+    /// first differing digit — the first differing nibble — decides, as the first differing byte.
+    /// (`uuidString` formats through `sprintf`: ~6,000 instructions a call, two a comparison.)
+    public static func precedes(_ a: UUID, _ b: UUID) -> Bool {
+        withUnsafeBytes(of: a.uuid) { left in
+            withUnsafeBytes(of: b.uuid) { right in
+                for index in 0..<16 where left[index] != right[index] { return left[index] < right[index] }
+                return false
             }
         }
     }
 
-    private static func text(_ uuid: UUID, digits: [UInt8]) -> String {
+    private static func text(_ uuid: UUID, digits: StaticString) -> String {
+        String(unsafeUninitializedCapacity: 36) { out in
+            write(uuid, digits: digits, to: out.baseAddress!)
+            return 36
+        }
+    }
+
+    /// The 36 bytes of the 8-4-4-4-12 text at `out`, each nibble spelt by `digits` (16 bytes).
+    private static func write(_ uuid: UUID, digits: StaticString, to out: UnsafeMutablePointer<UInt8>) {
+        let digits = digits.utf8Start
         withUnsafeBytes(of: uuid.uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { out in
-                var at = 0
-                for index in 0..<16 {
-                    if dashBefore(index) {
-                        out[at] = UInt8(ascii: "-")
-                        at += 1
-                    }
-                    out[at] = digits[Int(bytes[index] >> 4)]
-                    out[at + 1] = digits[Int(bytes[index] & 0x0F)]
-                    at += 2
+            var at = 0
+            for index in 0..<16 {
+                if dashBefore(index) {
+                    out[at] = UInt8(ascii: "-")
+                    at += 1
                 }
-                return at
+                out[at] = digits[Int(bytes[index] >> 4)]
+                out[at + 1] = digits[Int(bytes[index] & 0x0F)]
+                at += 2
             }
         }
     }

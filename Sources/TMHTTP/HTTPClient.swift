@@ -205,20 +205,27 @@ public final class HTTPClient {
 
         // Headers: an explicit Content-Type wins over the body's; "Expect:" stops libcurl waiting up
         // to a second for `100 Continue` on larger bodies.
-        var lines: [String] = []
+        // Each line is written into one reused buffer as a C string, which libcurl copies: no
+        // `String` per line and no array of them.
         func has(_ name: String) -> Bool { allHeaders.contains { HTTPHeaderName.same($0.name, name) } }
-        if let encoded, !has("Content-Type") { lines.append("Content-Type: \(encoded.contentType)") }
-        for header in allHeaders {
-            // libcurl drops "Name:" (empty value); "Name;" is its spelling for an empty header.
-            lines.append(header.value.isEmpty ? "\(header.name);" : "\(header.name): \(header.value)")
-        }
-        if !has("Expect") { lines.append("Expect:") }
-        for line in lines {
-            guard let appended = line.withCString({ curl_slist_append(headerList, $0) }) else {
-                throw invalid("out of memory building headers")
-            }
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        func appendLine(_ name: String, _ separator: StaticString, _ value: String) throws(HTTPClientError) {
+            line.removeAll(keepingCapacity: true)
+            line.append(contentsOf: name.utf8)
+            line.append(contentsOf: UnsafeBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount))
+            line.append(contentsOf: value.utf8)
+            line.append(0)
+            let appended = line.withUnsafeBytes { curl_slist_append(headerList, $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            guard let appended else { throw invalid("out of memory building headers") }
             headerList = appended
         }
+        if let encoded, !has("Content-Type") { try appendLine("Content-Type", ": ", encoded.contentType) }
+        for header in allHeaders {
+            // libcurl drops "Name:" (empty value); "Name;" is its spelling for an empty header.
+            if header.value.isEmpty { try appendLine(header.name, ";", "") } else { try appendLine(header.name, ": ", header.value) }
+        }
+        if !has("Expect") { try appendLine("Expect", ":", "") }
         set(tm_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
 
         // Callbacks get the transfer through an unretained pointer; withExtendedLifetime below keeps

@@ -124,16 +124,21 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     }
 
     /// `percentEncode`'s bytes appended to `out`, so a whole form is built in one buffer.
+    /// Runs of unreserved bytes are copied whole (most values are one run), not byte by byte.
     static func appendPercentEncoded(_ string: String, to out: inout [UInt8]) {
         let hex: StaticString = "0123456789ABCDEF"
-        for byte in string.utf8 {
-            if isUnreserved(byte) {
-                out.append(byte)
-            } else {
+        var string = string
+        string.withUTF8 { bytes in
+            var run = 0
+            for index in bytes.indices where !isUnreserved(bytes[index]) {
+                if run < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index])) }
+                run = index + 1
+                let byte = bytes[index]
                 out.append(UInt8(ascii: "%"))
                 out.append(hex.utf8Start[Int(byte >> 4)])
                 out.append(hex.utf8Start[Int(byte & 0x0F)])
             }
+            if run < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...])) }
         }
     }
 

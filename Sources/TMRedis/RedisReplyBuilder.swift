@@ -16,10 +16,13 @@ import CHiredis
 /// is not NULL), so nothing per reply is allocated beyond the values themselves: one `[UInt8]` per
 /// bulk string and one array per array reply.
 final class RedisReplyBuilder {
+    // The builder is used by its connection's one thread, one call at a time, and no access to
+    // these overlaps another: the runtime's exclusivity checks (~70 `swift_beginAccess` an order,
+    // on every element of every reply) are off for them.
     /// Arrays whose elements are still arriving, outermost first.
-    private var open: [(values: [RedisValue], expected: Int)] = []
+    @exclusivity(unchecked) private var open: [(values: [RedisValue], expected: Int)] = []
     /// The last reply completed at the top, until `take()` hands it over.
-    private var completed: Result<RedisValue, RedisError>?
+    @exclusivity(unchecked) private var completed: Result<RedisValue, RedisError>?
 
     /// Points `reader` at these functions and this builder (for a fresh context's reader).
     func attach(to reader: UnsafeMutablePointer<redisReader>) {

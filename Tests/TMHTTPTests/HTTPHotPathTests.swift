@@ -30,6 +30,25 @@ struct HTTPHotPathTests {
         #expect(HTTPRequest.Body.form(fields).encoded?.data == Data(HTTPRequest.formEncode(fields).utf8))
     }
 
+    /// Runs of unreserved bytes copied whole between escapes: escapes first, last, side by side,
+    /// alone, runs of one byte and long ones, non-ASCII inside runs; and random mixes.
+    @Test func percentEncodingOfRunsBetweenEscapesMatchesTheReference() {
+        var samples = [" a", "a ", " ", "  ", "a b c", "ab  cd", "%%", "abc%", "%abc", "a%b%c%d", "é", "aé", "éa", "aéb", "日本abc日本",
+                       String(repeating: "x", count: 300) + " " + String(repeating: "y", count: 300), "2026-12-07T16:00:00+05:30",
+                       "tm:{orders.3}:dedup/ä", "\u{0}a\u{0}"]
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("aZ09-._~ %&=+/?#é日\u{1F600}\u{0}\n")
+        for _ in 0..<500 {
+            samples.append(String((0..<Int.random(in: 0...24, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for text in samples {
+            #expect(HTTPRequest.percentEncode(text) == Self.referencePercentEncode(text), "\(Array(text.utf8))")
+            var appended: [UInt8] = [0x41]
+            HTTPRequest.appendPercentEncoded(text, to: &appended)
+            #expect(appended == [0x41] + Array(Self.referencePercentEncode(text).utf8), "\(Array(text.utf8))")
+        }
+    }
+
     @Test func headerNamesCompareAsFoundationDoes() {
         let names = ["Content-Type", "content-type", "CONTENT-TYPE", "Content-Typ", "Content-Types", "Expect", "expect", "X", "x", "",
                      "Retry-After", "retry-after", "Straße", "STRASSE", "strasse", "Kelvin\u{212A}", "kelvink", "e\u{301}", "\u{E9}", "a\u{301}b"]

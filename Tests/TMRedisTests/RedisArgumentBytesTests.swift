@@ -64,10 +64,12 @@ import TestSupport
     }
 
     @Test func textArgumentsAreLaidOutWithTheirUTF8BesideByteArguments() {
-        // Text, integers and arrays interleaved: each argument's pointer and length are its own.
+        // Text, integers and arrays interleaved: the command is formatted as hiredis formats the
+        // expected bytes (each argument's length and bytes its own).
         let pairs = Self.expected + RedisArgvLayoutTests.mixedArguments(count: 30).map { ($0, $0.bytes) }
         let shuffled = pairs.enumerated().sorted { ($0.offset * 7919) % 101 < ($1.offset * 7919) % 101 }.map(\.element)
-        #expect(RedisArgvLayoutTests.laidOut(shuffled.map(\.0)) == shuffled.map(\.1))
+        let same = RedisArgvLayoutTests.formatted(shuffled.map(\.0)) == RedisArgvLayoutTests.hiredisFormat(shuffled.map { RedisArgument(bytes: $0.1) })
+        #expect(same)
     }
 
     @Test func theServerStoresTextArgumentsByteForByte() throws {

@@ -87,12 +87,21 @@ public struct PlacementResult: Sendable, Equatable {
     public var state: OrderState?
     public var note: String
 
+    /// `order <id> <state> <note>`, the parts there are, one space apart (the settle's result text;
+    /// one string built in place, the id by `UUIDText`: Foundation's `uuidString` formats through `sprintf`).
     public var text: String {
-        var parts: [String] = []
-        if let orderID { parts.append("order \(orderID.uuidString.lowercased())") }
-        if let state { parts.append(state.rawValue) }
-        parts.append(note)
-        return parts.joined(separator: " ")
+        var text = ""
+        if let orderID {
+            text.append("order ")
+            text.append(UUIDText.lower(orderID))
+            text.append(" ")
+        }
+        if let state {
+            text.append(state.rawValue)
+            text.append(" ")
+        }
+        text.append(note)
+        return text
     }
 }
 

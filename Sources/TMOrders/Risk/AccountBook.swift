@@ -39,7 +39,7 @@ final class AccountBook {
             let intent = OrderIntent(symbol: row.instrument.symbol, exchange: row.instrument.exchange, side: row.side, quantity: row.remaining,
                                      type: row.limitPrice == nil ? .market : .limit, limitPrice: row.limitPrice)
             let reduces = engine.reducesExposure(intent, position: risk.position(row.instrument), account: risk)
-            risk.restore(WorkingOrder(id: row.id.uuidString, instrument: row.instrument, side: row.side, remainingQuantity: row.remaining,
+            risk.restore(WorkingOrder(id: UUIDText.upper(row.id), instrument: row.instrument, side: row.side, remainingQuantity: row.remaining,
                                       limitPrice: row.limitPrice, reservePrice: row.reservePrice ?? prices[row.instrument] ?? 0,
                                       multiplier: multiplier, reducesExposure: reduces, submittedAt: row.submittedAt ?? now))
         }

@@ -189,7 +189,7 @@ public final class RiskBook: RiskGate {
     }
 
     public func accountIDs() -> [UUID] {
-        state.withLock { $0.accounts.keys.sorted { $0.uuidString < $1.uuidString } }
+        state.withLock { $0.accounts.keys.sorted(by: UUIDText.precedes) }
     }
 
     /// The limits an order of `account` is checked against now.

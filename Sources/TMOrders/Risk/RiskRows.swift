@@ -24,7 +24,7 @@ enum RiskSnapshot {
 
     /// `{id,id,...}` for `= ANY($1::uuid[])`, sorted so one set of ids gives one query text.
     static func uuidArray<S: Sequence<UUID>>(_ ids: S) -> String {
-        PostgresArrayText.uuids(ids.sorted { $0.uuidString < $1.uuidString })
+        PostgresArrayText.uuids(ids.sorted(by: UUIDText.precedes))
     }
 
     /// Midnight UTC of `now`'s day: "today" for turnover and P&L.

@@ -29,7 +29,7 @@ public final class LiveRouteSource: RouteSource {
     /// Reads, for each of `accounts`, its holder's active broker accounts, and serves exactly these
     /// accounts from now on.
     public func load(_ db: PostgresConnection, accounts: [UUID]) throws {
-        let ids = "[" + accounts.map { "\"\($0.uuidString.lowercased())\"" }.joined(separator: ",") + "]"
+        let ids = "[" + accounts.map { "\"\(UUIDText.lower($0))\"" }.joined(separator: ",") + "]"
         let rows = try db.query("""
             SELECT o.id AS owner, s.id, s.broker
             FROM broker_accounts o
@@ -42,7 +42,7 @@ public final class LiveRouteSource: RouteSource {
             let owner: UUID = try row.decode("owner"), id: UUID = try row.decode("id"), broker: String = try row.decode("broker")
             // The schema admits only known brokers; one this version does not know is not routable.
             guard let kind = BrokerKind(rawValue: broker) else { continue }
-            table[owner, default: []].append(RouteInputs.Account(id: id.uuidString.lowercased(), broker: kind))
+            table[owner, default: []].append(RouteInputs.Account(id: UUIDText.lower(id), broker: kind))
         }
         reachable.withLock { $0 = table }
     }
@@ -59,7 +59,7 @@ public final class LiveRouteSource: RouteSource {
     }
 
     /// The accounts served, sorted.
-    public var accounts: [UUID] { reachable.withLock { $0.keys.sorted { $0.uuidString < $1.uuidString } } }
+    public var accounts: [UUID] { reachable.withLock { $0.keys.sorted(by: UUIDText.precedes) } }
 
     /// Fees valued at the order's limit (else trigger) price; a market order, whose value only the
     /// risk check knows, has them compared at a value of 1 — the rates decide, the caps do not bind.
