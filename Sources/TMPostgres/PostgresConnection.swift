@@ -379,7 +379,9 @@ public final class PostgresConnection {
         for (i, bind) in query.binds.enumerated() {
             if bind.type.isBinary { binary = true }
             guard let bytes = bind.bytes else { continue }
-            // Text-format parameters are C strings; Postgres cannot store NUL in text anyway.
+            // Text-format parameters are C strings: one with a NUL would reach the server cut short, so it
+            // is refused here. (A NUL inside a binary array's text or jsonb element is the server's to
+            // refuse: 22021, as loud, from the other side.)
             if !bind.type.isBinary && bytes.contains(0) {
                 throw PostgresError.client("parameter $\(i + 1) (\(bind.type)) contains a NUL byte; use [UInt8]/Data (bytea) for binary data")
             }

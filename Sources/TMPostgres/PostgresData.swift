@@ -69,6 +69,12 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStri
         case .numeric: "numeric"
         case .uuid: "uuid"
         case .jsonb: "jsonb"
+        case .boolArray: "bool[] (binary)"
+        case .int4Array: "int4[] (binary)"
+        case .textArray: "text[] (binary)"
+        case .int8Array: "int8[] (binary)"
+        case .uuidArray: "uuid[] (binary)"
+        case .jsonbArray: "jsonb[] (binary)"
         default: "oid \(rawValue)"
         }
     }

@@ -27,14 +27,16 @@ import TMCore
          (.binaryArray(ints), .array(ints), "integer[]"), (.binaryArray(flags), .array(flags), "boolean[]")]
     }
 
-    func compare(_ conn: PostgresConnection, _ binary: PostgresData, _ text: PostgresData, _ type: String, pipelined: Bool) throws {
+    func compare(_ conn: PostgresConnection, _ binary: PostgresData, _ text: PostgresData, _ type: String, pipelined: Bool,
+                 prepared: Bool = true) throws {
         #expect(binary.type.isBinary && !text.type.isBinary)
-        let sql = PostgresQuery(unsafeSQL: """
+        let statement = PostgresQuery(unsafeSQL: """
             SELECT a IS NOT DISTINCT FROM b AS same, array_dims(a) AS dims, array_position(a, NULL) AS null_at,
                    (SELECT bool_and(x IS NOT DISTINCT FROM y) FROM unnest(a, b) AS u (x, y)) AS each_same,
                    array_to_string(a, '|', '<NULL>') AS shown
             FROM (SELECT $1::\(type) AS a, $2::\(type) AS b) s
-            """, binds: [binary, text]).prepared
+            """, binds: [binary, text])
+        let sql = prepared ? statement.prepared : statement
         let result: PostgresResult
         if pipelined {
             var sent: PostgresResult?
@@ -59,7 +61,31 @@ import TMCore
         for (binary, text, type) in Self.pairs() {
             try compare(conn, binary, text, type, pipelined: false)
             try compare(conn, binary, text, type, pipelined: true)
+            // Unprepared in a pipeline is libpq's other call (`PQsendQueryParams`): its formats too.
+            try compare(conn, binary, text, type, pipelined: true, prepared: false)
         }
+    }
+
+    /// A text-format parameter is a C string: one holding a NUL would reach the server cut short, so
+    /// it is refused before anything is sent — alone, and beside binary parameters (whose bytes may
+    /// hold NULs). The server refuses a NUL inside a binary text element itself (22021).
+    @Test func aTextParameterWithANulIsRefusedBeforeItIsSent() throws {
+        let conn = try TestServer.connect()
+        defer { conn.close() }
+        let nul = "a\u{0}b"
+        for binds in [[PostgresData(nul)], [PostgresData(nul), .binaryArray(text: ["x"])],
+                      [.binaryArray(text: ["x"]), PostgresData(nul)]] {
+            let sql = PostgresQuery(unsafeSQL: binds.count == 1 ? "SELECT $1::text AS t" : "SELECT $1::text || $2::text AS t", binds: binds)
+            for statement in [sql, sql.prepared] {
+                do {
+                    let got = try conn.query(statement).rows.first?.decode("t", as: String?.self)
+                    Issue.record("a NUL text parameter was sent; the server read \(String(describing: got))")
+                } catch let error as PostgresError {
+                    #expect(error.kind == .client, "\(error)")
+                }
+            }
+        }
+        #expect(try conn.query("SELECT 1 AS one").scalar(as: Int.self) == 1, "the connection is still usable")
     }
 
     @Test func emptyAndAllNullArrays() throws {
