@@ -72,4 +72,26 @@ import TMRedis
         #expect(try await breaker.record(success: false) == .closed)
         #expect(try await breaker.allow() == true)
     }
+
+    /// Several limits on one log (Kite's orders: 10 a second, 400 a minute, 5,000 a day): the log
+    /// outlives its newest grant by the LONGEST window, not the first or the shortest — else the
+    /// day's grants would expire within seconds and its limit go unenforced.
+    @Test func theLogOutlivesTheLongestOfSeveralWindows() async throws {
+        let redis = try await RedisClient(configuration: RedisConfiguration(url: try TestServers.redisURL))
+        defer { redis.close() }
+        let limiter = RateLimiter(redis: redis)
+        let name = TestServers.uniqueName("longest")
+        let log = limiter.key(name)
+        defer { Task { _ = try? await redis.send("DEL", log) } }
+        let limits = BrokerRateLimits.limits(.kite, .order)
+        #expect(limits.map(\.window).max() == .seconds(86_400), "the day window is the one the log must cover")
+        guard case .granted = try await limiter.tryAcquire(name, limits: limits) else { Issue.record("refused"); return }
+        let first = try await pttl(redis, log)
+        #expect(first > 86_401_000, "the log outlives the day window: \(first) ms")
+        // Run down below the day window (though past the second's and the minute's): moved out again.
+        #expect(try await redis.send("PEXPIRE", log, 120_000).int == 1)
+        guard case .granted = try await limiter.tryAcquire(name, limits: limits) else { Issue.record("refused"); return }
+        let moved = try await pttl(redis, log)
+        #expect(moved > 86_401_000, "moved past the day window again: \(moved) ms")
+    }
 }

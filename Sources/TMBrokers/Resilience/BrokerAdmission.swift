@@ -50,7 +50,7 @@ enum BrokerAdmission {
     /// finds less than that left, and then set to twice that: one `PEXPIRE` per log per log ttl
     /// rather than one per grant — a grant's only write is its `ZADD` (a `PTTL` is a read: nothing
     /// for the AOF or a replica, and no MULTI/EXEC around one command). An idle log so lingers up
-    /// to twice the log ttl (Kite's orders: two days and a second, at most 5,000 grants).
+    /// to twice the log ttl (Kite's orders: two days and two seconds, at most 5,000 grants).
     static let script = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -7,8 +7,9 @@ import TMRedis
 /// the delivery's fencing epoch, so a consumer that lost its message (paused past the visibility
 /// timeout, reclaimed elsewhere) can no longer ack, retry or dead-letter it.
 enum QueueScripts {
-    /// Idempotent, bounded enqueue. A message id already live on the shard (queued, delayed or in
-    /// flight: it has an epoch entry) is refused, so two entries can never share one fencing epoch;
+    /// Idempotent, bounded enqueue. A chosen message id already live on the shard (queued, delayed or
+    /// in flight: it has an epoch entry — a drawn id gets none until its first fetch) is refused, so two
+    /// entries can never share one fencing epoch;
     /// only a chosen id is looked up (an id the producer drew — time plus 80 random bits — is new).
     /// The key is checked and recorded by one `SET NX GET` before the other checks, and its record
     /// removed again when the message is then refused: the script is atomic, so the end state is
@@ -71,7 +72,7 @@ enum QueueScripts {
           if idem then redis.call('DEL', idem) end
           return reply
         end
-        -- Epoch 0 for every id added (id, '0' pairs): live until its message is completed or
+        -- Epoch 0 for every chosen id added (id, '0' pairs): live until its message is completed or
         -- buried. One HSET per 500 ids: the script is atomic, the end state is one HSET each.
         local function mark_live(epochs, fresh)
           for first = 1, #fresh, 1000 do
