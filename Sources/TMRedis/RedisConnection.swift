@@ -8,8 +8,9 @@ import Glibc
 /// One synchronous connection to Redis over hiredis.
 ///
 /// Guarantees:
-/// - Arguments are sent as length-prefixed byte vectors (binary-safe; nothing is ever formatted
-///   into a command string), and error replies are thrown as `RedisError.server`.
+/// - Arguments are sent as length-prefixed byte vectors (binary-safe: `withRESP` writes each as a
+///   RESP bulk string of its exact bytes, nothing is interpolated into a command line), and error
+///   replies are thrown as `RedisError.server`.
 /// - A pipeline writes all its commands before reading any reply, so N commands cost one round trip,
 ///   and replies come back in command order.
 /// - A connection the server closed while it sat idle is noticed before the next command is written
@@ -226,8 +227,8 @@ extension Array where Element == RedisArgument {
             let length = argument.count
             total += 1 + RESP.digits(length) + 2 + length + 2
         }
-        return withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { buffer in
-            let out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: total) { buffer in
+            let out = buffer.baseAddress!
             var offset = RESP.header(UInt8(ascii: "*"), count, at: out)
             for argument in self {
                 argument.withUnsafeBytes { bytes in

@@ -188,10 +188,6 @@ public final class RiskBook: RiskGate {
         }
     }
 
-    public func accountIDs() -> [UUID] {
-        state.withLock { $0.accounts.keys.sorted(by: UUIDText.precedes) }
-    }
-
     /// The limits an order of `account` is checked against now.
     public func limits(account: UUID) -> RiskLimits? {
         state.withLock { $0.accounts[account]?.limits }
