@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import TMOrders
 
-/// The risk snapshot's id lists (`RiskSnapshot.uuidArray`, for `= ANY($1::uuid[])`) are sorted, so one
-/// set of ids gives one query text whatever order it came in — and sorted as their lowercase text.
+/// The risk snapshot's id lists (`RiskSnapshot.uuidArray`, for `= ANY($1::uuid[])`: the accounts' rows
+/// and the trading limits' users) are sorted, so one set of ids gives one query text whatever order it
+/// came in — and sorted as their lowercase text.
 @Suite struct RiskIdListTextTests {
     @Test func oneSetOfIdsGivesOneTextWhateverItsOrder() {
         let ids = (0..<50).map { _ in UUID() } + [UUID(uuidString: "00000000-0000-0000-0000-000000000000")!,

@@ -39,8 +39,7 @@ struct LimitRows: Sendable {
     static func read(_ db: PostgresConnection, users: Set<UUID>) throws -> LimitRows {
         try RiskSnapshot.consistent(db) { db in
             var rows = LimitRows(version: try version(db), platform: try platformRow(db))
-            let list = "{" + users.map(UUIDText.lower).sorted().joined(separator: ",") + "}"
-            for row in try db.query("SELECT user_id, account_id, \(fragment: columns) FROM trading_limits WHERE user_id = ANY(\(list)::uuid[])").rows {
+            for row in try db.query("SELECT user_id, account_id, \(fragment: columns) FROM trading_limits WHERE user_id = ANY(\(RiskSnapshot.uuidArray(users))::uuid[])").rows {
                 let limits = try decode(row)
                 if let account: UUID = try row.decode("account_id") { rows.accounts[account] = limits } else { rows.users[try row.decode("user_id")] = limits }
             }
