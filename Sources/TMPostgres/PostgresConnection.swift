@@ -40,6 +40,12 @@ public final class PostgresConnection {
     public private(set) var statementsSent = 0
     /// Statements parsed as named prepared statements on this session, for tests.
     public private(set) var preparedCount = 0
+    /// The column sets (and name indexes) of this session's recent results: a result whose columns
+    /// equal one of them shares it (`RecentColumnSets`).
+    private var recentColumnSets = RecentColumnSets()
+    /// Column sets built on this session — results that did not share a recent one's — for tests and
+    /// profiles.
+    public private(set) var columnSets = 0
 
     private struct Waiting {
         let query: PostgresQuery
@@ -49,12 +55,54 @@ public final class PostgresConnection {
         var read: ((PostgresResult) -> Void)? = nil
     }
 
-    private struct PreparedKey: Hashable {
+    /// A prepared statement's identity: its SQL text's bytes and its parameter types. Hashed by the
+    /// text's length and three 64-byte windows of it (start, middle, end), compared in full with
+    /// `memcmp`: hashing a lone order's statements whole (several kB each) cost ~8k instructions a
+    /// statement. Texts equal in their hashed bytes only meet in one bucket and are told apart by the
+    /// comparison. Byte equality, not `String`'s canonical equivalence: two spellings of one text
+    /// are two statements, which the server would parse alike.
+    struct PreparedKey: Hashable {
         let sql: String
         let types: [UInt32]
         init(_ query: PostgresQuery) {
             sql = query.sql
             types = query.binds.map { $0.type.rawValue }
+        }
+
+        init(sql: String, types: [UInt32]) {
+            self.sql = sql
+            self.types = types
+        }
+
+        static let window = 64
+
+        static func == (a: PreparedKey, b: PreparedKey) -> Bool {
+            guard a.types == b.types else { return false }
+            var x = a.sql, y = b.sql
+            return x.withUTF8 { x in
+                y.withUTF8 { y in
+                    x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+                }
+            }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(types)
+            var sql = sql
+            sql.withUTF8 { bytes in
+                let count = bytes.count, window = Self.window
+                hasher.combine(count)
+                guard count > 3 * window else {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+                    return
+                }
+                func combine(from start: Int) {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<(start + window)])))
+                }
+                combine(from: 0)
+                combine(from: (count - window) / 2)
+                combine(from: count - window)
+            }
         }
     }
     /// Set by the notice receiver when the server announces it is closing this session (an idle-time
@@ -601,7 +649,7 @@ public final class PostgresConnection {
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-            return Self.materialise(result)
+            return materialise(result)
         case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
             // Abandoning a COPY leaves the protocol mid-stream; the connection is not reusable.
             close()
@@ -636,7 +684,7 @@ public final class PostgresConnection {
         return error
     }
 
-    private static func materialise(_ result: OpaquePointer) -> PostgresResult {
+    private func materialise(_ result: OpaquePointer) -> PostgresResult {
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         var columns: [PostgresColumn] = []
@@ -645,7 +693,8 @@ public final class PostgresConnection {
             let name = PQfname(result, Int32(c)).map { String(cString: $0) } ?? "?column?"
             columns.append(PostgresColumn(name: name, type: PostgresDataType(UInt32(PQftype(result, Int32(c))))))
         }
-        let columnSet = PostgresColumnSet(columns)
+        let columnSet = recentColumnSets.columnSet(for: columns)
+        columnSets = recentColumnSets.built
         var bytes: [UInt8] = []
         var bounds: [Int] = []
         if rowCount > 0, columnCount > 0 {

@@ -25,6 +25,38 @@ final class PostgresColumnSet: Sendable {
     }
 }
 
+/// A connection's column sets of its recent results, most recently used first: a result whose
+/// columns (names AND types, in order) equal one of them shares it instead of building its name
+/// index again. A lone order's statements return up to ~50 columns each, and hashing every name of
+/// every result cost ~26k instructions a result; a statement's results have the same columns each
+/// time, so a session sees few distinct sets. Equality, not a statement's identity, decides: a
+/// result never gets another's columns, whatever changed in the schema. Bounded (`limit`); confined
+/// to the connection's thread like the connection.
+struct RecentColumnSets {
+    static let limit = 16
+    private static let none = PostgresColumnSet([])
+    private var sets: [PostgresColumnSet] = []
+    /// Sets built (not found among the recent ones).
+    private(set) var built = 0
+
+    mutating func columnSet(for columns: [PostgresColumn]) -> PostgresColumnSet {
+        if columns.isEmpty { return Self.none }
+        if let index = sets.firstIndex(where: { $0.columns == columns }) {
+            let set = sets[index]
+            if index > 0 {
+                sets.remove(at: index)
+                sets.insert(set, at: 0)
+            }
+            return set
+        }
+        built += 1
+        let set = PostgresColumnSet(columns)
+        sets.insert(set, at: 0)
+        if sets.count > Self.limit { sets.removeLast() }
+        return set
+    }
+}
+
 /// Every cell of a result, copied out of libpq into one buffer: its rows are windows on it, so a
 /// result costs a few allocations whatever its size (an array per cell made most of a result's).
 struct PostgresCells: Sendable {

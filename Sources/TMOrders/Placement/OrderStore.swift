@@ -274,9 +274,9 @@ enum OrderStore {
                 text { $0.order.side.rawValue }, text { $0.order.type.rawValue },
                 text { $0.order.timeInForce.rawValue }, text { $0.order.product.rawValue },
                 column { $0.quantity }, column { $0.order.limitPrice }, column { $0.order.triggerPrice },
-                text { $0.state.rawValue }, column { $0.requestedPrice }, .binaryArray(jsonb: rows.map(\.row.riskDecisionText)),
-                .binaryArray(jsonb: rows.map(\.row.routeText)), text { $0.rejectCode }, text { $0.rejectReason },
-                column { $0.submittedAt }, .binaryArray(rows.map(\.token)),
+                text { $0.state.rawValue }, column { $0.requestedPrice }, .binaryArray(jsonb: rows.map { $0.row.riskDecisionText }),
+                .binaryArray(jsonb: rows.map { $0.row.routeText }), text { $0.rejectCode }, text { $0.rejectReason },
+                column { $0.submittedAt }, .binaryArray(rows.map { $0.token }),
                 .binaryArray(rows.map { Optional($0.row.state.isTerminal) })]
     }
 
@@ -374,7 +374,7 @@ enum OrderStore {
                 column { $0.changes.submittedAt }, flag { $0.changes.lookedUp },
                 column { $0.changes.quantity }, column { $0.changes.limitPrice },
                 column { $0.changes.triggerPrice }, text { $0.changes.clientOrderID },
-                flag { $0.to.isTerminal }, .binaryArray(moves.map(\.token))]
+                flag { $0.to.isTerminal }, .binaryArray(moves.map { $0.token })]
     }
 
     /// The events of a new row: every step from RECEIVED.
@@ -502,11 +502,13 @@ enum OrderStore {
     /// nobody on the way to Redis), a column per array. No rows: the shape of one step.
     static func eventColumns(_ orders: [EventRows.Order]) -> EventColumns {
         let rows = orders.flatMap { order in eventRows(stepRows(order)).map { (order.id, $0) } }
-        let counts = Set(rows.map(\.1.count))
+        // Closures, not key paths: a key path here is projected at run time (`swift_getAtKeyPath`, a
+        // generic metadata look-up per element) on every batch.
+        let counts = Set(rows.map { $0.1.count })
         let shape = counts.count > 1 ? 0 : counts.first ?? 1
         let steps = shape == 0 ? stepsPerEventRow : shape
         // In binary format (`insertColumns`): the payloads are most of a batch's parameter bytes.
-        var columns = [PostgresData.binaryArray(rows.map { Optional($0.0) }), PostgresData.binaryArray(text: rows.map(\.1[0].from))]
+        var columns = [PostgresData.binaryArray(rows.map { Optional($0.0) }), PostgresData.binaryArray(text: rows.map { $0.1[0].from })]
         for k in 0..<steps {
             columns.append(PostgresData.binaryArray(text: rows.map { k < $0.1.count ? $0.1[k].to : nil }))
             columns.append(PostgresData.binaryArray(jsonb: rows.map { k < $0.1.count ? $0.1[k].detail : nil }))
