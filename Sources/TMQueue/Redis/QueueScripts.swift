@@ -304,10 +304,22 @@ enum QueueScripts {
     /// twice counts once: its first listing.)
     /// A keyed message's `done` record comes written by the caller (`completeArguments`) and is
     /// stored only when the message is settled: the script builds no JSON.
+    /// A lone message (most calls at 1,000 orders/s) is settled as `retry` and `deadLetter` settle
+    /// theirs — its epoch by HGET, then XACK answering 0 refuses it, for one id XACK says exactly
+    /// whether it was pending — the same commands as the general path, without its tables (−20k of
+    /// Redis 7.0.15's instructions a call, ~18%).
     /// KEYS: stream, epochs, then the idempotency key of each keyed message, in message order
     /// ARGV: group, then per message (`completeArguments`): sid, id, epoch, record ("" = unkeyed), ttl
     /// → one reply per message, in order: "ok" | "stale"
     static let complete = RedisScript("""
+        if #ARGV == 6 then
+          if redis.call('HGET', KEYS[2], ARGV[3]) ~= ARGV[4] then return {'stale'} end
+          if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {'stale'} end
+          if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
+          redis.call('XDEL', KEYS[1], ARGV[2])
+          redis.call('HDEL', KEYS[2], ARGV[3])
+          return {'ok'}
+        end
         local ids = {}
         for i = 3, #ARGV, 5 do ids[#ids + 1] = ARGV[i] end
         local epochs = {}
