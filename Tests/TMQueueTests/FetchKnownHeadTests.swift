@@ -24,9 +24,13 @@ import TMRedis
         }
     }
 
-    func groupAndReader(_ queue: TestQueue) async throws -> RedisClient {
-        _ = try await queue.redis.send("XGROUP", "CREATE", queue.keys().stream, QueueConsumer.group, "0", "MKSTREAM")
-        return try await RedisClient(configuration: queue.redisConfiguration, name: "test-read")
+    func groupAndReader(_ queue: TestQueue) async throws -> RedisClient { try await RedisShardReadTests().groupAndReader(queue) }
+
+    /// The read promoted the one due member and read it; the delayed set is empty.
+    func expectPromotedAndRead(_ read: ShardRead, _ queue: TestQueue) async throws {
+        #expect(read.promotion?.moved == 1)
+        #expect(read.entries.count == 1)
+        #expect(try await queue.redis.send("ZCARD", queue.keys().delayed).int == 0)
     }
 
     /// No new head since the known read and its head (none) not due: the delayed set is not read —
@@ -49,10 +53,7 @@ import TMRedis
         #expect(try await queue.redis.send("ZCARD", queue.keys().delayed).int == 1, "the delayed set was not read")
 
         // Unknown, it is read and promoted (the member is due).
-        let full = try await read(reader, queue, known: nil)
-        #expect(full.promotion?.moved == 1)
-        #expect(full.entries.count == 1)
-        #expect(try await queue.redis.send("ZCARD", queue.keys().delayed).int == 0)
+        try await expectPromotedAndRead(try await read(reader, queue, known: nil), queue)
     }
 
     /// A new head (the wake stream moved past the known cursor) and a known head that is due are
@@ -72,17 +73,13 @@ import TMRedis
         try await eventually("the delayed message is due") { nowMillis() > dueAt }
         let newHead = try await read(reader, queue, known: (wake, nil))
         #expect(newHead.wakeCursor != wake, "the wake stream moved")
-        #expect(newHead.promotion?.moved == 1)
-        #expect(newHead.entries.count == 1)
+        try await expectPromotedAndRead(newHead, queue)
 
         // The wake stream standing, but the known head due: read and promoted.
         let standing = try #require(newHead.wakeCursor)
         let past = nowMillis() - 1_000
         try await parkWithoutWake(queue, id: "m2", due: past)
-        let dueHead = try await read(reader, queue, known: (standing, past))
-        #expect(dueHead.promotion?.moved == 1)
-        #expect(dueHead.entries.count == 1)
-        #expect(try await queue.redis.send("ZCARD", queue.keys().delayed).int == 0)
+        try await expectPromotedAndRead(try await read(reader, queue, known: (standing, past)), queue)
     }
 
     /// A consumer whose waits do not cover its shard (`promoteInterval` under the wait's lateness:
