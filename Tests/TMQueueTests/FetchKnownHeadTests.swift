@@ -24,7 +24,11 @@ import TMRedis
         }
     }
 
-    func groupAndReader(_ queue: TestQueue) async throws -> RedisClient { try await RedisShardReadTests().groupAndReader(queue) }
+    /// The shard's group, a reader of its own (close it) and its first read, nothing known.
+    func readerAndFirstRead(_ queue: TestQueue) async throws -> (RedisClient, ShardRead) {
+        let reader = try await RedisShardReadTests().groupAndReader(queue)
+        return (reader, try await read(reader, queue, known: nil))
+    }
 
     /// The read promoted the one due member and read it; the delayed set is empty.
     func expectPromotedAndRead(_ read: ShardRead, _ queue: TestQueue) async throws {
@@ -38,9 +42,8 @@ import TMRedis
     @Test func withTheWakeStreamStandingAndNoHeadDueTheDelayedSetIsNotRead() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
-        let reader = try await groupAndReader(queue)
+        let (reader, first) = try await readerAndFirstRead(queue)
         defer { reader.close() }
-        let first = try await read(reader, queue, known: nil)
         let wake = try #require(first.wakeCursor)
         #expect(wake == "0-0", "no wake stream yet")
         #expect(first.promotion?.nextDue == nil)
@@ -61,9 +64,8 @@ import TMRedis
     @Test func aNewHeadOrADueKnownHeadIsPromotedByTheFetch() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
-        let reader = try await groupAndReader(queue)
+        let (reader, first) = try await readerAndFirstRead(queue)
         defer { reader.close() }
-        let first = try await read(reader, queue, known: nil)
         let wake = try #require(first.wakeCursor)
 
         // A delayed enqueue: the set's new head, so the wake stream moves.
