@@ -143,8 +143,8 @@ import TMRedis
         #expect(try await queue.redis.send("HLEN", keys.epochs).int == Int64(stale))
     }
 
-    /// The fetch script raises each message's epoch by one, as one HINCRBY each would (it reads and
-    /// writes the epochs in one go); `raiseEpochs` the same, an id listed twice rising twice.
+    /// The fetch script raises each message's epoch by one (one HINCRBY each); `raiseEpochs` the
+    /// same, an id listed twice rising twice.
     @Test func fetchRaisesEachEpochByOneAsHINCRBYWould() async throws {
         let queue = try await TestQueue()
         defer { Task { await queue.cleanUp() } }
