@@ -272,10 +272,11 @@ public final class PostgresConnection {
 
     /// A prepared statement the server refuses to run because its result type changed since it was
     /// prepared (`ALTER … TYPE`, a column added under `SELECT *`: SQLSTATE 0A000, "cached plan must
-    /// not change result type") is forgotten, so its next use prepares it again; returns whether it
-    /// was. Inside a transaction it marks the transaction to be run once more (it is aborted now).
+    /// not change result type") or no longer has (`DEALLOCATE ALL`, `DISCARD ALL` on the session:
+    /// 26000) is forgotten, so its next use prepares it again; returns whether it was. Inside a
+    /// transaction it marks the transaction to be run once more (it is aborted now).
     private func forgetIfStale(_ query: PostgresQuery, _ error: Error) -> Bool {
-        guard (error as? PostgresError)?.sqlState == "0A000" else { return false }
+        guard let state = (error as? PostgresError)?.sqlState, state == "0A000" || state == "26000" else { return false }
         guard preparedNames.removeValue(forKey: PreparedKey(query)) != nil else { return false }
         if transactionStatus != PQTRANS_IDLE { stalePlanInTransaction = true }
         return true

@@ -655,6 +655,12 @@ enum PostgresTimestamp {
         }
         guard i == chars.count else { throw fail() }
         let days = daysFromCivil(year: year, month: month, day: day)
-        return days * 86_400_000_000 + micros - offsetSeconds * 1_000_000
+        // Past ±292,277 years from 1970 (Postgres stores up to 294276 AD; the text allows 9-digit
+        // years) the microseconds leave Int64: a refusal, not a trap.
+        let (dayMicros, o1) = days.multipliedReportingOverflow(by: 86_400_000_000)
+        let (local, o2) = dayMicros.addingReportingOverflow(micros)
+        let (utc, o3) = local.subtractingReportingOverflow(offsetSeconds * 1_000_000)
+        guard !o1, !o2, !o3 else { throw PostgresDecodingFailure("'\(text().prefix(40))' (\(type)) cannot be represented as Date") }
+        return utc
     }
 }

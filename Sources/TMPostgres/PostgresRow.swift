@@ -39,9 +39,15 @@ struct RecentColumnSets {
     /// Sets built (not found among the recent ones).
     private(set) var built = 0
 
+    /// Equal types and name BYTES, in order: `String`'s `==` would call canonically equivalent names
+    /// (NFC `é` and `e` + U+0301) equal, and the second result's rows would report the first's bytes.
+    static func same(_ a: [PostgresColumn], _ b: [PostgresColumn]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0.type == $1.type && $0.name.utf8.elementsEqual($1.name.utf8) }
+    }
+
     mutating func columnSet(for columns: [PostgresColumn]) -> PostgresColumnSet {
         if columns.isEmpty { return Self.none }
-        if let index = sets.firstIndex(where: { $0.columns == columns }) {
+        if let index = sets.firstIndex(where: { Self.same($0.columns, columns) }) {
             let set = sets[index]
             if index > 0 {
                 sets.remove(at: index)

@@ -38,6 +38,24 @@ import TMPostgres
         #expect(try conn.query("SELECT count(*) FROM \(identifier: table)").scalar(as: Int.self) == 0)
     }
 
+    /// `DEALLOCATE ALL` (or `DISCARD ALL`) on the session drops its prepared statements: the next use
+    /// is refused (26000) and prepared again, alone and in a transaction.
+    @Test func aPreparedStatementTheSessionDroppedIsPreparedAgain() throws {
+        let conn = try TestServer.connect()
+        defer { conn.close() }
+        let select = PostgresQuery(unsafeSQL: "SELECT $1::int + 1 AS n", binds: [PostgresData(6)]).prepared
+        #expect(try conn.query(select).scalar(as: Int.self) == 7)
+        let prepared = conn.preparedCount
+        try conn.simpleQuery("DEALLOCATE ALL")
+        #expect(try conn.query(select).scalar(as: Int.self) == 7)
+        #expect(conn.preparedCount == prepared + 1)
+        try conn.simpleQuery("DISCARD ALL")
+        var runs = 0
+        #expect(try conn.transaction { db -> Int in runs += 1; return try db.query(select).scalar(as: Int.self) } == 7)
+        #expect(runs == 2)
+        #expect(conn.preparedCount == prepared + 2)
+    }
+
     /// `ALTER COLUMN … TYPE` changes a prepared SELECT's result type: the server refuses the old
     /// statement (0A000) on this session until it is prepared again.
     @Test func aPreparedStatementWhoseResultTypeChangedIsPreparedAgain() async throws {

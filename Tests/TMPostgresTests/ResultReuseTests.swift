@@ -64,6 +64,22 @@ import Testing
         #expect(conn.columnSets == start + limit + 1)
         try run(0)          // the oldest, dropped: built again
         #expect(conn.columnSets == start + limit + 2)
+        try run(1)          // used above, so moved to the front: not the one `run(0)` dropped
+        #expect(conn.columnSets == start + limit + 2)
+    }
+
+    /// Names equal as `String`s but not in bytes (NFC `é`, and `e` + U+0301): two sets, each result's
+    /// rows reporting its own name bytes.
+    @Test func namesOfOtherBytesAreAnotherSet() throws {
+        let conn = try TestServer.connect()
+        defer { conn.close() }
+        let built = conn.columnSets
+        for name in ["\u{00E9}", "e\u{0301}", "\u{00E9}"] {
+            let result = try conn.query(PostgresQuery(unsafeSQL: "SELECT 1 AS \"\(name)\""))
+            #expect(Array(result.columns[0].name.utf8) == Array(name.utf8))
+            #expect(Array(try #require(result.rows.first).columnNames[0].utf8) == Array(name.utf8))
+        }
+        #expect(conn.columnSets == built + 2)
     }
 
     /// Two long texts alike in every byte the key hashes (its start, middle and end) but not in

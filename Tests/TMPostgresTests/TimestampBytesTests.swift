@@ -46,6 +46,16 @@ import Testing
         #expect(refusal("") == "'' (timestamptz) \(iso)")
         #expect(refusal("２０２４-03-15") == "'２０２４-03-15' (timestamptz) \(iso)")
         #expect(refusal(String(repeating: "9", count: 50)) == "'\(String(repeating: "9", count: 40))' (timestamptz) \(iso)")
+        // Past Int64's microseconds (Postgres stores up to 294276 AD; the text allows 9-digit years):
+        // refused, not a trap. The last instant that fits, 294247-01-10 04:00:54.775807, is read.
+        #expect(refusal("294276-12-31 23:59:59+00") == "'294276-12-31 23:59:59+00' (timestamptz) cannot be represented as Date")
+        #expect(refusal("999999999-01-01 00:00:00+00") == "'999999999-01-01 00:00:00+00' (timestamptz) cannot be represented as Date")
+        #expect(refusal("294247-01-10 04:00:54.775807+00") == "accepted")
+        #expect(refusal("294247-01-10 04:00:54.775807-00:01") == "'294247-01-10 04:00:54.775807-00:01' (timestamptz) cannot be represented as Date")
+        let latest = try #require(try TestServer.connect().query("SELECT '294276-12-31 23:59:59+00'::timestamptz AS t").rows.first)
+        do { _ = try latest.decode("t", as: Date.self); Issue.record("294276 AD read as a Date") } catch {
+            #expect("\(error)".contains("'294276-12-31 23:59:59+00' (timestamptz) cannot be represented as Date"))
+        }
         // A byte that is not UTF-8: refused, the message's text repaired as `String(decoding:)` does.
         let broken: [UInt8] = Array("2024-03-15".utf8) + [0xFF]
         #expect(throws: PostgresDecodingFailure.self) { try Date.decodePostgres(broken[...], type: .timestamptz) }
