@@ -303,16 +303,13 @@ public final class QueueConsumer: Sendable {
                 let wait = backlog ? nil : Self.idleWait(options.blockTimeout, after: lastPromotion, now: nowMillis())
                 let watching = options.readsWatchedKey
                 let wake = wakeCursor
-                // The last read's wake cursor and head, trusted as a covering wait trusts them: the
-                // fetch skips the delayed set while no new head came and that one is not due.
-                let seen = coversByWaiting ? wake.flatMap { wake in lastPromotion.map { (wake: wake, nextDue: $0.nextDue) } } : nil
                 // A wait covers the shard when it watches the wake stream; a read at once, by its
                 // fetch's own promotion (the loop must not race the read that follows a cut wait).
                 let covering = coversByWaiting && (wait == nil || wake != nil)
                 let read = try await whileCovering(shard, covering) {
                     try await reader!.withConnection { connection in
                         try ShardRead.read(connection, keys: keys, group: group, consumer: consumer, count: wanted, cursor: known, wait: wait,
-                                           wakeCursor: wake, watching: watching, known: seen)
+                                           wakeCursor: wake, watching: watching)
                     }
                 }
                 waitCursor = read.cursor

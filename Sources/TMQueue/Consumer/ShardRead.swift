@@ -54,21 +54,15 @@ struct ShardRead: Sendable {
     /// the stream to hold an entry past `cursor` (not known: one added after the wait began) — or,
     /// given `wakeCursor` (a previous read's), for the wake stream to hold one past it.
     /// `watching`: also reads the shard's watched key, in the same script as the entries.
-    /// `known`: the wake cursor and the promotion's `nextDue` of one earlier read of the shard (one
-    /// reply's), for a reader that trusts the wake stream (`QueueConsumer.coversByWaiting`): the
-    /// fetch then skips the delayed set when no new head came since and that head is not due
-    /// (`QueueScripts.fetch`).
     static func read(
         _ connection: RedisConnection, keys: QueueKeys, group: String, consumer: String, count: Int, cursor: String?, wait: Duration?,
-        wakeCursor: String? = nil, watching: Bool = false, known: (wake: String, nextDue: Int64?)? = nil
+        wakeCursor: String? = nil, watching: Bool = false
     ) throws -> ShardRead {
         let scriptKeys = watching
             ? [keys.stream, keys.epochs, keys.delayed, keys.wake, keys.watched] : [keys.stream, keys.epochs, keys.delayed, keys.wake]
         // The promotion's clock: read now, so it is never later than the script's run.
         let now = nowMillis()
-        var arguments: [any RedisArgumentConvertible] = [group, consumer, count, now]
-        if let known { arguments += [known.wake, known.nextDue.map { String($0) } ?? ""] }
-        let fetch = RedisScriptCall(QueueScripts.fetch, keys: scriptKeys, arguments: arguments)
+        let fetch = RedisScriptCall(QueueScripts.fetch, keys: scriptKeys, arguments: [group, consumer, count, now])
         guard let wait else {
             return parse(try connection.run(fetch.script, keys: fetch.keys, arguments: fetch.arguments), cursor: cursor, sentAt: now)
         }

@@ -134,17 +134,13 @@ enum QueueScripts {
     /// as `promote` would, so they are read in this same step — and a shard read often needs no
     /// `promote` call of its own (`QueueConsumer.promoteLoop` skips a shard whose fetch covered it
     /// within `promoteInterval`). One ZRANGE of the delayed set's head when nothing is due.
-    /// KEYS: stream, epochs[, delayed, wake[, watched]]. ARGV: group, consumer, count[, now (ms)[, knownWake,
-    /// knownHead]]: the promotion runs when `now` is given (then KEYS[3] is the delayed set).
-    /// `knownWake`, `knownHead` ('' = none): the wake cursor and `nextDue` one earlier read of this
-    /// shard answered together (given only by a reader that trusts the wake stream as its covering
-    /// waits do: `QueueConsumer.coversByWaiting`). When the wake stream's last entry is still
-    /// `knownWake` and `knownHead` is not due by `now`, the delayed set is not read: every member
-    /// that became the set's head since that read wrote the wake stream (`park`), so none did, and
-    /// every member now is due at `knownHead` or later — nothing is due, and `knownHead` is answered
-    /// as `nextDue` (a bound: the head may since have gone, and a wait cut at it ends early, its
-    /// fetch then reading the set). One ZRANGE fewer per read of a shard with no new head (the
-    /// order queues: no delayed message at all). (Nobody deletes a wake stream, so its ids only grow.)
+    /// KEYS: stream, epochs[, delayed, wake[, watched]]. ARGV: group, consumer, count[, now (ms)]:
+    /// the promotion runs when `now` is given (then KEYS[3] is the delayed set). The delayed set's
+    /// head is read at every fetch, whatever the wake stream says: a member can become the head
+    /// without a wake entry (a producer from before the wake stream, a promotion lost with a
+    /// failover while its wake entry stayed), and only this read bounds how late it is promoted.
+    /// (Session 34 skipped it while the wake stream stood and the known head was not due — −6 to −7k
+    /// instructions a fetch — and its review found such a member then never promoted: taken out.)
     /// → {{{streamID, fields, epoch}...}, cursor, promoted, nextDue | '', wakeID | ''[, watched value]}
     /// The cursor is the group's last delivered id after the read (the last entry read, else from
     /// `XINFO GROUPS`): the stream holds no entry past it that the group has not delivered, so a
@@ -164,15 +160,10 @@ enum QueueScripts {
         end
         local promoted, head = -1, {}
         if ARGV[4] then
-          if KEYS[4] and ARGV[5] == woke and (ARGV[6] == '' or tonumber(ARGV[6]) > tonumber(ARGV[4])) then
-            -- No new head since the caller's read, and its head is not due: nothing is due.
-            promoted, head = 0, {nil, ARGV[6] ~= '' and ARGV[6] or nil}
-          else
-            promoted, head = 0, redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-            if head[2] and tonumber(head[2]) <= tonumber(ARGV[4]) then
-              promoted = promote_due(KEYS[1], KEYS[3], ARGV[4], \(fetchPromoteLimit))
-              head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-            end
+          promoted, head = 0, redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+          if head[2] and tonumber(head[2]) <= tonumber(ARGV[4]) then
+            promoted = promote_due(KEYS[1], KEYS[3], ARGV[4], \(fetchPromoteLimit))
+            head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
           end
         end
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
