@@ -45,7 +45,7 @@ public final class PostgresConnection {
     private var recentColumnSets = RecentColumnSets()
     /// Column sets built on this session — results that did not share a recent one's — for tests and
     /// profiles.
-    public private(set) var columnSets = 0
+    public var columnSets: Int { recentColumnSets.built }
 
     private struct Waiting {
         let query: PostgresQuery
@@ -695,7 +695,6 @@ public final class PostgresConnection {
             columns.append(PostgresColumn(name: name, type: PostgresDataType(UInt32(PQftype(result, Int32(c))))))
         }
         let columnSet = recentColumnSets.columnSet(for: columns)
-        columnSets = recentColumnSets.built
         var bytes: [UInt8] = []
         var bounds: [Int] = []
         if rowCount > 0, columnCount > 0 {
