@@ -7,6 +7,7 @@
 # as text). Run from $W/replay against a server whose backend callgrind counts (wire.sh); prints the
 # backend's pid. OFFSET keeps ids apart between connections. TXN=unnamed wraps each statement in BEGIN and
 # COMMIT sent as the worker sends them (PQsendQueryParams: parsed every time), TXN=prepared in prepared ones.
+# PLANS=1 prints each prepared statement's generic and custom plan counts (pg_prepared_statements) on stderr.
 import datetime, decimal, json, re, struct, sys, uuid
 import psycopg
 from psycopg import pq
@@ -74,5 +75,8 @@ for name, sql, types in (('bins', ins, itypes), ('bupd', upd, utypes)):
 for b in range(N + 6):
     p, q = batch(ip, up, off + b, W)
     assert run('bins', itypes, p) == W and run('bupd', utypes, q) == W
+if __import__('os').environ.get('PLANS'):
+    r = conn.exec_(b"SELECT name, generic_plans, custom_plans FROM pg_prepared_statements ORDER BY name")
+    sys.stderr.write(' '.join('%s %s/%s' % tuple(r.get_value(i, j).decode() for j in range(3)) for i in range(r.ntuples)) + ' (generic/custom)\n')
 r = conn.exec_(b'SELECT pg_backend_pid()'); print(r.get_value(0, 0).decode())
 conn.finish()
