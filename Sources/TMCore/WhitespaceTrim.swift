@@ -9,10 +9,7 @@ extension StringProtocol where UTF8View: BidirectionalCollection {
     /// tab, neither end scalar is whitespace, so the text comes back as it is; otherwise (an ASCII
     /// space or tab, or a non-ASCII scalar at an end) Foundation decides, as before.
     public func trimmingWhitespace() -> String {
-        let bytes = utf8
-        guard let first = bytes.first, let last = bytes.last else { return "" }
-        if WhitespaceEnds.cannotTrim(first, last) { return String(self) }
-        return trimmingCharacters(in: .whitespaces)
+        WhitespaceEnds.trimmed(self) ?? String(self)
     }
 }
 
@@ -22,26 +19,29 @@ extension String {
     /// and a generic `String(self)` copy, ~830 instructions a field of an order message, session
     /// 35); this one returns the string itself when there is nothing to trim.
     public func trimmingWhitespace() -> String {
-        let bytes = utf8
-        guard let first = bytes.first, let last = bytes.last else { return "" }
-        if WhitespaceEnds.cannotTrim(first, last) { return self }
-        return trimmingCharacters(in: .whitespaces)
+        WhitespaceEnds.trimmed(self) ?? self
     }
 }
 
 extension Substring {
     /// The same for a `Substring` (header lines are read as slices).
     public func trimmingWhitespace() -> String {
-        let bytes = utf8
-        guard let first = bytes.first, let last = bytes.last else { return "" }
-        if WhitespaceEnds.cannotTrim(first, last) { return String(self) }
-        return trimmingCharacters(in: .whitespaces)
+        WhitespaceEnds.trimmed(self) ?? String(self)
     }
 }
 
-/// Whether a text whose UTF-8 starts with `first` and ends with `last` has nothing to trim: both
-/// ASCII other than space and tab (a non-ASCII end scalar may be a Unicode space: Foundation decides).
 enum WhitespaceEnds {
+    /// The trimmed text, or nil when there is nothing to trim: the first and the last byte are
+    /// ASCII other than space and tab (a non-ASCII end scalar may be a Unicode space: Foundation
+    /// decides). Specialized for each caller above (same module).
+    @inline(__always)
+    static func trimmed<S: StringProtocol>(_ text: S) -> String? where S.UTF8View: BidirectionalCollection {
+        let bytes = text.utf8
+        guard let first = bytes.first, let last = bytes.last else { return "" }
+        if cannotTrim(first, last) { return nil }
+        return text.trimmingCharacters(in: .whitespaces)
+    }
+
     static func cannotTrim(_ first: UInt8, _ last: UInt8) -> Bool {
         first < 0x80 && last < 0x80 && first != 0x20 && first != 0x09 && last != 0x20 && last != 0x09
     }
