@@ -292,7 +292,7 @@ extension Decimal: PostgresCodable {
     public func appendPostgresArrayElement(to out: inout [UInt8]) { PostgresArrayText.appendQuoted(postgresText.utf8, to: &out) }
 
     // Decimal's description is plain positional notation ("-0.00000001"), which numeric accepts.
-    private var postgresText: String { isNaN ? "NaN" : description }
+    private var postgresText: String { isNaN ? "NaN" : DecimalText.plain(self) }
 
     /// Foundation's Decimal holds 38 significant decimal digits; refuse anything longer rather than
     /// round, because these are amounts of money.

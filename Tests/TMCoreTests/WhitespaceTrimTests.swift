@@ -19,6 +19,19 @@ struct WhitespaceTrimTests {
         }
     }
 
+    /// The generic form (what a `StringProtocol` context calls) agrees with the `String` and
+    /// `Substring` ones, and a `String` with nothing to trim comes back equal, byte for byte.
+    @Test func genericStringAndSubstringFormsAgree() {
+        func generic<S: StringProtocol>(_ text: S) -> String where S.UTF8View: BidirectionalCollection { text.trimmingWhitespace() }
+        for text in Self.samples {
+            let expected = text.trimmingCharacters(in: .whitespaces)
+            #expect(generic(text) == expected, "\(Array(text.unicodeScalars))")
+            #expect(generic(text[...]) == expected)
+            #expect(Array(text.trimmingWhitespace().utf8) == Array(expected.utf8))
+            #expect(Array(text[...].trimmingWhitespace().utf8) == Array(expected.utf8))
+        }
+    }
+
     /// The fast path must not keep an ASCII space or tab at either end.
     @Test func asciiSpaceAndTabAtEitherEndAreTrimmed() {
         #expect(" a".trimmingWhitespace() == "a")

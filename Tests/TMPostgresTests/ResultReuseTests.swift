@@ -82,6 +82,30 @@ import Testing
         #expect(conn.columnSets == built + 2)
     }
 
+    /// Names of the same byte count that differ in one byte — at the start, in the middle, at the
+    /// end, short (inline) and long (heap) texts, ASCII and not — are other sets, each result read
+    /// by its own names; the same names again share the first set.
+    @Test func namesOfTheSameLengthDifferingInOneByteAreAnotherSet() throws {
+        let conn = try TestServer.connect()
+        defer { conn.close() }
+        let names = ["ab", "ac", "bb", "column_name_longer_than_inline_1", "column_name_longer_than_inline_2",
+                     "xolumn_name_longer_than_inline_1", "column_name_lonher_than_inline_1", "\u{00E9}t\u{00E9}", "\u{00E9}t\u{00E8}"]
+        let built = conn.columnSets
+        for round in 0..<2 {
+            for (n, name) in names.enumerated() {
+                let result = try conn.query(PostgresQuery(unsafeSQL: "SELECT \(n) AS \"\(name)\""))
+                let row = try #require(result.rows.first)
+                #expect(Array(row.columnNames[0].utf8) == Array(name.utf8))
+                #expect(try row.decode(name, as: Int.self) == n, "\(name), round \(round)")
+            }
+        }
+        #expect(conn.columnSets == built + names.count)
+        #expect(RecentColumnSets.sameBytes("", ""))
+        #expect(!RecentColumnSets.sameBytes("", "a"))
+        #expect(RecentColumnSets.sameBytes(String(repeating: "q", count: 40), String(repeating: "q", count: 40)))
+        #expect(!RecentColumnSets.sameBytes("\u{00E9}", "e\u{0301}"))
+    }
+
     /// Two long texts alike in every byte the key hashes (its start, middle and end) but not in
     /// between: two statements, each returning its own value; each prepared once.
     @Test func textsAlikeWhereHashedAreTwoStatements() throws {
