@@ -87,7 +87,9 @@ enum BrokerAdmission {
           state = 'half_open'
         end
         if log then
-          redis.call('ZADD', log, now, ARGV[3])
+          -- The score is the server's millisecond as integer text (`now`, exactly): a Lua number
+          -- passed to redis.call is formatted with %.17g (Redis 7.0), ~3k instructions more a grant.
+          redis.call('ZADD', log, string.format('%d', now), ARGV[3])
           if full then redis.call('ZREMRANGEBYRANK', log, 0, '-' .. (tonumber(ARGV[5]) + 1)) end
           -- The log outlives its newest grant by at least ARGV[4] (the longest window + 1 s): its
           -- expiry is moved only when less than that is left (a new log has none: -1), then to twice that.

@@ -86,7 +86,7 @@ enum QueueScripts {
     /// KEYS: stream, delayed. ARGV: now, limit → {moved, nextDue | ""}
     static let promote = RedisScript(promoteLibrary + """
         local moved = promote_due(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]))
-        local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+        local nxt = redis.call('ZRANGE', KEYS[2], '0', '0', 'WITHSCORES')
         return {moved, nxt[2] or ''}
         """)
 
@@ -152,18 +152,22 @@ enum QueueScripts {
     /// `QueueKeys.watched`), its value (nil when missing) is read in the same atomic step as the
     /// entries, so it is at least as new as any write that finished before they were read. (MGET
     /// of the one key: `INFO commandstats` then tells these reads from the clients' own GETs.)
+    /// Its constant arguments to `redis.call` are Lua strings ('0', '1'), never Lua numbers: Redis
+    /// 7.0 formats every number passed to `redis.call` with `%.17g` (~1.7k instructions each in
+    /// glibc's `__printf_fp`), three a fetch — −6.7k instructions a fetch of one message, measured
+    /// (PROFILE, session 35 (redis)). The same in `promote`.
     static let fetch = RedisScript(epochLibrary + promoteLibrary + """
         local woke = ''
         if KEYS[4] then
-          local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)[1]
+          local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', '1')[1]
           woke = last and last[1] or '0-0'
         end
         local promoted, head = -1, {}
         if ARGV[4] then
-          promoted, head = 0, redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+          promoted, head = 0, redis.call('ZRANGE', KEYS[3], '0', '0', 'WITHSCORES')
           if head[2] and tonumber(head[2]) <= tonumber(ARGV[4]) then
             promoted = promote_due(KEYS[1], KEYS[3], ARGV[4], \(fetchPromoteLimit))
-            head = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+            head = redis.call('ZRANGE', KEYS[3], '0', '0', 'WITHSCORES')
           end
         end
         local res = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
