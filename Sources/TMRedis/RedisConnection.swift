@@ -86,6 +86,7 @@ public final class RedisConnection {
         guard let context else { throw RedisError.connection(reason: "not connected", mayHaveExecuted: false) }
         if let timeout { setTimeout(context, timeout + configuration.commandTimeout) }
         defer { if timeout != nil, let c = self.context { setTimeout(c, configuration.commandTimeout) } }
+        let wait = timeout.map { $0 + configuration.commandTimeout } ?? configuration.commandTimeout
         configuration.roundTripObserver?(Array(commands))
 
         for command in commands {
@@ -99,7 +100,7 @@ public final class RedisConnection {
         for _ in 0..<commands.count {
             // The reply is built by `replies` as hiredis reads it; the object handed back is only a token.
             var token: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &token) == REDIS_OK, token != nil else {
+            guard nextReply(context, &token, waiting: wait) == REDIS_OK, token != nil else {
                 throw fail(context, mayHaveExecuted: true)
             }
             do {
@@ -108,6 +109,54 @@ public final class RedisConnection {
                 close()
                 throw error
             }
+        }
+    }
+
+    /// `redisGetReply` for a blocking context — flush the output, then read until a reply is whole —
+    /// except that on a Unix socket the thread waits for the reply in `poll(POLLIN)` rather than in a
+    /// blocking `read`: a reader asleep in a Unix-socket `read` is woken each time the server takes
+    /// in what this connection wrote (the kernel's write-space wake reaches every waiter on the
+    /// socket), finds nothing and sleeps again — a context switch per command more than needed,
+    /// whenever the server reads the command after this thread went to sleep. `poll` is woken only
+    /// for what it asked (input, hang-up, error). Each wait is bounded by `waiting`, as the socket's
+    /// receive timeout bounds `read` (which stays set, for TCP and the handshake's first reads).
+    private func nextReply(_ context: UnsafeMutablePointer<redisContext>, _ reply: inout UnsafeMutableRawPointer?,
+                           waiting: Duration) -> Int32 {
+        guard configuration.socketPath != nil else { return redisGetReply(context, &reply) }
+        // A reply already read (the next of a pipeline's) needs no wait.
+        guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { return REDIS_ERR }
+        if reply != nil { return REDIS_OK }
+        var done: Int32 = 0
+        repeat {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { return REDIS_ERR }
+        } while done == 0
+        repeat {
+            guard Self.awaitInput(context, waiting), redisBufferRead(context) == REDIS_OK,
+                  redisGetReplyFromReader(context, &reply) == REDIS_OK else { return REDIS_ERR }
+        } while reply == nil
+        return REDIS_OK
+    }
+
+    /// Waits up to `limit` for input (or a hang-up or error, which the read then reports); false,
+    /// with the context's error set as a timed-out read sets it, when none came.
+    private static func awaitInput(_ context: UnsafeMutablePointer<redisContext>, _ limit: Duration) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        var pfd = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let left = deadline - clock.now
+            // Rounded up: a wait cut short by rounding would time out before its limit.
+            let ready = poll(&pfd, 1, left <= .zero ? 0 : Int32(clamping: left.milliseconds + 1))
+            if ready > 0 { return true }
+            if ready < 0 && errno == EINTR { continue }
+            let message = ready == 0 ? "Resource temporarily unavailable" : String(cString: strerror(errno))
+            context.pointee.err = REDIS_ERR_IO
+            withUnsafeMutableBytes(of: &context.pointee.errstr) { raw in
+                let count = min(message.utf8.count, raw.count - 1)
+                raw.copyBytes(from: message.utf8.prefix(count))
+                raw[count] = 0
+            }
+            return false
         }
     }
 
