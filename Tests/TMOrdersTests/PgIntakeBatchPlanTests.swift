@@ -79,6 +79,7 @@ import TMPostgres
         // An index whose first column is the account's id (the primary key or (id, user_id)), probed per key.
         #expect(plan.contains("Index Cond: (id = w.id)"), "\(plan)")
         #expect(plan.contains("Index Scan using orders_idempotency_key_key"), "\(plan)")
+        #expect(plan.contains("Index Scan using instruments_exchange_symbol_key"), "\(plan)")
         await h.cleanUp()
     }
 }
