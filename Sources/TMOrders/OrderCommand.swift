@@ -239,6 +239,9 @@ public enum OrderCommand: Sendable, Equatable {
             guard let text = value.stringValue else { throw OrderCommandError(key, "must be a string, not \(value.kindName)") }
             let trimmed = text.trimmingWhitespace()
             guard !trimmed.isEmpty else { throw OrderCommandError(key, "is empty") }
+            // Postgres's text cannot hold NUL: refused here, as this field's reason, so that it never
+            // fails a whole intake batch's statement (or the worker's writes) for the other commands.
+            guard !trimmed.utf8.contains(0) else { throw OrderCommandError(key, "contains a NUL character (U+0000)") }
             return trimmed
         }
 

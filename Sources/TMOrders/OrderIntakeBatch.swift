@@ -35,7 +35,7 @@ extension OrderIntake {
                     try Self.check(order, account: facts.accounts[order.accountID],
                                    instrument: facts.instruments[BatchFacts.InstrumentKey(exchange: order.exchange, symbol: order.symbol)],
                                    routing: routing)
-                    if let existing = facts.placedKeys[order.idempotencyKey] {
+                    if let existing = facts.placedKeys[BatchFacts.Bytes(order.idempotencyKey)] {
                         // Placed before, perhaps beyond the queue's memory of the key: never a second order.
                         var receipt = OrderReceipt(kind: command.kind, idempotencyKey: order.idempotencyKey, accountID: order.accountID, duplicate: true)
                         receipt.orderID = existing
@@ -62,12 +62,31 @@ extension OrderIntake {
     /// The database's facts a batch of places is checked against, read in ONE prepared statement: one
     /// round trip a call, planned once per session. A call of one place (the API's intake mostly gets
     /// one order a call) reads them by `PlaceFacts`' statement of scalars (one round trip, no arrays).
+    ///
+    /// Symbols, exchanges and keys are matched by their bytes, as Postgres compares them (and as
+    /// `submit`'s statement of scalars does): Swift's `String` equality is canonical equivalence, so
+    /// a `Set` or `Dictionary` of Strings would take `CAFÉ` precomposed and `CAFE` + U+0301 for one —
+    /// one's facts would answer for the other (an unknown symbol accepted, a new key answered
+    /// `duplicate` with another key's order and never enqueued).
     struct BatchFacts {
-        struct InstrumentKey: Hashable { var exchange: String, symbol: String }
+        /// A text equal to another only byte for byte.
+        struct Bytes: Hashable {
+            let text: String
+            init(_ text: String) { self.text = text }
+            static func == (lhs: Bytes, rhs: Bytes) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+            func hash(into hasher: inout Hasher) {
+                hasher.combine(text.utf8.count)
+                for byte in text.utf8 { hasher.combine(byte) }
+            }
+        }
+        struct InstrumentKey: Hashable {
+            var exchange: Bytes, symbol: Bytes
+            init(exchange: String, symbol: String) { (self.exchange, self.symbol) = (Bytes(exchange), Bytes(symbol)) }
+        }
         var accounts: [UUID: AccountFacts] = [:]
         var instruments: [InstrumentKey: InstrumentFacts] = [:]
         /// Idempotency keys already on an order row → that order.
-        var placedKeys: [String: UUID] = [:]
+        var placedKeys: [Bytes: UUID] = [:]
 
         static func read(_ db: PostgresConnection, _ places: [PlaceOrder]) throws -> BatchFacts {
             var facts = BatchFacts()
@@ -76,13 +95,13 @@ extension OrderIntake {
                 let order = places[0], lone = try PlaceFacts.read(db, order)
                 facts.accounts[order.accountID] = lone.account
                 facts.instruments[InstrumentKey(exchange: order.exchange, symbol: order.symbol)] = lone.instrument
-                facts.placedKeys[order.idempotencyKey] = lone.placedOrder
+                facts.placedKeys[Bytes(order.idempotencyKey)] = lone.placedOrder
                 return facts
             }
             let accounts = PostgresArrayText.uuids(Set(places.map(\.accountID)))
             let wanted = Array(Set(places.map { InstrumentKey(exchange: $0.exchange, symbol: $0.symbol) }))
-            let exchanges = PostgresData.array(wanted.map(\.exchange)), symbols = PostgresData.array(wanted.map(\.symbol))
-            let keys = PostgresData.array(Array(Set(places.map(\.idempotencyKey))))
+            let exchanges = PostgresData.array(wanted.map(\.exchange.text)), symbols = PostgresData.array(wanted.map(\.symbol.text))
+            let keys = PostgresData.array(Set(places.map { Bytes($0.idempotencyKey) }).map(\.text))
             // A row per fact: `fact` says which, its other columns are NULL. Each key (distinct: the
             // arrays are built from sets) is looked up by its unique index (`LATERAL … OFFSET 0`: a
             // nested loop over the keys, whatever the tables hold). Each array is read through a
@@ -109,7 +128,7 @@ extension OrderIntake {
                 case "account": facts.accounts[try row.decode("id")] = try AccountFacts(row: row)
                 case "instrument":
                     facts.instruments[InstrumentKey(exchange: try row.decode("exchange"), symbol: try row.decode("symbol"))] = try InstrumentFacts(row: row)
-                default: facts.placedKeys[try row.decode("idempotency_key")] = try row.decode("id")
+                default: facts.placedKeys[Bytes(try row.decode("idempotency_key"))] = try row.decode("id")
                 }
             }
             return facts
