@@ -78,8 +78,8 @@ public enum DecimalText {
     /// `NSDecimal` lays them out (exponent: byte 0, signed; length of the significand in 16-bit
     /// words: byte 1's high nibble; sign: bit 3 of byte 1; the significand: eight little-endian
     /// words from byte 4), but its accessors (`_length`, `_mantissa`, ...) are not public.
-    /// `readable` checks that reading once against `description` and the public `exponent` and
-    /// `sign` for known values; if any disagrees, `plain` never uses it.
+    /// `readable` checks that reading once against the public `exponent` and `sign`, and the
+    /// significands they were made with, for known values; if any disagrees, `plain` never uses it.
     struct Layout {
         var exponent: Int
         var length: Int
@@ -92,6 +92,9 @@ public enum DecimalText {
             let fields: Layout? = withUnsafeBytes(of: value) { bytes in
                 let length = Int(bytes[1] >> 4)
                 guard length > 0 else { return nil }  // zero, or NaN (negative with no significand)
+                // Words past the fourth must be zero when `length` ≤ 4 says so; a value that says
+                // otherwise (none of Foundation's operations makes one) is left to `description`.
+                guard length > 4 || (12..<20).allSatisfy({ bytes[$0] == 0 }) else { return nil }
                 var significand: UInt64 = 0
                 for word in 0..<4 { significand |= UInt64(bytes[4 + 2 * word]) << (16 * word) | UInt64(bytes[5 + 2 * word]) << (16 * word + 8) }
                 return Layout(exponent: Int(Int8(bitPattern: bytes[0])), length: length, negative: bytes[1] & 0x08 != 0, significand: significand)

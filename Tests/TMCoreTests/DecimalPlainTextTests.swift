@@ -22,6 +22,8 @@ struct DecimalPlainTextTests {
             "18446744073709551616", "-18446744073709551616", "99999999999999999999", "12345678901234.12345678",
             "1e40", "1e41", "1e-40", "1e-41", "5e-39", "1.5e-39", "123e38", "-123e-38", "1e127", "1e-127",
             "99999999999999999999999999999999999999", "0.00000000000000000000000000000000000001", "2500", "25e2", "2.5e3",
+            // Past the writer's exponent bounds (its buffer holds a text of 64 bytes): description's.
+            "123e125", "-9e127", "-18446744073709551615e110", "18446744073709551615e120", "18446744073709551615e-60",
         ]
         for literal in literals {
             let value = try #require(Decimal(string: literal, locale: Locale(identifier: "en_US_POSIX")), "\(literal)")
@@ -33,6 +35,15 @@ struct DecimalPlainTextTests {
         #expect(Self.same(Decimal.leastNonzeroMagnitude))
         #expect(Self.same(Decimal(1) / Decimal(3)))
         #expect(Self.same(-Decimal(2) / Decimal(3)))
+    }
+
+    /// A decimal whose significand words past its stated length are not zero (made by hand: no
+    /// Foundation operation makes one) is written as `description` writes it.
+    @Test func wordsPastTheLengthAreDescriptions() throws {
+        var value = try #require(Decimal(string: "1.50", locale: Locale(identifier: "en_US_POSIX")))
+        try #require(DecimalText.Layout(value)?.length == 1)
+        withUnsafeMutableBytes(of: &value) { bytes in bytes[14] = 7 }  // word 5
+        #expect(DecimalText.plain(value) == value.description, "\(value.description)")
     }
 
     /// Every digit count from 1 to 22 (past 64 bits) and every place of the point, both signs,
