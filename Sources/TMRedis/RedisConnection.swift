@@ -119,7 +119,7 @@ public final class RedisConnection {
     /// socket), finds nothing and sleeps again — a context switch per command more than needed,
     /// whenever the server reads the command after this thread went to sleep. `poll` is woken only
     /// for what it asked (input, hang-up, error). Each wait is bounded by `waiting`, as the socket's
-    /// receive timeout bounds `read` (which stays set, for TCP and the handshake's first reads).
+    /// receive timeout bounds a `read` (which stays set: TCP connections still read through it).
     private func nextReply(_ context: UnsafeMutablePointer<redisContext>, _ reply: inout UnsafeMutableRawPointer?,
                            waiting: Duration) -> Int32 {
         guard configuration.socketPath != nil else { return redisGetReply(context, &reply) }
