@@ -113,20 +113,20 @@ public struct TradeEventOutbox: Sendable {
             // Planned once per session: the limit is read through a sub-SELECT, so no plan sees its
             // value and the generic plan costs what a custom one does (seeing it, the custom plans of
             // a backlog looked cheaper than the generic plan's 10% of the table, and every pass was
-            // planned afresh, ~1.5M instructions a pass). The head carries the rows' columns, so no
-            // plan joins the taken rows back to the outbox: the generic plan, guessing a tenth of a
-            // large backlog, hashed them against a scan of the whole outbox; it walks the primary key.
+            // planned afresh, ~1.5M instructions a pass). The taken rows are then looked up by their
+            // ids as an array (an InitPlan, 10 ids to any plan), by the primary key: joined back, the
+            // generic plan's tenth of a large backlog hashed them against a scan of the whole outbox.
             // `quarantined`: whether any row is set aside (one look at a table that is empty but
             // when an operator has something to fix); only then are the rows' accounts read.
             let read: PostgresQuery = """
-                WITH head AS (SELECT id, messages, event_key, batch, payload FROM trade_event_outbox \(fragment: filter)
-                              ORDER BY id LIMIT (SELECT \(limit)::bigint)),
-                taken AS (SELECT * FROM (SELECT *, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
+                WITH head AS (SELECT id, messages FROM trade_event_outbox \(fragment: filter) ORDER BY id LIMIT (SELECT \(limit)::bigint)),
+                taken AS (SELECT id FROM (SELECT id, sum(messages) OVER (ORDER BY id) - messages AS before FROM head) h
                           WHERE before < \(limit))
                 SELECT o.id, o.event_key AS row_key, o.batch, m.event_key, m.payload::text AS payload,
                        EXISTS (SELECT FROM trade_event_outbox_quarantine) AS quarantined
-                FROM taken o
+                FROM trade_event_outbox o
                      LEFT JOIN LATERAL tm_outbox_messages(o.event_key, o.payload) AS m ON o.batch IS NULL
+                WHERE o.id = ANY (ARRAY(SELECT id FROM taken))
                 ORDER BY o.id, m.n
                 """
             let rows = try await pool.query(read.prepared).rows
